@@ -1,0 +1,52 @@
+# kvbench - top-level entry points. CMake does the building; this file names the jobs.
+#   make              release build, binary at build/kvbench
+#   make check        sanitizer (ASan+UBSan) build and every CTest test
+#   make demo         (arrives with the demo issue)
+#   make bench        build and run the benchmarks in bench/
+#   make format / format-check / lint
+
+JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
+PKGS    := libcurl libmicrohttpd jansson libcrypto libxxhash cmocka
+SOURCES := $(shell find src tests bench -name '*.[ch]' 2>/dev/null)
+
+.PHONY: all deps build check check-build format format-check lint bench clean
+
+all: build
+
+# Install missing Debian packages only when something is not found.
+deps:
+	@if ! command -v cmake >/dev/null 2>&1 || ! command -v pkg-config >/dev/null 2>&1 || \
+	    ! pkg-config --exists $(PKGS) || ! command -v jq >/dev/null 2>&1 || \
+	    ! command -v curl >/dev/null 2>&1; then \
+	  bash scripts/install-deps.sh; \
+	fi
+
+build: deps
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DKVBENCH_TESTS=OFF >/dev/null
+	cmake --build build -j $(JOBS)
+
+check-build: deps
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DKVBENCH_SANITIZE=ON >/dev/null
+	cmake --build build-asan -j $(JOBS)
+
+check: check-build
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j $(JOBS)
+
+bench: build
+	cmake --build build -j $(JOBS) --target all
+	@for b in build/bench/bench_*; do [ -x "$$b" ] && { echo "== $$b"; "$$b" || exit 1; }; done
+
+format:
+	clang-format -i $(SOURCES)
+
+format-check:
+	@clang-format --dry-run --Werror $(SOURCES) && echo 'format-check: ok'
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --inline-suppr --suppress=missingIncludeSystem -I src src
+
+clean:
+	rm -rf build build-asan

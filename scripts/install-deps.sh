@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Install the Debian packages that building, testing and the demo of kvbench need.
+# Runs apt-get as root, or through sudo otherwise; does nothing when everything is present;
+# fails with one clear message when it cannot install.
+set -euo pipefail
+
+PACKAGES=(
+  gcc make cmake pkg-config
+  libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev libssl-dev libxxhash-dev libcmocka-dev
+  curl jq ca-certificates
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+if [[ "${1:-}" == "--check" ]]; then
+  echo "missing Debian packages: ${missing[*]}" >&2
+  exit 1
+fi
+
+if [[ $(id -u) -eq 0 ]]; then
+  SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+  SUDO=(sudo)
+else
+  echo "install-deps: need root or sudo to install: ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+if ! "${SUDO[@]}" apt-get install -y --no-install-recommends "${missing[@]}" >/tmp/kvbench-apt.log 2>&1; then
+  # The package lists may be stale or absent on a fresh machine: refresh once and retry.
+  if ! { "${SUDO[@]}" apt-get update >>/tmp/kvbench-apt.log 2>&1 &&
+         "${SUDO[@]}" apt-get install -y --no-install-recommends "${missing[@]}" >>/tmp/kvbench-apt.log 2>&1; }; then
+    echo "install-deps: apt-get could not install ${missing[*]} (see /tmp/kvbench-apt.log)" >&2
+    exit 1
+  fi
+fi

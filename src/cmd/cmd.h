@@ -1,0 +1,33 @@
+/*
+ * cmd.h - the subcommand table and what every cmd_* shares.
+ *
+ * Only this layer prints to the user and chooses exit codes:
+ *   0 success / valid run, 1 failed or invalid run, 2 usage error (bad flag or value).
+ */
+#ifndef KVBENCH_CMD_CMD_H
+#define KVBENCH_CMD_CMD_H
+
+#include "util/opts.h"
+
+#include <stdio.h>
+
+#define EXIT_USAGE 2
+
+struct cmd {
+    const char *name;
+    int (*run)(int argc, char **argv); /* argv[0] is the first argument after the name */
+    const char *summary;
+};
+
+extern const struct cmd CMD_TABLE[];
+const struct cmd *cmd_find(const char *name);
+
+extern const char *const KVBENCH_VERSION;
+extern const char *const KVBENCH_GIT_SHA;
+
+/* Parse options for `kvbench <name>`. Returns -1 to go on, or the exit code to return now:
+ * 0 after printing --help to stdout, 2 after printing "kvbench <name>: <error>" to stderr. */
+int cmd_parse(const char *name, const char *usage, const char *description, struct opt *opts,
+              int argc, char **argv, struct opt_positional *pos);
+
+#endif

@@ -1,0 +1,54 @@
+/*
+ * clock.c - monotonic and wall clocks, ISO-8601 formatting.
+ */
+#include "util/clock.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <time.h>
+
+uint64_t clock_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t clock_wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void clock_iso_utc(uint64_t wall_ns, char out[CLOCK_ISO_LEN])
+{
+    time_t secs = (time_t)(wall_ns / 1000000000ull);
+    unsigned usec = (unsigned)((wall_ns % 1000000000ull) / 1000u);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(out, CLOCK_ISO_LEN, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (n != 19) {
+        out[0] = '\0';
+        return;
+    }
+    snprintf(out + 19, CLOCK_ISO_LEN - 19, ".%06uZ", usec % 1000000u);
+}
+
+void clock_compact_utc(uint64_t wall_ns, char out[17])
+{
+    time_t secs = (time_t)(wall_ns / 1000000000ull);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    if (strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm) != 16) out[0] = '\0';
+}
+
+void clock_sleep_ns(uint64_t ns, const volatile int *stop)
+{
+    struct timespec req = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)};
+    struct timespec rem;
+    while (nanosleep(&req, &rem) < 0 && errno == EINTR) {
+        if (stop && *stop) return;
+        req = rem;
+    }
+}

@@ -1,0 +1,29 @@
+/*
+ * fs.h - filesystem helpers: mkdir -p, create-only directories, atomic file writes, whole-file
+ * reads. All report failures through err (see err.h).
+ */
+#ifndef KVBENCH_UTIL_FS_H
+#define KVBENCH_UTIL_FS_H
+
+#include "util/buf.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define FS_EEXIST (-2) /* returned by fs_mkdir_new when the directory already exists */
+
+/* Create path and any missing parents (mode 0755). Existing directories are fine. */
+int fs_mkdir_p(const char *path, char *err);
+/* Create a new directory (and its parents). Returns FS_EEXIST, with err filled, if path already
+ * exists: a run directory is never reused or overwritten. */
+int fs_mkdir_new(const char *path, char *err);
+/* Write data to path atomically: a temporary file in the same directory, fsync, rename. */
+int fs_write_atomic(const char *path, const void *data, size_t len, char *err);
+/* Append the whole file to out (at most max_bytes; larger files are an error). */
+int fs_read_file(const char *path, struct buf *out, size_t max_bytes, char *err);
+bool fs_is_dir(const char *path);
+bool fs_exists(const char *path);
+/* Remove a directory tree (like rm -rf); missing path is success. */
+int fs_remove_tree(const char *path, char *err);
+
+#endif
