@@ -177,3 +177,44 @@ int json_put_bool(json_t *obj, const char *key, bool v)
 {
     return json_put(obj, key, json_boolean(v));
 }
+
+int json_escape_append(struct buf *b, const char *s, size_t len)
+{
+    static const char HEX[] = "0123456789abcdef";
+    if (buf_reserve(b, len + 2) < 0) return -1;
+    size_t start = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        if (buf_append(b, s + start, i - start) < 0) return -1;
+        char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
+        size_t n = 2;
+        switch (c) {
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = HEX[c >> 4];
+            esc[5] = HEX[c & 15];
+            n = 6;
+        }
+        if (buf_append(b, esc, n) < 0) return -1;
+        start = i + 1;
+    }
+    return buf_append(b, s + start, len - start);
+}

@@ -52,3 +52,58 @@ expect_exit() {
 one_line() {
   [[ $(printf '%s\n' "$1" | wc -l) -eq 1 ]] || fail "expected one line, got: $1"
 }
+
+# start_engine [SERVE ARGS...] — start `kvbench serve` on free ports (loopback), wait until it
+# serves, and set ENGINE_PID, BASE (API root), METRICS (KV metrics URL), ENGINE_LOG.
+start_engine() {
+  local rf="$TMP/ready-$RANDOM.json"
+  ENGINE_LOG="$TMP/engine-$RANDOM.log"
+  "$KVBENCH" serve --port 0 --metrics-port auto --ready-file "$rf" "$@" >"$ENGINE_LOG" 2>&1 &
+  ENGINE_PID=$!
+  PIDS+=("$ENGINE_PID")
+  for _ in $(seq 200); do
+    [[ -s $rf ]] && break
+    kill -0 "$ENGINE_PID" 2>/dev/null || { cat "$ENGINE_LOG" >&2; fail "engine exited at start"; }
+    sleep 0.05
+  done
+  [[ -s $rf ]] || { cat "$ENGINE_LOG" >&2; fail "engine did not start"; }
+  BASE=$(jq -r .base_url "$rf")
+  METRICS=$(jq -r '.metrics_url // empty' "$rf")
+}
+
+# stop_engine [PID] — SIGTERM and wait; fails if it does not exit 0 within 20 s.
+stop_engine() {
+  local pid=${1:-$ENGINE_PID}
+  kill -TERM "$pid"
+  for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$pid" 2>/dev/null && fail "engine $pid did not stop on SIGTERM"
+  local rc=0
+  wait "$pid" || rc=$?
+  [[ $rc -eq 0 ]] || { cat "$ENGINE_LOG" >&2; fail "engine exited $rc"; }
+}
+
+# metric NAME [URL] — the sum of every sample of NAME (all label sets) at URL (default $METRICS).
+metric() {
+  curl -sf "${2:-$METRICS}" | awk -v n="$1" '
+    $1 == n || index($1, n "{") == 1 { s += $NF; found = 1 }
+    END { if (!found) { print "missing"; exit } printf "%.0f\n", s }'
+}
+
+# words PREFIX N — N distinct words, a prompt of N heuristic tokens that shares nothing with other
+# prefixes.
+words() {
+  awk -v p="$1" -v n="$2" 'BEGIN { for (i = 1; i <= n; i++) printf "%s%d ", p, i }'
+}
+
+# complete JSON — POST to /v1/completions, body on stdout.
+complete() {
+  curl -s "$BASE/v1/completions" -H 'Content-Type: application/json' -d "$1"
+}
+
+# disk_read_sectors DIR — sectors read so far on the block device holding DIR ("" if unknown).
+disk_read_sectors() {
+  local mm
+  mm=$(findmnt -n -o MAJ:MIN -T "$1" 2>/dev/null | tr -d ' ') || true
+  [[ -n $mm && -r /sys/dev/block/$mm/stat ]] || { echo ""; return; }
+  awk '{ print $3 }' "/sys/dev/block/$mm/stat"
+}

@@ -1,0 +1,485 @@
+/*
+ * serve.c - `kvbench serve`: run the embedded engine until SIGINT/SIGTERM.
+ *
+ * Flag names follow SPEC §8 and the issue; tier sizes come in blocks or GB (GB = 2^30 bytes),
+ * with KVBM's environment variables (DYN_KVBM_*) and BENCH_KV_MODE as defaults, so the same
+ * environment that configures a Dynamo worker configures this engine.
+ */
+#include "cmd/cmd.h"
+#include "engine/engine.h"
+#include "util/err.h"
+#include "util/fs.h"
+#include "util/json.h"
+#include "util/log.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const KV_MODES[] = {"off", "cpu_only", "cpu_disk", NULL};
+static const char *const PROFILES[] = {"llama-3.1-8b-fp8", "llama-3.3-70b-fp8", "tiny", NULL};
+static const char *const HARDWARE[] = {"gb10", "h100", NULL};
+static const char *const LEVELS[] = {"DEBUG", "INFO", "WARNING", "ERROR", NULL};
+
+struct serve_opts {
+    const char *host, *metrics_port, *ready_file, *model_id, *endpoint, *profile, *hardware;
+    long long port;
+    double kv_bytes_per_token, params_b, weights_gb, prefill_tflops, mem_bw_gbps, h2d_gbps,
+        step_overhead_ms;
+    long long max_context;
+    double speedup;
+    long long block_size, max_num_seqs, max_num_tokens, max_tokens_limit, max_body_bytes,
+        max_connections, http_threads;
+    const char *kv_mode;
+    long long gpu_blocks, cpu_blocks, disk_blocks;
+    double gpu_gb, cpu_gb, disk_gb;
+    const char *disk_dir;
+    bool no_filter, keep_cache;
+    double fail_rate, disconnect_rate, stall_ms, stall_rate, startup_delay_s, drain_timeout_s;
+    long long drop_model_after, seed;
+    const char *log_level;
+};
+
+#define DBL_BIG 1e15
+
+static const char USAGE[] = "kvbench serve [options]";
+static const char DESCRIPTION[] =
+    "The embedded engine: an OpenAI-compatible server (/v1/completions, /v1/models, /health,\n"
+    "/metrics) with a continuous-batching scheduler and a tiered KV block manager: G1 device\n"
+    "memory (modelled), G2 host memory (real), G3 disk (real files, O_DIRECT where possible).\n"
+    "KV metrics with KVBM's names are served on --metrics-port. Runs until SIGINT/SIGTERM, then\n"
+    "drains in-flight requests and removes its cache files (unless --keep-cache).\n"
+    "Tier sizes: *-blocks wins over *-gb; GB = 2^30 bytes.";
+
+int cmd_serve(int argc, char **argv)
+{
+    struct serve_opts o;
+    memset(&o, 0, sizeof o);
+    struct opt opts[] = {
+        {.name = "host",
+         .type = OPT_STR,
+         .dest = &o.host,
+         .def = "127.0.0.1",
+         .metavar = "ADDR",
+         .help = "IPv4 address to listen on"},
+        {.name = "port",
+         .type = OPT_INT,
+         .dest = &o.port,
+         .def = "8000",
+         .min = 0,
+         .max = 65535,
+         .help = "API port (0: any free port)"},
+        {.name = "metrics-port",
+         .type = OPT_STR,
+         .dest = &o.metrics_port,
+         .def = "6880",
+         .metavar = "PORT",
+         .help = "KV metrics port; 0 disables, 'auto' picks a free port"},
+        {.name = "ready-file",
+         .type = OPT_STR,
+         .dest = &o.ready_file,
+         .metavar = "PATH",
+         .help = "once serving, write {pid, port, metrics_port, base_url} here as JSON"},
+        {.name = "model-id",
+         .type = OPT_STR,
+         .dest = &o.model_id,
+         .metavar = "ID",
+         .help = "served model name (default: the profile's, e.g. "
+                 "nvidia/Llama-3.1-8B-Instruct-FP8)"},
+        {.name = "endpoint",
+         .type = OPT_STR,
+         .dest = &o.endpoint,
+         .def = "dyn://dynamo.tensorrt_llm.generate",
+         .metavar = "URI",
+         .help = "endpoint advertised by /health"},
+        {.name = "profile",
+         .type = OPT_ENUM,
+         .dest = &o.profile,
+         .def = "llama-3.1-8b-fp8",
+         .choices = PROFILES,
+         .help = "model profile (KV bytes per token, weights)"},
+        {.name = "hardware",
+         .type = OPT_ENUM,
+         .dest = &o.hardware,
+         .def = "gb10",
+         .choices = HARDWARE,
+         .help = "hardware model for modelled GPU time"},
+        {.name = "kv-bytes-per-token",
+         .type = OPT_FLOAT,
+         .dest = &o.kv_bytes_per_token,
+         .min = 64,
+         .max = DBL_BIG,
+         .metavar = "BYTES",
+         .help = "override the profile's KV bytes"},
+        {.name = "params-b",
+         .type = OPT_FLOAT,
+         .dest = &o.params_b,
+         .min = 1e-6,
+         .max = 1e6,
+         .metavar = "BILLIONS",
+         .help = "override parameters (prefill cost)"},
+        {.name = "weights-gb",
+         .type = OPT_FLOAT,
+         .dest = &o.weights_gb,
+         .min = 1e-6,
+         .max = 1e6,
+         .metavar = "GB",
+         .help = "override bytes read per decode step (1e9 bytes)"},
+        {.name = "prefill-tflops",
+         .type = OPT_FLOAT,
+         .dest = &o.prefill_tflops,
+         .min = 1e-6,
+         .max = 1e6,
+         .metavar = "TFLOPS",
+         .help = "override effective prefill compute"},
+        {.name = "mem-bw-gbps",
+         .type = OPT_FLOAT,
+         .dest = &o.mem_bw_gbps,
+         .min = 1e-3,
+         .max = 1e6,
+         .metavar = "GB/S",
+         .help = "override effective device memory bandwidth"},
+        {.name = "h2d-gbps",
+         .type = OPT_FLOAT,
+         .dest = &o.h2d_gbps,
+         .min = 1e-3,
+         .max = 1e6,
+         .metavar = "GB/S",
+         .help = "override host-to-device (G2->G1) bandwidth"},
+        {.name = "step-overhead-ms",
+         .type = OPT_FLOAT,
+         .dest = &o.step_overhead_ms,
+         .min = 0,
+         .max = 1e6,
+         .metavar = "MS",
+         .help = "override fixed cost per decode step"},
+        {.name = "max-context",
+         .type = OPT_INT,
+         .dest = &o.max_context,
+         .min = 1,
+         .max = 1 << 30,
+         .help = "override the model's context length"},
+        {.name = "speedup",
+         .type = OPT_FLOAT,
+         .dest = &o.speedup,
+         .def = "1",
+         .min = 0,
+         .max = 1e9,
+         .help = "divide all modelled time by this (0: no modelled time)"},
+        {.name = "block-size",
+         .type = OPT_INT,
+         .dest = &o.block_size,
+         .def = "32",
+         .min = 1,
+         .max = 4096,
+         .help = "tokens per KV block"},
+        {.name = "max-num-seqs",
+         .type = OPT_INT,
+         .dest = &o.max_num_seqs,
+         .def = "64",
+         .min = 1,
+         .max = 65536,
+         .help = "sequences batched at once"},
+        {.name = "max-num-tokens",
+         .type = OPT_INT,
+         .dest = &o.max_num_tokens,
+         .def = "8192",
+         .min = 1,
+         .max = 1 << 30,
+         .help = "longest accepted prompt (TensorRT-LLM's name)"},
+        {.name = "max-tokens-limit",
+         .type = OPT_INT,
+         .dest = &o.max_tokens_limit,
+         .def = "32768",
+         .min = 1,
+         .max = 1 << 30,
+         .help = "largest accepted max_tokens"},
+        {.name = "max-body-bytes",
+         .type = OPT_INT,
+         .dest = &o.max_body_bytes,
+         .def = "16777216",
+         .min = 1024,
+         .max = 1ll << 32,
+         .help = "request body limit (413 above it)"},
+        {.name = "max-connections",
+         .type = OPT_INT,
+         .dest = &o.max_connections,
+         .def = "1024",
+         .min = 1,
+         .max = 65536,
+         .help = "concurrent HTTP connections"},
+        {.name = "http-threads",
+         .type = OPT_INT,
+         .dest = &o.http_threads,
+         .def = "2",
+         .min = 1,
+         .max = 64,
+         .help = "HTTP event-loop threads"},
+        {.name = "kv-mode",
+         .type = OPT_ENUM,
+         .dest = &o.kv_mode,
+         .def = "cpu_disk",
+         .env = "BENCH_KV_MODE",
+         .choices = KV_MODES,
+         .help = "KV tiers in use"},
+        {.name = "gpu-cache-blocks",
+         .type = OPT_INT,
+         .dest = &o.gpu_blocks,
+         .min = 1,
+         .max = 1ll << 32,
+         .help = "G1 capacity in blocks"},
+        {.name = "gpu-cache-gb",
+         .type = OPT_FLOAT,
+         .dest = &o.gpu_gb,
+         .def = "8",
+         .min = 1e-9,
+         .max = 1e6,
+         .help = "G1 capacity"},
+        {.name = "cpu-cache-blocks",
+         .type = OPT_INT,
+         .dest = &o.cpu_blocks,
+         .min = 0,
+         .max = 1ll << 32,
+         .help = "G2 capacity in blocks"},
+        {.name = "cpu-cache-gb",
+         .type = OPT_FLOAT,
+         .dest = &o.cpu_gb,
+         .def = "8",
+         .min = 0,
+         .max = 1e6,
+         .env = "DYN_KVBM_CPU_CACHE_GB",
+         .help = "G2 capacity (real host memory)"},
+        {.name = "disk-cache-blocks",
+         .type = OPT_INT,
+         .dest = &o.disk_blocks,
+         .min = 0,
+         .max = 1ll << 32,
+         .help = "G3 capacity in blocks"},
+        {.name = "disk-cache-gb",
+         .type = OPT_FLOAT,
+         .dest = &o.disk_gb,
+         .def = "32",
+         .min = 0,
+         .max = 1e6,
+         .env = "DYN_KVBM_DISK_CACHE_GB",
+         .help = "G3 capacity (real files)"},
+        {.name = "disk-cache-dir",
+         .type = OPT_STR,
+         .dest = &o.disk_dir,
+         .def = "/tmp/kvbench-kvbm",
+         .env = "DYN_KVBM_DISK_CACHE_DIR",
+         .metavar = "DIR",
+         .help = "G3 directory"},
+        {.name = "disable-disk-offload-filter",
+         .type = OPT_BOOL,
+         .dest = &o.no_filter,
+         .env = "DYN_KVBM_DISABLE_DISK_OFFLOAD_FILTER",
+         .help = "offload to disk on first sight, not on a block's second"},
+        {.name = "keep-cache",
+         .type = OPT_BOOL,
+         .dest = &o.keep_cache,
+         .help = "leave the block files on exit"},
+        {.name = "fail-rate",
+         .type = OPT_FLOAT,
+         .dest = &o.fail_rate,
+         .def = "0",
+         .min = 0,
+         .max = 1,
+         .metavar = "P",
+         .help = "fault: answer this share of completions with 500"},
+        {.name = "disconnect-rate",
+         .type = OPT_FLOAT,
+         .dest = &o.disconnect_rate,
+         .def = "0",
+         .min = 0,
+         .max = 1,
+         .metavar = "P",
+         .help = "fault: cut this share of responses mid-way"},
+        {.name = "stall-ms",
+         .type = OPT_FLOAT,
+         .dest = &o.stall_ms,
+         .def = "0",
+         .min = 0,
+         .max = 86400000,
+         .metavar = "MS",
+         .help = "fault: hold responses this long before "
+                 "their first token"},
+        {.name = "stall-rate",
+         .type = OPT_FLOAT,
+         .dest = &o.stall_rate,
+         .def = "1",
+         .min = 0,
+         .max = 1,
+         .metavar = "P",
+         .help = "share of requests --stall-ms applies to"},
+        {.name = "drop-model-after",
+         .type = OPT_INT,
+         .dest = &o.drop_model_after,
+         .def = "-1",
+         .min = -1,
+         .max = 1ll << 40,
+         .help = "fault: after N completions the model unregisters (-1: never)"},
+        {.name = "startup-delay-s",
+         .type = OPT_DURATION,
+         .dest = &o.startup_delay_s,
+         .def = "0",
+         .help = "report not_ready this long after start (a slow worker)"},
+        {.name = "drain-timeout-s",
+         .type = OPT_DURATION,
+         .dest = &o.drain_timeout_s,
+         .def = "30",
+         .help = "on SIGINT/SIGTERM, wait this long for in-flight requests"},
+        {.name = "seed",
+         .type = OPT_INT,
+         .dest = &o.seed,
+         .def = "0",
+         .min = 0,
+         .max = 9223372036854775807ll,
+         .help = "seed for output text and faults"},
+        {.name = "log-level",
+         .type = OPT_ENUM,
+         .dest = &o.log_level,
+         .def = "INFO",
+         .choices = LEVELS,
+         .help = "log verbosity"},
+        {0},
+    };
+    int rc = cmd_parse("serve", USAGE, DESCRIPTION, opts, argc, argv, NULL);
+    if (rc >= 0) return rc;
+    enum log_level lvl;
+    log_level_parse(o.log_level, &lvl);
+    log_set_level(lvl);
+
+    struct engine_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    const struct model_profile *mp = profile_model(o.profile);
+    const struct hw_profile *hp = profile_hw(o.hardware);
+    cfg.model = *mp;
+    cfg.hw = *hp;
+    if (opts_seen(opts, "kv-bytes-per-token"))
+        cfg.model.kv_bytes_per_token = (size_t)o.kv_bytes_per_token;
+    if (opts_seen(opts, "params-b")) cfg.model.params = o.params_b * 1e9;
+    if (opts_seen(opts, "weights-gb")) cfg.model.weight_bytes = o.weights_gb * 1e9;
+    if (opts_seen(opts, "max-context")) cfg.model.max_context = (size_t)o.max_context;
+    if (opts_seen(opts, "prefill-tflops")) cfg.hw.eff_flops = o.prefill_tflops * 1e12;
+    if (opts_seen(opts, "mem-bw-gbps")) cfg.hw.mem_bw = o.mem_bw_gbps * 1e9;
+    if (opts_seen(opts, "h2d-gbps")) cfg.hw.h2d_bw = o.h2d_gbps * 1e9;
+    if (opts_seen(opts, "step-overhead-ms")) cfg.hw.step_overhead_s = o.step_overhead_ms / 1e3;
+
+    cfg.host = o.host;
+    cfg.port = (int)o.port;
+    if (strcmp(o.metrics_port, "auto") == 0) {
+        cfg.metrics_port = 0;
+    } else {
+        char *end;
+        long mp_val = strtol(o.metrics_port, &end, 10);
+        if (*end || end == o.metrics_port || mp_val < 0 || mp_val > 65535) {
+            fprintf(stderr,
+                    "kvbench serve: --metrics-port: expected a port from 0 to 65535 or 'auto', "
+                    "got '%s'\n",
+                    o.metrics_port);
+            opts_free(opts);
+            return EXIT_USAGE;
+        }
+        cfg.metrics_port = mp_val == 0 ? -1 : (int)mp_val;
+    }
+    cfg.model_id = o.model_id ? o.model_id : mp->served_name;
+    cfg.endpoint = o.endpoint;
+    cfg.max_body_bytes = (size_t)o.max_body_bytes;
+    cfg.max_num_tokens = (size_t)o.max_num_tokens;
+    cfg.max_tokens_limit = (size_t)o.max_tokens_limit;
+    cfg.max_connections = (unsigned)o.max_connections;
+    cfg.http_threads = (unsigned)o.http_threads;
+    cfg.startup_delay_s = o.startup_delay_s;
+    cfg.speedup = o.speedup;
+    cfg.max_num_seqs = (size_t)o.max_num_seqs;
+    cfg.keep_cache = o.keep_cache;
+    cfg.fail_rate = o.fail_rate;
+    cfg.disconnect_rate = o.disconnect_rate;
+    cfg.stall_ms = o.stall_ms;
+    cfg.stall_rate = o.stall_rate;
+    cfg.drop_model_after = o.drop_model_after;
+    cfg.seed = (uint64_t)o.seed;
+
+    struct kvbm_config *kv = &cfg.kv;
+    kv->block_tokens = (size_t)o.block_size;
+    kv->block_bytes = kv->block_tokens * cfg.model.kv_bytes_per_token;
+    double gib = 1073741824.0;
+    kv->g1_blocks = opts_seen(opts, "gpu-cache-blocks")
+                        ? (size_t)o.gpu_blocks
+                        : (size_t)floor(o.gpu_gb * gib / (double)kv->block_bytes);
+    kv->g2_blocks = opts_seen(opts, "cpu-cache-blocks")
+                        ? (size_t)o.cpu_blocks
+                        : (size_t)floor(o.cpu_gb * gib / (double)kv->block_bytes);
+    kv->g3_blocks = opts_seen(opts, "disk-cache-blocks")
+                        ? (size_t)o.disk_blocks
+                        : (size_t)floor(o.disk_gb * gib / (double)kv->block_bytes);
+    kv_mode_parse(o.kv_mode, &kv->mode);
+    kv->disk_filter = !o.no_filter;
+    kv->disk_dir = o.disk_dir;
+    if (kv->g1_blocks == 0) {
+        fprintf(stderr,
+                "kvbench serve: the device cache holds no block of %zu bytes; raise "
+                "--gpu-cache-gb or set --gpu-cache-blocks\n",
+                kv->block_bytes);
+        opts_free(opts);
+        return EXIT_USAGE;
+    }
+
+    /* Signals are taken synchronously by this thread; every thread started below inherits the
+     * mask, so SIGINT/SIGTERM reach sigwait and nothing else. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char err[ERR_LEN];
+    struct engine *eng = NULL;
+    if (engine_start(&cfg, &eng, err) < 0) {
+        fprintf(stderr, "kvbench serve: %s\n", err);
+        opts_free(opts);
+        return 1;
+    }
+    int port = engine_port(eng), mport = engine_metrics_port(eng);
+    log_info("serving %s on http://%s:%d (kv mode %s; G1 %zu, G2 %zu, G3 %zu blocks of %zu "
+             "tokens / %zu bytes; disk %s at %s; speedup %g)",
+             cfg.model_id, cfg.host, port, kv_mode_name(kv->mode), kv->g1_blocks,
+             kv->mode >= KV_MODE_CPU_ONLY ? kv->g2_blocks : 0,
+             kv->mode == KV_MODE_CPU_DISK ? kv->g3_blocks : 0, kv->block_tokens, kv->block_bytes,
+             kvbm_disk_mode(engine_kvbm(eng)), kv->mode == KV_MODE_CPU_DISK ? kv->disk_dir : "-",
+             cfg.speedup);
+    if (mport > 0) log_info("KV metrics on http://%s:%d/metrics", cfg.host, mport);
+    if (o.ready_file) {
+        json_t *rf = json_pack("{s:i, s:i, s:i, s:s, s:s, s:s}", "pid", (int)getpid(), "port", port,
+                               "metrics_port", mport, "host", cfg.host, "model_id", cfg.model_id,
+                               "kv_mode", kv_mode_name(kv->mode));
+        char url[128];
+        snprintf(url, sizeof url, "http://%s:%d", cfg.host, port);
+        json_object_set_new(rf, "base_url", json_string(url));
+        if (mport > 0) {
+            snprintf(url, sizeof url, "http://%s:%d/metrics", cfg.host, mport);
+            json_object_set_new(rf, "metrics_url", json_string(url));
+        }
+        if (json_write_file(o.ready_file, rf, err) < 0)
+            log_error("cannot write --ready-file: %s", err);
+        json_decref(rf);
+    }
+
+    int sig = 0;
+    sigwait(&set, &sig);
+    log_info("received %s: draining (up to %.0f s)", sig == SIGINT ? "SIGINT" : "SIGTERM",
+             o.drain_timeout_s);
+    engine_begin_drain(eng);
+    size_t left = engine_wait_idle(eng, o.drain_timeout_s);
+    if (left) log_warn("%zu requests still in flight are failed", left);
+    engine_stop(eng);
+    if (o.ready_file) unlink(o.ready_file);
+    log_info("stopped%s", cfg.keep_cache ? " (cache files kept)" : "");
+    opts_free(opts);
+    return 0;
+}

@@ -1,0 +1,147 @@
+/*
+ * internal.h - what the engine's own modules (engine.c, sched.c, server.c, metrics.c) share.
+ * Nothing outside src/engine includes it.
+ */
+#ifndef KVBENCH_ENGINE_INTERNAL_H
+#define KVBENCH_ENGINE_INTERNAL_H
+
+#include "engine/engine.h"
+#include "engine/kvbm.h"
+#include "engine/textgen.h"
+#include "util/buf.h"
+#include "util/tokens.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct MHD_Connection;
+struct MHD_Daemon;
+
+/* ------------------------------------------------------------ metrics.c */
+
+struct histo {
+    const double *bounds;
+    size_t n_bounds;
+    uint64_t *counts; /* n_bounds + 1 (the last is +Inf) */
+    double sum;
+    uint64_t count;
+};
+
+struct front_metrics {
+    pthread_mutex_t lock;
+    uint64_t req_ok_stream, req_ok_unary, req_err_stream, req_err_unary;
+    uint64_t inflight;
+    struct histo ttft, itl, isl, osl, cached;
+};
+
+int metrics_init(struct front_metrics *m);
+void metrics_free(struct front_metrics *m);
+void histo_observe(struct histo *h, double v);
+/* Prometheus text of the frontend metrics (API port /metrics). */
+void metrics_render_frontend(struct engine *e, struct buf *out);
+/* Prometheus text of the KV manager (metrics port /metrics). */
+void metrics_render_kvbm(struct engine *e, struct buf *out);
+
+/* ------------------------------------------------------------ requests */
+
+struct ereq {
+    pthread_mutex_t lock; /* guards everything under "shared" */
+    int refs;
+    struct engine *eng;
+
+    /* immutable after submission */
+    char id[80]; /* x-request-id */
+    char cmpl_id[96];
+    long long created;
+    struct tok_ids prompt;
+    size_t max_tokens;
+    bool ignore_eos, stream, include_usage;
+    char **stops;
+    size_t n_stops, max_stop_len;
+    uint64_t seed;
+    uint64_t t_arrival_ns;
+    uint64_t not_before_ns; /* stall fault: not admitted before this */
+    size_t disconnect_at;   /* disconnect fault: cut after this many tokens (0: never) */
+
+    /* scheduler-owned */
+    struct kvbm_seq seq;
+    struct textgen gen;
+    size_t plan_len, generated, cached_tokens;
+    bool admitted, prefilled;
+    uint64_t t_first_ns, t_last_ns;
+    struct ereq *next; /* queue link */
+
+    /* shared */
+    struct buf text; /* all text produced (after stop truncation) */
+    size_t streamed; /* bytes of text already sent */
+    struct buf out;  /* SSE bytes ready for the connection */
+    bool done;       /* finished: nothing more will be produced */
+    bool cut;        /* end the connection with an error */
+    const char *finish_reason;
+    int error_status; /* nonzero: answer this error instead (unary) */
+    char error_msg[256];
+    bool cancelled; /* the client went away */
+    struct MHD_Connection *conn;
+    bool suspended;
+    bool conn_gone;
+};
+
+struct ereq *ereq_new(struct engine *e);
+void ereq_ref(struct ereq *r);
+void ereq_unref(struct ereq *r);
+/* Under r->lock: resume the connection if it waits for output. */
+void ereq_wake_locked(struct ereq *r);
+
+/* ------------------------------------------------------------ engine */
+
+enum engine_state { ENGINE_STARTING, ENGINE_SERVING, ENGINE_DRAINING };
+
+struct engine {
+    struct engine_config cfg;
+    struct kvbm *kv;
+    size_t block_total_g1;
+
+    struct MHD_Daemon *api, *metrics_d;
+    int api_fd, metrics_fd;
+    int port, metrics_port;
+
+    volatile enum engine_state state;
+    uint64_t t_start_ns;
+    uint64_t ready_at_ns; /* --startup-delay-s */
+    long long created;
+    uint64_t instance_id;
+
+    pthread_mutex_t lock; /* scheduler queues and counters below */
+    pthread_cond_t wake;
+    pthread_cond_t idle;
+    struct ereq *wait_head, *wait_tail;
+    struct ereq **running;
+    size_t n_running;
+    size_t in_flight; /* submitted and not yet done */
+    size_t live_reqs; /* ereq objects alive */
+    bool stopping;
+    pthread_t sched;
+    bool sched_running;
+    uint64_t serial;
+    long long accepted; /* completions accepted (for drop_model_after) */
+    bool model_dropped;
+    uint64_t rng;
+
+    struct front_metrics fm;
+};
+
+/* sched.c */
+int sched_start(struct engine *e, char *err);
+/* Queue r (its plan_len set) for the scheduler, which takes its own reference. */
+void sched_submit(struct engine *e, struct ereq *r);
+/* Stop the scheduler thread; requests still in flight are failed. */
+void sched_stop(struct engine *e);
+/* A random double in [0, 1) from the engine's fault RNG (locks e->lock). */
+double engine_random(struct engine *e);
+
+/* server.c */
+int server_start(struct engine *e, char *err);
+void server_stop(struct engine *e);
+
+#endif

@@ -1,0 +1,868 @@
+/*
+ * kvbm.c - tiered KV block manager.
+ *
+ * Design. Every block the manager knows is a struct kv_entry in one hash table keyed by sequence
+ * hash. An entry carries flags for the tiers that hold it and one intrusive LRU node per tier:
+ *   - G1 LRU holds only cached blocks no running sequence uses (g1_ref == 0): the evictable ones.
+ *   - G2 and G3 LRUs hold every block of that tier.
+ *   - A "ghost" LRU holds entries that no tier holds any more, so the disk filter still remembers
+ *     how often a hash was seen; it is bounded and its oldest entries are dropped.
+ * G1 accounting follows TensorRT-LLM's guaranteed-no-evict policy: a sequence reserves blocks for
+ * its prompt and its maximum output at admission (g1_used counts hashed G1 blocks plus private
+ * reservations), so a running sequence never needs to preempt.
+ *
+ * Disk writes go through a bounded queue of aligned buffers to the offload thread; the scheduler
+ * waits for a free buffer when the disk falls behind (backpressure, never a silently dropped
+ * offload). G3 reads happen on the scheduler thread with the entry pinned, outside the lock.
+ */
+#include "engine/kvbm.h"
+
+#include "engine/disktier.h"
+#include "util/clock.h"
+#include "util/err.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#define BLOCK_MAGIC   0x314b434f4c42564bull /* "KVBLOCK1" little-endian */
+#define BLOCK_HEADER  64
+#define FETCH_SAMPLES 1024
+
+struct lnode {
+    struct lnode *prev, *next;
+};
+
+struct kv_entry {
+    uint64_t hash;
+    struct kv_entry *hnext;
+    uint32_t freq;
+    uint32_t g1_ref;
+    bool in_g1, in_g2, in_g3, g3_queued, g3_unlink_pending;
+    uint16_t pins;
+    uint32_t g2_slot;
+    struct lnode g1_node, g2_node, g3_node, ghost_node;
+};
+
+struct wjob {
+    struct kv_entry *e;
+    void *buf;
+    bool d2d;
+};
+
+struct kvbm {
+    struct kvbm_config cfg;
+    bool use_g2, use_g3;
+    pthread_mutex_t lock;
+
+    struct kv_entry **table;
+    size_t table_size; /* power of two */
+    size_t n_entries;
+
+    struct lnode g1_lru, g2_lru, g3_lru, ghost_lru; /* head.next = most recent */
+    size_t g1_cached, ghost_count, ghost_cap;
+    size_t g1_used, g2_count, g3_count;
+
+    void **g2_slots;
+    uint32_t *g2_free;
+    size_t g2_free_n, g2_alloc_n;
+
+    struct disktier disk;
+    void *read_buf;
+
+    /* offload queue */
+    pthread_t writer;
+    bool writer_running, writer_stop;
+    pthread_cond_t wcond, wdone;
+    struct wjob *jobs;
+    size_t jobs_cap, jobs_head, jobs_n;
+    void **free_bufs;
+    size_t free_bufs_n, bufs_total;
+    size_t in_flight;
+
+    struct kvbm_counters c;
+    double fetch_ms[FETCH_SAMPLES];
+    size_t fetch_n, fetch_pos;
+};
+
+/* ---------------------------------------------------------------- lists */
+
+static void l_init(struct lnode *h)
+{
+    h->prev = h->next = h;
+}
+
+static bool l_linked(const struct lnode *n)
+{
+    return n->next != NULL;
+}
+
+static void l_remove(struct lnode *n)
+{
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    n->prev = n->next = NULL;
+}
+
+static void l_push_front(struct lnode *h, struct lnode *n)
+{
+    n->next = h->next;
+    n->prev = h;
+    h->next->prev = n;
+    h->next = n;
+}
+
+#define ENTRY_OF(node, field) ((struct kv_entry *)((char *)(node)-offsetof(struct kv_entry, field)))
+
+/* ---------------------------------------------------------------- blocks */
+
+static uint64_t splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static void put_le64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+void kvblock_fill(void *buf, size_t size, uint64_t hash)
+{
+    unsigned char *b = buf;
+    /* One pseudo-random 4 KiB page from the hash, repeated: memcpy speed, content unique per
+     * block. */
+    uint64_t s = hash;
+    size_t page = size - BLOCK_HEADER < 4096 ? size - BLOCK_HEADER : 4096;
+    unsigned char *payload = b + BLOCK_HEADER;
+    for (size_t i = 0; i + 8 <= page; i += 8)
+        put_le64(payload + i, splitmix64(&s));
+    for (size_t i = page / 8 * 8; i < page; i++)
+        payload[i] = (unsigned char)splitmix64(&s);
+    for (size_t off = page; off < size - BLOCK_HEADER; off += page) {
+        size_t n = size - BLOCK_HEADER - off < page ? size - BLOCK_HEADER - off : page;
+        memcpy(payload + off, payload, n);
+    }
+    memset(b, 0, BLOCK_HEADER);
+    put_le64(b, BLOCK_MAGIC);
+    put_le64(b + 8, hash);
+    put_le64(b + 16, XXH3_64bits(payload, size - BLOCK_HEADER));
+    put_le64(b + 24, size);
+}
+
+int kvblock_verify(const void *buf, size_t size, uint64_t hash)
+{
+    const unsigned char *b = buf;
+    if (size < BLOCK_HEADER || get_le64(b) != BLOCK_MAGIC || get_le64(b + 8) != hash ||
+        get_le64(b + 24) != size)
+        return -1;
+    return get_le64(b + 16) == XXH3_64bits(b + BLOCK_HEADER, size - BLOCK_HEADER) ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------- names */
+
+const char *kv_mode_name(enum kv_mode m)
+{
+    switch (m) {
+    case KV_MODE_OFF:
+        return "off";
+    case KV_MODE_CPU_ONLY:
+        return "cpu_only";
+    case KV_MODE_CPU_DISK:
+        return "cpu_disk";
+    }
+    return "?";
+}
+
+int kv_mode_parse(const char *s, enum kv_mode *out)
+{
+    for (int i = 0; i <= 2; i++) {
+        if (strcmp(s, kv_mode_name((enum kv_mode)i)) == 0) {
+            *out = (enum kv_mode)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* ---------------------------------------------------------------- table */
+
+static size_t bucket_of(const struct kvbm *m, uint64_t hash)
+{
+    return (size_t)(hash ^ (hash >> 29)) & (m->table_size - 1);
+}
+
+static struct kv_entry *find(struct kvbm *m, uint64_t hash)
+{
+    for (struct kv_entry *e = m->table[bucket_of(m, hash)]; e; e = e->hnext)
+        if (e->hash == hash) return e;
+    return NULL;
+}
+
+static int grow_table(struct kvbm *m)
+{
+    size_t size = m->table_size * 2;
+    struct kv_entry **t = calloc(size, sizeof *t);
+    if (!t) return -1;
+    struct kv_entry **old = m->table;
+    size_t old_size = m->table_size;
+    m->table = t;
+    m->table_size = size;
+    for (size_t i = 0; i < old_size; i++) {
+        for (struct kv_entry *e = old[i], *next; e; e = next) {
+            next = e->hnext;
+            size_t b = bucket_of(m, e->hash);
+            e->hnext = t[b];
+            t[b] = e;
+        }
+    }
+    free(old);
+    return 0;
+}
+
+static void unlink_from_table(struct kvbm *m, struct kv_entry *e)
+{
+    struct kv_entry **pp = &m->table[bucket_of(m, e->hash)];
+    while (*pp && *pp != e)
+        pp = &(*pp)->hnext;
+    if (*pp) *pp = e->hnext;
+    m->n_entries--;
+}
+
+static bool held_anywhere(const struct kv_entry *e)
+{
+    return e->in_g1 || e->in_g2 || e->in_g3 || e->g3_queued || e->pins || e->g1_ref;
+}
+
+/* An entry no tier holds becomes a ghost (remembered for the frequency filter). */
+static void maybe_ghost(struct kvbm *m, struct kv_entry *e)
+{
+    if (held_anywhere(e) || l_linked(&e->ghost_node)) return;
+    l_push_front(&m->ghost_lru, &e->ghost_node);
+    m->ghost_count++;
+    while (m->ghost_count > m->ghost_cap) {
+        struct kv_entry *g = ENTRY_OF(m->ghost_lru.prev, ghost_node);
+        l_remove(&g->ghost_node);
+        m->ghost_count--;
+        unlink_from_table(m, g);
+        free(g);
+    }
+}
+
+static struct kv_entry *find_or_create(struct kvbm *m, uint64_t hash)
+{
+    struct kv_entry *e = find(m, hash);
+    if (e) {
+        if (l_linked(&e->ghost_node)) {
+            l_remove(&e->ghost_node);
+            m->ghost_count--;
+        }
+        return e;
+    }
+    if (m->n_entries + 1 > m->table_size * 3 / 4 && grow_table(m) < 0) return NULL;
+    e = calloc(1, sizeof *e);
+    if (!e) return NULL;
+    e->hash = hash;
+    size_t b = bucket_of(m, hash);
+    e->hnext = m->table[b];
+    m->table[b] = e;
+    m->n_entries++;
+    return e;
+}
+
+/* ---------------------------------------------------------------- tiers */
+
+static void g1_evict_one(struct kvbm *m)
+{
+    struct kv_entry *e = ENTRY_OF(m->g1_lru.prev, g1_node);
+    l_remove(&e->g1_node);
+    m->g1_cached--;
+    e->in_g1 = false;
+    m->g1_used--;
+    m->c.evictions_g1++;
+    maybe_ghost(m, e);
+}
+
+static void g2_drop(struct kvbm *m, struct kv_entry *e)
+{
+    l_remove(&e->g2_node);
+    e->in_g2 = false;
+    m->g2_free[m->g2_free_n++] = e->g2_slot;
+    m->g2_count--;
+}
+
+/* Take a G2 slot for e (evicting the LRU block if full). Returns the buffer or NULL. */
+static void *g2_insert(struct kvbm *m, struct kv_entry *e)
+{
+    if (m->g2_count >= m->cfg.g2_blocks) {
+        struct lnode *n = m->g2_lru.prev;
+        if (n == &m->g2_lru) return NULL;
+        struct kv_entry *victim = ENTRY_OF(n, g2_node);
+        g2_drop(m, victim);
+        m->c.evictions_g2++;
+        maybe_ghost(m, victim);
+    }
+    uint32_t slot;
+    if (m->g2_free_n) {
+        slot = m->g2_free[--m->g2_free_n];
+    } else {
+        if (m->g2_alloc_n >= m->cfg.g2_blocks) return NULL;
+        void *p = disktier_alloc(&m->disk);
+        if (!p) return NULL;
+        slot = (uint32_t)m->g2_alloc_n++;
+        m->g2_slots[slot] = p;
+    }
+    e->g2_slot = slot;
+    e->in_g2 = true;
+    l_push_front(&m->g2_lru, &e->g2_node);
+    m->g2_count++;
+    return m->g2_slots[slot];
+}
+
+static void g3_remove(struct kvbm *m, struct kv_entry *e)
+{
+    l_remove(&e->g3_node);
+    e->in_g3 = false;
+    m->g3_count--;
+    if (e->pins)
+        e->g3_unlink_pending = true; /* a reader has it open; unlink when unpinned */
+    else
+        disktier_remove(&m->disk, e->hash);
+}
+
+static void g3_evict_over_capacity(struct kvbm *m)
+{
+    struct lnode *n = m->g3_lru.prev;
+    while (m->g3_count > m->cfg.g3_blocks && n != &m->g3_lru) {
+        struct lnode *prev = n->prev;
+        struct kv_entry *e = ENTRY_OF(n, g3_node);
+        g3_remove(m, e);
+        m->c.evictions_g3++;
+        maybe_ghost(m, e);
+        n = prev;
+    }
+}
+
+static void record_fetch(struct kvbm *m, double ms)
+{
+    m->fetch_ms[m->fetch_pos] = ms;
+    m->fetch_pos = (m->fetch_pos + 1) % FETCH_SAMPLES;
+    if (m->fetch_n < FETCH_SAMPLES) m->fetch_n++;
+}
+
+/* ---------------------------------------------------------------- offload thread */
+
+static void *writer_main(void *arg)
+{
+    struct kvbm *m = arg;
+    pthread_mutex_lock(&m->lock);
+    for (;;) {
+        while (m->jobs_n == 0 && !m->writer_stop)
+            pthread_cond_wait(&m->wcond, &m->lock);
+        if (m->jobs_n == 0 && m->writer_stop) break;
+        struct wjob job = m->jobs[m->jobs_head];
+        m->jobs_head = (m->jobs_head + 1) % m->jobs_cap;
+        m->jobs_n--;
+        m->in_flight++;
+        pthread_mutex_unlock(&m->lock);
+
+        int rc = disktier_write(&m->disk, job.e->hash, job.buf);
+
+        pthread_mutex_lock(&m->lock);
+        struct kv_entry *e = job.e;
+        e->g3_queued = false;
+        m->c.g3_queued--;
+        if (rc == 0) {
+            e->in_g3 = true;
+            l_push_front(&m->g3_lru, &e->g3_node);
+            m->g3_count++;
+            if (job.d2d)
+                m->c.offload_d2d++;
+            else
+                m->c.offload_h2d++;
+            m->c.disk_bytes_written += m->disk.file_bytes;
+            g3_evict_over_capacity(m);
+        } else {
+            m->c.disk_write_errors++;
+            log_warn("disk tier: writing block %016llx failed: %s; it stays out of G3",
+                     (unsigned long long)e->hash, strerror(-rc));
+            maybe_ghost(m, e);
+        }
+        m->free_bufs[m->free_bufs_n++] = job.buf;
+        m->in_flight--;
+        pthread_cond_broadcast(&m->wdone);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return NULL;
+}
+
+/* Queue a disk write of e. Called with the lock held; may wait (releasing it) for a buffer.
+ * src: the G2 bytes to copy, or NULL to derive the bytes from the hash (G1→G3). */
+static void queue_disk_write(struct kvbm *m, struct kv_entry *e, const void *src)
+{
+    e->g3_queued = true;
+    m->c.g3_queued++;
+    e->pins++; /* keeps e alive (not a ghost) while we may wait */
+    while (m->free_bufs_n == 0)
+        pthread_cond_wait(&m->wdone, &m->lock);
+    e->pins--;
+    void *buf = m->free_bufs[--m->free_bufs_n];
+    if (src)
+        memcpy(buf, src, m->disk.file_bytes);
+    else
+        kvblock_fill(buf, m->disk.file_bytes, e->hash);
+    size_t tail = (m->jobs_head + m->jobs_n) % m->jobs_cap;
+    m->jobs[tail] = (struct wjob){e, buf, src == NULL};
+    m->jobs_n++;
+    pthread_cond_signal(&m->wcond);
+}
+
+/* A block seen (computed or matched): count it and offload to disk when the filter allows. */
+static void consider_disk(struct kvbm *m, struct kv_entry *e)
+{
+    if (!m->use_g3 || e->in_g3 || e->g3_queued) return;
+    if (m->cfg.disk_filter && e->freq < 2) return;
+    if (e->in_g2)
+        queue_disk_write(m, e, m->g2_slots[e->g2_slot]);
+    else if (!m->use_g2 && e->in_g1)
+        queue_disk_write(m, e, NULL);
+}
+
+/* ---------------------------------------------------------------- API */
+
+int kvbm_create(const struct kvbm_config *cfg, struct kvbm **out, char *err)
+{
+    if (cfg->block_tokens == 0 || cfg->block_bytes < BLOCK_HEADER)
+        return err_set(err, "KV block size must be at least 1 token and %d bytes", BLOCK_HEADER);
+    if (cfg->g1_blocks == 0) return err_set(err, "the device tier (G1) needs at least one block");
+    if (cfg->g2_blocks > UINT32_MAX || cfg->g1_blocks > SIZE_MAX / 4)
+        return err_set(err, "tier sizes too large");
+    struct kvbm *m = calloc(1, sizeof *m);
+    if (!m) return err_set(err, "out of memory");
+    m->cfg = *cfg;
+    if (!m->cfg.write_queue_depth) m->cfg.write_queue_depth = 16;
+    m->use_g2 = cfg->mode >= KV_MODE_CPU_ONLY && cfg->g2_blocks > 0;
+    m->use_g3 = cfg->mode == KV_MODE_CPU_DISK && cfg->g3_blocks > 0;
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_cond_init(&m->wcond, NULL);
+    pthread_cond_init(&m->wdone, NULL);
+    l_init(&m->g1_lru);
+    l_init(&m->g2_lru);
+    l_init(&m->g3_lru);
+    l_init(&m->ghost_lru);
+    m->table_size = 1024;
+    m->table = calloc(m->table_size, sizeof *m->table);
+    size_t tier_total =
+        cfg->g1_blocks + (m->use_g2 ? cfg->g2_blocks : 0) + (m->use_g3 ? cfg->g3_blocks : 0);
+    m->ghost_cap = tier_total * 2 > 4096 ? tier_total * 2 : 4096;
+    /* Without a disk tier the block buffers still need alignment: disktier computes it. */
+    m->disk.file_bytes = (cfg->block_bytes + DISKTIER_ALIGN - 1) / DISKTIER_ALIGN * DISKTIER_ALIGN;
+    if (!m->table) goto oom;
+    if (m->use_g2) {
+        m->g2_slots = calloc(cfg->g2_blocks, sizeof *m->g2_slots);
+        m->g2_free = calloc(cfg->g2_blocks, sizeof *m->g2_free);
+        if (!m->g2_slots || !m->g2_free) goto oom;
+    }
+    if (m->use_g3) {
+        if (!cfg->disk_dir || !*cfg->disk_dir) {
+            err_set(err, "the disk tier needs a cache directory");
+            goto fail;
+        }
+        if (disktier_open(&m->disk, cfg->disk_dir, cfg->block_bytes, err) < 0) goto fail;
+        m->read_buf = disktier_alloc(&m->disk);
+        m->jobs_cap = m->cfg.write_queue_depth;
+        m->jobs = calloc(m->jobs_cap, sizeof *m->jobs);
+        m->free_bufs = calloc(m->jobs_cap, sizeof *m->free_bufs);
+        if (!m->read_buf || !m->jobs || !m->free_bufs) goto oom;
+        for (size_t i = 0; i < m->jobs_cap; i++) {
+            void *b = disktier_alloc(&m->disk);
+            if (!b) goto oom;
+            m->free_bufs[m->free_bufs_n++] = b;
+            m->bufs_total++;
+        }
+        if (pthread_create(&m->writer, NULL, writer_main, m) != 0) {
+            err_set(err, "cannot start the offload thread");
+            goto fail;
+        }
+        m->writer_running = true;
+    }
+    *out = m;
+    return 0;
+oom:
+    err_set(err, "out of memory sizing the KV tiers");
+fail:
+    kvbm_destroy(m, false);
+    return -1;
+}
+
+void kvbm_destroy(struct kvbm *m, bool keep_files)
+{
+    if (!m) return;
+    if (m->writer_running) {
+        pthread_mutex_lock(&m->lock);
+        m->writer_stop = true;
+        pthread_cond_signal(&m->wcond);
+        pthread_mutex_unlock(&m->lock);
+        pthread_join(m->writer, NULL);
+    }
+    if (m->use_g3 && !keep_files && m->disk.dir[0]) disktier_remove_all(&m->disk);
+    for (size_t i = 0; i < m->table_size && m->table; i++) {
+        for (struct kv_entry *e = m->table[i], *next; e; e = next) {
+            next = e->hnext;
+            free(e);
+        }
+    }
+    free(m->table);
+    for (size_t i = 0; i < m->g2_alloc_n; i++)
+        free(m->g2_slots[i]);
+    free(m->g2_slots);
+    free(m->g2_free);
+    for (size_t i = 0; i < m->free_bufs_n; i++)
+        free(m->free_bufs[i]);
+    free(m->free_bufs);
+    free(m->jobs);
+    free(m->read_buf);
+    pthread_cond_destroy(&m->wcond);
+    pthread_cond_destroy(&m->wdone);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+static void take_g1_ref(struct kvbm *m, struct kv_entry *e)
+{
+    if (e->g1_ref++ == 0 && l_linked(&e->g1_node)) {
+        l_remove(&e->g1_node);
+        m->g1_cached--;
+    }
+}
+
+static void drop_g1_ref(struct kvbm *m, struct kv_entry *e)
+{
+    if (--e->g1_ref == 0 && e->in_g1) {
+        l_push_front(&m->g1_lru, &e->g1_node);
+        m->g1_cached++;
+    }
+}
+
+/* Onboard e from G3 into G1 (and G2 as a prefetch). Lock held on entry and exit. */
+static int onboard_from_disk(struct kvbm *m, struct kv_entry *e, struct kvbm_admit_result *res)
+{
+    e->pins++;
+    pthread_mutex_unlock(&m->lock);
+    uint64_t t0 = clock_now_ns();
+    int rc = disktier_read(&m->disk, e->hash, m->read_buf);
+    uint64_t t1 = clock_now_ns();
+    bool ok = rc == 0 && kvblock_verify(m->read_buf, m->disk.file_bytes, e->hash) == 0;
+    pthread_mutex_lock(&m->lock);
+    e->pins--;
+    if (e->g3_unlink_pending && e->pins == 0) {
+        e->g3_unlink_pending = false;
+        disktier_remove(&m->disk, e->hash);
+    }
+    res->g3_read_s += (double)(t1 - t0) / 1e9;
+    if (!ok) {
+        if (rc < 0) {
+            m->c.disk_read_errors++;
+            log_warn("disk tier: reading block %016llx failed: %s; treated as a miss",
+                     (unsigned long long)e->hash, strerror(-rc));
+        } else {
+            m->c.checksum_failures++;
+            log_warn("disk tier: block %016llx failed its checksum; treated as a miss",
+                     (unsigned long long)e->hash);
+        }
+        if (e->in_g3) g3_remove(m, e);
+        return -1;
+    }
+    m->c.disk_bytes_read += m->disk.file_bytes;
+    record_fetch(m, (double)(t1 - t0) / 1e6);
+    if (e->in_g3) {
+        l_remove(&e->g3_node);
+        l_push_front(&m->g3_lru, &e->g3_node);
+    }
+    if (m->use_g2 && !e->in_g2) {
+        void *slot = g2_insert(m, e);
+        if (slot) {
+            memcpy(slot, m->read_buf, m->disk.file_bytes);
+            m->c.prefetches++;
+        }
+    }
+    return 0;
+}
+
+int kvbm_admit(struct kvbm *m, const uint64_t *hashes, size_t n_full, size_t n_matchable,
+               size_t total_blocks, struct kvbm_seq *seq, struct kvbm_admit_result *res)
+{
+    memset(res, 0, sizeof *res);
+    memset(seq, 0, sizeof *seq);
+    if (total_blocks < n_full) total_blocks = n_full;
+    if (total_blocks > m->cfg.g1_blocks) return -1;
+    if (n_matchable > n_full) n_matchable = n_full;
+    seq->hashes = malloc((n_full ? n_full : 1) * sizeof *seq->hashes);
+    seq->entries = calloc(n_full ? n_full : 1, sizeof *seq->entries);
+    if (!seq->hashes || !seq->entries) {
+        free(seq->hashes);
+        free(seq->entries);
+        memset(seq, 0, sizeof *seq);
+        return 0; /* out of memory: try again later */
+    }
+    if (n_full) memcpy(seq->hashes, hashes, n_full * sizeof *hashes);
+    seq->n_full = n_full;
+
+    pthread_mutex_lock(&m->lock);
+    /* 1. The reusable prefix: blocks present in some tier, in order. */
+    size_t prefix = 0, g1_hits = 0;
+    while (prefix < n_matchable) {
+        struct kv_entry *e = find(m, hashes[prefix]);
+        if (!e || !(e->in_g1 || (m->use_g2 && e->in_g2) || (m->use_g3 && e->in_g3))) break;
+        if (e->in_g1) g1_hits++;
+        prefix++;
+    }
+    /* 2. Room in G1: every block not already there costs one. */
+    size_t needed = total_blocks - g1_hits;
+    for (size_t i = 0; i < prefix; i++) {
+        struct kv_entry *e = find(m, hashes[i]);
+        if (e->in_g1) {
+            take_g1_ref(m, e);
+            seq->entries[i] = e;
+        }
+    }
+    if (m->g1_used + needed > m->cfg.g1_blocks + m->g1_cached) {
+        for (size_t i = 0; i < prefix; i++)
+            if (seq->entries[i]) drop_g1_ref(m, seq->entries[i]);
+        pthread_mutex_unlock(&m->lock);
+        free(seq->hashes);
+        free(seq->entries);
+        memset(seq, 0, sizeof *seq);
+        return 0;
+    }
+    while (m->g1_used + needed > m->cfg.g1_blocks)
+        g1_evict_one(m);
+    m->g1_used += needed;
+    seq->n_private = needed;
+
+    /* 3. Onboard the prefix blocks that are below G1, in order; a failure ends the prefix. */
+    size_t matched = 0;
+    for (size_t i = 0; i < prefix; i++) {
+        struct kv_entry *e = seq->entries[i];
+        if (e) {
+            res->g1_hits++;
+            matched++;
+            continue;
+        }
+        e = find(m, hashes[i]);
+        if (!e) break; /* dropped while the lock was released for a disk read */
+        if (m->use_g2) m->c.host_lookups++;
+        if (m->use_g2 && e->in_g2) {
+            if (kvblock_verify(m->g2_slots[e->g2_slot], m->disk.file_bytes, e->hash) != 0) {
+                m->c.checksum_failures++;
+                log_warn("host tier: block %016llx failed its checksum; treated as a miss",
+                         (unsigned long long)e->hash);
+                g2_drop(m, e);
+                maybe_ghost(m, e);
+                break;
+            }
+            m->c.host_hits++;
+            m->c.onboard_h2d++;
+            res->g2_onboards++;
+            res->g2_bytes += m->cfg.block_bytes;
+            l_remove(&e->g2_node);
+            l_push_front(&m->g2_lru, &e->g2_node);
+        } else if (m->use_g3 && e->in_g3) {
+            m->c.disk_lookups++;
+            if (onboard_from_disk(m, e, res) < 0) {
+                maybe_ghost(m, e);
+                break;
+            }
+            m->c.disk_hits++;
+            m->c.onboard_d2d++;
+            res->g3_onboards++;
+        } else {
+            break;
+        }
+        e->in_g1 = true;
+        take_g1_ref(m, e);
+        seq->entries[i] = e;
+        seq->n_private--;
+        matched++;
+    }
+    if (matched < n_matchable) {
+        /* The lookup that ended the prefix was a miss in every lower tier. */
+        struct kv_entry *e = find(m, hashes[matched]);
+        if (!e || !e->in_g1) {
+            if (m->use_g2 && !(e && e->in_g2)) m->c.host_lookups++;
+            if (m->use_g3 && !(e && e->in_g3)) m->c.disk_lookups++;
+        }
+    }
+    /* Held G1 entries past a broken prefix are recomputed but keep their (identical) blocks. */
+    seq->matched_blocks = matched;
+    res->matched_blocks = matched;
+    m->c.matched_tokens += (uint64_t)matched * m->cfg.block_tokens;
+    for (size_t i = 0; i < matched; i++) {
+        struct kv_entry *e = seq->entries[i];
+        e->freq++;
+        consider_disk(m, e);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return 1;
+}
+
+void kvbm_register(struct kvbm *m, struct kvbm_seq *seq)
+{
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = seq->matched_blocks; i < seq->n_full; i++) {
+        struct kv_entry *e = seq->entries[i];
+        if (!e) {
+            e = find_or_create(m, seq->hashes[i]);
+            if (!e) continue; /* out of memory: the block stays a private, unshared one */
+            if (e->in_g1) {
+                /* Another sequence registered the same block meanwhile: share it. */
+                take_g1_ref(m, e);
+                m->g1_used--;
+            } else {
+                e->in_g1 = true;
+                take_g1_ref(m, e);
+            }
+            seq->n_private--;
+            seq->entries[i] = e;
+        }
+        e->freq++;
+        if (m->use_g2 && !e->in_g2) {
+            void *slot = g2_insert(m, e);
+            if (slot) {
+                kvblock_fill(slot, m->disk.file_bytes, e->hash);
+                m->c.offload_d2h++;
+            }
+        }
+        consider_disk(m, e);
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
+void kvbm_release(struct kvbm *m, struct kvbm_seq *seq)
+{
+    pthread_mutex_lock(&m->lock);
+    /* Tail blocks first, so the LRU evicts a sequence's tail before its shared prefix. */
+    for (size_t i = seq->n_full; i-- > 0;) {
+        if (seq->entries && seq->entries[i]) drop_g1_ref(m, seq->entries[i]);
+    }
+    m->g1_used -= seq->n_private;
+    pthread_mutex_unlock(&m->lock);
+    free(seq->hashes);
+    free(seq->entries);
+    memset(seq, 0, sizeof *seq);
+}
+
+void kvbm_get_counters(struct kvbm *m, struct kvbm_counters *out)
+{
+    pthread_mutex_lock(&m->lock);
+    *out = m->c;
+    out->g1_used = m->g1_used;
+    out->g1_cached = m->g1_cached;
+    out->g2_blocks = m->g2_count;
+    out->g3_blocks = m->g3_count;
+    pthread_mutex_unlock(&m->lock);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double pct_sorted(const double *v, size_t n, double p)
+{
+    double rank = p / 100.0 * (double)(n - 1);
+    size_t lo = (size_t)rank;
+    size_t hi = lo + 1 < n ? lo + 1 : lo;
+    return v[lo] + (v[hi] - v[lo]) * (rank - (double)lo);
+}
+
+void kvbm_get_gauges(struct kvbm *m, struct kvbm_gauges *out)
+{
+    double samples[FETCH_SAMPLES];
+    pthread_mutex_lock(&m->lock);
+    out->host_hit_rate = m->c.host_lookups ? (double)m->c.host_hits / (double)m->c.host_lookups : 0;
+    out->disk_hit_rate = m->c.disk_lookups ? (double)m->c.disk_hits / (double)m->c.disk_lookups : 0;
+    size_t n = m->fetch_n;
+    memcpy(samples, m->fetch_ms, n * sizeof *samples);
+    pthread_mutex_unlock(&m->lock);
+    out->have_fetch = n > 0;
+    out->fetch_p50_ms = out->fetch_p95_ms = out->fetch_p99_ms = 0;
+    if (n) {
+        qsort(samples, n, sizeof *samples, cmp_double);
+        out->fetch_p50_ms = pct_sorted(samples, n, 50);
+        out->fetch_p95_ms = pct_sorted(samples, n, 95);
+        out->fetch_p99_ms = pct_sorted(samples, n, 99);
+    }
+}
+
+void kvbm_flush(struct kvbm *m)
+{
+    pthread_mutex_lock(&m->lock);
+    while (m->jobs_n > 0 || m->in_flight > 0)
+        pthread_cond_wait(&m->wdone, &m->lock);
+    pthread_mutex_unlock(&m->lock);
+}
+
+const struct kvbm_config *kvbm_config(const struct kvbm *m)
+{
+    return &m->cfg;
+}
+
+const char *kvbm_disk_mode(const struct kvbm *m)
+{
+    return m->use_g3 ? disktier_mode(&m->disk) : "none";
+}
+
+void kvbm_block_path(const struct kvbm *m, uint64_t hash, char *out, size_t len)
+{
+    char path[PATH_MAX];
+    disktier_path(&m->disk, hash, path);
+    snprintf(out, len, "%s", path);
+}
+
+unsigned kvbm_block_tiers(struct kvbm *m, uint64_t hash)
+{
+    pthread_mutex_lock(&m->lock);
+    struct kv_entry *e = find(m, hash);
+    unsigned t = e ? (unsigned)e->in_g1 | (unsigned)e->in_g2 << 1 | (unsigned)e->in_g3 << 2 : 0;
+    pthread_mutex_unlock(&m->lock);
+    return t;
+}
+
+int kvbm_test_corrupt_g2(struct kvbm *m, uint64_t hash)
+{
+    pthread_mutex_lock(&m->lock);
+    struct kv_entry *e = find(m, hash);
+    int rc = -1;
+    if (e && e->in_g2) {
+        unsigned char *p = m->g2_slots[e->g2_slot];
+        p[BLOCK_HEADER + 100] ^= 0x5a;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+void kvbm_test_fail_disk_writes(struct kvbm *m, int n)
+{
+    pthread_mutex_lock(&m->lock);
+    m->disk.fail_writes = n;
+    pthread_mutex_unlock(&m->lock);
+}

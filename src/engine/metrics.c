@@ -1,0 +1,198 @@
+/*
+ * metrics.c - Prometheus text exposition of the engine.
+ *
+ * The API port's /metrics carries frontend metrics under Dynamo's names
+ * (dynamo_frontend_*); the metrics port carries the KV manager's counters and gauges under
+ * KVBM's names (kvbm_*), plus a few kvbench_* extras (tier occupancy, error counters) that KVBM
+ * has no name for. Histograms use fixed bucket bounds; one mutex guards them, taken once per
+ * observation.
+ */
+#include "engine/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const double TIME_BOUNDS[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                     0.5,   1,      2.5,   5,    10,    30,   60,  120};
+static const double TOKEN_BOUNDS[] = {16,   32,   64,   128,   256,   512,   1024,
+                                      2048, 4096, 8192, 16384, 32768, 65536, 131072};
+
+static int histo_init(struct histo *h, const double *bounds, size_t n)
+{
+    memset(h, 0, sizeof *h);
+    h->bounds = bounds;
+    h->n_bounds = n;
+    h->counts = calloc(n + 1, sizeof *h->counts);
+    return h->counts ? 0 : -1;
+}
+
+void histo_observe(struct histo *h, double v)
+{
+    size_t i = 0;
+    while (i < h->n_bounds && v > h->bounds[i])
+        i++;
+    h->counts[i]++;
+    h->sum += v;
+    h->count++;
+}
+
+int metrics_init(struct front_metrics *m)
+{
+    memset(m, 0, sizeof *m);
+    pthread_mutex_init(&m->lock, NULL);
+    size_t nt = sizeof TIME_BOUNDS / sizeof TIME_BOUNDS[0];
+    size_t nk = sizeof TOKEN_BOUNDS / sizeof TOKEN_BOUNDS[0];
+    if (histo_init(&m->ttft, TIME_BOUNDS, nt) < 0 || histo_init(&m->itl, TIME_BOUNDS, nt) < 0 ||
+        histo_init(&m->isl, TOKEN_BOUNDS, nk) < 0 || histo_init(&m->osl, TOKEN_BOUNDS, nk) < 0 ||
+        histo_init(&m->cached, TOKEN_BOUNDS, nk) < 0) {
+        metrics_free(m);
+        return -1;
+    }
+    return 0;
+}
+
+void metrics_free(struct front_metrics *m)
+{
+    free(m->ttft.counts);
+    free(m->itl.counts);
+    free(m->isl.counts);
+    free(m->osl.counts);
+    free(m->cached.counts);
+    m->ttft.counts = m->itl.counts = m->isl.counts = m->osl.counts = m->cached.counts = NULL;
+    pthread_mutex_destroy(&m->lock);
+}
+
+static void head(struct buf *o, const char *name, const char *type, const char *help)
+{
+    buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void render_histo(struct buf *o, const char *name, const char *help, const char *labels,
+                         const struct histo *h)
+{
+    head(o, name, "histogram", help);
+    uint64_t cum = 0;
+    for (size_t i = 0; i <= h->n_bounds; i++) {
+        cum += h->counts[i];
+        if (i < h->n_bounds)
+            buf_printf(o, "%s_bucket{%s,le=\"%g\"} %llu\n", name, labels, h->bounds[i],
+                       (unsigned long long)cum);
+        else
+            buf_printf(o, "%s_bucket{%s,le=\"+Inf\"} %llu\n", name, labels,
+                       (unsigned long long)cum);
+    }
+    buf_printf(o, "%s_sum{%s} %.9g\n%s_count{%s} %llu\n", name, labels, h->sum, name, labels,
+               (unsigned long long)h->count);
+}
+
+void metrics_render_frontend(struct engine *e, struct buf *o)
+{
+    char labels[256];
+    snprintf(labels, sizeof labels, "model=\"%s\"", e->cfg.model_id);
+    struct front_metrics *m = &e->fm;
+    pthread_mutex_lock(&m->lock);
+    head(o, "dynamo_frontend_requests_total", "counter", "Completion requests by outcome");
+    const char *types[2] = {"stream", "unary"};
+    uint64_t ok[2] = {m->req_ok_stream, m->req_ok_unary};
+    uint64_t bad[2] = {m->req_err_stream, m->req_err_unary};
+    for (int i = 0; i < 2; i++) {
+        buf_printf(o,
+                   "dynamo_frontend_requests_total{%s,endpoint=\"completions\",request_type=\"%s\","
+                   "status=\"success\"} %llu\n",
+                   labels, types[i], (unsigned long long)ok[i]);
+        buf_printf(o,
+                   "dynamo_frontend_requests_total{%s,endpoint=\"completions\",request_type=\"%s\","
+                   "status=\"error\"} %llu\n",
+                   labels, types[i], (unsigned long long)bad[i]);
+    }
+    head(o, "dynamo_frontend_inflight_requests", "gauge", "Requests being processed");
+    buf_printf(o, "dynamo_frontend_inflight_requests{%s} %llu\n", labels,
+               (unsigned long long)m->inflight);
+    render_histo(o, "dynamo_frontend_time_to_first_token_seconds", "Time to first token", labels,
+                 &m->ttft);
+    render_histo(o, "dynamo_frontend_inter_token_latency_seconds", "Gap between output tokens",
+                 labels, &m->itl);
+    render_histo(o, "dynamo_frontend_input_sequence_tokens", "Prompt tokens per request", labels,
+                 &m->isl);
+    render_histo(o, "dynamo_frontend_output_sequence_tokens", "Output tokens per request", labels,
+                 &m->osl);
+    render_histo(o, "dynamo_frontend_cached_tokens", "Prompt tokens served from the KV cache",
+                 labels, &m->cached);
+    pthread_mutex_unlock(&m->lock);
+    head(o, "dynamo_frontend_model_kv_cache_block_size", "gauge", "Tokens per KV block");
+    buf_printf(o, "dynamo_frontend_model_kv_cache_block_size{%s} %zu\n", labels,
+               e->cfg.kv.block_tokens);
+    head(o, "dynamo_frontend_model_total_kv_blocks", "gauge", "KV blocks in device memory (G1)");
+    buf_printf(o, "dynamo_frontend_model_total_kv_blocks{%s} %zu\n", labels, e->cfg.kv.g1_blocks);
+}
+
+static void counter(struct buf *o, const char *name, const char *help, uint64_t v)
+{
+    head(o, name, "counter", help);
+    buf_printf(o, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void gauge(struct buf *o, const char *name, const char *help, double v)
+{
+    head(o, name, "gauge", help);
+    buf_printf(o, "%s %.9g\n", name, v);
+}
+
+void metrics_render_kvbm(struct engine *e, struct buf *o)
+{
+    struct kvbm_counters c;
+    struct kvbm_gauges g;
+    if (!e->kv) {
+        buf_append_str(o, "# KV block manager starting\n");
+        return;
+    }
+    kvbm_get_counters(e->kv, &c);
+    kvbm_get_gauges(e->kv, &g);
+    counter(o, "kvbm_offload_blocks_d2h", "Blocks offloaded from device (G1) to host (G2)",
+            c.offload_d2h);
+    counter(o, "kvbm_offload_blocks_h2d", "Blocks offloaded from host (G2) to disk (G3)",
+            c.offload_h2d);
+    counter(o, "kvbm_offload_blocks_d2d", "Blocks offloaded from device (G1) to disk (G3)",
+            c.offload_d2d);
+    counter(o, "kvbm_onboard_blocks_h2d", "Blocks onboarded from host (G2) to device (G1)",
+            c.onboard_h2d);
+    counter(o, "kvbm_onboard_blocks_d2d", "Blocks onboarded from disk (G3) to device (G1)",
+            c.onboard_d2d);
+    counter(o, "kvbm_matched_tokens", "Prompt tokens found in a KV tier instead of recomputed",
+            c.matched_tokens);
+    counter(o, "kvbm_disk_bytes_read", "Bytes read from the disk tier", c.disk_bytes_read);
+    counter(o, "kvbm_disk_bytes_written", "Bytes written to the disk tier", c.disk_bytes_written);
+    head(o, "kvbm_cache_evictions", "counter", "Blocks evicted (LRU) from a KVBM tier");
+    buf_printf(o, "kvbm_cache_evictions{tier=\"host\"} %llu\n", (unsigned long long)c.evictions_g2);
+    buf_printf(o, "kvbm_cache_evictions{tier=\"disk\"} %llu\n", (unsigned long long)c.evictions_g3);
+    counter(o, "kvbm_cache_prefetches", "Blocks read from disk kept in host memory (G3 to G2)",
+            c.prefetches);
+    gauge(o, "kvbm_host_cache_hit_rate", "Share of host-tier lookups that hit", g.host_hit_rate);
+    gauge(o, "kvbm_disk_cache_hit_rate", "Share of disk-tier lookups that hit", g.disk_hit_rate);
+    gauge(o, "kvbm_disk_fetch_p50_ms", "Median measured disk block read time (last 1024)",
+          g.fetch_p50_ms);
+    gauge(o, "kvbm_disk_fetch_p95_ms", "95th percentile disk block read time (last 1024)",
+          g.fetch_p95_ms);
+    gauge(o, "kvbm_disk_fetch_p99_ms", "99th percentile disk block read time (last 1024)",
+          g.fetch_p99_ms);
+    counter(o, "kvbench_gpu_cache_evictions", "Cached blocks evicted from device memory (G1)",
+            c.evictions_g1);
+    counter(o, "kvbench_checksum_failures",
+            "Onboards refused because the block failed its checksum", c.checksum_failures);
+    counter(o, "kvbench_disk_read_errors", "Disk tier reads that failed", c.disk_read_errors);
+    counter(o, "kvbench_disk_write_errors", "Disk tier writes that failed (block kept out of G3)",
+            c.disk_write_errors);
+    const struct kvbm_config *cfg = kvbm_config(e->kv);
+    head(o, "kvbench_tier_blocks", "gauge", "Blocks held per tier");
+    buf_printf(o, "kvbench_tier_blocks{tier=\"g1\"} %zu\n", c.g1_used);
+    buf_printf(o, "kvbench_tier_blocks{tier=\"g2\"} %zu\n", c.g2_blocks);
+    buf_printf(o, "kvbench_tier_blocks{tier=\"g3\"} %zu\n", c.g3_blocks);
+    head(o, "kvbench_tier_capacity_blocks", "gauge", "Capacity per tier in blocks (0 = tier off)");
+    bool g2 = cfg->mode >= KV_MODE_CPU_ONLY, g3 = cfg->mode == KV_MODE_CPU_DISK;
+    buf_printf(o, "kvbench_tier_capacity_blocks{tier=\"g1\"} %zu\n", cfg->g1_blocks);
+    buf_printf(o, "kvbench_tier_capacity_blocks{tier=\"g2\"} %zu\n", g2 ? cfg->g2_blocks : 0);
+    buf_printf(o, "kvbench_tier_capacity_blocks{tier=\"g3\"} %zu\n", g3 ? cfg->g3_blocks : 0);
+    gauge(o, "kvbench_offload_queue_blocks", "Disk offloads queued or in flight",
+          (double)c.g3_queued);
+}

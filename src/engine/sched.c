@@ -1,0 +1,531 @@
+/*
+ * sched.c - continuous-batching scheduler.
+ *
+ * One thread runs steps. A step admits waiting requests (FIFO, up to max_num_seqs running, each
+ * reserving its G1 blocks through the KV manager, which also onboards any reusable prefix), then
+ * advances every running sequence by one token: newly admitted ones finish their prefill and emit
+ * their first token, the others decode. The step's modelled duration is
+ *     Σ prefill(uncached tokens) + Σ G2→G1 copy time + decode(batch, context)
+ * divided by --speedup; the scheduler sleeps until the step's start plus that duration, so real
+ * time already spent in the step (disk reads for G3 onboards, which are real) is part of it,
+ * not added to it. Output is pushed to each request under its own lock and its connection is
+ * resumed; the HTTP side never blocks the scheduler.
+ */
+#include "engine/internal.h"
+
+#include "util/blockhash.h"
+#include "util/clock.h"
+#include "util/json.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ------------------------------------------------------------ requests */
+
+struct ereq *ereq_new(struct engine *e)
+{
+    struct ereq *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    pthread_mutex_init(&r->lock, NULL);
+    r->refs = 1;
+    r->eng = e;
+    pthread_mutex_lock(&e->lock);
+    e->live_reqs++;
+    pthread_mutex_unlock(&e->lock);
+    return r;
+}
+
+void ereq_ref(struct ereq *r)
+{
+    pthread_mutex_lock(&r->lock);
+    r->refs++;
+    pthread_mutex_unlock(&r->lock);
+}
+
+void ereq_unref(struct ereq *r)
+{
+    pthread_mutex_lock(&r->lock);
+    int left = --r->refs;
+    pthread_mutex_unlock(&r->lock);
+    if (left > 0) return;
+    struct engine *e = r->eng;
+    tok_ids_free(&r->prompt);
+    for (size_t i = 0; i < r->n_stops; i++)
+        free(r->stops[i]);
+    free(r->stops);
+    buf_free(&r->text);
+    buf_free(&r->out);
+    pthread_mutex_destroy(&r->lock);
+    free(r);
+    pthread_mutex_lock(&e->lock);
+    e->live_reqs--;
+    pthread_cond_broadcast(&e->idle);
+    pthread_mutex_unlock(&e->lock);
+}
+
+void ereq_wake_locked(struct ereq *r)
+{
+    if (r->suspended && !r->conn_gone) {
+        r->suspended = false;
+        MHD_resume_connection(r->conn);
+    }
+}
+
+double engine_random(struct engine *e)
+{
+    pthread_mutex_lock(&e->lock);
+    uint64_t z = (e->rng += 0x9e3779b97f4a7c15ull);
+    pthread_mutex_unlock(&e->lock);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (double)(z >> 11) / 9007199254740992.0;
+}
+
+/* ------------------------------------------------------------ output */
+
+/* One SSE chunk carrying `len` bytes of new text (and the finish reason when finished). */
+static void sse_text_chunk(struct ereq *r, const char *text, size_t len, const char *finish)
+{
+    struct buf *o = &r->out;
+    buf_printf(o,
+               "data: {\"id\":\"%s\",\"object\":\"text_completion\",\"created\":%lld,\"model\":\"",
+               r->cmpl_id, r->created);
+    json_escape_append(o, r->eng->cfg.model_id, strlen(r->eng->cfg.model_id));
+    buf_append_str(o, "\",\"choices\":[{\"index\":0,\"text\":\"");
+    json_escape_append(o, text, len);
+    buf_append_str(o, "\",\"logprobs\":null,\"finish_reason\":");
+    if (finish)
+        buf_printf(o, "\"%s\"", finish);
+    else
+        buf_append_str(o, "null");
+    buf_append_str(o, "}]}\n\n");
+}
+
+static void sse_usage_chunk(struct ereq *r)
+{
+    struct buf *o = &r->out;
+    buf_printf(o,
+               "data: {\"id\":\"%s\",\"object\":\"text_completion\",\"created\":%lld,\"model\":\"",
+               r->cmpl_id, r->created);
+    json_escape_append(o, r->eng->cfg.model_id, strlen(r->eng->cfg.model_id));
+    buf_printf(o,
+               "\",\"choices\":[],\"usage\":{\"prompt_tokens\":%zu,\"completion_tokens\":%zu,"
+               "\"total_tokens\":%zu,\"prompt_tokens_details\":{\"cached_tokens\":%zu}}}\n\n",
+               r->prompt.n, r->generated, r->prompt.n + r->generated, r->cached_tokens);
+}
+
+/* Longest suffix of text that is a proper prefix of some stop string: held back from the
+ * stream until we know whether the stop string completes. */
+static size_t stop_holdback(const struct ereq *r)
+{
+    size_t best = 0;
+    const char *t = r->text.data;
+    size_t n = r->text.len;
+    for (size_t s = 0; s < r->n_stops; s++) {
+        size_t sl = strlen(r->stops[s]);
+        for (size_t k = sl > 1 ? sl - 1 : 0; k > best; k--) {
+            if (k <= n && memcmp(t + n - k, r->stops[s], k) == 0) {
+                best = k;
+                break;
+            }
+        }
+    }
+    return best;
+}
+
+/* Append one generated token. Returns true when a stop string ended the output. */
+static bool append_token(struct ereq *r, const char *tok, size_t len)
+{
+    size_t before = r->text.len;
+    buf_append(&r->text, tok, len);
+    for (size_t s = 0; s < r->n_stops; s++) {
+        size_t sl = strlen(r->stops[s]);
+        if (!sl) continue;
+        size_t from = before + 1 > sl ? before + 1 - sl : 0;
+        const char *hit = memmem(r->text.data + from, r->text.len - from, r->stops[s], sl);
+        if (hit) {
+            buf_truncate(&r->text, (size_t)(hit - r->text.data));
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Push what the client may see now; with finish set, everything and the stream's end. */
+static void flush_output_locked(struct ereq *r, const char *finish)
+{
+    if (!r->stream) return;
+    size_t safe = r->text.len;
+    if (!finish) safe -= stop_holdback(r);
+    if (safe > r->streamed || finish) {
+        sse_text_chunk(r, r->text.data ? r->text.data + r->streamed : "", safe - r->streamed,
+                       finish);
+        r->streamed = safe;
+    }
+    if (finish) {
+        if (r->include_usage) sse_usage_chunk(r);
+        buf_append_str(&r->out, "data: [DONE]\n\n");
+    }
+}
+
+static void observe_done(struct engine *e, struct ereq *r, bool ok)
+{
+    struct front_metrics *m = &e->fm;
+    pthread_mutex_lock(&m->lock);
+    if (ok) {
+        if (r->stream)
+            m->req_ok_stream++;
+        else
+            m->req_ok_unary++;
+        if (r->t_first_ns) histo_observe(&m->ttft, (double)(r->t_first_ns - r->t_arrival_ns) / 1e9);
+        histo_observe(&m->isl, (double)r->prompt.n);
+        histo_observe(&m->osl, (double)r->generated);
+        histo_observe(&m->cached, (double)r->cached_tokens);
+    } else {
+        if (r->stream)
+            m->req_err_stream++;
+        else
+            m->req_err_unary++;
+    }
+    if (m->inflight) m->inflight--;
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* The request is over: release its KV blocks, tell the connection, drop the scheduler's ref. */
+static void finish(struct engine *e, struct ereq *r, const char *reason, bool cut, int status,
+                   const char *msg)
+{
+    if (r->admitted) {
+        kvbm_release(e->kv, &r->seq);
+        r->admitted = false;
+    }
+    pthread_mutex_lock(&r->lock);
+    if (status) {
+        r->error_status = status;
+        snprintf(r->error_msg, sizeof r->error_msg, "%s", msg);
+    }
+    r->cut = cut;
+    r->finish_reason = reason;
+    if (!cut && !status) flush_output_locked(r, reason);
+    r->done = true;
+    bool ok = !cut && !status && !r->cancelled;
+    ereq_wake_locked(r);
+    pthread_mutex_unlock(&r->lock);
+    observe_done(e, r, ok);
+    pthread_mutex_lock(&e->lock);
+    e->in_flight--;
+    pthread_cond_broadcast(&e->idle);
+    pthread_mutex_unlock(&e->lock);
+    ereq_unref(r);
+}
+
+struct token_outcome {
+    bool done;
+    bool cut;
+    const char *reason;
+};
+
+/* Produce the next token of r. The caller finishes r when the outcome says done. */
+static struct token_outcome step_token(struct engine *e, struct ereq *r, uint64_t now)
+{
+    char tok[32];
+    size_t len = textgen_next(&r->gen, tok);
+    if (r->generated > 0 && r->t_last_ns) {
+        pthread_mutex_lock(&e->fm.lock);
+        histo_observe(&e->fm.itl, (double)(now - r->t_last_ns) / 1e9);
+        pthread_mutex_unlock(&e->fm.lock);
+    }
+    if (!r->t_first_ns) r->t_first_ns = now;
+    r->t_last_ns = now;
+    r->generated++;
+    pthread_mutex_lock(&r->lock);
+    bool stopped = append_token(r, tok, len);
+    bool last = stopped || r->generated >= r->plan_len;
+    if (!last && r->stream) {
+        flush_output_locked(r, NULL);
+        ereq_wake_locked(r); /* a unary answer waits for finish() */
+    }
+    pthread_mutex_unlock(&r->lock);
+    struct token_outcome out = {false, false, NULL};
+    if (last) {
+        out.done = true;
+        out.reason = stopped || r->generated < r->max_tokens ? "stop" : "length";
+    } else if (r->disconnect_at && r->generated >= r->disconnect_at) {
+        out.done = true;
+        out.cut = true; /* injected fault: the stream is cut mid-way */
+    }
+    return out;
+}
+
+/* ------------------------------------------------------------ cost model */
+
+static double prefill_s(const struct engine *e, size_t tokens)
+{
+    return (double)tokens * 2.0 * e->cfg.model.params / e->cfg.hw.eff_flops;
+}
+
+static double decode_s(const struct engine *e, size_t batch, size_t context_tokens)
+{
+    if (!batch) return 0;
+    return e->cfg.hw.step_overhead_s + e->cfg.model.weight_bytes / e->cfg.hw.mem_bw +
+           (double)context_tokens * (double)e->cfg.model.kv_bytes_per_token / e->cfg.hw.mem_bw;
+}
+
+/* ------------------------------------------------------------ the loop */
+
+static struct ereq *pop_wait_locked(struct engine *e, struct ereq *prev, struct ereq *r)
+{
+    if (prev)
+        prev->next = r->next;
+    else
+        e->wait_head = r->next;
+    if (e->wait_tail == r) e->wait_tail = prev;
+    r->next = NULL;
+    return r;
+}
+
+static void sleep_until(uint64_t target_ns)
+{
+    uint64_t now = clock_now_ns();
+    if (target_ns > now) clock_sleep_ns(target_ns - now, NULL);
+}
+
+/* Admit what can start now. Returns the modelled prefill + onboard time of the admitted. */
+static double admit(struct engine *e, struct ereq **fresh, size_t *n_fresh, uint64_t now,
+                    uint64_t *next_wake)
+{
+    double cost = 0;
+    size_t bs = e->cfg.kv.block_tokens;
+    pthread_mutex_lock(&e->lock);
+    struct ereq *prev = NULL, *r = e->wait_head;
+    while (r && e->n_running < e->cfg.max_num_seqs) {
+        struct ereq *next = r->next;
+        pthread_mutex_lock(&r->lock);
+        bool cancelled = r->cancelled;
+        pthread_mutex_unlock(&r->lock);
+        if (cancelled) {
+            pop_wait_locked(e, prev, r);
+            pthread_mutex_unlock(&e->lock);
+            finish(e, r, NULL, true, 0, NULL);
+            pthread_mutex_lock(&e->lock);
+            r = next;
+            continue;
+        }
+        if (r->not_before_ns > now) {
+            if (!*next_wake || r->not_before_ns < *next_wake) *next_wake = r->not_before_ns;
+            prev = r;
+            r = next;
+            continue;
+        }
+        pthread_mutex_unlock(&e->lock);
+        size_t n_full = r->prompt.n / bs;
+        uint64_t *hashes = malloc((n_full ? n_full : 1) * sizeof *hashes);
+        int rc = 0;
+        struct kvbm_admit_result res;
+        if (hashes) {
+            blockhash_chain(r->prompt.ids, r->prompt.n, bs, hashes);
+            /* at least one prompt token is always computed */
+            size_t matchable = (r->prompt.n - 1) / bs;
+            size_t total = (r->prompt.n + r->max_tokens + bs - 1) / bs;
+            rc = kvbm_admit(e->kv, hashes, n_full, matchable, total, &r->seq, &res);
+            free(hashes);
+        }
+        pthread_mutex_lock(&e->lock);
+        if (rc == 0) break; /* not enough G1 now: FIFO waits for a release */
+        pop_wait_locked(e, prev, r);
+        if (rc < 0) {
+            pthread_mutex_unlock(&e->lock);
+            finish(e, r, NULL, false, 400, "request does not fit in the device KV cache");
+            pthread_mutex_lock(&e->lock);
+            r = next;
+            continue;
+        }
+        r->admitted = true;
+        r->cached_tokens = res.matched_blocks * bs;
+        cost += prefill_s(e, r->prompt.n - r->cached_tokens);
+        cost += (double)res.g2_bytes / e->cfg.hw.h2d_bw;
+        e->running[e->n_running++] = r;
+        fresh[(*n_fresh)++] = r;
+        log_debug("admit %s: prompt %zu tokens, %zu cached (G1 %zu, G2 %zu, G3 %zu blocks, "
+                  "%.2f ms disk)",
+                  r->id, r->prompt.n, r->cached_tokens, res.g1_hits, res.g2_onboards,
+                  res.g3_onboards, res.g3_read_s * 1e3);
+        r = next;
+    }
+    pthread_mutex_unlock(&e->lock);
+    return cost;
+}
+
+static void remove_running_locked(struct engine *e, size_t i)
+{
+    e->running[i] = e->running[--e->n_running];
+}
+
+static void *sched_main(void *arg)
+{
+    struct engine *e = arg;
+    struct ereq **fresh = calloc(e->cfg.max_num_seqs, sizeof *fresh);
+    struct ereq **batch = calloc(e->cfg.max_num_seqs, sizeof *batch);
+    if (!fresh || !batch) {
+        log_error("scheduler: out of memory");
+        free(fresh);
+        free(batch);
+        return NULL;
+    }
+    for (;;) {
+        pthread_mutex_lock(&e->lock);
+        while (!e->stopping && !e->wait_head && e->n_running == 0)
+            pthread_cond_wait(&e->wake, &e->lock);
+        bool stopping = e->stopping;
+        pthread_mutex_unlock(&e->lock);
+        if (stopping) break;
+
+        uint64_t step_start = clock_now_ns();
+        /* Running requests whose client left end now. */
+        pthread_mutex_lock(&e->lock);
+        for (size_t i = 0; i < e->n_running;) {
+            struct ereq *r = e->running[i];
+            pthread_mutex_lock(&r->lock);
+            bool gone = r->cancelled;
+            pthread_mutex_unlock(&r->lock);
+            if (gone) {
+                remove_running_locked(e, i);
+                pthread_mutex_unlock(&e->lock);
+                finish(e, r, NULL, true, 0, NULL);
+                pthread_mutex_lock(&e->lock);
+            } else {
+                i++;
+            }
+        }
+        pthread_mutex_unlock(&e->lock);
+
+        size_t n_fresh = 0;
+        uint64_t next_wake = 0;
+        double cost = admit(e, fresh, &n_fresh, step_start, &next_wake);
+
+        /* Decode cost of those already past prefill. */
+        size_t n_batch = 0, context = 0;
+        pthread_mutex_lock(&e->lock);
+        for (size_t i = 0; i < e->n_running; i++) {
+            struct ereq *r = e->running[i];
+            if (r->prefilled) {
+                batch[n_batch++] = r;
+                context += r->prompt.n + r->generated;
+            }
+        }
+        pthread_mutex_unlock(&e->lock);
+        cost += decode_s(e, n_batch, context);
+
+        if (n_fresh == 0 && n_batch == 0) {
+            /* Nothing can run: wait for an arrival, a release or a stall to expire. */
+            pthread_mutex_lock(&e->lock);
+            if (!e->stopping) {
+                if (next_wake) {
+                    struct timespec ts;
+                    clock_gettime(CLOCK_MONOTONIC, &ts);
+                    uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+                    uint64_t wait = next_wake > now ? next_wake - now : 0;
+                    uint64_t abs = now + (wait < 100000000ull ? wait : 100000000ull);
+                    ts.tv_sec = (time_t)(abs / 1000000000ull);
+                    ts.tv_nsec = (long)(abs % 1000000000ull);
+                    pthread_cond_timedwait(&e->wake, &e->lock, &ts);
+                } else {
+                    pthread_cond_wait(&e->wake, &e->lock);
+                }
+            }
+            pthread_mutex_unlock(&e->lock);
+            continue;
+        }
+        if (e->cfg.speedup > 0) sleep_until(step_start + (uint64_t)(cost / e->cfg.speedup * 1e9));
+        uint64_t now = clock_now_ns();
+
+        for (size_t i = 0; i < n_fresh; i++) {
+            struct ereq *r = fresh[i];
+            kvbm_register(e->kv, &r->seq);
+            r->prefilled = true;
+        }
+        /* One token for every sequence in this step (fresh ones: their first). */
+        for (size_t i = 0; i < n_fresh; i++)
+            batch[n_batch++] = fresh[i];
+        for (size_t i = 0; i < n_batch; i++) {
+            struct ereq *r = batch[i];
+            struct token_outcome out = step_token(e, r, now);
+            if (!out.done) continue;
+            pthread_mutex_lock(&e->lock);
+            for (size_t k = 0; k < e->n_running; k++) {
+                if (e->running[k] == r) {
+                    remove_running_locked(e, k);
+                    break;
+                }
+            }
+            pthread_mutex_unlock(&e->lock);
+            finish(e, r, out.reason, out.cut, 0, NULL);
+        }
+    }
+    /* Stopping: fail everything still queued or running. */
+    for (;;) {
+        pthread_mutex_lock(&e->lock);
+        struct ereq *r = NULL;
+        if (e->n_running) {
+            r = e->running[--e->n_running];
+        } else if (e->wait_head) {
+            r = pop_wait_locked(e, NULL, e->wait_head);
+        }
+        pthread_mutex_unlock(&e->lock);
+        if (!r) break;
+        finish(e, r, NULL, true, 503, "the server is shutting down");
+    }
+    free(fresh);
+    free(batch);
+    return NULL;
+}
+
+int sched_start(struct engine *e, char *err)
+{
+    e->running = calloc(e->cfg.max_num_seqs, sizeof *e->running);
+    if (!e->running) {
+        snprintf(err, 512, "out of memory");
+        return -1;
+    }
+    if (pthread_create(&e->sched, NULL, sched_main, e) != 0) {
+        snprintf(err, 512, "cannot start the scheduler thread");
+        return -1;
+    }
+    e->sched_running = true;
+    return 0;
+}
+
+void sched_submit(struct engine *e, struct ereq *r)
+{
+    ereq_ref(r); /* the scheduler's reference, dropped in finish() */
+    pthread_mutex_lock(&e->fm.lock);
+    e->fm.inflight++;
+    pthread_mutex_unlock(&e->fm.lock);
+    pthread_mutex_lock(&e->lock);
+    e->in_flight++;
+    if (e->wait_tail)
+        e->wait_tail->next = r;
+    else
+        e->wait_head = r;
+    e->wait_tail = r;
+    pthread_cond_signal(&e->wake);
+    pthread_mutex_unlock(&e->lock);
+}
+
+void sched_stop(struct engine *e)
+{
+    if (!e->sched_running) return;
+    pthread_mutex_lock(&e->lock);
+    e->stopping = true;
+    pthread_cond_broadcast(&e->wake);
+    pthread_mutex_unlock(&e->lock);
+    pthread_join(e->sched, NULL);
+    e->sched_running = false;
+    free(e->running);
+    e->running = NULL;
+}

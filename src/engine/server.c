@@ -1,0 +1,739 @@
+/*
+ * server.c - the engine's HTTP front, on libmicrohttpd with its internal epoll thread(s).
+ *
+ * Connections never block a thread. A streamed completion is a callback response: its reader
+ * copies whatever SSE bytes the scheduler has produced and, when there are none yet, suspends
+ * the connection and returns 0 (the pattern microhttpd.h prescribes); the scheduler resumes it
+ * when it adds output. A unary completion suspends in the access handler until the scheduler
+ * finishes it, and is answered when the handler runs again after the resume. Both sides use the
+ * request's lock and its `suspended` flag, so a resume always matches a suspend, and a
+ * connection that has completed (`conn_gone`) is never touched again.
+ *
+ * The listening sockets are opened here (not by MHD) so that a busy port is a clear error and
+ * port 0 picks a free port that we can report.
+ */
+#include "engine/internal.h"
+
+#include "util/clock.h"
+#include "util/json.h"
+#include "util/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+struct hctx {
+    struct buf body;
+    bool too_big;
+    bool submitted;
+    struct ereq *req;
+};
+
+/* ------------------------------------------------------------ helpers */
+
+static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *ctype,
+                                 const char *body, size_t len, const char *request_id)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", ctype);
+    if (request_id && *request_id) MHD_add_response_header(resp, "x-request-id", request_id);
+    enum MHD_Result rc = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *v,
+                                 const char *request_id)
+{
+    char *s = json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    json_decref(v);
+    if (!s) return MHD_NO;
+    enum MHD_Result rc = send_text(c, status, "application/json", s, strlen(s), request_id);
+    free(s);
+    return rc;
+}
+
+/* OpenAI's error object. */
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *type,
+                                  const char *param, const char *msg, const char *request_id)
+{
+    json_t *err = json_pack("{s:s, s:s, s:o, s:i}", "message", msg, "type", type, "param",
+                            param ? json_string(param) : json_null(), "code", (int)status);
+    return send_json(c, status, json_pack("{s:o}", "error", err), request_id);
+}
+
+static void split_endpoint(const char *ep, char *ns, char *comp, char *name, size_t n)
+{
+    const char *p = strncmp(ep, "dyn://", 6) == 0 ? ep + 6 : ep;
+    const char *d1 = strchr(p, '.');
+    const char *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
+    if (!d1 || !d2) {
+        snprintf(ns, n, "dynamo");
+        snprintf(comp, n, "kvbench");
+        snprintf(name, n, "%s", p);
+        return;
+    }
+    snprintf(ns, n, "%.*s", (int)(d1 - p), p);
+    snprintf(comp, n, "%.*s", (int)(d2 - d1 - 1), d1 + 1);
+    snprintf(name, n, "%s", d2 + 1);
+}
+
+/* STARTING until the KV manager is up and --startup-delay-s has passed. */
+static enum engine_state current_state(struct engine *e)
+{
+    enum engine_state st = e->state;
+    if (st == ENGINE_SERVING && clock_now_ns() < e->ready_at_ns) return ENGINE_STARTING;
+    return st;
+}
+
+static bool model_listed(struct engine *e)
+{
+    if (current_state(e) != ENGINE_SERVING) return false;
+    pthread_mutex_lock(&e->lock);
+    bool dropped = e->model_dropped;
+    pthread_mutex_unlock(&e->lock);
+    return !dropped;
+}
+
+static enum MHD_Result handle_health(struct engine *e, struct MHD_Connection *c)
+{
+    enum engine_state st = current_state(e);
+    bool listed = model_listed(e);
+    json_t *eps = json_array(), *inst = json_array();
+    if (listed) {
+        char ns[64], comp[64], name[64], addr[64];
+        split_endpoint(e->cfg.endpoint, ns, comp, name, sizeof ns);
+        snprintf(addr, sizeof addr, "%s:%d", e->cfg.host, e->port);
+        json_array_append_new(eps, json_string(e->cfg.endpoint));
+        json_array_append_new(inst,
+                              json_pack("{s:s, s:s, s:s, s:I, s:{s:s}}", "namespace", ns,
+                                        "component", comp, "endpoint", name, "instance_id",
+                                        (json_int_t)e->instance_id, "transport", "http", addr));
+    }
+    const char *status = st == ENGINE_STARTING   ? "not_ready"
+                         : st == ENGINE_DRAINING ? "shutting_down"
+                                                 : "healthy";
+    json_t *body =
+        json_pack("{s:s, s:o, s:o, s:f}", "status", status, "endpoints", eps, "instances", inst,
+                  "uptime_s", (double)(clock_now_ns() - e->t_start_ns) / 1e9);
+    return send_json(c, st == ENGINE_SERVING ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, body,
+                     NULL);
+}
+
+static enum MHD_Result handle_models(struct engine *e, struct MHD_Connection *c)
+{
+    json_t *data = json_array();
+    if (model_listed(e))
+        json_array_append_new(data, json_pack("{s:s, s:s, s:I, s:s}", "id", e->cfg.model_id,
+                                              "object", "model", "created", (json_int_t)e->created,
+                                              "owned_by", "kvbench"));
+    return send_json(c, MHD_HTTP_OK, json_pack("{s:s, s:o}", "object", "list", "data", data), NULL);
+}
+
+static enum MHD_Result handle_metrics(struct engine *e, struct MHD_Connection *c, bool kv)
+{
+    struct buf b = BUF_INIT;
+    if (kv)
+        metrics_render_kvbm(e, &b);
+    else
+        metrics_render_frontend(e, &b);
+    enum MHD_Result rc =
+        send_text(c, MHD_HTTP_OK, "text/plain; version=0.0.4", buf_cstr(&b), b.len, NULL);
+    buf_free(&b);
+    return rc;
+}
+
+/* ------------------------------------------------------------ completions */
+
+struct verr {
+    unsigned status;
+    const char *type;
+    const char *param;
+    char msg[400];
+};
+
+static int bad(struct verr *v, unsigned status, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int bad(struct verr *v, unsigned status, const char *param, const char *fmt, ...)
+{
+    v->status = status;
+    v->type = status == 404 ? "NotFoundError" : "invalid_request_error";
+    v->param = param;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(v->msg, sizeof v->msg, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int parse_prompt(const json_t *p, struct ereq *r, struct verr *v)
+{
+    if (json_is_array(p) && json_array_size(p) == 1 && json_is_string(json_array_get(p, 0)))
+        p = json_array_get(p, 0);
+    if (json_is_string(p)) {
+        size_t len = json_string_length(p);
+        if (len == 0) return bad(v, 400, "prompt", "prompt must not be empty");
+        if (tok_heuristic_encode(json_string_value(p), len, &r->prompt) < 0)
+            return bad(v, 500, "prompt", "out of memory tokenizing the prompt");
+        if (r->prompt.n == 0) return bad(v, 400, "prompt", "prompt has no tokens");
+        return 0;
+    }
+    if (json_is_array(p)) {
+        size_t n = json_array_size(p);
+        if (n == 0) return bad(v, 400, "prompt", "prompt must not be empty");
+        size_t i;
+        json_t *t;
+        json_array_foreach(p, i, t)
+        {
+            if (json_is_string(t) || json_is_array(t))
+                return bad(v, 400, "prompt",
+                           "batched prompts (a list of several prompts) are not supported");
+            if (!json_is_integer(t) || json_integer_value(t) < 0 ||
+                json_integer_value(t) > (json_int_t)UINT32_MAX)
+                return bad(v, 400, "prompt",
+                           "prompt must be a string or a list of token ids (integers >= 0)");
+            if (tok_ids_push(&r->prompt, (uint32_t)json_integer_value(t)) < 0)
+                return bad(v, 500, "prompt", "out of memory");
+        }
+        return 0;
+    }
+    return bad(v, 400, "prompt", "prompt must be a string or a list of token ids");
+}
+
+static int add_stop(struct ereq *r, const json_t *s, struct verr *v)
+{
+    if (!json_is_string(s))
+        return bad(v, 400, "stop", "stop must be a string or a list of strings");
+    size_t len = json_string_length(s);
+    if (len == 0) return 0;
+    if (len > 256) return bad(v, 400, "stop", "stop strings are limited to 256 bytes");
+    char **st = realloc(r->stops, (r->n_stops + 1) * sizeof *st);
+    if (!st) return bad(v, 500, "stop", "out of memory");
+    r->stops = st;
+    r->stops[r->n_stops] = strdup(json_string_value(s));
+    if (!r->stops[r->n_stops]) return bad(v, 500, "stop", "out of memory");
+    r->n_stops++;
+    if (len > r->max_stop_len) r->max_stop_len = len;
+    return 0;
+}
+
+/* Validate the body into r. Returns 0 or -1 with v filled. */
+static int parse_completion(struct engine *e, const char *body, size_t len, struct ereq *r,
+                            struct verr *v)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb(body, len, 0, &jerr);
+    if (!j)
+        return bad(v, 400, NULL, "request body is not valid JSON: %s (line %d, column %d)",
+                   jerr.text, jerr.line, jerr.column);
+    int rc = -1;
+    if (!json_is_object(j)) {
+        bad(v, 400, NULL, "request body must be a JSON object");
+        goto out;
+    }
+    const json_t *model = json_object_get(j, "model");
+    if (model && !json_is_null(model)) {
+        if (!json_is_string(model)) {
+            bad(v, 400, "model", "model must be a string");
+            goto out;
+        }
+        if (strcmp(json_string_value(model), e->cfg.model_id) != 0) {
+            bad(v, 404, "model", "The model `%s` does not exist.", json_string_value(model));
+            goto out;
+        }
+    }
+    const json_t *prompt = json_object_get(j, "prompt");
+    if (!prompt || json_is_null(prompt)) {
+        bad(v, 400, "prompt", "prompt is required");
+        goto out;
+    }
+    if (parse_prompt(prompt, r, v) < 0) goto out;
+
+    const json_t *mt = json_object_get(j, "max_tokens");
+    r->max_tokens = 16;
+    if (mt && !json_is_null(mt)) {
+        if (!json_is_integer(mt) || json_integer_value(mt) < 1) {
+            bad(v, 400, "max_tokens", "max_tokens must be an integer >= 1");
+            goto out;
+        }
+        if ((size_t)json_integer_value(mt) > e->cfg.max_tokens_limit) {
+            bad(v, 400, "max_tokens", "max_tokens must be at most %zu", e->cfg.max_tokens_limit);
+            goto out;
+        }
+        r->max_tokens = (size_t)json_integer_value(mt);
+    }
+    double temperature = 1.0;
+    const json_t *t = json_object_get(j, "temperature");
+    if (t && !json_is_null(t)) {
+        if (!json_is_number(t) || json_number_value(t) < 0 || json_number_value(t) > 2) {
+            bad(v, 400, "temperature", "temperature must be a number from 0 to 2");
+            goto out;
+        }
+        temperature = json_number_value(t);
+    }
+    const json_t *tp = json_object_get(j, "top_p");
+    if (tp && !json_is_null(tp) &&
+        (!json_is_number(tp) || json_number_value(tp) <= 0 || json_number_value(tp) > 1)) {
+        bad(v, 400, "top_p", "top_p must be a number in (0, 1]");
+        goto out;
+    }
+    const json_t *n = json_object_get(j, "n");
+    if (n && !json_is_null(n) && !(json_is_integer(n) && json_integer_value(n) == 1)) {
+        bad(v, 400, "n", "only n = 1 is supported");
+        goto out;
+    }
+    const json_t *stop = json_object_get(j, "stop");
+    if (stop && !json_is_null(stop)) {
+        if (json_is_array(stop)) {
+            if (json_array_size(stop) > 16) {
+                bad(v, 400, "stop", "at most 16 stop strings are supported");
+                goto out;
+            }
+            size_t i;
+            json_t *s;
+            json_array_foreach(stop, i, s)
+            {
+                if (add_stop(r, s, v) < 0) goto out;
+            }
+        } else if (add_stop(r, stop, v) < 0) {
+            goto out;
+        }
+    }
+    const json_t *b;
+    if ((b = json_object_get(j, "stream")) && !json_is_null(b)) {
+        if (!json_is_boolean(b)) {
+            bad(v, 400, "stream", "stream must be a boolean");
+            goto out;
+        }
+        r->stream = json_is_true(b);
+    }
+    if ((b = json_object_get(j, "ignore_eos")) && !json_is_null(b)) {
+        if (!json_is_boolean(b)) {
+            bad(v, 400, "ignore_eos", "ignore_eos must be a boolean");
+            goto out;
+        }
+        r->ignore_eos = json_is_true(b);
+    }
+    const json_t *so = json_object_get(j, "stream_options");
+    if (so && !json_is_null(so)) {
+        const json_t *iu = json_is_object(so) ? json_object_get(so, "include_usage") : NULL;
+        if (!json_is_object(so) || (iu && !json_is_null(iu) && !json_is_boolean(iu))) {
+            bad(v, 400, "stream_options", "stream_options must be {\"include_usage\": bool}");
+            goto out;
+        }
+        r->include_usage = iu && json_is_true(iu);
+    }
+    uint64_t seed;
+    const json_t *sd = json_object_get(j, "seed");
+    if (sd && !json_is_null(sd)) {
+        if (!json_is_integer(sd)) {
+            bad(v, 400, "seed", "seed must be an integer");
+            goto out;
+        }
+        seed = (uint64_t)json_integer_value(sd);
+    } else if (temperature == 0) {
+        seed = 0;
+    } else {
+        pthread_mutex_lock(&e->lock);
+        seed = e->cfg.seed ^ (++e->serial * 0x9e3779b97f4a7c15ull);
+        pthread_mutex_unlock(&e->lock);
+    }
+    /* Output is a function of (seed, prompt). */
+    r->seed = seed ^ XXH3_64bits(r->prompt.ids, r->prompt.n * sizeof *r->prompt.ids);
+    textgen_init(&r->gen, r->seed);
+
+    if (r->prompt.n > e->cfg.max_num_tokens) {
+        bad(v, 400, "prompt",
+            "The prompt length (%zu tokens) exceeds max_num_tokens (%zu); shorten the prompt or "
+            "raise max_num_tokens",
+            r->prompt.n, e->cfg.max_num_tokens);
+        goto out;
+    }
+    if (r->prompt.n + r->max_tokens > e->cfg.model.max_context) {
+        bad(v, 400, "max_tokens",
+            "This model's maximum context length is %zu tokens; the prompt (%zu) plus max_tokens "
+            "(%zu) exceeds it",
+            e->cfg.model.max_context, r->prompt.n, r->max_tokens);
+        goto out;
+    }
+    size_t bs = e->cfg.kv.block_tokens;
+    size_t blocks = (r->prompt.n + r->max_tokens + bs - 1) / bs;
+    if (blocks > e->cfg.kv.g1_blocks) {
+        bad(v, 400, "max_tokens",
+            "the request needs %zu KV blocks (prompt + max_tokens) but the device cache holds %zu",
+            blocks, e->cfg.kv.g1_blocks);
+        goto out;
+    }
+    rc = 0;
+out:
+    json_decref(j);
+    return rc;
+}
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *out, size_t max)
+{
+    (void)pos;
+    struct ereq *r = cls;
+    pthread_mutex_lock(&r->lock);
+    if (r->out.len) {
+        size_t n = r->out.len < max ? r->out.len : max;
+        memcpy(out, r->out.data, n);
+        buf_consume(&r->out, n);
+        pthread_mutex_unlock(&r->lock);
+        return (ssize_t)n;
+    }
+    if (r->done) {
+        bool cut = r->cut;
+        pthread_mutex_unlock(&r->lock);
+        return cut ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    r->suspended = true;
+    MHD_suspend_connection(r->conn);
+    pthread_mutex_unlock(&r->lock);
+    return 0;
+}
+
+static void stream_free(void *cls)
+{
+    ereq_unref(cls);
+}
+
+static void set_request_id(struct engine *e, struct MHD_Connection *c, struct ereq *r)
+{
+    const char *given = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-request-id");
+    bool ok = given && *given && strlen(given) < sizeof r->id;
+    for (const char *p = given; ok && *p; p++)
+        ok = *p > 0x20 && *p < 0x7f && *p != '"' && *p != '\\';
+    if (ok) {
+        snprintf(r->id, sizeof r->id, "%s", given);
+    } else {
+        pthread_mutex_lock(&e->lock);
+        uint64_t n = ++e->serial;
+        pthread_mutex_unlock(&e->lock);
+        snprintf(r->id, sizeof r->id, "kvb-%016llx-%llu", (unsigned long long)e->instance_id,
+                 (unsigned long long)n);
+    }
+    snprintf(r->cmpl_id, sizeof r->cmpl_id, "cmpl-%s", r->id);
+}
+
+static enum MHD_Result answer_unary(struct engine *e, struct MHD_Connection *c, struct ereq *r)
+{
+    pthread_mutex_lock(&r->lock);
+    bool cut = r->cut;
+    int status = r->error_status;
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s", r->error_msg);
+    json_t *body = NULL;
+    if (!cut && !status) {
+        body = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:s%, s:n, s:s}], s:{s:I, s:I, s:I, "
+                         "s:{s:I}}}",
+                         "id", r->cmpl_id, "object", "text_completion", "created",
+                         (json_int_t)r->created, "model", e->cfg.model_id, "choices", "index", 0,
+                         "text", buf_cstr(&r->text), r->text.len, "logprobs", "finish_reason",
+                         r->finish_reason ? r->finish_reason : "stop", "usage", "prompt_tokens",
+                         (json_int_t)r->prompt.n, "completion_tokens", (json_int_t)r->generated,
+                         "total_tokens", (json_int_t)(r->prompt.n + r->generated),
+                         "prompt_tokens_details", "cached_tokens", (json_int_t)r->cached_tokens);
+    }
+    pthread_mutex_unlock(&r->lock);
+    if (cut) return MHD_NO; /* injected disconnect or shutdown: close without an answer */
+    if (status)
+        return send_error(c, (unsigned)status,
+                          status >= 500 ? "internal_server_error" : "invalid_request_error", NULL,
+                          msg, r->id);
+    if (!body)
+        return send_error(c, 500, "internal_server_error", NULL, "cannot build the response",
+                          r->id);
+    return send_json(c, MHD_HTTP_OK, body, r->id);
+}
+
+static void count_rejected(struct engine *e, bool stream)
+{
+    pthread_mutex_lock(&e->fm.lock);
+    if (stream)
+        e->fm.req_err_stream++;
+    else
+        e->fm.req_err_unary++;
+    pthread_mutex_unlock(&e->fm.lock);
+}
+
+static enum MHD_Result handle_completion(struct engine *e, struct MHD_Connection *c, struct hctx *h)
+{
+    if (h->submitted) {
+        /* Resumed after the scheduler finished a unary request. */
+        return answer_unary(e, c, h->req);
+    }
+    struct ereq *r = ereq_new(e);
+    if (!r) return send_error(c, 500, "internal_server_error", NULL, "out of memory", NULL);
+    h->req = r;
+    set_request_id(e, c, r);
+    if (h->too_big) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "request body exceeds %zu bytes", e->cfg.max_body_bytes);
+        count_rejected(e, false);
+        return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "invalid_request_error", NULL, msg, r->id);
+    }
+    enum engine_state st = current_state(e);
+    if (st == ENGINE_DRAINING) {
+        count_rejected(e, false);
+        return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "service_unavailable", NULL,
+                          "the server is shutting down", r->id);
+    }
+    if (st == ENGINE_STARTING) {
+        count_rejected(e, false);
+        return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "service_unavailable", NULL,
+                          "the model is not ready yet", r->id);
+    }
+    struct verr v = {0};
+    if (parse_completion(e, buf_cstr(&h->body), h->body.len, r, &v) < 0) {
+        count_rejected(e, r->stream);
+        return send_error(c, v.status, v.type, v.param, v.msg, r->id);
+    }
+    pthread_mutex_lock(&e->lock);
+    bool dropped = e->model_dropped;
+    if (!dropped) {
+        e->accepted++;
+        if (e->cfg.drop_model_after >= 0 && e->accepted >= e->cfg.drop_model_after) {
+            e->model_dropped = true;
+            log_warn("fault: the model unregisters after %lld requests", e->accepted);
+        }
+    }
+    pthread_mutex_unlock(&e->lock);
+    if (dropped) {
+        count_rejected(e, r->stream);
+        char msg[256];
+        snprintf(msg, sizeof msg, "Model not found: %s", e->cfg.model_id);
+        return send_error(c, MHD_HTTP_NOT_FOUND, "NotFoundError", "model", msg, r->id);
+    }
+    if (e->cfg.fail_rate > 0 && engine_random(e) < e->cfg.fail_rate) {
+        count_rejected(e, r->stream);
+        return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_server_error", NULL,
+                          "injected failure (--fail-rate)", r->id);
+    }
+    r->created = (long long)(clock_wall_ns() / 1000000000ull);
+    r->t_arrival_ns = clock_now_ns();
+    if (e->cfg.stall_ms > 0 && (e->cfg.stall_rate >= 1 || engine_random(e) < e->cfg.stall_rate))
+        r->not_before_ns = r->t_arrival_ns + (uint64_t)(e->cfg.stall_ms * 1e6);
+    r->conn = c;
+    r->plan_len = textgen_plan_length(&r->gen, r->max_tokens, r->ignore_eos);
+    if (e->cfg.disconnect_rate > 0 && engine_random(e) < e->cfg.disconnect_rate)
+        r->disconnect_at = 1 + (size_t)(engine_random(e) * (double)r->plan_len) / 2;
+    h->submitted = true;
+    sched_submit(e, r);
+    if (r->stream) {
+        ereq_ref(r); /* held by the response */
+        struct MHD_Response *resp = MHD_create_response_from_callback(
+            MHD_SIZE_UNKNOWN, 16384, stream_reader, r, stream_free);
+        if (!resp) {
+            ereq_unref(r);
+            return MHD_NO;
+        }
+        MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+        MHD_add_response_header(resp, "Cache-Control", "no-cache");
+        MHD_add_response_header(resp, "x-request-id", r->id);
+        enum MHD_Result rc = MHD_queue_response(c, MHD_HTTP_OK, resp);
+        MHD_destroy_response(resp);
+        return rc;
+    }
+    pthread_mutex_lock(&r->lock);
+    if (!r->done) {
+        r->suspended = true;
+        MHD_suspend_connection(c);
+        pthread_mutex_unlock(&r->lock);
+        return MHD_YES;
+    }
+    pthread_mutex_unlock(&r->lock);
+    return answer_unary(e, c, r);
+}
+
+/* ------------------------------------------------------------ MHD callbacks */
+
+static enum MHD_Result on_api(void *cls, struct MHD_Connection *c, const char *url,
+                              const char *method, const char *version, const char *upload,
+                              size_t *upload_size, void **req_cls)
+{
+    (void)version;
+    struct engine *e = cls;
+    struct hctx *h = *req_cls;
+    if (!h) {
+        h = calloc(1, sizeof *h);
+        if (!h) return MHD_NO;
+        *req_cls = h;
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > e->cfg.max_body_bytes) h->too_big = true;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!h->too_big && h->body.len + *upload_size > e->cfg.max_body_bytes) h->too_big = true;
+        if (!h->too_big && buf_append(&h->body, upload, *upload_size) < 0) h->too_big = true;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+    if (strcmp(url, "/v1/completions") == 0) {
+        if (!post)
+            return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "invalid_request_error", NULL,
+                              "use POST for /v1/completions", NULL);
+        return handle_completion(e, c, h);
+    }
+    if (!get)
+        return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "invalid_request_error", NULL,
+                          "method not allowed", NULL);
+    if (strcmp(url, "/health") == 0) return handle_health(e, c);
+    if (strcmp(url, "/live") == 0)
+        return send_json(c, MHD_HTTP_OK, json_pack("{s:s}", "status", "live"), NULL);
+    if (strcmp(url, "/v1/models") == 0) return handle_models(e, c);
+    if (strcmp(url, "/metrics") == 0) return handle_metrics(e, c, false);
+    return send_error(c, MHD_HTTP_NOT_FOUND, "NotFoundError", NULL, "no such endpoint", NULL);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)c;
+    (void)toe;
+    struct engine *e = cls;
+    struct hctx *h = *req_cls;
+    if (!h) return;
+    *req_cls = NULL;
+    if (h->req) {
+        struct ereq *r = h->req;
+        pthread_mutex_lock(&r->lock);
+        r->conn_gone = true;
+        bool was_done = r->done;
+        if (!was_done) r->cancelled = true;
+        pthread_mutex_unlock(&r->lock);
+        if (!was_done) {
+            pthread_mutex_lock(&e->lock);
+            pthread_cond_signal(&e->wake);
+            pthread_mutex_unlock(&e->lock);
+        }
+        ereq_unref(r);
+    }
+    buf_free(&h->body);
+    free(h);
+}
+
+static enum MHD_Result on_metrics(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **req_cls)
+{
+    (void)version;
+    (void)upload;
+    struct engine *e = cls;
+    if (!*req_cls) {
+        *req_cls = (void *)1;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (strcmp(method, "GET") != 0)
+        return send_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "method not allowed\n", 19,
+                         NULL);
+    if (strcmp(url, "/metrics") == 0) return handle_metrics(e, c, true);
+    return send_text(c, MHD_HTTP_NOT_FOUND, "text/plain", "not found\n", 10, NULL);
+}
+
+/* ------------------------------------------------------------ start / stop */
+
+static int open_listener(const char *host, int port, int *fd_out, int *port_out, char *err)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    const char *h = strcmp(host, "localhost") == 0 ? "127.0.0.1" : host;
+    if (inet_pton(AF_INET, h, &a.sin_addr) != 1) {
+        snprintf(err, 512, "--host: expected an IPv4 address such as 127.0.0.1, got '%s'", host);
+        return -1;
+    }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, 512, "socket: %s", strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        int e = errno;
+        close(fd);
+        if (e == EADDRINUSE)
+            snprintf(err, 512, "port %d on %s is already in use", port, host);
+        else
+            snprintf(err, 512, "cannot bind %s:%d: %s", host, port, strerror(e));
+        return -1;
+    }
+    socklen_t len = sizeof a;
+    if (listen(fd, 1024) < 0 || getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
+        snprintf(err, 512, "cannot listen on %s:%d: %s", host, port, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    *fd_out = fd;
+    *port_out = ntohs(a.sin_port);
+    return 0;
+}
+
+static struct MHD_Daemon *start_daemon(struct engine *e, int fd, MHD_AccessHandlerCallback cb,
+                                       unsigned threads, bool notify)
+{
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
+    if (notify)
+        return MHD_start_daemon(flags, 0, NULL, NULL, cb, e, MHD_OPTION_LISTEN_SOCKET, fd,
+                                MHD_OPTION_NOTIFY_COMPLETED, on_completed, e,
+                                MHD_OPTION_CONNECTION_LIMIT, e->cfg.max_connections,
+                                MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
+                                600u, MHD_OPTION_END);
+    return MHD_start_daemon(flags, 0, NULL, NULL, cb, e, MHD_OPTION_LISTEN_SOCKET, fd,
+                            MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_CONNECTION_TIMEOUT, 60u,
+                            MHD_OPTION_END);
+}
+
+int server_start(struct engine *e, char *err)
+{
+    e->api_fd = e->metrics_fd = -1;
+    if (open_listener(e->cfg.host, e->cfg.port, &e->api_fd, &e->port, err) < 0) return -1;
+    if (e->cfg.metrics_port >= 0 && open_listener(e->cfg.host, e->cfg.metrics_port, &e->metrics_fd,
+                                                  &e->metrics_port, err) < 0) {
+        close(e->api_fd);
+        e->api_fd = -1;
+        return -1;
+    }
+    e->api = start_daemon(e, e->api_fd, on_api, e->cfg.http_threads, true);
+    if (e->api) e->api_fd = -1; /* the daemon owns (and closes) it now */
+    if (!e->api) {
+        snprintf(err, 512, "cannot start the HTTP server on port %d", e->port);
+        server_stop(e);
+        return -1;
+    }
+    if (e->metrics_fd >= 0) {
+        e->metrics_d = start_daemon(e, e->metrics_fd, on_metrics, 1, false);
+        if (e->metrics_d) e->metrics_fd = -1;
+        if (!e->metrics_d) {
+            snprintf(err, 512, "cannot start the metrics server on port %d", e->metrics_port);
+            server_stop(e);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void server_stop(struct engine *e)
+{
+    if (e->api) MHD_stop_daemon(e->api);
+    if (e->metrics_d) MHD_stop_daemon(e->metrics_d);
+    e->api = e->metrics_d = NULL;
+    if (e->api_fd >= 0) close(e->api_fd);
+    if (e->metrics_fd >= 0) close(e->metrics_fd);
+    e->api_fd = e->metrics_fd = -1;
+}
