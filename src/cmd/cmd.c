@@ -4,6 +4,7 @@
 #include "cmd/cmd.h"
 
 #include "util/err.h"
+#include "util/json.h"
 
 #include <string.h>
 
@@ -28,4 +29,49 @@ int cmd_parse(const char *name, const char *usage, const char *description, stru
         return EXIT_USAGE;
     }
     return -1;
+}
+
+json_t *cmd_opts_json(const struct opt *opts, const char *const *exclude)
+{
+    json_t *o = json_object();
+    for (const struct opt *op = opts; op->name; op++) {
+        bool skip = false;
+        for (const char *const *x = exclude; x && *x && !skip; x++)
+            skip = strcmp(*x, op->name) == 0;
+        if (skip)
+            continue;
+        json_t *v = NULL;
+        switch (op->type) {
+        case OPT_BOOL:
+            v = json_boolean(*(bool *)op->dest);
+            break;
+        case OPT_STR:
+        case OPT_ENUM: {
+            const char *s = *(const char **)op->dest;
+            v = s ? json_string(s) : json_null();
+            break;
+        }
+        case OPT_INT:
+            v = json_integer(*(long long *)op->dest);
+            break;
+        case OPT_FLOAT:
+        case OPT_DURATION:
+            v = json_real_or_null(*(double *)op->dest, true);
+            break;
+        case OPT_RANGE: {
+            const struct opt_range *r = op->dest;
+            v = json_pack("[I,I]", (json_int_t)r->min, (json_int_t)r->max);
+            break;
+        }
+        case OPT_LIST: {
+            const struct opt_list *l = op->dest;
+            v = json_array();
+            for (size_t i = 0; i < l->n; i++)
+                json_array_append_new(v, json_string(l->items[i]));
+            break;
+        }
+        }
+        json_object_set_new(o, op->name, v ? v : json_null());
+    }
+    return o;
 }

@@ -9,6 +9,9 @@
 
 #include "util/opts.h"
 
+#include <jansson.h>
+#include "util/version.h"
+
 #include <stdio.h>
 
 #define EXIT_USAGE 2
@@ -22,12 +25,14 @@ struct cmd {
 extern const struct cmd CMD_TABLE[];
 const struct cmd *cmd_find(const char *name);
 
-extern const char *const KVBENCH_VERSION;
-extern const char *const KVBENCH_GIT_SHA;
 
 /* Parse options for `kvbench <name>`. Returns -1 to go on, or the exit code to return now:
  * 0 after printing --help to stdout, 2 after printing "kvbench <name>: <error>" to stderr. */
 int cmd_parse(const char *name, const char *usage, const char *description, struct opt *opts,
               int argc, char **argv, struct opt_positional *pos);
+
+/* Every option's value as JSON (for config.json), leaving out the names in `exclude`
+ * (NULL-terminated; secrets such as --api-key). New reference. */
+json_t *cmd_opts_json(const struct opt *opts, const char *const *exclude);
 
 #endif

@@ -1,0 +1,181 @@
+/*
+ * report.c - report.md: what a reader needs from summary.json alone. Status and validity, the
+ * machine, the KV mode, one table of the phases (requests, errors, rate, latency and TTFT
+ * percentiles, disk MiB, KV moves), a plain-language account of the KV cache per phase, the
+ * scenario's signals with their interpretation, and the identity verdict.
+ */
+#include "bench/runner.h"
+
+#include "util/buf.h"
+#include "util/json.h"
+
+#include <math.h>
+#include <string.h>
+
+static void cell_num(struct buf *b, const json_t *o, const char *key, const char *fmt)
+{
+    const json_t *v = json_object_get(o, key);
+    if (json_is_number(v))
+        buf_printf(b, fmt, json_number_value(v));
+    else
+        buf_append_str(b, "–");
+}
+
+static void cell_stat(struct buf *b, const json_t *phase, const char *metric, const char *p)
+{
+    buf_append_str(b, " | ");
+    cell_num(b, json_object_get(phase, metric), p, "%.1f");
+}
+
+static double kv(const json_t *delta, const char *key)
+{
+    return json_get_num(delta, key, 0);
+}
+
+static void phase_row(struct buf *b, const json_t *ps)
+{
+    buf_printf(b, "| %s | %lld | %lld | ", json_get_str(ps, "phase", "?"),
+               json_get_int(ps, "concurrency", 0), json_get_int(ps, "total_requests", 0));
+    buf_printf(b, "%lld | ", json_get_int(ps, "error_requests", 0));
+    cell_num(b, ps, "req_per_s", "%.2f");
+    cell_stat(b, ps, "latency_ms", "p50");
+    cell_stat(b, ps, "latency_ms", "p95");
+    cell_stat(b, ps, "latency_ms", "p99");
+    cell_stat(b, ps, "ttft_ms", "p50");
+    cell_stat(b, ps, "ttft_ms", "p95");
+    cell_stat(b, ps, "ttft_ms", "p99");
+    const json_t *io = json_object_get(ps, "io_delta");
+    buf_append_str(b, " | ");
+    cell_num(b, io, "read_mib_delta", "%.1f");
+    buf_append_str(b, " | ");
+    cell_num(b, io, "write_mib_delta", "%.1f");
+    const json_t *d = json_object_get(ps, "kvbm_metrics_delta");
+    if (json_get_bool(d, "available", false))
+        buf_printf(b, " | %.0f | %.0f | %.0f | %.0f |\n", kv(d, "offload_blocks_total_delta"),
+                   kv(d, "onboard_blocks_total_delta"), kv(d, "kvbm_onboard_blocks_d2d_delta"),
+                   kv(d, "kvbm_matched_tokens_delta"));
+    else
+        buf_append_str(b, " | – | – | – | – |\n");
+}
+
+static void kv_story(struct buf *b, const json_t *ps)
+{
+    const json_t *d = json_object_get(ps, "kvbm_metrics_delta");
+    const char *name = json_get_str(ps, "phase", "?");
+    if (!json_get_bool(d, "available", false)) {
+        buf_printf(b, "- **%s**: KV metrics not available.\n", name);
+        return;
+    }
+    buf_printf(b,
+               "- **%s**: offloaded %.0f blocks (%.0f device→host, %.0f host→disk, %.0f "
+               "device→disk); evicted %.0f from host/disk tiers; brought back %.0f blocks (%.0f "
+               "from disk, %.0f from host memory); reused %.0f prompt tokens; disk tier wrote "
+               "%.1f MiB and read %.1f MiB.\n",
+               name, kv(d, "offload_blocks_total_delta"), kv(d, "kvbm_offload_blocks_d2h_delta"),
+               kv(d, "kvbm_offload_blocks_h2d_delta"), kv(d, "kvbm_offload_blocks_d2d_delta"),
+               kv(d, "kvbm_cache_evictions_delta"), kv(d, "onboard_blocks_total_delta"),
+               kv(d, "kvbm_onboard_blocks_d2d_delta"), kv(d, "kvbm_onboard_blocks_h2d_delta"),
+               kv(d, "kvbm_matched_tokens_delta"), kv(d, "disk_write_mib_delta"),
+               kv(d, "disk_read_mib_delta"));
+}
+
+static void signal_section(struct buf *b, const char *title, const json_t *sig)
+{
+    if (!sig)
+        return;
+    buf_printf(b, "### %s: `%s`\n\n%s\n\n", title, json_get_str(sig, "signal", "?"),
+               json_get_str(sig, "interpretation", ""));
+}
+
+char *report_markdown(const json_t *s, const json_t *config)
+{
+    struct buf b = BUF_INIT;
+    bool valid = json_get_bool(s, "run_valid", false);
+    buf_printf(&b, "# kvbench run %s\n\n", json_get_str(s, "run_id", "?"));
+    buf_printf(&b, "- **Status:** %s", valid ? "valid" : "INVALID");
+    if (!valid)
+        buf_printf(&b, " — `%s`", json_get_str(s, "invalid_reason", "?"));
+    buf_append_str(&b, "\n");
+    buf_printf(&b, "- **Scenario:** %s, stream %s\n", json_get_str(s, "scenario", "?"),
+               json_get_bool(s, "stream", false) ? "on" : "off (no TTFT/ITL)");
+    buf_printf(&b, "- **Model:** %s at %s\n", json_get_str(s, "model_id", "(unresolved)"),
+               json_get_str(config, "base_url", "?"));
+    const json_t *km = json_object_get(s, "kv_mode");
+    buf_printf(&b, "- **KV mode:** %s (host cache %.0f GB, disk cache %.0f GB)\n",
+               json_get_str(km, "mode", "?"), json_get_num(km, "cpu_cache_gb", 0),
+               json_get_num(km, "disk_cache_gb", 0));
+    const json_t *fp = json_object_get(s, "fingerprint");
+    buf_printf(&b, "- **Machine:** %s, kernel %s, %s, %lld CPUs; kvbench %s (%s)\n",
+               json_get_str(fp, "host", "?"), json_get_str(fp, "kernel", "?"),
+               json_get_str(fp, "cpu_model", "?"), json_get_int(fp, "cpu_count", 0),
+               json_get_str(fp, "kvbench_version", "?"), json_get_str(fp, "kvbench_git_sha", "?"));
+    const json_t *bd = json_object_get(s, "block_device");
+    buf_printf(&b, "- **Block device:** %s\n", json_get_str(bd, "name", "unavailable"));
+    if (!valid) {
+        buf_append_str(&b, "\n## Why the run is invalid\n\n");
+        size_t i;
+        const json_t *d;
+        json_array_foreach(json_object_get(s, "invalid_details"), i, d)
+        {
+            char *t = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+            buf_printf(&b, "- `%s`\n", t ? t : "?");
+            free(t);
+        }
+    }
+    buf_append_str(&b, "\n## Phases\n\n| phase | conc | requests | errors | req/s | lat p50 ms | "
+                       "lat p95 | lat p99 | TTFT p50 ms | TTFT p95 | TTFT p99 | disk read MiB | "
+                       "disk write MiB | KV offload blocks | KV onboard blocks | from disk | "
+                       "reused tokens |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+                       "---|---|---|\n");
+    size_t i;
+    const json_t *ps;
+    json_array_foreach(json_object_get(s, "phase_summaries"), i, ps) phase_row(&b, ps);
+    const json_t *ov = json_object_get(s, "overall_summary");
+    if (!json_get_bool(ov, "excluded", false)) {
+        buf_append_str(&b, "\nOverall (included phases): ");
+        buf_printf(&b, "%lld requests, %lld errors, ", json_get_int(ov, "total_requests", 0),
+                   json_get_int(ov, "error_requests", 0));
+        cell_num(&b, ov, "req_per_s", "%.2f req/s");
+        buf_append_str(&b, ", latency p50 ");
+        cell_num(&b, json_object_get(ov, "latency_ms"), "p50", "%.1f ms");
+        buf_append_str(&b, ", TTFT p50 ");
+        cell_num(&b, json_object_get(ov, "ttft_ms"), "p50", "%.1f ms");
+        buf_append_str(&b, ".\n");
+    }
+    buf_append_str(&b, "\n## What happened to the KV cache\n\n");
+    json_array_foreach(json_object_get(s, "phase_summaries"), i, ps) kv_story(&b, ps);
+
+    buf_append_str(&b, "\n## Signals\n\n");
+    const json_t *src = json_get_bool(ov, "excluded", false) ? json_object_get(s, "kvbm_metrics")
+                                                              : ov;
+    const char *scen = json_get_str(s, "scenario", "");
+    if (strcmp(scen, "eviction_replay") == 0) {
+        signal_section(&b, "Replay from disk (KV metrics)",
+                       json_object_get(src, "eviction_replay_signal_kvbm"));
+        const json_t *io = json_object_get(ov, "eviction_replay_signal_io");
+        if (!io)
+            io = json_object_get(s, "eviction_replay_signal_io");
+        signal_section(&b, "Replay from disk (block device)", io);
+    } else if (strcmp(scen, "reuse_verify") == 0) {
+        signal_section(&b, "Prefix reuse (KV metrics)",
+                       json_object_get(src, "reuse_verify_signal_kvbm"));
+        const json_t *id =
+            json_object_get(json_object_get(s, "request_identity"), "reuse_verify_identity");
+        if (id)
+            buf_printf(&b, "### Identity: `%s`\n\nThe repeats sent %s.\n\n",
+                       json_get_str(id, "verdict", "?"),
+                       json_get_bool(id, "identical_payload", false)
+                           ? "byte-identical requests (prompt, parameters and payload)"
+                           : "requests that differ: reuse cannot be expected");
+    } else {
+        buf_append_str(&b, "The standard scenario has no offload verdict; see the KV table above "
+                           "for offload and reuse during the run.\n\n");
+    }
+    const json_t *notes = json_object_get(s, "notes");
+    if (json_array_size(notes)) {
+        buf_append_str(&b, "## Notes\n\n");
+        const json_t *n;
+        json_array_foreach(notes, i, n) buf_printf(&b, "- %s\n", json_string_value(n));
+    }
+    return buf_detach(&b);
+}

@@ -1,0 +1,620 @@
+/*
+ * runner.c - orchestration of one run.
+ *
+ * Everything measured is written as it happens: requests.jsonl row by row, every metrics
+ * snapshot to kvbm_metrics_snapshots.jsonl as it is taken. summary.json and report.md are
+ * written at the end whatever happened (an invalid or interrupted run still gets them), so
+ * nothing measured is lost.
+ */
+#include "bench/runner.h"
+
+#include "probe/server.h"
+#include "util/clock.h"
+#include "util/err.h"
+#include "util/fs.h"
+#include "util/json.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ctx {
+    const struct run_config *cfg;
+    const volatile sig_atomic_t *interrupted;
+    struct run_state rs;
+    char dir[PATH_MAX];
+    FILE *snapshots;
+    struct validity v;
+    json_t *notes;
+    struct prompt *sets[4];
+    size_t set_n[4];
+    size_t n_sets;
+    char salt[160];
+    struct loadgen lg;
+    bool lg_ready;
+};
+
+static void path_in(const struct ctx *c, const char *name, char out[PATH_MAX])
+{
+    snprintf(out, PATH_MAX, "%s/%s", c->dir, name);
+}
+
+static int valid_run_id(const char *id, char *err)
+{
+    if (!*id)
+        return err_set(err, "--run-id must not be empty");
+    if (strchr(id, '/') || strstr(id, ".."))
+        return err_set(err, "--run-id must not contain '/' or '..' (got '%s')", id);
+    if (strlen(id) >= 128)
+        return err_set(err, "--run-id is longer than 127 characters");
+    for (const char *p = id; *p; p++)
+        if ((unsigned char)*p < 0x20)
+            return err_set(err, "--run-id contains a control character");
+    return 0;
+}
+
+static void note(struct ctx *c, const char *text)
+{
+    json_array_append_new(c->notes, json_string(text));
+}
+
+/* ------------------------------------------------------------ plan */
+
+static struct prompt *make_set(struct ctx *c, const char *prefix, const char *set, uint64_t seed,
+                               size_t n, char *err)
+{
+    const struct run_config *cfg = c->cfg;
+    struct workload_params wp = {
+        .seed = (uint64_t)cfg->seed,
+        .short_range = cfg->short_range,
+        .long_range = cfg->long_range,
+        .salt = c->salt,
+        .llama3_template = cfg->llama3_template,
+        .tok = cfg->tok,
+    };
+    struct prompt *ps = NULL;
+    if (workload_make(&wp, prefix, set, seed, n, &ps, err) < 0)
+        return NULL;
+    c->sets[c->n_sets] = ps;
+    c->set_n[c->n_sets] = n;
+    c->n_sets++;
+    return ps;
+}
+
+static int add_phase(struct ctx *c, const char *name, size_t conc, struct prompt *ps, size_t n,
+                     bool included, const char *set, char *err)
+{
+    struct run_state *rs = &c->rs;
+    struct phase_state *p = &rs->phases[rs->n_phases++];
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->concurrency = conc;
+    p->n = n;
+    p->included = included;
+    p->set = set;
+    p->models_after = -1;
+    p->prompts = calloc(n ? n : 1, sizeof *p->prompts);
+    if (!p->prompts)
+        return err_set(err, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        p->prompts[i] = &ps[i];
+    return 0;
+}
+
+static int plan(struct ctx *c, char *err)
+{
+    const struct run_config *cfg = c->cfg;
+    uint64_t seed = (uint64_t)cfg->seed;
+    uint64_t warm_seed = seed + 100003u;  /* warmup: a different seed */
+    uint64_t b_seed = seed + 10000019u;   /* set B: far from set A */
+    c->rs.phases = calloc(8, sizeof *c->rs.phases);
+    if (!c->rs.phases)
+        return err_set(err, "out of memory");
+    size_t conc = (size_t)cfg->concurrency;
+    if (strcmp(cfg->scenario, "standard") == 0) {
+        if (cfg->warmup > 0) {
+            struct prompt *w = make_set(c, "warmup", cfg->prompt_set, warm_seed,
+                                        (size_t)cfg->warmup, err);
+            if (!w || add_phase(c, "warmup", conc, w, (size_t)cfg->warmup, false, cfg->prompt_set,
+                                err) < 0)
+                return -1;
+        }
+        struct prompt *m = make_set(c, "main", cfg->prompt_set, seed, (size_t)cfg->requests, err);
+        if (!m || add_phase(c, "main", conc, m, (size_t)cfg->requests, true, cfg->prompt_set,
+                            err) < 0)
+            return -1;
+    } else if (strcmp(cfg->scenario, "eviction_replay") == 0) {
+        size_t ca = cfg->evict_a_conc > 0 ? (size_t)cfg->evict_a_conc : conc;
+        size_t cb = cfg->evict_b_conc > 0 ? (size_t)cfg->evict_b_conc
+                                           : (ca > 2 * conc ? ca : 2 * conc);
+        if (cfg->warmup > 0) {
+            struct prompt *w = make_set(c, "warmup", "long", warm_seed, (size_t)cfg->warmup, err);
+            if (!w || add_phase(c, "warmup", ca, w, (size_t)cfg->warmup, false, "long", err) < 0)
+                return -1;
+        }
+        struct prompt *a = make_set(c, "A", "long", seed, (size_t)cfg->evict_a, err);
+        struct prompt *b = a ? make_set(c, "B", "long", b_seed, (size_t)cfg->evict_b, err) : NULL;
+        if (!a || !b || add_phase(c, "warm_A", ca, a, (size_t)cfg->evict_a, true, "long", err) < 0 ||
+            add_phase(c, "pressure_B", cb, b, (size_t)cfg->evict_b, true, "long", err) < 0 ||
+            add_phase(c, "replay_A", ca, a, (size_t)cfg->evict_a, true, "long", err) < 0)
+            return -1;
+    } else {
+        struct prompt *r = make_set(c, "reuse", cfg->reuse_prompt_set, seed, 1, err);
+        if (!r)
+            return -1;
+        for (long long k = 1; k <= cfg->reuse_repeat; k++) {
+            char name[32];
+            snprintf(name, sizeof name, "reuse_%lld", k);
+            if (add_phase(c, name, 1, r, 1, true, cfg->reuse_prompt_set, err) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static json_t *plan_json(const struct ctx *c)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < c->rs.n_phases; i++) {
+        const struct phase_state *p = &c->rs.phases[i];
+        json_array_append_new(a, json_pack("{s:s, s:I, s:I, s:b, s:s, s:s}", "name", p->name,
+                                           "concurrency", (json_int_t)p->concurrency, "requests",
+                                           (json_int_t)p->n, "included_in_overall", p->included,
+                                           "prompt_set", p->set, "first_prompt_id",
+                                           p->n ? p->prompts[0]->id : ""));
+    }
+    return a;
+}
+
+static int write_manifest(struct ctx *c, char *err)
+{
+    char path[PATH_MAX];
+    path_in(c, "prompts_manifest.jsonl", path);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return err_set(err, "cannot create %s: %s", path, strerror(errno));
+    int rc = 0;
+    for (size_t s = 0; s < c->n_sets && rc == 0; s++) {
+        for (size_t i = 0; i < c->set_n[s] && rc == 0; i++) {
+            json_t *row = prompt_manifest_json(&c->sets[s][i]);
+            rc = json_write_line(f, row, err);
+            json_decref(row);
+        }
+    }
+    if (fclose(f) != 0 && rc == 0)
+        rc = err_set(err, "cannot write %s", path);
+    return rc;
+}
+
+/* ------------------------------------------------------------ preflight */
+
+static bool preflight(struct ctx *c)
+{
+    const struct run_config *cfg = c->cfg;
+    long long ceiling =
+        cfg->engine_max_input_tokens - cfg->gp.max_tokens - cfg->input_token_safety_margin;
+    json_t *offenders = json_array();
+    size_t n_off = 0, checked = 0;
+    long long max_est = 0;
+    for (size_t s = 0; s < c->n_sets; s++) {
+        for (size_t i = 0; i < c->set_n[s]; i++) {
+            const struct prompt *p = &c->sets[s][i];
+            checked++;
+            if ((long long)p->est_tokens > max_est)
+                max_est = (long long)p->est_tokens;
+            if ((long long)p->est_tokens > ceiling) {
+                if (n_off < 20)
+                    json_array_append_new(offenders,
+                                          json_pack("{s:s, s:I, s:I}", "prompt_id", p->id,
+                                                    "prompt_tokens_est", (json_int_t)p->est_tokens,
+                                                    "prompt_target_tokens", (json_int_t)p->target));
+                n_off++;
+            }
+        }
+    }
+    bool ok = ceiling > 0 && n_off == 0;
+    c->rs.preflight = json_pack(
+        "{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:s}", "ok", ok, "ceiling_tokens",
+        (json_int_t)ceiling, "engine_max_input_tokens", (json_int_t)cfg->engine_max_input_tokens,
+        "max_tokens", (json_int_t)cfg->gp.max_tokens, "input_token_safety_margin",
+        (json_int_t)cfg->input_token_safety_margin, "prompts_checked", (json_int_t)checked,
+        "max_prompt_tokens_est", (json_int_t)max_est, "offending_prompts", (json_int_t)n_off,
+        "offenders", offenders, "tokenizer", cfg->tok->kind);
+    if (!ok) {
+        char msg[256];
+        if (ceiling <= 0)
+            snprintf(msg, sizeof msg,
+                     "input ceiling is %lld tokens (engine max input %lld - max tokens %lld - "
+                     "margin %lld): no prompt can be sent",
+                     ceiling, cfg->engine_max_input_tokens, cfg->gp.max_tokens,
+                     cfg->input_token_safety_margin);
+        else
+            snprintf(msg, sizeof msg,
+                     "%zu prompts are estimated above the input ceiling of %lld tokens (largest "
+                     "%lld)",
+                     n_off, ceiling, max_est);
+        validity_add(&c->v, "prompt_preflight_failed",
+                     json_pack("{s:s, s:O}", "message", msg, "offenders", offenders));
+        log_error("preflight failed: %s", msg);
+    }
+    return ok;
+}
+
+/* ------------------------------------------------------------ snapshots */
+
+static void snapshot(struct ctx *c, const char *label, struct kv_snapshot *out)
+{
+    kvsnap_take(c->cfg->kvbm_metrics_url, c->cfg->kvbm_metrics_timeout_s, label, out);
+    c->rs.snapshot_count++;
+    if (out->success)
+        c->rs.snapshot_ok++;
+    else
+        log_debug("metrics snapshot %s failed: %s", label, out->error);
+    json_t *row = kvsnap_json(out);
+    char err[ERR_LEN];
+    if (json_write_line(c->snapshots, row, err) < 0)
+        log_error("kvbm_metrics_snapshots.jsonl: %s", err);
+    json_decref(row);
+}
+
+static bool io_read(struct ctx *c, struct blockdev_stat *st)
+{
+    if (!c->rs.device)
+        return false;
+    char err[ERR_LEN];
+    if (blockdev_read(c->cfg->sysfs_root, c->rs.device, st, err) < 0) {
+        log_warn("block device counters: %s", err);
+        return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------ model */
+
+static int resolve_model(struct ctx *c)
+{
+    const struct run_config *cfg = c->cfg;
+    if (strcmp(cfg->model_id, "auto") != 0) {
+        snprintf(c->rs.model, sizeof c->rs.model, "%s", cfg->model_id);
+        return 0;
+    }
+    uint64_t deadline = clock_now_ns() + (uint64_t)(cfg->model_resolve_timeout_s * 1e9);
+    char err[ERR_LEN] = "";
+    for (;;) {
+        int n = server_models(cfg->base_url, cfg->api_key, 10, c->rs.model, sizeof c->rs.model,
+                              NULL, err);
+        if (n > 0) {
+            log_info("model: %s", c->rs.model);
+            return 0;
+        }
+        if (n == 0)
+            snprintf(err, sizeof err, "/v1/models lists no model");
+        if (*c->interrupted || clock_now_ns() >= deadline)
+            break;
+        log_info("waiting for a model at %s/v1/models: %s", cfg->base_url, err);
+        uint64_t wait = (uint64_t)(cfg->model_resolve_poll_s * 1e9);
+        uint64_t left = deadline - clock_now_ns();
+        clock_sleep_ns(wait < left ? wait : left, (const volatile int *)c->interrupted);
+    }
+    c->rs.model[0] = '\0';
+    if (*c->interrupted)
+        return -1;
+    validity_add(&c->v, "runtime_exception",
+                 json_pack("{s:s, s:s, s:f}", "message", "the model never resolved", "last_error",
+                           err, "model_resolve_timeout_s", cfg->model_resolve_timeout_s));
+    log_error("no model resolved at %s within %.0f s: %s", cfg->base_url,
+              cfg->model_resolve_timeout_s, err);
+    return -1;
+}
+
+/* ------------------------------------------------------------ phases */
+
+static void run_phase(struct ctx *c, struct phase_state *ps)
+{
+    char label[64], err[ERR_LEN];
+    snprintf(label, sizeof label, "before_%s", ps->name);
+    snapshot(c, label, &ps->before);
+    bool io0 = io_read(c, &ps->io_before);
+    log_info("phase %s: %zu requests at concurrency %zu", ps->name, ps->n, ps->concurrency);
+    if (loadgen_run_phase(&c->lg, ps->name, ps->prompts, ps->n, ps->concurrency, &ps->res, err) <
+        0) {
+        log_error("phase %s: %s", ps->name, err);
+        validity_add(&c->v, "runtime_exception",
+                     json_pack("{s:s, s:s}", "phase", ps->name, "message", err));
+    }
+    ps->ran = true;
+    bool io1 = io_read(c, &ps->io_after);
+    snprintf(label, sizeof label, "after_%s", ps->name);
+    snapshot(c, label, &ps->after);
+    ps->have_snaps = true;
+    ps->io_ok = io0 && io1;
+    if (ps->io_ok)
+        ps->io_delta = blockdev_delta_json(&ps->io_before, &ps->io_after);
+    ps->kv_delta = kvsnap_delta_json(&ps->before, &ps->after);
+    size_t errors = 0;
+    for (size_t i = 0; i < ps->res.n; i++)
+        errors += !ps->res.reqs[i].ok;
+    log_info("phase %s: %zu requests, %zu errors, %.1f s", ps->name, ps->res.n, errors,
+             ps->res.duration_s);
+}
+
+/* After a phase: the invalidation rules that stop the run. Returns true to go on. */
+static bool judge_phase(struct ctx *c, struct phase_state *ps)
+{
+    bool saw_404_500 = false;
+    const char *limit_error = NULL;
+    for (size_t i = 0; i < ps->res.n; i++) {
+        const struct req_result *q = &ps->res.reqs[i];
+        if (q->status == 404 || q->status == 500)
+            saw_404_500 = true;
+        if (q->error && strstr(q->error, "max_num_tokens") && !limit_error)
+            limit_error = q->error;
+    }
+    if (limit_error) {
+        validity_add(&c->v, "engine_prompt_limit_exceeded",
+                     json_pack("{s:s, s:s}", "phase", ps->name, "error", limit_error));
+        log_error("the engine refused a prompt over max_num_tokens; remaining phases skipped");
+        return false;
+    }
+    if (saw_404_500) {
+        char err[ERR_LEN];
+        int n = server_models(c->cfg->base_url, c->cfg->api_key, 10, NULL, 0, NULL, err);
+        ps->models_after = n;
+        if (n == 0) {
+            validity_add(&c->v, "model_dropped",
+                         json_pack("{s:s, s:s}", "phase", ps->name, "message",
+                                   "the phase saw 404/500 answers and /v1/models then listed no "
+                                   "model"));
+            log_error("the model dropped during %s; remaining phases skipped", ps->name);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------ artifacts */
+
+static json_t *config_json(const struct ctx *c)
+{
+    const struct run_config *cfg = c->cfg;
+    json_t *o = json_object();
+    json_put_str(o, "run_id", c->rs.run_id);
+    json_put_str(o, "created_utc", c->rs.created_utc);
+    json_put_str(o, "base_url", cfg->base_url);
+    json_put(o, "model_id", c->rs.model[0] ? json_string(c->rs.model) : json_null());
+    json_put_str(o, "model_id_requested", cfg->model_id);
+    json_put_str(o, "scenario", cfg->scenario);
+    json_put_str(o, "prompt_set", cfg->prompt_set);
+    json_put(o, "short_range", json_pack("[I,I]", (json_int_t)cfg->short_range.min,
+                                         (json_int_t)cfg->short_range.max));
+    json_put(o, "long_range", json_pack("[I,I]", (json_int_t)cfg->long_range.min,
+                                        (json_int_t)cfg->long_range.max));
+    json_put(o, "tokenizer",
+             json_pack("{s:s, s:o, s:o}", "kind", cfg->tok->kind, "path",
+                       cfg->tok->path ? json_string(cfg->tok->path) : json_null(), "sha256",
+                       cfg->tok->sha256[0] ? json_string(cfg->tok->sha256) : json_null()));
+    json_put_str(o, "prompt_salt", c->salt);
+    json_put_str(o, "prompt_template", cfg->llama3_template ? "llama3" : "none");
+    bool cpu = strcmp(cfg->kv_mode, "off") != 0, disk = strcmp(cfg->kv_mode, "cpu_disk") == 0;
+    json_put(o, "kv_mode",
+             json_pack("{s:s, s:b, s:f, s:f, s:{s:b, s:b, s:b}}", "mode", cfg->kv_mode,
+                       "kvbm_enabled", cpu, "cpu_cache_gb", cpu ? cfg->cpu_cache_gb : 0.0,
+                       "disk_cache_gb", disk ? cfg->disk_cache_gb : 0.0, "diagnostic",
+                       "disable_partial_reuse", cfg->diag_disable_partial_reuse,
+                       "disable_block_reuse", cfg->diag_disable_block_reuse,
+                       "disable_disk_offload_filter", cfg->diag_disable_disk_offload_filter));
+    json_put(o, "preflight", c->rs.preflight ? json_incref(c->rs.preflight) : json_null());
+    json_put(o, "request_params", c->lg_ready ? json_incref(c->lg.gen_params_json) : json_null());
+    json_put_bool(o, "api_key_set", cfg->api_key != NULL);
+    json_put(o, "flags", json_incref(cfg->flags));
+    json_put(o, "phase_plan", plan_json(c));
+    json_put(o, "block_device",
+             c->rs.device ? json_pack("{s:s, s:s}", "name", c->rs.device, "resolved_by",
+                                      c->rs.device_how)
+                          : json_pack("{s:n, s:s}", "name", "error", c->rs.device_error));
+    return o;
+}
+
+static void write_artifacts(struct ctx *c)
+{
+    char path[PATH_MAX], err[ERR_LEN];
+    json_t *config = config_json(c);
+    path_in(c, "config.json", path);
+    if (json_write_file(path, config, err) < 0)
+        log_error("%s", err);
+    json_t *summary = summary_build(&c->rs, &c->v, c->notes);
+    path_in(c, "summary.json", path);
+    if (json_write_file(path, summary, err) < 0)
+        log_error("%s", err);
+    char *md = report_markdown(summary, config);
+    path_in(c, c->cfg->report_filename, path);
+    if (md && fs_write_atomic(path, md, strlen(md), err) < 0)
+        log_error("%s", err);
+    free(md);
+    json_decref(summary);
+    json_decref(config);
+}
+
+static void free_ctx(struct ctx *c)
+{
+    for (size_t i = 0; i < c->rs.n_phases; i++) {
+        struct phase_state *p = &c->rs.phases[i];
+        free(p->prompts);
+        phase_result_free(&p->res);
+        kvsnap_free(&p->before);
+        kvsnap_free(&p->after);
+        json_decref(p->kv_delta);
+        json_decref(p->io_delta);
+    }
+    free(c->rs.phases);
+    for (size_t s = 0; s < c->n_sets; s++)
+        prompts_free(c->sets[s], c->set_n[s]);
+    json_decref(c->rs.preflight);
+    json_decref(c->notes);
+    validity_free(&c->v);
+    if (c->lg_ready)
+        loadgen_free(&c->lg);
+    if (c->lg.rows)
+        fclose(c->lg.rows);
+    if (c->snapshots)
+        fclose(c->snapshots);
+}
+
+int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interrupted,
+              struct run_outcome *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    struct ctx c;
+    memset(&c, 0, sizeof c);
+    c.cfg = cfg;
+    c.interrupted = interrupted;
+    c.rs.cfg = cfg;
+    c.rs.model_count_end = -1;
+    validity_init(&c.v);
+    c.notes = json_array();
+    if (valid_run_id(cfg->run_id, err) < 0) {
+        free_ctx(&c);
+        return RUN_USAGE;
+    }
+    snprintf(c.rs.run_id, sizeof c.rs.run_id, "%s", cfg->run_id);
+    clock_iso_utc(clock_wall_ns(), c.rs.created_utc);
+    snprintf(c.dir, sizeof c.dir, "%s/%s", cfg->results_root, cfg->run_id);
+    snprintf(out->run_dir, sizeof out->run_dir, "%s", c.dir);
+    int rc = fs_mkdir_new(c.dir, err);
+    if (rc < 0) {
+        free_ctx(&c);
+        return rc == FS_EEXIST ? RUN_USAGE : RUN_FAILED;
+    }
+    if (strcmp(cfg->prompt_salt, "run") == 0)
+        snprintf(c.salt, sizeof c.salt, "%s", cfg->run_id);
+    else if (strcmp(cfg->prompt_salt, "none") != 0)
+        snprintf(c.salt, sizeof c.salt, "%s", cfg->prompt_salt);
+
+    char path[PATH_MAX];
+    path_in(&c, "requests.jsonl", path);
+    c.lg.rows = fopen(path, "w");
+    path_in(&c, "kvbm_metrics_snapshots.jsonl", path);
+    c.snapshots = fopen(path, "w");
+    if (!c.lg.rows || !c.snapshots) {
+        err_set(err, "cannot create files in %s: %s", c.dir, strerror(errno));
+        free_ctx(&c);
+        return RUN_FAILED;
+    }
+    if (cfg->store_responses) {
+        path_in(&c, "responses", path);
+        if (fs_mkdir_p(path, err) < 0) {
+            free_ctx(&c);
+            return RUN_FAILED;
+        }
+    }
+    char responses_dir[PATH_MAX];
+    path_in(&c, "responses", responses_dir);
+    c.lg.model = c.rs.model;
+    c.lg.api_key = cfg->api_key;
+    c.lg.timeout_s = cfg->timeout_s;
+    c.lg.gp = &cfg->gp;
+    c.lg.run_id = c.rs.run_id;
+    c.lg.responses_dir = cfg->store_responses ? responses_dir : NULL;
+    c.lg.interrupted = interrupted;
+    c.lg.grace_s = cfg->interrupt_grace_s;
+    c.lg.tok = cfg->tok;
+    snprintf(c.lg.completions_url, sizeof c.lg.completions_url, "%s/v1/completions",
+             cfg->base_url);
+    if (loadgen_init(&c.lg, err) < 0) {
+        free_ctx(&c);
+        return RUN_FAILED;
+    }
+    c.lg_ready = true;
+    memcpy(c.rs.params_sha256, c.lg.params_sha256, sizeof c.rs.params_sha256);
+    c.rs.header_keys = c.lg.header_keys;
+
+    /* Plan and prompts. */
+    if (plan(&c, err) < 0 || write_manifest(&c, err) < 0) {
+        free_ctx(&c);
+        return RUN_FAILED;
+    }
+    if (!cfg->gp.stream)
+        note(&c, "stream off: TTFT, ITL and TPOT are not measured (use --stream)");
+    if (strcmp(cfg->kv_mode, "off") == 0)
+        note(&c, "kv mode off: KV metrics are recorded when available but not required");
+
+    /* Block device for phase I/O deltas. */
+    char dev_err[ERR_LEN] = "";
+    static __thread char dev_name[BLOCKDEV_NAME_LEN];
+    if (blockdev_resolve(cfg->sysfs_root, cfg->phase_io_device, cfg->kvbm_cache_dir, dev_name,
+                         &c.rs.device_how, dev_err) == 0) {
+        c.rs.device = dev_name;
+        log_info("block device for I/O deltas: %s (%s)", dev_name, c.rs.device_how);
+    } else {
+        snprintf(c.rs.device_error, sizeof c.rs.device_error, "%s", dev_err);
+        log_warn("block device for I/O deltas unavailable: %s", dev_err);
+        note(&c, "block-device counters unavailable: no I/O deltas");
+    }
+
+    bool go = preflight(&c);
+    if (go && resolve_model(&c) < 0)
+        go = false;
+    path_in(&c, "config.json", path);
+    json_t *config = config_json(&c);
+    if (json_write_file(path, config, err) < 0)
+        log_error("%s", err);
+    json_decref(config);
+
+    if (go && !*interrupted) {
+        struct kv_snapshot start;
+        snapshot(&c, "run_start", &start);
+        kvsnap_free(&start);
+        for (size_t i = 0; i < c.rs.n_phases; i++) {
+            struct phase_state *ps = &c.rs.phases[i];
+            if (!go || *interrupted) {
+                ps->skipped = true;
+                continue;
+            }
+            run_phase(&c, ps);
+            out->requests_sent += ps->res.n;
+            if (*interrupted)
+                continue;
+            go = judge_phase(&c, ps);
+        }
+        struct kv_snapshot end;
+        snapshot(&c, "run_end", &end);
+        kvsnap_free(&end);
+        char merr[ERR_LEN];
+        c.rs.model_count_end = server_models(cfg->base_url, cfg->api_key, 10, NULL, 0, NULL, merr);
+    }
+    if (*interrupted)
+        validity_add(&c.v, "interrupted",
+                     json_pack("{s:s, s:I}", "message", "interrupted by SIGINT/SIGTERM",
+                               "requests_recorded", (json_int_t)out->requests_sent));
+    /* Connection refused throughout: nothing ever reached the server. */
+    size_t total = 0, refused = 0;
+    for (size_t i = 0; i < c.rs.n_phases; i++)
+        for (size_t k = 0; k < c.rs.phases[i].res.n; k++) {
+            total++;
+            refused += c.rs.phases[i].res.reqs[k].transport == HTTP_ERR_CONNECT;
+        }
+    if (total > 0 && refused == total)
+        validity_add(&c.v, "runtime_exception",
+                     json_pack("{s:s, s:I}", "message",
+                               "every request failed to connect to the server", "requests",
+                               (json_int_t)total));
+    if (total > 0 && strcmp(cfg->kv_mode, "off") != 0 && !cfg->allow_missing_kvbm_metrics &&
+        c.rs.snapshot_ok == 0)
+        validity_add(&c.v, "kvbm_metrics_unavailable",
+                     json_pack("{s:s, s:s, s:I}", "message",
+                               "no KV metrics snapshot succeeded (use --allow-missing-kvbm-metrics "
+                               "to accept this)",
+                               "metrics_url", cfg->kvbm_metrics_url, "snapshots",
+                               (json_int_t)c.rs.snapshot_count));
+    if (c.lg.row_errors)
+        note(&c, "some rows could not be written to requests.jsonl (see the log)");
+    write_artifacts(&c);
+    out->valid = c.v.reason == NULL;
+    if (c.v.reason)
+        snprintf(out->invalid_reason, sizeof out->invalid_reason, "%s", c.v.reason);
+    free_ctx(&c);
+    return RUN_OK;
+}

@@ -1,0 +1,116 @@
+/*
+ * runner.h - one benchmark run (SPEC §2.1, §4, §5): plan the phases of a scenario, synthesise
+ * prompts, preflight them, resolve the model, run each phase with metrics snapshots and
+ * block-device counters around it, judge validity, and write the run directory.
+ */
+#ifndef KVBENCH_BENCH_RUNNER_H
+#define KVBENCH_BENCH_RUNNER_H
+
+#include "bench/loadgen.h"
+#include "bench/signals.h"
+#include "bench/workload.h"
+#include "probe/blockdev.h"
+#include "probe/kvsnap.h"
+#include "util/tokenizer.h"
+
+#include <jansson.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+
+struct run_config {
+    const char *base_url;
+    const char *model_id; /* "auto": resolve from /v1/models */
+    double model_resolve_timeout_s, model_resolve_poll_s;
+    const char *scenario;   /* standard, eviction_replay, reuse_verify */
+    const char *prompt_set; /* short, long, mixed */
+    struct token_range short_range, long_range;
+    long long requests, warmup, concurrency;
+    struct gen_params gp;
+    double timeout_s;
+    long long seed;
+    const struct tokenizer *tok;
+    const char *results_root, *run_id;
+    bool store_responses;
+    long long evict_a, evict_b, evict_a_conc, evict_b_conc;
+    long long reuse_repeat;
+    const char *reuse_prompt_set;
+    const char *kv_mode;
+    double cpu_cache_gb, disk_cache_gb;
+    const char **variant_tags;
+    size_t n_variant_tags;
+    bool diag_disable_partial_reuse, diag_disable_block_reuse, diag_disable_disk_offload_filter;
+    long long engine_max_input_tokens, input_token_safety_margin;
+    const char *phase_io_device;
+    const char *kvbm_cache_dir;
+    const char *kvbm_metrics_url;
+    double kvbm_metrics_timeout_s;
+    bool allow_missing_kvbm_metrics;
+    const char *report_filename;
+    const char *prompt_salt; /* "run", "none" or the salt */
+    const char *api_key;
+    bool llama3_template;
+    double interrupt_grace_s;
+    json_t *flags; /* every flag as given/defaulted (api key excluded), for config.json */
+    const char *sysfs_root; /* "/sys" */
+};
+
+enum { RUN_OK = 0, RUN_FAILED = -1, RUN_USAGE = -2 };
+
+struct run_outcome {
+    bool valid;
+    char invalid_reason[64];
+    char run_dir[PATH_MAX];
+    size_t requests_sent;
+};
+
+/* Run. Returns RUN_OK when the run directory was written (valid or not: see out), RUN_USAGE for
+ * a refused run id or an existing run directory (nothing written), RUN_FAILED when the run could
+ * not start. `interrupted` becoming nonzero stops the run (SIGINT/SIGTERM). */
+int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interrupted,
+              struct run_outcome *out, char *err);
+
+/* ---- shared with summary.c / report.c ---- */
+
+struct phase_state {
+    char name[32];
+    size_t concurrency;
+    const struct prompt **prompts;
+    size_t n;
+    bool included;      /* counts in the overall summary */
+    const char *set;    /* prompt set label */
+    bool ran, skipped;
+    struct phase_result res;
+    struct kv_snapshot before, after;
+    bool have_snaps;
+    bool io_ok;
+    struct blockdev_stat io_before, io_after;
+    long models_after;  /* -1: not checked */
+    json_t *kv_delta;   /* kvbm_metrics_delta */
+    json_t *io_delta;   /* NULL when the device was unreadable */
+};
+
+struct run_state {
+    const struct run_config *cfg;
+    char run_id[128];
+    char created_utc[28];
+    char model[256];
+    long model_count_end;
+    struct phase_state *phases;
+    size_t n_phases;
+    const char *device;       /* resolved block device, or NULL */
+    const char *device_how;
+    char device_error[256];
+    size_t snapshot_count, snapshot_ok;
+    json_t *header_keys;
+    char params_sha256[65];
+    json_t *preflight;
+};
+
+/* summary.c */
+json_t *summary_phase_json(const struct run_state *rs, const struct phase_state *ps);
+json_t *summary_build(const struct run_state *rs, const struct validity *v, json_t *notes);
+/* report.c: report.md from a summary (and the run's config). Caller frees. */
+char *report_markdown(const json_t *summary, const json_t *config);
+
+#endif

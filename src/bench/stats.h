@@ -1,0 +1,33 @@
+/*
+ * stats.h - summary statistics with linear-interpolated percentiles (numpy's default method:
+ * rank = p/100 × (n-1), interpolated between neighbours).
+ */
+#ifndef KVBENCH_BENCH_STATS_H
+#define KVBENCH_BENCH_STATS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct dvec {
+    double *v;
+    size_t n, cap;
+};
+
+int dvec_push(struct dvec *d, double x);
+int dvec_extend(struct dvec *d, const double *x, size_t n);
+void dvec_free(struct dvec *d);
+
+struct dstats {
+    size_t n;
+    double min, p50, p90, p95, p99, max, mean;
+};
+
+/* Percentile p (0..100) of sorted values. n must be > 0. */
+double stats_percentile_sorted(const double *sorted, size_t n, double p);
+/* Sorts values in place and fills s (s->n == 0 when n == 0). */
+void stats_compute(double *values, size_t n, struct dstats *s);
+/* {min, p50, p90, p95, p99, max, mean}, or {} when empty. New reference. */
+json_t *stats_json(const struct dstats *s);
+
+#endif

@@ -1,0 +1,380 @@
+/*
+ * summary.c - summary.json (SPEC §5.3) from the run's phase states: per-phase statistics, the
+ * overall summary over included phases (or {excluded: true, …} for an invalid run), KV metric
+ * deltas and their rollup, the scenario's signals, and request identity.
+ */
+#include "bench/runner.h"
+
+#include "bench/stats.h"
+#include "probe/fingerprint.h"
+#include "util/json.h"
+#include "util/version.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct agg {
+    struct dvec lat, ttft, itl, tpot;
+    size_t total, ok, err;
+    double in_est, out_est, in_usage, out_usage, cached;
+    bool any_usage, any_cached;
+    double duration;
+};
+
+static void agg_add(struct agg *a, const struct phase_result *r, double duration)
+{
+    a->duration += duration;
+    for (size_t i = 0; i < r->n; i++) {
+        const struct req_result *q = &r->reqs[i];
+        a->total++;
+        if (!q->ok) {
+            a->err++;
+            continue;
+        }
+        a->ok++;
+        dvec_push(&a->lat, q->latency_ms);
+        if (!isnan(q->ttft_ms))
+            dvec_push(&a->ttft, q->ttft_ms);
+        if (!isnan(q->tpot_ms))
+            dvec_push(&a->tpot, q->tpot_ms);
+        dvec_extend(&a->itl, q->itl, q->n_itl);
+        a->in_est += (double)q->prompt->est_tokens;
+        a->out_est += (double)q->output_tokens_est;
+        if (q->usage_prompt >= 0 || q->usage_completion >= 0) {
+            a->any_usage = true;
+            a->in_usage += q->usage_prompt > 0 ? (double)q->usage_prompt : 0;
+            a->out_usage += q->usage_completion > 0 ? (double)q->usage_completion : 0;
+        }
+        if (q->cached >= 0) {
+            a->any_cached = true;
+            a->cached += (double)q->cached;
+        }
+    }
+}
+
+static void agg_free(struct agg *a)
+{
+    dvec_free(&a->lat);
+    dvec_free(&a->ttft);
+    dvec_free(&a->itl);
+    dvec_free(&a->tpot);
+}
+
+static json_t *stats_of(struct dvec *d)
+{
+    struct dstats s;
+    stats_compute(d->v, d->n, &s);
+    return stats_json(&s);
+}
+
+static double rate(double x, double seconds)
+{
+    return seconds > 0 ? x / seconds : 0;
+}
+
+/* The statistics shared by phase and overall summaries. */
+static void agg_json(json_t *o, struct agg *a)
+{
+    json_put_real(o, "duration_s", a->duration);
+    json_put_int(o, "total_requests", (long long)a->total);
+    json_put_int(o, "ok_requests", (long long)a->ok);
+    json_put_int(o, "error_requests", (long long)a->err);
+    json_put_real(o, "error_rate", a->total ? (double)a->err / (double)a->total : 0);
+    json_put_real(o, "req_per_s", rate((double)a->ok, a->duration));
+    json_put_real(o, "input_tokens_per_s_est", rate(a->in_est, a->duration));
+    json_put_real(o, "output_tokens_per_s_est", rate(a->out_est, a->duration));
+    if (a->any_usage) {
+        json_put_real(o, "input_tokens_per_s_usage", rate(a->in_usage, a->duration));
+        json_put_real(o, "output_tokens_per_s_usage", rate(a->out_usage, a->duration));
+    }
+    json_put(o, "cached_tokens_total", a->any_cached ? json_real(a->cached) : json_null());
+    json_put(o, "latency_ms", stats_of(&a->lat));
+    json_put(o, "ttft_ms", stats_of(&a->ttft));
+    json_put(o, "itl_ms", stats_of(&a->itl));
+    json_put(o, "tpot_ms", stats_of(&a->tpot));
+}
+
+json_t *summary_phase_json(const struct run_state *rs, const struct phase_state *ps)
+{
+    json_t *o = json_object();
+    json_put_str(o, "phase", ps->name);
+    json_put_int(o, "concurrency", (long long)ps->concurrency);
+    json_put_int(o, "requests", (long long)ps->n);
+    json_put_str(o, "prompt_set", ps->set);
+    json_put_bool(o, "included_in_overall", ps->included);
+    if (ps->skipped)
+        json_put_bool(o, "skipped", true);
+    struct agg a = {0};
+    agg_add(&a, &ps->res, ps->res.duration_s);
+    agg_json(o, &a);
+    agg_free(&a);
+    json_put(o, "kvbm_metrics_delta",
+             ps->kv_delta ? json_incref(ps->kv_delta)
+                          : json_pack("{s:b, s:s}", "available", 0, "reason", "phase did not run"));
+    if (ps->io_delta) {
+        json_put_str(o, "block_device", rs->device);
+        json_put(o, "io_delta", json_incref(ps->io_delta));
+    }
+    if (ps->models_after >= 0)
+        json_put_int(o, "models_visible_after_phase", ps->models_after);
+    return o;
+}
+
+static const struct phase_state *find_phase(const struct run_state *rs, const char *name)
+{
+    for (size_t i = 0; i < rs->n_phases; i++)
+        if (strcmp(rs->phases[i].name, name) == 0 && rs->phases[i].ran)
+            return &rs->phases[i];
+    return NULL;
+}
+
+static json_t *kv_mode_json(const struct run_config *c)
+{
+    bool cpu = strcmp(c->kv_mode, "off") != 0;
+    bool disk = strcmp(c->kv_mode, "cpu_disk") == 0;
+    return json_pack("{s:s, s:b, s:f, s:f, s:{s:b, s:b, s:b}}", "mode", c->kv_mode,
+                     "kvbm_enabled", cpu, "cpu_cache_gb", cpu ? c->cpu_cache_gb : 0.0,
+                     "disk_cache_gb", disk ? c->disk_cache_gb : 0.0, "diagnostic",
+                     "disable_partial_reuse", c->diag_disable_partial_reuse,
+                     "disable_block_reuse", c->diag_disable_block_reuse,
+                     "disable_disk_offload_filter", c->diag_disable_disk_offload_filter);
+}
+
+/* ------------------------------------------------------------ signals */
+
+static json_t *eviction_kvbm(const struct run_state *rs)
+{
+    const struct phase_state *w = find_phase(rs, "warm_A"), *p = find_phase(rs, "pressure_B"),
+                             *r = find_phase(rs, "replay_A");
+    return signal_eviction_kvbm(w ? w->kv_delta : NULL, p ? p->kv_delta : NULL,
+                                r ? r->kv_delta : NULL);
+}
+
+static json_t *eviction_io(const struct run_state *rs)
+{
+    const struct phase_state *w = find_phase(rs, "warm_A"), *p = find_phase(rs, "pressure_B"),
+                             *r = find_phase(rs, "replay_A");
+    return signal_eviction_io(w ? w->io_delta : NULL, p ? p->io_delta : NULL,
+                              r ? r->io_delta : NULL);
+}
+
+static json_t *reuse_kvbm(const struct run_state *rs)
+{
+    const json_t *deltas[3] = {NULL, NULL, NULL};
+    long long cached[3] = {-1, -1, -1};
+    size_t n = 0;
+    for (size_t i = 0; i < rs->n_phases && n < 3; i++) {
+        const struct phase_state *ps = &rs->phases[i];
+        if (strncmp(ps->name, "reuse_", 6) != 0 || !ps->ran)
+            continue;
+        deltas[n] = ps->kv_delta;
+        cached[n] = ps->res.n ? ps->res.reqs[0].cached : -1;
+        n++;
+    }
+    return signal_reuse_kvbm(deltas, cached, n);
+}
+
+static json_t *reuse_identity(const struct run_state *rs)
+{
+    const char *prompt[3], *params[3], *ident[3], *payload[3];
+    size_t n = 0;
+    for (size_t i = 0; i < rs->n_phases && n < 3; i++) {
+        const struct phase_state *ps = &rs->phases[i];
+        if (strncmp(ps->name, "reuse_", 6) != 0 || !ps->ran || ps->res.n == 0)
+            continue;
+        const struct req_result *q = &ps->res.reqs[0];
+        prompt[n] = q->prompt->sha256;
+        params[n] = rs->params_sha256;
+        ident[n] = q->identity_sha256;
+        payload[n] = q->payload_sha256;
+        n++;
+    }
+    return signal_reuse_identity(prompt, params, ident, payload, n);
+}
+
+/* ------------------------------------------------------------ identity */
+
+static void set_add(json_t *set, const char *s)
+{
+    if (s && *s)
+        json_object_set_new(set, s, json_true());
+}
+
+static json_t *set_list(const json_t *set)
+{
+    json_t *a = json_array();
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)set, k, v)
+    {
+        (void)v;
+        json_array_append_new(a, json_string(k));
+    }
+    return a;
+}
+
+static json_t *request_identity(const struct run_state *rs)
+{
+    json_t *p = json_object(), *g = json_object(), *id = json_object(), *pl = json_object();
+    json_t *per_phase = json_object();
+    for (size_t i = 0; i < rs->n_phases; i++) {
+        const struct phase_state *ps = &rs->phases[i];
+        if (!ps->ran)
+            continue;
+        json_t *pp = json_object(), *pid = json_object(), *ppl = json_object();
+        for (size_t k = 0; k < ps->res.n; k++) {
+            const struct req_result *q = &ps->res.reqs[k];
+            set_add(p, q->prompt->sha256);
+            set_add(g, rs->params_sha256);
+            set_add(id, q->identity_sha256);
+            set_add(pl, q->payload_sha256);
+            set_add(pp, q->prompt->sha256);
+            set_add(pid, q->identity_sha256);
+            set_add(ppl, q->payload_sha256);
+        }
+        json_object_set_new(per_phase, ps->name,
+                            json_pack("{s:o, s:o, s:o, s:[s]}", "prompt_sha256", set_list(pp),
+                                      "request_identity_sha256", set_list(pid), "payload_sha256",
+                                      set_list(ppl), "generation_params_sha256",
+                                      rs->params_sha256));
+        json_decref(pp);
+        json_decref(pid);
+        json_decref(ppl);
+    }
+    json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:o, s:o}", "prompt_sha256_distinct",
+                          (json_int_t)json_object_size(p), "generation_params_sha256_distinct",
+                          (json_int_t)json_object_size(g), "request_identity_sha256_distinct",
+                          (json_int_t)json_object_size(id), "payload_sha256_distinct",
+                          (json_int_t)json_object_size(pl), "header_keys_seen",
+                          set_list(rs->header_keys), "per_phase", per_phase);
+    json_decref(p);
+    json_decref(g);
+    json_decref(id);
+    json_decref(pl);
+    return o;
+}
+
+/* ------------------------------------------------------------ kvbm_metrics */
+
+static json_t *kvbm_metrics(const struct run_state *rs, json_t *scenario_signal)
+{
+    json_t *deltas = json_object();
+    double off = 0, on = 0, matched = 0;
+    for (size_t i = 0; i < rs->n_phases; i++) {
+        const struct phase_state *ps = &rs->phases[i];
+        if (!ps->ran || !ps->kv_delta)
+            continue;
+        json_object_set(deltas, ps->name, ps->kv_delta);
+        if (ps->included && json_get_bool(ps->kv_delta, "available", false)) {
+            off += json_get_num(ps->kv_delta, "offload_blocks_total_delta", 0);
+            on += json_get_num(ps->kv_delta, "onboard_blocks_total_delta", 0);
+            matched += json_get_num(ps->kv_delta, "kvbm_matched_tokens_delta", 0);
+        }
+    }
+    json_t *o = json_object();
+    json_put_bool(o, "available", rs->snapshot_ok > 0);
+    json_put_int(o, "snapshot_count", (long long)rs->snapshot_count);
+    json_put_int(o, "snapshot_ok_count", (long long)rs->snapshot_ok);
+    json_put_str(o, "metrics_url", rs->cfg->kvbm_metrics_url);
+    json_put(o, "phase_deltas", deltas);
+    json_put(o, "kv_mode", kv_mode_json(rs->cfg));
+    json_put(o, "rollup",
+             json_pack("{s:f, s:f, s:f}", "offload_blocks_total_delta", off,
+                       "onboard_blocks_total_delta", on, "matched_tokens_total_delta", matched));
+    if (scenario_signal) {
+        const char *key = strcmp(rs->cfg->scenario, "eviction_replay") == 0
+                              ? "eviction_replay_signal_kvbm"
+                              : "reuse_verify_signal_kvbm";
+        json_object_set(o, key, scenario_signal);
+    }
+    return o;
+}
+
+/* ------------------------------------------------------------ the whole summary */
+
+json_t *summary_build(const struct run_state *rs, const struct validity *v, json_t *notes)
+{
+    const struct run_config *c = rs->cfg;
+    json_t *s = json_object();
+    json_put_str(s, "run_id", rs->run_id);
+    json_put_str(s, "created_utc", rs->created_utc);
+    json_put_bool(s, "run_valid", v->reason == NULL);
+    json_put(s, "invalid_reason", v->reason ? json_string(v->reason) : json_null());
+    json_put(s, "invalid_details", json_incref(v->details));
+    json_put(s, "model_id", rs->model[0] ? json_string(rs->model) : json_null());
+    json_put(s, "model_count_end", rs->model_count_end >= 0 ? json_integer(rs->model_count_end)
+                                                             : json_null());
+    json_put_str(s, "scenario", c->scenario);
+    json_put_bool(s, "stream", c->gp.stream);
+    json_put(s, "kv_mode", kv_mode_json(c));
+    json_t *tags = json_array();
+    for (size_t i = 0; i < c->n_variant_tags; i++)
+        json_array_append_new(tags, json_string(c->variant_tags[i]));
+    json_put(s, "variant_tags", tags);
+
+    json_t *phases = json_array();
+    for (size_t i = 0; i < rs->n_phases; i++)
+        if (rs->phases[i].ran || rs->phases[i].skipped)
+            json_array_append_new(phases, summary_phase_json(rs, &rs->phases[i]));
+    json_put(s, "phase_summaries", phases);
+
+    json_t *sig_kvbm = NULL, *sig_io = NULL, *sig_ident = NULL;
+    if (strcmp(c->scenario, "eviction_replay") == 0) {
+        sig_kvbm = eviction_kvbm(rs);
+        sig_io = eviction_io(rs);
+    } else if (strcmp(c->scenario, "reuse_verify") == 0) {
+        sig_kvbm = reuse_kvbm(rs);
+        sig_ident = reuse_identity(rs);
+    }
+
+    json_t *overall;
+    if (v->reason) {
+        overall = json_pack("{s:b, s:s, s:O}", "excluded", 1, "reason", v->reason, "details",
+                            v->details);
+    } else {
+        overall = json_object();
+        json_put_str(overall, "phase", "overall");
+        json_put_str(overall, "scenario", c->scenario);
+        struct agg a = {0};
+        size_t conc = 0, planned = 0;
+        for (size_t i = 0; i < rs->n_phases; i++) {
+            const struct phase_state *ps = &rs->phases[i];
+            if (!ps->included || !ps->ran)
+                continue;
+            agg_add(&a, &ps->res, ps->res.duration_s);
+            planned += ps->n;
+            if (ps->concurrency > conc)
+                conc = ps->concurrency;
+        }
+        json_put_int(overall, "concurrency", (long long)conc);
+        json_put_int(overall, "requests", (long long)planned);
+        agg_json(overall, &a);
+        agg_free(&a);
+        if (strcmp(c->scenario, "eviction_replay") == 0) {
+            json_object_set(overall, "eviction_replay_signal_io", sig_io);
+            json_object_set(overall, "eviction_replay_signal_kvbm", sig_kvbm);
+        } else if (strcmp(c->scenario, "reuse_verify") == 0) {
+            json_object_set(overall, "reuse_verify_signal_kvbm", sig_kvbm);
+            json_object_set(overall, "reuse_verify_identity", sig_ident);
+        }
+    }
+    json_put(s, "overall_summary", overall);
+    json_put(s, "kvbm_metrics", kvbm_metrics(rs, sig_kvbm));
+    json_t *ident = request_identity(rs);
+    if (sig_ident)
+        json_object_set(ident, "reuse_verify_identity", sig_ident);
+    if (sig_io && v->reason) /* keep the I/O verdict visible even for an invalid run */
+        json_object_set(s, "eviction_replay_signal_io", sig_io);
+    json_put(s, "request_identity", ident);
+    json_put(s, "fingerprint", fingerprint_json(KVBENCH_VERSION, KVBENCH_GIT_SHA));
+    json_put(s, "block_device",
+             rs->device ? json_pack("{s:s, s:s}", "name", rs->device, "resolved_by",
+                                    rs->device_how)
+                        : json_pack("{s:n, s:s}", "name", "unavailable", rs->device_error));
+    json_put(s, "notes", json_incref(notes));
+    json_decref(sig_kvbm);
+    json_decref(sig_io);
+    json_decref(sig_ident);
+    return s;
+}

@@ -1,0 +1,249 @@
+/*
+ * workload.c - synthetic documents.
+ *
+ * Randomness comes from splitmix64 streams seeded by (set seed, prefix, index), never from the
+ * C library, so output is identical across platforms. Sentences follow a small grammar over word
+ * lists written for kvbench; numbering and section headings make the text read like a document
+ * and keep prompts of different seeds apart from their first words.
+ */
+#include "bench/workload.h"
+
+#include "util/buf.h"
+#include "util/err.h"
+#include "util/sha256.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LLAMA3_HEAD "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n"
+#define LLAMA3_TAIL "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
+
+static const char *const ADJ[] = {
+    "quiet",    "bright",   "narrow",  "patient",  "early",    "distant", "careful", "steady",
+    "hollow",   "golden",   "crowded", "silent",   "gentle",   "rapid",   "ancient", "frozen",
+    "restless", "humble",   "curious", "fragile",  "vivid",    "modest",  "stubborn", "clever",
+    "weary",    "eager",    "plain",   "rusty",    "hidden",   "shallow", "northern", "simple",
+    "layered",  "cached",   "warm",    "cold",     "spare",    "dense",   "brief",    "lengthy",
+    "ordinary", "peculiar", "sudden",  "familiar", "distinct", "loyal",   "nimble",   "sturdy",
+};
+static const char *const NOUN[] = {
+    "engine",   "river",   "lantern",  "harbor",  "ledger",   "orchard",  "bridge",  "archive",
+    "compass",  "meadow",  "workshop", "library", "signal",   "corridor", "garden",  "machine",
+    "village",  "teacher", "captain",  "student", "painter",  "baker",    "courier", "keeper",
+    "block",    "cache",   "token",    "memory",  "request",  "window",   "journey", "question",
+    "answer",   "letter",  "mountain", "valley",  "market",   "station",  "cabinet", "notebook",
+    "melody",   "chorus",  "drummer",  "album",   "festival", "theory",   "measure", "pattern",
+};
+static const char *const VERB[] = {
+    "carries",  "follows",  "records", "gathers", "returns",  "measures", "guards",  "borrows",
+    "explains", "arranges", "repairs", "studies", "watches",  "shapes",   "finds",   "keeps",
+    "moves",    "reads",    "writes",  "counts",  "compares", "collects", "sorts",   "tests",
+    "reaches",  "crosses",  "builds",  "lifts",   "paints",   "teaches",  "answers", "remembers",
+};
+static const char *const ADV[] = {
+    "slowly",   "quietly", "gladly",   "rarely",  "often",  "briefly",  "openly",   "calmly",
+    "suddenly", "firmly",  "lightly",  "eagerly", "warmly", "plainly",  "boldly",   "gently",
+};
+static const char *const PREP[] = {"across", "beneath", "beside", "within", "toward", "behind",
+                                   "around", "through", "near",   "above",  "along",  "past"};
+static const char *const DET[] = {"the", "a", "every", "one", "that", "this", "some", "each"};
+static const char *const CONJ[] = {"and", "while", "because", "although", "so", "until"};
+
+#define PICK(arr, rng) (arr[next_u64(rng) % (sizeof arr / sizeof arr[0])])
+
+static uint64_t next_u64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t mix_seed(uint64_t set_seed, const char *prefix, size_t index)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = prefix; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    uint64_t s = set_seed ^ h ^ ((uint64_t)index * 0xd6e8feb86659fd93ull);
+    next_u64(&s);
+    return s;
+}
+
+static void cap_first(struct buf *b, size_t from)
+{
+    if (from < b->len && b->data[from] >= 'a' && b->data[from] <= 'z')
+        b->data[from] = (char)(b->data[from] - 'a' + 'A');
+}
+
+static int append_sentence(struct buf *b, uint64_t *rng, unsigned number)
+{
+    size_t start;
+    int rc = buf_printf(b, "%u. ", number);
+    start = b->len;
+    rc |= buf_printf(b, "%s %s %s %s %s %s %s %s %s", PICK(DET, rng), PICK(ADJ, rng),
+                     PICK(NOUN, rng), PICK(VERB, rng), PICK(DET, rng), PICK(NOUN, rng),
+                     PICK(PREP, rng), PICK(DET, rng), PICK(NOUN, rng));
+    if (next_u64(rng) % 2)
+        rc |= buf_printf(b, ", %s %s %s %s %s", PICK(CONJ, rng), PICK(DET, rng), PICK(NOUN, rng),
+                         PICK(VERB, rng), PICK(ADV, rng));
+    rc |= buf_append_str(b, ".\n");
+    cap_first(b, start);
+    return rc ? -1 : 0;
+}
+
+static int append_heading(struct buf *b, uint64_t *rng, unsigned section)
+{
+    char adj[32];
+    snprintf(adj, sizeof adj, "%s", PICK(ADJ, rng));
+    adj[0] = (char)(adj[0] - 'a' + 'A');
+    return buf_printf(b, "\nSection %u: %s %s of the %s\n", section, adj, PICK(NOUN, rng),
+                      PICK(NOUN, rng));
+}
+
+char *workload_llama3_wrap(const char *message)
+{
+    struct buf b = BUF_INIT;
+    if (buf_append_str(&b, LLAMA3_HEAD) < 0 || buf_append_str(&b, message) < 0 ||
+        buf_append_str(&b, LLAMA3_TAIL) < 0) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_detach(&b);
+}
+
+size_t workload_pick_target(const struct workload_params *p, const char *set, uint64_t *rng)
+{
+    static const size_t SHORT[] = {512, 768, 1024, 1536, 2048};
+    static const size_t LONG[] = {8192, 12288, 16384, 24576, 32768};
+    bool is_long = strcmp(set, "long") == 0;
+    const size_t *presets = is_long ? LONG : SHORT;
+    struct token_range r = is_long ? p->long_range : p->short_range;
+    size_t in_range[5], n = 0;
+    for (int i = 0; i < 5; i++)
+        if ((long long)presets[i] >= r.min && (long long)presets[i] <= r.max)
+            in_range[n++] = presets[i];
+    uint64_t x = next_u64(rng);
+    if (n)
+        return in_range[x % n];
+    return (size_t)r.min + (size_t)(x % (uint64_t)(r.max - r.min + 1));
+}
+
+/* Build the full prompt text for a document of the given length (bytes of doc). */
+static int compose(const struct workload_params *p, const char *doc, size_t doc_len,
+                   struct buf *out)
+{
+    buf_reset(out);
+    int rc = 0;
+    if (p->llama3_template)
+        rc |= buf_append_str(out, LLAMA3_HEAD);
+    if (p->salt && *p->salt) {
+        rc |= buf_append_str(out, p->salt);
+        rc |= buf_append_str(out, "\n\n");
+    }
+    rc |= buf_append(out, doc, doc_len);
+    if (p->llama3_template)
+        rc |= buf_append_str(out, LLAMA3_TAIL);
+    return rc ? -1 : 0;
+}
+
+static int make_one(const struct workload_params *p, uint64_t rng, size_t target,
+                    struct prompt *out)
+{
+    struct buf doc = BUF_INIT, full = BUF_INIT;
+    size_t *ends = NULL, n_ends = 0, cap_ends = 0;
+    int rc = -1;
+    /* Grow the document a sentence at a time, remembering where each sentence ends, until its
+     * (additive) heuristic estimate passes the target with room to spare. */
+    size_t base = 0;
+    if (compose(p, "", 0, &full) < 0)
+        goto out;
+    base = tokenizer_count(p->tok, full.data, full.len);
+    size_t est = base;
+    unsigned section = 0, number = 0;
+    while (est < target + 8) {
+        size_t before = doc.len;
+        if (number % 8 == 0 && append_heading(&doc, &rng, ++section) < 0)
+            goto out;
+        if (append_sentence(&doc, &rng, ++number) < 0)
+            goto out;
+        est += tokenizer_count(p->tok, doc.data + before, doc.len - before);
+        if (n_ends == cap_ends) {
+            cap_ends = cap_ends ? cap_ends * 2 : 256;
+            size_t *e = realloc(ends, cap_ends * sizeof *e);
+            if (!e)
+                goto out;
+            ends = e;
+        }
+        ends[n_ends++] = doc.len;
+    }
+    /* The shortest document whose whole prompt reaches the target (binary search: the count only
+     * grows with the document). */
+    size_t lo = 0, hi = n_ends ? n_ends - 1 : 0;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (compose(p, doc.data, ends[mid], &full) < 0)
+            goto out;
+        if (tokenizer_count(p->tok, full.data, full.len) >= target)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    if (compose(p, buf_cstr(&doc), n_ends ? ends[lo] : 0, &full) < 0)
+        goto out;
+    out->target = target;
+    out->est_tokens = tokenizer_count(p->tok, full.data, full.len);
+    out->len = full.len;
+    out->text = buf_detach(&full);
+    if (!out->text || sha256_hex(out->text, out->len, out->sha256) < 0)
+        goto out;
+    rc = 0;
+out:
+    buf_free(&doc);
+    buf_free(&full);
+    free(ends);
+    return rc;
+}
+
+int workload_make(const struct workload_params *p, const char *prefix, const char *set,
+                  uint64_t set_seed, size_t n, struct prompt **out, char *err)
+{
+    *out = NULL;
+    if (n == 0)
+        return 0;
+    struct prompt *ps = calloc(n, sizeof *ps);
+    if (!ps)
+        return err_set(err, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        uint64_t rng = mix_seed(set_seed, prefix, i);
+        const char *which = set;
+        if (strcmp(set, "mixed") == 0)
+            which = next_u64(&rng) & 1 ? "long" : "short";
+        size_t target = workload_pick_target(p, which, &rng);
+        snprintf(ps[i].id, sizeof ps[i].id, "%s-%05zu", prefix, i);
+        snprintf(ps[i].set, sizeof ps[i].set, "%s", which);
+        if (make_one(p, rng, target, &ps[i]) < 0) {
+            prompts_free(ps, n);
+            return err_set(err, "out of memory synthesising prompts");
+        }
+    }
+    *out = ps;
+    return 0;
+}
+
+void prompts_free(struct prompt *prompts, size_t n)
+{
+    if (!prompts)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(prompts[i].text);
+    free(prompts);
+}
+
+json_t *prompt_manifest_json(const struct prompt *p)
+{
+    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:s}", "prompt_id", p->id, "prompt_set", p->set,
+                     "prompt_target_tokens", (json_int_t)p->target, "prompt_tokens_est",
+                     (json_int_t)p->est_tokens, "char_count", (json_int_t)p->len, "sha256",
+                     p->sha256);
+}

@@ -1,0 +1,56 @@
+/*
+ * workload.h - deterministic prompt synthesis (SPEC §3.1).
+ *
+ * A prompt is an English-like synthetic document (sections of numbered sentences built from the
+ * project's own word lists) sized to a token target and, with the llama3 template, wrapped as
+ * <|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n SALT \n\n DOC
+ * <|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n
+ * The same seed, set, ranges, salt and tokenizer give byte-identical prompts on every machine.
+ * Tuning: the document grows a sentence at a time and the shortest one whose whole prompt reaches
+ * the target is kept, so the estimate lies in [target, target + 64).
+ */
+#ifndef KVBENCH_BENCH_WORKLOAD_H
+#define KVBENCH_BENCH_WORKLOAD_H
+
+#include "util/tokenizer.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct token_range {
+    long long min, max;
+};
+
+struct prompt {
+    char id[32];     /* "<prefix>-<5-digit index>" */
+    char set[8];     /* "short" or "long" (a mixed set picks one per prompt) */
+    size_t target;
+    size_t est_tokens;
+    char *text;
+    size_t len;
+    char sha256[65];
+};
+
+struct workload_params {
+    uint64_t seed;
+    struct token_range short_range, long_range;
+    const char *salt;  /* "" for none */
+    bool llama3_template;
+    const struct tokenizer *tok;
+};
+
+/* Make n prompts of set "short", "long" or "mixed" with ids "<prefix>-00000"…, from set_seed.
+ * Returns 0, or -1 with err. The caller frees with prompts_free. */
+int workload_make(const struct workload_params *p, const char *prefix, const char *set,
+                  uint64_t set_seed, size_t n, struct prompt **out, char *err);
+void prompts_free(struct prompt *prompts, size_t n);
+/* Pick a target for set "short"/"long" from rng state (presets within the range, else uniform). */
+size_t workload_pick_target(const struct workload_params *p, const char *set, uint64_t *rng);
+/* Wrap a message in the Llama 3 chat template as a completion prompt. Caller frees. */
+char *workload_llama3_wrap(const char *message);
+/* The manifest row of a prompt. New reference. */
+json_t *prompt_manifest_json(const struct prompt *p);
+
+#endif

@@ -1,0 +1,234 @@
+/*
+ * runflags.c - the flag table of `kvbench run`. Names and defaults are those of the runbook's
+ * `python3 -m bench.run_bench`, so every runbook command works with that prefix replaced.
+ */
+#include "cmd/runflags.h"
+
+#include "cmd/cmd.h"
+#include "util/clock.h"
+#include "util/err.h"
+#include "util/log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const SCENARIOS[] = {"standard", "eviction_replay", "reuse_verify", NULL};
+static const char *const SETS[] = {"short", "long", "mixed", NULL};
+static const char *const REUSE_SETS[] = {"short", "long", NULL};
+static const char *const KV_MODES[] = {"off", "cpu_only", "cpu_disk", NULL};
+static const char *const LEVELS[] = {"DEBUG", "INFO", "WARNING", "ERROR", NULL};
+static const char *const TEMPLATES[] = {"llama3", "none", NULL};
+
+#define BIG 1e12
+
+void run_flags_add(struct run_flags *f, struct opt *opts, size_t *n, const char *const *skip)
+{
+    const struct opt table[] = {
+        {.name = "base-url", .type = OPT_STR, .dest = &f->base_url,
+         .def = "http://127.0.0.1:8000", .metavar = "URL", .help = "server root"},
+        {.name = "model-id", .type = OPT_STR, .dest = &f->model_id, .def = "auto",
+         .metavar = "ID", .help = "model to request; auto = first id of /v1/models, polled"},
+        {.name = "model-resolve-timeout-s", .type = OPT_DURATION,
+         .dest = &f->model_resolve_timeout_s, .def = "180", .help = "how long to poll for auto"},
+        {.name = "model-resolve-poll-s", .type = OPT_DURATION, .dest = &f->model_resolve_poll_s,
+         .def = "2", .min = 0.01, .max = 3600, .help = "poll interval for auto"},
+        {.name = "scenario", .type = OPT_ENUM, .dest = &f->scenario, .def = "standard",
+         .choices = SCENARIOS, .help = "phases to run"},
+        {.name = "prompt-set", .type = OPT_ENUM, .dest = &f->prompt_set, .def = "short",
+         .choices = SETS, .help = "prompt lengths (standard)"},
+        {.name = "short-range", .type = OPT_RANGE, .dest = &f->short_range, .def = "512:2048",
+         .min = 1, .max = 10000000, .help = "token targets of short prompts"},
+        {.name = "long-range", .type = OPT_RANGE, .dest = &f->long_range, .def = "8192:32768",
+         .min = 1, .max = 10000000, .help = "token targets of long prompts"},
+        {.name = "requests", .type = OPT_INT, .dest = &f->requests, .def = "64", .min = 1,
+         .max = 10000000, .help = "measured requests (standard)"},
+        {.name = "warmup", .type = OPT_INT, .dest = &f->warmup, .def = "8", .min = 0,
+         .max = 10000000, .help = "warmup requests (not in the overall summary)"},
+        {.name = "concurrency", .type = OPT_INT, .dest = &f->concurrency, .def = "1", .min = 1,
+         .max = 100000, .help = "requests in flight at once (closed loop)"},
+        {.name = "max-tokens", .type = OPT_INT, .dest = &f->max_tokens, .def = "256", .min = 1,
+         .max = 10000000, .help = "max_tokens sent"},
+        {.name = "temperature", .type = OPT_FLOAT, .dest = &f->temperature, .def = "0.7",
+         .min = 0, .max = 2, .help = "temperature sent"},
+        {.name = "top-p", .type = OPT_FLOAT, .dest = &f->top_p, .def = "1.0", .min = 0,
+         .max = 1, .help = "top_p sent"},
+        {.name = "stop", .type = OPT_LIST, .dest = &f->stop, .def = "<|eot_id|>",
+         .metavar = "TEXT", .help = "stop string sent"},
+        {.name = "stream", .type = OPT_BOOL, .dest = &f->stream,
+         .help = "stream (SSE); needed for TTFT and ITL"},
+        {.name = "timeout-s", .type = OPT_DURATION, .dest = &f->timeout_s, .def = "600",
+         .min = 0.001, .max = 1e7, .help = "per-request timeout"},
+        {.name = "seed", .type = OPT_INT, .dest = &f->seed, .def = "1337", .min = 0,
+         .max = 9007199254740991.0, .help = "prompt synthesis seed"},
+        {.name = "request-seed", .type = OPT_STR, .dest = &f->request_seed, .def = "none",
+         .metavar = "N", .help = "seed sent in each request body (none: not sent)"},
+        {.name = "tokenizer", .type = OPT_STR, .dest = &f->tokenizer, .def = "auto",
+         .metavar = "SPEC", .help = "token counter: heuristic or auto"},
+        {.name = "results-root", .type = OPT_STR, .dest = &f->results_root,
+         .def = "bench/results", .metavar = "DIR", .help = "where run directories go"},
+        {.name = "run-id", .type = OPT_STR, .dest = &f->run_id, .metavar = "ID",
+         .help = "run directory name (default: UTC YYYYMMDDTHHMMSSZ)"},
+        {.name = "store-responses", .type = OPT_BOOL, .dest = &f->store_responses,
+         .help = "write each response text under responses/"},
+        {.name = "eviction-a-requests", .type = OPT_INT, .dest = &f->evict_a, .def = "32",
+         .min = 1, .max = 10000000, .help = "set A size (eviction_replay)"},
+        {.name = "eviction-b-requests", .type = OPT_INT, .dest = &f->evict_b, .def = "64",
+         .min = 1, .max = 10000000, .help = "set B size (eviction_replay)"},
+        {.name = "eviction-a-concurrency", .type = OPT_INT, .dest = &f->evict_a_conc, .min = 1,
+         .max = 100000, .help = "warm_A/replay_A concurrency (default: --concurrency)"},
+        {.name = "eviction-b-concurrency", .type = OPT_INT, .dest = &f->evict_b_conc, .min = 1,
+         .max = 100000,
+         .help = "pressure_B concurrency (default: max(A concurrency, 2 x --concurrency))"},
+        {.name = "reuse-repeat-count", .type = OPT_INT, .dest = &f->reuse_repeat, .def = "3",
+         .min = 2, .max = 3, .help = "repeats (reuse_verify)"},
+        {.name = "reuse-prompt-set", .type = OPT_ENUM, .dest = &f->reuse_prompt_set,
+         .def = "short", .choices = REUSE_SETS, .help = "prompt length (reuse_verify)"},
+        {.name = "kv-mode", .type = OPT_ENUM, .dest = &f->kv_mode, .def = "cpu_disk",
+         .choices = KV_MODES, .help = "recorded KV mode"},
+        {.name = "kv-cpu-cache-gb", .type = OPT_FLOAT, .dest = &f->cpu_cache_gb, .def = "8",
+         .min = 0, .max = BIG, .help = "recorded host cache size"},
+        {.name = "kv-disk-cache-gb", .type = OPT_FLOAT, .dest = &f->disk_cache_gb, .def = "32",
+         .min = 0, .max = BIG, .help = "recorded disk cache size"},
+        {.name = "variant-tag", .type = OPT_LIST, .dest = &f->variant_tags, .metavar = "TAG",
+         .help = "free tag carried into artifacts"},
+        {.name = "diagnostic-disable-partial-reuse", .type = OPT_BOOL, .dest = &f->diag_partial,
+         .help = "recorded diagnostic toggle"},
+        {.name = "diagnostic-disable-block-reuse", .type = OPT_BOOL, .dest = &f->diag_block,
+         .help = "recorded diagnostic toggle"},
+        {.name = "diagnostic-disable-disk-offload-filter", .type = OPT_BOOL,
+         .dest = &f->diag_filter, .help = "recorded diagnostic toggle"},
+        {.name = "engine-max-input-tokens", .type = OPT_INT, .dest = &f->engine_max_input,
+         .def = "8192", .min = 1, .max = 100000000, .help = "the engine's input limit"},
+        {.name = "input-token-safety-margin", .type = OPT_INT, .dest = &f->safety_margin,
+         .def = "256", .min = 0, .max = 100000000,
+         .help = "preflight ceiling = max input - max tokens - margin"},
+        {.name = "phase-io-device", .type = OPT_STR, .dest = &f->phase_io_device, .def = "auto",
+         .metavar = "DEV", .help = "block device for phase I/O deltas (auto or e.g. nvme0n1)"},
+        {.name = "iostat-device", .type = OPT_STR, .dest = &f->iostat_device, .def = "auto",
+         .metavar = "DEV", .help = "block device sampled by --collect-telemetry"},
+        {.name = "collect-telemetry", .type = OPT_BOOL, .dest = &f->collect_telemetry,
+         .help = "run the telemetry collectors (disk, processes, GPU, metrics, cache dir)"},
+        {.name = "telemetry-interval-s", .type = OPT_DURATION, .dest = &f->telemetry_interval_s,
+         .def = "1", .min = 0.01, .max = 3600, .help = "telemetry sampling period"},
+        {.name = "telemetry-pid", .type = OPT_STR, .dest = &f->telemetry_pid, .def = "ALL",
+         .metavar = "SPEC", .help = "processes to sample: ALL, PIDs (1,2) or a name pattern"},
+        {.name = "kvbm-cache-dir", .type = OPT_STR, .dest = &f->kvbm_cache_dir,
+         .def = "/mnt/nvme/kvbm", .metavar = "DIR", .help = "disk tier directory"},
+        {.name = "container-name", .type = OPT_STR, .dest = &f->container_name, .def = "dyn",
+         .metavar = "NAME", .help = "container whose logs are collected (with docker)"},
+        {.name = "kvbm-metrics-url", .type = OPT_STR, .dest = &f->kvbm_metrics_url,
+         .def = "http://127.0.0.1:6880/metrics", .metavar = "URL",
+         .help = "Prometheus endpoint of the KV manager"},
+        {.name = "kvbm-metrics-timeout-s", .type = OPT_DURATION,
+         .dest = &f->kvbm_metrics_timeout_s, .def = "3", .min = 0.01, .max = 3600,
+         .help = "timeout of each metrics scrape"},
+        {.name = "allow-missing-kvbm-metrics", .type = OPT_BOOL, .dest = &f->allow_missing,
+         .help = "do not invalidate a run whose metrics endpoint is down"},
+        {.name = "report-filename", .type = OPT_STR, .dest = &f->report_filename,
+         .def = "report.md", .metavar = "NAME", .help = "report file name"},
+        {.name = "log-level", .type = OPT_ENUM, .dest = &f->log_level, .def = "INFO",
+         .choices = LEVELS, .help = "log verbosity"},
+        {.name = "prompt-salt", .type = OPT_STR, .dest = &f->prompt_salt, .def = "run",
+         .metavar = "SALT", .help = "run = the run id, none = no salt, else the text itself"},
+        {.name = "api-key", .type = OPT_STR, .dest = &f->api_key, .env = "OPENAI_API_KEY",
+         .metavar = "KEY", .help = "sent as Authorization: Bearer; never written"},
+        {.name = "prompt-template", .type = OPT_ENUM, .dest = &f->prompt_template,
+         .def = "llama3", .choices = TEMPLATES, .help = "wrap prompts in the Llama 3 template"},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0] && *n < RUN_FLAGS_MAX; i++) {
+        bool skipped = false;
+        for (const char *const *s = skip; s && *s && !skipped; s++)
+            skipped = strcmp(*s, table[i].name) == 0;
+        if (!skipped)
+            opts[(*n)++] = table[i];
+    }
+}
+
+int run_flags_config(const struct run_flags *f, const struct opt *opts, struct run_config *c,
+                     char *err)
+{
+    memset(c, 0, sizeof *c);
+    c->base_url = f->base_url;
+    size_t bl = strlen(f->base_url);
+    if (bl == 0 || (strncmp(f->base_url, "http://", 7) != 0 &&
+                    strncmp(f->base_url, "https://", 8) != 0))
+        return err_set(err, "--base-url: expected an http:// or https:// URL, got '%s'",
+                       f->base_url);
+    c->model_id = f->model_id;
+    c->model_resolve_timeout_s = f->model_resolve_timeout_s;
+    c->model_resolve_poll_s = f->model_resolve_poll_s;
+    c->scenario = f->scenario;
+    c->prompt_set = f->prompt_set;
+    c->short_range = (struct token_range){f->short_range.min, f->short_range.max};
+    c->long_range = (struct token_range){f->long_range.min, f->long_range.max};
+    c->requests = f->requests;
+    c->warmup = f->warmup;
+    c->concurrency = f->concurrency;
+    c->gp.max_tokens = f->max_tokens;
+    c->gp.temperature = f->temperature;
+    c->gp.top_p = f->top_p;
+    c->gp.stop = f->stop.items;
+    c->gp.n_stop = f->stop.n;
+    c->gp.stream = f->stream;
+    if (strcmp(f->request_seed, "none") != 0) {
+        char *end;
+        long long v = strtoll(f->request_seed, &end, 10);
+        if (*end || end == f->request_seed)
+            return err_set(err, "--request-seed: expected an integer or none, got '%s'",
+                           f->request_seed);
+        c->gp.has_seed = true;
+        c->gp.seed = v;
+    }
+    c->timeout_s = f->timeout_s;
+    c->seed = f->seed;
+    if (strcmp(f->tokenizer, "heuristic") == 0 || strcmp(f->tokenizer, "auto") == 0) {
+        c->tok = tokenizer_heuristic();
+    } else {
+        return err_set(err,
+                       "--tokenizer: expected heuristic or auto, got '%s' (loading a "
+                       "tokenizer.json is not supported by this build)",
+                       f->tokenizer);
+    }
+    c->results_root = f->results_root;
+    static __thread char default_id[17];
+    if (f->run_id) {
+        c->run_id = f->run_id;
+    } else {
+        clock_compact_utc(clock_wall_ns(), default_id);
+        c->run_id = default_id;
+    }
+    c->store_responses = f->store_responses;
+    c->evict_a = f->evict_a;
+    c->evict_b = f->evict_b;
+    c->evict_a_conc = opts_seen(opts, "eviction-a-concurrency") ? f->evict_a_conc : 0;
+    c->evict_b_conc = opts_seen(opts, "eviction-b-concurrency") ? f->evict_b_conc : 0;
+    c->reuse_repeat = f->reuse_repeat;
+    c->reuse_prompt_set = f->reuse_prompt_set;
+    c->kv_mode = f->kv_mode;
+    c->cpu_cache_gb = f->cpu_cache_gb;
+    c->disk_cache_gb = f->disk_cache_gb;
+    c->variant_tags = f->variant_tags.items;
+    c->n_variant_tags = f->variant_tags.n;
+    c->diag_disable_partial_reuse = f->diag_partial;
+    c->diag_disable_block_reuse = f->diag_block;
+    c->diag_disable_disk_offload_filter = f->diag_filter;
+    c->engine_max_input_tokens = f->engine_max_input;
+    c->input_token_safety_margin = f->safety_margin;
+    c->phase_io_device = f->phase_io_device;
+    c->kvbm_cache_dir = f->kvbm_cache_dir;
+    c->kvbm_metrics_url = f->kvbm_metrics_url;
+    c->kvbm_metrics_timeout_s = f->kvbm_metrics_timeout_s;
+    c->allow_missing_kvbm_metrics = f->allow_missing;
+    c->report_filename = f->report_filename;
+    if (!*f->report_filename || strchr(f->report_filename, '/'))
+        return err_set(err, "--report-filename: expected a file name without '/', got '%s'",
+                       f->report_filename);
+    c->prompt_salt = f->prompt_salt;
+    c->api_key = f->api_key && *f->api_key ? f->api_key : NULL;
+    c->llama3_template = strcmp(f->prompt_template, "llama3") == 0;
+    c->interrupt_grace_s = 3;
+    c->sysfs_root = "/sys";
+    static const char *const SECRET[] = {"api-key", NULL};
+    c->flags = cmd_opts_json(opts, SECRET);
+    return 0;
+}

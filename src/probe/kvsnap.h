@@ -1,0 +1,35 @@
+/*
+ * kvsnap.h - snapshots of a Prometheus endpoint (KVBM's metrics), and the per-phase delta object
+ * of SPEC §5.3 computed from two of them.
+ */
+#ifndef KVBENCH_PROBE_KVSNAP_H
+#define KVBENCH_PROBE_KVSNAP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct kv_snapshot {
+    char label[96];
+    char time[28];
+    bool success;
+    char error[256];
+    json_t *metrics; /* {name: summed value}; NULL when !success */
+    size_t malformed_lines;
+};
+
+/* The counters and gauges kvbench reads (KVBM's names). */
+extern const char *const KV_COUNTERS[];
+extern const char *const KV_GAUGES[];
+
+/* Scrape url (timeout_s). Never fails: a failed scrape is a snapshot with success == false. */
+void kvsnap_take(const char *url, double timeout_s, const char *label, struct kv_snapshot *out);
+void kvsnap_free(struct kv_snapshot *s);
+/* {label, time, success, error, metrics, malformed_lines}. New reference. */
+json_t *kvsnap_json(const struct kv_snapshot *s);
+/* The delta object between two snapshots: <counter>_delta (never negative; a reset reads as 0;
+ * null when the counter is absent), <gauge>_after, derived totals; or {available: false, reason}
+ * when either snapshot is missing. New reference. */
+json_t *kvsnap_delta_json(const struct kv_snapshot *before, const struct kv_snapshot *after);
+
+#endif

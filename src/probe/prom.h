@@ -1,0 +1,44 @@
+/*
+ * prom.h - Prometheus text exposition parser.
+ *
+ * Handles every metric family type (the parser does not need TYPE lines), labels with escaped
+ * values (\\, \", \n), comments, blank lines, NaN / +Inf / -Inf values and optional timestamps.
+ * Samples of one name are summed across label sets, which is how kvbench reads KVBM counters that
+ * a deployment may split by worker or tier. Malformed lines are skipped and counted, never fatal.
+ */
+#ifndef KVBENCH_PROBE_PROM_H
+#define KVBENCH_PROBE_PROM_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct prom_entry {
+    char *name;
+    double sum;        /* sum over label sets (NaN if any sample was NaN) */
+    size_t samples;
+};
+
+struct prom_result {
+    struct prom_entry *entries;
+    size_t n, cap;
+    size_t *index;          /* open-addressing table: entry position + 1, 0 = empty */
+    size_t index_cap;       /* power of two, > 2 n */
+    size_t samples;         /* sample lines accepted */
+    size_t malformed_lines; /* lines skipped */
+    char first_error[160];  /* description of the first malformed line */
+};
+
+/* Parse text into out (zeroed first). Returns 0, or -1 when out of memory. */
+int prom_parse(const char *text, size_t len, struct prom_result *out);
+void prom_free(struct prom_result *r);
+/* Look a metric up by name; a name with a `_total` suffix also matches the bare counter and
+ * vice versa. */
+bool prom_lookup(const struct prom_result *r, const char *name, double *value);
+/* {name: summed value} with null for NaN / infinities. New reference. */
+json_t *prom_to_json(const struct prom_result *r);
+/* The same lookup rule over a {name: value} object as prom_to_json produces. False when absent
+ * or null. */
+bool prom_json_lookup(const json_t *metrics, const char *name, double *value);
+
+#endif
