@@ -1,0 +1,230 @@
+/* Unit tests for every branch of the SPEC §5.4 verdicts, validity, and identity hashing. */
+#include "test_common.h"
+
+#include "bench/loadgen.h"
+#include "bench/signals.h"
+#include "util/err.h"
+#include "util/json.h"
+#include "util/sha256.h"
+
+static json_t *io(double read_mib, double write_mib)
+{
+    return json_pack("{s:f, s:f}", "read_mib_delta", read_mib, "write_mib_delta", write_mib);
+}
+
+static const char *sig(const json_t *o)
+{
+    return json_string_value(json_object_get(o, "signal"));
+}
+
+static void test_io_signal(void **state)
+{
+    (void)state;
+    json_t *w = io(2, 0), *p = io(0, 500), *r;
+    r = io(10, 0);
+    json_t *s = signal_eviction_io(w, p, r);
+    assert_string_equal(sig(s), "possible_readback");
+    assert_true(json_get_num(s, "readback_threshold_mib", 0) == 2.4);
+    assert_true(json_get_num(s, "pressure_write_mib", 0) == 500);
+    assert_non_null(json_object_get(s, "interpretation"));
+    json_decref(s);
+    json_decref(r);
+    /* above 1.2 x warm but not above 1 MiB: weak */
+    json_t *w0 = io(0.1, 0);
+    r = io(0.5, 0);
+    s = signal_eviction_io(w0, p, r);
+    assert_string_equal(sig(s), "weak_read_signal");
+    json_decref(s);
+    json_decref(r);
+    /* exactly the threshold is not above it */
+    r = io(2.4, 0);
+    s = signal_eviction_io(w, p, r);
+    assert_string_equal(sig(s), "weak_read_signal");
+    json_decref(s);
+    json_decref(r);
+    r = io(0, 0);
+    s = signal_eviction_io(w, p, r);
+    assert_string_equal(sig(s), "no_clear_readback");
+    json_decref(s);
+    s = signal_eviction_io(NULL, p, r);
+    assert_string_equal(sig(s), "io_unavailable");
+    json_decref(s);
+    json_decref(r);
+    json_decref(w);
+    json_decref(w0);
+    json_decref(p);
+}
+
+static json_t *kd(double h2d, double d2d, double matched)
+{
+    return json_pack("{s:b, s:f, s:f, s:f, s:f, s:f}", "available", 1,
+                     "kvbm_onboard_blocks_h2d_delta", h2d, "kvbm_onboard_blocks_d2d_delta", d2d,
+                     "onboard_blocks_total_delta", h2d + d2d, "kvbm_matched_tokens_delta",
+                     matched, "offload_blocks_total_delta", 0.0);
+}
+
+static void test_kvbm_signal_branches(void **state)
+{
+    (void)state;
+    json_t *quiet = kd(0, 0, 0);
+    json_t *r = kd(0, 12, 384);
+    json_t *s = signal_eviction_kvbm(quiet, quiet, r);
+    assert_string_equal(sig(s), "disk_rehydrate_detected");
+    assert_string_equal(json_string_value(json_object_get(s, "reuse_gate")), "reuse_present");
+    assert_true(json_get_num(s, "replay_onboard_d2d", 0) == 12);
+    assert_true(json_get_bool(s, "disk_onboard_in_replay", false));
+    json_decref(s);
+    json_decref(r);
+    /* host-only onboarding in replay: still an onboard, but not from disk */
+    r = kd(5, 0, 160);
+    s = signal_eviction_kvbm(quiet, quiet, r);
+    assert_string_equal(sig(s), "disk_rehydrate_detected");
+    assert_false(json_get_bool(s, "disk_onboard_in_replay", true));
+    json_decref(s);
+    json_decref(r);
+    /* replay matched nothing */
+    s = signal_eviction_kvbm(quiet, quiet, quiet);
+    assert_string_equal(sig(s), "no_onboard_no_reuse_signal");
+    assert_string_equal(json_string_value(json_object_get(s, "reuse_gate")), "reuse_absent");
+    json_decref(s);
+    /* replay reused from G1 while pressure onboarded */
+    r = kd(0, 0, 640);
+    json_t *p = kd(3, 0, 96);
+    s = signal_eviction_kvbm(quiet, p, r);
+    assert_string_equal(sig(s), "onboard_outside_replay");
+    json_decref(s);
+    s = signal_eviction_kvbm(quiet, quiet, r);
+    assert_string_equal(sig(s), "no_onboard_signal");
+    json_decref(s);
+    json_t *na = json_pack("{s:b}", "available", 0);
+    s = signal_eviction_kvbm(quiet, quiet, na);
+    assert_string_equal(sig(s), "kvbm_metrics_unavailable");
+    json_decref(s);
+    json_decref(na);
+    json_decref(r);
+    json_decref(p);
+    json_decref(quiet);
+}
+
+static void test_reuse_signal(void **state)
+{
+    (void)state;
+    json_t *d1 = kd(0, 0, 0), *d2 = kd(0, 0, 1536), *d3 = kd(0, 0, 0);
+    const json_t *ds[3] = {d1, d2, d3};
+    long long cached[3] = {0, 1536, -1};
+    json_t *s = signal_reuse_kvbm(ds, cached, 3);
+    assert_string_equal(sig(s), "prefix_reuse_detected");
+    json_t *reps = json_object_get(s, "repeats");
+    assert_int_equal(json_array_size(reps), 3);
+    assert_true(json_is_null(json_object_get(json_array_get(reps, 2), "cached_tokens")));
+    json_decref(s);
+    const json_t *none[2] = {d1, d3};
+    s = signal_reuse_kvbm(none, cached, 2);
+    assert_string_equal(sig(s), "no_prefix_reuse_signal");
+    json_decref(s);
+    /* the first request matching (from an earlier run) does not count as reuse */
+    const json_t *first[2] = {d2, d1};
+    s = signal_reuse_kvbm(first, cached, 2);
+    assert_string_equal(sig(s), "no_prefix_reuse_signal");
+    json_decref(s);
+    json_t *na = json_pack("{s:b}", "available", 0);
+    const json_t *un[2] = {d1, na};
+    s = signal_reuse_kvbm(un, cached, 2);
+    assert_string_equal(sig(s), "kvbm_metrics_unavailable");
+    json_decref(s);
+    json_decref(na);
+    json_decref(d1);
+    json_decref(d2);
+    json_decref(d3);
+}
+
+static void test_identity_verdict(void **state)
+{
+    (void)state;
+    const char *p[3] = {"a", "a", "a"}, *g[3] = {"g", "g", "g"}, *id[3] = {"i", "i", "i"},
+               *pl[3] = {"p", "p", "p"};
+    json_t *s = signal_reuse_identity(p, g, id, pl, 3);
+    assert_string_equal(json_string_value(json_object_get(s, "verdict")),
+                        "identical_inputs_confirmed");
+    assert_true(json_get_bool(s, "identical_prompt_bytes", false));
+    json_decref(s);
+    const char *p2[3] = {"a", "b", "a"};
+    s = signal_reuse_identity(p2, g, id, pl, 3);
+    assert_string_equal(json_string_value(json_object_get(s, "verdict")),
+                        "identity_mismatch_detected");
+    assert_false(json_get_bool(s, "identical_prompt_bytes", true));
+    assert_true(json_get_bool(s, "identical_params", false));
+    json_decref(s);
+    s = signal_reuse_identity(p, g, id, pl, 0);
+    assert_string_equal(json_string_value(json_object_get(s, "verdict")),
+                        "identity_mismatch_detected");
+    json_decref(s);
+}
+
+static void test_validity_first_reason_wins(void **state)
+{
+    (void)state;
+    struct validity v;
+    validity_init(&v);
+    assert_null(v.reason);
+    validity_add(&v, "model_dropped", json_pack("{s:s}", "phase", "main"));
+    validity_add(&v, "kvbm_metrics_unavailable", json_string("no snapshot"));
+    assert_string_equal(v.reason, "model_dropped");
+    assert_int_equal(json_array_size(v.details), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(v.details, 1), "reason")),
+                        "kvbm_metrics_unavailable");
+    validity_free(&v);
+}
+
+static void test_identity_hashes(void **state)
+{
+    (void)state;
+    const char *stop[] = {"<|eot_id|>"};
+    struct gen_params gp = {.max_tokens = 64, .temperature = 0, .top_p = 1, .stop = stop,
+                            .n_stop = 1, .stream = false, .has_seed = true, .seed = 1337};
+    struct loadgen lg = {.model = "m", .gp = &gp};
+    char err[ERR_LEN];
+    assert_int_equal(loadgen_init(&lg, err), 0);
+    /* the params hash is the SHA-256 of the canonical JSON (sorted keys, no spaces) */
+    const char *canon = "{\"max_tokens\":64,\"seed\":1337,\"stop\":[\"<|eot_id|>\"],"
+                        "\"stream\":false,\"temperature\":0.0,\"top_p\":1.0}";
+    char want[65];
+    sha256_hex(canon, strlen(canon), want);
+    assert_string_equal(lg.params_sha256, want);
+    /* the body carries exactly what was hashed, plus model and prompt */
+    struct prompt p = {.text = "hi", .len = 2};
+    char *body = loadgen_body(&lg, &p);
+    json_t *b = json_loads(body, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(b, "model")), "m");
+    assert_string_equal(json_string_value(json_object_get(b, "prompt")), "hi");
+    assert_int_equal(json_integer_value(json_object_get(b, "seed")), 1337);
+    assert_null(json_object_get(b, "stream_options"));
+    json_decref(b);
+    free(body);
+    loadgen_free(&lg);
+    gp.stream = true;
+    gp.has_seed = false;
+    assert_int_equal(loadgen_init(&lg, err), 0);
+    assert_string_not_equal(lg.params_sha256, want);
+    body = loadgen_body(&lg, &p);
+    b = json_loads(body, 0, NULL);
+    assert_true(json_is_true(json_object_get(json_object_get(b, "stream_options"),
+                                             "include_usage")));
+    assert_null(json_object_get(b, "seed"));
+    json_decref(b);
+    free(body);
+    loadgen_free(&lg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_io_signal),
+        cmocka_unit_test(test_kvbm_signal_branches),
+        cmocka_unit_test(test_reuse_signal),
+        cmocka_unit_test(test_identity_verdict),
+        cmocka_unit_test(test_validity_first_reason_wins),
+        cmocka_unit_test(test_identity_hashes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

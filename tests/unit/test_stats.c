@@ -1,0 +1,61 @@
+/* Unit tests for percentiles (linear interpolation, as numpy's default). */
+#include "test_common.h"
+
+#include "bench/stats.h"
+
+#include <math.h>
+
+static void test_interpolation(void **state)
+{
+    (void)state;
+    double v[] = {4, 1, 3, 2};
+    struct dstats s;
+    stats_compute(v, 4, &s);
+    assert_true(s.min == 1 && s.max == 4);
+    assert_true(s.p50 == 2.5);
+    /* numpy.percentile([1,2,3,4], 90) = 3.7 ; 95 = 3.85 ; 99 = 3.97 */
+    assert_true(fabs(s.p90 - 3.7) < 1e-12);
+    assert_true(fabs(s.p95 - 3.85) < 1e-12);
+    assert_true(fabs(s.p99 - 3.97) < 1e-12);
+    assert_true(s.mean == 2.5);
+}
+
+static void test_single_and_empty(void **state)
+{
+    (void)state;
+    double one[] = {7};
+    struct dstats s;
+    stats_compute(one, 1, &s);
+    assert_true(s.p50 == 7 && s.p99 == 7 && s.min == 7);
+    stats_compute(NULL, 0, &s);
+    json_t *j = stats_json(&s);
+    assert_int_equal(json_object_size(j), 0); /* {} when empty */
+    json_decref(j);
+    stats_compute(one, 1, &s);
+    j = stats_json(&s);
+    assert_int_equal(json_object_size(j), 7);
+    json_decref(j);
+}
+
+static void test_many(void **state)
+{
+    (void)state;
+    struct dvec d = {0};
+    for (int i = 100; i >= 0; i--)
+        dvec_push(&d, i);
+    struct dstats s;
+    stats_compute(d.v, d.n, &s);
+    assert_true(s.p50 == 50 && s.p90 == 90 && s.p99 == 99);
+    assert_true(stats_percentile_sorted(d.v, d.n, 12.5) == 12.5);
+    dvec_free(&d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_interpolation),
+        cmocka_unit_test(test_single_and_empty),
+        cmocka_unit_test(test_many),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
