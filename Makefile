@@ -35,8 +35,8 @@ check: check-build
 	  ctest --output-on-failure -j $(JOBS)
 
 bench: build
-	cmake --build build -j $(JOBS) --target all
 	@for b in build/bench/bench_*; do [ -x "$$b" ] && { echo "== $$b"; "$$b" || exit 1; }; done
+	@for s in bench/*.sh; do echo "== $$s"; bash "$$s" build/kvbench || exit 1; done
 
 format:
 	clang-format -i $(SOURCES)

@@ -224,8 +224,8 @@ int main(int argc, char **argv)
     cfg.speedup = 0;
     cfg.max_num_seqs = 256;
     cfg.drop_model_after = -1;
-    cfg.kv = (struct kvbm_config){.block_tokens = 32, .block_bytes = 32 * 1024,
-                                  .g1_blocks = 65536, .mode = KV_MODE_OFF};
+    cfg.kv = (struct kvbm_config){
+        .block_tokens = 32, .block_bytes = 32 * 1024, .g1_blocks = 65536, .mode = KV_MODE_OFF};
     struct engine *e;
     if (engine_start(&cfg, &e, err) < 0) {
         fprintf(stderr, "engine: %s\n", err);
@@ -237,8 +237,8 @@ int main(int argc, char **argv)
     printf("engine throughput (tiny profile, --speedup 0, kv mode off, concurrency %zu, %.0f s "
            "each)\n",
            conc, seconds);
-    double el = run_load(url, "{\"prompt\":\"hello there\",\"max_tokens\":1}", false, conc,
-                         seconds, &l);
+    double el =
+        run_load(url, "{\"prompt\":\"hello there\",\"max_tokens\":1}", false, conc, seconds, &l);
     printf("  unary max_tokens=1:      %10.0f requests/s   (%zu ok, %zu errors)\n",
            (double)l.done / el, l.done, l.errors);
     el = run_load(url,
@@ -276,9 +276,9 @@ int main(int argc, char **argv)
     double rw = median3(rws), rr = median3(rrs), tw = median3(tws), tr = median3(trs);
     printf("disk tier in %s: %zu blocks of %zu KiB, tier mode %s, median of %d rounds\n", dir,
            blocks, block_kib, mode, ROUNDS);
-    printf("  write: tier %8.0f MB/s   raw O_DIRECT %8.0f MB/s   ratio %.2f (target >= 0.8)\n",
-           tw, rw, tw / rw);
-    printf("  read:  tier %8.0f MB/s   raw O_DIRECT %8.0f MB/s   ratio %.2f (target >= 0.8)\n",
-           tr, rr, tr / rr);
+    printf("  write: tier %8.0f MB/s   raw O_DIRECT %8.0f MB/s   ratio %.2f (target >= 0.8)\n", tw,
+           rw, tw / rw);
+    printf("  read:  tier %8.0f MB/s   raw O_DIRECT %8.0f MB/s   ratio %.2f (target >= 0.8)\n", tr,
+           rr, tr / rr);
     return 0;
 }

@@ -13,11 +13,14 @@
 #include "util/err.h"
 #include "util/fs.h"
 #include "util/json.h"
+#include "util/jsonw.h"
 #include "util/log.h"
 #include "util/sha256.h"
 #include "util/sse.h"
 
 #include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <math.h>
 #include <stdlib.h>
@@ -34,9 +37,8 @@ struct slot {
     bool busy;
     /* the current request */
     const struct prompt *prompt;
+    const struct prepared *prep;
     size_t request_index;
-    char *body;
-    char payload_sha256[65];
     uint64_t wall_start_ns;
     struct buf text;
     struct buf errbody;
@@ -48,17 +50,27 @@ struct slot {
     long long usage_p, usage_c, cached;
     char response_id[160];
     char request_id[160];
-    json_t *hints;
+    struct buf hints; /* JSON members "name":"value" of hinted headers */
     char event_error[480];
     char sent_id[96];
     uint64_t chunk_t; /* arrival time of the bytes being parsed */
+};
+
+/* What a request sends, prepared before the phase's clock starts. */
+struct prepared {
+    char *body;
+    size_t len;
+    char payload_sha256[65];
+    char identity_sha256[65];
 };
 
 struct phase_ctx {
     struct loadgen *lg;
     const char *phase;
     const struct prompt *const *prompts;
+    struct prepared *prep;
     size_t n, next;
+    struct buf row;
     struct slot *slots;
     size_t n_slots;
     struct http_client *client;
@@ -84,15 +96,21 @@ int loadgen_init(struct loadgen *lg, char *err)
         json_object_set_new(lg->gen_params_json, "seed", json_integer(gp->seed));
     if (json_canonical_sha256(lg->gen_params_json, lg->params_sha256) < 0)
         return err_set(err, "cannot hash the generation parameters");
-    lg->header_keys = json_object();
+    lg->gen_params_text = json_dumps(lg->gen_params_json, JSON_DUMP_FLAGS_LINE);
+    if (!lg->gen_params_text)
+        return err_set(err, "cannot serialise the generation parameters");
     return 0;
 }
 
 void loadgen_free(struct loadgen *lg)
 {
     json_decref(lg->gen_params_json);
-    json_decref(lg->header_keys);
-    lg->gen_params_json = lg->header_keys = NULL;
+    lg->gen_params_json = NULL;
+    free(lg->gen_params_text);
+    lg->gen_params_text = NULL;
+    for (size_t i = 0; i < lg->n_header_keys; i++)
+        free(lg->header_key_list[i]);
+    lg->n_header_keys = 0;
 }
 
 char *loadgen_body(const struct loadgen *lg, const struct prompt *p)
@@ -102,9 +120,8 @@ char *loadgen_body(const struct loadgen *lg, const struct prompt *p)
     for (size_t i = 0; i < gp->n_stop; i++)
         json_array_append_new(stop, json_string(gp->stop[i]));
     json_t *b = json_pack("{s:s, s:s%, s:I, s:f, s:f, s:o, s:b}", "model", lg->model, "prompt",
-                          p->text, p->len, "max_tokens", (json_int_t)gp->max_tokens,
-                          "temperature", gp->temperature, "top_p", gp->top_p, "stop", stop,
-                          "stream", gp->stream);
+                          p->text, p->len, "max_tokens", (json_int_t)gp->max_tokens, "temperature",
+                          gp->temperature, "top_p", gp->top_p, "stop", stop, "stream", gp->stream);
     if (!b)
         return NULL;
     if (gp->stream)
@@ -235,6 +252,18 @@ static bool hint_header(const char *name, size_t len)
     return false;
 }
 
+static void note_header_key(struct loadgen *lg, const char *key)
+{
+    for (size_t i = 0; i < lg->n_header_keys; i++)
+        if (strcmp(lg->header_key_list[i], key) == 0)
+            return;
+    if (lg->n_header_keys < LOADGEN_MAX_HEADER_KEYS) {
+        char *k = strdup(key);
+        if (k)
+            lg->header_key_list[lg->n_header_keys++] = k;
+    }
+}
+
 static void on_header(struct http_req *r, const char *name, size_t nlen, const char *value,
                       size_t vlen)
 {
@@ -245,14 +274,18 @@ static void on_header(struct http_req *r, const char *name, size_t nlen, const c
     for (size_t i = 0; i < nlen; i++)
         key[i] = (char)tolower((unsigned char)name[i]);
     key[nlen] = '\0';
-    json_object_set_new(s->pc->lg->header_keys, key, json_true());
+    note_header_key(s->pc->lg, key);
     if (strcmp(key, "x-request-id") == 0)
         snprintf(s->request_id, sizeof s->request_id, "%.*s", (int)(vlen < 159 ? vlen : 159),
                  value);
     if (hint_header(key, nlen)) {
-        if (!s->hints)
-            s->hints = json_object();
-        json_object_set_new(s->hints, key, json_string_lossy(value, vlen));
+        if (s->hints.len)
+            buf_append_char(&s->hints, ',');
+        buf_append_char(&s->hints, '"');
+        json_escape_append(&s->hints, key, nlen);
+        buf_append(&s->hints, "\":\"", 3);
+        json_escape_append(&s->hints, value, vlen);
+        buf_append_char(&s->hints, '"');
     }
 }
 
@@ -267,16 +300,6 @@ static size_t utf8_chars(const char *s, size_t len)
     return n;
 }
 
-static json_t *num_or_null(double v)
-{
-    return json_real_or_null(v, !isnan(v));
-}
-
-static json_t *int_or_null(long long v)
-{
-    return v >= 0 ? json_integer(v) : json_null();
-}
-
 static void write_row(struct phase_ctx *pc, struct slot *s, struct req_result *res,
                       uint64_t wall_end, const char *response_path)
 {
@@ -284,56 +307,64 @@ static void write_row(struct phase_ctx *pc, struct slot *s, struct req_result *r
     char ts0[CLOCK_ISO_LEN], ts1[CLOCK_ISO_LEN];
     clock_iso_utc(s->wall_start_ns, ts0);
     clock_iso_utc(wall_end, ts1);
-    json_t *itl = json_null();
+    struct buf *b = &pc->row;
+    buf_reset(b);
+    struct jsonw w;
+    jw_open(&w, b);
+    jw_int(&w, "request_index", (long long)res->request_index);
+    jw_str(&w, "phase", pc->phase);
+    jw_int(&w, "worker_idx", (long long)s->worker_idx);
+    jw_str(&w, "start_ts", ts0);
+    jw_str(&w, "end_ts", ts1);
+    jw_num(&w, "latency_ms", res->latency_ms);
+    jw_num(&w, "ttft_ms", res->ttft_ms);
     if (lg->gp->stream) {
-        itl = json_array();
+        jw_begin_array(&w, "itl_ms");
         for (size_t i = 0; i < res->n_itl; i++)
-            json_array_append_new(itl, json_real(res->itl[i]));
+            jw_elem_num(&w, res->itl[i]);
+        jw_end_array(&w);
+    } else {
+        jw_null(&w, "itl_ms");
     }
-    json_t *row = json_object();
-    json_put_int(row, "request_index", (long long)res->request_index);
-    json_put_str(row, "phase", pc->phase);
-    json_put_int(row, "worker_idx", (long long)s->worker_idx);
-    json_put_str(row, "start_ts", ts0);
-    json_put_str(row, "end_ts", ts1);
-    json_put_real(row, "latency_ms", res->latency_ms);
-    json_put(row, "ttft_ms", num_or_null(res->ttft_ms));
-    json_put(row, "itl_ms", itl);
-    json_put(row, "tpot_ms", num_or_null(res->tpot_ms));
-    json_put_int(row, "status_code", res->status);
-    json_put(row, "request_id", s->request_id[0] ? json_string_lossy(s->request_id,
-                                                                      strlen(s->request_id))
-                                                 : json_null());
-    json_put(row, "response_id", s->response_id[0] ? json_string_lossy(s->response_id,
-                                                                        strlen(s->response_id))
-                                                   : json_null());
-    json_put_str(row, "prompt_id", s->prompt->id);
-    json_put_str(row, "prompt_set", s->prompt->set);
-    json_put_int(row, "prompt_target_tokens", (long long)s->prompt->target);
-    json_put_int(row, "prompt_tokens_est", (long long)s->prompt->est_tokens);
-    json_put(row, "usage_prompt_tokens", int_or_null(res->usage_prompt));
-    json_put(row, "usage_completion_tokens", int_or_null(res->usage_completion));
-    json_put(row, "cached_tokens", int_or_null(res->cached));
-    json_put_str(row, "prompt_sha256", s->prompt->sha256);
-    json_put_str(row, "generation_params_sha256", lg->params_sha256);
-    json_put_str(row, "request_identity_sha256", res->identity_sha256);
-    json_put_str(row, "payload_sha256", res->payload_sha256);
-    json_object_set(row, "generation_params", lg->gen_params_json);
-    json_put_int(row, "output_len_chars", (long long)res->output_len_chars);
-    json_put_int(row, "output_tokens_est", (long long)res->output_tokens_est);
-    json_put(row, "error", res->error ? json_string_lossy(res->error, strlen(res->error))
-                                      : json_null());
-    json_put_bool(row, "stream", lg->gp->stream);
-    json_put(row, "response_path", response_path ? json_string(response_path) : json_null());
-    json_put(row, "response_header_hints", s->hints ? json_incref(s->hints) : json_object());
-    char err[ERR_LEN];
-    if (json_write_line(lg->rows, row, err) < 0) {
+    jw_num(&w, "tpot_ms", res->tpot_ms);
+    jw_int(&w, "status_code", res->status);
+    jw_str(&w, "request_id", s->request_id[0] ? s->request_id : NULL);
+    jw_str(&w, "response_id", s->response_id[0] ? s->response_id : NULL);
+    jw_str(&w, "prompt_id", s->prompt->id);
+    jw_str(&w, "prompt_set", s->prompt->set);
+    jw_int(&w, "prompt_target_tokens", (long long)s->prompt->target);
+    jw_int(&w, "prompt_tokens_est", (long long)s->prompt->est_tokens);
+    if (res->usage_prompt >= 0)
+        jw_int(&w, "usage_prompt_tokens", res->usage_prompt);
+    else
+        jw_null(&w, "usage_prompt_tokens");
+    if (res->usage_completion >= 0)
+        jw_int(&w, "usage_completion_tokens", res->usage_completion);
+    else
+        jw_null(&w, "usage_completion_tokens");
+    if (res->cached >= 0)
+        jw_int(&w, "cached_tokens", res->cached);
+    else
+        jw_null(&w, "cached_tokens");
+    jw_str(&w, "prompt_sha256", s->prompt->sha256);
+    jw_str(&w, "generation_params_sha256", lg->params_sha256);
+    jw_str(&w, "request_identity_sha256", res->identity_sha256);
+    jw_str(&w, "payload_sha256", res->payload_sha256);
+    jw_raw(&w, "generation_params", lg->gen_params_text);
+    jw_int(&w, "output_len_chars", (long long)res->output_len_chars);
+    jw_int(&w, "output_tokens_est", (long long)res->output_tokens_est);
+    jw_str(&w, "error", res->error);
+    jw_bool(&w, "stream", lg->gp->stream);
+    jw_str(&w, "response_path", response_path);
+    jw_object_raw(&w, "response_header_hints", buf_cstr(&s->hints), s->hints.len);
+    jw_close(&w);
+    buf_append_char(b, '\n');
+    if (fwrite(b->data, 1, b->len, lg->rows) != b->len || fflush(lg->rows) != 0) {
         lg->row_errors++;
-        log_error("requests.jsonl: %s", err);
+        log_error("requests.jsonl: %s", strerror(errno));
     } else {
         lg->rows_written++;
     }
-    json_decref(row);
 }
 
 /* ------------------------------------------------------------ slots */
@@ -386,7 +417,8 @@ static void finish_request(struct http_req *r)
     res->usage_prompt = s->usage_p;
     res->usage_completion = s->usage_c;
     res->cached = s->cached;
-    memcpy(res->payload_sha256, s->payload_sha256, sizeof res->payload_sha256);
+    memcpy(res->payload_sha256, s->prep->payload_sha256, sizeof res->payload_sha256);
+    memcpy(res->identity_sha256, s->prep->identity_sha256, sizeof res->identity_sha256);
 
     if (r->error != HTTP_OK) {
         if (r->error == HTTP_ERR_ABORTED && pc->stopping)
@@ -443,13 +475,6 @@ static void finish_request(struct http_req *r)
     if (!isnan(res->ttft_ms) && out_tokens > 1)
         res->tpot_ms = (res->latency_ms - res->ttft_ms) / (double)(out_tokens - 1);
 
-    /* identity: {model, prompt_sha256, generation_params} */
-    json_t *ident = json_pack("{s:s, s:s, s:O}", "model", lg->model, "prompt_sha256",
-                              s->prompt->sha256, "generation_params", lg->gen_params_json);
-    if (!ident || json_canonical_sha256(ident, res->identity_sha256) < 0)
-        res->identity_sha256[0] = '\0';
-    json_decref(ident);
-
     char rel[64];
     const char *response_path = NULL;
     if (lg->responses_dir) {
@@ -480,10 +505,7 @@ static void reset_slot(struct slot *s)
     s->usage_p = s->usage_c = s->cached = -1;
     s->response_id[0] = s->request_id[0] = '\0';
     s->event_error[0] = '\0';
-    json_decref(s->hints);
-    s->hints = NULL;
-    free(s->body);
-    s->body = NULL;
+    buf_reset(&s->hints);
 }
 
 /* Start the next prompt on s. Returns 1 started, 0 nothing left, -1 error (recorded). */
@@ -493,33 +515,35 @@ static int start_next(struct phase_ctx *pc, struct slot *s)
     if (pc->next >= pc->n)
         return 0;
     reset_slot(s);
+    s->prep = &pc->prep[pc->next];
     s->prompt = pc->prompts[pc->next++];
     s->request_index = lg->next_index++;
-    s->body = loadgen_body(lg, s->prompt);
-    if (!s->body) {
-        log_error("cannot build a request body (out of memory)");
-        return -1;
-    }
-    size_t body_len = strlen(s->body);
-    sha256_hex(s->body, body_len, s->payload_sha256);
     struct http_req *r = &s->http;
-    http_req_clear_headers(r);
-    http_req_add_header(r, "Content-Type: application/json");
-    http_req_add_header(r, lg->gp->stream ? "Accept: text/event-stream"
-                                          : "Accept: application/json");
-    snprintf(s->sent_id, sizeof s->sent_id, "x-request-id: %.40s-%zu", lg->run_id,
-             s->request_index);
-    http_req_add_header(r, s->sent_id);
-    if (lg->api_key) {
-        struct buf auth = BUF_INIT;
-        buf_printf(&auth, "Authorization: Bearer %s", lg->api_key);
-        http_req_add_header(r, buf_cstr(&auth));
-        buf_free(&auth);
+    if (!r->headers) {
+        /* Built once per worker. The last header, x-request-id, is rewritten in place for each
+         * request: its buffer was sized for the longest id. */
+        http_req_add_header(r, "Content-Type: application/json");
+        http_req_add_header(r, lg->gp->stream ? "Accept: text/event-stream"
+                                              : "Accept: application/json");
+        if (lg->api_key) {
+            struct buf auth = BUF_INIT;
+            buf_printf(&auth, "Authorization: Bearer %s", lg->api_key);
+            http_req_add_header(r, buf_cstr(&auth));
+            buf_free(&auth);
+        }
+        memset(s->sent_id, 'x', sizeof s->sent_id - 1);
+        s->sent_id[sizeof s->sent_id - 1] = '\0';
+        http_req_add_header(r, s->sent_id);
     }
+    struct curl_slist *last = r->headers;
+    while (last->next)
+        last = last->next;
+    snprintf(last->data, sizeof s->sent_id, "x-request-id: %.40s-%zu", lg->run_id,
+             s->request_index);
     r->url = lg->completions_url;
     r->method = "POST";
-    r->body = s->body;
-    r->body_len = body_len;
+    r->body = s->prep->body;
+    r->body_len = s->prep->len;
     r->timeout_s = lg->timeout_s;
     r->on_data = on_data;
     r->on_header = on_header;
@@ -534,6 +558,41 @@ static int start_next(struct phase_ctx *pc, struct slot *s)
         return -1;
     }
     return 1;
+}
+
+static void free_prepared(struct prepared *p, size_t n)
+{
+    for (size_t i = 0; p && i < n; i++)
+        free(p[i].body);
+    free(p);
+}
+
+/* Bodies and identity hashes of every request of the phase, before its clock starts. */
+static int prepare(struct loadgen *lg, const struct prompt *const *prompts, size_t n,
+                   struct prepared *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct prompt *p = prompts[i];
+        if (i > 0 && prompts[i - 1] == p) {
+            out[i] = out[i - 1];
+            out[i].body = strdup(out[i - 1].body);
+            if (!out[i].body)
+                return -1;
+            continue;
+        }
+        out[i].body = loadgen_body(lg, p);
+        if (!out[i].body)
+            return -1;
+        out[i].len = strlen(out[i].body);
+        sha256_hex(out[i].body, out[i].len, out[i].payload_sha256);
+        /* identity: {model, prompt_sha256, generation_params} */
+        json_t *ident = json_pack("{s:s, s:s, s:O}", "model", lg->model, "prompt_sha256", p->sha256,
+                                  "generation_params", lg->gen_params_json);
+        if (!ident || json_canonical_sha256(ident, out[i].identity_sha256) < 0)
+            out[i].identity_sha256[0] = '\0';
+        json_decref(ident);
+    }
+    return 0;
 }
 
 int loadgen_run_phase(struct loadgen *lg, const char *phase, const struct prompt *const *prompts,
@@ -552,6 +611,14 @@ int loadgen_run_phase(struct loadgen *lg, const char *phase, const struct prompt
         free(pc.slots);
         http_client_free(pc.client);
         return err_set(err, "cannot set up the phase (out of memory)");
+    }
+    pc.prep = calloc(n ? n : 1, sizeof *pc.prep);
+    if (!pc.prep || prepare(lg, prompts, n, pc.prep) < 0) {
+        free_prepared(pc.prep, n);
+        free(pc.results);
+        free(pc.slots);
+        http_client_free(pc.client);
+        return err_set(err, "cannot build the request bodies (out of memory)");
     }
     for (size_t i = 0; i < pc.n_slots; i++) {
         struct slot *s = &pc.slots[i];
@@ -594,9 +661,12 @@ int loadgen_run_phase(struct loadgen *lg, const char *phase, const struct prompt
         sse_free(&s->sse);
         buf_free(&s->text);
         buf_free(&s->errbody);
+        buf_free(&s->hints);
         dvec_free(&s->itl);
     }
     free(pc.slots);
+    free_prepared(pc.prep, n);
+    buf_free(&pc.row);
     http_client_free(pc.client);
     out->reqs = pc.results;
     out->n = pc.n_results;

@@ -22,6 +22,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#define LOADGEN_MAX_HEADER_KEYS 64
+
 struct gen_params {
     long long max_tokens;
     double temperature, top_p;
@@ -62,20 +64,22 @@ struct loadgen {
     /* set by the caller */
     char completions_url[512];
     const char *model;
-    const char *api_key;  /* NULL: no Authorization header */
+    const char *api_key; /* NULL: no Authorization header */
     double timeout_s;
     const struct gen_params *gp;
     const char *run_id;
     const char *responses_dir; /* NULL unless --store-responses */
     FILE *rows;                /* requests.jsonl */
     const volatile sig_atomic_t *interrupted;
-    double grace_s;            /* after an interrupt, how long in-flight requests may finish */
+    double grace_s; /* after an interrupt, how long in-flight requests may finish */
     const struct tokenizer *tok;
     /* state */
-    size_t next_index;         /* global request index */
-    json_t *gen_params_json;   /* the generation params object */
+    size_t next_index;       /* global request index */
+    json_t *gen_params_json; /* the generation params object */
+    char *gen_params_text;   /* ... serialised once for the rows */
     char params_sha256[65];
-    json_t *header_keys;       /* set (object) of response header names seen */
+    char *header_key_list[LOADGEN_MAX_HEADER_KEYS]; /* response header names seen */
+    size_t n_header_keys;
     size_t rows_written, row_errors;
 };
 

@@ -146,8 +146,8 @@ char *report_markdown(const json_t *s, const json_t *config)
     json_array_foreach(json_object_get(s, "phase_summaries"), i, ps) kv_story(&b, ps);
 
     buf_append_str(&b, "\n## Signals\n\n");
-    const json_t *src = json_get_bool(ov, "excluded", false) ? json_object_get(s, "kvbm_metrics")
-                                                              : ov;
+    const json_t *src =
+        json_get_bool(ov, "excluded", false) ? json_object_get(s, "kvbm_metrics") : ov;
     const char *scen = json_get_str(s, "scenario", "");
     if (strcmp(scen, "eviction_replay") == 0) {
         signal_section(&b, "Replay from disk (KV metrics)",

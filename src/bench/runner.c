@@ -108,28 +108,28 @@ static int plan(struct ctx *c, char *err)
 {
     const struct run_config *cfg = c->cfg;
     uint64_t seed = (uint64_t)cfg->seed;
-    uint64_t warm_seed = seed + 100003u;  /* warmup: a different seed */
-    uint64_t b_seed = seed + 10000019u;   /* set B: far from set A */
+    uint64_t warm_seed = seed + 100003u; /* warmup: a different seed */
+    uint64_t b_seed = seed + 10000019u;  /* set B: far from set A */
     c->rs.phases = calloc(8, sizeof *c->rs.phases);
     if (!c->rs.phases)
         return err_set(err, "out of memory");
     size_t conc = (size_t)cfg->concurrency;
     if (strcmp(cfg->scenario, "standard") == 0) {
         if (cfg->warmup > 0) {
-            struct prompt *w = make_set(c, "warmup", cfg->prompt_set, warm_seed,
-                                        (size_t)cfg->warmup, err);
+            struct prompt *w =
+                make_set(c, "warmup", cfg->prompt_set, warm_seed, (size_t)cfg->warmup, err);
             if (!w || add_phase(c, "warmup", conc, w, (size_t)cfg->warmup, false, cfg->prompt_set,
                                 err) < 0)
                 return -1;
         }
         struct prompt *m = make_set(c, "main", cfg->prompt_set, seed, (size_t)cfg->requests, err);
-        if (!m || add_phase(c, "main", conc, m, (size_t)cfg->requests, true, cfg->prompt_set,
-                            err) < 0)
+        if (!m ||
+            add_phase(c, "main", conc, m, (size_t)cfg->requests, true, cfg->prompt_set, err) < 0)
             return -1;
     } else if (strcmp(cfg->scenario, "eviction_replay") == 0) {
         size_t ca = cfg->evict_a_conc > 0 ? (size_t)cfg->evict_a_conc : conc;
-        size_t cb = cfg->evict_b_conc > 0 ? (size_t)cfg->evict_b_conc
-                                           : (ca > 2 * conc ? ca : 2 * conc);
+        size_t cb =
+            cfg->evict_b_conc > 0 ? (size_t)cfg->evict_b_conc : (ca > 2 * conc ? ca : 2 * conc);
         if (cfg->warmup > 0) {
             struct prompt *w = make_set(c, "warmup", "long", warm_seed, (size_t)cfg->warmup, err);
             if (!w || add_phase(c, "warmup", ca, w, (size_t)cfg->warmup, false, "long", err) < 0)
@@ -137,7 +137,8 @@ static int plan(struct ctx *c, char *err)
         }
         struct prompt *a = make_set(c, "A", "long", seed, (size_t)cfg->evict_a, err);
         struct prompt *b = a ? make_set(c, "B", "long", b_seed, (size_t)cfg->evict_b, err) : NULL;
-        if (!a || !b || add_phase(c, "warm_A", ca, a, (size_t)cfg->evict_a, true, "long", err) < 0 ||
+        if (!a || !b ||
+            add_phase(c, "warm_A", ca, a, (size_t)cfg->evict_a, true, "long", err) < 0 ||
             add_phase(c, "pressure_B", cb, b, (size_t)cfg->evict_b, true, "long", err) < 0 ||
             add_phase(c, "replay_A", ca, a, (size_t)cfg->evict_a, true, "long", err) < 0)
             return -1;
@@ -388,10 +389,11 @@ static json_t *config_json(const struct ctx *c)
     json_put_str(o, "model_id_requested", cfg->model_id);
     json_put_str(o, "scenario", cfg->scenario);
     json_put_str(o, "prompt_set", cfg->prompt_set);
-    json_put(o, "short_range", json_pack("[I,I]", (json_int_t)cfg->short_range.min,
-                                         (json_int_t)cfg->short_range.max));
-    json_put(o, "long_range", json_pack("[I,I]", (json_int_t)cfg->long_range.min,
-                                        (json_int_t)cfg->long_range.max));
+    json_put(
+        o, "short_range",
+        json_pack("[I,I]", (json_int_t)cfg->short_range.min, (json_int_t)cfg->short_range.max));
+    json_put(o, "long_range",
+             json_pack("[I,I]", (json_int_t)cfg->long_range.min, (json_int_t)cfg->long_range.max));
     json_put(o, "tokenizer",
              json_pack("{s:s, s:o, s:o}", "kind", cfg->tok->kind, "path",
                        cfg->tok->path ? json_string(cfg->tok->path) : json_null(), "sha256",
@@ -412,9 +414,9 @@ static json_t *config_json(const struct ctx *c)
     json_put(o, "flags", json_incref(cfg->flags));
     json_put(o, "phase_plan", plan_json(c));
     json_put(o, "block_device",
-             c->rs.device ? json_pack("{s:s, s:s}", "name", c->rs.device, "resolved_by",
-                                      c->rs.device_how)
-                          : json_pack("{s:n, s:s}", "name", "error", c->rs.device_error));
+             c->rs.device
+                 ? json_pack("{s:s, s:s}", "name", c->rs.device, "resolved_by", c->rs.device_how)
+                 : json_pack("{s:n, s:s}", "name", "error", c->rs.device_error));
     return o;
 }
 
@@ -521,15 +523,14 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
     c.lg.interrupted = interrupted;
     c.lg.grace_s = cfg->interrupt_grace_s;
     c.lg.tok = cfg->tok;
-    snprintf(c.lg.completions_url, sizeof c.lg.completions_url, "%s/v1/completions",
-             cfg->base_url);
+    snprintf(c.lg.completions_url, sizeof c.lg.completions_url, "%s/v1/completions", cfg->base_url);
     if (loadgen_init(&c.lg, err) < 0) {
         free_ctx(&c);
         return RUN_FAILED;
     }
     c.lg_ready = true;
     memcpy(c.rs.params_sha256, c.lg.params_sha256, sizeof c.rs.params_sha256);
-    c.rs.header_keys = c.lg.header_keys;
+    c.rs.lg = &c.lg;
 
     /* Plan and prompts. */
     if (plan(&c, err) < 0 || write_manifest(&c, err) < 0) {

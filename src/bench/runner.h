@@ -51,7 +51,7 @@ struct run_config {
     const char *api_key;
     bool llama3_template;
     double interrupt_grace_s;
-    json_t *flags; /* every flag as given/defaulted (api key excluded), for config.json */
+    json_t *flags;          /* every flag as given/defaulted (api key excluded), for config.json */
     const char *sysfs_root; /* "/sys" */
 };
 
@@ -77,17 +77,17 @@ struct phase_state {
     size_t concurrency;
     const struct prompt **prompts;
     size_t n;
-    bool included;      /* counts in the overall summary */
-    const char *set;    /* prompt set label */
+    bool included;   /* counts in the overall summary */
+    const char *set; /* prompt set label */
     bool ran, skipped;
     struct phase_result res;
     struct kv_snapshot before, after;
     bool have_snaps;
     bool io_ok;
     struct blockdev_stat io_before, io_after;
-    long models_after;  /* -1: not checked */
-    json_t *kv_delta;   /* kvbm_metrics_delta */
-    json_t *io_delta;   /* NULL when the device was unreadable */
+    long models_after; /* -1: not checked */
+    json_t *kv_delta;  /* kvbm_metrics_delta */
+    json_t *io_delta;  /* NULL when the device was unreadable */
 };
 
 struct run_state {
@@ -98,11 +98,11 @@ struct run_state {
     long model_count_end;
     struct phase_state *phases;
     size_t n_phases;
-    const char *device;       /* resolved block device, or NULL */
+    const char *device; /* resolved block device, or NULL */
     const char *device_how;
     char device_error[256];
     size_t snapshot_count, snapshot_ok;
-    json_t *header_keys;
+    const struct loadgen *lg; /* response header names seen */
     char params_sha256[65];
     json_t *preflight;
 };

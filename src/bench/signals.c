@@ -25,9 +25,8 @@ json_t *signal_eviction_io(const json_t *warm_io, const json_t *pressure_io,
                            const json_t *replay_io)
 {
     if (!warm_io || !replay_io)
-        return json_pack("{s:s, s:n, s:n, s:n, s:s}", "signal", "io_unavailable",
-                         "warm_read_mib", "pressure_write_mib", "replay_read_mib",
-                         "interpretation",
+        return json_pack("{s:s, s:n, s:n, s:n, s:s}", "signal", "io_unavailable", "warm_read_mib",
+                         "pressure_write_mib", "replay_read_mib", "interpretation",
                          "Block-device counters were not readable for this run, so disk reads "
                          "during replay cannot be judged; check --phase-io-device.");
     double warm = num(warm_io, "read_mib_delta");
@@ -225,7 +224,9 @@ void validity_add(struct validity *v, const char *reason, json_t *detail)
 {
     if (!v->reason)
         v->reason = reason;
-    json_t *d = json_is_object(detail) ? detail : json_pack("{s:o}", "detail", detail ? detail : json_null());
+    json_t *d = json_is_object(detail)
+                    ? detail
+                    : json_pack("{s:o}", "detail", detail ? detail : json_null());
     json_object_set_new(d, "reason", json_string(reason));
     json_array_append_new(v->details, d);
 }

@@ -133,12 +133,12 @@ static json_t *kv_mode_json(const struct run_config *c)
 {
     bool cpu = strcmp(c->kv_mode, "off") != 0;
     bool disk = strcmp(c->kv_mode, "cpu_disk") == 0;
-    return json_pack("{s:s, s:b, s:f, s:f, s:{s:b, s:b, s:b}}", "mode", c->kv_mode,
-                     "kvbm_enabled", cpu, "cpu_cache_gb", cpu ? c->cpu_cache_gb : 0.0,
-                     "disk_cache_gb", disk ? c->disk_cache_gb : 0.0, "diagnostic",
-                     "disable_partial_reuse", c->diag_disable_partial_reuse,
-                     "disable_block_reuse", c->diag_disable_block_reuse,
-                     "disable_disk_offload_filter", c->diag_disable_disk_offload_filter);
+    return json_pack("{s:s, s:b, s:f, s:f, s:{s:b, s:b, s:b}}", "mode", c->kv_mode, "kvbm_enabled",
+                     cpu, "cpu_cache_gb", cpu ? c->cpu_cache_gb : 0.0, "disk_cache_gb",
+                     disk ? c->disk_cache_gb : 0.0, "diagnostic", "disable_partial_reuse",
+                     c->diag_disable_partial_reuse, "disable_block_reuse",
+                     c->diag_disable_block_reuse, "disable_disk_offload_filter",
+                     c->diag_disable_disk_offload_filter);
 }
 
 /* ------------------------------------------------------------ signals */
@@ -242,12 +242,16 @@ static json_t *request_identity(const struct run_state *rs)
         json_decref(pid);
         json_decref(ppl);
     }
+    json_t *keys = json_object();
+    for (size_t i = 0; rs->lg && i < rs->lg->n_header_keys; i++)
+        set_add(keys, rs->lg->header_key_list[i]);
     json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:o, s:o}", "prompt_sha256_distinct",
                           (json_int_t)json_object_size(p), "generation_params_sha256_distinct",
                           (json_int_t)json_object_size(g), "request_identity_sha256_distinct",
                           (json_int_t)json_object_size(id), "payload_sha256_distinct",
-                          (json_int_t)json_object_size(pl), "header_keys_seen",
-                          set_list(rs->header_keys), "per_phase", per_phase);
+                          (json_int_t)json_object_size(pl), "header_keys_seen", set_list(keys),
+                          "per_phase", per_phase);
+    json_decref(keys);
     json_decref(p);
     json_decref(g);
     json_decref(id);
@@ -303,8 +307,8 @@ json_t *summary_build(const struct run_state *rs, const struct validity *v, json
     json_put(s, "invalid_reason", v->reason ? json_string(v->reason) : json_null());
     json_put(s, "invalid_details", json_incref(v->details));
     json_put(s, "model_id", rs->model[0] ? json_string(rs->model) : json_null());
-    json_put(s, "model_count_end", rs->model_count_end >= 0 ? json_integer(rs->model_count_end)
-                                                             : json_null());
+    json_put(s, "model_count_end",
+             rs->model_count_end >= 0 ? json_integer(rs->model_count_end) : json_null());
     json_put_str(s, "scenario", c->scenario);
     json_put_bool(s, "stream", c->gp.stream);
     json_put(s, "kv_mode", kv_mode_json(c));
@@ -330,8 +334,8 @@ json_t *summary_build(const struct run_state *rs, const struct validity *v, json
 
     json_t *overall;
     if (v->reason) {
-        overall = json_pack("{s:b, s:s, s:O}", "excluded", 1, "reason", v->reason, "details",
-                            v->details);
+        overall =
+            json_pack("{s:b, s:s, s:O}", "excluded", 1, "reason", v->reason, "details", v->details);
     } else {
         overall = json_object();
         json_put_str(overall, "phase", "overall");
@@ -369,8 +373,7 @@ json_t *summary_build(const struct run_state *rs, const struct validity *v, json
     json_put(s, "request_identity", ident);
     json_put(s, "fingerprint", fingerprint_json(KVBENCH_VERSION, KVBENCH_GIT_SHA));
     json_put(s, "block_device",
-             rs->device ? json_pack("{s:s, s:s}", "name", rs->device, "resolved_by",
-                                    rs->device_how)
+             rs->device ? json_pack("{s:s, s:s}", "name", rs->device, "resolved_by", rs->device_how)
                         : json_pack("{s:n, s:s}", "name", "unavailable", rs->device_error));
     json_put(s, "notes", json_incref(notes));
     json_decref(sig_kvbm);

@@ -20,20 +20,20 @@
 #define LLAMA3_TAIL "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
 
 static const char *const ADJ[] = {
-    "quiet",    "bright",   "narrow",  "patient",  "early",    "distant", "careful", "steady",
-    "hollow",   "golden",   "crowded", "silent",   "gentle",   "rapid",   "ancient", "frozen",
+    "quiet",    "bright",   "narrow",  "patient",  "early",    "distant", "careful",  "steady",
+    "hollow",   "golden",   "crowded", "silent",   "gentle",   "rapid",   "ancient",  "frozen",
     "restless", "humble",   "curious", "fragile",  "vivid",    "modest",  "stubborn", "clever",
     "weary",    "eager",    "plain",   "rusty",    "hidden",   "shallow", "northern", "simple",
     "layered",  "cached",   "warm",    "cold",     "spare",    "dense",   "brief",    "lengthy",
     "ordinary", "peculiar", "sudden",  "familiar", "distinct", "loyal",   "nimble",   "sturdy",
 };
 static const char *const NOUN[] = {
-    "engine",   "river",   "lantern",  "harbor",  "ledger",   "orchard",  "bridge",  "archive",
-    "compass",  "meadow",  "workshop", "library", "signal",   "corridor", "garden",  "machine",
-    "village",  "teacher", "captain",  "student", "painter",  "baker",    "courier", "keeper",
-    "block",    "cache",   "token",    "memory",  "request",  "window",   "journey", "question",
-    "answer",   "letter",  "mountain", "valley",  "market",   "station",  "cabinet", "notebook",
-    "melody",   "chorus",  "drummer",  "album",   "festival", "theory",   "measure", "pattern",
+    "engine",  "river",   "lantern",  "harbor",  "ledger",   "orchard",  "bridge",  "archive",
+    "compass", "meadow",  "workshop", "library", "signal",   "corridor", "garden",  "machine",
+    "village", "teacher", "captain",  "student", "painter",  "baker",    "courier", "keeper",
+    "block",   "cache",   "token",    "memory",  "request",  "window",   "journey", "question",
+    "answer",  "letter",  "mountain", "valley",  "market",   "station",  "cabinet", "notebook",
+    "melody",  "chorus",  "drummer",  "album",   "festival", "theory",   "measure", "pattern",
 };
 static const char *const VERB[] = {
     "carries",  "follows",  "records", "gathers", "returns",  "measures", "guards",  "borrows",
@@ -42,8 +42,8 @@ static const char *const VERB[] = {
     "reaches",  "crosses",  "builds",  "lifts",   "paints",   "teaches",  "answers", "remembers",
 };
 static const char *const ADV[] = {
-    "slowly",   "quietly", "gladly",   "rarely",  "often",  "briefly",  "openly",   "calmly",
-    "suddenly", "firmly",  "lightly",  "eagerly", "warmly", "plainly",  "boldly",   "gently",
+    "slowly",   "quietly", "gladly",  "rarely",  "often",  "briefly", "openly", "calmly",
+    "suddenly", "firmly",  "lightly", "eagerly", "warmly", "plainly", "boldly", "gently",
 };
 static const char *const PREP[] = {"across", "beneath", "beside", "within", "toward", "behind",
                                    "around", "through", "near",   "above",  "along",  "past"};

@@ -24,8 +24,8 @@ struct token_range {
 };
 
 struct prompt {
-    char id[32];     /* "<prefix>-<5-digit index>" */
-    char set[8];     /* "short" or "long" (a mixed set picks one per prompt) */
+    char id[32]; /* "<prefix>-<5-digit index>" */
+    char set[8]; /* "short" or "long" (a mixed set picks one per prompt) */
     size_t target;
     size_t est_tokens;
     char *text;
@@ -36,7 +36,7 @@ struct prompt {
 struct workload_params {
     uint64_t seed;
     struct token_range short_range, long_range;
-    const char *salt;  /* "" for none */
+    const char *salt; /* "" for none */
     bool llama3_template;
     const struct tokenizer *tok;
 };

@@ -11,7 +11,8 @@
 const struct cmd *cmd_find(const char *name)
 {
     for (const struct cmd *c = CMD_TABLE; c->name; c++)
-        if (strcmp(c->name, name) == 0) return c;
+        if (strcmp(c->name, name) == 0)
+            return c;
     return NULL;
 }
 

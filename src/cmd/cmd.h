@@ -25,7 +25,6 @@ struct cmd {
 extern const struct cmd CMD_TABLE[];
 const struct cmd *cmd_find(const char *name);
 
-
 /* Parse options for `kvbench <name>`. Returns -1 to go on, or the exit code to return now:
  * 0 after printing --help to stdout, 2 after printing "kvbench <name>: <error>" to stderr. */
 int cmd_parse(const char *name, const char *usage, const char *description, struct opt *opts,

@@ -76,8 +76,7 @@ int cmd_run(int argc, char **argv)
         printf("run %s: valid, %zu requests; results in %s (summary.json, %s)\n", cfg.run_id,
                out.requests_sent, out.run_dir, cfg.report_filename);
     else
-        printf("run %s: INVALID (%s), %zu requests; results in %s (summary.json, %s)\n",
-               cfg.run_id, out.invalid_reason, out.requests_sent, out.run_dir,
-               cfg.report_filename);
+        printf("run %s: INVALID (%s), %zu requests; results in %s (summary.json, %s)\n", cfg.run_id,
+               out.invalid_reason, out.requests_sent, out.run_dir, cfg.report_filename);
     return out.valid ? 0 : 1;
 }

@@ -348,7 +348,8 @@ int cmd_serve(int argc, char **argv)
         {0},
     };
     int rc = cmd_parse("serve", USAGE, DESCRIPTION, opts, argc, argv, NULL);
-    if (rc >= 0) return rc;
+    if (rc >= 0)
+        return rc;
     enum log_level lvl;
     log_level_parse(o.log_level, &lvl);
     log_set_level(lvl);
@@ -361,13 +362,20 @@ int cmd_serve(int argc, char **argv)
     cfg.hw = *hp;
     if (opts_seen(opts, "kv-bytes-per-token"))
         cfg.model.kv_bytes_per_token = (size_t)o.kv_bytes_per_token;
-    if (opts_seen(opts, "params-b")) cfg.model.params = o.params_b * 1e9;
-    if (opts_seen(opts, "weights-gb")) cfg.model.weight_bytes = o.weights_gb * 1e9;
-    if (opts_seen(opts, "max-context")) cfg.model.max_context = (size_t)o.max_context;
-    if (opts_seen(opts, "prefill-tflops")) cfg.hw.eff_flops = o.prefill_tflops * 1e12;
-    if (opts_seen(opts, "mem-bw-gbps")) cfg.hw.mem_bw = o.mem_bw_gbps * 1e9;
-    if (opts_seen(opts, "h2d-gbps")) cfg.hw.h2d_bw = o.h2d_gbps * 1e9;
-    if (opts_seen(opts, "step-overhead-ms")) cfg.hw.step_overhead_s = o.step_overhead_ms / 1e3;
+    if (opts_seen(opts, "params-b"))
+        cfg.model.params = o.params_b * 1e9;
+    if (opts_seen(opts, "weights-gb"))
+        cfg.model.weight_bytes = o.weights_gb * 1e9;
+    if (opts_seen(opts, "max-context"))
+        cfg.model.max_context = (size_t)o.max_context;
+    if (opts_seen(opts, "prefill-tflops"))
+        cfg.hw.eff_flops = o.prefill_tflops * 1e12;
+    if (opts_seen(opts, "mem-bw-gbps"))
+        cfg.hw.mem_bw = o.mem_bw_gbps * 1e9;
+    if (opts_seen(opts, "h2d-gbps"))
+        cfg.hw.h2d_bw = o.h2d_gbps * 1e9;
+    if (opts_seen(opts, "step-overhead-ms"))
+        cfg.hw.step_overhead_s = o.step_overhead_ms / 1e3;
 
     cfg.host = o.host;
     cfg.port = (int)o.port;
@@ -453,7 +461,8 @@ int cmd_serve(int argc, char **argv)
              kv->mode == KV_MODE_CPU_DISK ? kv->g3_blocks : 0, kv->block_tokens, kv->block_bytes,
              kvbm_disk_mode(engine_kvbm(eng)), kv->mode == KV_MODE_CPU_DISK ? kv->disk_dir : "-",
              cfg.speedup);
-    if (mport > 0) log_info("KV metrics on http://%s:%d/metrics", cfg.host, mport);
+    if (mport > 0)
+        log_info("KV metrics on http://%s:%d/metrics", cfg.host, mport);
     if (o.ready_file) {
         json_t *rf = json_pack("{s:i, s:i, s:i, s:s, s:s, s:s}", "pid", (int)getpid(), "port", port,
                                "metrics_port", mport, "host", cfg.host, "model_id", cfg.model_id,
@@ -476,9 +485,11 @@ int cmd_serve(int argc, char **argv)
              o.drain_timeout_s);
     engine_begin_drain(eng);
     size_t left = engine_wait_idle(eng, o.drain_timeout_s);
-    if (left) log_warn("%zu requests still in flight are failed", left);
+    if (left)
+        log_warn("%zu requests still in flight are failed", left);
     engine_stop(eng);
-    if (o.ready_file) unlink(o.ready_file);
+    if (o.ready_file)
+        unlink(o.ready_file);
     log_info("stopped%s", cfg.keep_cache ? " (cache files kept)" : "");
     opts_free(opts);
     return 0;

@@ -32,31 +32,38 @@ const char *disktier_mode(const struct disktier *d)
 void *disktier_alloc(const struct disktier *d)
 {
     void *p = NULL;
-    if (posix_memalign(&p, DISKTIER_ALIGN, d->file_bytes) != 0) return NULL;
+    if (posix_memalign(&p, DISKTIER_ALIGN, d->file_bytes) != 0)
+        return NULL;
     return p;
 }
 
 static int is_block_file(const char *name)
 {
     size_t len = strlen(name);
-    if (len != strlen("kvbench-") + 16 + strlen(".kvblk")) return 0;
-    if (strncmp(name, "kvbench-", 8) != 0 || strcmp(name + 24, ".kvblk") != 0) return 0;
+    if (len != strlen("kvbench-") + 16 + strlen(".kvblk"))
+        return 0;
+    if (strncmp(name, "kvbench-", 8) != 0 || strcmp(name + 24, ".kvblk") != 0)
+        return 0;
     for (int i = 8; i < 24; i++)
-        if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f'))) return 0;
+        if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+            return 0;
     return 1;
 }
 
 int disktier_remove_all(struct disktier *d)
 {
     DIR *dir = opendir(d->dir);
-    if (!dir) return 0;
+    if (!dir)
+        return 0;
     int n = 0;
     struct dirent *de;
     char path[PATH_MAX];
     while ((de = readdir(dir))) {
-        if (!is_block_file(de->d_name)) continue;
+        if (!is_block_file(de->d_name))
+            continue;
         int len = snprintf(path, sizeof path, "%s/%s", d->dir, de->d_name);
-        if (len > 0 && len < (int)sizeof path && unlink(path) == 0) n++;
+        if (len > 0 && len < (int)sizeof path && unlink(path) == 0)
+            n++;
     }
     closedir(dir);
     return n;
@@ -69,9 +76,11 @@ int disktier_open(struct disktier *d, const char *dir, size_t block_bytes, char 
         return err_set(err, "disk cache directory path too long");
     strcpy(d->dir, dir);
     d->file_bytes = (block_bytes + DISKTIER_ALIGN - 1) / DISKTIER_ALIGN * DISKTIER_ALIGN;
-    if (fs_mkdir_p(dir, err) < 0) return -1;
+    if (fs_mkdir_p(dir, err) < 0)
+        return -1;
     int stale = disktier_remove_all(d);
-    if (stale > 0) log_info("disk tier: removed %d stale block files from %s", stale, dir);
+    if (stale > 0)
+        log_info("disk tier: removed %d stale block files from %s", stale, dir);
     /* Probe O_DIRECT with a real aligned write. */
     char probe[PATH_MAX];
     snprintf(probe, sizeof probe, "%s/.kvbench-direct-probe-%ld", dir, (long)getpid());
@@ -102,10 +111,12 @@ static int transfer(int fd, void *buf, size_t len, bool writing)
         ssize_t r = writing ? pwrite(fd, (char *)buf + done, len - done, (off_t)done)
                             : pread(fd, (char *)buf + done, len - done, (off_t)done);
         if (r < 0) {
-            if (errno == EINTR) continue;
+            if (errno == EINTR)
+                continue;
             return -errno;
         }
-        if (r == 0) return -EIO; /* short file */
+        if (r == 0)
+            return -EIO; /* short file */
         done += (size_t)r;
     }
     return 0;
@@ -121,7 +132,8 @@ int disktier_write(struct disktier *d, uint64_t hash, const void *buf)
     }
     int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | (d->direct ? O_DIRECT : 0);
     int fd = open(path, flags, 0644);
-    if (fd < 0) return -errno;
+    if (fd < 0)
+        return -errno;
     int rc = transfer(fd, (void *)buf, d->file_bytes, true);
     if (rc == 0 && !d->direct) {
         if (fdatasync(fd) < 0)
@@ -129,8 +141,10 @@ int disktier_write(struct disktier *d, uint64_t hash, const void *buf)
         else
             posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
     }
-    if (close(fd) < 0 && rc == 0) rc = -errno;
-    if (rc < 0) unlink(path); /* never leave a partial block behind */
+    if (close(fd) < 0 && rc == 0)
+        rc = -errno;
+    if (rc < 0)
+        unlink(path); /* never leave a partial block behind */
     return rc;
 }
 
@@ -139,8 +153,10 @@ int disktier_read(struct disktier *d, uint64_t hash, void *buf)
     char path[PATH_MAX];
     disktier_path(d, hash, path);
     int fd = open(path, O_RDONLY | O_CLOEXEC | (d->direct ? O_DIRECT : 0));
-    if (fd < 0) return -errno;
-    if (!d->direct) posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    if (fd < 0)
+        return -errno;
+    if (!d->direct)
+        posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
     int rc = transfer(fd, buf, d->file_bytes, false);
     close(fd);
     return rc;

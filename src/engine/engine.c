@@ -17,9 +17,11 @@
 
 int engine_start(const struct engine_config *cfg, struct engine **out, char *err)
 {
-    if (cfg->max_num_seqs == 0) return err_set(err, "max_num_seqs must be at least 1");
+    if (cfg->max_num_seqs == 0)
+        return err_set(err, "max_num_seqs must be at least 1");
     struct engine *e = calloc(1, sizeof *e);
-    if (!e) return err_set(err, "out of memory");
+    if (!e)
+        return err_set(err, "out of memory");
     e->cfg = *cfg;
     e->t_start_ns = clock_now_ns();
     e->ready_at_ns = e->t_start_ns + (uint64_t)(cfg->startup_delay_s * 1e9);
@@ -38,9 +40,12 @@ int engine_start(const struct engine_config *cfg, struct engine **out, char *err
         free(e);
         return err_set(err, "out of memory");
     }
-    if (server_start(e, err) < 0) goto fail;
-    if (kvbm_create(&e->cfg.kv, &e->kv, err) < 0) goto fail;
-    if (sched_start(e, err) < 0) goto fail;
+    if (server_start(e, err) < 0)
+        goto fail;
+    if (kvbm_create(&e->cfg.kv, &e->kv, err) < 0)
+        goto fail;
+    if (sched_start(e, err) < 0)
+        goto fail;
     e->state = ENGINE_SERVING;
     *out = e;
     return 0;
@@ -79,7 +84,8 @@ size_t engine_wait_idle(struct engine *e, double timeout_s)
     ts.tv_nsec = (long)(deadline % 1000000000ull);
     pthread_mutex_lock(&e->lock);
     while (e->in_flight > 0) {
-        if (pthread_cond_timedwait(&e->idle, &e->lock, &ts) != 0) break;
+        if (pthread_cond_timedwait(&e->idle, &e->lock, &ts) != 0)
+            break;
     }
     size_t left = e->in_flight;
     pthread_mutex_unlock(&e->lock);
@@ -88,7 +94,8 @@ size_t engine_wait_idle(struct engine *e, double timeout_s)
 
 void engine_stop(struct engine *e)
 {
-    if (!e) return;
+    if (!e)
+        return;
     e->state = ENGINE_DRAINING;
     /* Fails whatever is still queued or running, which resumes every suspended connection. */
     sched_stop(e);
@@ -98,7 +105,8 @@ void engine_stop(struct engine *e)
         pthread_mutex_lock(&e->lock);
         size_t live = e->live_reqs;
         pthread_mutex_unlock(&e->lock);
-        if (live == 0 || clock_now_ns() > deadline) break;
+        if (live == 0 || clock_now_ns() > deadline)
+            break;
         clock_sleep_ns(5000000, NULL);
     }
     server_stop(e);

@@ -211,7 +211,8 @@ static size_t bucket_of(const struct kvbm *m, uint64_t hash)
 static struct kv_entry *find(struct kvbm *m, uint64_t hash)
 {
     for (struct kv_entry *e = m->table[bucket_of(m, hash)]; e; e = e->hnext)
-        if (e->hash == hash) return e;
+        if (e->hash == hash)
+            return e;
     return NULL;
 }
 
@@ -219,7 +220,8 @@ static int grow_table(struct kvbm *m)
 {
     size_t size = m->table_size * 2;
     struct kv_entry **t = calloc(size, sizeof *t);
-    if (!t) return -1;
+    if (!t)
+        return -1;
     struct kv_entry **old = m->table;
     size_t old_size = m->table_size;
     m->table = t;
@@ -241,7 +243,8 @@ static void unlink_from_table(struct kvbm *m, struct kv_entry *e)
     struct kv_entry **pp = &m->table[bucket_of(m, e->hash)];
     while (*pp && *pp != e)
         pp = &(*pp)->hnext;
-    if (*pp) *pp = e->hnext;
+    if (*pp)
+        *pp = e->hnext;
     m->n_entries--;
 }
 
@@ -253,7 +256,8 @@ static bool held_anywhere(const struct kv_entry *e)
 /* An entry no tier holds becomes a ghost (remembered for the frequency filter). */
 static void maybe_ghost(struct kvbm *m, struct kv_entry *e)
 {
-    if (held_anywhere(e) || l_linked(&e->ghost_node)) return;
+    if (held_anywhere(e) || l_linked(&e->ghost_node))
+        return;
     l_push_front(&m->ghost_lru, &e->ghost_node);
     m->ghost_count++;
     while (m->ghost_count > m->ghost_cap) {
@@ -275,9 +279,11 @@ static struct kv_entry *find_or_create(struct kvbm *m, uint64_t hash)
         }
         return e;
     }
-    if (m->n_entries + 1 > m->table_size * 3 / 4 && grow_table(m) < 0) return NULL;
+    if (m->n_entries + 1 > m->table_size * 3 / 4 && grow_table(m) < 0)
+        return NULL;
     e = calloc(1, sizeof *e);
-    if (!e) return NULL;
+    if (!e)
+        return NULL;
     e->hash = hash;
     size_t b = bucket_of(m, hash);
     e->hnext = m->table[b];
@@ -312,7 +318,8 @@ static void *g2_insert(struct kvbm *m, struct kv_entry *e)
 {
     if (m->g2_count >= m->cfg.g2_blocks) {
         struct lnode *n = m->g2_lru.prev;
-        if (n == &m->g2_lru) return NULL;
+        if (n == &m->g2_lru)
+            return NULL;
         struct kv_entry *victim = ENTRY_OF(n, g2_node);
         g2_drop(m, victim);
         m->c.evictions_g2++;
@@ -322,9 +329,11 @@ static void *g2_insert(struct kvbm *m, struct kv_entry *e)
     if (m->g2_free_n) {
         slot = m->g2_free[--m->g2_free_n];
     } else {
-        if (m->g2_alloc_n >= m->cfg.g2_blocks) return NULL;
+        if (m->g2_alloc_n >= m->cfg.g2_blocks)
+            return NULL;
         void *p = disktier_alloc(&m->disk);
-        if (!p) return NULL;
+        if (!p)
+            return NULL;
         slot = (uint32_t)m->g2_alloc_n++;
         m->g2_slots[slot] = p;
     }
@@ -363,7 +372,8 @@ static void record_fetch(struct kvbm *m, double ms)
 {
     m->fetch_ms[m->fetch_pos] = ms;
     m->fetch_pos = (m->fetch_pos + 1) % FETCH_SAMPLES;
-    if (m->fetch_n < FETCH_SAMPLES) m->fetch_n++;
+    if (m->fetch_n < FETCH_SAMPLES)
+        m->fetch_n++;
 }
 
 /* ---------------------------------------------------------------- offload thread */
@@ -375,7 +385,8 @@ static void *writer_main(void *arg)
     for (;;) {
         while (m->jobs_n == 0 && !m->writer_stop)
             pthread_cond_wait(&m->wcond, &m->lock);
-        if (m->jobs_n == 0 && m->writer_stop) break;
+        if (m->jobs_n == 0 && m->writer_stop)
+            break;
         struct wjob job = m->jobs[m->jobs_head];
         m->jobs_head = (m->jobs_head + 1) % m->jobs_cap;
         m->jobs_n--;
@@ -436,8 +447,10 @@ static void queue_disk_write(struct kvbm *m, struct kv_entry *e, const void *src
 /* A block seen (computed or matched): count it and offload to disk when the filter allows. */
 static void consider_disk(struct kvbm *m, struct kv_entry *e)
 {
-    if (!m->use_g3 || e->in_g3 || e->g3_queued) return;
-    if (m->cfg.disk_filter && e->freq < 2) return;
+    if (!m->use_g3 || e->in_g3 || e->g3_queued)
+        return;
+    if (m->cfg.disk_filter && e->freq < 2)
+        return;
     if (e->in_g2)
         queue_disk_write(m, e, m->g2_slots[e->g2_slot]);
     else if (!m->use_g2 && e->in_g1)
@@ -450,13 +463,16 @@ int kvbm_create(const struct kvbm_config *cfg, struct kvbm **out, char *err)
 {
     if (cfg->block_tokens == 0 || cfg->block_bytes < BLOCK_HEADER)
         return err_set(err, "KV block size must be at least 1 token and %d bytes", BLOCK_HEADER);
-    if (cfg->g1_blocks == 0) return err_set(err, "the device tier (G1) needs at least one block");
+    if (cfg->g1_blocks == 0)
+        return err_set(err, "the device tier (G1) needs at least one block");
     if (cfg->g2_blocks > UINT32_MAX || cfg->g1_blocks > SIZE_MAX / 4)
         return err_set(err, "tier sizes too large");
     struct kvbm *m = calloc(1, sizeof *m);
-    if (!m) return err_set(err, "out of memory");
+    if (!m)
+        return err_set(err, "out of memory");
     m->cfg = *cfg;
-    if (!m->cfg.write_queue_depth) m->cfg.write_queue_depth = 16;
+    if (!m->cfg.write_queue_depth)
+        m->cfg.write_queue_depth = 16;
     m->use_g2 = cfg->mode >= KV_MODE_CPU_ONLY && cfg->g2_blocks > 0;
     m->use_g3 = cfg->mode == KV_MODE_CPU_DISK && cfg->g3_blocks > 0;
     pthread_mutex_init(&m->lock, NULL);
@@ -473,26 +489,31 @@ int kvbm_create(const struct kvbm_config *cfg, struct kvbm **out, char *err)
     m->ghost_cap = tier_total * 2 > 4096 ? tier_total * 2 : 4096;
     /* Without a disk tier the block buffers still need alignment: disktier computes it. */
     m->disk.file_bytes = (cfg->block_bytes + DISKTIER_ALIGN - 1) / DISKTIER_ALIGN * DISKTIER_ALIGN;
-    if (!m->table) goto oom;
+    if (!m->table)
+        goto oom;
     if (m->use_g2) {
         m->g2_slots = calloc(cfg->g2_blocks, sizeof *m->g2_slots);
         m->g2_free = calloc(cfg->g2_blocks, sizeof *m->g2_free);
-        if (!m->g2_slots || !m->g2_free) goto oom;
+        if (!m->g2_slots || !m->g2_free)
+            goto oom;
     }
     if (m->use_g3) {
         if (!cfg->disk_dir || !*cfg->disk_dir) {
             err_set(err, "the disk tier needs a cache directory");
             goto fail;
         }
-        if (disktier_open(&m->disk, cfg->disk_dir, cfg->block_bytes, err) < 0) goto fail;
+        if (disktier_open(&m->disk, cfg->disk_dir, cfg->block_bytes, err) < 0)
+            goto fail;
         m->read_buf = disktier_alloc(&m->disk);
         m->jobs_cap = m->cfg.write_queue_depth;
         m->jobs = calloc(m->jobs_cap, sizeof *m->jobs);
         m->free_bufs = calloc(m->jobs_cap, sizeof *m->free_bufs);
-        if (!m->read_buf || !m->jobs || !m->free_bufs) goto oom;
+        if (!m->read_buf || !m->jobs || !m->free_bufs)
+            goto oom;
         for (size_t i = 0; i < m->jobs_cap; i++) {
             void *b = disktier_alloc(&m->disk);
-            if (!b) goto oom;
+            if (!b)
+                goto oom;
             m->free_bufs[m->free_bufs_n++] = b;
             m->bufs_total++;
         }
@@ -513,7 +534,8 @@ fail:
 
 void kvbm_destroy(struct kvbm *m, bool keep_files)
 {
-    if (!m) return;
+    if (!m)
+        return;
     if (m->writer_running) {
         pthread_mutex_lock(&m->lock);
         m->writer_stop = true;
@@ -521,7 +543,8 @@ void kvbm_destroy(struct kvbm *m, bool keep_files)
         pthread_mutex_unlock(&m->lock);
         pthread_join(m->writer, NULL);
     }
-    if (m->use_g3 && !keep_files && m->disk.dir[0]) disktier_remove_all(&m->disk);
+    if (m->use_g3 && !keep_files && m->disk.dir[0])
+        disktier_remove_all(&m->disk);
     for (size_t i = 0; i < m->table_size && m->table; i++) {
         for (struct kv_entry *e = m->table[i], *next; e; e = next) {
             next = e->hnext;
@@ -586,7 +609,8 @@ static int onboard_from_disk(struct kvbm *m, struct kv_entry *e, struct kvbm_adm
             log_warn("disk tier: block %016llx failed its checksum; treated as a miss",
                      (unsigned long long)e->hash);
         }
-        if (e->in_g3) g3_remove(m, e);
+        if (e->in_g3)
+            g3_remove(m, e);
         return -1;
     }
     m->c.disk_bytes_read += m->disk.file_bytes;
@@ -610,9 +634,12 @@ int kvbm_admit(struct kvbm *m, const uint64_t *hashes, size_t n_full, size_t n_m
 {
     memset(res, 0, sizeof *res);
     memset(seq, 0, sizeof *seq);
-    if (total_blocks < n_full) total_blocks = n_full;
-    if (total_blocks > m->cfg.g1_blocks) return -1;
-    if (n_matchable > n_full) n_matchable = n_full;
+    if (total_blocks < n_full)
+        total_blocks = n_full;
+    if (total_blocks > m->cfg.g1_blocks)
+        return -1;
+    if (n_matchable > n_full)
+        n_matchable = n_full;
     seq->hashes = malloc((n_full ? n_full : 1) * sizeof *seq->hashes);
     seq->entries = calloc(n_full ? n_full : 1, sizeof *seq->entries);
     if (!seq->hashes || !seq->entries) {
@@ -621,7 +648,8 @@ int kvbm_admit(struct kvbm *m, const uint64_t *hashes, size_t n_full, size_t n_m
         memset(seq, 0, sizeof *seq);
         return 0; /* out of memory: try again later */
     }
-    if (n_full) memcpy(seq->hashes, hashes, n_full * sizeof *hashes);
+    if (n_full)
+        memcpy(seq->hashes, hashes, n_full * sizeof *hashes);
     seq->n_full = n_full;
 
     pthread_mutex_lock(&m->lock);
@@ -629,8 +657,10 @@ int kvbm_admit(struct kvbm *m, const uint64_t *hashes, size_t n_full, size_t n_m
     size_t prefix = 0, g1_hits = 0;
     while (prefix < n_matchable) {
         struct kv_entry *e = find(m, hashes[prefix]);
-        if (!e || !(e->in_g1 || (m->use_g2 && e->in_g2) || (m->use_g3 && e->in_g3))) break;
-        if (e->in_g1) g1_hits++;
+        if (!e || !(e->in_g1 || (m->use_g2 && e->in_g2) || (m->use_g3 && e->in_g3)))
+            break;
+        if (e->in_g1)
+            g1_hits++;
         prefix++;
     }
     /* 2. Room in G1: every block not already there costs one. */
@@ -644,7 +674,8 @@ int kvbm_admit(struct kvbm *m, const uint64_t *hashes, size_t n_full, size_t n_m
     }
     if (m->g1_used + needed > m->cfg.g1_blocks + m->g1_cached) {
         for (size_t i = 0; i < prefix; i++)
-            if (seq->entries[i]) drop_g1_ref(m, seq->entries[i]);
+            if (seq->entries[i])
+                drop_g1_ref(m, seq->entries[i]);
         pthread_mutex_unlock(&m->lock);
         free(seq->hashes);
         free(seq->entries);
@@ -666,8 +697,10 @@ int kvbm_admit(struct kvbm *m, const uint64_t *hashes, size_t n_full, size_t n_m
             continue;
         }
         e = find(m, hashes[i]);
-        if (!e) break; /* dropped while the lock was released for a disk read */
-        if (m->use_g2) m->c.host_lookups++;
+        if (!e)
+            break; /* dropped while the lock was released for a disk read */
+        if (m->use_g2)
+            m->c.host_lookups++;
         if (m->use_g2 && e->in_g2) {
             if (kvblock_verify(m->g2_slots[e->g2_slot], m->disk.file_bytes, e->hash) != 0) {
                 m->c.checksum_failures++;
@@ -705,8 +738,10 @@ int kvbm_admit(struct kvbm *m, const uint64_t *hashes, size_t n_full, size_t n_m
         /* The lookup that ended the prefix was a miss in every lower tier. */
         struct kv_entry *e = find(m, hashes[matched]);
         if (!e || !e->in_g1) {
-            if (m->use_g2 && !(e && e->in_g2)) m->c.host_lookups++;
-            if (m->use_g3 && !(e && e->in_g3)) m->c.disk_lookups++;
+            if (m->use_g2 && !(e && e->in_g2))
+                m->c.host_lookups++;
+            if (m->use_g3 && !(e && e->in_g3))
+                m->c.disk_lookups++;
         }
     }
     /* Held G1 entries past a broken prefix are recomputed but keep their (identical) blocks. */
@@ -729,7 +764,8 @@ void kvbm_register(struct kvbm *m, struct kvbm_seq *seq)
         struct kv_entry *e = seq->entries[i];
         if (!e) {
             e = find_or_create(m, seq->hashes[i]);
-            if (!e) continue; /* out of memory: the block stays a private, unshared one */
+            if (!e)
+                continue; /* out of memory: the block stays a private, unshared one */
             if (e->in_g1) {
                 /* Another sequence registered the same block meanwhile: share it. */
                 take_g1_ref(m, e);
@@ -759,7 +795,8 @@ void kvbm_release(struct kvbm *m, struct kvbm_seq *seq)
     pthread_mutex_lock(&m->lock);
     /* Tail blocks first, so the LRU evicts a sequence's tail before its shared prefix. */
     for (size_t i = seq->n_full; i-- > 0;) {
-        if (seq->entries && seq->entries[i]) drop_g1_ref(m, seq->entries[i]);
+        if (seq->entries && seq->entries[i])
+            drop_g1_ref(m, seq->entries[i]);
     }
     m->g1_used -= seq->n_private;
     pthread_mutex_unlock(&m->lock);

@@ -29,14 +29,16 @@ static const struct hw_profile HWS[] = {
 const struct model_profile *profile_model(const char *name)
 {
     for (size_t i = 0; i < sizeof MODELS / sizeof MODELS[0]; i++)
-        if (strcmp(MODELS[i].name, name) == 0) return &MODELS[i];
+        if (strcmp(MODELS[i].name, name) == 0)
+            return &MODELS[i];
     return NULL;
 }
 
 const struct hw_profile *profile_hw(const char *name)
 {
     for (size_t i = 0; i < sizeof HWS / sizeof HWS[0]; i++)
-        if (strcmp(HWS[i].name, name) == 0) return &HWS[i];
+        if (strcmp(HWS[i].name, name) == 0)
+            return &HWS[i];
     return NULL;
 }
 

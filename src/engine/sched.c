@@ -29,7 +29,8 @@
 struct ereq *ereq_new(struct engine *e)
 {
     struct ereq *r = calloc(1, sizeof *r);
-    if (!r) return NULL;
+    if (!r)
+        return NULL;
     pthread_mutex_init(&r->lock, NULL);
     r->refs = 1;
     r->eng = e;
@@ -51,7 +52,8 @@ void ereq_unref(struct ereq *r)
     pthread_mutex_lock(&r->lock);
     int left = --r->refs;
     pthread_mutex_unlock(&r->lock);
-    if (left > 0) return;
+    if (left > 0)
+        return;
     struct engine *e = r->eng;
     tok_ids_free(&r->prompt);
     for (size_t i = 0; i < r->n_stops; i++)
@@ -145,7 +147,8 @@ static bool append_token(struct ereq *r, const char *tok, size_t len)
     buf_append(&r->text, tok, len);
     for (size_t s = 0; s < r->n_stops; s++) {
         size_t sl = strlen(r->stops[s]);
-        if (!sl) continue;
+        if (!sl)
+            continue;
         size_t from = before + 1 > sl ? before + 1 - sl : 0;
         const char *hit = memmem(r->text.data + from, r->text.len - from, r->stops[s], sl);
         if (hit) {
@@ -159,16 +162,19 @@ static bool append_token(struct ereq *r, const char *tok, size_t len)
 /* Push what the client may see now; with finish set, everything and the stream's end. */
 static void flush_output_locked(struct ereq *r, const char *finish)
 {
-    if (!r->stream) return;
+    if (!r->stream)
+        return;
     size_t safe = r->text.len;
-    if (!finish) safe -= stop_holdback(r);
+    if (!finish)
+        safe -= stop_holdback(r);
     if (safe > r->streamed || finish) {
         sse_text_chunk(r, r->text.data ? r->text.data + r->streamed : "", safe - r->streamed,
                        finish);
         r->streamed = safe;
     }
     if (finish) {
-        if (r->include_usage) sse_usage_chunk(r);
+        if (r->include_usage)
+            sse_usage_chunk(r);
         buf_append_str(&r->out, "data: [DONE]\n\n");
     }
 }
@@ -182,7 +188,8 @@ static void observe_done(struct engine *e, struct ereq *r, bool ok)
             m->req_ok_stream++;
         else
             m->req_ok_unary++;
-        if (r->t_first_ns) histo_observe(&m->ttft, (double)(r->t_first_ns - r->t_arrival_ns) / 1e9);
+        if (r->t_first_ns)
+            histo_observe(&m->ttft, (double)(r->t_first_ns - r->t_arrival_ns) / 1e9);
         histo_observe(&m->isl, (double)r->prompt.n);
         histo_observe(&m->osl, (double)r->generated);
         histo_observe(&m->cached, (double)r->cached_tokens);
@@ -192,7 +199,8 @@ static void observe_done(struct engine *e, struct ereq *r, bool ok)
         else
             m->req_err_unary++;
     }
-    if (m->inflight) m->inflight--;
+    if (m->inflight)
+        m->inflight--;
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -211,7 +219,8 @@ static void finish(struct engine *e, struct ereq *r, const char *reason, bool cu
     }
     r->cut = cut;
     r->finish_reason = reason;
-    if (!cut && !status) flush_output_locked(r, reason);
+    if (!cut && !status)
+        flush_output_locked(r, reason);
     r->done = true;
     bool ok = !cut && !status && !r->cancelled;
     ereq_wake_locked(r);
@@ -240,7 +249,8 @@ static struct token_outcome step_token(struct engine *e, struct ereq *r, uint64_
         histo_observe(&e->fm.itl, (double)(now - r->t_last_ns) / 1e9);
         pthread_mutex_unlock(&e->fm.lock);
     }
-    if (!r->t_first_ns) r->t_first_ns = now;
+    if (!r->t_first_ns)
+        r->t_first_ns = now;
     r->t_last_ns = now;
     r->generated++;
     pthread_mutex_lock(&r->lock);
@@ -271,7 +281,8 @@ static double prefill_s(const struct engine *e, size_t tokens)
 
 static double decode_s(const struct engine *e, size_t batch, size_t context_tokens)
 {
-    if (!batch) return 0;
+    if (!batch)
+        return 0;
     return e->cfg.hw.step_overhead_s + e->cfg.model.weight_bytes / e->cfg.hw.mem_bw +
            (double)context_tokens * (double)e->cfg.model.kv_bytes_per_token / e->cfg.hw.mem_bw;
 }
@@ -284,7 +295,8 @@ static struct ereq *pop_wait_locked(struct engine *e, struct ereq *prev, struct 
         prev->next = r->next;
     else
         e->wait_head = r->next;
-    if (e->wait_tail == r) e->wait_tail = prev;
+    if (e->wait_tail == r)
+        e->wait_tail = prev;
     r->next = NULL;
     return r;
 }
@@ -292,7 +304,8 @@ static struct ereq *pop_wait_locked(struct engine *e, struct ereq *prev, struct 
 static void sleep_until(uint64_t target_ns)
 {
     uint64_t now = clock_now_ns();
-    if (target_ns > now) clock_sleep_ns(target_ns - now, NULL);
+    if (target_ns > now)
+        clock_sleep_ns(target_ns - now, NULL);
 }
 
 /* Admit what can start now. Returns the modelled prefill + onboard time of the admitted. */
@@ -317,7 +330,8 @@ static double admit(struct engine *e, struct ereq **fresh, size_t *n_fresh, uint
             continue;
         }
         if (r->not_before_ns > now) {
-            if (!*next_wake || r->not_before_ns < *next_wake) *next_wake = r->not_before_ns;
+            if (!*next_wake || r->not_before_ns < *next_wake)
+                *next_wake = r->not_before_ns;
             prev = r;
             r = next;
             continue;
@@ -336,7 +350,8 @@ static double admit(struct engine *e, struct ereq **fresh, size_t *n_fresh, uint
             free(hashes);
         }
         pthread_mutex_lock(&e->lock);
-        if (rc == 0) break; /* not enough G1 now: FIFO waits for a release */
+        if (rc == 0)
+            break; /* not enough G1 now: FIFO waits for a release */
         pop_wait_locked(e, prev, r);
         if (rc < 0) {
             pthread_mutex_unlock(&e->lock);
@@ -383,7 +398,8 @@ static void *sched_main(void *arg)
             pthread_cond_wait(&e->wake, &e->lock);
         bool stopping = e->stopping;
         pthread_mutex_unlock(&e->lock);
-        if (stopping) break;
+        if (stopping)
+            break;
 
         uint64_t step_start = clock_now_ns();
         /* Running requests whose client left end now. */
@@ -441,7 +457,8 @@ static void *sched_main(void *arg)
             pthread_mutex_unlock(&e->lock);
             continue;
         }
-        if (e->cfg.speedup > 0) sleep_until(step_start + (uint64_t)(cost / e->cfg.speedup * 1e9));
+        if (e->cfg.speedup > 0)
+            sleep_until(step_start + (uint64_t)(cost / e->cfg.speedup * 1e9));
         uint64_t now = clock_now_ns();
 
         for (size_t i = 0; i < n_fresh; i++) {
@@ -455,7 +472,8 @@ static void *sched_main(void *arg)
         for (size_t i = 0; i < n_batch; i++) {
             struct ereq *r = batch[i];
             struct token_outcome out = step_token(e, r, now);
-            if (!out.done) continue;
+            if (!out.done)
+                continue;
             pthread_mutex_lock(&e->lock);
             for (size_t k = 0; k < e->n_running; k++) {
                 if (e->running[k] == r) {
@@ -477,7 +495,8 @@ static void *sched_main(void *arg)
             r = pop_wait_locked(e, NULL, e->wait_head);
         }
         pthread_mutex_unlock(&e->lock);
-        if (!r) break;
+        if (!r)
+            break;
         finish(e, r, NULL, true, 503, "the server is shutting down");
     }
     free(fresh);
@@ -519,7 +538,8 @@ void sched_submit(struct engine *e, struct ereq *r)
 
 void sched_stop(struct engine *e)
 {
-    if (!e->sched_running) return;
+    if (!e->sched_running)
+        return;
     pthread_mutex_lock(&e->lock);
     e->stopping = true;
     pthread_cond_broadcast(&e->wake);

@@ -44,9 +44,11 @@ static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, cons
 {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-    if (!resp) return MHD_NO;
+    if (!resp)
+        return MHD_NO;
     MHD_add_response_header(resp, "Content-Type", ctype);
-    if (request_id && *request_id) MHD_add_response_header(resp, "x-request-id", request_id);
+    if (request_id && *request_id)
+        MHD_add_response_header(resp, "x-request-id", request_id);
     enum MHD_Result rc = MHD_queue_response(c, status, resp);
     MHD_destroy_response(resp);
     return rc;
@@ -57,7 +59,8 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json
 {
     char *s = json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(v);
-    if (!s) return MHD_NO;
+    if (!s)
+        return MHD_NO;
     enum MHD_Result rc = send_text(c, status, "application/json", s, strlen(s), request_id);
     free(s);
     return rc;
@@ -92,13 +95,15 @@ static void split_endpoint(const char *ep, char *ns, char *comp, char *name, siz
 static enum engine_state current_state(struct engine *e)
 {
     enum engine_state st = e->state;
-    if (st == ENGINE_SERVING && clock_now_ns() < e->ready_at_ns) return ENGINE_STARTING;
+    if (st == ENGINE_SERVING && clock_now_ns() < e->ready_at_ns)
+        return ENGINE_STARTING;
     return st;
 }
 
 static bool model_listed(struct engine *e)
 {
-    if (current_state(e) != ENGINE_SERVING) return false;
+    if (current_state(e) != ENGINE_SERVING)
+        return false;
     pthread_mutex_lock(&e->lock);
     bool dropped = e->model_dropped;
     pthread_mutex_unlock(&e->lock);
@@ -183,15 +188,18 @@ static int parse_prompt(const json_t *p, struct ereq *r, struct verr *v)
         p = json_array_get(p, 0);
     if (json_is_string(p)) {
         size_t len = json_string_length(p);
-        if (len == 0) return bad(v, 400, "prompt", "prompt must not be empty");
+        if (len == 0)
+            return bad(v, 400, "prompt", "prompt must not be empty");
         if (tok_heuristic_encode(json_string_value(p), len, &r->prompt) < 0)
             return bad(v, 500, "prompt", "out of memory tokenizing the prompt");
-        if (r->prompt.n == 0) return bad(v, 400, "prompt", "prompt has no tokens");
+        if (r->prompt.n == 0)
+            return bad(v, 400, "prompt", "prompt has no tokens");
         return 0;
     }
     if (json_is_array(p)) {
         size_t n = json_array_size(p);
-        if (n == 0) return bad(v, 400, "prompt", "prompt must not be empty");
+        if (n == 0)
+            return bad(v, 400, "prompt", "prompt must not be empty");
         size_t i;
         json_t *t;
         json_array_foreach(p, i, t)
@@ -216,15 +224,20 @@ static int add_stop(struct ereq *r, const json_t *s, struct verr *v)
     if (!json_is_string(s))
         return bad(v, 400, "stop", "stop must be a string or a list of strings");
     size_t len = json_string_length(s);
-    if (len == 0) return 0;
-    if (len > 256) return bad(v, 400, "stop", "stop strings are limited to 256 bytes");
+    if (len == 0)
+        return 0;
+    if (len > 256)
+        return bad(v, 400, "stop", "stop strings are limited to 256 bytes");
     char **st = realloc(r->stops, (r->n_stops + 1) * sizeof *st);
-    if (!st) return bad(v, 500, "stop", "out of memory");
+    if (!st)
+        return bad(v, 500, "stop", "out of memory");
     r->stops = st;
     r->stops[r->n_stops] = strdup(json_string_value(s));
-    if (!r->stops[r->n_stops]) return bad(v, 500, "stop", "out of memory");
+    if (!r->stops[r->n_stops])
+        return bad(v, 500, "stop", "out of memory");
     r->n_stops++;
-    if (len > r->max_stop_len) r->max_stop_len = len;
+    if (len > r->max_stop_len)
+        r->max_stop_len = len;
     return 0;
 }
 
@@ -258,7 +271,8 @@ static int parse_completion(struct engine *e, const char *body, size_t len, stru
         bad(v, 400, "prompt", "prompt is required");
         goto out;
     }
-    if (parse_prompt(prompt, r, v) < 0) goto out;
+    if (parse_prompt(prompt, r, v) < 0)
+        goto out;
 
     const json_t *mt = json_object_get(j, "max_tokens");
     r->max_tokens = 16;
@@ -304,7 +318,8 @@ static int parse_completion(struct engine *e, const char *body, size_t len, stru
             json_t *s;
             json_array_foreach(stop, i, s)
             {
-                if (add_stop(r, s, v) < 0) goto out;
+                if (add_stop(r, s, v) < 0)
+                    goto out;
             }
         } else if (add_stop(r, stop, v) < 0) {
             goto out;
@@ -447,7 +462,8 @@ static enum MHD_Result answer_unary(struct engine *e, struct MHD_Connection *c, 
                          "prompt_tokens_details", "cached_tokens", (json_int_t)r->cached_tokens);
     }
     pthread_mutex_unlock(&r->lock);
-    if (cut) return MHD_NO; /* injected disconnect or shutdown: close without an answer */
+    if (cut)
+        return MHD_NO; /* injected disconnect or shutdown: close without an answer */
     if (status)
         return send_error(c, (unsigned)status,
                           status >= 500 ? "internal_server_error" : "invalid_request_error", NULL,
@@ -475,7 +491,8 @@ static enum MHD_Result handle_completion(struct engine *e, struct MHD_Connection
         return answer_unary(e, c, h->req);
     }
     struct ereq *r = ereq_new(e);
-    if (!r) return send_error(c, 500, "internal_server_error", NULL, "out of memory", NULL);
+    if (!r)
+        return send_error(c, 500, "internal_server_error", NULL, "out of memory", NULL);
     h->req = r;
     set_request_id(e, c, r);
     if (h->too_big) {
@@ -568,15 +585,19 @@ static enum MHD_Result on_api(void *cls, struct MHD_Connection *c, const char *u
     struct hctx *h = *req_cls;
     if (!h) {
         h = calloc(1, sizeof *h);
-        if (!h) return MHD_NO;
+        if (!h)
+            return MHD_NO;
         *req_cls = h;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > e->cfg.max_body_bytes) h->too_big = true;
+        if (cl && strtoull(cl, NULL, 10) > e->cfg.max_body_bytes)
+            h->too_big = true;
         return MHD_YES;
     }
     if (*upload_size) {
-        if (!h->too_big && h->body.len + *upload_size > e->cfg.max_body_bytes) h->too_big = true;
-        if (!h->too_big && buf_append(&h->body, upload, *upload_size) < 0) h->too_big = true;
+        if (!h->too_big && h->body.len + *upload_size > e->cfg.max_body_bytes)
+            h->too_big = true;
+        if (!h->too_big && buf_append(&h->body, upload, *upload_size) < 0)
+            h->too_big = true;
         *upload_size = 0;
         return MHD_YES;
     }
@@ -590,11 +611,14 @@ static enum MHD_Result on_api(void *cls, struct MHD_Connection *c, const char *u
     if (!get)
         return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "invalid_request_error", NULL,
                           "method not allowed", NULL);
-    if (strcmp(url, "/health") == 0) return handle_health(e, c);
+    if (strcmp(url, "/health") == 0)
+        return handle_health(e, c);
     if (strcmp(url, "/live") == 0)
         return send_json(c, MHD_HTTP_OK, json_pack("{s:s}", "status", "live"), NULL);
-    if (strcmp(url, "/v1/models") == 0) return handle_models(e, c);
-    if (strcmp(url, "/metrics") == 0) return handle_metrics(e, c, false);
+    if (strcmp(url, "/v1/models") == 0)
+        return handle_models(e, c);
+    if (strcmp(url, "/metrics") == 0)
+        return handle_metrics(e, c, false);
     return send_error(c, MHD_HTTP_NOT_FOUND, "NotFoundError", NULL, "no such endpoint", NULL);
 }
 
@@ -605,14 +629,16 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     (void)toe;
     struct engine *e = cls;
     struct hctx *h = *req_cls;
-    if (!h) return;
+    if (!h)
+        return;
     *req_cls = NULL;
     if (h->req) {
         struct ereq *r = h->req;
         pthread_mutex_lock(&r->lock);
         r->conn_gone = true;
         bool was_done = r->done;
-        if (!was_done) r->cancelled = true;
+        if (!was_done)
+            r->cancelled = true;
         pthread_mutex_unlock(&r->lock);
         if (!was_done) {
             pthread_mutex_lock(&e->lock);
@@ -643,7 +669,8 @@ static enum MHD_Result on_metrics(void *cls, struct MHD_Connection *c, const cha
     if (strcmp(method, "GET") != 0)
         return send_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "method not allowed\n", 19,
                          NULL);
-    if (strcmp(url, "/metrics") == 0) return handle_metrics(e, c, true);
+    if (strcmp(url, "/metrics") == 0)
+        return handle_metrics(e, c, true);
     return send_text(c, MHD_HTTP_NOT_FOUND, "text/plain", "not found\n", 10, NULL);
 }
 
@@ -702,7 +729,8 @@ static struct MHD_Daemon *start_daemon(struct engine *e, int fd, MHD_AccessHandl
 int server_start(struct engine *e, char *err)
 {
     e->api_fd = e->metrics_fd = -1;
-    if (open_listener(e->cfg.host, e->cfg.port, &e->api_fd, &e->port, err) < 0) return -1;
+    if (open_listener(e->cfg.host, e->cfg.port, &e->api_fd, &e->port, err) < 0)
+        return -1;
     if (e->cfg.metrics_port >= 0 && open_listener(e->cfg.host, e->cfg.metrics_port, &e->metrics_fd,
                                                   &e->metrics_port, err) < 0) {
         close(e->api_fd);
@@ -710,7 +738,8 @@ int server_start(struct engine *e, char *err)
         return -1;
     }
     e->api = start_daemon(e, e->api_fd, on_api, e->cfg.http_threads, true);
-    if (e->api) e->api_fd = -1; /* the daemon owns (and closes) it now */
+    if (e->api)
+        e->api_fd = -1; /* the daemon owns (and closes) it now */
     if (!e->api) {
         snprintf(err, 512, "cannot start the HTTP server on port %d", e->port);
         server_stop(e);
@@ -718,7 +747,8 @@ int server_start(struct engine *e, char *err)
     }
     if (e->metrics_fd >= 0) {
         e->metrics_d = start_daemon(e, e->metrics_fd, on_metrics, 1, false);
-        if (e->metrics_d) e->metrics_fd = -1;
+        if (e->metrics_d)
+            e->metrics_fd = -1;
         if (!e->metrics_d) {
             snprintf(err, 512, "cannot start the metrics server on port %d", e->metrics_port);
             server_stop(e);
@@ -730,10 +760,14 @@ int server_start(struct engine *e, char *err)
 
 void server_stop(struct engine *e)
 {
-    if (e->api) MHD_stop_daemon(e->api);
-    if (e->metrics_d) MHD_stop_daemon(e->metrics_d);
+    if (e->api)
+        MHD_stop_daemon(e->api);
+    if (e->metrics_d)
+        MHD_stop_daemon(e->metrics_d);
     e->api = e->metrics_d = NULL;
-    if (e->api_fd >= 0) close(e->api_fd);
-    if (e->metrics_fd >= 0) close(e->metrics_fd);
+    if (e->api_fd >= 0)
+        close(e->api_fd);
+    if (e->metrics_fd >= 0)
+        close(e->metrics_fd);
     e->api_fd = e->metrics_fd = -1;
 }

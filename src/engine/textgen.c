@@ -40,9 +40,11 @@ void textgen_init(struct textgen *g, uint64_t seed)
 
 size_t textgen_plan_length(struct textgen *g, size_t max_tokens, bool ignore_eos)
 {
-    if (max_tokens == 0) return 0;
+    if (max_tokens == 0)
+        return 0;
     uint64_t r = next_u64(g);
-    if (ignore_eos || (r & 1)) return max_tokens;
+    if (ignore_eos || (r & 1))
+        return max_tokens;
     size_t lo = max_tokens / 4 ? max_tokens / 4 : 1;
     size_t span = max_tokens - lo + 1;
     return lo + (size_t)((r >> 1) % span);
@@ -61,7 +63,8 @@ size_t textgen_next(struct textgen *g, char out[32])
     size_t len = strlen(w);
     out[0] = ' ';
     memcpy(out + 1, w, len + 1);
-    if (g->sentence_start && out[1] >= 'a' && out[1] <= 'z') out[1] = (char)(out[1] - 'a' + 'A');
+    if (g->sentence_start && out[1] >= 'a' && out[1] <= 'z')
+        out[1] = (char)(out[1] - 'a' + 'A');
     g->sentence_start = false;
     g->words_in_sentence++;
     return len + 1;

@@ -32,8 +32,7 @@ int blockdev_parse_stat(const char *text, struct blockdev_stat *st)
                    &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10]);
     if (n != 11)
         return -1;
-    *st = (struct blockdev_stat){v[0], v[1], v[2], v[3], v[4], v[5],
-                                 v[6], v[7], v[8], v[9], v[10]};
+    *st = (struct blockdev_stat){v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]};
     return 0;
 }
 
@@ -169,7 +168,7 @@ json_t *blockdev_delta_json(const struct blockdev_stat *b, const struct blockdev
     return json_pack("{s:I, s:I, s:I, s:I, s:f, s:f, s:o, s:o}", "read_ios_delta",
                      (json_int_t)d(a->read_ios, b->read_ios), "write_ios_delta",
                      (json_int_t)d(a->write_ios, b->write_ios), "read_bytes_delta", (json_int_t)rb,
-                     "write_bytes_delta", (json_int_t)wb, "read_mib_delta",
-                     (double)rb / 1048576.0, "write_mib_delta", (double)wb / 1048576.0, "before",
-                     blockdev_stat_json(b), "after", blockdev_stat_json(a));
+                     "write_bytes_delta", (json_int_t)wb, "read_mib_delta", (double)rb / 1048576.0,
+                     "write_mib_delta", (double)wb / 1048576.0, "before", blockdev_stat_json(b),
+                     "after", blockdev_stat_json(a));
 }

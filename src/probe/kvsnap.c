@@ -13,10 +13,17 @@
 #include <string.h>
 
 const char *const KV_COUNTERS[] = {
-    "kvbm_offload_blocks_d2h", "kvbm_offload_blocks_h2d", "kvbm_offload_blocks_d2d",
-    "kvbm_onboard_blocks_d2d", "kvbm_onboard_blocks_h2d", "kvbm_matched_tokens",
-    "kvbm_disk_bytes_read",    "kvbm_disk_bytes_written", "kvbm_cache_evictions",
-    "kvbm_cache_prefetches",   NULL,
+    "kvbm_offload_blocks_d2h",
+    "kvbm_offload_blocks_h2d",
+    "kvbm_offload_blocks_d2d",
+    "kvbm_onboard_blocks_d2d",
+    "kvbm_onboard_blocks_h2d",
+    "kvbm_matched_tokens",
+    "kvbm_disk_bytes_read",
+    "kvbm_disk_bytes_written",
+    "kvbm_cache_evictions",
+    "kvbm_cache_prefetches",
+    NULL,
 };
 
 const char *const KV_GAUGES[] = {
@@ -98,7 +105,7 @@ json_t *kvsnap_delta_json(const struct kv_snapshot *b, const struct kv_snapshot 
             continue;
         }
         if (!prom_json_lookup(b->metrics, KV_COUNTERS[i], &vb))
-            vb = 0; /* appeared during the phase */
+            vb = 0;                          /* appeared during the phase */
         double dlt = va >= vb ? va - vb : 0; /* a counter reset reads as 0 */
         vals[i] = dlt;
         have[i] = true;
@@ -108,16 +115,16 @@ json_t *kvsnap_delta_json(const struct kv_snapshot *b, const struct kv_snapshot 
         double v;
         char key[96];
         snprintf(key, sizeof key, "%s_after", KV_GAUGES[i]);
-        json_put(o, key, prom_json_lookup(a->metrics, KV_GAUGES[i], &v) ? json_real_or_null(v, 1)
-                                                                         : json_null());
+        json_put(o, key,
+                 prom_json_lookup(a->metrics, KV_GAUGES[i], &v) ? json_real_or_null(v, 1)
+                                                                : json_null());
     }
     /* indexes into KV_COUNTERS */
     enum { D2H, H2D, D2D, ON_D2D, ON_H2D, MATCHED, DREAD, DWRITE };
     json_put_real(o, "offload_blocks_total_delta", vals[D2H] + vals[H2D] + vals[D2D]);
     json_put_real(o, "onboard_blocks_total_delta", vals[ON_D2D] + vals[ON_H2D]);
     json_put(o, "disk_read_mib_delta", json_real_or_null(vals[DREAD] / 1048576.0, have[DREAD]));
-    json_put(o, "disk_write_mib_delta",
-             json_real_or_null(vals[DWRITE] / 1048576.0, have[DWRITE]));
+    json_put(o, "disk_write_mib_delta", json_real_or_null(vals[DWRITE] / 1048576.0, have[DWRITE]));
     json_put_bool(o, "disk_rehydrate_counter_positive", vals[ON_D2D] > 0);
     return o;
 }

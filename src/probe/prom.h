@@ -15,7 +15,7 @@
 
 struct prom_entry {
     char *name;
-    double sum;        /* sum over label sets (NaN if any sample was NaN) */
+    double sum; /* sum over label sets (NaN if any sample was NaN) */
     size_t samples;
 };
 

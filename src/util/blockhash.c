@@ -28,13 +28,15 @@ uint64_t blockhash_next(uint64_t parent, const uint32_t *ids, size_t n)
             used = 0;
         }
     }
-    if (used) XXH3_64bits_update(&st, chunk, used);
+    if (used)
+        XXH3_64bits_update(&st, chunk, used);
     return XXH3_64bits_digest(&st);
 }
 
 size_t blockhash_chain(const uint32_t *ids, size_t n_ids, size_t block_size, uint64_t *out)
 {
-    if (block_size == 0) return 0;
+    if (block_size == 0)
+        return 0;
     size_t n_blocks = n_ids / block_size;
     uint64_t parent = 0;
     for (size_t b = 0; b < n_blocks; b++) {

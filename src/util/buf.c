@@ -13,9 +13,11 @@
 
 int buf_reserve(struct buf *b, size_t extra)
 {
-    if (extra > SIZE_MAX - b->len - 1) return -1;
+    if (extra > SIZE_MAX - b->len - 1)
+        return -1;
     size_t need = b->len + extra + 1;
-    if (need <= b->cap) return 0;
+    if (need <= b->cap)
+        return 0;
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need) {
         if (cap > SIZE_MAX / 2) {
@@ -25,7 +27,8 @@ int buf_reserve(struct buf *b, size_t extra)
         cap *= 2;
     }
     char *p = realloc(b->data, cap);
-    if (!p) return -1;
+    if (!p)
+        return -1;
     b->data = p;
     b->cap = cap;
     return 0;
@@ -33,8 +36,10 @@ int buf_reserve(struct buf *b, size_t extra)
 
 int buf_append(struct buf *b, const void *data, size_t len)
 {
-    if (buf_reserve(b, len) < 0) return -1;
-    if (len) memcpy(b->data + b->len, data, len);
+    if (buf_reserve(b, len) < 0)
+        return -1;
+    if (len)
+        memcpy(b->data + b->len, data, len);
     b->len += len;
     b->data[b->len] = '\0';
     return 0;
@@ -57,9 +62,12 @@ int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
     char small[256];
     int n = vsnprintf(small, sizeof small, fmt, ap2);
     va_end(ap2);
-    if (n < 0) return -1;
-    if ((size_t)n < sizeof small) return buf_append(b, small, (size_t)n);
-    if (buf_reserve(b, (size_t)n) < 0) return -1;
+    if (n < 0)
+        return -1;
+    if ((size_t)n < sizeof small)
+        return buf_append(b, small, (size_t)n);
+    if (buf_reserve(b, (size_t)n) < 0)
+        return -1;
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
     b->len += (size_t)n;
     return 0;
@@ -77,7 +85,8 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 void buf_reset(struct buf *b)
 {
     b->len = 0;
-    if (b->data) b->data[0] = '\0';
+    if (b->data)
+        b->data[0] = '\0';
 }
 
 void buf_truncate(struct buf *b, size_t len)
@@ -108,7 +117,8 @@ void buf_free(struct buf *b)
 
 char *buf_detach(struct buf *b)
 {
-    if (!b->data && buf_reserve(b, 0) < 0) return NULL;
+    if (!b->data && buf_reserve(b, 0) < 0)
+        return NULL;
     b->data[b->len] = '\0';
     char *p = b->data;
     b->data = NULL;

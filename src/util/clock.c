@@ -40,7 +40,8 @@ void clock_compact_utc(uint64_t wall_ns, char out[17])
     time_t secs = (time_t)(wall_ns / 1000000000ull);
     struct tm tm;
     gmtime_r(&secs, &tm);
-    if (strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm) != 16) out[0] = '\0';
+    if (strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm) != 16)
+        out[0] = '\0';
 }
 
 void clock_sleep_ns(uint64_t ns, const volatile int *stop)
@@ -48,7 +49,8 @@ void clock_sleep_ns(uint64_t ns, const volatile int *stop)
     struct timespec req = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)};
     struct timespec rem;
     while (nanosleep(&req, &rem) < 0 && errno == EINTR) {
-        if (stop && *stop) return;
+        if (stop && *stop)
+            return;
         req = rem;
     }
 }

@@ -19,10 +19,12 @@ int fs_mkdir_p(const char *path, char *err)
 {
     char tmp[PATH_MAX];
     size_t len = strlen(path);
-    if (len == 0 || len >= sizeof tmp) return err_set(err, "invalid directory path '%s'", path);
+    if (len == 0 || len >= sizeof tmp)
+        return err_set(err, "invalid directory path '%s'", path);
     memcpy(tmp, path, len + 1);
     for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
+        if (*p != '/')
+            continue;
         *p = '\0';
         if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
             return err_set(err, "cannot create directory %s: %s", tmp, strerror(errno));
@@ -31,7 +33,8 @@ int fs_mkdir_p(const char *path, char *err)
     if (mkdir(tmp, 0755) < 0) {
         if (errno != EEXIST)
             return err_set(err, "cannot create directory %s: %s", tmp, strerror(errno));
-        if (!fs_is_dir(tmp)) return err_set(err, "%s exists and is not a directory", tmp);
+        if (!fs_is_dir(tmp))
+            return err_set(err, "%s exists and is not a directory", tmp);
     }
     return 0;
 }
@@ -44,12 +47,14 @@ int fs_mkdir_new(const char *path, char *err)
     }
     char parent[PATH_MAX];
     size_t len = strlen(path);
-    if (len == 0 || len >= sizeof parent) return err_set(err, "invalid directory path '%s'", path);
+    if (len == 0 || len >= sizeof parent)
+        return err_set(err, "invalid directory path '%s'", path);
     memcpy(parent, path, len + 1);
     char *slash = strrchr(parent, '/');
     if (slash && slash != parent) {
         *slash = '\0';
-        if (fs_mkdir_p(parent, err) < 0) return -1;
+        if (fs_mkdir_p(parent, err) < 0)
+            return -1;
     }
     if (mkdir(path, 0755) < 0) {
         if (errno == EEXIST) {
@@ -65,15 +70,18 @@ int fs_write_atomic(const char *path, const void *data, size_t len, char *err)
 {
     char tmp[PATH_MAX];
     int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    if (n < 0 || (size_t)n >= sizeof tmp) return err_set(err, "path too long: %s", path);
+    if (n < 0 || (size_t)n >= sizeof tmp)
+        return err_set(err, "path too long: %s", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return err_set(err, "cannot create %s: %s", tmp, strerror(errno));
+    if (fd < 0)
+        return err_set(err, "cannot create %s: %s", tmp, strerror(errno));
     const char *p = data;
     size_t left = len;
     while (left > 0) {
         ssize_t w = write(fd, p, left);
         if (w < 0) {
-            if (errno == EINTR) continue;
+            if (errno == EINTR)
+                continue;
             int e = errno;
             close(fd);
             unlink(tmp);
@@ -104,7 +112,8 @@ int fs_write_atomic(const char *path, const void *data, size_t len, char *err)
 int fs_read_file(const char *path, struct buf *out, size_t max_bytes, char *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return err_set(err, "cannot open %s: %s", path, strerror(errno));
+    if (fd < 0)
+        return err_set(err, "cannot open %s: %s", path, strerror(errno));
     size_t total = 0;
     for (;;) {
         if (buf_reserve(out, 65536) < 0) {
@@ -113,12 +122,14 @@ int fs_read_file(const char *path, struct buf *out, size_t max_bytes, char *err)
         }
         ssize_t r = read(fd, out->data + out->len, 65536);
         if (r < 0) {
-            if (errno == EINTR) continue;
+            if (errno == EINTR)
+                continue;
             int e = errno;
             close(fd);
             return err_set(err, "cannot read %s: %s", path, strerror(e));
         }
-        if (r == 0) break;
+        if (r == 0)
+            break;
         total += (size_t)r;
         if (total > max_bytes) {
             close(fd);
@@ -153,7 +164,8 @@ static int remove_entry(const char *path, const struct stat *st, int type, struc
 
 int fs_remove_tree(const char *path, char *err)
 {
-    if (!fs_exists(path)) return 0;
+    if (!fs_exists(path))
+        return 0;
     if (nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS) < 0)
         return err_set(err, "cannot remove %s: %s", path, strerror(errno));
     return 0;

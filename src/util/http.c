@@ -84,7 +84,8 @@ void http_req_init(struct http_req *req)
 int http_req_add_header(struct http_req *req, const char *line)
 {
     struct curl_slist *l = curl_slist_append(req->headers, line);
-    if (!l) return -1;
+    if (!l)
+        return -1;
     req->headers = l;
     return 0;
 }
@@ -97,8 +98,10 @@ void http_req_clear_headers(struct http_req *req)
 
 void http_req_cleanup(struct http_req *req)
 {
-    if (req->active && req->client) http_client_cancel(req->client, req);
-    if (req->easy) curl_easy_cleanup(req->easy);
+    if (req->active && req->client)
+        http_client_cancel(req->client, req);
+    if (req->easy)
+        curl_easy_cleanup(req->easy);
     req->easy = NULL;
     http_req_clear_headers(req);
     buf_free(&req->body_buf);
@@ -109,7 +112,8 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
     struct http_req *req = userdata;
     size_t len = size * nmemb;
     uint64_t t = clock_now_ns();
-    if (!req->t_first_byte_ns && len) req->t_first_byte_ns = t;
+    if (!req->t_first_byte_ns && len)
+        req->t_first_byte_ns = t;
     req->bytes_received += len;
     if (req->on_data) {
         if (req->on_data(req, ptr, len, t) != 0) {
@@ -121,7 +125,8 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
     size_t cap = req->max_body ? req->max_body : (size_t)64 << 20;
     size_t room = req->body_buf.len < cap ? cap - req->body_buf.len : 0;
     size_t take = len < room ? len : room;
-    if (take < len) req->body_truncated = true;
+    if (take < len)
+        req->body_truncated = true;
     if (take && buf_append(&req->body_buf, ptr, take) < 0) {
         req->error = HTTP_ERR_OTHER;
         snprintf(req->error_text, sizeof req->error_text, "out of memory collecting the body");
@@ -149,7 +154,8 @@ static size_t on_header_line(char *ptr, size_t size, size_t nmemb, void *userdat
         return len;
     }
     const char *colon = memchr(ptr, ':', n);
-    if (!colon || !req->on_header) return len;
+    if (!colon || !req->on_header)
+        return len;
     size_t name_len = (size_t)(colon - ptr);
     const char *value = colon + 1;
     size_t value_len = n - name_len - 1;
@@ -165,11 +171,16 @@ static size_t on_header_line(char *ptr, size_t size, size_t nmemb, void *userdat
 
 int http_client_start(struct http_client *c, struct http_req *req, char *err)
 {
-    if (req->active) return err_set(err, "request already active");
-    if (!req->url) return err_set(err, "request has no URL");
+    if (req->active)
+        return err_set(err, "request already active");
+    if (!req->url)
+        return err_set(err, "request has no URL");
+    bool fresh = false;
     if (!req->easy) {
         req->easy = curl_easy_init();
-        if (!req->easy) return err_set(err, "curl_easy_init failed");
+        if (!req->easy)
+            return err_set(err, "curl_easy_init failed");
+        fresh = true;
     }
     CURL *e = req->easy;
     req->status = 0;
@@ -183,22 +194,25 @@ int http_client_start(struct http_client *c, struct http_req *req, char *err)
 
     const char *method = req->method ? req->method : req->body ? "POST" : "GET";
     bool post = strcmp(method, "POST") == 0;
+    if (fresh) {
+        /* options that never change for this handle */
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+        curl_easy_setopt(e, CURLOPT_NOPROXY, "127.0.0.1,localhost,::1");
+        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->curl_errbuf);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header_line);
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
+        curl_easy_setopt(e, CURLOPT_PRIVATE, req);
+        curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, NULL); /* identity: we time the raw stream */
+    }
     curl_easy_setopt(e, CURLOPT_URL, req->url);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_NOPROXY, "127.0.0.1,localhost,::1");
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->curl_errbuf);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header_line);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, req);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
                      req->timeout_s > 0 ? (long)(req->timeout_s * 1000) : 0L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                      req->connect_timeout_s > 0 ? (long)(req->connect_timeout_s * 1000) : 10000L);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, NULL); /* identity: we time the raw stream */
     if (post) {
         curl_easy_setopt(e, CURLOPT_POST, 1L);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "");
@@ -212,7 +226,8 @@ int http_client_start(struct http_client *c, struct http_req *req, char *err)
     req->client = c;
     req->t_start_ns = clock_now_ns();
     CURLMcode mc = curl_multi_add_handle(c->multi, e);
-    if (mc != CURLM_OK) return err_set(err, "curl_multi_add_handle: %s", curl_multi_strerror(mc));
+    if (mc != CURLM_OK)
+        return err_set(err, "curl_multi_add_handle: %s", curl_multi_strerror(mc));
     req->active = true;
     c->active++;
     return 0;
@@ -220,12 +235,14 @@ int http_client_start(struct http_client *c, struct http_req *req, char *err)
 
 static void classify(struct http_req *req, CURLcode rc)
 {
-    if (rc == CURLE_OK) return;
+    if (rc == CURLE_OK)
+        return;
     if (req->error == HTTP_ERR_ABORTED) {
         snprintf(req->error_text, sizeof req->error_text, "aborted by the client");
         return;
     }
-    if (req->error == HTTP_ERR_OTHER && req->error_text[0]) return;
+    if (req->error == HTTP_ERR_OTHER && req->error_text[0])
+        return;
     const char *detail = req->curl_errbuf[0] ? req->curl_errbuf : curl_easy_strerror(rc);
     const char *what;
     switch (rc) {
@@ -264,27 +281,33 @@ static void finish(struct http_client *c, struct http_req *req, CURLcode rc)
     if (curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK && code)
         req->status = code;
     classify(req, rc);
-    if (req->on_done) req->on_done(req);
+    if (req->on_done)
+        req->on_done(req);
 }
 
 int http_client_poll(struct http_client *c, int timeout_ms)
 {
     int running = 0;
     CURLMcode mc = curl_multi_perform(c->multi, &running);
-    if (mc != CURLM_OK) return -1;
+    if (mc != CURLM_OK)
+        return -1;
     if (running > 0 || c->active == 0) {
         mc = curl_multi_poll(c->multi, NULL, 0, timeout_ms, NULL);
-        if (mc != CURLM_OK) return -1;
+        if (mc != CURLM_OK)
+            return -1;
         mc = curl_multi_perform(c->multi, &running);
-        if (mc != CURLM_OK) return -1;
+        if (mc != CURLM_OK)
+            return -1;
     }
     CURLMsg *msg;
     int left;
     while ((msg = curl_multi_info_read(c->multi, &left))) {
-        if (msg->msg != CURLMSG_DONE) continue;
+        if (msg->msg != CURLMSG_DONE)
+            continue;
         struct http_req *req = NULL;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&req);
-        if (req) finish(c, req, msg->data.result);
+        if (req)
+            finish(c, req, msg->data.result);
     }
     return c->active;
 }
@@ -296,7 +319,8 @@ int http_client_active(const struct http_client *c)
 
 void http_client_cancel(struct http_client *c, struct http_req *req)
 {
-    if (!req->active) return;
+    if (!req->active)
+        return;
     req->error = HTTP_ERR_ABORTED;
     finish(c, req, CURLE_ABORTED_BY_CALLBACK);
 }
@@ -308,7 +332,8 @@ void http_client_wakeup(struct http_client *c)
 
 void http_client_free(struct http_client *c)
 {
-    if (!c) return;
+    if (!c)
+        return;
     curl_multi_cleanup(c->multi);
     free(c);
 }
@@ -316,7 +341,8 @@ void http_client_free(struct http_client *c)
 int http_fetch(struct http_req *req, char *err)
 {
     struct http_client *c = http_client_new(1, err);
-    if (!c) return -1;
+    if (!c)
+        return -1;
     if (http_client_start(c, req, err) < 0) {
         http_client_free(c);
         return -1;

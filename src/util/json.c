@@ -19,11 +19,13 @@ char *json_canonical(const json_t *v)
     /* jansson writes \u00E9; Python's json.dumps writes \u00e9. Use the lower-case form so the
      * identity hashes agree with the reference harness for the same request. */
     for (char *p = s; p && *p; p++) {
-        if (*p != '\\') continue;
+        if (*p != '\\')
+            continue;
         p++;
         if (*p == 'u') {
             for (int i = 1; i <= 4 && p[i]; i++)
-                if (p[i] >= 'A' && p[i] <= 'F') p[i] = (char)(p[i] - 'A' + 'a');
+                if (p[i] >= 'A' && p[i] <= 'F')
+                    p[i] = (char)(p[i] - 'A' + 'a');
         }
     }
     return s;
@@ -44,7 +46,8 @@ int json_canonical_sha256(const json_t *v, char out[65])
 int json_write_file(const char *path, const json_t *v, char *err)
 {
     char *s = json_dumps(v, JSON_DUMP_FLAGS_PRETTY | JSON_ENCODE_ANY);
-    if (!s) return err_set(err, "cannot serialise JSON for %s", path);
+    if (!s)
+        return err_set(err, "cannot serialise JSON for %s", path);
     size_t len = strlen(s);
     char *t = realloc(s, len + 2);
     if (!t) {
@@ -61,7 +64,8 @@ int json_write_file(const char *path, const json_t *v, char *err)
 int json_write_line(FILE *f, const json_t *v, char *err)
 {
     char *s = json_dumps(v, JSON_DUMP_FLAGS_LINE | JSON_ENCODE_ANY);
-    if (!s) return err_set(err, "cannot serialise JSON row");
+    if (!s)
+        return err_set(err, "cannot serialise JSON row");
     size_t len = strlen(s);
     int rc = 0;
     if (fwrite(s, 1, len, f) != len || fputc('\n', f) == EOF || fflush(f) != 0)
@@ -74,7 +78,8 @@ json_t *json_read_file(const char *path, char *err)
 {
     json_error_t jerr;
     json_t *v = json_load_file(path, JSON_DECODE_ANY, &jerr);
-    if (!v) err_set(err, "%s: %s (line %d)", path, jerr.text, jerr.line);
+    if (!v)
+        err_set(err, "%s: %s (line %d)", path, jerr.text, jerr.line);
     return v;
 }
 
@@ -99,7 +104,8 @@ double json_get_num(const json_t *obj, const char *key, double fallback)
 bool json_get_num_strict(const json_t *obj, const char *key, double *out)
 {
     const json_t *v = json_object_get(obj, key);
-    if (!json_is_number(v)) return false;
+    if (!json_is_number(v))
+        return false;
     *out = json_number_value(v);
     return true;
 }
@@ -137,10 +143,12 @@ json_t *json_string_lossy(const char *s, size_t len)
                  !(n == 4 && (cp < 0x10000 || cp > 0x10ffff)) && !(cp >= 0xd800 && cp <= 0xdfff);
         }
         if (ok) {
-            if (buf_append(&b, s + i, n) < 0) goto oom;
+            if (buf_append(&b, s + i, n) < 0)
+                goto oom;
             i += n;
         } else {
-            if (buf_append(&b, "\xef\xbf\xbd", 3) < 0) goto oom;
+            if (buf_append(&b, "\xef\xbf\xbd", 3) < 0)
+                goto oom;
             i++;
         }
     }
@@ -154,7 +162,8 @@ oom:
 
 int json_put(json_t *obj, const char *key, json_t *v)
 {
-    if (!v) return -1;
+    if (!v)
+        return -1;
     return json_object_set_new(obj, key, v);
 }
 
@@ -181,12 +190,15 @@ int json_put_bool(json_t *obj, const char *key, bool v)
 int json_escape_append(struct buf *b, const char *s, size_t len)
 {
     static const char HEX[] = "0123456789abcdef";
-    if (buf_reserve(b, len + 2) < 0) return -1;
+    if (buf_reserve(b, len + 2) < 0)
+        return -1;
     size_t start = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        if (buf_append(b, s + start, i - start) < 0) return -1;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        if (buf_append(b, s + start, i - start) < 0)
+            return -1;
         char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
         size_t n = 2;
         switch (c) {
@@ -213,7 +225,8 @@ int json_escape_append(struct buf *b, const char *s, size_t len)
             esc[5] = HEX[c & 15];
             n = 6;
         }
-        if (buf_append(b, esc, n) < 0) return -1;
+        if (buf_append(b, esc, n) < 0)
+            return -1;
         start = i + 1;
     }
     return buf_append(b, s + start, len - start);

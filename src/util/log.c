@@ -41,19 +41,23 @@ int log_level_parse(const char *s, enum log_level *out)
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
-    if (level < current_level || level >= LOG_OFF) return;
+    if (level < current_level || level >= LOG_OFF)
+        return;
     char line[2048];
     char ts[CLOCK_ISO_LEN];
     clock_iso_utc(clock_wall_ns(), ts);
     int n = snprintf(line, sizeof line, "%s %s ", ts, LEVEL_NAMES[level]);
-    if (n < 0) return;
+    if (n < 0)
+        return;
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
     va_end(ap);
-    if (m < 0) return;
+    if (m < 0)
+        return;
     size_t len = (size_t)n + (size_t)m;
-    if (len > sizeof line - 2) len = sizeof line - 2; /* truncated message */
+    if (len > sizeof line - 2)
+        len = sizeof line - 2; /* truncated message */
     line[len++] = '\n';
     flockfile(stderr);
     fwrite(line, 1, len, stderr);

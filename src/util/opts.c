@@ -16,14 +16,16 @@
 static struct opt *find_opt(struct opt *opts, const char *name, size_t len)
 {
     for (struct opt *o = opts; o->name; o++)
-        if (strlen(o->name) == len && strncmp(o->name, name, len) == 0) return o;
+        if (strlen(o->name) == len && strncmp(o->name, name, len) == 0)
+            return o;
     return NULL;
 }
 
 static size_t edit_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
-    if (la > 64 || lb > 64) return SIZE_MAX;
+    if (la > 64 || lb > 64)
+        return SIZE_MAX;
     size_t row[65];
     for (size_t j = 0; j <= lb; j++)
         row[j] = j;
@@ -34,8 +36,10 @@ static size_t edit_distance(const char *a, const char *b)
             size_t cur = row[j];
             size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
             size_t best = prev + cost;
-            if (row[j] + 1 < best) best = row[j] + 1;
-            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            if (row[j] + 1 < best)
+                best = row[j] + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
             row[j] = best;
             prev = cur;
         }
@@ -59,7 +63,8 @@ static const char *closest_name(const struct opt *opts, const char *name)
 
 static const char *type_metavar(const struct opt *o)
 {
-    if (o->metavar) return o->metavar;
+    if (o->metavar)
+        return o->metavar;
     switch (o->type) {
     case OPT_INT:
         return "N";
@@ -78,33 +83,39 @@ static const char *type_metavar(const struct opt *o)
 
 static int parse_ll(const char *s, long long *out)
 {
-    if (!*s) return -1;
+    if (!*s)
+        return -1;
     errno = 0;
     char *end;
     long long v = strtoll(s, &end, 10);
-    if (errno || *end) return -1;
+    if (errno || *end)
+        return -1;
     *out = v;
     return 0;
 }
 
 static int parse_double(const char *s, double *out)
 {
-    if (!*s) return -1;
+    if (!*s)
+        return -1;
     errno = 0;
     char *end;
     double v = strtod(s, &end);
-    if (errno || *end || !isfinite(v)) return -1;
+    if (errno || *end || !isfinite(v))
+        return -1;
     *out = v;
     return 0;
 }
 
 int opts_parse_duration(const char *s, double *seconds)
 {
-    if (!*s) return -1;
+    if (!*s)
+        return -1;
     errno = 0;
     char *end;
     double v = strtod(s, &end);
-    if (errno || end == s || !isfinite(v)) return -1;
+    if (errno || end == s || !isfinite(v))
+        return -1;
     double scale;
     if (*end == '\0' || strcmp(end, "s") == 0)
         scale = 1;
@@ -215,8 +226,10 @@ static int apply_value(struct opt *o, const char *val, const char *origin, bool 
         memcpy(a, val, (size_t)(colon - val));
         a[colon - val] = '\0';
         strcpy(b, colon + 1);
-        if (parse_ll(a, &mn) < 0 || parse_ll(b, &mx) < 0 || mn > mx) goto bad_range;
-        if (has_limits(o) && (mn < o->min || mx > o->max)) goto bad_range;
+        if (parse_ll(a, &mn) < 0 || parse_ll(b, &mx) < 0 || mn > mx)
+            goto bad_range;
+        if (has_limits(o) && (mn < o->min || mx > o->max))
+            goto bad_range;
         ((struct opt_range *)o->dest)->min = mn;
         ((struct opt_range *)o->dest)->max = mx;
         return 0;
@@ -239,7 +252,8 @@ static int apply_value(struct opt *o, const char *val, const char *origin, bool 
         for (const char *const *c = o->choices; *c; c++) {
             int n =
                 snprintf(list + used, sizeof list - used, "%s%s", c == o->choices ? "" : ", ", *c);
-            if (n < 0 || (size_t)n >= sizeof list - used) break;
+            if (n < 0 || (size_t)n >= sizeof list - used)
+                break;
             used += (size_t)n;
         }
         return err_set(err, "%s: expected one of %s, got '%s'", origin, list, val);
@@ -251,10 +265,12 @@ static int apply_value(struct opt *o, const char *val, const char *origin, bool 
             o->list_from_default = false;
         }
         const char **items = realloc(l->items, (l->n + 1) * sizeof *items);
-        if (!items) return err_set(err, "%s: out of memory", origin);
+        if (!items)
+            return err_set(err, "%s: out of memory", origin);
         items[l->n++] = val;
         l->items = items;
-        if (from_default) o->list_from_default = true;
+        if (from_default)
+            o->list_from_default = true;
         return 0;
     }
     }
@@ -266,16 +282,19 @@ static int apply_defaults(struct opt *opts, char *err)
     for (struct opt *o = opts; o->name; o++) {
         o->seen = false;
         o->list_from_default = false;
-        if (o->type == OPT_LIST) ((struct opt_list *)o->dest)->n = 0;
+        if (o->type == OPT_LIST)
+            ((struct opt_list *)o->dest)->n = 0;
         const char *env = o->env ? getenv(o->env) : NULL;
         if (env && *env) {
             char origin[128];
             snprintf(origin, sizeof origin, "$%s (default of --%s)", o->env, o->name);
-            if (apply_value(o, env, origin, true, err) < 0) return -1;
+            if (apply_value(o, env, origin, true, err) < 0)
+                return -1;
         } else if (o->def) {
             char origin[128];
             snprintf(origin, sizeof origin, "default of --%s", o->name);
-            if (apply_value(o, o->def, origin, true, err) < 0) return -1;
+            if (apply_value(o, o->def, origin, true, err) < 0)
+                return -1;
         } else if (o->type == OPT_BOOL) {
             *(bool *)o->dest = false;
         }
@@ -287,8 +306,10 @@ _Static_assert(OPTS_ERROR == -1, "err_set's return value doubles as OPTS_ERROR")
 
 int opts_parse(struct opt *opts, int argc, char **argv, struct opt_positional *pos, char *err)
 {
-    if (pos) pos->n = 0;
-    if (apply_defaults(opts, err) < 0) return OPTS_ERROR;
+    if (pos)
+        pos->n = 0;
+    if (apply_defaults(opts, err) < 0)
+        return OPTS_ERROR;
     bool only_positional = false;
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i];
@@ -300,7 +321,8 @@ int opts_parse(struct opt *opts, int argc, char **argv, struct opt_positional *p
         }
         if (only_positional || arg[0] != '-' || arg[1] == '\0') {
             if (!pos || pos->n >= pos->max) {
-                if (!pos || pos->max == 0) return err_set(err, "unexpected argument '%s'", arg);
+                if (!pos || pos->max == 0)
+                    return err_set(err, "unexpected argument '%s'", arg);
                 return err_set(err, "too many %s arguments (at most %zu)", pos->metavar, pos->max);
             }
             pos->items[pos->n++] = arg;
@@ -324,7 +346,8 @@ int opts_parse(struct opt *opts, int argc, char **argv, struct opt_positional *p
             char bare[128];
             snprintf(bare, sizeof bare, "%.*s", (int)(name_len < 120 ? name_len : 120), name);
             const char *hint = closest_name(opts, bare);
-            if (hint) return err_set(err, "unknown option --%s (did you mean --%s?)", bare, hint);
+            if (hint)
+                return err_set(err, "unknown option --%s (did you mean --%s?)", bare, hint);
             return err_set(err, "unknown option --%s", bare);
         }
         char origin[128];
@@ -342,7 +365,8 @@ int opts_parse(struct opt *opts, int argc, char **argv, struct opt_positional *p
                 return err_set(err, "--%s: missing value (expected %s)", o->name, type_metavar(o));
             val = argv[++i];
         }
-        if (apply_value(o, val, origin, false, err) < 0) return OPTS_ERROR;
+        if (apply_value(o, val, origin, false, err) < 0)
+            return OPTS_ERROR;
     }
     return OPTS_OK;
 }
@@ -350,7 +374,8 @@ int opts_parse(struct opt *opts, int argc, char **argv, struct opt_positional *p
 bool opts_seen(const struct opt *opts, const char *name)
 {
     for (const struct opt *o = opts; o->name; o++)
-        if (strcmp(o->name, name) == 0) return o->seen;
+        if (strcmp(o->name, name) == 0)
+            return o->seen;
     return false;
 }
 
@@ -369,8 +394,10 @@ void opts_free(struct opt *opts)
 void opts_help(FILE *out, const char *usage, const char *description, const struct opt *opts)
 {
     fprintf(out, "Usage: %s\n", usage);
-    if (description && *description) fprintf(out, "\n%s\n", description);
-    if (!opts || !opts->name) return;
+    if (description && *description)
+        fprintf(out, "\n%s\n", description);
+    if (!opts || !opts->name)
+        return;
     fprintf(out, "\nOptions:\n");
     for (const struct opt *o = opts; o->name; o++) {
         char left[96];
@@ -387,7 +414,8 @@ void opts_help(FILE *out, const char *usage, const char *description, const stru
                 fprintf(out, "%s%s", c == o->choices ? "" : "|", *c);
             fprintf(out, "]");
         }
-        if (o->type == OPT_LIST) fprintf(out, " (repeatable)");
+        if (o->type == OPT_LIST)
+            fprintf(out, " (repeatable)");
         if (o->env && o->def && o->type != OPT_BOOL)
             fprintf(out, " (default: $%s, else %s)", o->env, o->def);
         else if (o->env)

@@ -36,9 +36,12 @@ static void child_exec(char *const argv[], int in_fd, int out_fd, int err_fd, in
 {
     setpgid(0, 0);
     signal(SIGPIPE, SIG_DFL);
-    if (in_fd >= 0 && dup2(in_fd, 0) < 0) goto fail;
-    if (out_fd >= 0 && dup2(out_fd, 1) < 0) goto fail;
-    if (err_fd >= 0 && dup2(err_fd, 2) < 0) goto fail;
+    if (in_fd >= 0 && dup2(in_fd, 0) < 0)
+        goto fail;
+    if (out_fd >= 0 && dup2(out_fd, 1) < 0)
+        goto fail;
+    if (err_fd >= 0 && dup2(err_fd, 2) < 0)
+        goto fail;
     if (envp)
         execvpe(argv[0], argv, envp);
     else
@@ -88,7 +91,8 @@ int proc_run(char *const argv[], const char *stdin_data, double timeout_s, size_
         err_set(err, "fork: %s", strerror(errno));
         goto fail;
     }
-    if (pid == 0) child_exec(argv, in_p[0], out_p[1], merge ? out_p[1] : err_p[1], rep_p[1], NULL);
+    if (pid == 0)
+        child_exec(argv, in_p[0], out_p[1], merge ? out_p[1] : err_p[1], rep_p[1], NULL);
     setpgid(pid, pid);
     close_fd(&in_p[0]);
     close_fd(&out_p[1]);
@@ -147,11 +151,13 @@ int proc_run(char *const argv[], const char *stdin_data, double timeout_s, size_
             waitpid(pid, NULL, 0);
             goto fail;
         }
-        if (pr <= 0) continue;
+        if (pr <= 0)
+            continue;
         int fds_idx[2] = {i_out, i_err};
         for (int k = 0; k < 2; k++) {
             int idx = fds_idx[k];
-            if (idx < 0 || !(pfd[idx].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            if (idx < 0 || !(pfd[idx].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
             int *fd = k == 0 ? &out_p[0] : &err_p[0];
             struct buf *dst = k == 0 ? &res->out : &res->err_out;
             ssize_t r = read(*fd, chunk, sizeof chunk);
@@ -174,7 +180,8 @@ int proc_run(char *const argv[], const char *stdin_data, double timeout_s, size_
                 in_data += w;
                 in_left -= (size_t)w;
             }
-            if ((w < 0 && errno != EAGAIN && errno != EINTR) || in_left == 0) close_fd(&in_p[1]);
+            if ((w < 0 && errno != EAGAIN && errno != EINTR) || in_left == 0)
+                close_fd(&in_p[1]);
         }
     }
     close_fd(&in_p[1]);
@@ -182,7 +189,8 @@ int proc_run(char *const argv[], const char *stdin_data, double timeout_s, size_
     int status = 0;
     for (;;) {
         pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid) break;
+        if (w == pid)
+            break;
         if (w < 0 && errno != EINTR) {
             err_set(err, "waitpid: %s", strerror(errno));
             goto fail;
@@ -237,7 +245,8 @@ static char **build_env(char *const extra[])
     while (extra && extra[n_extra])
         n_extra++;
     char **envp = calloc(n_env + n_extra + 1, sizeof *envp);
-    if (!envp) return NULL;
+    if (!envp)
+        return NULL;
     size_t k = 0;
     for (size_t i = 0; i < n_env; i++) {
         const char *eq = strchr(environ[i], '=');
@@ -245,7 +254,8 @@ static char **build_env(char *const extra[])
         bool replaced = false;
         for (size_t j = 0; j < n_extra && !replaced; j++)
             replaced = strncmp(extra[j], environ[i], name_len) == 0 && extra[j][name_len] == '=';
-        if (!replaced) envp[k++] = environ[i];
+        if (!replaced)
+            envp[k++] = environ[i];
     }
     for (size_t j = 0; j < n_extra; j++)
         envp[k++] = extra[j];
@@ -277,7 +287,8 @@ int proc_spawn(char *const argv[], const char *log_path, char *const extra_env[]
         err_set(err, "fork: %s", strerror(errno));
         goto fail;
     }
-    if (pid == 0) child_exec(argv, null_fd, log_fd, log_fd, rep_p[1], envp);
+    if (pid == 0)
+        child_exec(argv, null_fd, log_fd, log_fd, rep_p[1], envp);
     free(envp);
     envp = NULL;
     setpgid(pid, pid);
@@ -303,7 +314,8 @@ fail:
 
 bool proc_alive(struct proc_child *child)
 {
-    if (child->reaped || child->pid <= 0) return false;
+    if (child->reaped || child->pid <= 0)
+        return false;
     pid_t w = waitpid(child->pid, &child->status, WNOHANG);
     if (w == child->pid) {
         child->reaped = true;
@@ -314,19 +326,24 @@ bool proc_alive(struct proc_child *child)
 
 static int status_code(int status)
 {
-    if (WIFEXITED(status)) return WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
     return -1;
 }
 
 int proc_stop(struct proc_child *child, int sig, double grace_s)
 {
-    if (child->pid <= 0) return -1;
-    if (!proc_alive(child)) return child->reaped ? status_code(child->status) : -1;
+    if (child->pid <= 0)
+        return -1;
+    if (!proc_alive(child))
+        return child->reaped ? status_code(child->status) : -1;
     kill(-child->pid, sig);
     uint64_t deadline = clock_now_ns() + (uint64_t)(grace_s * 1e9);
     while (clock_now_ns() < deadline) {
-        if (!proc_alive(child)) return status_code(child->status);
+        if (!proc_alive(child))
+            return status_code(child->status);
         clock_sleep_ns(10000000, NULL);
     }
     kill(-child->pid, SIGKILL);

@@ -25,7 +25,8 @@ int sha256_hex(const void *data, size_t len, char out[SHA256_HEX_LEN])
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned mdlen = 0;
     out[0] = '\0';
-    if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) return -1;
+    if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+        return -1;
     to_hex(md, mdlen, out);
     return 0;
 }
@@ -34,7 +35,8 @@ int sha256_file_hex(const char *path, char out[SHA256_HEX_LEN], char *err)
 {
     out[0] = '\0';
     FILE *f = fopen(path, "rb");
-    if (!f) return err_set(err, "cannot open %s: %s", path, strerror(errno));
+    if (!f)
+        return err_set(err, "cannot open %s: %s", path, strerror(errno));
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     int rc = -1;
     if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {

@@ -56,8 +56,10 @@ static int dispatch(struct sse_parser *p)
 /* One complete line, without its terminator. */
 static int process_line(struct sse_parser *p, const char *line, size_t len)
 {
-    if (len == 0) return dispatch(p);
-    if (line[0] == ':') return 0; /* comment */
+    if (len == 0)
+        return dispatch(p);
+    if (line[0] == ':')
+        return 0; /* comment */
     const char *colon = memchr(line, ':', len);
     size_t name_len = colon ? (size_t)(colon - line) : len;
     const char *value = colon ? colon + 1 : line + len;
@@ -67,12 +69,15 @@ static int process_line(struct sse_parser *p, const char *line, size_t len)
         value_len--;
     }
     if (name_len == 4 && memcmp(line, "data", 4) == 0) {
-        if (p->have_data && buf_append_char(&p->data, '\n') < 0) return -1;
-        if (buf_append(&p->data, value, value_len) < 0) return -1;
+        if (p->have_data && buf_append_char(&p->data, '\n') < 0)
+            return -1;
+        if (buf_append(&p->data, value, value_len) < 0)
+            return -1;
         p->have_data = true;
     } else if (name_len == 5 && memcmp(line, "event", 5) == 0) {
         buf_reset(&p->event);
-        if (buf_append(&p->event, value, value_len) < 0) return -1;
+        if (buf_append(&p->event, value, value_len) < 0)
+            return -1;
     }
     /* id, retry and unknown fields carry nothing we measure. */
     return 0;
@@ -86,7 +91,8 @@ int sse_feed(struct sse_parser *p, const char *bytes, size_t len)
         static const char BOM[3] = {'\xef', '\xbb', '\xbf'};
         size_t have = p->line.len;
         while (have < 3 && i < len && bytes[i] == BOM[have]) {
-            if (buf_append_char(&p->line, bytes[i]) < 0) return -1;
+            if (buf_append_char(&p->line, bytes[i]) < 0)
+                return -1;
             have++;
             i++;
         }
@@ -113,21 +119,25 @@ int sse_feed(struct sse_parser *p, const char *bytes, size_t len)
         const char *cr = memchr(start, '\r', nl ? (size_t)(nl - start) : left);
         const char *end = cr ? cr : nl;
         if (!end) {
-            if (buf_append(&p->line, start, left) < 0) return -1;
+            if (buf_append(&p->line, start, left) < 0)
+                return -1;
             return 0;
         }
         size_t seg = (size_t)(end - start);
         int rc;
         if (p->line.len) {
-            if (buf_append(&p->line, start, seg) < 0) return -1;
+            if (buf_append(&p->line, start, seg) < 0)
+                return -1;
             rc = process_line(p, p->line.data, p->line.len);
             buf_reset(&p->line);
         } else {
             rc = process_line(p, start, seg);
         }
         i += seg + 1;
-        if (end == cr) p->last_cr = true;
-        if (rc) return rc;
+        if (end == cr)
+            p->last_cr = true;
+        if (rc)
+            return rc;
     }
     return 0;
 }

@@ -11,9 +11,9 @@
 #include <stddef.h>
 
 struct tokenizer {
-    const char *kind;   /* "heuristic" */
-    const char *path;   /* tokenizer.json used, or NULL */
-    char sha256[65];    /* of that file, or "" */
+    const char *kind; /* "heuristic" */
+    const char *path; /* tokenizer.json used, or NULL */
+    char sha256[65];  /* of that file, or "" */
     size_t (*count)(const struct tokenizer *t, const char *text, size_t len);
 };
 

@@ -48,7 +48,8 @@ int tok_ids_push(struct tok_ids *out, uint32_t id)
     if (out->n == out->cap) {
         size_t cap = out->cap ? out->cap * 2 : 256;
         uint32_t *p = realloc(out->ids, cap * sizeof *p);
-        if (!p) return -1;
+        if (!p)
+            return -1;
         out->ids = p;
         out->cap = cap;
     }
@@ -73,7 +74,8 @@ int tok_heuristic_encode(const char *text, size_t len, struct tok_ids *out)
         } else {
             i++;
         }
-        if (tok_ids_push(out, tok_id(text + start, i - start)) < 0) return -1;
+        if (tok_ids_push(out, tok_id(text + start, i - start)) < 0)
+            return -1;
     }
     return 0;
 }

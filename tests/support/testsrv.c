@@ -44,7 +44,8 @@ void testsrv_write(int fd, const void *data, size_t len)
     while (len > 0) {
         ssize_t w = send(fd, p, len, MSG_NOSIGNAL);
         if (w < 0) {
-            if (errno == EINTR) continue;
+            if (errno == EINTR)
+                continue;
             return;
         }
         p += w;
@@ -72,7 +73,8 @@ int testsrv_unused_port(void)
     socklen_t len = sizeof a;
     if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
         getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
-        if (fd >= 0) close(fd);
+        if (fd >= 0)
+            close(fd);
         return -1;
     }
     close(fd);
@@ -88,32 +90,40 @@ static int read_request(int fd, struct testsrv_request *req, char *buf, size_t c
         if (end) {
             size_t head_len = (size_t)(end - buf) + 4;
             memset(req, 0, sizeof *req);
-            if (sscanf(buf, "%15s %511s", req->method, req->path) != 2) return 0;
+            if (sscanf(buf, "%15s %511s", req->method, req->path) != 2)
+                return 0;
             char *line = strstr(buf, "\r\n");
             size_t hlen = line ? (size_t)(end - (line + 2)) : 0;
-            if (hlen >= sizeof req->headers) hlen = sizeof req->headers - 1;
-            if (line) memcpy(req->headers, line + 2, hlen);
+            if (hlen >= sizeof req->headers)
+                hlen = sizeof req->headers - 1;
+            if (line)
+                memcpy(req->headers, line + 2, hlen);
             req->headers[hlen] = '\0';
             for (char *p = req->headers; *p; p++) {
                 /* lower-case header names only (up to each colon) */
                 char *colon = strchr(p, ':');
                 char *eol = strstr(p, "\r\n");
-                if (!colon) break;
+                if (!colon)
+                    break;
                 for (char *q = p; q < colon; q++)
                     *q = (char)tolower((unsigned char)*q);
-                if (!eol) break;
+                if (!eol)
+                    break;
                 p = eol + 1;
             }
             size_t body_len = 0;
             char *cl = strstr(req->headers, "content-length:");
-            if (cl) body_len = strtoul(cl + 15, NULL, 10);
+            if (cl)
+                body_len = strtoul(cl + 15, NULL, 10);
             while (*have < head_len + body_len && *have < cap - 1) {
                 ssize_t r = recv(fd, buf + *have, cap - 1 - *have, 0);
-                if (r <= 0) return 0;
+                if (r <= 0)
+                    return 0;
                 *have += (size_t)r;
             }
             req->body = malloc(body_len + 1);
-            if (!req->body) return 0;
+            if (!req->body)
+                return 0;
             memcpy(req->body, buf + head_len, body_len);
             req->body[body_len] = '\0';
             req->body_len = body_len;
@@ -122,9 +132,11 @@ static int read_request(int fd, struct testsrv_request *req, char *buf, size_t c
             *have -= used;
             return 1;
         }
-        if (*have >= cap - 1) return 0;
+        if (*have >= cap - 1)
+            return 0;
         ssize_t r = recv(fd, buf + *have, cap - 1 - *have, 0);
-        if (r <= 0) return 0;
+        if (r <= 0)
+            return 0;
         *have += (size_t)r;
     }
 }
@@ -144,7 +156,8 @@ static void *conn_main(void *arg)
     while (buf && !s->stopping && read_request(fd, &req, buf, cap, &have)) {
         bool keep = s->handler(fd, &req, s->user);
         free(req.body);
-        if (!keep) break;
+        if (!keep)
+            break;
     }
     free(buf);
     shutdown(fd, SHUT_RDWR);
@@ -156,9 +169,11 @@ static void *accept_main(void *arg)
     struct testsrv *s = arg;
     while (!s->stopping) {
         struct pollfd p = {s->listen_fd, POLLIN, 0};
-        if (poll(&p, 1, 50) <= 0) continue;
+        if (poll(&p, 1, 50) <= 0)
+            continue;
         int fd = accept(s->listen_fd, NULL, NULL);
-        if (fd < 0) continue;
+        if (fd < 0)
+            continue;
         pthread_mutex_lock(&s->lock);
         if (s->n_conns >= MAX_CONNS) {
             pthread_mutex_unlock(&s->lock);
@@ -188,7 +203,8 @@ static void *accept_main(void *arg)
 struct testsrv *testsrv_start(testsrv_handler handler, void *user)
 {
     struct testsrv *s = calloc(1, sizeof *s);
-    if (!s) return NULL;
+    if (!s)
+        return NULL;
     s->handler = handler;
     s->user = user;
     pthread_mutex_init(&s->lock, NULL);
@@ -201,7 +217,8 @@ struct testsrv *testsrv_start(testsrv_handler handler, void *user)
     if (s->listen_fd < 0 || bind(s->listen_fd, (struct sockaddr *)&a, sizeof a) < 0 ||
         listen(s->listen_fd, 128) < 0 ||
         getsockname(s->listen_fd, (struct sockaddr *)&a, &len) < 0) {
-        if (s->listen_fd >= 0) close(s->listen_fd);
+        if (s->listen_fd >= 0)
+            close(s->listen_fd);
         free(s);
         return NULL;
     }
@@ -229,7 +246,8 @@ int testsrv_connections(const struct testsrv *s)
 
 void testsrv_stop(struct testsrv *s)
 {
-    if (!s) return;
+    if (!s)
+        return;
     s->stopping = 1;
     pthread_join(s->acceptor, NULL);
     close(s->listen_fd);

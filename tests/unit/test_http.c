@@ -41,10 +41,13 @@ static bool handler(int fd, const struct testsrv_request *req, void *user)
     if (sscanf(req->path, "/sse/%u", &split) == 1) {
         /* the stream in two chunks split at `split`, with a pause so they arrive apart */
         send_headers(fd, "200 OK", "X-Request-Id: rid-1\r\n");
-        if (split > stream.len) split = (unsigned)stream.len;
-        if (split) send_chunk(fd, stream.data, split);
+        if (split > stream.len)
+            split = (unsigned)stream.len;
+        if (split)
+            send_chunk(fd, stream.data, split);
         testsrv_sleep_ms(2);
-        if (stream.len - split) send_chunk(fd, stream.data + split, stream.len - split);
+        if (stream.len - split)
+            send_chunk(fd, stream.data + split, stream.len - split);
         testsrv_write_str(fd, "0\r\n\r\n");
         return true;
     }
@@ -85,7 +88,8 @@ static bool handler(int fd, const struct testsrv_request *req, void *user)
         buf_free(&b);
         return true;
     }
-    if (strcmp(req->path, "/reset") == 0) return false; /* no answer at all */
+    if (strcmp(req->path, "/reset") == 0)
+        return false; /* no answer at all */
     testsrv_write_str(fd, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
     return true;
 }
@@ -113,7 +117,8 @@ static int on_data(struct http_req *req, const char *data, size_t len, uint64_t 
 {
     struct sse_ctx *ctx = req->user;
     ctx->chunks++;
-    if (t_ns < ctx->last_t || t_ns < req->t_start_ns) ctx->t_monotonic = false;
+    if (t_ns < ctx->last_t || t_ns < req->t_start_ns)
+        ctx->t_monotonic = false;
     ctx->last_t = t_ns;
     return sse_feed(&ctx->parser, data, len) < 0;
 }
@@ -135,7 +140,8 @@ static int setup(void **state)
                      err) < 0)
         return -1;
     struct testsrv *s = testsrv_start(handler, NULL);
-    if (!s) return -1;
+    if (!s)
+        return -1;
     snprintf(url_base, sizeof url_base, "http://127.0.0.1:%d", testsrv_port(s));
     *state = s;
     return http_global_init();

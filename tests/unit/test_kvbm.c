@@ -52,7 +52,8 @@ static struct kvbm *make(enum kv_mode mode, size_t g1, size_t g2, size_t g3, boo
     };
     struct kvbm *m = NULL;
     char err[ERR_LEN];
-    if (kvbm_create(&cfg, &m, err) < 0) fail_msg("kvbm_create: %s", err);
+    if (kvbm_create(&cfg, &m, err) < 0)
+        fail_msg("kvbm_create: %s", err);
     return m;
 }
 
@@ -75,7 +76,8 @@ static size_t run_seq(struct kvbm *m, const uint64_t *h, size_t n_blocks, size_t
     kvbm_register(m, &seq);
     size_t matched = seq.matched_blocks;
     kvbm_release(m, &seq);
-    if (res_out) *res_out = res;
+    if (res_out)
+        *res_out = res;
     return matched;
 }
 

@@ -59,8 +59,8 @@ static json_t *kd(double h2d, double d2d, double matched)
 {
     return json_pack("{s:b, s:f, s:f, s:f, s:f, s:f}", "available", 1,
                      "kvbm_onboard_blocks_h2d_delta", h2d, "kvbm_onboard_blocks_d2d_delta", d2d,
-                     "onboard_blocks_total_delta", h2d + d2d, "kvbm_matched_tokens_delta",
-                     matched, "offload_blocks_total_delta", 0.0);
+                     "onboard_blocks_total_delta", h2d + d2d, "kvbm_matched_tokens_delta", matched,
+                     "offload_blocks_total_delta", 0.0);
 }
 
 static void test_kvbm_signal_branches(void **state)
@@ -180,8 +180,14 @@ static void test_identity_hashes(void **state)
 {
     (void)state;
     const char *stop[] = {"<|eot_id|>"};
-    struct gen_params gp = {.max_tokens = 64, .temperature = 0, .top_p = 1, .stop = stop,
-                            .n_stop = 1, .stream = false, .has_seed = true, .seed = 1337};
+    struct gen_params gp = {.max_tokens = 64,
+                            .temperature = 0,
+                            .top_p = 1,
+                            .stop = stop,
+                            .n_stop = 1,
+                            .stream = false,
+                            .has_seed = true,
+                            .seed = 1337};
     struct loadgen lg = {.model = "m", .gp = &gp};
     char err[ERR_LEN];
     assert_int_equal(loadgen_init(&lg, err), 0);
@@ -208,8 +214,8 @@ static void test_identity_hashes(void **state)
     assert_string_not_equal(lg.params_sha256, want);
     body = loadgen_body(&lg, &p);
     b = json_loads(body, 0, NULL);
-    assert_true(json_is_true(json_object_get(json_object_get(b, "stream_options"),
-                                             "include_usage")));
+    assert_true(
+        json_is_true(json_object_get(json_object_get(b, "stream_options"), "include_usage")));
     assert_null(json_object_get(b, "seed"));
     json_decref(b);
     free(body);

@@ -1,0 +1,121 @@
+/*
+ * jsonw.c - see jsonw.h. Numbers use %.15g, the precision of every other JSON kvbench writes.
+ */
+#include "util/jsonw.h"
+
+#include "util/json.h"
+
+#include <math.h>
+#include <string.h>
+
+static void key(struct jsonw *w, const char *k)
+{
+    if (!w->first)
+        buf_append_char(w->b, ',');
+    w->first = false;
+    buf_append_char(w->b, '"');
+    buf_append_str(w->b, k);
+    buf_append(w->b, "\":", 2);
+}
+
+void jw_open(struct jsonw *w, struct buf *b)
+{
+    w->b = b;
+    w->first = true;
+    buf_append_char(b, '{');
+}
+
+void jw_close(struct jsonw *w)
+{
+    buf_append_char(w->b, '}');
+}
+
+void jw_strn(struct jsonw *w, const char *k, const char *value, size_t len)
+{
+    key(w, k);
+    if (!value) {
+        buf_append(w->b, "null", 4);
+        return;
+    }
+    buf_append_char(w->b, '"');
+    json_escape_append(w->b, value, len);
+    buf_append_char(w->b, '"');
+}
+
+void jw_str(struct jsonw *w, const char *k, const char *value)
+{
+    jw_strn(w, k, value, value ? strlen(value) : 0);
+}
+
+void jw_int(struct jsonw *w, const char *k, long long value)
+{
+    key(w, k);
+    buf_printf(w->b, "%lld", value);
+}
+
+static void num(struct buf *b, double v)
+{
+    if (!isfinite(v)) {
+        buf_append(b, "null", 4);
+        return;
+    }
+    size_t before = b->len;
+    buf_printf(b, "%.15g", v);
+    /* keep it a JSON real like jansson does: 3 → 3.0 */
+    if (!memchr(b->data + before, '.', b->len - before) &&
+        !memchr(b->data + before, 'e', b->len - before))
+        buf_append(b, ".0", 2);
+}
+
+void jw_num(struct jsonw *w, const char *k, double value)
+{
+    key(w, k);
+    num(w->b, value);
+}
+
+void jw_bool(struct jsonw *w, const char *k, bool value)
+{
+    key(w, k);
+    buf_append_str(w->b, value ? "true" : "false");
+}
+
+void jw_null(struct jsonw *w, const char *k)
+{
+    key(w, k);
+    buf_append(w->b, "null", 4);
+}
+
+void jw_raw(struct jsonw *w, const char *k, const char *json)
+{
+    key(w, k);
+    buf_append_str(w->b, json);
+}
+
+void jw_begin_array(struct jsonw *w, const char *k)
+{
+    key(w, k);
+    buf_append_char(w->b, '[');
+    w->first = true;
+}
+
+void jw_elem_num(struct jsonw *w, double value)
+{
+    if (!w->first)
+        buf_append_char(w->b, ',');
+    w->first = false;
+    num(w->b, value);
+}
+
+void jw_end_array(struct jsonw *w)
+{
+    buf_append_char(w->b, ']');
+    w->first = false;
+}
+
+void jw_object_raw(struct jsonw *w, const char *k, const char *members, size_t len)
+{
+    key(w, k);
+    buf_append_char(w->b, '{');
+    buf_append(w->b, members, len);
+    buf_append_char(w->b, '}');
+}
