@@ -79,6 +79,32 @@ static void kv_story(struct buf *b, const json_t *ps)
                kv(d, "disk_read_mib_delta"));
 }
 
+static void telemetry_row(struct buf *b, const json_t *ps)
+{
+    const json_t *t = json_object_get(ps, "telemetry");
+    if (!t)
+        return;
+    const json_t *d = json_object_get(t, "disk");
+    const json_t *c = json_object_get(t, "cache_churn");
+    buf_printf(b, "| %s | ", json_get_str(ps, "phase", "?"));
+    const char *dk[] = {"peak_read_mb_s", "peak_write_mb_s", "mean_read_mb_s", "mean_write_mb_s",
+                        "peak_util_pct"};
+    for (int k = 0; k < 5; k++) {
+        if (json_get_int(d, "samples", 0) > 0)
+            cell_num(b, d, dk[k], "%.1f");
+        else
+            buf_append_str(b, "–");
+        buf_append_str(b, " | ");
+    }
+    if (json_get_bool(c, "available", false))
+        buf_printf(b, "%lld | %lld | %lld | %.1f | %.1f |\n", json_get_int(c, "files_created", 0),
+                   json_get_int(c, "files_deleted", 0), json_get_int(c, "files_grown", 0),
+                   (double)json_get_int(c, "bytes_added", 0) / 1048576.0,
+                   (double)json_get_int(c, "bytes_removed", 0) / 1048576.0);
+    else
+        buf_append_str(b, "– | – | – | – | – |\n");
+}
+
 static void signal_section(struct buf *b, const char *title, const json_t *sig)
 {
     if (!sig)
@@ -141,6 +167,17 @@ char *report_markdown(const json_t *s, const json_t *config)
         buf_append_str(&b, ", TTFT p50 ");
         cell_num(&b, json_object_get(ov, "ttft_ms"), "p50", "%.1f ms");
         buf_append_str(&b, ".\n");
+    }
+    bool any_tel = false;
+    json_array_foreach(json_object_get(s, "phase_summaries"), i, ps) any_tel |=
+        json_object_get(ps, "telemetry") != NULL;
+    if (any_tel) {
+        buf_append_str(&b,
+                       "\n## Disk and cache directory per phase (telemetry)\n\n| phase | "
+                       "peak read MB/s | peak write MB/s | mean read MB/s | mean write MB/s | "
+                       "peak util % | files created | files deleted | files grown | MiB "
+                       "added | MiB removed |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+        json_array_foreach(json_object_get(s, "phase_summaries"), i, ps) telemetry_row(&b, ps);
     }
     buf_append_str(&b, "\n## What happened to the KV cache\n\n");
     json_array_foreach(json_object_get(s, "phase_summaries"), i, ps) kv_story(&b, ps);

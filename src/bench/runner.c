@@ -35,6 +35,7 @@ struct ctx {
     char salt[160];
     struct loadgen lg;
     bool lg_ready;
+    struct telemetry *tel;
 };
 
 static void path_in(const struct ctx *c, const char *name, char out[PATH_MAX])
@@ -317,6 +318,10 @@ static void run_phase(struct ctx *c, struct phase_state *ps)
 {
     char label[64], err[ERR_LEN];
     snprintf(label, sizeof label, "before_%s", ps->name);
+    if (c->tel) {
+        telemetry_cache_snapshot(c->tel, label);
+        telemetry_set_label(c->tel, ps->name);
+    }
     snapshot(c, label, &ps->before);
     bool io0 = io_read(c, &ps->io_before);
     log_info("phase %s: %zu requests at concurrency %zu", ps->name, ps->n, ps->concurrency);
@@ -330,6 +335,10 @@ static void run_phase(struct ctx *c, struct phase_state *ps)
     bool io1 = io_read(c, &ps->io_after);
     snprintf(label, sizeof label, "after_%s", ps->name);
     snapshot(c, label, &ps->after);
+    if (c->tel) {
+        telemetry_set_label(c->tel, "between");
+        telemetry_cache_snapshot(c->tel, label);
+    }
     ps->have_snaps = true;
     ps->io_ok = io0 && io1;
     if (ps->io_ok)
@@ -374,6 +383,70 @@ static bool judge_phase(struct ctx *c, struct phase_state *ps)
         }
     }
     return true;
+}
+
+/* ------------------------------------------------------------ telemetry */
+
+static void start_telemetry(struct ctx *c)
+{
+    const struct run_config *cfg = c->cfg;
+    static __thread char dev[BLOCKDEV_NAME_LEN];
+    const char *how = NULL;
+    char dev_err[ERR_LEN] = "", err[ERR_LEN], dir[PATH_MAX];
+    bool have_dev = blockdev_resolve(cfg->sysfs_root, cfg->iostat_device, cfg->kvbm_cache_dir, dev,
+                                     &how, dev_err) == 0;
+    path_in(c, "telemetry", dir);
+    struct telemetry_config tc = {
+        .out_dir = dir,
+        .interval_s = cfg->telemetry_interval_s,
+        .device = have_dev ? dev : NULL,
+        .device_error = dev_err,
+        .pid_spec = cfg->telemetry_pid,
+        .metrics_url = cfg->kvbm_metrics_url,
+        .metrics_timeout_s = cfg->kvbm_metrics_timeout_s,
+        .cache_dir = cfg->kvbm_cache_dir,
+        .container = cfg->container_name,
+        .procfs = cfg->procfs_root,
+        .container_timeout_s = 60,
+    };
+    c->tel = telemetry_start(&tc, err);
+    if (!c->tel) {
+        log_warn("telemetry disabled: %s", err);
+        note(c, "telemetry could not start; see the log");
+        return;
+    }
+    telemetry_cache_snapshot(c->tel, "run_start");
+}
+
+static void finish_telemetry(struct ctx *c)
+{
+    telemetry_set_label(c->tel, "end");
+    telemetry_cache_snapshot(c->tel, "run_end");
+    telemetry_stop(c->tel);
+    json_t *churn = json_object();
+    for (size_t i = 0; i < c->rs.n_phases; i++) {
+        struct phase_state *ps = &c->rs.phases[i];
+        if (!ps->ran)
+            continue;
+        char b[64], a[64];
+        snprintf(b, sizeof b, "before_%s", ps->name);
+        snprintf(a, sizeof a, "after_%s", ps->name);
+        json_t *ch = telemetry_cache_churn(c->tel, b, a);
+        json_object_set(churn, ps->name, ch);
+        ps->telemetry = json_pack("{s:o, s:o}", "disk", telemetry_label_stats(c->tel, ps->name),
+                                  "cache_churn", ch);
+    }
+    json_object_set_new(churn, "run", telemetry_cache_churn(c->tel, "run_start", "run_end"));
+    char err[ERR_LEN];
+    if (telemetry_write_reports(c->tel, churn, err) < 0)
+        log_error("telemetry reports: %s", err);
+    char path[PATH_MAX];
+    path_in(c, "telemetry/telemetry_report.json", path);
+    json_t *rep = json_read_file(path, NULL);
+    c->rs.telemetry = json_pack("{s:b, s:s, s:O, s:o}", "enabled", 1, "dir", "telemetry",
+                                "cache_churn", churn, "report", rep ? rep : json_null());
+    json_decref(churn);
+    c->rs.container = telemetry_container(c->tel);
 }
 
 /* ------------------------------------------------------------ artifacts */
@@ -450,11 +523,14 @@ static void free_ctx(struct ctx *c)
         kvsnap_free(&p->after);
         json_decref(p->kv_delta);
         json_decref(p->io_delta);
+        json_decref(p->telemetry);
     }
     free(c->rs.phases);
     for (size_t s = 0; s < c->n_sets; s++)
         prompts_free(c->sets[s], c->set_n[s]);
     json_decref(c->rs.preflight);
+    json_decref(c->rs.telemetry);
+    telemetry_free(c->tel);
     json_decref(c->notes);
     validity_free(&c->v);
     if (c->lg_ready)
@@ -555,6 +631,8 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
         note(&c, "block-device counters unavailable: no I/O deltas");
     }
 
+    if (cfg->collect_telemetry)
+        start_telemetry(&c);
     bool go = preflight(&c);
     if (go && resolve_model(&c) < 0)
         go = false;
@@ -586,6 +664,8 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
         char merr[ERR_LEN];
         c.rs.model_count_end = server_models(cfg->base_url, cfg->api_key, 10, NULL, 0, NULL, merr);
     }
+    if (c.tel)
+        finish_telemetry(&c);
     if (*interrupted)
         validity_add(&c.v, "interrupted",
                      json_pack("{s:s, s:I}", "message", "interrupted by SIGINT/SIGTERM",

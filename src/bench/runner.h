@@ -11,6 +11,7 @@
 #include "bench/workload.h"
 #include "probe/blockdev.h"
 #include "probe/kvsnap.h"
+#include "probe/telemetry.h"
 #include "util/tokenizer.h"
 
 #include <jansson.h>
@@ -42,6 +43,12 @@ struct run_config {
     bool diag_disable_partial_reuse, diag_disable_block_reuse, diag_disable_disk_offload_filter;
     long long engine_max_input_tokens, input_token_safety_margin;
     const char *phase_io_device;
+    const char *iostat_device;
+    bool collect_telemetry;
+    double telemetry_interval_s;
+    const char *telemetry_pid;
+    const char *container_name;
+    const char *procfs_root; /* "/proc" */
     const char *kvbm_cache_dir;
     const char *kvbm_metrics_url;
     double kvbm_metrics_timeout_s;
@@ -88,6 +95,7 @@ struct phase_state {
     long models_after; /* -1: not checked */
     json_t *kv_delta;  /* kvbm_metrics_delta */
     json_t *io_delta;  /* NULL when the device was unreadable */
+    json_t *telemetry; /* {disk: peak/mean MB/s, cache_churn} with --collect-telemetry */
 };
 
 struct run_state {
@@ -105,6 +113,8 @@ struct run_state {
     const struct loadgen *lg; /* response header names seen */
     char params_sha256[65];
     json_t *preflight;
+    json_t *telemetry;       /* summary's telemetry object, or NULL */
+    const json_t *container; /* docker inspect of the serving container, or NULL */
 };
 
 /* summary.c */

@@ -118,6 +118,8 @@ json_t *summary_phase_json(const struct run_state *rs, const struct phase_state 
     }
     if (ps->models_after >= 0)
         json_put_int(o, "models_visible_after_phase", ps->models_after);
+    if (ps->telemetry)
+        json_put(o, "telemetry", json_incref(ps->telemetry));
     return o;
 }
 
@@ -371,7 +373,11 @@ json_t *summary_build(const struct run_state *rs, const struct validity *v, json
     if (sig_io && v->reason) /* keep the I/O verdict visible even for an invalid run */
         json_object_set(s, "eviction_replay_signal_io", sig_io);
     json_put(s, "request_identity", ident);
-    json_put(s, "fingerprint", fingerprint_json(KVBENCH_VERSION, KVBENCH_GIT_SHA));
+    json_t *fp = fingerprint_json(KVBENCH_VERSION, KVBENCH_GIT_SHA);
+    json_put(fp, "container", rs->container ? json_deep_copy(rs->container) : json_null());
+    json_put(s, "fingerprint", fp);
+    json_put(s, "telemetry",
+             rs->telemetry ? json_incref(rs->telemetry) : json_pack("{s:b}", "enabled", 0));
     json_put(s, "block_device",
              rs->device ? json_pack("{s:s, s:s}", "name", rs->device, "resolved_by", rs->device_how)
                         : json_pack("{s:n, s:s}", "name", "unavailable", rs->device_error));

@@ -426,6 +426,12 @@ int run_flags_config(const struct run_flags *f, const struct opt *opts, struct r
     c->engine_max_input_tokens = f->engine_max_input;
     c->input_token_safety_margin = f->safety_margin;
     c->phase_io_device = f->phase_io_device;
+    c->iostat_device = f->iostat_device;
+    c->collect_telemetry = f->collect_telemetry;
+    c->telemetry_interval_s = f->telemetry_interval_s;
+    c->telemetry_pid = f->telemetry_pid;
+    c->container_name = f->container_name;
+    c->procfs_root = "/proc";
     c->kvbm_cache_dir = f->kvbm_cache_dir;
     c->kvbm_metrics_url = f->kvbm_metrics_url;
     c->kvbm_metrics_timeout_s = f->kvbm_metrics_timeout_s;
