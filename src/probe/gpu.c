@@ -24,6 +24,12 @@ struct nvml_util {
 struct nvml_mem {
     unsigned long long total, free, used;
 };
+/* nvmlMemory_v2_t: "used" excludes the driver's reserved memory, as nvidia-smi reports it. */
+struct nvml_mem_v2 {
+    unsigned version;
+    unsigned long long total, reserved, free, used;
+};
+#define NVML_MEMORY_V2_VERSION ((unsigned)(sizeof(struct nvml_mem_v2) | (2u << 24)))
 
 struct gpu_probe {
     enum { SRC_NONE, SRC_NVML, SRC_SMI } src;
@@ -36,6 +42,7 @@ struct gpu_probe {
     nvml_ret (*name)(nvml_dev, char *, unsigned);
     nvml_ret (*util)(nvml_dev, struct nvml_util *);
     nvml_ret (*mem)(nvml_dev, struct nvml_mem *);
+    nvml_ret (*mem_v2)(nvml_dev, struct nvml_mem_v2 *); /* optional (newer drivers) */
     nvml_ret (*power)(nvml_dev, unsigned *);
     nvml_ret (*clock)(nvml_dev, int, unsigned *);
     nvml_ret (*temp)(nvml_dev, int, unsigned *);
@@ -91,6 +98,7 @@ static int load_nvml(struct gpu_probe *g)
     SYM(clock, "nvmlDeviceGetClockInfo");
     SYM(temp, "nvmlDeviceGetTemperature");
 #undef SYM
+    *(void **)(&g->mem_v2) = dlsym(g->lib, "nvmlDeviceGetMemoryInfo_v2");
     nvml_ret rc = g->init();
     if (rc != 0) {
         snprintf(g->reason, sizeof g->reason, "nvmlInit failed (NVML error %d)", rc);
@@ -198,7 +206,7 @@ static int sample_smi(struct gpu_probe *g, struct gpu_row *rows, size_t max)
     struct proc_result res;
     char err[512];
     if (proc_run(argv, NULL, 10, 1 << 16, 0, &res, err) < 0) {
-        snprintf(g->reason, sizeof g->reason, "%s", err);
+        snprintf(g->reason, sizeof g->reason, "%.250s", err);
         return -1;
     }
     int n = -1;
@@ -236,8 +244,12 @@ static int sample_nvml(struct gpu_probe *g, struct gpu_row *rows, size_t max)
         } else {
             r->util_pct = r->mem_util_pct = NAN;
         }
+        struct nvml_mem_v2 m2 = {.version = NVML_MEMORY_V2_VERSION};
         struct nvml_mem m;
-        if (g->mem(d, &m) == 0) {
+        if (g->mem_v2 && g->mem_v2(d, &m2) == 0) {
+            r->mem_used_mib = (double)m2.used / 1048576.0;
+            r->mem_total_mib = (double)m2.total / 1048576.0;
+        } else if (g->mem(d, &m) == 0) {
             r->mem_used_mib = (double)m.used / 1048576.0;
             r->mem_total_mib = (double)m.total / 1048576.0;
         } else {
