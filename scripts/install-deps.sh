@@ -8,8 +8,9 @@ PACKAGES=(
   gcc make cmake pkg-config
   libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev libssl-dev libxxhash-dev libcmocka-dev
   curl jq ca-certificates
-  # for the tests only: sysstat's iostat is the reference the disk telemetry is checked against
-  sysstat
+  # for the tests only: sysstat's iostat is the reference the disk telemetry is checked against;
+  # shellcheck checks the runbook scripts
+  sysstat shellcheck
 )
 
 missing=()

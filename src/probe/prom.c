@@ -116,6 +116,7 @@ static int add(struct prom_result *r, const char *name, size_t len, double v)
     n[len] = '\0';
     r->entries[r->n++] = (struct prom_entry){n, v, 1};
     *slot = r->n;
+    // cppcheck-suppress memleak ; n is owned by r->entries now
     return 0;
 }
 

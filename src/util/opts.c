@@ -295,8 +295,29 @@ static int apply_defaults(struct opt *opts, char *err)
             snprintf(origin, sizeof origin, "default of --%s", o->name);
             if (apply_value(o, o->def, origin, true, err) < 0)
                 return -1;
-        } else if (o->type == OPT_BOOL) {
-            *(bool *)o->dest = false;
+        } else {
+            /* no default: a well-defined empty value, never whatever the memory held */
+            switch (o->type) {
+            case OPT_BOOL:
+                *(bool *)o->dest = false;
+                break;
+            case OPT_STR:
+            case OPT_ENUM:
+                *(const char **)o->dest = NULL;
+                break;
+            case OPT_INT:
+                *(long long *)o->dest = 0;
+                break;
+            case OPT_FLOAT:
+            case OPT_DURATION:
+                *(double *)o->dest = 0;
+                break;
+            case OPT_RANGE:
+                *(struct opt_range *)o->dest = (struct opt_range){0, 0};
+                break;
+            case OPT_LIST:
+                break;
+            }
         }
     }
     return 0;

@@ -3,7 +3,8 @@
  *
  * A command describes its options in a table of struct opt (name, type, destination, default,
  * limits, help) and calls opts_parse. Defaults are given as text and go through the same parser
- * as user input, so the default printed by --help is exactly the default applied. An option may
+ * as user input, so the default printed by --help is exactly the default applied; an option
+ * without a default is set to NULL / 0 / false before parsing. An option may
  * take its default from an environment variable (opt.env) when that variable is set and non-empty.
  *
  * Accepted forms: `--name value`, `--name=value`, booleans as `--name`, `--name=true|false`,

@@ -6,10 +6,14 @@ set -euo pipefail
 SRC=${KVBENCH_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 TMP=$(mktemp -d /tmp/kvbench-e2e-XXXXXX)
 PIDS=()
+PIDFILES=() # files holding the PID of a process some command started for the test
 
 cleanup() {
   local rc=$?
-  for pid in "${PIDS[@]}"; do
+  for f in "${PIDFILES[@]+"${PIDFILES[@]}"}"; do
+    [[ -s $f ]] && PIDS+=("$(cat "$f")")
+  done
+  for pid in "${PIDS[@]+"${PIDS[@]}"}"; do
     if kill -0 "$pid" 2>/dev/null; then
       kill -TERM "$pid" 2>/dev/null || true
       for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done

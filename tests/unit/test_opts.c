@@ -191,6 +191,20 @@ static void test_errors_name_flag_and_expectation(void **state)
         a14, 2, "--concurrency: expected an integer from 1 to 4096, got '99999999999999999999999'");
 }
 
+static void test_no_default_is_empty(void **state)
+{
+    (void)state;
+    char err[ERR_LEN];
+    unsetenv("KVB_TEST_KEY");
+    opts_free(table);
+    memset(&c, 0x5a, sizeof c); /* garbage where the values go */
+    c.stop.items = NULL;
+    c.tags.items = NULL;
+    assert_int_equal(opts_parse(table, 0, NULL, NULL, err), OPTS_OK);
+    assert_null(c.key); /* no default, no env: NULL, not the garbage */
+    assert_false(c.stream);
+}
+
 static void test_env_default(void **state)
 {
     (void)state;
@@ -268,6 +282,7 @@ int main(void)
         cmocka_unit_test(test_both_forms_and_repeats),
         cmocka_unit_test(test_bool_forms),
         cmocka_unit_test(test_errors_name_flag_and_expectation),
+        cmocka_unit_test(test_no_default_is_empty),
         cmocka_unit_test(test_env_default),
         cmocka_unit_test(test_help_and_positional),
         cmocka_unit_test(test_help_text_shows_defaults),

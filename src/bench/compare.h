@@ -1,0 +1,51 @@
+/*
+ * compare.h - the same workload once per KV mode (SPEC §2 `kvbench compare`): before each mode
+ * a restart hook (the user's command, or the demo's own engine restart), readiness unless
+ * skipped, then a run with --kv-mode set to the mode. Writes compare_<id>/comparison.json and
+ * comparison.md: per mode the run id and validity, and per metric the values, the difference
+ * and the ratio against the first mode.
+ */
+#ifndef KVBENCH_BENCH_COMPARE_H
+#define KVBENCH_BENCH_COMPARE_H
+
+#include "bench/ready.h"
+#include "bench/runner.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdbool.h>
+
+/* Restart the server for mode. Returns 0, or -1 with err (the mode is then recorded as failed). */
+typedef int (*compare_restart_fn)(const char *mode, void *user, char *err);
+/* Progress for the user ("restart", "ready", "run", "done"). */
+typedef void (*compare_event_fn)(const char *event, const char *mode, const char *detail,
+                                 void *user);
+
+struct compare_config {
+    struct run_config run; /* the workload; kv_mode and run_id are set per mode */
+    const char *const *modes;
+    size_t n_modes;
+    const char *compare_id; /* e.g. compare_20261128T010203Z */
+    compare_restart_fn restart;
+    void *restart_user;
+    bool skip_ready;
+    struct ready_opts ready; /* base_url etc. */
+    compare_event_fn event;
+    void *event_user;
+    const volatile sig_atomic_t *interrupted;
+};
+
+struct compare_outcome {
+    bool all_valid;
+    char dir[PATH_MAX];
+};
+
+/* Run every mode and write the comparison. Returns 0 when the comparison was written, -1 with
+ * err when it could not start (e.g. the directory exists). */
+int compare_run(const struct compare_config *c, struct compare_outcome *out, char *err);
+/* comparison.json's content from the per-mode summaries ({mode, run_id, summary|null, ...}). */
+json_t *compare_build(const json_t *modes);
+/* comparison.md from comparison.json. Caller frees. */
+char *compare_markdown(const json_t *comparison);
+
+#endif

@@ -1,0 +1,392 @@
+/*
+ * demo.c - `kvbench demo`: the whole story on the embedded engine, for a machine with no GPU.
+ *
+ * It starts `kvbench serve` (the llama-3.1-8b-fp8 profile on the gb10 hardware model) as a child
+ * process, with tiers sized so that an eviction/replay workload pushes set A out of device and
+ * host memory: G1 160 blocks, G2 128 blocks (256 MiB of real host memory), G3 1024 blocks of
+ * 2 MiB files with the disk filter off. Then reuse_verify, eviction_replay (with telemetry), and
+ * a cpu_only vs cpu_disk compare of the same eviction_replay workload, restarting its own engine
+ * in each mode on the same ports. It prints the verdicts, a summary table and where the reports
+ * are, stops the engine and removes its cache. About 1.5 GiB is written to disk in all.
+ */
+#include "bench/compare.h"
+#include "bench/ready.h"
+#include "bench/sumtable.h"
+#include "cmd/cmd.h"
+#include "cmd/runflags.h"
+#include "util/clock.h"
+#include "util/err.h"
+#include "util/fs.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "util/proc.h"
+
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+struct demo {
+    char self[PATH_MAX];
+    char cache[PATH_MAX];
+    char ready_file[PATH_MAX];
+    char log[PATH_MAX];
+    char base_url[64], metrics_url[96];
+    int port, metrics_port;
+    double speedup;
+    struct proc_child engine;
+    bool running;
+};
+
+static int engine_start(struct demo *d, const char *mode, char *err)
+{
+    unlink(d->ready_file);
+    char port[16], mport[16], speed[32];
+    snprintf(port, sizeof port, "%d", d->port);
+    if (d->metrics_port > 0)
+        snprintf(mport, sizeof mport, "%d", d->metrics_port);
+    else
+        snprintf(mport, sizeof mport, "auto");
+    snprintf(speed, sizeof speed, "%g", d->speedup);
+    char *argv[] = {d->self,
+                    "serve",
+                    "--profile",
+                    "llama-3.1-8b-fp8",
+                    "--hardware",
+                    "gb10",
+                    "--kv-mode",
+                    (char *)mode,
+                    "--gpu-cache-blocks",
+                    "160",
+                    "--cpu-cache-blocks",
+                    "128",
+                    "--disk-cache-blocks",
+                    "1024",
+                    "--disable-disk-offload-filter",
+                    "--disk-cache-dir",
+                    d->cache,
+                    "--port",
+                    port,
+                    "--metrics-port",
+                    mport,
+                    "--ready-file",
+                    d->ready_file,
+                    "--speedup",
+                    speed,
+                    "--log-level",
+                    "WARNING",
+                    NULL};
+    if (proc_spawn(argv, d->log, NULL, &d->engine, err) < 0)
+        return -1;
+    d->running = true;
+    for (int i = 0; i < 300; i++) {
+        json_t *rf = json_read_file(d->ready_file, NULL);
+        if (rf) {
+            d->port = (int)json_get_int(rf, "port", 0);
+            d->metrics_port = (int)json_get_int(rf, "metrics_port", 0);
+            json_decref(rf);
+            snprintf(d->base_url, sizeof d->base_url, "http://127.0.0.1:%d", d->port);
+            snprintf(d->metrics_url, sizeof d->metrics_url, "http://127.0.0.1:%d/metrics",
+                     d->metrics_port);
+            return 0;
+        }
+        if (!proc_alive(&d->engine)) {
+            d->running = false;
+            return err_set(err, "the engine exited at start (see %s)", d->log);
+        }
+        clock_sleep_ns(50000000, NULL);
+    }
+    return err_set(err, "the engine did not start within 15 s (see %s)", d->log);
+}
+
+static void engine_stop(struct demo *d)
+{
+    if (d->running)
+        proc_stop(&d->engine, SIGTERM, 30);
+    d->running = false;
+}
+
+static int restart(const char *mode, void *user, char *err)
+{
+    struct demo *d = user;
+    engine_stop(d);
+    printf("demo: engine restarted in %s mode\n", mode);
+    fflush(stdout);
+    return engine_start(d, mode, err);
+}
+
+static void event(const char *ev, const char *mode, const char *detail, void *user)
+{
+    (void)user;
+    if (strcmp(ev, "done") == 0 || strcmp(ev, "failed") == 0)
+        printf("demo: compare [%s] %s\n", mode, detail ? detail : "");
+    fflush(stdout);
+}
+
+static json_t *load_summary(const char *root, const char *id)
+{
+    char path[PATH_MAX + 300];
+    snprintf(path, sizeof path, "%s/%s/summary.json", root, id);
+    return json_read_file(path, NULL);
+}
+
+static const char *sig_of(const json_t *s, const char *key)
+{
+    const json_t *o = json_object_get(json_object_get(s, "overall_summary"), key);
+    if (!o)
+        o = json_object_get(json_object_get(s, "kvbm_metrics"), key);
+    if (!o)
+        o = json_object_get(s, key);
+    return json_get_str(o, "signal", json_get_str(o, "verdict", "-"));
+}
+
+int cmd_demo(int argc, char **argv)
+{
+    const char *results_root = NULL, *demo_id = NULL, *level = NULL;
+    double speedup = 0;
+    bool keep = false;
+    static const char *const LEVELS[] = {"DEBUG", "INFO", "WARNING", "ERROR", NULL};
+    struct opt opts[] = {
+        {.name = "results-root",
+         .type = OPT_STR,
+         .dest = &results_root,
+         .def = "bench/results",
+         .metavar = "DIR",
+         .help = "where the demo's runs and reports go"},
+        {.name = "demo-id",
+         .type = OPT_STR,
+         .dest = &demo_id,
+         .metavar = "ID",
+         .help = "prefix of the run ids (default demo_<UTC timestamp>)"},
+        {.name = "speedup",
+         .type = OPT_FLOAT,
+         .dest = &speedup,
+         .def = "1",
+         .min = 0,
+         .max = 1e6,
+         .help = "divide the engine's modelled time"},
+        {.name = "keep-cache",
+         .type = OPT_BOOL,
+         .dest = &keep,
+         .help = "keep the engine's cache directory"},
+        {.name = "log-level",
+         .type = OPT_ENUM,
+         .dest = &level,
+         .def = "WARNING",
+         .choices = LEVELS,
+         .help = "log verbosity of the runs"},
+        {0},
+    };
+    int rc =
+        cmd_parse("demo", "kvbench demo [options]",
+                  "The whole story on the embedded engine, no GPU needed: start kvbench serve\n"
+                  "(llama-3.1-8b-fp8 on the gb10 model), run reuse_verify, eviction_replay and\n"
+                  "a cpu_only vs cpu_disk compare (restarting the engine between modes), print\n"
+                  "the verdicts, a summary table and the report paths, then stop the engine\n"
+                  "and remove its cache. About a minute on two cores; about 1.5 GiB written.",
+                  opts, argc, argv, NULL);
+    if (rc >= 0)
+        return rc;
+    enum log_level lvl;
+    log_level_parse(level, &lvl);
+    log_set_level(lvl);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char ts[17], id[128], err[ERR_LEN];
+    clock_compact_utc(clock_wall_ns(), ts);
+    if (!demo_id) {
+        snprintf(id, sizeof id, "demo_%s", ts);
+        demo_id = id;
+    }
+    struct demo d;
+    memset(&d, 0, sizeof d);
+    d.speedup = speedup;
+    ssize_t n = readlink("/proc/self/exe", d.self, sizeof d.self - 1);
+    if (n <= 0) {
+        fprintf(stderr, "kvbench demo: cannot find my own executable\n");
+        return 1;
+    }
+    d.self[n] = '\0';
+    if (fs_mkdir_p(results_root, err) < 0) {
+        fprintf(stderr, "kvbench demo: %s\n", err);
+        return 1;
+    }
+    snprintf(d.cache, sizeof d.cache, "%s/.%s-kvbm-cache", results_root, demo_id);
+    snprintf(d.ready_file, sizeof d.ready_file, "%s/.%s-engine.json", results_root, demo_id);
+    snprintf(d.log, sizeof d.log, "%s/%s_engine.log", results_root, demo_id);
+    uint64_t t0 = clock_now_ns();
+    printf("demo: starting kvbench serve (llama-3.1-8b-fp8 on gb10, cpu_disk; G1 160, G2 128, "
+           "G3 1024 blocks of 2 MiB)\n");
+    fflush(stdout);
+    if (engine_start(&d, "cpu_disk", err) < 0) {
+        fprintf(stderr, "kvbench demo: %s\n", err);
+        engine_stop(&d);
+        fs_remove_tree(d.cache, NULL);
+        return 1;
+    }
+    struct ready_opts ro = {.base_url = d.base_url,
+                            .timeout_s = 60,
+                            .interval_s = 0.2,
+                            .consecutive = 2,
+                            .require_endpoints = true,
+                            .stop = &interrupted};
+    bool ok = ready_wait(&ro, NULL, NULL) == 0;
+    printf("demo: engine %s at %s (KV metrics %s)\n", ok ? "ready" : "NOT ready", d.base_url,
+           d.metrics_url);
+    fflush(stdout);
+
+    /* The workload: run's defaults, with the demo's sizes. */
+    struct run_flags f;
+    memset(&f, 0, sizeof f);
+    struct opt ropts[RUN_FLAGS_MAX + 1];
+    memset(ropts, 0, sizeof ropts);
+    size_t nr = 0;
+    run_flags_add(&f, ropts, &nr, NULL);
+    char *no_args[] = {NULL};
+    opts_parse(ropts, 0, no_args, NULL, err);
+    struct run_config base;
+    f.base_url = d.base_url;
+    f.kvbm_metrics_url = d.metrics_url;
+    f.kvbm_cache_dir = d.cache;
+    f.results_root = results_root;
+    f.log_level = level;
+    f.max_tokens = 16;
+    f.stream = true;
+    f.long_range = (struct opt_range){768, 1024};
+    f.short_range = (struct opt_range){512, 512};
+    f.warmup = 1;
+    f.evict_a = 4;
+    f.evict_b = 8;
+    rc = run_flags_config(&f, ropts, &base, err);
+    base.evict_a_conc = 2;
+    base.evict_b_conc = 4;
+    char ids[4][192];
+    snprintf(ids[0], sizeof ids[0], "%s_reuse_verify", demo_id);
+    snprintf(ids[1], sizeof ids[1], "%s_eviction_replay", demo_id);
+    snprintf(ids[2], sizeof ids[2], "%s_compare_cpu_only", demo_id);
+    snprintf(ids[3], sizeof ids[3], "%s_compare_cpu_disk", demo_id);
+    bool all_valid = ok && rc == 0;
+
+    if (all_valid && !interrupted) {
+        struct run_config r = base;
+        r.scenario = "reuse_verify";
+        r.reuse_repeat = 3;
+        r.gp.temperature = 0;
+        r.gp.has_seed = true;
+        r.gp.seed = 1337;
+        r.kv_mode = "cpu_disk";
+        r.run_id = ids[0];
+        struct run_outcome out;
+        printf("demo: [1/3] reuse_verify: one prompt three times\n");
+        fflush(stdout);
+        all_valid &= bench_run(&r, &interrupted, &out, err) == RUN_OK && out.valid;
+    }
+    if (!interrupted) {
+        struct run_config r = base;
+        r.scenario = "eviction_replay";
+        r.kv_mode = "cpu_disk";
+        r.run_id = ids[1];
+        r.collect_telemetry = true;
+        r.telemetry_interval_s = 0.5;
+        r.telemetry_pid = "kvbench";
+        struct run_outcome out;
+        printf("demo: [2/3] eviction_replay: warm set A, push it out with set B, replay A\n");
+        fflush(stdout);
+        all_valid &= bench_run(&r, &interrupted, &out, err) == RUN_OK && out.valid;
+    }
+    char cmp_id[192];
+    snprintf(cmp_id, sizeof cmp_id, "%s_compare", demo_id);
+    struct compare_outcome cout = {0};
+    if (!interrupted) {
+        static const char *const MODES[] = {"cpu_only", "cpu_disk"};
+        struct compare_config cc;
+        memset(&cc, 0, sizeof cc);
+        cc.run = base;
+        cc.run.scenario = "eviction_replay";
+        cc.modes = MODES;
+        cc.n_modes = 2;
+        cc.compare_id = cmp_id;
+        cc.restart = restart;
+        cc.restart_user = &d;
+        cc.ready = ro;
+        cc.event = event;
+        cc.interrupted = &interrupted;
+        printf("demo: [3/3] compare cpu_only vs cpu_disk (the same eviction_replay workload)\n");
+        fflush(stdout);
+        if (compare_run(&cc, &cout, err) < 0) {
+            fprintf(stderr, "kvbench demo: %s\n", err);
+            all_valid = false;
+        } else {
+            all_valid &= cout.all_valid;
+        }
+    }
+    engine_stop(&d);
+    unlink(d.ready_file);
+    if (!keep)
+        fs_remove_tree(d.cache, NULL);
+
+    printf("\n== verdicts\n");
+    json_t *s0 = load_summary(results_root, ids[0]), *s1 = load_summary(results_root, ids[1]),
+           *s2 = load_summary(results_root, ids[2]), *s3 = load_summary(results_root, ids[3]);
+    printf("reuse_verify (cpu_disk):     %s; inputs %s\n",
+           s0 ? sig_of(s0, "reuse_verify_signal_kvbm") : "-",
+           s0 ? json_get_str(json_object_get(json_object_get(s0, "request_identity"),
+                                             "reuse_verify_identity"),
+                             "verdict", "-")
+              : "-");
+    printf("eviction_replay (cpu_disk):  %s (KV metrics); %s (block device)\n",
+           s1 ? sig_of(s1, "eviction_replay_signal_kvbm") : "-",
+           s1 ? sig_of(s1, "eviction_replay_signal_io") : "-");
+    printf("compare, cpu_only:           %s\n",
+           s2 ? sig_of(s2, "eviction_replay_signal_kvbm") : "-");
+    printf("compare, cpu_disk:           %s\n",
+           s3 ? sig_of(s3, "eviction_replay_signal_kvbm") : "-");
+    json_t *rows = json_array();
+    json_t *all[4] = {s0, s1, s2, s3};
+    for (int i = 0; i < 4; i++)
+        if (all[i])
+            json_array_append_new(rows, sumtable_row(all[i]));
+    printf("\n== summary\n");
+    struct buf b = BUF_INIT;
+    sumtable_render(rows, &b);
+    fputs(buf_cstr(&b), stdout);
+    buf_free(&b);
+    if (cout.dir[0]) {
+        char path[PATH_MAX + 32];
+        snprintf(path, sizeof path, "%s/comparison.md", cout.dir);
+        struct buf md = BUF_INIT;
+        if (fs_read_file(path, &md, 1 << 20, err) == 0)
+            printf("\n== comparison (%s)\n%s", path, buf_cstr(&md));
+        buf_free(&md);
+    }
+    printf("\n== reports\n");
+    for (int i = 0; i < 4; i++)
+        printf("%s/%s/report.md\n", results_root, ids[i]);
+    if (cout.dir[0])
+        printf("%s/comparison.md\n", cout.dir);
+    printf("engine log: %s\n", d.log);
+    printf("\ndemo %s in %.0f s\n", all_valid && !interrupted ? "finished" : "FAILED",
+           (double)(clock_now_ns() - t0) / 1e9);
+    for (int i = 0; i < 4; i++)
+        json_decref(all[i]);
+    json_decref(rows);
+    json_decref(base.flags);
+    opts_free(ropts);
+    return all_valid && !interrupted ? 0 : 1;
+}

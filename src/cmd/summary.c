@@ -1,0 +1,67 @@
+/*
+ * summary.c - `kvbench summary [PATH|GLOB…]`: one table over many runs.
+ */
+#include "bench/sumtable.h"
+#include "cmd/cmd.h"
+#include "util/json.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static void warn(const char *path, const char *why, void *user)
+{
+    int *bad = user;
+    (*bad)++;
+    fprintf(stderr, "kvbench summary: skipping %s: %s\n", path, why);
+}
+
+int cmd_summary(int argc, char **argv)
+{
+    bool as_json = false;
+    struct opt opts[] = {
+        {.name = "json", .type = OPT_BOOL, .dest = &as_json, .help = "print JSON rows"},
+        {0},
+    };
+    const char *items[256];
+    struct opt_positional pos = {.metavar = "PATH", .max = 256, .items = items};
+    int rc = cmd_parse("summary", "kvbench summary [options] [PATH|GLOB...]",
+                       "One table over many runs: run id, scenario, kv mode, valid, req/s, TTFT\n"
+                       "p50/p95 (ms), latency p50/p95 (ms), error rate, and the scenario's\n"
+                       "verdict. PATH may be a summary.json, a run directory or a directory of\n"
+                       "runs; quote globs to let kvbench expand them. Default:\n"
+                       "bench/results/*/summary.json. Unreadable or malformed files are reported\n"
+                       "on stderr and skipped; exit 1 when no summary could be read.",
+                       opts, argc, argv, &pos);
+    if (rc >= 0)
+        return rc;
+    static const char *const DEFAULT[] = {"bench/results/*/summary.json"};
+    const char *const *specs = pos.n ? items : DEFAULT;
+    size_t n = pos.n ? pos.n : 1;
+    int bad = 0;
+    json_t *found = sumtable_collect(specs, n, warn, &bad);
+    json_t *rows = json_array();
+    size_t i;
+    json_t *f;
+    json_array_foreach(found, i, f)
+    {
+        json_t *row = sumtable_row(json_object_get(f, "summary"));
+        json_object_set(row, "path", json_object_get(f, "path"));
+        json_array_append_new(rows, row);
+    }
+    if (as_json) {
+        char *s = json_dumps(rows, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        printf("%s\n", s ? s : "[]");
+        free(s);
+    } else if (json_array_size(rows)) {
+        struct buf b = BUF_INIT;
+        sumtable_render(rows, &b);
+        fputs(buf_cstr(&b), stdout);
+        buf_free(&b);
+    }
+    rc = json_array_size(rows) ? 0 : 1;
+    if (rc)
+        fprintf(stderr, "kvbench summary: no summary.json found\n");
+    json_decref(rows);
+    json_decref(found);
+    return rc;
+}

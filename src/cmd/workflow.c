@@ -1,0 +1,507 @@
+/*
+ * workflow.c - `kvbench compare` and `kvbench matrix`: many runs with the workload flags of
+ * `kvbench run` (shared through runflags.c), ending in one comparison or one table.
+ */
+#include "bench/compare.h"
+#include "bench/sumtable.h"
+#include "cmd/cmd.h"
+#include "cmd/runflags.h"
+#include "util/clock.h"
+#include "util/err.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "util/proc.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static void catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* Split list items on spaces and commas ("cpu_only cpu_disk", "1,4,8"). Caller frees *out and
+ * its strings. */
+static size_t split_list(const struct opt_list *l, char ***out)
+{
+    size_t n = 0, cap = 8;
+    char **v = malloc(cap * sizeof *v);
+    for (size_t i = 0; v && i < l->n; i++) {
+        char *copy = strdup(l->items[i]), *save = NULL;
+        for (char *t = strtok_r(copy, " ,", &save); t; t = strtok_r(NULL, " ,", &save)) {
+            if (n == cap) {
+                cap *= 2;
+                char **nv = realloc(v, cap * sizeof *nv);
+                if (!nv)
+                    break;
+                v = nv;
+            }
+            v[n++] = strdup(t);
+        }
+        free(copy);
+    }
+    *out = v;
+    return n;
+}
+
+static void free_list(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void print_table_for(const char *results_root, char **ids, size_t n)
+{
+    json_t *rows = json_array();
+    for (size_t i = 0; i < n; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s/summary.json", results_root, ids[i]);
+        json_t *s = json_read_file(path, NULL);
+        if (s) {
+            json_array_append_new(rows, sumtable_row(s));
+            json_decref(s);
+        }
+    }
+    struct buf b = BUF_INIT;
+    sumtable_render(rows, &b);
+    fputs(buf_cstr(&b), stdout);
+    buf_free(&b);
+    json_decref(rows);
+}
+
+/* ------------------------------------------------------------ compare */
+
+struct restart_ctx {
+    const char *cmd;
+    double timeout_s;
+};
+
+static int user_restart(const char *mode, void *user, char *err)
+{
+    struct restart_ctx *r = user;
+    struct buf cmd = BUF_INIT;
+    for (const char *p = r->cmd; *p;) {
+        const char *hit = strstr(p, "{mode}");
+        if (!hit) {
+            buf_append_str(&cmd, p);
+            break;
+        }
+        buf_append(&cmd, p, (size_t)(hit - p));
+        buf_append_str(&cmd, mode);
+        p = hit + 6;
+    }
+    setenv("BENCH_KV_MODE", mode, 1);
+    struct proc_result res;
+    int rc = proc_run_shell(buf_cstr(&cmd), r->timeout_s, 1 << 20, PROC_MERGE_STDERR, &res, err);
+    if (rc == 0) {
+        if (res.out.len)
+            fputs(buf_cstr(&res.out), stdout);
+        if (res.timed_out)
+            rc = err_set(err, "--restart-cmd timed out after %.0f s", r->timeout_s);
+        else if (!res.exited || res.exit_code != 0)
+            rc = err_set(err, "--restart-cmd exited with status %d", res.exit_code);
+        proc_result_free(&res);
+    }
+    buf_free(&cmd);
+    return rc;
+}
+
+static void compare_event(const char *ev, const char *mode, const char *detail, void *user)
+{
+    (void)user;
+    if (strcmp(ev, "restart") == 0)
+        printf("compare: [%s] restarting the server\n", mode);
+    else if (strcmp(ev, "ready") == 0)
+        printf("compare: [%s] waiting until the server is ready\n", mode);
+    else if (strcmp(ev, "run") == 0)
+        printf("compare: [%s] run %s\n", mode, detail);
+    else if (strcmp(ev, "done") == 0)
+        printf("compare: [%s] %s\n", mode, detail);
+    else
+        printf("compare: [%s] FAILED: %s\n", mode, detail ? detail : "?");
+    fflush(stdout);
+}
+
+int cmd_compare(int argc, char **argv)
+{
+    struct run_flags f;
+    memset(&f, 0, sizeof f);
+    struct opt_list modes = {0};
+    const char *restart_cmd = NULL, *compare_id = NULL;
+    double restart_timeout = 0, ready_timeout = 0, ready_interval = 0;
+    long long ready_consecutive = 0;
+    bool skip_ready = false, require_endpoints = false;
+    struct opt opts[RUN_FLAGS_MAX + 16];
+    memset(opts, 0, sizeof opts);
+    size_t n = 0;
+    const struct opt own[] = {
+        {.name = "modes",
+         .type = OPT_LIST,
+         .dest = &modes,
+         .def = "cpu_only cpu_disk",
+         .metavar = "MODES",
+         .help = "kv modes to compare, in order (space or comma separated)"},
+        {.name = "restart-cmd",
+         .type = OPT_STR,
+         .dest = &restart_cmd,
+         .metavar = "SHELL",
+         .help = "run before each mode: {mode} is substituted and BENCH_KV_MODE exported"},
+        {.name = "restart-timeout-s",
+         .type = OPT_DURATION,
+         .dest = &restart_timeout,
+         .def = "600",
+         .help = "limit for --restart-cmd"},
+        {.name = "skip-ready",
+         .type = OPT_BOOL,
+         .dest = &skip_ready,
+         .env = "BENCH_COMPARE_SKIP_READY",
+         .help = "do not wait for readiness between modes"},
+        {.name = "ready-timeout-s",
+         .type = OPT_DURATION,
+         .dest = &ready_timeout,
+         .def = "300",
+         .help = "readiness wait per mode"},
+        {.name = "ready-interval-s",
+         .type = OPT_DURATION,
+         .dest = &ready_interval,
+         .def = "5",
+         .min = 0.01,
+         .max = 3600,
+         .help = "readiness poll interval"},
+        {.name = "ready-consecutive",
+         .type = OPT_INT,
+         .dest = &ready_consecutive,
+         .def = "2",
+         .min = 1,
+         .max = 1000,
+         .help = "good polls in a row"},
+        {.name = "require-endpoints",
+         .type = OPT_BOOL,
+         .dest = &require_endpoints,
+         .env = "BENCH_COMPARE_READY_REQUIRE_ENDPOINTS",
+         .help = "readiness also needs /health endpoints"},
+        {.name = "compare-id",
+         .type = OPT_STR,
+         .dest = &compare_id,
+         .metavar = "ID",
+         .help = "comparison directory name (default compare_<UTC timestamp>)"},
+    };
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+        opts[n++] = own[i];
+    static const char *const SKIP[] = {"kv-mode", "run-id", NULL};
+    run_flags_add(&f, opts, &n, SKIP);
+    f.kv_mode = "cpu_disk";
+    int rc = cmd_parse("compare", "kvbench compare [options]",
+                       "The same workload once per kv mode (default cpu_only, then cpu_disk):\n"
+                       "before each mode --restart-cmd restarts the server in that mode (how is\n"
+                       "yours: {mode} is substituted, BENCH_KV_MODE exported), readiness is\n"
+                       "awaited, then `kvbench run` runs with --kv-mode set. Runs go to\n"
+                       "<results-root>/<compare-id>_<mode>/; the comparison to\n"
+                       "<results-root>/<compare-id>/comparison.json and comparison.md. Takes\n"
+                       "every workload flag of `kvbench run`. Exit 0 when every run is valid.",
+                       opts, argc, argv, NULL);
+    if (rc >= 0) {
+        opts_free(opts);
+        return rc;
+    }
+    enum log_level lvl;
+    log_level_parse(f.log_level, &lvl);
+    log_set_level(lvl);
+    char err[ERR_LEN];
+    struct compare_config cc;
+    memset(&cc, 0, sizeof cc);
+    if (run_flags_config(&f, opts, &cc.run, err) < 0) {
+        fprintf(stderr, "kvbench compare: %s\n", err);
+        opts_free(opts);
+        return EXIT_USAGE;
+    }
+    char **mv;
+    size_t nm = split_list(&modes, &mv);
+    for (size_t i = 0; i < nm; i++) {
+        if (strcmp(mv[i], "off") && strcmp(mv[i], "cpu_only") && strcmp(mv[i], "cpu_disk")) {
+            fprintf(stderr,
+                    "kvbench compare: --modes: expected off, cpu_only or cpu_disk, got "
+                    "'%s'\n",
+                    mv[i]);
+            free_list(mv, nm);
+            json_decref(cc.run.flags);
+            opts_free(opts);
+            return EXIT_USAGE;
+        }
+    }
+    if (nm == 0) {
+        fprintf(stderr, "kvbench compare: --modes: expected at least one mode\n");
+        free(mv);
+        json_decref(cc.run.flags);
+        opts_free(opts);
+        return EXIT_USAGE;
+    }
+    char default_id[64];
+    if (!compare_id) {
+        char ts[17];
+        clock_compact_utc(clock_wall_ns(), ts);
+        snprintf(default_id, sizeof default_id, "compare_%s", ts);
+        compare_id = default_id;
+    }
+    if (strchr(compare_id, '/') || strstr(compare_id, "..") || !*compare_id) {
+        fprintf(stderr, "kvbench compare: --compare-id must not be empty or contain '/' or '..'\n");
+        free_list(mv, nm);
+        json_decref(cc.run.flags);
+        opts_free(opts);
+        return EXIT_USAGE;
+    }
+    catch_signals();
+    struct restart_ctx rctx = {restart_cmd, restart_timeout};
+    cc.modes = (const char *const *)mv;
+    cc.n_modes = nm;
+    cc.compare_id = compare_id;
+    cc.restart = restart_cmd ? user_restart : NULL;
+    cc.restart_user = &rctx;
+    cc.skip_ready = skip_ready;
+    cc.ready = (struct ready_opts){.base_url = cc.run.base_url,
+                                   .api_key = cc.run.api_key,
+                                   .timeout_s = ready_timeout,
+                                   .interval_s = ready_interval,
+                                   .consecutive = (int)ready_consecutive,
+                                   .require_endpoints = require_endpoints,
+                                   .stop = &interrupted};
+    cc.event = compare_event;
+    cc.interrupted = &interrupted;
+    struct compare_outcome out;
+    rc = compare_run(&cc, &out, err);
+    if (rc < 0) {
+        fprintf(stderr, "kvbench compare: %s\n", err);
+        rc = out.dir[0] && strstr(err, "already exists") ? EXIT_USAGE : 1;
+    } else {
+        char **ids = malloc(nm * sizeof *ids);
+        for (size_t i = 0; ids && i < nm; i++) {
+            ids[i] = malloc(256);
+            snprintf(ids[i], 256, "%s_%s", compare_id, mv[i]);
+        }
+        if (ids) {
+            print_table_for(cc.run.results_root, ids, nm);
+            free_list(ids, nm);
+        }
+        printf("comparison: %s/comparison.md (and comparison.json)\n", out.dir);
+        rc = out.all_valid ? 0 : 1;
+    }
+    free_list(mv, nm);
+    json_decref(cc.run.flags);
+    opts_free(opts);
+    return rc;
+}
+
+/* ------------------------------------------------------------ matrix */
+
+static void set_default(struct opt *opts, const char *name, const char *def)
+{
+    for (struct opt *o = opts; o->name; o++)
+        if (strcmp(o->name, name) == 0)
+            o->def = def;
+}
+
+int cmd_matrix(int argc, char **argv)
+{
+    struct run_flags f;
+    memset(&f, 0, sizeof f);
+    struct opt_list concs = {0};
+    long long short_req = 0, short_warm = 0, long_req = 0, long_warm = 0, evict_warm = 0;
+    bool skip_short = false, skip_long = false, skip_eviction = false;
+    const char *stamp = NULL;
+    struct opt opts[RUN_FLAGS_MAX + 16];
+    memset(opts, 0, sizeof opts);
+    size_t n = 0;
+    const struct opt own[] = {
+        {.name = "concurrencies",
+         .type = OPT_LIST,
+         .dest = &concs,
+         .def = "1 4 8",
+         .env = "BENCH_CONCURRENCIES",
+         .metavar = "LIST",
+         .help = "concurrencies of the short and long sweeps"},
+        {.name = "short-requests",
+         .type = OPT_INT,
+         .dest = &short_req,
+         .def = "64",
+         .min = 1,
+         .max = 10000000,
+         .help = "requests per short run"},
+        {.name = "short-warmup",
+         .type = OPT_INT,
+         .dest = &short_warm,
+         .def = "8",
+         .min = 0,
+         .max = 10000000,
+         .help = "warmup per short run"},
+        {.name = "long-requests",
+         .type = OPT_INT,
+         .dest = &long_req,
+         .def = "24",
+         .min = 1,
+         .max = 10000000,
+         .help = "requests per long run"},
+        {.name = "long-warmup",
+         .type = OPT_INT,
+         .dest = &long_warm,
+         .def = "4",
+         .min = 0,
+         .max = 10000000,
+         .help = "warmup per long run"},
+        {.name = "eviction-warmup",
+         .type = OPT_INT,
+         .dest = &evict_warm,
+         .def = "4",
+         .min = 0,
+         .max = 10000000,
+         .help = "warmup of the eviction/replay run"},
+        {.name = "skip-short", .type = OPT_BOOL, .dest = &skip_short, .help = "no short sweep"},
+        {.name = "skip-long", .type = OPT_BOOL, .dest = &skip_long, .help = "no long sweep"},
+        {.name = "skip-eviction",
+         .type = OPT_BOOL,
+         .dest = &skip_eviction,
+         .help = "no eviction/replay run"},
+        {.name = "stamp",
+         .type = OPT_STR,
+         .dest = &stamp,
+         .metavar = "TEXT",
+         .help = "suffix of the run ids (default: UTC timestamp)"},
+    };
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+        opts[n++] = own[i];
+    static const char *const SKIP[] = {"scenario",    "prompt-set", "requests", "warmup",
+                                       "concurrency", "run-id",     NULL};
+    run_flags_add(&f, opts, &n, SKIP);
+    /* the runbook's matrix: a long range capped under max_num_tokens, and its eviction sizes */
+    set_default(opts, "long-range", "6000:7600");
+    set_default(opts, "eviction-a-requests", "24");
+    set_default(opts, "eviction-b-requests", "48");
+    int rc = cmd_parse("matrix", "kvbench matrix [options]",
+                       "The runbook's matrix: short runs (64 requests, 8 warmup) and long runs\n"
+                       "(--long-range 6000:7600, 24 requests, 4 warmup) at each of\n"
+                       "--concurrencies, then one eviction_replay run (A 24 at concurrency 4,\n"
+                       "B 48 at concurrency 8). Run ids: short_c<N>_<stamp>, long_c<N>_<stamp>,\n"
+                       "eviction_replay_<stamp>. Ends with a summary table; exit 0 when every\n"
+                       "run is valid.",
+                       opts, argc, argv, NULL);
+    if (rc >= 0) {
+        opts_free(opts);
+        return rc;
+    }
+    enum log_level lvl;
+    log_level_parse(f.log_level, &lvl);
+    log_set_level(lvl);
+    char err[ERR_LEN];
+    struct run_config base;
+    f.scenario = "standard";
+    f.prompt_set = "short";
+    f.requests = 1;
+    f.concurrency = 1;
+    if (!opts_seen(opts, "eviction-a-concurrency"))
+        f.evict_a_conc = 4;
+    if (!opts_seen(opts, "eviction-b-concurrency"))
+        f.evict_b_conc = 8;
+    if (run_flags_config(&f, opts, &base, err) < 0) {
+        fprintf(stderr, "kvbench matrix: %s\n", err);
+        opts_free(opts);
+        return EXIT_USAGE;
+    }
+    base.evict_a_conc = opts_seen(opts, "eviction-a-concurrency") ? f.evict_a_conc : 4;
+    base.evict_b_conc = opts_seen(opts, "eviction-b-concurrency") ? f.evict_b_conc : 8;
+    char **cv;
+    size_t nc = split_list(&concs, &cv);
+    long long cvals[64];
+    size_t ncv = 0;
+    for (size_t i = 0; i < nc; i++) {
+        char *end;
+        long long v = strtoll(cv[i], &end, 10);
+        if (*end || v < 1 || v > 100000 || ncv == 64) {
+            fprintf(stderr,
+                    "kvbench matrix: --concurrencies: expected integers from 1 to 100000, "
+                    "got '%s'\n",
+                    cv[i]);
+            free_list(cv, nc);
+            json_decref(base.flags);
+            opts_free(opts);
+            return EXIT_USAGE;
+        }
+        cvals[ncv++] = v;
+    }
+    free_list(cv, nc);
+    char ts[17];
+    clock_compact_utc(clock_wall_ns(), ts);
+    if (!stamp)
+        stamp = ts;
+    catch_signals();
+    char *ids[160];
+    size_t nids = 0;
+    bool all_valid = true;
+    for (int kind = 0; kind < 3 && !interrupted; kind++) {
+        if ((kind == 0 && skip_short) || (kind == 1 && skip_long) || (kind == 2 && skip_eviction))
+            continue;
+        size_t reps = kind == 2 ? 1 : ncv;
+        for (size_t i = 0; i < reps && !interrupted; i++) {
+            struct run_config rc_i = base;
+            char id[256];
+            if (kind == 0) {
+                rc_i.scenario = "standard";
+                rc_i.prompt_set = "short";
+                rc_i.requests = short_req;
+                rc_i.warmup = short_warm;
+                rc_i.concurrency = cvals[i];
+                snprintf(id, sizeof id, "short_c%lld_%s", cvals[i], stamp);
+            } else if (kind == 1) {
+                rc_i.scenario = "standard";
+                rc_i.prompt_set = "long";
+                rc_i.requests = long_req;
+                rc_i.warmup = long_warm;
+                rc_i.concurrency = cvals[i];
+                snprintf(id, sizeof id, "long_c%lld_%s", cvals[i], stamp);
+            } else {
+                rc_i.scenario = "eviction_replay";
+                rc_i.warmup = evict_warm;
+                rc_i.concurrency = 1;
+                snprintf(id, sizeof id, "eviction_replay_%s", stamp);
+            }
+            rc_i.run_id = id;
+            printf("matrix: run %s\n", id);
+            fflush(stdout);
+            struct run_outcome out;
+            int r = bench_run(&rc_i, &interrupted, &out, err);
+            if (r != RUN_OK) {
+                fprintf(stderr, "kvbench matrix: %s: %s\n", id, err);
+                all_valid = false;
+                if (r == RUN_USAGE)
+                    break;
+                continue;
+            }
+            printf("matrix: %s %s\n", id, out.valid ? "valid" : out.invalid_reason);
+            all_valid &= out.valid;
+            if (nids < 160)
+                ids[nids++] = strdup(id);
+        }
+    }
+    if (nids)
+        print_table_for(base.results_root, ids, nids);
+    for (size_t i = 0; i < nids; i++)
+        free(ids[i]);
+    json_decref(base.flags);
+    opts_free(opts);
+    return all_valid && !interrupted ? 0 : 1;
+}
