@@ -6,7 +6,7 @@
 #   make format / format-check / lint
 
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
-PKGS    := libcurl libmicrohttpd jansson libcrypto libxxhash cmocka
+PKGS    := libcurl libmicrohttpd jansson libcrypto libxxhash libpcre2-8 libutf8proc cmocka
 SOURCES := $(shell find src tests bench -name '*.[ch]' 2>/dev/null)
 
 .PHONY: all deps build check check-build demo format format-check lint bench clean

@@ -7,6 +7,7 @@ set -euo pipefail
 PACKAGES=(
   gcc make cmake pkg-config
   libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev libssl-dev libxxhash-dev libcmocka-dev
+  libpcre2-dev libutf8proc-dev
   curl jq ca-certificates
   # for the tests only: sysstat's iostat is the reference the disk telemetry is checked against;
   # shellcheck checks the runbook scripts

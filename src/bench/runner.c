@@ -14,6 +14,7 @@
 #include "util/fs.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/tokenizer.h"
 
 #include <errno.h>
 #include <math.h>
@@ -36,6 +37,8 @@ struct ctx {
     struct loadgen lg;
     bool lg_ready;
     struct telemetry *tel;
+    const struct tokenizer *tok;   /* the one in use */
+    const struct tokenizer *owned; /* resolved here (auto), freed at the end */
 };
 
 static void path_in(const struct ctx *c, const char *name, char out[PATH_MAX])
@@ -74,7 +77,7 @@ static struct prompt *make_set(struct ctx *c, const char *prefix, const char *se
         .long_range = cfg->long_range,
         .salt = c->salt,
         .llama3_template = cfg->llama3_template,
-        .tok = cfg->tok,
+        .tok = c->tok,
     };
     struct prompt *ps = NULL;
     if (workload_make(&wp, prefix, set, seed, n, &ps, err) < 0)
@@ -224,7 +227,7 @@ static bool preflight(struct ctx *c)
         "max_tokens", (json_int_t)cfg->gp.max_tokens, "input_token_safety_margin",
         (json_int_t)cfg->input_token_safety_margin, "prompts_checked", (json_int_t)checked,
         "max_prompt_tokens_est", (json_int_t)max_est, "offending_prompts", (json_int_t)n_off,
-        "offenders", offenders, "tokenizer", cfg->tok->kind);
+        "offenders", offenders, "tokenizer", c->tok->kind);
     if (!ok) {
         char msg[256];
         if (ceiling <= 0)
@@ -467,10 +470,12 @@ static json_t *config_json(const struct ctx *c)
         json_pack("[I,I]", (json_int_t)cfg->short_range.min, (json_int_t)cfg->short_range.max));
     json_put(o, "long_range",
              json_pack("[I,I]", (json_int_t)cfg->long_range.min, (json_int_t)cfg->long_range.max));
+    const struct tokenizer *tk = c->tok ? c->tok : tokenizer_heuristic();
     json_put(o, "tokenizer",
-             json_pack("{s:s, s:o, s:o}", "kind", cfg->tok->kind, "path",
-                       cfg->tok->path ? json_string(cfg->tok->path) : json_null(), "sha256",
-                       cfg->tok->sha256[0] ? json_string(cfg->tok->sha256) : json_null()));
+             json_pack("{s:s, s:s, s:o, s:o}", "spec",
+                       cfg->tokenizer_spec ? cfg->tokenizer_spec : "heuristic", "kind", tk->kind,
+                       "path", tk->path ? json_string(tk->path) : json_null(), "sha256",
+                       tk->sha256[0] ? json_string(tk->sha256) : json_null()));
     json_put_str(o, "prompt_salt", c->salt);
     json_put_str(o, "prompt_template", cfg->llama3_template ? "llama3" : "none");
     bool cpu = strcmp(cfg->kv_mode, "off") != 0, disk = strcmp(cfg->kv_mode, "cpu_disk") == 0;
@@ -530,6 +535,7 @@ static void free_ctx(struct ctx *c)
         prompts_free(c->sets[s], c->set_n[s]);
     json_decref(c->rs.preflight);
     json_decref(c->rs.telemetry);
+    tokenizer_free(c->owned);
     telemetry_free(c->tel);
     json_decref(c->notes);
     validity_free(&c->v);
@@ -598,7 +604,8 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
     c.lg.responses_dir = cfg->store_responses ? responses_dir : NULL;
     c.lg.interrupted = interrupted;
     c.lg.grace_s = cfg->interrupt_grace_s;
-    c.lg.tok = cfg->tok;
+    c.tok = cfg->tok ? cfg->tok : tokenizer_heuristic();
+    c.lg.tok = c.tok;
     snprintf(c.lg.completions_url, sizeof c.lg.completions_url, "%s/v1/completions", cfg->base_url);
     if (loadgen_init(&c.lg, err) < 0) {
         free_ctx(&c);
@@ -608,11 +615,6 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
     memcpy(c.rs.params_sha256, c.lg.params_sha256, sizeof c.rs.params_sha256);
     c.rs.lg = &c.lg;
 
-    /* Plan and prompts. */
-    if (plan(&c, err) < 0 || write_manifest(&c, err) < 0) {
-        free_ctx(&c);
-        return RUN_FAILED;
-    }
     if (!cfg->gp.stream)
         note(&c, "stream off: TTFT, ITL and TPOT are not measured (use --stream)");
     if (strcmp(cfg->kv_mode, "off") == 0)
@@ -633,9 +635,21 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
 
     if (cfg->collect_telemetry)
         start_telemetry(&c);
-    bool go = preflight(&c);
-    if (go && resolve_model(&c) < 0)
-        go = false;
+    /* The model first: with --tokenizer auto its id finds the tokenizer, which sizes prompts. */
+    bool go = resolve_model(&c) == 0;
+    if (!cfg->tok) {
+        char note_text[512], terr[ERR_LEN];
+        c.owned = tokenizer_resolve("auto", c.rs.model[0] ? c.rs.model : NULL, note_text,
+                                    sizeof note_text, terr);
+        c.tok = c.owned ? c.owned : tokenizer_heuristic();
+        c.lg.tok = c.tok;
+        note(&c, note_text);
+    }
+    if (plan(&c, err) < 0 || write_manifest(&c, err) < 0) {
+        free_ctx(&c);
+        return RUN_FAILED;
+    }
+    go = preflight(&c) && go;
     path_in(&c, "config.json", path);
     json_t *config = config_json(&c);
     if (json_write_file(path, config, err) < 0)

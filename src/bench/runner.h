@@ -30,7 +30,8 @@ struct run_config {
     struct gen_params gp;
     double timeout_s;
     long long seed;
-    const struct tokenizer *tok;
+    const char *tokenizer_spec;  /* heuristic, auto or a path */
+    const struct tokenizer *tok; /* NULL with auto: resolved once the model is known */
     const char *results_root, *run_id;
     bool store_responses;
     long long evict_a, evict_b, evict_a_conc, evict_b_conc;

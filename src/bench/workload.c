@@ -147,6 +147,53 @@ static int compose(const struct workload_params *p, const char *doc, size_t doc_
     return rc ? -1 : 0;
 }
 
+/* Count of the prompt whose document is doc[0..len). */
+static size_t count_at(const struct workload_params *p, const struct buf *doc, size_t len,
+                       struct buf *full)
+{
+    if (compose(p, buf_cstr(doc), len, full) < 0)
+        return SIZE_MAX;
+    return tokenizer_count(p->tok, full->data, full->len);
+}
+
+/* With an exact tokenizer, cut the last sentence (doc[from..to)) so that the prompt has exactly
+ * target tokens where that is possible: first at a word boundary (counts are additive over
+ * pre-tokens, so they grow with every word), then inside the last word, character by
+ * character. Returns the document length to use. */
+static size_t refine_exact(const struct workload_params *p, const struct buf *doc, size_t from,
+                           size_t to, size_t target, struct buf *full)
+{
+    size_t cuts[128], n = 0;
+    for (size_t i = from; i < to && n < 127; i++)
+        if (doc->data[i] == ' ')
+            cuts[n++] = i; /* before each space: the prefix ends after a word */
+    cuts[n++] = to;
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (count_at(p, doc, cuts[mid], full) >= target)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    size_t best = cuts[lo];
+    size_t c = count_at(p, doc, best, full);
+    if (c <= target)
+        return best;
+    /* inside the last word: the shortest cut that still reaches the target, preferring exact */
+    size_t start = lo ? cuts[lo - 1] + 1 : from;
+    for (size_t len = start + 1; len < best; len++) {
+        if (((unsigned char)doc->data[len] & 0xc0) == 0x80)
+            continue; /* not a character boundary */
+        size_t k = count_at(p, doc, len, full);
+        if (k == target)
+            return len;
+        if (k > target)
+            break;
+    }
+    return best;
+}
+
 static int make_one(const struct workload_params *p, uint64_t rng, size_t target,
                     struct prompt *out)
 {
@@ -161,21 +208,31 @@ static int make_one(const struct workload_params *p, uint64_t rng, size_t target
     base = tokenizer_count(p->tok, full.data, full.len);
     size_t est = base;
     unsigned section = 0, number = 0;
-    while (est < target + 8) {
-        size_t before = doc.len;
-        if (number % 8 == 0 && append_heading(&doc, &rng, ++section) < 0)
-            goto out;
-        if (append_sentence(&doc, &rng, ++number) < 0)
-            goto out;
-        est += tokenizer_count(p->tok, doc.data + before, doc.len - before);
-        if (n_ends == cap_ends) {
-            cap_ends = cap_ends ? cap_ends * 2 : 256;
-            size_t *e = realloc(ends, cap_ends * sizeof *e);
-            if (!e)
-                goto out;
-            ends = e;
+    /* the sum of per-sentence counts approximates the whole prompt's count (exactly for the
+     * heuristic); an exact tokenizer is checked on the whole text below and more is added when
+     * the approximation fell short */
+    for (int round = 0; round < 64; round++) {
+        if (round > 0) {
+            if (count_at(p, &doc, doc.len, &full) >= target)
+                break;
+            est = target; /* grow by a little more than the margin, then check again */
         }
-        ends[n_ends++] = doc.len;
+        while (est < target + 8 + (round ? 64u : 0u)) {
+            size_t before = doc.len;
+            if (number % 8 == 0 && append_heading(&doc, &rng, ++section) < 0)
+                goto out;
+            if (append_sentence(&doc, &rng, ++number) < 0)
+                goto out;
+            est += tokenizer_count(p->tok, doc.data + before, doc.len - before);
+            if (n_ends == cap_ends) {
+                cap_ends = cap_ends ? cap_ends * 2 : 256;
+                size_t *e = realloc(ends, cap_ends * sizeof *e);
+                if (!e)
+                    goto out;
+                ends = e;
+            }
+            ends[n_ends++] = doc.len;
+        }
     }
     /* The shortest document whose whole prompt reaches the target (binary search: the count only
      * grows with the document). */
@@ -189,7 +246,10 @@ static int make_one(const struct workload_params *p, uint64_t rng, size_t target
         else
             lo = mid + 1;
     }
-    if (compose(p, buf_cstr(&doc), n_ends ? ends[lo] : 0, &full) < 0)
+    size_t doc_len = n_ends ? ends[lo] : 0;
+    if (p->tok->bpe && n_ends)
+        doc_len = refine_exact(p, &doc, lo ? ends[lo - 1] : 0, doc_len, target, &full);
+    if (compose(p, buf_cstr(&doc), doc_len, &full) < 0)
         goto out;
     out->target = target;
     out->est_tokens = tokenizer_count(p->tok, full.data, full.len);

@@ -7,7 +7,9 @@
  * <|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n
  * The same seed, set, ranges, salt and tokenizer give byte-identical prompts on every machine.
  * Tuning: the document grows a sentence at a time and the shortest one whose whole prompt reaches
- * the target is kept, so the estimate lies in [target, target + 64).
+ * the target is kept, so the heuristic estimate lies in [target, target + 64). With an exact
+ * tokenizer the last sentence is then cut, at a word and if need be inside it, so that the prompt
+ * has exactly the target's token count.
  */
 #ifndef KVBENCH_BENCH_WORKLOAD_H
 #define KVBENCH_BENCH_WORKLOAD_H

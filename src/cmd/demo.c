@@ -273,6 +273,7 @@ int cmd_demo(int argc, char **argv)
     f.warmup = 1;
     f.evict_a = 4;
     f.evict_b = 8;
+    f.tokenizer = "heuristic"; /* the demo's model has no tokenizer.json on this machine */
     rc = run_flags_config(&f, ropts, &base, err);
     base.evict_a_conc = 2;
     base.evict_b_conc = 4;
@@ -386,7 +387,7 @@ int cmd_demo(int argc, char **argv)
     for (int i = 0; i < 4; i++)
         json_decref(all[i]);
     json_decref(rows);
-    json_decref(base.flags);
+    run_flags_release(&base);
     opts_free(ropts);
     return all_valid && !interrupted ? 0 : 1;
 }

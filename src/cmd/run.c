@@ -62,7 +62,7 @@ int cmd_run(int argc, char **argv)
 
     struct run_outcome out;
     rc = bench_run(&cfg, &interrupted, &out, err);
-    json_decref(cfg.flags);
+    run_flags_release(&cfg);
     opts_free(opts);
     if (rc == RUN_USAGE) {
         fprintf(stderr, "kvbench run: %s\n", err);

@@ -7,6 +7,7 @@
 #include "cmd/cmd.h"
 #include "util/clock.h"
 #include "util/err.h"
+#include "util/json.h"
 #include "util/log.h"
 
 #include <stdlib.h>
@@ -392,14 +393,6 @@ int run_flags_config(const struct run_flags *f, const struct opt *opts, struct r
     }
     c->timeout_s = f->timeout_s;
     c->seed = f->seed;
-    if (strcmp(f->tokenizer, "heuristic") == 0 || strcmp(f->tokenizer, "auto") == 0) {
-        c->tok = tokenizer_heuristic();
-    } else {
-        return err_set(err,
-                       "--tokenizer: expected heuristic or auto, got '%s' (loading a "
-                       "tokenizer.json is not supported by this build)",
-                       f->tokenizer);
-    }
     c->results_root = f->results_root;
     static __thread char default_id[17];
     if (f->run_id) {
@@ -445,7 +438,27 @@ int run_flags_config(const struct run_flags *f, const struct opt *opts, struct r
     c->llama3_template = strcmp(f->prompt_template, "llama3") == 0;
     c->interrupt_grace_s = 3;
     c->sysfs_root = "/sys";
+    /* last, so that no earlier check can leave a loaded tokenizer behind */
+    c->tokenizer_spec = f->tokenizer;
+    if (strcmp(f->tokenizer, "heuristic") == 0) {
+        c->tok = tokenizer_heuristic();
+    } else if (strcmp(f->tokenizer, "auto") == 0) {
+        c->tok = NULL; /* resolved by the run, once the model id is known */
+    } else {
+        char sub[ERR_LEN];
+        c->tok = tokenizer_load(f->tokenizer, sub);
+        if (!c->tok)
+            return err_set(err, "--tokenizer: %s", sub);
+    }
     static const char *const SECRET[] = {"api-key", NULL};
     c->flags = cmd_opts_json(opts, SECRET);
     return 0;
+}
+
+void run_flags_release(struct run_config *cfg)
+{
+    tokenizer_free(cfg->tok);
+    cfg->tok = NULL;
+    json_decref(cfg->flags);
+    cfg->flags = NULL;
 }

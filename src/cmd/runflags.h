@@ -29,9 +29,12 @@ struct run_flags {
  * `skip` (NULL-terminated) are left out. */
 void run_flags_add(struct run_flags *f, struct opt *opts, size_t *n, const char *const *skip);
 /* Turn parsed flags into a run configuration (derived defaults, cross-flag checks, the
- * tokenizer). Returns 0, or -1 with a one-line err naming the flag. cfg->flags is a new
- * reference the caller releases. */
+ * tokenizer: an explicit path is loaded here, auto is left to the run). Returns 0, or -1 with a
+ * one-line err naming the flag. The caller releases cfg->flags and run_flags_release(cfg). */
 int run_flags_config(const struct run_flags *f, const struct opt *opts, struct run_config *cfg,
                      char *err);
+
+/* Free what run_flags_config allocated (a loaded tokenizer). */
+void run_flags_release(struct run_config *cfg);
 
 #endif

@@ -39,6 +39,7 @@ struct serve_opts {
     const char *disk_dir;
     bool no_filter, keep_cache;
     double fail_rate, disconnect_rate, stall_ms, stall_rate, startup_delay_s, drain_timeout_s;
+    const char *tokenizer;
     long long drop_model_after, seed;
     const char *log_level;
 };
@@ -332,6 +333,13 @@ int cmd_serve(int argc, char **argv)
          .dest = &o.drain_timeout_s,
          .def = "30",
          .help = "on SIGINT/SIGTERM, wait this long for in-flight requests"},
+        {.name = "tokenizer",
+         .type = OPT_STR,
+         .dest = &o.tokenizer,
+         .def = "auto",
+         .metavar = "SPEC",
+         .help = "prompt tokens: heuristic, auto ($BENCH_TOKENIZER, $MODEL_HANDLE, Hugging Face "
+                 "cache for --model-id), or a tokenizer.json / its directory"},
         {.name = "seed",
          .type = OPT_INT,
          .dest = &o.seed,
@@ -437,6 +445,18 @@ int cmd_serve(int argc, char **argv)
         return EXIT_USAGE;
     }
 
+    char note[512];
+    char terr[ERR_LEN];
+    const struct tokenizer *tok =
+        tokenizer_resolve(o.tokenizer, cfg.model_id, note, sizeof note, terr);
+    if (!tok) {
+        fprintf(stderr, "kvbench serve: --tokenizer: %s\n", terr);
+        opts_free(opts);
+        return EXIT_USAGE;
+    }
+    cfg.tok = tok;
+    log_info("tokenizer: %s", note);
+
     /* Signals are taken synchronously by this thread; every thread started below inherits the
      * mask, so SIGINT/SIGTERM reach sigwait and nothing else. */
     sigset_t set;
@@ -450,6 +470,7 @@ int cmd_serve(int argc, char **argv)
     struct engine *eng = NULL;
     if (engine_start(&cfg, &eng, err) < 0) {
         fprintf(stderr, "kvbench serve: %s\n", err);
+        tokenizer_free(tok);
         opts_free(opts);
         return 1;
     }
@@ -491,6 +512,7 @@ int cmd_serve(int argc, char **argv)
     if (o.ready_file)
         unlink(o.ready_file);
     log_info("stopped%s", cfg.keep_cache ? " (cache files kept)" : "");
+    tokenizer_free(tok);
     opts_free(opts);
     return 0;
 }

@@ -13,6 +13,7 @@ int cmd_summary(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_matrix(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 
 const struct cmd CMD_TABLE[] = {
@@ -26,6 +27,7 @@ const struct cmd CMD_TABLE[] = {
     {"matrix", cmd_matrix,
      "the runbook's matrix: short and long sweeps and an eviction/replay run"},
     {"summary", cmd_summary, "one table over many runs' summary.json (paths, directories, globs)"},
+    {"tokenize", cmd_tokenize, "encode, count or decode tokens with a model's tokenizer.json"},
     {"demo", cmd_demo,
      "the whole story on the embedded engine: reuse, eviction/replay, mode compare"},
     {NULL, NULL, NULL},

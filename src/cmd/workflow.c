@@ -241,7 +241,7 @@ int cmd_compare(int argc, char **argv)
                     "'%s'\n",
                     mv[i]);
             free_list(mv, nm);
-            json_decref(cc.run.flags);
+            run_flags_release(&cc.run);
             opts_free(opts);
             return EXIT_USAGE;
         }
@@ -249,7 +249,7 @@ int cmd_compare(int argc, char **argv)
     if (nm == 0) {
         fprintf(stderr, "kvbench compare: --modes: expected at least one mode\n");
         free(mv);
-        json_decref(cc.run.flags);
+        run_flags_release(&cc.run);
         opts_free(opts);
         return EXIT_USAGE;
     }
@@ -263,7 +263,7 @@ int cmd_compare(int argc, char **argv)
     if (strchr(compare_id, '/') || strstr(compare_id, "..") || !*compare_id) {
         fprintf(stderr, "kvbench compare: --compare-id must not be empty or contain '/' or '..'\n");
         free_list(mv, nm);
-        json_decref(cc.run.flags);
+        run_flags_release(&cc.run);
         opts_free(opts);
         return EXIT_USAGE;
     }
@@ -303,7 +303,7 @@ int cmd_compare(int argc, char **argv)
         rc = out.all_valid ? 0 : 1;
     }
     free_list(mv, nm);
-    json_decref(cc.run.flags);
+    run_flags_release(&cc.run);
     opts_free(opts);
     return rc;
 }
@@ -437,7 +437,7 @@ int cmd_matrix(int argc, char **argv)
                     "got '%s'\n",
                     cv[i]);
             free_list(cv, nc);
-            json_decref(base.flags);
+            run_flags_release(&base);
             opts_free(opts);
             return EXIT_USAGE;
         }
@@ -501,7 +501,7 @@ int cmd_matrix(int argc, char **argv)
         print_table_for(base.results_root, ids, nids);
     for (size_t i = 0; i < nids; i++)
         free(ids[i]);
-    json_decref(base.flags);
+    run_flags_release(&base);
     opts_free(opts);
     return all_valid && !interrupted ? 0 : 1;
 }

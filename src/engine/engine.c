@@ -23,6 +23,8 @@ int engine_start(const struct engine_config *cfg, struct engine **out, char *err
     if (!e)
         return err_set(err, "out of memory");
     e->cfg = *cfg;
+    if (!e->cfg.tok)
+        e->cfg.tok = tokenizer_heuristic();
     e->t_start_ns = clock_now_ns();
     e->ready_at_ns = e->t_start_ns + (uint64_t)(cfg->startup_delay_s * 1e9);
     e->created = (long long)(clock_wall_ns() / 1000000000ull);

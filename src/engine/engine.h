@@ -8,6 +8,7 @@
 
 #include "engine/kvbm.h"
 #include "engine/profile.h"
+#include "util/tokenizer.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -34,6 +35,8 @@ struct engine_config {
     /* KV */
     struct kvbm_config kv;
     bool keep_cache;
+    /* prompt tokens: the heuristic or a tokenizer.json (borrowed; outlives the engine) */
+    const struct tokenizer *tok;
     /* faults */
     double fail_rate;
     double disconnect_rate;

@@ -190,7 +190,7 @@ static int parse_prompt(const json_t *p, struct ereq *r, struct verr *v)
         size_t len = json_string_length(p);
         if (len == 0)
             return bad(v, 400, "prompt", "prompt must not be empty");
-        if (tok_heuristic_encode(json_string_value(p), len, &r->prompt) < 0)
+        if (tokenizer_encode(r->eng->cfg.tok, json_string_value(p), len, &r->prompt) < 0)
             return bad(v, 500, "prompt", "out of memory tokenizing the prompt");
         if (r->prompt.n == 0)
             return bad(v, 400, "prompt", "prompt has no tokens");
