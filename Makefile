@@ -40,7 +40,12 @@ check: check-build
 	  ctest --output-on-failure -j $(JOBS)
 
 bench: build
-	@for b in build/bench/bench_*; do [ -x "$$b" ] && { echo "== $$b"; "$$b" || exit 1; }; done
+	@echo "== build/bench/bench_engine"; build/bench/bench_engine
+	@echo "== build/bench/bench_telemetry"; build/bench/bench_telemetry
+	@mkdir -p bench/out && gzip -dc tests/fixtures/tokenizers/llama3/tokenizer.json.gz \
+	  > bench/out/llama3-tokenizer.json
+	@echo "== build/bench/bench_tokenizer"; build/bench/bench_tokenizer bench/out/llama3-tokenizer.json \
+	  --write-corpus bench/out/corpus.txt
 	@for s in bench/*.sh; do echo "== $$s"; bash "$$s" build/kvbench || exit 1; done
 
 format:
