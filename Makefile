@@ -7,9 +7,9 @@
 
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 PKGS    := libcurl libmicrohttpd jansson libcrypto libxxhash libpcre2-8 libutf8proc cmocka
-SOURCES := $(shell find src tests bench -name '*.[ch]' 2>/dev/null)
+SOURCES := $(shell find src tests bench fuzz -name '*.[ch]' 2>/dev/null)
 
-.PHONY: all deps build check check-build demo format format-check lint bench clean
+.PHONY: all deps build check check-build demo format format-check lint bench fuzz clean
 
 all: build
 
@@ -47,6 +47,27 @@ bench: build
 	@echo "== build/bench/bench_tokenizer"; build/bench/bench_tokenizer bench/out/llama3-tokenizer.json \
 	  --write-corpus bench/out/corpus.txt
 	@for s in bench/*.sh; do echo "== $$s"; bash "$$s" build/kvbench || exit 1; done
+
+# libFuzzer targets for the parsers (fuzz/README.md); FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 60
+FUZZ_SRC := $(filter-out src/main.c,$(shell find src -name '*.c'))
+FUZZ_FLAGS := -std=c17 -D_GNU_SOURCE -g -O1 -Isrc -Ibuild/fuzz-gen \
+  -fsanitize=fuzzer,address,undefined $(shell pkg-config --cflags libcurl libmicrohttpd jansson libpcre2-8 libutf8proc)
+FUZZ_LIBS := $(shell pkg-config --libs libcurl libmicrohttpd jansson libcrypto libxxhash libpcre2-8 libutf8proc) -lpthread -lm -ldl
+fuzz: deps
+	@mkdir -p build-fuzz/gen bench/out
+	@printf 'const char *const KVBENCH_VERSION = "fuzz";\nconst char *const KVBENCH_GIT_SHA = "fuzz";\n' > build-fuzz/gen/version.c
+	@gzip -dc tests/fixtures/tokenizers/llama3/tokenizer.json.gz > build-fuzz/llama3-tokenizer.json
+	@for t in prom sse tokenizer_json encode; do \
+	  clang-14 $(FUZZ_FLAGS) fuzz/fuzz_$$t.c $(FUZZ_SRC) build-fuzz/gen/version.c $(FUZZ_LIBS) \
+	    -o build-fuzz/fuzz_$$t || exit 1; \
+	done
+	@for t in prom sse tokenizer_json encode; do \
+	  echo "== fuzz_$$t ($(FUZZ_SECONDS) s)"; mkdir -p build-fuzz/corpus-$$t; \
+	  KVBENCH_FUZZ_TOKENIZER=build-fuzz/llama3-tokenizer.json build-fuzz/fuzz_$$t \
+	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build-fuzz/corpus-$$t fuzz/corpus/$$t \
+	    2>&1 | tail -4 || exit 1; \
+	done
 
 format:
 	clang-format -i $(SOURCES)

@@ -345,7 +345,7 @@ int cmd_serve(int argc, char **argv)
          .dest = &o.seed,
          .def = "0",
          .min = 0,
-         .max = 9223372036854775807ll,
+         .max = 9007199254740991.0,
          .help = "seed for output text and faults"},
         {.name = "log-level",
          .type = OPT_ENUM,
