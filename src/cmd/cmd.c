@@ -4,8 +4,10 @@
 #include "cmd/cmd.h"
 
 #include "util/err.h"
+#include "util/log.h"
 #include "util/json.h"
 
+#include <signal.h>
 #include <string.h>
 
 const struct cmd *cmd_find(const char *name)
@@ -75,4 +77,30 @@ json_t *cmd_opts_json(const struct opt *opts, const char *const *exclude)
         json_object_set_new(o, op->name, v ? v : json_null());
     }
     return o;
+}
+
+volatile sig_atomic_t cmd_interrupted;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    cmd_interrupted = 1;
+}
+
+void cmd_catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+void cmd_set_log_level(const char *name)
+{
+    enum log_level lvl;
+    if (log_level_parse(name, &lvl) == 0)
+        log_set_level(lvl);
 }

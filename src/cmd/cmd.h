@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include "util/version.h"
 
+#include <signal.h>
 #include <stdio.h>
 
 #define EXIT_USAGE 2
@@ -33,5 +34,15 @@ int cmd_parse(const char *name, const char *usage, const char *description, stru
 /* Every option's value as JSON (for config.json), leaving out the names in `exclude`
  * (NULL-terminated; secrets such as --api-key). New reference. */
 json_t *cmd_opts_json(const struct opt *opts, const char *const *exclude);
+
+/* Set by SIGINT/SIGTERM once cmd_catch_signals() ran; long-running commands stop at the next
+ * request boundary and still write what they measured. */
+extern volatile sig_atomic_t cmd_interrupted;
+
+/* Route SIGINT/SIGTERM to cmd_interrupted and ignore SIGPIPE (a server closing mid-write). */
+void cmd_catch_signals(void);
+
+/* Apply a --log-level value (already validated by the option's choices). */
+void cmd_set_log_level(const char *name);
 
 #endif

@@ -28,14 +28,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t interrupted;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    interrupted = 1;
-}
-
 struct demo {
     char self[PATH_MAX];
     char cache[PATH_MAX];
@@ -197,16 +189,8 @@ int cmd_demo(int argc, char **argv)
                   opts, argc, argv, NULL);
     if (rc >= 0)
         return rc;
-    enum log_level lvl;
-    log_level_parse(level, &lvl);
-    log_set_level(lvl);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    cmd_set_log_level(level);
+    cmd_catch_signals();
 
     char ts[17], id[128], err[ERR_LEN];
     clock_compact_utc(clock_wall_ns(), ts);
@@ -245,7 +229,7 @@ int cmd_demo(int argc, char **argv)
                             .interval_s = 0.2,
                             .consecutive = 2,
                             .require_endpoints = true,
-                            .stop = &interrupted};
+                            .stop = &cmd_interrupted};
     bool ok = ready_wait(&ro, NULL, NULL) == 0;
     printf("demo: engine %s at %s (KV metrics %s)\n", ok ? "ready" : "NOT ready", d.base_url,
            d.metrics_url);
@@ -284,7 +268,7 @@ int cmd_demo(int argc, char **argv)
     snprintf(ids[3], sizeof ids[3], "%s_compare_cpu_disk", demo_id);
     bool all_valid = ok && rc == 0;
 
-    if (all_valid && !interrupted) {
+    if (all_valid && !cmd_interrupted) {
         struct run_config r = base;
         r.scenario = "reuse_verify";
         r.reuse_repeat = 3;
@@ -296,9 +280,9 @@ int cmd_demo(int argc, char **argv)
         struct run_outcome out;
         printf("demo: [1/3] reuse_verify: one prompt three times\n");
         fflush(stdout);
-        all_valid &= bench_run(&r, &interrupted, &out, err) == RUN_OK && out.valid;
+        all_valid &= bench_run(&r, &cmd_interrupted, &out, err) == RUN_OK && out.valid;
     }
-    if (!interrupted) {
+    if (!cmd_interrupted) {
         struct run_config r = base;
         r.scenario = "eviction_replay";
         r.kv_mode = "cpu_disk";
@@ -309,12 +293,12 @@ int cmd_demo(int argc, char **argv)
         struct run_outcome out;
         printf("demo: [2/3] eviction_replay: warm set A, push it out with set B, replay A\n");
         fflush(stdout);
-        all_valid &= bench_run(&r, &interrupted, &out, err) == RUN_OK && out.valid;
+        all_valid &= bench_run(&r, &cmd_interrupted, &out, err) == RUN_OK && out.valid;
     }
     char cmp_id[192];
     snprintf(cmp_id, sizeof cmp_id, "%s_compare", demo_id);
     struct compare_outcome cout = {0};
-    if (!interrupted) {
+    if (!cmd_interrupted) {
         static const char *const MODES[] = {"cpu_only", "cpu_disk"};
         struct compare_config cc;
         memset(&cc, 0, sizeof cc);
@@ -327,7 +311,7 @@ int cmd_demo(int argc, char **argv)
         cc.restart_user = &d;
         cc.ready = ro;
         cc.event = event;
-        cc.interrupted = &interrupted;
+        cc.interrupted = &cmd_interrupted;
         printf("demo: [3/3] compare cpu_only vs cpu_disk (the same eviction_replay workload)\n");
         fflush(stdout);
         if (compare_run(&cc, &cout, err) < 0) {
@@ -382,12 +366,12 @@ int cmd_demo(int argc, char **argv)
     if (cout.dir[0])
         printf("%s/comparison.md\n", cout.dir);
     printf("engine log: %s\n", d.log);
-    printf("\ndemo %s in %.0f s\n", all_valid && !interrupted ? "finished" : "FAILED",
+    printf("\ndemo %s in %.0f s\n", all_valid && !cmd_interrupted ? "finished" : "FAILED",
            (double)(clock_now_ns() - t0) / 1e9);
     for (int i = 0; i < 4; i++)
         json_decref(all[i]);
     json_decref(rows);
     run_flags_release(&base);
     opts_free(ropts);
-    return all_valid && !interrupted ? 0 : 1;
+    return all_valid && !cmd_interrupted ? 0 : 1;
 }

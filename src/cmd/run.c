@@ -11,14 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static volatile sig_atomic_t interrupted;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    interrupted = 1;
-}
-
 static const char USAGE[] = "kvbench run [options]";
 static const char DESCRIPTION[] =
     "One benchmark run against an OpenAI-compatible server: a scenario made of phases\n"
@@ -42,9 +34,7 @@ int cmd_run(int argc, char **argv)
         opts_free(opts);
         return rc;
     }
-    enum log_level lvl;
-    log_level_parse(f.log_level, &lvl);
-    log_set_level(lvl);
+    cmd_set_log_level(f.log_level);
     char err[ERR_LEN];
     struct run_config cfg;
     if (run_flags_config(&f, opts, &cfg, err) < 0) {
@@ -52,16 +42,10 @@ int cmd_run(int argc, char **argv)
         opts_free(opts);
         return EXIT_USAGE;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    cmd_catch_signals();
 
     struct run_outcome out;
-    rc = bench_run(&cfg, &interrupted, &out, err);
+    rc = bench_run(&cfg, &cmd_interrupted, &out, err);
     run_flags_release(&cfg);
     opts_free(opts);
     if (rc == RUN_USAGE) {

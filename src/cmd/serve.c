@@ -358,9 +358,7 @@ int cmd_serve(int argc, char **argv)
     int rc = cmd_parse("serve", USAGE, DESCRIPTION, opts, argc, argv, NULL);
     if (rc >= 0)
         return rc;
-    enum log_level lvl;
-    log_level_parse(o.log_level, &lvl);
-    log_set_level(lvl);
+    cmd_set_log_level(o.log_level);
 
     struct engine_config cfg;
     memset(&cfg, 0, sizeof cfg);

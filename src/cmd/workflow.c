@@ -17,25 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static volatile sig_atomic_t interrupted;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    interrupted = 1;
-}
-
-static void catch_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-}
-
 /* Split list items on spaces and commas ("cpu_only cpu_disk", "1,4,8"). Caller frees *out and
  * its strings. */
 static size_t split_list(const struct opt_list *l, char ***out)
@@ -221,9 +202,7 @@ int cmd_compare(int argc, char **argv)
         opts_free(opts);
         return rc;
     }
-    enum log_level lvl;
-    log_level_parse(f.log_level, &lvl);
-    log_set_level(lvl);
+    cmd_set_log_level(f.log_level);
     char err[ERR_LEN];
     struct compare_config cc;
     memset(&cc, 0, sizeof cc);
@@ -267,7 +246,7 @@ int cmd_compare(int argc, char **argv)
         opts_free(opts);
         return EXIT_USAGE;
     }
-    catch_signals();
+    cmd_catch_signals();
     struct restart_ctx rctx = {restart_cmd, restart_timeout};
     cc.modes = (const char *const *)mv;
     cc.n_modes = nm;
@@ -281,9 +260,9 @@ int cmd_compare(int argc, char **argv)
                                    .interval_s = ready_interval,
                                    .consecutive = (int)ready_consecutive,
                                    .require_endpoints = require_endpoints,
-                                   .stop = &interrupted};
+                                   .stop = &cmd_interrupted};
     cc.event = compare_event;
-    cc.interrupted = &interrupted;
+    cc.interrupted = &cmd_interrupted;
     struct compare_outcome out;
     rc = compare_run(&cc, &out, err);
     if (rc < 0) {
@@ -404,9 +383,7 @@ int cmd_matrix(int argc, char **argv)
         opts_free(opts);
         return rc;
     }
-    enum log_level lvl;
-    log_level_parse(f.log_level, &lvl);
-    log_set_level(lvl);
+    cmd_set_log_level(f.log_level);
     char err[ERR_LEN];
     struct run_config base;
     f.scenario = "standard";
@@ -448,15 +425,15 @@ int cmd_matrix(int argc, char **argv)
     clock_compact_utc(clock_wall_ns(), ts);
     if (!stamp)
         stamp = ts;
-    catch_signals();
+    cmd_catch_signals();
     char *ids[160];
     size_t nids = 0;
     bool all_valid = true;
-    for (int kind = 0; kind < 3 && !interrupted; kind++) {
+    for (int kind = 0; kind < 3 && !cmd_interrupted; kind++) {
         if ((kind == 0 && skip_short) || (kind == 1 && skip_long) || (kind == 2 && skip_eviction))
             continue;
         size_t reps = kind == 2 ? 1 : ncv;
-        for (size_t i = 0; i < reps && !interrupted; i++) {
+        for (size_t i = 0; i < reps && !cmd_interrupted; i++) {
             struct run_config rc_i = base;
             char id[256];
             if (kind == 0) {
@@ -483,7 +460,7 @@ int cmd_matrix(int argc, char **argv)
             printf("matrix: run %s\n", id);
             fflush(stdout);
             struct run_outcome out;
-            int r = bench_run(&rc_i, &interrupted, &out, err);
+            int r = bench_run(&rc_i, &cmd_interrupted, &out, err);
             if (r != RUN_OK) {
                 fprintf(stderr, "kvbench matrix: %s: %s\n", id, err);
                 all_valid = false;
@@ -503,5 +480,5 @@ int cmd_matrix(int argc, char **argv)
         free(ids[i]);
     run_flags_release(&base);
     opts_free(opts);
-    return all_valid && !interrupted ? 0 : 1;
+    return all_valid && !cmd_interrupted ? 0 : 1;
 }
