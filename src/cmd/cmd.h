@@ -35,6 +35,18 @@ int cmd_parse(const char *name, const char *usage, const char *description, stru
  * (NULL-terminated; secrets such as --api-key). New reference. */
 json_t *cmd_opts_json(const struct opt *opts, const char *const *exclude);
 
+/* The server options every client command shares, spelled once so --help reads the same. */
+#define CMD_OPT_BASE_URL(dest_)                                                                    \
+    {                                                                                              \
+        .name = "base-url", .type = OPT_STR, .dest = (dest_), .def = "http://127.0.0.1:8000",      \
+        .metavar = "URL", .help = "server root"                                                    \
+    }
+#define CMD_OPT_API_KEY(dest_)                                                                     \
+    {                                                                                              \
+        .name = "api-key", .type = OPT_STR, .dest = (dest_), .env = "OPENAI_API_KEY",              \
+        .metavar = "KEY", .help = "sent as Authorization: Bearer; never written"                   \
+    }
+
 /* Set by SIGINT/SIGTERM once cmd_catch_signals() ran; long-running commands stop at the next
  * request boundary and still write what they measured. */
 extern volatile sig_atomic_t cmd_interrupted;

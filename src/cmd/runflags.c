@@ -25,12 +25,7 @@ static const char *const TEMPLATES[] = {"llama3", "none", NULL};
 void run_flags_add(struct run_flags *f, struct opt *opts, size_t *n, const char *const *skip)
 {
     const struct opt table[] = {
-        {.name = "base-url",
-         .type = OPT_STR,
-         .dest = &f->base_url,
-         .def = "http://127.0.0.1:8000",
-         .metavar = "URL",
-         .help = "server root"},
+        CMD_OPT_BASE_URL(&f->base_url),
         {.name = "model-id",
          .type = OPT_STR,
          .dest = &f->model_id,
@@ -334,12 +329,7 @@ void run_flags_add(struct run_flags *f, struct opt *opts, size_t *n, const char 
          .def = "run",
          .metavar = "SALT",
          .help = "run = the run id, none = no salt, else the text itself"},
-        {.name = "api-key",
-         .type = OPT_STR,
-         .dest = &f->api_key,
-         .env = "OPENAI_API_KEY",
-         .metavar = "KEY",
-         .help = "sent as Authorization: Bearer; never written"},
+        CMD_OPT_API_KEY(&f->api_key),
         {.name = "prompt-template",
          .type = OPT_ENUM,
          .dest = &f->prompt_template,

@@ -58,12 +58,7 @@ int cmd_ready(int argc, char **argv)
     long long consecutive = 0;
     bool require = false;
     struct opt opts[] = {
-        {.name = "base-url",
-         .type = OPT_STR,
-         .dest = &base_url,
-         .def = "http://127.0.0.1:8000",
-         .metavar = "URL",
-         .help = "server root"},
+        CMD_OPT_BASE_URL(&base_url),
         {.name = "timeout-s",
          .type = OPT_DURATION,
          .dest = &timeout_s,
@@ -87,12 +82,7 @@ int cmd_ready(int argc, char **argv)
          .type = OPT_BOOL,
          .dest = &require,
          .help = "also require /health to list endpoints and say healthy"},
-        {.name = "api-key",
-         .type = OPT_STR,
-         .dest = &api_key,
-         .env = "OPENAI_API_KEY",
-         .metavar = "KEY",
-         .help = "Bearer token"},
+        CMD_OPT_API_KEY(&api_key),
         {0},
     };
     int rc =
@@ -134,23 +124,13 @@ int cmd_health(int argc, char **argv)
     const char *base_url = NULL, *api_key = NULL;
     double timeout_s = 0;
     struct opt opts[] = {
-        {.name = "base-url",
-         .type = OPT_STR,
-         .dest = &base_url,
-         .def = "http://127.0.0.1:8000",
-         .metavar = "URL",
-         .help = "server root"},
+        CMD_OPT_BASE_URL(&base_url),
         {.name = "timeout-s",
          .type = OPT_DURATION,
          .dest = &timeout_s,
          .def = "10",
          .help = "per request"},
-        {.name = "api-key",
-         .type = OPT_STR,
-         .dest = &api_key,
-         .env = "OPENAI_API_KEY",
-         .metavar = "KEY",
-         .help = "Bearer token"},
+        CMD_OPT_API_KEY(&api_key),
         {0},
     };
     int rc = cmd_parse("health", "kvbench health [options]",
@@ -188,12 +168,7 @@ int cmd_smoke(int argc, char **argv)
     double temperature = 0, timeout_s = 0;
     struct opt_list stop = {0};
     struct opt opts[] = {
-        {.name = "base-url",
-         .type = OPT_STR,
-         .dest = &base_url,
-         .def = "http://127.0.0.1:8000",
-         .metavar = "URL",
-         .help = "server root"},
+        CMD_OPT_BASE_URL(&base_url),
         {.name = "model-id",
          .type = OPT_STR,
          .dest = &model_id,
@@ -231,12 +206,7 @@ int cmd_smoke(int argc, char **argv)
          .dest = &timeout_s,
          .def = "120",
          .help = "request timeout"},
-        {.name = "api-key",
-         .type = OPT_STR,
-         .dest = &api_key,
-         .env = "OPENAI_API_KEY",
-         .metavar = "KEY",
-         .help = "Bearer token"},
+        CMD_OPT_API_KEY(&api_key),
         {0},
     };
     int rc = cmd_parse("smoke", "kvbench smoke [options]",
