@@ -10,6 +10,7 @@
 
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/rng.h"
 #include "util/sha256.h"
 
 #include <stdio.h>
@@ -50,15 +51,7 @@ static const char *const PREP[] = {"across", "beneath", "beside", "within", "tow
 static const char *const DET[] = {"the", "a", "every", "one", "that", "this", "some", "each"};
 static const char *const CONJ[] = {"and", "while", "because", "although", "so", "until"};
 
-#define PICK(arr, rng) (arr[next_u64(rng) % (sizeof arr / sizeof arr[0])])
-
-static uint64_t next_u64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
+#define PICK(arr, rng) (arr[splitmix64(rng) % (sizeof arr / sizeof arr[0])])
 
 static uint64_t mix_seed(uint64_t set_seed, const char *prefix, size_t index)
 {
@@ -66,7 +59,7 @@ static uint64_t mix_seed(uint64_t set_seed, const char *prefix, size_t index)
     for (const char *p = prefix; *p; p++)
         h = (h ^ (unsigned char)*p) * 1099511628211ull;
     uint64_t s = set_seed ^ h ^ ((uint64_t)index * 0xd6e8feb86659fd93ull);
-    next_u64(&s);
+    splitmix64(&s);
     return s;
 }
 
@@ -84,7 +77,7 @@ static int append_sentence(struct buf *b, uint64_t *rng, unsigned number)
     rc |= buf_printf(b, "%s %s %s %s %s %s %s %s %s", PICK(DET, rng), PICK(ADJ, rng),
                      PICK(NOUN, rng), PICK(VERB, rng), PICK(DET, rng), PICK(NOUN, rng),
                      PICK(PREP, rng), PICK(DET, rng), PICK(NOUN, rng));
-    if (next_u64(rng) % 2)
+    if (splitmix64(rng) % 2)
         rc |= buf_printf(b, ", %s %s %s %s %s", PICK(CONJ, rng), PICK(DET, rng), PICK(NOUN, rng),
                          PICK(VERB, rng), PICK(ADV, rng));
     rc |= buf_append_str(b, ".\n");
@@ -123,7 +116,7 @@ size_t workload_pick_target(const struct workload_params *p, const char *set, ui
     for (int i = 0; i < 5; i++)
         if ((long long)presets[i] >= r.min && (long long)presets[i] <= r.max)
             in_range[n++] = presets[i];
-    uint64_t x = next_u64(rng);
+    uint64_t x = splitmix64(rng);
     if (n)
         return in_range[x % n];
     return (size_t)r.min + (size_t)(x % (uint64_t)(r.max - r.min + 1));
@@ -278,7 +271,7 @@ int workload_make(const struct workload_params *p, const char *prefix, const cha
         uint64_t rng = mix_seed(set_seed, prefix, i);
         const char *which = set;
         if (strcmp(set, "mixed") == 0)
-            which = next_u64(&rng) & 1 ? "long" : "short";
+            which = splitmix64(&rng) & 1 ? "long" : "short";
         size_t target = workload_pick_target(p, which, &rng);
         snprintf(ps[i].id, sizeof ps[i].id, "%s-%05zu", prefix, i);
         snprintf(ps[i].set, sizeof ps[i].set, "%s", which);

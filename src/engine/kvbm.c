@@ -21,6 +21,7 @@
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/rng.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -120,14 +121,6 @@ static void l_push_front(struct lnode *h, struct lnode *n)
 #define ENTRY_OF(node, field) ((struct kv_entry *)((char *)(node)-offsetof(struct kv_entry, field)))
 
 /* ---------------------------------------------------------------- blocks */
-
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 static void put_le64(unsigned char *p, uint64_t v)
 {

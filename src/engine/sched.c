@@ -17,6 +17,7 @@
 #include "util/clock.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/rng.h"
 
 #include <errno.h>
 #include <microhttpd.h>
@@ -80,12 +81,9 @@ void ereq_wake_locked(struct ereq *r)
 double engine_random(struct engine *e)
 {
     pthread_mutex_lock(&e->lock);
-    uint64_t z = (e->rng += 0x9e3779b97f4a7c15ull);
+    double u = splitmix64_unit(&e->rng);
     pthread_mutex_unlock(&e->lock);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return (double)(z >> 11) / 9007199254740992.0;
+    return u;
 }
 
 /* ------------------------------------------------------------ output */

@@ -2,6 +2,7 @@
  * textgen.c - word-salad generator over a fixed vocabulary of plain English words.
  */
 #include "engine/textgen.h"
+#include "util/rng.h"
 
 #include <string.h>
 
@@ -25,10 +26,7 @@ static const char *const WORDS[] = {
 
 static uint64_t next_u64(struct textgen *g)
 {
-    uint64_t z = (g->state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    return splitmix64(&g->state);
 }
 
 void textgen_init(struct textgen *g, uint64_t seed)
