@@ -48,6 +48,7 @@ struct slot {
     bool done_seen;
     char finish[32];
     long long usage_p, usage_c, cached;
+    long long t_prompt_n, t_cache_n; /* llama.cpp timings */
     char response_id[160];
     char request_id[160];
     struct buf hints; /* JSON members "name":"value" of hinted headers */
@@ -135,6 +136,16 @@ char *loadgen_body(const struct loadgen *lg, const struct prompt *p)
 
 /* ------------------------------------------------------------ response parsing */
 
+/* llama.cpp's per-response timings: prompt_n evaluated, cache_n reused. */
+static void take_timings(struct slot *s, const json_t *t)
+{
+    const json_t *v;
+    if (json_is_integer(v = json_object_get(t, "prompt_n")))
+        s->t_prompt_n = (long long)json_integer_value(v);
+    if (json_is_integer(v = json_object_get(t, "cache_n")))
+        s->t_cache_n = (long long)json_integer_value(v);
+}
+
 static void take_usage(struct slot *s, const json_t *usage)
 {
     if (!json_is_object(usage))
@@ -209,6 +220,7 @@ static int on_event(void *user, const char *event, const char *data, size_t len)
     if (json_is_string(finish))
         snprintf(s->finish, sizeof s->finish, "%s", json_string_value(finish));
     take_usage(s, json_object_get(j, "usage"));
+    take_timings(s, json_object_get(j, "timings"));
     if (txt && json_string_length(txt) > 0) {
         buf_append(&s->text, json_string_value(txt), json_string_length(txt));
         uint64_t now = s->chunk_t; /* when the bytes carrying this event arrived */
@@ -346,6 +358,13 @@ static void write_row(struct phase_ctx *pc, struct slot *s, struct req_result *r
         jw_int(&w, "cached_tokens", res->cached);
     else
         jw_null(&w, "cached_tokens");
+    jw_str(&w, "cached_tokens_source", res->cached_source);
+    if (res->timings_prompt_n >= 0)
+        jw_int(&w, "timings_prompt_n", res->timings_prompt_n);
+    else
+        jw_null(&w, "timings_prompt_n");
+    jw_str(&w, "finish_reason", res->finish_reason[0] ? res->finish_reason : NULL);
+    jw_bool(&w, "server_truncated", res->server_truncated);
     jw_str(&w, "prompt_sha256", s->prompt->sha256);
     jw_str(&w, "generation_params_sha256", lg->params_sha256);
     jw_str(&w, "request_identity_sha256", res->identity_sha256);
@@ -454,13 +473,31 @@ static void finish_request(struct http_req *r)
             if (json_is_string(id))
                 snprintf(s->response_id, sizeof s->response_id, "%s", json_string_value(id));
             take_usage(s, json_object_get(j, "usage"));
+            take_timings(s, json_object_get(j, "timings"));
+            if (json_is_string(finish))
+                snprintf(s->finish, sizeof s->finish, "%s", json_string_value(finish));
             res->usage_prompt = s->usage_p;
             res->usage_completion = s->usage_c;
             res->cached = s->cached;
             json_decref(j);
         }
     }
+    if (res->cached >= 0) {
+        res->cached_source = "usage";
+    } else if (s->t_cache_n >= 0) {
+        res->cached = s->t_cache_n;
+        res->cached_source = "timings";
+    }
+    res->timings_prompt_n = s->t_prompt_n;
+    snprintf(res->finish_reason, sizeof res->finish_reason, "%s", s->finish);
     res->ok = res->error == NULL;
+    if (res->ok && res->usage_prompt >= 0) {
+        long long sent = (long long)s->prompt->est_tokens;
+        long long tol = strcmp(lg->tok->kind, "heuristic") == 0
+                            ? (long long)ceil(LOADGEN_TRUNCATION_TOLERANCE_HEURISTIC * (double)sent)
+                            : 1;
+        res->server_truncated = res->usage_prompt < sent - tol;
+    }
     res->output_len_chars = utf8_chars(buf_cstr(&s->text), s->text.len);
     res->output_tokens_est = tokenizer_count(lg->tok, buf_cstr(&s->text), s->text.len);
     if (s->itl.n) {
@@ -503,6 +540,7 @@ static void reset_slot(struct slot *s)
     s->done_seen = false;
     s->finish[0] = '\0';
     s->usage_p = s->usage_c = s->cached = -1;
+    s->t_prompt_n = s->t_cache_n = -1;
     s->response_id[0] = s->request_id[0] = '\0';
     s->event_error[0] = '\0';
     buf_reset(&s->hints);

@@ -24,6 +24,10 @@
 
 #define LOADGEN_MAX_HEADER_KEYS 64
 
+/* How far usage.prompt_tokens may fall below kvbench's count before the row is flagged
+ * server_truncated: 1 token with an exact tokenizer, this share with the heuristic. */
+#define LOADGEN_TRUNCATION_TOLERANCE_HEURISTIC 0.20
+
 struct gen_params {
     long long max_tokens;
     double temperature, top_p;
@@ -47,6 +51,10 @@ struct req_result {
     double *itl;
     size_t n_itl;
     long long usage_prompt, usage_completion, cached; /* -1 when absent */
+    const char *cached_source;  /* "usage" (prompt_tokens_details), "timings" (llama.cpp), NULL */
+    long long timings_prompt_n; /* llama.cpp timings.prompt_n (evaluated), -1 when absent */
+    char finish_reason[32];     /* "" when the server sent none */
+    bool server_truncated;      /* usage prompt tokens below the sent count beyond tolerance */
     size_t output_tokens_est, output_len_chars;
     char *error; /* NULL when ok */
     char payload_sha256[65];

@@ -50,12 +50,24 @@ static void phase_row(struct buf *b, const json_t *ps)
     buf_append_str(b, " | ");
     cell_num(b, io, "write_mib_delta", "%.1f");
     const json_t *d = json_object_get(ps, "kvbm_metrics_delta");
-    if (json_get_bool(d, "available", false))
-        buf_printf(b, " | %.0f | %.0f | %.0f | %.0f |\n", kv(d, "offload_blocks_total_delta"),
-                   kv(d, "onboard_blocks_total_delta"), kv(d, "kvbm_onboard_blocks_d2d_delta"),
-                   kv(d, "kvbm_matched_tokens_delta"));
-    else
+    const json_t *ed = json_object_get(d, "engine_delta");
+    if (json_get_bool(d, "available", false)) {
+        /* absent figures show as –, never as 0 */
+        buf_append_str(b, " | ");
+        cell_num(b, d, "offload_blocks_total_delta", "%.0f");
+        buf_append_str(b, " | ");
+        cell_num(b, d, "onboard_blocks_total_delta", "%.0f");
+        buf_append_str(b, " | ");
+        cell_num(b, d, "kvbm_onboard_blocks_d2d_delta", "%.0f");
+        buf_append_str(b, " | ");
+        if (ed)
+            cell_num(b, ed, "reused_tokens", "%.0f");
+        else
+            cell_num(b, d, "kvbm_matched_tokens_delta", "%.0f");
+        buf_append_str(b, " |\n");
+    } else {
         buf_append_str(b, " | – | – | – | – |\n");
+    }
 }
 
 static void kv_story(struct buf *b, const json_t *ps)
@@ -64,6 +76,22 @@ static void kv_story(struct buf *b, const json_t *ps)
     const char *name = json_get_str(ps, "phase", "?");
     if (!json_get_bool(d, "available", false)) {
         buf_printf(b, "- **%s**: KV metrics not available.\n", name);
+        return;
+    }
+    const json_t *ed = json_object_get(d, "engine_delta");
+    if (ed && strcmp(json_get_str(ed, "engine", "dynamo"), "dynamo") != 0) {
+        /* another engine: what its counters said, and what it does not report */
+        buf_printf(b, "- **%s** (%s):", name, json_get_str(ed, "engine", "?"));
+        struct buf missing = BUF_INIT;
+        for (int f = 0; f < KF_COUNT; f++) {
+            const json_t *v = json_object_get(ed, KV_FIELD_NAMES[f]);
+            if (json_is_number(v))
+                buf_printf(b, " %s %.4g;", KV_FIELD_NAMES[f], json_number_value(v));
+            else
+                buf_printf(&missing, "%s%s", missing.len ? ", " : "", KV_FIELD_NAMES[f]);
+        }
+        buf_printf(b, " not reported by this engine: %s.\n", buf_cstr(&missing));
+        buf_free(&missing);
         return;
     }
     buf_printf(b,
@@ -122,6 +150,18 @@ char *report_markdown(const json_t *s, const json_t *config)
     if (!valid)
         buf_printf(&b, " — `%s`", json_get_str(s, "invalid_reason", "?"));
     buf_append_str(&b, "\n");
+    size_t wi;
+    const json_t *w;
+    json_array_foreach(json_object_get(s, "warnings"), wi, w)
+    {
+        buf_printf(&b, "- **Warning (`%s`):** %s\n", json_get_str(w, "code", "?"),
+                   json_get_str(w, "message", ""));
+    }
+    const json_t *eng = json_object_get(s, "engine");
+    if (eng)
+        buf_printf(&b, "- **Engine:** %s (%s); KV metrics from %s\n",
+                   json_get_str(eng, "title", "?"), json_get_str(eng, "evidence", "?"),
+                   json_get_str(eng, "metrics_url", "?"));
     buf_printf(&b, "- **Scenario:** %s, stream %s\n", json_get_str(s, "scenario", "?"),
                json_get_bool(s, "stream", false) ? "on" : "off (no TTFT/ITL)");
     buf_printf(&b, "- **Model:** %s at %s\n", json_get_str(s, "model_id", "(unresolved)"),

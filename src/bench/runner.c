@@ -17,6 +17,7 @@
 #include "util/tokenizer.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,8 +38,10 @@ struct ctx {
     struct loadgen lg;
     bool lg_ready;
     struct telemetry *tel;
+    bool no_bos;                   /* the template leaves out <|begin_of_text|> (decide_bos) */
     const struct tokenizer *tok;   /* the one in use */
     const struct tokenizer *owned; /* resolved here (auto), freed at the end */
+    json_t *last_metrics;          /* the last snapshot's metrics that were read, not carried */
 };
 
 static void path_in(const struct ctx *c, const char *name, char out[PATH_MAX])
@@ -77,6 +80,7 @@ static struct prompt *make_set(struct ctx *c, const char *prefix, const char *se
         .long_range = cfg->long_range,
         .salt = c->salt,
         .llama3_template = cfg->llama3_template,
+        .no_bos = c->no_bos,
         .tok = c->tok,
     };
     struct prompt *ps = NULL;
@@ -250,9 +254,37 @@ static bool preflight(struct ctx *c)
 
 /* ------------------------------------------------------------ snapshots */
 
+static void warn(struct ctx *c, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A finding that does not make the run invalid: summary.json `warnings`, atop report.md. */
+static void warn(struct ctx *c, const char *code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    log_warn("%s", msg);
+    json_array_append_new(c->rs.warnings, json_pack("{s:s, s:s}", "code", code, "message", msg));
+}
+
 static void snapshot(struct ctx *c, const char *label, struct kv_snapshot *out)
 {
-    kvsnap_take(c->cfg->kvbm_metrics_url, c->cfg->kvbm_metrics_timeout_s, label, out);
+    kvsnap_take(c->rs.metrics_url, c->cfg->kvbm_metrics_timeout_s, label, c->rs.engine->families,
+                out);
+    if (!out->success && out->wrong_families && c->rs.engine->carry_empty && c->last_metrics) {
+        /* trtllm-serve drains its statistics on every poll: no iteration since the last one
+         * means the cumulative counters are where they were. */
+        out->success = true;
+        out->carried = true;
+        out->metrics = json_deep_copy(c->last_metrics);
+        out->error[0] = '\0';
+    }
+    if (out->success && !out->carried) {
+        json_decref(c->last_metrics);
+        c->last_metrics = json_incref(out->metrics);
+    }
     c->rs.snapshot_count++;
     if (out->success)
         c->rs.snapshot_ok++;
@@ -315,6 +347,146 @@ static int resolve_model(struct ctx *c)
     return -1;
 }
 
+/* ------------------------------------------------------------ engine, model list, BOS */
+
+static void resolve_engine(struct ctx *c)
+{
+    const struct run_config *cfg = c->cfg;
+    const struct engine_profile *p = engine_profile_find(cfg->engine);
+    if (p) {
+        snprintf(c->rs.engine_evidence, sizeof c->rs.engine_evidence, "--engine %s", p->name);
+    } else {
+        char err[ERR_LEN], *models = NULL, *health = NULL, url[600];
+        server_models(cfg->base_url, cfg->api_key, 10, NULL, 0, &models, err);
+        server_health(cfg->base_url, cfg->api_key, 10, &health, err);
+        snprintf(url, sizeof url, "%s/metrics", cfg->base_url);
+        struct kv_snapshot ms;
+        kvsnap_take(url, 10, "engine_detect", NULL, &ms);
+        json_t *mj = models ? json_loads(models, 0, NULL) : NULL;
+        p = engine_detect(mj, health, ms.success ? ms.metrics : NULL, c->rs.engine_evidence,
+                          sizeof c->rs.engine_evidence);
+        json_decref(mj);
+        kvsnap_free(&ms);
+        free(models);
+        free(health);
+    }
+    c->rs.engine = p;
+    if (cfg->kvbm_metrics_url_given || !p->metrics_url)
+        snprintf(c->rs.metrics_url, sizeof c->rs.metrics_url, "%s", cfg->kvbm_metrics_url);
+    else
+        snprintf(c->rs.metrics_url, sizeof c->rs.metrics_url, "%s%s", cfg->base_url,
+                 p->metrics_url);
+    log_info("engine: %s (%s); KV metrics from %s", p->name, c->rs.engine_evidence,
+             c->rs.metrics_url);
+}
+
+/* An explicit --model-id that /v1/models does not list: many servers ignore the field and
+ * answer with their own model, so the run measures something else than it says. */
+static void check_model_listed(struct ctx *c)
+{
+    const struct run_config *cfg = c->cfg;
+    if (strcmp(cfg->model_id, "auto") == 0)
+        return;
+    char err[ERR_LEN], *body = NULL;
+    int n = server_models(cfg->base_url, cfg->api_key, 10, NULL, 0, &body, err);
+    json_t *j = body ? json_loads(body, 0, NULL) : NULL;
+    free(body);
+    if (n < 0 || !j) {
+        json_decref(j);
+        return;
+    }
+    bool listed = false;
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(j, "data"), i, m)
+    {
+        const char *id = json_get_str(m, "id", NULL);
+        listed = listed || (id && strcmp(id, cfg->model_id) == 0);
+    }
+    const char *first = json_get_str(json_array_get(json_object_get(j, "data"), 0), "id", "none");
+    if (!listed)
+        warn(c, "model_not_listed",
+             "--model-id %s is not listed by %s/v1/models (it lists %s); a server that ignores "
+             "the model field answers with its own model",
+             cfg->model_id, cfg->base_url, first);
+    json_decref(j);
+}
+
+/* --add-bos: does the Llama 3 template carry <|begin_of_text|>? auto sends one short probe and
+ * compares usage.prompt_tokens with kvbench's own count: one more means the server puts its own
+ * BOS first, and the template must not add a second. */
+static void decide_bos(struct ctx *c)
+{
+    const struct run_config *cfg = c->cfg;
+    bool template_bos = true;
+    char evidence[256];
+    if (!cfg->llama3_template) {
+        template_bos = false;
+        snprintf(evidence, sizeof evidence, "--prompt-template none");
+    } else if (cfg->add_bos && strcmp(cfg->add_bos, "auto") != 0) {
+        template_bos = strcmp(cfg->add_bos, "yes") == 0;
+        snprintf(evidence, sizeof evidence, "--add-bos %s", cfg->add_bos);
+    } else {
+        static const char probe[] = "Hello";
+        long long want = (long long)tokenizer_count(c->tok, probe, sizeof probe - 1);
+        json_t *body = json_pack("{s:s, s:s, s:i, s:f, s:b}", "model", c->rs.model, "prompt", probe,
+                                 "max_tokens", 1, "temperature", 0.0, "stream", 0);
+        char *text = json_dumps(body, JSON_COMPACT);
+        json_decref(body);
+        struct http_req req;
+        http_req_init(&req);
+        char url[600], auth[600];
+        snprintf(url, sizeof url, "%s/v1/completions", cfg->base_url);
+        req.url = url;
+        req.method = "POST";
+        req.body = text;
+        req.body_len = text ? strlen(text) : 0;
+        req.timeout_s = 30;
+        req.max_body = 1u << 20;
+        http_req_add_header(&req, "Content-Type: application/json");
+        if (cfg->api_key) {
+            snprintf(auth, sizeof auth, "Authorization: Bearer %s", cfg->api_key);
+            http_req_add_header(&req, auth);
+        }
+        char err[ERR_LEN];
+        long long got = -1;
+        if (text && http_fetch(&req, err) == 0 && req.error == HTTP_OK && req.status == 200) {
+            json_t *j = json_loadb(buf_cstr(&req.body_buf), req.body_buf.len, 0, NULL);
+            const json_t *u = json_object_get(json_object_get(j, "usage"), "prompt_tokens");
+            if (json_is_integer(u))
+                got = (long long)json_integer_value(u);
+            json_decref(j);
+        }
+        http_req_cleanup(&req);
+        free(text);
+        if (got == want + 1) {
+            template_bos = false;
+            snprintf(evidence, sizeof evidence,
+                     "probe \"%s\": usage.prompt_tokens %lld = kvbench's count %lld + 1, so the "
+                     "server adds its own BOS",
+                     probe, got, want);
+        } else if (got == want) {
+            snprintf(evidence, sizeof evidence,
+                     "probe \"%s\": usage.prompt_tokens %lld = kvbench's count, so the server adds "
+                     "no BOS",
+                     probe, got);
+        } else {
+            snprintf(evidence, sizeof evidence,
+                     "probe \"%s\": usage.prompt_tokens %lld against kvbench's count %lld: "
+                     "undecided, BOS kept in the template",
+                     probe, got, want);
+            warn(c, "bos_undecided",
+                 "could not tell whether the server adds its own BOS (%s); set --add-bos yes|no",
+                 evidence);
+        }
+    }
+    c->no_bos = cfg->llama3_template && !template_bos;
+    c->rs.bos = json_pack("{s:s, s:b, s:s}", "mode", cfg->add_bos ? cfg->add_bos : "auto",
+                          "template_bos", template_bos, "evidence", evidence);
+    log_info("BOS: %s in the template (%s)", template_bos ? "<|begin_of_text|>" : "no BOS",
+             evidence);
+}
+
 /* ------------------------------------------------------------ phases */
 
 static void run_phase(struct ctx *c, struct phase_state *ps)
@@ -347,6 +519,9 @@ static void run_phase(struct ctx *c, struct phase_state *ps)
     if (ps->io_ok)
         ps->io_delta = blockdev_delta_json(&ps->io_before, &ps->io_after);
     ps->kv_delta = kvsnap_delta_json(&ps->before, &ps->after);
+    if (json_get_bool(ps->kv_delta, "available", false))
+        json_object_set_new(ps->kv_delta, "engine_delta",
+                            engine_delta(c->rs.engine, ps->before.metrics, ps->after.metrics));
     size_t errors = 0;
     for (size_t i = 0; i < ps->res.n; i++)
         errors += !ps->res.reqs[i].ok;
@@ -491,6 +666,12 @@ static json_t *config_json(const struct ctx *c)
     json_put_bool(o, "api_key_set", cfg->api_key != NULL);
     json_put(o, "flags", json_incref(cfg->flags));
     json_put(o, "phase_plan", plan_json(c));
+    if (c->rs.engine)
+        json_put(o, "engine",
+                 json_pack("{s:s, s:s, s:s, s:s}", "name", c->rs.engine->name, "requested",
+                           cfg->engine ? cfg->engine : "auto", "evidence", c->rs.engine_evidence,
+                           "metrics_url", c->rs.metrics_url));
+    json_put(o, "bos", c->rs.bos ? json_incref(c->rs.bos) : json_null());
     json_put(o, "block_device",
              c->rs.device
                  ? json_pack("{s:s, s:s}", "name", c->rs.device, "resolved_by", c->rs.device_how)
@@ -538,6 +719,9 @@ static void free_ctx(struct ctx *c)
     tokenizer_free(c->owned);
     telemetry_free(c->tel);
     json_decref(c->notes);
+    json_decref(c->rs.warnings);
+    json_decref(c->rs.bos);
+    json_decref(c->last_metrics);
     validity_free(&c->v);
     if (c->lg_ready)
         loadgen_free(&c->lg);
@@ -559,6 +743,7 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
     c.rs.model_count_end = -1;
     validity_init(&c.v);
     c.notes = json_array();
+    c.rs.warnings = json_array();
     if (valid_run_id(cfg->run_id, err) < 0) {
         free_ctx(&c);
         return RUN_USAGE;
@@ -645,6 +830,11 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
         c.lg.tok = c.tok;
         note(&c, note_text);
     }
+    resolve_engine(&c);
+    if (go) {
+        check_model_listed(&c);
+        decide_bos(&c);
+    }
     if (plan(&c, err) < 0 || write_manifest(&c, err) < 0) {
         free_ctx(&c);
         return RUN_FAILED;
@@ -696,13 +886,51 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
                      json_pack("{s:s, s:I}", "message",
                                "every request failed to connect to the server", "requests",
                                (json_int_t)total));
+    size_t measured = 0, measured_ok = 0, truncated = 0;
+    json_t *trunc_rows = json_array();
+    for (size_t i = 0; i < c.rs.n_phases; i++) {
+        const struct phase_state *ps = &c.rs.phases[i];
+        for (size_t k = 0; k < ps->res.n; k++) {
+            const struct req_result *q = &ps->res.reqs[k];
+            if (q->server_truncated) {
+                if (truncated++ < 10)
+                    json_array_append_new(
+                        trunc_rows, json_pack("{s:s, s:s, s:I, s:I}", "phase", ps->name,
+                                              "prompt_id", q->prompt->id, "prompt_tokens_sent",
+                                              (json_int_t)q->prompt->est_tokens,
+                                              "usage_prompt_tokens", (json_int_t)q->usage_prompt));
+            }
+            if (!ps->included)
+                continue;
+            measured++;
+            measured_ok += q->ok;
+        }
+    }
+    if (measured_ok == 0 && !*interrupted && (measured > 0 || !c.v.reason))
+        validity_add(
+            &c.v, "no_successful_requests",
+            json_pack("{s:s, s:I}", "message",
+                      measured ? "no measured request succeeded" : "no measured request was sent",
+                      "measured_requests", (json_int_t)measured));
+    if (truncated)
+        validity_add(&c.v, "server_truncated_prompts",
+                     json_pack("{s:s, s:I, s:s, s:o}", "message",
+                               "the server reported fewer prompt tokens than were sent: it "
+                               "truncated prompts, so their TTFT belongs to shorter prompts",
+                               "requests", (json_int_t)truncated, "tolerance",
+                               strcmp(c.tok->kind, "heuristic") == 0
+                                   ? "20% (heuristic token counts)"
+                                   : "1 token (exact tokenizer)",
+                               "examples", trunc_rows));
+    else
+        json_decref(trunc_rows);
     if (total > 0 && strcmp(cfg->kv_mode, "off") != 0 && !cfg->allow_missing_kvbm_metrics &&
         c.rs.snapshot_ok == 0)
         validity_add(&c.v, "kvbm_metrics_unavailable",
                      json_pack("{s:s, s:s, s:I}", "message",
                                "no KV metrics snapshot succeeded (use --allow-missing-kvbm-metrics "
                                "to accept this)",
-                               "metrics_url", cfg->kvbm_metrics_url, "snapshots",
+                               "metrics_url", c.rs.metrics_url, "snapshots",
                                (json_int_t)c.rs.snapshot_count));
     if (c.lg.row_errors)
         note(&c, "some rows could not be written to requests.jsonl (see the log)");

@@ -6,6 +6,7 @@
 #ifndef KVBENCH_BENCH_RUNNER_H
 #define KVBENCH_BENCH_RUNNER_H
 
+#include "bench/engines.h"
 #include "bench/loadgen.h"
 #include "bench/signals.h"
 #include "bench/workload.h"
@@ -58,6 +59,9 @@ struct run_config {
     const char *prompt_salt; /* "run", "none" or the salt */
     const char *api_key;
     bool llama3_template;
+    const char *add_bos;         /* auto, yes, no: <|begin_of_text|> in the template */
+    const char *engine;          /* auto or a profile name (bench/engines.h) */
+    bool kvbm_metrics_url_given; /* --kvbm-metrics-url was set: it wins over the profile's */
     double interrupt_grace_s;
     json_t *flags;          /* every flag as given/defaulted (api key excluded), for config.json */
     const char *sysfs_root; /* "/sys" */
@@ -114,7 +118,12 @@ struct run_state {
     const struct loadgen *lg; /* response header names seen */
     char params_sha256[65];
     json_t *preflight;
-    json_t *telemetry;       /* summary's telemetry object, or NULL */
+    json_t *telemetry; /* summary's telemetry object, or NULL */
+    const struct engine_profile *engine;
+    char engine_evidence[256];
+    char metrics_url[512];   /* where the engine's KV metrics were read */
+    json_t *warnings;        /* [{code, message}] */
+    json_t *bos;             /* {mode, template_bos, evidence} */
     const json_t *container; /* docker inspect of the serving container, or NULL */
 };
 

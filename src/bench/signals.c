@@ -59,123 +59,279 @@ json_t *signal_eviction_io(const json_t *warm_io, const json_t *pressure_io,
                      "readback_threshold_mib", threshold, "interpretation", text);
 }
 
-static json_t *phase_figures(const json_t *d)
+/* A generic KV field of a phase delta (engines.h): from its engine_delta when the engine profile
+ * wrote one, else from KVBM's own keys. False when unavailable or null: never read as 0. */
+static bool gen(const json_t *d, const char *field, double *out)
 {
     if (!available(d))
-        return json_pack("{s:b}", "available", 0);
-    return json_pack("{s:b, s:f, s:f, s:f, s:f, s:f}", "available", 1, "onboard_blocks",
-                     num(d, "onboard_blocks_total_delta"), "onboard_h2d",
-                     num(d, "kvbm_onboard_blocks_h2d_delta"), "onboard_d2d",
-                     num(d, "kvbm_onboard_blocks_d2d_delta"), "matched_tokens",
-                     num(d, "kvbm_matched_tokens_delta"), "offload_blocks",
-                     num(d, "offload_blocks_total_delta"));
+        return false;
+    const json_t *ed = json_object_get(d, "engine_delta");
+    const json_t *v;
+    if (ed) {
+        v = json_object_get(ed, field);
+    } else {
+        const char *k =
+            strcmp(field, "reused_tokens") == 0         ? "kvbm_matched_tokens_delta"
+            : strcmp(field, "onboard_blocks_host") == 0 ? "kvbm_onboard_blocks_h2d_delta"
+            : strcmp(field, "onboard_blocks_disk") == 0 ? "kvbm_onboard_blocks_d2d_delta"
+                                                        : NULL;
+        v = k ? json_object_get(d, k) : NULL;
+    }
+    if (!json_is_number(v))
+        return false;
+    *out = json_number_value(v);
+    return true;
 }
 
-json_t *signal_eviction_kvbm(const json_t *warm, const json_t *pressure, const json_t *replay)
+static json_t *opt(bool have, double v)
 {
+    return have ? json_real(v) : json_null();
+}
+
+/* What a phase tells about reuse and onboarding, each part null when the engine does not say. */
+struct kv_view {
+    bool avail;
+    bool have_reused, have_on_host, have_on_disk, have_r_host, have_r_disk, have_r_ext;
+    double reused, on_host, on_disk, r_host, r_disk, r_ext;
+    bool have_cached;
+    double cached; /* per-request evidence: cached tokens summed over the phase's rows */
+};
+
+static struct kv_view view(const json_t *d, double cached)
+{
+    struct kv_view v = {0};
+    v.avail = available(d);
+    v.have_reused = gen(d, "reused_tokens", &v.reused);
+    v.have_on_host = gen(d, "onboard_blocks_host", &v.on_host);
+    v.have_on_disk = gen(d, "onboard_blocks_disk", &v.on_disk);
+    v.have_r_host = gen(d, "reused_tokens_host", &v.r_host);
+    v.have_r_disk = gen(d, "reused_tokens_disk", &v.r_disk);
+    v.have_r_ext = gen(d, "reused_tokens_external", &v.r_ext);
+    v.have_cached = cached >= 0;
+    v.cached = cached;
+    if (!v.have_reused && v.have_cached) { /* no counter: the responses' own account */
+        v.have_reused = true;
+        v.reused = cached;
+    }
+    return v;
+}
+
+/* Blocks (or tokens) brought back from a lower tier, and whether the engine can tell at all. */
+static bool onboarded(const struct kv_view *v, double *amount)
+{
+    if (v->have_on_host || v->have_on_disk) {
+        *amount = v->on_host + v->on_disk;
+        return true;
+    }
+    if (v->have_r_host || v->have_r_disk || v->have_r_ext) {
+        *amount = v->r_host + v->r_disk + v->r_ext;
+        return true;
+    }
+    return false;
+}
+
+static json_t *phase_figures(const struct kv_view *v, const json_t *d)
+{
+    if (!v->avail && !v->have_cached)
+        return json_pack("{s:b}", "available", 0);
+    double on = 0;
+    bool have_on = onboarded(v, &on);
+    double off = 0;
+    bool have_off = gen(d, "offload_blocks_host", &off);
+    double off_d = 0;
+    if (gen(d, "offload_blocks_disk", &off_d)) {
+        off += off_d;
+        have_off = true;
+    }
+    return json_pack("{s:b, s:o, s:o, s:o, s:o, s:o}", "available", v->avail, "onboard_blocks",
+                     opt(have_on, on), "onboard_h2d", opt(v->have_on_host, v->on_host),
+                     "onboard_d2d", opt(v->have_on_disk, v->on_disk), "matched_tokens",
+                     opt(v->have_reused, v->reused), "offload_blocks", opt(have_off, off));
+}
+
+json_t *signal_eviction_kvbm(const json_t *warm, const json_t *pressure, const json_t *replay,
+                             double replay_cached)
+{
+    struct kv_view w = view(warm, -1), p = view(pressure, -1), r = view(replay, replay_cached);
     json_t *o = json_object();
-    json_put(o, "warm_A", phase_figures(warm));
-    json_put(o, "pressure_B", phase_figures(pressure));
-    json_put(o, "replay_A", phase_figures(replay));
-    if (!available(replay)) {
+    json_put(o, "warm_A", phase_figures(&w, warm));
+    json_put(o, "pressure_B", phase_figures(&p, pressure));
+    json_put(o, "replay_A", phase_figures(&r, replay));
+    double r_on = 0, w_on = 0, p_on = 0;
+    bool tiers = onboarded(&r, &r_on);
+    bool w_tiers = onboarded(&w, &w_on), p_tiers = onboarded(&p, &p_on);
+    (void)w_tiers;
+    (void)p_tiers;
+    json_put(o, "replay_onboard_h2d", opt(r.have_on_host, r.on_host));
+    json_put(o, "replay_onboard_d2d", opt(r.have_on_disk, r.on_disk));
+    json_put(o, "replay_matched_tokens", opt(r.have_reused, r.reused));
+    json_put(o, "replay_reused_tokens_host", opt(r.have_r_host, r.r_host));
+    json_put(o, "replay_reused_tokens_disk", opt(r.have_r_disk, r.r_disk));
+    json_put(o, "replay_reused_tokens_external", opt(r.have_r_ext, r.r_ext));
+    json_put_bool(o, "tier_breakdown", tiers);
+    if (!r.have_reused && !tiers) {
         json_put_str(o, "signal", "kvbm_metrics_unavailable");
         json_put(o, "reuse_gate", json_null());
         json_put_str(o, "interpretation",
-                     "KV metrics were not available around the replay phase, so onboarding "
-                     "cannot be judged; check --kvbm-metrics-url.");
+                     r.avail ? "The engine's metrics around the replay phase carry neither reused "
+                               "tokens nor onboarded blocks, so onboarding cannot be judged."
+                             : "KV metrics were not available around the replay phase, so "
+                               "onboarding cannot be judged; check --kvbm-metrics-url and "
+                               "--engine.");
         return o;
     }
-    double r_on = num(replay, "onboard_blocks_total_delta");
-    double r_h2d = num(replay, "kvbm_onboard_blocks_h2d_delta");
-    double r_d2d = num(replay, "kvbm_onboard_blocks_d2d_delta");
-    double r_match = num(replay, "kvbm_matched_tokens_delta");
-    double w_on = available(warm) ? num(warm, "onboard_blocks_total_delta") : 0;
-    double p_on = available(pressure) ? num(pressure, "onboard_blocks_total_delta") : 0;
-    json_put_real(o, "replay_onboard_h2d", r_h2d);
-    json_put_real(o, "replay_onboard_d2d", r_d2d);
-    json_put_real(o, "replay_matched_tokens", r_match);
-    json_put_str(o, "reuse_gate", r_match > 0 ? "reuse_present" : "reuse_absent");
-    char text[480];
+    json_put_str(o, "reuse_gate",
+                 !r.have_reused ? "unknown"
+                 : r.reused > 0 ? "reuse_present"
+                                : "reuse_absent");
+    char text[560];
     const char *sig;
-    if (r_on > 0) {
-        sig = "disk_rehydrate_detected";
-        snprintf(text, sizeof text,
-                 "Replay onboarded %.0f blocks into device memory: %.0f from disk (G3->G1, d2d) "
-                 "and %.0f from host memory (G2->G1, h2d); %.0f prompt tokens were reused "
-                 "instead of recomputed.",
-                 r_on, r_d2d, r_h2d, r_match);
-    } else if (r_match <= 0) {
+    if (tiers && r_on > 0) {
+        bool disk = (r.have_on_disk && r.on_disk > 0) || (r.have_r_disk && r.r_disk > 0);
+        bool told = r.have_on_disk || r.have_r_disk;
+        if (!told) {
+            sig = "onboard_detected_tier_unknown";
+            snprintf(text, sizeof text,
+                     "Replay reused %.0f prompt tokens from the engine's offload tier (KV "
+                     "connector); the engine does not say whether they came from host memory or "
+                     "disk.",
+                     r_on);
+        } else {
+            sig = "disk_rehydrate_detected";
+            if (r.have_on_host || r.have_on_disk)
+                snprintf(text, sizeof text,
+                         "Replay onboarded %.0f blocks into device memory: %.0f from disk (G3->G1, "
+                         "d2d) and %.0f from host memory (G2->G1, h2d); %.0f prompt tokens were "
+                         "reused instead of recomputed.",
+                         r_on, r.on_disk, r.on_host, r.have_reused ? r.reused : 0);
+            else
+                snprintf(text, sizeof text,
+                         "Replay reused %.0f prompt tokens from lower tiers: %.0f from "
+                         "disk/storage and %.0f from host memory.",
+                         r_on, r.r_disk, r.r_host);
+        }
+        json_put_bool(o, "disk_onboard_in_replay", disk);
+    } else if (r.have_reused && r.reused <= 0) {
         sig = "no_onboard_no_reuse_signal";
         snprintf(text, sizeof text,
                  "Replay matched no tokens: prefix reuse never triggered, so rehydrate could "
                  "not happen. Check that prompts are byte-identical (--prompt-salt) and that "
                  "the engine has block reuse enabled.");
+    } else if (!tiers) {
+        sig = "reuse_in_replay_tier_unknown";
+        snprintf(text, sizeof text,
+                 "Replay reused %.0f prompt tokens, but this engine does not say from which tier: "
+                 "a read-back from host memory or disk cannot be told apart from reuse in device "
+                 "memory here (compare TTFT, or the block-device reads of the I/O signal).",
+                 r.reused);
     } else if (w_on > 0 || p_on > 0) {
         sig = "onboard_outside_replay";
         snprintf(text, sizeof text,
                  "Blocks were onboarded while warming or under pressure (%.0f, %.0f) but not in "
                  "replay, which reused %.0f tokens from device memory: pressure did not evict "
                  "set A from the fast tier.",
-                 w_on, p_on, r_match);
+                 w_on, p_on, r.reused);
     } else {
         sig = "no_onboard_signal";
         snprintf(text, sizeof text,
                  "Replay reused %.0f tokens but onboarded no block: set A stayed in device "
                  "memory. Add pressure (--eviction-b-requests) or shrink the device cache.",
-                 r_match);
+                 r.reused);
     }
     json_put_str(o, "signal", sig);
-    json_put_bool(o, "disk_onboard_in_replay", r_d2d > 0);
+    if (!json_object_get(o, "disk_onboard_in_replay"))
+        json_put(o, "disk_onboard_in_replay",
+                 r.have_on_disk || r.have_r_disk ? json_boolean(false) : json_null());
     json_put_str(o, "interpretation", text);
     return o;
 }
 
-json_t *signal_reuse_kvbm(const json_t *const *deltas, const long long *cached, size_t n)
+json_t *signal_reuse_kvbm(const json_t *const *deltas, const long long *cached,
+                          const double *ttft_ms, size_t n)
 {
     json_t *o = json_object();
     json_t *reps = json_array();
-    bool any_unavailable = false, reuse = false;
+    bool direct = false, reuse = false;
     double matched_total = 0;
+    const char *source = NULL;
     for (size_t i = 0; i < n; i++) {
         const json_t *d = deltas[i];
         json_t *r = json_object();
         json_put_int(r, "repeat", (long long)i + 1);
-        if (available(d)) {
-            double m = num(d, "kvbm_matched_tokens_delta");
-            json_put_real(r, "matched_tokens", m);
-            json_put_real(r, "onboard_h2d", num(d, "kvbm_onboard_blocks_h2d_delta"));
-            json_put_real(r, "onboard_d2d", num(d, "kvbm_onboard_blocks_d2d_delta"));
-            if (i >= 1 && m > 0)
-                reuse = true;
-            if (i >= 1)
-                matched_total += m;
-        } else {
+        double m = 0, h2d = 0, d2d = 0;
+        bool hm = gen(d, "reused_tokens", &m);
+        json_put(r, "matched_tokens", opt(hm, m));
+        json_put(r, "onboard_h2d", opt(gen(d, "onboard_blocks_host", &h2d), h2d));
+        json_put(r, "onboard_d2d", opt(gen(d, "onboard_blocks_disk", &d2d), d2d));
+        if (!available(d))
             json_put_bool(r, "available", false);
-            if (i >= 1)
-                any_unavailable = true;
-        }
         json_put(r, "cached_tokens", cached[i] >= 0 ? json_integer(cached[i]) : json_null());
+        json_put(r, "ttft_ms", ttft_ms && !isnan(ttft_ms[i]) ? json_real(ttft_ms[i]) : json_null());
         json_array_append_new(reps, r);
+        if (i == 0)
+            continue;
+        if (hm) {
+            direct = true;
+            matched_total += m;
+            if (m > 0) {
+                reuse = true;
+                source = source ? source : "engine_counters";
+            }
+        }
+        if (cached[i] >= 0) {
+            direct = true;
+            if (cached[i] > 0) {
+                reuse = true;
+                if (!hm)
+                    matched_total += (double)cached[i];
+                source = source ? source : "per_request_cached_tokens";
+            }
+        }
     }
     json_put(o, "repeats", reps);
+    /* Indirect evidence for servers that expose nothing: repeat TTFT against the first. */
+    double first = n && ttft_ms ? ttft_ms[0] : NAN, rep_sum = 0;
+    size_t rep_n = 0;
+    for (size_t i = 1; ttft_ms && i < n; i++)
+        if (!isnan(ttft_ms[i])) {
+            rep_sum += ttft_ms[i];
+            rep_n++;
+        }
+    double ratio = !isnan(first) && first > 0 && rep_n ? rep_sum / (double)rep_n / first : NAN;
+    json_put(o, "ttft_evidence",
+             json_pack("{s:o, s:o, s:o, s:s}", "first_ttft_ms",
+                       isnan(first) ? json_null() : json_real(first), "repeat_ttft_ms_mean",
+                       rep_n ? json_real(rep_sum / (double)rep_n) : json_null(), "ratio",
+                       isnan(ratio) ? json_null() : json_real(ratio), "evidence", "indirect"));
     const char *sig;
-    char text[400];
+    char text[480];
     if (reuse) {
         sig = "prefix_reuse_detected";
         snprintf(text, sizeof text,
-                 "Repeats of the same prompt matched %.0f tokens in the KV cache: prefix reuse "
-                 "works, so offloaded blocks can be brought back.",
-                 matched_total);
-    } else if (any_unavailable) {
-        sig = "kvbm_metrics_unavailable";
-        snprintf(text, sizeof text, "KV metrics were not available for the repeats.");
-    } else {
+                 "Repeats of the same prompt reused %.0f tokens from the KV cache (%s): prefix "
+                 "reuse works, so offloaded blocks can be brought back.",
+                 matched_total, source);
+    } else if (direct) {
         sig = "no_prefix_reuse_signal";
         snprintf(text, sizeof text,
-                 "Repeats of the same prompt matched no tokens: KV reuse is gated or disabled, so "
+                 "Repeats of the same prompt reused no tokens: KV reuse is gated or disabled, so "
                  "disk onboarding cannot be observed. Check reuse settings and identical inputs.");
+    } else {
+        sig = "kvbm_metrics_unavailable";
+        if (!isnan(ratio))
+            snprintf(text, sizeof text,
+                     "Neither KV metrics nor per-response cached tokens were available, so reuse "
+                     "cannot be confirmed. Indirect evidence only: repeat TTFT was %.2f x the "
+                     "first (%.1f vs %.1f ms)%s.",
+                     ratio, rep_sum / (double)rep_n, first,
+                     ratio < 0.5 ? ", consistent with prefix reuse" : ", no sign of reuse");
+        else
+            snprintf(text, sizeof text,
+                     "Neither KV metrics nor per-response cached tokens were available for the "
+                     "repeats.");
     }
     json_put_str(o, "signal", sig);
+    json_put(o, "evidence_source", source ? json_string(source) : json_null());
     json_put_str(o, "interpretation", text);
     return o;
 }

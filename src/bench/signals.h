@@ -13,11 +13,18 @@
 json_t *signal_eviction_io(const json_t *warm_io, const json_t *pressure_io,
                            const json_t *replay_io);
 /* eviction_replay_signal_kvbm from the kvbm_metrics_delta objects of warm_A, pressure_B and
- * replay_A (each may be {available: false}). */
-json_t *signal_eviction_kvbm(const json_t *warm, const json_t *pressure, const json_t *replay);
-/* reuse_verify_signal_kvbm from the deltas of reuse_1..reuse_n (n = 2 or 3) and the
- * cached_tokens the server reported for each repeat (-1 when absent). */
-json_t *signal_reuse_kvbm(const json_t *const *deltas, const long long *cached, size_t n);
+ * replay_A (each may be {available: false}; the engine's generic fields are read from its
+ * engine_delta, else from KVBM's keys) and the cached tokens the responses of replay_A reported
+ * (summed; < 0 when none did). A field the engine does not report is never read as 0: an engine
+ * with no tier breakdown gets reuse_in_replay_tier_unknown, not a false no_onboard. */
+json_t *signal_eviction_kvbm(const json_t *warm, const json_t *pressure, const json_t *replay,
+                             double replay_cached);
+/* reuse_verify_signal_kvbm from the deltas of reuse_1..reuse_n (n = 2 or 3), the cached tokens
+ * each repeat's response reported (usage or llama.cpp timings; -1 when absent) and its TTFT
+ * (NaN when not measured; ttft_ms may be NULL). Engine counters or per-response cached tokens
+ * decide; the TTFT ratio is reported as indirect evidence only. */
+json_t *signal_reuse_kvbm(const json_t *const *deltas, const long long *cached,
+                          const double *ttft_ms, size_t n);
 /* reuse_verify_identity from the ordered hash lists of the repeats (n strings each). */
 json_t *signal_reuse_identity(const char *const *prompt_sha, const char *const *params_sha,
                               const char *const *identity_sha, const char *const *payload_sha,

@@ -16,7 +16,7 @@
 
 struct agg {
     struct dvec lat, ttft, itl, tpot;
-    size_t total, ok, err;
+    size_t total, ok, err, truncated;
     double in_est, out_est, in_usage, out_usage, cached;
     bool any_usage, any_cached;
     double duration;
@@ -28,6 +28,7 @@ static void agg_add(struct agg *a, const struct phase_result *r, double duration
     for (size_t i = 0; i < r->n; i++) {
         const struct req_result *q = &r->reqs[i];
         a->total++;
+        a->truncated += q->server_truncated;
         if (!q->ok) {
             a->err++;
             continue;
@@ -81,6 +82,7 @@ static void agg_json(json_t *o, struct agg *a)
     json_put_int(o, "ok_requests", (long long)a->ok);
     json_put_int(o, "error_requests", (long long)a->err);
     json_put_real(o, "error_rate", a->total ? (double)a->err / (double)a->total : 0);
+    json_put_int(o, "server_truncated_requests", (long long)a->truncated);
     json_put_real(o, "req_per_s", rate((double)a->ok, a->duration));
     json_put_real(o, "input_tokens_per_s_est", rate(a->in_est, a->duration));
     json_put_real(o, "output_tokens_per_s_est", rate(a->out_est, a->duration));
@@ -145,12 +147,26 @@ static json_t *kv_mode_json(const struct run_config *c)
 
 /* ------------------------------------------------------------ signals */
 
+/* Cached tokens the responses of a phase reported (usage or llama.cpp timings), summed; -1 when
+ * no response carried them. */
+static double phase_cached(const struct phase_state *ps)
+{
+    double sum = 0;
+    bool any = false;
+    for (size_t i = 0; ps && i < ps->res.n; i++)
+        if (ps->res.reqs[i].ok && ps->res.reqs[i].cached >= 0) {
+            sum += (double)ps->res.reqs[i].cached;
+            any = true;
+        }
+    return any ? sum : -1;
+}
+
 static json_t *eviction_kvbm(const struct run_state *rs)
 {
     const struct phase_state *w = find_phase(rs, "warm_A"), *p = find_phase(rs, "pressure_B"),
                              *r = find_phase(rs, "replay_A");
     return signal_eviction_kvbm(w ? w->kv_delta : NULL, p ? p->kv_delta : NULL,
-                                r ? r->kv_delta : NULL);
+                                r ? r->kv_delta : NULL, phase_cached(r));
 }
 
 static json_t *eviction_io(const struct run_state *rs)
@@ -165,16 +181,19 @@ static json_t *reuse_kvbm(const struct run_state *rs)
 {
     const json_t *deltas[3] = {NULL, NULL, NULL};
     long long cached[3] = {-1, -1, -1};
+    double ttft[3] = {NAN, NAN, NAN};
     size_t n = 0;
     for (size_t i = 0; i < rs->n_phases && n < 3; i++) {
         const struct phase_state *ps = &rs->phases[i];
         if (strncmp(ps->name, "reuse_", 6) != 0 || !ps->ran)
             continue;
         deltas[n] = ps->kv_delta;
-        cached[n] = ps->res.n ? ps->res.reqs[0].cached : -1;
+        bool ok = ps->res.n && ps->res.reqs[0].ok;
+        cached[n] = ok ? ps->res.reqs[0].cached : -1;
+        ttft[n] = ok ? ps->res.reqs[0].ttft_ms : NAN;
         n++;
     }
-    return signal_reuse_kvbm(deltas, cached, n);
+    return signal_reuse_kvbm(deltas, cached, ttft, n);
 }
 
 static json_t *reuse_identity(const struct run_state *rs)
@@ -267,27 +286,42 @@ static json_t *kvbm_metrics(const struct run_state *rs, json_t *scenario_signal)
 {
     json_t *deltas = json_object();
     double off = 0, on = 0, matched = 0;
+    bool have_off = false, have_on = false, have_matched = false; /* absent is null, not 0 */
     for (size_t i = 0; i < rs->n_phases; i++) {
         const struct phase_state *ps = &rs->phases[i];
         if (!ps->ran || !ps->kv_delta)
             continue;
         json_object_set(deltas, ps->name, ps->kv_delta);
         if (ps->included && json_get_bool(ps->kv_delta, "available", false)) {
-            off += json_get_num(ps->kv_delta, "offload_blocks_total_delta", 0);
-            on += json_get_num(ps->kv_delta, "onboard_blocks_total_delta", 0);
-            matched += json_get_num(ps->kv_delta, "kvbm_matched_tokens_delta", 0);
+            const json_t *v;
+            if (json_is_number(v = json_object_get(ps->kv_delta, "offload_blocks_total_delta"))) {
+                off += json_number_value(v);
+                have_off = true;
+            }
+            if (json_is_number(v = json_object_get(ps->kv_delta, "onboard_blocks_total_delta"))) {
+                on += json_number_value(v);
+                have_on = true;
+            }
+            const json_t *ed = json_object_get(ps->kv_delta, "engine_delta");
+            if (json_is_number(v = json_object_get(ed, "reused_tokens"))) {
+                matched += json_number_value(v);
+                have_matched = true;
+            }
         }
     }
     json_t *o = json_object();
     json_put_bool(o, "available", rs->snapshot_ok > 0);
     json_put_int(o, "snapshot_count", (long long)rs->snapshot_count);
     json_put_int(o, "snapshot_ok_count", (long long)rs->snapshot_ok);
-    json_put_str(o, "metrics_url", rs->cfg->kvbm_metrics_url);
+    json_put_str(o, "metrics_url",
+                 rs->metrics_url[0] ? rs->metrics_url : rs->cfg->kvbm_metrics_url);
     json_put(o, "phase_deltas", deltas);
     json_put(o, "kv_mode", kv_mode_json(rs->cfg));
     json_put(o, "rollup",
-             json_pack("{s:f, s:f, s:f}", "offload_blocks_total_delta", off,
-                       "onboard_blocks_total_delta", on, "matched_tokens_total_delta", matched));
+             json_pack("{s:o, s:o, s:o}", "offload_blocks_total_delta",
+                       json_real_or_null(off, have_off), "onboard_blocks_total_delta",
+                       json_real_or_null(on, have_on), "matched_tokens_total_delta",
+                       json_real_or_null(matched, have_matched)));
     if (scenario_signal) {
         const char *key = strcmp(rs->cfg->scenario, "eviction_replay") == 0
                               ? "eviction_replay_signal_kvbm"
@@ -308,7 +342,14 @@ json_t *summary_build(const struct run_state *rs, const struct validity *v, json
     json_put_bool(s, "run_valid", v->reason == NULL);
     json_put(s, "invalid_reason", v->reason ? json_string(v->reason) : json_null());
     json_put(s, "invalid_details", json_incref(v->details));
+    json_put(s, "warnings", json_incref(rs->warnings));
     json_put(s, "model_id", rs->model[0] ? json_string(rs->model) : json_null());
+    if (rs->engine)
+        json_put(s, "engine",
+                 json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "name", rs->engine->name, "title",
+                           rs->engine->title, "evidence", rs->engine_evidence, "metrics_url",
+                           rs->metrics_url, "per_request_reuse", rs->engine->reuse_source,
+                           "tier_breakdown", rs->engine->tier_breakdown));
     json_put(s, "model_count_end",
              rs->model_count_end >= 0 ? json_integer(rs->model_count_end) : json_null());
     json_put_str(s, "scenario", c->scenario);

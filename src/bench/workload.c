@@ -129,7 +129,8 @@ static int compose(const struct workload_params *p, const char *doc, size_t doc_
     buf_reset(out);
     int rc = 0;
     if (p->llama3_template)
-        rc |= buf_append_str(out, LLAMA3_HEAD);
+        /* without its BOS text when the server puts its own BOS first (--add-bos) */
+        rc |= buf_append_str(out, p->no_bos ? LLAMA3_HEAD + 17 : LLAMA3_HEAD);
     if (p->salt && *p->salt) {
         rc |= buf_append_str(out, p->salt);
         rc |= buf_append_str(out, "\n\n");

@@ -40,6 +40,7 @@ struct workload_params {
     struct token_range short_range, long_range;
     const char *salt; /* "" for none */
     bool llama3_template;
+    bool no_bos; /* leave <|begin_of_text|> out of the template: the server adds its own */
     const struct tokenizer *tok;
 };
 

@@ -31,7 +31,50 @@ int cmd_parse(const char *name, const char *usage, const char *description, stru
         fprintf(stderr, "kvbench %s: %s\n", name, err);
         return EXIT_USAGE;
     }
+    for (struct opt *op = opts; op->name; op++) {
+        if (op->type != OPT_STR || strcmp(op->name, "base-url") != 0 || !*(const char **)op->dest)
+            continue;
+        const char *in = *(const char **)op->dest;
+        static char norm[1024];
+        bool had_v1 = false;
+        if (base_url_normalize(in, norm, sizeof norm, &had_v1) < 0) {
+            fprintf(stderr,
+                    "kvbench %s: --base-url: expected an http:// or https:// URL, got '%s'\n", name,
+                    in);
+            return EXIT_USAGE;
+        }
+        if (had_v1)
+            fprintf(stderr,
+                    "kvbench %s: note: --base-url is the server root; using %s (the /v1 suffix "
+                    "was dropped, kvbench adds /v1/... itself)\n",
+                    name, norm);
+        *(const char **)op->dest = norm;
+    }
     return -1;
+}
+
+int base_url_normalize(const char *in, char *out, size_t len, bool *had_v1)
+{
+    *had_v1 = false;
+    if (strncmp(in, "http://", 7) != 0 && strncmp(in, "https://", 8) != 0)
+        return -1;
+    size_t n = strlen(in);
+    size_t host_at = strncmp(in, "https://", 8) == 0 ? 8 : 7;
+    if (n >= len || n == host_at)
+        return -1;
+    memcpy(out, in, n + 1);
+    for (;;) {
+        while (n > host_at && out[n - 1] == '/')
+            out[--n] = '\0';
+        if (n > host_at + 3 && strcmp(out + n - 3, "/v1") == 0) {
+            n -= 3;
+            out[n] = '\0';
+            *had_v1 = true;
+            continue;
+        }
+        break;
+    }
+    return n > host_at ? 0 : -1;
 }
 
 json_t *cmd_opts_json(const struct opt *opts, const char *const *exclude)

@@ -13,6 +13,7 @@
 #include "util/version.h"
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #define EXIT_USAGE 2
@@ -30,6 +31,11 @@ const struct cmd *cmd_find(const char *name);
  * 0 after printing --help to stdout, 2 after printing "kvbench <name>: <error>" to stderr. */
 int cmd_parse(const char *name, const char *usage, const char *description, struct opt *opts,
               int argc, char **argv, struct opt_positional *pos);
+
+/* (cmd_parse applies it to every --base-url.) The server root from what a user may type:
+ * trailing slashes removed, and a trailing /v1 (an OpenAI client's base URL) removed with
+ * *had_v1 set. Returns 0, or -1 when in is not an http:// or https:// URL with a host. */
+int base_url_normalize(const char *in, char *out, size_t len, bool *had_v1);
 
 /* Every option's value as JSON (for config.json), leaving out the names in `exclude`
  * (NULL-terminated; secrets such as --api-key). New reference. */

@@ -4,6 +4,8 @@
  */
 #include "cmd/runflags.h"
 
+#include "bench/engines.h"
+
 #include "cmd/cmd.h"
 #include "util/clock.h"
 #include "util/err.h"
@@ -19,6 +21,7 @@ static const char *const REUSE_SETS[] = {"short", "long", NULL};
 static const char *const KV_MODES[] = {"off", "cpu_only", "cpu_disk", NULL};
 static const char *const LEVELS[] = {"DEBUG", "INFO", "WARNING", "ERROR", NULL};
 static const char *const TEMPLATES[] = {"llama3", "none", NULL};
+static const char *const ADD_BOS[] = {"auto", "yes", "no", NULL};
 
 #define BIG 1e12
 
@@ -336,6 +339,20 @@ void run_flags_add(struct run_flags *f, struct opt *opts, size_t *n, const char 
          .def = "llama3",
          .choices = TEMPLATES,
          .help = "wrap prompts in the Llama 3 template"},
+        {.name = "add-bos",
+         .type = OPT_ENUM,
+         .dest = &f->add_bos,
+         .def = "auto",
+         .choices = ADD_BOS,
+         .help = "put <|begin_of_text|> in the template: auto asks the server whether it adds "
+                 "its own BOS (one probe), so a prompt never carries two"},
+        {.name = "engine",
+         .type = OPT_ENUM,
+         .dest = &f->engine,
+         .def = "auto",
+         .choices = ENGINE_NAMES,
+         .help = "engine profile: which metrics to read and how (docs/ENGINES.md); auto decides "
+                 "from /v1/models, /health and /metrics and records the evidence"},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0] && *n < RUN_FLAGS_MAX; i++) {
         bool skipped = false;
@@ -426,6 +443,9 @@ int run_flags_config(const struct run_flags *f, const struct opt *opts, struct r
     c->prompt_salt = f->prompt_salt;
     c->api_key = f->api_key && *f->api_key ? f->api_key : NULL;
     c->llama3_template = strcmp(f->prompt_template, "llama3") == 0;
+    c->add_bos = f->add_bos;
+    c->engine = f->engine;
+    c->kvbm_metrics_url_given = opts_seen(opts, "kvbm-metrics-url");
     c->interrupt_grace_s = 3;
     c->sysfs_root = "/sys";
     /* last, so that no earlier check can leave a loaded tokenizer behind */

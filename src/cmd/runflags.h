@@ -14,7 +14,7 @@ struct run_flags {
     const char *base_url, *model_id, *scenario, *prompt_set, *tokenizer, *results_root, *run_id,
         *reuse_prompt_set, *kv_mode, *phase_io_device, *iostat_device, *telemetry_pid,
         *kvbm_cache_dir, *container_name, *kvbm_metrics_url, *report_filename, *log_level,
-        *prompt_salt, *api_key, *prompt_template, *request_seed;
+        *prompt_salt, *api_key, *prompt_template, *request_seed, *engine, *add_bos;
     double model_resolve_timeout_s, model_resolve_poll_s, temperature, top_p, timeout_s,
         cpu_cache_gb, disk_cache_gb, telemetry_interval_s, kvbm_metrics_timeout_s;
     struct opt_range short_range, long_range;

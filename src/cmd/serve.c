@@ -26,6 +26,7 @@ static const char *const LEVELS[] = {"DEBUG", "INFO", "WARNING", "ERROR", NULL};
 
 struct serve_opts {
     const char *host, *metrics_port, *ready_file, *model_id, *endpoint, *profile, *hardware;
+    const char *personality;
     long long port;
     double kv_bytes_per_token, params_b, weights_gb, prefill_tflops, mem_bw_gbps, h2d_gbps,
         step_overhead_ms;
@@ -51,7 +52,10 @@ static const char DESCRIPTION[] =
     "The embedded engine: an OpenAI-compatible server (/v1/completions, /v1/models, /health,\n"
     "/metrics) with a continuous-batching scheduler and a tiered KV block manager: G1 device\n"
     "memory (modelled), G2 host memory (real), G3 disk (real files, O_DIRECT where possible).\n"
-    "KV metrics with KVBM's names are served on --metrics-port. Runs until SIGINT/SIGTERM, then\n"
+    "KV metrics with KVBM's names are served on --metrics-port. --personality makes the outside\n"
+    "look like vLLM, SGLang, llama.cpp or TensorRT-LLM instead (docs/ENGINES.md): their /health,\n"
+    "/v1/models, metric names on the API port's /metrics, usage placement and error bodies.\n"
+    "Runs until SIGINT/SIGTERM, then\n"
     "drains in-flight requests and removes its cache files (unless --keep-cache).\n"
     "Tier sizes: *-blocks wins over *-gb; GB = 2^30 bytes.";
 
@@ -96,6 +100,12 @@ int cmd_serve(int argc, char **argv)
          .def = "dyn://dynamo.tensorrt_llm.generate",
          .metavar = "URI",
          .help = "endpoint advertised by /health"},
+        {.name = "personality",
+         .type = OPT_ENUM,
+         .dest = &o.personality,
+         .def = "dynamo",
+         .choices = PERSONALITY_NAMES,
+         .help = "which engine's outside to show (docs/ENGINES.md)"},
         {.name = "profile",
          .type = OPT_ENUM,
          .dest = &o.profile,
@@ -385,6 +395,7 @@ int cmd_serve(int argc, char **argv)
 
     cfg.host = o.host;
     cfg.port = (int)o.port;
+    cfg.personality = personality_find(o.personality);
     if (strcmp(o.metrics_port, "auto") == 0) {
         cfg.metrics_port = 0;
     } else {
@@ -400,6 +411,8 @@ int cmd_serve(int argc, char **argv)
         }
         cfg.metrics_port = mp_val == 0 ? -1 : (int)mp_val;
     }
+    if (!cfg.personality->kvbm_port)
+        cfg.metrics_port = -1; /* the engine's counters are on the API port's /metrics */
     cfg.model_id = o.model_id ? o.model_id : mp->served_name;
     cfg.endpoint = o.endpoint;
     cfg.max_body_bytes = (size_t)o.max_body_bytes;
@@ -489,8 +502,13 @@ int cmd_serve(int argc, char **argv)
         char url[128];
         snprintf(url, sizeof url, "http://%s:%d", cfg.host, port);
         json_object_set_new(rf, "base_url", json_string(url));
-        if (mport > 0) {
+        json_object_set_new(rf, "personality", json_string(cfg.personality->name));
+        if (mport > 0 && cfg.personality->kvbm_port) {
             snprintf(url, sizeof url, "http://%s:%d/metrics", cfg.host, mport);
+            json_object_set_new(rf, "metrics_url", json_string(url));
+        } else if (!cfg.personality->kvbm_port) {
+            /* the engine's own counters, on the API port */
+            snprintf(url, sizeof url, "http://%s:%d/metrics", cfg.host, port);
             json_object_set_new(rf, "metrics_url", json_string(url));
         }
         if (json_write_file(o.ready_file, rf, err) < 0)

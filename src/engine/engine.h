@@ -7,6 +7,7 @@
 #define KVBENCH_ENGINE_ENGINE_H
 
 #include "engine/kvbm.h"
+#include "engine/personality.h"
 #include "engine/profile.h"
 #include "util/tokenizer.h"
 
@@ -26,7 +27,8 @@ struct engine_config {
     size_t max_tokens_limit; /* largest accepted max_tokens */
     unsigned max_connections;
     unsigned http_threads;
-    double startup_delay_s; /* report not_ready this long after start */
+    double startup_delay_s;                /* report not_ready this long after start */
+    const struct personality *personality; /* NULL: dynamo */
     /* model and time */
     struct model_profile model;
     struct hw_profile hw;

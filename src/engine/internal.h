@@ -7,10 +7,12 @@
 
 #include "engine/engine.h"
 #include "engine/kvbm.h"
+#include "engine/personality.h"
 #include "engine/textgen.h"
 #include "util/buf.h"
 #include "util/tokens.h"
 
+#include <jansson.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -33,6 +35,12 @@ struct front_metrics {
     uint64_t req_ok_stream, req_ok_unary, req_err_stream, req_err_unary;
     uint64_t inflight;
     struct histo ttft, itl, isl, osl, cached;
+    /* the engine-level counters the personalities' metrics are made of (tokens) */
+    uint64_t prompt_tokens, generation_tokens, prefix_query_tokens;
+    uint64_t hit_tokens_device, hit_tokens_host, hit_tokens_disk;
+    uint64_t hit_blocks, miss_blocks; /* TensorRT-LLM's reused / missed blocks */
+    uint64_t double_bos;              /* prompts that carried a BOS the server added again */
+    uint64_t truncated;               /* prompts cut to the context (llama.cpp) */
 };
 
 int metrics_init(struct front_metrics *m);
@@ -42,6 +50,8 @@ void histo_observe(struct histo *h, double v);
 void metrics_render_frontend(struct engine *e, struct buf *out);
 /* Prometheus text of the KV manager (metrics port /metrics). */
 void metrics_render_kvbm(struct engine *e, struct buf *out);
+/* What the personality serves at the API port's /metrics; *json_out: a JSON body (TensorRT-LLM). */
+void metrics_render_api(struct engine *e, struct buf *out, bool *json_out);
 
 /* ------------------------------------------------------------ requests */
 
@@ -53,6 +63,7 @@ struct ereq {
     /* immutable after submission */
     char id[80]; /* x-request-id */
     char cmpl_id[96];
+    char model[160]; /* the model named in answers */
     long long created;
     struct tok_ids prompt;
     size_t max_tokens;
@@ -68,6 +79,7 @@ struct ereq {
     struct kvbm_seq seq;
     struct textgen gen;
     size_t plan_len, generated, cached_tokens;
+    size_t cached_host, cached_disk; /* of cached_tokens: onboarded from G2 / G3 */
     bool admitted, prefilled;
     uint64_t t_first_ns, t_last_ns;
     struct ereq *next; /* queue link */
@@ -90,8 +102,25 @@ struct ereq {
 struct ereq *ereq_new(struct engine *e);
 void ereq_ref(struct ereq *r);
 void ereq_unref(struct ereq *r);
-/* Under r->lock: resume the connection if it waits for output. */
+/* Under r->lock: resume the connection if it waits for output (server.c). */
 void ereq_wake_locked(struct ereq *r);
+
+/* ------------------------------------------------------------ wire.c: every response shape */
+
+/* Append the SSE chunk carrying len bytes of new text (and finish, when finished) to r->out. */
+void wire_stream_text(struct ereq *r, const char *text, size_t len, const char *finish);
+/* Append the stream's end (the usage chunk where the personality sends one, and [DONE]). */
+void wire_stream_end(struct ereq *r);
+/* The unary completion object. New reference, NULL when out of memory. */
+json_t *wire_unary(const struct ereq *r);
+/* An error body in the personality's shape. code: OpenAI's code string, or NULL for the status. */
+json_t *wire_error(const struct engine *e, unsigned status, const char *type, const char *param,
+                   const char *code, const char *msg);
+/* /health: the body (NULL for an empty one) and *status_out. */
+json_t *wire_health(const struct engine *e, bool serving, bool draining, bool listed,
+                    double uptime_s, unsigned *status_out);
+/* One /v1/models entry for the served model. */
+json_t *wire_model_object(const struct engine *e);
 
 /* ------------------------------------------------------------ engine */
 
@@ -130,6 +159,13 @@ struct engine {
 
     struct front_metrics fm;
 };
+
+/* engine.c: the one "does the request fit" check (context, max_num_tokens, device blocks). */
+struct fit {
+    const char *param; /* the request field at fault */
+    char msg[300];
+};
+int engine_request_fits(const struct engine *e, size_t prompt_n, size_t max_tokens, struct fit *f);
 
 /* sched.c */
 int sched_start(struct engine *e, char *err);

@@ -9,6 +9,8 @@
  */
 #include "engine/internal.h"
 
+#include "util/clock.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,4 +197,172 @@ void metrics_render_kvbm(struct engine *e, struct buf *o)
     buf_printf(o, "kvbench_tier_capacity_blocks{tier=\"g3\"} %zu\n", g3 ? cfg->g3_blocks : 0);
     gauge(o, "kvbench_offload_queue_blocks", "Disk offloads queued or in flight",
           (double)c.g3_queued);
+}
+
+/* ------------------------------------------------------------ personalities' API /metrics */
+
+struct engine_figures {
+    uint64_t prompt, generation, queries, hit_dev, hit_host, hit_disk, hit_blocks, miss_blocks;
+    uint64_t ok, running;
+    double usage; /* share of device blocks in use */
+    size_t g1_used, g1_total, block_tokens;
+};
+
+static void figures(struct engine *e, struct engine_figures *f)
+{
+    memset(f, 0, sizeof *f);
+    struct front_metrics *m = &e->fm;
+    pthread_mutex_lock(&m->lock);
+    f->prompt = m->prompt_tokens;
+    f->generation = m->generation_tokens;
+    f->queries = m->prefix_query_tokens;
+    f->hit_dev = m->hit_tokens_device;
+    f->hit_host = m->hit_tokens_host;
+    f->hit_disk = m->hit_tokens_disk;
+    f->hit_blocks = m->hit_blocks;
+    f->miss_blocks = m->miss_blocks;
+    f->ok = m->req_ok_stream + m->req_ok_unary;
+    f->running = m->inflight;
+    pthread_mutex_unlock(&m->lock);
+    f->g1_total = e->cfg.kv.g1_blocks;
+    f->block_tokens = e->cfg.kv.block_tokens;
+    if (e->kv) {
+        struct kvbm_counters c;
+        kvbm_get_counters(e->kv, &c);
+        f->g1_used = c.g1_used;
+    }
+    f->usage = f->g1_total ? (double)f->g1_used / (double)f->g1_total : 0;
+}
+
+static void lcounter(struct buf *o, const char *name, const char *help, const char *labels,
+                     uint64_t v)
+{
+    head(o, name, "counter", help);
+    buf_printf(o, "%s{%s} %llu\n", name, labels, (unsigned long long)v);
+}
+
+static void lgauge(struct buf *o, const char *name, const char *help, const char *labels, double v)
+{
+    head(o, name, "gauge", help);
+    buf_printf(o, "%s{%s} %.9g\n", name, labels, v);
+}
+
+/* vLLM (v1 engine): prefix-cache queries and hits count tokens; hits in a KV connector's
+ * (offload) cache are the external_ pair. */
+static void render_vllm(struct engine *e, struct buf *o)
+{
+    struct engine_figures f;
+    figures(e, &f);
+    char l[256];
+    snprintf(l, sizeof l, "model_name=\"%s\",engine=\"0\"", e->cfg.model_id);
+    lcounter(o, "vllm:prompt_tokens_total", "Number of prefill tokens processed.", l, f.prompt);
+    lcounter(o, "vllm:generation_tokens_total", "Number of generation tokens processed.", l,
+             f.generation);
+    lcounter(o, "vllm:request_success_total", "Count of successfully processed requests.", l, f.ok);
+    lgauge(o, "vllm:num_requests_running", "Number of requests in model execution batches.", l,
+           (double)f.running);
+    lgauge(o, "vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", l, f.usage);
+    lcounter(o, "vllm:prefix_cache_queries_total",
+             "Prefix cache queries, in terms of number of queried tokens.", l, f.queries);
+    lcounter(o, "vllm:prefix_cache_hits_total",
+             "Prefix cache hits, in terms of number of cached tokens.", l, f.hit_dev);
+    if (e->cfg.kv.mode != KV_MODE_OFF) {
+        lcounter(o, "vllm:external_prefix_cache_queries_total",
+                 "External prefix cache queries from KV connector, in terms of queried tokens.", l,
+                 f.queries - f.hit_dev);
+        lcounter(o, "vllm:external_prefix_cache_hits_total",
+                 "External prefix cache hits from KV connector, in terms of cached tokens.", l,
+                 f.hit_host + f.hit_disk);
+    }
+    lcounter(o, "vllm:num_preemptions_total", "Cumulative number of preemption from the engine.", l,
+             0);
+}
+
+/* SGLang: cached tokens by where they came from (HiCache: device, host, storage). */
+static void render_sglang(struct engine *e, struct buf *o)
+{
+    struct engine_figures f;
+    figures(e, &f);
+    char l[256];
+    snprintf(l, sizeof l, "model_name=\"%s\"", e->cfg.model_id);
+    lcounter(o, "sglang:prompt_tokens_total", "Number of prefill tokens processed.", l, f.prompt);
+    lcounter(o, "sglang:generation_tokens_total", "Number of generation tokens processed.", l,
+             f.generation);
+    head(o, "sglang:cached_tokens_total", "counter", "Number of cached prompt tokens.");
+    buf_printf(o, "sglang:cached_tokens_total{%s,cache_source=\"device\"} %llu\n", l,
+               (unsigned long long)f.hit_dev);
+    if (e->cfg.kv.mode != KV_MODE_OFF)
+        buf_printf(o, "sglang:cached_tokens_total{%s,cache_source=\"host\"} %llu\n", l,
+                   (unsigned long long)f.hit_host);
+    if (e->cfg.kv.mode == KV_MODE_CPU_DISK)
+        buf_printf(o, "sglang:cached_tokens_total{%s,cache_source=\"storage_file\"} %llu\n", l,
+                   (unsigned long long)f.hit_disk);
+    double hits = (double)(f.hit_dev + f.hit_host + f.hit_disk);
+    lgauge(o, "sglang:cache_hit_rate", "The prefix cache hit rate.", l,
+           f.queries ? hits / (double)f.queries : 0);
+    lgauge(o, "sglang:token_usage", "The token usage.", l, f.usage);
+    lgauge(o, "sglang:num_running_reqs", "The number of running requests.", l, (double)f.running);
+    lcounter(o, "sglang:num_retracted_reqs_total", "Requests retracted (preempted).", l, 0);
+}
+
+/* llama.cpp (--metrics): prompt_tokens_total counts evaluated prompt tokens, not reused ones. */
+static void render_llamacpp(struct engine *e, struct buf *o)
+{
+    struct engine_figures f;
+    figures(e, &f);
+    uint64_t hits = f.hit_dev + f.hit_host + f.hit_disk;
+    counter(o, "llamacpp:prompt_tokens_total", "Number of prompt tokens processed.",
+            f.prompt - hits);
+    counter(o, "llamacpp:tokens_predicted_total", "Number of generation tokens processed.",
+            f.generation);
+    gauge(o, "llamacpp:kv_cache_usage_ratio", "KV-cache usage. 1 means 100 percent usage.",
+          f.usage);
+    gauge(o, "llamacpp:kv_cache_tokens", "KV-cache tokens.", (double)(f.g1_used * f.block_tokens));
+    gauge(o, "llamacpp:requests_processing", "Number of requests processing.", (double)f.running);
+}
+
+/* trtllm-serve's /metrics: a JSON list of iteration statistics, each with kvCacheStats (block
+ * counters of the KV cache manager, cumulative since start). The real server returns the
+ * iterations since the last poll; this one returns the current one. */
+static void render_trtllm(struct engine *e, struct buf *o)
+{
+    struct engine_figures f;
+    figures(e, &f);
+    uint64_t total = f.hit_blocks + f.miss_blocks;
+    char ts[CLOCK_ISO_LEN];
+    clock_iso_utc(clock_wall_ns(), ts);
+    buf_printf(o,
+               "[{\"timestamp\":\"%s\",\"iter\":%llu,\"numActiveRequests\":%llu,"
+               "\"kvCacheStats\":{\"maxNumBlocks\":%zu,\"freeNumBlocks\":%zu,\"usedNumBlocks\":%zu,"
+               "\"tokensPerBlock\":%zu,\"allocTotalBlocks\":%llu,\"allocNewBlocks\":%llu,"
+               "\"reusedBlocks\":%llu,\"missedBlocks\":%llu,\"cacheHitRate\":%.6f}}]",
+               ts, (unsigned long long)f.ok, (unsigned long long)f.running, f.g1_total,
+               f.g1_total - f.g1_used, f.g1_used, f.block_tokens, (unsigned long long)total,
+               (unsigned long long)f.miss_blocks, (unsigned long long)f.hit_blocks,
+               (unsigned long long)f.miss_blocks, total ? (double)f.hit_blocks / (double)total : 0);
+}
+
+void metrics_render_api(struct engine *e, struct buf *o, bool *json_out)
+{
+    *json_out = false;
+    enum metrics_style st = e->cfg.personality ? e->cfg.personality->metrics : METRICS_DYNAMO;
+    switch (st) {
+    case METRICS_VLLM:
+        render_vllm(e, o);
+        break;
+    case METRICS_SGLANG:
+        render_sglang(e, o);
+        break;
+    case METRICS_LLAMACPP:
+        render_llamacpp(e, o);
+        break;
+    case METRICS_TRTLLM:
+        *json_out = true;
+        render_trtllm(e, o);
+        break;
+    case METRICS_DYNAMO:
+    default:
+        metrics_render_frontend(e, o);
+        break;
+    }
 }

@@ -8,8 +8,9 @@
  *     Σ prefill(uncached tokens) + Σ G2→G1 copy time + decode(batch, context)
  * divided by --speedup; the scheduler sleeps until the step's start plus that duration, so real
  * time already spent in the step (disk reads for G3 onboards, which are real) is part of it,
- * not added to it. Output is pushed to each request under its own lock and its connection is
- * resumed; the HTTP side never blocks the scheduler.
+ * not added to it. Output is handed to each request under its own lock through wire.c (which
+ * owns every response shape) and ereq_wake_locked (server.c, which resumes its connection); the
+ * scheduler formats nothing and knows nothing of HTTP, and the HTTP side never blocks it.
  */
 #include "engine/internal.h"
 
@@ -20,7 +21,6 @@
 #include "util/rng.h"
 
 #include <errno.h>
-#include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -70,14 +70,6 @@ void ereq_unref(struct ereq *r)
     pthread_mutex_unlock(&e->lock);
 }
 
-void ereq_wake_locked(struct ereq *r)
-{
-    if (r->suspended && !r->conn_gone) {
-        r->suspended = false;
-        MHD_resume_connection(r->conn);
-    }
-}
-
 double engine_random(struct engine *e)
 {
     pthread_mutex_lock(&e->lock);
@@ -87,37 +79,6 @@ double engine_random(struct engine *e)
 }
 
 /* ------------------------------------------------------------ output */
-
-/* One SSE chunk carrying `len` bytes of new text (and the finish reason when finished). */
-static void sse_text_chunk(struct ereq *r, const char *text, size_t len, const char *finish)
-{
-    struct buf *o = &r->out;
-    buf_printf(o,
-               "data: {\"id\":\"%s\",\"object\":\"text_completion\",\"created\":%lld,\"model\":\"",
-               r->cmpl_id, r->created);
-    json_escape_append(o, r->eng->cfg.model_id, strlen(r->eng->cfg.model_id));
-    buf_append_str(o, "\",\"choices\":[{\"index\":0,\"text\":\"");
-    json_escape_append(o, text, len);
-    buf_append_str(o, "\",\"logprobs\":null,\"finish_reason\":");
-    if (finish)
-        buf_printf(o, "\"%s\"", finish);
-    else
-        buf_append_str(o, "null");
-    buf_append_str(o, "}]}\n\n");
-}
-
-static void sse_usage_chunk(struct ereq *r)
-{
-    struct buf *o = &r->out;
-    buf_printf(o,
-               "data: {\"id\":\"%s\",\"object\":\"text_completion\",\"created\":%lld,\"model\":\"",
-               r->cmpl_id, r->created);
-    json_escape_append(o, r->eng->cfg.model_id, strlen(r->eng->cfg.model_id));
-    buf_printf(o,
-               "\",\"choices\":[],\"usage\":{\"prompt_tokens\":%zu,\"completion_tokens\":%zu,"
-               "\"total_tokens\":%zu,\"prompt_tokens_details\":{\"cached_tokens\":%zu}}}\n\n",
-               r->prompt.n, r->generated, r->prompt.n + r->generated, r->cached_tokens);
-}
 
 /* Longest suffix of text that is a proper prefix of some stop string: held back from the
  * stream until we know whether the stop string completes. */
@@ -166,15 +127,12 @@ static void flush_output_locked(struct ereq *r, const char *finish)
     if (!finish)
         safe -= stop_holdback(r);
     if (safe > r->streamed || finish) {
-        sse_text_chunk(r, r->text.data ? r->text.data + r->streamed : "", safe - r->streamed,
-                       finish);
+        wire_stream_text(r, r->text.data ? r->text.data + r->streamed : "", safe - r->streamed,
+                         finish);
         r->streamed = safe;
     }
-    if (finish) {
-        if (r->include_usage)
-            sse_usage_chunk(r);
-        buf_append_str(&r->out, "data: [DONE]\n\n");
-    }
+    if (finish)
+        wire_stream_end(r);
 }
 
 static void observe_done(struct engine *e, struct ereq *r, bool ok)
@@ -191,6 +149,7 @@ static void observe_done(struct engine *e, struct ereq *r, bool ok)
         histo_observe(&m->isl, (double)r->prompt.n);
         histo_observe(&m->osl, (double)r->generated);
         histo_observe(&m->cached, (double)r->cached_tokens);
+        m->generation_tokens += r->generated;
     } else {
         if (r->stream)
             m->req_err_stream++;
@@ -360,6 +319,17 @@ static double admit(struct engine *e, struct ereq **fresh, size_t *n_fresh, uint
         }
         r->admitted = true;
         r->cached_tokens = res.matched_blocks * bs;
+        r->cached_host = res.g2_onboards * bs;
+        r->cached_disk = res.g3_onboards * bs;
+        pthread_mutex_lock(&e->fm.lock);
+        e->fm.prompt_tokens += r->prompt.n;
+        e->fm.prefix_query_tokens += r->prompt.n;
+        e->fm.hit_tokens_device += res.g1_hits * bs;
+        e->fm.hit_tokens_host += r->cached_host;
+        e->fm.hit_tokens_disk += r->cached_disk;
+        e->fm.hit_blocks += res.matched_blocks;
+        e->fm.miss_blocks += (r->prompt.n + bs - 1) / bs - res.matched_blocks;
+        pthread_mutex_unlock(&e->fm.lock);
         cost += prefill_s(e, r->prompt.n - r->cached_tokens);
         cost += (double)res.g2_bytes / e->cfg.hw.h2d_bw;
         e->running[e->n_running++] = r;

@@ -57,6 +57,8 @@ static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, cons
 static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *v,
                                  const char *request_id)
 {
+    if (!v)
+        return send_text(c, status, "application/json", "", 0, request_id);
     char *s = json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(v);
     if (!s)
@@ -66,29 +68,20 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json
     return rc;
 }
 
-/* OpenAI's error object. */
-static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *type,
-                                  const char *param, const char *msg, const char *request_id)
+/* An error in the personality's shape (wire.c). code: OpenAI's code string or NULL. */
+static enum MHD_Result send_error(struct engine *e, struct MHD_Connection *c, unsigned status,
+                                  const char *type, const char *param, const char *code,
+                                  const char *msg, const char *request_id)
 {
-    json_t *err = json_pack("{s:s, s:s, s:o, s:i}", "message", msg, "type", type, "param",
-                            param ? json_string(param) : json_null(), "code", (int)status);
-    return send_json(c, status, json_pack("{s:o}", "error", err), request_id);
+    return send_json(c, status, wire_error(e, status, type, param, code, msg), request_id);
 }
 
-static void split_endpoint(const char *ep, char *ns, char *comp, char *name, size_t n)
+void ereq_wake_locked(struct ereq *r)
 {
-    const char *p = strncmp(ep, "dyn://", 6) == 0 ? ep + 6 : ep;
-    const char *d1 = strchr(p, '.');
-    const char *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
-    if (!d1 || !d2) {
-        snprintf(ns, n, "dynamo");
-        snprintf(comp, n, "kvbench");
-        snprintf(name, n, "%s", p);
-        return;
+    if (r->suspended && !r->conn_gone) {
+        r->suspended = false;
+        MHD_resume_connection(r->conn);
     }
-    snprintf(ns, n, "%.*s", (int)(d1 - p), p);
-    snprintf(comp, n, "%.*s", (int)(d2 - d1 - 1), d1 + 1);
-    snprintf(name, n, "%s", d2 + 1);
 }
 
 /* STARTING until the KV manager is up and --startup-delay-s has passed. */
@@ -113,47 +106,39 @@ static bool model_listed(struct engine *e)
 static enum MHD_Result handle_health(struct engine *e, struct MHD_Connection *c)
 {
     enum engine_state st = current_state(e);
-    bool listed = model_listed(e);
-    json_t *eps = json_array(), *inst = json_array();
-    if (listed) {
-        char ns[64], comp[64], name[64], addr[64];
-        split_endpoint(e->cfg.endpoint, ns, comp, name, sizeof ns);
-        snprintf(addr, sizeof addr, "%s:%d", e->cfg.host, e->port);
-        json_array_append_new(eps, json_string(e->cfg.endpoint));
-        json_array_append_new(inst,
-                              json_pack("{s:s, s:s, s:s, s:I, s:{s:s}}", "namespace", ns,
-                                        "component", comp, "endpoint", name, "instance_id",
-                                        (json_int_t)e->instance_id, "transport", "http", addr));
-    }
-    const char *status = st == ENGINE_STARTING   ? "not_ready"
-                         : st == ENGINE_DRAINING ? "shutting_down"
-                                                 : "healthy";
-    json_t *body =
-        json_pack("{s:s, s:o, s:o, s:f}", "status", status, "endpoints", eps, "instances", inst,
-                  "uptime_s", (double)(clock_now_ns() - e->t_start_ns) / 1e9);
-    return send_json(c, st == ENGINE_SERVING ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, body,
-                     NULL);
+    unsigned status;
+    json_t *body = wire_health(e, st == ENGINE_SERVING, st == ENGINE_DRAINING, model_listed(e),
+                               (double)(clock_now_ns() - e->t_start_ns) / 1e9, &status);
+    return send_json(c, status, body, NULL);
 }
 
-static enum MHD_Result handle_models(struct engine *e, struct MHD_Connection *c)
+static enum MHD_Result handle_models(struct engine *e, struct MHD_Connection *c, const char *id)
 {
+    if (id) {
+        if (model_listed(e) && strcmp(id, e->cfg.model_id) == 0)
+            return send_json(c, MHD_HTTP_OK, wire_model_object(e), NULL);
+        char msg[320];
+        snprintf(msg, sizeof msg, "The model `%.200s` does not exist.", id);
+        return send_error(e, c, MHD_HTTP_NOT_FOUND, "invalid_request_error", "model",
+                          "model_not_found", msg, NULL);
+    }
     json_t *data = json_array();
     if (model_listed(e))
-        json_array_append_new(data, json_pack("{s:s, s:s, s:I, s:s}", "id", e->cfg.model_id,
-                                              "object", "model", "created", (json_int_t)e->created,
-                                              "owned_by", "kvbench"));
+        json_array_append_new(data, wire_model_object(e));
     return send_json(c, MHD_HTTP_OK, json_pack("{s:s, s:o}", "object", "list", "data", data), NULL);
 }
 
 static enum MHD_Result handle_metrics(struct engine *e, struct MHD_Connection *c, bool kv)
 {
     struct buf b = BUF_INIT;
+    bool json = false;
     if (kv)
         metrics_render_kvbm(e, &b);
     else
-        metrics_render_frontend(e, &b);
+        metrics_render_api(e, &b, &json);
     enum MHD_Result rc =
-        send_text(c, MHD_HTTP_OK, "text/plain; version=0.0.4", buf_cstr(&b), b.len, NULL);
+        send_text(c, MHD_HTTP_OK, json ? "application/json" : "text/plain; version=0.0.4",
+                  buf_cstr(&b), b.len, NULL);
     buf_free(&b);
     return rc;
 }
@@ -164,6 +149,7 @@ struct verr {
     unsigned status;
     const char *type;
     const char *param;
+    const char *code; /* OpenAI's code string, or NULL */
     char msg[400];
 };
 
@@ -173,8 +159,9 @@ static int bad(struct verr *v, unsigned status, const char *param, const char *f
 static int bad(struct verr *v, unsigned status, const char *param, const char *fmt, ...)
 {
     v->status = status;
-    v->type = status == 404 ? "NotFoundError" : "invalid_request_error";
+    v->type = status >= 500 ? "internal_server_error" : "invalid_request_error";
     v->param = param;
+    v->code = status == 404 ? "model_not_found" : NULL;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(v->msg, sizeof v->msg, fmt, ap);
@@ -241,6 +228,80 @@ static int add_stop(struct ereq *r, const json_t *s, struct verr *v)
     return 0;
 }
 
+/* The request fields the engine implements; anything else is refused, never ignored. Fields
+ * with a no-op value (n 1, echo false, logprobs null, best_of 1, penalties 0, an empty
+ * logit_bias, user) are accepted. */
+static int check_fields(const json_t *j, struct verr *v)
+{
+    static const char *const known[] = {
+        "model",  "prompt",         "max_tokens", "temperature", "top_p", "n", "stop",
+        "stream", "stream_options", "seed",       "ignore_eos",  "user",  NULL};
+    const char *k;
+    const json_t *val;
+    json_object_foreach((json_t *)j, k, val)
+    {
+        bool ok = false;
+        for (size_t i = 0; known[i] && !ok; i++)
+            ok = strcmp(k, known[i]) == 0;
+        if (ok || json_is_null(val))
+            continue;
+        if ((strcmp(k, "echo") == 0 && json_is_false(val)) ||
+            (strcmp(k, "best_of") == 0 && json_is_integer(val) && json_integer_value(val) == 1) ||
+            ((strcmp(k, "presence_penalty") == 0 || strcmp(k, "frequency_penalty") == 0) &&
+             json_is_number(val) && json_number_value(val) == 0) ||
+            (strcmp(k, "logit_bias") == 0 && json_is_object(val) && json_object_size(val) == 0))
+            continue;
+        return bad(v, 400, k, "`%.64s` is not supported by this server", k);
+    }
+    return 0;
+}
+
+/* A server that puts its own BOS before a text prompt (vLLM, SGLang, llama.cpp, TensorRT-LLM
+ * with a Llama 3 tokenizer). A prompt that already starts with the BOS text gets a second one,
+ * as those servers do (llama.cpp warns on every such request). */
+static void add_bos(struct engine *e, struct ereq *r, const char *text)
+{
+    static const char bos_text[] = "<|begin_of_text|>";
+    uint32_t bos = 128000; /* Llama 3's <|begin_of_text|> */
+    if (tok_ids_push(&r->prompt, 0) < 0)
+        return;
+    memmove(r->prompt.ids + 1, r->prompt.ids, (r->prompt.n - 1) * sizeof *r->prompt.ids);
+    r->prompt.ids[0] = bos;
+    if (strncmp(text, bos_text, sizeof bos_text - 1) == 0) {
+        pthread_mutex_lock(&e->fm.lock);
+        uint64_t n = ++e->fm.double_bos;
+        pthread_mutex_unlock(&e->fm.lock);
+        if (n == 1 || n % 1000 == 0)
+            log_warn("the prompt already starts with %s and the server adds its own: the prompt "
+                     "now has 2 BOS tokens (%llu such prompts)",
+                     bos_text, (unsigned long long)n);
+    }
+}
+
+/* llama.cpp's context shift for a prompt over the slot's context: keep n_keep (0) tokens, drop
+ * whole blocks of half the remaining context from the front until prompt + max_tokens fits. The
+ * client is not told; usage reports the tokens actually evaluated. */
+static void truncate_prompt(struct engine *e, struct ereq *r)
+{
+    size_t n_ctx = e->cfg.model.max_context;
+    if (r->prompt.n + r->max_tokens <= n_ctx || r->max_tokens >= n_ctx)
+        return;
+    size_t block = n_ctx / 2;
+    size_t room = n_ctx - r->max_tokens;
+    size_t erased_blocks = (r->prompt.n - room + block - 1) / block;
+    size_t drop = erased_blocks * block;
+    if (drop >= r->prompt.n)
+        drop = r->prompt.n - room;
+    memmove(r->prompt.ids, r->prompt.ids + drop, (r->prompt.n - drop) * sizeof *r->prompt.ids);
+    size_t before = r->prompt.n;
+    r->prompt.n -= drop;
+    pthread_mutex_lock(&e->fm.lock);
+    e->fm.truncated++;
+    pthread_mutex_unlock(&e->fm.lock);
+    log_warn("prompt truncated to the context: %zu -> %zu tokens (n_ctx %zu)", before, r->prompt.n,
+             n_ctx);
+}
+
 /* Validate the body into r. Returns 0 or -1 with v filled. */
 static int parse_completion(struct engine *e, const char *body, size_t len, struct ereq *r,
                             struct verr *v)
@@ -255,17 +316,24 @@ static int parse_completion(struct engine *e, const char *body, size_t len, stru
         bad(v, 400, NULL, "request body must be a JSON object");
         goto out;
     }
+    const struct personality *pers = e->cfg.personality;
+    snprintf(r->model, sizeof r->model, "%s", e->cfg.model_id);
     const json_t *model = json_object_get(j, "model");
     if (model && !json_is_null(model)) {
         if (!json_is_string(model)) {
             bad(v, 400, "model", "model must be a string");
             goto out;
         }
-        if (strcmp(json_string_value(model), e->cfg.model_id) != 0) {
-            bad(v, 404, "model", "The model `%s` does not exist.", json_string_value(model));
+        if (pers && pers->model_ignored) {
+            /* llama.cpp serves its one model whatever the field says, and echoes the field */
+            snprintf(r->model, sizeof r->model, "%s", json_string_value(model));
+        } else if (strcmp(json_string_value(model), e->cfg.model_id) != 0) {
+            bad(v, 404, "model", "The model `%.200s` does not exist.", json_string_value(model));
             goto out;
         }
     }
+    if (check_fields(j, v) < 0)
+        goto out;
     const json_t *prompt = json_object_get(j, "prompt");
     if (!prompt || json_is_null(prompt)) {
         bad(v, 400, "prompt", "prompt is required");
@@ -273,6 +341,8 @@ static int parse_completion(struct engine *e, const char *body, size_t len, stru
     }
     if (parse_prompt(prompt, r, v) < 0)
         goto out;
+    if (pers && pers->adds_bos && json_is_string(prompt))
+        add_bos(e, r, json_string_value(prompt));
 
     const json_t *mt = json_object_get(j, "max_tokens");
     r->max_tokens = 16;
@@ -368,26 +438,11 @@ static int parse_completion(struct engine *e, const char *body, size_t len, stru
     r->seed = seed ^ XXH3_64bits(r->prompt.ids, r->prompt.n * sizeof *r->prompt.ids);
     textgen_init(&r->gen, r->seed);
 
-    if (r->prompt.n > e->cfg.max_num_tokens) {
-        bad(v, 400, "prompt",
-            "The prompt length (%zu tokens) exceeds max_num_tokens (%zu); shorten the prompt or "
-            "raise max_num_tokens",
-            r->prompt.n, e->cfg.max_num_tokens);
-        goto out;
-    }
-    if (r->prompt.n + r->max_tokens > e->cfg.model.max_context) {
-        bad(v, 400, "max_tokens",
-            "This model's maximum context length is %zu tokens; the prompt (%zu) plus max_tokens "
-            "(%zu) exceeds it",
-            e->cfg.model.max_context, r->prompt.n, r->max_tokens);
-        goto out;
-    }
-    size_t bs = e->cfg.kv.block_tokens;
-    size_t blocks = (r->prompt.n + r->max_tokens + bs - 1) / bs;
-    if (blocks > e->cfg.kv.g1_blocks) {
-        bad(v, 400, "max_tokens",
-            "the request needs %zu KV blocks (prompt + max_tokens) but the device cache holds %zu",
-            blocks, e->cfg.kv.g1_blocks);
+    if (pers && pers->truncate_prompt)
+        truncate_prompt(e, r);
+    struct fit f;
+    if (engine_request_fits(e, r->prompt.n, r->max_tokens, &f) < 0) {
+        bad(v, 400, f.param, "%s", f.msg);
         goto out;
     }
     rc = 0;
@@ -449,28 +504,17 @@ static enum MHD_Result answer_unary(struct engine *e, struct MHD_Connection *c, 
     int status = r->error_status;
     char msg[256];
     snprintf(msg, sizeof msg, "%s", r->error_msg);
-    json_t *body = NULL;
-    if (!cut && !status) {
-        body = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:s%, s:n, s:s}], s:{s:I, s:I, s:I, "
-                         "s:{s:I}}}",
-                         "id", r->cmpl_id, "object", "text_completion", "created",
-                         (json_int_t)r->created, "model", e->cfg.model_id, "choices", "index", 0,
-                         "text", buf_cstr(&r->text), r->text.len, "logprobs", "finish_reason",
-                         r->finish_reason ? r->finish_reason : "stop", "usage", "prompt_tokens",
-                         (json_int_t)r->prompt.n, "completion_tokens", (json_int_t)r->generated,
-                         "total_tokens", (json_int_t)(r->prompt.n + r->generated),
-                         "prompt_tokens_details", "cached_tokens", (json_int_t)r->cached_tokens);
-    }
+    json_t *body = !cut && !status ? wire_unary(r) : NULL;
     pthread_mutex_unlock(&r->lock);
     if (cut)
         return MHD_NO; /* injected disconnect or shutdown: close without an answer */
     if (status)
-        return send_error(c, (unsigned)status,
+        return send_error(e, c, (unsigned)status,
                           status >= 500 ? "internal_server_error" : "invalid_request_error", NULL,
-                          msg, r->id);
+                          NULL, msg, r->id);
     if (!body)
-        return send_error(c, 500, "internal_server_error", NULL, "cannot build the response",
-                          r->id);
+        return send_error(e, c, 500, "internal_server_error", NULL, NULL,
+                          "cannot build the response", r->id);
     return send_json(c, MHD_HTTP_OK, body, r->id);
 }
 
@@ -492,30 +536,31 @@ static enum MHD_Result handle_completion(struct engine *e, struct MHD_Connection
     }
     struct ereq *r = ereq_new(e);
     if (!r)
-        return send_error(c, 500, "internal_server_error", NULL, "out of memory", NULL);
+        return send_error(e, c, 500, "internal_server_error", NULL, NULL, "out of memory", NULL);
     h->req = r;
     set_request_id(e, c, r);
     if (h->too_big) {
         char msg[128];
         snprintf(msg, sizeof msg, "request body exceeds %zu bytes", e->cfg.max_body_bytes);
         count_rejected(e, false);
-        return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "invalid_request_error", NULL, msg, r->id);
+        return send_error(e, c, MHD_HTTP_CONTENT_TOO_LARGE, "invalid_request_error", NULL, NULL,
+                          msg, r->id);
     }
     enum engine_state st = current_state(e);
     if (st == ENGINE_DRAINING) {
         count_rejected(e, false);
-        return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "service_unavailable", NULL,
+        return send_error(e, c, MHD_HTTP_SERVICE_UNAVAILABLE, "service_unavailable", NULL, NULL,
                           "the server is shutting down", r->id);
     }
     if (st == ENGINE_STARTING) {
         count_rejected(e, false);
-        return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "service_unavailable", NULL,
+        return send_error(e, c, MHD_HTTP_SERVICE_UNAVAILABLE, "service_unavailable", NULL, NULL,
                           "the model is not ready yet", r->id);
     }
     struct verr v = {0};
     if (parse_completion(e, buf_cstr(&h->body), h->body.len, r, &v) < 0) {
         count_rejected(e, r->stream);
-        return send_error(c, v.status, v.type, v.param, v.msg, r->id);
+        return send_error(e, c, v.status, v.type, v.param, v.code, v.msg, r->id);
     }
     pthread_mutex_lock(&e->lock);
     bool dropped = e->model_dropped;
@@ -531,11 +576,12 @@ static enum MHD_Result handle_completion(struct engine *e, struct MHD_Connection
         count_rejected(e, r->stream);
         char msg[256];
         snprintf(msg, sizeof msg, "Model not found: %s", e->cfg.model_id);
-        return send_error(c, MHD_HTTP_NOT_FOUND, "NotFoundError", "model", msg, r->id);
+        return send_error(e, c, MHD_HTTP_NOT_FOUND, "invalid_request_error", "model",
+                          "model_not_found", msg, r->id);
     }
     if (e->cfg.fail_rate > 0 && engine_random(e) < e->cfg.fail_rate) {
         count_rejected(e, r->stream);
-        return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_server_error", NULL,
+        return send_error(e, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_server_error", NULL, NULL,
                           "injected failure (--fail-rate)", r->id);
     }
     r->created = (long long)(clock_wall_ns() / 1000000000ull);
@@ -602,24 +648,37 @@ static enum MHD_Result on_api(void *cls, struct MHD_Connection *c, const char *u
         return MHD_YES;
     }
     bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+    const char *what = NULL; /* the method a known path wants */
     if (strcmp(url, "/v1/completions") == 0) {
-        if (!post)
-            return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "invalid_request_error", NULL,
-                              "use POST for /v1/completions", NULL);
-        return handle_completion(e, c, h);
+        if (post)
+            return handle_completion(e, c, h);
+        what = "POST";
+    } else if (strcmp(url, "/health") == 0 || strcmp(url, "/live") == 0 ||
+               strcmp(url, "/v1/models") == 0 || strncmp(url, "/v1/models/", 11) == 0 ||
+               strcmp(url, "/metrics") == 0) {
+        what = "GET";
     }
-    if (!get)
-        return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "invalid_request_error", NULL,
-                          "method not allowed", NULL);
+    if (!what)
+        return send_error(e, c, MHD_HTTP_NOT_FOUND, "invalid_request_error", NULL, NULL,
+                          "no such endpoint", NULL);
+    if (strcmp(what, "GET") == 0 && !get) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "use GET for %.60s", url);
+        return send_error(e, c, MHD_HTTP_METHOD_NOT_ALLOWED, "invalid_request_error", NULL, NULL,
+                          msg, NULL);
+    }
+    if (strcmp(what, "POST") == 0)
+        return send_error(e, c, MHD_HTTP_METHOD_NOT_ALLOWED, "invalid_request_error", NULL, NULL,
+                          "use POST for /v1/completions", NULL);
     if (strcmp(url, "/health") == 0)
         return handle_health(e, c);
     if (strcmp(url, "/live") == 0)
         return send_json(c, MHD_HTTP_OK, json_pack("{s:s}", "status", "live"), NULL);
     if (strcmp(url, "/v1/models") == 0)
-        return handle_models(e, c);
-    if (strcmp(url, "/metrics") == 0)
-        return handle_metrics(e, c, false);
-    return send_error(c, MHD_HTTP_NOT_FOUND, "NotFoundError", NULL, "no such endpoint", NULL);
+        return handle_models(e, c, NULL);
+    if (strncmp(url, "/v1/models/", 11) == 0)
+        return handle_models(e, c, url + 11);
+    return handle_metrics(e, c, false);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,

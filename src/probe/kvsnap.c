@@ -31,7 +31,50 @@ const char *const KV_GAUGES[] = {
     "kvbm_disk_fetch_p95_ms",   "kvbm_disk_fetch_p99_ms",   NULL,
 };
 
-void kvsnap_take(const char *url, double timeout_s, const char *label, struct kv_snapshot *out)
+/* trtllm-serve's /metrics: a JSON list of iteration statistics. The last one's kvCacheStats
+ * (cumulative block counters) become trtllm:kvCacheStats.<key> entries; an empty list (no
+ * iteration since the last poll) gives no entry. */
+static json_t *trtllm_json(const char *body, size_t len, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb(body, len, 0, &jerr);
+    if (!j) {
+        snprintf(err, errlen, "metrics body is neither Prometheus text nor JSON: %s", jerr.text);
+        return NULL;
+    }
+    json_t *o = json_object();
+    const json_t *last = json_is_array(j) ? json_array_get(j, json_array_size(j) - 1) : j;
+    const json_t *kv = json_object_get(last, "kvCacheStats");
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)kv, k, v)
+    {
+        if (!json_is_number(v))
+            continue;
+        char key[128];
+        snprintf(key, sizeof key, "trtllm:kvCacheStats.%s", k);
+        json_object_set_new(o, key, json_real(json_number_value(v)));
+    }
+    json_decref(j);
+    return o;
+}
+
+static bool has_family(const json_t *metrics, const char *const *families)
+{
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)metrics, k, v)
+    {
+        (void)v;
+        for (size_t i = 0; families[i]; i++)
+            if (strncmp(k, families[i], strlen(families[i])) == 0)
+                return true;
+    }
+    return false;
+}
+
+void kvsnap_take(const char *url, double timeout_s, const char *label, const char *const *families,
+                 struct kv_snapshot *out)
 {
     memset(out, 0, sizeof *out);
     snprintf(out->label, sizeof out->label, "%s", label);
@@ -49,6 +92,10 @@ void kvsnap_take(const char *url, double timeout_s, const char *label, struct kv
         snprintf(out->error, sizeof out->error, "%s", req.error_text);
     } else if (req.status != 200) {
         snprintf(out->error, sizeof out->error, "HTTP %ld from %s", req.status, url);
+    } else if (req.body_buf.len && (req.body_buf.data[0] == '[' || req.body_buf.data[0] == '{')) {
+        out->metrics =
+            trtllm_json(buf_cstr(&req.body_buf), req.body_buf.len, out->error, sizeof out->error);
+        out->success = out->metrics != NULL;
     } else {
         struct prom_result pr;
         if (prom_parse(buf_cstr(&req.body_buf), req.body_buf.len, &pr) < 0) {
@@ -64,6 +111,19 @@ void kvsnap_take(const char *url, double timeout_s, const char *label, struct kv
         }
     }
     http_req_cleanup(&req);
+    if (out->success && families && families[0] && !has_family(out->metrics, families)) {
+        /* An endpoint that answers but is not the KV manager's: not a source of zeros. */
+        struct buf b = BUF_INIT;
+        for (size_t i = 0; families[i]; i++)
+            buf_printf(&b, "%s%s*", i ? ", " : "", families[i]);
+        snprintf(out->error, sizeof out->error,
+                 "the endpoint answered but carries none of the expected metric families (looked "
+                 "for %s)",
+                 buf_cstr(&b));
+        buf_free(&b);
+        out->success = false;
+        out->wrong_families = true;
+    }
 }
 
 void kvsnap_free(struct kv_snapshot *s)
@@ -121,10 +181,14 @@ json_t *kvsnap_delta_json(const struct kv_snapshot *b, const struct kv_snapshot 
     }
     /* indexes into KV_COUNTERS */
     enum { D2H, H2D, D2D, ON_D2D, ON_H2D, MATCHED, DREAD, DWRITE };
-    json_put_real(o, "offload_blocks_total_delta", vals[D2H] + vals[H2D] + vals[D2D]);
-    json_put_real(o, "onboard_blocks_total_delta", vals[ON_D2D] + vals[ON_H2D]);
+    json_put(
+        o, "offload_blocks_total_delta",
+        json_real_or_null(vals[D2H] + vals[H2D] + vals[D2D], have[D2H] || have[H2D] || have[D2D]));
+    json_put(o, "onboard_blocks_total_delta",
+             json_real_or_null(vals[ON_D2D] + vals[ON_H2D], have[ON_D2D] || have[ON_H2D]));
     json_put(o, "disk_read_mib_delta", json_real_or_null(vals[DREAD] / 1048576.0, have[DREAD]));
     json_put(o, "disk_write_mib_delta", json_real_or_null(vals[DWRITE] / 1048576.0, have[DWRITE]));
-    json_put_bool(o, "disk_rehydrate_counter_positive", vals[ON_D2D] > 0);
+    json_put(o, "disk_rehydrate_counter_positive",
+             have[ON_D2D] ? json_boolean(vals[ON_D2D] > 0) : json_null());
     return o;
 }

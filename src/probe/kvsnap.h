@@ -16,14 +16,20 @@ struct kv_snapshot {
     char error[256];
     json_t *metrics; /* {name: summed value}; NULL when !success */
     size_t malformed_lines;
+    bool wrong_families; /* answered, but with none of the expected families */
+    bool carried;        /* metrics carried over from the previous snapshot (see runner.c) */
 };
 
 /* The counters and gauges kvbench reads (KVBM's names). */
 extern const char *const KV_COUNTERS[];
 extern const char *const KV_GAUGES[];
 
-/* Scrape url (timeout_s). Never fails: a failed scrape is a snapshot with success == false. */
-void kvsnap_take(const char *url, double timeout_s, const char *label, struct kv_snapshot *out);
+/* Scrape url (timeout_s): Prometheus text, or trtllm-serve's JSON iteration statistics (flattened
+ * to trtllm:kvCacheStats.<key>). Never fails: a failed scrape is a snapshot with success ==
+ * false. With families (name prefixes, NULL-terminated), an answer carrying none of them is a
+ * failed snapshot too (wrong_families), never a source of zeros. */
+void kvsnap_take(const char *url, double timeout_s, const char *label, const char *const *families,
+                 struct kv_snapshot *out);
 void kvsnap_free(struct kv_snapshot *s);
 /* {label, time, success, error, metrics, malformed_lines}. New reference. */
 json_t *kvsnap_json(const struct kv_snapshot *s);

@@ -166,6 +166,33 @@ static const char *skip_labels(const char *p, const char *end)
     }
 }
 
+const char *const PROM_SPLIT_LABELS[] = {"cache_source", "tier", NULL};
+
+/* Also count the sample under name{label="value"} when the block has that label (a plain value
+ * without escapes; others are left to the summed entry). */
+static int add_split(struct prom_result *r, const char *name, size_t name_len, const char *labels,
+                     const char *labels_end, const char *label, double v)
+{
+    size_t ll = strlen(label);
+    for (const char *q = labels + 1; q + ll + 2 < labels_end; q++) {
+        if ((q[-1] != '{' && q[-1] != ',' && q[-1] != ' ') || memcmp(q, label, ll) != 0 ||
+            q[ll] != '=' || q[ll + 1] != '"')
+            continue;
+        const char *val = q + ll + 2, *ve = val;
+        while (ve < labels_end && *ve != '"' && *ve != '\\')
+            ve++;
+        if (ve >= labels_end || *ve != '"' || ve - val > 64)
+            return 0;
+        char key[384];
+        int n = snprintf(key, sizeof key, "%.*s{%s=\"%.*s\"}", (int)name_len, name, label,
+                         (int)(ve - val), val);
+        if (n < 0 || (size_t)n >= sizeof key)
+            return 0;
+        return add(r, key, (size_t)n, v);
+    }
+    return 0;
+}
+
 static void malformed(struct prom_result *r, const char *line, size_t len, const char *why)
 {
     if (r->malformed_lines++ == 0)
@@ -188,12 +215,15 @@ static int parse_line(struct prom_result *r, const char *line, size_t len)
     while (p < end && name_char(*p))
         p++;
     size_t name_len = (size_t)(p - name);
+    const char *labels = NULL, *labels_end = NULL;
     if (p < end && *p == '{') {
+        labels = p;
         p = skip_labels(p, end);
         if (!p) {
             malformed(r, line, len, "bad labels");
             return 0;
         }
+        labels_end = p;
     }
     if (p >= end || (*p != ' ' && *p != '\t')) {
         malformed(r, line, len, "no value");
@@ -227,7 +257,12 @@ static int parse_line(struct prom_result *r, const char *line, size_t len)
         }
     }
     r->samples++;
-    return add(r, name, name_len, v);
+    if (add(r, name, name_len, v) < 0)
+        return -1;
+    for (size_t k = 0; labels && PROM_SPLIT_LABELS[k]; k++)
+        if (add_split(r, name, name_len, labels, labels_end, PROM_SPLIT_LABELS[k], v) < 0)
+            return -1;
+    return 0;
 }
 
 int prom_parse(const char *text, size_t len, struct prom_result *out)

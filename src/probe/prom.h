@@ -5,6 +5,8 @@
  * values (\\, \", \n), comments, blank lines, NaN / +Inf / -Inf values and optional timestamps.
  * Samples of one name are summed across label sets, which is how kvbench reads KVBM counters that
  * a deployment may split by worker or tier. Malformed lines are skipped and counted, never fatal.
+ * A sample carrying one of PROM_SPLIT_LABELS is also counted under `name{label="value"}`, so that
+ * an engine's per-tier split (SGLang's cache_source, KVBM's tier) can be read.
  */
 #ifndef KVBENCH_PROBE_PROM_H
 #define KVBENCH_PROBE_PROM_H
@@ -28,6 +30,8 @@ struct prom_result {
     size_t malformed_lines; /* lines skipped */
     char first_error[160];  /* description of the first malformed line */
 };
+
+extern const char *const PROM_SPLIT_LABELS[];
 
 /* Parse text into out (zeroed first). Returns 0, or -1 when out of memory. */
 int prom_parse(const char *text, size_t len, struct prom_result *out);

@@ -259,7 +259,7 @@ static void sample_metrics(struct telemetry *t, const char *ts, double el, const
     if (!t->f_metrics)
         return;
     struct kv_snapshot s;
-    kvsnap_take(t->cfg.metrics_url, t->cfg.metrics_timeout_s, label, &s);
+    kvsnap_take(t->cfg.metrics_url, t->cfg.metrics_timeout_s, label, NULL, &s);
     fprintf(t->f_metrics, "%s,%.3f,%s,%d", ts, el, label, s.success ? 1 : 0);
     const char *const *lists[2] = {KV_COUNTERS, KV_GAUGES};
     for (int l = 0; l < 2; l++) {

@@ -68,7 +68,7 @@ static void test_kvbm_signal_branches(void **state)
     (void)state;
     json_t *quiet = kd(0, 0, 0);
     json_t *r = kd(0, 12, 384);
-    json_t *s = signal_eviction_kvbm(quiet, quiet, r);
+    json_t *s = signal_eviction_kvbm(quiet, quiet, r, -1);
     assert_string_equal(sig(s), "disk_rehydrate_detected");
     assert_string_equal(json_string_value(json_object_get(s, "reuse_gate")), "reuse_present");
     assert_true(json_get_num(s, "replay_onboard_d2d", 0) == 12);
@@ -77,27 +77,27 @@ static void test_kvbm_signal_branches(void **state)
     json_decref(r);
     /* host-only onboarding in replay: still an onboard, but not from disk */
     r = kd(5, 0, 160);
-    s = signal_eviction_kvbm(quiet, quiet, r);
+    s = signal_eviction_kvbm(quiet, quiet, r, -1);
     assert_string_equal(sig(s), "disk_rehydrate_detected");
     assert_false(json_get_bool(s, "disk_onboard_in_replay", true));
     json_decref(s);
     json_decref(r);
     /* replay matched nothing */
-    s = signal_eviction_kvbm(quiet, quiet, quiet);
+    s = signal_eviction_kvbm(quiet, quiet, quiet, -1);
     assert_string_equal(sig(s), "no_onboard_no_reuse_signal");
     assert_string_equal(json_string_value(json_object_get(s, "reuse_gate")), "reuse_absent");
     json_decref(s);
     /* replay reused from G1 while pressure onboarded */
     r = kd(0, 0, 640);
     json_t *p = kd(3, 0, 96);
-    s = signal_eviction_kvbm(quiet, p, r);
+    s = signal_eviction_kvbm(quiet, p, r, -1);
     assert_string_equal(sig(s), "onboard_outside_replay");
     json_decref(s);
-    s = signal_eviction_kvbm(quiet, quiet, r);
+    s = signal_eviction_kvbm(quiet, quiet, r, -1);
     assert_string_equal(sig(s), "no_onboard_signal");
     json_decref(s);
     json_t *na = json_pack("{s:b}", "available", 0);
-    s = signal_eviction_kvbm(quiet, quiet, na);
+    s = signal_eviction_kvbm(quiet, quiet, na, -1);
     assert_string_equal(sig(s), "kvbm_metrics_unavailable");
     json_decref(s);
     json_decref(na);
@@ -112,26 +112,47 @@ static void test_reuse_signal(void **state)
     json_t *d1 = kd(0, 0, 0), *d2 = kd(0, 0, 1536), *d3 = kd(0, 0, 0);
     const json_t *ds[3] = {d1, d2, d3};
     long long cached[3] = {0, 1536, -1};
-    json_t *s = signal_reuse_kvbm(ds, cached, 3);
+    json_t *s = signal_reuse_kvbm(ds, cached, NULL, 3);
     assert_string_equal(sig(s), "prefix_reuse_detected");
     json_t *reps = json_object_get(s, "repeats");
     assert_int_equal(json_array_size(reps), 3);
     assert_true(json_is_null(json_object_get(json_array_get(reps, 2), "cached_tokens")));
     json_decref(s);
     const json_t *none[2] = {d1, d3};
-    s = signal_reuse_kvbm(none, cached, 2);
+    long long cached0[2] = {0, 0};
+    s = signal_reuse_kvbm(none, cached0, NULL, 2);
     assert_string_equal(sig(s), "no_prefix_reuse_signal");
     json_decref(s);
     /* the first request matching (from an earlier run) does not count as reuse */
     const json_t *first[2] = {d2, d1};
-    s = signal_reuse_kvbm(first, cached, 2);
+    long long cached_first[2] = {1536, 0};
+    s = signal_reuse_kvbm(first, cached_first, NULL, 2);
     assert_string_equal(sig(s), "no_prefix_reuse_signal");
     json_decref(s);
     json_t *na = json_pack("{s:b}", "available", 0);
     const json_t *un[2] = {d1, na};
-    s = signal_reuse_kvbm(un, cached, 2);
+    long long no_cached[2] = {-1, -1};
+    double ttft[2] = {800, 40};
+    s = signal_reuse_kvbm(un, no_cached, ttft, 2);
+    assert_string_equal(sig(s), "kvbm_metrics_unavailable");
+    /* indirect evidence is reported, never turned into a verdict */
+    assert_true(json_get_num(json_object_get(s, "ttft_evidence"), "ratio", 0) == 0.05);
+    json_decref(s);
+    /* no metrics, but the responses said what they reused (llama.cpp timings.cache_n) */
+    long long cache_n[2] = {0, 1024};
+    s = signal_reuse_kvbm(un, cache_n, ttft, 2);
+    assert_string_equal(sig(s), "prefix_reuse_detected");
+    assert_string_equal(json_string_value(json_object_get(s, "evidence_source")),
+                        "per_request_cached_tokens");
+    json_decref(s);
+    /* an endpoint without the fields: counters null are not zeros */
+    json_t *blank = json_pack("{s:b, s:{s:s, s:n}}", "available", 1, "engine_delta", "engine",
+                              "llamacpp", "reused_tokens");
+    const json_t *bl[2] = {blank, blank};
+    s = signal_reuse_kvbm(bl, no_cached, NULL, 2);
     assert_string_equal(sig(s), "kvbm_metrics_unavailable");
     json_decref(s);
+    json_decref(blank);
     json_decref(na);
     json_decref(d1);
     json_decref(d2);
