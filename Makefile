@@ -18,7 +18,7 @@ deps:
 	@if ! command -v cmake >/dev/null 2>&1 || ! command -v pkg-config >/dev/null 2>&1 || \
 	    ! pkg-config --exists $(PKGS) || ! command -v jq >/dev/null 2>&1 || \
 	    ! command -v curl >/dev/null 2>&1 || ! command -v iostat >/dev/null 2>&1 || \
-	    ! command -v shellcheck >/dev/null 2>&1; then \
+	    ! command -v shellcheck >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
 	  bash scripts/install-deps.sh; \
 	fi
 

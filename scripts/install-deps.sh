@@ -14,6 +14,11 @@ PACKAGES=(
   sysstat shellcheck
 )
 
+# The OpenAI Node SDK test (tests/e2e/openai_sdk.sh) needs Node.js and npm; a machine that
+# already has them (from Debian or elsewhere) keeps its own.
+command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)

@@ -164,6 +164,19 @@ static int plan(struct ctx *c, char *err)
     return 0;
 }
 
+/* Undo plan(): the prompt sets and the phases. */
+static void reset_plan(struct ctx *c)
+{
+    for (size_t i = 0; i < c->rs.n_phases; i++)
+        free(c->rs.phases[i].prompts);
+    free(c->rs.phases);
+    c->rs.phases = NULL;
+    c->rs.n_phases = 0;
+    for (size_t s = 0; s < c->n_sets; s++)
+        prompts_free(c->sets[s], c->set_n[s]);
+    c->n_sets = 0;
+}
+
 static json_t *plan_json(const struct ctx *c)
 {
     json_t *a = json_array();
@@ -831,15 +844,33 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
         note(&c, note_text);
     }
     resolve_engine(&c);
-    if (go) {
+    if (go)
         check_model_listed(&c);
-        decide_bos(&c);
-    }
-    if (plan(&c, err) < 0 || write_manifest(&c, err) < 0) {
+    /* Prompts are planned with the BOS text first (an upper bound by one token), so that a
+     * failed preflight sends nothing at all; only then may the BOS probe go out, and a server
+     * that adds its own BOS gets the prompts planned again without it. */
+    if (plan(&c, err) < 0) {
         free_ctx(&c);
         return RUN_FAILED;
     }
     go = preflight(&c) && go;
+    if (go && !*interrupted) {
+        decide_bos(&c);
+        if (c.no_bos) {
+            reset_plan(&c);
+            json_decref(c.rs.preflight);
+            c.rs.preflight = NULL;
+            if (plan(&c, err) < 0) {
+                free_ctx(&c);
+                return RUN_FAILED;
+            }
+            go = preflight(&c);
+        }
+    }
+    if (write_manifest(&c, err) < 0) {
+        free_ctx(&c);
+        return RUN_FAILED;
+    }
     path_in(&c, "config.json", path);
     json_t *config = config_json(&c);
     if (json_write_file(path, config, err) < 0)

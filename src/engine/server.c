@@ -148,7 +148,7 @@ static enum MHD_Result handle_metrics(struct engine *e, struct MHD_Connection *c
 struct verr {
     unsigned status;
     const char *type;
-    const char *param;
+    char param[64];   /* copied: it may name a key of the body, freed before the answer */
     const char *code; /* OpenAI's code string, or NULL */
     char msg[400];
 };
@@ -160,7 +160,7 @@ static int bad(struct verr *v, unsigned status, const char *param, const char *f
 {
     v->status = status;
     v->type = status >= 500 ? "internal_server_error" : "invalid_request_error";
-    v->param = param;
+    snprintf(v->param, sizeof v->param, "%s", param ? param : "");
     v->code = status == 404 ? "model_not_found" : NULL;
     va_list ap;
     va_start(ap, fmt);
@@ -560,7 +560,8 @@ static enum MHD_Result handle_completion(struct engine *e, struct MHD_Connection
     struct verr v = {0};
     if (parse_completion(e, buf_cstr(&h->body), h->body.len, r, &v) < 0) {
         count_rejected(e, r->stream);
-        return send_error(e, c, v.status, v.type, v.param, v.code, v.msg, r->id);
+        return send_error(e, c, v.status, v.type, v.param[0] ? v.param : NULL, v.code, v.msg,
+                          r->id);
     }
     pthread_mutex_lock(&e->lock);
     bool dropped = e->model_dropped;

@@ -143,8 +143,9 @@ stop_engine
 
 # --- the model drops -> model_dropped ------------------------------------------------------------
 start_engine --profile tiny --kv-mode off --drop-model-after 3 --speedup 0
+# --add-bos yes: no BOS probe, so the engine's first 3 completions are the run's
 expect_exit 1 "$KVBENCH" run --base-url "$BASE" --kvbm-metrics-url "$METRICS" --results-root "$RES" \
-  --kv-mode off --requests 6 --warmup 0 --max-tokens 4 --run-id drop_test
+  --kv-mode off --requests 6 --warmup 0 --max-tokens 4 --add-bos yes --run-id drop_test
 S="$RES/drop_test/summary.json"
 [[ $(jq -r .invalid_reason "$S") == model_dropped ]] || fail "drop: $(jq -c .invalid_details "$S")"
 [[ $(jq .model_count_end "$S") -eq 0 ]] || fail "model_count_end"
@@ -176,9 +177,11 @@ expect_exit 1 "$KVBENCH" run --base-url "$DEAD" --results-root "$RES" --kv-mode 
   "$RES/refused_test/requests.jsonl") -eq 3 ]] || fail "refused rows"
 
 # --- SIGINT mid-run -> interrupted, one row per request sent ------------------------------------
+# (--add-bos yes: no BOS probe, so every completion the engine saw is a row)
 start_engine --profile tiny --kv-mode off --speedup 1 --hardware gb10
 "$KVBENCH" run --base-url "$BASE" --kvbm-metrics-url "$METRICS" --results-root "$RES" --kv-mode off \
-  --requests 500 --warmup 0 --concurrency 4 --max-tokens 200 --stream --run-id sigint_test \
+  --requests 500 --warmup 0 --concurrency 4 --max-tokens 200 --stream --add-bos yes \
+  --run-id sigint_test \
   >"$TMP/sigint.out" 2>&1 &
 rp=$!
 PIDS+=("$rp")

@@ -1,0 +1,196 @@
+/*
+ * Unit tests for the engine profiles: the per-label split of the Prometheus parser they read,
+ * the generic per-phase fields (null when the engine does not report one, never 0), engine
+ * detection from what a server shows, the eviction verdicts on engines without a tier
+ * breakdown, and --base-url normalisation.
+ */
+#include "test_common.h"
+
+#include "bench/engines.h"
+#include "bench/signals.h"
+#include "cmd/cmd.h"
+#include "probe/prom.h"
+#include "util/json.h"
+
+static json_t *metrics_of(const char *text)
+{
+    struct prom_result r;
+    assert_int_equal(prom_parse(text, strlen(text), &r), 0);
+    json_t *j = prom_to_json(&r);
+    prom_free(&r);
+    return j;
+}
+
+static double field(const json_t *d, const char *name)
+{
+    const json_t *v = json_object_get(d, name);
+    assert_true(json_is_number(v));
+    return json_number_value(v);
+}
+
+static void test_sglang_tiers_from_labels(void **state)
+{
+    (void)state;
+    json_t *b =
+        metrics_of("sglang:cached_tokens_total{model_name=\"m\",cache_source=\"device\"} 10\n"
+                   "sglang:cached_tokens_total{model_name=\"m\",cache_source=\"host\"} 0\n"
+                   "sglang:prompt_tokens_total{model_name=\"m\"} 100\n");
+    json_t *a = metrics_of(
+        "sglang:cached_tokens_total{model_name=\"m\",cache_source=\"device\"} 42\n"
+        "sglang:cached_tokens_total{model_name=\"m\",cache_source=\"host\"} 64\n"
+        "sglang:cached_tokens_total{model_name=\"m\",cache_source=\"storage_file\"} 128\n"
+        "sglang:cached_tokens_total{model_name=\"m\",cache_source=\"storage_mooncake\"} 32\n"
+        "sglang:prompt_tokens_total{model_name=\"m\"} 900\n"
+        "sglang:token_usage{model_name=\"m\"} 0.25\n");
+    json_t *d = engine_delta(engine_profile_find("sglang"), b, a);
+    assert_string_equal(json_string_value(json_object_get(d, "engine")), "sglang");
+    assert_true(field(d, "prompt_tokens") == 800);
+    assert_true(field(d, "reused_tokens") == 256); /* (42+64+128+32) - 10 */
+    assert_true(field(d, "reused_tokens_device") == 32);
+    assert_true(field(d, "reused_tokens_host") == 64);
+    assert_true(field(d, "reused_tokens_disk") == 160); /* every storage_* backend */
+    assert_true(field(d, "cache_usage_after") == 0.25);
+    /* not reported by SGLang: null, not 0 */
+    assert_true(json_is_null(json_object_get(d, "onboard_blocks_disk")));
+    assert_true(json_is_null(json_object_get(d, "preemptions")));
+    json_decref(d);
+    json_decref(a);
+    json_decref(b);
+}
+
+static void test_vllm_and_trtllm_fields(void **state)
+{
+    (void)state;
+    json_t *b = metrics_of("vllm:prefix_cache_hits_total{engine=\"0\"} 0\n");
+    json_t *a = metrics_of("vllm:prefix_cache_hits_total{engine=\"0\"} 300\n"
+                           "vllm:external_prefix_cache_hits_total{engine=\"0\"} 700\n"
+                           "vllm:num_preemptions_total{engine=\"0\"} 2\n");
+    json_t *d = engine_delta(engine_profile_find("vllm"), b, a);
+    assert_true(field(d, "reused_tokens") == 1000);
+    assert_true(field(d, "reused_tokens_device") == 300);
+    assert_true(field(d, "reused_tokens_external") == 700); /* appeared during the phase */
+    assert_true(field(d, "preemptions") == 2);
+    assert_true(json_is_null(json_object_get(d, "prompt_tokens")));
+    json_decref(d);
+    json_decref(a);
+    json_decref(b);
+    /* TensorRT-LLM: blocks, turned into tokens with tokensPerBlock */
+    json_t *tb = json_pack("{s:f, s:f}", "trtllm:kvCacheStats.reusedBlocks", 4.0,
+                           "trtllm:kvCacheStats.tokensPerBlock", 32.0);
+    json_t *ta = json_pack("{s:f, s:f, s:f}", "trtllm:kvCacheStats.reusedBlocks", 14.0,
+                           "trtllm:kvCacheStats.missedBlocks", 3.0,
+                           "trtllm:kvCacheStats.tokensPerBlock", 32.0);
+    d = engine_delta(engine_profile_find("trtllm"), tb, ta);
+    assert_true(field(d, "reused_blocks") == 10);
+    assert_true(field(d, "reused_tokens") == 320);
+    assert_true(field(d, "missed_blocks") == 3);
+    json_decref(d);
+    json_decref(ta);
+    json_decref(tb);
+}
+
+static void test_detect(void **state)
+{
+    (void)state;
+    char ev[256];
+    json_t *models = json_pack("{s:[{s:s, s:s}]}", "data", "id", "m", "owned_by", "llamacpp");
+    assert_string_equal(engine_detect(models, NULL, NULL, ev, sizeof ev)->name, "llamacpp");
+    assert_non_null(strstr(ev, "owned_by"));
+    json_decref(models);
+    models = json_pack("{s:[{s:s, s:s}]}", "data", "id", "m", "owned_by", "someone");
+    json_t *m = metrics_of("sglang:prompt_tokens_total 1\n");
+    assert_string_equal(engine_detect(models, NULL, m, ev, sizeof ev)->name, "sglang");
+    json_decref(m);
+    assert_string_equal(engine_detect(models,
+                                      "{\"status\":\"healthy\",\"endpoints\":[],\"instances\":[]}",
+                                      NULL, ev, sizeof ev)
+                            ->name,
+                        "dynamo");
+    /* nothing known: the fallback says so */
+    assert_string_equal(engine_detect(models, "", NULL, ev, sizeof ev)->name, "dynamo");
+    assert_non_null(strstr(ev, "nothing identified"));
+    json_decref(models);
+    assert_null(engine_profile_find("auto"));
+    assert_null(engine_profile_find("nope"));
+}
+
+static json_t *eng(const char *name, const char *field_name, double v)
+{
+    json_t *ed = json_object();
+    json_object_set_new(ed, "engine", json_string(name));
+    for (int f = 0; f < KF_COUNT; f++)
+        json_object_set_new(ed, KV_FIELD_NAMES[f], json_null());
+    if (field_name)
+        json_object_set_new(ed, field_name, json_real(v));
+    return json_pack("{s:b, s:o}", "available", 1, "engine_delta", ed);
+}
+
+static const char *sig(const json_t *s)
+{
+    return json_string_value(json_object_get(s, "signal"));
+}
+
+static void test_eviction_without_tiers(void **state)
+{
+    (void)state;
+    /* llama.cpp: no counter at all; the replay's responses said they reused tokens */
+    json_t *none = eng("llamacpp", NULL, 0);
+    json_t *s = signal_eviction_kvbm(none, none, none, 40192);
+    assert_string_equal(sig(s), "reuse_in_replay_tier_unknown");
+    assert_true(json_is_null(json_object_get(s, "disk_onboard_in_replay")));
+    json_decref(s);
+    /* … and nothing at all: unavailable, never no_onboard */
+    s = signal_eviction_kvbm(none, none, none, -1);
+    assert_string_equal(sig(s), "kvbm_metrics_unavailable");
+    json_decref(s);
+    /* reuse reported as 0: reuse never triggered */
+    s = signal_eviction_kvbm(none, none, none, 0);
+    assert_string_equal(sig(s), "no_onboard_no_reuse_signal");
+    json_decref(s);
+    /* vLLM's connector hits: an onboard, tier unknown */
+    json_t *ext = eng("vllm", "reused_tokens_external", 512);
+    s = signal_eviction_kvbm(none, none, ext, -1);
+    assert_string_equal(sig(s), "onboard_detected_tier_unknown");
+    json_decref(s);
+    /* SGLang's storage hits: read back from disk */
+    json_t *disk = eng("sglang", "reused_tokens_disk", 1024);
+    s = signal_eviction_kvbm(none, none, disk, -1);
+    assert_string_equal(sig(s), "disk_rehydrate_detected");
+    assert_true(json_is_true(json_object_get(s, "disk_onboard_in_replay")));
+    json_decref(s);
+    json_decref(disk);
+    json_decref(ext);
+    json_decref(none);
+}
+
+static void test_base_url(void **state)
+{
+    (void)state;
+    char out[256];
+    bool v1;
+    assert_int_equal(base_url_normalize("http://h:8000/", out, sizeof out, &v1), 0);
+    assert_string_equal(out, "http://h:8000");
+    assert_false(v1);
+    assert_int_equal(base_url_normalize("http://h:8000/v1/", out, sizeof out, &v1), 0);
+    assert_string_equal(out, "http://h:8000");
+    assert_true(v1);
+    assert_int_equal(base_url_normalize("https://h/api/v1", out, sizeof out, &v1), 0);
+    assert_string_equal(out, "https://h/api");
+    assert_int_equal(base_url_normalize("http://h:8000", out, sizeof out, &v1), 0);
+    assert_string_equal(out, "http://h:8000");
+    assert_int_equal(base_url_normalize("h:8000", out, sizeof out, &v1), -1);
+    assert_int_equal(base_url_normalize("http://", out, sizeof out, &v1), -1);
+    assert_int_equal(base_url_normalize("http:///", out, sizeof out, &v1), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sglang_tiers_from_labels),
+        cmocka_unit_test(test_vllm_and_trtllm_fields),
+        cmocka_unit_test(test_detect),
+        cmocka_unit_test(test_eviction_without_tiers),
+        cmocka_unit_test(test_base_url),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
