@@ -499,7 +499,7 @@ static void finish_request(struct http_req *r)
         res->server_truncated = res->usage_prompt < sent - tol;
     }
     res->output_len_chars = utf8_chars(buf_cstr(&s->text), s->text.len);
-    res->output_tokens_est = tokenizer_count(lg->tok, buf_cstr(&s->text), s->text.len);
+    res->output_tokens_est = tokenizer_count_fast(lg->tok, buf_cstr(&s->text), s->text.len);
     if (s->itl.n) {
         res->itl = malloc(s->itl.n * sizeof *res->itl);
         if (res->itl) {

@@ -835,7 +835,16 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
         start_telemetry(&c);
     /* The model first: with --tokenizer auto its id finds the tokenizer, which sizes prompts. */
     bool go = resolve_model(&c) == 0;
-    if (!cfg->tok) {
+    if (!cfg->tok && cfg->tokenizer_spec && strcmp(cfg->tokenizer_spec, "server") == 0) {
+        c.owned = tokenizer_server(cfg->base_url, c.rs.model, cfg->api_key, err);
+        if (!c.owned) {
+            free_ctx(&c);
+            return RUN_FAILED;
+        }
+        c.tok = c.owned;
+        c.lg.tok = c.tok;
+        note(&c, "token counts from the server's /tokenize (--tokenizer server)");
+    } else if (!cfg->tok) {
         char note_text[512], terr[ERR_LEN];
         c.owned = tokenizer_resolve("auto", c.rs.model[0] ? c.rs.model : NULL, note_text,
                                     sizeof note_text, terr);

@@ -217,7 +217,7 @@ static int make_one(const struct workload_params *p, uint64_t rng, size_t target
                 goto out;
             if (append_sentence(&doc, &rng, ++number) < 0)
                 goto out;
-            est += tokenizer_count(p->tok, doc.data + before, doc.len - before);
+            est += tokenizer_count_fast(p->tok, doc.data + before, doc.len - before);
             if (n_ends == cap_ends) {
                 cap_ends = cap_ends ? cap_ends * 2 : 256;
                 size_t *e = realloc(ends, cap_ends * sizeof *e);

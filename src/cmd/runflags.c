@@ -150,7 +150,8 @@ void run_flags_add(struct run_flags *f, struct opt *opts, size_t *n, const char 
          .dest = &f->tokenizer,
          .def = "auto",
          .metavar = "SPEC",
-         .help = "token counter: heuristic or auto"},
+         .help = "token counter: heuristic, auto, PATH (a tokenizer.json) or server (the "
+                 "server's /tokenize: vLLM, SGLang, llama.cpp)"},
         {.name = "results-root",
          .type = OPT_STR,
          .dest = &f->results_root,
@@ -452,7 +453,7 @@ int run_flags_config(const struct run_flags *f, const struct opt *opts, struct r
     c->tokenizer_spec = f->tokenizer;
     if (strcmp(f->tokenizer, "heuristic") == 0) {
         c->tok = tokenizer_heuristic();
-    } else if (strcmp(f->tokenizer, "auto") == 0) {
+    } else if (strcmp(f->tokenizer, "auto") == 0 || strcmp(f->tokenizer, "server") == 0) {
         c->tok = NULL; /* resolved by the run, once the model id is known */
     } else {
         char sub[ERR_LEN];

@@ -33,6 +33,12 @@ enum metrics_style {
     METRICS_TRTLLM    /* trtllm-serve's JSON iteration statistics at /metrics (kvCacheStats) */
 };
 
+enum tokenize_style {
+    TOKENIZE_NONE,    /* no /tokenize (Dynamo's frontend, trtllm-serve) */
+    TOKENIZE_VLLM,    /* {model, prompt, add_special_tokens} -> {count, max_model_len, tokens} */
+    TOKENIZE_LLAMACPP /* {content, add_special} -> {tokens} */
+};
+
 struct personality {
     const char *name;
     const char *owned_by; /* /v1/models data[].owned_by */
@@ -47,6 +53,7 @@ struct personality {
     bool truncate_prompt;     /* over the context: cut the prompt (llama.cpp), not refuse */
     bool model_ignored;       /* any model field is accepted */
     bool adds_bos;            /* the server puts its own BOS token before a text prompt */
+    enum tokenize_style tokenize;
 };
 
 /* The personality named s, or NULL. */

@@ -621,6 +621,35 @@ static enum MHD_Result handle_completion(struct engine *e, struct MHD_Connection
     return answer_unary(e, c, r);
 }
 
+/* POST /tokenize in the personality's dialect; special tokens (the BOS) only when asked for. */
+static enum MHD_Result handle_tokenize(struct engine *e, struct MHD_Connection *c, struct hctx *h)
+{
+    const struct personality *p = e->cfg.personality;
+    json_t *j = json_loadb(buf_cstr(&h->body), h->body.len, 0, NULL);
+    bool vllm = p->tokenize == TOKENIZE_VLLM;
+    const json_t *text = json_object_get(j, vllm ? "prompt" : "content");
+    if (!json_is_string(text)) {
+        json_decref(j);
+        return send_error(e, c, 400, "invalid_request_error", vllm ? "prompt" : "content", NULL,
+                          vllm ? "prompt must be a string" : "content must be a string", NULL);
+    }
+    const json_t *sp = json_object_get(j, vllm ? "add_special_tokens" : "add_special");
+    bool special = sp ? json_is_true(sp) : vllm; /* vLLM's default is true, llama.cpp's false */
+    struct tok_ids ids = {0};
+    if (special && p->adds_bos)
+        tok_ids_push(&ids, 128000);
+    tokenizer_encode(e->cfg.tok, json_string_value(text), json_string_length(text), &ids);
+    json_decref(j);
+    json_t *tokens = json_array();
+    for (size_t i = 0; i < ids.n; i++)
+        json_array_append_new(tokens, json_integer(ids.ids[i]));
+    json_t *body = vllm ? json_pack("{s:I, s:I, s:o}", "count", (json_int_t)ids.n, "max_model_len",
+                                    (json_int_t)e->cfg.model.max_context, "tokens", tokens)
+                        : json_pack("{s:o}", "tokens", tokens);
+    tok_ids_free(&ids);
+    return send_json(c, MHD_HTTP_OK, body, NULL);
+}
+
 /* ------------------------------------------------------------ MHD callbacks */
 
 static enum MHD_Result on_api(void *cls, struct MHD_Connection *c, const char *url,
@@ -650,9 +679,14 @@ static enum MHD_Result on_api(void *cls, struct MHD_Connection *c, const char *u
     }
     bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
     const char *what = NULL; /* the method a known path wants */
+    bool tokenize = e->cfg.personality && e->cfg.personality->tokenize != TOKENIZE_NONE;
     if (strcmp(url, "/v1/completions") == 0) {
         if (post)
             return handle_completion(e, c, h);
+        what = "POST";
+    } else if (tokenize && strcmp(url, "/tokenize") == 0) {
+        if (post)
+            return handle_tokenize(e, c, h);
         what = "POST";
     } else if (strcmp(url, "/health") == 0 || strcmp(url, "/live") == 0 ||
                strcmp(url, "/v1/models") == 0 || strncmp(url, "/v1/models/", 11) == 0 ||
@@ -668,9 +702,12 @@ static enum MHD_Result on_api(void *cls, struct MHD_Connection *c, const char *u
         return send_error(e, c, MHD_HTTP_METHOD_NOT_ALLOWED, "invalid_request_error", NULL, NULL,
                           msg, NULL);
     }
-    if (strcmp(what, "POST") == 0)
+    if (strcmp(what, "POST") == 0) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "use POST for %.60s", url);
         return send_error(e, c, MHD_HTTP_METHOD_NOT_ALLOWED, "invalid_request_error", NULL, NULL,
-                          "use POST for /v1/completions", NULL);
+                          msg, NULL);
+    }
     if (strcmp(url, "/health") == 0)
         return handle_health(e, c);
     if (strcmp(url, "/live") == 0)

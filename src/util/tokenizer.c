@@ -17,7 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const struct tokenizer HEURISTIC = {"heuristic", NULL, "", NULL};
+static const struct tokenizer HEURISTIC = {"heuristic", NULL, "", NULL, NULL};
 
 const struct tokenizer *tokenizer_heuristic(void)
 {
@@ -66,6 +66,7 @@ void tokenizer_free(const struct tokenizer *t)
         return;
     struct tokenizer *m = (struct tokenizer *)t;
     bpe_free(m->bpe);
+    tokserver_free(m->remote);
     free(m->path);
     free(m);
 }
@@ -182,6 +183,13 @@ const struct tokenizer *tokenizer_resolve(const char *spec, const char *model_id
 }
 
 size_t tokenizer_count(const struct tokenizer *t, const char *text, size_t len)
+{
+    if (t->remote)
+        return tokserver_count(t->remote, text, len);
+    return t->bpe ? bpe_count(t->bpe, text, len) : tok_heuristic_count(text, len);
+}
+
+size_t tokenizer_count_fast(const struct tokenizer *t, const char *text, size_t len)
 {
     return t->bpe ? bpe_count(t->bpe, text, len) : tok_heuristic_count(text, len);
 }

@@ -16,12 +16,14 @@
 #include <stdint.h>
 
 struct bpe;
+struct tokserver;
 
 struct tokenizer {
-    const char *kind; /* "heuristic" or "tokenizer.json" */
-    char *path;       /* the tokenizer.json used, or NULL */
+    const char *kind; /* "heuristic", "tokenizer.json" or "server" */
+    char *path;       /* the tokenizer.json used (the /tokenize URL for "server"), or NULL */
     char sha256[65];  /* of that file, or "" */
     struct bpe *bpe;  /* NULL for the heuristic */
+    struct tokserver *remote; /* "server": counts through the server's /tokenize */
 };
 
 /* The heuristic tokenizer (static storage; tokenizer_free ignores it). */
@@ -39,8 +41,19 @@ const struct tokenizer *tokenizer_resolve(const char *spec, const char *model_id
                                           size_t note_len, char *err);
 void tokenizer_free(const struct tokenizer *t);
 
+/* --tokenizer server: counts through <base_url>/tokenize (vLLM, SGLang, llama.cpp), checked with
+ * one request here. Caller frees with tokenizer_free. NULL with a one-line err when the server
+ * has no usable /tokenize. Encoding and decoding use the heuristic. */
+struct tokenizer *tokenizer_server(const char *base_url, const char *model, const char *api_key,
+                                   char *err);
+size_t tokserver_count(struct tokserver *s, const char *text, size_t len);
+void tokserver_free(struct tokserver *s);
+
 /* Token count of text. */
 size_t tokenizer_count(const struct tokenizer *t, const char *text, size_t len);
+/* A count for hot or many-piece paths (prompt growth sentence by sentence, output estimates):
+ * the same as tokenizer_count, except that a server tokenizer is not asked (the heuristic). */
+size_t tokenizer_count_fast(const struct tokenizer *t, const char *text, size_t len);
 /* Append the ids of text to out. Returns 0 or -1 (out of memory). */
 int tokenizer_encode(const struct tokenizer *t, const char *text, size_t len, struct tok_ids *out);
 /* Append the text of ids to out. Returns 0, or -1 with err (an id the tokenizer does not have;
