@@ -4,6 +4,7 @@
  */
 #include "bench/engines.h"
 
+#include "probe/kvsnap.h"
 #include "probe/prom.h"
 #include "util/json.h"
 
@@ -143,20 +144,6 @@ const struct engine_profile *engine_profile_find(const char *name)
 
 /* ------------------------------------------------------------ detection */
 
-static bool metrics_have(const json_t *metrics, const char *const *families)
-{
-    const char *k;
-    const json_t *v;
-    json_object_foreach((json_t *)metrics, k, v)
-    {
-        (void)v;
-        for (size_t i = 0; families[i]; i++)
-            if (strncmp(k, families[i], strlen(families[i])) == 0)
-                return true;
-    }
-    return false;
-}
-
 const struct engine_profile *engine_detect(const json_t *models, const char *health_body,
                                            const json_t *metrics, char *evidence, size_t len)
 {
@@ -171,7 +158,7 @@ const struct engine_profile *engine_detect(const json_t *models, const char *hea
     }
     for (size_t i = 0; metrics && ENGINE_PROFILES[i]; i++) {
         const struct engine_profile *p = ENGINE_PROFILES[i];
-        if (p != &DYNAMO && metrics_have(metrics, p->families)) {
+        if (p != &DYNAMO && kvsnap_has_family(metrics, p->families)) {
             snprintf(evidence, len, "the base URL's /metrics carries %s* metrics", p->families[0]);
             return p;
         }
@@ -181,7 +168,7 @@ const struct engine_profile *engine_detect(const json_t *models, const char *hea
         snprintf(evidence, len, "/health lists Dynamo endpoints and instances");
         return &DYNAMO;
     }
-    if (metrics && metrics_have(metrics, (const char *const[]){"dynamo_", NULL})) {
+    if (metrics && kvsnap_has_family(metrics, (const char *const[]){"dynamo_", NULL})) {
         snprintf(evidence, len, "the base URL's /metrics carries dynamo_* metrics");
         return &DYNAMO;
     }

@@ -59,7 +59,7 @@ static json_t *trtllm_json(const char *body, size_t len, char *err, size_t errle
     return o;
 }
 
-static bool has_family(const json_t *metrics, const char *const *families)
+bool kvsnap_has_family(const json_t *metrics, const char *const *families)
 {
     const char *k;
     const json_t *v;
@@ -111,7 +111,7 @@ void kvsnap_take(const char *url, double timeout_s, const char *label, const cha
         }
     }
     http_req_cleanup(&req);
-    if (out->success && families && families[0] && !has_family(out->metrics, families)) {
+    if (out->success && families && families[0] && !kvsnap_has_family(out->metrics, families)) {
         /* An endpoint that answers but is not the KV manager's: not a source of zeros. */
         struct buf b = BUF_INIT;
         for (size_t i = 0; families[i]; i++)

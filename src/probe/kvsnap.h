@@ -31,6 +31,9 @@ extern const char *const KV_GAUGES[];
 void kvsnap_take(const char *url, double timeout_s, const char *label, const char *const *families,
                  struct kv_snapshot *out);
 void kvsnap_free(struct kv_snapshot *s);
+/* Whether a {name: value} metrics object has a name starting with one of families (prefixes,
+ * NULL-terminated). */
+bool kvsnap_has_family(const json_t *metrics, const char *const *families);
 /* {label, time, success, error, metrics, malformed_lines}. New reference. */
 json_t *kvsnap_json(const struct kv_snapshot *s);
 /* The delta object between two snapshots: <counter>_delta (never negative; a reset reads as 0;
