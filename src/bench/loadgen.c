@@ -323,7 +323,7 @@ static void write_row(struct phase_ctx *pc, struct slot *s, struct req_result *r
     buf_reset(b);
     struct jsonw w;
     jw_open(&w, b);
-    jw_int(&w, "request_index", (long long)res->request_index);
+    jw_int(&w, "request_index", (long long)res->request_index); /* from 1, as the reference */
     jw_str(&w, "phase", pc->phase);
     jw_int(&w, "worker_idx", (long long)s->worker_idx);
     jw_str(&w, "start_ts", ts0);
@@ -368,7 +368,7 @@ static void write_row(struct phase_ctx *pc, struct slot *s, struct req_result *r
     jw_str(&w, "prompt_sha256", s->prompt->sha256);
     jw_str(&w, "generation_params_sha256", lg->params_sha256);
     jw_str(&w, "request_identity_sha256", res->identity_sha256);
-    jw_str(&w, "payload_sha256", res->payload_sha256);
+    jw_str(&w, "request_payload_sha256", res->payload_sha256);
     jw_raw(&w, "generation_params", lg->gen_params_text);
     jw_int(&w, "output_len_chars", (long long)res->output_len_chars);
     jw_int(&w, "output_tokens_est", (long long)res->output_tokens_est);
@@ -555,7 +555,7 @@ static int start_next(struct phase_ctx *pc, struct slot *s)
     reset_slot(s);
     s->prep = &pc->prep[pc->next];
     s->prompt = pc->prompts[pc->next++];
-    s->request_index = lg->next_index++;
+    s->request_index = ++lg->next_index; /* from 1, as the reference harness */
     struct http_req *r = &s->http;
     if (!r->headers) {
         /* Built once per worker. The last header, x-request-id, is rewritten in place for each

@@ -82,7 +82,7 @@ struct loadgen {
     double grace_s; /* after an interrupt, how long in-flight requests may finish */
     const struct tokenizer *tok;
     /* state */
-    size_t next_index;       /* global request index */
+    size_t next_index;       /* the last request index given (they start at 1) */
     json_t *gen_params_json; /* the generation params object */
     char *gen_params_text;   /* ... serialised once for the rows */
     char params_sha256[65];

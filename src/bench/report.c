@@ -4,8 +4,9 @@
  * percentiles, disk MiB, KV moves), a plain-language account of the KV cache per phase, the
  * scenario's signals with their interpretation, and the identity verdict.
  */
-#include "bench/runner.h"
+#include "bench/report.h"
 
+#include "bench/engines.h"
 #include "util/buf.h"
 #include "util/json.h"
 
@@ -174,7 +175,7 @@ char *report_markdown(const json_t *s, const json_t *config)
     buf_printf(&b, "- **Machine:** %s, kernel %s, %s, %lld CPUs; kvbench %s (%s)\n",
                json_get_str(fp, "host", "?"), json_get_str(fp, "kernel", "?"),
                json_get_str(fp, "cpu_model", "?"), json_get_int(fp, "cpu_count", 0),
-               json_get_str(fp, "kvbench_version", "?"), json_get_str(fp, "kvbench_git_sha", "?"));
+               json_get_str(fp, "kvbench_version", "?"), json_get_str(fp, "git_sha", "?"));
     const json_t *bd = json_object_get(s, "block_device");
     buf_printf(&b, "- **Block device:** %s\n", json_get_str(bd, "name", "unavailable"));
     if (!valid) {
@@ -241,7 +242,7 @@ char *report_markdown(const json_t *s, const json_t *config)
         if (id)
             buf_printf(&b, "### Identity: `%s`\n\nThe repeats sent %s.\n\n",
                        json_get_str(id, "verdict", "?"),
-                       json_get_bool(id, "identical_payload", false)
+                       json_get_bool(id, "identical_request_payload", false)
                            ? "byte-identical requests (prompt, parameters and payload)"
                            : "requests that differ: reuse cannot be expected");
     } else {

@@ -8,6 +8,9 @@
  */
 #include "bench/runner.h"
 
+#include "bench/report.h"
+#include "bench/summary.h"
+
 #include "probe/server.h"
 #include "util/clock.h"
 #include "util/err.h"
@@ -177,6 +180,8 @@ static void reset_plan(struct ctx *c)
     c->n_sets = 0;
 }
 
+/* config.json phases: name, concurrency, requests, include_in_overall (the reference harness's)
+ * and kvbench's prompt_set and first_prompt_id. */
 static json_t *plan_json(const struct ctx *c)
 {
     json_t *a = json_array();
@@ -184,7 +189,7 @@ static json_t *plan_json(const struct ctx *c)
         const struct phase_state *p = &c->rs.phases[i];
         json_array_append_new(a, json_pack("{s:s, s:I, s:I, s:b, s:s, s:s}", "name", p->name,
                                            "concurrency", (json_int_t)p->concurrency, "requests",
-                                           (json_int_t)p->n, "included_in_overall", p->included,
+                                           (json_int_t)p->n, "include_in_overall", p->included,
                                            "prompt_set", p->set, "first_prompt_id",
                                            p->n ? p->prompts[0]->id : ""));
     }
@@ -218,7 +223,7 @@ static bool preflight(struct ctx *c)
     const struct run_config *cfg = c->cfg;
     long long ceiling =
         cfg->engine_max_input_tokens - cfg->gp.max_tokens - cfg->input_token_safety_margin;
-    json_t *offenders = json_array();
+    json_t *errors = json_array(); /* "<prompt id>: estimated_tokens=N exceeds ceiling=C" */
     size_t n_off = 0, checked = 0;
     long long max_est = 0;
     for (size_t s = 0; s < c->n_sets; s++) {
@@ -228,23 +233,25 @@ static bool preflight(struct ctx *c)
             if ((long long)p->est_tokens > max_est)
                 max_est = (long long)p->est_tokens;
             if ((long long)p->est_tokens > ceiling) {
-                if (n_off < 20)
-                    json_array_append_new(offenders,
-                                          json_pack("{s:s, s:I, s:I}", "prompt_id", p->id,
-                                                    "prompt_tokens_est", (json_int_t)p->est_tokens,
-                                                    "prompt_target_tokens", (json_int_t)p->target));
+                if (n_off < 20) {
+                    char e[160];
+                    snprintf(e, sizeof e, "%s: estimated_tokens=%zu exceeds ceiling=%lld", p->id,
+                             p->est_tokens, ceiling);
+                    json_array_append_new(errors, json_string(e));
+                }
                 n_off++;
             }
         }
     }
     bool ok = ceiling > 0 && n_off == 0;
+    /* failed / ceiling_tokens / errors / failure_count are the reference harness's */
     c->rs.preflight = json_pack(
-        "{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:s}", "ok", ok, "ceiling_tokens",
-        (json_int_t)ceiling, "engine_max_input_tokens", (json_int_t)cfg->engine_max_input_tokens,
-        "max_tokens", (json_int_t)cfg->gp.max_tokens, "input_token_safety_margin",
+        "{s:b, s:I, s:O, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "failed", !ok, "ceiling_tokens",
+        (json_int_t)ceiling, "errors", errors, "failure_count", (json_int_t)n_off,
+        "engine_max_input_tokens", (json_int_t)cfg->engine_max_input_tokens, "max_tokens",
+        (json_int_t)cfg->gp.max_tokens, "input_token_safety_margin",
         (json_int_t)cfg->input_token_safety_margin, "prompts_checked", (json_int_t)checked,
-        "max_prompt_tokens_est", (json_int_t)max_est, "offending_prompts", (json_int_t)n_off,
-        "offenders", offenders, "tokenizer", c->tok->kind);
+        "max_prompt_tokens_est", (json_int_t)max_est, "tokenizer", c->tok->kind);
     if (!ok) {
         char msg[256];
         if (ceiling <= 0)
@@ -259,9 +266,10 @@ static bool preflight(struct ctx *c)
                      "%lld)",
                      n_off, ceiling, max_est);
         validity_add(&c->v, "prompt_preflight_failed",
-                     json_pack("{s:s, s:O}", "message", msg, "offenders", offenders));
+                     json_pack("{s:s, s:O}", "message", msg, "errors", errors));
         log_error("preflight failed: %s", msg);
     }
+    json_decref(errors);
     return ok;
 }
 
@@ -645,6 +653,7 @@ static void finish_telemetry(struct ctx *c)
 static json_t *config_json(const struct ctx *c)
 {
     const struct run_config *cfg = c->cfg;
+    const struct gen_params *gp = &cfg->gp;
     json_t *o = json_object();
     json_put_str(o, "run_id", c->rs.run_id);
     json_put_str(o, "created_utc", c->rs.created_utc);
@@ -659,36 +668,34 @@ static json_t *config_json(const struct ctx *c)
     json_put(o, "long_range",
              json_pack("[I,I]", (json_int_t)cfg->long_range.min, (json_int_t)cfg->long_range.max));
     const struct tokenizer *tk = c->tok ? c->tok : tokenizer_heuristic();
-    json_put(o, "tokenizer",
-             json_pack("{s:s, s:s, s:o, s:o}", "spec",
-                       cfg->tokenizer_spec ? cfg->tokenizer_spec : "heuristic", "kind", tk->kind,
-                       "path", tk->path ? json_string(tk->path) : json_null(), "sha256",
+    json_put_str(o, "tokenizer", tk->kind); /* the counter used, as the reference names it */
+    json_put(o, "tokenizer_file",
+             json_pack("{s:s, s:o, s:o}", "spec",
+                       cfg->tokenizer_spec ? cfg->tokenizer_spec : "heuristic", "path",
+                       tk->path ? json_string(tk->path) : json_null(), "sha256",
                        tk->sha256[0] ? json_string(tk->sha256) : json_null()));
     json_put_str(o, "prompt_salt", c->salt);
     json_put_str(o, "prompt_template", cfg->llama3_template ? "llama3" : "none");
-    bool cpu = strcmp(cfg->kv_mode, "off") != 0, disk = strcmp(cfg->kv_mode, "cpu_disk") == 0;
-    json_put(o, "kv_mode",
-             json_pack("{s:s, s:b, s:f, s:f, s:{s:b, s:b, s:b}}", "mode", cfg->kv_mode,
-                       "kvbm_enabled", cpu, "cpu_cache_gb", cpu ? cfg->cpu_cache_gb : 0.0,
-                       "disk_cache_gb", disk ? cfg->disk_cache_gb : 0.0, "diagnostic",
-                       "disable_partial_reuse", cfg->diag_disable_partial_reuse,
-                       "disable_block_reuse", cfg->diag_disable_block_reuse,
-                       "disable_disk_offload_filter", cfg->diag_disable_disk_offload_filter));
+    json_put(o, "kv_mode", summary_kv_mode_json(cfg));
     json_put(o, "preflight", c->rs.preflight ? json_incref(c->rs.preflight) : json_null());
-    json_put(o, "request_params", c->lg_ready ? json_incref(c->lg.gen_params_json) : json_null());
+    json_t *stop = json_array();
+    for (size_t i = 0; i < gp->n_stop; i++)
+        json_array_append_new(stop, json_string(gp->stop[i]));
+    json_put(o, "client_request_parameters",
+             json_pack("{s:I, s:f, s:f, s:o, s:o, s:b}", "max_tokens", (json_int_t)gp->max_tokens,
+                       "temperature", gp->temperature, "top_p", gp->top_p, "request_seed",
+                       gp->has_seed ? json_integer(gp->seed) : json_null(), "stop", stop, "stream",
+                       gp->stream));
     json_put_bool(o, "api_key_set", cfg->api_key != NULL);
-    json_put(o, "flags", json_incref(cfg->flags));
-    json_put(o, "phase_plan", plan_json(c));
+    json_put(o, "args", json_incref(cfg->flags));
+    json_put(o, "phases", plan_json(c));
     if (c->rs.engine)
         json_put(o, "engine",
                  json_pack("{s:s, s:s, s:s, s:s}", "name", c->rs.engine->name, "requested",
                            cfg->engine ? cfg->engine : "auto", "evidence", c->rs.engine_evidence,
                            "metrics_url", c->rs.metrics_url));
     json_put(o, "bos", c->rs.bos ? json_incref(c->rs.bos) : json_null());
-    json_put(o, "block_device",
-             c->rs.device
-                 ? json_pack("{s:s, s:s}", "name", c->rs.device, "resolved_by", c->rs.device_how)
-                 : json_pack("{s:n, s:s}", "name", "error", c->rs.device_error));
+    json_put(o, "block_device", summary_block_device_json(&c->rs));
     return o;
 }
 

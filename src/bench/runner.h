@@ -127,10 +127,4 @@ struct run_state {
     const json_t *container; /* docker inspect of the serving container, or NULL */
 };
 
-/* summary.c */
-json_t *summary_phase_json(const struct run_state *rs, const struct phase_state *ps);
-json_t *summary_build(const struct run_state *rs, const struct validity *v, json_t *notes);
-/* report.c: report.md from a summary (and the run's config). Caller frees. */
-char *report_markdown(const json_t *summary, const json_t *config);
-
 #endif

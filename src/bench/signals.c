@@ -130,23 +130,28 @@ static bool onboarded(const struct kv_view *v, double *amount)
     return false;
 }
 
-static json_t *phase_figures(const struct kv_view *v, const json_t *d)
+/* <prefix>_onboard_blocks, _onboard_blocks_h2d, _onboard_blocks_d2d, _matched_tokens (the
+ * reference harness's names), _offload_blocks (kvbench's); null where the engine is silent. */
+static void phase_figures(json_t *o, const char *prefix, const struct kv_view *v, const json_t *d)
 {
-    if (!v->avail && !v->have_cached)
-        return json_pack("{s:b}", "available", 0);
-    double on = 0;
+    double on = 0, off = 0, off_d = 0;
     bool have_on = onboarded(v, &on);
-    double off = 0;
     bool have_off = gen(d, "offload_blocks_host", &off);
-    double off_d = 0;
     if (gen(d, "offload_blocks_disk", &off_d)) {
         off += off_d;
         have_off = true;
     }
-    return json_pack("{s:b, s:o, s:o, s:o, s:o, s:o}", "available", v->avail, "onboard_blocks",
-                     opt(have_on, on), "onboard_h2d", opt(v->have_on_host, v->on_host),
-                     "onboard_d2d", opt(v->have_on_disk, v->on_disk), "matched_tokens",
-                     opt(v->have_reused, v->reused), "offload_blocks", opt(have_off, off));
+    char key[64];
+    snprintf(key, sizeof key, "%s_onboard_blocks", prefix);
+    json_put(o, key, opt(have_on, on));
+    snprintf(key, sizeof key, "%s_onboard_blocks_h2d", prefix);
+    json_put(o, key, opt(v->have_on_host, v->on_host));
+    snprintf(key, sizeof key, "%s_onboard_blocks_d2d", prefix);
+    json_put(o, key, opt(v->have_on_disk, v->on_disk));
+    snprintf(key, sizeof key, "%s_matched_tokens", prefix);
+    json_put(o, key, opt(v->have_reused, v->reused));
+    snprintf(key, sizeof key, "%s_offload_blocks", prefix);
+    json_put(o, key, opt(have_off, off));
 }
 
 json_t *signal_eviction_kvbm(const json_t *warm, const json_t *pressure, const json_t *replay,
@@ -154,17 +159,14 @@ json_t *signal_eviction_kvbm(const json_t *warm, const json_t *pressure, const j
 {
     struct kv_view w = view(warm, -1), p = view(pressure, -1), r = view(replay, replay_cached);
     json_t *o = json_object();
-    json_put(o, "warm_A", phase_figures(&w, warm));
-    json_put(o, "pressure_B", phase_figures(&p, pressure));
-    json_put(o, "replay_A", phase_figures(&r, replay));
+    phase_figures(o, "warm", &w, warm);
+    phase_figures(o, "pressure", &p, pressure);
+    phase_figures(o, "replay", &r, replay);
     double r_on = 0, w_on = 0, p_on = 0;
     bool tiers = onboarded(&r, &r_on);
     bool w_tiers = onboarded(&w, &w_on), p_tiers = onboarded(&p, &p_on);
     (void)w_tiers;
     (void)p_tiers;
-    json_put(o, "replay_onboard_h2d", opt(r.have_on_host, r.on_host));
-    json_put(o, "replay_onboard_d2d", opt(r.have_on_disk, r.on_disk));
-    json_put(o, "replay_matched_tokens", opt(r.have_reused, r.reused));
     json_put(o, "replay_reused_tokens_host", opt(r.have_r_host, r.r_host));
     json_put(o, "replay_reused_tokens_disk", opt(r.have_r_disk, r.r_disk));
     json_put(o, "replay_reused_tokens_external", opt(r.have_r_ext, r.r_ext));
@@ -250,24 +252,25 @@ json_t *signal_reuse_kvbm(const json_t *const *deltas, const long long *cached,
                           const double *ttft_ms, size_t n)
 {
     json_t *o = json_object();
-    json_t *reps = json_array();
     bool direct = false, reuse = false;
     double matched_total = 0;
     const char *source = NULL;
     for (size_t i = 0; i < n; i++) {
         const json_t *d = deltas[i];
-        json_t *r = json_object();
-        json_put_int(r, "repeat", (long long)i + 1);
+        /* reuse_<n>_… as the reference harness names them; cached tokens and TTFT are kvbench's */
         double m = 0, h2d = 0, d2d = 0;
         bool hm = gen(d, "reused_tokens", &m);
-        json_put(r, "matched_tokens", opt(hm, m));
-        json_put(r, "onboard_h2d", opt(gen(d, "onboard_blocks_host", &h2d), h2d));
-        json_put(r, "onboard_d2d", opt(gen(d, "onboard_blocks_disk", &d2d), d2d));
-        if (!available(d))
-            json_put_bool(r, "available", false);
-        json_put(r, "cached_tokens", cached[i] >= 0 ? json_integer(cached[i]) : json_null());
-        json_put(r, "ttft_ms", ttft_ms && !isnan(ttft_ms[i]) ? json_real(ttft_ms[i]) : json_null());
-        json_array_append_new(reps, r);
+        char key[64];
+        snprintf(key, sizeof key, "reuse_%zu_matched_tokens", i + 1);
+        json_put(o, key, opt(hm, m));
+        snprintf(key, sizeof key, "reuse_%zu_onboard_blocks_h2d", i + 1);
+        json_put(o, key, opt(gen(d, "onboard_blocks_host", &h2d), h2d));
+        snprintf(key, sizeof key, "reuse_%zu_onboard_blocks_d2d", i + 1);
+        json_put(o, key, opt(gen(d, "onboard_blocks_disk", &d2d), d2d));
+        snprintf(key, sizeof key, "reuse_%zu_cached_tokens", i + 1);
+        json_put(o, key, cached[i] >= 0 ? json_integer(cached[i]) : json_null());
+        snprintf(key, sizeof key, "reuse_%zu_ttft_ms", i + 1);
+        json_put(o, key, ttft_ms && !isnan(ttft_ms[i]) ? json_real(ttft_ms[i]) : json_null());
         if (i == 0)
             continue;
         if (hm) {
@@ -288,7 +291,6 @@ json_t *signal_reuse_kvbm(const json_t *const *deltas, const long long *cached,
             }
         }
     }
-    json_put(o, "repeats", reps);
     /* Indirect evidence for servers that expose nothing: repeat TTFT against the first. */
     double first = n && ttft_ms ? ttft_ms[0] : NAN, rep_sum = 0;
     size_t rep_n = 0;
@@ -361,13 +363,18 @@ json_t *signal_reuse_identity(const char *const *prompt_sha, const char *const *
     bool same_params = all_equal(params_sha, n);
     bool same_payload = all_equal(payload_sha, n);
     bool ok = same_identity && same_prompt && same_params && same_payload;
-    return json_pack("{s:o, s:o, s:o, s:o, s:b, s:b, s:b, s:b, s:s}", "prompt_sha256",
-                     list(prompt_sha, n), "generation_params_sha256", list(params_sha, n),
-                     "request_identity_sha256", list(identity_sha, n), "payload_sha256",
-                     list(payload_sha, n), "identical_identity", same_identity,
-                     "identical_prompt_bytes", same_prompt, "identical_params", same_params,
-                     "identical_payload", same_payload, "verdict",
-                     ok ? "identical_inputs_confirmed" : "identity_mismatch_detected");
+    return json_pack(
+        "{s:I, s:o, s:o, s:o, s:o, s:b, s:b, s:b, s:b, s:s, s:s}", "request_count", (json_int_t)n,
+        "prompt_sha256", list(prompt_sha, n), "generation_params_sha256", list(params_sha, n),
+        "request_identity_sha256", list(identity_sha, n), "request_payload_sha256",
+        list(payload_sha, n), "identical_request_identity", same_identity, "identical_prompt_bytes",
+        same_prompt, "identical_generation_params", same_params, "identical_request_payload",
+        same_payload, "verdict", ok ? "identical_inputs_confirmed" : "identity_mismatch_detected",
+        "interpretation",
+        ok ? "Prompt bytes, generation parameters and payloads were identical across the "
+             "reuse_verify requests."
+           : "The reuse_verify requests differed in prompt bytes, generation parameters or "
+             "payload: a reuse verdict on them does not test prefix reuse.");
 }
 
 void validity_init(struct validity *v)
@@ -385,6 +392,36 @@ void validity_add(struct validity *v, const char *reason, json_t *detail)
                     : json_pack("{s:o}", "detail", detail ? detail : json_null());
     json_object_set_new(d, "reason", json_string(reason));
     json_array_append_new(v->details, d);
+}
+
+json_t *validity_strings(const struct validity *v)
+{
+    json_t *out = json_array();
+    size_t i;
+    const json_t *d;
+    json_array_foreach(v->details, i, d)
+    {
+        const json_t *errs = json_object_get(d, "errors");
+        if (json_array_size(errs)) {
+            size_t k;
+            const json_t *e;
+            json_array_foreach(errs, k, e)
+            {
+                if (json_is_string(e))
+                    json_array_append(out, (json_t *)e);
+            }
+            continue;
+        }
+        const char *m = json_get_str(d, "message", NULL);
+        const char *r = json_get_str(d, "reason", "invalid");
+        char text[600];
+        if (m)
+            snprintf(text, sizeof text, "%s: %s", r, m);
+        else
+            snprintf(text, sizeof text, "%s", r);
+        json_array_append_new(out, json_string(text));
+    }
+    return out;
 }
 
 void validity_free(struct validity *v)

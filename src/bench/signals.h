@@ -38,5 +38,8 @@ struct validity {
 void validity_init(struct validity *v);
 void validity_add(struct validity *v, const char *reason, json_t *detail);
 void validity_free(struct validity *v);
+/* invalid_details as the reference harness writes them: a list of strings (a detail's "errors"
+ * strings, else its "message", else its reason). New reference. */
+json_t *validity_strings(const struct validity *v);
 
 #endif

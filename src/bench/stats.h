@@ -28,6 +28,8 @@ double stats_percentile_sorted(const double *sorted, size_t n, double p);
 /* Sorts values in place and fills s (s->n == 0 when n == 0). */
 void stats_compute(double *values, size_t n, struct dstats *s);
 /* {min, p50, p90, p95, p99, max, mean}, or {} when empty. New reference. */
+/* v rounded to decimals places (summary.json rounds as the reference harness does). */
+double round_to(double v, int decimals);
 json_t *stats_json(const struct dstats *s);
 
 #endif

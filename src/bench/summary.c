@@ -3,6 +3,8 @@
  * overall summary over included phases (or {excluded: true, …} for an invalid run), KV metric
  * deltas and their rollup, the scenario's signals, and request identity.
  */
+#include "bench/summary.h"
+
 #include "bench/runner.h"
 
 #include "bench/stats.h"
@@ -77,18 +79,19 @@ static double rate(double x, double seconds)
 /* The statistics shared by phase and overall summaries. */
 static void agg_json(json_t *o, struct agg *a)
 {
-    json_put_real(o, "duration_s", a->duration);
+    /* rounded as the reference harness rounds them; requests.jsonl keeps full precision */
+    json_put_real(o, "duration_s", round_to(a->duration, 3));
     json_put_int(o, "total_requests", (long long)a->total);
     json_put_int(o, "ok_requests", (long long)a->ok);
     json_put_int(o, "error_requests", (long long)a->err);
-    json_put_real(o, "error_rate", a->total ? (double)a->err / (double)a->total : 0);
+    json_put_real(o, "error_rate", round_to(a->total ? (double)a->err / (double)a->total : 0, 4));
     json_put_int(o, "server_truncated_requests", (long long)a->truncated);
-    json_put_real(o, "req_per_s", rate((double)a->ok, a->duration));
-    json_put_real(o, "input_tokens_per_s_est", rate(a->in_est, a->duration));
-    json_put_real(o, "output_tokens_per_s_est", rate(a->out_est, a->duration));
+    json_put_real(o, "req_per_s", round_to(rate((double)a->ok, a->duration), 4));
+    json_put_real(o, "input_tokens_per_s_est", round_to(rate(a->in_est, a->duration), 3));
+    json_put_real(o, "output_tokens_per_s_est", round_to(rate(a->out_est, a->duration), 3));
     if (a->any_usage) {
-        json_put_real(o, "input_tokens_per_s_usage", rate(a->in_usage, a->duration));
-        json_put_real(o, "output_tokens_per_s_usage", rate(a->out_usage, a->duration));
+        json_put_real(o, "input_tokens_per_s_usage", round_to(rate(a->in_usage, a->duration), 3));
+        json_put_real(o, "output_tokens_per_s_usage", round_to(rate(a->out_usage, a->duration), 3));
     }
     json_put(o, "cached_tokens_total", a->any_cached ? json_real(a->cached) : json_null());
     json_put(o, "latency_ms", stats_of(&a->lat));
@@ -133,7 +136,7 @@ static const struct phase_state *find_phase(const struct run_state *rs, const ch
     return NULL;
 }
 
-static json_t *kv_mode_json(const struct run_config *c)
+json_t *summary_kv_mode_json(const struct run_config *c)
 {
     bool cpu = strcmp(c->kv_mode, "off") != 0;
     bool disk = strcmp(c->kv_mode, "cpu_disk") == 0;
@@ -255,10 +258,11 @@ static json_t *request_identity(const struct run_state *rs)
             set_add(ppl, q->payload_sha256);
         }
         json_object_set_new(per_phase, ps->name,
-                            json_pack("{s:o, s:o, s:o, s:[s]}", "prompt_sha256", set_list(pp),
-                                      "request_identity_sha256", set_list(pid), "payload_sha256",
-                                      set_list(ppl), "generation_params_sha256",
-                                      rs->params_sha256));
+                            json_pack("{s:I, s:o, s:o, s:o, s:[s]}", "request_count",
+                                      (json_int_t)ps->res.n, "unique_prompt_sha256", set_list(pp),
+                                      "unique_request_identity_sha256", set_list(pid),
+                                      "unique_request_payload_sha256", set_list(ppl),
+                                      "unique_generation_params_sha256", rs->params_sha256));
         json_decref(pp);
         json_decref(pid);
         json_decref(ppl);
@@ -266,12 +270,16 @@ static json_t *request_identity(const struct run_state *rs)
     json_t *keys = json_object();
     for (size_t i = 0; rs->lg && i < rs->lg->n_header_keys; i++)
         set_add(keys, rs->lg->header_key_list[i]);
-    json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:o, s:o}", "prompt_sha256_distinct",
-                          (json_int_t)json_object_size(p), "generation_params_sha256_distinct",
-                          (json_int_t)json_object_size(g), "request_identity_sha256_distinct",
-                          (json_int_t)json_object_size(id), "payload_sha256_distinct",
-                          (json_int_t)json_object_size(pl), "header_keys_seen", set_list(keys),
-                          "per_phase", per_phase);
+    size_t total = 0;
+    for (size_t i = 0; i < rs->n_phases; i++)
+        total += rs->phases[i].ran ? rs->phases[i].res.n : 0;
+    json_t *o = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "available", total > 0,
+                          "total_requests", (json_int_t)total, "unique_prompt_sha256_count",
+                          (json_int_t)json_object_size(p), "unique_generation_params_sha256_count",
+                          (json_int_t)json_object_size(g), "unique_request_identity_sha256_count",
+                          (json_int_t)json_object_size(id), "unique_request_payload_sha256_count",
+                          (json_int_t)json_object_size(pl), "response_header_keys_seen",
+                          set_list(keys), "phase_identity", per_phase);
     json_decref(keys);
     json_decref(p);
     json_decref(g);
@@ -316,19 +324,27 @@ static json_t *kvbm_metrics(const struct run_state *rs, json_t *scenario_signal)
     json_put_str(o, "metrics_url",
                  rs->metrics_url[0] ? rs->metrics_url : rs->cfg->kvbm_metrics_url);
     json_put(o, "phase_deltas", deltas);
-    json_put(o, "kv_mode", kv_mode_json(rs->cfg));
+    json_put_str(o, "kv_mode", rs->cfg->kv_mode); /* the object is summary.json's kv_mode */
     json_put(o, "rollup",
              json_pack("{s:o, s:o, s:o}", "offload_blocks_total_delta",
                        json_real_or_null(off, have_off), "onboard_blocks_total_delta",
                        json_real_or_null(on, have_on), "matched_tokens_total_delta",
                        json_real_or_null(matched, have_matched)));
     if (scenario_signal) {
+        /* the reference harness's names here; overall_summary carries the same object as
+         * *_signal_kvbm, as the reference does */
         const char *key = strcmp(rs->cfg->scenario, "eviction_replay") == 0
-                              ? "eviction_replay_signal_kvbm"
-                              : "reuse_verify_signal_kvbm";
+                              ? "eviction_replay_signal"
+                              : "reuse_verify_signal";
         json_object_set(o, key, scenario_signal);
     }
     return o;
+}
+
+json_t *summary_block_device_json(const struct run_state *rs)
+{
+    return rs->device ? json_pack("{s:s, s:s}", "name", rs->device, "resolved_by", rs->device_how)
+                      : json_pack("{s:n, s:s}", "name", "unavailable", rs->device_error);
 }
 
 /* ------------------------------------------------------------ the whole summary */
@@ -341,7 +357,9 @@ json_t *summary_build(const struct run_state *rs, const struct validity *v, json
     json_put_str(s, "created_utc", rs->created_utc);
     json_put_bool(s, "run_valid", v->reason == NULL);
     json_put(s, "invalid_reason", v->reason ? json_string(v->reason) : json_null());
-    json_put(s, "invalid_details", json_incref(v->details));
+    json_t *details = validity_strings(v);
+    json_put(s, "invalid_details", details); /* strings, as the reference harness writes them */
+    json_put(s, "invalid_details_kvbench", json_incref(v->details));
     json_put(s, "warnings", json_incref(rs->warnings));
     json_put(s, "model_id", rs->model[0] ? json_string(rs->model) : json_null());
     if (rs->engine)
@@ -354,7 +372,7 @@ json_t *summary_build(const struct run_state *rs, const struct validity *v, json
              rs->model_count_end >= 0 ? json_integer(rs->model_count_end) : json_null());
     json_put_str(s, "scenario", c->scenario);
     json_put_bool(s, "stream", c->gp.stream);
-    json_put(s, "kv_mode", kv_mode_json(c));
+    json_put(s, "kv_mode", summary_kv_mode_json(c));
     json_t *tags = json_array();
     for (size_t i = 0; i < c->n_variant_tags; i++)
         json_array_append_new(tags, json_string(c->variant_tags[i]));
@@ -375,14 +393,14 @@ json_t *summary_build(const struct run_state *rs, const struct validity *v, json
         sig_ident = reuse_identity(rs);
     }
 
-    json_t *overall;
+    json_t *overall = json_object();
+    json_put_str(overall, "phase", "overall");
+    json_put_str(overall, "scenario", c->scenario);
     if (v->reason) {
-        overall =
-            json_pack("{s:b, s:s, s:O}", "excluded", 1, "reason", v->reason, "details", v->details);
+        json_put_bool(overall, "excluded", true);
+        json_put_str(overall, "reason", v->reason);
+        json_object_set(overall, "details", details);
     } else {
-        overall = json_object();
-        json_put_str(overall, "phase", "overall");
-        json_put_str(overall, "scenario", c->scenario);
         struct agg a = {0};
         size_t conc = 0, planned = 0;
         for (size_t i = 0; i < rs->n_phases; i++) {
@@ -398,30 +416,33 @@ json_t *summary_build(const struct run_state *rs, const struct validity *v, json
         json_put_int(overall, "requests", (long long)planned);
         agg_json(overall, &a);
         agg_free(&a);
-        if (strcmp(c->scenario, "eviction_replay") == 0) {
-            json_object_set(overall, "eviction_replay_signal_io", sig_io);
-            json_object_set(overall, "eviction_replay_signal_kvbm", sig_kvbm);
-        } else if (strcmp(c->scenario, "reuse_verify") == 0) {
-            json_object_set(overall, "reuse_verify_signal_kvbm", sig_kvbm);
-            json_object_set(overall, "reuse_verify_identity", sig_ident);
-        }
+    }
+    /* the verdicts stay visible on an invalid run too, as the reference keeps them */
+    if (strcmp(c->scenario, "eviction_replay") == 0) {
+        json_object_set(overall, "eviction_replay_signal_io", sig_io);
+        json_object_set(overall, "eviction_replay_signal_kvbm", sig_kvbm);
+    } else if (strcmp(c->scenario, "reuse_verify") == 0) {
+        json_object_set(overall, "reuse_verify_signal_kvbm", sig_kvbm);
+        json_object_set(overall, "reuse_verify_identity", sig_ident);
     }
     json_put(s, "overall_summary", overall);
     json_put(s, "kvbm_metrics", kvbm_metrics(rs, sig_kvbm));
     json_t *ident = request_identity(rs);
     if (sig_ident)
         json_object_set(ident, "reuse_verify_identity", sig_ident);
-    if (sig_io && v->reason) /* keep the I/O verdict visible even for an invalid run */
-        json_object_set(s, "eviction_replay_signal_io", sig_io);
     json_put(s, "request_identity", ident);
-    json_t *fp = fingerprint_json(KVBENCH_VERSION, KVBENCH_GIT_SHA);
-    json_put(fp, "container", rs->container ? json_deep_copy(rs->container) : json_null());
+    json_t *fp = fingerprint_json(KVBENCH_VERSION, KVBENCH_GIT_SHA, rs->created_utc);
+    /* the serving container (docker inspect), under the reference harness's names */
+    json_put(fp, "container_name",
+             c->container_name ? json_string(c->container_name) : json_null());
+    const char *img = rs->container ? json_get_str(rs->container, "image", NULL) : NULL;
+    const char *dig = rs->container ? json_get_str(rs->container, "image_id", NULL) : NULL;
+    json_put(fp, "container_image", img ? json_string(img) : json_null());
+    json_put(fp, "container_image_digest", dig ? json_string(dig) : json_null());
     json_put(s, "fingerprint", fp);
     json_put(s, "telemetry",
              rs->telemetry ? json_incref(rs->telemetry) : json_pack("{s:b}", "enabled", 0));
-    json_put(s, "block_device",
-             rs->device ? json_pack("{s:s, s:s}", "name", rs->device, "resolved_by", rs->device_how)
-                        : json_pack("{s:n, s:s}", "name", "unavailable", rs->device_error));
+    json_put(s, "block_device", summary_block_device_json(rs));
     json_put(s, "notes", json_incref(notes));
     json_decref(sig_kvbm);
     json_decref(sig_io);

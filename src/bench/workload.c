@@ -297,7 +297,7 @@ void prompts_free(struct prompt *prompts, size_t n)
 json_t *prompt_manifest_json(const struct prompt *p)
 {
     return json_pack("{s:s, s:s, s:I, s:I, s:I, s:s}", "prompt_id", p->id, "prompt_set", p->set,
-                     "prompt_target_tokens", (json_int_t)p->target, "prompt_tokens_est",
-                     (json_int_t)p->est_tokens, "char_count", (json_int_t)p->len, "sha256",
+                     "target_tokens", (json_int_t)p->target, "prompt_tokens_est",
+                     (json_int_t)p->est_tokens, "prompt_chars", (json_int_t)p->len, "prompt_sha256",
                      p->sha256);
 }

@@ -106,7 +106,9 @@ json_t *cmd_opts_json(const struct opt *opts, const char *const *exclude)
             break;
         case OPT_RANGE: {
             const struct opt_range *r = op->dest;
-            v = json_pack("[I,I]", (json_int_t)r->min, (json_int_t)r->max);
+            char text[64]; /* "MIN:MAX", as typed (and as the reference harness records it) */
+            snprintf(text, sizeof text, "%lld:%lld", (long long)r->min, (long long)r->max);
+            v = json_string(text);
             break;
         }
         case OPT_LIST: {
@@ -117,7 +119,12 @@ json_t *cmd_opts_json(const struct opt *opts, const char *const *exclude)
             break;
         }
         }
-        json_object_set_new(o, op->name, v ? v : json_null());
+        char key[64]; /* --long-range -> long_range: the reference harness's argparse names */
+        snprintf(key, sizeof key, "%s", op->name);
+        for (char *p = key; *p; p++)
+            if (*p == '-')
+                *p = '_';
+        json_object_set_new(o, key, v ? v : json_null());
     }
     return o;
 }

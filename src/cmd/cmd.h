@@ -37,8 +37,9 @@ int cmd_parse(const char *name, const char *usage, const char *description, stru
  * *had_v1 set. Returns 0, or -1 when in is not an http:// or https:// URL with a host. */
 int base_url_normalize(const char *in, char *out, size_t len, bool *had_v1);
 
-/* Every option's value as JSON (for config.json), leaving out the names in `exclude`
- * (NULL-terminated; secrets such as --api-key). New reference. */
+/* Every option's value as JSON (for config.json `args`), keyed by the option's name with '-' as
+ * '_' (the reference harness's argparse names), ranges as "MIN:MAX", leaving out the names in
+ * `exclude` (NULL-terminated; secrets such as --api-key). New reference. */
 json_t *cmd_opts_json(const struct opt *opts, const char *const *exclude);
 
 /* The server options every client command shares, spelled once so --help reads the same. */

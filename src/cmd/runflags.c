@@ -463,6 +463,9 @@ int run_flags_config(const struct run_flags *f, const struct opt *opts, struct r
     }
     static const char *const SECRET[] = {"api-key", NULL};
     c->flags = cmd_opts_json(opts, SECRET);
+    /* --request-seed is typed as text ("none" or a number); args records the number, or null */
+    json_object_set_new(c->flags, "request_seed",
+                        c->gp.has_seed ? json_integer(c->gp.seed) : json_null());
     return 0;
 }
 

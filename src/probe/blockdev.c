@@ -9,6 +9,7 @@
 #include "probe/blockdev.h"
 
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/fs.h"
 
@@ -32,7 +33,8 @@ int blockdev_parse_stat(const char *text, struct blockdev_stat *st)
                    &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10]);
     if (n != 11)
         return -1;
-    *st = (struct blockdev_stat){v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]};
+    *st = (struct blockdev_stat){v[0], v[1], v[2], v[3], v[4],  v[5],
+                                 v[6], v[7], v[8], v[9], v[10], 0};
     return 0;
 }
 
@@ -55,6 +57,7 @@ int blockdev_read(const char *sysfs_root, const char *name, struct blockdev_stat
         return err_set(err, "cannot read %s: %s", path, strerror(errno));
     if (blockdev_parse_stat(text, st) < 0)
         return err_set(err, "unexpected content in %s", path);
+    st->wall_ns = clock_wall_ns();
     return 0;
 }
 
@@ -146,14 +149,18 @@ int blockdev_resolve(const char *sysfs_root, const char *spec, const char *path,
 
 json_t *blockdev_stat_json(const struct blockdev_stat *s)
 {
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "read_ios",
-                     (json_int_t)s->read_ios, "read_merges", (json_int_t)s->read_merges,
-                     "read_sectors", (json_int_t)s->read_sectors, "read_ticks",
-                     (json_int_t)s->read_ticks, "write_ios", (json_int_t)s->write_ios,
-                     "write_merges", (json_int_t)s->write_merges, "write_sectors",
-                     (json_int_t)s->write_sectors, "write_ticks", (json_int_t)s->write_ticks,
-                     "in_flight", (json_int_t)s->in_flight, "io_ticks", (json_int_t)s->io_ticks,
-                     "time_in_queue", (json_int_t)s->time_in_queue);
+    char ts[CLOCK_ISO_LEN];
+    clock_iso_utc(s->wall_ns, ts);
+    json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "read_ios",
+                          (json_int_t)s->read_ios, "read_merges", (json_int_t)s->read_merges,
+                          "read_sectors", (json_int_t)s->read_sectors, "read_ticks",
+                          (json_int_t)s->read_ticks, "write_ios", (json_int_t)s->write_ios,
+                          "write_merges", (json_int_t)s->write_merges, "write_sectors",
+                          (json_int_t)s->write_sectors, "write_ticks", (json_int_t)s->write_ticks,
+                          "in_flight", (json_int_t)s->in_flight, "io_ticks",
+                          (json_int_t)s->io_ticks, "time_in_queue", (json_int_t)s->time_in_queue);
+    json_object_set_new(o, "timestamp_utc", s->wall_ns ? json_string(ts) : json_null());
+    return o;
 }
 
 static uint64_t d(uint64_t after, uint64_t before)

@@ -15,6 +15,7 @@ struct blockdev_stat {
     uint64_t read_ios, read_merges, read_sectors, read_ticks;
     uint64_t write_ios, write_merges, write_sectors, write_ticks;
     uint64_t in_flight, io_ticks, time_in_queue;
+    uint64_t wall_ns; /* when blockdev_read read it (0: parsed from text) */
 };
 
 /* Resolve spec to a device name. spec "auto": the whole disk holding path (or "." when path does

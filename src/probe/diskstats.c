@@ -29,8 +29,8 @@ int diskstats_parse(const char *text, const char *name, struct blockdev_stat *st
                        &maj, &min, dev, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7],
                        &v[8], &v[9], &v[10]);
         if (n == 14 && strcmp(dev, name) == 0) {
-            *st = (struct blockdev_stat){v[0], v[1], v[2], v[3], v[4], v[5],
-                                         v[6], v[7], v[8], v[9], v[10]};
+            *st = (struct blockdev_stat){v[0], v[1], v[2], v[3], v[4],  v[5],
+                                         v[6], v[7], v[8], v[9], v[10], 0};
             return 0;
         }
         line = strchr(line, '\n');

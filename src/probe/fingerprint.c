@@ -57,7 +57,7 @@ static json_t *mem_total_bytes(void)
     return out;
 }
 
-json_t *fingerprint_json(const char *version, const char *git_sha)
+json_t *fingerprint_json(const char *version, const char *git_sha, const char *timestamp_utc)
 {
     json_t *o = json_object();
     struct utsname u;
@@ -79,6 +79,14 @@ json_t *fingerprint_json(const char *version, const char *git_sha)
     json_put_int(o, "cpu_count", sysconf(_SC_NPROCESSORS_ONLN));
     json_put(o, "memory_total_bytes", mem_total_bytes());
     json_put_str(o, "kvbench_version", version);
-    json_put_str(o, "kvbench_git_sha", git_sha);
+    /* the reference harness's names: the benchmark's own commit, the platform string */
+    json_put(o, "timestamp_utc", timestamp_utc ? json_string(timestamp_utc) : json_null());
+    json_put(o, "git_sha", git_sha && *git_sha ? json_string(git_sha) : json_null());
+    json_put(o, "git_branch", json_null());     /* not recorded at build time */
+    json_put(o, "python_version", json_null()); /* no Python here */
+    char platform[512] = "";
+    if (uname(&u) == 0)
+        snprintf(platform, sizeof platform, "%s-%s-%s", u.sysname, u.release, u.machine);
+    json_put(o, "host_platform", platform[0] ? json_string(platform) : json_null());
     return o;
 }

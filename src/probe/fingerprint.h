@@ -8,6 +8,6 @@
 #include <jansson.h>
 
 /* New reference; fields that cannot be read are null. */
-json_t *fingerprint_json(const char *version, const char *git_sha);
+json_t *fingerprint_json(const char *version, const char *git_sha, const char *timestamp_utc);
 
 #endif

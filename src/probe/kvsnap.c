@@ -136,7 +136,7 @@ json_t *kvsnap_json(const struct kv_snapshot *s)
 {
     json_t *o = json_object();
     json_put_str(o, "label", s->label);
-    json_put_str(o, "time", s->time);
+    json_put_str(o, "timestamp_utc", s->time);
     json_put_bool(o, "success", s->success);
     json_put(o, "error", s->error[0] ? json_string(s->error) : json_null());
     json_put(o, "metrics", s->metrics ? json_incref(s->metrics) : json_null());

@@ -74,7 +74,7 @@ expect_exit 1 "$KVBENCH" run --base-url "$BASE" --engine dynamo --kvbm-metrics-u
 [[ $(sig .overall_summary.excluded unrelated) == true ]] || fail "unrelated: overall not excluded"
 grep -q "none of the expected metric families" "$RES/unrelated/kvbm_metrics_snapshots.jsonl" ||
   fail "snapshots do not say the families were missing"
-s=$(sig .kvbm_metrics.reuse_verify_signal_kvbm.signal unrelated)
+s=$(sig .overall_summary.reuse_verify_signal_kvbm.signal unrelated)
 [[ $s == kvbm_metrics_unavailable ]] || fail "unrelated metrics gave the verdict $s"
 [[ $(sig '.kvbm_metrics.rollup.matched_tokens_total_delta' unrelated) == null ]] || fail "absent read as a number"
 
@@ -93,7 +93,7 @@ for p in llamacpp vllm; do
   expect_exit 0 "$KVBENCH" run --base-url "$BASE" --results-root "$RES" --kv-mode off \
     --tokenizer server --max-tokens 8 --stream --prompt-set long --long-range 3000:3200 \
     --requests 3 --warmup 0 --run-id "tokserver_$p"
-  [[ $(jq -r .tokenizer.kind "$RES/tokserver_$p/config.json") == server ]] || fail "$p: tokenizer kind"
+  [[ $(jq -r .tokenizer "$RES/tokserver_$p/config.json") == server ]] || fail "$p: tokenizer kind"
   # the server adds its own BOS (and the template none): usage = kvbench's count + 1, exactly
   [[ $(jq -s 'map(select(.usage_prompt_tokens != .prompt_tokens_est + 1)) | length' \
     "$RES/tokserver_$p/requests.jsonl") -eq 0 ]] || fail "$p: server counts differ from usage"
@@ -112,7 +112,7 @@ expect_exit 1 "$KVBENCH" run --base-url "$BASE" --results-root "$RES" --kv-mode 
   --tokenizer heuristic --max-tokens 8 --stream --prompt-set long --long-range 3000:3500 \
   --requests 4 --warmup 0 --engine-max-input-tokens 8192 --run-id truncated
 [[ $(sig .invalid_reason truncated) == server_truncated_prompts ]] || fail "truncation: $(sig .invalid_reason truncated)"
-[[ $(jq '.invalid_details[0].requests' "$RES/truncated/summary.json") -eq 4 ]] || fail "truncated count"
+[[ $(jq '.invalid_details_kvbench[0].requests' "$RES/truncated/summary.json") -eq 4 ]] || fail "truncated count"
 [[ $(jq -s 'map(select(.server_truncated)) | length' "$RES/truncated/requests.jsonl") -eq 4 ]] || fail "rows not flagged"
 stop_engine
 
@@ -133,7 +133,7 @@ rc=0
 wait "$RUN_PID" || rc=$?
 [[ $rc -eq 1 ]] || { cat "$TMP/killed.out" >&2; fail "a run whose server died exited $rc"; }
 [[ $(sig .run_valid killed) == false ]] || fail "killed server: run valid"
-jq -e '.invalid_details | map(.reason) | index("no_successful_requests")' "$RES/killed/summary.json" >/dev/null ||
+jq -e '.invalid_details_kvbench | map(.reason) | index("no_successful_requests")' "$RES/killed/summary.json" >/dev/null ||
   fail "killed server: $(sig .invalid_details killed)"
 [[ $(jq -s length "$RES/killed/requests.jsonl") -eq 20 ]] || fail "every request has a row"
 echo "engines: ok"

@@ -37,7 +37,7 @@ S="$RES/eviction_replay_test/summary.json"
 [[ $(jq -r .run_valid "$S") == true ]] || fail "eviction run invalid: $(jq -c .invalid_details "$S")"
 [[ $(jq -r .overall_summary.eviction_replay_signal_kvbm.signal "$S") == disk_rehydrate_detected ]] ||
   fail "kvbm signal: $(jq -c .overall_summary.eviction_replay_signal_kvbm "$S")"
-[[ $(jq -r '.overall_summary.eviction_replay_signal_kvbm.replay_onboard_d2d > 0' "$S") == true ]] || fail "no d2d in replay"
+[[ $(jq -r '.overall_summary.eviction_replay_signal_kvbm.replay_onboard_blocks_d2d > 0' "$S") == true ]] || fail "no d2d in replay"
 io=$(jq -r .overall_summary.eviction_replay_signal_io.signal "$S")
 if grep -q 'disk O_DIRECT' "$ENGINE_LOG" && [[ $(jq -r .block_device.resolved_by "$S") == mount ]]; then
   [[ $io == possible_readback ]] || fail "io signal $io: $(jq -c .overall_summary.eviction_replay_signal_io "$S")"
@@ -78,14 +78,14 @@ jq -e '.kv_mode | has("mode") and has("kvbm_enabled") and has("cpu_cache_gb") an
 for k in request_index phase worker_idx start_ts end_ts latency_ms ttft_ms itl_ms tpot_ms status_code request_id \
   response_id prompt_id prompt_set prompt_target_tokens prompt_tokens_est usage_prompt_tokens \
   usage_completion_tokens cached_tokens prompt_sha256 generation_params_sha256 request_identity_sha256 \
-  payload_sha256 generation_params output_len_chars output_tokens_est error stream response_path response_header_hints; do
+  request_payload_sha256 generation_params output_len_chars output_tokens_est error stream response_path response_header_hints; do
   jq -e "has(\"$k\")" <(head -1 "$D/requests.jsonl") >/dev/null || fail "row lacks $k"
 done
 [[ $(ls "$D/responses" | wc -l) -eq 15 ]] || fail "responses not stored"
 [[ $(jq -r '.variant_tags[0]' "$S") == e2e ]] || fail "variant tag"
 [[ $(wc -l <"$D/prompts_manifest.jsonl") -eq 15 ]] || fail "manifest rows"
 grep -rq "sk-very-secret-42" "$D" && fail "the API key leaked into an artifact"
-jq -e '.flags.concurrency == 4 and .phase_plan[1].name == "main" and .api_key_set' "$D/config.json" >/dev/null || fail "config.json"
+jq -e '.args.concurrency == 4 and .phases[1].name == "main" and .api_key_set' "$D/config.json" >/dev/null || fail "config.json"
 [[ $(jq '.overall_summary.ttft_ms.p50 > 0 and .overall_summary.itl_ms.p50 >= 0' "$S") == true ]] || fail "ttft stats"
 
 # --- 8: long prompts within the engine's limit ---------------------------------------------------
@@ -110,7 +110,11 @@ expect_exit 1 "$KVBENCH" run --base-url "$BASE" $(kv) --prompt-set long --long-r
   --requests 2 --warmup 0 --run-id preflight_test
 S="$RES/preflight_test/summary.json"
 [[ $(jq -r .invalid_reason "$S") == prompt_preflight_failed ]] || fail "preflight reason"
-[[ $(jq '.invalid_details[0].offenders | length' "$S") -eq 2 ]] || fail "offenders listed"
+# invalid_details: strings, as the reference writes them; kvbench's structured details beside
+[[ $(jq '.invalid_details | length' "$S") -eq 2 ]] || fail "offenders listed: $(jq -c .invalid_details "$S")"
+jq -e '.invalid_details[0] | test("^main-00000: estimated_tokens=[0-9]+ exceeds ceiling=[0-9]+$")' "$S" >/dev/null ||
+  fail "detail string: $(jq -c '.invalid_details[0]' "$S")"
+[[ $(jq -r '.invalid_details_kvbench[0].reason' "$S") == prompt_preflight_failed ]] || fail "structured details"
 [[ $(jq -r '.overall_summary.excluded' "$S") == true ]] || fail "overall not excluded"
 [[ ! -s "$RES/preflight_test/requests.jsonl" ]] || fail "requests were sent"
 [[ $(metric dynamo_frontend_requests_total "$BASE/metrics") -eq $before ]] || fail "server saw requests"

@@ -58,8 +58,8 @@ jq -e '.collectors[] | select(.name == "gpu") | .reason | test("KVBENCH_GPU_SOUR
 grep -q "KVBM offload enabled" "$T/docker_dyn_logs.txt" || fail "docker stdout"
 grep -q "listening on 8000" "$T/docker_dyn_logs.txt" || fail "docker stderr"
 S="$D/summary.json"
-[[ $(jq -r .fingerprint.container.image "$S") == dgx-spark-dynamo-bench:latest ]] || fail "fingerprint image"
-[[ $(jq -r .fingerprint.container.image_id "$S") == sha256:0123456789abcdef ]] || fail "fingerprint digest"
+[[ $(jq -r .fingerprint.container_image "$S") == dgx-spark-dynamo-bench:latest ]] || fail "fingerprint image"
+[[ $(jq -r .fingerprint.container_image_digest "$S") == sha256:0123456789abcdef ]] || fail "fingerprint digest"
 
 # cache churn: files created during pressure_B
 created=$(jq .pressure_B.files_created "$T/cache_churn.json")

@@ -101,8 +101,8 @@ R="$TMP/results/tok/requests.jsonl"
   fail "estimate != engine's count: $(jq -c '[.prompt_tokens_est, .usage_prompt_tokens]' "$R")"
 [[ $(jq -s '[.[] | select(.prompt_tokens_est != .prompt_target_tokens)] | length' "$R") -eq 0 ]] ||
   fail "tuning missed the target: $(jq -c '[.prompt_target_tokens, .prompt_tokens_est]' "$R")"
-jq -e '.tokenizer.kind == "tokenizer.json" and (.tokenizer.sha256 | length) == 64' \
+jq -e '.tokenizer == "tokenizer.json" and (.tokenizer_file.sha256 | length) == 64' \
   "$TMP/results/tok/config.json" >/dev/null || fail "config.json tokenizer"
-[[ $(jq -r .tokenizer.sha256 "$TMP/results/tok/config.json") == $(sha256sum "$T" | cut -d' ' -f1) ]] || fail "sha256"
+[[ $(jq -r .tokenizer_file.sha256 "$TMP/results/tok/config.json") == $(sha256sum "$T" | cut -d' ' -f1) ]] || fail "sha256"
 stop_engine
 echo "tokenizer: ok"

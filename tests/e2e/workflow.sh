@@ -61,8 +61,8 @@ for id in short_c1_t1 short_c2_t1 long_c1_t1 long_c2_t1 eviction_replay_t1; do
   grep -q "^$id " <<<"$OUT" || fail "matrix table lacks $id"
 done
 [[ $(jq '.phase_summaries[] | select(.phase == "main") | .concurrency' "$RES/short_c2_t1/summary.json") -eq 2 ]] || fail "concurrency"
-[[ $(jq -c '.flags["long-range"]' "$RES/long_c1_t1/config.json") == "[6000,7600]" ]] || fail "matrix long range default"
-[[ $(jq '.phase_plan[] | select(.name == "warm_A") | .concurrency' "$RES/eviction_replay_t1/config.json") -eq 4 ]] || fail "eviction A concurrency 4"
+[[ $(jq -r '.args.long_range' "$RES/long_c1_t1/config.json") == "6000:7600" ]] || fail "matrix long range default"
+[[ $(jq '.phases[] | select(.name == "warm_A") | .concurrency' "$RES/eviction_replay_t1/config.json") -eq 4 ]] || fail "eviction A concurrency 4"
 expect_exit 2 "$KVBENCH" matrix --concurrencies "1 x"
 
 # --- summary: globs, directories, --json, malformed files ------------------------------------------

@@ -71,7 +71,7 @@ static void test_kvbm_signal_branches(void **state)
     json_t *s = signal_eviction_kvbm(quiet, quiet, r, -1);
     assert_string_equal(sig(s), "disk_rehydrate_detected");
     assert_string_equal(json_string_value(json_object_get(s, "reuse_gate")), "reuse_present");
-    assert_true(json_get_num(s, "replay_onboard_d2d", 0) == 12);
+    assert_true(json_get_num(s, "replay_onboard_blocks_d2d", 0) == 12);
     assert_true(json_get_bool(s, "disk_onboard_in_replay", false));
     json_decref(s);
     json_decref(r);
@@ -114,9 +114,9 @@ static void test_reuse_signal(void **state)
     long long cached[3] = {0, 1536, -1};
     json_t *s = signal_reuse_kvbm(ds, cached, NULL, 3);
     assert_string_equal(sig(s), "prefix_reuse_detected");
-    json_t *reps = json_object_get(s, "repeats");
-    assert_int_equal(json_array_size(reps), 3);
-    assert_true(json_is_null(json_object_get(json_array_get(reps, 2), "cached_tokens")));
+    assert_true(json_get_num(s, "reuse_2_matched_tokens", 0) == 1536);
+    assert_true(json_is_integer(json_object_get(s, "reuse_2_cached_tokens")));
+    assert_true(json_is_null(json_object_get(s, "reuse_3_cached_tokens")));
     json_decref(s);
     const json_t *none[2] = {d1, d3};
     long long cached0[2] = {0, 0};
@@ -174,7 +174,7 @@ static void test_identity_verdict(void **state)
     assert_string_equal(json_string_value(json_object_get(s, "verdict")),
                         "identity_mismatch_detected");
     assert_false(json_get_bool(s, "identical_prompt_bytes", true));
-    assert_true(json_get_bool(s, "identical_params", false));
+    assert_true(json_get_bool(s, "identical_generation_params", false));
     json_decref(s);
     s = signal_reuse_identity(p, g, id, pl, 0);
     assert_string_equal(json_string_value(json_object_get(s, "verdict")),

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Drop-in for the reference harness (SPEC §5.3): every key path that the reference writes in each
+# artifact of each scenario (tests/fixtures/reference/schema, from its own runs, same flags) is
+# in kvbench's artifacts, with a compatible JSON type (null stands for a figure that cannot exist
+# here; a path the reference only wrote as null may hold anything). Zero missing, zero retyped.
+source "$(dirname "$0")/lib.sh"
+SCHEMA="$SRC/tests/fixtures/reference/schema"
+PATHS="$SRC/tests/e2e/jsonpaths.jq"
+RES="$TMP/results"
+start_engine --profile tiny --kv-mode cpu_disk --gpu-cache-blocks 1024 --cpu-cache-blocks 2048 \
+  --disk-cache-blocks 8192 --disable-disk-offload-filter --disk-cache-dir "$TMP/cache" --speedup 0
+common=(--base-url "$BASE" --kvbm-metrics-url "$METRICS" --results-root "$RES" --kv-mode cpu_disk
+  --kvbm-cache-dir "$TMP/cache" --tokenizer heuristic --log-level WARNING)
+# the flags of the reference's runs (schema/README.md)
+expect_exit 0 "$KVBENCH" run "${common[@]}" --scenario reuse_verify --reuse-prompt-set short \
+  --reuse-repeat-count 3 --max-tokens 64 --temperature 0 --top-p 1 --request-seed 1337 \
+  --run-id reuse_verify
+expect_exit 0 "$KVBENCH" run "${common[@]}" --scenario eviction_replay --warmup 2 \
+  --eviction-a-requests 6 --eviction-b-requests 12 --eviction-a-concurrency 2 \
+  --eviction-b-concurrency 4 --long-range 6000:7600 --max-tokens 256 --temperature 0.7 \
+  --collect-telemetry --telemetry-interval-s 0.5 --run-id eviction_replay
+expect_exit 0 "$KVBENCH" run "${common[@]}" --prompt-set short --requests 16 --warmup 4 \
+  --concurrency 4 --max-tokens 256 --temperature 0.7 --collect-telemetry \
+  --telemetry-interval-s 0.5 --run-id short_c4
+stop_engine
+
+bad=0
+for scenario in reuse_verify eviction_replay short_c4; do
+  for artifact in summary config requests prompts_manifest kvbm_metrics_snapshots; do
+    f="$RES/$scenario/$artifact.json"
+    [[ -f $f ]] || f="$RES/$scenario/$artifact.jsonl"
+    jq -r -s -f "$PATHS" "$f" >"$TMP/mine.paths" || fail "cannot list $f"
+    # PATH<TAB>types of the reference, then of kvbench: report missing and retyped paths
+    out=$(awk -F'\t' '
+      NR == FNR { ref[$1] = $2; next }
+      { mine[$1] = $2 }
+      END {
+        for (p in ref) {
+          if (!(p in mine)) { print "missing " p; continue }
+          if (ref[p] == "null") continue
+          n = split(mine[p], m, "|")
+          for (i = 1; i <= n; i++)
+            if (m[i] != "null" && index("|" ref[p] "|", "|" m[i] "|") == 0) {
+              print "retyped " p " (reference " ref[p] ", kvbench " mine[p] ")"; break
+            }
+        }
+      }' "$SCHEMA/$scenario.$artifact.paths" "$TMP/mine.paths" | sort)
+    if [[ -n $out ]]; then
+      echo "== $scenario $artifact: $(wc -l <<<"$out") paths" >&2
+      echo "$out" >&2
+      bad=1
+    fi
+  done
+done
+[[ $bad -eq 0 ]] || fail "kvbench's artifacts miss or retype the reference's key paths (above)"
+echo "schema: ok"
