@@ -116,7 +116,8 @@ static void test_template_and_salt(void **state)
     free(w);
     json_t *row = prompt_manifest_json(&ps[0]);
     assert_string_equal(json_string_value(json_object_get(row, "prompt_id")), "A-00000");
-    assert_int_equal(json_integer_value(json_object_get(row, "prompt_chars")), (json_int_t)ps[0].len);
+    assert_int_equal(json_integer_value(json_object_get(row, "prompt_chars")),
+                     (json_int_t)ps[0].len);
     json_decref(row);
     prompts_free(ps, 1);
     prompts_free(qs, 1);
