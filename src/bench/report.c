@@ -249,6 +249,18 @@ char *report_markdown(const json_t *s, const json_t *config)
         buf_append_str(&b, "The standard scenario has no offload verdict; see the KV table above "
                            "for offload and reuse during the run.\n\n");
     }
+    /* every scenario: what was sent, as distinct hashes (the reference's section) */
+    const json_t *ri = json_object_get(s, "request_identity");
+    buf_append_str(&b, "## Request identity\n\n");
+    buf_printf(&b,
+               "- Requests: %lld\n- Unique prompt hashes: %lld\n- Unique generation parameter "
+               "hashes: %lld\n- Unique request identity hashes: %lld\n- Unique payload hashes: "
+               "%lld\n\n",
+               json_get_int(ri, "total_requests", 0),
+               json_get_int(ri, "unique_prompt_sha256_count", 0),
+               json_get_int(ri, "unique_generation_params_sha256_count", 0),
+               json_get_int(ri, "unique_request_identity_sha256_count", 0),
+               json_get_int(ri, "unique_request_payload_sha256_count", 0));
     const json_t *notes = json_object_get(s, "notes");
     if (json_array_size(notes)) {
         buf_append_str(&b, "## Notes\n\n");

@@ -143,7 +143,8 @@ static int plan(struct ctx *c, char *err)
             cfg->evict_b_conc > 0 ? (size_t)cfg->evict_b_conc : (ca > 2 * conc ? ca : 2 * conc);
         if (cfg->warmup > 0) {
             struct prompt *w = make_set(c, "warmup", "long", warm_seed, (size_t)cfg->warmup, err);
-            if (!w || add_phase(c, "warmup", ca, w, (size_t)cfg->warmup, false, "long", err) < 0)
+            /* warmup at --concurrency, as the reference harness runs it */
+            if (!w || add_phase(c, "warmup", conc, w, (size_t)cfg->warmup, false, "long", err) < 0)
                 return -1;
         }
         struct prompt *a = make_set(c, "A", "long", seed, (size_t)cfg->evict_a, err);

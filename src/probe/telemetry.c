@@ -30,7 +30,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <time.h>
+#include <unistd.h>
 
 struct collector {
     const char *name;
@@ -62,6 +64,9 @@ struct telemetry {
 
     struct collector col[N_COLLECTORS];
     FILE *f_disk, *f_proc, *f_gpu, *f_metrics;
+    /* the runbook's human-readable files beside the CSVs (iostat -x, pidstat, nvidia-smi dmon
+     * layouts); their write errors are the CSV collector's */
+    FILE *l_disk, *l_proc, *l_gpu;
     struct procstat *procs;
     struct gpu_probe *gpu;
     struct blockdev_stat last_disk;
@@ -107,6 +112,36 @@ static FILE *open_csv(struct telemetry *t, struct collector *c, const char *name
     fflush(f);
     c->status = "started";
     return f;
+}
+
+/* A human-readable log beside a CSV, opened with the tool's banner line. NULL when it cannot be
+ * created (the CSV still carries every figure; the collector says why). */
+static FILE *open_log(struct telemetry *t, struct collector *c, const char *name)
+{
+    char path[4352];
+    snprintf(path, sizeof path, "%s/%s", t->dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        col_error(c, "cannot create %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct utsname u;
+    char host[256] = "", day[32] = "";
+    gethostname(host, sizeof host - 1);
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(day, sizeof day, "%m/%d/%y", localtime_r(&now, &tm));
+    if (uname(&u) == 0)
+        fprintf(f, "%s %s (%s) \t%s \t_%s_\t(%ld CPU)\n\n", u.sysname, u.release, host, day,
+                u.machine, sysconf(_SC_NPROCESSORS_ONLN));
+    fflush(f);
+    return f;
+}
+
+static void log_end(struct collector *c, FILE *f, const char *name)
+{
+    if (f && fflush(f) != 0)
+        col_error(c, "cannot write %s: %s", name, strerror(errno));
 }
 
 static void row_end(struct collector *c, FILE *f)
@@ -170,6 +205,15 @@ static void sample_disk(struct telemetry *t, const char *ts, double el, const ch
         for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
             fnum(t->f_disk, v[i]);
         row_end(c, t->f_disk);
+        if (t->l_disk) { /* iostat -x's layout, with the columns computed here */
+            fprintf(t->l_disk,
+                    "Device            r/s     rkB/s r_await rareq-sz     w/s     wkB/s w_await "
+                    "wareq-sz  aqu-sz  %%util\n%-12s %8.2f %9.2f %7.2f %8.2f %7.2f %9.2f %7.2f "
+                    "%8.2f %7.2f %6.2f\n\n",
+                    t->cfg.device, x.r_s, x.rmb_s * 1024, x.r_await, x.rareq_sz, x.w_s,
+                    x.wmb_s * 1024, x.w_await, x.wareq_sz, x.aqu_sz, x.util);
+            log_end(c, t->l_disk, "the iostat log");
+        }
         pthread_mutex_lock(&t->lock);
         struct label_stats *s = stats_for(t, label);
         if (s) {
@@ -204,8 +248,21 @@ static void sample_procs(struct telemetry *t, const char *ts, double el, const c
         col_error(c, "cannot read %s", t->cfg.procfs);
         return;
     }
+    char clock_text[16] = "";
+    if (t->l_proc && n > 0) { /* pidstat -u -r -d's layout, one block per sample */
+        time_t now_s = time(NULL);
+        struct tm tm;
+        strftime(clock_text, sizeof clock_text, "%H:%M:%S", localtime_r(&now_s, &tm));
+        fprintf(t->l_proc, "# Time          PID    %%usr %%system    %%CPU       RSS   kB_rd/s   "
+                           "kB_wr/s  Command\n");
+    }
     for (int i = 0; i < n; i++) {
         struct proc_row *r = &rows[i];
+        if (t->l_proc)
+            fprintf(t->l_proc, "%-8s %10d %7.2f %7.2f %7.2f %9llu %9.2f %9.2f  %s\n", clock_text,
+                    r->pid, r->usr_pct, r->sys_pct, r->usr_pct + r->sys_pct,
+                    (unsigned long long)r->rss_kb, r->kb_rd_s >= 0 ? r->kb_rd_s : 0.0,
+                    r->kb_wr_s >= 0 ? r->kb_wr_s : 0.0, r->comm);
         fprintf(t->f_proc, "%s,%.3f,%s,%d,", ts, el, label, r->pid);
         for (const char *p = r->comm; *p; p++) /* commands may hold commas or quotes */
             fputc(*p == ',' || *p == '"' || *p == '\n' ? '_' : *p, t->f_proc);
@@ -218,6 +275,9 @@ static void sample_procs(struct telemetry *t, const char *ts, double el, const c
         if (fputc('\n', t->f_proc) == EOF)
             col_error(c, "cannot write pidstat.csv: %s", strerror(errno));
     }
+    if (t->l_proc && n > 0)
+        fputc('\n', t->l_proc);
+    log_end(c, t->l_proc, "pidstat.log");
     if (fflush(t->f_proc) != 0)
         col_error(c, "cannot write pidstat.csv: %s", strerror(errno));
     else
@@ -246,7 +306,12 @@ static void sample_gpu(struct telemetry *t, const char *ts, double el, const cha
         for (size_t k = 0; k < sizeof v / sizeof v[0]; k++)
             fnum(t->f_gpu, v[k]);
         fputc('\n', t->f_gpu);
+        if (t->l_gpu) /* nvidia-smi dmon's layout: gpu pwr temp sm mem mclk-less */
+            fprintf(t->l_gpu, "%s %5d %5.0f %5.0f %5.0f %5.0f %7.0f %7.0f %6.0f\n", ts + 11,
+                    r->index, r->power_w, r->temp_c, r->util_pct, r->mem_util_pct, r->mem_used_mib,
+                    r->mem_total_mib, r->sm_clock_mhz);
     }
+    log_end(c, t->l_gpu, "nvidia_smi_dmon.txt");
     if (fflush(t->f_gpu) != 0)
         col_error(c, "cannot write gpu.csv: %s", strerror(errno));
     else
@@ -353,6 +418,9 @@ struct telemetry *telemetry_start(const struct telemetry_config *cfg, char *err)
         t->f_disk = open_csv(t, &t->col[C_DISK], name,
                              "time_utc,elapsed_s,label,device,r_s,w_s,rMB_s,wMB_s,rareq_sz_kb,"
                              "wareq_sz_kb,areq_sz_kb,r_await_ms,w_await_ms,aqu_sz,util_pct");
+        snprintf(name, sizeof name, "iostat_%s.log", cfg->device);
+        if (t->f_disk)
+            t->l_disk = open_log(t, &t->col[C_DISK], name);
     } else {
         snprintf(t->col[C_DISK].reason, sizeof t->col[C_DISK].reason, "no block device: %s",
                  cfg->device_error ? cfg->device_error : "unknown");
@@ -362,11 +430,16 @@ struct telemetry *telemetry_start(const struct telemetry_config *cfg, char *err)
         t->f_proc = open_csv(t, &t->col[C_PROC], "pidstat.csv",
                              "time_utc,elapsed_s,label,pid,command,usr_pct,sys_pct,cpu_pct,rss_kb,"
                              "kb_rd_s,kb_wr_s");
+    if (t->f_proc)
+        t->l_proc = open_log(t, &t->col[C_PROC], "pidstat.log");
     t->gpu = gpu_open();
     if (t->gpu && strcmp(gpu_source(t->gpu), "unavailable") != 0) {
         t->f_gpu = open_csv(t, &t->col[C_GPU], "gpu.csv",
                             "time_utc,elapsed_s,label,source,gpu,name,util_pct,mem_util_pct,"
                             "mem_used_mib,mem_total_mib,power_w,sm_clock_mhz,temp_c");
+        if (t->f_gpu && (t->l_gpu = open_log(t, &t->col[C_GPU], "nvidia_smi_dmon.txt")))
+            fprintf(t->l_gpu, "#Time      gpu   pwr  temp    sm   mem   fb_MiB  fb_tot   sclk\n"
+                              "#HH:MM:SS  Idx     W     C     %%     %%      MiB     MiB    MHz\n");
         if (*gpu_reason(t->gpu))
             snprintf(t->col[C_GPU].reason, sizeof t->col[C_GPU].reason, "using %s (%s)",
                      gpu_source(t->gpu), gpu_reason(t->gpu));
@@ -376,6 +449,14 @@ struct telemetry *telemetry_start(const struct telemetry_config *cfg, char *err)
     } else {
         snprintf(t->col[C_GPU].reason, sizeof t->col[C_GPU].reason, "no GPU telemetry: %s",
                  t->gpu ? gpu_reason(t->gpu) : "out of memory");
+        /* the runbook's file exists all the same, and says why it is empty */
+        char gp[4352];
+        snprintf(gp, sizeof gp, "%s/nvidia_smi_dmon.txt", t->dir);
+        FILE *g = fopen(gp, "w");
+        if (g) {
+            fprintf(g, "# %s\n", t->col[C_GPU].reason);
+            fclose(g);
+        }
     }
     if (cfg->metrics_url) {
         struct buf h = BUF_INIT;
@@ -471,6 +552,16 @@ json_t *telemetry_label_stats(struct telemetry *t, const char *label)
     return o ? o : json_pack("{s:i}", "samples", 0);
 }
 
+/* The runbook's docker_<container>_logs.txt when no log could be had: the reason instead. */
+static void no_logs(const char *path, const char *why)
+{
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fprintf(f, "# no container logs: %s\n", why);
+        fclose(f);
+    }
+}
+
 void telemetry_stop(struct telemetry *t)
 {
     if (t->running) {
@@ -488,9 +579,12 @@ void telemetry_stop(struct telemetry *t)
         snprintf(cc->reason, sizeof cc->reason, "no container name");
         return;
     }
+    char path[4400];
+    snprintf(path, sizeof path, "%s/docker_%s_logs.txt", t->dir, t->cfg.container);
     if (!container_docker_present()) {
         snprintf(lc->reason, sizeof lc->reason, "docker is not on PATH");
         snprintf(cc->reason, sizeof cc->reason, "docker is not on PATH");
+        no_logs(path, lc->reason);
         return;
     }
     char err[ERR_LEN];
@@ -498,10 +592,9 @@ void telemetry_stop(struct telemetry *t)
     if (!t->container) {
         snprintf(lc->reason, sizeof lc->reason, "container %s: %s", t->cfg.container, err);
         snprintf(cc->reason, sizeof cc->reason, "container %s: %s", t->cfg.container, err);
+        no_logs(path, lc->reason);
         return;
     }
-    char path[4400];
-    snprintf(path, sizeof path, "%s/docker_%s_logs.txt", t->dir, t->cfg.container);
     snprintf(lc->output, sizeof lc->output, "telemetry/docker_%s_logs.txt", t->cfg.container);
     if (container_logs(t->cfg.container, path, t->cfg.container_timeout_s, err) < 0) {
         lc->status = fs_exists(path) ? "started" : "failed";
@@ -565,8 +658,8 @@ void telemetry_free(struct telemetry *t)
         return;
     if (t->running)
         telemetry_stop(t);
-    FILE *files[] = {t->f_disk, t->f_proc, t->f_gpu, t->f_metrics};
-    for (int i = 0; i < 4; i++)
+    FILE *files[] = {t->f_disk, t->f_proc, t->f_gpu, t->f_metrics, t->l_disk, t->l_proc, t->l_gpu};
+    for (int i = 0; i < 7; i++)
         if (files[i])
             fclose(files[i]);
     procstat_free(t->procs);

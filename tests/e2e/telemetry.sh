@@ -56,6 +56,17 @@ status() { jq -r --arg n "$1" '.collectors[] | select(.name == $n) | .status' "$
 [[ $(status gpu) == skipped ]] || fail "gpu should be skipped here"
 jq -e '.collectors[] | select(.name == "gpu") | .reason | test("KVBENCH_GPU_SOURCE=none")' "$T/telemetry_report.json" >/dev/null || fail "gpu reason"
 grep -q "KVBM offload enabled" "$T/docker_dyn_logs.txt" || fail "docker stdout"
+# the runbook's section 10 file names, in the layouts of the tools they are named after
+[[ -s "$T/pidstat.log" ]] || fail "telemetry/pidstat.log missing"
+grep -q "^# Time .* PID .*%usr .*Command" "$T/pidstat.log" || fail "pidstat.log layout"
+grep -q " kvbench$" "$T/pidstat.log" || fail "pidstat.log has no kvbench rows"
+grep -q "^# no GPU telemetry" "$T/nvidia_smi_dmon.txt" || fail "nvidia_smi_dmon.txt should say why it is empty"
+dev=$(jq -r .block_device.name "$D/summary.json")
+if [[ -s "$T/iostat_$dev.csv" ]]; then
+  grep -q "^Device  *r/s  *rkB/s" "$T/iostat_$dev.log" || fail "iostat_$dev.log layout"
+  [[ $(grep -c "^$dev " "$T/iostat_$dev.log") -eq $(($(wc -l <"$T/iostat_$dev.csv") - 1)) ]] ||
+    fail "iostat_$dev.log and the CSV disagree on the samples"
+fi
 grep -q "listening on 8000" "$T/docker_dyn_logs.txt" || fail "docker stderr"
 S="$D/summary.json"
 [[ $(jq -r .fingerprint.container_image "$S") == dgx-spark-dynamo-bench:latest ]] || fail "fingerprint image"
@@ -105,5 +116,6 @@ PATH="$TMP/bin:$PATH" expect_exit 0 "$KVBENCH" run --base-url "$BASE" --kvbm-met
   --max-tokens 8 --collect-telemetry --container-name other --run-id tel_nocontainer
 jq -e '.collectors[] | select(.name == "container_logs") | .reason | test("No such object")' \
   "$RES/tel_nocontainer/telemetry/telemetry_report.json" >/dev/null || fail "missing container reason"
+grep -q "no container logs: .*No such object" "$RES/tel_nocontainer/telemetry/docker_other_logs.txt" || fail "docker_other_logs.txt should say why"
 stop_engine
 echo "telemetry: ok"

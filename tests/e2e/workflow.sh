@@ -84,5 +84,16 @@ grep -q "skipping .*broken/summary.json" <<<"$ERR" || fail "malformed not report
 grep -q "skipping .*notours/summary.json: not a kvbench summary" <<<"$ERR" || fail "foreign not reported"
 [[ $(grep -c '_t1' <<<"$OUT") -eq 5 ]] || fail "good rows lost"
 expect_exit 1 "$KVBENCH" summary "$TMP/nothing-here/*/summary.json"
+# a user's old runs (the reference harness's) and new ones (kvbench's) in one table
+REF="$SRC/tests/fixtures/reference/runs"
+expect_exit 0 "$KVBENCH" summary "$REF" "$RES/short_c1_t1" "$RES/eviction_replay_t1"
+for row in 'eviction_replay_X .*yes .*disk_rehydrate_detected' 'reuse_verify_X .*yes .*prefix_reuse_detected' \
+  'nometrics .*no:kvbm_metrics_unavailable' 'preflight .*no:prompt_preflight_failed' \
+  'promptlimit .*no:engine_prompt_limit_exceeded' 'short_c4_X .*yes' '^short_c1_t1 ' '^eviction_replay_t1 '; do
+  grep -q "$row" <<<"$OUT" || fail "one table over both: no row '$row' in: $OUT"
+done
+KVBENCH="$KVBENCH" expect_exit 0 bash "$SRC/scripts/bench_results_summary.sh" "$REF/*/summary.json" "$RES/short_c1_t1"
+[[ $(grep -c '_X \|^short_c1_t1 \|^nometrics\|^preflight\|^promptlimit' <<<"$OUT") -eq 7 ]] ||
+  fail "bench_results_summary.sh over both: $OUT"
 stop_engine
 echo "workflow: ok"
