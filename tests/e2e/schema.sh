@@ -53,4 +53,30 @@ for scenario in reuse_verify eviction_replay short_c4; do
   done
 done
 [[ $bad -eq 0 ]] || fail "kvbench's artifacts miss or retype the reference's key paths (above)"
+
+# The runbook's jq lines (sections 9 and 9a) and the deeper ones users wrote against the reference
+# print the same kind of values on kvbench's files as on the reference's own runs.
+REF="$SRC/tests/fixtures/reference/runs"
+kinds() { jq -c "[$1] | map(type)" "$2"; }
+check_jq() { # FILTER ARTIFACT SCENARIO
+  local mine ref
+  mine=$(kinds "$1" "$RES/$3/$2") || fail "jq '$1' failed on kvbench's $3/$2"
+  ref=$(kinds "$1" "$REF/$3/$2") || fail "jq '$1' failed on the reference's $3/$2"
+  [[ $mine == "$ref" ]] || fail "jq '$1' on $3/$2: kvbench gives $mine, the reference $ref"
+  grep -q null <<<"$mine" && fail "jq '$1' on $3/$2 printed null"
+  return 0
+}
+check_jq '.run_valid, .overall_summary.eviction_replay_signal_kvbm, .overall_summary.eviction_replay_signal_io' summary.json eviction_replay
+check_jq '.overall_summary.reuse_verify_signal_kvbm, .request_identity.reuse_verify_identity' summary.json reuse_verify
+check_jq '.overall_summary.eviction_replay_signal_kvbm.replay_onboard_blocks, .kvbm_metrics.eviction_replay_signal.signal' summary.json eviction_replay
+check_jq '.overall_summary.reuse_verify_signal_kvbm.reuse_2_matched_tokens, .request_identity.phase_identity.reuse_2.request_count' summary.json reuse_verify
+check_jq '.phases | length' config.json eviction_replay
+check_jq '.args.concurrency, .preflight.failed, .client_request_parameters.max_tokens' config.json short_c4
+[[ $(jq '.phases | length' "$RES/eviction_replay/config.json") -eq 4 ]] || fail "phases"
+[[ $(jq -s 'map(.request_index) | min' "$RES/short_c4/requests.jsonl") -eq 1 ]] || fail "request_index starts at 1"
+jq -e -s 'all(.[]; (.request_payload_sha256 | length) == 64)' "$RES/short_c4/requests.jsonl" >/dev/null || fail "payload hash"
+jq -e -s 'all(.[]; .target_tokens > 0)' "$RES/short_c4/prompts_manifest.jsonl" >/dev/null || fail "manifest target_tokens"
+# the same verdicts as the reference's runs of the same scenarios
+[[ $(jq -r .overall_summary.reuse_verify_signal_kvbm.signal "$RES/reuse_verify/summary.json") == prefix_reuse_detected ]] || fail "reuse verdict"
+[[ $(jq -r .overall_summary.eviction_replay_signal_kvbm.signal "$RES/eviction_replay/summary.json") == disk_rehydrate_detected ]] || fail "eviction verdict"
 echo "schema: ok"
