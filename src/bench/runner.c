@@ -703,6 +703,7 @@ static json_t *config_json(const struct ctx *c)
 static void write_artifacts(struct ctx *c)
 {
     char path[PATH_MAX], err[ERR_LEN];
+    c->rs.n_header_keys = c->lg.n_header_keys;
     json_t *config = config_json(c);
     path_in(c, "config.json", path);
     if (json_write_file(path, config, err) < 0)
@@ -819,7 +820,7 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
     }
     c.lg_ready = true;
     memcpy(c.rs.params_sha256, c.lg.params_sha256, sizeof c.rs.params_sha256);
-    c.rs.lg = &c.lg;
+    c.rs.header_keys = (const char *const *)c.lg.header_key_list;
 
     if (!cfg->gp.stream)
         note(&c, "stream off: TTFT, ITL and TPOT are not measured (use --stream)");

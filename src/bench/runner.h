@@ -115,7 +115,8 @@ struct run_state {
     const char *device_how;
     char device_error[256];
     size_t snapshot_count, snapshot_ok;
-    const struct loadgen *lg; /* response header names seen */
+    const char *const *header_keys; /* response header names seen (the load generator's) */
+    size_t n_header_keys;
     char params_sha256[65];
     json_t *preflight;
     json_t *telemetry; /* summary's telemetry object, or NULL */

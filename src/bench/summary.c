@@ -268,8 +268,8 @@ static json_t *request_identity(const struct run_state *rs)
         json_decref(ppl);
     }
     json_t *keys = json_object();
-    for (size_t i = 0; rs->lg && i < rs->lg->n_header_keys; i++)
-        set_add(keys, rs->lg->header_key_list[i]);
+    for (size_t i = 0; i < rs->n_header_keys; i++)
+        set_add(keys, rs->header_keys[i]);
     size_t total = 0;
     for (size_t i = 0; i < rs->n_phases; i++)
         total += rs->phases[i].ran ? rs->phases[i].res.n : 0;
