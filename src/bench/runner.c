@@ -602,7 +602,7 @@ static void start_telemetry(struct ctx *c)
         .device = have_dev ? dev : NULL,
         .device_error = dev_err,
         .pid_spec = cfg->telemetry_pid,
-        .metrics_url = cfg->kvbm_metrics_url,
+        .metrics_url = c->rs.metrics_url, /* the engine profile's */
         .metrics_timeout_s = cfg->kvbm_metrics_timeout_s,
         .cache_dir = cfg->kvbm_cache_dir,
         .container = cfg->container_name,
@@ -840,6 +840,7 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
         note(&c, "block-device counters unavailable: no I/O deltas");
     }
 
+    resolve_engine(&c); /* where the KV metrics are, for the snapshots and the telemetry */
     if (cfg->collect_telemetry)
         start_telemetry(&c);
     /* The model first: with --tokenizer auto its id finds the tokenizer, which sizes prompts. */
@@ -861,7 +862,6 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
         c.lg.tok = c.tok;
         note(&c, note_text);
     }
-    resolve_engine(&c);
     if (go)
         check_model_listed(&c);
     /* Prompts are planned with the BOS text first (an upper bound by one token), so that a
