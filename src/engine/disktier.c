@@ -10,8 +10,11 @@
 #include "util/log.h"
 
 #include <dirent.h>
+#include <sys/file.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,33 +53,111 @@ static int is_block_file(const char *name)
     return 1;
 }
 
+/* Whether path begins with kvbench's block header for the hash its name carries. */
+static bool has_block_header(const char *path, const char *name)
+{
+    unsigned char h[16];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    bool ok = pread(fd, h, sizeof h, 0) == (ssize_t)sizeof h;
+    close(fd);
+    if (!ok)
+        return false;
+    uint64_t magic = 0, hash = 0;
+    for (int i = 7; i >= 0; i--) {
+        magic = magic << 8 | h[i];
+        hash = hash << 8 | h[8 + i];
+    }
+    return magic == DISKTIER_BLOCK_MAGIC && hash == strtoull(name + 8, NULL, 16);
+}
+
 int disktier_remove_all(struct disktier *d)
 {
     DIR *dir = opendir(d->dir);
     if (!dir)
         return 0;
-    int n = 0;
+    int n = 0, foreign = 0, failed = 0, first_errno = 0;
     struct dirent *de;
     char path[PATH_MAX];
     while ((de = readdir(dir))) {
         if (!is_block_file(de->d_name))
             continue;
         int len = snprintf(path, sizeof path, "%s/%s", d->dir, de->d_name);
-        if (len > 0 && len < (int)sizeof path && unlink(path) == 0)
+        if (len <= 0 || len >= (int)sizeof path)
+            continue;
+        if (!has_block_header(path, de->d_name)) {
+            foreign++; /* named like a block, but not one of ours: not ours to delete */
+        } else if (unlink(path) == 0) {
             n++;
+        } else if (errno != ENOENT) {
+            if (!failed++)
+                first_errno = errno;
+        }
     }
     closedir(dir);
+    if (foreign)
+        log_warn("disk tier: left %d files in %s that are named like block files but do not carry "
+                 "kvbench's block header",
+                 foreign, d->dir);
+    if (failed)
+        log_warn("disk tier: could not remove %d block files from %s (%s); they are left behind",
+                 failed, d->dir, strerror(first_errno));
     return n;
+}
+
+/* The directory's lock: flock on .kvbench.lock, which then holds our PID. */
+static int take_lock(struct disktier *d, char *err)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/.kvbench.lock", d->dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return err_set(err, "cannot create %s: %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        char pid[32] = "";
+        ssize_t r = pread(fd, pid, sizeof pid - 1, 0);
+        close(fd);
+        pid[r > 0 ? r : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        if (e == EWOULDBLOCK)
+            return err_set(err,
+                           "disk cache directory %s is in use by another kvbench serve (pid %s); "
+                           "give each engine its own --disk-cache-dir",
+                           d->dir, pid[0] ? pid : "unknown");
+        return err_set(err, "cannot lock %s: %s", path, strerror(e));
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+        log_warn("disk tier: cannot record our PID in %s: %s", path, strerror(errno));
+    d->lock_fd = fd;
+    return 0;
+}
+
+void disktier_close(struct disktier *d)
+{
+    if (d->lock_fd < 0)
+        return;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/.kvbench.lock", d->dir);
+    unlink(path); /* still ours: we hold the lock */
+    close(d->lock_fd);
+    d->lock_fd = -1;
 }
 
 int disktier_open(struct disktier *d, const char *dir, size_t block_bytes, char *err)
 {
     memset(d, 0, sizeof *d);
+    d->lock_fd = -1;
     if (strlen(dir) >= sizeof d->dir - 32)
         return err_set(err, "disk cache directory path too long");
-    strcpy(d->dir, dir);
+    snprintf(d->dir, sizeof d->dir, "%s", dir);
     d->file_bytes = (block_bytes + DISKTIER_ALIGN - 1) / DISKTIER_ALIGN * DISKTIER_ALIGN;
     if (fs_mkdir_p(dir, err) < 0)
+        return -1;
+    if (take_lock(d, err) < 0)
         return -1;
     int stale = disktier_remove_all(d);
     if (stale > 0)
@@ -95,9 +176,11 @@ int disktier_open(struct disktier *d, const char *dir, size_t block_bytes, char 
         close(fd);
     } else {
         fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0)
-            return err_set(err, "cannot write to disk cache directory %s: %s", dir,
-                           strerror(errno));
+        if (fd < 0) {
+            err_set(err, "cannot write to disk cache directory %s: %s", dir, strerror(errno));
+            disktier_close(d);
+            return -1;
+        }
         close(fd);
     }
     unlink(probe);
@@ -126,12 +209,21 @@ int disktier_write(struct disktier *d, uint64_t hash, const void *buf)
 {
     char path[PATH_MAX];
     disktier_path(d, hash, path);
-    if (d->fail_writes > 0) {
-        d->fail_writes--;
+    int left = d->fail_writes;
+    while (left > 0 && !atomic_compare_exchange_weak(&d->fail_writes, &left, left - 1))
+        ;
+    if (left > 0)
         return -EIO;
-    }
     int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | (d->direct ? O_DIRECT : 0);
     int fd = open(path, flags, 0644);
+    if (fd < 0 && errno == ENOENT) {
+        /* the directory was deleted under us: make it again, once */
+        char err[ERR_LEN];
+        if (fs_mkdir_p(d->dir, err) == 0) {
+            log_warn("disk tier: %s was missing and was made again", d->dir);
+            fd = open(path, flags, 0644);
+        }
+    }
     if (fd < 0)
         return -errno;
     int rc = transfer(fd, (void *)buf, d->file_bytes, true);

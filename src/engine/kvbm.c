@@ -31,7 +31,7 @@
 #include <string.h>
 #include <xxhash.h>
 
-#define BLOCK_MAGIC   0x314b434f4c42564bull /* "KVBLOCK1" little-endian */
+#define BLOCK_MAGIC   DISKTIER_BLOCK_MAGIC /* "KVBLOCK1" little-endian */
 #define BLOCK_HEADER  64
 #define FETCH_SAMPLES 1024
 
@@ -536,8 +536,12 @@ void kvbm_destroy(struct kvbm *m, bool keep_files)
         pthread_mutex_unlock(&m->lock);
         pthread_join(m->writer, NULL);
     }
-    if (m->use_g3 && !keep_files && m->disk.dir[0])
+    /* only an engine that holds the directory's lock may clean it: a refused second engine
+     * must not delete the first one's blocks on its way out */
+    if (m->use_g3 && !keep_files && m->disk.dir[0] && m->disk.lock_fd >= 0)
         disktier_remove_all(&m->disk);
+    if (m->use_g3 && m->disk.dir[0])
+        disktier_close(&m->disk);
     for (size_t i = 0; i < m->table_size && m->table; i++) {
         for (struct kv_entry *e = m->table[i], *next; e; e = next) {
             next = e->hnext;

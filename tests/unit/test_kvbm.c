@@ -444,17 +444,31 @@ static void test_prefix_partial_match(void **state)
 static void test_disktier_direct_and_stale_cleanup(void **state)
 {
     (void)state;
-    /* A stale block file from an earlier engine, and an unrelated file that must survive. */
-    char stale[4096], other[4096], err[ERR_LEN];
+    /* A stale block file from an earlier engine (a real block), a file named like one that is
+     * not (another program's), and an unrelated file: only the first may go. */
+    char stale[4096], fake[4096], other[4096], err[ERR_LEN];
     snprintf(stale, sizeof stale, "%s/kvbench-00000000000000ff.kvblk", dir);
+    snprintf(fake, sizeof fake, "%s/kvbench-00000000000000fe.kvblk", dir);
     snprintf(other, sizeof other, "%s/notes.txt", dir);
-    assert_int_equal(fs_write_atomic(stale, "x", 1, err), 0);
+    char block[4096];
+    kvblock_fill(block, sizeof block, 0xff);
+    assert_int_equal(fs_write_atomic(stale, block, sizeof block, err), 0);
+    kvblock_fill(block, sizeof block, 0xfd); /* a block, but not of the hash its name says */
+    assert_int_equal(fs_write_atomic(fake, block, sizeof block, err), 0);
     assert_int_equal(fs_write_atomic(other, "y", 1, err), 0);
     struct disktier d;
     assert_int_equal(disktier_open(&d, dir, 5000, err), 0);
     assert_int_equal(d.file_bytes, 8192);
     assert_false(fs_exists(stale));
+    assert_true(fs_exists(fake));
     assert_true(fs_exists(other));
+    /* the directory is held: a second opener is refused and names the holder */
+    struct disktier d2;
+    assert_int_equal(disktier_open(&d2, dir, 5000, err), -1);
+    assert_non_null(strstr(err, "in use by another kvbench serve"));
+    char pid[32];
+    snprintf(pid, sizeof pid, "pid %ld", (long)getpid());
+    assert_non_null(strstr(err, pid));
     void *buf = disktier_alloc(&d);
     kvblock_fill(buf, d.file_bytes, 77);
     assert_int_equal(disktier_write(&d, 77, buf), 0);
@@ -463,8 +477,14 @@ static void test_disktier_direct_and_stale_cleanup(void **state)
     assert_int_equal(kvblock_verify(buf, d.file_bytes, 77), 0);
     assert_int_equal(disktier_read(&d, 78, buf), -ENOENT);
     assert_int_equal(disktier_remove_all(&d), 1);
+    assert_true(fs_exists(fake));
+    disktier_close(&d);
+    /* released: the next opener gets it */
+    assert_int_equal(disktier_open(&d2, dir, 5000, err), 0);
+    disktier_close(&d2);
     free(buf);
     unlink(other);
+    unlink(fake);
 }
 
 int main(void)

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Nothing shared by accident, nothing unbounded, nothing secret (issue: hardening run and serve):
+# two engines on one --disk-cache-dir (the second refuses, the first keeps every file), clean-up
+# that only touches kvbench's own block files, and a deleted cache directory made again.
+source "$(dirname "$0")/lib.sh"
+
+CACHE="$TMP/kvbm"
+mkdir -p "$CACHE"
+# a file named like a block file that is not one: clean-up must leave it alone
+printf 'not a kv block, somebody else'"'"'s data\n' >"$CACHE/kvbench-0123456789abcdef.kvblk"
+
+start_engine --profile tiny --kv-mode cpu_disk --gpu-cache-blocks 64 --cpu-cache-blocks 128 \
+  --disk-cache-blocks 4096 --disable-disk-offload-filter --disk-cache-dir "$CACHE" --speedup 0
+FIRST_PID=$ENGINE_PID
+FIRST_LOG=$ENGINE_LOG
+grep -q "left 1 files .* do not carry kvbench's block header" "$FIRST_LOG" || fail "foreign file not reported"
+[[ -f "$CACHE/kvbench-0123456789abcdef.kvblk" ]] || fail "a foreign file was deleted at start"
+# fill the disk tier: distinct long prompts push blocks G1 -> G2 -> G3
+for i in $(seq 6); do
+  complete "{\"prompt\": \"$(words "p$i" 1500)\", \"max_tokens\": 2}" >/dev/null
+done
+for _ in $(seq 100); do
+  n=$(find "$CACHE" -name 'kvbench-*.kvblk' | wc -l)
+  (( n > 1 )) && break
+  sleep 0.1
+done
+before=$(find "$CACHE" -name 'kvbench-*.kvblk' | wc -l)
+(( before > 1 )) || fail "no block files written"
+[[ $(cat "$CACHE/.kvbench.lock") == "$FIRST_PID" ]] || fail "the lock does not name the holder"
+
+# a second engine on the same directory refuses, naming the holder, and touches nothing
+expect_exit 1 "$KVBENCH" serve --port 0 --metrics-port 0 --profile tiny --kv-mode cpu_disk \
+  --disk-cache-dir "$CACHE" --log-level ERROR
+one_line "$ERR"
+grep -q "in use by another kvbench serve (pid $FIRST_PID)" <<<"$ERR" || fail "second engine: $ERR"
+after=$(find "$CACHE" -name 'kvbench-*.kvblk' | wc -l)
+[[ $after -eq $before ]] || fail "the second engine changed the first one's files ($before -> $after)"
+kill -0 "$FIRST_PID" || fail "the first engine died"
+[[ $(metric kvbench_disk_read_errors) -eq 0 ]] || fail "read errors in the first engine"
+
+# the cache directory deleted under a running engine is made again for the next writes
+rm -rf "$CACHE"
+for i in $(seq 7 9); do
+  complete "{\"prompt\": \"$(words "q$i" 1500)\", \"max_tokens\": 2}" >/dev/null
+done
+for _ in $(seq 100); do [[ -d $CACHE ]] && break; sleep 0.1; done
+[[ -d $CACHE ]] || fail "a deleted cache directory was not made again"
+grep -q "was missing and was made again" "$ENGINE_LOG" || fail "not logged"
+stop_engine "$FIRST_PID"
+# stopped: our blocks and lock are gone
+[[ $(find "$CACHE" -name 'kvbench-*.kvblk' | wc -l) -eq 0 ]] || fail "blocks left behind"
+[[ ! -e "$CACHE/.kvbench.lock" ]] || fail "lock file left behind"
+
+# a new engine after the first: the lock is free again
+start_engine --profile tiny --kv-mode cpu_disk --disk-cache-dir "$TMP/kvbm2" --speedup 0
+stop_engine
+echo "hardening: ok"
