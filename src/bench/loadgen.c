@@ -55,6 +55,7 @@ struct slot {
     char event_error[480];
     char sent_id[96];
     uint64_t chunk_t; /* arrival time of the bytes being parsed */
+    bool too_large;   /* the response passed --max-response-bytes: aborted, memory freed */
 };
 
 /* What a request sends, prepared before the phase's clock starts. */
@@ -237,6 +238,16 @@ static int on_event(void *user, const char *event, const char *data, size_t len)
 static int on_data(struct http_req *r, const char *data, size_t len, uint64_t t_ns)
 {
     struct slot *s = r->user;
+    size_t cap = s->pc->lg->max_response_bytes ? s->pc->lg->max_response_bytes : (size_t)64 << 20;
+    if (r->bytes_received > cap) {
+        /* whatever it is (an endless SSE line, a huge body), it is not a completion we can
+         * measure: stop reading and give the memory back now */
+        s->too_large = true;
+        sse_free(&s->sse); /* the buffers go; the parser stays usable */
+        buf_free(&s->text);
+        buf_free(&s->errbody);
+        return 1;
+    }
     if (r->status >= 400 || (r->status && r->status < 200)) {
         /* an error answer: keep its first bytes for the row */
         if (s->errbody.len < 4096)
@@ -439,7 +450,12 @@ static void finish_request(struct http_req *r)
     memcpy(res->payload_sha256, s->prep->payload_sha256, sizeof res->payload_sha256);
     memcpy(res->identity_sha256, s->prep->identity_sha256, sizeof res->identity_sha256);
 
-    if (r->error != HTTP_OK) {
+    if (s->too_large) {
+        size_t cap = lg->max_response_bytes ? lg->max_response_bytes : (size_t)64 << 20;
+        res->error = dup_error("response_too_large: the response passed --max-response-bytes "
+                               "(%zu bytes) and was dropped",
+                               cap);
+    } else if (r->error != HTTP_OK) {
         if (r->error == HTTP_ERR_ABORTED && pc->stopping)
             res->error = dup_error("interrupted before completion (%s)", r->error_text);
         else
@@ -543,6 +559,7 @@ static void reset_slot(struct slot *s)
     s->t_prompt_n = s->t_cache_n = -1;
     s->response_id[0] = s->request_id[0] = '\0';
     s->event_error[0] = '\0';
+    s->too_large = false;
     buf_reset(&s->hints);
 }
 

@@ -811,6 +811,7 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
     c.lg.responses_dir = cfg->store_responses ? responses_dir : NULL;
     c.lg.interrupted = interrupted;
     c.lg.grace_s = cfg->interrupt_grace_s;
+    c.lg.max_response_bytes = cfg->max_response_bytes;
     c.tok = cfg->tok ? cfg->tok : tokenizer_heuristic();
     c.lg.tok = c.tok;
     snprintf(c.lg.completions_url, sizeof c.lg.completions_url, "%s/v1/completions", cfg->base_url);

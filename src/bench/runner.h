@@ -30,6 +30,7 @@ struct run_config {
     long long requests, warmup, concurrency;
     struct gen_params gp;
     double timeout_s;
+    size_t max_response_bytes;
     long long seed;
     const char *tokenizer_spec;  /* heuristic, auto or a path */
     const struct tokenizer *tok; /* NULL with auto: resolved once the model is known */

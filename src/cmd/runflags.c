@@ -132,6 +132,14 @@ void run_flags_add(struct run_flags *f, struct opt *opts, size_t *n, const char 
          .min = 0.001,
          .max = 1e7,
          .help = "per-request timeout"},
+        {.name = "max-response-bytes",
+         .type = OPT_INT,
+         .dest = &f->max_response_bytes,
+         .def = "67108864",
+         .min = 1024,
+         .max = 1e12,
+         .help = "bound on one response (an SSE stream or a body): past it the request is "
+                 "recorded as response_too_large and its memory freed"},
         {.name = "seed",
          .type = OPT_INT,
          .dest = &f->seed,
@@ -448,6 +456,7 @@ int run_flags_config(const struct run_flags *f, const struct opt *opts, struct r
     c->engine = f->engine;
     c->kvbm_metrics_url_given = opts_seen(opts, "kvbm-metrics-url");
     c->interrupt_grace_s = 3;
+    c->max_response_bytes = (size_t)f->max_response_bytes;
     c->sysfs_root = "/sys";
     /* last, so that no earlier check can leave a loaded tokenizer behind */
     c->tokenizer_spec = f->tokenizer;

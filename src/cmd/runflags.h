@@ -18,6 +18,7 @@ struct run_flags {
     double model_resolve_timeout_s, model_resolve_poll_s, temperature, top_p, timeout_s,
         cpu_cache_gb, disk_cache_gb, telemetry_interval_s, kvbm_metrics_timeout_s;
     struct opt_range short_range, long_range;
+    long long max_response_bytes;
     long long requests, warmup, concurrency, max_tokens, seed, evict_a, evict_b, evict_a_conc,
         evict_b_conc, reuse_repeat, engine_max_input, safety_margin;
     struct opt_list stop, variant_tags;

@@ -125,11 +125,17 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
     size_t cap = req->max_body ? req->max_body : (size_t)64 << 20;
     size_t room = req->body_buf.len < cap ? cap - req->body_buf.len : 0;
     size_t take = len < room ? len : room;
-    if (take < len)
-        req->body_truncated = true;
     if (take && buf_append(&req->body_buf, ptr, take) < 0) {
         req->error = HTTP_ERR_OTHER;
         snprintf(req->error_text, sizeof req->error_text, "out of memory collecting the body");
+        return 0;
+    }
+    if (take < len) {
+        /* past the cap: stop reading (a server sending without end must not keep us busy) */
+        req->body_truncated = true;
+        req->error = HTTP_ERR_OTHER;
+        snprintf(req->error_text, sizeof req->error_text, "the body is larger than %zu bytes",
+                 cap);
         return 0;
     }
     return len;

@@ -62,7 +62,7 @@ struct http_req {
     enum http_error error;
     char error_text[256];
     struct buf body_buf;      /* collected body (on_data == NULL) */
-    bool body_truncated;      /* body exceeded max_body */
+    bool body_truncated;      /* body exceeded max_body: reading stopped, error HTTP_ERR_OTHER */
     uint64_t t_start_ns;      /* when the request was handed to curl */
     uint64_t t_first_byte_ns; /* first body byte (0 if none) */
     uint64_t t_done_ns;

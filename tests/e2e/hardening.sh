@@ -54,4 +54,44 @@ stop_engine "$FIRST_PID"
 # a new engine after the first: the lock is free again
 start_engine --profile tiny --kv-mode cpu_disk --disk-cache-dir "$TMP/kvbm2" --speedup 0
 stop_engine
+# --- nothing unbounded: a server that sends one endless SSE line or body -------------------------
+# peak RSS of a command, read from /proc while it runs (VmHWM only grows)
+peak_rss_kb() {
+  "$@" >"$TMP/peak.out" 2>&1 &
+  local pid=$! hwm=0 v
+  PIDS+=("$pid")
+  while kill -0 "$pid" 2>/dev/null; do
+    v=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
+    [[ -n $v ]] && hwm=$v
+    sleep 0.05
+  done
+  local rc=0
+  wait "$pid" || rc=$?
+  echo "$rc" >"$TMP/peak.rc"
+  echo "$hwm"
+}
+hostile() { # MODE -> sets HOST_PID, HOST_URL
+  local pf="$TMP/hostile-$RANDOM.port"
+  perl "$SRC/tests/e2e/hostile_server.pl" "$1" "$pf" &
+  HOST_PID=$!
+  PIDS+=("$HOST_PID")
+  for _ in $(seq 100); do [[ -s $pf ]] && break; sleep 0.05; done
+  HOST_URL="http://127.0.0.1:$(cat "$pf")"
+}
+hostile endless
+for stream in --stream --no-stream; do
+  rss=$(peak_rss_kb "$KVBENCH" run --base-url "$HOST_URL" --results-root "$TMP/res" --kv-mode off \
+    --tokenizer heuristic --add-bos yes --requests 2 --warmup 0 --concurrency 2 --max-tokens 8 \
+    --max-response-bytes 1048576 $stream --log-level ERROR --run-id "big$stream")
+  rc=$(cat "$TMP/peak.rc")
+  [[ $rc -eq 1 ]] || fail "a run whose every response was too large exited $rc"
+  R="$TMP/res/big$stream/requests.jsonl"
+  [[ $(jq -s 'map(select(.error | test("^response_too_large"))) | length' "$R") -eq 2 ]] ||
+    fail "rows: $(jq -c .error "$R")"
+  [[ $(jq -r .invalid_reason "$TMP/res/big$stream/summary.json") == no_successful_requests ]] || fail "validity"
+  # 2 x 300 MB sent; the client holds at most the bound per request plus a constant
+  echo "peak RSS with two 300 MB responses, bound 1 MiB ($stream): $((rss / 1024)) MiB"
+  # (the biggest other buffer is a metrics page, capped at 32 MiB, fetched once for detection)
+  (( rss < 64 * 1024 )) || fail "peak RSS $rss kB: the response bound did not hold"
+done
 echo "hardening: ok"
