@@ -15,6 +15,7 @@
 #include "util/json.h"
 #include "util/jsonw.h"
 #include "util/log.h"
+#include "util/redact.h"
 #include "util/sha256.h"
 #include "util/sse.h"
 
@@ -389,6 +390,7 @@ static void write_row(struct phase_ctx *pc, struct slot *s, struct req_result *r
     jw_object_raw(&w, "response_header_hints", buf_cstr(&s->hints), s->hints.len);
     jw_close(&w);
     buf_append_char(b, '\n');
+    redact_buf(b); /* a server may echo the key back in an error body */
     if (fwrite(b->data, 1, b->len, lg->rows) != b->len || fflush(lg->rows) != 0) {
         lg->row_errors++;
         log_error("requests.jsonl: %s", strerror(errno));

@@ -13,6 +13,7 @@
 #include "util/version.h"
 
 #include <math.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -443,6 +444,13 @@ json_t *summary_build(const struct run_state *rs, const struct validity *v, json
     json_put(s, "telemetry",
              rs->telemetry ? json_incref(rs->telemetry) : json_pack("{s:b}", "enabled", 0));
     json_put(s, "block_device", summary_block_device_json(rs));
+    /* the client's own cost, so a reader can tell it was not the bottleneck */
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        json_put(s, "client",
+                 json_pack("{s:I, s:f, s:f}", "peak_rss_kib", (json_int_t)ru.ru_maxrss,
+                           "cpu_user_s", (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
+                           "cpu_sys_s", (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6));
     json_put(s, "notes", json_incref(notes));
     json_decref(sig_kvbm);
     json_decref(sig_io);

@@ -5,6 +5,7 @@
 
 #include "util/err.h"
 #include "util/log.h"
+#include "util/redact.h"
 #include "util/json.h"
 
 #include <signal.h>
@@ -50,6 +51,9 @@ int cmd_parse(const char *name, const char *usage, const char *description, stru
                     name, norm);
         *(const char **)op->dest = norm;
     }
+    for (struct opt *op = opts; op->name; op++) /* --api-key never reaches a file or a log */
+        if (op->type == OPT_STR && strcmp(op->name, "api-key") == 0 && *(const char **)op->dest)
+            redact_add_secret(*(const char **)op->dest);
     return -1;
 }
 

@@ -134,8 +134,7 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
         /* past the cap: stop reading (a server sending without end must not keep us busy) */
         req->body_truncated = true;
         req->error = HTTP_ERR_OTHER;
-        snprintf(req->error_text, sizeof req->error_text, "the body is larger than %zu bytes",
-                 cap);
+        snprintf(req->error_text, sizeof req->error_text, "the body is larger than %zu bytes", cap);
         return 0;
     }
     return len;

@@ -3,6 +3,8 @@
  */
 #include "util/json.h"
 
+#include "util/redact.h"
+
 #include "util/err.h"
 #include "util/fs.h"
 #include "util/sha256.h"
@@ -56,7 +58,7 @@ int json_write_file(const char *path, const json_t *v, char *err)
     }
     t[len] = '\n';
     t[len + 1] = '\0';
-    int rc = fs_write_atomic(path, t, len + 1, err);
+    int rc = fs_write_atomic(path, t, len + 1, err); /* redacts */
     free(t);
     return rc;
 }
@@ -66,7 +68,13 @@ int json_write_line(FILE *f, const json_t *v, char *err)
     char *s = json_dumps(v, JSON_DUMP_FLAGS_LINE | JSON_ENCODE_ANY);
     if (!s)
         return err_set(err, "cannot serialise JSON row");
-    size_t len = strlen(s);
+    size_t len = strlen(s), rlen;
+    char *red = redact_dup(s, len, &rlen);
+    if (red) {
+        free(s);
+        s = red;
+        len = rlen;
+    }
     int rc = 0;
     if (fwrite(s, 1, len, f) != len || fputc('\n', f) == EOF || fflush(f) != 0)
         rc = err_set(err, "cannot write JSON row: %s", strerror(errno));

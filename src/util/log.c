@@ -5,9 +5,11 @@
 #include "util/log.h"
 
 #include "util/clock.h"
+#include "util/redact.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <strings.h>
 
 static volatile enum log_level current_level = LOG_INFO;
@@ -59,7 +61,10 @@ void log_msg(enum log_level level, const char *fmt, ...)
     if (len > sizeof line - 2)
         len = sizeof line - 2; /* truncated message */
     line[len++] = '\n';
+    size_t rlen;
+    char *red = redact_dup(line, len, &rlen); /* no secret reaches a log */
     flockfile(stderr);
-    fwrite(line, 1, len, stderr);
+    fwrite(red ? red : line, 1, red ? rlen : len, stderr);
     funlockfile(stderr);
+    free(red);
 }
