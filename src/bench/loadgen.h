@@ -79,7 +79,7 @@ struct loadgen {
     const char *responses_dir; /* NULL unless --store-responses */
     FILE *rows;                /* requests.jsonl */
     const volatile sig_atomic_t *interrupted;
-    double grace_s; /* after an interrupt, how long in-flight requests may finish */
+    double grace_s;            /* after an interrupt, how long in-flight requests may finish */
     size_t max_response_bytes; /* --max-response-bytes: past it, response_too_large; 0: 64 MiB */
     const struct tokenizer *tok;
     /* state */
