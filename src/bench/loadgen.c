@@ -391,8 +391,9 @@ static void write_row(struct phase_ctx *pc, struct slot *s, struct req_result *r
     jw_close(&w);
     buf_append_char(b, '\n');
     redact_buf(b); /* a server may echo the key back in an error body */
-    if (fwrite(b->data, 1, b->len, lg->rows) != b->len || fflush(lg->rows) != 0) {
-        lg->row_errors++;
+    if (fs_append_whole(lg->rows, b->data, b->len) < 0) { /* whole rows or nothing */
+        if (lg->row_errors++ == 0)
+            snprintf(lg->row_error, sizeof lg->row_error, "%s", strerror(errno));
         log_error("requests.jsonl: %s", strerror(errno));
     } else {
         lg->rows_written++;

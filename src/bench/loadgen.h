@@ -90,6 +90,7 @@ struct loadgen {
     char *header_key_list[LOADGEN_MAX_HEADER_KEYS]; /* response header names seen */
     size_t n_header_keys;
     size_t rows_written, row_errors;
+    char row_error[128]; /* the first row write error */
 };
 
 /* Prepare lg for use (gen params JSON and hash). Returns 0 or -1. */

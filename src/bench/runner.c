@@ -45,6 +45,9 @@ struct ctx {
     const struct tokenizer *tok;   /* the one in use */
     const struct tokenizer *owned; /* resolved here (auto), freed at the end */
     json_t *last_metrics;          /* the last snapshot's metrics that were read, not carried */
+    size_t write_failures;         /* artifact writes that failed */
+    json_t *write_errors;          /* [{file, error}] of the first few */
+    bool write_reported;           /* artifact_write_failed is in the validity */
 };
 
 static void path_in(const struct ctx *c, const char *name, char out[PATH_MAX])
@@ -276,6 +279,27 @@ static bool preflight(struct ctx *c)
 
 /* ------------------------------------------------------------ snapshots */
 
+static void add_write_validity(struct ctx *c)
+{
+    if (!c->write_failures || c->write_reported)
+        return;
+    c->write_reported = true;
+    /* the errors list is shared: later failures show up in it */
+    validity_add(&c->v, "artifact_write_failed",
+                 json_pack("{s:s, s:O}", "message",
+                           "an artifact could not be written completely (disk full or I/O "
+                           "error): what was measured is not all on disk",
+                           "errors", c->write_errors));
+}
+
+/* An artifact could not be written completely: the run cannot be trusted as measured. */
+static void write_failed(struct ctx *c, const char *file, const char *why)
+{
+    if (c->write_failures++ < 8)
+        json_array_append_new(c->write_errors, json_pack("{s:s, s:s}", "file", file, "error", why));
+    add_write_validity(c);
+}
+
 static void warn(struct ctx *c, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -314,8 +338,10 @@ static void snapshot(struct ctx *c, const char *label, struct kv_snapshot *out)
         log_debug("metrics snapshot %s failed: %s", label, out->error);
     json_t *row = kvsnap_json(out);
     char err[ERR_LEN];
-    if (json_write_line(c->snapshots, row, err) < 0)
+    if (json_write_line(c->snapshots, row, err) < 0) {
         log_error("kvbm_metrics_snapshots.jsonl: %s", err);
+        write_failed(c, "kvbm_metrics_snapshots.jsonl", err);
+    }
     json_decref(row);
 }
 
@@ -700,25 +726,49 @@ static json_t *config_json(const struct ctx *c)
     return o;
 }
 
-static void write_artifacts(struct ctx *c)
+/* config.json, report.md and summary.json, each written atomically (temp + rename) and each
+ * attempted whatever happened before; summary.json last, so that it can say whether the others
+ * were written. Returns the number of files that could not be written. */
+static int write_artifacts(struct ctx *c)
 {
     char path[PATH_MAX], err[ERR_LEN];
+    int failed = 0;
     c->rs.n_header_keys = c->lg.n_header_keys;
+    if (c->lg.row_errors) {
+        char why[200];
+        snprintf(why, sizeof why, "%zu rows lost: %s", c->lg.row_errors, c->lg.row_error);
+        write_failed(c, "requests.jsonl", why);
+    }
     json_t *config = config_json(c);
-    path_in(c, "config.json", path);
-    if (json_write_file(path, config, err) < 0)
-        log_error("%s", err);
     json_t *summary = summary_build(&c->rs, &c->v, c->notes);
-    path_in(c, "summary.json", path);
-    if (json_write_file(path, summary, err) < 0)
+    size_t failures_in_summary = c->write_failures;
+    path_in(c, "config.json", path);
+    if (json_write_file(path, config, err) < 0) {
         log_error("%s", err);
+        write_failed(c, "config.json", err);
+        failed++;
+    }
     char *md = report_markdown(summary, config);
     path_in(c, c->cfg->report_filename, path);
-    if (md && fs_write_atomic(path, md, strlen(md), err) < 0)
-        log_error("%s", err);
+    if (!md || fs_write_atomic(path, md, strlen(md), err) < 0) {
+        log_error("%s", md ? err : "cannot build the report");
+        write_failed(c, c->cfg->report_filename, md ? err : "out of memory");
+        failed++;
+    }
     free(md);
+    if (c->write_failures != failures_in_summary) { /* config or report failed: say so */
+        json_decref(summary);
+        summary = summary_build(&c->rs, &c->v, c->notes);
+    }
+    path_in(c, "summary.json", path);
+    if (json_write_file(path, summary, err) < 0) {
+        log_error("%s", err);
+        write_failed(c, "summary.json", err);
+        failed++;
+    }
     json_decref(summary);
     json_decref(config);
+    return failed;
 }
 
 static void free_ctx(struct ctx *c)
@@ -744,6 +794,7 @@ static void free_ctx(struct ctx *c)
     json_decref(c->rs.warnings);
     json_decref(c->rs.bos);
     json_decref(c->last_metrics);
+    json_decref(c->write_errors);
     validity_free(&c->v);
     if (c->lg_ready)
         loadgen_free(&c->lg);
@@ -766,6 +817,7 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
     validity_init(&c.v);
     c.notes = json_array();
     c.rs.warnings = json_array();
+    c.write_errors = json_array();
     if (valid_run_id(cfg->run_id, err) < 0) {
         free_ctx(&c);
         return RUN_USAGE;
@@ -887,8 +939,10 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
         }
     }
     if (write_manifest(&c, err) < 0) {
-        free_ctx(&c);
-        return RUN_FAILED;
+        /* nothing sent can be recorded on this disk: send nothing, write what can be written */
+        log_error("%s", err);
+        write_failed(&c, "prompts_manifest.jsonl", err);
+        go = false;
     }
     path_in(&c, "config.json", path);
     json_t *config = config_json(&c);
@@ -982,10 +1036,13 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
                                "to accept this)",
                                "metrics_url", c.rs.metrics_url, "snapshots",
                                (json_int_t)c.rs.snapshot_count));
-    if (c.lg.row_errors)
-        note(&c, "some rows could not be written to requests.jsonl (see the log)");
     write_artifacts(&c);
     out->valid = c.v.reason == NULL;
+    if (c.write_failures) {
+        const json_t *e0 = json_array_get(c.write_errors, 0);
+        log_error("the run is invalid: %zu artifact writes failed (first: %s: %s)",
+                  c.write_failures, json_get_str(e0, "file", "?"), json_get_str(e0, "error", "?"));
+    }
     if (c.v.reason)
         snprintf(out->invalid_reason, sizeof out->invalid_reason, "%s", c.v.reason);
     free_ctx(&c);

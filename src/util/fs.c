@@ -186,3 +186,22 @@ int fs_remove_tree(const char *path, char *err)
         return err_set(err, "cannot remove %s: %s", path, strerror(errno));
     return 0;
 }
+
+int fs_append_whole(FILE *f, const void *data, size_t len)
+{
+    long start = ftell(f);
+    if (fwrite(data, 1, len, f) == len && fflush(f) == 0)
+        return 0;
+    int e = errno ? errno : EIO;
+    /* drop what stdio still holds and what reached the file of this write */
+    clearerr(f);
+    if (start >= 0) {
+        fflush(f); /* may fail again: the buffer is discarded by the seek below either way */
+        clearerr(f);
+        if (ftruncate(fileno(f), (off_t)start) == 0)
+            fseek(f, start, SEEK_SET);
+        clearerr(f);
+    }
+    errno = e;
+    return -1;
+}

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #define FS_EEXIST (-2) /* returned by fs_mkdir_new when the directory already exists */
 
@@ -25,5 +26,9 @@ bool fs_is_dir(const char *path);
 bool fs_exists(const char *path);
 /* Remove a directory tree (like rm -rf); missing path is success. */
 int fs_remove_tree(const char *path, char *err);
+
+/* Append len bytes (one or more whole lines) to f and flush; on failure (disk full, I/O error)
+ * cut the file back to where it was, so no torn line survives. Returns 0, or -1 with errno. */
+int fs_append_whole(FILE *f, const void *data, size_t len);
 
 #endif

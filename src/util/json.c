@@ -76,9 +76,15 @@ int json_write_line(FILE *f, const json_t *v, char *err)
         len = rlen;
     }
     int rc = 0;
-    if (fwrite(s, 1, len, f) != len || fputc('\n', f) == EOF || fflush(f) != 0)
+    char *line = realloc(s, len + 1);
+    if (!line) {
+        free(s);
+        return err_set(err, "out of memory writing a JSON row");
+    }
+    line[len] = '\n';
+    if (fs_append_whole(f, line, len + 1) < 0) /* whole lines or nothing */
         rc = err_set(err, "cannot write JSON row: %s", strerror(errno));
-    free(s);
+    free(line);
     return rc;
 }
 

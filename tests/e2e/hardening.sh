@@ -92,4 +92,35 @@ grep -q "invalid credentials: Bearer \[REDACTED\]" "$TMP/res/echo_key/requests.j
 if grep -rq "$KEY" "$TMP/res/echo_key" <<<"" || grep -q "$KEY" <<<"$OUT$ERR"; then
   fail "the API key is in an artifact or the log"
 fi
+# --- a results directory that fills up during the run: invalid, every row whole ----------------
+SMALL="$TMP/small"
+mkdir -p "$SMALL"
+if mount -t tmpfs -o size=96k tmpfs "$SMALL" 2>/dev/null; then
+  trap 'umount "$SMALL" 2>/dev/null || true; cleanup' EXIT
+  start_engine --profile tiny --kv-mode off --speedup 0
+  set +e
+  "$KVBENCH" run --base-url "$BASE" --results-root "$SMALL" --kv-mode off --tokenizer heuristic \
+    --add-bos yes --prompt-set short --short-range 512:512 --requests 400 --warmup 0 \
+    --concurrency 4 --max-tokens 4 --stream --run-id full >"$TMP/full.out" 2>"$TMP/full.err"
+  rc=$?
+  set -e
+  [[ $rc -eq 1 ]] || { cat "$TMP/full.out" "$TMP/full.err" >&2; fail "a run on a full disk exited $rc"; }
+  grep -q "the run is invalid: .* artifact writes failed" "$TMP/full.err" || fail "no reason on stderr"
+  R="$SMALL/full/requests.jsonl"
+  # every row that is there is a whole JSON line
+  if [[ -s $R ]]; then
+    [[ $(tail -c 1 "$R" | od -An -c | tr -d ' ') == '\n' ]] || fail "requests.jsonl ends with a torn line"
+    jq -e . "$R" >/dev/null || fail "requests.jsonl has a broken row"
+  fi
+  # whatever summary could be written says why the run is invalid
+  if [[ -s "$SMALL/full/summary.json" ]]; then
+    jq -e '.run_valid == false and (.invalid_details_kvbench | map(.reason) | index("artifact_write_failed"))' \
+      "$SMALL/full/summary.json" >/dev/null || fail "summary: $(jq -c .invalid_details "$SMALL/full/summary.json")"
+  fi
+  stop_engine
+  umount "$SMALL"
+  trap cleanup EXIT
+else
+  echo "note: cannot mount a small tmpfs here (not root?); the full-disk case is not checked"
+fi
 echo "hardening: ok"
