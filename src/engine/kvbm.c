@@ -59,6 +59,7 @@ struct wjob {
 struct kvbm {
     struct kvbm_config cfg;
     bool use_g2, use_g3;
+    uint64_t write_err_streak; /* disk writes failed in a row (one log line per episode) */
     pthread_mutex_t lock;
 
     struct kv_entry **table;
@@ -101,6 +102,13 @@ static void l_init(struct lnode *h)
 static bool l_linked(const struct lnode *n)
 {
     return n->next != NULL;
+}
+
+static bool is_power_of_ten(uint64_t n)
+{
+    while (n >= 10 && n % 10 == 0)
+        n /= 10;
+    return n == 1;
 }
 
 static void l_remove(struct lnode *n)
@@ -393,6 +401,11 @@ static void *writer_main(void *arg)
         e->g3_queued = false;
         m->c.g3_queued--;
         if (rc == 0) {
+            if (m->write_err_streak) {
+                log_info("disk tier: writes succeed again after %llu failed",
+                         (unsigned long long)m->write_err_streak);
+                m->write_err_streak = 0;
+            }
             e->in_g3 = true;
             l_push_front(&m->g3_lru, &e->g3_node);
             m->g3_count++;
@@ -404,8 +417,16 @@ static void *writer_main(void *arg)
             g3_evict_over_capacity(m);
         } else {
             m->c.disk_write_errors++;
-            log_warn("disk tier: writing block %016llx failed: %s; it stays out of G3",
-                     (unsigned long long)e->hash, strerror(-rc));
+            /* one line per episode (and per power of ten), not one per block: a full disk
+             * fails every write */
+            uint64_t n = ++m->write_err_streak;
+            if (n == 1)
+                log_warn("disk tier: writing block %016llx failed: %s; it stays out of G3 (further "
+                         "failures are counted in kvbench_disk_write_errors)",
+                         (unsigned long long)e->hash, strerror(-rc));
+            else if (is_power_of_ten(n))
+                log_warn("disk tier: %llu block writes in a row failed (last: %s)",
+                         (unsigned long long)n, strerror(-rc));
             maybe_ghost(m, e);
         }
         m->free_bufs[m->free_bufs_n++] = job.buf;
@@ -599,8 +620,11 @@ static int onboard_from_disk(struct kvbm *m, struct kv_entry *e, struct kvbm_adm
     if (!ok) {
         if (rc < 0) {
             m->c.disk_read_errors++;
-            log_warn("disk tier: reading block %016llx failed: %s; treated as a miss",
-                     (unsigned long long)e->hash, strerror(-rc));
+            if (is_power_of_ten(m->c.disk_read_errors))
+                log_warn("disk tier: reading block %016llx failed: %s; treated as a miss (%llu "
+                         "read errors so far)",
+                         (unsigned long long)e->hash, strerror(-rc),
+                         (unsigned long long)m->c.disk_read_errors);
         } else {
             m->c.checksum_failures++;
             log_warn("disk tier: block %016llx failed its checksum; treated as a miss",
