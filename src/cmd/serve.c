@@ -34,6 +34,7 @@ struct serve_opts {
     double speedup;
     long long block_size, max_num_seqs, max_num_tokens, max_tokens_limit, max_body_bytes,
         max_connections, http_threads;
+    double request_read_timeout_s, idle_timeout_s;
     const char *kv_mode;
     long long gpu_blocks, cpu_blocks, disk_blocks;
     double gpu_gb, cpu_gb, disk_gb;
@@ -222,6 +223,21 @@ int cmd_serve(int argc, char **argv)
          .min = 1,
          .max = 65536,
          .help = "concurrent HTTP connections"},
+        {.name = "request-read-timeout-s",
+         .type = OPT_DURATION,
+         .dest = &o.request_read_timeout_s,
+         .def = "10",
+         .min = 1,
+         .max = 3600,
+         .help = "a connection must deliver its request headers within this (slow-header "
+                 "floods)"},
+        {.name = "idle-timeout-s",
+         .type = OPT_DURATION,
+         .dest = &o.idle_timeout_s,
+         .def = "600",
+         .min = 1,
+         .max = 86400,
+         .help = "a connection that sent a request may idle this long"},
         {.name = "http-threads",
          .type = OPT_INT,
          .dest = &o.http_threads,
@@ -419,6 +435,8 @@ int cmd_serve(int argc, char **argv)
     cfg.max_num_tokens = (size_t)o.max_num_tokens;
     cfg.max_tokens_limit = (size_t)o.max_tokens_limit;
     cfg.max_connections = (unsigned)o.max_connections;
+    cfg.request_read_timeout_s = (unsigned)o.request_read_timeout_s;
+    cfg.idle_timeout_s = (unsigned)o.idle_timeout_s;
     cfg.http_threads = (unsigned)o.http_threads;
     cfg.startup_delay_s = o.startup_delay_s;
     cfg.speedup = o.speedup;

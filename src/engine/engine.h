@@ -26,6 +26,8 @@ struct engine_config {
     size_t max_num_tokens;   /* prompt limit (TensorRT-LLM's max_num_tokens) */
     size_t max_tokens_limit; /* largest accepted max_tokens */
     unsigned max_connections;
+    unsigned request_read_timeout_s; /* a connection must deliver its request headers in this */
+    unsigned idle_timeout_s;         /* a connection with a request may idle this long */
     unsigned http_threads;
     double startup_delay_s;                /* report not_ready this long after start */
     const struct personality *personality; /* NULL: dynamo */

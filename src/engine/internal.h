@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -158,6 +159,8 @@ struct engine {
     uint64_t rng;
 
     struct front_metrics fm;
+    _Atomic unsigned api_connections; /* open API connections (our limit, checked on accept) */
+    _Atomic unsigned long long refused_connections;
 };
 
 /* engine.c: the one "does the request fit" check (context, max_num_tokens, device blocks). */

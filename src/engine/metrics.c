@@ -122,6 +122,10 @@ void metrics_render_frontend(struct engine *e, struct buf *o)
     render_histo(o, "dynamo_frontend_cached_tokens", "Prompt tokens served from the KV cache",
                  labels, &m->cached);
     pthread_mutex_unlock(&m->lock);
+    head(o, "kvbench_refused_connections_total", "counter",
+         "Connections closed at accept: over --max-connections");
+    buf_printf(o, "kvbench_refused_connections_total %llu\n",
+               (unsigned long long)atomic_load(&e->refused_connections));
     head(o, "dynamo_frontend_model_kv_cache_block_size", "gauge", "Tokens per KV block");
     buf_printf(o, "dynamo_frontend_model_kv_cache_block_size{%s} %zu\n", labels,
                e->cfg.kv.block_tokens);

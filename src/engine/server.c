@@ -23,9 +23,11 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -33,6 +35,7 @@
 struct hctx {
     struct buf body;
     bool too_big;
+    bool bad_length; /* two Content-Length headers that disagree */
     bool submitted;
     struct ereq *req;
 };
@@ -650,6 +653,33 @@ static enum MHD_Result handle_tokenize(struct engine *e, struct MHD_Connection *
     return send_json(c, MHD_HTTP_OK, body, NULL);
 }
 
+/* Two Content-Length headers that disagree: request smuggling's favourite, answered 400. */
+struct lengths {
+    const char *first;
+    bool conflict;
+};
+
+static enum MHD_Result each_length(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    (void)kind;
+    struct lengths *l = cls;
+    if (strcasecmp(key, "Content-Length") != 0 || !value)
+        return MHD_YES;
+    if (!l->first)
+        l->first = value;
+    else if (strcmp(l->first, value) != 0)
+        l->conflict = true;
+    return MHD_YES;
+}
+
+static bool conflicting_lengths(struct MHD_Connection *c)
+{
+    struct lengths l = {NULL, false};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, each_length, &l);
+    return l.conflict;
+}
+
 /* ------------------------------------------------------------ MHD callbacks */
 
 static enum MHD_Result on_api(void *cls, struct MHD_Connection *c, const char *url,
@@ -664,10 +694,22 @@ static enum MHD_Result on_api(void *cls, struct MHD_Connection *c, const char *u
         if (!h)
             return MHD_NO;
         *req_cls = h;
+        /* the request's headers are in: from now on the idle timeout applies */
+        MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
+                                  e->cfg.idle_timeout_s ? e->cfg.idle_timeout_s : 600u);
+        if (conflicting_lengths(c)) {
+            h->bad_length = true;
+            return MHD_YES;
+        }
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > e->cfg.max_body_bytes)
             h->too_big = true;
         return MHD_YES;
+    }
+    if (h->bad_length) {
+        *upload_size = 0;
+        return send_error(e, c, MHD_HTTP_BAD_REQUEST, "invalid_request_error", NULL, NULL,
+                          "conflicting Content-Length headers", NULL);
     }
     if (*upload_size) {
         if (!h->too_big && h->body.len + *upload_size > e->cfg.max_body_bytes)
@@ -808,19 +850,52 @@ static int open_listener(const char *host, int port, int *fd_out, int *port_out,
     return 0;
 }
 
+/* Over --max-connections a new connection is closed at once (accept policy), instead of
+ * libmicrohttpd's own limit, which stops listening and leaves the queue to rot in CLOSE-WAIT. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    (void)addr;
+    (void)addrlen;
+    struct engine *e = cls;
+    if (atomic_load(&e->api_connections) >= e->cfg.max_connections) {
+        atomic_fetch_add(&e->refused_connections, 1);
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)c;
+    (void)socket_context;
+    struct engine *e = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+        atomic_fetch_add(&e->api_connections, 1);
+    else if (toe == MHD_CONNECTION_NOTIFY_CLOSED)
+        atomic_fetch_sub(&e->api_connections, 1);
+}
+
 static struct MHD_Daemon *start_daemon(struct engine *e, int fd, MHD_AccessHandlerCallback cb,
-                                       unsigned threads, bool notify)
+                                       unsigned threads, bool api)
 {
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
-    if (notify)
-        return MHD_start_daemon(flags, 0, NULL, NULL, cb, e, MHD_OPTION_LISTEN_SOCKET, fd,
+    /* The daemon-wide timeout is the short one: a connection that has not delivered its request
+     * headers in it is closed (slow-header floods); once a request arrives, its connection gets
+     * the idle timeout (on_api). */
+    unsigned read_s = e->cfg.request_read_timeout_s ? e->cfg.request_read_timeout_s : 10;
+    if (api)
+        return MHD_start_daemon(flags, 0, on_accept, e, cb, e, MHD_OPTION_LISTEN_SOCKET, fd,
                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, e,
-                                MHD_OPTION_CONNECTION_LIMIT, e->cfg.max_connections,
+                                MHD_OPTION_NOTIFY_CONNECTION, on_connection, e,
+                                MHD_OPTION_CONNECTION_LIMIT, e->cfg.max_connections + 64u,
                                 MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
-                                600u, MHD_OPTION_END);
+                                read_s, MHD_OPTION_END);
+    /* the metrics listener: its own connections and a short timeout, so a burst on the API port
+     * or here never keeps a scraper out for long */
     return MHD_start_daemon(flags, 0, NULL, NULL, cb, e, MHD_OPTION_LISTEN_SOCKET, fd,
-                            MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_CONNECTION_TIMEOUT, 60u,
-                            MHD_OPTION_END);
+                            MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_CONNECTION_TIMEOUT,
+                            read_s < 5 ? read_s : 5u, MHD_OPTION_END);
 }
 
 int server_start(struct engine *e, char *err)

@@ -54,6 +54,43 @@ stop_engine "$FIRST_PID"
 # a new engine after the first: the lock is free again
 start_engine --profile tiny --kv-mode cpu_disk --disk-cache-dir "$TMP/kvbm2" --speedup 0
 stop_engine
+# --- serve under floods: slow headers, over-limit bursts, garbage, conflicting lengths ---------
+start_engine --profile tiny --kv-mode off --speedup 0 --max-connections 64 --request-read-timeout-s 1
+fds() { find "/proc/$ENGINE_PID/fd" -mindepth 1 2>/dev/null | wc -l; }
+sleep 0.3
+base_fds=$(fds)
+PORT=${BASE##*:}
+# 300 slow-header connections (64 take every slot, the rest are closed at accept), held 4 s
+perl "$SRC/tests/e2e/flood.pl" slow "$PORT" 300 4 >"$TMP/flood1.out" &
+FLOOD=$!
+PIDS+=("$FLOOD")
+sleep 2 # past --request-read-timeout-s: the slow ones are gone
+t0=$(date +%s%N)
+curl -sf --max-time 1 "$BASE/health" >/dev/null || fail "a normal client was not served during a slow-header flood"
+echo "served $(( ($(date +%s%N) - t0) / 1000000 )) ms into a slow-header flood"
+# the metrics listener is independent of the API's connections
+curl -sf --max-time 1 "$METRICS" >/dev/null || fail "metrics port unavailable during the flood"
+wait "$FLOOD" || true
+# a second over-limit burst, then everything is given back
+perl "$SRC/tests/e2e/flood.pl" slow "$PORT" 200 1 >/dev/null
+refused=$(metric kvbench_refused_connections_total "$BASE/metrics")
+(( refused > 0 )) || fail "no connection was refused over --max-connections"
+for _ in $(seq 50); do (( $(fds) <= base_fds + 2 )) && break; sleep 0.1; done
+(( $(fds) <= base_fds + 2 )) || fail "file handles $base_fds -> $(fds) after the floods"
+curl -sf --max-time 1 "$BASE/health" >/dev/null || fail "not served after the floods"
+echo "refused $refused connections over the limit; handles back to $(fds) (baseline $base_fds)"
+# a garbage request line is answered (or closed) at once, not held open
+reply=$(perl "$SRC/tests/e2e/flood.pl" garbage "$PORT" 0 3)
+[[ $reply != "no reply" ]] || fail "a garbage request line was held open with no reply"
+echo "garbage request line: ${reply%$'\r'}"
+# two Content-Length headers that disagree: 400
+code=$(curl -s -o "$TMP/cl.out" -w '%{http_code}' "$BASE/v1/completions" -H 'Content-Type: application/json' \
+  -H 'Content-Length: 2' -H 'Content-Length: 5' --data-binary '{}' || true)
+[[ $code == 400 || $code == 000 ]] || fail "conflicting Content-Length answered $code"
+# an unknown path is 404 whatever the method
+[[ $(curl -s -o /dev/null -w '%{http_code}' -X POST "$BASE/nope") == 404 ]] || fail "POST unknown path"
+stop_engine
+
 # --- nothing unbounded: a server that sends one endless SSE line or body -------------------------
 hostile() { # MODE -> sets HOST_PID, HOST_URL
   local pf="$TMP/hostile-$RANDOM.port"
