@@ -51,8 +51,6 @@ static const char *const PREP[] = {"across", "beneath", "beside", "within", "tow
 static const char *const DET[] = {"the", "a", "every", "one", "that", "this", "some", "each"};
 static const char *const CONJ[] = {"and", "while", "because", "although", "so", "until"};
 
-#define PICK(arr, rng) (arr[splitmix64(rng) % (sizeof arr / sizeof arr[0])])
-
 static uint64_t mix_seed(uint64_t set_seed, const char *prefix, size_t index)
 {
     uint64_t h = 1469598103934665603ull;
@@ -69,17 +67,41 @@ static void cap_first(struct buf *b, size_t from)
         b->data[from] = (char)(b->data[from] - 'a' + 'A');
 }
 
+/* Words are drawn in one fixed order on every architecture: the last word of a clause first.
+ * (They were once drawn inside one printf's argument list, whose evaluation order C leaves
+ * unspecified: gcc on x86-64 went right to left, on aarch64 left to right, so the same seed gave
+ * different prompts on a DGX Spark. Right to left keeps every earlier prompt as it was.) */
+struct wordlist {
+    const char *const *w;
+    size_t n;
+};
+#define WL(arr)                                                                                    \
+    {                                                                                              \
+        arr, sizeof arr / sizeof arr[0]                                                            \
+    }
+
+static void pick_words(uint64_t *rng, const struct wordlist *lists, size_t n, const char **out)
+{
+    for (size_t i = n; i-- > 0;)
+        out[i] = lists[i].w[splitmix64(rng) % lists[i].n];
+}
+
 static int append_sentence(struct buf *b, uint64_t *rng, unsigned number)
 {
+    static const struct wordlist MAIN[] = {WL(DET),  WL(ADJ),  WL(NOUN), WL(VERB), WL(DET),
+                                           WL(NOUN), WL(PREP), WL(DET),  WL(NOUN)};
+    static const struct wordlist TAIL[] = {WL(CONJ), WL(DET), WL(NOUN), WL(VERB), WL(ADV)};
+    const char *w[9];
     size_t start;
     int rc = buf_printf(b, "%u. ", number);
     start = b->len;
-    rc |= buf_printf(b, "%s %s %s %s %s %s %s %s %s", PICK(DET, rng), PICK(ADJ, rng),
-                     PICK(NOUN, rng), PICK(VERB, rng), PICK(DET, rng), PICK(NOUN, rng),
-                     PICK(PREP, rng), PICK(DET, rng), PICK(NOUN, rng));
-    if (splitmix64(rng) % 2)
-        rc |= buf_printf(b, ", %s %s %s %s %s", PICK(CONJ, rng), PICK(DET, rng), PICK(NOUN, rng),
-                         PICK(VERB, rng), PICK(ADV, rng));
+    pick_words(rng, MAIN, 9, w);
+    rc |= buf_printf(b, "%s %s %s %s %s %s %s %s %s", w[0], w[1], w[2], w[3], w[4], w[5], w[6],
+                     w[7], w[8]);
+    if (splitmix64(rng) % 2) {
+        pick_words(rng, TAIL, 5, w);
+        rc |= buf_printf(b, ", %s %s %s %s %s", w[0], w[1], w[2], w[3], w[4]);
+    }
     rc |= buf_append_str(b, ".\n");
     cap_first(b, start);
     return rc ? -1 : 0;
@@ -87,11 +109,14 @@ static int append_sentence(struct buf *b, uint64_t *rng, unsigned number)
 
 static int append_heading(struct buf *b, uint64_t *rng, unsigned section)
 {
+    static const struct wordlist ADJ1[] = {WL(ADJ)}, NOUNS[] = {WL(NOUN), WL(NOUN)};
+    const char *a[1], *w[2];
+    pick_words(rng, ADJ1, 1, a);
+    pick_words(rng, NOUNS, 2, w);
     char adj[32];
-    snprintf(adj, sizeof adj, "%s", PICK(ADJ, rng));
+    snprintf(adj, sizeof adj, "%s", a[0]);
     adj[0] = (char)(adj[0] - 'a' + 'A');
-    return buf_printf(b, "\nSection %u: %s %s of the %s\n", section, adj, PICK(NOUN, rng),
-                      PICK(NOUN, rng));
+    return buf_printf(b, "\nSection %u: %s %s of the %s\n", section, adj, w[0], w[1]);
 }
 
 char *workload_llama3_wrap(const char *message)
