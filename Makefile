@@ -9,7 +9,7 @@ JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 PKGS    := libcurl libmicrohttpd jansson libcrypto libxxhash libpcre2-8 libutf8proc cmocka
 SOURCES := $(shell find src tests bench fuzz -name '*.[ch]' 2>/dev/null)
 
-.PHONY: all deps build check check-build demo format format-check lint bench fuzz clean
+.PHONY: all deps build check check-build check-aarch64 demo format format-check lint bench fuzz clean
 
 all: build
 
@@ -38,6 +38,20 @@ check: check-build
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS)
+
+# Cross-build for aarch64 (DGX Spark) with Debian's gcc-aarch64-linux-gnu and arm64 -dev packages,
+# then the unit tests under qemu-user-static. Left out for now: the tests whose threads or child
+# processes hang under Debian 12's qemu-user (the engine's, the HTTP client's, the KV manager's,
+# the threaded tokenizer cache, process spawning); docs/DESIGN.md says so.
+AARCH64_TESTS ?= unit_
+AARCH64_SKIP ?= unit_test_(bpe|fs_proc|http|iostat_agree|kvbm|telemetry)$$
+check-aarch64:
+	bash scripts/install-deps.sh --aarch64
+	cmake -S . -B build-aarch64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
+	  -DCMAKE_BUILD_TYPE=Release -DKVBENCH_TIMEOUT_SCALE=10 >/dev/null
+	cmake --build build-aarch64 -j $(JOBS)
+	@file build-aarch64/kvbench | grep -q 'ARM aarch64' || { echo "check-aarch64: not an aarch64 binary" >&2; exit 1; }
+	cd build-aarch64 && ctest --output-on-failure -j $(JOBS) -R '$(AARCH64_TESTS)' -E '$(AARCH64_SKIP)'
 
 bench: build
 	@echo "== build/bench/bench_engine"; build/bench/bench_engine
@@ -85,4 +99,4 @@ lint:
 	  --suppress='nullPointer:src/cmd/*' --suppress='ctunullpointer:src/probe/server.c' -I src src
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-aarch64

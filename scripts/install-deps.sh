@@ -19,6 +19,18 @@ PACKAGES=(
 command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
 command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
+# --aarch64: the cross toolchain, the arm64 multiarch -dev packages and qemu-user-static
+# (make check-aarch64).
+AARCH64=0
+if [[ "${1:-}" == "--aarch64" ]]; then
+  AARCH64=1
+  shift
+  PACKAGES=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static file cmake pkg-config
+    curl jq libcurl4-openssl-dev:arm64 libmicrohttpd-dev:arm64 libjansson-dev:arm64
+    libssl-dev:arm64 libxxhash-dev:arm64 libcmocka-dev:arm64 libpcre2-dev:arm64
+    libutf8proc-dev:arm64)
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
@@ -45,6 +57,10 @@ fi
 
 echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
+if [[ $AARCH64 -eq 1 ]] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  "${SUDO[@]}" dpkg --add-architecture arm64
+  "${SUDO[@]}" apt-get update >/tmp/kvbench-apt.log 2>&1 || true
+fi
 if ! "${SUDO[@]}" apt-get install -y --no-install-recommends "${missing[@]}" >/tmp/kvbench-apt.log 2>&1; then
   # The package lists may be stale or absent on a fresh machine: refresh once and retry.
   if ! { "${SUDO[@]}" apt-get update >>/tmp/kvbench-apt.log 2>&1 &&
