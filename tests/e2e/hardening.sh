@@ -24,7 +24,8 @@ for _ in $(seq 100); do
   (( n > 1 )) && break
   sleep 0.1
 done
-before=$(find "$CACHE" -name 'kvbench-*.kvblk' | wc -l)
+find "$CACHE" -name 'kvbench-*.kvblk' | sort >"$TMP/before.list"
+before=$(wc -l <"$TMP/before.list")
 (( before > 1 )) || fail "no block files written"
 [[ $(cat "$CACHE/.kvbench.lock") == "$FIRST_PID" ]] || fail "the lock does not name the holder"
 
@@ -33,8 +34,10 @@ expect_exit 1 "$KVBENCH" serve --port 0 --metrics-port 0 --profile tiny --kv-mod
   --disk-cache-dir "$CACHE" --log-level ERROR
 one_line "$ERR"
 grep -q "in use by another kvbench serve (pid $FIRST_PID)" <<<"$ERR" || fail "second engine: $ERR"
-after=$(find "$CACHE" -name 'kvbench-*.kvblk' | wc -l)
-[[ $after -eq $before ]] || fail "the second engine changed the first one's files ($before -> $after)"
+# (the first engine may still be writing more: every file that was there must still be there)
+find "$CACHE" -name 'kvbench-*.kvblk' | sort >"$TMP/after.list"
+gone=$(comm -23 "$TMP/before.list" "$TMP/after.list" | wc -l)
+[[ $gone -eq 0 ]] || fail "the second engine deleted $gone of the first one's $before files"
 kill -0 "$FIRST_PID" || fail "the first engine died"
 [[ $(metric kvbench_disk_read_errors) -eq 0 ]] || fail "read errors in the first engine"
 
@@ -66,18 +69,23 @@ FLOOD=$!
 PIDS+=("$FLOOD")
 sleep 2 # past --request-read-timeout-s: the slow ones are gone
 t0=$(date +%s%N)
-curl -sf --max-time 1 "$BASE/health" >/dev/null || fail "a normal client was not served during a slow-header flood"
+# (a busy CI machine may be slow to run the timeouts: a few tries, never a timing assertion)
+ok=0
+for _ in $(seq 10); do curl -sf --max-time 2 "$BASE/health" >/dev/null && { ok=1; break; }; sleep 0.5; done
+[[ $ok -eq 1 ]] || fail "a normal client was not served during a slow-header flood"
 echo "served $(( ($(date +%s%N) - t0) / 1000000 )) ms into a slow-header flood"
 # the metrics listener is independent of the API's connections
-curl -sf --max-time 1 "$METRICS" >/dev/null || fail "metrics port unavailable during the flood"
+ok=0
+for _ in $(seq 10); do curl -sf --max-time 2 "$METRICS" >/dev/null && { ok=1; break; }; sleep 0.5; done
+[[ $ok -eq 1 ]] || fail "metrics port unavailable during the flood"
 wait "$FLOOD" || true
 # a second over-limit burst, then everything is given back
 perl "$SRC/tests/e2e/flood.pl" slow "$PORT" 200 1 >/dev/null
 refused=$(metric kvbench_refused_connections_total "$BASE/metrics")
 (( refused > 0 )) || fail "no connection was refused over --max-connections"
-for _ in $(seq 50); do (( $(fds) <= base_fds + 2 )) && break; sleep 0.1; done
+for _ in $(seq 150); do (( $(fds) <= base_fds + 2 )) && break; sleep 0.1; done
 (( $(fds) <= base_fds + 2 )) || fail "file handles $base_fds -> $(fds) after the floods"
-curl -sf --max-time 1 "$BASE/health" >/dev/null || fail "not served after the floods"
+curl -sf --max-time 5 "$BASE/health" >/dev/null || fail "not served after the floods"
 echo "refused $refused connections over the limit; handles back to $(fds) (baseline $base_fds)"
 # a garbage request line is answered (or closed) at once, not held open
 reply=$(perl "$SRC/tests/e2e/flood.pl" garbage "$PORT" 0 3)
