@@ -559,8 +559,15 @@ void kvbm_destroy(struct kvbm *m, bool keep_files)
     }
     /* only an engine that holds the directory's lock may clean it: a refused second engine
      * must not delete the first one's blocks on its way out */
-    if (m->use_g3 && !keep_files && m->disk.dir[0] && m->disk.lock_fd >= 0)
+    if (m->use_g3 && !keep_files && m->disk.dir[0] && m->disk.lock_fd >= 0) {
+        /* our own blocks by our own index first (no directory scan, no header reads), then a
+         * scan for whatever is left (a write that finished as we stopped) */
+        for (size_t i = 0; i < m->table_size && m->table; i++)
+            for (struct kv_entry *e = m->table[i]; e; e = e->hnext)
+                if (e->in_g3 || e->g3_unlink_pending)
+                    disktier_remove(&m->disk, e->hash);
         disktier_remove_all(&m->disk);
+    }
     if (m->use_g3 && m->disk.dir[0])
         disktier_close(&m->disk);
     for (size_t i = 0; i < m->table_size && m->table; i++) {
