@@ -114,8 +114,8 @@ static double now_s(void)
 }
 
 /* Let the filesystem finish deferred work of the last round (freeing a deleted round's blocks,
- * journal commits) before the next timed round, so it is not charged to whichever round runs
- * next: the raw/tier ratio moved 0.7 <-> 0.9 with the clean-up's timing alone. */
+ * journal commits) before the next timed round, so it is not charged to whichever round happens
+ * to run next. */
 static void settle(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
