@@ -16,7 +16,8 @@ all: build
 # Install missing Debian packages only when something is not found.
 deps:
 	@if ! command -v cmake >/dev/null 2>&1 || ! command -v pkg-config >/dev/null 2>&1 || \
-	    ! pkg-config --exists $(PKGS) || ! command -v jq >/dev/null 2>&1 || \
+	    ! pkg-config --exists $(PKGS) || ! test -f /usr/include/http_parser.h || \
+	    ! command -v jq >/dev/null 2>&1 || \
 	    ! command -v curl >/dev/null 2>&1 || ! command -v iostat >/dev/null 2>&1 || \
 	    ! command -v shellcheck >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
 	  bash scripts/install-deps.sh; \
@@ -67,17 +68,17 @@ FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(filter-out src/main.c,$(shell find src -name '*.c'))
 FUZZ_FLAGS := -std=c17 -D_GNU_SOURCE -g -O1 -Isrc -Ibuild/fuzz-gen \
   -fsanitize=fuzzer,address,undefined $(shell pkg-config --cflags libcurl libmicrohttpd jansson libpcre2-8 libutf8proc)
-FUZZ_LIBS := $(shell pkg-config --libs libcurl libmicrohttpd jansson libcrypto libxxhash libpcre2-8 libutf8proc) -lpthread -lm -ldl
+FUZZ_LIBS := $(shell pkg-config --libs libcurl libmicrohttpd jansson libcrypto libxxhash libpcre2-8 libutf8proc) -lhttp_parser -lpthread -lm -ldl
 fuzz: deps
 	@mkdir -p build-fuzz/gen bench/out
 	@printf 'const char *const KVBENCH_VERSION = "fuzz";\nconst char *const KVBENCH_GIT_SHA = "fuzz";\n' > build-fuzz/gen/version.c
 	@gzip -dc tests/fixtures/tokenizers/llama3/tokenizer.json.gz > build-fuzz/llama3-tokenizer.json
 	@command -v clang-14 >/dev/null || { echo "make fuzz: needs clang-14 and libclang-rt-14-dev (apt-get install clang-14 libclang-rt-14-dev)" >&2; exit 1; }
-	@for t in prom sse tokenizer_json encode; do \
+	@for t in prom sse chunk tokenizer_json encode; do \
 	  clang-14 $(FUZZ_FLAGS) fuzz/fuzz_$$t.c $(FUZZ_SRC) build-fuzz/gen/version.c $(FUZZ_LIBS) \
 	    -o build-fuzz/fuzz_$$t || exit 1; \
 	done
-	@for t in prom sse tokenizer_json encode; do \
+	@for t in prom sse chunk tokenizer_json encode; do \
 	  echo "== fuzz_$$t ($(FUZZ_SECONDS) s)"; mkdir -p build-fuzz/corpus-$$t; \
 	  KVBENCH_FUZZ_TOKENIZER=build-fuzz/llama3-tokenizer.json build-fuzz/fuzz_$$t \
 	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build-fuzz/corpus-$$t fuzz/corpus/$$t \

@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
   gcc make cmake pkg-config
   libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev libssl-dev libxxhash-dev libcmocka-dev
-  libpcre2-dev libutf8proc-dev
+  libpcre2-dev libutf8proc-dev libhttp-parser-dev
   curl jq ca-certificates
   # for the tests only: sysstat's iostat is the reference the disk telemetry is checked against;
   # shellcheck checks the runbook scripts
@@ -19,6 +19,13 @@ PACKAGES=(
 command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
 command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
+# --bench: also nginx-light and wrk, which `make bench`'s streaming client benchmark uses (it
+# skips with a message without them).
+if [[ "${1:-}" == "--bench" ]]; then
+  shift
+  PACKAGES+=(nginx-light wrk)
+fi
+
 # --aarch64: the cross toolchain, the arm64 multiarch -dev packages and qemu-user-static
 # (make check-aarch64).
 AARCH64=0
@@ -28,7 +35,7 @@ if [[ "${1:-}" == "--aarch64" ]]; then
   PACKAGES=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static file cmake pkg-config
     curl jq libcurl4-openssl-dev:arm64 libmicrohttpd-dev:arm64 libjansson-dev:arm64
     libssl-dev:arm64 libxxhash-dev:arm64 libcmocka-dev:arm64 libpcre2-dev:arm64
-    libutf8proc-dev:arm64)
+    libutf8proc-dev:arm64 libhttp-parser-dev:arm64)
 fi
 
 missing=()

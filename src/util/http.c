@@ -10,6 +10,7 @@
 
 #include "util/clock.h"
 #include "util/err.h"
+#include "util/http_native.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -19,6 +20,7 @@
 struct http_client {
     CURLM *multi;
     int active;
+    struct nhttp *nat; /* non-NULL: every request runs on the native client */
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -76,6 +78,35 @@ struct http_client *http_client_new(size_t max_connections, char *err)
     return c;
 }
 
+struct http_client *http_client_new_for(const char *url, size_t max_connections,
+                                        enum http_transport t, char *err)
+{
+    if (t != HTTP_TRANSPORT_CURL) {
+        char nerr[ERR_LEN];
+        struct nhttp *n = nhttp_new(url, max_connections, nerr);
+        if (n) {
+            struct http_client *c = calloc(1, sizeof *c);
+            if (!c) {
+                nhttp_free(n);
+                err_set(err, "out of memory");
+                return NULL;
+            }
+            c->nat = n;
+            return c;
+        }
+        if (t == HTTP_TRANSPORT_NATIVE) {
+            err_set(err, "the native HTTP client cannot serve %s: %s", url, nerr);
+            return NULL;
+        }
+    }
+    return http_client_new(max_connections, err);
+}
+
+const char *http_client_transport(const struct http_client *c)
+{
+    return c->nat ? "native" : "libcurl";
+}
+
 void http_req_init(struct http_req *req)
 {
     memset(req, 0, sizeof *req);
@@ -107,20 +138,17 @@ void http_req_cleanup(struct http_req *req)
     buf_free(&req->body_buf);
 }
 
-static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+int http_deliver_body(struct http_req *req, const char *ptr, size_t len, uint64_t t)
 {
-    struct http_req *req = userdata;
-    size_t len = size * nmemb;
-    uint64_t t = clock_now_ns();
     if (!req->t_first_byte_ns && len)
         req->t_first_byte_ns = t;
     req->bytes_received += len;
     if (req->on_data) {
         if (req->on_data(req, ptr, len, t) != 0) {
             req->error = HTTP_ERR_ABORTED;
-            return 0; /* makes curl fail the transfer with CURLE_WRITE_ERROR */
+            return -1;
         }
-        return len;
+        return 0;
     }
     size_t cap = req->max_body ? req->max_body : (size_t)64 << 20;
     size_t room = req->body_buf.len < cap ? cap - req->body_buf.len : 0;
@@ -128,16 +156,23 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
     if (take && buf_append(&req->body_buf, ptr, take) < 0) {
         req->error = HTTP_ERR_OTHER;
         snprintf(req->error_text, sizeof req->error_text, "out of memory collecting the body");
-        return 0;
+        return -1;
     }
     if (take < len) {
         /* past the cap: stop reading (a server sending without end must not keep us busy) */
         req->body_truncated = true;
         req->error = HTTP_ERR_OTHER;
         snprintf(req->error_text, sizeof req->error_text, "the body is larger than %zu bytes", cap);
-        return 0;
+        return -1;
     }
-    return len;
+    return 0;
+}
+
+static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    size_t len = size * nmemb;
+    /* 0 makes curl fail the transfer with CURLE_WRITE_ERROR */
+    return http_deliver_body(userdata, ptr, len, clock_now_ns()) < 0 ? 0 : len;
 }
 
 static size_t on_header_line(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -174,12 +209,29 @@ static size_t on_header_line(char *ptr, size_t size, size_t nmemb, void *userdat
     return len;
 }
 
+static void reset_results(struct http_req *req)
+{
+    req->status = 0;
+    req->error = HTTP_OK;
+    req->error_text[0] = '\0';
+    req->curl_errbuf[0] = '\0';
+    req->body_truncated = false;
+    req->retried = false;
+    req->t_first_byte_ns = req->t_done_ns = 0;
+    req->bytes_received = 0;
+    buf_reset(&req->body_buf);
+}
+
 int http_client_start(struct http_client *c, struct http_req *req, char *err)
 {
     if (req->active)
         return err_set(err, "request already active");
     if (!req->url)
         return err_set(err, "request has no URL");
+    reset_results(req);
+    req->client = c;
+    if (c->nat)
+        return nhttp_start(c->nat, req, err);
     bool fresh = false;
     if (!req->easy) {
         req->easy = curl_easy_init();
@@ -188,14 +240,6 @@ int http_client_start(struct http_client *c, struct http_req *req, char *err)
         fresh = true;
     }
     CURL *e = req->easy;
-    req->status = 0;
-    req->error = HTTP_OK;
-    req->error_text[0] = '\0';
-    req->curl_errbuf[0] = '\0';
-    req->body_truncated = false;
-    req->t_first_byte_ns = req->t_done_ns = 0;
-    req->bytes_received = 0;
-    buf_reset(&req->body_buf);
 
     const char *method = req->method ? req->method : req->body ? "POST" : "GET";
     bool post = strcmp(method, "POST") == 0;
@@ -228,7 +272,6 @@ int http_client_start(struct http_client *c, struct http_req *req, char *err)
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") ? method : NULL);
     }
-    req->client = c;
     req->t_start_ns = clock_now_ns();
     CURLMcode mc = curl_multi_add_handle(c->multi, e);
     if (mc != CURLM_OK)
@@ -290,8 +333,17 @@ static void finish(struct http_client *c, struct http_req *req, CURLcode rc)
         req->on_done(req);
 }
 
+int http_client_poll_us(struct http_client *c, long timeout_us)
+{
+    if (c->nat)
+        return nhttp_poll(c->nat, timeout_us);
+    return http_client_poll(c, (int)((timeout_us + 999) / 1000));
+}
+
 int http_client_poll(struct http_client *c, int timeout_ms)
 {
+    if (c->nat)
+        return nhttp_poll(c->nat, (long)timeout_ms * 1000);
     int running = 0;
     CURLMcode mc = curl_multi_perform(c->multi, &running);
     if (mc != CURLM_OK)
@@ -319,27 +371,37 @@ int http_client_poll(struct http_client *c, int timeout_ms)
 
 int http_client_active(const struct http_client *c)
 {
-    return c->active;
+    return c->nat ? nhttp_active(c->nat) : c->active;
 }
 
 void http_client_cancel(struct http_client *c, struct http_req *req)
 {
     if (!req->active)
         return;
+    if (c->nat) {
+        nhttp_cancel(c->nat, req);
+        return;
+    }
     req->error = HTTP_ERR_ABORTED;
     finish(c, req, CURLE_ABORTED_BY_CALLBACK);
 }
 
 void http_client_wakeup(struct http_client *c)
 {
-    curl_multi_wakeup(c->multi);
+    if (c->nat)
+        nhttp_wakeup(c->nat);
+    else
+        curl_multi_wakeup(c->multi);
 }
 
 void http_client_free(struct http_client *c)
 {
     if (!c)
         return;
-    curl_multi_cleanup(c->multi);
+    if (c->nat)
+        nhttp_free(c->nat);
+    else
+        curl_multi_cleanup(c->multi);
     free(c);
 }
 

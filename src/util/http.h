@@ -11,6 +11,9 @@
  * curl delivered those bytes, before any parsing; no memory is allocated per chunk (when on_data
  * is NULL the body is collected into req->body, which grows to its working size once).
  *
+ * The load path can run on util/http_native.c instead (http_client_new_for): the same requests and
+ * callbacks over plain sockets, epoll and libhttp-parser, for plain http:// URLs.
+ *
  * Errors: a transport failure (refused, reset, timeout, truncated body) completes the request with
  * req->error != HTTP_OK and req->error_text; an HTTP status >= 400 is not a transport error
  * (req->status says it). Requests are never retried.
@@ -71,6 +74,8 @@ struct http_req {
     /* private */
     struct curl_slist *headers;
     void *easy;
+    void *conn;   /* the native client's connection while active */
+    bool retried; /* the native client retried it once on a fresh connection */
     struct http_client *client;
     bool active;
     char curl_errbuf[256];
@@ -79,8 +84,20 @@ struct http_req {
 /* Once per process, before any thread starts. Returns 0 or -1. */
 int http_global_init(void);
 
-/* max_connections: size of the keep-alive cache (use the planned concurrency). */
+enum http_transport {
+    HTTP_TRANSPORT_AUTO,   /* native for plain http:// URLs, libcurl otherwise */
+    HTTP_TRANSPORT_CURL,   /* libcurl's multi interface for everything */
+    HTTP_TRANSPORT_NATIVE, /* util/http_native.c; http:// only, one origin per client */
+};
+
+/* max_connections: size of the keep-alive cache (use the planned concurrency). libcurl. */
 struct http_client *http_client_new(size_t max_connections, char *err);
+/* A client for requests to url's origin on the given transport (the load path's). NATIVE for
+ * a URL it cannot serve fails with err filled; AUTO falls back to libcurl. */
+struct http_client *http_client_new_for(const char *url, size_t max_connections,
+                                        enum http_transport t, char *err);
+/* "native" or "libcurl". */
+const char *http_client_transport(const struct http_client *c);
 /* Frees the client. Every request must have completed or been cancelled first. */
 void http_client_free(struct http_client *c);
 
@@ -96,6 +113,9 @@ int http_client_start(struct http_client *c, struct http_req *req, char *err);
 /* Wait up to timeout_ms for progress, run callbacks. Returns the number of transfers still
  * active, or -1 on a curl failure. */
 int http_client_poll(struct http_client *c, int timeout_ms);
+/* The same with a timeout in microseconds (the open loop's due times; libcurl rounds it up to
+ * milliseconds). */
+int http_client_poll_us(struct http_client *c, long timeout_us);
 /* Number of active transfers. */
 int http_client_active(const struct http_client *c);
 /* Stop an active request now; it completes with HTTP_ERR_ABORTED and on_done is called. */

@@ -14,6 +14,8 @@
 #include "util/sse.h"
 
 static struct buf stream; /* the recorded SSE fixture */
+/* Every test runs twice: on libcurl and on the native client (util/http_native.c). */
+static enum http_transport transport = HTTP_TRANSPORT_CURL;
 
 static void send_headers(int fd, const char *status, const char *extra)
 {
@@ -90,6 +92,20 @@ static bool handler(int fd, const struct testsrv_request *req, void *user)
     }
     if (strcmp(req->path, "/reset") == 0)
         return false; /* no answer at all */
+    if (strcmp(req->path, "/close-after") == 0) {
+        /* a whole answer that keeps nothing alive: the server closes the connection after it */
+        testsrv_write_str(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        return false;
+    }
+    if (strcmp(req->path, "/to-eof") == 0) {
+        /* no length, no chunks: the body ends when the connection does */
+        testsrv_write_str(fd, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end");
+        return false;
+    }
+    if (strcmp(req->path, "/garbage") == 0) {
+        testsrv_write_str(fd, "HTTP/1.1 2x0 What\r\n\r\n");
+        return false;
+    }
     testsrv_write_str(fd, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
     return true;
 }
@@ -168,7 +184,7 @@ static void test_stream_splits_identical(void **state)
     struct buf ref = BUF_INIT;
     reference_events(&ref);
     char err[ERR_LEN];
-    struct http_client *c = http_client_new(4, err);
+    struct http_client *c = http_client_new_for(url_base, 4, transport, err);
     assert_non_null(c);
     struct sse_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
@@ -214,7 +230,8 @@ static void test_concurrent_requests(void **state)
     (void)state;
     char err[ERR_LEN];
     enum { N = 16 };
-    struct http_client *c = http_client_new(N, err);
+    struct http_client *c = http_client_new_for(url_base, N, transport, err);
+    assert_non_null(c);
     struct http_req reqs[N];
     char urls[N][96];
     for (int i = 0; i < N; i++) {
@@ -237,6 +254,23 @@ static void test_concurrent_requests(void **state)
     http_client_free(c);
 }
 
+/* One request to completion on a client of the transport under test. */
+static int run_one(struct http_req *req, char *err)
+{
+    struct http_client *c = http_client_new_for(req->url, 1, transport, err);
+    if (!c)
+        return -1;
+    if (http_client_start(c, req, err) < 0) {
+        http_client_free(c);
+        return -1;
+    }
+    while (req->active)
+        http_client_poll(c, 100);
+    http_client_free(c);
+    req->client = NULL;
+    return 0;
+}
+
 static void fetch(const char *path, struct http_req *req, double timeout_s)
 {
     static char url[128];
@@ -245,7 +279,7 @@ static void fetch(const char *path, struct http_req *req, double timeout_s)
     http_req_init(req);
     req->url = url;
     req->timeout_s = timeout_s;
-    assert_int_equal(http_fetch(req, err), 0);
+    assert_int_equal(run_one(req, err), 0);
 }
 
 static void test_error_statuses_keep_body(void **state)
@@ -274,7 +308,7 @@ static void test_connection_refused(void **state)
     http_req_init(&req);
     req.url = url;
     req.timeout_s = 5;
-    assert_int_equal(http_fetch(&req, err), 0);
+    assert_int_equal(run_one(&req, err), 0);
     assert_int_equal(req.error, HTTP_ERR_CONNECT);
     assert_int_equal(req.status, 0);
     assert_non_null(strstr(req.error_text, "connect failed"));
@@ -324,7 +358,7 @@ static void test_post_body_and_headers(void **state)
     req.body_len = strlen(body);
     assert_int_equal(http_req_add_header(&req, "Authorization: Bearer sk-test"), 0);
     assert_int_equal(http_req_add_header(&req, "Content-Type: application/json"), 0);
-    assert_int_equal(http_fetch(&req, err), 0);
+    assert_int_equal(run_one(&req, err), 0);
     assert_int_equal(req.status, 200);
     const char *got = req.body_buf.data;
     assert_non_null(strstr(got, "POST /echo"));
@@ -352,7 +386,7 @@ static void test_callback_abort(void **state)
     http_req_init(&req);
     req.url = url;
     req.on_data = abort_at_first;
-    assert_int_equal(http_fetch(&req, err), 0);
+    assert_int_equal(run_one(&req, err), 0);
     assert_int_equal(req.error, HTTP_ERR_ABORTED);
     http_req_cleanup(&req);
 }
@@ -366,13 +400,45 @@ static void test_body_cap(void **state)
     http_req_init(&req);
     req.url = url;
     req.max_body = 100;
-    assert_int_equal(http_fetch(&req, err), 0);
+    assert_int_equal(run_one(&req, err), 0);
     /* past the cap the transfer stops, with an error that says why */
     assert_int_equal(req.error, HTTP_ERR_OTHER);
     assert_non_null(strstr(req.error_text, "larger than 100 bytes"));
     assert_int_equal(req.body_buf.len, 100);
     assert_true(req.body_truncated);
     assert_true(req.bytes_received <= stream.len);
+    http_req_cleanup(&req);
+}
+
+/* A server that closes after each answer, a body read to EOF, a garbage status line. */
+static void test_connection_endings(void **state)
+{
+    (void)state;
+    char err[ERR_LEN], url[128];
+    snprintf(url, sizeof url, "%s/close-after", url_base);
+    struct http_client *c = http_client_new_for(url_base, 1, transport, err);
+    assert_non_null(c);
+    for (int i = 0; i < 3; i++) { /* the connection is gone each time; the next one is new */
+        struct http_req req;
+        http_req_init(&req);
+        req.url = url;
+        req.timeout_s = 5;
+        assert_int_equal(http_client_start(c, &req, err), 0);
+        while (req.active)
+            http_client_poll(c, 100);
+        assert_int_equal(req.error, HTTP_OK);
+        assert_int_equal(req.status, 200);
+        assert_string_equal(req.body_buf.data, "ok");
+        http_req_cleanup(&req);
+    }
+    http_client_free(c);
+    struct http_req req;
+    fetch("/to-eof", &req, 5);
+    assert_int_equal(req.error, HTTP_OK);
+    assert_string_equal(req.body_buf.data, "until the end");
+    http_req_cleanup(&req);
+    fetch("/garbage", &req, 5);
+    assert_int_not_equal(req.error, HTTP_OK);
     http_req_cleanup(&req);
 }
 
@@ -388,6 +454,11 @@ int main(void)
         cmocka_unit_test(test_post_body_and_headers),
         cmocka_unit_test(test_callback_abort),
         cmocka_unit_test(test_body_cap),
+        cmocka_unit_test(test_connection_endings),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    transport = HTTP_TRANSPORT_CURL;
+    int failed = cmocka_run_group_tests_name("libcurl", tests, setup, teardown);
+    transport = HTTP_TRANSPORT_NATIVE;
+    failed += cmocka_run_group_tests_name("native", tests, setup, teardown);
+    return failed;
 }
