@@ -59,6 +59,40 @@ static void num(struct buf *b, double v)
         buf_append(b, "null", 4);
         return;
     }
+    double av = fabs(v);
+    if (av == 0) {
+        buf_append(b, "0.0", 3); /* what %.15g + ".0" gives; a common ITL (one read, many events) */
+        return;
+    }
+    if (av >= 1e-4 && av < 1e9) {
+        /* Durations in ms from ns clocks are k/1e6: print those without printf (a streamed row
+         * carries hundreds of them). The digits are those %.15g gives in this range. */
+        double scaled = av * 1e6;
+        long long k = llround(scaled);
+        if ((double)k / 1e6 == av) {
+            char tmp[32];
+            int n = sizeof tmp;
+            long long ip = k / 1000000, fp = k % 1000000;
+            int digits = 6;
+            while (digits > 0 && fp % 10 == 0) {
+                fp /= 10;
+                digits--;
+            }
+            if (digits == 0)
+                tmp[--n] = '0';
+            for (int i = 0; i < digits; i++, fp /= 10)
+                tmp[--n] = (char)('0' + fp % 10);
+            tmp[--n] = '.';
+            do {
+                tmp[--n] = (char)('0' + ip % 10);
+                ip /= 10;
+            } while (ip);
+            if (v < 0)
+                tmp[--n] = '-';
+            buf_append(b, tmp + n, sizeof tmp - (size_t)n);
+            return;
+        }
+    }
     size_t before = b->len;
     buf_printf(b, "%.15g", v);
     /* keep it a JSON real like jansson does: 3 → 3.0 */

@@ -2,8 +2,10 @@
  * sse.c - server-sent events.
  *
  * Lines are scanned with memchr over each fed chunk; a line that lies wholly inside the chunk is
- * processed in place, and only a line that straddles chunks is copied into the line buffer. So a
- * normal stream (whole events per TCP read) is parsed without copying lines at all.
+ * processed in place, and only a line that straddles chunks is copied into the line buffer. An
+ * event's single data line is handed to the callback where it lies in the fed bytes; it is copied
+ * only when a second data line follows or the bytes end before the event does. So a normal stream
+ * (whole events per TCP read) is parsed without copying anything.
  */
 #include "util/sse.h"
 
@@ -22,6 +24,7 @@ void sse_reset(struct sse_parser *p)
     buf_reset(&p->data);
     buf_reset(&p->event);
     p->have_data = false;
+    p->pend = NULL;
     p->last_cr = false;
     p->bom_checked = false;
     p->events = 0;
@@ -39,22 +42,36 @@ bool sse_pending(const struct sse_parser *p)
     return p->line.len > 0 || p->have_data;
 }
 
+/* Copy a data line still in the fed bytes into the data buffer. Returns 0 or -1. */
+static int keep_pending(struct sse_parser *p)
+{
+    if (!p->pend)
+        return 0;
+    int rc = buf_append(&p->data, p->pend, p->pend_len);
+    p->pend = NULL;
+    return rc;
+}
+
 static int dispatch(struct sse_parser *p)
 {
     int rc = 0;
     if (p->have_data) {
         p->events++;
         const char *type = p->event.len ? buf_cstr(&p->event) : "message";
-        rc = p->on_event(p->user, type, buf_cstr(&p->data), p->data.len);
+        if (p->pend)
+            rc = p->on_event(p->user, type, p->pend, p->pend_len);
+        else
+            rc = p->on_event(p->user, type, buf_cstr(&p->data), p->data.len);
     }
+    p->pend = NULL;
     buf_reset(&p->data);
     buf_reset(&p->event);
     p->have_data = false;
     return rc;
 }
 
-/* One complete line, without its terminator. */
-static int process_line(struct sse_parser *p, const char *line, size_t len)
+/* One complete line, without its terminator; inplace: it lies in the bytes being fed. */
+static int process_line(struct sse_parser *p, const char *line, size_t len, bool inplace)
 {
     if (len == 0)
         return dispatch(p);
@@ -69,6 +86,14 @@ static int process_line(struct sse_parser *p, const char *line, size_t len)
         value_len--;
     }
     if (name_len == 4 && memcmp(line, "data", 4) == 0) {
+        if (!p->have_data && inplace) {
+            p->pend = value;
+            p->pend_len = value_len;
+            p->have_data = true;
+            return 0;
+        }
+        if (keep_pending(p) < 0)
+            return -1;
         if (p->have_data && buf_append_char(&p->data, '\n') < 0)
             return -1;
         if (buf_append(&p->data, value, value_len) < 0)
@@ -83,7 +108,18 @@ static int process_line(struct sse_parser *p, const char *line, size_t len)
     return 0;
 }
 
+static int feed(struct sse_parser *p, const char *bytes, size_t len);
+
 int sse_feed(struct sse_parser *p, const char *bytes, size_t len)
+{
+    int rc = feed(p, bytes, len);
+    /* the bytes are the caller's: a data line of an unfinished event is copied before return */
+    if (keep_pending(p) < 0 && rc == 0)
+        rc = -1;
+    return rc;
+}
+
+static int feed(struct sse_parser *p, const char *bytes, size_t len)
 {
     size_t i = 0;
     if (!p->bom_checked && len > 0) {
@@ -128,10 +164,10 @@ int sse_feed(struct sse_parser *p, const char *bytes, size_t len)
         if (p->line.len) {
             if (buf_append(&p->line, start, seg) < 0)
                 return -1;
-            rc = process_line(p, p->line.data, p->line.len);
+            rc = process_line(p, p->line.data, p->line.len, false);
             buf_reset(&p->line);
         } else {
-            rc = process_line(p, start, seg);
+            rc = process_line(p, start, seg, true);
         }
         i += seg + 1;
         if (end == cr)

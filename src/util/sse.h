@@ -26,7 +26,9 @@ struct sse_parser {
     struct buf data;  /* data of the current event */
     struct buf event; /* event type of the current event */
     bool have_data;   /* a data field was seen in the current event */
-    bool last_cr;     /* the previous byte was '\r' (a following '\n' belongs to it) */
+    const char *pend; /* the event's one data line, still in the bytes being fed (not copied) */
+    size_t pend_len;
+    bool last_cr; /* the previous byte was '\r' (a following '\n' belongs to it) */
     bool bom_checked;
     size_t events; /* events dispatched so far */
 };

@@ -1,6 +1,8 @@
 /* Unit tests for percentiles (linear interpolation, as numpy's default). */
 #include "test_common.h"
 
+#include <stdint.h>
+
 #include "bench/stats.h"
 
 #include <math.h>
@@ -50,9 +52,58 @@ static void test_many(void **state)
     dvec_free(&d);
 }
 
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Large sets go through the radix sort: same order as qsort, negatives, zeros and tiny and huge
+ * magnitudes included. */
+static void test_large_sets_sort_like_qsort(void **state)
+{
+    (void)state;
+    enum { N = 20000 };
+    double *a = malloc(N * sizeof *a), *b = malloc(N * sizeof *b);
+    uint64_t x = 88172645463325252ull;
+    for (size_t i = 0; i < N; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        double u = (double)(x >> 11) / 9007199254740992.0;
+        switch (i % 5) {
+        case 0:
+            a[i] = u * 1000;
+            break;
+        case 1:
+            a[i] = -u * 1e-3;
+            break;
+        case 2:
+            a[i] = (double)(x % 7);
+            break;
+        case 3:
+            a[i] = i % 2 ? -0.0 : 1e300 * u;
+            break;
+        default:
+            a[i] = (double)(x % 1000000) / 1e6;
+            break;
+        }
+    }
+    memcpy(b, a, N * sizeof *a);
+    qsort(b, N, sizeof *b, cmp_d);
+    struct dstats st;
+    stats_compute(a, N, &st);
+    for (size_t i = 0; i < N; i++)
+        assert_true(a[i] == b[i]);
+    for (size_t i = 1; i < N; i++)
+        assert_true(a[i - 1] <= a[i]);
+    assert_true(st.min == b[0] && st.max == b[N - 1]);
+    free(a);
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_large_sets_sort_like_qsort),
         cmocka_unit_test(test_interpolation),
         cmocka_unit_test(test_single_and_empty),
         cmocka_unit_test(test_many),
