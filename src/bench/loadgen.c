@@ -1,12 +1,19 @@
 /*
- * loadgen.c - closed-loop load over the HTTP client.
+ * loadgen.c - the load generator: event-loop threads, closed or open loop.
  *
- * One slot per worker owns a reusable struct http_req, an SSE parser and its buffers, so the
- * steady state allocates only what a row needs. Completion of a request (on_done, called from
- * http_client_poll) records the row and immediately starts the slot's next prompt.
+ * Each thread (struct worker) owns an HTTP client and its slots; a slot owns a reusable struct
+ * http_req, an SSE parser and its buffers. Requests are claimed from the phase through one
+ * atomic counter, and everything else a thread touches while requests run is its own: results,
+ * ITL values (one growing array per thread), the row being written, the header names seen,
+ * the running counters the progress line reads. Rows go to requests.jsonl whole, in batches
+ * (at most ROWS_BATCH bytes or ROWS_FLUSH_MS old) under the one lock of the load path.
+ *
+ * SSE events are read by bench/chunk.c's scanner (no tree, no allocation per event); body bytes
+ * carry the time recv() returned them, taken before any parsing.
  */
 #include "bench/loadgen.h"
 
+#include "bench/chunk.h"
 #include "bench/stats.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -16,31 +23,45 @@
 #include "util/jsonw.h"
 #include "util/log.h"
 #include "util/redact.h"
+#include "util/rng.h"
 #include "util/sha256.h"
 #include "util/sse.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
-#include <stdarg.h>
+#include <fcntl.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
+#define ROWS_BATCH              (64 * 1024)
+#define ROWS_FLUSH_MS           50
+#define HIST_BUCKETS            (64 * 8) /* TTFT histogram: log2 of µs, 8 steps per octave */
+#define OPEN_LOOP_MAX_IN_FLIGHT 100000
+
+struct worker;
 struct phase_ctx;
 
 struct slot {
     struct http_req http;
     struct sse_parser sse;
-    struct phase_ctx *pc;
-    size_t worker_idx;
+    struct chunk_tpl tpl; /* the stream's last event around its text */
+    struct worker *w;
+    size_t worker_idx; /* the row's worker_idx: slot number x threads + thread */
     bool busy;
     /* the current request */
     const struct prompt *prompt;
     const struct prepared *prep;
     size_t request_index;
     uint64_t wall_start_ns;
+    uint64_t due_ns; /* open loop: when it was meant to go out */
+    double lag_ms, client_lag_ms;
     struct buf text;
     struct buf errbody;
     struct dvec itl;
@@ -67,19 +88,57 @@ struct prepared {
     char identity_sha256[65];
 };
 
+/* Running counters of one thread, read by the progress line (relaxed atomics: a snapshot a few
+ * requests stale is fine). */
+struct counters {
+    atomic_size_t done, errors;
+    atomic_uint ttft_hist[HIST_BUCKETS];
+};
+
+struct worker {
+    struct phase_ctx *pc;
+    size_t idx;
+    pthread_t tid;
+    bool started;
+    struct http_client *client;
+    struct slot **slots; /* every slot made so far */
+    size_t n_slots;
+    struct slot **free; /* idle slots (a stack) */
+    size_t n_free;
+    size_t cap; /* in flight at most */
+    size_t in_flight;
+    /* the claimed request waiting for its time (open loop) or a slot */
+    bool have_pending, exhausted;
+    size_t pending_seq;
+    uint64_t pending_due;
+    uint64_t slot_freed_ns; /* when a slot last became free */
+    uint64_t first_send_ns, last_send_ns;
+    size_t sent;
+    struct req_result *res;
+    size_t n_res, cap_res;
+    struct dvec itl; /* ITL values of this thread's results (res[i].itl is an offset here) */
+    struct buf row, rows_out;
+    uint64_t rows_since_ns;
+    size_t rows_pending;
+    char *header_keys[LOADGEN_MAX_HEADER_KEYS];
+    size_t n_header_keys;
+    struct counters cnt;
+    char err[ERR_LEN];
+};
+
 struct phase_ctx {
     struct loadgen *lg;
-    const char *phase;
-    const struct prompt *const *prompts;
-    struct prepared *prep;
-    size_t n, next;
-    struct buf row;
-    struct slot *slots;
-    size_t n_slots;
-    struct http_client *client;
-    struct req_result *results;
-    size_t n_results;
-    bool stopping;
+    const struct phase_plan *pp;
+    struct prepared *prep; /* one per prompt of the plan */
+    double *sched;         /* open loop: due offsets in seconds from t0 */
+    size_t limit;          /* requests to send at most */
+    atomic_size_t next;    /* claim counter (sequence numbers) */
+    atomic_size_t sent;    /* request indexes are given at send time */
+    size_t index_base;
+    uint64_t t0, wall0, end_ns; /* end_ns: --duration-s deadline, 0: none */
+    atomic_int stopping;        /* 1: send nothing new; 2: cancel what is in flight */
+    struct worker *workers;
+    size_t n_workers;
 };
 
 /* ------------------------------------------------------------ request setup */
@@ -102,6 +161,9 @@ int loadgen_init(struct loadgen *lg, char *err)
     lg->gen_params_text = json_dumps(lg->gen_params_json, JSON_DUMP_FLAGS_LINE);
     if (!lg->gen_params_text)
         return err_set(err, "cannot serialise the generation parameters");
+    lg->rows_fd = -1;
+    pthread_mutex_init(&lg->rows_lock, NULL);
+    lg->lock_ready = true;
     return 0;
 }
 
@@ -114,6 +176,12 @@ void loadgen_free(struct loadgen *lg)
     for (size_t i = 0; i < lg->n_header_keys; i++)
         free(lg->header_key_list[i]);
     lg->n_header_keys = 0;
+    char err[ERR_LEN];
+    if (loadgen_close_rows(lg, err) < 0)
+        log_error("%s", err);
+    if (lg->lock_ready)
+        pthread_mutex_destroy(&lg->rows_lock);
+    lg->lock_ready = false;
 }
 
 char *loadgen_body(const struct loadgen *lg, const struct prompt *p)
@@ -136,31 +204,65 @@ char *loadgen_body(const struct loadgen *lg, const struct prompt *p)
     return s;
 }
 
-/* ------------------------------------------------------------ response parsing */
+/* ------------------------------------------------------------ rows file */
 
-/* llama.cpp's per-response timings: prompt_n evaluated, cache_n reused. */
-static void take_timings(struct slot *s, const json_t *t)
+int loadgen_open_rows(struct loadgen *lg, const char *path, char *err)
 {
-    const json_t *v;
-    if (json_is_integer(v = json_object_get(t, "prompt_n")))
-        s->t_prompt_n = (long long)json_integer_value(v);
-    if (json_is_integer(v = json_object_get(t, "cache_n")))
-        s->t_cache_n = (long long)json_integer_value(v);
+    lg->rows_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    if (lg->rows_fd < 0)
+        return err_set(err, "cannot create %s: %s", path, strerror(errno));
+    lg->rows_size = 0;
+    return 0;
 }
 
-static void take_usage(struct slot *s, const json_t *usage)
+int loadgen_close_rows(struct loadgen *lg, char *err)
 {
-    if (!json_is_object(usage))
+    if (lg->rows_fd < 0)
+        return 0;
+    int rc = close(lg->rows_fd);
+    lg->rows_fd = -1;
+    if (rc < 0)
+        return err_set(err, "requests.jsonl: %s", strerror(errno));
+    return 0;
+}
+
+/* Write a thread's batch of whole rows; on failure the file is cut back to before the batch so
+ * that no torn row survives, and the rows count as lost. */
+static void rows_flush(struct worker *w)
+{
+    struct loadgen *lg = w->pc->lg;
+    if (!w->rows_out.len)
         return;
-    const json_t *v;
-    if (json_is_integer(v = json_object_get(usage, "prompt_tokens")))
-        s->usage_p = (long long)json_integer_value(v);
-    if (json_is_integer(v = json_object_get(usage, "completion_tokens")))
-        s->usage_c = (long long)json_integer_value(v);
-    const json_t *d = json_object_get(usage, "prompt_tokens_details");
-    if (json_is_integer(v = json_object_get(d, "cached_tokens")))
-        s->cached = (long long)json_integer_value(v);
+    pthread_mutex_lock(&lg->rows_lock);
+    size_t off = 0;
+    int e = 0;
+    while (off < w->rows_out.len) {
+        ssize_t k = write(lg->rows_fd, w->rows_out.data + off, w->rows_out.len - off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            e = k < 0 ? errno : ENOSPC;
+            break;
+        }
+        off += (size_t)k;
+    }
+    if (e) {
+        if (ftruncate(lg->rows_fd, (off_t)lg->rows_size) < 0)
+            log_error("requests.jsonl: cannot cut back a partial write: %s", strerror(errno));
+        if (lg->row_errors == 0)
+            snprintf(lg->row_error, sizeof lg->row_error, "%s", strerror(e));
+        lg->row_errors += w->rows_pending;
+        log_error("requests.jsonl: %s (%zu rows lost)", strerror(e), w->rows_pending);
+    } else {
+        lg->rows_size += (long long)off;
+        lg->rows_written += w->rows_pending;
+    }
+    pthread_mutex_unlock(&lg->rows_lock);
+    buf_reset(&w->rows_out);
+    w->rows_pending = 0;
 }
+
+/* ------------------------------------------------------------ response parsing */
 
 static void note_error(struct slot *s, const char *fmt, const char *detail)
 {
@@ -168,33 +270,25 @@ static void note_error(struct slot *s, const char *fmt, const char *detail)
         snprintf(s->event_error, sizeof s->event_error, fmt, detail);
 }
 
-/* The error message inside an OpenAI / vLLM error object, or NULL. */
-static const char *error_message(const json_t *j)
+/* Fold a chunk's fields into the slot (stream events and unary bodies alike). */
+static void take_chunk(struct slot *s, const struct chunk *c)
 {
-    const json_t *e = json_object_get(j, "error");
-    if (json_is_string(e))
-        return json_string_value(e);
-    if (json_is_object(e)) {
-        const char *m = json_get_str(e, "message", NULL);
-        return m ? m : "error object without a message";
-    }
-    if (json_is_string(json_object_get(j, "object")) &&
-        strcmp(json_string_value(json_object_get(j, "object")), "error") == 0)
-        return json_get_str(j, "message", "error");
-    return NULL;
-}
-
-/* Text of choices[0] (completions: text; chat: delta.content or message.content). */
-static const json_t *choice_text(const json_t *j, const json_t **finish)
-{
-    const json_t *c = json_array_get(json_object_get(j, "choices"), 0);
-    *finish = json_object_get(c, "finish_reason");
-    const json_t *t = json_object_get(c, "text");
-    if (!t)
-        t = json_object_get(json_object_get(c, "delta"), "content");
-    if (!t)
-        t = json_object_get(json_object_get(c, "message"), "content");
-    return json_is_string(t) ? t : NULL;
+    if (c->has_error)
+        note_error(s, "error event in stream: %.400s", c->error);
+    if (c->has_id && !s->response_id[0])
+        snprintf(s->response_id, sizeof s->response_id, "%s", c->id);
+    if (c->has_finish)
+        snprintf(s->finish, sizeof s->finish, "%s", c->finish);
+    if (c->usage_prompt >= 0)
+        s->usage_p = c->usage_prompt;
+    if (c->usage_completion >= 0)
+        s->usage_c = c->usage_completion;
+    if (c->cached >= 0)
+        s->cached = c->cached;
+    if (c->timings_prompt_n >= 0)
+        s->t_prompt_n = c->timings_prompt_n;
+    if (c->timings_cache_n >= 0)
+        s->t_cache_n = c->timings_cache_n;
 }
 
 static int on_event(void *user, const char *event, const char *data, size_t len)
@@ -205,26 +299,13 @@ static int on_event(void *user, const char *event, const char *data, size_t len)
         s->done_seen = true;
         return 0;
     }
-    json_error_t jerr;
-    json_t *j = json_loadb(data, len, 0, &jerr);
-    if (!j) {
-        note_error(s, "malformed stream event: %s", jerr.text);
+    struct chunk c;
+    if (chunk_read_tpl(&s->tpl, data, len, &c, &s->text, s->response_id[0] ? 0 : CHUNK_ID) < 0) {
+        note_error(s, "malformed stream event: %s", c.malformed[0] ? c.malformed : "out of memory");
         return 0;
     }
-    const char *em = error_message(j);
-    if (em)
-        note_error(s, "error event in stream: %.400s", em);
-    const json_t *id = json_object_get(j, "id");
-    if (json_is_string(id) && !s->response_id[0])
-        snprintf(s->response_id, sizeof s->response_id, "%s", json_string_value(id));
-    const json_t *finish = NULL;
-    const json_t *txt = choice_text(j, &finish);
-    if (json_is_string(finish))
-        snprintf(s->finish, sizeof s->finish, "%s", json_string_value(finish));
-    take_usage(s, json_object_get(j, "usage"));
-    take_timings(s, json_object_get(j, "timings"));
-    if (txt && json_string_length(txt) > 0) {
-        buf_append(&s->text, json_string_value(txt), json_string_length(txt));
+    take_chunk(s, &c);
+    if (c.text_len > 0) {
         uint64_t now = s->chunk_t; /* when the bytes carrying this event arrived */
         if (isnan(s->ttft_ms))
             s->ttft_ms = (double)(now - s->http.t_start_ns) / 1e6;
@@ -232,14 +313,14 @@ static int on_event(void *user, const char *event, const char *data, size_t len)
             dvec_push(&s->itl, (double)(now - s->t_last_text) / 1e6);
         s->t_last_text = now;
     }
-    json_decref(j);
     return 0;
 }
 
 static int on_data(struct http_req *r, const char *data, size_t len, uint64_t t_ns)
 {
     struct slot *s = r->user;
-    size_t cap = s->pc->lg->max_response_bytes ? s->pc->lg->max_response_bytes : (size_t)64 << 20;
+    const struct loadgen *lg = s->w->pc->lg;
+    size_t cap = lg->max_response_bytes ? lg->max_response_bytes : (size_t)64 << 20;
     if (r->bytes_received > cap) {
         /* whatever it is (an endless SSE line, a huge body), it is not a completion we can
          * measure: stop reading and give the memory back now */
@@ -255,7 +336,7 @@ static int on_data(struct http_req *r, const char *data, size_t len, uint64_t t_
             buf_append(&s->errbody, data, len < 4096 ? len : 4096);
         return 0;
     }
-    if (!s->pc->lg->gp->stream) {
+    if (!lg->gp->stream) {
         buf_append(&s->errbody, data, len); /* the whole JSON answer */
         return 0;
     }
@@ -276,45 +357,6 @@ static bool hint_header(const char *name, size_t len)
     return false;
 }
 
-static void note_header_key(struct loadgen *lg, const char *key)
-{
-    for (size_t i = 0; i < lg->n_header_keys; i++)
-        if (strcmp(lg->header_key_list[i], key) == 0)
-            return;
-    if (lg->n_header_keys < LOADGEN_MAX_HEADER_KEYS) {
-        char *k = strdup(key);
-        if (k)
-            lg->header_key_list[lg->n_header_keys++] = k;
-    }
-}
-
-static void on_header(struct http_req *r, const char *name, size_t nlen, const char *value,
-                      size_t vlen)
-{
-    struct slot *s = r->user;
-    char key[128];
-    if (nlen >= sizeof key)
-        return;
-    for (size_t i = 0; i < nlen; i++)
-        key[i] = (char)tolower((unsigned char)name[i]);
-    key[nlen] = '\0';
-    note_header_key(s->pc->lg, key);
-    if (strcmp(key, "x-request-id") == 0)
-        snprintf(s->request_id, sizeof s->request_id, "%.*s", (int)(vlen < 159 ? vlen : 159),
-                 value);
-    if (hint_header(key, nlen)) {
-        if (s->hints.len)
-            buf_append_char(&s->hints, ',');
-        buf_append_char(&s->hints, '"');
-        json_escape_append(&s->hints, key, nlen);
-        buf_append(&s->hints, "\":\"", 3);
-        json_escape_append(&s->hints, value, vlen);
-        buf_append_char(&s->hints, '"');
-    }
-}
-
-/* ------------------------------------------------------------ rows */
-
 static size_t utf8_chars(const char *s, size_t len)
 {
     size_t n = 0;
@@ -323,86 +365,6 @@ static size_t utf8_chars(const char *s, size_t len)
             n++;
     return n;
 }
-
-static void write_row(struct phase_ctx *pc, struct slot *s, struct req_result *res,
-                      uint64_t wall_end, const char *response_path)
-{
-    struct loadgen *lg = pc->lg;
-    char ts0[CLOCK_ISO_LEN], ts1[CLOCK_ISO_LEN];
-    clock_iso_utc(s->wall_start_ns, ts0);
-    clock_iso_utc(wall_end, ts1);
-    struct buf *b = &pc->row;
-    buf_reset(b);
-    struct jsonw w;
-    jw_open(&w, b);
-    jw_int(&w, "request_index", (long long)res->request_index); /* from 1, as the reference */
-    jw_str(&w, "phase", pc->phase);
-    jw_int(&w, "worker_idx", (long long)s->worker_idx);
-    jw_str(&w, "start_ts", ts0);
-    jw_str(&w, "end_ts", ts1);
-    jw_num(&w, "latency_ms", res->latency_ms);
-    jw_num(&w, "ttft_ms", res->ttft_ms);
-    if (lg->gp->stream) {
-        jw_begin_array(&w, "itl_ms");
-        for (size_t i = 0; i < res->n_itl; i++)
-            jw_elem_num(&w, res->itl[i]);
-        jw_end_array(&w);
-    } else {
-        jw_null(&w, "itl_ms");
-    }
-    jw_num(&w, "tpot_ms", res->tpot_ms);
-    jw_int(&w, "status_code", res->status);
-    jw_str(&w, "request_id", s->request_id[0] ? s->request_id : NULL);
-    jw_str(&w, "response_id", s->response_id[0] ? s->response_id : NULL);
-    jw_str(&w, "prompt_id", s->prompt->id);
-    jw_str(&w, "prompt_set", s->prompt->set);
-    jw_int(&w, "prompt_target_tokens", (long long)s->prompt->target);
-    jw_int(&w, "prompt_tokens_est", (long long)s->prompt->est_tokens);
-    if (res->usage_prompt >= 0)
-        jw_int(&w, "usage_prompt_tokens", res->usage_prompt);
-    else
-        jw_null(&w, "usage_prompt_tokens");
-    if (res->usage_completion >= 0)
-        jw_int(&w, "usage_completion_tokens", res->usage_completion);
-    else
-        jw_null(&w, "usage_completion_tokens");
-    if (res->cached >= 0)
-        jw_int(&w, "cached_tokens", res->cached);
-    else
-        jw_null(&w, "cached_tokens");
-    jw_str(&w, "cached_tokens_source", res->cached_source);
-    if (res->timings_prompt_n >= 0)
-        jw_int(&w, "timings_prompt_n", res->timings_prompt_n);
-    else
-        jw_null(&w, "timings_prompt_n");
-    jw_str(&w, "finish_reason", res->finish_reason[0] ? res->finish_reason : NULL);
-    jw_bool(&w, "server_truncated", res->server_truncated);
-    jw_str(&w, "prompt_sha256", s->prompt->sha256);
-    jw_str(&w, "generation_params_sha256", lg->params_sha256);
-    jw_str(&w, "request_identity_sha256", res->identity_sha256);
-    jw_str(&w, "request_payload_sha256", res->payload_sha256);
-    jw_raw(&w, "generation_params", lg->gen_params_text);
-    jw_int(&w, "output_len_chars", (long long)res->output_len_chars);
-    jw_int(&w, "output_tokens_est", (long long)res->output_tokens_est);
-    jw_str(&w, "error", res->error);
-    jw_bool(&w, "stream", lg->gp->stream);
-    jw_str(&w, "response_path", response_path);
-    jw_object_raw(&w, "response_header_hints", buf_cstr(&s->hints), s->hints.len);
-    jw_close(&w);
-    buf_append_char(b, '\n');
-    redact_buf(b); /* a server may echo the key back in an error body */
-    if (fs_append_whole(lg->rows, b->data, b->len) < 0) { /* whole rows or nothing */
-        if (lg->row_errors++ == 0)
-            snprintf(lg->row_error, sizeof lg->row_error, "%s", strerror(errno));
-        log_error("requests.jsonl: %s", strerror(errno));
-    } else {
-        lg->rows_written++;
-    }
-}
-
-/* ------------------------------------------------------------ slots */
-
-static int start_next(struct phase_ctx *pc, struct slot *s);
 
 static char *dup_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -429,193 +391,6 @@ static char *body_excerpt(const struct buf *b)
     }
     out[n] = '\0';
     return out;
-}
-
-static void finish_request(struct http_req *r)
-{
-    struct slot *s = r->user;
-    struct phase_ctx *pc = s->pc;
-    struct loadgen *lg = pc->lg;
-    uint64_t wall_end = clock_wall_ns();
-    struct req_result *res = &pc->results[pc->n_results++];
-    memset(res, 0, sizeof *res);
-    res->request_index = s->request_index;
-    res->worker_idx = s->worker_idx;
-    res->prompt = s->prompt;
-    res->status = r->status;
-    res->transport = r->error;
-    res->latency_ms = (double)(r->t_done_ns - r->t_start_ns) / 1e6;
-    res->ttft_ms = s->ttft_ms;
-    res->tpot_ms = NAN;
-    res->usage_prompt = s->usage_p;
-    res->usage_completion = s->usage_c;
-    res->cached = s->cached;
-    memcpy(res->payload_sha256, s->prep->payload_sha256, sizeof res->payload_sha256);
-    memcpy(res->identity_sha256, s->prep->identity_sha256, sizeof res->identity_sha256);
-
-    if (s->too_large) {
-        size_t cap = lg->max_response_bytes ? lg->max_response_bytes : (size_t)64 << 20;
-        res->error = dup_error("response_too_large: the response passed --max-response-bytes "
-                               "(%zu bytes) and was dropped",
-                               cap);
-    } else if (r->error != HTTP_OK) {
-        if (r->error == HTTP_ERR_ABORTED && pc->stopping)
-            res->error = dup_error("interrupted before completion (%s)", r->error_text);
-        else
-            res->error = dup_error("%s", r->error_text);
-    } else if (r->status < 200 || r->status >= 400) {
-        char *ex = body_excerpt(&s->errbody);
-        res->error = dup_error("HTTP %ld: %s", r->status, ex ? ex : "");
-        free(ex);
-    } else if (lg->gp->stream) {
-        if (s->event_error[0])
-            res->error = dup_error("%s", s->event_error);
-        else if (!s->done_seen && !s->finish[0])
-            res->error = dup_error("truncated stream: it ended without a finish_reason or "
-                                   "[DONE]");
-    } else {
-        json_error_t jerr;
-        json_t *j = json_loadb(buf_cstr(&s->errbody), s->errbody.len, 0, &jerr);
-        if (!j) {
-            res->error = dup_error("malformed response: %s", jerr.text);
-        } else {
-            const char *em = error_message(j);
-            const json_t *finish = NULL;
-            const json_t *txt = choice_text(j, &finish);
-            if (em)
-                res->error = dup_error("error in response: %.400s", em);
-            else if (!txt)
-                res->error = dup_error("response has no choices[0].text");
-            else
-                buf_append(&s->text, json_string_value(txt), json_string_length(txt));
-            const json_t *id = json_object_get(j, "id");
-            if (json_is_string(id))
-                snprintf(s->response_id, sizeof s->response_id, "%s", json_string_value(id));
-            take_usage(s, json_object_get(j, "usage"));
-            take_timings(s, json_object_get(j, "timings"));
-            if (json_is_string(finish))
-                snprintf(s->finish, sizeof s->finish, "%s", json_string_value(finish));
-            res->usage_prompt = s->usage_p;
-            res->usage_completion = s->usage_c;
-            res->cached = s->cached;
-            json_decref(j);
-        }
-    }
-    if (res->cached >= 0) {
-        res->cached_source = "usage";
-    } else if (s->t_cache_n >= 0) {
-        res->cached = s->t_cache_n;
-        res->cached_source = "timings";
-    }
-    res->timings_prompt_n = s->t_prompt_n;
-    snprintf(res->finish_reason, sizeof res->finish_reason, "%s", s->finish);
-    res->ok = res->error == NULL;
-    if (res->ok && res->usage_prompt >= 0) {
-        long long sent = (long long)s->prompt->est_tokens;
-        long long tol = strcmp(lg->tok->kind, "heuristic") == 0
-                            ? (long long)ceil(LOADGEN_TRUNCATION_TOLERANCE_HEURISTIC * (double)sent)
-                            : 1;
-        res->server_truncated = res->usage_prompt < sent - tol;
-    }
-    res->output_len_chars = utf8_chars(buf_cstr(&s->text), s->text.len);
-    res->output_tokens_est = tokenizer_count_fast(lg->tok, buf_cstr(&s->text), s->text.len);
-    if (s->itl.n) {
-        res->itl = malloc(s->itl.n * sizeof *res->itl);
-        if (res->itl) {
-            memcpy(res->itl, s->itl.v, s->itl.n * sizeof *res->itl);
-            res->n_itl = s->itl.n;
-        }
-    }
-    long long out_tokens =
-        res->usage_completion >= 0 ? res->usage_completion : (long long)res->output_tokens_est;
-    if (!isnan(res->ttft_ms) && out_tokens > 1)
-        res->tpot_ms = (res->latency_ms - res->ttft_ms) / (double)(out_tokens - 1);
-
-    char rel[64];
-    const char *response_path = NULL;
-    if (lg->responses_dir) {
-        char path[4096], err[ERR_LEN];
-        snprintf(rel, sizeof rel, "responses/%06zu.txt", s->request_index);
-        snprintf(path, sizeof path, "%s/%06zu.txt", lg->responses_dir, s->request_index);
-        if (fs_write_atomic(path, buf_cstr(&s->text), s->text.len, err) == 0)
-            response_path = rel;
-        else
-            log_warn("cannot store a response: %s", err);
-    }
-    write_row(pc, s, res, wall_end, response_path);
-    s->busy = false;
-    if (!pc->stopping)
-        start_next(pc, s);
-}
-
-static void reset_slot(struct slot *s)
-{
-    sse_reset(&s->sse);
-    buf_reset(&s->text);
-    buf_reset(&s->errbody);
-    s->itl.n = 0;
-    s->t_last_text = 0;
-    s->ttft_ms = NAN;
-    s->done_seen = false;
-    s->finish[0] = '\0';
-    s->usage_p = s->usage_c = s->cached = -1;
-    s->t_prompt_n = s->t_cache_n = -1;
-    s->response_id[0] = s->request_id[0] = '\0';
-    s->event_error[0] = '\0';
-    s->too_large = false;
-    buf_reset(&s->hints);
-}
-
-/* Start the next prompt on s. Returns 1 started, 0 nothing left, -1 error (recorded). */
-static int start_next(struct phase_ctx *pc, struct slot *s)
-{
-    struct loadgen *lg = pc->lg;
-    if (pc->next >= pc->n)
-        return 0;
-    reset_slot(s);
-    s->prep = &pc->prep[pc->next];
-    s->prompt = pc->prompts[pc->next++];
-    s->request_index = ++lg->next_index; /* from 1, as the reference harness */
-    struct http_req *r = &s->http;
-    if (!r->headers) {
-        /* Built once per worker. The last header, x-request-id, is rewritten in place for each
-         * request: its buffer was sized for the longest id. */
-        http_req_add_header(r, "Content-Type: application/json");
-        http_req_add_header(r, lg->gp->stream ? "Accept: text/event-stream"
-                                              : "Accept: application/json");
-        if (lg->api_key) {
-            struct buf auth = BUF_INIT;
-            buf_printf(&auth, "Authorization: Bearer %s", lg->api_key);
-            http_req_add_header(r, buf_cstr(&auth));
-            buf_free(&auth);
-        }
-        memset(s->sent_id, 'x', sizeof s->sent_id - 1);
-        s->sent_id[sizeof s->sent_id - 1] = '\0';
-        http_req_add_header(r, s->sent_id);
-    }
-    struct curl_slist *last = r->headers;
-    while (last->next)
-        last = last->next;
-    snprintf(last->data, sizeof s->sent_id, "x-request-id: %.40s-%zu", lg->run_id,
-             s->request_index);
-    r->url = lg->completions_url;
-    r->method = "POST";
-    r->body = s->prep->body;
-    r->body_len = s->prep->len;
-    r->timeout_s = lg->timeout_s;
-    r->on_data = on_data;
-    r->on_header = on_header;
-    r->on_done = finish_request;
-    r->user = s;
-    s->wall_start_ns = clock_wall_ns();
-    s->busy = true;
-    char err[ERR_LEN];
-    if (http_client_start(pc->client, r, err) < 0) {
-        log_error("cannot start a request: %s", err);
-        s->busy = false;
-        return -1;
-    }
-    return 1;
 }
 
 static void free_prepared(struct prepared *p, size_t n)
@@ -653,90 +428,851 @@ static int prepare(struct loadgen *lg, const struct prompt *const *prompts, size
     return 0;
 }
 
-int loadgen_run_phase(struct loadgen *lg, const char *phase, const struct prompt *const *prompts,
-                      size_t n, size_t concurrency, struct phase_result *out, char *err)
+static void note_header_key(struct worker *w, const char *key)
 {
-    memset(out, 0, sizeof *out);
-    if (concurrency == 0)
-        concurrency = 1;
-    struct phase_ctx pc = {.lg = lg, .phase = phase, .prompts = prompts, .n = n};
-    pc.n_slots = concurrency < n ? concurrency : n;
-    pc.results = calloc(n ? n : 1, sizeof *pc.results);
-    pc.slots = calloc(pc.n_slots ? pc.n_slots : 1, sizeof *pc.slots);
-    pc.client = http_client_new(pc.n_slots, err);
-    if (!pc.results || !pc.slots || !pc.client) {
-        free(pc.results);
-        free(pc.slots);
-        http_client_free(pc.client);
-        return err_set(err, "cannot set up the phase (out of memory)");
+    for (size_t i = 0; i < w->n_header_keys; i++)
+        if (strcmp(w->header_keys[i], key) == 0)
+            return;
+    if (w->n_header_keys < LOADGEN_MAX_HEADER_KEYS) {
+        char *k = strdup(key);
+        if (k)
+            w->header_keys[w->n_header_keys++] = k;
     }
-    pc.prep = calloc(n ? n : 1, sizeof *pc.prep);
-    if (!pc.prep || prepare(lg, prompts, n, pc.prep) < 0) {
-        free_prepared(pc.prep, n);
-        free(pc.results);
-        free(pc.slots);
-        http_client_free(pc.client);
-        return err_set(err, "cannot build the request bodies (out of memory)");
+}
+
+static void on_header(struct http_req *r, const char *name, size_t nlen, const char *value,
+                      size_t vlen)
+{
+    struct slot *s = r->user;
+    char key[128];
+    if (nlen >= sizeof key)
+        return;
+    for (size_t i = 0; i < nlen; i++)
+        key[i] = (char)tolower((unsigned char)name[i]);
+    key[nlen] = '\0';
+    note_header_key(s->w, key);
+    if (strcmp(key, "x-request-id") == 0)
+        snprintf(s->request_id, sizeof s->request_id, "%.*s", (int)(vlen < 159 ? vlen : 159),
+                 value);
+    if (hint_header(key, nlen)) {
+        if (s->hints.len)
+            buf_append_char(&s->hints, ',');
+        buf_append_char(&s->hints, '"');
+        json_escape_append(&s->hints, key, nlen);
+        buf_append(&s->hints, "\":\"", 3);
+        json_escape_append(&s->hints, value, vlen);
+        buf_append_char(&s->hints, '"');
     }
-    for (size_t i = 0; i < pc.n_slots; i++) {
-        struct slot *s = &pc.slots[i];
-        http_req_init(&s->http);
-        sse_init(&s->sse, on_event, s);
-        s->pc = &pc;
-        s->worker_idx = i;
+}
+
+/* ------------------------------------------------------------ rows */
+
+static void write_row(struct worker *w, struct slot *s, const struct req_result *res,
+                      uint64_t wall_end, const char *response_path)
+{
+    struct phase_ctx *pc = w->pc;
+    struct loadgen *lg = pc->lg;
+    char ts0[CLOCK_ISO_LEN], ts1[CLOCK_ISO_LEN];
+    clock_iso_utc(s->wall_start_ns, ts0);
+    clock_iso_utc(wall_end, ts1);
+    struct buf *b = &w->row;
+    buf_reset(b);
+    struct jsonw jw;
+    jw_open(&jw, b);
+    jw_int(&jw, "request_index", (long long)res->request_index); /* from 1, as the reference */
+    jw_str(&jw, "phase", pc->pp->name);
+    jw_int(&jw, "worker_idx", (long long)s->worker_idx);
+    jw_str(&jw, "start_ts", ts0);
+    jw_str(&jw, "end_ts", ts1);
+    if (pc->pp->open_loop) {
+        char tsd[CLOCK_ISO_LEN];
+        clock_iso_utc(pc->wall0 + (s->due_ns - pc->t0), tsd);
+        jw_str(&jw, "scheduled_ts", tsd);
+        jw_num(&jw, "schedule_lag_ms", res->lag_ms);
+    } else {
+        jw_null(&jw, "scheduled_ts");
+        jw_null(&jw, "schedule_lag_ms");
     }
-    uint64_t t0 = clock_now_ns();
-    for (size_t i = 0; i < pc.n_slots && !*lg->interrupted; i++)
-        start_next(&pc, &pc.slots[i]);
-    uint64_t grace_deadline = 0;
-    while (http_client_active(pc.client) > 0) {
-        if (http_client_poll(pc.client, 100) < 0) {
-            log_error("HTTP client failure; cancelling the phase's requests");
-            pc.stopping = true;
-            for (size_t i = 0; i < pc.n_slots; i++)
-                if (pc.slots[i].busy)
-                    http_client_cancel(pc.client, &pc.slots[i].http);
+    jw_num(&jw, "latency_ms", res->latency_ms);
+    jw_num(&jw, "ttft_ms", res->ttft_ms);
+    if (lg->gp->stream) {
+        jw_begin_array(&jw, "itl_ms");
+        for (size_t i = 0; i < s->itl.n; i++)
+            jw_elem_num(&jw, s->itl.v[i]);
+        jw_end_array(&jw);
+    } else {
+        jw_null(&jw, "itl_ms");
+    }
+    jw_num(&jw, "tpot_ms", res->tpot_ms);
+    jw_int(&jw, "status_code", res->status);
+    jw_str(&jw, "request_id", s->request_id[0] ? s->request_id : NULL);
+    jw_str(&jw, "response_id", s->response_id[0] ? s->response_id : NULL);
+    jw_str(&jw, "prompt_id", s->prompt->id);
+    jw_str(&jw, "prompt_set", s->prompt->set);
+    jw_int(&jw, "prompt_target_tokens", (long long)s->prompt->target);
+    jw_int(&jw, "prompt_tokens_est", (long long)s->prompt->est_tokens);
+    if (res->usage_prompt >= 0)
+        jw_int(&jw, "usage_prompt_tokens", res->usage_prompt);
+    else
+        jw_null(&jw, "usage_prompt_tokens");
+    if (res->usage_completion >= 0)
+        jw_int(&jw, "usage_completion_tokens", res->usage_completion);
+    else
+        jw_null(&jw, "usage_completion_tokens");
+    if (res->cached >= 0)
+        jw_int(&jw, "cached_tokens", res->cached);
+    else
+        jw_null(&jw, "cached_tokens");
+    jw_str(&jw, "cached_tokens_source", res->cached_source);
+    if (res->timings_prompt_n >= 0)
+        jw_int(&jw, "timings_prompt_n", res->timings_prompt_n);
+    else
+        jw_null(&jw, "timings_prompt_n");
+    jw_str(&jw, "finish_reason", res->finish_reason[0] ? res->finish_reason : NULL);
+    jw_bool(&jw, "server_truncated", res->server_truncated);
+    jw_str(&jw, "prompt_sha256", s->prompt->sha256);
+    jw_str(&jw, "generation_params_sha256", lg->params_sha256);
+    jw_str(&jw, "request_identity_sha256", res->identity_sha256);
+    jw_str(&jw, "request_payload_sha256", res->payload_sha256);
+    jw_raw(&jw, "generation_params", lg->gen_params_text);
+    jw_int(&jw, "output_len_chars", (long long)res->output_len_chars);
+    jw_int(&jw, "output_tokens_est", (long long)res->output_tokens_est);
+    jw_str(&jw, "error", res->error);
+    jw_bool(&jw, "stream", lg->gp->stream);
+    jw_str(&jw, "response_path", response_path);
+    jw_object_raw(&jw, "response_header_hints", buf_cstr(&s->hints), s->hints.len);
+    jw_close(&jw);
+    buf_append_char(b, '\n');
+    if (res->error || s->hints.len)
+        redact_buf(b); /* a server may echo the key back in an error body or a header */
+    if (!w->rows_out.len)
+        w->rows_since_ns = clock_now_ns();
+    buf_append(&w->rows_out, b->data, b->len);
+    w->rows_pending++;
+    if (w->rows_out.len >= ROWS_BATCH)
+        rows_flush(w);
+}
+
+/* ------------------------------------------------------------ requests */
+
+static unsigned hist_bucket(double ms)
+{
+    double us = ms * 1000.0;
+    if (!(us >= 1.0))
+        return 0;
+    double b = log2(us) * 8.0;
+    return b >= HIST_BUCKETS - 1 ? HIST_BUCKETS - 1 : (unsigned)b;
+}
+
+static void finish_request(struct http_req *r)
+{
+    struct slot *s = r->user;
+    struct worker *w = s->w;
+    struct phase_ctx *pc = w->pc;
+    struct loadgen *lg = pc->lg;
+    uint64_t wall_end = clock_wall_ns();
+    if (w->n_res == w->cap_res) {
+        size_t nc = w->cap_res ? w->cap_res * 2 : 256;
+        struct req_result *nr = realloc(w->res, nc * sizeof *nr);
+        if (!nr) {
+            log_error("out of memory keeping a result; the row is still written");
+        } else {
+            w->res = nr;
+            w->cap_res = nc;
+        }
+    }
+    struct req_result tmp = {0}, *res = w->n_res < w->cap_res ? &w->res[w->n_res++] : &tmp;
+    memset(res, 0, sizeof *res);
+    res->request_index = s->request_index;
+    res->worker_idx = s->worker_idx;
+    res->prompt = s->prompt;
+    res->status = r->status;
+    res->transport = r->error;
+    res->latency_ms = (double)(r->t_done_ns - r->t_start_ns) / 1e6;
+    res->ttft_ms = s->ttft_ms;
+    res->tpot_ms = NAN;
+    res->lag_ms = s->lag_ms;
+    res->client_lag_ms = s->client_lag_ms;
+    res->usage_prompt = s->usage_p;
+    res->usage_completion = s->usage_c;
+    res->cached = s->cached;
+    memcpy(res->payload_sha256, s->prep->payload_sha256, sizeof res->payload_sha256);
+    memcpy(res->identity_sha256, s->prep->identity_sha256, sizeof res->identity_sha256);
+
+    if (s->too_large) {
+        size_t cap = lg->max_response_bytes ? lg->max_response_bytes : (size_t)64 << 20;
+        res->error = dup_error("response_too_large: the response passed --max-response-bytes "
+                               "(%zu bytes) and was dropped",
+                               cap);
+    } else if (r->error != HTTP_OK) {
+        if (r->error == HTTP_ERR_ABORTED && atomic_load(&pc->stopping))
+            res->error = dup_error("interrupted before completion (%s)", r->error_text);
+        else
+            res->error = dup_error("%s", r->error_text);
+    } else if (r->status < 200 || r->status >= 400) {
+        char *ex = body_excerpt(&s->errbody);
+        res->error = dup_error("HTTP %ld: %s", r->status, ex ? ex : "");
+        free(ex);
+    } else if (lg->gp->stream) {
+        if (s->event_error[0])
+            res->error = dup_error("%s", s->event_error);
+        else if (!s->done_seen && !s->finish[0])
+            res->error = dup_error("truncated stream: it ended without a finish_reason or "
+                                   "[DONE]");
+    } else {
+        struct chunk c;
+        if (chunk_read(buf_cstr(&s->errbody), s->errbody.len, &c, &s->text, CHUNK_ALL) < 0) {
+            res->error =
+                dup_error("malformed response: %s", c.malformed[0] ? c.malformed : "out of memory");
+        } else {
+            if (c.has_error)
+                res->error = dup_error("error in response: %.400s", c.error);
+            else if (!c.has_text)
+                res->error = dup_error("response has no choices[0].text");
+            if (c.has_id)
+                snprintf(s->response_id, sizeof s->response_id, "%s", c.id);
+            c.has_error = false;
+            take_chunk(s, &c);
+            res->usage_prompt = s->usage_p;
+            res->usage_completion = s->usage_c;
+            res->cached = s->cached;
+        }
+    }
+    if (res->cached >= 0) {
+        res->cached_source = "usage";
+    } else if (s->t_cache_n >= 0) {
+        res->cached = s->t_cache_n;
+        res->cached_source = "timings";
+    }
+    res->timings_prompt_n = s->t_prompt_n;
+    snprintf(res->finish_reason, sizeof res->finish_reason, "%s", s->finish);
+    res->ok = res->error == NULL;
+    if (res->ok && res->usage_prompt >= 0) {
+        long long sent = (long long)s->prompt->est_tokens;
+        long long tol = strcmp(lg->tok->kind, "heuristic") == 0
+                            ? (long long)ceil(LOADGEN_TRUNCATION_TOLERANCE_HEURISTIC * (double)sent)
+                            : 1;
+        res->server_truncated = res->usage_prompt < sent - tol;
+    }
+    res->output_len_chars = utf8_chars(buf_cstr(&s->text), s->text.len);
+    res->output_tokens_est = tokenizer_count_fast(lg->tok, buf_cstr(&s->text), s->text.len);
+    /* ITLs live in the thread's one array; the pointer is fixed up when the phase ends */
+    res->itl = (double *)(uintptr_t)w->itl.n;
+    if (s->itl.n && dvec_extend(&w->itl, s->itl.v, s->itl.n) == 0)
+        res->n_itl = s->itl.n;
+    long long out_tokens =
+        res->usage_completion >= 0 ? res->usage_completion : (long long)res->output_tokens_est;
+    if (!isnan(res->ttft_ms) && out_tokens > 1)
+        res->tpot_ms = (res->latency_ms - res->ttft_ms) / (double)(out_tokens - 1);
+
+    char rel[64];
+    const char *response_path = NULL;
+    if (lg->responses_dir) {
+        char path[4096], err[ERR_LEN];
+        snprintf(rel, sizeof rel, "responses/%06zu.txt", s->request_index);
+        snprintf(path, sizeof path, "%s/%06zu.txt", lg->responses_dir, s->request_index);
+        if (fs_write_atomic(path, buf_cstr(&s->text), s->text.len, err) == 0)
+            response_path = rel;
+        else
+            log_warn("cannot store a response: %s", err);
+    }
+    write_row(w, s, res, wall_end, response_path);
+    atomic_fetch_add_explicit(&w->cnt.done, 1, memory_order_relaxed);
+    if (!res->ok)
+        atomic_fetch_add_explicit(&w->cnt.errors, 1, memory_order_relaxed);
+    else if (!isnan(res->ttft_ms))
+        atomic_fetch_add_explicit(&w->cnt.ttft_hist[hist_bucket(res->ttft_ms)], 1,
+                                  memory_order_relaxed);
+    if (res == &tmp) {
+        free(tmp.error);
+    }
+    s->busy = false;
+    w->in_flight--;
+    w->free[w->n_free++] = s;
+    w->slot_freed_ns = clock_now_ns();
+}
+
+static void reset_slot(struct slot *s)
+{
+    sse_reset(&s->sse);
+    chunk_tpl_reset(&s->tpl);
+    buf_reset(&s->text);
+    buf_reset(&s->errbody);
+    s->itl.n = 0;
+    s->t_last_text = 0;
+    s->ttft_ms = NAN;
+    s->done_seen = false;
+    s->finish[0] = '\0';
+    s->usage_p = s->usage_c = s->cached = -1;
+    s->t_prompt_n = s->t_cache_n = -1;
+    s->response_id[0] = s->request_id[0] = '\0';
+    s->event_error[0] = '\0';
+    s->too_large = false;
+    buf_reset(&s->hints);
+}
+
+/* A free slot of w (made when none is idle), or NULL when out of memory. */
+static struct slot *take_slot(struct worker *w)
+{
+    if (w->n_free)
+        return w->free[--w->n_free];
+    struct slot **ns = realloc(w->slots, (w->n_slots + 1) * sizeof *ns);
+    if (!ns)
+        return NULL;
+    w->slots = ns;
+    struct slot **nf = realloc(w->free, (w->n_slots + 1) * sizeof *nf);
+    if (!nf)
+        return NULL;
+    w->free = nf;
+    struct slot *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    http_req_init(&s->http);
+    sse_init(&s->sse, on_event, s);
+    s->w = w;
+    s->worker_idx = w->n_slots * w->pc->n_workers + w->idx;
+    w->slots[w->n_slots++] = s;
+    return s;
+}
+
+/* Send request number seq of the phase (due at due_ns; now is the time). Returns 0 or -1. */
+static int send_request(struct worker *w, size_t seq, uint64_t due_ns, uint64_t now)
+{
+    struct phase_ctx *pc = w->pc;
+    struct loadgen *lg = pc->lg;
+    struct slot *s = take_slot(w);
+    if (!s) {
+        snprintf(w->err, sizeof w->err, "out of memory for a request slot");
+        return -1;
+    }
+    reset_slot(s);
+    size_t k = seq % pc->pp->n;
+    s->prep = &pc->prep[k];
+    s->prompt = pc->pp->prompts[k];
+    s->request_index = pc->index_base + atomic_fetch_add(&pc->sent, 1) + 1;
+    s->due_ns = due_ns;
+    if (pc->pp->open_loop) {
+        s->lag_ms = (double)(now - due_ns) / 1e6;
+        uint64_t could = w->slot_freed_ns > due_ns ? w->slot_freed_ns : due_ns;
+        s->client_lag_ms = now > could ? (double)(now - could) / 1e6 : 0;
+    } else {
+        s->lag_ms = s->client_lag_ms = NAN;
+    }
+    struct http_req *r = &s->http;
+    if (!r->headers) {
+        /* Built once per slot. The last header, x-request-id, is rewritten in place for each
+         * request: its buffer was sized for the longest id. */
+        http_req_add_header(r, "Content-Type: application/json");
+        http_req_add_header(r, lg->gp->stream ? "Accept: text/event-stream"
+                                              : "Accept: application/json");
+        if (lg->api_key) {
+            struct buf auth = BUF_INIT;
+            buf_printf(&auth, "Authorization: Bearer %s", lg->api_key);
+            http_req_add_header(r, buf_cstr(&auth));
+            buf_free(&auth);
+        }
+        memset(s->sent_id, 'x', sizeof s->sent_id - 1);
+        s->sent_id[sizeof s->sent_id - 1] = '\0';
+        http_req_add_header(r, s->sent_id);
+    }
+    struct curl_slist *last = r->headers;
+    while (last->next)
+        last = last->next;
+    snprintf(last->data, sizeof s->sent_id, "x-request-id: %.40s-%zu", lg->run_id,
+             s->request_index);
+    r->url = lg->completions_url;
+    r->method = "POST";
+    r->body = s->prep->body;
+    r->body_len = s->prep->len;
+    r->timeout_s = lg->timeout_s;
+    r->on_data = on_data;
+    r->on_header = on_header;
+    r->on_done = finish_request;
+    r->user = s;
+    s->wall_start_ns = clock_wall_ns();
+    s->busy = true;
+    w->in_flight++;
+    if (!w->sent++)
+        w->first_send_ns = now;
+    w->last_send_ns = now;
+    if (http_client_start(w->client, r, w->err) < 0) {
+        s->busy = false;
+        w->in_flight--;
+        w->free[w->n_free++] = s;
+        return -1;
+    }
+    return 0;
+}
+
+/* The next sequence number to send, or false when the phase has sent all it will. */
+static bool claim(struct worker *w, uint64_t now)
+{
+    struct phase_ctx *pc = w->pc;
+    if (w->exhausted || atomic_load_explicit(&pc->stopping, memory_order_relaxed))
+        return false;
+    if (pc->end_ns && !pc->sched && now >= pc->end_ns) {
+        w->exhausted = true;
+        return false;
+    }
+    size_t seq = atomic_fetch_add(&pc->next, 1);
+    if (seq >= pc->limit) {
+        w->exhausted = true;
+        return false;
+    }
+    w->have_pending = true;
+    w->pending_seq = seq;
+    w->pending_due = pc->sched ? pc->t0 + (uint64_t)(pc->sched[seq] * 1e9) : now;
+    return true;
+}
+
+static void cancel_all(struct worker *w)
+{
+    for (size_t i = 0; i < w->n_slots; i++)
+        if (w->slots[i]->busy)
+            http_client_cancel(w->client, &w->slots[i]->http);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct phase_ctx *pc = w->pc;
+    bool cancelled = false;
+    for (;;) {
+        uint64_t now = clock_now_ns();
+        int stop = atomic_load_explicit(&pc->stopping, memory_order_relaxed);
+        if (stop >= 2 && !cancelled) {
+            cancelled = true;
+            cancel_all(w);
+        }
+        if (stop)
+            w->have_pending = false;
+        while (!stop && w->in_flight < w->cap) {
+            if (!w->have_pending && !claim(w, now))
+                break;
+            if (w->pending_due > now)
+                break;
+            w->have_pending = false;
+            if (send_request(w, w->pending_seq, w->pending_due, now) < 0) {
+                log_error("cannot start a request: %s", w->err);
+                w->exhausted = true;
+                break;
+            }
+            now = clock_now_ns();
+        }
+        if (w->in_flight == 0 && !w->have_pending && (w->exhausted || stop))
+            break;
+        long wait_us = 20000;
+        if (w->have_pending && w->in_flight < w->cap) {
+            uint64_t due = w->pending_due;
+            wait_us = due > now ? (long)((due - now) / 1000) : 0;
+            if (wait_us > 20000)
+                wait_us = 20000;
+        }
+        if (w->rows_out.len && now - w->rows_since_ns >= (uint64_t)ROWS_FLUSH_MS * 1000000u)
+            rows_flush(w);
+        if (http_client_poll_us(w->client, wait_us) < 0) {
+            log_error("HTTP client failure; cancelling this thread's requests");
+            w->exhausted = true;
+            w->have_pending = false;
+            cancel_all(w);
+            cancelled = true;
+        }
+    }
+    rows_flush(w);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ open-loop schedule */
+
+/* A standard normal (Box-Muller) and a Gamma(k, 1) variate (Marsaglia-Tsang; k < 1 boosted). */
+static double normal01(uint64_t *st)
+{
+    double u1 = splitmix64_unit(st), u2 = splitmix64_unit(st);
+    if (u1 < 1e-300)
+        u1 = 1e-300;
+    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+}
+
+static double gamma_k(double k, uint64_t *st)
+{
+    if (k < 1.0) {
+        double u = splitmix64_unit(st);
+        return gamma_k(k + 1.0, st) * pow(u > 0 ? u : 1e-300, 1.0 / k);
+    }
+    double d = k - 1.0 / 3.0, c = 1.0 / sqrt(9.0 * d);
+    for (;;) {
+        double x = normal01(st), v = 1.0 + c * x;
+        if (v <= 0)
+            continue;
+        v = v * v * v;
+        double u = splitmix64_unit(st);
+        if (u < 1.0 - 0.0331 * x * x * x * x || log(u) < 0.5 * x * x + d * (1.0 - v + log(v)))
+            return d * v;
+    }
+}
+
+/* Operational time x (expected arrivals) → seconds, for a rate ramped linearly over ramp s. */
+static double ramp_invert(double x, double rate, double ramp)
+{
+    if (ramp <= 0)
+        return x / rate;
+    double head = rate * ramp / 2.0;
+    return x <= head ? sqrt(2.0 * ramp * x / rate) : ramp + (x - head) / rate;
+}
+
+/* Due offsets (seconds from the phase's start) of up to max requests, or those before
+ * duration_s when it is > 0. Returns the array (caller frees) and its length in *n. */
+static double *make_schedule(const struct loadgen *lg, size_t max, double duration_s, size_t *n)
+{
+    size_t cap = max ? max : 1024;
+    double *t = malloc(cap * sizeof *t);
+    if (!t)
+        return NULL;
+    uint64_t st = lg->arrival_seed ? lg->arrival_seed : 0x6b76626568636e65ull;
+    double rate = lg->request_rate, x = 0;
+    size_t k = 0;
+    for (;;) {
+        if (max && k >= max)
+            break;
+        double at = isinf(rate) ? 0 : ramp_invert(x, rate, lg->ramp_up_s);
+        if (duration_s > 0 && at >= duration_s)
+            break;
+        if (k == cap) {
+            double *nt = realloc(t, cap * 2 * sizeof *t);
+            if (!nt) {
+                free(t);
+                return NULL;
+            }
+            t = nt;
+            cap *= 2;
+        }
+        t[k++] = at;
+        if (isinf(rate))
+            continue;
+        /* gaps in operational time have mean 1 */
+        switch (lg->arrival) {
+        case ARRIVAL_CONSTANT:
+            x += 1.0;
+            break;
+        case ARRIVAL_POISSON: {
+            double u = splitmix64_unit(&st);
+            x += -log(1.0 - u);
             break;
         }
-        if (*lg->interrupted && !pc.stopping) {
-            pc.stopping = true;
-            grace_deadline = clock_now_ns() + (uint64_t)(lg->grace_s * 1e9);
-            log_warn("interrupted: waiting up to %.0f s for %d in-flight requests", lg->grace_s,
-                     http_client_active(pc.client));
-        }
-        if (pc.stopping && grace_deadline && clock_now_ns() >= grace_deadline) {
-            for (size_t i = 0; i < pc.n_slots; i++)
-                if (pc.slots[i].busy)
-                    http_client_cancel(pc.client, &pc.slots[i].http);
+        case ARRIVAL_GAMMA:
+            x += gamma_k(lg->burstiness, &st) / lg->burstiness;
+            break;
         }
     }
-    out->duration_s = (double)(clock_now_ns() - t0) / 1e9;
-    out->interrupted = pc.stopping || *lg->interrupted;
-    for (size_t i = 0; i < pc.n_slots; i++) {
-        struct slot *s = &pc.slots[i];
+    *n = k;
+    return t;
+}
+
+/* ------------------------------------------------------------ progress */
+
+static bool progress_tty(const struct loadgen *lg)
+{
+    return lg->progress && isatty(STDERR_FILENO);
+}
+
+static void progress_line(struct phase_ctx *pc, bool final)
+{
+    size_t done = 0, errors = 0;
+    unsigned long long hist[HIST_BUCKETS] = {0}, nt = 0;
+    for (size_t i = 0; i < pc->n_workers; i++) {
+        struct counters *c = &pc->workers[i].cnt;
+        done += atomic_load_explicit(&c->done, memory_order_relaxed);
+        errors += atomic_load_explicit(&c->errors, memory_order_relaxed);
+        for (size_t b = 0; b < HIST_BUCKETS; b++) {
+            unsigned v = atomic_load_explicit(&c->ttft_hist[b], memory_order_relaxed);
+            hist[b] += v;
+            nt += v;
+        }
+    }
+    double p50 = NAN;
+    for (size_t b = 0, acc = 0; nt && b < HIST_BUCKETS; b++) {
+        acc += hist[b];
+        if (acc * 2 >= nt) {
+            p50 = exp2(((double)b + 0.5) / 8.0) / 1000.0; /* bucket middle, ms */
+            break;
+        }
+    }
+    double el = (double)(clock_now_ns() - pc->t0) / 1e9;
+    char total[32], eta[32] = "";
+    if (pc->end_ns) {
+        double d = (double)(pc->end_ns - pc->t0) / 1e9;
+        snprintf(total, sizeof total, "%.0fs", d);
+        if (!final && el < d)
+            snprintf(eta, sizeof eta, " ETA %.0fs", d - el);
+    } else {
+        snprintf(total, sizeof total, "%zu", pc->limit);
+        if (!final && done > 0 && done < pc->limit)
+            snprintf(eta, sizeof eta, " ETA %.0fs", el * (double)(pc->limit - done) / (double)done);
+    }
+    char ttft[32] = "-";
+    if (!isnan(p50))
+        snprintf(ttft, sizeof ttft, "%.1fms", p50);
+    bool color = pc->lg->color && !getenv("NO_COLOR");
+    char extra[96] = "";
+    if (pc->lg->progress_extra)
+        pc->lg->progress_extra(pc->lg->progress_user, extra, sizeof extra);
+    fprintf(stderr, "\r\033[K%s%s%s %zu/%s  %.0f req/s  TTFT p50 %s  %s%zu errors%s  %.0fs%s%s%s",
+            color ? "\033[1m" : "", pc->pp->name, color ? "\033[0m" : "", done, total,
+            el > 0 ? (double)done / el : 0.0, ttft, color && errors ? "\033[31m" : "", errors,
+            color && errors ? "\033[0m" : "", el, eta, extra, final ? "\n" : "");
+    fflush(stderr);
+}
+
+/* ------------------------------------------------------------ phases */
+
+size_t loadgen_auto_threads(size_t in_flight)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t t = (in_flight + 31) / 32;
+    if (t < 1)
+        t = 1;
+    if (cpus > 0 && t > (size_t)cpus)
+        t = (size_t)cpus;
+    return t;
+}
+
+int loadgen_reserve_fds(size_t streams, char *err)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return 0;
+    rlim_t need = (rlim_t)streams + 256; /* connections, plus files, pipes, the metrics probes */
+    if (rl.rlim_cur >= need)
+        return 0;
+    rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+    rl.rlim_cur = want;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || want < need)
+        return err_set(err,
+                       "%zu streams need %llu file descriptors but the limit is %llu (hard limit "
+                       "%llu); raise it with `ulimit -n %llu` (as root, or in limits.conf)",
+                       streams, (unsigned long long)need, (unsigned long long)rl.rlim_cur,
+                       (unsigned long long)rl.rlim_max, (unsigned long long)need);
+    return 0;
+}
+
+static int cmp_index(const void *a, const void *b)
+{
+    const struct req_result *x = a, *y = b;
+    return (x->request_index > y->request_index) - (x->request_index < y->request_index);
+}
+
+static void free_worker(struct worker *w)
+{
+    for (size_t i = 0; i < w->n_slots; i++) {
+        struct slot *s = w->slots[i];
         reset_slot(s);
         http_req_cleanup(&s->http);
         sse_free(&s->sse);
+        chunk_tpl_free(&s->tpl);
         buf_free(&s->text);
         buf_free(&s->errbody);
         buf_free(&s->hints);
         dvec_free(&s->itl);
+        free(s);
     }
-    free(pc.slots);
-    free_prepared(pc.prep, n);
-    buf_free(&pc.row);
-    http_client_free(pc.client);
-    out->reqs = pc.results;
-    out->n = pc.n_results;
+    free(w->slots);
+    free(w->free);
+    http_client_free(w->client);
+    buf_free(&w->row);
+    buf_free(&w->rows_out);
+    for (size_t i = 0; i < w->n_header_keys; i++)
+        free(w->header_keys[i]);
+}
+
+/* Gather the threads' results into out, in request_index order, with one ITL array. */
+static int merge(struct phase_ctx *pc, struct phase_result *out)
+{
+    size_t n = 0, n_itl = 0;
+    for (size_t i = 0; i < pc->n_workers; i++) {
+        n += pc->workers[i].n_res;
+        n_itl += pc->workers[i].itl.n;
+    }
+    out->reqs = calloc(n ? n : 1, sizeof *out->reqs);
+    out->itl_store = malloc((n_itl ? n_itl : 1) * sizeof *out->itl_store);
+    if (!out->reqs || !out->itl_store)
+        return -1;
+    size_t k = 0, off = 0;
+    for (size_t i = 0; i < pc->n_workers; i++) {
+        struct worker *w = &pc->workers[i];
+        out->errors += atomic_load(&w->cnt.errors);
+        if (w->itl.n)
+            memcpy(out->itl_store + off, w->itl.v, w->itl.n * sizeof *w->itl.v);
+        for (size_t j = 0; j < w->n_res; j++) {
+            struct req_result *r = &out->reqs[k++];
+            *r = w->res[j];
+            r->itl = out->itl_store + off + (size_t)(uintptr_t)r->itl;
+        }
+        off += w->itl.n;
+        free(w->res);
+        w->res = NULL;
+        dvec_free(&w->itl);
+    }
+    out->n = n;
+    qsort(out->reqs, n, sizeof *out->reqs, cmp_index);
     return 0;
+}
+
+int loadgen_run_phase(struct loadgen *lg, const struct phase_plan *pp, struct phase_result *out,
+                      char *err)
+{
+    memset(out, 0, sizeof *out);
+    struct phase_ctx pc = {.lg = lg, .pp = pp, .index_base = lg->next_index};
+    if (pp->n == 0)
+        return 0;
+    bool open = pp->open_loop && lg->request_rate > 0;
+    size_t in_flight;
+    if (open) {
+        size_t n_sched = 0;
+        pc.sched = make_schedule(lg, pp->duration_s > 0 ? 0 : pp->n, pp->duration_s, &n_sched);
+        if (!pc.sched)
+            return err_set(err, "cannot plan the arrivals (out of memory)");
+        pc.limit = n_sched;
+        in_flight = lg->max_concurrency ? lg->max_concurrency : OPEN_LOOP_MAX_IN_FLIGHT;
+        if (in_flight > n_sched)
+            in_flight = n_sched ? n_sched : 1;
+    } else {
+        pc.limit = pp->duration_s > 0 ? SIZE_MAX : pp->n;
+        in_flight = pp->concurrency ? pp->concurrency : 1;
+        if (pp->duration_s <= 0 && in_flight > pp->n)
+            in_flight = pp->n;
+    }
+    size_t threads = lg->threads ? lg->threads : loadgen_auto_threads(in_flight);
+    if (threads > in_flight)
+        threads = in_flight;
+    if (loadgen_reserve_fds(open && !lg->max_concurrency ? 1024 : in_flight, err) < 0) {
+        free(pc.sched);
+        return -1;
+    }
+    pc.prep = calloc(pp->n, sizeof *pc.prep);
+    pc.workers = calloc(threads, sizeof *pc.workers);
+    if (!pc.prep || !pc.workers || prepare(lg, pp->prompts, pp->n, pc.prep) < 0) {
+        free_prepared(pc.prep, pp->n);
+        free(pc.workers);
+        free(pc.sched);
+        return err_set(err, "cannot build the request bodies (out of memory)");
+    }
+    pc.n_workers = threads;
+    int rc = 0;
+    for (size_t i = 0; i < threads; i++) {
+        struct worker *w = &pc.workers[i];
+        w->pc = &pc;
+        w->idx = i;
+        w->cap = in_flight / threads + (i < in_flight % threads);
+        w->client = http_client_new_for(lg->completions_url, w->cap, lg->transport, err);
+        if (!w->client) {
+            rc = -1;
+            break;
+        }
+    }
+    if (rc == 0) {
+        lg->transport_used = http_client_transport(pc.workers[0].client);
+        out->threads = threads;
+        out->transport = lg->transport_used;
+        out->open_loop = open;
+        out->target_rate = open ? lg->request_rate : NAN;
+        pc.t0 = clock_now_ns();
+        pc.wall0 = clock_wall_ns();
+        if (pp->duration_s > 0)
+            pc.end_ns = pc.t0 + (uint64_t)(pp->duration_s * 1e9);
+        for (size_t i = 0; i < threads; i++) {
+            struct worker *w = &pc.workers[i];
+            int e = pthread_create(&w->tid, NULL, worker_main, w);
+            if (e != 0) {
+                err_set(err, "cannot start a load thread: %s", strerror(e));
+                atomic_store(&pc.stopping, 2);
+                rc = -1;
+                break;
+            }
+            w->started = true;
+        }
+        /* this thread watches: interrupts, the grace period, the progress line */
+        bool tty = progress_tty(lg);
+        uint64_t grace_deadline = 0, next_progress = 0;
+        for (;;) {
+            bool all_done = true;
+            for (size_t i = 0; i < threads; i++) {
+                struct worker *w = &pc.workers[i];
+                if (w->started && pthread_tryjoin_np(w->tid, NULL) == 0)
+                    w->started = false;
+                all_done &= !w->started;
+            }
+            if (all_done)
+                break;
+            uint64_t now = clock_now_ns();
+            if (*lg->interrupted && !atomic_load(&pc.stopping)) {
+                atomic_store(&pc.stopping, 1);
+                grace_deadline = now + (uint64_t)(lg->grace_s * 1e9);
+                if (tty)
+                    fputc('\n', stderr);
+                log_warn("interrupted: waiting up to %.0f s for the in-flight requests",
+                         lg->grace_s);
+            }
+            if (grace_deadline && now >= grace_deadline)
+                atomic_store(&pc.stopping, 2);
+            if (tty && now >= next_progress) {
+                progress_line(&pc, false);
+                next_progress = now + 250000000u;
+            }
+            clock_sleep_ns(10000000u, NULL);
+        }
+        if (tty)
+            progress_line(&pc, true);
+        out->duration_s = (double)(clock_now_ns() - pc.t0) / 1e9;
+        out->interrupted = atomic_load(&pc.stopping) || *lg->interrupted;
+        uint64_t first = 0, last = 0;
+        size_t sent = 0;
+        for (size_t i = 0; i < threads; i++) {
+            struct worker *w = &pc.workers[i];
+            if (!w->sent)
+                continue;
+            if (!sent || w->first_send_ns < first)
+                first = w->first_send_ns;
+            if (w->last_send_ns > last)
+                last = w->last_send_ns;
+            sent += w->sent;
+        }
+        out->achieved_rate = open && sent >= 2 && last > first
+                                 ? (double)(sent - 1) / ((double)(last - first) / 1e9)
+                                 : NAN;
+        lg->next_index += atomic_load(&pc.sent);
+        for (size_t i = 0; i < threads; i++) {
+            struct worker *w = &pc.workers[i];
+            for (size_t k = 0; k < w->n_header_keys; k++) {
+                bool seen = false;
+                for (size_t j = 0; j < lg->n_header_keys && !seen; j++)
+                    seen = strcmp(lg->header_key_list[j], w->header_keys[k]) == 0;
+                if (!seen && lg->n_header_keys < LOADGEN_MAX_HEADER_KEYS) {
+                    lg->header_key_list[lg->n_header_keys++] = w->header_keys[k];
+                    w->header_keys[k] = NULL;
+                }
+            }
+        }
+        if (merge(&pc, out) < 0) {
+            err_set(err, "out of memory gathering the results");
+            rc = -1;
+        }
+    }
+    for (size_t i = 0; i < threads; i++) {
+        free(pc.workers[i].res);
+        dvec_free(&pc.workers[i].itl);
+        free_worker(&pc.workers[i]);
+    }
+    free(pc.workers);
+    free_prepared(pc.prep, pp->n);
+    free(pc.sched);
+    return rc;
 }
 
 void phase_result_free(struct phase_result *r)
 {
-    for (size_t i = 0; i < r->n; i++) {
-        free(r->reqs[i].itl);
+    for (size_t i = 0; i < r->n; i++)
         free(r->reqs[i].error);
-    }
     free(r->reqs);
+    free(r->itl_store);
     memset(r, 0, sizeof *r);
 }

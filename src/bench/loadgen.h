@@ -1,7 +1,13 @@
 /*
- * loadgen.h - runs a phase: its prompts through `concurrency` closed-loop workers on one libcurl
- * multi client (a worker sends its next request as soon as its last one finished), measuring
- * each request and appending its row to requests.jsonl the moment it completes.
+ * loadgen.h - runs a phase: its requests on `threads` event-loop threads, each with its own HTTP
+ * client (util/http_native.c for http://, libcurl otherwise) and its own share of the in-flight
+ * requests, measuring each request and appending its row to requests.jsonl.
+ *
+ * Closed loop (SPEC §4): `concurrency` workers; a worker sends its next request as soon as its
+ * last one finished. Open loop (§4.4): requests are due at times drawn from the arrival process
+ * (constant, poisson, gamma with a burstiness) at `request_rate`, optionally ramped up, capped
+ * at `max_concurrency` in flight; a request sent after its due time records the lag, and TTFT
+ * and latency are reported from the intended send too (coordinated-omission corrected).
  *
  * Streaming measurement (SPEC §5.1): ttft = send → first SSE event whose text is non-empty;
  * itl = gaps between later text-bearing events; the timestamps are those of the bytes' arrival,
@@ -12,11 +18,13 @@
 #ifndef KVBENCH_BENCH_LOADGEN_H
 #define KVBENCH_BENCH_LOADGEN_H
 
+#include "bench/stats.h"
 #include "bench/workload.h"
 #include "util/http.h"
 #include "util/tokenizer.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -38,6 +46,12 @@ struct gen_params {
     long long seed;
 };
 
+enum arrival { ARRIVAL_CONSTANT, ARRIVAL_POISSON, ARRIVAL_GAMMA };
+
+/* Past this many ms of client lag at p99 (a due request that had a free slot but went out
+ * late), the run warns that the client limited the rate. */
+#define LOADGEN_CLIENT_LAG_BOUND_MS 5.0
+
 struct req_result {
     size_t request_index;
     size_t worker_idx;
@@ -46,8 +60,10 @@ struct req_result {
     long status;
     enum http_error transport;
     double latency_ms;
-    double ttft_ms; /* NaN when not measured */
-    double tpot_ms; /* NaN when not computable */
+    double ttft_ms;       /* NaN when not measured */
+    double tpot_ms;       /* NaN when not computable */
+    double lag_ms;        /* open loop: actual send - intended send; NaN in closed loop */
+    double client_lag_ms; /* the part of lag_ms when a slot was free (the client's own) */
     double *itl;
     size_t n_itl;
     long long usage_prompt, usage_completion, cached; /* -1 when absent */
@@ -62,10 +78,28 @@ struct req_result {
 };
 
 struct phase_result {
-    struct req_result *reqs;
+    struct req_result *reqs; /* in request_index order */
     size_t n;
+    size_t errors; /* from the threads' running counters */
     double duration_s;
     bool interrupted;
+    double *itl_store; /* the ITL values the rows point into */
+    /* how the load was made */
+    bool open_loop;
+    double target_rate;   /* open loop: requests/s (INFINITY: all at once) */
+    double achieved_rate; /* open loop: sends per second over the sending span; NaN if < 2 */
+    size_t threads;
+    const char *transport; /* "native" or "libcurl" */
+};
+
+/* What one phase sends. */
+struct phase_plan {
+    const char *name;
+    const struct prompt *const *prompts; /* cycled when duration_s > 0 */
+    size_t n;
+    size_t concurrency; /* closed loop: workers */
+    bool open_loop;     /* requests at the loadgen's request_rate */
+    double duration_s;  /* > 0: send until then instead of n requests */
 };
 
 struct loadgen {
@@ -77,12 +111,29 @@ struct loadgen {
     const struct gen_params *gp;
     const char *run_id;
     const char *responses_dir; /* NULL unless --store-responses */
-    FILE *rows;                /* requests.jsonl */
     const volatile sig_atomic_t *interrupted;
     double grace_s;            /* after an interrupt, how long in-flight requests may finish */
     size_t max_response_bytes; /* --max-response-bytes: past it, response_too_large; 0: 64 MiB */
     const struct tokenizer *tok;
+    size_t threads; /* 0: auto (loadgen_auto_threads) */
+    enum http_transport transport;
+    bool progress; /* one updating line per phase on stderr */
+    /* appended to the progress line when set (disk MB/s from the telemetry) */
+    void (*progress_extra)(void *user, char *out, size_t cap);
+    void *progress_user;
+    bool color;
+    /* open loop */
+    double request_rate; /* requests/s; INFINITY: all due at once */
+    enum arrival arrival;
+    double burstiness;      /* gamma shape (1 = poisson) */
+    double ramp_up_s;       /* the rate rises linearly from 0 over this long */
+    size_t max_concurrency; /* 0: no cap */
+    uint64_t arrival_seed;
     /* state */
+    int rows_fd; /* requests.jsonl, owned (loadgen_open_rows) */
+    long long rows_size;
+    pthread_mutex_t rows_lock;
+    bool lock_ready;
     size_t next_index;       /* the last request index given (they start at 1) */
     json_t *gen_params_json; /* the generation params object */
     char *gen_params_text;   /* ... serialised once for the rows */
@@ -91,15 +142,26 @@ struct loadgen {
     size_t n_header_keys;
     size_t rows_written, row_errors;
     char row_error[128]; /* the first row write error */
+    const char *transport_used;
 };
 
 /* Prepare lg for use (gen params JSON and hash). Returns 0 or -1. */
 int loadgen_init(struct loadgen *lg, char *err);
+/* Create requests.jsonl at path (owned by lg from now on). Returns 0 or -1. */
+int loadgen_open_rows(struct loadgen *lg, const char *path, char *err);
+/* Close the rows file. Returns 0, or -1 when closing failed (err filled). */
+int loadgen_close_rows(struct loadgen *lg, char *err);
 void loadgen_free(struct loadgen *lg);
+/* Threads for `in_flight` requests when --threads is auto: one per 32 streams, at most one per
+ * online CPU (the server under test usually shares the machine). */
+size_t loadgen_auto_threads(size_t in_flight);
+/* Raise RLIMIT_NOFILE for `streams` connections. Returns 0, or -1 with a one-line error naming
+ * the limit and how to raise it. */
+int loadgen_reserve_fds(size_t streams, char *err);
 /* Run one phase. Fills out (free with phase_result_free). Returns 0, or -1 when the phase could
  * not run at all (err filled). */
-int loadgen_run_phase(struct loadgen *lg, const char *phase, const struct prompt *const *prompts,
-                      size_t n, size_t concurrency, struct phase_result *out, char *err);
+int loadgen_run_phase(struct loadgen *lg, const struct phase_plan *pp, struct phase_result *out,
+                      char *err);
 void phase_result_free(struct phase_result *r);
 /* The JSON body sent for a prompt. Caller frees. */
 char *loadgen_body(const struct loadgen *lg, const struct prompt *p);

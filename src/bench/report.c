@@ -197,6 +197,41 @@ char *report_markdown(const json_t *s, const json_t *config)
     size_t i;
     const json_t *ps;
     json_array_foreach(json_object_get(s, "phase_summaries"), i, ps) phase_row(&b, ps);
+    bool any_open = false;
+    json_array_foreach(json_object_get(s, "phase_summaries"), i, ps) any_open |=
+        strcmp(json_get_str(json_object_get(ps, "load"), "mode", ""), "open") == 0;
+    if (any_open) {
+        buf_append_str(&b, "\n## Open loop: the schedule and coordinated omission\n\n"
+                           "Requests were due at the arrival process's times. *Corrected* figures "
+                           "count from when a request was due, not from when it went out, so time "
+                           "spent waiting for a free slot is not hidden (docs/RUN.md).\n\n"
+                           "| phase | target req/s | achieved | lag p50 ms | lag p99 | client lag "
+                           "p99 | TTFT p50 | corrected | TTFT p95 | corrected | latency p50 | "
+                           "corrected |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        json_array_foreach(json_object_get(s, "phase_summaries"), i, ps)
+        {
+            if (strcmp(json_get_str(json_object_get(ps, "load"), "mode", ""), "open") != 0)
+                continue;
+            buf_printf(&b, "| %s | ", json_get_str(ps, "phase", "?"));
+            const json_t *tr = json_object_get(ps, "target_rate");
+            if (json_is_string(tr))
+                buf_append_str(&b, json_string_value(tr));
+            else
+                cell_num(&b, ps, "target_rate", "%.1f");
+            buf_append_str(&b, " | ");
+            cell_num(&b, ps, "achieved_rate", "%.1f");
+            cell_stat(&b, ps, "schedule_lag_ms", "p50");
+            cell_stat(&b, ps, "schedule_lag_ms", "p99");
+            cell_stat(&b, ps, "client_lag_ms", "p99");
+            cell_stat(&b, ps, "ttft_ms", "p50");
+            cell_stat(&b, ps, "ttft_ms_corrected", "p50");
+            cell_stat(&b, ps, "ttft_ms", "p95");
+            cell_stat(&b, ps, "ttft_ms_corrected", "p95");
+            cell_stat(&b, ps, "latency_ms", "p50");
+            cell_stat(&b, ps, "latency_ms_corrected", "p50");
+            buf_append_str(&b, " |\n");
+        }
+    }
     const json_t *ov = json_object_get(s, "overall_summary");
     if (!json_get_bool(ov, "excluded", false)) {
         buf_append_str(&b, "\nOverall (included phases): ");

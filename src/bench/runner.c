@@ -537,6 +537,17 @@ static void decide_bos(struct ctx *c)
 
 /* ------------------------------------------------------------ phases */
 
+static void judge_rate(struct ctx *c, const struct phase_state *ps);
+
+/* The progress line's disk figures, with --collect-telemetry. */
+static void progress_disk(void *user, char *out, size_t cap)
+{
+    struct ctx *c = user;
+    double r, w;
+    if (c->tel && telemetry_disk_now(c->tel, &r, &w))
+        snprintf(out, cap, "  disk r %.1f w %.1f MB/s", r, w);
+}
+
 static void run_phase(struct ctx *c, struct phase_state *ps)
 {
     char label[64], err[ERR_LEN];
@@ -548,8 +559,16 @@ static void run_phase(struct ctx *c, struct phase_state *ps)
     snapshot(c, label, &ps->before);
     bool io0 = io_read(c, &ps->io_before);
     log_info("phase %s: %zu requests at concurrency %zu", ps->name, ps->n, ps->concurrency);
-    if (loadgen_run_phase(&c->lg, ps->name, ps->prompts, ps->n, ps->concurrency, &ps->res, err) <
-        0) {
+    const struct run_config *cfg = c->cfg;
+    struct phase_plan pp = {
+        .name = ps->name,
+        .prompts = (const struct prompt *const *)ps->prompts,
+        .n = ps->n,
+        .concurrency = ps->concurrency,
+        .open_loop = cfg->request_rate > 0 && strcmp(ps->name, "warmup") != 0,
+        .duration_s = strcmp(ps->name, "main") == 0 ? cfg->duration_s : 0,
+    };
+    if (loadgen_run_phase(&c->lg, &pp, &ps->res, err) < 0) {
         log_error("phase %s: %s", ps->name, err);
         validity_add(&c->v, "runtime_exception",
                      json_pack("{s:s, s:s}", "phase", ps->name, "message", err));
@@ -570,11 +589,40 @@ static void run_phase(struct ctx *c, struct phase_state *ps)
     if (json_get_bool(ps->kv_delta, "available", false))
         json_object_set_new(ps->kv_delta, "engine_delta",
                             engine_delta(c->rs.engine, ps->before.metrics, ps->after.metrics));
-    size_t errors = 0;
-    for (size_t i = 0; i < ps->res.n; i++)
-        errors += !ps->res.reqs[i].ok;
-    log_info("phase %s: %zu requests, %zu errors, %.1f s", ps->name, ps->res.n, errors,
-             ps->res.duration_s);
+    log_info("phase %s: %zu requests, %zu errors, %.1f s (%zu %s thread%s)", ps->name, ps->res.n,
+             ps->res.errors, ps->res.duration_s, ps->res.threads,
+             ps->res.transport ? ps->res.transport : "-", ps->res.threads == 1 ? "" : "s");
+    judge_rate(c, ps);
+}
+
+/* After an open-loop phase: did the client keep the schedule, and was the rate reached? */
+static void judge_rate(struct ctx *c, const struct phase_state *ps)
+{
+    const struct phase_result *r = &ps->res;
+    if (!r->open_loop || r->interrupted || r->n == 0)
+        return;
+    struct dvec lag = {0};
+    for (size_t i = 0; i < r->n; i++)
+        if (!isnan(r->reqs[i].client_lag_ms))
+            dvec_push(&lag, r->reqs[i].client_lag_ms);
+    struct dstats st;
+    stats_compute(lag.v, lag.n, &st);
+    dvec_free(&lag);
+    bool late = st.n && st.p99 > LOADGEN_CLIENT_LAG_BOUND_MS;
+    bool short_rate = !isinf(r->target_rate) && !isnan(r->achieved_rate) &&
+                      r->achieved_rate < 0.95 * r->target_rate;
+    if (late)
+        warn(c, "client_limited_rate",
+             "phase %s: the client sent requests late while it had a free slot (client lag p99 "
+             "%.1f ms > %.0f ms); achieved %.1f of %.1f requests/s: the load generator is the "
+             "limit (try --threads, or a lower --request-rate)",
+             ps->name, st.p99, LOADGEN_CLIENT_LAG_BOUND_MS, r->achieved_rate, r->target_rate);
+    else if (short_rate)
+        warn(c, "rate_not_achieved",
+             "phase %s: achieved %.1f of %.1f requests/s (below 95 %%) with the client on time: "
+             "requests waited for a free slot (--max-concurrency) or the server was slower than "
+             "the rate",
+             ps->name, r->achieved_rate, r->target_rate);
 }
 
 /* After a phase: the invalidation rules that stop the run. Returns true to go on. */
@@ -734,6 +782,8 @@ static int write_artifacts(struct ctx *c)
     char path[PATH_MAX], err[ERR_LEN];
     int failed = 0;
     c->rs.n_header_keys = c->lg.n_header_keys;
+    if (loadgen_close_rows(&c->lg, err) < 0)
+        write_failed(c, "requests.jsonl", err);
     if (c->lg.row_errors) {
         char why[200];
         snprintf(why, sizeof why, "%zu rows lost: %s", c->lg.row_errors, c->lg.row_error);
@@ -798,8 +848,6 @@ static void free_ctx(struct ctx *c)
     validity_free(&c->v);
     if (c->lg_ready)
         loadgen_free(&c->lg);
-    if (c->lg.rows)
-        fclose(c->lg.rows);
     if (c->snapshots)
         fclose(c->snapshots);
 }
@@ -838,10 +886,19 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
 
     char path[PATH_MAX];
     path_in(&c, "requests.jsonl", path);
-    c.lg.rows = fopen(path, "w");
+    c.lg.gp = &cfg->gp;
+    if (loadgen_init(&c.lg, err) < 0) {
+        free_ctx(&c);
+        return RUN_FAILED;
+    }
+    c.lg_ready = true;
+    if (loadgen_open_rows(&c.lg, path, err) < 0) {
+        free_ctx(&c);
+        return RUN_FAILED;
+    }
     path_in(&c, "kvbm_metrics_snapshots.jsonl", path);
     c.snapshots = fopen(path, "w");
-    if (!c.lg.rows || !c.snapshots) {
+    if (!c.snapshots) {
         err_set(err, "cannot create files in %s: %s", c.dir, strerror(errno));
         free_ctx(&c);
         return RUN_FAILED;
@@ -866,12 +923,19 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
     c.lg.max_response_bytes = cfg->max_response_bytes;
     c.tok = cfg->tok ? cfg->tok : tokenizer_heuristic();
     c.lg.tok = c.tok;
+    c.lg.threads = cfg->threads;
+    c.lg.transport = cfg->transport;
+    c.lg.progress = cfg->progress;
+    c.lg.color = cfg->progress;
+    c.lg.progress_extra = progress_disk;
+    c.lg.progress_user = &c;
+    c.lg.request_rate = cfg->request_rate;
+    c.lg.arrival = cfg->arrival;
+    c.lg.burstiness = cfg->burstiness;
+    c.lg.ramp_up_s = cfg->ramp_up_s;
+    c.lg.max_concurrency = cfg->max_concurrency;
+    c.lg.arrival_seed = (uint64_t)cfg->seed * 0x9e3779b97f4a7c15ull + 17;
     snprintf(c.lg.completions_url, sizeof c.lg.completions_url, "%s/v1/completions", cfg->base_url);
-    if (loadgen_init(&c.lg, err) < 0) {
-        free_ctx(&c);
-        return RUN_FAILED;
-    }
-    c.lg_ready = true;
     memcpy(c.rs.params_sha256, c.lg.params_sha256, sizeof c.rs.params_sha256);
     c.rs.header_keys = (const char *const *)c.lg.header_key_list;
 

@@ -64,6 +64,15 @@ struct run_config {
     const char *engine;          /* auto or a profile name (bench/engines.h) */
     bool kvbm_metrics_url_given; /* --kvbm-metrics-url was set: it wins over the profile's */
     double interrupt_grace_s;
+    /* the load generator (SPEC §2, §4.4) */
+    size_t threads; /* 0: auto */
+    enum http_transport transport;
+    bool progress;
+    double request_rate; /* 0: closed loop; INFINITY: all at once */
+    enum arrival arrival;
+    double burstiness, ramp_up_s;
+    size_t max_concurrency;
+    double duration_s;      /* > 0: the main phase runs this long (prompts cycle) */
     json_t *flags;          /* every flag as given/defaulted (api key excluded), for config.json */
     const char *sysfs_root; /* "/sys" */
 };

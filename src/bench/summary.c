@@ -19,6 +19,7 @@
 
 struct agg {
     struct dvec lat, ttft, itl, tpot;
+    struct dvec lat_c, ttft_c, lag, clag; /* open loop: from the intended send; lags */
     size_t total, ok, err, truncated;
     double in_est, out_est, in_usage, out_usage, cached;
     bool any_usage, any_cached;
@@ -32,6 +33,17 @@ static void agg_add(struct agg *a, const struct phase_result *r, double duration
         const struct req_result *q = &r->reqs[i];
         a->total++;
         a->truncated += q->server_truncated;
+        bool open = !isnan(q->lag_ms);
+        if (open) {
+            dvec_push(&a->lag, q->lag_ms);
+            dvec_push(&a->clag, q->client_lag_ms);
+        }
+        if (open && q->ok) {
+            /* coordinated-omission corrected: measured from when the request was due */
+            dvec_push(&a->lat_c, q->latency_ms + q->lag_ms);
+            if (!isnan(q->ttft_ms))
+                dvec_push(&a->ttft_c, q->ttft_ms + q->lag_ms);
+        }
         if (!q->ok) {
             a->err++;
             continue;
@@ -63,6 +75,10 @@ static void agg_free(struct agg *a)
     dvec_free(&a->ttft);
     dvec_free(&a->itl);
     dvec_free(&a->tpot);
+    dvec_free(&a->lat_c);
+    dvec_free(&a->ttft_c);
+    dvec_free(&a->lag);
+    dvec_free(&a->clag);
 }
 
 static json_t *stats_of(struct dvec *d)
@@ -99,6 +115,12 @@ static void agg_json(json_t *o, struct agg *a)
     json_put(o, "ttft_ms", stats_of(&a->ttft));
     json_put(o, "itl_ms", stats_of(&a->itl));
     json_put(o, "tpot_ms", stats_of(&a->tpot));
+    if (a->lag.n) {
+        json_put(o, "latency_ms_corrected", stats_of(&a->lat_c));
+        json_put(o, "ttft_ms_corrected", stats_of(&a->ttft_c));
+        json_put(o, "schedule_lag_ms", stats_of(&a->lag));
+        json_put(o, "client_lag_ms", stats_of(&a->clag));
+    }
 }
 
 json_t *summary_phase_json(const struct run_state *rs, const struct phase_state *ps)
@@ -115,6 +137,30 @@ json_t *summary_phase_json(const struct run_state *rs, const struct phase_state 
     agg_add(&a, &ps->res, ps->res.duration_s);
     agg_json(o, &a);
     agg_free(&a);
+    const struct phase_result *r = &ps->res;
+    const struct run_config *cfg = rs->cfg;
+    if (r->open_loop) {
+        json_put(o, "target_rate",
+                 isinf(r->target_rate) ? json_string("inf")
+                                       : json_real(round_to(r->target_rate, 4)));
+        json_put(o, "achieved_rate",
+                 json_real_or_null(round_to(r->achieved_rate, 4), !isnan(r->achieved_rate)));
+    }
+    if (r->threads) {
+        static const char *const ARR[] = {"constant", "poisson", "gamma"};
+        json_t *load =
+            json_pack("{s:s, s:I, s:s}", "mode", r->open_loop ? "open" : "closed", "threads",
+                      (json_int_t)r->threads, "transport", r->transport ? r->transport : "libcurl");
+        if (r->open_loop) {
+            json_put_str(load, "arrival", ARR[cfg->arrival]);
+            json_put_real(load, "burstiness", cfg->burstiness);
+            json_put_real(load, "ramp_up_s", cfg->ramp_up_s);
+            json_put(load, "max_concurrency",
+                     cfg->max_concurrency ? json_integer((json_int_t)cfg->max_concurrency)
+                                          : json_null());
+        }
+        json_put(o, "load", load);
+    }
     json_put(o, "kvbm_metrics_delta",
              ps->kv_delta ? json_incref(ps->kv_delta)
                           : json_pack("{s:b, s:s}", "available", 0, "reason", "phase did not run"));

@@ -12,6 +12,7 @@
 #include "util/json.h"
 #include "util/log.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,8 @@ static const char *const KV_MODES[] = {"off", "cpu_only", "cpu_disk", NULL};
 static const char *const LEVELS[] = {"DEBUG", "INFO", "WARNING", "ERROR", NULL};
 static const char *const TEMPLATES[] = {"llama3", "none", NULL};
 static const char *const ADD_BOS[] = {"auto", "yes", "no", NULL};
+static const char *const TRANSPORTS[] = {"auto", "native", "libcurl", NULL};
+static const char *const ARRIVALS[] = {"constant", "poisson", "gamma", NULL};
 
 #define BIG 1e12
 
@@ -355,6 +358,63 @@ void run_flags_add(struct run_flags *f, struct opt *opts, size_t *n, const char 
          .choices = ADD_BOS,
          .help = "put <|begin_of_text|> in the template: auto asks the server whether it adds "
                  "its own BOS (one probe), so a prompt never carries two"},
+        {.name = "threads",
+         .type = OPT_STR,
+         .dest = &f->threads,
+         .def = "auto",
+         .metavar = "N",
+         .help = "load-generator threads; auto = one per 32 streams, at most one per CPU"},
+        {.name = "transport",
+         .type = OPT_ENUM,
+         .dest = &f->transport,
+         .def = "auto",
+         .choices = TRANSPORTS,
+         .help = "HTTP client of the load path: native (sockets + libhttp-parser) for http://, "
+                 "libcurl for https://; auto picks by the URL"},
+        {.name = "no-progress",
+         .type = OPT_BOOL,
+         .dest = &f->no_progress,
+         .help = "no live progress line (it is off anyway when stderr is not a terminal)"},
+        {.name = "request-rate",
+         .type = OPT_STR,
+         .dest = &f->request_rate,
+         .def = "0",
+         .metavar = "R",
+         .help = "open loop: requests per second (inf = all at once); 0 = closed loop"},
+        {.name = "arrival",
+         .type = OPT_ENUM,
+         .dest = &f->arrival,
+         .def = "poisson",
+         .choices = ARRIVALS,
+         .help = "open loop: gaps between requests"},
+        {.name = "burstiness",
+         .type = OPT_FLOAT,
+         .dest = &f->burstiness,
+         .def = "1",
+         .min = 0.01,
+         .max = 1000,
+         .help = "gamma shape: < 1 burstier than poisson, > 1 more regular"},
+        {.name = "ramp-up-s",
+         .type = OPT_DURATION,
+         .dest = &f->ramp_up_s,
+         .def = "0",
+         .min = 0,
+         .max = 86400,
+         .help = "open loop: the rate rises linearly from 0 over this long"},
+        {.name = "max-concurrency",
+         .type = OPT_INT,
+         .dest = &f->max_concurrency,
+         .def = "0",
+         .min = 0,
+         .max = 100000,
+         .help = "open loop: at most this many in flight (0 = no cap)"},
+        {.name = "duration-s",
+         .type = OPT_DURATION,
+         .dest = &f->duration_s,
+         .def = "0",
+         .min = 0,
+         .max = 31 * 86400.0,
+         .help = "run the main phase this long instead of --requests (prompts cycle)"},
         {.name = "engine",
          .type = OPT_ENUM,
          .dest = &f->engine,
@@ -456,6 +516,48 @@ int run_flags_config(const struct run_flags *f, const struct opt *opts, struct r
     c->engine = f->engine;
     c->kvbm_metrics_url_given = opts_seen(opts, "kvbm-metrics-url");
     c->interrupt_grace_s = 3;
+    if (strcmp(f->threads, "auto") == 0) {
+        c->threads = 0;
+    } else {
+        char *end;
+        long long t = strtoll(f->threads, &end, 10);
+        if (*end || end == f->threads || t < 1 || t > 256)
+            return err_set(err, "--threads: expected auto or 1..256, got '%s'", f->threads);
+        c->threads = (size_t)t;
+    }
+    c->transport = strcmp(f->transport, "native") == 0    ? HTTP_TRANSPORT_NATIVE
+                   : strcmp(f->transport, "libcurl") == 0 ? HTTP_TRANSPORT_CURL
+                                                          : HTTP_TRANSPORT_AUTO;
+    if (c->transport == HTTP_TRANSPORT_NATIVE && strncmp(f->base_url, "http://", 7) != 0)
+        return err_set(err, "--transport native: serves http:// only; use auto or libcurl for %s",
+                       f->base_url);
+    c->progress = !f->no_progress;
+    if (strcmp(f->request_rate, "inf") == 0) {
+        c->request_rate = INFINITY;
+    } else {
+        char *end;
+        double r = strtod(f->request_rate, &end);
+        if (*end || end == f->request_rate || !(r >= 0) || r > 1e7)
+            return err_set(err, "--request-rate: expected requests/s (0..1e7) or inf, got '%s'",
+                           f->request_rate);
+        c->request_rate = r;
+    }
+    c->arrival = strcmp(f->arrival, "constant") == 0 ? ARRIVAL_CONSTANT
+                 : strcmp(f->arrival, "gamma") == 0  ? ARRIVAL_GAMMA
+                                                     : ARRIVAL_POISSON;
+    c->burstiness = c->arrival == ARRIVAL_GAMMA ? f->burstiness : 1;
+    c->ramp_up_s = f->ramp_up_s;
+    c->max_concurrency = (size_t)f->max_concurrency;
+    c->duration_s = f->duration_s;
+    bool open = c->request_rate > 0;
+    if (!open && (opts_seen(opts, "arrival") || opts_seen(opts, "burstiness") ||
+                  opts_seen(opts, "ramp-up-s") || opts_seen(opts, "max-concurrency")))
+        return err_set(err, "--arrival, --burstiness, --ramp-up-s and --max-concurrency shape the "
+                            "open loop: give --request-rate too");
+    if (opts_seen(opts, "burstiness") && c->arrival != ARRIVAL_GAMMA)
+        return err_set(err, "--burstiness: applies to --arrival gamma");
+    if (c->duration_s > 0 && strcmp(f->scenario, "standard") != 0)
+        return err_set(err, "--duration-s: applies to --scenario standard (its main phase)");
     c->max_response_bytes = (size_t)f->max_response_bytes;
     c->sysfs_root = "/sys";
     /* last, so that no earlier check can leave a loaded tokenizer behind */

@@ -59,6 +59,7 @@ struct telemetry {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool stop;
+    double last_rmb_s, last_wmb_s; /* the latest disk sample (MB/s), NaN before one */
     char label[64];
     uint64_t t0_ns;
 
@@ -215,6 +216,8 @@ static void sample_disk(struct telemetry *t, const char *ts, double el, const ch
             log_end(c, t->l_disk, "the iostat log");
         }
         pthread_mutex_lock(&t->lock);
+        t->last_rmb_s = x.rmb_s;
+        t->last_wmb_s = x.wmb_s;
         struct label_stats *s = stats_for(t, label);
         if (s) {
             s->samples++;
@@ -401,6 +404,7 @@ struct telemetry *telemetry_start(const struct telemetry_config *cfg, char *err)
     snprintf(t->label, sizeof t->label, "start");
     t->t0_ns = clock_now_ns();
     pthread_mutex_init(&t->lock, NULL);
+    t->last_rmb_s = t->last_wmb_s = NAN;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -650,6 +654,15 @@ int telemetry_write_reports(struct telemetry *t, const json_t *churn, char *err)
     int rc = json_write_file(path, rep, err);
     json_decref(rep);
     return rc;
+}
+
+bool telemetry_disk_now(struct telemetry *t, double *read_mb_s, double *write_mb_s)
+{
+    pthread_mutex_lock(&t->lock);
+    *read_mb_s = t->last_rmb_s;
+    *write_mb_s = t->last_wmb_s;
+    pthread_mutex_unlock(&t->lock);
+    return !isnan(*read_mb_s);
 }
 
 void telemetry_free(struct telemetry *t)

@@ -46,6 +46,8 @@ void telemetry_stop(struct telemetry *t);
 const json_t *telemetry_container(const struct telemetry *t);
 /* Write cache_churn.json (the given per-phase object) and telemetry_report.json. */
 int telemetry_write_reports(struct telemetry *t, const json_t *churn, char *err);
+/* The latest disk sample's read and write MB/s; false before the first one. */
+bool telemetry_disk_now(struct telemetry *t, double *read_mb_s, double *write_mb_s);
 void telemetry_free(struct telemetry *t);
 
 #endif
