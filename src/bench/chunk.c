@@ -10,6 +10,7 @@
 #include "bench/chunk.h"
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -759,13 +760,21 @@ int chunk_read_tpl(struct chunk_tpl *t, const char *data, size_t len, struct chu
     if (t->ok && len >= t->pre + t->suf + 2 && memcmp(data, t->bytes.data, t->pre) == 0 &&
         memcmp(data + len - t->suf, t->bytes.data + t->bytes.len - t->suf, t->suf) == 0) {
         /* the same bytes around the text as an event already read: only the text is new */
-        struct scan sc = {.p = data + t->pre, .end = data + len};
+        struct scan sc; /* str() reads only p and end */
+        sc.p = data + t->pre;
+        sc.end = data + len;
         struct span sp;
         if (str(&sc, &sp) == 0 && sc.p == data + len - t->suf) {
-            *c = t->fields;
-            c->has_id = c->has_id && (want & CHUNK_ID);
-            if (!c->has_id)
-                c->id[0] = '\0';
+            const struct chunk *f = &t->fields;
+            memcpy(c, f, offsetof(struct chunk, finish)); /* the flags and numbers */
+            c->finish[0] = c->id[0] = c->error[0] = c->malformed[0] = '\0';
+            if (f->has_finish)
+                memcpy(c->finish, f->finish, sizeof c->finish);
+            c->has_id = f->has_id && (want & CHUNK_ID);
+            if (c->has_id)
+                memcpy(c->id, f->id, sizeof c->id);
+            if (f->has_error)
+                memcpy(c->error, f->error, sizeof c->error);
             size_t before = text->len;
             if (decode(&sp, text) < 0)
                 return -1;

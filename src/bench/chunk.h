@@ -22,13 +22,12 @@
 struct chunk {
     size_t text_len; /* bytes of choices[0] text appended to the caller's buffer (0: none) */
     bool has_text;   /* choices[0] carried a text string, maybe empty */
-    bool has_finish;
-    char finish[32];
-    bool has_id;
-    char id[160];
+    bool has_finish, has_id, has_error;
     long long usage_prompt, usage_completion, cached; /* -1: absent (or not an integer) */
     long long timings_prompt_n, timings_cache_n;      /* -1: absent */
-    bool has_error;
+    /* the strings last: a template hit copies only those that are set */
+    char finish[32];
+    char id[160];
     char error[420];     /* the error object's message */
     char malformed[160]; /* non-empty: the bytes are not JSON (the parser's message) */
 };
