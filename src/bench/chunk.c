@@ -389,6 +389,40 @@ static int lit(struct scan *s, const char *w, size_t n)
 
 static int skip(struct scan *s, int depth);
 
+/* After a member or an element: 1 when a ',' follows (another comes), 0 at the closing bracket,
+ * -1 for anything else. */
+static int next_or_close(struct scan *s, char close)
+{
+    ws(s);
+    if (s->p >= s->end)
+        return -1;
+    char ch = *s->p++;
+    return ch == ',' ? 1 : ch == close ? 0 : -1;
+}
+
+/* Walk an array; elem (NULL: skip) consumes each element and gets its index. */
+typedef int (*elem_fn)(struct scan *s, size_t index, void *ctx, int depth);
+
+static int array(struct scan *s, elem_fn elem, void *ctx, int depth)
+{
+    if (depth > SCAN_MAX_DEPTH || s->p >= s->end || *s->p != '[')
+        return -1;
+    s->p++;
+    ws(s);
+    if (s->p < s->end && *s->p == ']') {
+        s->p++;
+        return 0;
+    }
+    for (size_t i = 0;; i++) {
+        ws(s);
+        if ((elem ? elem(s, i, ctx, depth + 1) : skip(s, depth + 1)) < 0)
+            return -1;
+        int more = next_or_close(s, ']');
+        if (more <= 0)
+            return more;
+    }
+}
+
 /* Walk an object; for each key call fn (which must consume the value). */
 typedef int (*member_fn)(struct scan *s, const struct span *key, void *ctx, int depth);
 
@@ -414,18 +448,9 @@ static int object(struct scan *s, member_fn fn, void *ctx, int depth)
         ws(s);
         if ((fn ? fn(s, &key, ctx, depth + 1) : skip(s, depth + 1)) < 0)
             return -1;
-        ws(s);
-        if (s->p >= s->end)
-            return -1;
-        if (*s->p == ',') {
-            s->p++;
-            continue;
-        }
-        if (*s->p == '}') {
-            s->p++;
-            return 0;
-        }
-        return -1;
+        int more = next_or_close(s, '}');
+        if (more <= 0)
+            return more;
     }
 }
 
@@ -437,29 +462,7 @@ static int skip(struct scan *s, int depth)
     case '{':
         return object(s, NULL, NULL, depth);
     case '[':
-        s->p++;
-        ws(s);
-        if (s->p < s->end && *s->p == ']') {
-            s->p++;
-            return 0;
-        }
-        for (;;) {
-            ws(s);
-            if (skip(s, depth + 1) < 0)
-                return -1;
-            ws(s);
-            if (s->p >= s->end)
-                return -1;
-            if (*s->p == ',') {
-                s->p++;
-                continue;
-            }
-            if (*s->p == ']') {
-                s->p++;
-                return 0;
-            }
-            return -1;
-        }
+        return array(s, NULL, NULL, depth);
     case '"':
         return str(s, NULL);
     case 't':
@@ -559,37 +562,21 @@ static void clear_choice(struct scan *sc)
     sc->text_key = sc->delta_content_key = sc->msg_content_key = false;
 }
 
+/* One element of choices: element 0 is read when it is an object, the rest skipped. */
+static int choice_elem(struct scan *s, size_t index, void *ctx, int depth)
+{
+    if (index == 0 && s->p < s->end && *s->p == '{')
+        return object(s, choice_member, ctx, depth);
+    return skip(s, depth);
+}
+
 /* choices: only element 0 counts, and only when it is an object. */
 static int choices(struct scan *s, struct scan *sc, int depth)
 {
     clear_choice(sc);
     if (s->p >= s->end || *s->p != '[')
         return skip(s, depth);
-    s->p++;
-    ws(s);
-    if (s->p < s->end && *s->p == ']') {
-        s->p++;
-        return 0;
-    }
-    for (size_t i = 0;; i++) {
-        ws(s);
-        int rc = i == 0 && s->p < s->end && *s->p == '{' ? object(s, choice_member, sc, depth + 1)
-                                                         : skip(s, depth + 1);
-        if (rc < 0)
-            return -1;
-        ws(s);
-        if (s->p >= s->end)
-            return -1;
-        if (*s->p == ',') {
-            s->p++;
-            continue;
-        }
-        if (*s->p == ']') {
-            s->p++;
-            return 0;
-        }
-        return -1;
-    }
+    return array(s, choice_elem, sc, depth);
 }
 
 static int details_member(struct scan *s, const struct span *k, void *ctx, int depth)
