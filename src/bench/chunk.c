@@ -194,9 +194,9 @@ static const unsigned char SPECIAL[256] = {
 };
 
 /* A string at s->p (the opening quote). Fills sp when non-NULL. Returns 0 or -1 (decline). */
-static int str(struct scan *s, struct span *sp)
+static int str_at(const char **at, const char *end, struct span *sp)
 {
-    const char *p = s->p, *end = s->end; /* locals: the scan loop keeps them in registers */
+    const char *p = *at; /* a local: the scan loop keeps it in a register */
     if (p >= end || *p != '"')
         return -1;
     const char *start = ++p;
@@ -248,8 +248,13 @@ static int str(struct scan *s, struct span *sp)
         sp->len = (size_t)(p - start);
         sp->esc = esc;
     }
-    s->p = p + 1;
+    *at = p + 1;
     return 0;
+}
+
+static int str(struct scan *s, struct span *sp)
+{
+    return str_at(&s->p, s->end, sp);
 }
 
 static void put_utf8(struct buf *b, unsigned cp)
@@ -747,11 +752,9 @@ int chunk_read_tpl(struct chunk_tpl *t, const char *data, size_t len, struct chu
     if (t->ok && len >= t->pre + t->suf + 2 && memcmp(data, t->bytes.data, t->pre) == 0 &&
         memcmp(data + len - t->suf, t->bytes.data + t->bytes.len - t->suf, t->suf) == 0) {
         /* the same bytes around the text as an event already read: only the text is new */
-        struct scan sc; /* str() reads only p and end */
-        sc.p = data + t->pre;
-        sc.end = data + len;
+        const char *at = data + t->pre;
         struct span sp;
-        if (str(&sc, &sp) == 0 && sc.p == data + len - t->suf) {
+        if (str_at(&at, data + len, &sp) == 0 && at == data + len - t->suf) {
             const struct chunk *f = &t->fields;
             memcpy(c, f, offsetof(struct chunk, finish)); /* the flags and numbers */
             c->finish[0] = c->id[0] = c->error[0] = c->malformed[0] = '\0';
