@@ -9,7 +9,7 @@ JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 PKGS    := libcurl libmicrohttpd jansson libcrypto libxxhash libpcre2-8 libutf8proc cmocka
 SOURCES := $(shell find src tests bench fuzz -name '*.[ch]' 2>/dev/null)
 
-.PHONY: all deps build check check-build check-aarch64 demo format format-check lint bench fuzz clean
+.PHONY: all deps build check check-build check-tsan check-aarch64 demo format format-check lint bench fuzz clean
 
 all: build
 
@@ -39,6 +39,16 @@ check: check-build
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS)
+
+# ThreadSanitizer build; the tests whose code runs on several threads (the load generator's
+# event loops, the engine's HTTP and scheduler threads, the KV manager, the samplers). Any report
+# fails the test (halt_on_error).
+TSAN_TESTS ?= unit_|e2e_loadgen|e2e_run|e2e_engine|e2e_telemetry
+check-tsan: deps
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DKVBENCH_TSAN=ON >/dev/null
+	cmake --build build-tsan -j $(JOBS)
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  ctest --output-on-failure -j $(JOBS) -R '$(TSAN_TESTS)'
 
 # Cross-build for aarch64 (DGX Spark) with Debian's gcc-aarch64-linux-gnu and arm64 -dev packages,
 # then the unit tests under qemu-user-static. Left out for now: the tests whose threads or child

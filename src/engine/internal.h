@@ -136,7 +136,7 @@ struct engine {
     int api_fd, metrics_fd;
     int port, metrics_port;
 
-    volatile enum engine_state state;
+    _Atomic enum engine_state state; /* read by the HTTP threads, set by start and drain */
     uint64_t t_start_ns;
     uint64_t ready_at_ns; /* --startup-delay-s */
     long long created;

@@ -30,7 +30,7 @@ struct testsrv {
     pthread_t conn_threads[MAX_CONNS];
     int conn_fds[MAX_CONNS];
     int n_conns;
-    volatile int stopping;
+    _Atomic int stopping;
 };
 
 struct conn_arg {
