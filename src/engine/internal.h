@@ -101,6 +101,10 @@ struct ereq {
 };
 
 struct ereq *ereq_new(struct engine *e);
+/* Validate a completion request body as the server does, without serving it (the fuzz target).
+ * Returns 0 (status 200) or -1 with the HTTP status and message the client would get. */
+int engine_parse_request(struct engine *e, const char *body, size_t len, unsigned *status,
+                         char *msg, size_t cap);
 void ereq_ref(struct ereq *r);
 void ereq_unref(struct ereq *r);
 /* Under r->lock: resume the connection if it waits for output (server.c). */

@@ -454,6 +454,20 @@ out:
     return rc;
 }
 
+int engine_parse_request(struct engine *e, const char *body, size_t len, unsigned *status,
+                         char *msg, size_t cap)
+{
+    struct ereq *r = ereq_new(e);
+    if (!r)
+        return -1;
+    struct verr v = {0};
+    int rc = parse_completion(e, body, len, r, &v);
+    *status = rc == 0 ? 200 : v.status;
+    snprintf(msg, cap, "%s", rc == 0 ? "" : v.msg);
+    ereq_unref(r);
+    return rc;
+}
+
 static ssize_t stream_reader(void *cls, uint64_t pos, char *out, size_t max)
 {
     (void)pos;
