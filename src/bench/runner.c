@@ -88,6 +88,7 @@ static struct prompt *make_set(struct ctx *c, const char *prefix, const char *se
         .llama3_template = cfg->llama3_template,
         .no_bos = c->no_bos,
         .tok = c->tok,
+        .stop = c->interrupted,
     };
     struct prompt *ps = NULL;
     if (workload_make(&wp, prefix, set, seed, n, &ps, err) < 0)
@@ -985,8 +986,14 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
      * failed preflight sends nothing at all; only then may the BOS probe go out, and a server
      * that adds its own BOS gets the prompts planned again without it. */
     if (plan(&c, err) < 0) {
-        free_ctx(&c);
-        return RUN_FAILED;
+        if (!*interrupted) {
+            free_ctx(&c);
+            return RUN_FAILED;
+        }
+        /* SIGINT while the prompts were made: nothing is sent; the run is written as interrupted */
+        log_warn("%s", err);
+        reset_plan(&c);
+        go = false;
     }
     go = preflight(&c) && go;
     if (go && !*interrupted) {
@@ -996,10 +1003,15 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
             json_decref(c.rs.preflight);
             c.rs.preflight = NULL;
             if (plan(&c, err) < 0) {
-                free_ctx(&c);
-                return RUN_FAILED;
+                if (!*interrupted) {
+                    free_ctx(&c);
+                    return RUN_FAILED;
+                }
+                log_warn("%s", err);
+                reset_plan(&c);
+                go = false;
             }
-            go = preflight(&c);
+            go = preflight(&c) && go;
         }
     }
     if (write_manifest(&c, err) < 0) {

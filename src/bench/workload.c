@@ -294,6 +294,11 @@ int workload_make(const struct workload_params *p, const char *prefix, const cha
     if (!ps)
         return err_set(err, "out of memory");
     for (size_t i = 0; i < n; i++) {
+        if (p->stop && *p->stop) {
+            prompts_free(ps, n);
+            err_set(err, "interrupted while synthesising prompts (%zu of %zu made)", i, n);
+            return WORKLOAD_STOPPED;
+        }
         uint64_t rng = mix_seed(set_seed, prefix, i);
         const char *which = set;
         if (strcmp(set, "mixed") == 0)

@@ -17,6 +17,7 @@
 #include "util/tokenizer.h"
 
 #include <jansson.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,10 +43,14 @@ struct workload_params {
     bool llama3_template;
     bool no_bos; /* leave <|begin_of_text|> out of the template: the server adds its own */
     const struct tokenizer *tok;
+    const volatile sig_atomic_t *stop; /* optional: nonzero stops the synthesis (SIGINT) */
 };
 
+#define WORKLOAD_STOPPED (-2)
+
 /* Make n prompts of set "short", "long" or "mixed" with ids "<prefix>-00000"…, from set_seed.
- * Returns 0, or -1 with err. The caller frees with prompts_free. */
+ * Returns 0, -1 with err, or WORKLOAD_STOPPED when p->stop became nonzero (checked before each
+ * prompt, so within a fraction of a millisecond). The caller frees with prompts_free. */
 int workload_make(const struct workload_params *p, const char *prefix, const char *set,
                   uint64_t set_seed, size_t n, struct prompt **out, char *err);
 void prompts_free(struct prompt *prompts, size_t n);

@@ -112,6 +112,21 @@ jq -e '.run_valid == false and .invalid_reason == "interrupted"' "$TMP/results/s
   >/dev/null || fail "sigint: $(jq -c '[.run_valid, .invalid_reason]' "$TMP/results/sigint/summary.json")"
 jq -s 'length' "$TMP/results/sigint/requests.jsonl" >/dev/null || fail "sigint: a torn row"
 
+# SIGINT while a million prompts are being made: it stops at once, written as interrupted.
+"$KVBENCH" run --base-url "$FAST" "${COMMON[@]}" --requests 1000000 --run-id bigplan \
+  >"$TMP/bigplan.out" 2>&1 &
+RUN_PID=$!
+PIDS+=("$RUN_PID")
+sleep 1
+kill -INT "$RUN_PID"
+t0=$(date +%s)
+set +e
+wait "$RUN_PID"
+set -e
+(($(date +%s) - t0 < 5)) || fail "SIGINT during prompt synthesis took too long"
+jq -e '.run_valid == false and .invalid_reason == "interrupted"' \
+  "$TMP/results/bigplan/summary.json" >/dev/null || fail "bigplan: $(cat "$TMP/bigplan.out")"
+
 # Bad flags: one line, exit 2.
 for bad in "--request-rate fast" "--request-rate -3" "--arrival poisson" "--threads 0" \
   "--threads many" "--max-concurrency 4" "--request-rate 5 --burstiness 2" \
