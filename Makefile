@@ -9,7 +9,7 @@ JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 PKGS    := libcurl libmicrohttpd jansson libcrypto libxxhash libpcre2-8 libutf8proc cmocka
 SOURCES := $(shell find src tests bench fuzz -name '*.[ch]' 2>/dev/null)
 
-.PHONY: all deps build check check-build check-tsan check-aarch64 demo format format-check lint bench fuzz clean
+.PHONY: all deps build check check-build check-tsan check-aarch64 soak demo format format-check lint bench fuzz clean
 
 all: build
 
@@ -49,6 +49,12 @@ check-tsan: deps
 	cmake --build build-tsan -j $(JOBS)
 	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	  ctest --output-on-failure -j $(JOBS) -R '$(TSAN_TESTS)'
+
+# serve under a streaming load plus connection floods for SOAK_SECONDS; prints RSS and open
+# handles at start, after warm-up and at the end, and fails on growth past warm-up.
+SOAK_SECONDS ?= 60
+soak: build
+	bash tests/soak/soak.sh build/kvbench $(SOAK_SECONDS)
 
 # Cross-build for aarch64 (DGX Spark) with Debian's gcc-aarch64-linux-gnu and arm64 -dev packages,
 # then the unit tests under qemu-user-static. Left out for now: the tests whose threads or child
