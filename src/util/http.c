@@ -14,6 +14,7 @@
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,9 +79,27 @@ struct http_client *http_client_new(size_t max_connections, char *err)
     return c;
 }
 
+/* A proxy the environment asks for (libcurl honours it; the native client does not speak to
+ * proxies): any of the usual variables, unless the URL is for loopback. */
+static bool proxied(const char *url)
+{
+    static const char *const vars[] = {"http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"};
+    bool any = false;
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        any |= getenv(vars[i]) && *getenv(vars[i]);
+    if (!any)
+        return false;
+    const char *h = strstr(url, "://");
+    h = h ? h + 3 : url;
+    return strncmp(h, "127.", 4) != 0 && strncmp(h, "localhost", 9) != 0 &&
+           strncmp(h, "[::1]", 5) != 0;
+}
+
 struct http_client *http_client_new_for(const char *url, size_t max_connections,
                                         enum http_transport t, char *err)
 {
+    if (t == HTTP_TRANSPORT_AUTO && proxied(url))
+        t = HTTP_TRANSPORT_CURL;
     if (t != HTTP_TRANSPORT_CURL) {
         char nerr[ERR_LEN];
         struct nhttp *n = nhttp_new(url, max_connections, nerr);
