@@ -32,18 +32,17 @@ for round in 1 2 3; do
   wrk -t 1 -c "$CONC" -d "${SECS}s" -s "$TMP/post.lua" "$BASE/v1/completions" >"$TMP/wrk.txt"
   W=$(awk '/^Requests\/sec:/ {print $2}' "$TMP/wrk.txt")
   WRKS+=("$W")
-  # enough requests for about the same duration at wrk's rate
-  N=$(awk -v r="$W" -v s="$SECS" 'BEGIN { n = int(r * s); if (n < 1000) n = 1000; print n }')
-  "$KVBENCH" run --base-url "$BASE" --kv-mode off --allow-missing-kvbm-metrics --requests "$N" \
-    --warmup 0 --concurrency "$CONC" --max-tokens 1 --short-range 1:1 --prompt-template none \
+  # the same duration as wrk's (1000 distinct prompts, cycled)
+  "$KVBENCH" run --base-url "$BASE" --kv-mode off --allow-missing-kvbm-metrics --requests 1000 \
+    --duration-s "$SECS" --warmup 0 --concurrency "$CONC" --no-progress --max-tokens 1 --short-range 1:1 --prompt-template none \
     --prompt-salt none --results-root "$TMP/results" --run-id "lg$round" --log-level WARNING \
     >/dev/null || true
-  KVBS+=("$(jq '.overall_summary.req_per_s' "$TMP/results/lg$round/summary.json")")
+  KVBS+=("$(jq '.phase_summaries[0].req_per_s' "$TMP/results/lg$round/summary.json")")
 done
 median() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
 WRK=$(median "${WRKS[@]}")
 KVB=$(median "${KVBS[@]}")
-echo "loadgen vs wrk (1 thread each, concurrency $CONC, unary max_tokens=1, kvbench serve --speedup 0;"
+echo "loadgen vs wrk (wrk 1 thread, kvbench at its defaults, concurrency $CONC, unary max_tokens=1, kvbench serve --speedup 0;"
 echo "median of 3 alternating rounds of ${SECS} s; kvbench measures every request and writes its row)"
 printf '  wrk:     %10.0f requests/s   (rounds: %s)\n' "$WRK" "${WRKS[*]}"
 printf '  kvbench: %10.0f requests/s   (rounds: %s)\n' "$KVB" "${KVBS[*]}"
