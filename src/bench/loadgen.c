@@ -48,6 +48,15 @@
 struct worker;
 struct phase_ctx;
 
+/* What a request sends: prepared before the phase's clock starts, or at send time for prompts
+ * produced during the phase. */
+struct prepared {
+    char *body;
+    size_t len;
+    char payload_sha256[65];
+    char identity_sha256[65];
+};
+
 struct slot {
     struct http_req http;
     struct sse_parser sse;
@@ -58,6 +67,7 @@ struct slot {
     /* the current request */
     const struct prompt *prompt;
     const struct prepared *prep;
+    struct prepared own; /* prompts produced during the phase: this request's own body */
     size_t request_index;
     uint64_t wall_start_ns;
     uint64_t due_ns; /* open loop: when it was meant to go out */
@@ -78,14 +88,6 @@ struct slot {
     char sent_id[96];
     uint64_t chunk_t; /* arrival time of the bytes being parsed */
     bool too_large;   /* the response passed --max-response-bytes: aborted, memory freed */
-};
-
-/* What a request sends, prepared before the phase's clock starts. */
-struct prepared {
-    char *body;
-    size_t len;
-    char payload_sha256[65];
-    char identity_sha256[65];
 };
 
 /* Running counters of one thread, read by the progress line (relaxed atomics: a snapshot a few
@@ -400,30 +402,37 @@ static void free_prepared(struct prepared *p, size_t n)
     free(p);
 }
 
+/* The body and identity hashes of one request. Returns 0 or -1 (out of memory). */
+static int prepare_one(const struct loadgen *lg, const struct prompt *p, struct prepared *out)
+{
+    out->body = loadgen_body(lg, p);
+    if (!out->body)
+        return -1;
+    out->len = strlen(out->body);
+    sha256_hex(out->body, out->len, out->payload_sha256);
+    /* identity: {model, prompt_sha256, generation_params} */
+    json_t *ident = json_pack("{s:s, s:s, s:O}", "model", lg->model, "prompt_sha256", p->sha256,
+                              "generation_params", lg->gen_params_json);
+    if (!ident || json_canonical_sha256(ident, out->identity_sha256) < 0)
+        out->identity_sha256[0] = '\0';
+    json_decref(ident);
+    return 0;
+}
+
 /* Bodies and identity hashes of every request of the phase, before its clock starts. */
 static int prepare(struct loadgen *lg, const struct prompt *const *prompts, size_t n,
                    struct prepared *out)
 {
     for (size_t i = 0; i < n; i++) {
-        const struct prompt *p = prompts[i];
-        if (i > 0 && prompts[i - 1] == p) {
+        if (i > 0 && prompts[i - 1] == prompts[i]) {
             out[i] = out[i - 1];
             out[i].body = strdup(out[i - 1].body);
             if (!out[i].body)
                 return -1;
             continue;
         }
-        out[i].body = loadgen_body(lg, p);
-        if (!out[i].body)
+        if (prepare_one(lg, prompts[i], &out[i]) < 0)
             return -1;
-        out[i].len = strlen(out[i].body);
-        sha256_hex(out[i].body, out[i].len, out[i].payload_sha256);
-        /* identity: {model, prompt_sha256, generation_params} */
-        json_t *ident = json_pack("{s:s, s:s, s:O}", "model", lg->model, "prompt_sha256", p->sha256,
-                                  "generation_params", lg->gen_params_json);
-        if (!ident || json_canonical_sha256(ident, out[i].identity_sha256) < 0)
-            out[i].identity_sha256[0] = '\0';
-        json_decref(ident);
     }
     return 0;
 }
@@ -694,6 +703,8 @@ static void finish_request(struct http_req *r)
 
 static void reset_slot(struct slot *s)
 {
+    free(s->own.body);
+    s->own.body = NULL;
     sse_reset(&s->sse);
     chunk_tpl_reset(&s->tpl);
     buf_reset(&s->text);
@@ -747,8 +758,20 @@ static int send_request(struct worker *w, size_t seq, uint64_t due_ns, uint64_t 
     }
     reset_slot(s);
     size_t k = seq % pc->pp->n;
-    s->prep = &pc->prep[k];
     s->prompt = pc->pp->prompts[k];
+    if (pc->prep) {
+        s->prep = &pc->prep[k];
+    } else {
+        /* a prompt produced during the phase: its body now, its text no longer needed after */
+        if (prepare_one(lg, s->prompt, &s->own) < 0) {
+            snprintf(w->err, sizeof w->err, "out of memory for a request body");
+            w->free[w->n_free++] = s;
+            return -1;
+        }
+        s->prep = &s->own;
+        if (pc->pp->duration_s <= 0)
+            prompt_drop_text((struct prompt *)s->prompt);
+    }
     s->request_index = pc->index_base + atomic_fetch_add(&pc->sent, 1) + 1;
     s->due_ns = due_ns;
     if (pc->pp->open_loop) {
@@ -846,11 +869,23 @@ static void *worker_main(void *arg)
         }
         if (stop)
             w->have_pending = false;
+        bool waiting_prompt = false;
         while (!stop && w->in_flight < w->cap) {
             if (!w->have_pending && !claim(w, now))
                 break;
             if (w->pending_due > now)
                 break;
+            size_t need = w->pending_seq < pc->pp->n ? w->pending_seq : pc->pp->n - 1;
+            if (pc->pp->ready && need >= atomic_load(pc->pp->ready)) {
+                /* not produced yet: wait for it, or give up when no more will come */
+                if (atomic_load(pc->pp->producer_done) && need >= atomic_load(pc->pp->ready)) {
+                    w->have_pending = false;
+                    w->exhausted = true;
+                } else {
+                    waiting_prompt = true;
+                }
+                break;
+            }
             w->have_pending = false;
             if (send_request(w, w->pending_seq, w->pending_due, now) < 0) {
                 log_error("cannot start a request: %s", w->err);
@@ -861,8 +896,8 @@ static void *worker_main(void *arg)
         }
         if (w->in_flight == 0 && !w->have_pending && (w->exhausted || stop))
             break;
-        long wait_us = 20000;
-        if (w->have_pending && w->in_flight < w->cap) {
+        long wait_us = waiting_prompt ? 500 : 20000;
+        if (!waiting_prompt && w->have_pending && w->in_flight < w->cap) {
             uint64_t due = w->pending_due;
             wait_us = due > now ? (long)((due - now) / 1000) : 0;
             if (wait_us > 20000)
@@ -1148,9 +1183,9 @@ int loadgen_run_phase(struct loadgen *lg, const struct phase_plan *pp, struct ph
         free(pc.sched);
         return -1;
     }
-    pc.prep = calloc(pp->n, sizeof *pc.prep);
+    pc.prep = pp->ready ? NULL : calloc(pp->n, sizeof *pc.prep);
     pc.workers = calloc(threads, sizeof *pc.workers);
-    if (!pc.prep || !pc.workers || prepare(lg, pp->prompts, pp->n, pc.prep) < 0) {
+    if ((!pp->ready && (!pc.prep || prepare(lg, pp->prompts, pp->n, pc.prep) < 0)) || !pc.workers) {
         free_prepared(pc.prep, pp->n);
         free(pc.workers);
         free(pc.sched);

@@ -25,6 +25,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -100,6 +101,11 @@ struct phase_plan {
     size_t concurrency; /* closed loop: workers */
     bool open_loop;     /* requests at the loadgen's request_rate */
     double duration_s;  /* > 0: send until then instead of n requests */
+    /* Prompts produced during the phase (a large set, SPEC §3.1): prompts[i] may be sent once
+     * i < *ready, and producer_done says no more will come. Their bodies are built at send time
+     * and their text dropped once sent (unless duration_s cycles them). NULL: all ready. */
+    const atomic_size_t *ready;
+    const atomic_bool *producer_done;
 };
 
 struct loadgen {

@@ -20,11 +20,32 @@
 #include "util/tokenizer.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* A main set this large is produced while the run sends (SPEC §3.1): sending starts at once and
+ * prompt texts live only until they are sent. */
+#define LAZY_PROMPTS_MIN 20000
+
+struct lazy_set {
+    struct prompt *ps; /* ids set up front; the rest once ready > i */
+    size_t n;
+    char prefix[16], set[8];
+    uint64_t seed;
+    struct workload_params wp;
+    atomic_size_t ready;
+    atomic_bool done;
+    atomic_int stop;
+    pthread_t tid;
+    bool started, failed;
+    FILE *manifest;
+    char err[ERR_LEN];
+};
 
 struct ctx {
     const struct run_config *cfg;
@@ -48,6 +69,8 @@ struct ctx {
     size_t write_failures;         /* artifact writes that failed */
     json_t *write_errors;          /* [{file, error}] of the first few */
     bool write_reported;           /* artifact_write_failed is in the validity */
+    struct lazy_set lazy;
+    bool has_lazy;
 };
 
 static void path_in(const struct ctx *c, const char *name, char out[PATH_MAX])
@@ -91,8 +114,27 @@ static struct prompt *make_set(struct ctx *c, const char *prefix, const char *se
         .stop = c->interrupted,
     };
     struct prompt *ps = NULL;
-    if (workload_make(&wp, prefix, set, seed, n, &ps, err) < 0)
+    if (n >= LAZY_PROMPTS_MIN && strcmp(prefix, "main") == 0 && !c->has_lazy) {
+        ps = calloc(n, sizeof *ps);
+        if (!ps) {
+            err_set(err, "out of memory");
+            return NULL;
+        }
+        for (size_t i = 0; i < n; i++)
+            workload_id(prefix, i, &ps[i]);
+        struct lazy_set *z = &c->lazy;
+        memset(z, 0, sizeof *z);
+        z->ps = ps;
+        z->n = n;
+        snprintf(z->prefix, sizeof z->prefix, "%s", prefix);
+        snprintf(z->set, sizeof z->set, "%s", set);
+        z->seed = seed;
+        z->wp = wp;
+        z->wp.stop = NULL;
+        c->has_lazy = true;
+    } else if (workload_make(&wp, prefix, set, seed, n, &ps, err) < 0) {
         return NULL;
+    }
     c->sets[c->n_sets] = ps;
     c->set_n[c->n_sets] = n;
     c->n_sets++;
@@ -183,6 +225,76 @@ static void reset_plan(struct ctx *c)
     for (size_t s = 0; s < c->n_sets; s++)
         prompts_free(c->sets[s], c->set_n[s]);
     c->n_sets = 0;
+    c->has_lazy = false;
+}
+
+static bool is_lazy(const struct ctx *c, const struct prompt *set)
+{
+    return c->has_lazy && set == c->lazy.ps;
+}
+
+static void *produce(void *arg)
+{
+    struct ctx *c = arg;
+    struct lazy_set *z = &c->lazy;
+    for (size_t i = 0; i < z->n; i++) {
+        if (atomic_load(&z->stop) || *c->interrupted)
+            break;
+        if (workload_make_one(&z->wp, z->prefix, z->set, z->seed, i, &z->ps[i]) < 0) {
+            z->failed = true;
+            snprintf(z->err, sizeof z->err, "out of memory synthesising prompt %zu", i);
+            break;
+        }
+        if (z->manifest && !z->err[0]) {
+            json_t *row = prompt_manifest_json(&z->ps[i]);
+            json_write_line(z->manifest, row, z->err);
+            json_decref(row);
+        }
+        atomic_store(&z->ready, i + 1);
+    }
+    atomic_store(&z->done, true);
+    return NULL;
+}
+
+/* Start producing the large set's prompts, their manifest rows appended as they come. */
+static void lazy_start(struct ctx *c)
+{
+    if (!c->has_lazy)
+        return;
+    struct lazy_set *z = &c->lazy;
+    char path[PATH_MAX];
+    path_in(c, "prompts_manifest.jsonl", path);
+    z->manifest = fopen(path, "a");
+    if (!z->manifest)
+        snprintf(z->err, sizeof z->err, "cannot append to %s: %s", path, strerror(errno));
+    int e = pthread_create(&z->tid, NULL, produce, c);
+    if (e != 0) {
+        z->failed = true;
+        snprintf(z->err, sizeof z->err, "cannot start the prompt producer: %s", strerror(e));
+        atomic_store(&z->done, true);
+        return;
+    }
+    z->started = true;
+    log_info("prompts of %s: %zu, produced while the run sends", z->prefix, z->n);
+}
+
+static void write_failed(struct ctx *c, const char *file, const char *why);
+
+static void lazy_join(struct ctx *c)
+{
+    struct lazy_set *z = &c->lazy;
+    if (!c->has_lazy || !z->started)
+        return;
+    atomic_store(&z->stop, 1);
+    pthread_join(z->tid, NULL);
+    z->started = false;
+    if (z->manifest && fclose(z->manifest) != 0 && !z->err[0])
+        snprintf(z->err, sizeof z->err, "prompts_manifest.jsonl: %s", strerror(errno));
+    z->manifest = NULL;
+    if (z->failed)
+        log_error("%s", z->err);
+    else if (z->err[0])
+        write_failed(c, "prompts_manifest.jsonl", z->err);
 }
 
 /* config.json phases: name, concurrency, requests, include_in_overall (the reference harness's)
@@ -210,6 +322,8 @@ static int write_manifest(struct ctx *c, char *err)
         return err_set(err, "cannot create %s: %s", path, strerror(errno));
     int rc = 0;
     for (size_t s = 0; s < c->n_sets && rc == 0; s++) {
+        if (is_lazy(c, c->sets[s]))
+            continue; /* its rows are appended as its prompts are made */
         for (size_t i = 0; i < c->set_n[s] && rc == 0; i++) {
             json_t *row = prompt_manifest_json(&c->sets[s][i]);
             rc = json_write_line(f, row, err);
@@ -232,6 +346,24 @@ static bool preflight(struct ctx *c)
     size_t n_off = 0, checked = 0;
     long long max_est = 0;
     for (size_t s = 0; s < c->n_sets; s++) {
+        if (is_lazy(c, c->sets[s])) {
+            /* not made yet: tuning keeps a prompt below its target + 64, so the largest target
+             * bounds them all */
+            size_t bound = workload_max_target(&c->lazy.wp, c->lazy.set) + 63;
+            checked += c->set_n[s];
+            if ((long long)bound > max_est)
+                max_est = (long long)bound;
+            if ((long long)bound > ceiling) {
+                char e[200];
+                snprintf(e, sizeof e,
+                         "%s-*: up to %zu estimated tokens (largest target + 63) exceeds "
+                         "ceiling=%lld",
+                         c->lazy.prefix, bound, ceiling);
+                json_array_append_new(errors, json_string(e));
+                n_off += c->set_n[s];
+            }
+            continue;
+        }
         for (size_t i = 0; i < c->set_n[s]; i++) {
             const struct prompt *p = &c->sets[s][i];
             checked++;
@@ -569,6 +701,10 @@ static void run_phase(struct ctx *c, struct phase_state *ps)
         .open_loop = cfg->request_rate > 0 && strcmp(ps->name, "warmup") != 0,
         .duration_s = strcmp(ps->name, "main") == 0 ? cfg->duration_s : 0,
     };
+    if (ps->n && is_lazy(c, ps->prompts[0])) {
+        pp.ready = &c->lazy.ready;
+        pp.producer_done = &c->lazy.done;
+    }
     if (loadgen_run_phase(&c->lg, &pp, &ps->res, err) < 0) {
         log_error("phase %s: %s", ps->name, err);
         validity_add(&c->v, "runtime_exception",
@@ -824,6 +960,7 @@ static int write_artifacts(struct ctx *c)
 
 static void free_ctx(struct ctx *c)
 {
+    lazy_join(c); /* never left running, whatever path ends the run */
     for (size_t i = 0; i < c->rs.n_phases; i++) {
         struct phase_state *p = &c->rs.phases[i];
         free(p->prompts);
@@ -1027,6 +1164,7 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
     json_decref(config);
 
     if (go && !*interrupted) {
+        lazy_start(&c);
         struct kv_snapshot start;
         snapshot(&c, "run_start", &start);
         kvsnap_free(&start);
@@ -1042,6 +1180,7 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
                 continue;
             go = judge_phase(&c, ps);
         }
+        lazy_join(&c);
         struct kv_snapshot end;
         snapshot(&c, "run_end", &end);
         kvsnap_free(&end);

@@ -130,17 +130,27 @@ char *workload_llama3_wrap(const char *message)
     return buf_detach(&b);
 }
 
-size_t workload_pick_target(const struct workload_params *p, const char *set, uint64_t *rng)
+/* The presets of a set that lie in its range (SPEC §3.1); returns how many. */
+static size_t presets_in_range(const struct workload_params *p, const char *set,
+                               struct token_range *r, size_t in_range[5])
 {
     static const size_t SHORT[] = {512, 768, 1024, 1536, 2048};
     static const size_t LONG[] = {8192, 12288, 16384, 24576, 32768};
     bool is_long = strcmp(set, "long") == 0;
     const size_t *presets = is_long ? LONG : SHORT;
-    struct token_range r = is_long ? p->long_range : p->short_range;
-    size_t in_range[5], n = 0;
+    *r = is_long ? p->long_range : p->short_range;
+    size_t n = 0;
     for (int i = 0; i < 5; i++)
-        if ((long long)presets[i] >= r.min && (long long)presets[i] <= r.max)
+        if ((long long)presets[i] >= r->min && (long long)presets[i] <= r->max)
             in_range[n++] = presets[i];
+    return n;
+}
+
+size_t workload_pick_target(const struct workload_params *p, const char *set, uint64_t *rng)
+{
+    struct token_range r;
+    size_t in_range[5];
+    size_t n = presets_in_range(p, set, &r, in_range);
     uint64_t x = splitmix64(rng);
     if (n)
         return in_range[x % n];
@@ -284,6 +294,37 @@ out:
     return rc;
 }
 
+void workload_id(const char *prefix, size_t i, struct prompt *out)
+{
+    snprintf(out->id, sizeof out->id, "%s-%05zu", prefix, i);
+}
+
+int workload_make_one(const struct workload_params *p, const char *prefix, const char *set,
+                      uint64_t set_seed, size_t i, struct prompt *out)
+{
+    uint64_t rng = mix_seed(set_seed, prefix, i);
+    const char *which = set;
+    if (strcmp(set, "mixed") == 0)
+        which = splitmix64(&rng) & 1 ? "long" : "short";
+    size_t target = workload_pick_target(p, which, &rng);
+    workload_id(prefix, i, out);
+    snprintf(out->set, sizeof out->set, "%s", which);
+    return make_one(p, rng, target, out);
+}
+
+size_t workload_max_target(const struct workload_params *p, const char *set)
+{
+    if (strcmp(set, "mixed") == 0) {
+        size_t a = workload_max_target(p, "short"), b = workload_max_target(p, "long");
+        return a > b ? a : b;
+    }
+    /* the largest preset in the range, else the range's top (pick_target's two cases) */
+    struct token_range r;
+    size_t in_range[5];
+    size_t n = presets_in_range(p, set, &r, in_range);
+    return n ? in_range[n - 1] : (size_t)r.max;
+}
+
 int workload_make(const struct workload_params *p, const char *prefix, const char *set,
                   uint64_t set_seed, size_t n, struct prompt **out, char *err)
 {
@@ -299,20 +340,19 @@ int workload_make(const struct workload_params *p, const char *prefix, const cha
             err_set(err, "interrupted while synthesising prompts (%zu of %zu made)", i, n);
             return WORKLOAD_STOPPED;
         }
-        uint64_t rng = mix_seed(set_seed, prefix, i);
-        const char *which = set;
-        if (strcmp(set, "mixed") == 0)
-            which = splitmix64(&rng) & 1 ? "long" : "short";
-        size_t target = workload_pick_target(p, which, &rng);
-        snprintf(ps[i].id, sizeof ps[i].id, "%s-%05zu", prefix, i);
-        snprintf(ps[i].set, sizeof ps[i].set, "%s", which);
-        if (make_one(p, rng, target, &ps[i]) < 0) {
+        if (workload_make_one(p, prefix, set, set_seed, i, &ps[i]) < 0) {
             prompts_free(ps, n);
             return err_set(err, "out of memory synthesising prompts");
         }
     }
     *out = ps;
     return 0;
+}
+
+void prompt_drop_text(struct prompt *p)
+{
+    free(p->text);
+    p->text = NULL;
 }
 
 void prompts_free(struct prompt *prompts, size_t n)

@@ -54,6 +54,16 @@ struct workload_params {
 int workload_make(const struct workload_params *p, const char *prefix, const char *set,
                   uint64_t set_seed, size_t n, struct prompt **out, char *err);
 void prompts_free(struct prompt *prompts, size_t n);
+/* Free a prompt's text, keeping what identifies it (id, set, counts, hash). */
+void prompt_drop_text(struct prompt *p);
+/* Prompt i of a set alone (prompt i depends only on the seed, prefix, set and i): what
+ * workload_make makes at index i. Returns 0 or -1 (out of memory). */
+int workload_make_one(const struct workload_params *p, const char *prefix, const char *set,
+                      uint64_t set_seed, size_t i, struct prompt *out);
+/* The id of prompt i: "<prefix>-<5-digit index>". */
+void workload_id(const char *prefix, size_t i, struct prompt *out);
+/* The largest target a prompt of the set can have with these ranges. */
+size_t workload_max_target(const struct workload_params *p, const char *set);
 /* Pick a target for set "short"/"long" from rng state (presets within the range, else uniform). */
 size_t workload_pick_target(const struct workload_params *p, const char *set, uint64_t *rng);
 /* Wrap a message in the Llama 3 chat template as a completion prompt. Caller frees. */

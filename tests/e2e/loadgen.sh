@@ -112,9 +112,10 @@ jq -e '.run_valid == false and .invalid_reason == "interrupted"' "$TMP/results/s
   >/dev/null || fail "sigint: $(jq -c '[.run_valid, .invalid_reason]' "$TMP/results/sigint/summary.json")"
 jq -s 'length' "$TMP/results/sigint/requests.jsonl" >/dev/null || fail "sigint: a torn row"
 
-# SIGINT while a million prompts are being made: it stops at once, written as interrupted.
-"$KVBENCH" run --base-url "$FAST" "${COMMON[@]}" --requests 1000000 --run-id bigplan \
-  >"$TMP/bigplan.out" 2>&1 &
+# SIGINT while prompts are being made (a large warmup set is made before anything is sent): it
+# stops at once, written as interrupted.
+"$KVBENCH" run --base-url "$FAST" "${COMMON[@]}" --warmup 100000 --requests 10 \
+  --run-id bigplan >"$TMP/bigplan.out" 2>&1 &
 RUN_PID=$!
 PIDS+=("$RUN_PID")
 sleep 1
@@ -126,6 +127,31 @@ set -e
 (($(date +%s) - t0 < 5)) || fail "SIGINT during prompt synthesis took too long"
 jq -e '.run_valid == false and .invalid_reason == "interrupted"' \
   "$TMP/results/bigplan/summary.json" >/dev/null || fail "bigplan: $(cat "$TMP/bigplan.out")"
+
+# A million requests: the main set is produced while the run sends, so rows come at once; SIGINT
+# stops it; the manifest has a row for every prompt sent.
+"$KVBENCH" run --base-url "$FAST" "${COMMON[@]}" --requests 1000000 --concurrency 8 \
+  --run-id million >"$TMP/million.out" 2>&1 &
+RUN_PID=$!
+PIDS+=("$RUN_PID")
+for _ in $(seq 200); do
+  [[ -s $TMP/results/million/requests.jsonl ]] && break
+  sleep 0.1
+done
+[[ -s $TMP/results/million/requests.jsonl ]] || fail "million: nothing sent within 20 s"
+kill -INT "$RUN_PID"
+t0=$(date +%s)
+set +e
+wait "$RUN_PID"
+set -e
+(($(date +%s) - t0 < 5)) || fail "million: SIGINT took too long"
+M=$TMP/results/million
+jq -e '.run_valid == false and .invalid_reason == "interrupted"' "$M/summary.json" >/dev/null ||
+  fail "million: $(cat "$TMP/million.out")"
+sent=$(jq -s '[.[].prompt_id] | unique | length' "$M/requests.jsonl")
+listed=$(jq -s --slurpfile r <(jq -s '[.[].prompt_id] | unique' "$M/requests.jsonl") \
+  '[.[].prompt_id] as $m | $r[0] - $m | length' "$M/prompts_manifest.jsonl")
+[[ $sent -gt 0 && $listed -eq 0 ]] || fail "million: $listed sent prompts missing from the manifest"
 
 # Bad flags: one line, exit 2.
 for bad in "--request-rate fast" "--request-rate -3" "--arrival poisson" "--threads 0" \
