@@ -1241,6 +1241,8 @@ int loadgen_run_phase(struct loadgen *lg, const struct phase_plan *pp, struct ph
             uint64_t now = clock_now_ns();
             if (*lg->interrupted && !atomic_load(&pc.stopping)) {
                 atomic_store(&pc.stopping, 1);
+                if (lg->also_stop)
+                    atomic_store(lg->also_stop, 1);
                 grace_deadline = now + (uint64_t)(lg->grace_s * 1e9);
                 if (tty)
                     fputc('\n', stderr);

@@ -116,9 +116,10 @@ struct loadgen {
     double timeout_s;
     const struct gen_params *gp;
     const char *run_id;
-    const char *responses_dir; /* NULL unless --store-responses */
-    const volatile sig_atomic_t *interrupted;
-    double grace_s;            /* after an interrupt, how long in-flight requests may finish */
+    const char *responses_dir;                /* NULL unless --store-responses */
+    const volatile sig_atomic_t *interrupted; /* read by the calling thread only */
+    atomic_int *also_stop; /* set to 1 when the phase sees the interrupt (the prompt producer) */
+    double grace_s;        /* after an interrupt, how long in-flight requests may finish */
     size_t max_response_bytes; /* --max-response-bytes: past it, response_too_large; 0: 64 MiB */
     const struct tokenizer *tok;
     size_t threads; /* 0: auto (loadgen_auto_threads) */

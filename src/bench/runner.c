@@ -238,7 +238,7 @@ static void *produce(void *arg)
     struct ctx *c = arg;
     struct lazy_set *z = &c->lazy;
     for (size_t i = 0; i < z->n; i++) {
-        if (atomic_load(&z->stop) || *c->interrupted)
+        if (atomic_load(&z->stop)) /* set by the phase on SIGINT, or when the run ends */
             break;
         if (workload_make_one(&z->wp, z->prefix, z->set, z->seed, i, &z->ps[i]) < 0) {
             z->failed = true;
@@ -1065,6 +1065,7 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
     c.lg.transport = cfg->transport;
     c.lg.progress = cfg->progress;
     c.lg.color = cfg->progress;
+    c.lg.also_stop = &c.lazy.stop;
     c.lg.progress_extra = progress_disk;
     c.lg.progress_user = &c;
     c.lg.request_rate = cfg->request_rate;
