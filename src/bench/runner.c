@@ -214,6 +214,22 @@ static int plan(struct ctx *c, char *err)
     return 0;
 }
 
+static void reset_plan(struct ctx *c);
+
+/* plan(), where SIGINT during synthesis is no failure: nothing is sent and the run is written as
+ * interrupted. Returns 0 (*go false when interrupted) or -1 (the run cannot start, err). */
+static int plan_run(struct ctx *c, bool *go, char *err)
+{
+    if (plan(c, err) == 0)
+        return 0;
+    if (!*c->interrupted)
+        return -1;
+    log_warn("%s", err);
+    reset_plan(c);
+    *go = false;
+    return 0;
+}
+
 /* Undo plan(): the prompt sets and the phases. */
 static void reset_plan(struct ctx *c)
 {
@@ -1123,15 +1139,9 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
     /* Prompts are planned with the BOS text first (an upper bound by one token), so that a
      * failed preflight sends nothing at all; only then may the BOS probe go out, and a server
      * that adds its own BOS gets the prompts planned again without it. */
-    if (plan(&c, err) < 0) {
-        if (!*interrupted) {
-            free_ctx(&c);
-            return RUN_FAILED;
-        }
-        /* SIGINT while the prompts were made: nothing is sent; the run is written as interrupted */
-        log_warn("%s", err);
-        reset_plan(&c);
-        go = false;
+    if (plan_run(&c, &go, err) < 0) {
+        free_ctx(&c);
+        return RUN_FAILED;
     }
     go = preflight(&c) && go;
     if (go && !*interrupted) {
@@ -1140,14 +1150,9 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
             reset_plan(&c);
             json_decref(c.rs.preflight);
             c.rs.preflight = NULL;
-            if (plan(&c, err) < 0) {
-                if (!*interrupted) {
-                    free_ctx(&c);
-                    return RUN_FAILED;
-                }
-                log_warn("%s", err);
-                reset_plan(&c);
-                go = false;
+            if (plan_run(&c, &go, err) < 0) {
+                free_ctx(&c);
+                return RUN_FAILED;
             }
             go = preflight(&c) && go;
         }

@@ -14,6 +14,17 @@ STALL=$BASE
 COMMON=(--kv-mode off --allow-missing-kvbm-metrics --warmup 0 --max-tokens 32 --stream
   --short-range 64:64 --prompt-salt none --results-root "$TMP/results" --log-level WARNING
   --no-progress)
+interrupt() { # PID NAME SECONDS: SIGINT, then it must exit within SECONDS, written as interrupted
+  kill -INT "$1"
+  local t0
+  t0=$(date +%s)
+  set +e
+  wait "$1"
+  set -e
+  (($(date +%s) - t0 < $3)) || fail "$2: SIGINT took too long"
+  jq -e '.run_valid == false and .invalid_reason == "interrupted"' \
+    "$TMP/results/$2/summary.json" >/dev/null || fail "$2: $(cat "$TMP/$2.out")"
+}
 row_check() { # whole rows, indexes 1..N once each, every field a number where one is due
   local f=$TMP/results/$1/requests.jsonl n=$2
   [[ $(jq -s 'length' "$f") -eq $n ]] || fail "$1: expected $n rows"
@@ -102,14 +113,7 @@ for _ in $(seq 100); do
   [[ -s $TMP/results/sigint/requests.jsonl ]] && break
   sleep 0.1
 done
-kill -INT "$RUN_PID"
-t0=$(date +%s)
-set +e
-wait "$RUN_PID"
-set -e
-(($(date +%s) - t0 < 15)) || fail "SIGINT took too long"
-jq -e '.run_valid == false and .invalid_reason == "interrupted"' "$TMP/results/sigint/summary.json" \
-  >/dev/null || fail "sigint: $(jq -c '[.run_valid, .invalid_reason]' "$TMP/results/sigint/summary.json")"
+interrupt "$RUN_PID" sigint 15
 jq -s 'length' "$TMP/results/sigint/requests.jsonl" >/dev/null || fail "sigint: a torn row"
 
 # SIGINT while prompts are being made (a large warmup set is made before anything is sent): it
@@ -119,14 +123,7 @@ jq -s 'length' "$TMP/results/sigint/requests.jsonl" >/dev/null || fail "sigint: 
 RUN_PID=$!
 PIDS+=("$RUN_PID")
 sleep 1
-kill -INT "$RUN_PID"
-t0=$(date +%s)
-set +e
-wait "$RUN_PID"
-set -e
-(($(date +%s) - t0 < 5)) || fail "SIGINT during prompt synthesis took too long"
-jq -e '.run_valid == false and .invalid_reason == "interrupted"' \
-  "$TMP/results/bigplan/summary.json" >/dev/null || fail "bigplan: $(cat "$TMP/bigplan.out")"
+interrupt "$RUN_PID" bigplan 5
 
 # A million requests: the main set is produced while the run sends, so rows come at once; SIGINT
 # stops it; the manifest has a row for every prompt sent.
@@ -139,15 +136,8 @@ for _ in $(seq 200); do
   sleep 0.1
 done
 [[ -s $TMP/results/million/requests.jsonl ]] || fail "million: nothing sent within 20 s"
-kill -INT "$RUN_PID"
-t0=$(date +%s)
-set +e
-wait "$RUN_PID"
-set -e
-(($(date +%s) - t0 < 5)) || fail "million: SIGINT took too long"
+interrupt "$RUN_PID" million 5
 M=$TMP/results/million
-jq -e '.run_valid == false and .invalid_reason == "interrupted"' "$M/summary.json" >/dev/null ||
-  fail "million: $(cat "$TMP/million.out")"
 sent=$(jq -s '[.[].prompt_id] | unique | length' "$M/requests.jsonl")
 listed=$(jq -s --slurpfile r <(jq -s '[.[].prompt_id] | unique' "$M/requests.jsonl") \
   '[.[].prompt_id] as $m | $r[0] - $m | length' "$M/prompts_manifest.jsonl")
