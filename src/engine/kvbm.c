@@ -20,6 +20,7 @@
 #include "engine/disktier.h"
 #include "util/clock.h"
 #include "util/err.h"
+#include "util/fault.h"
 #include "util/log.h"
 #include "util/rng.h"
 
@@ -220,7 +221,7 @@ static struct kv_entry *find(struct kvbm *m, uint64_t hash)
 static int grow_table(struct kvbm *m)
 {
     size_t size = m->table_size * 2;
-    struct kv_entry **t = calloc(size, sizeof *t);
+    struct kv_entry **t = fault_calloc(size, sizeof *t);
     if (!t)
         return -1;
     struct kv_entry **old = m->table;
@@ -282,7 +283,7 @@ static struct kv_entry *find_or_create(struct kvbm *m, uint64_t hash)
     }
     if (m->n_entries + 1 > m->table_size * 3 / 4 && grow_table(m) < 0)
         return NULL;
-    e = calloc(1, sizeof *e);
+    e = fault_calloc(1, sizeof *e);
     if (!e)
         return NULL;
     e->hash = hash;
@@ -481,7 +482,7 @@ int kvbm_create(const struct kvbm_config *cfg, struct kvbm **out, char *err)
         return err_set(err, "the device tier (G1) needs at least one block");
     if (cfg->g2_blocks > UINT32_MAX || cfg->g1_blocks > SIZE_MAX / 4)
         return err_set(err, "tier sizes too large");
-    struct kvbm *m = calloc(1, sizeof *m);
+    struct kvbm *m = fault_calloc(1, sizeof *m);
     if (!m)
         return err_set(err, "out of memory");
     m->cfg = *cfg;
@@ -497,7 +498,7 @@ int kvbm_create(const struct kvbm_config *cfg, struct kvbm **out, char *err)
     l_init(&m->g3_lru);
     l_init(&m->ghost_lru);
     m->table_size = 1024;
-    m->table = calloc(m->table_size, sizeof *m->table);
+    m->table = fault_calloc(m->table_size, sizeof *m->table);
     size_t tier_total =
         cfg->g1_blocks + (m->use_g2 ? cfg->g2_blocks : 0) + (m->use_g3 ? cfg->g3_blocks : 0);
     m->ghost_cap = tier_total * 2 > 4096 ? tier_total * 2 : 4096;
@@ -506,8 +507,8 @@ int kvbm_create(const struct kvbm_config *cfg, struct kvbm **out, char *err)
     if (!m->table)
         goto oom;
     if (m->use_g2) {
-        m->g2_slots = calloc(cfg->g2_blocks, sizeof *m->g2_slots);
-        m->g2_free = calloc(cfg->g2_blocks, sizeof *m->g2_free);
+        m->g2_slots = fault_calloc(cfg->g2_blocks, sizeof *m->g2_slots);
+        m->g2_free = fault_calloc(cfg->g2_blocks, sizeof *m->g2_free);
         if (!m->g2_slots || !m->g2_free)
             goto oom;
     }
@@ -520,8 +521,8 @@ int kvbm_create(const struct kvbm_config *cfg, struct kvbm **out, char *err)
             goto fail;
         m->read_buf = disktier_alloc(&m->disk);
         m->jobs_cap = m->cfg.write_queue_depth;
-        m->jobs = calloc(m->jobs_cap, sizeof *m->jobs);
-        m->free_bufs = calloc(m->jobs_cap, sizeof *m->free_bufs);
+        m->jobs = fault_calloc(m->jobs_cap, sizeof *m->jobs);
+        m->free_bufs = fault_calloc(m->jobs_cap, sizeof *m->free_bufs);
         if (!m->read_buf || !m->jobs || !m->free_bufs)
             goto oom;
         for (size_t i = 0; i < m->jobs_cap; i++) {
@@ -668,8 +669,8 @@ int kvbm_admit(struct kvbm *m, const uint64_t *hashes, size_t n_full, size_t n_m
         return -1;
     if (n_matchable > n_full)
         n_matchable = n_full;
-    seq->hashes = malloc((n_full ? n_full : 1) * sizeof *seq->hashes);
-    seq->entries = calloc(n_full ? n_full : 1, sizeof *seq->entries);
+    seq->hashes = fault_malloc((n_full ? n_full : 1) * sizeof *seq->hashes);
+    seq->entries = fault_calloc(n_full ? n_full : 1, sizeof *seq->entries);
     if (!seq->hashes || !seq->entries) {
         free(seq->hashes);
         free(seq->entries);

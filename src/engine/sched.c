@@ -16,6 +16,7 @@
 
 #include "util/blockhash.h"
 #include "util/clock.h"
+#include "util/err.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/rng.h"
@@ -476,12 +477,10 @@ int sched_start(struct engine *e, char *err)
 {
     e->running = calloc(e->cfg.max_num_seqs, sizeof *e->running);
     if (!e->running) {
-        snprintf(err, 512, "out of memory");
-        return -1;
+        return err_set(err, "out of memory");
     }
     if (pthread_create(&e->sched, NULL, sched_main, e) != 0) {
-        snprintf(err, 512, "cannot start the scheduler thread");
-        return -1;
+        return err_set(err, "cannot start the scheduler thread");
     }
     e->sched_running = true;
     return 0;

@@ -15,6 +15,7 @@
 #include "engine/internal.h"
 
 #include "util/clock.h"
+#include "util/err.h"
 #include "util/json.h"
 #include "util/log.h"
 
@@ -834,13 +835,11 @@ static int open_listener(const char *host, int port, int *fd_out, int *port_out,
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     const char *h = strcmp(host, "localhost") == 0 ? "127.0.0.1" : host;
     if (inet_pton(AF_INET, h, &a.sin_addr) != 1) {
-        snprintf(err, 512, "--host: expected an IPv4 address such as 127.0.0.1, got '%s'", host);
-        return -1;
+        return err_set(err, "--host: expected an IPv4 address such as 127.0.0.1, got '%s'", host);
     }
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        snprintf(err, 512, "socket: %s", strerror(errno));
-        return -1;
+        return err_set(err, "socket: %s", strerror(errno));
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -848,14 +847,12 @@ static int open_listener(const char *host, int port, int *fd_out, int *port_out,
         int e = errno;
         close(fd);
         if (e == EADDRINUSE)
-            snprintf(err, 512, "port %d on %s is already in use", port, host);
-        else
-            snprintf(err, 512, "cannot bind %s:%d: %s", host, port, strerror(e));
-        return -1;
+            return err_set(err, "port %d on %s is already in use", port, host);
+        return err_set(err, "cannot bind %s:%d: %s", host, port, strerror(e));
     }
     socklen_t len = sizeof a;
     if (listen(fd, 1024) < 0 || getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
-        snprintf(err, 512, "cannot listen on %s:%d: %s", host, port, strerror(errno));
+        err_set(err, "cannot listen on %s:%d: %s", host, port, strerror(errno));
         close(fd);
         return -1;
     }
@@ -927,7 +924,7 @@ int server_start(struct engine *e, char *err)
     if (e->api)
         e->api_fd = -1; /* the daemon owns (and closes) it now */
     if (!e->api) {
-        snprintf(err, 512, "cannot start the HTTP server on port %d", e->port);
+        err_set(err, "cannot start the HTTP server on port %d", e->port);
         server_stop(e);
         return -1;
     }
@@ -936,7 +933,7 @@ int server_start(struct engine *e, char *err)
         if (e->metrics_d)
             e->metrics_fd = -1;
         if (!e->metrics_d) {
-            snprintf(err, 512, "cannot start the metrics server on port %d", e->metrics_port);
+            err_set(err, "cannot start the metrics server on port %d", e->metrics_port);
             server_stop(e);
             return -1;
         }

@@ -225,7 +225,7 @@ static int apply_value(struct opt *o, const char *val, const char *origin, bool 
             goto bad_range;
         memcpy(a, val, (size_t)(colon - val));
         a[colon - val] = '\0';
-        strcpy(b, colon + 1);
+        memcpy(b, colon + 1, strlen(colon + 1) + 1); /* length checked above */
         if (parse_ll(a, &mn) < 0 || parse_ll(b, &mx) < 0 || mn > mx)
             goto bad_range;
         if (has_limits(o) && (mn < o->min || mx > o->max))

@@ -9,6 +9,7 @@
 #include "engine/kvbm.h"
 #include "util/blockhash.h"
 #include "util/err.h"
+#include "util/fault.h"
 #include "util/fs.h"
 #include "util/tokens.h"
 
@@ -487,6 +488,62 @@ static void test_disktier_direct_and_stale_cleanup(void **state)
     unlink(fake);
 }
 
+/* Out of memory at each allocation in turn (once, then from there on): creation fails with a
+ * clear error and leaves nothing behind, or the manager degrades (a sequence not admitted, a
+ * block left unshared) and, the memory back, works as before. ASan checks for leaks and crashes. */
+static void test_allocation_failures(void **state)
+{
+    (void)state;
+    uint64_t a[4], b[4], c[6];
+    hashes_for(10, 4, a);
+    hashes_for(20, 4, b);
+    hashes_for(30, 6, c);
+    long reached = 0;
+    for (int persistent = 0; persistent <= 1; persistent++) {
+        for (long nth = 1; nth <= 40; nth++) {
+            struct kvbm_config cfg = {
+                .block_tokens = BS,
+                .block_bytes = 8192,
+                .g1_blocks = 8,
+                .g2_blocks = 4,
+                .g3_blocks = 16,
+                .mode = KV_MODE_CPU_DISK,
+                .disk_filter = false,
+                .disk_dir = dir,
+                .write_queue_depth = 2,
+            };
+            struct kvbm *m = NULL;
+            char err[ERR_LEN] = "";
+            fault_arm(nth, persistent);
+            if (kvbm_create(&cfg, &m, err) < 0) {
+                fault_disarm();
+                assert_non_null(strstr(err, "out of memory"));
+                reached++;
+                continue;
+            }
+            const uint64_t *seqs[] = {a, b, a, c, b};
+            const size_t lens[] = {4, 4, 4, 6, 4};
+            for (size_t k = 0; k < 5; k++) {
+                struct kvbm_seq seq;
+                struct kvbm_admit_result res;
+                int rc = kvbm_admit(m, seqs[k], lens[k], lens[k], lens[k], &seq, &res);
+                if (rc != 1)
+                    continue; /* not admitted now: the engine would retry */
+                kvbm_register(m, &seq);
+                kvbm_release(m, &seq);
+            }
+            kvbm_flush(m);
+            reached += fault_failures() > 0;
+            fault_disarm();
+            /* the memory is back: it works as it did */
+            run_seq(m, c, 6, 0, NULL);
+            assert_int_equal(run_seq(m, c, 6, 0, NULL), 6);
+            kvbm_destroy(m, false);
+        }
+    }
+    assert_true(reached > 10); /* the failures did reach the code */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -505,6 +562,7 @@ int main(void)
         cmocka_unit_test(test_disk_full_real_efbig),
         cmocka_unit_test(test_prefix_partial_match),
         cmocka_unit_test(test_disktier_direct_and_stale_cleanup),
+        cmocka_unit_test(test_allocation_failures),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
