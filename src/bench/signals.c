@@ -74,6 +74,8 @@ static bool gen(const json_t *d, const char *field, double *out)
             strcmp(field, "reused_tokens") == 0         ? "kvbm_matched_tokens_delta"
             : strcmp(field, "onboard_blocks_host") == 0 ? "kvbm_onboard_blocks_h2d_delta"
             : strcmp(field, "onboard_blocks_disk") == 0 ? "kvbm_onboard_blocks_d2d_delta"
+            : strcmp(field, "offload_blocks_host") == 0 ? "kvbm_offload_blocks_d2h_delta"
+            : strcmp(field, "offload_blocks_disk") == 0 ? "kvbm_offload_blocks_h2d_delta"
                                                         : NULL;
         v = k ? json_object_get(d, k) : NULL;
     }
@@ -239,6 +241,31 @@ json_t *signal_eviction_kvbm(const json_t *warm, const json_t *pressure, const j
                  "Replay reused %.0f tokens but onboarded no block: set A stayed in device "
                  "memory. Add pressure (--eviction-b-requests) or shrink the device cache.",
                  r.reused);
+    }
+    /* No read-back: say why from the figures, when they tell (issue 14's diagnosis). */
+    double w_off_h = 0, w_off_d = 0, r_off_d = 0;
+    if (strcmp(sig, "disk_rehydrate_detected") != 0 &&
+        strcmp(sig, "onboard_detected_tier_unknown") != 0 &&
+        gen(warm, "offload_blocks_host", &w_off_h) && gen(warm, "offload_blocks_disk", &w_off_d) &&
+        w_off_h > 0 && w_off_d <= 0) {
+        bool late = gen(replay, "offload_blocks_disk", &r_off_d) && r_off_d > 0;
+        char late_text[160] = "";
+        if (late)
+            snprintf(late_text, sizeof late_text,
+                     " replay_A then wrote %.0f blocks to disk itself: set A reached the disk "
+                     "only during the replay.",
+                     r_off_d);
+        snprintf(text, sizeof text,
+                 "Set A never reached the disk tier: warm_A offloaded %.0f blocks to host memory "
+                 "and none to disk (a disk offload filter admits a block only on its second "
+                 "sighting), so once pressure_B pushed A out of the faster tiers there was "
+                 "nothing to read back.%s Run the engine without the filter "
+                 "(--disable-disk-offload-filter) or send set A twice before the pressure.",
+                 w_off_h, late_text);
+        json_put(o, "diagnosis",
+                 json_pack("{s:s, s:f, s:f, s:o}", "cause", "set_a_never_reached_disk",
+                           "warm_offload_blocks_host", w_off_h, "warm_offload_blocks_disk", w_off_d,
+                           "replay_offload_blocks_disk", late ? json_real(r_off_d) : json_null()));
     }
     json_put_str(o, "signal", sig);
     if (!json_object_get(o, "disk_onboard_in_replay"))

@@ -106,6 +106,48 @@ static void test_kvbm_signal_branches(void **state)
     json_decref(quiet);
 }
 
+/* The runbook's section 9 against an engine with the disk offload filter: warm_A moved A to
+ * host memory only, replay_A found nothing and wrote A to disk itself. The verdict says so. */
+static void test_kvbm_signal_diagnosis(void **state)
+{
+    (void)state;
+    json_t *warm =
+        json_pack("{s:b, s:f, s:f, s:f, s:f, s:f}", "available", 1, "kvbm_offload_blocks_d2h_delta",
+                  5093.0, "kvbm_offload_blocks_h2d_delta", 0.0, "kvbm_onboard_blocks_h2d_delta",
+                  0.0, "kvbm_onboard_blocks_d2d_delta", 0.0, "kvbm_matched_tokens_delta", 0.0);
+    json_t *quiet = kd(0, 0, 0);
+    json_t *replay =
+        json_pack("{s:b, s:f, s:f, s:f, s:f, s:f}", "available", 1, "kvbm_offload_blocks_d2h_delta",
+                  5093.0, "kvbm_offload_blocks_h2d_delta", 5093.0, "kvbm_onboard_blocks_h2d_delta",
+                  0.0, "kvbm_onboard_blocks_d2d_delta", 0.0, "kvbm_matched_tokens_delta", 0.0);
+    json_t *s = signal_eviction_kvbm(warm, quiet, replay, -1);
+    assert_string_equal(sig(s), "no_onboard_no_reuse_signal");
+    const json_t *d = json_object_get(s, "diagnosis");
+    assert_string_equal(json_string_value(json_object_get(d, "cause")), "set_a_never_reached_disk");
+    assert_true(json_get_num(d, "replay_offload_blocks_disk", 0) == 5093);
+    const char *t = json_string_value(json_object_get(s, "interpretation"));
+    assert_non_null(strstr(t, "never reached the disk"));
+    assert_non_null(strstr(t, "5093 blocks to disk itself"));
+    assert_null(strstr(t, "byte-identical")); /* no generic advice instead of the cause */
+    json_decref(s);
+    /* a warm phase that did write to disk: no such diagnosis */
+    json_t *warm2 = json_pack("{s:b, s:f, s:f}", "available", 1, "kvbm_offload_blocks_d2h_delta",
+                              10.0, "kvbm_offload_blocks_h2d_delta", 10.0);
+    s = signal_eviction_kvbm(warm2, quiet, quiet, -1);
+    assert_null(json_object_get(s, "diagnosis"));
+    json_decref(s);
+    /* absent counters (null) are never read as 0: no diagnosis either */
+    json_t *warm3 = json_pack("{s:b, s:f}", "available", 1, "kvbm_offload_blocks_d2h_delta", 10.0);
+    s = signal_eviction_kvbm(warm3, quiet, quiet, -1);
+    assert_null(json_object_get(s, "diagnosis"));
+    json_decref(s);
+    json_decref(warm);
+    json_decref(warm2);
+    json_decref(warm3);
+    json_decref(replay);
+    json_decref(quiet);
+}
+
 static void test_reuse_signal(void **state)
 {
     (void)state;
@@ -248,6 +290,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_io_signal),
         cmocka_unit_test(test_kvbm_signal_branches),
+        cmocka_unit_test(test_kvbm_signal_diagnosis),
         cmocka_unit_test(test_reuse_signal),
         cmocka_unit_test(test_identity_verdict),
         cmocka_unit_test(test_validity_first_reason_wins),
