@@ -267,6 +267,24 @@ json_t *signal_eviction_kvbm(const json_t *warm, const json_t *pressure, const j
                            "warm_offload_blocks_host", w_off_h, "warm_offload_blocks_disk", w_off_d,
                            "replay_offload_blocks_disk", late ? json_real(r_off_d) : json_null()));
     }
+    if (!json_object_get(o, "diagnosis") && strcmp(sig, "disk_rehydrate_detected") == 0 &&
+        r.have_on_disk && r.on_disk <= 0 && r.have_on_host && r.on_host > 0) {
+        /* read back, but from host memory only: A had not left the host tier */
+        json_put(o, "diagnosis",
+                 json_pack("{s:s, s:f, s:f}", "cause", "set_a_still_in_host",
+                           "replay_onboard_blocks_host", r.on_host, "replay_onboard_blocks_disk",
+                           r.on_disk));
+        size_t used = strlen(text);
+        snprintf(text + used, sizeof text - used,
+                 " None came from disk: set A was still in host memory, so pressure_B did not "
+                 "push it past the host tier (more --eviction-b-requests, or a smaller host "
+                 "cache).");
+    } else if (!json_object_get(o, "diagnosis") && strcmp(sig, "no_onboard_signal") == 0) {
+        /* reused from device memory: A never left it */
+        json_put(
+            o, "diagnosis",
+            json_pack("{s:s, s:f}", "cause", "set_b_too_small", "replay_reused_tokens", r.reused));
+    }
     json_put_str(o, "signal", sig);
     if (!json_object_get(o, "disk_onboard_in_replay"))
         json_put(o, "disk_onboard_in_replay",

@@ -75,11 +75,16 @@ static void test_kvbm_signal_branches(void **state)
     assert_true(json_get_bool(s, "disk_onboard_in_replay", false));
     json_decref(s);
     json_decref(r);
-    /* host-only onboarding in replay: still an onboard, but not from disk */
+    /* host-only onboarding in replay: still an onboard, but not from disk, and it says why */
     r = kd(5, 0, 160);
     s = signal_eviction_kvbm(quiet, quiet, r, -1);
     assert_string_equal(sig(s), "disk_rehydrate_detected");
     assert_false(json_get_bool(s, "disk_onboard_in_replay", true));
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(s, "diagnosis"), "cause")),
+        "set_a_still_in_host");
+    assert_non_null(
+        strstr(json_string_value(json_object_get(s, "interpretation")), "still in host memory"));
     json_decref(s);
     json_decref(r);
     /* replay matched nothing */
@@ -95,6 +100,9 @@ static void test_kvbm_signal_branches(void **state)
     json_decref(s);
     s = signal_eviction_kvbm(quiet, quiet, r, -1);
     assert_string_equal(sig(s), "no_onboard_signal");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(s, "diagnosis"), "cause")),
+        "set_b_too_small");
     json_decref(s);
     json_t *na = json_pack("{s:b}", "available", 0);
     s = signal_eviction_kvbm(quiet, quiet, na, -1);
