@@ -22,6 +22,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -678,6 +679,24 @@ static void scan_timeouts(struct nhttp *n, uint64_t now)
     }
 }
 
+/* epoll_pwait2 (Linux 5.11) waits in microseconds, which an open-loop schedule needs. Older
+ * kernels, and emulators such as Debian 12's qemu-user, answer ENOSYS: then epoll_wait, with the
+ * wait rounded up to whole milliseconds (sends are never early, at most 1 ms late). */
+static atomic_bool pwait2_missing;
+
+static int native_epoll_wait(int ep, struct epoll_event *evs, int max, long timeout_us)
+{
+    if (!atomic_load_explicit(&pwait2_missing, memory_order_relaxed)) {
+        struct timespec ts = {.tv_sec = timeout_us / 1000000L,
+                              .tv_nsec = (timeout_us % 1000000L) * 1000L};
+        int k = epoll_pwait2(ep, evs, max, &ts, NULL);
+        if (k >= 0 || errno != ENOSYS)
+            return k;
+        atomic_store_explicit(&pwait2_missing, true, memory_order_relaxed);
+    }
+    return epoll_wait(ep, evs, max, (int)((timeout_us + 999) / 1000));
+}
+
 int nhttp_poll(struct nhttp *n, long timeout_us)
 {
     /* requests that could not start complete here, outside nhttp_start */
@@ -694,9 +713,7 @@ int nhttp_poll(struct nhttp *n, long timeout_us)
     if (timeout_us < 0 || n->n_failed)
         timeout_us = 0;
     struct epoll_event evs[MAX_EVENTS];
-    struct timespec ts = {.tv_sec = timeout_us / 1000000L,
-                          .tv_nsec = (timeout_us % 1000000L) * 1000L};
-    int k = epoll_pwait2(n->ep, evs, MAX_EVENTS, &ts, NULL);
+    int k = native_epoll_wait(n->ep, evs, MAX_EVENTS, timeout_us);
     if (k < 0 && errno != EINTR)
         return -1;
     for (int i = 0; i < k; i++) {
