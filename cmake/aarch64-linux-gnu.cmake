@@ -8,6 +8,11 @@ set(CMAKE_FIND_ROOT_PATH /usr/aarch64-linux-gnu /usr/lib/aarch64-linux-gnu)
 set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
 set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE BOTH)
-set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64-static;-L;/usr/aarch64-linux-gnu)
+set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64-static)
 set(ENV{PKG_CONFIG_LIBDIR} /usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig)
 set(ENV{PKG_CONFIG_PATH} "")
+# libhttp-parser-dev is not Multi-Arch (installing its :arm64 build removes the native one), so
+# the cross build uses the native package's header, which is the same on every architecture, and
+# links the arm64 runtime library directly.
+set(HTTP_PARSER_INCLUDE /usr/include CACHE PATH "http_parser.h")
+set(HTTP_PARSER_LIB /usr/lib/aarch64-linux-gnu/libhttp_parser.so.2.9 CACHE FILEPATH "arm64 libhttp_parser")

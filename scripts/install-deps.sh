@@ -35,7 +35,10 @@ if [[ "${1:-}" == "--aarch64" ]]; then
   PACKAGES=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static file cmake pkg-config
     curl jq libcurl4-openssl-dev:arm64 libmicrohttpd-dev:arm64 libjansson-dev:arm64
     libssl-dev:arm64 libxxhash-dev:arm64 libcmocka-dev:arm64 libpcre2-dev:arm64
-    libutf8proc-dev:arm64 libhttp-parser-dev:arm64)
+    libutf8proc-dev:arm64 libhttp-parser2.9:arm64 libhttp-parser-dev libc6:arm64)
+  # libhttp-parser-dev is not Multi-Arch: its :arm64 build would replace the native one that
+  # make check needs. Its header is the same on every architecture, so the cross build takes the
+  # header from the native package and links the arm64 runtime library (cmake/aarch64-linux-gnu.cmake).
 fi
 
 missing=()
@@ -44,7 +47,29 @@ for p in "${PACKAGES[@]}"; do
   [[ "$status" == "install ok installed" ]] || missing+=("$p")
 done
 
+as_root() {
+  if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi
+}
+
+# --aarch64: a program under qemu-user that starts an aarch64 program (the demo restarting
+# kvbench as its engine) needs the kernel to know how to run one: register qemu with
+# binfmt_misc, as systemd-binfmt does at boot on a machine that runs systemd.
+register_binfmt() {
+  [[ $AARCH64 -eq 1 ]] || return 0
+  [[ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]] && return 0
+  local conf=/usr/lib/binfmt.d/qemu-aarch64.conf
+  if [[ ! -r $conf ]] ||
+     ! { mountpoint -q /proc/sys/fs/binfmt_misc ||
+         as_root mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc; } ||
+     ! as_root sh -c "cat $conf > /proc/sys/fs/binfmt_misc/register"; then
+    echo "install-deps: could not register qemu-aarch64 with binfmt_misc; tests that start a" \
+      "second aarch64 process will skip" >&2
+  fi
+  return 0
+}
+
 if [[ ${#missing[@]} -eq 0 ]]; then
+  register_binfmt
   exit 0
 fi
 
@@ -76,3 +101,4 @@ if ! "${SUDO[@]}" apt-get install -y --no-install-recommends "${missing[@]}" >/t
     exit 1
   fi
 fi
+register_binfmt

@@ -8,6 +8,11 @@
 # shell's /proc/$$/io write_bytes, read after `kvbench demo` (and the engine it started) have
 # exited and been reaped, grows by exactly what they wrote, plus this script's own few bytes.
 source "$(dirname "$0")/lib.sh"
+# The demo starts its engine by executing itself again: under qemu-user (make check-aarch64)
+# the kernel must know to run an aarch64 program through qemu (scripts/install-deps.sh --aarch64).
+if [[ -n ${KVBENCH_EMULATOR:-} && ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]]; then
+  skip "qemu-aarch64 is not registered with binfmt_misc"
+fi
 RES="$TMP/results"
 mkdir -p "$RES"
 own_written_bytes() {

@@ -35,6 +35,12 @@ fail() {
   exit 1
 }
 
+# CTest reports exit code 77 as skipped (SKIP_RETURN_CODE in tests/CMakeLists.txt).
+skip() {
+  echo "SKIP: $*"
+  exit 77
+}
+
 # expect_exit CODE CMD...  — run CMD, capture stdout/stderr in $OUT/$ERR, check its exit code.
 expect_exit() {
   local want=$1
