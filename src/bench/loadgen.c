@@ -66,6 +66,7 @@ struct slot {
     bool busy;
     /* the current request */
     const struct prompt *prompt;
+    struct prompt prompt_copy; /* a ring entry's identity, copied at send (pp->ring) */
     const struct prepared *prep;
     struct prepared own; /* prompts produced during the phase: this request's own body */
     size_t request_index;
@@ -113,12 +114,13 @@ struct worker {
     bool have_pending, exhausted;
     size_t pending_seq;
     uint64_t pending_due;
-    uint64_t slot_freed_ns; /* when a slot last became free */
+    atomic_size_t pending_pub; /* pending_seq while a claim is unsent, else SIZE_MAX */
+    uint64_t slot_freed_ns;    /* when a slot last became free */
     uint64_t first_send_ns, last_send_ns;
     size_t sent;
-    struct req_result *res;
+    struct req_result *res; /* only when the phase keeps per-request results */
     size_t n_res, cap_res;
-    struct dvec itl; /* ITL values of this thread's results (res[i].itl is an offset here) */
+    struct phase_agg agg; /* what this thread's requests add up to */
     struct buf row, rows_out;
     uint64_t rows_since_ns;
     size_t rows_pending;
@@ -134,6 +136,7 @@ struct phase_ctx {
     struct prepared *prep; /* one per prompt of the plan */
     double *sched;         /* open loop: due offsets in seconds from t0 */
     size_t limit;          /* requests to send at most */
+    bool keep;             /* keep per-request results (LOADGEN_KEEP_RESULTS) */
     atomic_size_t next;    /* claim counter (sequence numbers) */
     atomic_size_t sent;    /* request indexes are given at send time */
     size_t index_base;
@@ -573,6 +576,172 @@ static unsigned hist_bucket(double ms)
     return b >= HIST_BUCKETS - 1 ? HIST_BUCKETS - 1 : (unsigned)b;
 }
 
+/* ------------------------------------------------------------ aggregates */
+
+static void agg_init(struct phase_agg *a, const char *dir)
+{
+    memset(a, 0, sizeof *a);
+    struct vstore *all[] = {&a->lat,   &a->ttft,   &a->itl, &a->tpot,
+                            &a->lat_c, &a->ttft_c, &a->lag, &a->clag};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        vstore_init(all[i], dir);
+}
+
+struct vstore *phase_agg_store(struct phase_agg *a, enum agg_metric m)
+{
+    switch (m) {
+    case AGG_LATENCY:
+        return &a->lat;
+    case AGG_TTFT:
+        return &a->ttft;
+    case AGG_ITL:
+        return &a->itl;
+    case AGG_TPOT:
+        return &a->tpot;
+    case AGG_LATENCY_CORRECTED:
+        return &a->lat_c;
+    case AGG_TTFT_CORRECTED:
+        return &a->ttft_c;
+    case AGG_LAG:
+        return &a->lag;
+    case AGG_CLIENT_LAG:
+        break;
+    }
+    return &a->clag;
+}
+
+void phase_agg_free(struct phase_agg *a)
+{
+    for (int m = AGG_LATENCY; m <= AGG_CLIENT_LAG; m++)
+        vstore_free(phase_agg_store(a, (enum agg_metric)m));
+    free(a->limit_error);
+    json_decref(a->prompt_sha);
+    json_decref(a->identity_sha);
+    json_decref(a->payload_sha);
+    memset(a, 0, sizeof *a);
+}
+
+static void set_add_capped(json_t **set, const char *key, bool *capped)
+{
+    if (!key || !*key)
+        return;
+    if (!*set)
+        *set = json_object();
+    if (!*set || json_object_get(*set, key))
+        return;
+    if (json_object_size(*set) >= LOADGEN_IDENTITY_MAX) {
+        *capped = true;
+        return;
+    }
+    json_object_set_new(*set, key, json_true());
+}
+
+static void set_merge_capped(json_t **into, const json_t *from, bool *capped)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)from, k, v)
+    {
+        (void)v;
+        set_add_capped(into, k, capped);
+    }
+}
+
+void phase_agg_sum(struct phase_agg *into, const struct phase_agg *a)
+{
+    into->total += a->total;
+    into->ok += a->ok;
+    into->err += a->err;
+    into->truncated += a->truncated;
+    into->refused += a->refused;
+    into->in_est += a->in_est;
+    into->out_est += a->out_est;
+    into->in_usage += a->in_usage;
+    into->out_usage += a->out_usage;
+    into->cached += a->cached;
+    into->any_usage |= a->any_usage;
+    into->any_cached |= a->any_cached;
+    into->saw_404_500 |= a->saw_404_500;
+    if (!into->limit_error && a->limit_error)
+        into->limit_error = strdup(a->limit_error);
+    for (size_t i = 0; i < a->n_trunc && into->n_trunc < LOADGEN_TRUNC_SAMPLES; i++)
+        into->trunc[into->n_trunc++] = a->trunc[i];
+    into->identity_capped |= a->identity_capped;
+    set_merge_capped(&into->prompt_sha, a->prompt_sha, &into->identity_capped);
+    set_merge_capped(&into->identity_sha, a->identity_sha, &into->identity_capped);
+    set_merge_capped(&into->payload_sha, a->payload_sha, &into->identity_capped);
+}
+
+int phase_agg_stats(struct phase_agg *const *aggs, size_t n, enum agg_metric m, struct dstats *s)
+{
+    struct vstore *stack[64] = {0}, **vs = n <= 64 ? stack : malloc(n * sizeof *vs);
+    if (!vs) {
+        memset(s, 0, sizeof *s);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        vs[i] = phase_agg_store(aggs[i], m);
+    int rc = vstore_stats(vs, n, s);
+    if (vs != stack)
+        free(vs);
+    return rc;
+}
+
+/* One finished request into its thread's aggregate (what the summary reports). */
+static void agg_add(struct phase_agg *a, const struct req_result *q, const double *itl,
+                    size_t n_itl)
+{
+    a->total++;
+    a->truncated += q->server_truncated;
+    a->refused += q->transport == HTTP_ERR_CONNECT;
+    if (q->status == 404 || q->status == 500)
+        a->saw_404_500 = true;
+    if (q->error && !a->limit_error && strstr(q->error, "max_num_tokens"))
+        a->limit_error = strdup(q->error);
+    if (q->server_truncated && a->n_trunc < LOADGEN_TRUNC_SAMPLES) {
+        struct trunc_sample *t = &a->trunc[a->n_trunc++];
+        snprintf(t->prompt_id, sizeof t->prompt_id, "%s", q->prompt->id);
+        t->sent = (long long)q->prompt->est_tokens;
+        t->usage = q->usage_prompt;
+    }
+    set_add_capped(&a->prompt_sha, q->prompt->sha256, &a->identity_capped);
+    set_add_capped(&a->identity_sha, q->identity_sha256, &a->identity_capped);
+    set_add_capped(&a->payload_sha, q->payload_sha256, &a->identity_capped);
+    bool open = !isnan(q->lag_ms);
+    if (open) {
+        vstore_push(&a->lag, q->lag_ms);
+        vstore_push(&a->clag, q->client_lag_ms);
+    }
+    if (open && q->ok) {
+        /* coordinated-omission corrected: measured from when the request was due */
+        vstore_push(&a->lat_c, q->latency_ms + q->lag_ms);
+        if (!isnan(q->ttft_ms))
+            vstore_push(&a->ttft_c, q->ttft_ms + q->lag_ms);
+    }
+    if (!q->ok) {
+        a->err++;
+        return;
+    }
+    a->ok++;
+    vstore_push(&a->lat, q->latency_ms);
+    if (!isnan(q->ttft_ms))
+        vstore_push(&a->ttft, q->ttft_ms);
+    if (!isnan(q->tpot_ms))
+        vstore_push(&a->tpot, q->tpot_ms);
+    vstore_push_n(&a->itl, itl, n_itl);
+    a->in_est += (double)q->prompt->est_tokens;
+    a->out_est += (double)q->output_tokens_est;
+    if (q->usage_prompt >= 0 || q->usage_completion >= 0) {
+        a->any_usage = true;
+        a->in_usage += q->usage_prompt > 0 ? (double)q->usage_prompt : 0;
+        a->out_usage += q->usage_completion > 0 ? (double)q->usage_completion : 0;
+    }
+    if (q->cached >= 0) {
+        a->any_cached = true;
+        a->cached += (double)q->cached;
+    }
+}
+
 static void finish_request(struct http_req *r)
 {
     struct slot *s = r->user;
@@ -580,7 +749,7 @@ static void finish_request(struct http_req *r)
     struct phase_ctx *pc = w->pc;
     struct loadgen *lg = pc->lg;
     uint64_t wall_end = clock_wall_ns();
-    if (w->n_res == w->cap_res) {
+    if (pc->keep && w->n_res == w->cap_res) {
         size_t nc = w->cap_res ? w->cap_res * 2 : 256;
         struct req_result *nr = realloc(w->res, nc * sizeof *nr);
         if (!nr) {
@@ -590,7 +759,8 @@ static void finish_request(struct http_req *r)
             w->cap_res = nc;
         }
     }
-    struct req_result tmp = {0}, *res = w->n_res < w->cap_res ? &w->res[w->n_res++] : &tmp;
+    struct req_result tmp = {0},
+                      *res = pc->keep && w->n_res < w->cap_res ? &w->res[w->n_res++] : &tmp;
     memset(res, 0, sizeof *res);
     res->request_index = s->request_index;
     res->worker_idx = s->worker_idx;
@@ -665,10 +835,7 @@ static void finish_request(struct http_req *r)
     }
     res->output_len_chars = utf8_chars(buf_cstr(&s->text), s->text.len);
     res->output_tokens_est = tokenizer_count_fast(lg->tok, buf_cstr(&s->text), s->text.len);
-    /* ITLs live in the thread's one array; the pointer is fixed up when the phase ends */
-    res->itl = (double *)(uintptr_t)w->itl.n;
-    if (s->itl.n && dvec_extend(&w->itl, s->itl.v, s->itl.n) == 0)
-        res->n_itl = s->itl.n;
+    res->n_itl = s->itl.n;
     long long out_tokens =
         res->usage_completion >= 0 ? res->usage_completion : (long long)res->output_tokens_est;
     if (!isnan(res->ttft_ms) && out_tokens > 1)
@@ -686,6 +853,7 @@ static void finish_request(struct http_req *r)
             log_warn("cannot store a response: %s", err);
     }
     write_row(w, s, res, wall_end, response_path);
+    agg_add(&w->agg, res, s->itl.v, s->itl.n);
     atomic_fetch_add_explicit(&w->cnt.done, 1, memory_order_relaxed);
     if (!res->ok)
         atomic_fetch_add_explicit(&w->cnt.errors, 1, memory_order_relaxed);
@@ -758,7 +926,7 @@ static int send_request(struct worker *w, size_t seq, uint64_t due_ns, uint64_t 
     }
     reset_slot(s);
     size_t k = seq % pc->pp->n;
-    s->prompt = pc->pp->prompts[k];
+    s->prompt = pc->pp->prompts[pc->pp->ring ? k % pc->pp->ring : k];
     if (pc->prep) {
         s->prep = &pc->prep[k];
     } else {
@@ -771,6 +939,12 @@ static int send_request(struct worker *w, size_t seq, uint64_t due_ns, uint64_t 
         s->prep = &s->own;
         if (pc->pp->duration_s <= 0)
             prompt_drop_text((struct prompt *)s->prompt);
+        if (pc->pp->ring) {
+            /* the ring entry is reused once this request is sent: keep its identity here */
+            s->prompt_copy = *s->prompt;
+            s->prompt_copy.text = NULL;
+            s->prompt = &s->prompt_copy;
+        }
     }
     s->request_index = pc->index_base + atomic_fetch_add(&pc->sent, 1) + 1;
     s->due_ns = due_ns;
@@ -828,6 +1002,23 @@ static int send_request(struct worker *w, size_t seq, uint64_t due_ns, uint64_t 
 }
 
 /* The next sequence number to send, or false when the phase has sent all it will. */
+/* Every request below the mark has been sent (its prompt copied) or never will be: the lowest
+ * unsent claim of any thread, else the next claim. For the prompt producer (pp->claimed). */
+static void publish_low_water(struct phase_ctx *pc)
+{
+    if (!pc->pp->claimed)
+        return;
+    size_t low = atomic_load(&pc->next);
+    for (size_t i = 0; i < pc->n_workers; i++) {
+        size_t p = atomic_load(&pc->workers[i].pending_pub);
+        if (p < low)
+            low = p;
+    }
+    size_t seen = atomic_load(pc->pp->claimed);
+    while (seen < low && !atomic_compare_exchange_weak(pc->pp->claimed, &seen, low)) {
+    }
+}
+
 static bool claim(struct worker *w, uint64_t now)
 {
     struct phase_ctx *pc = w->pc;
@@ -837,11 +1028,15 @@ static bool claim(struct worker *w, uint64_t now)
         w->exhausted = true;
         return false;
     }
+    /* published before the claim, so that no low-water mark passes it (publish_low_water) */
+    atomic_store(&w->pending_pub, atomic_load(&pc->next));
     size_t seq = atomic_fetch_add(&pc->next, 1);
     if (seq >= pc->limit) {
+        atomic_store(&w->pending_pub, SIZE_MAX);
         w->exhausted = true;
         return false;
     }
+    atomic_store(&w->pending_pub, seq);
     w->have_pending = true;
     w->pending_seq = seq;
     w->pending_due = pc->sched ? pc->t0 + (uint64_t)(pc->sched[seq] * 1e9) : now;
@@ -894,6 +1089,9 @@ static void *worker_main(void *arg)
             }
             now = clock_now_ns();
         }
+        if (!w->have_pending)
+            atomic_store(&w->pending_pub, SIZE_MAX);
+        publish_low_water(pc);
         if (w->in_flight == 0 && !w->have_pending && (w->exhausted || stop))
             break;
         long wait_us = waiting_prompt ? 500 : 20000;
@@ -1119,36 +1317,41 @@ static void free_worker(struct worker *w)
         free(w->header_keys[i]);
 }
 
-/* Gather the threads' results into out, in request_index order, with one ITL array. */
+/* Gather the threads' results into out: their aggregates, and the per-request results (in
+ * request_index order) when the phase keeps them. */
 static int merge(struct phase_ctx *pc, struct phase_result *out)
 {
-    size_t n = 0, n_itl = 0;
+    size_t n = 0, total = 0;
     for (size_t i = 0; i < pc->n_workers; i++) {
         n += pc->workers[i].n_res;
-        n_itl += pc->workers[i].itl.n;
+        total += pc->workers[i].agg.total;
     }
-    out->reqs = calloc(n ? n : 1, sizeof *out->reqs);
-    out->itl_store = malloc((n_itl ? n_itl : 1) * sizeof *out->itl_store);
-    if (!out->reqs || !out->itl_store)
+    out->aggs = calloc(pc->n_workers, sizeof *out->aggs);
+    out->reqs = pc->keep ? calloc(n ? n : 1, sizeof *out->reqs) : NULL;
+    if (!out->aggs || (pc->keep && !out->reqs))
         return -1;
-    size_t k = 0, off = 0;
+    size_t k = 0;
     for (size_t i = 0; i < pc->n_workers; i++) {
         struct worker *w = &pc->workers[i];
         out->errors += atomic_load(&w->cnt.errors);
-        if (w->itl.n)
-            memcpy(out->itl_store + off, w->itl.v, w->itl.n * sizeof *w->itl.v);
-        for (size_t j = 0; j < w->n_res; j++) {
-            struct req_result *r = &out->reqs[k++];
-            *r = w->res[j];
-            r->itl = out->itl_store + off + (size_t)(uintptr_t)r->itl;
-        }
-        off += w->itl.n;
+        out->aggs[out->n_aggs++] = w->agg; /* the stores move; the worker's copy is cleared */
+        memset(&w->agg, 0, sizeof w->agg);
+        for (size_t j = 0; j < w->n_res; j++)
+            out->reqs[k++] = w->res[j];
         free(w->res);
         w->res = NULL;
-        dvec_free(&w->itl);
+        w->n_res = 0;
     }
-    out->n = n;
-    qsort(out->reqs, n, sizeof *out->reqs, cmp_index);
+    out->n = total;
+    if (out->reqs && n != total) {
+        /* a result could not be kept (out of memory): the per-request view is incomplete */
+        for (size_t i = 0; i < n; i++)
+            free(out->reqs[i].error);
+        free(out->reqs);
+        out->reqs = NULL;
+    }
+    if (out->reqs)
+        qsort(out->reqs, n, sizeof *out->reqs, cmp_index);
     return 0;
 }
 
@@ -1192,11 +1395,14 @@ int loadgen_run_phase(struct loadgen *lg, const struct phase_plan *pp, struct ph
         return err_set(err, "cannot build the request bodies (out of memory)");
     }
     pc.n_workers = threads;
+    pc.keep = pp->n <= LOADGEN_KEEP_RESULTS && pp->duration_s <= 0;
     int rc = 0;
     for (size_t i = 0; i < threads; i++) {
         struct worker *w = &pc.workers[i];
         w->pc = &pc;
         w->idx = i;
+        atomic_init(&w->pending_pub, SIZE_MAX);
+        agg_init(&w->agg, lg->spill_dir);
         w->cap = in_flight / threads + (i < in_flight % threads);
         w->client = http_client_new_for(lg->completions_url, w->cap, lg->transport, err);
         if (!w->client) {
@@ -1295,8 +1501,10 @@ int loadgen_run_phase(struct loadgen *lg, const struct phase_plan *pp, struct ph
         }
     }
     for (size_t i = 0; i < threads; i++) {
+        for (size_t j = 0; j < pc.workers[i].n_res; j++)
+            free(pc.workers[i].res[j].error);
         free(pc.workers[i].res);
-        dvec_free(&pc.workers[i].itl);
+        phase_agg_free(&pc.workers[i].agg);
         free_worker(&pc.workers[i]);
     }
     free(pc.workers);
@@ -1307,9 +1515,11 @@ int loadgen_run_phase(struct loadgen *lg, const struct phase_plan *pp, struct ph
 
 void phase_result_free(struct phase_result *r)
 {
-    for (size_t i = 0; i < r->n; i++)
+    for (size_t i = 0; r->reqs && i < r->n; i++)
         free(r->reqs[i].error);
     free(r->reqs);
-    free(r->itl_store);
+    for (size_t i = 0; i < r->n_aggs; i++)
+        phase_agg_free(&r->aggs[i]);
+    free(r->aggs);
     memset(r, 0, sizeof *r);
 }

@@ -19,6 +19,7 @@
 #define KVBENCH_BENCH_LOADGEN_H
 
 #include "bench/stats.h"
+#include "bench/vstore.h"
 #include "bench/workload.h"
 #include "util/http.h"
 #include "util/tokenizer.h"
@@ -65,7 +66,6 @@ struct req_result {
     double tpot_ms;       /* NaN when not computable */
     double lag_ms;        /* open loop: actual send - intended send; NaN in closed loop */
     double client_lag_ms; /* the part of lag_ms when a slot was free (the client's own) */
-    double *itl;
     size_t n_itl;
     long long usage_prompt, usage_completion, cached; /* -1 when absent */
     const char *cached_source;  /* "usage" (prompt_tokens_details), "timings" (llama.cpp), NULL */
@@ -78,13 +78,42 @@ struct req_result {
     char identity_sha256[65];
 };
 
+/* Per-request results are kept for phases of at most this many requests (the reuse and eviction
+ * phases read them); every phase keeps its aggregate (struct phase_agg), whose memory does not
+ * grow with the number of requests. */
+#define LOADGEN_KEEP_RESULTS 10000
+/* Distinct identity hashes kept per set and phase; past it the set is marked capped. */
+#define LOADGEN_IDENTITY_MAX  10000
+#define LOADGEN_TRUNC_SAMPLES 10
+
+/* What a phase's requests add up to, gathered as each finishes (one per thread): the summary's
+ * counts and sums, the measured values (stores that spill to disk), the invalidation evidence. */
+struct phase_agg {
+    struct vstore lat, ttft, itl, tpot;
+    struct vstore lat_c, ttft_c, lag, clag; /* open loop: from the intended send; lags */
+    size_t total, ok, err, truncated, refused;
+    double in_est, out_est, in_usage, out_usage, cached;
+    bool any_usage, any_cached;
+    bool saw_404_500;  /* an answer with status 404 or 500 */
+    char *limit_error; /* the first error naming max_num_tokens */
+    struct trunc_sample {
+        char prompt_id[32];
+        long long sent, usage;
+    } trunc[LOADGEN_TRUNC_SAMPLES]; /* the first server-truncated requests */
+    size_t n_trunc;
+    /* distinct hashes: prompt, request identity, payload (objects used as sets) */
+    json_t *prompt_sha, *identity_sha, *payload_sha;
+    bool identity_capped; /* a set reached LOADGEN_IDENTITY_MAX */
+};
+
 struct phase_result {
-    struct req_result *reqs; /* in request_index order */
+    struct req_result *reqs; /* in request_index order; NULL when n > LOADGEN_KEEP_RESULTS */
     size_t n;
-    size_t errors; /* from the threads' running counters */
+    size_t errors;          /* from the threads' running counters */
+    struct phase_agg *aggs; /* one per thread; phase_agg_stats reads their union */
+    size_t n_aggs;
     double duration_s;
     bool interrupted;
-    double *itl_store; /* the ITL values the rows point into */
     /* how the load was made */
     bool open_loop;
     double target_rate;   /* open loop: requests/s (INFINITY: all at once) */
@@ -106,6 +135,13 @@ struct phase_plan {
      * and their text dropped once sent (unless duration_s cycles them). NULL: all ready. */
     const atomic_size_t *ready;
     const atomic_bool *producer_done;
+    /* > 0: prompts[] has `ring` entries and prompt i is at i % ring; the producer reuses an
+     * entry once its request was sent (each request copies what it needs of its prompt). */
+    size_t ring;
+    /* When set, a low-water mark the load generator keeps: every request below it has been sent
+     * (or never will be). The producer stays a bounded distance ahead of it and reuses ring
+     * entries below it. */
+    atomic_size_t *claimed;
 };
 
 struct loadgen {
@@ -116,7 +152,8 @@ struct loadgen {
     double timeout_s;
     const struct gen_params *gp;
     const char *run_id;
-    const char *responses_dir;                /* NULL unless --store-responses */
+    const char *responses_dir; /* NULL unless --store-responses */
+    const char *spill_dir; /* where measured values spill (the run's directory); NULL: $TMPDIR */
     const volatile sig_atomic_t *interrupted; /* read by the calling thread only */
     atomic_int *also_stop; /* set to 1 when the phase sees the interrupt (the prompt producer) */
     double grace_s;        /* after an interrupt, how long in-flight requests may finish */
@@ -170,6 +207,25 @@ int loadgen_reserve_fds(size_t streams, char *err);
 int loadgen_run_phase(struct loadgen *lg, const struct phase_plan *pp, struct phase_result *out,
                       char *err);
 void phase_result_free(struct phase_result *r);
+
+/* Aggregates: a's counters into `into` (sets merged, stores left where they are). */
+void phase_agg_sum(struct phase_agg *into, const struct phase_agg *a);
+void phase_agg_free(struct phase_agg *a);
+/* Which store of a phase_agg (for the union over threads and phases). */
+enum agg_metric {
+    AGG_LATENCY,
+    AGG_TTFT,
+    AGG_ITL,
+    AGG_TPOT,
+    AGG_LATENCY_CORRECTED,
+    AGG_TTFT_CORRECTED,
+    AGG_LAG,
+    AGG_CLIENT_LAG,
+};
+struct vstore *phase_agg_store(struct phase_agg *a, enum agg_metric m);
+/* Statistics of metric m over the union of n aggregates. 0, or -1 (s->n == 0) when values were
+ * lost (a spill failed). */
+int phase_agg_stats(struct phase_agg *const *aggs, size_t n, enum agg_metric m, struct dstats *s);
 /* The JSON body sent for a prompt. Caller frees. */
 char *loadgen_body(const struct loadgen *lg, const struct prompt *p);
 

@@ -27,10 +27,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* A main set this large is produced while the run sends (SPEC §3.1): sending starts at once and
  * prompt texts live only until they are sent. */
 #define LAZY_PROMPTS_MIN 20000
+/* How far the producer may run ahead of the requests taken: enough that a sender never waits on
+ * a producer that keeps up, few enough that memory follows the concurrency, not --requests. */
+#define LAZY_AHEAD_MIN        1024
+#define LAZY_AHEAD_PER_STREAM 8
+/* a large set's requests keep no per-request results, so nothing points into its ring later */
+_Static_assert(LOADGEN_KEEP_RESULTS < LAZY_PROMPTS_MIN, "results would outlive ring entries");
 
 struct lazy_set {
     struct prompt *ps; /* ids set up front; the rest once ready > i */
@@ -39,6 +46,9 @@ struct lazy_set {
     uint64_t seed;
     struct workload_params wp;
     atomic_size_t ready;
+    atomic_size_t claimed; /* requests the load generator has taken (phase_plan.claimed) */
+    size_t ahead;          /* the producer stays below claimed + ahead */
+    size_t ring;           /* prompts kept: ps[i % ring] (n when a --duration-s run cycles) */
     atomic_bool done;
     atomic_int stop;
     pthread_t tid;
@@ -115,15 +125,26 @@ static struct prompt *make_set(struct ctx *c, const char *prefix, const char *se
     };
     struct prompt *ps = NULL;
     if (n >= LAZY_PROMPTS_MIN && strcmp(prefix, "main") == 0 && !c->has_lazy) {
-        ps = calloc(n, sizeof *ps);
+        size_t streams = (size_t)c->cfg->concurrency;
+        if (c->cfg->max_concurrency > streams)
+            streams = c->cfg->max_concurrency;
+        size_t ahead = streams * LAZY_AHEAD_PER_STREAM;
+        if (ahead < LAZY_AHEAD_MIN)
+            ahead = LAZY_AHEAD_MIN;
+        /* a ring of `ahead` prompts: the producer writes prompt i once every request below
+         * i - ahead was sent; a --duration-s run cycles its prompts, so it keeps them all */
+        size_t ring = c->cfg->duration_s > 0 || ahead > n ? n : ahead;
+        ps = calloc(ring, sizeof *ps);
         if (!ps) {
             err_set(err, "out of memory");
             return NULL;
         }
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < ring; i++)
             workload_id(prefix, i, &ps[i]);
         struct lazy_set *z = &c->lazy;
         memset(z, 0, sizeof *z);
+        z->ahead = ahead;
+        z->ring = ring;
         z->ps = ps;
         z->n = n;
         snprintf(z->prefix, sizeof z->prefix, "%s", prefix);
@@ -153,11 +174,15 @@ static int add_phase(struct ctx *c, const char *name, size_t conc, struct prompt
     p->included = included;
     p->set = set;
     p->models_after = -1;
-    p->prompts = calloc(n ? n : 1, sizeof *p->prompts);
+    p->ring = c->has_lazy && ps == c->lazy.ps && c->lazy.ring < n ? c->lazy.ring : 0;
+    size_t entries = p->ring ? p->ring : n;
+    p->prompts = calloc(entries ? entries : 1, sizeof *p->prompts);
     if (!p->prompts)
         return err_set(err, "out of memory");
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < entries; i++)
         p->prompts[i] = &ps[i];
+    if (n)
+        snprintf(p->first_prompt_id, sizeof p->first_prompt_id, "%s", ps[0].id);
     return 0;
 }
 
@@ -230,6 +255,8 @@ static int plan_run(struct ctx *c, bool *go, char *err)
     return 0;
 }
 
+static bool is_lazy(const struct ctx *c, const struct prompt *set);
+
 /* Undo plan(): the prompt sets and the phases. */
 static void reset_plan(struct ctx *c)
 {
@@ -239,7 +266,7 @@ static void reset_plan(struct ctx *c)
     c->rs.phases = NULL;
     c->rs.n_phases = 0;
     for (size_t s = 0; s < c->n_sets; s++)
-        prompts_free(c->sets[s], c->set_n[s]);
+        prompts_free(c->sets[s], is_lazy(c, c->sets[s]) ? c->lazy.ring : c->set_n[s]);
     c->n_sets = 0;
     c->has_lazy = false;
 }
@@ -254,15 +281,22 @@ static void *produce(void *arg)
     struct ctx *c = arg;
     struct lazy_set *z = &c->lazy;
     for (size_t i = 0; i < z->n; i++) {
+        /* far enough ahead (and, for a ring, the entry's last prompt sent): wait for the senders */
+        while (i >= atomic_load(&z->claimed) + z->ahead && !atomic_load(&z->stop)) {
+            struct timespec ts = {0, 500000};
+            nanosleep(&ts, NULL);
+        }
         if (atomic_load(&z->stop)) /* set by the phase on SIGINT, or when the run ends */
             break;
-        if (workload_make_one(&z->wp, z->prefix, z->set, z->seed, i, &z->ps[i]) < 0) {
+        struct prompt *slot = &z->ps[i % z->ring];
+        prompt_drop_text(slot); /* an earlier prompt of this entry that was never sent */
+        if (workload_make_one(&z->wp, z->prefix, z->set, z->seed, i, slot) < 0) {
             z->failed = true;
             snprintf(z->err, sizeof z->err, "out of memory synthesising prompt %zu", i);
             break;
         }
         if (z->manifest && !z->err[0]) {
-            json_t *row = prompt_manifest_json(&z->ps[i]);
+            json_t *row = prompt_manifest_json(slot);
             json_write_line(z->manifest, row, z->err);
             json_decref(row);
         }
@@ -324,7 +358,7 @@ static json_t *plan_json(const struct ctx *c)
                                            "concurrency", (json_int_t)p->concurrency, "requests",
                                            (json_int_t)p->n, "include_in_overall", p->included,
                                            "prompt_set", p->set, "first_prompt_id",
-                                           p->n ? p->prompts[0]->id : ""));
+                                           p->first_prompt_id));
     }
     return a;
 }
@@ -720,6 +754,8 @@ static void run_phase(struct ctx *c, struct phase_state *ps)
     if (ps->n && is_lazy(c, ps->prompts[0])) {
         pp.ready = &c->lazy.ready;
         pp.producer_done = &c->lazy.done;
+        pp.claimed = &c->lazy.claimed;
+        pp.ring = ps->ring;
     }
     if (loadgen_run_phase(&c->lg, &pp, &ps->res, err) < 0) {
         log_error("phase %s: %s", ps->name, err);
@@ -746,6 +782,14 @@ static void run_phase(struct ctx *c, struct phase_state *ps)
              ps->res.errors, ps->res.duration_s, ps->res.threads,
              ps->res.transport ? ps->res.transport : "-", ps->res.threads == 1 ? "" : "s");
     judge_rate(c, ps);
+    for (size_t i = 0; i < ps->res.n_aggs; i++)
+        for (int m = AGG_LATENCY; m <= AGG_CLIENT_LAG; m++)
+            if (phase_agg_store(&ps->res.aggs[i], (enum agg_metric)m)->failed) {
+                write_failed(c, "measured values",
+                             "a spill file of measured values could not be written; the "
+                             "phase's statistics are incomplete");
+                return;
+            }
 }
 
 /* After an open-loop phase: did the client keep the schedule, and was the rate reached? */
@@ -754,13 +798,12 @@ static void judge_rate(struct ctx *c, const struct phase_state *ps)
     const struct phase_result *r = &ps->res;
     if (!r->open_loop || r->interrupted || r->n == 0)
         return;
-    struct dvec lag = {0};
-    for (size_t i = 0; i < r->n; i++)
-        if (!isnan(r->reqs[i].client_lag_ms))
-            dvec_push(&lag, r->reqs[i].client_lag_ms);
+    struct phase_agg *parts[64];
+    size_t n_parts = r->n_aggs < 64 ? r->n_aggs : 64;
+    for (size_t i = 0; i < n_parts; i++)
+        parts[i] = &r->aggs[i];
     struct dstats st;
-    stats_compute(lag.v, lag.n, &st);
-    dvec_free(&lag);
+    phase_agg_stats(parts, n_parts, AGG_CLIENT_LAG, &st);
     bool late = st.n && st.p99 > LOADGEN_CLIENT_LAG_BOUND_MS;
     bool short_rate = !isinf(r->target_rate) && !isnan(r->achieved_rate) &&
                       r->achieved_rate < 0.95 * r->target_rate;
@@ -783,12 +826,11 @@ static bool judge_phase(struct ctx *c, struct phase_state *ps)
 {
     bool saw_404_500 = false;
     const char *limit_error = NULL;
-    for (size_t i = 0; i < ps->res.n; i++) {
-        const struct req_result *q = &ps->res.reqs[i];
-        if (q->status == 404 || q->status == 500)
-            saw_404_500 = true;
-        if (q->error && strstr(q->error, "max_num_tokens") && !limit_error)
-            limit_error = q->error;
+    for (size_t i = 0; i < ps->res.n_aggs; i++) {
+        const struct phase_agg *a = &ps->res.aggs[i];
+        saw_404_500 |= a->saw_404_500;
+        if (a->limit_error && !limit_error)
+            limit_error = a->limit_error;
     }
     if (limit_error) {
         validity_add(&c->v, "engine_prompt_limit_exceeded",
@@ -989,7 +1031,7 @@ static void free_ctx(struct ctx *c)
     }
     free(c->rs.phases);
     for (size_t s = 0; s < c->n_sets; s++)
-        prompts_free(c->sets[s], c->set_n[s]);
+        prompts_free(c->sets[s], is_lazy(c, c->sets[s]) ? c->lazy.ring : c->set_n[s]);
     json_decref(c->rs.preflight);
     json_decref(c->rs.telemetry);
     tokenizer_free(c->owned);
@@ -1082,6 +1124,7 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
     c.lg.progress = cfg->progress;
     c.lg.color = cfg->progress;
     c.lg.also_stop = &c.lazy.stop;
+    c.lg.spill_dir = c.dir; /* measured values of long phases spill beside the artifacts */
     c.lg.progress_extra = progress_disk;
     c.lg.progress_user = &c;
     c.lg.request_rate = cfg->request_rate;
@@ -1202,9 +1245,9 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
     /* Connection refused throughout: nothing ever reached the server. */
     size_t total = 0, refused = 0;
     for (size_t i = 0; i < c.rs.n_phases; i++)
-        for (size_t k = 0; k < c.rs.phases[i].res.n; k++) {
-            total++;
-            refused += c.rs.phases[i].res.reqs[k].transport == HTTP_ERR_CONNECT;
+        for (size_t k = 0; k < c.rs.phases[i].res.n_aggs; k++) {
+            total += c.rs.phases[i].res.aggs[k].total;
+            refused += c.rs.phases[i].res.aggs[k].refused;
         }
     if (total > 0 && refused == total)
         validity_add(&c.v, "runtime_exception",
@@ -1215,20 +1258,21 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
     json_t *trunc_rows = json_array();
     for (size_t i = 0; i < c.rs.n_phases; i++) {
         const struct phase_state *ps = &c.rs.phases[i];
-        for (size_t k = 0; k < ps->res.n; k++) {
-            const struct req_result *q = &ps->res.reqs[k];
-            if (q->server_truncated) {
-                if (truncated++ < 10)
+        for (size_t k = 0; k < ps->res.n_aggs; k++) {
+            const struct phase_agg *a = &ps->res.aggs[k];
+            for (size_t t = 0; t < a->n_trunc; t++)
+                if (json_array_size(trunc_rows) < LOADGEN_TRUNC_SAMPLES)
                     json_array_append_new(
-                        trunc_rows, json_pack("{s:s, s:s, s:I, s:I}", "phase", ps->name,
-                                              "prompt_id", q->prompt->id, "prompt_tokens_sent",
-                                              (json_int_t)q->prompt->est_tokens,
-                                              "usage_prompt_tokens", (json_int_t)q->usage_prompt));
-            }
+                        trunc_rows,
+                        json_pack("{s:s, s:s, s:I, s:I}", "phase", ps->name, "prompt_id",
+                                  a->trunc[t].prompt_id, "prompt_tokens_sent",
+                                  (json_int_t)a->trunc[t].sent, "usage_prompt_tokens",
+                                  (json_int_t)a->trunc[t].usage));
+            truncated += a->truncated;
             if (!ps->included)
                 continue;
-            measured++;
-            measured_ok += q->ok;
+            measured += a->total;
+            measured_ok += a->ok;
         }
     }
     if (measured_ok == 0 && !*interrupted && (measured > 0 || !c.v.reason))

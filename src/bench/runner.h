@@ -99,6 +99,8 @@ struct phase_state {
     size_t concurrency;
     const struct prompt **prompts;
     size_t n;
+    size_t ring; /* > 0: prompts[] has this many entries, prompt i at i % ring (a large set) */
+    char first_prompt_id[32];
     bool included;   /* counts in the overall summary */
     const char *set; /* prompt set label */
     bool ran, skipped;

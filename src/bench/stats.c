@@ -46,14 +46,14 @@ static int cmp(const void *a, const void *b)
 /* Doubles sorted through their bit patterns (LSD radix, 16 bits a pass): a streamed run has
  * hundreds of ITL values per request, and qsort's comparator calls dominated the summary. The
  * order is the comparator's (-0.0 first among zeros; NaN never reaches here). */
-static uint64_t key_of(double x)
+uint64_t stats_order_key(double x)
 {
     uint64_t b;
     memcpy(&b, &x, sizeof b);
     return b >> 63 ? ~b : b | (1ull << 63);
 }
 
-static double of_key(uint64_t k)
+double stats_key_value(uint64_t k)
 {
     uint64_t b = k >> 63 ? k & ~(1ull << 63) : ~k;
     double x;
@@ -73,7 +73,7 @@ static void sort_doubles(double *v, size_t n)
         return;
     }
     for (size_t i = 0; i < n; i++)
-        a[i] = key_of(v[i]);
+        a[i] = stats_order_key(v[i]);
     for (int shift = 0; shift < 64; shift += 16) {
         memset(count, 0, 65536 * sizeof *count);
         for (size_t i = 0; i < n; i++)
@@ -93,7 +93,7 @@ static void sort_doubles(double *v, size_t n)
         t = sw;
     }
     for (size_t i = 0; i < n; i++)
-        v[i] = of_key(a[i]);
+        v[i] = stats_key_value(a[i]);
     free(a);
     free(t);
     free(count);

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct dvec {
     double *v;
@@ -23,6 +24,10 @@ struct dstats {
     double min, p50, p90, p95, p99, max, mean;
 };
 
+/* Doubles as unsigned keys in the same order (-0.0 before 0.0; no NaN), and back: the radix
+ * sort here and vstore's radix selection order by them. */
+uint64_t stats_order_key(double x);
+double stats_key_value(uint64_t k);
 /* Percentile p (0..100) of sorted values. n must be > 0. */
 double stats_percentile_sorted(const double *sorted, size_t n, double p);
 /* Sorts values in place and fills s (s->n == 0 when n == 0). */

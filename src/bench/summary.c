@@ -17,74 +17,40 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The aggregates a summary reads: one phase's threads, or every included phase's (overall). */
 struct agg {
-    struct dvec lat, ttft, itl, tpot;
-    struct dvec lat_c, ttft_c, lag, clag; /* open loop: from the intended send; lags */
-    size_t total, ok, err, truncated;
-    double in_est, out_est, in_usage, out_usage, cached;
-    bool any_usage, any_cached;
+    struct phase_agg sum; /* counters only (stores stay in the parts) */
+    struct phase_agg **parts;
+    size_t n_parts;
     double duration;
+    bool lost; /* measured values were lost (a spill failed) */
 };
 
 static void agg_add(struct agg *a, const struct phase_result *r, double duration)
 {
     a->duration += duration;
-    for (size_t i = 0; i < r->n; i++) {
-        const struct req_result *q = &r->reqs[i];
-        a->total++;
-        a->truncated += q->server_truncated;
-        bool open = !isnan(q->lag_ms);
-        if (open) {
-            dvec_push(&a->lag, q->lag_ms);
-            dvec_push(&a->clag, q->client_lag_ms);
-        }
-        if (open && q->ok) {
-            /* coordinated-omission corrected: measured from when the request was due */
-            dvec_push(&a->lat_c, q->latency_ms + q->lag_ms);
-            if (!isnan(q->ttft_ms))
-                dvec_push(&a->ttft_c, q->ttft_ms + q->lag_ms);
-        }
-        if (!q->ok) {
-            a->err++;
-            continue;
-        }
-        a->ok++;
-        dvec_push(&a->lat, q->latency_ms);
-        if (!isnan(q->ttft_ms))
-            dvec_push(&a->ttft, q->ttft_ms);
-        if (!isnan(q->tpot_ms))
-            dvec_push(&a->tpot, q->tpot_ms);
-        dvec_extend(&a->itl, q->itl, q->n_itl);
-        a->in_est += (double)q->prompt->est_tokens;
-        a->out_est += (double)q->output_tokens_est;
-        if (q->usage_prompt >= 0 || q->usage_completion >= 0) {
-            a->any_usage = true;
-            a->in_usage += q->usage_prompt > 0 ? (double)q->usage_prompt : 0;
-            a->out_usage += q->usage_completion > 0 ? (double)q->usage_completion : 0;
-        }
-        if (q->cached >= 0) {
-            a->any_cached = true;
-            a->cached += (double)q->cached;
-        }
+    struct phase_agg **np = realloc(a->parts, (a->n_parts + r->n_aggs + 1) * sizeof *np);
+    if (!np)
+        return;
+    a->parts = np;
+    for (size_t i = 0; i < r->n_aggs; i++) {
+        a->parts[a->n_parts++] = &r->aggs[i];
+        phase_agg_sum(&a->sum, &r->aggs[i]);
     }
 }
 
 static void agg_free(struct agg *a)
 {
-    dvec_free(&a->lat);
-    dvec_free(&a->ttft);
-    dvec_free(&a->itl);
-    dvec_free(&a->tpot);
-    dvec_free(&a->lat_c);
-    dvec_free(&a->ttft_c);
-    dvec_free(&a->lag);
-    dvec_free(&a->clag);
+    phase_agg_free(&a->sum);
+    free(a->parts);
+    memset(a, 0, sizeof *a);
 }
 
-static json_t *stats_of(struct dvec *d)
+static json_t *stats_of(struct agg *a, enum agg_metric m)
 {
     struct dstats s;
-    stats_compute(d->v, d->n, &s);
+    if (phase_agg_stats(a->parts, a->n_parts, m, &s) < 0)
+        a->lost = true;
     return stats_json(&s);
 }
 
@@ -93,34 +59,46 @@ static double rate(double x, double seconds)
     return seconds > 0 ? x / seconds : 0;
 }
 
-/* The statistics shared by phase and overall summaries. */
-static void agg_json(json_t *o, struct agg *a)
+static bool phase_agg_has_lag(const struct agg *ag)
 {
+    for (size_t i = 0; i < ag->n_parts; i++)
+        if (ag->parts[i]->lag.n)
+            return true;
+    return false;
+}
+
+/* The statistics shared by phase and overall summaries. */
+static void agg_json(json_t *o, struct agg *ag)
+{
+    const struct phase_agg *a = &ag->sum;
     /* rounded as the reference harness rounds them; requests.jsonl keeps full precision */
-    json_put_real(o, "duration_s", round_to(a->duration, 3));
+    json_put_real(o, "duration_s", round_to(ag->duration, 3));
     json_put_int(o, "total_requests", (long long)a->total);
     json_put_int(o, "ok_requests", (long long)a->ok);
     json_put_int(o, "error_requests", (long long)a->err);
     json_put_real(o, "error_rate", round_to(a->total ? (double)a->err / (double)a->total : 0, 4));
     json_put_int(o, "server_truncated_requests", (long long)a->truncated);
-    json_put_real(o, "req_per_s", round_to(rate((double)a->ok, a->duration), 4));
-    json_put_real(o, "input_tokens_per_s_est", round_to(rate(a->in_est, a->duration), 3));
-    json_put_real(o, "output_tokens_per_s_est", round_to(rate(a->out_est, a->duration), 3));
+    json_put_real(o, "req_per_s", round_to(rate((double)a->ok, ag->duration), 4));
+    json_put_real(o, "input_tokens_per_s_est", round_to(rate(a->in_est, ag->duration), 3));
+    json_put_real(o, "output_tokens_per_s_est", round_to(rate(a->out_est, ag->duration), 3));
     if (a->any_usage) {
-        json_put_real(o, "input_tokens_per_s_usage", round_to(rate(a->in_usage, a->duration), 3));
-        json_put_real(o, "output_tokens_per_s_usage", round_to(rate(a->out_usage, a->duration), 3));
+        json_put_real(o, "input_tokens_per_s_usage", round_to(rate(a->in_usage, ag->duration), 3));
+        json_put_real(o, "output_tokens_per_s_usage",
+                      round_to(rate(a->out_usage, ag->duration), 3));
     }
     json_put(o, "cached_tokens_total", a->any_cached ? json_real(a->cached) : json_null());
-    json_put(o, "latency_ms", stats_of(&a->lat));
-    json_put(o, "ttft_ms", stats_of(&a->ttft));
-    json_put(o, "itl_ms", stats_of(&a->itl));
-    json_put(o, "tpot_ms", stats_of(&a->tpot));
-    if (a->lag.n) {
-        json_put(o, "latency_ms_corrected", stats_of(&a->lat_c));
-        json_put(o, "ttft_ms_corrected", stats_of(&a->ttft_c));
-        json_put(o, "schedule_lag_ms", stats_of(&a->lag));
-        json_put(o, "client_lag_ms", stats_of(&a->clag));
+    json_put(o, "latency_ms", stats_of(ag, AGG_LATENCY));
+    json_put(o, "ttft_ms", stats_of(ag, AGG_TTFT));
+    json_put(o, "itl_ms", stats_of(ag, AGG_ITL));
+    json_put(o, "tpot_ms", stats_of(ag, AGG_TPOT));
+    if (a->total && phase_agg_has_lag(ag)) {
+        json_put(o, "latency_ms_corrected", stats_of(ag, AGG_LATENCY_CORRECTED));
+        json_put(o, "ttft_ms_corrected", stats_of(ag, AGG_TTFT_CORRECTED));
+        json_put(o, "schedule_lag_ms", stats_of(ag, AGG_LAG));
+        json_put(o, "client_lag_ms", stats_of(ag, AGG_CLIENT_LAG));
     }
+    if (ag->lost) /* the run is invalid too (artifact_write_failed) */
+        json_put_bool(o, "measured_values_lost", true);
 }
 
 json_t *summary_phase_json(const struct run_state *rs, const struct phase_state *ps)
@@ -203,11 +181,10 @@ static double phase_cached(const struct phase_state *ps)
 {
     double sum = 0;
     bool any = false;
-    for (size_t i = 0; ps && i < ps->res.n; i++)
-        if (ps->res.reqs[i].ok && ps->res.reqs[i].cached >= 0) {
-            sum += (double)ps->res.reqs[i].cached;
-            any = true;
-        }
+    for (size_t i = 0; ps && i < ps->res.n_aggs; i++) {
+        sum += ps->res.aggs[i].cached;
+        any |= ps->res.aggs[i].any_cached;
+    }
     return any ? sum : -1;
 }
 
@@ -238,7 +215,7 @@ static json_t *reuse_kvbm(const struct run_state *rs)
         if (strncmp(ps->name, "reuse_", 6) != 0 || !ps->ran)
             continue;
         deltas[n] = ps->kv_delta;
-        bool ok = ps->res.n && ps->res.reqs[0].ok;
+        bool ok = ps->res.n && ps->res.reqs && ps->res.reqs[0].ok;
         cached[n] = ok ? ps->res.reqs[0].cached : -1;
         ttft[n] = ok ? ps->res.reqs[0].ttft_ms : NAN;
         n++;
@@ -252,7 +229,7 @@ static json_t *reuse_identity(const struct run_state *rs)
     size_t n = 0;
     for (size_t i = 0; i < rs->n_phases && n < 3; i++) {
         const struct phase_state *ps = &rs->phases[i];
-        if (strncmp(ps->name, "reuse_", 6) != 0 || !ps->ran || ps->res.n == 0)
+        if (strncmp(ps->name, "reuse_", 6) != 0 || !ps->ran || ps->res.n == 0 || !ps->res.reqs)
             continue;
         const struct req_result *q = &ps->res.reqs[0];
         prompt[n] = q->prompt->sha256;
@@ -272,44 +249,85 @@ static void set_add(json_t *set, const char *s)
         json_object_set_new(set, s, json_true());
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The set's members, sorted: the threads add them in whatever order requests finish. */
 static json_t *set_list(const json_t *set)
 {
     json_t *a = json_array();
-    const char *k;
+    size_t n = json_object_size(set), k = 0;
+    const char **keys = n ? malloc(n * sizeof *keys) : NULL;
+    const char *key;
     json_t *v;
-    json_object_foreach((json_t *)set, k, v)
+    json_object_foreach((json_t *)set, key, v)
     {
         (void)v;
-        json_array_append_new(a, json_string(k));
+        if (keys)
+            keys[k++] = key;
+        else
+            json_array_append_new(a, json_string(key));
     }
+    if (keys) {
+        qsort(keys, k, sizeof *keys, cmp_str);
+        for (size_t i = 0; i < k; i++)
+            json_array_append_new(a, json_string(keys[i]));
+    }
+    free(keys);
     return a;
+}
+
+/* from's members into `into`, up to max members (0: no limit); true when some did not fit */
+static bool set_merge(json_t *into, const json_t *from, size_t max)
+{
+    const char *k;
+    json_t *v;
+    bool capped = false;
+    json_object_foreach((json_t *)from, k, v)
+    {
+        (void)v;
+        if (max && json_object_size(into) >= max && !json_object_get(into, k))
+            capped = true;
+        else
+            set_add(into, k);
+    }
+    return capped;
 }
 
 static json_t *request_identity(const struct run_state *rs)
 {
     json_t *p = json_object(), *g = json_object(), *id = json_object(), *pl = json_object();
     json_t *per_phase = json_object();
+    bool capped = false;
     for (size_t i = 0; i < rs->n_phases; i++) {
         const struct phase_state *ps = &rs->phases[i];
         if (!ps->ran)
             continue;
         json_t *pp = json_object(), *pid = json_object(), *ppl = json_object();
-        for (size_t k = 0; k < ps->res.n; k++) {
-            const struct req_result *q = &ps->res.reqs[k];
-            set_add(p, q->prompt->sha256);
-            set_add(g, rs->params_sha256);
-            set_add(id, q->identity_sha256);
-            set_add(pl, q->payload_sha256);
-            set_add(pp, q->prompt->sha256);
-            set_add(pid, q->identity_sha256);
-            set_add(ppl, q->payload_sha256);
+        bool phase_capped = false;
+        for (size_t k = 0; k < ps->res.n_aggs; k++) {
+            const struct phase_agg *a = &ps->res.aggs[k];
+            phase_capped |= set_merge(pp, a->prompt_sha, LOADGEN_IDENTITY_MAX);
+            phase_capped |= set_merge(pid, a->identity_sha, LOADGEN_IDENTITY_MAX);
+            phase_capped |= set_merge(ppl, a->payload_sha, LOADGEN_IDENTITY_MAX);
+            phase_capped |= a->identity_capped;
         }
-        json_object_set_new(per_phase, ps->name,
-                            json_pack("{s:I, s:o, s:o, s:o, s:[s]}", "request_count",
-                                      (json_int_t)ps->res.n, "unique_prompt_sha256", set_list(pp),
-                                      "unique_request_identity_sha256", set_list(pid),
-                                      "unique_request_payload_sha256", set_list(ppl),
-                                      "unique_generation_params_sha256", rs->params_sha256));
+        if (ps->res.n)
+            set_add(g, rs->params_sha256);
+        set_merge(p, pp, 0);
+        set_merge(id, pid, 0);
+        set_merge(pl, ppl, 0);
+        json_t *o =
+            json_pack("{s:I, s:o, s:o, s:o, s:[s]}", "request_count", (json_int_t)ps->res.n,
+                      "unique_prompt_sha256", set_list(pp), "unique_request_identity_sha256",
+                      set_list(pid), "unique_request_payload_sha256", set_list(ppl),
+                      "unique_generation_params_sha256", rs->params_sha256);
+        if (phase_capped) /* the lists hold the first LOADGEN_IDENTITY_MAX distinct values */
+            json_put_int(o, "unique_hashes_capped_at", LOADGEN_IDENTITY_MAX);
+        capped |= phase_capped;
+        json_object_set_new(per_phase, ps->name, o);
         json_decref(pp);
         json_decref(pid);
         json_decref(ppl);
@@ -327,6 +345,8 @@ static json_t *request_identity(const struct run_state *rs)
                           (json_int_t)json_object_size(id), "unique_request_payload_sha256_count",
                           (json_int_t)json_object_size(pl), "response_header_keys_seen",
                           set_list(keys), "phase_identity", per_phase);
+    if (capped) /* the counts are lower bounds: a phase had more distinct hashes than it kept */
+        json_put_bool(o, "unique_counts_are_lower_bounds", true);
     json_decref(keys);
     json_decref(p);
     json_decref(g);

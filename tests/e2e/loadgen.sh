@@ -2,7 +2,8 @@
 # The load generator as a user drives it: threads, both HTTP transports, open loop with its
 # coordinated-omission correction (a stalling server makes the corrected figures larger; a
 # prompt one leaves them equal), --duration-s, the progress line on a terminal and not in a pipe,
-# SIGINT during an open-loop run, and the flags' one-line errors.
+# SIGINT during an open-loop run, a large run whose memory does not grow with its requests (its
+# figures checked against the rows), and the flags' one-line errors.
 source "$(dirname "$0")/lib.sh"
 
 start_engine --profile tiny --kv-mode off --speedup 0 --max-num-seqs 64 --log-level WARNING
@@ -142,6 +143,34 @@ sent=$(jq -s '[.[].prompt_id] | unique | length' "$M/requests.jsonl")
 listed=$(jq -s --slurpfile r <(jq -s '[.[].prompt_id] | unique' "$M/requests.jsonl") \
   '[.[].prompt_id] as $m | $r[0] - $m | length' "$M/prompts_manifest.jsonl")
 [[ $sent -gt 0 && $listed -eq 0 ]] || fail "million: $listed sent prompts missing from the manifest"
+
+# A large run to the end: its prompts come from a ring of 1024 entries reused as requests go
+# out, and its 1.3 million ITL values spill to disk and are selected, not sorted in memory (past
+# 2^20 values). Every prompt is sent once and matches its manifest row, and the summary's
+# percentiles are exactly those of the rows (numpy's linear interpolation, rounded to 3 places).
+expect_exit 0 "$KVBENCH" run --base-url "$FAST" "${COMMON[@]}" --requests 25000 --concurrency 16 \
+  --max-tokens 64 --short-range 16:16 --run-id large
+L=$TMP/results/large
+jq -r '[.prompt_id, .prompt_sha256] | @tsv' "$L/requests.jsonl" | sort >"$TMP/large.sent"
+jq -r '[.prompt_id, .prompt_sha256] | @tsv' "$L/prompts_manifest.jsonl" | sort >"$TMP/large.made"
+[[ $(wc -l <"$TMP/large.sent") -eq 25000 && $(cut -f1 "$TMP/large.sent" | uniq | wc -l) -eq 25000 ]] ||
+  fail "large: not 25000 distinct prompts sent"
+cmp -s "$TMP/large.sent" "$TMP/large.made" || fail "large: a sent prompt differs from its manifest row"
+# shellcheck disable=SC2016 # a jq program, not shell
+PCT='def r3: (. * 1000 | round) / 1000;
+  def pct($p): ((length - 1) * $p / 100) as $rk | ($rk | floor) as $lo |
+    if $lo >= length - 1 then .[length - 1] else .[$lo] + (.[$lo + 1] - .[$lo]) * ($rk - $lo) end;
+  sort | {min: .[0] | r3, p50: pct(50) | r3, p90: pct(90) | r3, p95: pct(95) | r3,
+          p99: pct(99) | r3, max: .[length - 1] | r3}'
+for m in itl_ms ttft_ms latency_ms; do
+  want=$(jq -Scs "[.[] | select(.error == null) | .$m] | flatten | $PCT" "$L/requests.jsonl")
+  got=$(jq -Sc ".phase_summaries[] | select(.phase == \"main\") | .$m | del(.mean)" "$L/summary.json")
+  [[ $want == "$got" ]] || fail "large: $m from the rows $want, in the summary $got"
+done
+[[ $(jq '[.phase_summaries[] | select(.phase == "main") | .itl_ms] | length' "$L/summary.json") -eq 1 ]] ||
+  fail "large: no main phase"
+(($(jq -s '[.[].itl_ms | length] | add' "$L/requests.jsonl") > 1048576)) ||
+  fail "large: too few ITL values to leave the in-memory path"
 
 # Bad flags: one line, exit 2.
 for bad in "--request-rate fast" "--request-rate -3" "--arrival poisson" "--threads 0" \
