@@ -293,6 +293,38 @@ json_t *signal_eviction_kvbm(const json_t *warm, const json_t *pressure, const j
     return o;
 }
 
+void signal_eviction_identity(json_t *sig, long replay_hashes, long in_warm)
+{
+    const char *name = json_string_value(json_object_get(sig, "signal"));
+    if (!name || strcmp(name, "no_onboard_no_reuse_signal") != 0 ||
+        json_object_get(sig, "diagnosis") || replay_hashes <= 0 || in_warm < 0)
+        return;
+    char text[560];
+    if (in_warm < replay_hashes) {
+        snprintf(text, sizeof text,
+                 "Replay matched no tokens, and its requests were not those of warm_A: %ld of "
+                 "the %ld distinct replay payloads were never sent in warm_A, so there was "
+                 "nothing to reuse. Keep the prompts byte-identical across the phases "
+                 "(--prompt-salt, the same template and generation parameters).",
+                 replay_hashes - in_warm, replay_hashes);
+        json_put(sig, "diagnosis",
+                 json_pack("{s:s, s:I, s:I}", "cause", "prompts_not_identical",
+                           "replay_payloads", (json_int_t)replay_hashes,
+                           "replay_payloads_sent_in_warm", (json_int_t)in_warm));
+    } else {
+        snprintf(text, sizeof text,
+                 "Replay matched no tokens although all %ld of its payloads were byte-identical "
+                 "to warm_A's: the engine reused nothing it had seen. Its prefix caching (block "
+                 "reuse) is off, or its cache was cleared or restarted between the phases.",
+                 replay_hashes);
+        json_put(sig, "diagnosis",
+                 json_pack("{s:s, s:I, s:I}", "cause", "engine_reused_nothing",
+                           "replay_payloads", (json_int_t)replay_hashes,
+                           "replay_payloads_sent_in_warm", (json_int_t)in_warm));
+    }
+    json_put_str(sig, "interpretation", text);
+}
+
 json_t *signal_reuse_kvbm(const json_t *const *deltas, const long long *cached,
                           const double *ttft_ms, size_t n)
 {

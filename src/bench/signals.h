@@ -19,6 +19,12 @@ json_t *signal_eviction_io(const json_t *warm_io, const json_t *pressure_io,
  * with no tier breakdown gets reuse_in_replay_tier_unknown, not a false no_onboard. */
 json_t *signal_eviction_kvbm(const json_t *warm, const json_t *pressure, const json_t *replay,
                              double replay_cached);
+/* Completes an eviction_replay_signal_kvbm that saw no reuse at all (no_onboard_no_reuse_signal)
+ * with what the requests' payload hashes say: replay_hashes distinct payloads were sent in
+ * replay_A, in_warm of them also in warm_A (-1: unknown). Fewer in warm_A: the diagnosis is
+ * prompts_not_identical; all: engine_reused_nothing (the same bytes came back and the engine
+ * matched none of them). */
+void signal_eviction_identity(json_t *sig, long replay_hashes, long in_warm);
 /* reuse_verify_signal_kvbm from the deltas of reuse_1..reuse_n (n = 2 or 3), the cached tokens
  * each repeat's response reported (usage or llama.cpp timings; -1 when absent) and its TTFT
  * (NaN when not measured; ttft_ms may be NULL). Engine counters or per-response cached tokens

@@ -188,12 +188,51 @@ static double phase_cached(const struct phase_state *ps)
     return any ? sum : -1;
 }
 
+static void set_add(json_t *set, const char *s);
+static bool set_merge(json_t *into, const json_t *from, size_t max);
+
+/* Distinct payload hashes of replay_A, and how many of them warm_A sent too (-1: unknown). */
+static void replay_payloads(const struct phase_state *w, const struct phase_state *r, long *n,
+                            long *in_warm)
+{
+    *n = *in_warm = -1;
+    if (!w || !r)
+        return;
+    json_t *warm = json_object(), *replay = json_object();
+    bool capped = false;
+    for (size_t i = 0; i < w->res.n_aggs; i++) {
+        set_merge(warm, w->res.aggs[i].payload_sha, 0);
+        capped |= w->res.aggs[i].identity_capped;
+    }
+    for (size_t i = 0; i < r->res.n_aggs; i++) {
+        set_merge(replay, r->res.aggs[i].payload_sha, 0);
+        capped |= r->res.aggs[i].identity_capped;
+    }
+    if (!capped) { /* a capped set cannot say a hash is absent */
+        const char *k;
+        json_t *v;
+        *n = (long)json_object_size(replay);
+        *in_warm = 0;
+        json_object_foreach(replay, k, v)
+        {
+            (void)v;
+            *in_warm += json_object_get(warm, k) != NULL;
+        }
+    }
+    json_decref(warm);
+    json_decref(replay);
+}
+
 static json_t *eviction_kvbm(const struct run_state *rs)
 {
     const struct phase_state *w = find_phase(rs, "warm_A"), *p = find_phase(rs, "pressure_B"),
                              *r = find_phase(rs, "replay_A");
-    return signal_eviction_kvbm(w ? w->kv_delta : NULL, p ? p->kv_delta : NULL,
-                                r ? r->kv_delta : NULL, phase_cached(r));
+    json_t *sig = signal_eviction_kvbm(w ? w->kv_delta : NULL, p ? p->kv_delta : NULL,
+                                       r ? r->kv_delta : NULL, phase_cached(r));
+    long n, in_warm;
+    replay_payloads(w, r, &n, &in_warm);
+    signal_eviction_identity(sig, n, in_warm);
+    return sig;
 }
 
 static json_t *eviction_io(const struct run_state *rs)

@@ -87,10 +87,26 @@ static void test_kvbm_signal_branches(void **state)
         strstr(json_string_value(json_object_get(s, "interpretation")), "still in host memory"));
     json_decref(s);
     json_decref(r);
-    /* replay matched nothing */
+    /* replay matched nothing: the payload hashes decide why */
     s = signal_eviction_kvbm(quiet, quiet, quiet, -1);
     assert_string_equal(sig(s), "no_onboard_no_reuse_signal");
     assert_string_equal(json_string_value(json_object_get(s, "reuse_gate")), "reuse_absent");
+    signal_eviction_identity(s, 16, -1); /* unknown: no diagnosis */
+    assert_null(json_object_get(s, "diagnosis"));
+    signal_eviction_identity(s, 16, 12);
+    json_t *d = json_object_get(s, "diagnosis");
+    assert_string_equal(json_string_value(json_object_get(d, "cause")), "prompts_not_identical");
+    assert_int_equal(json_integer_value(json_object_get(d, "replay_payloads_sent_in_warm")), 12);
+    assert_non_null(strstr(json_string_value(json_object_get(s, "interpretation")),
+                           "4 of the 16 distinct replay payloads were never sent"));
+    json_decref(s);
+    s = signal_eviction_kvbm(quiet, quiet, quiet, -1);
+    signal_eviction_identity(s, 16, 16);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(s, "diagnosis"), "cause")),
+        "engine_reused_nothing");
+    assert_non_null(
+        strstr(json_string_value(json_object_get(s, "interpretation")), "byte-identical"));
     json_decref(s);
     /* replay reused from G1 while pressure onboarded */
     r = kd(0, 0, 640);
@@ -100,6 +116,7 @@ static void test_kvbm_signal_branches(void **state)
     json_decref(s);
     s = signal_eviction_kvbm(quiet, quiet, r, -1);
     assert_string_equal(sig(s), "no_onboard_signal");
+    signal_eviction_identity(s, 16, 12); /* only completes a signal that saw no reuse */
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(s, "diagnosis"), "cause")),
         "set_b_too_small");
@@ -130,6 +147,7 @@ static void test_kvbm_signal_diagnosis(void **state)
                   0.0, "kvbm_onboard_blocks_d2d_delta", 0.0, "kvbm_matched_tokens_delta", 0.0);
     json_t *s = signal_eviction_kvbm(warm, quiet, replay, -1);
     assert_string_equal(sig(s), "no_onboard_no_reuse_signal");
+    signal_eviction_identity(s, 16, 16); /* the counters' diagnosis stands */
     const json_t *d = json_object_get(s, "diagnosis");
     assert_string_equal(json_string_value(json_object_get(d, "cause")), "set_a_never_reached_disk");
     assert_true(json_get_num(d, "replay_offload_blocks_disk", 0) == 5093);
