@@ -142,6 +142,41 @@ static void signal_section(struct buf *b, const char *title, const json_t *sig)
                json_get_str(sig, "interpretation", ""));
 }
 
+static void json_int_or_dash(const json_t *v, char *out, size_t n)
+{
+    if (json_is_integer(v))
+        snprintf(out, n, "%lld", (long long)json_integer_value(v));
+    else
+        snprintf(out, n, "unknown");
+}
+
+/* --pressure auto: how set B was sized, and whether the tiers allowed a read-back at all. */
+static void pressure_section(struct buf *b, const json_t *plan)
+{
+    if (!plan || strcmp(json_get_str(plan, "mode", ""), "auto") != 0)
+        return;
+    const json_t *cap = json_object_get(plan, "capacity_blocks");
+    const json_t *f = json_object_get(plan, "feasible");
+    const char *verdict = json_is_true(f)    ? "feasible"
+                          : json_is_false(f) ? "**impossible with these tiers**"
+                                             : "not decided";
+    buf_printf(b, "### Pressure plan (`--pressure auto`): %s\n\n", verdict);
+    char d[32], h[32], k[32];
+    json_int_or_dash(json_object_get(cap, "device"), d, sizeof d);
+    json_int_or_dash(json_object_get(cap, "host"), h, sizeof h);
+    json_int_or_dash(json_object_get(cap, "disk"), k, sizeof k);
+    buf_printf(b, "Tiers (KV blocks): device %s, host %s, disk %s.", d, h, k);
+    const json_t *sa = json_object_get(plan, "set_a"), *sb = json_object_get(plan, "set_b");
+    if (sa && sb)
+        buf_printf(b,
+                   " Set A: %lld requests, %lld blocks; set B: %lld requests, about %lld blocks.",
+                   (long long)json_integer_value(json_object_get(sa, "requests")),
+                   (long long)json_integer_value(json_object_get(sa, "blocks")),
+                   (long long)json_integer_value(json_object_get(sb, "requests")),
+                   (long long)json_integer_value(json_object_get(sb, "blocks")));
+    buf_printf(b, " %s.\n\n", json_get_str(plan, "reason", ""));
+}
+
 char *report_markdown(const json_t *s, const json_t *config)
 {
     struct buf b = BUF_INIT;
@@ -269,6 +304,7 @@ char *report_markdown(const json_t *s, const json_t *config)
         if (!io)
             io = json_object_get(s, "eviction_replay_signal_io");
         signal_section(&b, "Replay from disk (block device)", io);
+        pressure_section(&b, json_object_get(config, "pressure_plan"));
     } else if (strcmp(scen, "reuse_verify") == 0) {
         signal_section(&b, "Prefix reuse (KV metrics)",
                        json_object_get(src, "reuse_verify_signal_kvbm"));

@@ -8,6 +8,7 @@
  */
 #include "bench/runner.h"
 
+#include "bench/pressure.h"
 #include "bench/report.h"
 #include "bench/summary.h"
 
@@ -76,6 +77,8 @@ struct ctx {
     const struct tokenizer *tok;   /* the one in use */
     const struct tokenizer *owned; /* resolved here (auto), freed at the end */
     json_t *last_metrics;          /* the last snapshot's metrics that were read, not carried */
+    struct tier_caps caps;         /* --pressure auto: the tiers' capacities */
+    json_t *pressure_plan;         /* eviction_replay: how set B was sized (config.json) */
     size_t write_failures;         /* artifact writes that failed */
     json_t *write_errors;          /* [{file, error}] of the first few */
     bool write_reported;           /* artifact_write_failed is in the validity */
@@ -219,10 +222,20 @@ static int plan(struct ctx *c, char *err)
                 return -1;
         }
         struct prompt *a = make_set(c, "A", "long", seed, (size_t)cfg->evict_a, err);
-        struct prompt *b = a ? make_set(c, "B", "long", b_seed, (size_t)cfg->evict_b, err) : NULL;
+        size_t n_b = (size_t)cfg->evict_b;
+        json_decref(c->pressure_plan);
+        if (a && cfg->pressure_auto) {
+            size_t sized;
+            c->pressure_plan = pressure_plan(&c->caps, a, (size_t)cfg->evict_a, &sized);
+            if (sized)
+                n_b = sized;
+        } else {
+            c->pressure_plan = json_pack("{s:s}", "mode", "fixed");
+        }
+        struct prompt *b = a ? make_set(c, "B", "long", b_seed, n_b, err) : NULL;
         if (!a || !b ||
             add_phase(c, "warm_A", ca, a, (size_t)cfg->evict_a, true, "long", err) < 0 ||
-            add_phase(c, "pressure_B", cb, b, (size_t)cfg->evict_b, true, "long", err) < 0 ||
+            add_phase(c, "pressure_B", cb, b, n_b, true, "long", err) < 0 ||
             add_phase(c, "replay_A", ca, a, (size_t)cfg->evict_a, true, "long", err) < 0)
             return -1;
     } else {
@@ -611,6 +624,28 @@ static void resolve_engine(struct ctx *c)
              c->rs.metrics_url);
 }
 
+/* --pressure auto: the tiers' capacities from the flags, else from the engine's metrics (its KV
+ * metrics endpoint and the API's /metrics). */
+static void read_tier_caps(struct ctx *c)
+{
+    const struct run_config *cfg = c->cfg;
+    pressure_caps_init(&c->caps, cfg->tier_blocks, cfg->kv_block_tokens);
+    bool known = cfg->kv_block_tokens > 0;
+    for (int t = 0; t < TIER_COUNT; t++)
+        known = known && cfg->tier_blocks[t] >= 0;
+    if (known)
+        return;
+    char url[600];
+    snprintf(url, sizeof url, "%s/metrics", cfg->base_url);
+    struct kv_snapshot kv, api;
+    kvsnap_take(c->rs.metrics_url, cfg->kvbm_metrics_timeout_s, "pressure_plan", NULL, &kv);
+    kvsnap_take(url, cfg->kvbm_metrics_timeout_s, "pressure_plan", NULL, &api);
+    pressure_caps_from_metrics(&c->caps, kv.success ? kv.metrics : NULL,
+                               api.success ? api.metrics : NULL);
+    kvsnap_free(&kv);
+    kvsnap_free(&api);
+}
+
 /* An explicit --model-id that /v1/models does not list: many servers ignore the field and
  * answer with their own model, so the run measures something else than it says. */
 static void check_model_listed(struct ctx *c)
@@ -821,6 +856,25 @@ static void judge_rate(struct ctx *c, const struct phase_state *ps)
              ps->name, r->achieved_rate, r->target_rate);
 }
 
+/* --pressure auto: say what the plan could not do. The run still goes on (its verdict then
+ * names the cause with the figures). */
+static void judge_pressure(struct ctx *c)
+{
+    if (!c->cfg->pressure_auto || !c->pressure_plan)
+        return;
+    const json_t *f = json_object_get(c->pressure_plan, "feasible");
+    const char *why = json_string_value(json_object_get(c->pressure_plan, "reason"));
+    const json_t *b = json_object_get(c->pressure_plan, "set_b");
+    if (!b)
+        warn(c, "pressure_auto_unavailable", "--pressure auto: %s", why ? why : "?");
+    else if (json_is_false(f))
+        warn(c, "pressure_impossible",
+             "--pressure auto: the tiers make a disk read-back impossible: %s", why ? why : "?");
+    else
+        log_info("--pressure auto: set B of %lld requests: %s",
+                 (long long)json_integer_value(json_object_get(b, "requests")), why ? why : "");
+}
+
 /* After a phase: the invalidation rules that stop the run. Returns true to go on. */
 static bool judge_phase(struct ctx *c, struct phase_state *ps)
 {
@@ -948,6 +1002,8 @@ static json_t *config_json(const struct ctx *c)
     json_put_str(o, "prompt_template", cfg->llama3_template ? "llama3" : "none");
     json_put(o, "kv_mode", summary_kv_mode_json(cfg));
     json_put(o, "preflight", c->rs.preflight ? json_incref(c->rs.preflight) : json_null());
+    if (c->pressure_plan)
+        json_put(o, "pressure_plan", json_incref(c->pressure_plan));
     json_t *stop = json_array();
     for (size_t i = 0; i < gp->n_stop; i++)
         json_array_append_new(stop, json_string(gp->stop[i]));
@@ -1037,6 +1093,7 @@ static void free_ctx(struct ctx *c)
     tokenizer_free(c->owned);
     telemetry_free(c->tel);
     json_decref(c->notes);
+    json_decref(c->pressure_plan);
     json_decref(c->rs.warnings);
     json_decref(c->rs.bos);
     json_decref(c->last_metrics);
@@ -1179,6 +1236,8 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
     }
     if (go)
         check_model_listed(&c);
+    if (cfg->pressure_auto)
+        read_tier_caps(&c);
     /* Prompts are planned with the BOS text first (an upper bound by one token), so that a
      * failed preflight sends nothing at all; only then may the BOS probe go out, and a server
      * that adds its own BOS gets the prompts planned again without it. */
@@ -1200,6 +1259,7 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
             go = preflight(&c) && go;
         }
     }
+    judge_pressure(&c);
     if (write_manifest(&c, err) < 0) {
         /* nothing sent can be recorded on this disk: send nothing, write what can be written */
         log_error("%s", err);

@@ -37,6 +37,9 @@ struct run_config {
     const char *results_root, *run_id;
     bool store_responses;
     long long evict_a, evict_b, evict_a_conc, evict_b_conc;
+    bool pressure_auto;        /* --pressure auto: set B sized from the tiers */
+    long long tier_blocks[3];  /* --tier-blocks device,host,disk; -1: read from the engine */
+    long long kv_block_tokens; /* --kv-block-tokens; 0: read from the engine */
     long long reuse_repeat;
     const char *reuse_prompt_set;
     const char *kv_mode;

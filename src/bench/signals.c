@@ -308,9 +308,9 @@ void signal_eviction_identity(json_t *sig, long replay_hashes, long in_warm)
                  "(--prompt-salt, the same template and generation parameters).",
                  replay_hashes - in_warm, replay_hashes);
         json_put(sig, "diagnosis",
-                 json_pack("{s:s, s:I, s:I}", "cause", "prompts_not_identical",
-                           "replay_payloads", (json_int_t)replay_hashes,
-                           "replay_payloads_sent_in_warm", (json_int_t)in_warm));
+                 json_pack("{s:s, s:I, s:I}", "cause", "prompts_not_identical", "replay_payloads",
+                           (json_int_t)replay_hashes, "replay_payloads_sent_in_warm",
+                           (json_int_t)in_warm));
     } else {
         snprintf(text, sizeof text,
                  "Replay matched no tokens although all %ld of its payloads were byte-identical "
@@ -318,9 +318,9 @@ void signal_eviction_identity(json_t *sig, long replay_hashes, long in_warm)
                  "reuse) is off, or its cache was cleared or restarted between the phases.",
                  replay_hashes);
         json_put(sig, "diagnosis",
-                 json_pack("{s:s, s:I, s:I}", "cause", "engine_reused_nothing",
-                           "replay_payloads", (json_int_t)replay_hashes,
-                           "replay_payloads_sent_in_warm", (json_int_t)in_warm));
+                 json_pack("{s:s, s:I, s:I}", "cause", "engine_reused_nothing", "replay_payloads",
+                           (json_int_t)replay_hashes, "replay_payloads_sent_in_warm",
+                           (json_int_t)in_warm));
     }
     json_put_str(sig, "interpretation", text);
 }

@@ -13,6 +13,7 @@
 #include "util/log.h"
 
 #include <math.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,7 @@ static const char *const TEMPLATES[] = {"llama3", "none", NULL};
 static const char *const ADD_BOS[] = {"auto", "yes", "no", NULL};
 static const char *const TRANSPORTS[] = {"auto", "native", "libcurl", NULL};
 static const char *const ARRIVALS[] = {"constant", "poisson", "gamma", NULL};
+static const char *const PRESSURES[] = {"fixed", "auto", NULL};
 
 #define BIG 1e12
 
@@ -192,6 +194,26 @@ void run_flags_add(struct run_flags *f, struct opt *opts, size_t *n, const char 
          .min = 1,
          .max = 10000000,
          .help = "set B size (eviction_replay)"},
+        {.name = "pressure",
+         .type = OPT_ENUM,
+         .dest = &f->pressure,
+         .def = "fixed",
+         .choices = PRESSURES,
+         .help = "eviction_replay set B: fixed (--eviction-b-requests) or auto (sized from the "
+                 "tiers' capacities so that set A leaves device and host memory and stays on "
+                 "disk; docs/RUN.md)"},
+        {.name = "tier-blocks",
+         .type = OPT_STR,
+         .dest = &f->tier_blocks,
+         .metavar = "D,H,S",
+         .help = "--pressure auto: device, host and disk tier capacities in KV blocks (0: tier "
+                 "off; default: read from the engine's metrics)"},
+        {.name = "kv-block-tokens",
+         .type = OPT_INT,
+         .dest = &f->kv_block_tokens,
+         .min = 1,
+         .max = 1000000,
+         .help = "--pressure auto: tokens per KV block (default: read from the engine)"},
         {.name = "eviction-a-concurrency",
          .type = OPT_INT,
          .dest = &f->evict_a_conc,
@@ -558,6 +580,30 @@ int run_flags_config(const struct run_flags *f, const struct opt *opts, struct r
         return err_set(err, "--burstiness: applies to --arrival gamma");
     if (c->duration_s > 0 && strcmp(f->scenario, "standard") != 0)
         return err_set(err, "--duration-s: applies to --scenario standard (its main phase)");
+    c->pressure_auto = strcmp(f->pressure, "auto") == 0;
+    c->tier_blocks[0] = c->tier_blocks[1] = c->tier_blocks[2] = -1;
+    c->kv_block_tokens = opts_seen(opts, "kv-block-tokens") ? f->kv_block_tokens : 0;
+    if (c->pressure_auto && strcmp(f->scenario, "eviction_replay") != 0)
+        return err_set(err, "--pressure auto: applies to --scenario eviction_replay");
+    if (c->pressure_auto && opts_seen(opts, "eviction-b-requests"))
+        return err_set(err, "--pressure auto sizes set B itself: drop --eviction-b-requests");
+    if (!c->pressure_auto && (f->tier_blocks || opts_seen(opts, "kv-block-tokens")))
+        return err_set(err, "--tier-blocks and --kv-block-tokens size set B: give --pressure auto");
+    if (f->tier_blocks) {
+        const char *p = f->tier_blocks;
+        for (int t = 0; t < 3; t++) {
+            char *end;
+            errno = 0;
+            long long v = strtoll(p, &end, 10);
+            if (end == p || errno || v < 0 || (t < 2 && *end != ',') || (t == 2 && *end))
+                return err_set(err,
+                               "--tier-blocks: expected DEVICE,HOST,DISK block counts (0: tier "
+                               "off), got '%s'",
+                               f->tier_blocks);
+            c->tier_blocks[t] = v;
+            p = end + 1;
+        }
+    }
     c->max_response_bytes = (size_t)f->max_response_bytes;
     c->sysfs_root = "/sys";
     /* last, so that no earlier check can leave a loaded tokenizer behind */
