@@ -52,21 +52,39 @@ void pressure_caps_from_metrics(struct tier_caps *caps, const json_t *kv_metrics
             continue;
         if (metric(kv_metrics, KVBENCH[t], &v) || metric(api_metrics, KVBENCH[t], &v)) {
             caps->blocks[t] = (long long)v;
-            caps->source[t] = "metric kvbench_tier_capacity_blocks";
+            caps->source[t] = "kvbench_tier_capacity_blocks";
         }
     }
-    if (caps->blocks[TIER_DEVICE] < 0 &&
-        (metric(api_metrics, "dynamo_frontend_model_total_kv_blocks", &v) ||
-         metric(kv_metrics, "dynamo_frontend_model_total_kv_blocks", &v))) {
-        caps->blocks[TIER_DEVICE] = (long long)v;
-        caps->source[TIER_DEVICE] = "metric dynamo_frontend_model_total_kv_blocks";
-    }
-    if (!caps->block_tokens &&
-        (metric(api_metrics, "dynamo_frontend_model_kv_cache_block_size", &v) ||
-         metric(kv_metrics, "dynamo_frontend_model_kv_cache_block_size", &v)) &&
-        v >= 1) {
-        caps->block_tokens = (long long)v;
-        caps->source[TIER_COUNT] = "metric dynamo_frontend_model_kv_cache_block_size";
+    /* the device tier and the block size as each engine reports them (docs/RUN.md) */
+    static const char *const DEVICE[] = {
+        "dynamo_frontend_model_total_kv_blocks", /* Dynamo's frontend */
+        "vllm:cache_config_info.num_gpu_blocks", /* vLLM (an info metric's label) */
+        "trtllm:kvCacheStats.maxNumBlocks",      /* TensorRT-LLM's /metrics JSON */
+        NULL,
+    };
+    static const char *const BLOCK[] = {
+        "dynamo_frontend_model_kv_cache_block_size",
+        "vllm:cache_config_info.block_size",
+        "trtllm:kvCacheStats.tokensPerBlock",
+        NULL,
+    };
+    for (size_t i = 0; DEVICE[i] && caps->blocks[TIER_DEVICE] < 0; i++)
+        if (metric(api_metrics, DEVICE[i], &v) || metric(kv_metrics, DEVICE[i], &v)) {
+            caps->blocks[TIER_DEVICE] = (long long)v;
+            caps->source[TIER_DEVICE] = DEVICE[i];
+        }
+    for (size_t i = 0; BLOCK[i] && !caps->block_tokens; i++)
+        if ((metric(api_metrics, BLOCK[i], &v) || metric(kv_metrics, BLOCK[i], &v)) && v >= 1) {
+            caps->block_tokens = (long long)v;
+            caps->source[TIER_COUNT] = BLOCK[i];
+        }
+    /* SGLang counts its device pool in tokens: blocks of its page size, which it does not
+     * export (--kv-block-tokens gives it) */
+    if (caps->blocks[TIER_DEVICE] < 0 && caps->block_tokens > 0 &&
+        (metric(api_metrics, "sglang:max_total_num_tokens", &v) ||
+         metric(kv_metrics, "sglang:max_total_num_tokens", &v))) {
+        caps->blocks[TIER_DEVICE] = (long long)v / caps->block_tokens;
+        caps->source[TIER_DEVICE] = "sglang:max_total_num_tokens / --kv-block-tokens";
     }
 }
 

@@ -21,7 +21,7 @@ enum { TIER_DEVICE, TIER_HOST, TIER_DISK, TIER_COUNT };
 struct tier_caps {
     long long blocks[TIER_COUNT];       /* -1: unknown, 0: the tier is off */
     long long block_tokens;             /* 0: unknown */
-    const char *source[TIER_COUNT + 1]; /* where each came from ("flag", "metric NAME", NULL) */
+    const char *source[TIER_COUNT + 1]; /* where each came from: the flag or metric; NULL */
 };
 
 /* Unknown everything, then what the flags give (blocks[i] >= 0, block_tokens > 0). */

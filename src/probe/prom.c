@@ -193,6 +193,48 @@ static int add_split(struct prom_result *r, const char *name, size_t name_len, c
     return 0;
 }
 
+/* An info metric (a name ending in _info, value 1) carries its facts in labels, as vLLM's
+ * vllm:cache_config_info{block_size="16",num_gpu_blocks="4096",...}: each label whose value is a
+ * number is also kept as name.label (vllm:cache_config_info.num_gpu_blocks = 4096). The block was
+ * validated by skip_labels. */
+static int add_info_labels(struct prom_result *r, const char *name, size_t name_len,
+                           const char *labels, const char *labels_end)
+{
+    if (name_len < 5 || memcmp(name + name_len - 5, "_info", 5) != 0)
+        return 0;
+    const char *p = labels + 1;
+    while (p < labels_end) {
+        while (p < labels_end && (*p == ' ' || *p == '\t' || *p == ','))
+            p++;
+        const char *label = p;
+        while (p < labels_end && name_char(*p))
+            p++;
+        size_t label_len = (size_t)(p - label);
+        while (p < labels_end && *p != '"')
+            p++;
+        const char *val = ++p, *ve = val;
+        while (ve < labels_end && *ve != '"')
+            ve += *ve == '\\' ? 2 : 1;
+        if (ve >= labels_end || !label_len)
+            break;
+        p = ve + 1;
+        char num[64], *end;
+        size_t vl = (size_t)(ve - val);
+        if (vl == 0 || vl >= sizeof num)
+            continue;
+        memcpy(num, val, vl);
+        num[vl] = '\0';
+        double v = strtod(num, &end);
+        if (*end || !isfinite(v))
+            continue;
+        char key[384];
+        int n = snprintf(key, sizeof key, "%.*s.%.*s", (int)name_len, name, (int)label_len, label);
+        if (n > 0 && (size_t)n < sizeof key && add(r, key, (size_t)n, v) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static void malformed(struct prom_result *r, const char *line, size_t len, const char *why)
 {
     if (r->malformed_lines++ == 0)
@@ -262,6 +304,8 @@ static int parse_line(struct prom_result *r, const char *line, size_t len)
     for (size_t k = 0; labels && PROM_SPLIT_LABELS[k]; k++)
         if (add_split(r, name, name_len, labels, labels_end, PROM_SPLIT_LABELS[k], v) < 0)
             return -1;
+    if (labels && add_info_labels(r, name, name_len, labels, labels_end) < 0)
+        return -1;
     return 0;
 }
 

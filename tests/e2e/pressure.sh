@@ -26,7 +26,7 @@ expect_exit 0 "$KVBENCH" run --base-url "$BASE" --kvbm-metrics-url "$METRICS" "$
 P=$TMP/results/auto/config.json
 jq -e '.pressure_plan | .mode == "auto" and .feasible == true and .block_tokens == 32
   and .capacity_blocks == {device: 64, host: 128, disk: 4096}
-  and .sources.device == "metric kvbench_tier_capacity_blocks"
+  and .sources.device == "kvbench_tier_capacity_blocks"
   and .set_b.blocks > 192 and .set_a.blocks + .set_b.blocks <= 4096' "$P" >/dev/null ||
   fail "auto: plan $(jq -c .pressure_plan "$P")"
 nb=$(jq '.pressure_plan.set_b.requests' "$P")

@@ -6,6 +6,7 @@
 #include "test_common.h"
 
 #include "bench/pressure.h"
+#include "probe/prom.h"
 
 #include <jansson.h>
 
@@ -124,18 +125,61 @@ static void test_metrics_and_flags(void **state)
     assert_int_equal(caps.blocks[TIER_DISK], 1024);
     assert_int_equal(caps.block_tokens, 64);
     assert_string_equal(caps.source[TIER_HOST], "flag --tier-blocks");
-    assert_string_equal(caps.source[TIER_DISK], "metric kvbench_tier_capacity_blocks");
+    assert_string_equal(caps.source[TIER_DISK], "kvbench_tier_capacity_blocks");
     json_decref(kv);
     json_decref(api);
+}
+
+/* metrics text as an engine serves it, as the run reads it ({name: value}) */
+static json_t *scrape(const char *text)
+{
+    struct prom_result r;
+    assert_int_equal(prom_parse(text, strlen(text), &r), 0);
+    json_t *j = prom_to_json(&r);
+    prom_free(&r);
+    return j;
+}
+
+static void test_other_engines(void **state)
+{
+    (void)state;
+    long long host_disk[3] = {-1, 0, 8192}; /* what a real offload tier needs from flags */
+    struct tier_caps caps;
+    /* vLLM: an info metric's labels */
+    json_t *m = scrape("# TYPE vllm:cache_config_info gauge\n"
+                       "vllm:cache_config_info{block_size=\"16\",cache_dtype=\"auto\","
+                       "enable_prefix_caching=\"True\",num_gpu_blocks=\"27355\"} 1.0\n");
+    pressure_caps_init(&caps, host_disk, 0);
+    pressure_caps_from_metrics(&caps, NULL, m);
+    assert_int_equal(caps.blocks[TIER_DEVICE], 27355);
+    assert_int_equal(caps.block_tokens, 16);
+    assert_string_equal(caps.source[TIER_DEVICE], "vllm:cache_config_info.num_gpu_blocks");
+    json_decref(m);
+    /* TensorRT-LLM: its /metrics JSON, as kvsnap names the fields */
+    m = json_pack("{s:f, s:f}", "trtllm:kvCacheStats.maxNumBlocks", 4000.0,
+                  "trtllm:kvCacheStats.tokensPerBlock", 32.0);
+    pressure_caps_init(&caps, host_disk, 0);
+    pressure_caps_from_metrics(&caps, m, NULL);
+    assert_int_equal(caps.blocks[TIER_DEVICE], 4000);
+    assert_int_equal(caps.block_tokens, 32);
+    json_decref(m);
+    /* SGLang: tokens, not blocks; its page size only from --kv-block-tokens */
+    m = scrape("sglang:max_total_num_tokens{model_name=\"m\"} 65536\n");
+    pressure_caps_init(&caps, host_disk, 0);
+    pressure_caps_from_metrics(&caps, NULL, m);
+    assert_int_equal(caps.blocks[TIER_DEVICE], -1); /* not guessed */
+    pressure_caps_init(&caps, host_disk, 64);
+    pressure_caps_from_metrics(&caps, NULL, m);
+    assert_int_equal(caps.blocks[TIER_DEVICE], 1024);
+    json_decref(m);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sized_and_feasible),
-        cmocka_unit_test(test_impossible_tiers),
-        cmocka_unit_test(test_unknown_is_not_guessed),
-        cmocka_unit_test(test_metrics_and_flags),
+        cmocka_unit_test(test_sized_and_feasible),     cmocka_unit_test(test_impossible_tiers),
+        cmocka_unit_test(test_unknown_is_not_guessed), cmocka_unit_test(test_metrics_and_flags),
+        cmocka_unit_test(test_other_engines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -176,6 +176,31 @@ static void test_deltas(void **state)
     kvsnap_free(&b);
 }
 
+/* An info metric's numeric labels become name.label entries; other labels and other metrics'
+ * labels do not. */
+static void test_info_labels(void **state)
+{
+    (void)state;
+    const char *t = "vllm:cache_config_info{block_size=\"16\",cache_dtype=\"auto\","
+                    "gpu_memory_utilization=\"0.9\",note=\"a \\\"quoted\\\" 7\","
+                    "num_gpu_blocks=\"27355\"} 1.0\n"
+                    "vllm:num_requests_running{engine=\"0\"} 3\n"
+                    "broken_info{x=\"\"} 1\n";
+    struct prom_result r;
+    assert_int_equal(prom_parse(t, strlen(t), &r), 0);
+    double v;
+    assert_true(prom_lookup(&r, "vllm:cache_config_info.num_gpu_blocks", &v) && v == 27355);
+    assert_true(prom_lookup(&r, "vllm:cache_config_info.block_size", &v) && v == 16);
+    assert_true(prom_lookup(&r, "vllm:cache_config_info.gpu_memory_utilization", &v) && v == 0.9);
+    assert_false(prom_lookup(&r, "vllm:cache_config_info.cache_dtype", &v)); /* not a number */
+    assert_false(prom_lookup(&r, "vllm:cache_config_info.note", &v));
+    assert_true(prom_lookup(&r, "vllm:cache_config_info", &v) && v == 1);
+    assert_false(prom_lookup(&r, "vllm:num_requests_running.engine", &v)); /* not an info */
+    assert_false(prom_lookup(&r, "broken_info.x", &v));
+    assert_int_equal(r.malformed_lines, 0);
+    prom_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -185,6 +210,7 @@ int main(void)
         cmocka_unit_test(test_malformed_lines_skipped_and_counted),
         cmocka_unit_test(test_binary_garbage_never_crashes),
         cmocka_unit_test(test_deltas),
+        cmocka_unit_test(test_info_labels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
