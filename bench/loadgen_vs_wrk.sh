@@ -11,14 +11,9 @@ if ! command -v wrk >/dev/null 2>&1; then
   echo "loadgen_vs_wrk: wrk is not installed (Debian package 'wrk'); skipping the comparison"
   exit 0
 fi
-TMP=$(mktemp -d)
-trap 'kill $(cat "$TMP/pid" 2>/dev/null) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$TMP"' EXIT
-"$KVBENCH" serve --profile tiny --kv-mode off --speedup 0 --port 0 --metrics-port 0 \
-  --max-num-seqs 256 --ready-file "$TMP/ready.json" --log-level WARNING >"$TMP/engine.log" 2>&1 &
-echo $! >"$TMP/pid"
-for _ in $(seq 100); do [[ -s $TMP/ready.json ]] && break; sleep 0.05; done
-BASE=$(jq -r .base_url "$TMP/ready.json")
-MODEL=$(jq -r .model_id "$TMP/ready.json")
+# shellcheck source=bench/lib/serve.sh
+source "$(dirname "$0")/lib/serve.sh"
+start_serve --speedup 0 --max-num-seqs 256
 BODY="{\"model\":\"$MODEL\",\"prompt\":\"hello there\",\"max_tokens\":1}"
 cat >"$TMP/post.lua" <<LUA
 wrk.method = "POST"

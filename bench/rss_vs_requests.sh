@@ -8,14 +8,9 @@
 set -euo pipefail
 KVBENCH=${1:-build/kvbench}
 SMALL=${2:-20000}
-TMP=$(mktemp -d)
-trap 'kill $(cat "$TMP/pid" 2>/dev/null) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$TMP"' EXIT
-
-"$KVBENCH" serve --profile tiny --kv-mode off --speedup 0 --port 0 --metrics-port 0 \
-  --max-num-seqs 64 --ready-file "$TMP/ready.json" --log-level WARNING >"$TMP/engine.log" 2>&1 &
-echo $! >"$TMP/pid"
-for _ in $(seq 200); do [[ -s $TMP/ready.json ]] && break; sleep 0.05; done
-BASE=$(jq -r .base_url "$TMP/ready.json")
+# shellcheck source=bench/lib/serve.sh
+source "$(dirname "$0")/lib/serve.sh"
+start_serve --speedup 0 --max-num-seqs 64
 
 peak() { # requests -> KiB
   /usr/bin/time -f '%M %e' -o "$TMP/rss.txt" "$KVBENCH" run --base-url "$BASE" --kv-mode off \

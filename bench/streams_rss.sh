@@ -7,17 +7,12 @@
 set -euo pipefail
 KVBENCH=${1:-build/kvbench}
 STREAMS=${2:-1000}
-TMP=$(mktemp -d)
-trap 'kill $(cat "$TMP/pid" 2>/dev/null) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$TMP"' EXIT
+# shellcheck source=bench/lib/serve.sh
+source "$(dirname "$0")/lib/serve.sh"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 serve() { # streams: the engine batches them all and serves 2x as many connections
-  "$KVBENCH" serve --profile tiny --kv-mode off --speedup 50 --port 0 --metrics-port 0 \
-    --max-num-seqs "$1" --max-connections $(($1 * 2)) --ready-file "$TMP/ready.json" \
-    --log-level WARNING >"$TMP/engine.log" 2>&1 &
-  echo $! >"$TMP/pid"
-  for _ in $(seq 200); do [[ -s $TMP/ready.json ]] && break; sleep 0.05; done
-  BASE=$(jq -r .base_url "$TMP/ready.json")
+  start_serve --speedup 50 --max-num-seqs "$1" --max-connections $(($1 * 2))
 }
 
 measure() { # streams requests run-id
