@@ -1395,7 +1395,8 @@ int loadgen_run_phase(struct loadgen *lg, const struct phase_plan *pp, struct ph
         return err_set(err, "cannot build the request bodies (out of memory)");
     }
     pc.n_workers = threads;
-    pc.keep = pp->n <= LOADGEN_KEEP_RESULTS && pp->duration_s <= 0;
+    /* a ring's entries are reused, so its results could not point at their prompts */
+    pc.keep = pp->n <= LOADGEN_KEEP_RESULTS && pp->duration_s <= 0 && !pp->ring;
     int rc = 0;
     for (size_t i = 0; i < threads; i++) {
         struct worker *w = &pc.workers[i];

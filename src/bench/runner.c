@@ -33,12 +33,13 @@
 /* A main set this large is produced while the run sends (SPEC §3.1): sending starts at once and
  * prompt texts live only until they are sent. */
 #define LAZY_PROMPTS_MIN 20000
+/* ... or one whose texts would take this much memory at once (long prompts: ~1,400 of them) */
+#define LAZY_BYTES_MIN    ((size_t)256 << 20)
+#define BYTES_PER_TOKEN   6 /* an upper estimate for kvbench's synthetic text */
 /* How far the producer may run ahead of the requests taken: enough that a sender never waits on
  * a producer that keeps up, few enough that memory follows the concurrency, not --requests. */
 #define LAZY_AHEAD_MIN        1024
 #define LAZY_AHEAD_PER_STREAM 8
-/* a large set's requests keep no per-request results, so nothing points into its ring later */
-_Static_assert(LOADGEN_KEEP_RESULTS < LAZY_PROMPTS_MIN, "results would outlive ring entries");
 
 struct lazy_set {
     struct prompt *ps; /* ids set up front; the rest once ready > i */
@@ -127,7 +128,9 @@ static struct prompt *make_set(struct ctx *c, const char *prefix, const char *se
         .stop = c->interrupted,
     };
     struct prompt *ps = NULL;
-    if (n >= LAZY_PROMPTS_MIN && strcmp(prefix, "main") == 0 && !c->has_lazy) {
+    bool large = n >= LAZY_PROMPTS_MIN ||
+                 n * (workload_max_target(&wp, set) + 63) * BYTES_PER_TOKEN >= LAZY_BYTES_MIN;
+    if (large && strcmp(prefix, "main") == 0 && !c->has_lazy) {
         size_t streams = (size_t)c->cfg->concurrency;
         if (c->cfg->max_concurrency > streams)
             streams = c->cfg->max_concurrency;
