@@ -6,6 +6,8 @@
  */
 #include "bench/report.h"
 
+#include "bench/scenario.h"
+
 #include "bench/engines.h"
 #include "util/buf.h"
 #include "util/json.h"
@@ -177,6 +179,44 @@ static void pressure_section(struct buf *b, const json_t *plan)
     buf_printf(b, " %s.\n\n", json_get_str(plan, "reason", ""));
 }
 
+void report_eviction_section(struct buf *b, const json_t *s, const json_t *src,
+                             const json_t *config)
+{
+    const json_t *ov = json_object_get(s, "overall_summary");
+    signal_section(b, "Replay from disk (KV metrics)",
+                   json_object_get(src, "eviction_replay_signal_kvbm"));
+    const json_t *io = json_object_get(ov, "eviction_replay_signal_io");
+    if (!io)
+        io = json_object_get(s, "eviction_replay_signal_io");
+    signal_section(b, "Replay from disk (block device)", io);
+    pressure_section(b, json_object_get(config, "pressure_plan"));
+}
+
+void report_reuse_section(struct buf *b, const json_t *s, const json_t *src, const json_t *config)
+{
+    (void)config;
+    signal_section(b, "Prefix reuse (KV metrics)",
+                   json_object_get(src, "reuse_verify_signal_kvbm"));
+    const json_t *id =
+        json_object_get(json_object_get(s, "request_identity"), "reuse_verify_identity");
+    if (id)
+        buf_printf(b, "### Identity: `%s`\n\nThe repeats sent %s.\n\n",
+                   json_get_str(id, "verdict", "?"),
+                   json_get_bool(id, "identical_request_payload", false)
+                       ? "byte-identical requests (prompt, parameters and payload)"
+                       : "requests that differ: reuse cannot be expected");
+}
+
+void report_standard_section(struct buf *b, const json_t *s, const json_t *src,
+                             const json_t *config)
+{
+    (void)s;
+    (void)src;
+    (void)config;
+    buf_append_str(b, "The standard scenario has no offload verdict; see the KV table above "
+                      "for offload and reuse during the run.\n\n");
+}
+
 char *report_markdown(const json_t *s, const json_t *config)
 {
     struct buf b = BUF_INIT;
@@ -296,30 +336,9 @@ char *report_markdown(const json_t *s, const json_t *config)
     buf_append_str(&b, "\n## Signals\n\n");
     const json_t *src =
         json_get_bool(ov, "excluded", false) ? json_object_get(s, "kvbm_metrics") : ov;
-    const char *scen = json_get_str(s, "scenario", "");
-    if (strcmp(scen, "eviction_replay") == 0) {
-        signal_section(&b, "Replay from disk (KV metrics)",
-                       json_object_get(src, "eviction_replay_signal_kvbm"));
-        const json_t *io = json_object_get(ov, "eviction_replay_signal_io");
-        if (!io)
-            io = json_object_get(s, "eviction_replay_signal_io");
-        signal_section(&b, "Replay from disk (block device)", io);
-        pressure_section(&b, json_object_get(config, "pressure_plan"));
-    } else if (strcmp(scen, "reuse_verify") == 0) {
-        signal_section(&b, "Prefix reuse (KV metrics)",
-                       json_object_get(src, "reuse_verify_signal_kvbm"));
-        const json_t *id =
-            json_object_get(json_object_get(s, "request_identity"), "reuse_verify_identity");
-        if (id)
-            buf_printf(&b, "### Identity: `%s`\n\nThe repeats sent %s.\n\n",
-                       json_get_str(id, "verdict", "?"),
-                       json_get_bool(id, "identical_request_payload", false)
-                           ? "byte-identical requests (prompt, parameters and payload)"
-                           : "requests that differ: reuse cannot be expected");
-    } else {
-        buf_append_str(&b, "The standard scenario has no offload verdict; see the KV table above "
-                           "for offload and reuse during the run.\n\n");
-    }
+    const struct scenario *sc = scenario_find(json_get_str(s, "scenario", ""));
+    if (sc && sc->report)
+        sc->report(&b, s, src, config);
     /* every scenario: what was sent, as distinct hashes (the reference's section) */
     const json_t *ri = json_object_get(s, "request_identity");
     buf_append_str(&b, "## Request identity\n\n");

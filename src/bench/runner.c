@@ -10,6 +10,7 @@
 
 #include "bench/pressure.h"
 #include "bench/report.h"
+#include "bench/scenario.h"
 #include "bench/summary.h"
 
 #include "probe/server.h"
@@ -34,8 +35,8 @@
  * prompt texts live only until they are sent. */
 #define LAZY_PROMPTS_MIN 20000
 /* ... or one whose texts would take this much memory at once (long prompts: ~1,400 of them) */
-#define LAZY_BYTES_MIN    ((size_t)256 << 20)
-#define BYTES_PER_TOKEN   6 /* an upper estimate for kvbench's synthetic text */
+#define LAZY_BYTES_MIN  ((size_t)256 << 20)
+#define BYTES_PER_TOKEN 6 /* an upper estimate for kvbench's synthetic text */
 /* How far the producer may run ahead of the requests taken: enough that a sender never waits on
  * a producer that keeps up, few enough that memory follows the concurrency, not --requests. */
 #define LAZY_AHEAD_MIN        1024
@@ -78,6 +79,7 @@ struct ctx {
     const struct tokenizer *tok;   /* the one in use */
     const struct tokenizer *owned; /* resolved here (auto), freed at the end */
     json_t *last_metrics;          /* the last snapshot's metrics that were read, not carried */
+    size_t cap_phases;             /* rs.phases allocated */
     struct tier_caps caps;         /* --pressure auto: the tiers' capacities */
     json_t *pressure_plan;         /* eviction_replay: how set B was sized (config.json) */
     size_t write_failures;         /* artifact writes that failed */
@@ -172,6 +174,14 @@ static int add_phase(struct ctx *c, const char *name, size_t conc, struct prompt
                      bool included, const char *set, char *err)
 {
     struct run_state *rs = &c->rs;
+    if (rs->n_phases == c->cap_phases) {
+        size_t cap = c->cap_phases ? c->cap_phases * 2 : 8;
+        struct phase_state *np = realloc(rs->phases, cap * sizeof *np);
+        if (!np)
+            return err_set(err, "out of memory");
+        rs->phases = np;
+        c->cap_phases = cap;
+    }
     struct phase_state *p = &rs->phases[rs->n_phases++];
     memset(p, 0, sizeof *p);
     snprintf(p->name, sizeof p->name, "%s", name);
@@ -192,67 +202,40 @@ static int add_phase(struct ctx *c, const char *name, size_t conc, struct prompt
     return 0;
 }
 
+/* the planner's callbacks (bench/scenario.h) */
+static struct prompt *plan_make_set(void *ctx, const char *prefix, const char *set, uint64_t seed,
+                                    size_t n, char *err)
+{
+    return make_set(ctx, prefix, set, seed, n, err);
+}
+
+static int plan_add_phase(void *ctx, const char *name, size_t conc, struct prompt *ps, size_t n,
+                          bool included, const char *set, char *err)
+{
+    return add_phase(ctx, name, conc, ps, n, included, set, err);
+}
+
 static int plan(struct ctx *c, char *err)
 {
     const struct run_config *cfg = c->cfg;
     uint64_t seed = (uint64_t)cfg->seed;
     uint64_t warm_seed = seed + 100003u; /* warmup: a different seed */
     uint64_t b_seed = seed + 10000019u;  /* set B: far from set A */
-    c->rs.phases = calloc(8, sizeof *c->rs.phases);
-    if (!c->rs.phases)
-        return err_set(err, "out of memory");
-    size_t conc = (size_t)cfg->concurrency;
-    if (strcmp(cfg->scenario, "standard") == 0) {
-        if (cfg->warmup > 0) {
-            struct prompt *w =
-                make_set(c, "warmup", cfg->prompt_set, warm_seed, (size_t)cfg->warmup, err);
-            if (!w || add_phase(c, "warmup", conc, w, (size_t)cfg->warmup, false, cfg->prompt_set,
-                                err) < 0)
-                return -1;
-        }
-        struct prompt *m = make_set(c, "main", cfg->prompt_set, seed, (size_t)cfg->requests, err);
-        if (!m ||
-            add_phase(c, "main", conc, m, (size_t)cfg->requests, true, cfg->prompt_set, err) < 0)
-            return -1;
-    } else if (strcmp(cfg->scenario, "eviction_replay") == 0) {
-        size_t ca = cfg->evict_a_conc > 0 ? (size_t)cfg->evict_a_conc : conc;
-        size_t cb =
-            cfg->evict_b_conc > 0 ? (size_t)cfg->evict_b_conc : (ca > 2 * conc ? ca : 2 * conc);
-        if (cfg->warmup > 0) {
-            struct prompt *w = make_set(c, "warmup", "long", warm_seed, (size_t)cfg->warmup, err);
-            /* warmup at --concurrency, as the reference harness runs it */
-            if (!w || add_phase(c, "warmup", conc, w, (size_t)cfg->warmup, false, "long", err) < 0)
-                return -1;
-        }
-        struct prompt *a = make_set(c, "A", "long", seed, (size_t)cfg->evict_a, err);
-        size_t n_b = (size_t)cfg->evict_b;
-        json_decref(c->pressure_plan);
-        if (a && cfg->pressure_auto) {
-            size_t sized;
-            c->pressure_plan = pressure_plan(&c->caps, a, (size_t)cfg->evict_a, &sized);
-            if (sized)
-                n_b = sized;
-        } else {
-            c->pressure_plan = json_pack("{s:s}", "mode", "fixed");
-        }
-        struct prompt *b = a ? make_set(c, "B", "long", b_seed, n_b, err) : NULL;
-        if (!a || !b ||
-            add_phase(c, "warm_A", ca, a, (size_t)cfg->evict_a, true, "long", err) < 0 ||
-            add_phase(c, "pressure_B", cb, b, n_b, true, "long", err) < 0 ||
-            add_phase(c, "replay_A", ca, a, (size_t)cfg->evict_a, true, "long", err) < 0)
-            return -1;
-    } else {
-        struct prompt *r = make_set(c, "reuse", cfg->reuse_prompt_set, seed, 1, err);
-        if (!r)
-            return -1;
-        for (long long k = 1; k <= cfg->reuse_repeat; k++) {
-            char name[32];
-            snprintf(name, sizeof name, "reuse_%lld", k);
-            if (add_phase(c, name, 1, r, 1, true, cfg->reuse_prompt_set, err) < 0)
-                return -1;
-        }
-    }
-    return 0;
+    const struct scenario *sc = scenario_find(cfg->scenario);
+    if (!sc)
+        return err_set(err, "unknown scenario '%s'", cfg->scenario);
+    struct planner p = {
+        .cfg = cfg,
+        .seed = seed,
+        .warm_seed = warm_seed,
+        .b_seed = b_seed,
+        .ctx = c,
+        .make_set = plan_make_set,
+        .add_phase = plan_add_phase,
+        .caps = &c->caps,
+        .pressure_plan = &c->pressure_plan,
+    };
+    return sc->plan(&p, err);
 }
 
 static void reset_plan(struct ctx *c);
@@ -281,6 +264,7 @@ static void reset_plan(struct ctx *c)
     free(c->rs.phases);
     c->rs.phases = NULL;
     c->rs.n_phases = 0;
+    c->cap_phases = 0;
     for (size_t s = 0; s < c->n_sets; s++)
         prompts_free(c->sets[s], is_lazy(c, c->sets[s]) ? c->lazy.ring : c->set_n[s]);
     c->n_sets = 0;

@@ -5,6 +5,8 @@
  */
 #include "bench/summary.h"
 
+#include "bench/scenario.h"
+
 #include "bench/runner.h"
 
 #include "bench/stats.h"
@@ -262,6 +264,20 @@ static json_t *reuse_kvbm(const struct run_state *rs)
     return signal_reuse_kvbm(deltas, cached, ttft, n);
 }
 
+static json_t *reuse_identity(const struct run_state *rs);
+
+void summary_eviction_verdicts(const struct run_state *rs, struct scenario_verdicts *v)
+{
+    v->kvbm = eviction_kvbm(rs);
+    v->io = eviction_io(rs);
+}
+
+void summary_reuse_verdicts(const struct run_state *rs, struct scenario_verdicts *v)
+{
+    v->kvbm = reuse_kvbm(rs);
+    v->identity = reuse_identity(rs);
+}
+
 static json_t *reuse_identity(const struct run_state *rs)
 {
     const char *prompt[3], *params[3], *ident[3], *payload[3];
@@ -396,7 +412,8 @@ static json_t *request_identity(const struct run_state *rs)
 
 /* ------------------------------------------------------------ kvbm_metrics */
 
-static json_t *kvbm_metrics(const struct run_state *rs, json_t *scenario_signal)
+static json_t *kvbm_metrics(const struct run_state *rs, const struct scenario *sc,
+                            json_t *scenario_signal)
 {
     json_t *deltas = json_object();
     double off = 0, on = 0, matched = 0;
@@ -436,14 +453,10 @@ static json_t *kvbm_metrics(const struct run_state *rs, json_t *scenario_signal)
                        json_real_or_null(off, have_off), "onboard_blocks_total_delta",
                        json_real_or_null(on, have_on), "matched_tokens_total_delta",
                        json_real_or_null(matched, have_matched)));
-    if (scenario_signal) {
+    if (scenario_signal && sc && sc->signal_key)
         /* the reference harness's names here; overall_summary carries the same object as
          * *_signal_kvbm, as the reference does */
-        const char *key = strcmp(rs->cfg->scenario, "eviction_replay") == 0
-                              ? "eviction_replay_signal"
-                              : "reuse_verify_signal";
-        json_object_set(o, key, scenario_signal);
-    }
+        json_object_set(o, sc->signal_key, scenario_signal);
     return o;
 }
 
@@ -490,14 +503,11 @@ json_t *summary_build(const struct run_state *rs, const struct validity *v, json
             json_array_append_new(phases, summary_phase_json(rs, &rs->phases[i]));
     json_put(s, "phase_summaries", phases);
 
-    json_t *sig_kvbm = NULL, *sig_io = NULL, *sig_ident = NULL;
-    if (strcmp(c->scenario, "eviction_replay") == 0) {
-        sig_kvbm = eviction_kvbm(rs);
-        sig_io = eviction_io(rs);
-    } else if (strcmp(c->scenario, "reuse_verify") == 0) {
-        sig_kvbm = reuse_kvbm(rs);
-        sig_ident = reuse_identity(rs);
-    }
+    const struct scenario *sc = scenario_find(c->scenario);
+    struct scenario_verdicts verdicts = {NULL, NULL, NULL};
+    if (sc && sc->verdicts)
+        sc->verdicts(rs, &verdicts);
+    json_t *sig_kvbm = verdicts.kvbm, *sig_io = verdicts.io, *sig_ident = verdicts.identity;
 
     json_t *overall = json_object();
     json_put_str(overall, "phase", "overall");
@@ -524,18 +534,17 @@ json_t *summary_build(const struct run_state *rs, const struct validity *v, json
         agg_free(&a);
     }
     /* the verdicts stay visible on an invalid run too, as the reference keeps them */
-    if (strcmp(c->scenario, "eviction_replay") == 0) {
-        json_object_set(overall, "eviction_replay_signal_io", sig_io);
-        json_object_set(overall, "eviction_replay_signal_kvbm", sig_kvbm);
-    } else if (strcmp(c->scenario, "reuse_verify") == 0) {
-        json_object_set(overall, "reuse_verify_signal_kvbm", sig_kvbm);
-        json_object_set(overall, "reuse_verify_identity", sig_ident);
-    }
+    if (sc && sc->io_key && sig_io)
+        json_object_set(overall, sc->io_key, sig_io);
+    if (sc && sc->kvbm_key && sig_kvbm)
+        json_object_set(overall, sc->kvbm_key, sig_kvbm);
+    if (sc && sc->identity_key && sig_ident)
+        json_object_set(overall, sc->identity_key, sig_ident);
     json_put(s, "overall_summary", overall);
-    json_put(s, "kvbm_metrics", kvbm_metrics(rs, sig_kvbm));
+    json_put(s, "kvbm_metrics", kvbm_metrics(rs, sc, sig_kvbm));
     json_t *ident = request_identity(rs);
-    if (sig_ident)
-        json_object_set(ident, "reuse_verify_identity", sig_ident);
+    if (sc && sc->identity_key && sig_ident)
+        json_object_set(ident, sc->identity_key, sig_ident);
     json_put(s, "request_identity", ident);
     json_t *fp = fingerprint_json(KVBENCH_VERSION, KVBENCH_GIT_SHA, rs->created_utc);
     /* the serving container (docker inspect), under the reference harness's names */

@@ -3,6 +3,8 @@
  */
 #include "bench/sumtable.h"
 
+#include "bench/scenario.h"
+
 #include "util/json.h"
 
 #include <glob.h>
@@ -87,10 +89,8 @@ json_t *sumtable_collect(const char *const *specs, size_t n, sumtable_warn_fn wa
 
 const char *sumtable_signal(const json_t *s)
 {
-    const char *scen = json_get_str(s, "scenario", "");
-    const char *key = strcmp(scen, "eviction_replay") == 0 ? "eviction_replay_signal_kvbm"
-                      : strcmp(scen, "reuse_verify") == 0  ? "reuse_verify_signal_kvbm"
-                                                           : NULL;
+    const struct scenario *sc = scenario_find(json_get_str(s, "scenario", ""));
+    const char *key = sc ? sc->kvbm_key : NULL;
     if (!key)
         return "-";
     const json_t *sig = json_object_get(json_object_get(s, "overall_summary"), key);

@@ -5,6 +5,7 @@
 #include "cmd/runflags.h"
 
 #include "bench/engines.h"
+#include "bench/scenario.h"
 
 #include "cmd/cmd.h"
 #include "util/clock.h"
@@ -17,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const SCENARIOS[] = {"standard", "eviction_replay", "reuse_verify", NULL};
 static const char *const SETS[] = {"short", "long", "mixed", NULL};
 static const char *const REUSE_SETS[] = {"short", "long", NULL};
 static const char *const KV_MODES[] = {"off", "cpu_only", "cpu_disk", NULL};
@@ -56,7 +56,7 @@ void run_flags_add(struct run_flags *f, struct opt *opts, size_t *n, const char 
          .type = OPT_ENUM,
          .dest = &f->scenario,
          .def = "standard",
-         .choices = SCENARIOS,
+         .choices = scenario_names(),
          .help = "phases to run"},
         {.name = "prompt-set",
          .type = OPT_ENUM,
@@ -578,12 +578,13 @@ int run_flags_config(const struct run_flags *f, const struct opt *opts, struct r
                             "open loop: give --request-rate too");
     if (opts_seen(opts, "burstiness") && c->arrival != ARRIVAL_GAMMA)
         return err_set(err, "--burstiness: applies to --arrival gamma");
-    if (c->duration_s > 0 && strcmp(f->scenario, "standard") != 0)
+    const struct scenario *sc = scenario_find(f->scenario);
+    if (c->duration_s > 0 && !(sc && sc->duration))
         return err_set(err, "--duration-s: applies to --scenario standard (its main phase)");
     c->pressure_auto = strcmp(f->pressure, "auto") == 0;
     c->tier_blocks[0] = c->tier_blocks[1] = c->tier_blocks[2] = -1;
     c->kv_block_tokens = opts_seen(opts, "kv-block-tokens") ? f->kv_block_tokens : 0;
-    if (c->pressure_auto && strcmp(f->scenario, "eviction_replay") != 0)
+    if (c->pressure_auto && !(sc && sc->pressure))
         return err_set(err, "--pressure auto: applies to --scenario eviction_replay");
     if (c->pressure_auto && opts_seen(opts, "eviction-b-requests"))
         return err_set(err, "--pressure auto sizes set B itself: drop --eviction-b-requests");

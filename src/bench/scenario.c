@@ -1,0 +1,130 @@
+/*
+ * scenario.c - the scenario table and each scenario's phase plan (SPEC §3, docs/WORKLOADS.md).
+ */
+#include "bench/scenario.h"
+
+#include "bench/runner.h"
+#include "util/err.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* standard: warmup (another seed, not in the overall figures), then main. */
+static int plan_standard(struct planner *p, char *err)
+{
+    const struct run_config *cfg = p->cfg;
+    size_t conc = (size_t)cfg->concurrency;
+    if (cfg->warmup > 0) {
+        struct prompt *w =
+            p->make_set(p->ctx, "warmup", cfg->prompt_set, p->warm_seed, (size_t)cfg->warmup, err);
+        if (!w || p->add_phase(p->ctx, "warmup", conc, w, (size_t)cfg->warmup, false,
+                               cfg->prompt_set, err) < 0)
+            return -1;
+    }
+    struct prompt *m =
+        p->make_set(p->ctx, "main", cfg->prompt_set, p->seed, (size_t)cfg->requests, err);
+    if (!m || p->add_phase(p->ctx, "main", conc, m, (size_t)cfg->requests, true, cfg->prompt_set,
+                           err) < 0)
+        return -1;
+    return 0;
+}
+
+/* eviction_replay: warmup, warm_A, pressure_B (far-away seed; sized by --pressure), replay_A. */
+static int plan_eviction(struct planner *p, char *err)
+{
+    const struct run_config *cfg = p->cfg;
+    size_t conc = (size_t)cfg->concurrency;
+    size_t ca = cfg->evict_a_conc > 0 ? (size_t)cfg->evict_a_conc : conc;
+    size_t cb = cfg->evict_b_conc > 0 ? (size_t)cfg->evict_b_conc : (ca > 2 * conc ? ca : 2 * conc);
+    if (cfg->warmup > 0) {
+        struct prompt *w =
+            p->make_set(p->ctx, "warmup", "long", p->warm_seed, (size_t)cfg->warmup, err);
+        /* warmup at --concurrency, as the reference harness runs it */
+        if (!w ||
+            p->add_phase(p->ctx, "warmup", conc, w, (size_t)cfg->warmup, false, "long", err) < 0)
+            return -1;
+    }
+    size_t n_a = (size_t)cfg->evict_a;
+    struct prompt *a = p->make_set(p->ctx, "A", "long", p->seed, n_a, err);
+    size_t n_b = (size_t)cfg->evict_b;
+    json_decref(*p->pressure_plan);
+    if (a && cfg->pressure_auto) {
+        size_t sized;
+        *p->pressure_plan = pressure_plan(p->caps, a, n_a, &sized);
+        if (sized)
+            n_b = sized;
+    } else {
+        *p->pressure_plan = json_pack("{s:s}", "mode", "fixed");
+    }
+    struct prompt *b = a ? p->make_set(p->ctx, "B", "long", p->b_seed, n_b, err) : NULL;
+    if (!a || !b || p->add_phase(p->ctx, "warm_A", ca, a, n_a, true, "long", err) < 0 ||
+        p->add_phase(p->ctx, "pressure_B", cb, b, n_b, true, "long", err) < 0 ||
+        p->add_phase(p->ctx, "replay_A", ca, a, n_a, true, "long", err) < 0)
+        return -1;
+    return 0;
+}
+
+/* reuse_verify: one prompt sent reuse_1 … reuse_N at concurrency 1. */
+static int plan_reuse(struct planner *p, char *err)
+{
+    const struct run_config *cfg = p->cfg;
+    struct prompt *r = p->make_set(p->ctx, "reuse", cfg->reuse_prompt_set, p->seed, 1, err);
+    if (!r)
+        return -1;
+    for (long long k = 1; k <= cfg->reuse_repeat; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "reuse_%lld", k);
+        if (p->add_phase(p->ctx, name, 1, r, 1, true, cfg->reuse_prompt_set, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static const struct scenario TABLE[] = {
+    {
+        .name = "standard",
+        .what = "throughput and latency at a load: warmup, then main",
+        .plan = plan_standard,
+        .report = report_standard_section,
+        .duration = true,
+    },
+    {
+        .name = "eviction_replay",
+        .what = "does a block evicted to disk come back: warm_A, pressure_B, replay_A",
+        .plan = plan_eviction,
+        .verdicts = summary_eviction_verdicts,
+        .kvbm_key = "eviction_replay_signal_kvbm",
+        .io_key = "eviction_replay_signal_io",
+        .signal_key = "eviction_replay_signal",
+        .report = report_eviction_section,
+        .pressure = true,
+    },
+    {
+        .name = "reuse_verify",
+        .what = "is a repeated prompt reused: reuse_1 .. reuse_N",
+        .plan = plan_reuse,
+        .verdicts = summary_reuse_verdicts,
+        .kvbm_key = "reuse_verify_signal_kvbm",
+        .identity_key = "reuse_verify_identity",
+        .signal_key = "reuse_verify_signal",
+        .report = report_reuse_section,
+    },
+};
+
+#define N_SCENARIOS (sizeof TABLE / sizeof TABLE[0])
+
+const struct scenario *scenario_find(const char *name)
+{
+    for (size_t i = 0; name && i < N_SCENARIOS; i++)
+        if (strcmp(TABLE[i].name, name) == 0)
+            return &TABLE[i];
+    return NULL;
+}
+
+const char *const *scenario_names(void)
+{
+    static const char *names[N_SCENARIOS + 1];
+    for (size_t i = 0; i < N_SCENARIOS; i++)
+        names[i] = TABLE[i].name;
+    return names;
+}

@@ -1,0 +1,69 @@
+/*
+ * scenario.h - the scenarios as one table (as git's commands[] maps names to functions): each
+ * has its phase plan, its verdicts for summary.json and its section of report.md, so that a new
+ * scenario is one entry and its functions, not another branch in every file.
+ */
+#ifndef KVBENCH_BENCH_SCENARIO_H
+#define KVBENCH_BENCH_SCENARIO_H
+
+#include "bench/pressure.h"
+#include "bench/workload.h"
+#include "util/buf.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct run_config;
+struct run_state;
+
+/* What a plan function gets from the runner: the configuration, seeds, and how to make a prompt
+ * set and add a phase (runner.c's make_set and add_phase). */
+struct planner {
+    const struct run_config *cfg;
+    uint64_t seed, warm_seed, b_seed;
+    void *ctx;
+    struct prompt *(*make_set)(void *ctx, const char *prefix, const char *set, uint64_t seed,
+                               size_t n, char *err);
+    int (*add_phase)(void *ctx, const char *name, size_t conc, struct prompt *ps, size_t n,
+                     bool included, const char *set, char *err);
+    const struct tier_caps *caps; /* --pressure auto */
+    json_t **pressure_plan;       /* set by a plan that sizes a set from the tiers */
+};
+
+/* A scenario's verdicts, new references (NULL: none). */
+struct scenario_verdicts {
+    json_t *kvbm;     /* overall_summary.<kvbm_key>, kvbm_metrics.<signal_key> */
+    json_t *io;       /* overall_summary.<io_key> */
+    json_t *identity; /* overall_summary.<identity_key>, request_identity.<identity_key> */
+};
+
+struct scenario {
+    const char *name;
+    const char *what; /* one line, for docs and errors */
+    int (*plan)(struct planner *p, char *err);
+    void (*verdicts)(const struct run_state *rs, struct scenario_verdicts *v); /* NULL: none */
+    const char *kvbm_key, *io_key, *identity_key, *signal_key; /* summary.json names */
+    /* report.md's Signals section: the summary, the object holding the verdicts (overall, or
+     * kvbm_metrics on an invalid run) and config.json */
+    void (*report)(struct buf *b, const json_t *summary, const json_t *src, const json_t *config);
+    bool duration; /* --duration-s applies (a main phase of cycling prompts) */
+    bool pressure; /* --pressure auto applies */
+};
+
+/* The scenario named name, or NULL. */
+const struct scenario *scenario_find(const char *name);
+/* The names, NULL-terminated (for the --scenario choices). */
+const char *const *scenario_names(void);
+
+/* Defined beside the code they use (summary.c, report.c). */
+void summary_eviction_verdicts(const struct run_state *rs, struct scenario_verdicts *v);
+void summary_reuse_verdicts(const struct run_state *rs, struct scenario_verdicts *v);
+void report_eviction_section(struct buf *b, const json_t *s, const json_t *src,
+                             const json_t *config);
+void report_reuse_section(struct buf *b, const json_t *s, const json_t *src, const json_t *config);
+void report_standard_section(struct buf *b, const json_t *s, const json_t *src,
+                             const json_t *config);
+
+#endif
