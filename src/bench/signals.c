@@ -293,6 +293,32 @@ json_t *signal_eviction_kvbm(const json_t *warm, const json_t *pressure, const j
     return o;
 }
 
+void signal_eviction_no_disk_tier(json_t *sig, const char *why)
+{
+    const char *name = json_string_value(json_object_get(sig, "signal"));
+    if (!name || !why || strcmp(name, "kvbm_metrics_unavailable") == 0)
+        return;
+    const char *before = json_string_value(json_object_get(sig, "interpretation"));
+    bool back = strcmp(name, "disk_rehydrate_detected") == 0 ||
+                strcmp(name, "onboard_detected_tier_unknown") == 0;
+    char text[700];
+    if (back)
+        snprintf(text, sizeof text,
+                 "%s There is no disk tier here (%s): what came back came from host memory.",
+                 before ? before : "", why);
+    else
+        snprintf(text, sizeof text,
+                 "There is no disk tier here (%s), so nothing could be read back from disk: set A "
+                 "could stay only in device or host memory, and pressure_B evicted it from them, "
+                 "so replay_A recomputed it. That is what a baseline without disk shows; compare "
+                 "it with a cpu_disk run.",
+                 why);
+    json_object_del(sig, "diagnosis");
+    json_put(sig, "diagnosis", json_pack("{s:s, s:s}", "cause", "no_disk_tier", "evidence", why));
+    json_put(sig, "disk_onboard_in_replay", json_false());
+    json_put_str(sig, "interpretation", text);
+}
+
 void signal_eviction_identity(json_t *sig, long replay_hashes, long in_warm)
 {
     const char *name = json_string_value(json_object_get(sig, "signal"));

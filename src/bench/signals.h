@@ -25,6 +25,11 @@ json_t *signal_eviction_kvbm(const json_t *warm, const json_t *pressure, const j
  * prompts_not_identical; all: engine_reused_nothing (the same bytes came back and the engine
  * matched none of them). */
 void signal_eviction_identity(json_t *sig, long replay_hashes, long in_warm);
+/* Completes an eviction_replay_signal_kvbm when the engine has no disk tier (why: "kv mode
+ * cpu_only", "the engine reports a disk tier of 0 blocks"): nothing can come back from disk, so
+ * any diagnosis about the disk (an offload filter, too little pressure) would mislead; the
+ * diagnosis is no_disk_tier and the interpretation says what a cpu_only baseline shows. */
+void signal_eviction_no_disk_tier(json_t *sig, const char *why);
 /* reuse_verify_signal_kvbm from the deltas of reuse_1..reuse_n (n = 2 or 3), the cached tokens
  * each repeat's response reported (usage or llama.cpp timings; -1 when absent) and its TTFT
  * (NaN when not measured; ttft_ms may be NULL). Engine counters or per-response cached tokens

@@ -11,6 +11,7 @@
 
 #include "bench/stats.h"
 #include "probe/fingerprint.h"
+#include "probe/prom.h"
 #include "util/json.h"
 #include "util/version.h"
 
@@ -231,9 +232,23 @@ static json_t *eviction_kvbm(const struct run_state *rs)
                              *r = find_phase(rs, "replay_A");
     json_t *sig = signal_eviction_kvbm(w ? w->kv_delta : NULL, p ? p->kv_delta : NULL,
                                        r ? r->kv_delta : NULL, phase_cached(r));
-    long n, in_warm;
-    replay_payloads(w, r, &n, &in_warm);
-    signal_eviction_identity(sig, n, in_warm);
+    const char *kv_mode = rs->cfg->kv_mode ? rs->cfg->kv_mode : "";
+    double g3 = -1;
+    const struct phase_state *any = r ? r : w;
+    if (strcmp(kv_mode, "cpu_only") == 0 || strcmp(kv_mode, "off") == 0) {
+        char why[64];
+        snprintf(why, sizeof why, "kv mode %s", kv_mode);
+        signal_eviction_no_disk_tier(sig, why);
+    } else if (any && any->after.success &&
+               prom_json_lookup(any->after.metrics, "kvbench_tier_capacity_blocks{tier=\"g3\"}",
+                                &g3) &&
+               g3 == 0) {
+        signal_eviction_no_disk_tier(sig, "the engine reports a disk tier of 0 blocks");
+    } else {
+        long n, in_warm;
+        replay_payloads(w, r, &n, &in_warm);
+        signal_eviction_identity(sig, n, in_warm);
+    }
     return sig;
 }
 

@@ -148,6 +148,17 @@ static void test_kvbm_signal_diagnosis(void **state)
     json_t *s = signal_eviction_kvbm(warm, quiet, replay, -1);
     assert_string_equal(sig(s), "no_onboard_no_reuse_signal");
     signal_eviction_identity(s, 16, 16); /* the counters' diagnosis stands */
+    /* ... unless there is no disk tier at all: then the filter is not the cause */
+    json_t *nd = json_deep_copy(s);
+    signal_eviction_no_disk_tier(nd, "kv mode cpu_only");
+    assert_string_equal(sig(nd), "no_onboard_no_reuse_signal");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(nd, "diagnosis"), "cause")),
+        "no_disk_tier");
+    assert_null(strstr(json_string_value(json_object_get(nd, "interpretation")), "filter"));
+    assert_non_null(strstr(json_string_value(json_object_get(nd, "interpretation")),
+                           "no disk tier here (kv mode cpu_only)"));
+    json_decref(nd);
     const json_t *d = json_object_get(s, "diagnosis");
     assert_string_equal(json_string_value(json_object_get(d, "cause")), "set_a_never_reached_disk");
     assert_true(json_get_num(d, "replay_offload_blocks_disk", 0) == 5093);
