@@ -15,6 +15,7 @@ int cmd_matrix(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 const struct cmd CMD_TABLE[] = {
     {"run", cmd_run,
@@ -26,6 +27,7 @@ const struct cmd CMD_TABLE[] = {
     {"compare", cmd_compare, "the same workload per kv mode, restarting the server between modes"},
     {"matrix", cmd_matrix,
      "the runbook's matrix: short and long sweeps and an eviction/replay run"},
+    {"report", cmd_report, "print a run's report.md again, or export it as CSV (--csv)"},
     {"summary", cmd_summary, "one table over many runs' summary.json (paths, directories, globs)"},
     {"tokenize", cmd_tokenize, "encode, count or decode tokens with a model's tokenizer.json"},
     {"demo", cmd_demo,
