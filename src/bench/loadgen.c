@@ -496,7 +496,7 @@ static void write_row(struct worker *w, struct slot *s, const struct req_result 
     jw_int(&jw, "worker_idx", (long long)s->worker_idx);
     jw_str(&jw, "start_ts", ts0);
     jw_str(&jw, "end_ts", ts1);
-    if (pc->pp->open_loop) {
+    if (pc->sched) {
         char tsd[CLOCK_ISO_LEN];
         clock_iso_utc(pc->wall0 + (s->due_ns - pc->t0), tsd);
         jw_str(&jw, "scheduled_ts", tsd);
@@ -862,6 +862,10 @@ static void finish_request(struct http_req *r)
                                   memory_order_relaxed);
     if (res == &tmp) {
         free(tmp.error);
+    } else if (pc->pp->keep_text) {
+        res->text = strndup(buf_cstr(&s->text), s->text.len);
+        if (!res->text)
+            log_error("out of memory keeping a response text");
     }
     s->busy = false;
     w->in_flight--;
@@ -948,7 +952,7 @@ static int send_request(struct worker *w, size_t seq, uint64_t due_ns, uint64_t 
     }
     s->request_index = pc->index_base + atomic_fetch_add(&pc->sent, 1) + 1;
     s->due_ns = due_ns;
-    if (pc->pp->open_loop) {
+    if (pc->sched) {
         s->lag_ms = (double)(now - due_ns) / 1e6;
         uint64_t could = w->slot_freed_ns > due_ns ? w->slot_freed_ns : due_ns;
         s->client_lag_ms = now > could ? (double)(now - could) / 1e6 : 0;
@@ -1345,8 +1349,10 @@ static int merge(struct phase_ctx *pc, struct phase_result *out)
     out->n = total;
     if (out->reqs && n != total) {
         /* a result could not be kept (out of memory): the per-request view is incomplete */
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
             free(out->reqs[i].error);
+            free(out->reqs[i].text);
+        }
         free(out->reqs);
         out->reqs = NULL;
     }
@@ -1362,9 +1368,19 @@ int loadgen_run_phase(struct loadgen *lg, const struct phase_plan *pp, struct ph
     struct phase_ctx pc = {.lg = lg, .pp = pp, .index_base = lg->next_index};
     if (pp->n == 0)
         return 0;
-    bool open = pp->open_loop && lg->request_rate > 0;
+    bool open = pp->schedule || (pp->open_loop && lg->request_rate > 0);
     size_t in_flight;
-    if (open) {
+    if (pp->schedule) {
+        pc.sched = malloc(pp->n * sizeof *pc.sched);
+        if (!pc.sched)
+            return err_set(err, "cannot plan the arrivals (out of memory)");
+        memcpy(pc.sched, pp->schedule, pp->n * sizeof *pc.sched);
+        pc.limit = pp->n;
+        in_flight =
+            lg->max_concurrency && lg->max_concurrency < pp->n ? lg->max_concurrency : pp->n;
+        if (in_flight > OPEN_LOOP_MAX_IN_FLIGHT)
+            in_flight = OPEN_LOOP_MAX_IN_FLIGHT;
+    } else if (open) {
         size_t n_sched = 0;
         pc.sched = make_schedule(lg, pp->duration_s > 0 ? 0 : pp->n, pp->duration_s, &n_sched);
         if (!pc.sched)
@@ -1417,8 +1433,15 @@ int loadgen_run_phase(struct loadgen *lg, const struct phase_plan *pp, struct ph
         out->transport = lg->transport_used;
         out->open_loop = open;
         out->target_rate = open ? lg->request_rate : NAN;
-        pc.t0 = clock_now_ns();
-        pc.wall0 = clock_wall_ns();
+        if (pp->schedule) /* the schedule's own rate: sends over its span */
+            out->target_rate = pp->n >= 2 && pc.sched[pp->n - 1] > pc.sched[0]
+                                   ? (double)(pp->n - 1) / (pc.sched[pp->n - 1] - pc.sched[0])
+                                   : INFINITY;
+        pc.t0 = pp->t0_ns ? pp->t0_ns : clock_now_ns();
+        out->t0_ns = pc.t0;
+        uint64_t now0 = clock_now_ns(), wall_now = clock_wall_ns();
+        /* the wall time of t0 (the schedule's zero may lie before or after this moment) */
+        pc.wall0 = now0 >= pc.t0 ? wall_now - (now0 - pc.t0) : wall_now + (pc.t0 - now0);
         if (pp->duration_s > 0)
             pc.end_ns = pc.t0 + (uint64_t)(pp->duration_s * 1e9);
         for (size_t i = 0; i < threads; i++) {
@@ -1502,8 +1525,10 @@ int loadgen_run_phase(struct loadgen *lg, const struct phase_plan *pp, struct ph
         }
     }
     for (size_t i = 0; i < threads; i++) {
-        for (size_t j = 0; j < pc.workers[i].n_res; j++)
+        for (size_t j = 0; j < pc.workers[i].n_res; j++) {
             free(pc.workers[i].res[j].error);
+            free(pc.workers[i].res[j].text);
+        }
         free(pc.workers[i].res);
         phase_agg_free(&pc.workers[i].agg);
         free_worker(&pc.workers[i]);
@@ -1516,8 +1541,10 @@ int loadgen_run_phase(struct loadgen *lg, const struct phase_plan *pp, struct ph
 
 void phase_result_free(struct phase_result *r)
 {
-    for (size_t i = 0; r->reqs && i < r->n; i++)
+    for (size_t i = 0; r->reqs && i < r->n; i++) {
         free(r->reqs[i].error);
+        free(r->reqs[i].text);
+    }
     free(r->reqs);
     for (size_t i = 0; i < r->n_aggs; i++)
         phase_agg_free(&r->aggs[i]);

@@ -74,6 +74,7 @@ struct req_result {
     bool server_truncated;      /* usage prompt tokens below the sent count beyond tolerance */
     size_t output_tokens_est, output_len_chars;
     char *error; /* NULL when ok */
+    char *text;  /* the response text, with phase_plan.keep_text; else NULL */
     char payload_sha256[65];
     char identity_sha256[65];
 };
@@ -113,6 +114,7 @@ struct phase_result {
     struct phase_agg *aggs; /* one per thread; phase_agg_stats reads their union */
     size_t n_aggs;
     double duration_s;
+    uint64_t t0_ns; /* the phase's time zero (clock_now_ns): its schedule's, else its start */
     bool interrupted;
     /* how the load was made */
     bool open_loop;
@@ -142,6 +144,12 @@ struct phase_plan {
      * (or never will be). The producer stays a bounded distance ahead of it and reuses ring
      * entries below it. */
     atomic_size_t *claimed;
+    /* An open loop on a given schedule (multi_turn's users, a trace's timestamps): request i is
+     * due schedule[i] seconds after t0_ns (clock_now_ns time; 0: the phase's start). Lags are
+     * measured from it as for --request-rate; --max-concurrency caps it. NULL: none. */
+    const double *schedule;
+    uint64_t t0_ns;
+    bool keep_text; /* kept results carry the response text (req_result.text) */
 };
 
 struct loadgen {

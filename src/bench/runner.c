@@ -68,9 +68,16 @@ struct ctx {
     FILE *snapshots;
     struct validity v;
     json_t *notes;
-    struct prompt *sets[4];
-    size_t set_n[4];
-    size_t n_sets;
+    struct prompt **sets; /* every prompt set of the run (freed at the end) */
+    size_t *set_n;
+    size_t n_sets, cap_sets;
+    bool manifest_written; /* later sets append their rows */
+    struct later {         /* prompts made while the run goes, for the preflight */
+        char what[48];
+        size_t n, max_tokens;
+    } later[4];
+    size_t n_later;
+    struct planner planner; /* kept for the scenario's before_phase */
     char salt[160];
     struct loadgen lg;
     bool lg_ready;
@@ -108,12 +115,49 @@ static int valid_run_id(const char *id, char *err)
     return 0;
 }
 
+static void write_failed(struct ctx *c, const char *file, const char *why);
+
 static void note(struct ctx *c, const char *text)
 {
     json_array_append_new(c->notes, json_string(text));
 }
 
 /* ------------------------------------------------------------ plan */
+
+static bool is_lazy(const struct ctx *c, const struct prompt *set);
+
+/* Keep a set for the end (freed then); once the manifest is written, its rows go there now. */
+static int keep_set(struct ctx *c, struct prompt *ps, size_t n, char *err)
+{
+    if (c->n_sets == c->cap_sets) {
+        size_t cap = c->cap_sets ? c->cap_sets * 2 : 8;
+        struct prompt **ns = realloc(c->sets, cap * sizeof *ns);
+        if (ns)
+            c->sets = ns;
+        size_t *nn = ns ? realloc(c->set_n, cap * sizeof *nn) : NULL;
+        if (!nn)
+            return err_set(err, "out of memory");
+        c->set_n = nn;
+        c->cap_sets = cap;
+    }
+    c->sets[c->n_sets] = ps;
+    c->set_n[c->n_sets] = n;
+    c->n_sets++;
+    if (!c->manifest_written || is_lazy(c, ps))
+        return 0;
+    char path[PATH_MAX], werr[ERR_LEN] = "";
+    path_in(c, "prompts_manifest.jsonl", path);
+    FILE *f = fopen(path, "a");
+    int rc = f ? 0 : -1;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        json_t *row = prompt_manifest_json(&ps[i]);
+        rc = json_write_line(f, row, werr);
+        json_decref(row);
+    }
+    if ((f && fclose(f) != 0) || rc < 0)
+        write_failed(c, "prompts_manifest.jsonl", werr[0] ? werr : strerror(errno));
+    return 0;
+}
 
 static struct prompt *make_set(struct ctx *c, const char *prefix, const char *set, uint64_t seed,
                                size_t n, char *err)
@@ -164,9 +208,10 @@ static struct prompt *make_set(struct ctx *c, const char *prefix, const char *se
     } else if (workload_make(&wp, prefix, set, seed, n, &ps, err) < 0) {
         return NULL;
     }
-    c->sets[c->n_sets] = ps;
-    c->set_n[c->n_sets] = n;
-    c->n_sets++;
+    if (keep_set(c, ps, n, err) < 0) {
+        prompts_free(ps, n);
+        return NULL;
+    }
     return ps;
 }
 
@@ -195,9 +240,10 @@ static int add_phase(struct ctx *c, const char *name, size_t conc, struct prompt
     p->prompts = calloc(entries ? entries : 1, sizeof *p->prompts);
     if (!p->prompts)
         return err_set(err, "out of memory");
-    for (size_t i = 0; i < entries; i++)
+    /* ps NULL: the scenario fills the prompts in before the phase runs (before_phase) */
+    for (size_t i = 0; ps && i < entries; i++)
         p->prompts[i] = &ps[i];
-    if (n)
+    if (n && ps)
         snprintf(p->first_prompt_id, sizeof p->first_prompt_id, "%s", ps[0].id);
     return 0;
 }
@@ -215,6 +261,22 @@ static int plan_add_phase(void *ctx, const char *name, size_t conc, struct promp
     return add_phase(ctx, name, conc, ps, n, included, set, err);
 }
 
+static int plan_add_set(void *ctx, struct prompt *ps, size_t n, char *err)
+{
+    return keep_set(ctx, ps, n, err);
+}
+
+static void plan_bound(void *ctx, const char *what, size_t n, size_t max_tokens)
+{
+    struct ctx *c = ctx;
+    if (c->n_later == sizeof c->later / sizeof c->later[0])
+        return;
+    struct later *l = &c->later[c->n_later++];
+    snprintf(l->what, sizeof l->what, "%s", what);
+    l->n = n;
+    l->max_tokens = max_tokens;
+}
+
 static int plan(struct ctx *c, char *err)
 {
     const struct run_config *cfg = c->cfg;
@@ -224,7 +286,7 @@ static int plan(struct ctx *c, char *err)
     const struct scenario *sc = scenario_find(cfg->scenario);
     if (!sc)
         return err_set(err, "unknown scenario '%s'", cfg->scenario);
-    struct planner p = {
+    c->planner = (struct planner){
         .cfg = cfg,
         .seed = seed,
         .warm_seed = warm_seed,
@@ -234,8 +296,14 @@ static int plan(struct ctx *c, char *err)
         .add_phase = plan_add_phase,
         .caps = &c->caps,
         .pressure_plan = &c->pressure_plan,
+        .rs = &c->rs,
+        .tok = c->tok,
+        .salt = c->salt,
+        .no_bos = c->no_bos,
+        .add_set = plan_add_set,
+        .bound = plan_bound,
     };
-    return sc->plan(&p, err);
+    return sc->plan(&c->planner, err);
 }
 
 static void reset_plan(struct ctx *c);
@@ -254,11 +322,14 @@ static int plan_run(struct ctx *c, bool *go, char *err)
     return 0;
 }
 
-static bool is_lazy(const struct ctx *c, const struct prompt *set);
-
-/* Undo plan(): the prompt sets and the phases. */
+/* Undo plan(): the prompt sets, the phases and the scenario's state. */
 static void reset_plan(struct ctx *c)
 {
+    const struct scenario *sc = scenario_find(c->cfg->scenario);
+    if (sc && sc->free_state && c->rs.scenario_state)
+        sc->free_state(c->rs.scenario_state);
+    c->rs.scenario_state = NULL;
+    c->n_later = 0;
     for (size_t i = 0; i < c->rs.n_phases; i++)
         free(c->rs.phases[i].prompts);
     free(c->rs.phases);
@@ -382,6 +453,7 @@ static int write_manifest(struct ctx *c, char *err)
     }
     if (fclose(f) != 0 && rc == 0)
         rc = err_set(err, "cannot write %s", path);
+    c->manifest_written = true;
     return rc;
 }
 
@@ -428,6 +500,19 @@ static bool preflight(struct ctx *c)
                 }
                 n_off++;
             }
+        }
+    }
+    for (size_t k = 0; k < c->n_later; k++) {
+        const struct later *l = &c->later[k];
+        checked += l->n;
+        if ((long long)l->max_tokens > max_est)
+            max_est = (long long)l->max_tokens;
+        if ((long long)l->max_tokens > ceiling) {
+            char e[200];
+            snprintf(e, sizeof e, "%s: up to %zu estimated tokens exceeds ceiling=%lld", l->what,
+                     l->max_tokens, ceiling);
+            json_array_append_new(errors, json_string(e));
+            n_off += l->n;
         }
     }
     bool ok = ceiling > 0 && n_off == 0;
@@ -742,6 +827,18 @@ static void decide_bos(struct ctx *c)
 
 /* ------------------------------------------------------------ phases */
 
+/* Sleep until t (clock_now_ns time; 0 or past: not at all), waking for an interrupt. */
+static void wait_until(uint64_t t, const volatile sig_atomic_t *interrupted)
+{
+    for (;;) {
+        uint64_t now = clock_now_ns();
+        if (!t || now >= t || *interrupted)
+            return;
+        uint64_t step = t - now < 50000000u ? t - now : 50000000u;
+        clock_sleep_ns(step, NULL);
+    }
+}
+
 static void judge_rate(struct ctx *c, const struct phase_state *ps);
 
 /* The progress line's disk figures, with --collect-telemetry. */
@@ -772,7 +869,11 @@ static void run_phase(struct ctx *c, struct phase_state *ps)
         .concurrency = ps->concurrency,
         .open_loop = cfg->request_rate > 0 && strcmp(ps->name, "warmup") != 0,
         .duration_s = strcmp(ps->name, "main") == 0 ? cfg->duration_s : 0,
+        .schedule = ps->schedule,
+        .t0_ns = ps->t0_ns,
+        .keep_text = ps->keep_text,
     };
+    ps->t_start_ns = clock_now_ns();
     if (ps->n && is_lazy(c, ps->prompts[0])) {
         pp.ready = &c->lazy.ready;
         pp.producer_done = &c->lazy.done;
@@ -1075,6 +1176,11 @@ static void free_ctx(struct ctx *c)
     free(c->rs.phases);
     for (size_t s = 0; s < c->n_sets; s++)
         prompts_free(c->sets[s], is_lazy(c, c->sets[s]) ? c->lazy.ring : c->set_n[s]);
+    free(c->sets);
+    free(c->set_n);
+    const struct scenario *sc = scenario_find(c->cfg->scenario);
+    if (sc && sc->free_state && c->rs.scenario_state)
+        sc->free_state(c->rs.scenario_state);
     json_decref(c->rs.preflight);
     json_decref(c->rs.telemetry);
     tokenizer_free(c->owned);
@@ -1223,7 +1329,8 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
     }
     if (go)
         check_model_listed(&c);
-    if (cfg->pressure_auto)
+    const struct scenario *sc = scenario_find(cfg->scenario);
+    if (cfg->pressure_auto || (sc && sc->tiers))
         read_tier_caps(&c);
     /* Prompts are planned with the BOS text first (an upper bound by one token), so that a
      * failed preflight sends nothing at all; only then may the BOS probe go out, and a server
@@ -1267,6 +1374,19 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
         for (size_t i = 0; i < c.rs.n_phases; i++) {
             struct phase_state *ps = &c.rs.phases[i];
             if (!go || *interrupted) {
+                ps->skipped = true;
+                continue;
+            }
+            if (sc && sc->before_phase && sc->before_phase(&c.planner, i, err) < 0) {
+                log_error("phase %s: %s", ps->name, err);
+                validity_add(&c.v, "runtime_exception",
+                             json_pack("{s:s, s:s}", "phase", ps->name, "message", err));
+                ps->skipped = true;
+                go = false;
+                continue;
+            }
+            wait_until(ps->t0_ns, interrupted);
+            if (*interrupted) {
                 ps->skipped = true;
                 continue;
             }

@@ -42,6 +42,9 @@ struct run_config {
     long long kv_block_tokens; /* --kv-block-tokens; 0: read from the engine */
     long long reuse_repeat;
     const char *reuse_prompt_set;
+    /* multi_turn */
+    long long users, rounds, system_prompt_tokens, history_tokens, answer_tokens;
+    double user_qps;
     const char *kv_mode;
     double cpu_cache_gb, disk_cache_gb;
     const char **variant_tags;
@@ -116,6 +119,11 @@ struct phase_state {
     json_t *kv_delta;  /* kvbm_metrics_delta */
     json_t *io_delta;  /* NULL when the device was unreadable */
     json_t *telemetry; /* {disk: peak/mean MB/s, cache_churn} with --collect-telemetry */
+    /* set by the scenario (multi_turn, trace) */
+    const double *schedule; /* an open loop on these due offsets (loadgen's phase_plan) */
+    uint64_t t0_ns;         /* the schedule's zero; the phase waits for it. 0: its start */
+    bool keep_text;         /* keep the response texts (the next round is made from them) */
+    uint64_t t_start_ns;    /* when it started (clock_now_ns) */
 };
 
 struct run_state {
@@ -141,6 +149,7 @@ struct run_state {
     json_t *warnings;        /* [{code, message}] */
     json_t *bos;             /* {mode, template_bos, evidence} */
     const json_t *container; /* docker inspect of the serving container, or NULL */
+    void *scenario_state;    /* the scenario's own (struct scenario's free_state) */
 };
 
 #endif

@@ -109,6 +109,17 @@ static const struct scenario TABLE[] = {
         .signal_key = "reuse_verify_signal",
         .report = report_reuse_section,
     },
+    {
+        .name = "multi_turn",
+        .what = "do conversations keep their reuse as they grow: round_1 .. round_R of U users",
+        .plan = multiturn_plan,
+        .report = multiturn_report,
+        .tiers = true,
+        .before_phase = multiturn_before_phase,
+        .extra = multiturn_summary,
+        .extra_key = "multi_turn",
+        .free_state = multiturn_free,
+    },
 };
 
 #define N_SCENARIOS (sizeof TABLE / sizeof TABLE[0])

@@ -28,8 +28,19 @@ struct planner {
                                size_t n, char *err);
     int (*add_phase)(void *ctx, const char *name, size_t conc, struct prompt *ps, size_t n,
                      bool included, const char *set, char *err);
-    const struct tier_caps *caps; /* --pressure auto */
+    const struct tier_caps *caps; /* --pressure auto, multi_turn */
     json_t **pressure_plan;       /* set by a plan that sizes a set from the tiers */
+    /* for scenarios that make prompts themselves (multi_turn, trace) */
+    struct run_state *rs;        /* its phases, and scenario_state for the scenario's own */
+    const struct tokenizer *tok; /* the tokenizer in use */
+    const char *salt;            /* the run's prompt salt ("" for none) */
+    bool no_bos;                 /* the template leaves out <|begin_of_text|> */
+    /* Hand prompts made by the scenario to the run (it frees them and writes their manifest
+     * rows, at once when the manifest is already written). */
+    int (*add_set)(void *ctx, struct prompt *ps, size_t n, char *err);
+    /* Prompts made only while the run goes (later rounds): n of them, each at most max_tokens
+     * estimated tokens, checked by the preflight like the others. */
+    void (*bound)(void *ctx, const char *what, size_t n, size_t max_tokens);
 };
 
 /* A scenario's verdicts, new references (NULL: none). */
@@ -50,6 +61,14 @@ struct scenario {
     void (*report)(struct buf *b, const json_t *summary, const json_t *src, const json_t *config);
     bool duration; /* --duration-s applies (a main phase of cycling prompts) */
     bool pressure; /* --pressure auto applies */
+    bool tiers;    /* reads the tiers' capacities (--tier-blocks, --kv-block-tokens, metrics) */
+    /* Before phase i runs: make what depends on the phases before it (multi_turn's next round
+     * from the answers). NULL: none. Returns 0, or -1 to stop the run (err). */
+    int (*before_phase)(struct planner *p, size_t i, char *err);
+    /* summary.json <extra_key>: the scenario's own figures and verdict. NULL: none. */
+    json_t *(*extra)(const struct run_state *rs);
+    const char *extra_key;
+    void (*free_state)(void *state); /* frees rs->scenario_state */
 };
 
 /* The scenario named name, or NULL. */
@@ -65,5 +84,11 @@ void report_eviction_section(struct buf *b, const json_t *s, const json_t *src,
 void report_reuse_section(struct buf *b, const json_t *s, const json_t *src, const json_t *config);
 void report_standard_section(struct buf *b, const json_t *s, const json_t *src,
                              const json_t *config);
+/* multi_turn (bench/scen_multiturn.c) */
+int multiturn_plan(struct planner *p, char *err);
+int multiturn_before_phase(struct planner *p, size_t i, char *err);
+json_t *multiturn_summary(const struct run_state *rs);
+void multiturn_report(struct buf *b, const json_t *s, const json_t *src, const json_t *config);
+void multiturn_free(void *state);
 
 #endif

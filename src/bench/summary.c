@@ -561,6 +561,8 @@ json_t *summary_build(const struct run_state *rs, const struct validity *v, json
     if (sc && sc->identity_key && sig_ident)
         json_object_set(ident, sc->identity_key, sig_ident);
     json_put(s, "request_identity", ident);
+    if (sc && sc->extra && sc->extra_key)
+        json_put(s, sc->extra_key, sc->extra(rs));
     json_t *fp = fingerprint_json(KVBENCH_VERSION, KVBENCH_GIT_SHA, rs->created_utc);
     /* the serving container (docker inspect), under the reference harness's names */
     json_put(fp, "container_name",

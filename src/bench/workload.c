@@ -312,6 +312,15 @@ int workload_make_one(const struct workload_params *p, const char *prefix, const
     return make_one(p, rng, target, out);
 }
 
+int workload_passage(const struct tokenizer *tok, uint64_t seed, const char *prefix, size_t i,
+                     size_t target, struct prompt *out)
+{
+    struct workload_params p = {.salt = "", .tok = tok};
+    memset(out, 0, sizeof *out);
+    workload_id(prefix, i, out);
+    return make_one(&p, mix_seed(seed, prefix, i), target, out);
+}
+
 size_t workload_max_target(const struct workload_params *p, const char *set)
 {
     if (strcmp(set, "mixed") == 0) {

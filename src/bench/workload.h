@@ -60,6 +60,13 @@ void prompt_drop_text(struct prompt *p);
  * workload_make makes at index i. Returns 0 or -1 (out of memory). */
 int workload_make_one(const struct workload_params *p, const char *prefix, const char *set,
                       uint64_t set_seed, size_t i, struct prompt *out);
+/* A bare passage (no template, no salt) of `target` tokens by tok (exactly, where an exact
+ * tokenizer allows; else the shortest run of sentences reaching it), from (seed, prefix, i): the
+ * building block of a conversation (bench/multiturn.c) and of a trace's blocks (bench/trace.c).
+ * A smaller target from the same (seed, prefix, i) gives a prefix of the same text. The caller
+ * frees out->text. Returns 0 or -1 (out of memory). */
+int workload_passage(const struct tokenizer *tok, uint64_t seed, const char *prefix, size_t i,
+                     size_t target, struct prompt *out);
 /* The id of prompt i: "<prefix>-<5-digit index>". */
 void workload_id(const char *prefix, size_t i, struct prompt *out);
 /* The largest target a prompt of the set can have with these ranges. */

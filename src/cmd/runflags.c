@@ -27,6 +27,22 @@ static const char *const ADD_BOS[] = {"auto", "yes", "no", NULL};
 static const char *const TRANSPORTS[] = {"auto", "native", "libcurl", NULL};
 static const char *const ARRIVALS[] = {"constant", "poisson", "gamma", NULL};
 static const char *const PRESSURES[] = {"fixed", "auto", NULL};
+static const char *const PRESETS[] = {"lmbench-long", "lmbench-short", NULL};
+
+/* multi_turn's presets (docs/WORKLOADS.md): users, rounds, system, history, answer, user QPS */
+static const struct mt_preset {
+    const char *name;
+    long long users, rounds, system, history, answer;
+    double user_qps;
+} MT_PRESETS[] = {
+    /* LMBenchmark's long-input workload at its lowest QPS (0.5 over 15 users) */
+    {"lmbench-long", 15, 20, 1000, 20000, 100, 0.5 / 15},
+    /* a short conversation that runs in about a minute on the embedded engine */
+    {"lmbench-short", 6, 4, 256, 1024, 32, 0},
+};
+static const char *const MT_FLAGS[] = {
+    "users",  "rounds", "system-prompt-tokens", "history-tokens", "answer-tokens", "user-qps",
+    "preset", NULL};
 
 #define BIG 1e12
 
@@ -206,14 +222,15 @@ void run_flags_add(struct run_flags *f, struct opt *opts, size_t *n, const char 
          .type = OPT_STR,
          .dest = &f->tier_blocks,
          .metavar = "D,H,S",
-         .help = "--pressure auto: device, host and disk tier capacities in KV blocks (0: tier "
-                 "off; default: read from the engine's metrics)"},
+         .help = "--pressure auto and multi_turn: device, host and disk tier capacities in KV "
+                 "blocks (0: tier off; default: read from the engine's metrics)"},
         {.name = "kv-block-tokens",
          .type = OPT_INT,
          .dest = &f->kv_block_tokens,
          .min = 1,
          .max = 1000000,
-         .help = "--pressure auto: tokens per KV block (default: read from the engine)"},
+         .help = "--pressure auto and multi_turn: tokens per KV block (default: read from the "
+                 "engine)"},
         {.name = "eviction-a-concurrency",
          .type = OPT_INT,
          .dest = &f->evict_a_conc,
@@ -226,6 +243,57 @@ void run_flags_add(struct run_flags *f, struct opt *opts, size_t *n, const char 
          .min = 1,
          .max = 100000,
          .help = "pressure_B concurrency (default: max(A concurrency, 2 x --concurrency))"},
+        {.name = "users",
+         .type = OPT_INT,
+         .dest = &f->users,
+         .def = "10",
+         .min = 1,
+         .max = 10000,
+         .help = "multi_turn: users, each holding one conversation"},
+        {.name = "rounds",
+         .type = OPT_INT,
+         .dest = &f->rounds,
+         .def = "5",
+         .min = 1,
+         .max = 1000,
+         .help = "multi_turn: rounds per user (one phase each: round_1 .. round_R)"},
+        {.name = "system-prompt-tokens",
+         .type = OPT_INT,
+         .dest = &f->system_prompt_tokens,
+         .def = "1000",
+         .min = 0,
+         .max = 10000000,
+         .help = "multi_turn: the system prompt every user shares"},
+        {.name = "history-tokens",
+         .type = OPT_INT,
+         .dest = &f->history_tokens,
+         .def = "2000",
+         .min = 0,
+         .max = 10000000,
+         .help = "multi_turn: each user's own history, sent in round 1 and kept after"},
+        {.name = "answer-tokens",
+         .type = OPT_INT,
+         .dest = &f->answer_tokens,
+         .def = "100",
+         .min = 1,
+         .max = 1000000,
+         .help = "multi_turn: max_tokens of each answer (the answers join the history)"},
+        {.name = "user-qps",
+         .type = OPT_FLOAT,
+         .dest = &f->user_qps,
+         .def = "0",
+         .min = 0,
+         .max = 1e6,
+         .help = "multi_turn: rounds per second per user (a user's next round waits for its "
+                 "answer and 1/Q s; users spread over it); 0: each round as soon as the last "
+                 "answers are in"},
+        {.name = "preset",
+         .type = OPT_ENUM,
+         .dest = &f->preset,
+         .choices = PRESETS,
+         .help = "multi_turn sizes: lmbench-long (15 users x 20 rounds, 1,000 + 20,000 tokens, "
+                 "100-token answers) or lmbench-short (a minute on kvbench serve); flags given "
+                 "win"},
         {.name = "reuse-repeat-count",
          .type = OPT_INT,
          .dest = &f->reuse_repeat,
@@ -454,6 +522,44 @@ void run_flags_add(struct run_flags *f, struct opt *opts, size_t *n, const char 
     }
 }
 
+/* multi_turn's sizes: the preset's, then the flags given; answers are its max_tokens. */
+static int multi_turn_config(const struct run_flags *f, const struct opt *opts,
+                             const struct scenario *sc, struct run_config *c, char *err)
+{
+    bool mt = sc && strcmp(sc->name, "multi_turn") == 0;
+    for (const char *const *k = MT_FLAGS; !mt && *k; k++)
+        if (opts_seen(opts, *k))
+            return err_set(err, "--%s: applies to --scenario multi_turn", *k);
+    c->users = f->users;
+    c->rounds = f->rounds;
+    c->system_prompt_tokens = f->system_prompt_tokens;
+    c->history_tokens = f->history_tokens;
+    c->answer_tokens = f->answer_tokens;
+    c->user_qps = f->user_qps;
+    if (!mt)
+        return 0;
+    for (size_t i = 0; f->preset && i < sizeof MT_PRESETS / sizeof MT_PRESETS[0]; i++) {
+        const struct mt_preset *p = &MT_PRESETS[i];
+        if (strcmp(p->name, f->preset) != 0)
+            continue;
+        c->users = opts_seen(opts, "users") ? f->users : p->users;
+        c->rounds = opts_seen(opts, "rounds") ? f->rounds : p->rounds;
+        c->system_prompt_tokens =
+            opts_seen(opts, "system-prompt-tokens") ? f->system_prompt_tokens : p->system;
+        c->history_tokens = opts_seen(opts, "history-tokens") ? f->history_tokens : p->history;
+        c->answer_tokens = opts_seen(opts, "answer-tokens") ? f->answer_tokens : p->answer;
+        c->user_qps = opts_seen(opts, "user-qps") ? f->user_qps : p->user_qps;
+    }
+    if (opts_seen(opts, "max-tokens"))
+        return err_set(err, "--max-tokens: multi_turn's answers are --answer-tokens long");
+    if (opts_seen(opts, "requests"))
+        return err_set(err, "--requests: multi_turn sends --users x --rounds requests");
+    if (c->request_rate > 0)
+        return err_set(err, "--request-rate: multi_turn paces each user with --user-qps");
+    c->gp.max_tokens = c->answer_tokens;
+    return 0;
+}
+
 int run_flags_config(const struct run_flags *f, const struct opt *opts, struct run_config *c,
                      char *err)
 {
@@ -588,8 +694,10 @@ int run_flags_config(const struct run_flags *f, const struct opt *opts, struct r
         return err_set(err, "--pressure auto: applies to --scenario eviction_replay");
     if (c->pressure_auto && opts_seen(opts, "eviction-b-requests"))
         return err_set(err, "--pressure auto sizes set B itself: drop --eviction-b-requests");
-    if (!c->pressure_auto && (f->tier_blocks || opts_seen(opts, "kv-block-tokens")))
-        return err_set(err, "--tier-blocks and --kv-block-tokens size set B: give --pressure auto");
+    if (!c->pressure_auto && !(sc && sc->tiers) &&
+        (f->tier_blocks || opts_seen(opts, "kv-block-tokens")))
+        return err_set(err, "--tier-blocks and --kv-block-tokens give the tiers' sizes to "
+                            "--pressure auto and multi_turn");
     if (f->tier_blocks) {
         const char *p = f->tier_blocks;
         for (int t = 0; t < 3; t++) {
@@ -605,6 +713,8 @@ int run_flags_config(const struct run_flags *f, const struct opt *opts, struct r
             p = end + 1;
         }
     }
+    if (multi_turn_config(f, opts, sc, c, err) < 0)
+        return -1;
     c->max_response_bytes = (size_t)f->max_response_bytes;
     c->sysfs_root = "/sys";
     /* last, so that no earlier check can leave a loaded tokenizer behind */

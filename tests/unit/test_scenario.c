@@ -17,6 +17,12 @@ struct record {
     size_t n_sets;
     struct prompt *made[8];
     bool fail_set; /* make_set fails (out of memory) */
+    /* multi_turn: the phases as the runner keeps them, the sets handed over, the bounds */
+    struct run_state *rs;
+    struct prompt *added[8];
+    size_t added_n[8], n_added;
+    char bound_what[48];
+    size_t bound_n, bound_max;
 };
 
 static struct prompt *rec_make_set(void *ctx, const char *prefix, const char *set, uint64_t seed,
@@ -44,6 +50,15 @@ static int rec_add_phase(void *ctx, const char *name, size_t conc, struct prompt
     (void)set;
     (void)err;
     struct record *r = ctx;
+    if (r->rs) {
+        struct phase_state *ph = &r->rs->phases[r->rs->n_phases++];
+        memset(ph, 0, sizeof *ph);
+        snprintf(ph->name, sizeof ph->name, "%s", name);
+        ph->n = n;
+        ph->prompts = calloc(n, sizeof *ph->prompts);
+        for (size_t i = 0; ps && i < n; i++)
+            ph->prompts[i] = &ps[i];
+    }
     snprintf(r->phases[r->n_phases], sizeof r->phases[0], "%s", name);
     r->conc[r->n_phases] = conc;
     r->n[r->n_phases] = n;
@@ -51,10 +66,29 @@ static int rec_add_phase(void *ctx, const char *name, size_t conc, struct prompt
     return 0;
 }
 
+static int rec_add_set(void *ctx, struct prompt *ps, size_t n, char *err)
+{
+    (void)err;
+    struct record *r = ctx;
+    r->added[r->n_added] = ps;
+    r->added_n[r->n_added++] = n;
+    return 0;
+}
+
+static void rec_bound(void *ctx, const char *what, size_t n, size_t max_tokens)
+{
+    struct record *r = ctx;
+    snprintf(r->bound_what, sizeof r->bound_what, "%s", what);
+    r->bound_n = n;
+    r->bound_max = max_tokens;
+}
+
 static void record_free(struct record *r)
 {
     for (size_t i = 0; i < r->n_sets; i++)
         free(r->made[i]);
+    for (size_t i = 0; i < r->n_added; i++)
+        prompts_free(r->added[i], r->added_n[i]);
 }
 
 static int run_plan(const char *scenario, const struct run_config *cfg, struct record *r,
@@ -71,7 +105,12 @@ static int run_plan(const char *scenario, const struct run_config *cfg, struct r
                         .make_set = rec_make_set,
                         .add_phase = rec_add_phase,
                         .caps = caps,
-                        .pressure_plan = plan_out};
+                        .pressure_plan = plan_out,
+                        .rs = r->rs,
+                        .tok = tokenizer_heuristic(),
+                        .salt = "",
+                        .add_set = rec_add_set,
+                        .bound = rec_bound};
     return sc->plan(&p, err);
 }
 
@@ -82,8 +121,11 @@ static void test_table(void **state)
     size_t n = 0;
     for (; names[n]; n++)
         assert_ptr_equal(scenario_find(names[n])->name, names[n]);
-    assert_int_equal(n, 3);
-    assert_null(scenario_find("multi_turn")); /* not built yet: never pretended */
+    assert_int_equal(n, 4);
+    assert_null(scenario_find("trace")); /* not built yet: never pretended */
+    assert_true(scenario_find("multi_turn")->tiers);
+    assert_string_equal(scenario_find("multi_turn")->extra_key, "multi_turn");
+    assert_non_null(scenario_find("multi_turn")->before_phase);
     assert_null(scenario_find(NULL));
     assert_true(scenario_find("standard")->duration);
     assert_false(scenario_find("eviction_replay")->duration);
@@ -154,12 +196,78 @@ static void test_pressure_auto_sizes_b(void **state)
     json_decref(plan);
 }
 
+/* multi_turn: one phase per round; round 1 made with the plan, each later one before it runs,
+ * from the answers of the round before (matched to their users by prompt). */
+static void test_multi_turn(void **state)
+{
+    (void)state;
+    struct run_config cfg = {.users = 2,
+                             .rounds = 3,
+                             .system_prompt_tokens = 50,
+                             .history_tokens = 100,
+                             .answer_tokens = 10,
+                             .llama3_template = true,
+                             .kv_mode = "cpu_disk"};
+    struct run_state rs = {.cfg = &cfg};
+    rs.phases = calloc(8, sizeof *rs.phases);
+    struct record r = {.rs = &rs};
+    json_t *plan = NULL;
+    const struct scenario *sc = scenario_find("multi_turn");
+    assert_int_equal(run_plan("multi_turn", &cfg, &r, &plan, NULL), 0);
+    assert_int_equal(r.n_phases, 3);
+    assert_string_equal(r.phases[0], "round_1");
+    assert_string_equal(r.phases[2], "round_3");
+    assert_int_equal(r.conc[1], 2);
+    assert_true(r.included[1]);
+    assert_int_equal(r.n_added, 1); /* round 1 only, so far */
+    assert_non_null(rs.phases[0].prompts[1]);
+    assert_null(rs.phases[1].prompts[0]);
+    assert_true(rs.phases[0].keep_text && rs.phases[1].keep_text && !rs.phases[2].keep_text);
+    assert_null(rs.phases[0].schedule); /* no --user-qps: all at once */
+    assert_string_equal(r.bound_what, "turn-*-r002..r003");
+    assert_int_equal(r.bound_n, 4);
+    assert_true(r.bound_max > 50 + 100 + 3 * 32 + 2 * 10);
+
+    /* round 1's answers, in the order they finished (user 1 first); round 2 is made from them */
+    struct req_result res[2] = {{.ok = true, .prompt = rs.phases[0].prompts[1], .text = "B1"},
+                                {.ok = true, .prompt = rs.phases[0].prompts[0], .text = "A1"}};
+    rs.phases[0].res.reqs = res;
+    rs.phases[0].res.n = 2;
+    struct planner p = {.cfg = &cfg, .ctx = &r, .rs = &rs, .add_set = rec_add_set};
+    char err[128];
+    assert_int_equal(sc->before_phase(&p, 0, err), 0); /* round 1: made already */
+    assert_int_equal(r.n_added, 1);
+    assert_int_equal(sc->before_phase(&p, 1, err), 0);
+    assert_int_equal(r.n_added, 2);
+    for (size_t u = 0; u < 2; u++) {
+        const struct prompt *a = rs.phases[0].prompts[u], *b = rs.phases[1].prompts[u];
+        assert_memory_equal(b->text, a->text, a->len);
+        assert_memory_equal(b->text + a->len, u ? "B1<|eot_id|>" : "A1<|eot_id|>", 12);
+    }
+    assert_string_equal(rs.phases[1].first_prompt_id, "turn-u00000-r002");
+    json_t *mt = sc->extra(&rs);
+    assert_int_equal(json_integer_value(json_object_get(mt, "users")), 2);
+    assert_int_equal(json_array_size(json_object_get(mt, "rounds")), 0); /* none ran */
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(mt, "verdict"), "signal")),
+        "unavailable");
+    json_decref(mt);
+    rs.phases[0].res.reqs = NULL;
+    for (size_t i = 0; i < rs.n_phases; i++)
+        free(rs.phases[i].prompts);
+    free(rs.phases);
+    sc->free_state(rs.scenario_state);
+    record_free(&r);
+    json_decref(plan);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_plans),
         cmocka_unit_test(test_pressure_auto_sizes_b),
+        cmocka_unit_test(test_multi_turn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
