@@ -195,9 +195,10 @@ char *loadgen_body(const struct loadgen *lg, const struct prompt *p)
     json_t *stop = json_array();
     for (size_t i = 0; i < gp->n_stop; i++)
         json_array_append_new(stop, json_string(gp->stop[i]));
-    json_t *b = json_pack("{s:s, s:s%, s:I, s:f, s:f, s:o, s:b}", "model", lg->model, "prompt",
-                          p->text, p->len, "max_tokens", (json_int_t)gp->max_tokens, "temperature",
-                          gp->temperature, "top_p", gp->top_p, "stop", stop, "stream", gp->stream);
+    json_t *b = json_pack(
+        "{s:s, s:s%, s:I, s:f, s:f, s:o, s:b}", "model", lg->model, "prompt", p->text, p->len,
+        "max_tokens", (json_int_t)(p->max_tokens > 0 ? p->max_tokens : gp->max_tokens),
+        "temperature", gp->temperature, "top_p", gp->top_p, "stop", stop, "stream", gp->stream);
     if (!b)
         return NULL;
     if (gp->stream)
@@ -416,6 +417,8 @@ static int prepare_one(const struct loadgen *lg, const struct prompt *p, struct 
     /* identity: {model, prompt_sha256, generation_params} */
     json_t *ident = json_pack("{s:s, s:s, s:O}", "model", lg->model, "prompt_sha256", p->sha256,
                               "generation_params", lg->gen_params_json);
+    if (ident && p->max_tokens > 0) /* a request of its own length (a trace's) */
+        json_object_set_new(ident, "max_tokens", json_integer(p->max_tokens));
     if (!ident || json_canonical_sha256(ident, out->identity_sha256) < 0)
         out->identity_sha256[0] = '\0';
     json_decref(ident);

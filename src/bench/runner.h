@@ -45,6 +45,11 @@ struct run_config {
     /* multi_turn */
     long long users, rounds, system_prompt_tokens, history_tokens, answer_tokens;
     double user_qps;
+    /* trace */
+    const char *trace_path;
+    long long trace_block_tokens;
+    double trace_speedup; /* 0: as fast as --concurrency allows */
+    double trace_window_s;
     const char *kv_mode;
     double cpu_cache_gb, disk_cache_gb;
     const char **variant_tags;

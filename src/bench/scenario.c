@@ -120,6 +120,16 @@ static const struct scenario TABLE[] = {
         .extra_key = "multi_turn",
         .free_state = multiturn_free,
     },
+    {
+        .name = "trace",
+        .what = "a production trace (Mooncake JSON lines): what could be reused, what was",
+        .plan = trace_plan,
+        .report = trace_report,
+        .before_phase = trace_before_phase,
+        .extra = trace_summary,
+        .extra_key = "trace",
+        .free_state = trace_state_free,
+    },
 };
 
 #define N_SCENARIOS (sizeof TABLE / sizeof TABLE[0])

@@ -90,5 +90,11 @@ int multiturn_before_phase(struct planner *p, size_t i, char *err);
 json_t *multiturn_summary(const struct run_state *rs);
 void multiturn_report(struct buf *b, const json_t *s, const json_t *src, const json_t *config);
 void multiturn_free(void *state);
+/* trace (bench/scen_trace.c) */
+int trace_plan(struct planner *p, char *err);
+int trace_before_phase(struct planner *p, size_t i, char *err);
+json_t *trace_summary(const struct run_state *rs);
+void trace_report(struct buf *b, const json_t *s, const json_t *src, const json_t *config);
+void trace_state_free(void *state);
 
 #endif

@@ -276,7 +276,7 @@ static int make_one(const struct workload_params *p, uint64_t rng, size_t target
             lo = mid + 1;
     }
     size_t doc_len = n_ends ? ends[lo] : 0;
-    if (p->tok->bpe && n_ends)
+    if ((p->tok->bpe || p->exact) && n_ends)
         doc_len = refine_exact(p, &doc, lo ? ends[lo - 1] : 0, doc_len, target, &full);
     if (compose(p, buf_cstr(&doc), doc_len, &full) < 0)
         goto out;
@@ -315,7 +315,7 @@ int workload_make_one(const struct workload_params *p, const char *prefix, const
 int workload_passage(const struct tokenizer *tok, uint64_t seed, const char *prefix, size_t i,
                      size_t target, struct prompt *out)
 {
-    struct workload_params p = {.salt = "", .tok = tok};
+    struct workload_params p = {.salt = "", .tok = tok, .exact = true};
     memset(out, 0, sizeof *out);
     workload_id(prefix, i, out);
     return make_one(&p, mix_seed(seed, prefix, i), target, out);

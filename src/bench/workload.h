@@ -34,6 +34,7 @@ struct prompt {
     char *text;
     size_t len;
     char sha256[65];
+    long long max_tokens; /* > 0: this request's max_tokens (a trace's output_length) */
 };
 
 struct workload_params {
@@ -44,6 +45,7 @@ struct workload_params {
     bool no_bos; /* leave <|begin_of_text|> out of the template: the server adds its own */
     const struct tokenizer *tok;
     const volatile sig_atomic_t *stop; /* optional: nonzero stops the synthesis (SIGINT) */
+    bool exact; /* cut to the target with the heuristic too (workload_passage) */
 };
 
 #define WORKLOAD_STOPPED (-2)
@@ -60,8 +62,8 @@ void prompt_drop_text(struct prompt *p);
  * workload_make makes at index i. Returns 0 or -1 (out of memory). */
 int workload_make_one(const struct workload_params *p, const char *prefix, const char *set,
                       uint64_t set_seed, size_t i, struct prompt *out);
-/* A bare passage (no template, no salt) of `target` tokens by tok (exactly, where an exact
- * tokenizer allows; else the shortest run of sentences reaching it), from (seed, prefix, i): the
+/* A bare passage (no template, no salt) of `target` tokens by tok (exactly: cut at a word, or
+ * inside one where it must), from (seed, prefix, i): the
  * building block of a conversation (bench/multiturn.c) and of a trace's blocks (bench/trace.c).
  * A smaller target from the same (seed, prefix, i) gives a prefix of the same text. The caller
  * frees out->text. Returns 0 or -1 (out of memory). */

@@ -6,6 +6,7 @@
 
 #include "bench/engines.h"
 #include "bench/scenario.h"
+#include "bench/trace.h"
 
 #include "cmd/cmd.h"
 #include "util/clock.h"
@@ -294,6 +295,34 @@ void run_flags_add(struct run_flags *f, struct opt *opts, size_t *n, const char 
          .help = "multi_turn sizes: lmbench-long (15 users x 20 rounds, 1,000 + 20,000 tokens, "
                  "100-token answers) or lmbench-short (a minute on kvbench serve); flags given "
                  "win"},
+        {.name = "trace",
+         .type = OPT_STR,
+         .dest = &f->trace,
+         .metavar = "FILE",
+         .help = "trace: a Mooncake trace, one JSON object per line (timestamp ms, "
+                 "input_length, output_length, hash_ids)"},
+        {.name = "trace-block-tokens",
+         .type = OPT_INT,
+         .dest = &f->trace_block_tokens,
+         .def = "512",
+         .min = 1,
+         .max = 1000000,
+         .help = "trace: tokens per hash id (Mooncake's traces use 512)"},
+        {.name = "trace-speedup",
+         .type = OPT_FLOAT,
+         .dest = &f->trace_speedup,
+         .def = "1",
+         .min = 0,
+         .max = 1e6,
+         .help = "trace: replay at X times the trace's speed; 0: as fast as --concurrency "
+                 "allows"},
+        {.name = "trace-window-s",
+         .type = OPT_DURATION,
+         .dest = &f->trace_window_s,
+         .def = "60",
+         .min = 0.001,
+         .max = 1e9,
+         .help = "trace: trace time per phase (window_<k>), where reuse is reported"},
         {.name = "reuse-repeat-count",
          .type = OPT_INT,
          .dest = &f->reuse_repeat,
@@ -560,6 +589,38 @@ static int multi_turn_config(const struct run_flags *f, const struct opt *opts,
     return 0;
 }
 
+/* trace: the file is read and checked here, so that a bad one fails before the run starts. */
+static int trace_config(const struct run_flags *f, const struct opt *opts,
+                        const struct scenario *sc, struct run_config *c, char *err)
+{
+    static const char *const FLAGS[] = {"trace", "trace-block-tokens", "trace-speedup",
+                                        "trace-window-s", NULL};
+    bool tr = sc && strcmp(sc->name, "trace") == 0;
+    for (const char *const *k = FLAGS; !tr && *k; k++)
+        if (opts_seen(opts, *k))
+            return err_set(err, "--%s: applies to --scenario trace", *k);
+    c->trace_path = f->trace;
+    c->trace_block_tokens = f->trace_block_tokens;
+    c->trace_speedup = f->trace_speedup;
+    c->trace_window_s = f->trace_window_s;
+    if (!tr)
+        return 0;
+    if (!f->trace)
+        return err_set(err, "--scenario trace: give the trace file with --trace FILE");
+    if (opts_seen(opts, "max-tokens"))
+        return err_set(err, "--max-tokens: a trace's requests use each line's output_length");
+    if (opts_seen(opts, "requests"))
+        return err_set(err, "--requests: a trace sends its own requests");
+    if (c->request_rate > 0)
+        return err_set(err, "--request-rate: a trace is replayed at its own times "
+                            "(--trace-speedup)");
+    struct trace t;
+    if (trace_load(f->trace, (size_t)f->trace_block_tokens, &t, err) < 0)
+        return -1;
+    trace_free(&t);
+    return 0;
+}
+
 int run_flags_config(const struct run_flags *f, const struct opt *opts, struct run_config *c,
                      char *err)
 {
@@ -678,8 +739,9 @@ int run_flags_config(const struct run_flags *f, const struct opt *opts, struct r
     c->max_concurrency = (size_t)f->max_concurrency;
     c->duration_s = f->duration_s;
     bool open = c->request_rate > 0;
+    bool traced = strcmp(f->scenario, "trace") == 0; /* an open loop of its own */
     if (!open && (opts_seen(opts, "arrival") || opts_seen(opts, "burstiness") ||
-                  opts_seen(opts, "ramp-up-s") || opts_seen(opts, "max-concurrency")))
+                  opts_seen(opts, "ramp-up-s") || (opts_seen(opts, "max-concurrency") && !traced)))
         return err_set(err, "--arrival, --burstiness, --ramp-up-s and --max-concurrency shape the "
                             "open loop: give --request-rate too");
     if (opts_seen(opts, "burstiness") && c->arrival != ARRIVAL_GAMMA)
@@ -713,7 +775,7 @@ int run_flags_config(const struct run_flags *f, const struct opt *opts, struct r
             p = end + 1;
         }
     }
-    if (multi_turn_config(f, opts, sc, c, err) < 0)
+    if (multi_turn_config(f, opts, sc, c, err) < 0 || trace_config(f, opts, sc, c, err) < 0)
         return -1;
     c->max_response_bytes = (size_t)f->max_response_bytes;
     c->sysfs_root = "/sys";

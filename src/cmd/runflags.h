@@ -15,15 +15,16 @@ struct run_flags {
         *reuse_prompt_set, *kv_mode, *phase_io_device, *iostat_device, *telemetry_pid,
         *kvbm_cache_dir, *container_name, *kvbm_metrics_url, *report_filename, *log_level,
         *prompt_salt, *api_key, *prompt_template, *request_seed, *engine, *add_bos, *threads,
-        *transport, *request_rate, *arrival, *pressure, *tier_blocks, *preset;
+        *transport, *request_rate, *arrival, *pressure, *tier_blocks, *preset, *trace;
     double model_resolve_timeout_s, model_resolve_poll_s, temperature, top_p, timeout_s,
         cpu_cache_gb, disk_cache_gb, telemetry_interval_s, kvbm_metrics_timeout_s, burstiness,
-        ramp_up_s, duration_s, user_qps;
+        ramp_up_s, duration_s, user_qps, trace_speedup, trace_window_s;
     struct opt_range short_range, long_range;
     long long max_response_bytes;
     long long requests, warmup, concurrency, max_tokens, seed, evict_a, evict_b, evict_a_conc,
         evict_b_conc, reuse_repeat, engine_max_input, safety_margin, max_concurrency,
-        kv_block_tokens, users, rounds, system_prompt_tokens, history_tokens, answer_tokens;
+        kv_block_tokens, users, rounds, system_prompt_tokens, history_tokens, answer_tokens,
+        trace_block_tokens;
     struct opt_list stop, variant_tags;
     bool stream, store_responses, diag_partial, diag_block, diag_filter, collect_telemetry,
         allow_missing, no_progress;

@@ -121,8 +121,9 @@ static void test_table(void **state)
     size_t n = 0;
     for (; names[n]; n++)
         assert_ptr_equal(scenario_find(names[n])->name, names[n]);
-    assert_int_equal(n, 4);
-    assert_null(scenario_find("trace")); /* not built yet: never pretended */
+    assert_int_equal(n, 5);
+    assert_null(scenario_find("nope"));
+    assert_string_equal(scenario_find("trace")->extra_key, "trace");
     assert_true(scenario_find("multi_turn")->tiers);
     assert_string_equal(scenario_find("multi_turn")->extra_key, "multi_turn");
     assert_non_null(scenario_find("multi_turn")->before_phase);

@@ -1,0 +1,271 @@
+/*
+ * trace.c - reading a Mooncake trace and making its prompts (see trace.h).
+ */
+#include "bench/trace.h"
+
+#include "util/buf.h"
+#include "util/err.h"
+#include "util/sha256.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct line {
+    struct trace_req r;
+    size_t line, first_id; /* the file's order (a stable sort), where its ids start */
+};
+
+static int by_time(const void *a, const void *b)
+{
+    const struct line *x = a, *y = b;
+    if (x->r.t_ms != y->r.t_ms)
+        return x->r.t_ms < y->r.t_ms ? -1 : 1;
+    return (x->line > y->line) - (x->line < y->line);
+}
+
+static bool blank(const char *s)
+{
+    for (; *s; s++)
+        if (*s != ' ' && *s != '\t' && *s != '\r' && *s != '\n')
+            return false;
+    return true;
+}
+
+/* A non-negative integer member (a JSON integer, or a real with no fraction). */
+static bool get_count(const json_t *o, const char *key, double max, double *out)
+{
+    const json_t *v = json_object_get(o, key);
+    if (!json_is_number(v))
+        return false;
+    double x = json_number_value(v);
+    if (!(x >= 0) || x > max || x != floor(x))
+        return false;
+    *out = x;
+    return true;
+}
+
+int trace_load(const char *path, size_t block_tokens, struct trace *t, char *err)
+{
+    memset(t, 0, sizeof *t);
+    t->block_tokens = block_tokens;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return err_set(err, "--trace %s: %s", path, strerror(errno));
+    struct line *lines = NULL;
+    size_t n = 0, cap = 0, n_ids = 0, cap_ids = 0, lineno = 0;
+    char *text = NULL;
+    size_t text_cap = 0;
+    int rc = 0;
+    double t0 = 0;
+    while (rc == 0 && getline(&text, &text_cap, f) >= 0) {
+        lineno++;
+        if (blank(text))
+            continue;
+        json_error_t je;
+        json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, &je);
+        double ts, in, out;
+        const json_t *ids = json_object_get(o, "hash_ids");
+        if (!o || !json_is_object(o)) {
+            rc = err_set(err, "--trace %s:%zu: not a JSON object (%s)", path, lineno,
+                         o ? "another JSON value" : je.text);
+        } else if (!json_is_number(json_object_get(o, "timestamp")) ||
+                   !((ts = json_number_value(json_object_get(o, "timestamp"))) >= 0) || ts > 1e15) {
+            rc =
+                err_set(err, "--trace %s:%zu: timestamp: expected milliseconds >= 0", path, lineno);
+        } else if (!get_count(o, "input_length", 1e9, &in) || in < 1) {
+            rc = err_set(err, "--trace %s:%zu: input_length: expected a token count >= 1", path,
+                         lineno);
+        } else if (!get_count(o, "output_length", 1e9, &out) || out < 1) {
+            rc = err_set(err, "--trace %s:%zu: output_length: expected a token count >= 1", path,
+                         lineno);
+        } else if (!json_is_array(ids)) {
+            rc = err_set(err, "--trace %s:%zu: hash_ids: expected an array of block ids", path,
+                         lineno);
+        } else {
+            size_t need = ((size_t)in + block_tokens - 1) / block_tokens;
+            if (json_array_size(ids) != need)
+                rc = err_set(err,
+                             "--trace %s:%zu: hash_ids has %zu ids, but input_length %.0f needs "
+                             "%zu blocks of %zu tokens (--trace-block-tokens)",
+                             path, lineno, json_array_size(ids), in, need, block_tokens);
+            if (rc == 0 && n == cap) {
+                cap = cap ? cap * 2 : 256;
+                struct line *nl = realloc(lines, cap * sizeof *nl);
+                if (!nl)
+                    rc = err_set(err, "out of memory reading the trace");
+                else
+                    lines = nl;
+            }
+            if (rc == 0 && n_ids + need > cap_ids) {
+                size_t c = cap_ids ? cap_ids * 2 : 4096;
+                while (c < n_ids + need)
+                    c *= 2;
+                uint64_t *np = realloc(t->id_pool, c * sizeof *np);
+                if (!np)
+                    rc = err_set(err, "out of memory reading the trace");
+                else {
+                    t->id_pool = np;
+                    cap_ids = c;
+                }
+            }
+            for (size_t k = 0; rc == 0 && k < need; k++) {
+                const json_t *v = json_array_get(ids, k);
+                if (!json_is_integer(v) || json_integer_value(v) < 0) {
+                    rc = err_set(err, "--trace %s:%zu: hash_ids[%zu]: expected an integer >= 0",
+                                 path, lineno, k);
+                    break;
+                }
+                t->id_pool[n_ids + k] = (uint64_t)json_integer_value(v);
+            }
+            if (rc == 0) {
+                struct line *l = &lines[n++];
+                memset(l, 0, sizeof *l);
+                l->r.t_ms = ts;
+                l->r.input_len = (size_t)in;
+                l->r.output_len = (size_t)out;
+                l->r.n_ids = need;
+                l->line = lineno;
+                l->first_id = n_ids;
+                n_ids += need;
+            }
+        }
+        json_decref(o);
+    }
+    if (rc == 0 && ferror(f))
+        rc = err_set(err, "--trace %s: %s", path, strerror(errno));
+    if (rc == 0 && n == 0)
+        rc = err_set(err, "--trace %s: no requests in the file", path);
+    fclose(f);
+    free(text);
+    if (rc == 0) {
+        qsort(lines, n, sizeof *lines, by_time);
+        t->r = calloc(n, sizeof *t->r);
+        t->blocks = json_object();
+        if (!t->r || !t->blocks)
+            rc = err_set(err, "out of memory reading the trace");
+    }
+    if (rc == 0) {
+        t0 = lines[0].r.t_ms;
+        for (size_t i = 0; i < n; i++) {
+            t->r[i] = lines[i].r;
+            t->r[i].t_ms -= t0;
+            t->r[i].ids = t->id_pool + lines[i].first_id;
+            if (t->r[i].input_len > t->max_input)
+                t->max_input = t->r[i].input_len;
+        }
+        t->n = n;
+    }
+    free(lines);
+    if (rc < 0)
+        trace_free(t);
+    return rc;
+}
+
+/* Tokens of block k of request r. */
+static size_t block_len(const struct trace *t, const struct trace_req *r, size_t k)
+{
+    return k + 1 < r->n_ids ? t->block_tokens : r->input_len - k * t->block_tokens;
+}
+
+/* The identity of a request's first k+1 blocks: its ids chained, as an engine's block hashes
+ * chain the prefix (an id seen at another position is another block to an engine). */
+static uint64_t chain(uint64_t h, uint64_t id)
+{
+    h ^= id + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    h *= 0xff51afd7ed558ccdull;
+    return h ^ (h >> 33);
+}
+
+size_t trace_reusable(struct trace *t)
+{
+    json_t *seen = json_object(); /* prefix chain -> the longest last block of it sent */
+    size_t total = 0;
+    char key[24];
+    for (size_t i = 0; i < t->n; i++) {
+        struct trace_req *r = &t->r[i];
+        r->reusable = 0;
+        bool leading = true;
+        uint64_t h = 0;
+        for (size_t k = 0; k < r->n_ids; k++) {
+            h = chain(h, r->ids[k]);
+            snprintf(key, sizeof key, "%" PRIx64, h);
+            size_t len = block_len(t, r, k);
+            size_t had = (size_t)json_integer_value(json_object_get(seen, key));
+            if (leading && had >= len)
+                r->reusable += len;
+            else
+                leading = false; /* unseen, or seen shorter: the shared prefix ends here */
+            if (had < len)
+                json_object_set_new(seen, key, json_integer((json_int_t)len));
+        }
+        total += r->reusable;
+    }
+    json_decref(seen);
+    return total;
+}
+
+/* FNV-1a of the salt: mixed into the blocks' seed, so that another run's blocks differ. */
+static uint64_t salt_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; s && *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+int trace_prompt(struct trace *t, const struct tokenizer *tok, uint64_t seed, const char *salt,
+                 size_t i, struct prompt *out)
+{
+    const struct trace_req *r = &t->r[i];
+    uint64_t s = seed ^ salt_hash(salt);
+    if (s != t->blocks_seed) { /* the cache holds another seed's blocks */
+        json_object_clear(t->blocks);
+        t->blocks_seed = s;
+    }
+    struct buf b = BUF_INIT;
+    int rc = 0;
+    char key[24];
+    for (size_t k = 0; k < r->n_ids && rc == 0; k++) {
+        size_t len = block_len(t, r, k);
+        snprintf(key, sizeof key, "%" PRIu64, r->ids[k]);
+        const json_t *have = len == t->block_tokens ? json_object_get(t->blocks, key) : NULL;
+        if (have) {
+            rc = buf_append(&b, json_string_value(have), json_string_length(have));
+            continue;
+        }
+        struct prompt p;
+        /* a shorter last block is a prefix of the full one (the same passage, cut sooner) */
+        if (workload_passage(tok, s, "trace-block", (size_t)r->ids[k], len, &p) < 0) {
+            rc = -1;
+            break;
+        }
+        rc = buf_append(&b, p.text, p.len);
+        if (rc == 0 && len == t->block_tokens)
+            rc = json_object_set_new(t->blocks, key, json_stringn_nocheck(p.text, p.len));
+        free(p.text);
+    }
+    memset(out, 0, sizeof *out);
+    if (rc < 0 || !(out->text = buf_detach(&b))) {
+        buf_free(&b);
+        return -1;
+    }
+    out->len = strlen(out->text);
+    snprintf(out->id, sizeof out->id, "trace-%05zu", i);
+    snprintf(out->set, sizeof out->set, "trace");
+    out->target = r->input_len;
+    out->est_tokens = tokenizer_count(tok, out->text, out->len);
+    out->max_tokens = (long long)r->output_len;
+    return sha256_hex(out->text, out->len, out->sha256) < 0 ? -1 : 0;
+}
+
+void trace_free(struct trace *t)
+{
+    free(t->r);
+    free(t->id_pool);
+    json_decref(t->blocks);
+    memset(t, 0, sizeof *t);
+}

@@ -1,0 +1,53 @@
+/*
+ * trace.h - a production trace for `--scenario trace` (SPEC §4.4, docs/WORKLOADS.md): Mooncake's
+ * JSON lines, one request per line:
+ *   {"timestamp": ms, "input_length": tokens, "output_length": tokens, "hash_ids": [ids]}
+ * where hash_ids names the prompt's blocks of --trace-block-tokens tokens (the last one may be
+ * shorter): two requests with the same leading ids share that prefix.
+ *
+ * Prompts are made so that the trace's sharing is the prompts' sharing: block id h is a passage
+ * of exactly B tokens made from (seed, salt, h), a shorter last block is a prefix of it, and a
+ * prompt is its blocks in order. Equal ids give byte-identical blocks; different ids never share
+ * one. From the trace alone kvbench counts the tokens that *could* be reused: a request's leading
+ * blocks that an earlier request already sent as the same prefix (the same ids before them, as
+ * an engine's chained block hashes require; Mooncake's ids are such prefix hashes already).
+ */
+#ifndef KVBENCH_BENCH_TRACE_H
+#define KVBENCH_BENCH_TRACE_H
+
+#include "bench/workload.h"
+#include "util/tokenizer.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct trace_req {
+    double t_ms; /* from the trace's first request */
+    size_t input_len, output_len;
+    const uint64_t *ids; /* into trace.id_pool */
+    size_t n_ids;
+    size_t reusable; /* tokens of leading blocks an earlier request sent (trace_reusable) */
+};
+
+struct trace {
+    struct trace_req *r; /* in time order (a stable sort of the file's lines) */
+    size_t n;
+    uint64_t *id_pool;
+    size_t block_tokens;
+    size_t max_input;     /* the longest prompt */
+    json_t *blocks;       /* made block texts by id ("<id>" -> text), so each is made once */
+    uint64_t blocks_seed; /* ... for this seed and salt */
+};
+
+/* Read and check a trace file. Returns 0, or -1 with a one-line err naming the line. */
+int trace_load(const char *path, size_t block_tokens, struct trace *t, char *err);
+/* Count each request's reusable tokens (in time order) and return their sum. */
+size_t trace_reusable(struct trace *t);
+/* Request i's prompt (id "trace-<index>", set "trace", its max_tokens the output length).
+ * Returns 0 or -1 (out of memory). */
+int trace_prompt(struct trace *t, const struct tokenizer *tok, uint64_t seed, const char *salt,
+                 size_t i, struct prompt *out);
+void trace_free(struct trace *t);
+
+#endif

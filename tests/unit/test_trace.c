@@ -1,0 +1,117 @@
+/*
+ * Unit tests for bench/trace: reading a Mooncake trace (time order, checks), the reusable tokens
+ * (leading blocks of the same prefix only), and prompts whose blocks are byte-identical for equal
+ * ids, exactly the block's tokens long, a shorter last block a prefix of the full one, different
+ * ids sharing nothing, and another salt giving other bytes.
+ */
+#include "test_common.h"
+
+#include "bench/trace.h"
+
+static char *write_trace(const char *text)
+{
+    char *dir = test_tmpdir();
+    assert_non_null(dir);
+    static char path[256];
+    snprintf(path, sizeof path, "%s/t.jsonl", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    free(dir);
+    return path;
+}
+
+static void test_load_and_reusable(void **state)
+{
+    (void)state;
+    const char *path = write_trace(
+        "{\"timestamp\": 50, \"input_length\": 20, \"output_length\": 2, \"hash_ids\": [7, 8]}\n"
+        "\n"
+        "{\"timestamp\": 10, \"input_length\": 30, \"output_length\": 5, \"hash_ids\": [7, 8, 9]}\n"
+        "{\"timestamp\": 50, \"input_length\": 10, \"output_length\": 1, \"hash_ids\": [8]}\n"
+        "{\"timestamp\": 90, \"input_length\": 25, \"output_length\": 1, \"hash_ids\": [7, 8, "
+        "9]}\n");
+    struct trace t;
+    char err[256];
+    assert_int_equal(trace_load(path, 10, &t, err), 0);
+    assert_int_equal(t.n, 4);
+    /* time order from the first request; equal times keep the file's order */
+    assert_float_equal(t.r[0].t_ms, 0, 0);
+    assert_int_equal(t.r[0].input_len, 30);
+    assert_int_equal(t.r[1].input_len, 20);
+    assert_int_equal(t.r[2].input_len, 10);
+    assert_float_equal(t.r[3].t_ms, 80, 0);
+    assert_int_equal(t.max_input, 30);
+    /* 0; [7 8] seen: 20; [8] first is another prefix: 0; [7 8] + 9 of 5 tokens, seen with 10: 25 */
+    assert_int_equal(trace_reusable(&t), 45);
+    assert_int_equal(t.r[1].reusable, 20);
+    assert_int_equal(t.r[2].reusable, 0);
+    assert_int_equal(t.r[3].reusable, 25);
+    trace_free(&t);
+
+    path = write_trace("{\"timestamp\": 0, \"input_length\": 21, \"output_length\": 1, "
+                       "\"hash_ids\": [1, 2]}\n");
+    assert_int_equal(trace_load(path, 10, &t, err), -1);
+    assert_non_null(strstr(err, ":1: hash_ids has 2 ids, but input_length 21 needs 3 blocks"));
+    path = write_trace("[1]\n");
+    assert_int_equal(trace_load(path, 10, &t, err), -1);
+    assert_non_null(strstr(err, ":1: not a JSON object"));
+    path = write_trace("{\"timestamp\": 0, \"input_length\": 2.5, \"output_length\": 1, "
+                       "\"hash_ids\": [1]}\n");
+    assert_int_equal(trace_load(path, 10, &t, err), -1);
+    assert_non_null(strstr(err, "input_length: expected a token count"));
+}
+
+static void test_prompts(void **state)
+{
+    (void)state;
+    const char *path = write_trace(
+        "{\"timestamp\": 0, \"input_length\": 128, \"output_length\": 9, \"hash_ids\": [1, 2]}\n"
+        "{\"timestamp\": 1, \"input_length\": 100, \"output_length\": 9, \"hash_ids\": [1, 2]}\n"
+        "{\"timestamp\": 2, \"input_length\": 128, \"output_length\": 9, \"hash_ids\": [1, 3]}\n"
+        "{\"timestamp\": 3, \"input_length\": 64, \"output_length\": 9, \"hash_ids\": [4]}\n");
+    struct trace t;
+    char err[256];
+    assert_int_equal(trace_load(path, 64, &t, err), 0);
+    const struct tokenizer *tok = tokenizer_heuristic();
+    struct prompt p[4], q;
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(trace_prompt(&t, tok, 5, "salt", i, &p[i]), 0);
+        /* exactly the trace's length, with its own max_tokens */
+        assert_int_equal(p[i].est_tokens, t.r[i].input_len);
+        assert_int_equal(p[i].max_tokens, 9);
+    }
+    assert_string_equal(p[2].id, "trace-00002");
+    /* block 1 is the same bytes in 0, 1 and 2; request 1's block 2 (36 tokens) is a prefix of
+     * request 0's (64) */
+    size_t b1 = 0;
+    while (b1 < p[0].len && p[0].text[b1] == p[2].text[b1])
+        b1++;
+    assert_true(b1 > 0 && b1 < p[0].len);
+    assert_int_equal(tokenizer_count(tok, p[0].text, b1) >= 63, true);
+    assert_memory_equal(p[0].text, p[1].text, p[1].len);
+    assert_true(p[1].len < p[0].len);
+    /* a block of another id shares no more than its heading's first tokens with block 1: far
+     * less than an engine's block */
+    size_t common = 0;
+    while (common < p[3].len && p[3].text[common] == p[0].text[common])
+        common++;
+    assert_true(tokenizer_count(tok, p[0].text, common) <= 6);
+    /* another salt: other bytes */
+    assert_int_equal(trace_prompt(&t, tok, 5, "other", 0, &q), 0);
+    assert_string_not_equal(q.sha256, p[0].sha256);
+    free(q.text);
+    for (size_t i = 0; i < 4; i++)
+        free(p[i].text);
+    trace_free(&t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_load_and_reusable),
+        cmocka_unit_test(test_prompts),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
