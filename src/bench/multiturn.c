@@ -54,6 +54,7 @@ int mt_init(struct multiturn *m, const struct mt_params *mp, const struct tokeni
     free(sys);
     m->system = rc == 0 ? buf_detach(&b) : NULL;
     buf_free(&b);
+    m->system_est = m->system ? tokenizer_count(tok, m->system, strlen(m->system)) : 0;
     if (!m->system) {
         mt_free(m);
         return err_set(err, "out of memory making the conversations");

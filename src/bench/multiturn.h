@@ -34,6 +34,7 @@ struct multiturn {
     uint64_t seed;
     char salt[160];
     char *system;     /* the system turn, shared by every user */
+    size_t system_est; /* ... its tokens (counted once in what the users' contexts take) */
     struct buf *conv; /* per user: the conversation so far (up to the last answer) */
     double *schedule; /* a round's due offsets: user u at u / (U x Q) s (user_qps > 0) */
 };

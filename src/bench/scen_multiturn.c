@@ -203,7 +203,16 @@ static json_t *round_json(const struct mt_state *st, const struct phase_state *p
     json_put_real(o, "reusable_tokens", reusable);
     json_put(o, "reusable_rate",
              json_real_or_null(round(reusable / in_est * 1e4) / 1e4, in_est > 0 && r > 0));
-    json_put_real(o, "context_tokens", in_est); /* what all users' KV takes, kvbench's count */
+    /* what all users' KV takes (kvbench's count): the shared system turn once */
+    double shared = (double)st->m.system_est * (double)(u ? u - 1 : 0);
+    json_put_real(o, "context_tokens", in_est > shared ? in_est - shared : in_est);
+    const json_t *d = ph->kv_delta;
+    double onb;
+    json_put(o, "onboard_blocks",
+             json_get_bool(d, "available", false) &&
+                     json_get_num_strict(d, "onboard_blocks_total_delta", &onb)
+                 ? json_real(onb)
+                 : json_null());
     return o;
 }
 
@@ -211,6 +220,8 @@ static json_t *round_json(const struct mt_state *st, const struct phase_state *p
 static json_t *verdict(const struct mt_state *st, const json_t *rounds, const char *kv_mode)
 {
     size_t n = json_array_size(rounds), measured = 0, held = 0, none = 0;
+    double onboards = 0; /* in the rounds past the device tier */
+    bool onboards_known = true;
     long long first_low = -1, first_past = -1, past_low = -1;
     double low_rate = 0, low_could = 0, low_ctx = 0;
     for (size_t k = 1; k < n; k++) {
@@ -219,6 +230,13 @@ static json_t *verdict(const struct mt_state *st, const json_t *rounds, const ch
         long long round = json_get_int(o, "round", 0);
         if (st->device_tokens > 0 && ctx > (double)st->device_tokens && first_past < 0)
             first_past = round;
+        double ob;
+        if (first_past > 0) {
+            if (json_get_num_strict(o, "onboard_blocks", &ob))
+                onboards += ob;
+            else
+                onboards_known = false;
+        }
         double hr, could = json_get_num(o, "reusable_rate", 0);
         if (!json_get_num_strict(o, "hit_rate", &hr))
             continue;
@@ -255,12 +273,27 @@ static json_t *verdict(const struct mt_state *st, const json_t *rounds, const ch
                  "rounds",
                  MT_NONE_RATE * 100);
     } else if (held == measured) {
-        sig = first_past > 0 ? "reuse_holds_past_device_tier" : "reuse_holds";
-        if (first_past > 0)
+        /* past the device tier only if something came back from another tier, or the engine
+         * does not say */
+        bool past = first_past > 0 && (!onboards_known || onboards > 0);
+        sig = past ? "reuse_holds_past_device_tier" : "reuse_holds";
+        if (past && onboards_known)
             snprintf(text, sizeof text,
                      "reuse held in every round, also from round %lld on, where the users' "
                      "contexts passed the device tier (%lld tokens): the offload tiers brought "
-                     "the conversations back",
+                     "%.0f blocks back",
+                     first_past, st->device_tokens, onboards);
+        else if (past)
+            snprintf(text, sizeof text,
+                     "reuse held in every round, also from round %lld on, where the users' "
+                     "contexts passed the device tier (%lld tokens); the engine's counters do "
+                     "not say which tier served them",
+                     first_past, st->device_tokens);
+        else if (first_past > 0)
+            snprintf(text, sizeof text,
+                     "reuse held in every round; from round %lld the contexts passed the device "
+                     "tier (%lld tokens) by kvbench's count, yet the engine brought nothing back "
+                     "from another tier: the device kept what was reused",
                      first_past, st->device_tokens);
         else
             snprintf(text, sizeof text,

@@ -4,9 +4,10 @@
  * It starts `kvbench serve` (the llama-3.1-8b-fp8 profile on the gb10 hardware model) as a child
  * process, with tiers sized so that an eviction/replay workload pushes set A out of device and
  * host memory: G1 160 blocks, G2 128 blocks (256 MiB of real host memory), G3 1024 blocks of
- * 2 MiB files with the disk filter off. Then reuse_verify, eviction_replay (with telemetry), and
- * a cpu_only vs cpu_disk compare of the same eviction_replay workload, restarting its own engine
- * in each mode on the same ports. It prints the verdicts, a summary table and where the reports
+ * 2 MiB files with the disk filter off. Then reuse_verify, eviction_replay (with telemetry), a
+ * short multi_turn (4 users x 4 rounds whose contexts outgrow G1), and a cpu_only vs cpu_disk
+ * compare of the same eviction_replay workload, restarting its own engine in each mode on the
+ * same ports. It prints the verdicts, a summary table and where the reports
  * are, stops the engine and removes its cache. About 1.5 GiB is written to disk in all.
  */
 #include "bench/compare.h"
@@ -182,8 +183,9 @@ int cmd_demo(int argc, char **argv)
     int rc =
         cmd_parse("demo", "kvbench demo [options]",
                   "The whole story on the embedded engine, no GPU needed: start kvbench serve\n"
-                  "(llama-3.1-8b-fp8 on the gb10 model), run reuse_verify, eviction_replay and\n"
-                  "a cpu_only vs cpu_disk compare (restarting the engine between modes), print\n"
+                  "(llama-3.1-8b-fp8 on the gb10 model), run reuse_verify, eviction_replay, a\n"
+                  "short multi_turn and a cpu_only vs cpu_disk compare (restarting the engine\n"
+                  "between modes), print\n"
                   "the verdicts, a summary table and the report paths, then stop the engine\n"
                   "and remove its cache. About a minute on two cores; about 1.5 GiB written.",
                   opts, argc, argv, NULL);
@@ -261,11 +263,12 @@ int cmd_demo(int argc, char **argv)
     rc = run_flags_config(&f, ropts, &base, err);
     base.evict_a_conc = 2;
     base.evict_b_conc = 4;
-    char ids[4][192];
+    char ids[5][192];
     snprintf(ids[0], sizeof ids[0], "%s_reuse_verify", demo_id);
     snprintf(ids[1], sizeof ids[1], "%s_eviction_replay", demo_id);
     snprintf(ids[2], sizeof ids[2], "%s_compare_cpu_only", demo_id);
     snprintf(ids[3], sizeof ids[3], "%s_compare_cpu_disk", demo_id);
+    snprintf(ids[4], sizeof ids[4], "%s_multi_turn", demo_id);
     bool all_valid = ok && rc == 0;
 
     if (all_valid && !cmd_interrupted) {
@@ -278,7 +281,7 @@ int cmd_demo(int argc, char **argv)
         r.kv_mode = "cpu_disk";
         r.run_id = ids[0];
         struct run_outcome out;
-        printf("demo: [1/3] reuse_verify: one prompt three times\n");
+        printf("demo: [1/4] reuse_verify: one prompt three times\n");
         fflush(stdout);
         all_valid &= bench_run(&r, &cmd_interrupted, &out, err) == RUN_OK && out.valid;
     }
@@ -291,7 +294,26 @@ int cmd_demo(int argc, char **argv)
         r.telemetry_interval_s = 0.5;
         r.telemetry_pid = "kvbench";
         struct run_outcome out;
-        printf("demo: [2/3] eviction_replay: warm set A, push it out with set B, replay A\n");
+        printf("demo: [2/4] eviction_replay: warm set A, push it out with set B, replay A\n");
+        fflush(stdout);
+        all_valid &= bench_run(&r, &cmd_interrupted, &out, err) == RUN_OK && out.valid;
+    }
+    if (!cmd_interrupted) {
+        /* 4 conversations of ~1,400 tokens and a shared system prompt outgrow G1's 5,120 */
+        struct run_config r = base;
+        r.scenario = "multi_turn";
+        r.kv_mode = "cpu_disk";
+        r.run_id = ids[4];
+        r.warmup = 0;
+        r.users = 4;
+        r.rounds = 4;
+        r.system_prompt_tokens = 256;
+        r.history_tokens = 1280;
+        r.answer_tokens = 16;
+        r.gp.max_tokens = 16;
+        r.user_qps = 0;
+        struct run_outcome out;
+        printf("demo: [3/4] multi_turn: 4 users x 4 rounds, each resending its conversation\n");
         fflush(stdout);
         all_valid &= bench_run(&r, &cmd_interrupted, &out, err) == RUN_OK && out.valid;
     }
@@ -312,7 +334,7 @@ int cmd_demo(int argc, char **argv)
         cc.ready = ro;
         cc.event = event;
         cc.interrupted = &cmd_interrupted;
-        printf("demo: [3/3] compare cpu_only vs cpu_disk (the same eviction_replay workload)\n");
+        printf("demo: [4/4] compare cpu_only vs cpu_disk (the same eviction_replay workload)\n");
         fflush(stdout);
         if (compare_run(&cc, &cout, err) < 0) {
             fprintf(stderr, "kvbench demo: %s\n", err);
@@ -328,7 +350,8 @@ int cmd_demo(int argc, char **argv)
 
     printf("\n== verdicts\n");
     json_t *s0 = load_summary(results_root, ids[0]), *s1 = load_summary(results_root, ids[1]),
-           *s2 = load_summary(results_root, ids[2]), *s3 = load_summary(results_root, ids[3]);
+           *s2 = load_summary(results_root, ids[2]), *s3 = load_summary(results_root, ids[3]),
+           *s4 = load_summary(results_root, ids[4]);
     printf("reuse_verify (cpu_disk):     %s; inputs %s\n",
            s0 ? sig_of(s0, "reuse_verify_signal_kvbm") : "-",
            s0 ? json_get_str(json_object_get(json_object_get(s0, "request_identity"),
@@ -338,13 +361,27 @@ int cmd_demo(int argc, char **argv)
     printf("eviction_replay (cpu_disk):  %s (KV metrics); %s (block device)\n",
            s1 ? sig_of(s1, "eviction_replay_signal_kvbm") : "-",
            s1 ? sig_of(s1, "eviction_replay_signal_io") : "-");
+    const json_t *mt = json_object_get(s4, "multi_turn");
+    printf("multi_turn (cpu_disk):       %s; hit rate by round",
+           mt ? json_get_str(json_object_get(mt, "verdict"), "signal", "-") : "-");
+    size_t ri;
+    const json_t *rd;
+    json_array_foreach(json_object_get(mt, "rounds"), ri, rd)
+    {
+        double h;
+        if (json_get_num_strict(rd, "hit_rate", &h))
+            printf(" %.2f", h);
+        else
+            printf(" -");
+    }
+    printf("\n");
     printf("compare, cpu_only:           %s\n",
            s2 ? sig_of(s2, "eviction_replay_signal_kvbm") : "-");
     printf("compare, cpu_disk:           %s\n",
            s3 ? sig_of(s3, "eviction_replay_signal_kvbm") : "-");
     json_t *rows = json_array();
-    json_t *all[4] = {s0, s1, s2, s3};
-    for (int i = 0; i < 4; i++)
+    json_t *all[5] = {s0, s1, s2, s3, s4};
+    for (int i = 0; i < 5; i++)
         if (all[i])
             json_array_append_new(rows, sumtable_row(all[i]));
     printf("\n== summary\n");
@@ -361,14 +398,14 @@ int cmd_demo(int argc, char **argv)
         buf_free(&md);
     }
     printf("\n== reports\n");
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         printf("%s/%s/report.md\n", results_root, ids[i]);
     if (cout.dir[0])
         printf("%s/comparison.md\n", cout.dir);
     printf("engine log: %s\n", d.log);
     printf("\ndemo %s in %.0f s\n", all_valid && !cmd_interrupted ? "finished" : "FAILED",
            (double)(clock_now_ns() - t0) / 1e9);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         json_decref(all[i]);
     json_decref(rows);
     run_flags_release(&base);
