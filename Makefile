@@ -88,11 +88,11 @@ fuzz: deps
 	@printf 'const char *const KVBENCH_VERSION = "fuzz";\nconst char *const KVBENCH_GIT_SHA = "fuzz";\n' > build-fuzz/gen/version.c
 	@gzip -dc tests/fixtures/tokenizers/llama3/tokenizer.json.gz > build-fuzz/llama3-tokenizer.json
 	@command -v clang-14 >/dev/null || { echo "make fuzz: needs clang-14 and libclang-rt-14-dev (apt-get install clang-14 libclang-rt-14-dev)" >&2; exit 1; }
-	@for t in prom sse chunk engine_request tokenizer_json encode; do \
+	@for t in prom sse chunk engine_request tokenizer_json encode trace; do \
 	  clang-14 $(FUZZ_FLAGS) fuzz/fuzz_$$t.c $(FUZZ_SRC) build-fuzz/gen/version.c $(FUZZ_LIBS) \
 	    -o build-fuzz/fuzz_$$t || exit 1; \
 	done
-	@for t in prom sse chunk engine_request tokenizer_json encode; do \
+	@for t in prom sse chunk engine_request tokenizer_json encode trace; do \
 	  echo "== fuzz_$$t ($(FUZZ_SECONDS) s)"; mkdir -p build-fuzz/corpus-$$t; \
 	  KVBENCH_FUZZ_TOKENIZER=build-fuzz/llama3-tokenizer.json build-fuzz/fuzz_$$t \
 	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build-fuzz/corpus-$$t fuzz/corpus/$$t \

@@ -33,10 +33,10 @@ struct multiturn {
     bool llama3, no_bos;
     uint64_t seed;
     char salt[160];
-    char *system;     /* the system turn, shared by every user */
+    char *system;      /* the system turn, shared by every user */
     size_t system_est; /* ... its tokens (counted once in what the users' contexts take) */
-    struct buf *conv; /* per user: the conversation so far (up to the last answer) */
-    double *schedule; /* a round's due offsets: user u at u / (U x Q) s (user_qps > 0) */
+    struct buf *conv;  /* per user: the conversation so far (up to the last answer) */
+    double *schedule;  /* a round's due offsets: user u at u / (U x Q) s (user_qps > 0) */
 };
 
 /* Set up m (the caller zeroes it first). Returns 0 or -1 with err. */

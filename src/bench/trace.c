@@ -51,10 +51,18 @@ static bool get_count(const json_t *o, const char *key, double max, double *out)
 int trace_load(const char *path, size_t block_tokens, struct trace *t, char *err)
 {
     memset(t, 0, sizeof *t);
-    t->block_tokens = block_tokens;
     FILE *f = fopen(path, "r");
     if (!f)
         return err_set(err, "--trace %s: %s", path, strerror(errno));
+    int rc = trace_read(f, path, block_tokens, t, err);
+    fclose(f);
+    return rc;
+}
+
+int trace_read(FILE *f, const char *path, size_t block_tokens, struct trace *t, char *err)
+{
+    memset(t, 0, sizeof *t);
+    t->block_tokens = block_tokens;
     struct line *lines = NULL;
     size_t n = 0, cap = 0, n_ids = 0, cap_ids = 0, lineno = 0;
     char *text = NULL;
@@ -139,7 +147,6 @@ int trace_load(const char *path, size_t block_tokens, struct trace *t, char *err
         rc = err_set(err, "--trace %s: %s", path, strerror(errno));
     if (rc == 0 && n == 0)
         rc = err_set(err, "--trace %s: no requests in the file", path);
-    fclose(f);
     free(text);
     if (rc == 0) {
         qsort(lines, n, sizeof *lines, by_time);

@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct trace_req {
     double t_ms; /* from the trace's first request */
@@ -42,6 +43,8 @@ struct trace {
 
 /* Read and check a trace file. Returns 0, or -1 with a one-line err naming the line. */
 int trace_load(const char *path, size_t block_tokens, struct trace *t, char *err);
+/* The same from an open stream (path names it in errors). */
+int trace_read(FILE *f, const char *path, size_t block_tokens, struct trace *t, char *err);
 /* Count each request's reusable tokens (in time order) and return their sum. */
 size_t trace_reusable(struct trace *t);
 /* Request i's prompt (id "trace-<index>", set "trace", its max_tokens the output length).
