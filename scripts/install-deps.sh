@@ -18,6 +18,9 @@ PACKAGES=(
 # already has them (from Debian or elsewhere) keeps its own.
 command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
 command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
+# The report.html test (tests/e2e/report_html.sh) opens the reports in a real headless browser.
+command -v chromium-headless-shell >/dev/null 2>&1 || command -v chromium >/dev/null 2>&1 ||
+  PACKAGES+=(chromium-headless-shell)
 
 # --bench: also nginx-light and wrk, which `make bench`'s streaming client benchmark uses (it
 # skips with a message without them).

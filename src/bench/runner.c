@@ -8,6 +8,7 @@
  */
 #include "bench/runner.h"
 
+#include "bench/html.h"
 #include "bench/pressure.h"
 #include "bench/report.h"
 #include "bench/scenario.h"
@@ -1157,6 +1158,9 @@ static int write_artifacts(struct ctx *c)
     }
     json_decref(summary);
     json_decref(config);
+    /* report.html is drawn from the files just written (nothing measured depends on it) */
+    if (html_write_run(c->dir, err) < 0)
+        log_error("report.html: %s", err);
     return failed;
 }
 

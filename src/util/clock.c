@@ -35,6 +35,32 @@ void clock_iso_utc(uint64_t wall_ns, char out[CLOCK_ISO_LEN])
     snprintf(out + 19, CLOCK_ISO_LEN - 19, ".%06uZ", usec % 1000000u);
 }
 
+int clock_parse_iso(const char *s, double *epoch_s)
+{
+    struct tm tm = {0};
+    int used = 0;
+    if (!s ||
+        sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &used) != 6 ||
+        used != 19)
+        return -1;
+    double frac = 0, scale = 0.1;
+    const char *p = s + 19;
+    if (*p == '.')
+        for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
+            frac += (*p - '0') * scale;
+    if (*p != 'Z' || p[1] || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1)
+        return -1;
+    *epoch_s = (double)t + frac;
+    return 0;
+}
+
 void clock_compact_utc(uint64_t wall_ns, char out[17])
 {
     time_t secs = (time_t)(wall_ns / 1000000000ull);

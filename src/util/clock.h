@@ -18,6 +18,9 @@ uint64_t clock_now_ns(void);
 uint64_t clock_wall_ns(void);
 /* Format wall-clock ns as UTC ISO-8601 with microseconds into out[CLOCK_ISO_LEN]. */
 void clock_iso_utc(uint64_t wall_ns, char out[CLOCK_ISO_LEN]);
+/* Seconds since the epoch of "YYYY-MM-DDTHH:MM:SS[.frac]Z" (what clock_iso_utc writes).
+ * Returns 0, or -1 when s is not such a time. */
+int clock_parse_iso(const char *s, double *epoch_s);
 /* Format wall-clock ns as a compact run id "YYYYMMDDTHHMMSSZ" into out (>= 17 bytes). */
 void clock_compact_utc(uint64_t wall_ns, char out[17]);
 /* Sleep for ns nanoseconds (restarts after signals unless *stop becomes nonzero). */

@@ -29,6 +29,16 @@ static void test_iso_format(void **state)
     char compact[17];
     clock_compact_utc(ns, compact);
     assert_string_equal(compact, "20261128T005145Z");
+    /* and back */
+    double t;
+    assert_int_equal(clock_parse_iso("2026-11-28T00:51:45.123456Z", &t), 0);
+    assert_float_equal(t, 1795827105.123456, 1e-6);
+    assert_int_equal(clock_parse_iso("1970-01-01T00:00:00Z", &t), 0);
+    assert_float_equal(t, 0, 0);
+    assert_int_equal(clock_parse_iso("2026-11-28 00:51:45Z", &t), -1);
+    assert_int_equal(clock_parse_iso("2026-11-28T00:51:45.1", &t), -1);
+    assert_int_equal(clock_parse_iso("2026-13-28T00:51:45Z", &t), -1);
+    assert_int_equal(clock_parse_iso("", &t), -1);
 }
 
 static void test_iso_now_shape(void **state)
