@@ -6,7 +6,9 @@
  * runs made earlier.
  */
 #include "bench/compare.h"
+#include "bench/html.h"
 
+#include "bench/stats.h"
 #include "bench/sumtable.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -82,6 +84,140 @@ static bool metric_value(const json_t *s, const struct metric *m, double *v)
     return json_get_num_strict(json_object_get(ov, m->group), m->key, v);
 }
 
+/* The runs of a mode: its `repeats`, or its one summary. */
+static size_t runs_of(const json_t *m, const json_t **out, size_t max)
+{
+    const json_t *reps = json_object_get(m, "repeats");
+    if (!json_is_array(reps)) {
+        out[0] = json_object_get(m, "summary");
+        return 1;
+    }
+    size_t n = 0, i;
+    const json_t *s;
+    json_array_foreach(reps, i, s) if (n < max) out[n++] = json_is_object(s) ? s : NULL;
+    return n;
+}
+
+#define RUNS_MAX 1000
+
+/* The metric over a mode's valid runs: their values (vals, n returned). */
+static size_t run_values(const json_t *m, const struct metric *mt, double *vals)
+{
+    const json_t *runs[RUNS_MAX];
+    size_t n = runs_of(m, runs, RUNS_MAX), k = 0;
+    for (size_t i = 0; i < n; i++) {
+        double v;
+        if (runs[i] && metric_value(runs[i], mt, &v) && isfinite(v))
+            vals[k++] = v;
+    }
+    return k;
+}
+
+static double mean_of(const double *v, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += v[i];
+    return n ? s / (double)n : NAN;
+}
+
+/* Which metrics get statistics over repeats, and which way is better. */
+static const struct {
+    const char *name, *label;
+    bool higher_is_better;
+} STAT_METRICS[] = {
+    {"ttft_p50_ms", "TTFT p50", false},
+    {"ttft_p95_ms", "TTFT p95", false},
+    {"latency_p50_ms", "latency p50", false},
+    {"req_per_s", "throughput", true},
+};
+
+static const struct metric *find_metric(const char *name)
+{
+    for (size_t k = 0; k < sizeof METRICS / sizeof METRICS[0]; k++)
+        if (strcmp(METRICS[k].name, name) == 0)
+            return &METRICS[k];
+    return NULL;
+}
+
+/* comparison.json's `repeats` and `verdict`: per metric and mode the runs' values, their mean and
+ * its interval; per other mode the ratio of means to the baseline's with its interval, and
+ * whether the mode is faster, slower, or not different at this confidence. */
+static void repeat_stats(json_t *out, const json_t *modes, size_t runs_per_mode)
+{
+    size_t nm = json_array_size(modes);
+    json_t *stats = json_object(), *ratios = json_object(), *lines = json_array();
+    double *a = malloc(RUNS_MAX * sizeof *a), *b = malloc(RUNS_MAX * sizeof *b);
+    const json_t *base = json_array_get(modes, 0);
+    const char *base_mode = json_get_str(base, "mode", "?");
+    for (size_t k = 0; a && b && k < sizeof STAT_METRICS / sizeof STAT_METRICS[0]; k++) {
+        const struct metric *mt = find_metric(STAT_METRICS[k].name);
+        json_t *per_mode = json_object(), *per_ratio = json_object();
+        size_t nb = run_values(base, mt, b);
+        for (size_t i = 0; i < nm; i++) {
+            const json_t *m = json_array_get(modes, i);
+            const char *mode = json_get_str(m, "mode", "?");
+            size_t na = run_values(m, mt, a);
+            json_t *vals = json_array();
+            for (size_t j = 0; j < na; j++)
+                json_array_append_new(vals, json_real(a[j]));
+            double lo = NAN, hi = NAN;
+            bool ci = na >= 2 && stats_bootstrap_ci(a, na, NULL, 0, COMPARE_BOOTSTRAP_RESAMPLES,
+                                                    0x6b76626f6f74ull + k, &lo, &hi) == 0;
+            json_object_set_new(
+                per_mode, mode,
+                json_pack("{s:o, s:I, s:o, s:o, s:o}", "values", vals, "runs", (json_int_t)na,
+                          "mean", json_real_or_null(mean_of(a, na), na > 0), "ci95_low",
+                          json_real_or_null(lo, ci), "ci95_high", json_real_or_null(hi, ci)));
+            if (i == 0)
+                continue;
+            double ma = mean_of(a, na), mb = mean_of(b, nb);
+            bool rci = na >= 2 && nb >= 2 &&
+                       stats_bootstrap_ci(a, na, b, nb, COMPARE_BOOTSTRAP_RESAMPLES,
+                                          0x7261746f6f74ull + k * 31 + i, &lo, &hi) == 0;
+            const char *verdict = "unavailable";
+            if (rci) {
+                bool above = lo > 1, below = hi < 1;
+                bool better = STAT_METRICS[k].higher_is_better ? above : below;
+                bool worse = STAT_METRICS[k].higher_is_better ? below : above;
+                verdict = better ? "faster" : worse ? "slower" : "no difference at this confidence";
+            }
+            bool have_ratio = na && nb && mb != 0;
+            json_object_set_new(per_ratio, mode,
+                                json_pack("{s:s, s:o, s:o, s:o, s:s}", "vs", base_mode, "ratio",
+                                          json_real_or_null(ma / mb, have_ratio), "ci95_low",
+                                          json_real_or_null(lo, rci), "ci95_high",
+                                          json_real_or_null(hi, rci), "verdict", verdict));
+            char line[320];
+            if (rci)
+                snprintf(line, sizeof line, "%s vs %s: %s %.2fx [%.2f, %.2f] %s", mode, base_mode,
+                         STAT_METRICS[k].label, ma / mb, lo, hi, verdict);
+            else
+                snprintf(line, sizeof line,
+                         "%s vs %s: %s: no interval (fewer than 2 valid runs of a mode)", mode,
+                         base_mode, STAT_METRICS[k].label);
+            json_array_append_new(lines, json_string(line));
+        }
+        json_object_set_new(stats, STAT_METRICS[k].name, per_mode);
+        json_object_set_new(ratios, STAT_METRICS[k].name, per_ratio);
+    }
+    free(a);
+    free(b);
+    json_object_set_new(out, "repeats",
+                        json_pack("{s:I, s:s, s:I, s:s, s:o, s:o}", "runs_per_mode",
+                                  (json_int_t)runs_per_mode, "order", "interleaved",
+                                  "bootstrap_resamples", (json_int_t)COMPARE_BOOTSTRAP_RESAMPLES,
+                                  "interval", "percentile bootstrap 95 % over the runs", "stats",
+                                  stats, "ratios", ratios));
+    struct buf t = BUF_INIT;
+    size_t i;
+    const json_t *l;
+    json_array_foreach(lines, i, l) buf_printf(&t, "%s%s", i ? "; " : "", json_string_value(l));
+    json_object_set_new(out, "verdict",
+                        json_pack("{s:s, s:o}", "summary", buf_cstr(&t), "lines", lines));
+    buf_free(&t);
+}
+
 json_t *compare_build(const json_t *modes)
 {
     json_t *out = json_object();
@@ -103,6 +239,26 @@ json_t *compare_build(const json_t *modes)
                               s ? json_incref(json_object_get(s, "invalid_reason"))
                                 : json_string(json_get_str(m, "error", "run failed")),
                               "signal", s ? sumtable_signal(s) : "-");
+        const json_t *reps = json_object_get(m, "repeats");
+        if (json_is_array(reps)) {
+            /* every run: its id, validity and verdict; the mode is valid when all are */
+            json_t *runs = json_array();
+            bool all = json_array_size(reps) > 0;
+            size_t j;
+            const json_t *r;
+            json_array_foreach(reps, j, r)
+            {
+                const json_t *ids = json_object_get(m, "run_ids");
+                bool ok = json_is_object(r) && json_get_bool(r, "run_valid", false);
+                all &= ok;
+                json_array_append_new(
+                    runs,
+                    json_pack("{s:o, s:b, s:s}", "run_id", json_incref(json_array_get(ids, j)),
+                              "valid", ok, "signal", json_is_object(r) ? sumtable_signal(r) : "-"));
+            }
+            json_object_set_new(e, "valid", json_boolean(all));
+            json_object_set_new(e, "runs", runs);
+        }
         json_array_append_new(mode_list, e);
     }
     json_put(out, "baseline_mode", first_mode ? json_string(first_mode) : json_null());
@@ -111,13 +267,17 @@ json_t *compare_build(const json_t *modes)
     for (size_t k = 0; k < sizeof METRICS / sizeof METRICS[0]; k++) {
         const struct metric *mt = &METRICS[k];
         json_t *values = json_object(), *diff = json_object(), *ratio = json_object();
-        double base;
-        bool have_base = metric_value(first, mt, &base);
+        double base, vals[RUNS_MAX];
+        size_t nb = run_values(json_array_get(modes, 0), mt, vals);
+        bool have_base = nb > 0;
+        base = mean_of(vals, nb);
+        (void)first;
         json_array_foreach(modes, i, m)
         {
             const char *mode = json_get_str(m, "mode", "?");
-            double v;
-            bool have = metric_value(json_object_get(m, "summary"), mt, &v);
+            size_t nv = run_values(m, mt, vals);
+            double v = mean_of(vals, nv);
+            bool have = nv > 0;
             json_object_set_new(values, mode, json_real_or_null(v, have));
             json_object_set_new(diff, mode, json_real_or_null(v - base, have && have_base));
             json_object_set_new(ratio, mode,
@@ -129,7 +289,71 @@ json_t *compare_build(const json_t *modes)
                                         "ratio_vs_baseline", ratio));
     }
     json_put(out, "metrics", metrics);
+    size_t runs = 1;
+    json_array_foreach(modes, i, m)
+    {
+        size_t r = json_array_size(json_object_get(m, "repeats"));
+        runs = r > runs ? r : runs;
+    }
+    if (runs > 1)
+        repeat_stats(out, modes, runs);
     return out;
+}
+
+static void num_cell(struct buf *b, const json_t *o, const char *key, const char *fmt)
+{
+    double x;
+    if (json_get_num_strict(o, key, &x))
+        buf_printf(b, fmt, x);
+    else
+        buf_append_str(b, " – |");
+}
+
+/* The repeats' section: each mode's mean with its interval, the ratios and the verdicts. */
+static void repeats_markdown(struct buf *b, const json_t *c)
+{
+    const json_t *r = json_object_get(c, "repeats");
+    if (!r)
+        return;
+    buf_printf(b,
+               "\n## Repeats: %lld runs per mode, interleaved\n\nMeans over each mode's valid "
+               "runs; intervals are percentile-bootstrap 95 %% (%lld resamples of the runs). A "
+               "ratio whose interval lies below 1 (above 1 for throughput) is *faster*, above 1 "
+               "*slower*; one that spans 1 is *no difference at this confidence*.\n\n"
+               "| metric | mode | runs | mean | 95 %% CI | ratio | 95 %% CI | verdict |\n"
+               "|---|---|---|---|---|---|---|---|\n",
+               json_get_int(r, "runs_per_mode", 0), json_get_int(r, "bootstrap_resamples", 0));
+    for (size_t k = 0; k < sizeof STAT_METRICS / sizeof STAT_METRICS[0]; k++) {
+        const char *name = STAT_METRICS[k].name;
+        const json_t *st = json_object_get(json_object_get(r, "stats"), name);
+        const json_t *ra = json_object_get(json_object_get(r, "ratios"), name);
+        size_t i;
+        const json_t *m;
+        json_array_foreach(json_object_get(c, "modes"), i, m)
+        {
+            const char *mode = json_get_str(m, "mode", "?");
+            const json_t *ms = json_object_get(st, mode), *mr = json_object_get(ra, mode);
+            buf_printf(b, "| %s | %s | %lld |", name, mode, json_get_int(ms, "runs", 0));
+            num_cell(b, ms, "mean", " %.2f |");
+            double lo, hi;
+            if (json_get_num_strict(ms, "ci95_low", &lo) &&
+                json_get_num_strict(ms, "ci95_high", &hi))
+                buf_printf(b, " %.2f – %.2f |", lo, hi);
+            else
+                buf_append_str(b, " – |");
+            if (!mr) {
+                buf_append_str(b, " (baseline) | | |\n");
+                continue;
+            }
+            num_cell(b, mr, "ratio", " %.2fx |");
+            if (json_get_num_strict(mr, "ci95_low", &lo) &&
+                json_get_num_strict(mr, "ci95_high", &hi))
+                buf_printf(b, " %.2f – %.2f |", lo, hi);
+            else
+                buf_append_str(b, " – |");
+            buf_printf(b, " %s |\n", json_get_str(mr, "verdict", "unavailable"));
+        }
+    }
 }
 
 char *compare_markdown(const json_t *c)
@@ -186,6 +410,7 @@ char *compare_markdown(const json_t *c)
         }
         buf_append_str(&b, "\n");
     }
+    repeats_markdown(&b, c);
     return buf_detach(&b);
 }
 
@@ -194,6 +419,52 @@ static void event(const struct compare_config *c, const char *ev, const char *mo
 {
     if (c->event)
         c->event(ev, mode, detail, c->event_user);
+}
+
+/* One run of mode: restart, readiness, the run. Its summary (new reference), or NULL with e. */
+static json_t *one_run(const struct compare_config *c, const char *mode, const char *run_id,
+                       struct compare_outcome *out, char *e)
+{
+    if (c->interrupted && *c->interrupted) {
+        snprintf(e, ERR_LEN, "interrupted");
+        out->all_valid = false;
+        return NULL;
+    }
+    if (c->restart) {
+        event(c, "restart", mode, NULL);
+        if (c->restart(mode, c->restart_user, e) < 0) {
+            event(c, "failed", mode, e);
+            out->all_valid = false;
+            return NULL;
+        }
+    }
+    if (!c->skip_ready) {
+        event(c, "ready", mode, NULL);
+        if (ready_wait(&c->ready, NULL, NULL) < 0) {
+            snprintf(e, ERR_LEN, "the server was not ready within %.0f s", c->ready.timeout_s);
+            event(c, "failed", mode, e);
+            out->all_valid = false;
+            return NULL;
+        }
+    }
+    struct run_config rc_mode = c->run;
+    rc_mode.kv_mode = mode;
+    rc_mode.run_id = run_id;
+    struct run_outcome ro;
+    event(c, "run", mode, run_id);
+    int r = bench_run(&rc_mode, c->interrupted, &ro, e);
+    if (r != RUN_OK) {
+        event(c, "failed", mode, e);
+        out->all_valid = false;
+        return NULL;
+    }
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/summary.json", ro.run_dir);
+    json_t *s = json_read_file(path, e);
+    if (!ro.valid || !s)
+        out->all_valid = false;
+    event(c, "done", mode, ro.valid ? "valid" : ro.invalid_reason);
+    return s;
 }
 
 int compare_run(const struct compare_config *c, struct compare_outcome *out, char *err)
@@ -205,56 +476,44 @@ int compare_run(const struct compare_config *c, struct compare_outcome *out, cha
         return -1;
     json_t *modes = json_array();
     out->all_valid = true;
+    size_t repeats = c->repeats > 1 ? c->repeats : 1;
     for (size_t i = 0; i < c->n_modes; i++) {
-        const char *mode = c->modes[i];
-        char run_id[256], e[ERR_LEN] = "";
-        snprintf(run_id, sizeof run_id, "%s_%s", c->compare_id, mode);
-        json_t *entry = json_pack("{s:s, s:s}", "mode", mode, "run_id", run_id);
+        char run_id[256];
+        if (repeats > 1)
+            snprintf(run_id, sizeof run_id, "%s_%s_r1", c->compare_id, c->modes[i]);
+        else
+            snprintf(run_id, sizeof run_id, "%s_%s", c->compare_id, c->modes[i]);
+        json_t *entry = json_pack("{s:s, s:s}", "mode", c->modes[i], "run_id", run_id);
+        if (repeats > 1) {
+            json_object_set_new(entry, "repeats", json_array());
+            json_object_set_new(entry, "run_ids", json_array());
+        }
         json_array_append_new(modes, entry);
-        if (c->interrupted && *c->interrupted) {
-            json_object_set_new(entry, "error", json_string("interrupted"));
-            out->all_valid = false;
-            continue;
-        }
-        if (c->restart) {
-            event(c, "restart", mode, NULL);
-            if (c->restart(mode, c->restart_user, e) < 0) {
-                event(c, "failed", mode, e);
-                json_object_set_new(entry, "error", json_string(e));
-                out->all_valid = false;
-                continue;
+    }
+    /* interleaved: every mode once, then every mode again, so that drift over time (thermal,
+     * the page cache, other load) falls on all modes alike */
+    for (size_t rep = 0; rep < repeats; rep++) {
+        for (size_t i = 0; i < c->n_modes; i++) {
+            const char *mode = c->modes[i];
+            json_t *entry = json_array_get(modes, i);
+            char run_id[256], e[ERR_LEN] = "";
+            if (repeats > 1)
+                snprintf(run_id, sizeof run_id, "%s_%s_r%zu", c->compare_id, mode, rep + 1);
+            else
+                snprintf(run_id, sizeof run_id, "%s_%s", c->compare_id, mode);
+            json_t *s = one_run(c, mode, run_id, out, e);
+            if (rep == 0) {
+                if (s)
+                    json_object_set(entry, "summary", s);
+                else
+                    json_object_set_new(entry, "error", json_string(e));
             }
-        }
-        if (!c->skip_ready) {
-            event(c, "ready", mode, NULL);
-            if (ready_wait(&c->ready, NULL, NULL) < 0) {
-                snprintf(e, sizeof e, "the server was not ready within %.0f s", c->ready.timeout_s);
-                event(c, "failed", mode, e);
-                json_object_set_new(entry, "error", json_string(e));
-                out->all_valid = false;
-                continue;
+            if (repeats > 1) {
+                json_array_append_new(json_object_get(entry, "run_ids"), json_string(run_id));
+                json_array_append(json_object_get(entry, "repeats"), s ? s : json_null());
             }
+            json_decref(s);
         }
-        struct run_config rc_mode = c->run;
-        rc_mode.kv_mode = mode;
-        rc_mode.run_id = run_id;
-        struct run_outcome ro;
-        event(c, "run", mode, run_id);
-        int r = bench_run(&rc_mode, c->interrupted, &ro, e);
-        if (r != RUN_OK) {
-            event(c, "failed", mode, e);
-            json_object_set_new(entry, "error", json_string(e));
-            out->all_valid = false;
-            continue;
-        }
-        char path[PATH_MAX + 32];
-        snprintf(path, sizeof path, "%s/summary.json", ro.run_dir);
-        json_t *s = json_read_file(path, e);
-        if (s)
-            json_object_set_new(entry, "summary", s);
-        if (!ro.valid)
-            out->all_valid = false;
-        event(c, "done", mode, ro.valid ? "valid" : ro.invalid_reason);
     }
     json_t *cmp = compare_build(modes);
     json_object_set_new(cmp, "compare_id", json_string(c->compare_id));
@@ -269,6 +528,8 @@ int compare_run(const struct compare_config *c, struct compare_outcome *out, cha
     if (rc == 0 && md && fs_write_atomic(path, md, strlen(md), err) < 0)
         rc = -1;
     free(md);
+    if (rc == 0 && html_write_compare(out->dir, err) < 0)
+        rc = -1;
     json_decref(cmp);
     json_decref(modes);
     return rc;

@@ -1,7 +1,8 @@
 /*
- * compare.h - the same workload once per KV mode (SPEC §2 `kvbench compare`): before each mode
- * a restart hook (the user's command, or the demo's own engine restart), readiness unless
- * skipped, then a run with --kv-mode set to the mode. Writes compare_<id>/comparison.json and
+ * compare.h - the same workload once per KV mode (SPEC §2 `kvbench compare`), or --repeats N
+ * times per mode interleaved (A B A B ...): before each run a restart hook (the user's command,
+ * or the demo's own engine restart), readiness unless skipped, then a run with --kv-mode set to
+ * the mode. Writes compare_<id>/comparison.json and
  * comparison.md: per mode the run id and validity, and per metric the values, the difference
  * and the ratio against the first mode.
  */
@@ -33,6 +34,7 @@ struct compare_config {
     compare_event_fn event;
     void *event_user;
     const volatile sig_atomic_t *interrupted;
+    size_t repeats; /* runs per mode, interleaved A B A B ...; 0 or 1: one each */
 };
 
 struct compare_outcome {
@@ -43,7 +45,13 @@ struct compare_outcome {
 /* Run every mode and write the comparison. Returns 0 when the comparison was written, -1 with
  * err when it could not start (e.g. the directory exists). */
 int compare_run(const struct compare_config *c, struct compare_outcome *out, char *err);
-/* comparison.json's content from the per-mode summaries ({mode, run_id, summary|null, ...}). */
+/* comparison.json's content from the per-mode summaries ({mode, run_id, summary|null, ...}; with
+ * repeats, `repeats`: [summary|null, ...] in run order). With more than one run per mode the
+ * metrics' values are the means over the valid runs, and `repeats` holds, for TTFT p50/p95,
+ * latency p50 and throughput, each mode's runs, mean and bootstrap 95 % interval, the ratio to
+ * the baseline mode with its interval, and the verdict: faster, slower or no difference at
+ * this confidence. */
+#define COMPARE_BOOTSTRAP_RESAMPLES 10000
 json_t *compare_build(const json_t *modes);
 /* comparison.md from comparison.json. Caller frees. */
 char *compare_markdown(const json_t *comparison);

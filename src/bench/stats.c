@@ -3,6 +3,8 @@
  */
 #include "bench/stats.h"
 
+#include "util/rng.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <stdint.h>
@@ -145,4 +147,49 @@ json_t *stats_json(const struct dstats *s)
                      round_to(s->p50, 3), "p90", round_to(s->p90, 3), "p95", round_to(s->p95, 3),
                      "p99", round_to(s->p99, 3), "max", round_to(s->max, 3), "mean",
                      round_to(s->mean, 3));
+}
+
+static double resample_mean(const double *v, size_t n, uint64_t *st)
+{
+    double sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += v[splitmix64(st) % n];
+    return sum / (double)n;
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int stats_bootstrap_ci(const double *a, size_t na, const double *b, size_t nb, size_t resamples,
+                       uint64_t seed, double *lo, double *hi)
+{
+    if (!na || (b && !nb) || !resamples)
+        return -1;
+    double *r = malloc(resamples * sizeof *r);
+    if (!r)
+        return -1;
+    uint64_t st = seed;
+    size_t n = 0;
+    for (size_t k = 0; k < resamples; k++) {
+        double ma = resample_mean(a, na, &st);
+        if (!b) {
+            r[n++] = ma;
+            continue;
+        }
+        double mb = resample_mean(b, nb, &st);
+        if (mb != 0)
+            r[n++] = ma / mb;
+    }
+    if (n == 0) {
+        free(r);
+        return -1;
+    }
+    qsort(r, n, sizeof *r, cmp_dbl);
+    *lo = stats_percentile_sorted(r, n, 2.5);
+    *hi = stats_percentile_sorted(r, n, 97.5);
+    free(r);
+    return 0;
 }

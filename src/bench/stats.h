@@ -37,4 +37,12 @@ void stats_compute(double *values, size_t n, struct dstats *s);
 double round_to(double v, int decimals);
 json_t *stats_json(const struct dstats *s);
 
+/* Percentile-bootstrap 95 % interval: `resamples` times, draw na values of a and nb of b with
+ * replacement (splitmix64 from seed: the same inputs give the same interval) and take
+ * mean(a*) / mean(b*), or mean(a*) when b is NULL; the interval is the 2.5th..97.5th percentile
+ * of those. Resamples whose mean(b*) is 0 are left out. Returns 0, or -1 when it is undefined
+ * (an empty side, or no resample with mean(b*) != 0). */
+int stats_bootstrap_ci(const double *a, size_t na, const double *b, size_t nb, size_t resamples,
+                       uint64_t seed, double *lo, double *hi);
+
 #endif

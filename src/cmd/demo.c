@@ -399,12 +399,15 @@ int cmd_demo(int argc, char **argv)
     }
     printf("\n== reports\n");
     for (int i = 0; i < 5; i++)
-        printf("%s/%s/report.md\n", results_root, ids[i]);
+        printf("%s/%s/report.md (and report.html)\n", results_root, ids[i]);
     if (cout.dir[0])
         printf("%s/comparison.md\n", cout.dir);
     printf("engine log: %s\n", d.log);
     printf("\ndemo %s in %.0f s\n", all_valid && !cmd_interrupted ? "finished" : "FAILED",
            (double)(clock_now_ns() - t0) / 1e9);
+    /* last, where a reader looks: the page that shows it all, the disk read-back in replay_A */
+    if (cout.dir[0])
+        printf("open in a browser: %s/report.html\n", cout.dir);
     for (int i = 0; i < 5; i++)
         json_decref(all[i]);
     json_decref(rows);

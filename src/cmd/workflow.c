@@ -8,6 +8,7 @@
 #include "cmd/runflags.h"
 #include "util/clock.h"
 #include "util/err.h"
+#include "util/fs.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/proc.h"
@@ -120,6 +121,20 @@ static void compare_event(const char *ev, const char *mode, const char *detail, 
     fflush(stdout);
 }
 
+/* With --repeats: the means, ratios and intervals (comparison.md's section). */
+static void print_repeats(const char *dir)
+{
+    char path[PATH_MAX + 32], err[ERR_LEN];
+    snprintf(path, sizeof path, "%s/comparison.md", dir);
+    struct buf md = BUF_INIT;
+    if (fs_read_file(path, &md, 1 << 20, err) == 0) {
+        const char *sec = strstr(buf_cstr(&md), "\n## Repeats");
+        if (sec)
+            printf("%s\n", sec);
+    }
+    buf_free(&md);
+}
+
 int cmd_compare(int argc, char **argv)
 {
     struct run_flags f;
@@ -127,7 +142,7 @@ int cmd_compare(int argc, char **argv)
     struct opt_list modes = {0};
     const char *restart_cmd = NULL, *compare_id = NULL;
     double restart_timeout = 0, ready_timeout = 0, ready_interval = 0;
-    long long ready_consecutive = 0;
+    long long ready_consecutive = 0, repeats = 1;
     bool skip_ready = false, require_endpoints = false;
     struct opt opts[RUN_FLAGS_MAX + 16];
     memset(opts, 0, sizeof opts);
@@ -183,6 +198,14 @@ int cmd_compare(int argc, char **argv)
          .dest = &compare_id,
          .metavar = "ID",
          .help = "comparison directory name (default compare_<UTC timestamp>)"},
+        {.name = "repeats",
+         .type = OPT_INT,
+         .dest = &repeats,
+         .def = "1",
+         .min = 1,
+         .max = 100,
+         .help = "runs per mode, interleaved (A B A B ...); from 2, means with bootstrap 95 % "
+                 "intervals and a faster / slower / no difference verdict per metric"},
     };
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
         opts[n++] = own[i];
@@ -194,9 +217,11 @@ int cmd_compare(int argc, char **argv)
                        "before each mode --restart-cmd restarts the server in that mode (how is\n"
                        "yours: {mode} is substituted, BENCH_KV_MODE exported), readiness is\n"
                        "awaited, then `kvbench run` runs with --kv-mode set. Runs go to\n"
-                       "<results-root>/<compare-id>_<mode>/; the comparison to\n"
-                       "<results-root>/<compare-id>/comparison.json and comparison.md. Takes\n"
-                       "every workload flag of `kvbench run`. Exit 0 when every run is valid.",
+                       "<results-root>/<compare-id>_<mode>/ (with --repeats N,\n"
+                       "<compare-id>_<mode>_r<k>/, the modes interleaved); the comparison to\n"
+                       "<results-root>/<compare-id>/comparison.json, comparison.md and\n"
+                       "report.html. Takes every workload flag of `kvbench run`. Exit 0 when\n"
+                       "every run is valid.",
                        opts, argc, argv, NULL);
     if (rc >= 0) {
         opts_free(opts);
@@ -263,22 +288,29 @@ int cmd_compare(int argc, char **argv)
                                    .stop = &cmd_interrupted};
     cc.event = compare_event;
     cc.interrupted = &cmd_interrupted;
+    cc.repeats = (size_t)repeats;
     struct compare_outcome out;
     rc = compare_run(&cc, &out, err);
     if (rc < 0) {
         fprintf(stderr, "kvbench compare: %s\n", err);
         rc = out.dir[0] && strstr(err, "already exists") ? EXIT_USAGE : 1;
     } else {
-        char **ids = malloc(nm * sizeof *ids);
-        for (size_t i = 0; ids && i < nm; i++) {
-            ids[i] = malloc(256);
-            snprintf(ids[i], 256, "%s_%s", compare_id, mv[i]);
+        size_t nr = nm * (size_t)repeats;
+        char **ids = malloc(nr * sizeof *ids);
+        for (size_t k = 0; ids && k < nr; k++) {
+            ids[k] = malloc(256);
+            if (repeats > 1)
+                snprintf(ids[k], 256, "%s_%s_r%zu", compare_id, mv[k % nm], k / nm + 1);
+            else
+                snprintf(ids[k], 256, "%s_%s", compare_id, mv[k]);
         }
         if (ids) {
-            print_table_for(cc.run.results_root, ids, nm);
-            free_list(ids, nm);
+            print_table_for(cc.run.results_root, ids, nr);
+            free_list(ids, nr);
         }
-        printf("comparison: %s/comparison.md (and comparison.json)\n", out.dir);
+        if (repeats > 1)
+            print_repeats(out.dir);
+        printf("comparison: %s/comparison.md (and comparison.json, report.html)\n", out.dir);
         rc = out.all_valid ? 0 : 1;
     }
     free_list(mv, nm);

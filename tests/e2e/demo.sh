@@ -36,10 +36,17 @@ grep '^compare, cpu_only:' <<<"$OUT" | grep -q disk_rehydrate_detected && fail "
 grep -q '^== summary' <<<"$OUT" || fail "no summary table"
 grep -q 'd1_compare_cpu_disk .*disk_rehydrate_detected' <<<"$OUT" || fail "table row"
 grep -q '^== comparison' <<<"$OUT" || fail "no comparison"
+grep -q '^multi_turn (cpu_disk): *reuse_holds' <<<"$OUT" || fail "multi_turn verdict"
+# the last line: the comparison's page, which shows the read-back in replay_A
+[[ $(tail -n 1 <<<"$OUT") == "open in a browser: $RES/d1_compare/report.html" ]] ||
+  fail "the demo did not end with the comparison's report.html: $(tail -n 1 <<<"$OUT")"
+grep -q 'chart-mode-readback' "$RES/d1_compare/report.html" || fail "no read-back chart"
 for f in d1_reuse_verify/report.md d1_eviction_replay/report.md d1_compare/comparison.md \
-  d1_compare/comparison.json d1_eviction_replay/telemetry/telemetry_report.json; do
+  d1_compare/comparison.json d1_eviction_replay/telemetry/telemetry_report.json \
+  d1_multi_turn/report.md d1_eviction_replay/report.html d1_compare/report.html; do
   [[ -s "$RES/$f" ]] || fail "$f missing"
-  grep -q "$f" <<<"$OUT" || [[ $f == *telemetry* || $f == *.json ]] || fail "report path $f not printed"
+  grep -q "$f" <<<"$OUT" || [[ $f == *telemetry* || $f == *.json || $f == *.html ]] ||
+    fail "report path $f not printed"
 done
 [[ ! -e "$RES/.d1-kvbm-cache" ]] || fail "the engine's cache was left behind"
 pgrep -f "kvbench serve.*d1-kvbm-cache" >/dev/null && fail "an engine is still running"

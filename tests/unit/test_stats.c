@@ -100,12 +100,40 @@ static void test_large_sets_sort_like_qsort(void **state)
     free(b);
 }
 
+/* The bootstrap's intervals: exact for constant runs, around the mean otherwise, the same for
+ * the same seed, and undefined where a side is empty or every resample divides by 0. */
+static void test_bootstrap(void **state)
+{
+    (void)state;
+    double a[] = {10, 10, 10}, b[] = {20, 20, 20}, lo, hi;
+    assert_int_equal(stats_bootstrap_ci(a, 3, b, 3, 2000, 1, &lo, &hi), 0);
+    assert_float_equal(lo, 0.5, 1e-12);
+    assert_float_equal(hi, 0.5, 1e-12);
+    double x[] = {9, 10, 11, 10, 12, 8}, y[] = {10, 11, 9, 10, 8, 12};
+    assert_int_equal(stats_bootstrap_ci(x, 6, NULL, 0, 10000, 7, &lo, &hi), 0);
+    assert_true(lo < 10 && hi > 10 && lo >= 8 && hi <= 12); /* the mean is 10 */
+    double lo2, hi2;
+    assert_int_equal(stats_bootstrap_ci(x, 6, NULL, 0, 10000, 7, &lo2, &hi2), 0);
+    assert_float_equal(lo, lo2, 0);
+    assert_float_equal(hi, hi2, 0);
+    /* the same distribution: the ratio's interval holds 1 */
+    assert_int_equal(stats_bootstrap_ci(x, 6, y, 6, 10000, 3, &lo, &hi), 0);
+    assert_true(lo < 1 && hi > 1);
+    /* clearly apart: it does not */
+    double fast[] = {50, 52, 49}, slow[] = {100, 98, 103};
+    assert_int_equal(stats_bootstrap_ci(fast, 3, slow, 3, 10000, 3, &lo, &hi), 0);
+    assert_true(hi < 1 && lo > 0.45);
+    double zero[] = {0, 0};
+    assert_int_equal(stats_bootstrap_ci(a, 3, zero, 2, 100, 1, &lo, &hi), -1);
+    assert_int_equal(stats_bootstrap_ci(a, 0, NULL, 0, 100, 1, &lo, &hi), -1);
+    assert_int_equal(stats_bootstrap_ci(a, 3, b, 0, 100, 1, &lo, &hi), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_large_sets_sort_like_qsort),
-        cmocka_unit_test(test_interpolation),
-        cmocka_unit_test(test_single_and_empty),
+        cmocka_unit_test(test_bootstrap),     cmocka_unit_test(test_large_sets_sort_like_qsort),
+        cmocka_unit_test(test_interpolation), cmocka_unit_test(test_single_and_empty),
         cmocka_unit_test(test_many),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
