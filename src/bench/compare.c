@@ -7,6 +7,7 @@
  */
 #include "bench/compare.h"
 #include "bench/html.h"
+#include "bench/report.h"
 
 #include "bench/stats.h"
 #include "bench/sumtable.h"
@@ -302,11 +303,7 @@ json_t *compare_build(const json_t *modes)
 
 static void num_cell(struct buf *b, const json_t *o, const char *key, const char *fmt)
 {
-    double x;
-    if (json_get_num_strict(o, key, &x))
-        buf_printf(b, fmt, x);
-    else
-        buf_append_str(b, " – |");
+    report_num(b, o, key, fmt, " – |");
 }
 
 /* The repeats' section: each mode's mean with its interval, the ratios and the verdicts. */

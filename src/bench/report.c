@@ -15,13 +15,25 @@
 #include <math.h>
 #include <string.h>
 
-static void cell_num(struct buf *b, const json_t *o, const char *key, const char *fmt)
+void report_num(struct buf *b, const json_t *o, const char *key, const char *fmt,
+                const char *absent)
 {
     const json_t *v = json_object_get(o, key);
     if (json_is_number(v))
         buf_printf(b, fmt, json_number_value(v));
     else
-        buf_append_str(b, "–");
+        buf_append_str(b, absent);
+}
+
+void report_verdict(struct buf *b, const char *name, const json_t *verdict)
+{
+    buf_printf(b, "### %s: `%s`\n\n%s.\n\n", name, json_get_str(verdict, "signal", "?"),
+               json_get_str(verdict, "interpretation", ""));
+}
+
+static void cell_num(struct buf *b, const json_t *o, const char *key, const char *fmt)
+{
+    report_num(b, o, key, fmt, "–");
 }
 
 static void cell_stat(struct buf *b, const json_t *phase, const char *metric, const char *p)

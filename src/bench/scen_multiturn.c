@@ -9,6 +9,7 @@
  * is in and no sooner than 1 / Q s after that one started. Without it, a round is sent at once.
  */
 #include "bench/multiturn.h"
+#include "bench/report.h"
 #include "bench/runner.h"
 #include "bench/scenario.h"
 #include "bench/stats.h"
@@ -70,13 +71,8 @@ static int make_round(struct planner *p, struct mt_state *st, size_t r, const ch
 int multiturn_plan(struct planner *p, char *err)
 {
     const struct run_config *cfg = p->cfg;
-    if (cfg->warmup > 0) {
-        struct prompt *w =
-            p->make_set(p->ctx, "warmup", "short", p->warm_seed, (size_t)cfg->warmup, err);
-        if (!w || p->add_phase(p->ctx, "warmup", (size_t)cfg->concurrency, w, (size_t)cfg->warmup,
-                               false, "short", err) < 0)
-            return -1;
-    }
+    if (plan_warmup(p, "short", err) < 0)
+        return -1;
     struct mt_state *st = calloc(1, sizeof *st);
     if (!st)
         return err_set(err, "out of memory");
@@ -161,30 +157,18 @@ static json_t *ttft_json(const struct phase_state *ph)
                      round(s.p95 * 1000) / 1000);
 }
 
-static json_t *round_json(const struct mt_state *st, const struct phase_state *ph, size_t r)
+static json_t *round_json(const struct run_state *rs, const struct mt_state *st, size_t r)
 {
-    double in_usage = 0, in_est = 0, cached = 0;
-    size_t total = 0, errors = 0;
-    bool any_usage = false, any_cached = false;
-    for (size_t k = 0; k < ph->res.n_aggs; k++) {
-        const struct phase_agg *a = &ph->res.aggs[k];
-        in_usage += a->in_usage;
-        in_est += a->in_est;
-        cached += a->cached;
-        any_usage |= a->any_usage;
-        any_cached |= a->any_cached;
-        total += a->total;
-        errors += a->err;
-    }
-    double prompt = any_usage ? in_usage : in_est;
-    const char *src = any_cached ? "usage" : NULL;
-    const json_t *ed = json_object_get(ph->kv_delta, "engine_delta");
-    double reused;
-    if (!any_cached && json_get_num_strict(ed, "reused_tokens", &reused)) {
-        /* the engine's counters over the round: its requests alone ran then */
-        cached = reused;
-        src = "engine_counters";
-    }
+    const struct phase_state *ph = &rs->phases[st->first + r];
+    struct phase_reuse pr;
+    phase_reuse_of(rs, st->first + r, &pr);
+    double in_est = 0;
+    for (size_t k = 0; k < ph->res.n_aggs; k++)
+        in_est += ph->res.aggs[k].in_est;
+    double prompt = pr.prompt_tokens, cached = pr.reused_tokens;
+    const char *src = pr.source;
+    size_t total = pr.requests, errors = pr.errors;
+    bool any_usage = pr.prompt_from_usage;
     size_t u = st->m.mp.users;
     double reusable = 0;
     for (size_t k = 0; k < u; k++)
@@ -333,7 +317,7 @@ json_t *multiturn_summary(const struct run_state *rs)
     for (size_t r = 0; r < mp->rounds; r++) {
         const struct phase_state *ph = &rs->phases[st->first + r];
         if (ph->ran)
-            json_array_append_new(rounds, round_json(st, ph, r));
+            json_array_append_new(rounds, round_json(rs, st, r));
     }
     json_t *o =
         json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "users", (json_int_t)mp->users,
@@ -350,16 +334,6 @@ json_t *multiturn_summary(const struct run_state *rs)
 
 /* ------------------------------------------------------------ report */
 
-/* A number with `decimals`, or – when absent or null. */
-static void cell(struct buf *b, const json_t *o, const char *key, int decimals)
-{
-    double x;
-    if (json_get_num_strict(o, key, &x))
-        buf_printf(b, "%.*f | ", decimals, x);
-    else
-        buf_append_str(b, "– | ");
-}
-
 void multiturn_report(struct buf *b, const json_t *s, const json_t *src, const json_t *config)
 {
     (void)src;
@@ -369,9 +343,7 @@ void multiturn_report(struct buf *b, const json_t *s, const json_t *src, const j
         buf_append_str(b, "No round ran.\n\n");
         return;
     }
-    const json_t *v = json_object_get(mt, "verdict");
-    buf_printf(b, "### multi_turn: `%s`\n\n%s.\n\n", json_get_str(v, "signal", "?"),
-               json_get_str(v, "interpretation", ""));
+    report_verdict(b, "multi_turn", json_object_get(mt, "verdict"));
     buf_printf(b,
                "%lld users, %lld rounds planned: system prompt %lld tokens, history %lld, "
                "answers up to %lld, questions %lld; device tier ",
@@ -393,12 +365,12 @@ void multiturn_report(struct buf *b, const json_t *s, const json_t *src, const j
         const json_t *t = json_object_get(o, "ttft_ms");
         buf_printf(b, "| %lld | %lld | %lld | ", json_get_int(o, "round", 0),
                    json_get_int(o, "requests", 0), json_get_int(o, "errors", 0));
-        cell(b, t, "p50", 1);
-        cell(b, t, "p95", 1);
-        cell(b, o, "prompt_tokens", 0);
-        cell(b, o, "cached_tokens", 0);
-        cell(b, o, "hit_rate", 2);
-        cell(b, o, "reusable_rate", 2);
+        report_num(b, t, "p50", "%.1f | ", "– | ");
+        report_num(b, t, "p95", "%.1f | ", "– | ");
+        report_num(b, o, "prompt_tokens", "%.0f | ", "– | ");
+        report_num(b, o, "cached_tokens", "%.0f | ", "– | ");
+        report_num(b, o, "hit_rate", "%.2f | ", "– | ");
+        report_num(b, o, "reusable_rate", "%.2f | ", "– | ");
         buf_printf(b, "%s |\n", json_get_str(o, "hit_rate_source", "–"));
     }
     buf_append_str(b, "\n*Hit rate* = cached ÷ prompt tokens of the round; *could reuse* = the "

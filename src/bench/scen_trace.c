@@ -7,6 +7,7 @@
  * dropped once it ran. summary.json `trace` sets the tokens the trace could reuse beside the
  * tokens the server reused, overall and per window.
  */
+#include "bench/report.h"
 #include "bench/runner.h"
 #include "bench/scenario.h"
 #include "bench/trace.h"
@@ -57,13 +58,8 @@ void trace_state_free(void *state)
 int trace_plan(struct planner *p, char *err)
 {
     const struct run_config *cfg = p->cfg;
-    if (cfg->warmup > 0) {
-        struct prompt *w =
-            p->make_set(p->ctx, "warmup", "short", p->warm_seed, (size_t)cfg->warmup, err);
-        if (!w || p->add_phase(p->ctx, "warmup", (size_t)cfg->concurrency, w, (size_t)cfg->warmup,
-                               false, "short", err) < 0)
-            return -1;
-    }
+    if (plan_warmup(p, "short", err) < 0)
+        return -1;
     struct trace_state *st = calloc(1, sizeof *st);
     if (!st)
         return err_set(err, "out of memory");
@@ -153,35 +149,6 @@ int trace_before_phase(struct planner *p, size_t i, char *err)
 
 /* ------------------------------------------------------------ summary */
 
-/* The tokens the server reused in a phase: from the responses, else the engine's counters. */
-static bool phase_reused(const struct phase_state *ph, double *reused, double *prompt,
-                         const char **src)
-{
-    double cached = 0, in_usage = 0, in_est = 0;
-    bool any_cached = false, any_usage = false;
-    for (size_t k = 0; k < ph->res.n_aggs; k++) {
-        const struct phase_agg *a = &ph->res.aggs[k];
-        cached += a->cached;
-        in_usage += a->in_usage;
-        in_est += a->in_est;
-        any_cached |= a->any_cached;
-        any_usage |= a->any_usage;
-    }
-    *prompt = any_usage ? in_usage : in_est;
-    if (any_cached) {
-        *reused = cached;
-        *src = "usage";
-        return true;
-    }
-    const json_t *ed = json_object_get(ph->kv_delta, "engine_delta");
-    if (json_get_num_strict(ed, "reused_tokens", reused)) {
-        *src = "engine_counters";
-        return true;
-    }
-    *src = NULL;
-    return false;
-}
-
 static json_t *ratio(double a, double b)
 {
     return json_real_or_null(round(a / b * 1e4) / 1e4, b > 0);
@@ -202,12 +169,12 @@ json_t *trace_summary(const struct run_state *rs)
         const struct phase_state *ph = &rs->phases[w->phase];
         if (!ph->ran)
             continue;
-        double r = 0, pt = 0;
-        const char *src;
-        bool have = phase_reused(ph, &r, &pt, &src);
-        size_t sent = 0;
-        for (size_t k = 0; k < ph->res.n_aggs; k++)
-            sent += ph->res.aggs[k].total;
+        struct phase_reuse pr;
+        phase_reuse_of(rs, w->phase, &pr);
+        double r = pr.reused_tokens, pt = pr.prompt_tokens;
+        const char *src = pr.source;
+        bool have = src != NULL;
+        size_t sent = pr.requests;
         requests += sent;
         reusable += (double)w->reusable;
         prompt += pt;
@@ -275,11 +242,7 @@ json_t *trace_summary(const struct run_state *rs)
 
 static void num(struct buf *b, const json_t *o, const char *key, const char *fmt)
 {
-    double x;
-    if (json_get_num_strict(o, key, &x))
-        buf_printf(b, fmt, x);
-    else
-        buf_append_str(b, "– | ");
+    report_num(b, o, key, fmt, "– | ");
 }
 
 void trace_report(struct buf *b, const json_t *s, const json_t *src, const json_t *config)
@@ -291,9 +254,7 @@ void trace_report(struct buf *b, const json_t *s, const json_t *src, const json_
         buf_append_str(b, "No window of the trace ran.\n\n");
         return;
     }
-    const json_t *v = json_object_get(t, "verdict");
-    buf_printf(b, "### trace: `%s`\n\n%s.\n\n", json_get_str(v, "signal", "?"),
-               json_get_str(v, "interpretation", ""));
+    report_verdict(b, "trace", json_object_get(t, "verdict"));
     buf_printf(b, "%s: %lld requests sent of %lld, blocks of %lld tokens, ",
                json_get_str(t, "file", "?"), json_get_int(t, "requests", 0),
                json_get_int(t, "trace_requests", 0), json_get_int(t, "block_tokens", 0));

@@ -5,22 +5,59 @@
 
 #include "bench/runner.h"
 #include "util/err.h"
+#include "util/json.h"
 
 #include <stdio.h>
 #include <string.h>
+
+int plan_warmup(struct planner *p, const char *set, char *err)
+{
+    const struct run_config *cfg = p->cfg;
+    if (cfg->warmup <= 0)
+        return 0;
+    struct prompt *w = p->make_set(p->ctx, "warmup", set, p->warm_seed, (size_t)cfg->warmup, err);
+    if (!w || p->add_phase(p->ctx, "warmup", (size_t)cfg->concurrency, w, (size_t)cfg->warmup,
+                           false, set, err) < 0)
+        return -1;
+    return 0;
+}
+
+void phase_reuse_of(const struct run_state *rs, size_t phase, struct phase_reuse *out)
+{
+    const struct phase_state *ph = &rs->phases[phase];
+    double cached = 0, in_usage = 0, in_est = 0;
+    bool any_cached = false, any_usage = false;
+    memset(out, 0, sizeof *out);
+    for (size_t k = 0; k < ph->res.n_aggs; k++) {
+        const struct phase_agg *a = &ph->res.aggs[k];
+        cached += a->cached;
+        in_usage += a->in_usage;
+        in_est += a->in_est;
+        any_cached |= a->any_cached;
+        any_usage |= a->any_usage;
+        out->requests += a->total;
+        out->errors += a->err;
+    }
+    out->prompt_tokens = any_usage ? in_usage : in_est;
+    out->prompt_from_usage = any_usage;
+    if (any_cached) {
+        out->reused_tokens = cached;
+        out->source = "usage";
+        return;
+    }
+    /* the engine's counters over the phase: its requests alone ran then */
+    const json_t *ed = json_object_get(ph->kv_delta, "engine_delta");
+    if (json_get_num_strict(ed, "reused_tokens", &out->reused_tokens))
+        out->source = "engine_counters";
+}
 
 /* standard: warmup (another seed, not in the overall figures), then main. */
 static int plan_standard(struct planner *p, char *err)
 {
     const struct run_config *cfg = p->cfg;
     size_t conc = (size_t)cfg->concurrency;
-    if (cfg->warmup > 0) {
-        struct prompt *w =
-            p->make_set(p->ctx, "warmup", cfg->prompt_set, p->warm_seed, (size_t)cfg->warmup, err);
-        if (!w || p->add_phase(p->ctx, "warmup", conc, w, (size_t)cfg->warmup, false,
-                               cfg->prompt_set, err) < 0)
-            return -1;
-    }
+    if (plan_warmup(p, cfg->prompt_set, err) < 0)
+        return -1;
     struct prompt *m =
         p->make_set(p->ctx, "main", cfg->prompt_set, p->seed, (size_t)cfg->requests, err);
     if (!m || p->add_phase(p->ctx, "main", conc, m, (size_t)cfg->requests, true, cfg->prompt_set,
@@ -36,14 +73,9 @@ static int plan_eviction(struct planner *p, char *err)
     size_t conc = (size_t)cfg->concurrency;
     size_t ca = cfg->evict_a_conc > 0 ? (size_t)cfg->evict_a_conc : conc;
     size_t cb = cfg->evict_b_conc > 0 ? (size_t)cfg->evict_b_conc : (ca > 2 * conc ? ca : 2 * conc);
-    if (cfg->warmup > 0) {
-        struct prompt *w =
-            p->make_set(p->ctx, "warmup", "long", p->warm_seed, (size_t)cfg->warmup, err);
-        /* warmup at --concurrency, as the reference harness runs it */
-        if (!w ||
-            p->add_phase(p->ctx, "warmup", conc, w, (size_t)cfg->warmup, false, "long", err) < 0)
-            return -1;
-    }
+    /* warmup at --concurrency, as the reference harness runs it */
+    if (plan_warmup(p, "long", err) < 0)
+        return -1;
     size_t n_a = (size_t)cfg->evict_a;
     struct prompt *a = p->make_set(p->ctx, "A", "long", p->seed, n_a, err);
     size_t n_b = (size_t)cfg->evict_b;

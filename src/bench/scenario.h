@@ -71,6 +71,20 @@ struct scenario {
     void (*free_state)(void *state); /* frees rs->scenario_state */
 };
 
+/* The warmup phase (--warmup prompts of `set` at --concurrency, another seed, not in the
+ * overall figures), when --warmup > 0. Returns 0 or -1 (err). */
+int plan_warmup(struct planner *p, const char *set, char *err);
+
+/* What a phase's responses and the engine say about its prompt tokens and their reuse. */
+struct phase_reuse {
+    size_t requests, errors;
+    double prompt_tokens; /* from usage where the responses had it, else kvbench's count */
+    bool prompt_from_usage;
+    double reused_tokens; /* valid when source != NULL */
+    const char *source;   /* "usage" (the responses), "engine_counters" or NULL: unknown */
+};
+void phase_reuse_of(const struct run_state *rs, size_t phase, struct phase_reuse *out);
+
 /* The scenario named name, or NULL. */
 const struct scenario *scenario_find(const char *name);
 /* The names, NULL-terminated (for the --scenario choices). */
