@@ -240,7 +240,10 @@ static json_t *verdict(const struct mt_state *st, const json_t *rounds, const ch
     }
     char text[640];
     const char *sig;
-    if (n < 2) {
+    if (n == 0) {
+        sig = "unavailable";
+        snprintf(text, sizeof text, "no round ran (the run stopped before: see invalid_reason)");
+    } else if (n < 2) {
         sig = "unavailable";
         snprintf(text, sizeof text, "one round only: nothing of a conversation came back");
     } else if (measured == 0) {

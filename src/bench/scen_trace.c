@@ -198,7 +198,11 @@ json_t *trace_summary(const struct run_state *rs)
     const char *sig;
     char text[400];
     double q = reusable > 0 ? reused / reusable : 0;
-    if (!have) {
+    if (json_array_size(windows) == 0) {
+        sig = "unavailable";
+        snprintf(text, sizeof text,
+                 "no window of the trace ran (the run stopped before: see invalid_reason)");
+    } else if (!have) {
         sig = "unavailable";
         snprintf(text, sizeof text,
                  "the responses carried no cached-token counts and the engine's counters had no "

@@ -229,7 +229,8 @@ int trace_prompt(struct trace *t, const struct tokenizer *tok, uint64_t seed, co
 {
     const struct trace_req *r = &t->r[i];
     uint64_t s = seed ^ salt_hash(salt);
-    if (s != t->blocks_seed) { /* the cache holds another seed's blocks */
+    if (s != t->blocks_seed || json_object_size(t->blocks) >= TRACE_BLOCK_CACHE_MAX) {
+        /* another seed's blocks, or as many as memory should hold: made again when needed */
         json_object_clear(t->blocks);
         t->blocks_seed = s;
     }

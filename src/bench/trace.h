@@ -23,6 +23,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* Block texts kept for reuse (a few KiB each); past it the cache starts again, so that a trace of
+ * many distinct blocks does not hold them all. */
+#define TRACE_BLOCK_CACHE_MAX 8192
+
 struct trace_req {
     double t_ms; /* from the trace's first request */
     size_t input_len, output_len;

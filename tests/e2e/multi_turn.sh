@@ -86,6 +86,17 @@ jq -e '.multi_turn | .users == 6 and .rounds_planned == 2 and .system_prompt_tok
   >/dev/null || fail "preset: $(jq -c 'del(.multi_turn.rounds)' "$TMP/results/preset/summary.json")"
 stop_engine
 
+# requests that fail: their users go on (an empty answer), every round sends all users
+start_engine --profile tiny --fail-rate 0.3 --log-level WARNING
+expect_exit 0 "$KVBENCH" run --base-url "$BASE" --kvbm-metrics-url "$METRICS" "${RUN[@]}" \
+  --run-id faults
+jq -e '.multi_turn.rounds | length == 4 and all(.[]; .requests == 4)
+  and (map(.errors) | add) > 0' "$TMP/results/faults/summary.json" >/dev/null ||
+  fail "faults: $(jq -c '.multi_turn.rounds | map([.requests, .errors])' "$TMP/results/faults/summary.json")"
+jq -e -s '[.[] | select(.error != null)] | length > 0 and all(.[]; .error | startswith("HTTP 500"))' \
+  "$TMP/results/faults/requests.jsonl" >/dev/null || fail "faults: the failed rows"
+stop_engine
+
 # one-line errors
 B=(--base-url http://127.0.0.1:9 --results-root "$TMP/results")
 expect_exit 2 "$KVBENCH" run "${B[@]}" --users 4
