@@ -2,7 +2,8 @@
 # eviction_replay with --pressure auto against `kvbench serve`: set B is sized from the tiers the
 # engine reports (no hand-tuned set sizes) and replay_A reads set A back from disk, where a fixed
 # set B that is too small does not; small disk tiers give the pressure_impossible warning with the
-# figures; capacities from flags; an engine that reports none gives pressure_auto_unavailable and
+# figures; the engine's disk offload filter on names the filter as the cause; capacities from
+# flags; an engine that reports none gives pressure_auto_unavailable and
 # keeps --eviction-b-requests; and the flags' one-line errors.
 source "$(dirname "$0")/lib.sh"
 
@@ -55,6 +56,22 @@ jq -e '[.warnings[] | select(.code == "pressure_impossible")] | length == 1' "$S
   fail "small: no pressure_impossible warning: $(jq -c .warnings "$S")"
 jq -e '.pressure_plan.feasible == false and (.pressure_plan.reason | test("disk tier \\(200 blocks\\)"))' \
   "$TMP/results/small/config.json" >/dev/null || fail "small: $(jq -c .pressure_plan "$TMP/results/small/config.json")"
+stop_engine
+
+# the engine's disk offload filter on (its default, and the runbook's section 9 case): set A is
+# sized out of the faster tiers, yet never reached the disk: the verdict names the filter, with
+# the figures (the same as the runbook's command verbatim against the default engine gives)
+start_engine --profile tiny --kv-mode cpu_disk --gpu-cache-blocks 64 --cpu-cache-blocks 128 \
+  --disk-cache-blocks 4096 --disk-cache-dir "$TMP/kv3" --speedup 50 --log-level WARNING
+expect_exit 0 "$KVBENCH" run --base-url "$BASE" --kvbm-metrics-url "$METRICS" "${RUN[@]}" \
+  --pressure auto --run-id filter
+jq -e '.overall_summary.eviction_replay_signal_kvbm
+  | .signal != "disk_rehydrate_detected" and .diagnosis.cause == "set_a_never_reached_disk"
+    and .diagnosis.warm_offload_blocks_disk == 0 and .diagnosis.warm_offload_blocks_host > 0
+    and .diagnosis.replay_offload_blocks_disk > 0
+    and (.interpretation | test("disk offload filter admits a block only on its second sighting"))' \
+  "$TMP/results/filter/summary.json" >/dev/null ||
+  fail "filter: $(jq -c .overall_summary.eviction_replay_signal_kvbm "$TMP/results/filter/summary.json")"
 stop_engine
 
 # an engine that reports no capacities (metrics elsewhere): said, and set B stays as given
