@@ -534,7 +534,7 @@ static void chart_time(struct buf *b, struct run_data *d)
     if (d->stride > 1) {
         char t[160];
         snprintf(t, sizeof t,
-                 "Every %zu-th request is drawn (%zu of the run); the tables below "
+                 "One request in %zu is drawn (%zu of the run); the tables below "
                  "use every request.",
                  d->stride, d->rows);
         note(b, t);

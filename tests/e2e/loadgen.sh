@@ -171,6 +171,11 @@ done
   fail "large: no main phase"
 (($(jq -s '[.[].itl_ms | length] | add' "$L/requests.jsonl") > 1048576)) ||
   fail "large: too few ITL values to leave the in-memory path"
+# its report.html draws one request in 2 (at most 20,000 points a series) and says so
+pts=$(grep -o '<circle class="mark"' "$L/report.html" | wc -l) # TTFT points, none elsewhere here
+((pts == 12500)) || fail "large: $pts TTFT points drawn"
+grep -qF 'One request in 2 is drawn (12500 of the run)' "$L/report.html" ||
+  fail "large: report.html does not say it draws a sample"
 
 # Bad flags: one line, exit 2.
 for bad in "--request-rate fast" "--request-rate -3" "--arrival poisson" "--threads 0" \
