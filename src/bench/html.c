@@ -317,8 +317,8 @@ static void read_snapshots(struct run_data *d)
         const char *label = json_get_str(o, "label", "");
         double t;
         if (o && clock_parse_iso(json_get_str(o, "timestamp_utc", ""), &t) == 0) {
-            if (strcmp(label, "run_start") == 0 || !(d->origin > 0))
-                d->origin = d->origin > 0 && strcmp(label, "run_start") != 0 ? d->origin : t;
+            if (!(d->origin > 0) || strcmp(label, "run_start") == 0)
+                d->origin = t; /* the run's start, else the first snapshot */
             bool before = strncmp(label, "before_", 7) == 0,
                  after = strncmp(label, "after_", 6) == 0;
             if (before || after) {
@@ -457,7 +457,8 @@ static void read_telemetry(struct run_data *d)
             const char *r = csv_col(cols, n, hcols, nh, "rMB_s");
             const char *w = csv_col(cols, n, hcols, nh, "wMB_s");
             double at;
-            if (ts && r && w && clock_parse_iso(ts, &at) == 0 && d->origin > 0) {
+            /* samples from before the run started (telemetry starts first) are left out */
+            if (ts && r && w && clock_parse_iso(ts, &at) == 0 && d->origin > 0 && at >= d->origin) {
                 ser_add(&d->rd, at - d->origin, strtod(r, NULL));
                 ser_add(&d->wr, at - d->origin, strtod(w, NULL));
                 d->have_disk = true;

@@ -5,11 +5,14 @@
 # fetched from anywhere. Also `kvbench report --html` draws the same page again, and its errors.
 source "$(dirname "$0")/lib.sh"
 
+
 CHROME=$(command -v chromium-headless-shell || command -v chromium || true)
 [[ -n $CHROME ]] || skip "no chromium-headless-shell or chromium (scripts/install-deps.sh installs it)"
 
+# Each response waits 200 ms before its first token, so that the eviction run lasts long enough
+# for several telemetry samples (0.2 s apart) on any machine.
 start_engine --profile tiny --kv-mode cpu_disk --gpu-cache-blocks 64 --cpu-cache-blocks 128 \
-  --disk-cache-blocks 4096 --disable-disk-offload-filter --disk-cache-dir "$TMP/kv" --speedup 5 \
+  --disk-cache-blocks 4096 --disable-disk-offload-filter --disk-cache-dir "$TMP/kv" --stall-ms 200 \
   --log-level WARNING
 COMMON=(--base-url "$BASE" --kvbm-metrics-url "$METRICS" --warmup 0 --stream
   --results-root "$TMP/results" --no-progress --log-level WARNING)
