@@ -38,7 +38,7 @@ static const struct mt_preset {
 } MT_PRESETS[] = {
     /* LMBenchmark's long-input workload at its lowest QPS (0.5 over 15 users) */
     {"lmbench-long", 15, 20, 1000, 20000, 100, 0.5 / 15},
-    /* a short conversation that runs in about a minute on the embedded engine */
+    /* a short conversation: about 20 s on the embedded engine's default profile */
     {"lmbench-short", 6, 4, 256, 1024, 32, 0},
 };
 static const char *const MT_FLAGS[] = {
@@ -293,7 +293,7 @@ void run_flags_add(struct run_flags *f, struct opt *opts, size_t *n, const char 
          .dest = &f->preset,
          .choices = PRESETS,
          .help = "multi_turn sizes: lmbench-long (15 users x 20 rounds, 1,000 + 20,000 tokens, "
-                 "100-token answers) or lmbench-short (a minute on kvbench serve); flags given "
+                 "100-token answers) or lmbench-short (about 20 s on kvbench serve); flags given "
                  "win"},
         {.name = "trace",
          .type = OPT_STR,
