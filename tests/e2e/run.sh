@@ -29,6 +29,10 @@ grep -q '^null$' <<<"$out" && fail "runbook 9a jq printed null"
 [[ $(wc -l <"$RES/reuse_verify_test/requests.jsonl") -eq 3 ]] || fail "reuse rows"
 
 # --- 9: eviction_replay, A pushed out of G1 and G2, read back from disk -------------------------
+# What the engine itself read from its block device (/proc/<pid>/io read_bytes; the device-wide
+# counters move with every other process on the machine, so the test asserts nothing on them).
+engine_read_bytes() { awk '$1 == "read_bytes:" { print $2 }' "/proc/$ENGINE_PID/io" 2>/dev/null || true; }
+r0=$(engine_read_bytes)
 expect_exit 0 "$KVBENCH" run --base-url "$BASE" $(kv) --kv-mode cpu_disk --scenario eviction_replay \
   --warmup 2 --eviction-a-requests 6 --eviction-b-requests 12 --eviction-a-concurrency 2 \
   --eviction-b-concurrency 4 --long-range 6000:7600 --max-tokens 32 --temperature 0.7 \
@@ -38,11 +42,17 @@ S="$RES/eviction_replay_test/summary.json"
 [[ $(jq -r .overall_summary.eviction_replay_signal_kvbm.signal "$S") == disk_rehydrate_detected ]] ||
   fail "kvbm signal: $(jq -c .overall_summary.eviction_replay_signal_kvbm "$S")"
 [[ $(jq -r '.overall_summary.eviction_replay_signal_kvbm.replay_onboard_blocks_d2d > 0' "$S") == true ]] || fail "no d2d in replay"
-io=$(jq -r .overall_summary.eviction_replay_signal_io.signal "$S")
-if grep -q 'disk O_DIRECT' "$ENGINE_LOG" && [[ $(jq -r .block_device.resolved_by "$S") == mount ]]; then
-  [[ $io == possible_readback ]] || fail "io signal $io: $(jq -c .overall_summary.eviction_replay_signal_io "$S")"
-  [[ $(jq '[.phase_summaries[] | select(.phase=="replay_A")][0].io_delta.read_bytes_delta > 0' "$S") == true ]] ||
-    fail "no block-device reads during replay"
+r1=$(engine_read_bytes)
+# the device-wide verdict is computed (its value depends on the machine's other readers too)
+jq -e '.overall_summary.eviction_replay_signal_io | (.signal | IN("possible_readback",
+  "weak_read_signal", "no_clear_readback")) and (.replay_read_mib | type == "number")' "$S" \
+  >/dev/null || fail "io signal: $(jq -c .overall_summary.eviction_replay_signal_io "$S")"
+if grep -q 'disk O_DIRECT' "$ENGINE_LOG" && [[ -n $r0 && -n $r1 ]]; then
+  # with O_DIRECT the engine's block reads reach the device: at least what its KV counters say
+  # it read back from disk in replay_A
+  want=$(jq '[.phase_summaries[] | select(.phase=="replay_A")][0].kvbm_metrics_delta.kvbm_disk_bytes_read_delta' "$S")
+  ((want > 0 && r1 - r0 >= want)) ||
+    fail "the engine read $((r1 - r0)) bytes from its device; its counters say $want in replay_A"
 fi
 out=$(jq '.run_valid, .overall_summary.eviction_replay_signal_kvbm, .overall_summary.eviction_replay_signal_io' "$RES"/eviction_replay_*/summary.json)
 grep -q '^null$' <<<"$out" && fail "runbook 9 jq printed null"
