@@ -99,7 +99,10 @@ int multiturn_plan(struct planner *p, char *err)
     for (size_t r = 0; r < mp.rounds; r++) {
         char name[32];
         snprintf(name, sizeof name, "round_%zu", r + 1);
-        if (p->add_phase(p->ctx, name, mp.users, NULL, mp.users, true, "turn", err) < 0)
+        /* every user at once, or at most --max-concurrency of them in flight */
+        size_t conc = cfg->max_concurrency && cfg->max_concurrency < mp.users ? cfg->max_concurrency
+                                                                              : mp.users;
+        if (p->add_phase(p->ctx, name, conc, NULL, mp.users, true, "turn", err) < 0)
             return -1;
         struct phase_state *ph = &p->rs->phases[p->rs->n_phases - 1];
         ph->schedule = mp.user_qps > 0 ? st->m.schedule : NULL;

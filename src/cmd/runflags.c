@@ -739,7 +739,8 @@ int run_flags_config(const struct run_flags *f, const struct opt *opts, struct r
     c->max_concurrency = (size_t)f->max_concurrency;
     c->duration_s = f->duration_s;
     bool open = c->request_rate > 0;
-    bool traced = strcmp(f->scenario, "trace") == 0; /* an open loop of its own */
+    /* trace and multi_turn pace their own requests; --max-concurrency caps them too */
+    bool traced = strcmp(f->scenario, "trace") == 0 || strcmp(f->scenario, "multi_turn") == 0;
     if (!open && (opts_seen(opts, "arrival") || opts_seen(opts, "burstiness") ||
                   opts_seen(opts, "ramp-up-s") || (opts_seen(opts, "max-concurrency") && !traced)))
         return err_set(err, "--arrival, --burstiness, --ramp-up-s and --max-concurrency shape the "

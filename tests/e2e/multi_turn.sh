@@ -9,9 +9,11 @@ source "$(dirname "$0")/lib.sh"
 
 ENGINE=(--profile tiny --gpu-cache-blocks 64 --cpu-cache-blocks 512 --disk-cache-blocks 4096
   --disable-disk-offload-filter --speedup 20 --log-level WARNING)
+# One request in flight at a time (--max-concurrency 1): which user's blocks a 64-block device
+# keeps is then the same on a busy machine as on an idle one.
 RUN=(--scenario multi_turn --users 4 --rounds 4 --system-prompt-tokens 32 --history-tokens 1500
-  --answer-tokens 32 --user-qps 8 --warmup 0 --stream --results-root "$TMP/results" --no-progress
-  --log-level WARNING)
+  --answer-tokens 32 --user-qps 8 --max-concurrency 1 --warmup 0 --stream
+  --results-root "$TMP/results" --no-progress --log-level WARNING)
 rounds() { jq -c '[.multi_turn.rounds[] | .hit_rate]' "$TMP/results/$1/summary.json"; }
 
 for mode in cpu_disk off; do
