@@ -165,7 +165,7 @@ static int compose(const struct workload_params *p, const char *doc, size_t doc_
     int rc = 0;
     if (p->llama3_template)
         /* without its BOS text when the server puts its own BOS first (--add-bos) */
-        rc |= buf_append_str(out, p->no_bos ? LLAMA3_HEAD + 17 : LLAMA3_HEAD);
+        rc |= buf_append_str(out, p->no_bos ? &LLAMA3_HEAD[17] : LLAMA3_HEAD);
     if (p->salt && *p->salt) {
         rc |= buf_append_str(out, p->salt);
         rc |= buf_append_str(out, "\n\n");
