@@ -22,7 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             strcmp(a.finish, b.finish) != 0 || a.has_id != b.has_id || strcmp(a.id, b.id) != 0 ||
             a.usage_prompt != b.usage_prompt || a.usage_completion != b.usage_completion ||
             a.cached != b.cached || a.timings_prompt_n != b.timings_prompt_n ||
-            a.timings_cache_n != b.timings_cache_n || a.has_error != b.has_error ||
+            a.timings_cache_n != b.timings_cache_n || a.meta_cached != b.meta_cached ||
+            a.has_error != b.has_error ||
             strcmp(a.error, b.error) != 0)
             abort();
     } else if (ta.len != 0) {

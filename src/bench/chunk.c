@@ -22,7 +22,7 @@ static void chunk_reset(struct chunk *c)
 {
     memset(c, 0, sizeof *c);
     c->usage_prompt = c->usage_completion = c->cached = -1;
-    c->timings_prompt_n = c->timings_cache_n = -1;
+    c->timings_prompt_n = c->timings_cache_n = c->meta_cached = -1;
 }
 
 static void copy_str(char *dst, size_t cap, const char *s, size_t len)
@@ -101,6 +101,7 @@ int chunk_read_jansson(const char *data, size_t len, struct chunk *c, struct buf
     const json_t *tm = json_object_get(j, "timings");
     c->timings_prompt_n = int_or(tm, "prompt_n", -1);
     c->timings_cache_n = int_or(tm, "cache_n", -1);
+    c->meta_cached = int_or(json_object_get(j, "meta_info"), "cached_tokens", -1);
     json_decref(j);
     return 0;
 }
@@ -119,7 +120,7 @@ struct scan {
     struct span id, finish, text, delta_content, msg_content, err_str, err_msg, object, message;
     bool text_key, delta_content_key, msg_content_key; /* present with any type */
     bool err_is_obj;
-    long long up, uc, cached, tp, tc;
+    long long up, uc, cached, tp, tc, mc;
 };
 
 static inline void ws(struct scan *s)
@@ -618,6 +619,14 @@ static int timings_member(struct scan *s, const struct span *k, void *ctx, int d
     return skip(s, depth);
 }
 
+static int meta_member(struct scan *s, const struct span *k, void *ctx, int depth)
+{
+    struct scan *sc = ctx;
+    if (key_is(k, "cached_tokens"))
+        return int_or_skip(s, &sc->mc, depth);
+    return skip(s, depth);
+}
+
 static int error_member(struct scan *s, const struct span *k, void *ctx, int depth)
 {
     struct scan *sc = ctx;
@@ -643,6 +652,12 @@ static int top_member(struct scan *s, const struct span *k, void *ctx, int depth
         sc->tp = sc->tc = -1;
         if (s->p < s->end && *s->p == '{')
             return object(s, timings_member, sc, depth);
+        return skip(s, depth);
+    }
+    if (key_is(k, "meta_info")) {
+        sc->mc = -1;
+        if (s->p < s->end && *s->p == '{')
+            return object(s, meta_member, sc, depth);
         return skip(s, depth);
     }
     if (key_is(k, "error")) {
@@ -671,7 +686,7 @@ static int scan_full(const char *data, size_t len, struct chunk *c, struct buf *
     memset(&sc, 0, sizeof sc);
     sc.p = data;
     sc.end = data + len;
-    sc.up = sc.uc = sc.cached = sc.tp = sc.tc = -1;
+    sc.up = sc.uc = sc.cached = sc.tp = sc.tc = sc.mc = -1;
     ws(&sc);
     if (object(&sc, top_member, &sc, 1) < 0)
         return 1;
@@ -727,7 +742,31 @@ static int scan_full(const char *data, size_t len, struct chunk *c, struct buf *
     c->cached = sc.cached;
     c->timings_prompt_n = sc.tp;
     c->timings_cache_n = sc.tc;
+    c->meta_cached = sc.mc;
     return 0;
+}
+
+long long reuse_evidence(const struct reuse_fields *f, const char **source)
+{
+    *source = NULL;
+    if (f->details_cached >= 0) {
+        *source = "usage.prompt_tokens_details.cached_tokens";
+        return f->details_cached;
+    }
+    if (f->timings_cache_n >= 0) {
+        *source = "timings.cache_n";
+        return f->timings_cache_n;
+    }
+    /* prompt_n counts the prompt tokens the server evaluated; the rest it took from its cache */
+    if (f->usage_prompt >= 0 && f->timings_prompt_n >= 0 && f->timings_prompt_n <= f->usage_prompt) {
+        *source = "usage.prompt_tokens-timings.prompt_n";
+        return f->usage_prompt - f->timings_prompt_n;
+    }
+    if (f->meta_cached >= 0) {
+        *source = "meta_info.cached_tokens";
+        return f->meta_cached;
+    }
+    return -1;
 }
 
 int chunk_scan(const char *data, size_t len, struct chunk *c, struct buf *text, unsigned want)

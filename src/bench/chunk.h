@@ -25,12 +25,29 @@ struct chunk {
     bool has_finish, has_id, has_error;
     long long usage_prompt, usage_completion, cached; /* -1: absent (or not an integer) */
     long long timings_prompt_n, timings_cache_n;      /* -1: absent */
+    long long meta_cached; /* SGLang's meta_info.cached_tokens, -1: absent */
     /* the strings last: a template hit copies only those that are set */
     char finish[32];
     char id[160];
     char error[420];     /* the error object's message */
     char malformed[160]; /* non-empty: the bytes are not JSON (the parser's message) */
 };
+
+/* What a response said about its prompt (the last value of each field over its events; -1:
+ * absent), for reuse_evidence. */
+struct reuse_fields {
+    long long usage_prompt;   /* usage.prompt_tokens */
+    long long details_cached; /* usage.prompt_tokens_details.cached_tokens */
+    long long timings_cache_n, timings_prompt_n; /* llama.cpp's timings */
+    long long meta_cached;    /* SGLang's meta_info.cached_tokens */
+};
+
+/* The prompt tokens a response says the server reused instead of computing (SPEC §4.5), and the
+ * field that decided it (*source; NULL with -1 when the response carried none), read in this
+ * order: usage.prompt_tokens_details.cached_tokens; timings.cache_n; usage.prompt_tokens -
+ * timings.prompt_n (servers whose timings lack cache_n); meta_info.cached_tokens. One function
+ * for every signal and workload. */
+long long reuse_evidence(const struct reuse_fields *f, const char **source);
 
 /* What the caller needs beyond the rest: CHUNK_ID copies `id` (a stream repeats it in every
  * event; one copy is enough). */

@@ -358,10 +358,13 @@ char *compare_markdown(const json_t *c)
     struct buf b = BUF_INIT;
     const json_t *modes = json_object_get(c, "modes");
     const char *base = json_get_str(c, "baseline_mode", "?");
-    buf_printf(&b, "# kvbench compare %s\n\n| mode | run | valid | verdict |\n|---|---|---|---|\n",
-               json_get_str(c, "compare_id", ""));
+    buf_printf(&b, "# kvbench compare %s\n\n", json_get_str(c, "compare_id", ""));
     size_t i;
     const json_t *m;
+    json_array_foreach(json_object_get(c, "warnings"), i, m)
+        buf_printf(&b, "- **Warning (`%s`):** %s\n\n", json_get_str(m, "code", "?"),
+                   json_get_str(m, "message", ""));
+    buf_append_str(&b, "| mode | run | valid | verdict |\n|---|---|---|---|\n");
     json_array_foreach(modes, i, m)
     {
         bool valid = json_get_bool(m, "valid", false);
@@ -513,6 +516,27 @@ int compare_run(const struct compare_config *c, struct compare_outcome *out, cha
         }
     }
     json_t *cmp = compare_build(modes);
+    json_t *warnings = json_array();
+    const json_t *km = NULL;
+    for (size_t i = 0; i < json_array_size(modes) && !km; i++) {
+        const json_t *k = json_object_get(json_object_get(json_array_get(modes, i), "summary"),
+                                          "kv_mode");
+        if (json_is_false(json_object_get(k, "applies")))
+            km = k;
+    }
+    if (km && !c->restart_sets_mode) {
+        char msg[700];
+        snprintf(msg, sizeof msg,
+                 "the modes are %s, and no --restart-cmd set each mode ({mode} or "
+                 "$BENCH_KV_MODE): both sides ran the same server configuration, so a difference "
+                 "here is noise",
+                 json_get_str(km, "not_applicable", "not applicable on this engine"));
+        json_array_append_new(warnings,
+                              json_pack("{s:s, s:s}", "code", "kv_modes_not_applicable", "message",
+                                        msg));
+        log_warn("compare: %s", msg);
+    }
+    json_object_set_new(cmp, "warnings", warnings);
     json_object_set_new(cmp, "compare_id", json_string(c->compare_id));
     json_object_set_new(cmp, "scenario", json_string(c->run.scenario));
     json_object_set_new(cmp, "base_url", json_string(c->run.base_url));

@@ -29,6 +29,10 @@ struct compare_config {
     const char *compare_id; /* e.g. compare_20261128T010203Z */
     compare_restart_fn restart;
     void *restart_user;
+    /* the restart puts the server in each mode (its command names {mode} or $BENCH_KV_MODE, or it
+     * is kvbench's own engine): on an engine where kvbench's KV modes are not settable, modes
+     * compared without it ran one configuration twice, and the comparison warns */
+    bool restart_sets_mode;
     bool skip_ready;
     struct ready_opts ready; /* base_url etc. */
     compare_event_fn event;

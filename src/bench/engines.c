@@ -9,6 +9,7 @@
 #include "util/json.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *const KV_FIELD_NAMES[KF_COUNT] = {
@@ -78,6 +79,17 @@ static const struct kv_rule TRTLLM_RULES[] = {
     {KF_COUNT, NULL, 0, NULL},
 };
 
+/* Where each engine publishes its context limit (SPEC §3.3; docs/ENGINES.md). */
+static const struct ctx_limit_source MODELS_MAX_LEN[] = {
+    {"/v1/models", "data.0.max_model_len"},
+    {NULL, NULL},
+};
+static const struct ctx_limit_source LLAMACPP_CTX[] = {
+    {"/props", "default_generation_settings.n_ctx"},
+    {"/props", "n_ctx"},
+    {NULL, NULL},
+};
+
 static const struct engine_profile DYNAMO = {
     .name = "dynamo",
     .title = "NVIDIA Dynamo + KVBM",
@@ -87,6 +99,8 @@ static const struct engine_profile DYNAMO = {
     .rules = DYNAMO_RULES,
     .reuse_source = "usage.prompt_tokens_details.cached_tokens",
     .tier_breakdown = true,
+    .ctx_limits = NULL, /* the frontend publishes none: --engine-max-input-tokens */
+    .kv_modes_instead = NULL,
 };
 static const struct engine_profile VLLM = {
     .name = "vllm",
@@ -97,6 +111,9 @@ static const struct engine_profile VLLM = {
     .rules = VLLM_RULES,
     .reuse_source = "usage.prompt_tokens_details.cached_tokens (--enable-prompt-tokens-details)",
     .tier_breakdown = false,
+    .ctx_limits = MODELS_MAX_LEN,
+    .kv_modes_instead = "its KV offload connector (--kv-transfer-config, e.g. LMCache or the "
+                        "OffloadingConnector) and --enable-prefix-caching",
 };
 static const struct engine_profile SGLANG = {
     .name = "sglang",
@@ -107,6 +124,9 @@ static const struct engine_profile SGLANG = {
     .rules = SGLANG_RULES,
     .reuse_source = "usage.prompt_tokens_details.cached_tokens (--enable-cache-report)",
     .tier_breakdown = true,
+    .ctx_limits = MODELS_MAX_LEN,
+    .kv_modes_instead = "its hierarchical cache (--enable-hierarchical-cache, "
+                        "--hicache-storage-backend) and --disable-radix-cache",
 };
 static const struct engine_profile LLAMACPP = {
     .name = "llamacpp",
@@ -115,8 +135,12 @@ static const struct engine_profile LLAMACPP = {
     .metrics_url = "/metrics",
     .families = LLAMACPP_FAMILIES,
     .rules = LLAMACPP_RULES,
-    .reuse_source = "timings.cache_n of each response",
+    .reuse_source = "timings.cache_n of each response, else usage.prompt_tokens - "
+                    "timings.prompt_n",
     .tier_breakdown = false,
+    .ctx_limits = LLAMACPP_CTX,
+    .kv_modes_instead = "its prompt cache only (cache_prompt, --cache-reuse); it has no host or "
+                        "disk KV tier",
 };
 static const struct engine_profile TRTLLM = {
     .name = "trtllm",
@@ -128,6 +152,22 @@ static const struct engine_profile TRTLLM = {
     .reuse_source = "none per response; kvCacheStats block counters",
     .tier_breakdown = false,
     .carry_empty = true,
+    .ctx_limits = NULL, /* none published: --engine-max-input-tokens */
+    .kv_modes_instead = "its kv_cache_config (enable_block_reuse, host_cache_size)",
+};
+
+static const struct kv_rule NO_RULES[] = {{KF_COUNT, NULL, 0, NULL}};
+const struct engine_profile ENGINE_UNKNOWN = {
+    .name = "unknown",
+    .title = "unknown engine",
+    .owned_by = NULL,
+    .metrics_url = NULL,
+    .families = DYNAMO_FAMILIES, /* KVBM's at --kvbm-metrics-url, had it answered, is Dynamo */
+    .rules = NO_RULES,
+    .reuse_source = "whatever each response carries (usage cached tokens, timings, meta_info)",
+    .tier_breakdown = false,
+    .ctx_limits = MODELS_MAX_LEN,
+    .kv_modes_instead = "whatever its own flags are (unknown engine)",
 };
 
 const struct engine_profile *const ENGINE_PROFILES[] = {&DYNAMO,   &VLLM,   &SGLANG,
@@ -144,39 +184,97 @@ const struct engine_profile *engine_profile_find(const char *name)
 
 /* ------------------------------------------------------------ detection */
 
-const struct engine_profile *engine_detect(const json_t *models, const char *health_body,
-                                           const json_t *metrics, char *evidence, size_t len)
+void engine_named(const struct engine_profile *p, struct engine_id *out)
 {
-    const json_t *m0 = json_array_get(json_object_get(models, "data"), 0);
+    memset(out, 0, sizeof *out);
+    out->profile = p;
+    snprintf(out->title, sizeof out->title, "%s", p->title);
+    snprintf(out->evidence, sizeof out->evidence, "--engine %s", p->name);
+}
+
+/* The profile whose marks the server shows, with the sentence that says which. */
+static const struct engine_profile *match(const struct engine_seen *s, char *ev, size_t len)
+{
+    const json_t *m0 = json_array_get(json_object_get(s->models, "data"), 0);
     const char *owner = json_get_str(m0, "owned_by", NULL);
     for (size_t i = 0; owner && ENGINE_PROFILES[i]; i++) {
         const struct engine_profile *p = ENGINE_PROFILES[i];
         if (p->owned_by && strcmp(owner, p->owned_by) == 0) {
-            snprintf(evidence, len, "/v1/models lists owned_by \"%s\"", owner);
+            snprintf(ev, len, "/v1/models lists owned_by \"%s\"", owner);
             return p;
         }
     }
-    for (size_t i = 0; metrics && ENGINE_PROFILES[i]; i++) {
+    for (size_t i = 0; s->metrics && ENGINE_PROFILES[i]; i++) {
         const struct engine_profile *p = ENGINE_PROFILES[i];
-        if (p != &DYNAMO && kvsnap_has_family(metrics, p->families)) {
-            snprintf(evidence, len, "the base URL's /metrics carries %s* metrics", p->families[0]);
+        if (p != &DYNAMO && kvsnap_has_family(s->metrics, p->families)) {
+            snprintf(ev, len, "the base URL's /metrics carries %s* metrics", p->families[0]);
             return p;
         }
     }
-    if (health_body && strstr(health_body, "\"instances\"") &&
-        strstr(health_body, "\"endpoints\"")) {
-        snprintf(evidence, len, "/health lists Dynamo endpoints and instances");
+    if (s->health_body && strstr(s->health_body, "\"instances\"") &&
+        strstr(s->health_body, "\"endpoints\"")) {
+        snprintf(ev, len, "/health lists Dynamo endpoints and instances");
         return &DYNAMO;
     }
-    if (metrics && kvsnap_has_family(metrics, (const char *const[]){"dynamo_", NULL})) {
-        snprintf(evidence, len, "the base URL's /metrics carries dynamo_* metrics");
+    if (s->metrics && kvsnap_has_family(s->metrics, (const char *const[]){"dynamo_", NULL})) {
+        snprintf(ev, len, "the base URL's /metrics carries dynamo_* metrics");
         return &DYNAMO;
     }
-    snprintf(evidence, len,
-             "nothing identified the engine (owned_by %s%s%s, no known metric family); assuming "
-             "Dynamo + KVBM",
-             owner ? "\"" : "", owner ? owner : "absent", owner ? "\"" : "");
-    return &DYNAMO;
+    if (s->kvbm_metrics && kvsnap_has_family(s->kvbm_metrics, DYNAMO_FAMILIES)) {
+        snprintf(ev, len, "the KV metrics URL carries KVBM's kvbm_* metrics");
+        return &DYNAMO;
+    }
+    snprintf(ev, len,
+             "nothing identified the engine: /v1/models %s%s%s%s, /health %s, /metrics %s, KV "
+             "metrics URL %s (--engine NAME chooses a profile)",
+             s->models ? "owned_by " : "", s->models ? (owner ? "\"" : "") : "did not answer",
+             s->models ? (owner ? owner : "absent") : "", s->models && owner ? "\"" : "",
+             s->health_body ? "shows no known engine" : "did not answer",
+             s->metrics ? "carries no known metric family" : "did not answer",
+             s->kvbm_metrics ? "carries no kvbm_* metrics" : "did not answer");
+    return NULL;
+}
+
+void engine_detect(const struct engine_seen *s, struct engine_id *out)
+{
+    memset(out, 0, sizeof *out);
+    const struct engine_profile *p = match(s, out->evidence, sizeof out->evidence);
+    out->profile = p ? p : &ENGINE_UNKNOWN;
+    /* kvbench serve names itself in its Server header whatever outside it shows */
+    out->embedded = s->server_header && strncmp(s->server_header, "kvbench-serve/", 14) == 0;
+    if (out->embedded) {
+        snprintf(out->title, sizeof out->title, "kvbench serve (%s personality)",
+                 out->profile->name);
+        size_t n = strlen(out->evidence);
+        snprintf(out->evidence + n, sizeof out->evidence - n, "; Server: %s", s->server_header);
+    } else {
+        snprintf(out->title, sizeof out->title, "%s", out->profile->title);
+    }
+}
+
+bool engine_kv_modes_apply(const struct engine_id *id)
+{
+    return id->embedded || (id->profile && !id->profile->kv_modes_instead);
+}
+
+long long engine_ctx_limit_in(const struct ctx_limit_source *src, const json_t *answer)
+{
+    const json_t *v = answer;
+    char key[128];
+    snprintf(key, sizeof key, "%s", src->key);
+    char *save = NULL;
+    for (char *part = strtok_r(key, ".", &save); part && v; part = strtok_r(NULL, ".", &save)) {
+        if (json_is_array(v)) {
+            char *end;
+            unsigned long i = strtoul(part, &end, 10);
+            v = *end ? NULL : json_array_get(v, i);
+        } else {
+            v = json_object_get(v, part);
+        }
+    }
+    if (!json_is_integer(v) || json_integer_value(v) <= 0)
+        return -1;
+    return (long long)json_integer_value(v);
 }
 
 /* ------------------------------------------------------------ generic deltas */

@@ -56,6 +56,13 @@ struct kv_rule {
     const char *scale_metric; /* multiply by this metric's value after the phase (blocks→tokens) */
 };
 
+/* Where an engine publishes its context limit: GET path, then a dotted key into the JSON answer
+ * ("data.0.max_model_len": member data, element 0, member max_model_len). */
+struct ctx_limit_source {
+    const char *path;
+    const char *key;
+};
+
 struct engine_profile {
     const char *name;
     const char *title;           /* for reports */
@@ -67,7 +74,15 @@ struct engine_profile {
     bool tier_breakdown;      /* tells device / host / disk apart */
     bool carry_empty;         /* an answer with none of the families means "no change since the last
                                  poll" (trtllm-serve drains its statistics), not "unavailable" */
+    const struct ctx_limit_source *ctx_limits; /* tried in order; NULL: none published */
+    /* NULL: kvbench's KV modes (off / cpu_only / cpu_disk through KVBM's tiers) are this engine's
+     * own. Else they are not settable on it, and this says what the engine has instead. */
+    const char *kv_modes_instead;
 };
+
+/* The profile of an engine nothing identified: no metric family is read as its (only the
+ * responses' own reuse fields count) and nothing is assumed about its tiers or limits. */
+extern const struct engine_profile ENGINE_UNKNOWN;
 
 /* Every profile, NULL-terminated. */
 extern const struct engine_profile *const ENGINE_PROFILES[];
@@ -75,11 +90,35 @@ extern const char *const ENGINE_NAMES[]; /* "auto", then each profile's name */
 
 const struct engine_profile *engine_profile_find(const char *name);
 
-/* Decide the engine from what the server shows. models: /v1/models body (or NULL); health_body
- * (or NULL); metrics: a {name: value} object of the base URL's /metrics (or NULL). Fills evidence
- * (one sentence). Never NULL: the fallback is dynamo with evidence saying so. */
-const struct engine_profile *engine_detect(const json_t *models, const char *health_body,
-                                           const json_t *metrics, char *evidence, size_t len);
+/* What the server showed, for engine_detect (each NULL when it did not answer). */
+struct engine_seen {
+    const json_t *models;       /* /v1/models body */
+    const char *health_body;    /* /health body */
+    const json_t *metrics;      /* the base URL's /metrics as {name: value} */
+    const json_t *kvbm_metrics; /* the KV metrics URL's (--kvbm-metrics-url) */
+    const char *server_header;  /* the Server header of /v1/models */
+};
+
+/* Who answers. */
+struct engine_id {
+    const struct engine_profile *profile; /* never NULL: ENGINE_UNKNOWN when nothing matched */
+    bool embedded;                        /* kvbench serve, showing profile's personality */
+    char title[96];                       /* for reports: "vLLM", "kvbench serve (vllm personality)" */
+    char evidence[320];                   /* one sentence: what decided it, or what was tried */
+};
+
+/* Decide the engine from what the server shows. Unidentified is ENGINE_UNKNOWN with what was
+ * tried, never a guess. */
+void engine_detect(const struct engine_seen *seen, struct engine_id *out);
+/* The identity of a profile the user named (--engine NAME). */
+void engine_named(const struct engine_profile *p, struct engine_id *out);
+
+/* Whether kvbench's KV modes mean something on this engine (its own tiers, or kvbench serve). */
+bool engine_kv_modes_apply(const struct engine_id *id);
+
+/* The context limit in a source's JSON answer (> 0), or -1 when the key is absent or not a
+ * positive integer. */
+long long engine_ctx_limit_in(const struct ctx_limit_source *src, const json_t *answer);
 
 /* The generic per-phase object {engine, <field>: delta or null, …} from two snapshots' metrics. */
 json_t *engine_delta(const struct engine_profile *p, const json_t *before, const json_t *after);

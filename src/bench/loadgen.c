@@ -82,6 +82,7 @@ struct slot {
     char finish[32];
     long long usage_p, usage_c, cached;
     long long t_prompt_n, t_cache_n; /* llama.cpp timings */
+    long long meta_cached;           /* SGLang meta_info.cached_tokens */
     char response_id[160];
     char request_id[160];
     struct buf hints; /* JSON members "name":"value" of hinted headers */
@@ -142,6 +143,15 @@ struct phase_ctx {
     size_t index_base;
     uint64_t t0, wall0, end_ns; /* end_ns: --duration-s deadline, 0: none */
     atomic_int stopping;        /* 1: send nothing new; 2: cancel what is in flight */
+    /* the server going away (LOADGEN_OUTAGE_STREAK): the streak is read on every send; the rest
+     * changes only when a request fails at the connection or the first answer after a streak */
+    atomic_size_t streak;       /* requests failed in a row at the connection */
+    atomic_uint_fast64_t down_ns, next_try_ns; /* streak's start; the next probe allowed */
+    atomic_int gave_up;         /* away for --unreachable-timeout-s: the phase ends */
+    pthread_mutex_t outage_lock;
+    uint64_t down_wall_ns;      /* under outage_lock */
+    size_t streak_failed;
+    struct phase_outage outage;
     struct worker *workers;
     size_t n_workers;
 };
@@ -295,6 +305,8 @@ static void take_chunk(struct slot *s, const struct chunk *c)
         s->t_prompt_n = c->timings_prompt_n;
     if (c->timings_cache_n >= 0)
         s->t_cache_n = c->timings_cache_n;
+    if (c->meta_cached >= 0)
+        s->meta_cached = c->meta_cached;
 }
 
 static int on_event(void *user, const char *event, const char *data, size_t len)
@@ -669,6 +681,8 @@ void phase_agg_sum(struct phase_agg *into, const struct phase_agg *a)
         into->limit_error = strdup(a->limit_error);
     for (size_t i = 0; i < a->n_trunc && into->n_trunc < LOADGEN_TRUNC_SAMPLES; i++)
         into->trunc[into->n_trunc++] = a->trunc[i];
+    for (size_t i = 0; i < a->n_errs && into->n_errs < LOADGEN_ERROR_SAMPLES; i++)
+        into->errs[into->n_errs++] = a->errs[i];
     into->identity_capped |= a->identity_capped;
     set_merge_capped(&into->prompt_sha, a->prompt_sha, &into->identity_capped);
     set_merge_capped(&into->identity_sha, a->identity_sha, &into->identity_capped);
@@ -723,6 +737,11 @@ static void agg_add(struct phase_agg *a, const struct req_result *q, const doubl
     }
     if (!q->ok) {
         a->err++;
+        if (a->n_errs < LOADGEN_ERROR_SAMPLES) {
+            struct err_sample *e = &a->errs[a->n_errs++];
+            e->request_index = q->request_index;
+            snprintf(e->text, sizeof e->text, "%s", q->error ? q->error : "failed");
+        }
         return;
     }
     a->ok++;
@@ -743,6 +762,100 @@ static void agg_add(struct phase_agg *a, const struct req_result *q, const doubl
         a->any_cached = true;
         a->cached += (double)q->cached;
     }
+}
+
+/* ------------------------------------------------------------ the server going away */
+
+/* A request failed at the connection (t: when; now: clock_now_ns), or got an answer. */
+static void outage_note(struct phase_ctx *pc, bool unreachable, uint64_t now)
+{
+    if (!unreachable && atomic_load_explicit(&pc->streak, memory_order_relaxed) == 0)
+        return;
+    pthread_mutex_lock(&pc->outage_lock);
+    size_t k = atomic_load(&pc->streak);
+    if (unreachable) {
+        if (k == 0) {
+            atomic_store(&pc->down_ns, now);
+            pc->down_wall_ns = clock_wall_ns();
+            pc->streak_failed = 0;
+        }
+        pc->streak_failed++;
+        atomic_store(&pc->streak, k + 1);
+        if (k + 1 == LOADGEN_OUTAGE_STREAK) {
+            struct phase_outage *o = &pc->outage;
+            if (!o->seen)
+                o->since_wall_ns = pc->down_wall_ns;
+            o->seen = true;
+            o->outages++;
+            log_warn("the server stopped answering (%d requests in a row failed to connect or "
+                     "were cut off); backing off",
+                     LOADGEN_OUTAGE_STREAK);
+        }
+    } else if (k) {
+        if (k >= LOADGEN_OUTAGE_STREAK) {
+            double away = (double)(now - atomic_load(&pc->down_ns)) / 1e9;
+            pc->outage.down_s += away;
+            pc->outage.requests_failed += pc->streak_failed;
+            pc->outage.recovered = true;
+            log_warn("the server answered again after %.1f s away", away);
+        }
+        atomic_store(&pc->streak, 0);
+        atomic_store(&pc->down_ns, 0);
+        atomic_store(&pc->next_try_ns, 0);
+        pc->streak_failed = 0;
+    }
+    pthread_mutex_unlock(&pc->outage_lock);
+}
+
+/* May a request go out now? While the server is away, one probe at a time, backing off; once it
+ * has been away for the timeout the phase gives up. *until: when to look again. */
+static bool outage_pass(struct phase_ctx *pc, uint64_t now, uint64_t *until)
+{
+    size_t k = atomic_load_explicit(&pc->streak, memory_order_relaxed);
+    if (k < LOADGEN_OUTAGE_STREAK)
+        return true;
+    uint64_t down = atomic_load(&pc->down_ns);
+    double limit_s = pc->lg->unreachable_timeout_s > 0 ? pc->lg->unreachable_timeout_s
+                                                       : LOADGEN_UNREACHABLE_TIMEOUT_S;
+    if (down && now > down && (double)(now - down) / 1e9 >= limit_s) {
+        if (!atomic_exchange(&pc->gave_up, 1))
+            log_error("the server has not answered for %.0f s (--unreachable-timeout-s): ending "
+                      "phase %s",
+                      limit_s, pc->pp->name);
+        atomic_store(&pc->stopping, 1);
+        *until = now;
+        return false;
+    }
+    uint64_t next = atomic_load(&pc->next_try_ns);
+    if (now < next) {
+        *until = next;
+        return false;
+    }
+    size_t over = k - LOADGEN_OUTAGE_STREAK;
+    uint64_t step_ms = over >= 5 ? LOADGEN_BACKOFF_MAX_MS : (uint64_t)LOADGEN_BACKOFF_MIN_MS << over;
+    if (step_ms > LOADGEN_BACKOFF_MAX_MS)
+        step_ms = LOADGEN_BACKOFF_MAX_MS;
+    if (!atomic_compare_exchange_strong(&pc->next_try_ns, &next, now + step_ms * 1000000u)) {
+        *until = now + 1000000u; /* another thread took this probe */
+        return false;
+    }
+    return true;
+}
+
+/* At the phase's end: what the outage bookkeeping says (an outage still on counts to now). */
+static void outage_result(struct phase_ctx *pc, struct phase_outage *out)
+{
+    pthread_mutex_lock(&pc->outage_lock);
+    *out = pc->outage;
+    size_t k = atomic_load(&pc->streak);
+    if (k >= LOADGEN_OUTAGE_STREAK) {
+        uint64_t down = atomic_load(&pc->down_ns), now = clock_now_ns();
+        out->down_s += down && now > down ? (double)(now - down) / 1e9 : 0;
+        out->requests_failed += pc->streak_failed;
+        out->recovered = false;
+    }
+    out->gave_up = atomic_load(&pc->gave_up) != 0;
+    pthread_mutex_unlock(&pc->outage_lock);
 }
 
 static void finish_request(struct http_req *r)
@@ -820,15 +933,21 @@ static void finish_request(struct http_req *r)
             res->cached = s->cached;
         }
     }
-    if (res->cached >= 0) {
-        res->cached_source = "usage";
-    } else if (s->t_cache_n >= 0) {
-        res->cached = s->t_cache_n;
-        res->cached_source = "timings";
-    }
+    struct reuse_fields rf = {.usage_prompt = res->usage_prompt,
+                              .details_cached = res->cached,
+                              .timings_cache_n = s->t_cache_n,
+                              .timings_prompt_n = s->t_prompt_n,
+                              .meta_cached = s->meta_cached};
+    res->cached = reuse_evidence(&rf, &res->cached_source);
     res->timings_prompt_n = s->t_prompt_n;
     snprintf(res->finish_reason, sizeof res->finish_reason, "%s", s->finish);
     res->ok = res->error == NULL;
+    /* Not an answer: refused, reset, or cut off before or while answering (the server died).
+     * A request cancelled by the phase's own stop is neither an answer nor a failure. */
+    res->unreachable = !s->too_large &&
+                       (r->error == HTTP_ERR_CONNECT || r->error == HTTP_ERR_RECV);
+    if (res->unreachable || r->status > 0)
+        outage_note(pc, res->unreachable, clock_now_ns());
     if (res->ok && res->usage_prompt >= 0) {
         long long sent = (long long)s->prompt->est_tokens;
         long long tol = strcmp(lg->tok->kind, "heuristic") == 0
@@ -890,7 +1009,7 @@ static void reset_slot(struct slot *s)
     s->done_seen = false;
     s->finish[0] = '\0';
     s->usage_p = s->usage_c = s->cached = -1;
-    s->t_prompt_n = s->t_cache_n = -1;
+    s->t_prompt_n = s->t_cache_n = s->meta_cached = -1;
     s->response_id[0] = s->request_id[0] = '\0';
     s->event_error[0] = '\0';
     s->too_large = false;
@@ -1072,6 +1191,7 @@ static void *worker_main(void *arg)
         if (stop)
             w->have_pending = false;
         bool waiting_prompt = false;
+        uint64_t gate_until = 0;
         while (!stop && w->in_flight < w->cap) {
             if (!w->have_pending && !claim(w, now))
                 break;
@@ -1088,6 +1208,8 @@ static void *worker_main(void *arg)
                 }
                 break;
             }
+            if (!outage_pass(pc, now, &gate_until))
+                break; /* the server is away: the claim waits for the next probe */
             w->have_pending = false;
             if (send_request(w, w->pending_seq, w->pending_due, now) < 0) {
                 log_error("cannot start a request: %s", w->err);
@@ -1102,7 +1224,11 @@ static void *worker_main(void *arg)
         if (w->in_flight == 0 && !w->have_pending && (w->exhausted || stop))
             break;
         long wait_us = waiting_prompt ? 500 : 20000;
-        if (!waiting_prompt && w->have_pending && w->in_flight < w->cap) {
+        if (gate_until) {
+            wait_us = gate_until > now ? (long)((gate_until - now) / 1000) : 0;
+            if (wait_us > 20000)
+                wait_us = 20000;
+        } else if (!waiting_prompt && w->have_pending && w->in_flight < w->cap) {
             uint64_t due = w->pending_due;
             wait_us = due > now ? (long)((due - now) / 1000) : 0;
             if (wait_us > 20000)
@@ -1416,6 +1542,7 @@ int loadgen_run_phase(struct loadgen *lg, const struct phase_plan *pp, struct ph
     pc.n_workers = threads;
     /* a ring's entries are reused, so its results could not point at their prompts */
     pc.keep = pp->n <= LOADGEN_KEEP_RESULTS && pp->duration_s <= 0 && !pp->ring;
+    pthread_mutex_init(&pc.outage_lock, NULL);
     int rc = 0;
     for (size_t i = 0; i < threads; i++) {
         struct worker *w = &pc.workers[i];
@@ -1459,7 +1586,7 @@ int loadgen_run_phase(struct loadgen *lg, const struct phase_plan *pp, struct ph
             w->started = true;
         }
         /* this thread watches: interrupts, the grace period, the progress line */
-        bool tty = progress_tty(lg);
+        bool tty = progress_tty(lg), interrupt_seen = false;
         uint64_t grace_deadline = 0, next_progress = 0;
         for (;;) {
             bool all_done = true;
@@ -1472,7 +1599,8 @@ int loadgen_run_phase(struct loadgen *lg, const struct phase_plan *pp, struct ph
             if (all_done)
                 break;
             uint64_t now = clock_now_ns();
-            if (*lg->interrupted && !atomic_load(&pc.stopping)) {
+            if (*lg->interrupted && !interrupt_seen) {
+                interrupt_seen = true;
                 atomic_store(&pc.stopping, 1);
                 if (lg->also_stop)
                     atomic_store(lg->also_stop, 1);
@@ -1493,7 +1621,8 @@ int loadgen_run_phase(struct loadgen *lg, const struct phase_plan *pp, struct ph
         if (tty)
             progress_line(&pc, true);
         out->duration_s = (double)(clock_now_ns() - pc.t0) / 1e9;
-        out->interrupted = atomic_load(&pc.stopping) || *lg->interrupted;
+        out->interrupted = interrupt_seen || *lg->interrupted;
+        outage_result(&pc, &out->outage);
         uint64_t first = 0, last = 0;
         size_t sent = 0;
         for (size_t i = 0; i < threads; i++) {
@@ -1539,6 +1668,7 @@ int loadgen_run_phase(struct loadgen *lg, const struct phase_plan *pp, struct ph
     free(pc.workers);
     free_prepared(pc.prep, pp->n);
     free(pc.sched);
+    pthread_mutex_destroy(&pc.outage_lock);
     return rc;
 }
 

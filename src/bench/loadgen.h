@@ -68,8 +68,9 @@ struct req_result {
     double client_lag_ms; /* the part of lag_ms when a slot was free (the client's own) */
     size_t n_itl;
     long long usage_prompt, usage_completion, cached; /* -1 when absent */
-    const char *cached_source;  /* "usage" (prompt_tokens_details), "timings" (llama.cpp), NULL */
+    const char *cached_source;  /* which response field decided `cached` (reuse_evidence), NULL */
     long long timings_prompt_n; /* llama.cpp timings.prompt_n (evaluated), -1 when absent */
+    bool unreachable;           /* the request never reached a live server (refused, reset) */
     char finish_reason[32];     /* "" when the server sent none */
     bool server_truncated;      /* usage prompt tokens below the sent count beyond tolerance */
     size_t output_tokens_est, output_len_chars;
@@ -86,6 +87,16 @@ struct req_result {
 /* Distinct identity hashes kept per set and phase; past it the set is marked capped. */
 #define LOADGEN_IDENTITY_MAX  10000
 #define LOADGEN_TRUNC_SAMPLES 10
+/* The first failed requests of a phase kept per thread, for the reasons of an invalid run. */
+#define LOADGEN_ERROR_SAMPLES 3
+/* A server that fails this many requests in a row at the connection (refused, reset, closed
+ * before answering) has gone away: from then on one request at a time probes it, spaced by an
+ * exponential back-off from LOADGEN_BACKOFF_MIN_MS to LOADGEN_BACKOFF_MAX_MS, and the phase ends
+ * once it has been away for --unreachable-timeout-s. */
+#define LOADGEN_OUTAGE_STREAK   3
+#define LOADGEN_BACKOFF_MIN_MS  100
+#define LOADGEN_BACKOFF_MAX_MS  2000
+#define LOADGEN_UNREACHABLE_TIMEOUT_S 10.0
 
 /* What a phase's requests add up to, gathered as each finishes (one per thread): the summary's
  * counts and sums, the measured values (stores that spill to disk), the invalidation evidence. */
@@ -102,9 +113,25 @@ struct phase_agg {
         long long sent, usage;
     } trunc[LOADGEN_TRUNC_SAMPLES]; /* the first server-truncated requests */
     size_t n_trunc;
+    struct err_sample {
+        size_t request_index;
+        char text[240];
+    } errs[LOADGEN_ERROR_SAMPLES]; /* the first failed requests */
+    size_t n_errs;
     /* distinct hashes: prompt, request identity, payload (objects used as sets) */
     json_t *prompt_sha, *identity_sha, *payload_sha;
     bool identity_capped; /* a set reached LOADGEN_IDENTITY_MAX */
+};
+
+/* The server going away during a phase (LOADGEN_OUTAGE_STREAK failures in a row). */
+struct phase_outage {
+    bool seen;              /* it went away at least once */
+    bool recovered;         /* ... and answered again before the phase ended */
+    bool gave_up;           /* the phase ended early: away for --unreachable-timeout-s */
+    size_t outages;         /* how many times it went away */
+    uint64_t since_wall_ns; /* when it first went away (the first failed request's end) */
+    double down_s;          /* how long it was away, summed (to the phase's end if it stayed) */
+    size_t requests_failed; /* requests spent on it while it was away (the streaks' own too) */
 };
 
 struct phase_result {
@@ -122,6 +149,7 @@ struct phase_result {
     double achieved_rate; /* open loop: sends per second over the sending span; NaN if < 2 */
     size_t threads;
     const char *transport; /* "native" or "libcurl" */
+    struct phase_outage outage;
 };
 
 /* What one phase sends. */
@@ -166,6 +194,7 @@ struct loadgen {
     atomic_int *also_stop; /* set to 1 when the phase sees the interrupt (the prompt producer) */
     double grace_s;        /* after an interrupt, how long in-flight requests may finish */
     size_t max_response_bytes; /* --max-response-bytes: past it, response_too_large; 0: 64 MiB */
+    double unreachable_timeout_s; /* a server away this long ends the phase; 0: the default */
     const struct tokenizer *tok;
     size_t threads; /* 0: auto (loadgen_auto_threads) */
     enum http_transport transport;

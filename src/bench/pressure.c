@@ -178,3 +178,43 @@ json_t *pressure_plan(const struct tier_caps *caps, const struct prompt *a, size
     json_put_str(o, "reason", why);
     return o;
 }
+
+bool pressure_fit(json_t *plan, const struct tier_caps *caps, const struct prompt *a, size_t n_a,
+                  const struct prompt *b, size_t n_b, long long max_tokens)
+{
+    long long bt = caps->block_tokens, dev = caps->blocks[TIER_DEVICE];
+    if (!plan || bt <= 0 || dev < 0)
+        return true;
+    const struct prompt *worst = NULL;
+    for (size_t i = 0; i < n_a + n_b; i++) {
+        const struct prompt *p = i < n_a ? &a[i] : &b[i - n_a];
+        if (!worst || p->est_tokens > worst->est_tokens)
+            worst = p;
+    }
+    if (!worst)
+        return true;
+    /* the engine holds a request's prompt and its answer in device blocks while it runs */
+    long long need = ((long long)worst->est_tokens + max_tokens + bt - 1) / bt;
+    json_put(plan, "largest_request_blocks", json_integer(need));
+    if (need <= dev) {
+        json_put_bool(plan, "fits_device", true);
+        return true;
+    }
+    long long room = dev * bt - max_tokens;
+    char why[400];
+    if (room > 0)
+        snprintf(why, sizeof why,
+                 "prompt %s (%zu tokens) with max_tokens %lld needs %lld KV blocks of %lld tokens, "
+                 "but the device tier holds %lld: no request over %lld prompt tokens can run or "
+                 "be cached; --long-range MIN:%lld (or a larger device tier)",
+                 worst->id, worst->est_tokens, max_tokens, need, bt, dev, room, room);
+    else
+        snprintf(why, sizeof why,
+                 "the device tier holds %lld KV blocks of %lld tokens, less than max_tokens %lld "
+                 "alone: no request can run",
+                 dev, bt, max_tokens);
+    json_put_bool(plan, "fits_device", false);
+    json_put_bool(plan, "feasible", false);
+    json_put_str(plan, "reason", why);
+    return false;
+}

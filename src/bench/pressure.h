@@ -14,6 +14,7 @@
 #include "bench/workload.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 enum { TIER_DEVICE, TIER_HOST, TIER_DISK, TIER_COUNT };
@@ -38,5 +39,13 @@ void pressure_caps_from_metrics(struct tier_caps *caps, const json_t *kv_metrics
  * the disk's capacity is unknown. New reference. */
 json_t *pressure_plan(const struct tier_caps *caps, const struct prompt *a, size_t n_a,
                       size_t *n_b);
+
+/* Can every request of the plan be cached at all? A prompt whose blocks plus max_tokens' do not
+ * fit the device tier is refused by the engine (or never cached). Checks sets a and b against
+ * caps (no-op when the device tier or block size is unknown); when one does not fit, the plan
+ * becomes {feasible: false, fits_device: false, reason naming the capacity and the largest prompt
+ * that fits}. Returns false then. */
+bool pressure_fit(json_t *plan, const struct tier_caps *caps, const struct prompt *a, size_t n_a,
+                  const struct prompt *b, size_t n_b, long long max_tokens);
 
 #endif

@@ -255,9 +255,12 @@ char *report_markdown(const json_t *s, const json_t *config)
     buf_printf(&b, "- **Model:** %s at %s\n", json_get_str(s, "model_id", "(unresolved)"),
                json_get_str(config, "base_url", "?"));
     const json_t *km = json_object_get(s, "kv_mode");
-    buf_printf(&b, "- **KV mode:** %s (host cache %.0f GB, disk cache %.0f GB)\n",
-               json_get_str(km, "mode", "?"), json_get_num(km, "cpu_cache_gb", 0),
-               json_get_num(km, "disk_cache_gb", 0));
+    if (json_is_false(json_object_get(km, "applies")))
+        buf_printf(&b, "- **KV mode:** %s\n", json_get_str(km, "not_applicable", "not applicable"));
+    else
+        buf_printf(&b, "- **KV mode:** %s (host cache %.0f GB, disk cache %.0f GB)\n",
+                   json_get_str(km, "mode", "?"), json_get_num(km, "cpu_cache_gb", 0),
+                   json_get_num(km, "disk_cache_gb", 0));
     const json_t *fp = json_object_get(s, "fingerprint");
     buf_printf(&b, "- **Machine:** %s, kernel %s, %s, %lld CPUs; kvbench %s (%s)\n",
                json_get_str(fp, "host", "?"), json_get_str(fp, "kernel", "?"),
@@ -271,8 +274,13 @@ char *report_markdown(const json_t *s, const json_t *config)
         const json_t *d;
         json_array_foreach(json_object_get(s, "invalid_details"), i, d)
         {
-            char *t = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
-            buf_printf(&b, "- `%s`\n", t ? t : "?");
+            /* the reasons are text (the reference's strings); anything else as JSON */
+            if (json_is_string(d)) {
+                buf_printf(&b, "- %s\n", json_string_value(d));
+                continue;
+            }
+            char *t = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+            buf_printf(&b, "- `%s`\n", t ? t : "(unprintable)");
             free(t);
         }
     }

@@ -465,6 +465,11 @@ static bool preflight(struct ctx *c)
     const struct run_config *cfg = c->cfg;
     long long ceiling =
         cfg->engine_max_input_tokens - cfg->gp.max_tokens - cfg->input_token_safety_margin;
+    /* the server's own context must hold prompt + max_tokens */
+    json_int_t srv = json_integer_value(json_object_get(c->rs.ctx_limit, "tokens"));
+    bool srv_bound = srv > 0 && srv - cfg->gp.max_tokens < ceiling;
+    if (srv_bound)
+        ceiling = srv - cfg->gp.max_tokens;
     json_t *errors = json_array(); /* "<prompt id>: estimated_tokens=N exceeds ceiling=C" */
     size_t n_off = 0, checked = 0;
     long long max_est = 0;
@@ -525,7 +530,25 @@ static bool preflight(struct ctx *c)
         (json_int_t)cfg->gp.max_tokens, "input_token_safety_margin",
         (json_int_t)cfg->input_token_safety_margin, "prompts_checked", (json_int_t)checked,
         "max_prompt_tokens_est", (json_int_t)max_est, "tokenizer", c->tok->kind);
-    if (!ok) {
+    if (srv_bound) {
+        json_object_set_new(c->rs.preflight, "server_context_limit", json_integer(srv));
+        json_object_set(c->rs.preflight, "server_context_limit_source",
+                        json_object_get(c->rs.ctx_limit, "source"));
+    }
+    if (!ok && srv_bound) {
+        char msg[400];
+        snprintf(msg, sizeof msg,
+                 "%zu prompts would not fit the server's context of %lld tokens (%s) with "
+                 "max_tokens %lld: ceiling %lld, largest prompt %lld",
+                 n_off, (long long)srv,
+                 json_get_str(c->rs.ctx_limit, "source", "?"), cfg->gp.max_tokens, ceiling,
+                 max_est);
+        validity_add(&c->v, "prompt_preflight_failed",
+                     json_pack("{s:s, s:O, s:I, s:s}", "message", msg, "errors", errors,
+                               "server_context_limit", srv, "source",
+                               json_get_str(c->rs.ctx_limit, "source", "?")));
+        log_error("preflight failed: %s", msg);
+    } else if (!ok) {
         char msg[256];
         if (ceiling <= 0)
             snprintf(msg, sizeof msg,
@@ -628,15 +651,37 @@ static bool io_read(struct ctx *c, struct blockdev_stat *st)
 
 /* ------------------------------------------------------------ model */
 
+/* Nothing answered at the start: the run sends nothing (SPEC §4.5, server_unreachable). */
+static void unreachable_at_start(struct ctx *c, const char *err, double waited_s)
+{
+    const struct run_config *cfg = c->cfg;
+    char msg[ERR_LEN + 160];
+    snprintf(msg, sizeof msg, "nothing answered at %s (waited %.0f s): %s", cfg->base_url,
+             waited_s, err);
+    validity_add(&c->v, "server_unreachable",
+                 json_pack("{s:s, s:s, s:s, s:f, s:I}", "phase", "preflight", "message", msg,
+                           "last_error", err, "waited_s", waited_s, "requests_sent",
+                           (json_int_t)0));
+    log_error("%s; nothing was sent", msg);
+}
+
 static int resolve_model(struct ctx *c)
 {
     const struct run_config *cfg = c->cfg;
+    char err[ERR_LEN] = "";
+    uint64_t t0 = clock_now_ns();
     if (strcmp(cfg->model_id, "auto") != 0) {
         snprintf(c->rs.model, sizeof c->rs.model, "%s", cfg->model_id);
+        /* one look: a server that does not list models is fine, one that is not there is not */
+        if (server_models(cfg->base_url, cfg->api_key, 10, NULL, 0, NULL, err) ==
+            SERVER_UNREACHABLE) {
+            unreachable_at_start(c, err, (double)(clock_now_ns() - t0) / 1e9);
+            return -1;
+        }
         return 0;
     }
-    uint64_t deadline = clock_now_ns() + (uint64_t)(cfg->model_resolve_timeout_s * 1e9);
-    char err[ERR_LEN] = "";
+    uint64_t deadline = t0 + (uint64_t)(cfg->model_resolve_timeout_s * 1e9);
+    bool answered = false;
     for (;;) {
         int n = server_models(cfg->base_url, cfg->api_key, 10, c->rs.model, sizeof c->rs.model,
                               NULL, err);
@@ -644,6 +689,7 @@ static int resolve_model(struct ctx *c)
             log_info("model: %s", c->rs.model);
             return 0;
         }
+        answered |= n != SERVER_UNREACHABLE;
         if (n == 0)
             snprintf(err, sizeof err, "/v1/models lists no model");
         if (*c->interrupted || clock_now_ns() >= deadline)
@@ -656,6 +702,10 @@ static int resolve_model(struct ctx *c)
     c->rs.model[0] = '\0';
     if (*c->interrupted)
         return -1;
+    if (!answered) {
+        unreachable_at_start(c, err, (double)(clock_now_ns() - t0) / 1e9);
+        return -1;
+    }
     validity_add(&c->v, "runtime_exception",
                  json_pack("{s:s, s:s, s:f}", "message", "the model never resolved", "last_error",
                            err, "model_resolve_timeout_s", cfg->model_resolve_timeout_s));
@@ -670,31 +720,83 @@ static void resolve_engine(struct ctx *c)
 {
     const struct run_config *cfg = c->cfg;
     const struct engine_profile *p = engine_profile_find(cfg->engine);
+    char err[ERR_LEN], *models = NULL, *health = NULL, url[600], server_hdr[128] = "";
+    server_get(cfg->base_url, "/v1/models", cfg->api_key, 10, &models, server_hdr,
+               sizeof server_hdr, err);
     if (p) {
-        snprintf(c->rs.engine_evidence, sizeof c->rs.engine_evidence, "--engine %s", p->name);
+        engine_named(p, &c->rs.engine_id);
+        c->rs.engine_id.embedded = strncmp(server_hdr, "kvbench-serve/", 14) == 0;
+        if (c->rs.engine_id.embedded)
+            snprintf(c->rs.engine_id.title, sizeof c->rs.engine_id.title,
+                     "kvbench serve (%s personality)", p->name);
     } else {
-        char err[ERR_LEN], *models = NULL, *health = NULL, url[600];
-        server_models(cfg->base_url, cfg->api_key, 10, NULL, 0, &models, err);
         server_health(cfg->base_url, cfg->api_key, 10, &health, err);
         snprintf(url, sizeof url, "%s/metrics", cfg->base_url);
-        struct kv_snapshot ms;
+        struct kv_snapshot ms, ks;
         kvsnap_take(url, 10, "engine_detect", NULL, &ms);
+        kvsnap_take(cfg->kvbm_metrics_url, cfg->kvbm_metrics_timeout_s, "engine_detect", NULL,
+                    &ks);
         json_t *mj = models ? json_loads(models, 0, NULL) : NULL;
-        p = engine_detect(mj, health, ms.success ? ms.metrics : NULL, c->rs.engine_evidence,
-                          sizeof c->rs.engine_evidence);
+        struct engine_seen seen = {.models = mj,
+                                   .health_body = health,
+                                   .metrics = ms.success ? ms.metrics : NULL,
+                                   .kvbm_metrics = ks.success ? ks.metrics : NULL,
+                                   .server_header = server_hdr};
+        engine_detect(&seen, &c->rs.engine_id);
+        p = c->rs.engine_id.profile;
         json_decref(mj);
         kvsnap_free(&ms);
-        free(models);
+        kvsnap_free(&ks);
         free(health);
     }
+    free(models);
+    c->rs.kv_modes_apply = engine_kv_modes_apply(&c->rs.engine_id);
     c->rs.engine = p;
     if (cfg->kvbm_metrics_url_given || !p->metrics_url)
         snprintf(c->rs.metrics_url, sizeof c->rs.metrics_url, "%s", cfg->kvbm_metrics_url);
     else
         snprintf(c->rs.metrics_url, sizeof c->rs.metrics_url, "%s%s", cfg->base_url,
                  p->metrics_url);
-    log_info("engine: %s (%s); KV metrics from %s", p->name, c->rs.engine_evidence,
+    log_info("engine: %s (%s); KV metrics from %s", c->rs.engine_id.title,
+             c->rs.engine_id.evidence,
              c->rs.metrics_url);
+}
+
+/* The server's own context limit, where the engine publishes it (its catalogue row), for the
+ * preflight and config.json's server_context_limit. */
+static void read_ctx_limit(struct ctx *c)
+{
+    const struct run_config *cfg = c->cfg;
+    const struct engine_profile *p = c->rs.engine;
+    char tried[400] = "";
+    size_t used = 0;
+    for (const struct ctx_limit_source *src = p ? p->ctx_limits : NULL; src && src->path; src++) {
+        char err[ERR_LEN], *body = NULL;
+        long st = server_get(cfg->base_url, src->path, cfg->api_key, 10, &body, NULL, 0, err);
+        json_t *j = st == 200 && body ? json_loads(body, 0, NULL) : NULL;
+        free(body);
+        long long n = engine_ctx_limit_in(src, j);
+        json_decref(j);
+        char where[200];
+        snprintf(where, sizeof where, "GET %s %s", src->path, src->key);
+        if (n > 0) {
+            c->rs.ctx_limit =
+                json_pack("{s:I, s:s}", "tokens", (json_int_t)n, "source", where);
+            log_info("server context limit: %lld tokens (%s)", n, where);
+            return;
+        }
+        used += (size_t)snprintf(tried + used, used < sizeof tried ? sizeof tried - used : 0,
+                                 "%s%s (%s)", used ? "; " : "", where,
+                                 st == 200 ? "absent" : st ? "HTTP error" : "no answer");
+        if (used >= sizeof tried)
+            used = sizeof tried - 1;
+    }
+    char reason[520];
+    snprintf(reason, sizeof reason, "%s%s",
+             p && p->ctx_limits ? "not published where the engine's profile looks: "
+                                : "the engine publishes none that kvbench knows of",
+             tried);
+    c->rs.ctx_limit = json_pack("{s:n, s:s}", "tokens", "reason", reason);
 }
 
 /* --pressure auto: the tiers' capacities from the flags, else from the engine's metrics (its KV
@@ -787,13 +889,19 @@ static void decide_bos(struct ctx *c)
             snprintf(auth, sizeof auth, "Authorization: Bearer %s", cfg->api_key);
             http_req_add_header(&req, auth);
         }
-        char err[ERR_LEN];
+        char err[ERR_LEN] = "out of memory";
         long long got = -1;
-        if (text && http_fetch(&req, err) == 0 && req.error == HTTP_OK && req.status == 200) {
+        if (text && http_fetch(&req, err) == 0) {
             json_t *j = json_loadb(buf_cstr(&req.body_buf), req.body_buf.len, 0, NULL);
             const json_t *u = json_object_get(json_object_get(j, "usage"), "prompt_tokens");
-            if (json_is_integer(u))
+            if (req.error != HTTP_OK)
+                snprintf(err, sizeof err, "%s", req.error_text);
+            else if (req.status != 200)
+                snprintf(err, sizeof err, "HTTP %ld", req.status);
+            else if (json_is_integer(u))
                 got = (long long)json_integer_value(u);
+            else
+                snprintf(err, sizeof err, "the answer has no usage.prompt_tokens");
             json_decref(j);
         }
         http_req_cleanup(&req);
@@ -810,10 +918,15 @@ static void decide_bos(struct ctx *c)
                      "no BOS",
                      probe, got);
         } else {
-            snprintf(evidence, sizeof evidence,
-                     "probe \"%s\": usage.prompt_tokens %lld against kvbench's count %lld: "
-                     "undecided, BOS kept in the template",
-                     probe, got, want);
+            if (got < 0)
+                snprintf(evidence, sizeof evidence,
+                         "undecided: the probe \"%s\" failed (%s); BOS kept in the template",
+                         probe, err);
+            else
+                snprintf(evidence, sizeof evidence,
+                         "undecided: probe \"%s\": usage.prompt_tokens %lld against kvbench's "
+                         "count %lld; BOS kept in the template",
+                         probe, got, want);
             warn(c, "bos_undecided",
                  "could not tell whether the server adds its own BOS (%s); set --add-bos yes|no",
                  evidence);
@@ -945,12 +1058,26 @@ static void judge_rate(struct ctx *c, const struct phase_state *ps)
              ps->name, r->achieved_rate, r->target_rate);
 }
 
-/* --pressure auto: say what the plan could not do. The run still goes on (its verdict then
- * names the cause with the figures). */
+/* --pressure auto: say what the plan could not do. A plan whose requests cannot fit the device
+ * tier sends nothing (prompt_preflight_failed, naming the capacity); otherwise the run still goes
+ * on (its verdict then names the cause with the figures). Returns false to send nothing. */
+static bool pressure_fits(struct ctx *c)
+{
+    if (!c->cfg->pressure_auto || !c->pressure_plan ||
+        !json_is_false(json_object_get(c->pressure_plan, "fits_device")))
+        return true;
+    const char *why = json_get_str(c->pressure_plan, "reason", "?");
+    validity_add(&c->v, "prompt_preflight_failed",
+                 json_pack("{s:s, s:s}", "phase", "preflight", "message", why));
+    log_error("--pressure auto: %s; nothing is sent", why);
+    return false;
+}
+
 static void judge_pressure(struct ctx *c)
 {
-    if (!c->cfg->pressure_auto || !c->pressure_plan)
-        return;
+    if (!c->cfg->pressure_auto || !c->pressure_plan ||
+        json_is_false(json_object_get(c->pressure_plan, "fits_device")))
+        return; /* refused by pressure_fits */
     const json_t *f = json_object_get(c->pressure_plan, "feasible");
     const char *why = json_string_value(json_object_get(c->pressure_plan, "reason"));
     const json_t *b = json_object_get(c->pressure_plan, "set_b");
@@ -964,9 +1091,77 @@ static void judge_pressure(struct ctx *c)
                  (long long)json_integer_value(json_object_get(b, "requests")), why ? why : "");
 }
 
+/* The server went away during the phase (loadgen's outage bookkeeping): server_unreachable,
+ * with when, for how long, the requests it cost and what /health says now. Returns true when it
+ * came back (the run goes on, still invalid: its caches may be gone). */
+static bool judge_outage(struct ctx *c, const struct phase_state *ps)
+{
+    const struct phase_outage *o = &ps->res.outage;
+    char when[40], herr[ERR_LEN] = "", msg[512];
+    clock_iso_utc(o->since_wall_ns, when);
+    long health = server_health(c->cfg->base_url, c->cfg->api_key, 5, NULL, herr);
+    snprintf(msg, sizeof msg,
+             "the server stopped answering in phase %s at %s: %zu requests refused or cut off, "
+             "away %.1f s%s; /health now %s",
+             ps->name, when, o->requests_failed, o->down_s,
+             o->recovered ? " (it came back, its caches may not have)"
+             : o->gave_up ? " (phase ended after --unreachable-timeout-s)"
+                          : "",
+             health > 0 ? (health == 200 ? "answers 200" : "fails") : "unreachable");
+    validity_add(&c->v, "server_unreachable",
+                 json_pack("{s:s, s:s, s:s, s:f, s:I, s:I, s:b, s:b, s:I}", "phase", ps->name,
+                           "message", msg, "went_away_utc", when, "away_s", o->down_s,
+                           "requests_failed", (json_int_t)o->requests_failed, "outages",
+                           (json_int_t)o->outages, "recovered", o->recovered, "gave_up",
+                           o->gave_up, "health_status", (json_int_t)health));
+    log_error("%s", msg);
+    return o->recovered && health == 200;
+}
+
+/* A measured phase's error rate against --max-error-rate: error_rate_exceeded with its counts and
+ * first errors. */
+static void judge_error_rate(struct ctx *c, const struct phase_state *ps)
+{
+    size_t total = 0, errors = 0;
+    json_t *first = json_array();
+    for (size_t i = 0; i < ps->res.n_aggs; i++) {
+        const struct phase_agg *a = &ps->res.aggs[i];
+        total += a->total;
+        errors += a->err;
+        for (size_t k = 0; k < a->n_errs && json_array_size(first) < LOADGEN_ERROR_SAMPLES; k++)
+            json_array_append_new(first, json_pack("{s:I, s:s}", "request_index",
+                                                   (json_int_t)a->errs[k].request_index, "error",
+                                                   a->errs[k].text));
+    }
+    double rate = total ? (double)errors / (double)total : 0;
+    if (!ps->included || !total || !errors || rate <= c->cfg->max_error_rate) {
+        json_decref(first);
+        return;
+    }
+    char msg[ERR_LEN + 200];
+    snprintf(msg, sizeof msg, "phase %s: %zu of %zu requests failed (%.1f %% > --max-error-rate %g %%)%s%s",
+             ps->name, errors, total, 100.0 * rate, 100.0 * c->cfg->max_error_rate,
+             json_array_size(first) ? "; first: " : "",
+             json_get_str(json_array_get(first, 0), "error", ""));
+    validity_add(&c->v, "error_rate_exceeded",
+                 json_pack("{s:s, s:s, s:I, s:I, s:f, s:f, s:o}", "phase", ps->name, "message", msg,
+                           "requests", (json_int_t)total, "errors", (json_int_t)errors,
+                           "error_rate", rate, "max_error_rate", c->cfg->max_error_rate,
+                           "first_errors", first));
+    log_error("%s", msg);
+}
+
 /* After a phase: the invalidation rules that stop the run. Returns true to go on. */
 static bool judge_phase(struct ctx *c, struct phase_state *ps)
 {
+    bool go_on = true;
+    if (ps->res.outage.seen)
+        go_on = judge_outage(c, ps);
+    judge_error_rate(c, ps);
+    if (!go_on) {
+        log_error("the server is gone; remaining phases skipped");
+        return false;
+    }
     bool saw_404_500 = false;
     const char *limit_error = NULL;
     for (size_t i = 0; i < ps->res.n_aggs; i++) {
@@ -1089,7 +1284,9 @@ static json_t *config_json(const struct ctx *c)
                        tk->sha256[0] ? json_string(tk->sha256) : json_null()));
     json_put_str(o, "prompt_salt", c->salt);
     json_put_str(o, "prompt_template", cfg->llama3_template ? "llama3" : "none");
-    json_put(o, "kv_mode", summary_kv_mode_json(cfg));
+    json_put(o, "kv_mode", summary_kv_mode_json(cfg, &c->rs));
+    json_put(o, "server_context_limit",
+             c->rs.ctx_limit ? json_incref(c->rs.ctx_limit) : json_null());
     json_put(o, "preflight", c->rs.preflight ? json_incref(c->rs.preflight) : json_null());
     if (c->pressure_plan)
         json_put(o, "pressure_plan", json_incref(c->pressure_plan));
@@ -1107,7 +1304,7 @@ static json_t *config_json(const struct ctx *c)
     if (c->rs.engine)
         json_put(o, "engine",
                  json_pack("{s:s, s:s, s:s, s:s}", "name", c->rs.engine->name, "requested",
-                           cfg->engine ? cfg->engine : "auto", "evidence", c->rs.engine_evidence,
+                           cfg->engine ? cfg->engine : "auto", "evidence", c->rs.engine_id.evidence,
                            "metrics_url", c->rs.metrics_url));
     json_put(o, "bos", c->rs.bos ? json_incref(c->rs.bos) : json_null());
     json_put(o, "block_device", summary_block_device_json(&c->rs));
@@ -1186,6 +1383,7 @@ static void free_ctx(struct ctx *c)
     if (sc && sc->free_state && c->rs.scenario_state)
         sc->free_state(c->rs.scenario_state);
     json_decref(c->rs.preflight);
+    json_decref(c->rs.ctx_limit);
     json_decref(c->rs.telemetry);
     tokenizer_free(c->owned);
     telemetry_free(c->tel);
@@ -1271,6 +1469,7 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
     c.lg.interrupted = interrupted;
     c.lg.grace_s = cfg->interrupt_grace_s;
     c.lg.max_response_bytes = cfg->max_response_bytes;
+    c.lg.unreachable_timeout_s = cfg->unreachable_timeout_s;
     c.tok = cfg->tok ? cfg->tok : tokenizer_heuristic();
     c.lg.tok = c.tok;
     c.lg.threads = cfg->threads;
@@ -1331,8 +1530,10 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
         c.lg.tok = c.tok;
         note(&c, note_text);
     }
-    if (go)
+    if (go) {
         check_model_listed(&c);
+        read_ctx_limit(&c);
+    }
     const struct scenario *sc = scenario_find(cfg->scenario);
     if (cfg->pressure_auto || (sc && sc->tiers))
         read_tier_caps(&c);
@@ -1344,6 +1545,7 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
         return RUN_FAILED;
     }
     go = preflight(&c) && go;
+    go = go && pressure_fits(&c);
     if (go && !*interrupted) {
         decide_bos(&c);
         if (c.no_bos) {
@@ -1355,6 +1557,7 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
                 return RUN_FAILED;
             }
             go = preflight(&c) && go;
+            go = go && pressure_fits(&c);
         }
     }
     judge_pressure(&c);
@@ -1420,8 +1623,8 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
             total += c.rs.phases[i].res.aggs[k].total;
             refused += c.rs.phases[i].res.aggs[k].refused;
         }
-    if (total > 0 && refused == total)
-        validity_add(&c.v, "runtime_exception",
+    if (total > 0 && refused == total && !c.v.reason)
+        validity_add(&c.v, "server_unreachable",
                      json_pack("{s:s, s:I}", "message",
                                "every request failed to connect to the server", "requests",
                                (json_int_t)total));
@@ -1464,7 +1667,19 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
                                "examples", trunc_rows));
     else
         json_decref(trunc_rows);
-    if (total > 0 && strcmp(cfg->kv_mode, "off") != 0 && !cfg->allow_missing_kvbm_metrics &&
+    /* Reuse the responses reported (cached tokens, timings) is evidence in its own right: without
+     * a metrics endpoint such a run is valid, only its tier detail is missing. */
+    bool per_response = false;
+    for (size_t i = 0; i < c.rs.n_phases; i++)
+        for (size_t k = 0; k < c.rs.phases[i].res.n_aggs; k++)
+            per_response |= c.rs.phases[i].included && c.rs.phases[i].res.aggs[k].any_cached;
+    if (total > 0 && strcmp(cfg->kv_mode, "off") != 0 && c.rs.snapshot_ok == 0 && per_response)
+        warn(&c, "tier_detail_unavailable",
+             "no KV metrics snapshot succeeded (%s): reuse is read from the responses' own "
+             "fields (cached_tokens_source in requests.jsonl); which tier served it, and blocks "
+             "offloaded or onboarded, are unavailable",
+             c.rs.metrics_url[0] ? c.rs.metrics_url : "no metrics URL");
+    else if (total > 0 && strcmp(cfg->kv_mode, "off") != 0 && !cfg->allow_missing_kvbm_metrics &&
         c.rs.snapshot_ok == 0)
         validity_add(&c.v, "kvbm_metrics_unavailable",
                      json_pack("{s:s, s:s, s:I}", "message",

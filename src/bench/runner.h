@@ -31,6 +31,8 @@ struct run_config {
     struct gen_params gp;
     double timeout_s;
     size_t max_response_bytes;
+    double max_error_rate;        /* --max-error-rate: above it a measured phase is invalid */
+    double unreachable_timeout_s; /* --unreachable-timeout-s */
     long long seed;
     const char *tokenizer_spec;  /* heuristic, auto or a path */
     const struct tokenizer *tok; /* NULL with auto: resolved once the model is known */
@@ -148,8 +150,10 @@ struct run_state {
     char params_sha256[65];
     json_t *preflight;
     json_t *telemetry; /* summary's telemetry object, or NULL */
-    const struct engine_profile *engine;
-    char engine_evidence[256];
+    const struct engine_profile *engine; /* engine_id.profile */
+    struct engine_id engine_id;          /* who answers: title, evidence, kvbench serve or not */
+    bool kv_modes_apply;                 /* kvbench's KV modes mean something on it */
+    json_t *ctx_limit;                   /* {tokens, source} or {tokens: null, reason} */
     char metrics_url[512];   /* where the engine's KV metrics were read */
     json_t *warnings;        /* [{code, message}] */
     json_t *bos;             /* {mode, template_bos, evidence} */

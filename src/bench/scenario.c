@@ -89,6 +89,8 @@ static int plan_eviction(struct planner *p, char *err)
         *p->pressure_plan = json_pack("{s:s}", "mode", "fixed");
     }
     struct prompt *b = a ? p->make_set(p->ctx, "B", "long", p->b_seed, n_b, err) : NULL;
+    if (a && b && cfg->pressure_auto)
+        pressure_fit(*p->pressure_plan, p->caps, a, n_a, b, n_b, cfg->gp.max_tokens);
     if (!a || !b || p->add_phase(p->ctx, "warm_A", ca, a, n_a, true, "long", err) < 0 ||
         p->add_phase(p->ctx, "pressure_B", cb, b, n_b, true, "long", err) < 0 ||
         p->add_phase(p->ctx, "replay_A", ca, a, n_a, true, "long", err) < 0)

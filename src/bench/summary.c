@@ -164,10 +164,22 @@ static const struct phase_state *find_phase(const struct run_state *rs, const ch
     return NULL;
 }
 
-json_t *summary_kv_mode_json(const struct run_config *c)
+json_t *summary_kv_mode_json(const struct run_config *c, const struct run_state *rs)
 {
     bool cpu = strcmp(c->kv_mode, "off") != 0;
     bool disk = strcmp(c->kv_mode, "cpu_disk") == 0;
+    if (rs && rs->engine && !rs->kv_modes_apply) {
+        /* the recorded mode says nothing about this engine: say so instead of tier sizes */
+        char why[400];
+        snprintf(why, sizeof why, "not applicable on %s: kvbench's KV modes are not settable there; "
+                 "it has %s",
+                 rs->engine_id.title, rs->engine->kv_modes_instead);
+        return json_pack("{s:s, s:b, s:s, s:n, s:n, s:{s:b, s:b, s:b}}", "mode", c->kv_mode,
+                         "applies", false, "not_applicable", why, "cpu_cache_gb", "disk_cache_gb",
+                         "diagnostic", "disable_partial_reuse", c->diag_disable_partial_reuse,
+                         "disable_block_reuse", c->diag_disable_block_reuse,
+                         "disable_disk_offload_filter", c->diag_disable_disk_offload_filter);
+    }
     return json_pack("{s:s, s:b, s:f, s:f, s:{s:b, s:b, s:b}}", "mode", c->kv_mode, "kvbm_enabled",
                      cpu, "cpu_cache_gb", cpu ? c->cpu_cache_gb : 0.0, "disk_cache_gb",
                      disk ? c->disk_cache_gb : 0.0, "diagnostic", "disable_partial_reuse",
@@ -499,14 +511,14 @@ json_t *summary_build(const struct run_state *rs, const struct validity *v, json
     if (rs->engine)
         json_put(s, "engine",
                  json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "name", rs->engine->name, "title",
-                           rs->engine->title, "evidence", rs->engine_evidence, "metrics_url",
+                           rs->engine_id.title, "evidence", rs->engine_id.evidence, "metrics_url",
                            rs->metrics_url, "per_request_reuse", rs->engine->reuse_source,
                            "tier_breakdown", rs->engine->tier_breakdown));
     json_put(s, "model_count_end",
              rs->model_count_end >= 0 ? json_integer(rs->model_count_end) : json_null());
     json_put_str(s, "scenario", c->scenario);
     json_put_bool(s, "stream", c->gp.stream);
-    json_put(s, "kv_mode", summary_kv_mode_json(c));
+    json_put(s, "kv_mode", summary_kv_mode_json(c, rs));
     json_t *tags = json_array();
     for (size_t i = 0; i < c->n_variant_tags; i++)
         json_array_append_new(tags, json_string(c->variant_tags[i]));

@@ -341,6 +341,7 @@ int cmd_demo(int argc, char **argv)
         cc.compare_id = cmp_id;
         cc.restart = restart;
         cc.restart_user = &d;
+        cc.restart_sets_mode = true; /* kvbench serve restarted in each mode */
         cc.ready = ro;
         cc.event = event;
         cc.interrupted = &cmd_interrupted;

@@ -162,6 +162,22 @@ void run_flags_add(struct run_flags *f, struct opt *opts, size_t *n, const char 
          .max = 1e12,
          .help = "bound on one response (an SSE stream or a body): past it the request is "
                  "recorded as response_too_large and its memory freed"},
+        {.name = "max-error-rate",
+         .type = OPT_FLOAT,
+         .dest = &f->max_error_rate,
+         .def = "0.05",
+         .min = 0,
+         .max = 1,
+         .help = "a measured phase whose failed share of requests is above this makes the run "
+                 "invalid (error_rate_exceeded); 0 allows none"},
+        {.name = "unreachable-timeout-s",
+         .type = OPT_DURATION,
+         .dest = &f->unreachable_timeout_s,
+         .def = "10",
+         .min = 0.1,
+         .max = 1e6,
+         .help = "a server that stops answering (requests refused or cut off in a row) is probed "
+                 "with back-off; after this long away the phase ends (server_unreachable)"},
         {.name = "seed",
          .type = OPT_INT,
          .dest = &f->seed,
@@ -779,6 +795,8 @@ int run_flags_config(const struct run_flags *f, const struct opt *opts, struct r
     if (multi_turn_config(f, opts, sc, c, err) < 0 || trace_config(f, opts, sc, c, err) < 0)
         return -1;
     c->max_response_bytes = (size_t)f->max_response_bytes;
+    c->max_error_rate = f->max_error_rate;
+    c->unreachable_timeout_s = f->unreachable_timeout_s;
     c->sysfs_root = "/sys";
     /* last, so that no earlier check can leave a loaded tokenizer behind */
     c->tokenizer_spec = f->tokenizer;

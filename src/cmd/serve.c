@@ -44,7 +44,11 @@ struct serve_opts {
     const char *tokenizer;
     long long drop_model_after, seed;
     const char *log_level;
+    struct opt_list omit;
 };
+
+/* What --omit-response-field may leave out (docs/ENGINES.md). */
+static const char *const OMITTABLE[] = {"timings.cache_n", "usage.prompt_tokens_details", NULL};
 
 #define DBL_BIG 1e15
 
@@ -342,6 +346,12 @@ int cmd_serve(int argc, char **argv)
          .max = 1,
          .metavar = "P",
          .help = "share of requests --stall-ms applies to"},
+        {.name = "omit-response-field",
+         .type = OPT_LIST,
+         .dest = &o.omit,
+         .metavar = "FIELD",
+         .help = "leave a field out of every response, as some builds of an engine do: "
+                 "timings.cache_n (llama.cpp before it sent it), usage.prompt_tokens_details"},
         {.name = "drop-model-after",
          .type = OPT_INT,
          .dest = &o.drop_model_after,
@@ -412,6 +422,23 @@ int cmd_serve(int argc, char **argv)
     cfg.host = o.host;
     cfg.port = (int)o.port;
     cfg.personality = personality_find(o.personality);
+    for (size_t i = 0; i < o.omit.n; i++) {
+        size_t k = 0;
+        while (OMITTABLE[k] && strcmp(OMITTABLE[k], o.omit.items[i]) != 0)
+            k++;
+        if (!OMITTABLE[k]) {
+            fprintf(stderr,
+                    "kvbench serve: --omit-response-field: expected timings.cache_n or "
+                    "usage.prompt_tokens_details, got '%s'\n",
+                    o.omit.items[i]);
+            opts_free(opts);
+            return EXIT_USAGE;
+        }
+        if (k == 0)
+            cfg.omit_cache_n = true;
+        else
+            cfg.omit_usage_details = true;
+    }
     if (strcmp(o.metrics_port, "auto") == 0) {
         cfg.metrics_port = 0;
     } else {

@@ -31,6 +31,10 @@ struct engine_config {
     unsigned http_threads;
     double startup_delay_s;                /* report not_ready this long after start */
     const struct personality *personality; /* NULL: dynamo */
+    /* response fields left out, to look like builds of an engine that do not send them
+     * (--omit-response-field): llama.cpp builds without timings.cache_n, servers without
+     * usage.prompt_tokens_details */
+    bool omit_cache_n, omit_usage_details;
     /* model and time */
     struct model_profile model;
     struct hw_profile hw;

@@ -126,6 +126,7 @@ json_t *wire_health(const struct engine *e, bool serving, bool draining, bool li
                     double uptime_s, unsigned *status_out);
 /* One /v1/models entry for the served model. */
 json_t *wire_model_object(const struct engine *e);
+json_t *wire_props(const struct engine *e);
 
 /* ------------------------------------------------------------ engine */
 

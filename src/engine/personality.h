@@ -53,6 +53,7 @@ struct personality {
     bool truncate_prompt;     /* over the context: cut the prompt (llama.cpp), not refuse */
     bool model_ignored;       /* any model field is accepted */
     bool adds_bos;            /* the server puts its own BOS token before a text prompt */
+    bool props;               /* llama.cpp's GET /props (default_generation_settings.n_ctx) */
     enum tokenize_style tokenize;
 };
 

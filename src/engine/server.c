@@ -18,6 +18,7 @@
 #include "util/err.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/version.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,6 +44,21 @@ struct hctx {
 
 /* ------------------------------------------------------------ helpers */
 
+/* Every response names the embedded engine, whatever personality it shows: a harness that reads
+ * it (kvbench run's engine detection) knows it measures kvbench serve, not the engine imitated. */
+#define SERVER_HEADER "Server"
+static pthread_once_t server_header_once = PTHREAD_ONCE_INIT;
+static char server_header_value[64];
+static void server_header_init(void)
+{
+    snprintf(server_header_value, sizeof server_header_value, "kvbench-serve/%s", KVBENCH_VERSION);
+}
+static void server_header(struct MHD_Response *resp)
+{
+    pthread_once(&server_header_once, server_header_init);
+    MHD_add_response_header(resp, SERVER_HEADER, server_header_value);
+}
+
 static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *ctype,
                                  const char *body, size_t len, const char *request_id)
 {
@@ -51,6 +67,7 @@ static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, cons
     if (!resp)
         return MHD_NO;
     MHD_add_response_header(resp, "Content-Type", ctype);
+    server_header(resp);
     if (request_id && *request_id)
         MHD_add_response_header(resp, "x-request-id", request_id);
     enum MHD_Result rc = MHD_queue_response(c, status, resp);
@@ -622,6 +639,7 @@ static enum MHD_Result handle_completion(struct engine *e, struct MHD_Connection
             return MHD_NO;
         }
         MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+        server_header(resp);
         MHD_add_response_header(resp, "Cache-Control", "no-cache");
         MHD_add_response_header(resp, "x-request-id", r->id);
         enum MHD_Result rc = MHD_queue_response(c, MHD_HTTP_OK, resp);
@@ -737,6 +755,7 @@ static enum MHD_Result on_api(void *cls, struct MHD_Connection *c, const char *u
     bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
     const char *what = NULL; /* the method a known path wants */
     bool tokenize = e->cfg.personality && e->cfg.personality->tokenize != TOKENIZE_NONE;
+    bool props = e->cfg.personality && e->cfg.personality->props;
     if (strcmp(url, "/v1/completions") == 0) {
         if (post)
             return handle_completion(e, c, h);
@@ -747,7 +766,7 @@ static enum MHD_Result on_api(void *cls, struct MHD_Connection *c, const char *u
         what = "POST";
     } else if (strcmp(url, "/health") == 0 || strcmp(url, "/live") == 0 ||
                strcmp(url, "/v1/models") == 0 || strncmp(url, "/v1/models/", 11) == 0 ||
-               strcmp(url, "/metrics") == 0) {
+               strcmp(url, "/metrics") == 0 || (props && strcmp(url, "/props") == 0)) {
         what = "GET";
     }
     if (!what)
@@ -773,6 +792,8 @@ static enum MHD_Result on_api(void *cls, struct MHD_Connection *c, const char *u
         return handle_models(e, c, NULL);
     if (strncmp(url, "/v1/models/", 11) == 0)
         return handle_models(e, c, url + 11);
+    if (strcmp(url, "/props") == 0)
+        return send_json(c, MHD_HTTP_OK, wire_props(e), NULL);
     return handle_metrics(e, c, false);
 }
 

@@ -51,6 +51,7 @@ static const struct personality PERSONALITIES[] = {
      .truncate_prompt = true,
      .model_ignored = true,
      .adds_bos = true,
+     .props = true,
      .tokenize = TOKENIZE_LLAMACPP},
     {.name = "trtllm",
      .owned_by = "tensorrt_llm",
@@ -83,7 +84,7 @@ static void usage_members(const struct ereq *r, struct buf *o)
     const struct personality *p = pers(r->eng);
     buf_printf(o, "\"usage\":{\"prompt_tokens\":%zu,\"completion_tokens\":%zu,\"total_tokens\":%zu",
                r->prompt.n, r->generated, r->prompt.n + r->generated);
-    if (p->usage_details)
+    if (p->usage_details && !r->eng->cfg.omit_usage_details)
         buf_printf(o, ",\"prompt_tokens_details\":{\"cached_tokens\":%zu}", r->cached_tokens);
     buf_append_char(o, '}');
     if (p->timings) {
@@ -93,11 +94,14 @@ static void usage_members(const struct ereq *r, struct buf *o)
         double pred_ms =
             r->t_last_ns > r->t_first_ns ? (double)(r->t_last_ns - r->t_first_ns) / 1e6 : 0;
         size_t evaluated = r->prompt.n - r->cached_tokens;
+        buf_append_str(o, ",\"timings\":{");
+        if (!r->eng->cfg.omit_cache_n)
+            buf_printf(o, "\"cache_n\":%zu,", r->cached_tokens);
         buf_printf(o,
-                   ",\"timings\":{\"cache_n\":%zu,\"prompt_n\":%zu,\"prompt_ms\":%.3f,"
+                   "\"prompt_n\":%zu,\"prompt_ms\":%.3f,"
                    "\"prompt_per_token_ms\":%.3f,\"predicted_n\":%zu,\"predicted_ms\":%.3f,"
                    "\"predicted_per_token_ms\":%.3f}",
-                   r->cached_tokens, evaluated, prompt_ms,
+                   evaluated, prompt_ms,
                    evaluated ? prompt_ms / (double)evaluated : 0.0, r->generated, pred_ms,
                    r->generated > 1 ? pred_ms / (double)(r->generated - 1) : 0.0);
     }
@@ -206,6 +210,16 @@ json_t *wire_model_object(const struct engine *e)
                                       (json_int_t)e->cfg.model.max_context, "n_vocab",
                                       (json_int_t)128256));
     return m;
+}
+
+/* llama.cpp's GET /props: the server's settings, its context size among them (the harness's
+ * preflight reads default_generation_settings.n_ctx there). */
+json_t *wire_props(const struct engine *e)
+{
+    return json_pack("{s:{s:I, s:I}, s:I, s:s, s:s}", "default_generation_settings", "n_ctx",
+                     (json_int_t)e->cfg.model.max_context, "n_predict", (json_int_t)-1,
+                     "total_slots", (json_int_t)e->cfg.max_num_seqs, "model_path",
+                     e->cfg.model_id, "chat_template", "");
 }
 
 /* status_out: the HTTP status; returns the body (NULL: an empty body). */

@@ -11,9 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-static int get(const char *base_url, const char *path, const char *api_key, double timeout_s,
-               struct http_req *req, char *err)
+static void prep(const char *base_url, const char *path, const char *api_key, double timeout_s,
+                 struct http_req *req)
 {
     static __thread char url[1024];
     snprintf(url, sizeof url, "%s%s", base_url, path);
@@ -28,6 +29,12 @@ static int get(const char *base_url, const char *path, const char *api_key, doub
         http_req_add_header(req, buf_cstr(&auth));
         buf_free(&auth);
     }
+}
+
+static int get(const char *base_url, const char *path, const char *api_key, double timeout_s,
+               struct http_req *req, char *err)
+{
+    prep(base_url, path, api_key, timeout_s, req);
     return http_fetch(req, err);
 }
 
@@ -53,6 +60,8 @@ int server_models(const char *base_url, const char *api_key, double timeout_s, c
         *body_out = dup_body(&req);
     if (req.error != HTTP_OK) {
         err_set(err, "%s", req.error_text);
+        if (req.status == 0 && (req.error == HTTP_ERR_CONNECT || req.error == HTTP_ERR_RECV))
+            rc = SERVER_UNREACHABLE;
         goto out;
     }
     if (req.status != 200) {
@@ -98,6 +107,46 @@ long server_health(const char *base_url, const char *api_key, double timeout_s, 
         status = req.status;
     if (body_out)
         *body_out = dup_body(&req);
+    http_req_cleanup(&req);
+    return status;
+}
+
+struct hdr_want {
+    char *out;
+    size_t len;
+};
+
+static void on_server_header(struct http_req *r, const char *name, size_t nlen, const char *value,
+                             size_t vlen)
+{
+    struct hdr_want *w = r->user;
+    if (nlen == 6 && strncasecmp(name, "server", 6) == 0)
+        snprintf(w->out, w->len, "%.*s", (int)vlen, value);
+}
+
+long server_get(const char *base_url, const char *path, const char *api_key, double timeout_s,
+                char **body_out, char *server_hdr, size_t hdr_len, char *err)
+{
+    struct http_req req;
+    struct hdr_want want = {server_hdr, hdr_len};
+    char scratch[8];
+    if (!server_hdr) {
+        want.out = scratch;
+        want.len = sizeof scratch;
+    }
+    want.out[0] = '\0';
+    *body_out = NULL;
+    prep(base_url, path, api_key, timeout_s, &req);
+    req.on_header = on_server_header;
+    req.user = &want;
+    long status = 0;
+    if (http_fetch(&req, err) == 0) {
+        if (req.error != HTTP_OK)
+            err_set(err, "%s", req.error_text);
+        else
+            *body_out = dup_body(&req);
+        status = req.error == HTTP_OK ? req.status : 0;
+    }
     http_req_cleanup(&req);
     return status;
 }

@@ -74,6 +74,7 @@ static void same_fields(const struct chunk *a, const struct chunk *b)
     assert_int_equal(a->cached, b->cached);
     assert_int_equal(a->timings_prompt_n, b->timings_prompt_n);
     assert_int_equal(a->timings_cache_n, b->timings_cache_n);
+    assert_int_equal(a->meta_cached, b->meta_cached);
     assert_int_equal(a->has_error, b->has_error);
     assert_string_equal(a->error, b->error);
 }

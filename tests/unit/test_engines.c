@@ -89,29 +89,61 @@ static void test_vllm_and_trtllm_fields(void **state)
     json_decref(tb);
 }
 
+static const char *detect(const json_t *models, const char *health, const json_t *metrics,
+                          const json_t *kvbm, const char *server, struct engine_id *id)
+{
+    struct engine_seen seen = {.models = models,
+                               .health_body = health,
+                               .metrics = metrics,
+                               .kvbm_metrics = kvbm,
+                               .server_header = server};
+    engine_detect(&seen, id);
+    return id->profile->name;
+}
+
 static void test_detect(void **state)
 {
     (void)state;
-    char ev[256];
+    struct engine_id id;
     json_t *models = json_pack("{s:[{s:s, s:s}]}", "data", "id", "m", "owned_by", "llamacpp");
-    assert_string_equal(engine_detect(models, NULL, NULL, ev, sizeof ev)->name, "llamacpp");
-    assert_non_null(strstr(ev, "owned_by"));
+    assert_string_equal(detect(models, NULL, NULL, NULL, NULL, &id), "llamacpp");
+    assert_non_null(strstr(id.evidence, "owned_by"));
+    assert_string_equal(id.title, "llama.cpp llama-server");
+    assert_false(id.embedded);
+    assert_false(engine_kv_modes_apply(&id)); /* llama.cpp has no kvbench KV modes */
     json_decref(models);
     models = json_pack("{s:[{s:s, s:s}]}", "data", "id", "m", "owned_by", "someone");
     json_t *m = metrics_of("sglang:prompt_tokens_total 1\n");
-    assert_string_equal(engine_detect(models, NULL, m, ev, sizeof ev)->name, "sglang");
+    assert_string_equal(detect(models, NULL, m, NULL, NULL, &id), "sglang");
     json_decref(m);
-    assert_string_equal(engine_detect(models,
-                                      "{\"status\":\"healthy\",\"endpoints\":[],\"instances\":[]}",
-                                      NULL, ev, sizeof ev)
-                            ->name,
+    assert_string_equal(detect(models, "{\"status\":\"healthy\",\"endpoints\":[],\"instances\":[]}",
+                               NULL, NULL, NULL, &id),
                         "dynamo");
-    /* nothing known: the fallback says so */
-    assert_string_equal(engine_detect(models, "", NULL, ev, sizeof ev)->name, "dynamo");
-    assert_non_null(strstr(ev, "nothing identified"));
+    assert_true(engine_kv_modes_apply(&id));
+    /* KVBM's own port answering with its families is Dynamo's mark too */
+    json_t *k = metrics_of("kvbm_matched_tokens 5\n");
+    assert_string_equal(detect(models, "", NULL, k, NULL, &id), "dynamo");
+    assert_non_null(strstr(id.evidence, "kvbm_"));
+    json_decref(k);
+    /* nothing known: unknown, with what was tried; never a guessed Dynamo */
+    assert_string_equal(detect(models, "", NULL, NULL, NULL, &id), "unknown");
+    assert_non_null(strstr(id.evidence, "nothing identified"));
+    assert_non_null(strstr(id.evidence, "\"someone\""));
+    assert_non_null(strstr(id.evidence, "KV metrics URL did not answer"));
+    assert_false(engine_kv_modes_apply(&id));
+    assert_string_equal(detect(NULL, NULL, NULL, NULL, NULL, &id), "unknown");
+    assert_non_null(strstr(id.evidence, "/v1/models did not answer"));
+    json_decref(models);
+    /* kvbench serve names itself; the personality decides the metric names */
+    models = json_pack("{s:[{s:s, s:s}]}", "data", "id", "m", "owned_by", "vllm");
+    assert_string_equal(detect(models, "", NULL, NULL, "kvbench-serve/1.2.3", &id), "vllm");
+    assert_true(id.embedded);
+    assert_string_equal(id.title, "kvbench serve (vllm personality)");
+    assert_true(engine_kv_modes_apply(&id));
     json_decref(models);
     assert_null(engine_profile_find("auto"));
     assert_null(engine_profile_find("nope"));
+    assert_null(engine_profile_find("unknown")); /* not a choice of --engine */
 }
 
 static json_t *eng(const char *name, const char *field_name, double v)
@@ -128,6 +160,28 @@ static json_t *eng(const char *name, const char *field_name, double v)
 static const char *sig(const json_t *s)
 {
     return json_string_value(json_object_get(s, "signal"));
+}
+
+static void test_ctx_limit_sources(void **state)
+{
+    (void)state;
+    const struct engine_profile *v = engine_profile_find("vllm"), *l = engine_profile_find("llamacpp");
+    json_t *models = json_pack("{s:[{s:s, s:I}]}", "data", "id", "m", "max_model_len", 4096);
+    assert_int_equal(engine_ctx_limit_in(&v->ctx_limits[0], models), 4096);
+    json_decref(models);
+    models = json_pack("{s:[{s:s}]}", "data", "id", "m");
+    assert_int_equal(engine_ctx_limit_in(&v->ctx_limits[0], models), -1);
+    json_decref(models);
+    json_t *props = json_pack("{s:{s:I}}", "default_generation_settings", "n_ctx", 2048);
+    assert_int_equal(engine_ctx_limit_in(&l->ctx_limits[0], props), 2048);
+    assert_int_equal(engine_ctx_limit_in(&l->ctx_limits[1], props), -1);
+    json_decref(props);
+    props = json_pack("{s:I}", "n_ctx", 0); /* not a limit */
+    assert_int_equal(engine_ctx_limit_in(&l->ctx_limits[1], props), -1);
+    json_decref(props);
+    /* engines that publish none say so by having no source */
+    assert_null(engine_profile_find("dynamo")->ctx_limits);
+    assert_null(engine_profile_find("trtllm")->ctx_limits);
 }
 
 static void test_eviction_without_tiers(void **state)
@@ -189,6 +243,7 @@ int main(void)
         cmocka_unit_test(test_sglang_tiers_from_labels),
         cmocka_unit_test(test_vllm_and_trtllm_fields),
         cmocka_unit_test(test_detect),
+        cmocka_unit_test(test_ctx_limit_sources),
         cmocka_unit_test(test_eviction_without_tiers),
         cmocka_unit_test(test_base_url),
     };
