@@ -1108,12 +1108,17 @@ static bool judge_outage(struct ctx *c, const struct phase_state *ps)
              : o->gave_up ? " (phase ended after --unreachable-timeout-s)"
                           : "",
              health > 0 ? (health == 200 ? "answers 200" : "fails") : "unreachable");
+    /* a --duration-s phase plans no count: what it did not send is unknown */
+    json_t *not_sent = c->cfg->duration_s > 0 && strcmp(ps->name, "main") == 0
+                           ? json_null()
+                           : json_integer((json_int_t)(ps->n > ps->res.n ? ps->n - ps->res.n : 0));
     validity_add(&c->v, "server_unreachable",
-                 json_pack("{s:s, s:s, s:s, s:f, s:I, s:I, s:b, s:b, s:I}", "phase", ps->name,
-                           "message", msg, "went_away_utc", when, "away_s", o->down_s,
+                 json_pack("{s:s, s:s, s:s, s:f, s:I, s:I, s:b, s:b, s:I, s:I, s:o}", "phase",
+                           ps->name, "message", msg, "went_away_utc", when, "away_s", o->down_s,
                            "requests_failed", (json_int_t)o->requests_failed, "outages",
                            (json_int_t)o->outages, "recovered", o->recovered, "gave_up",
-                           o->gave_up, "health_status", (json_int_t)health));
+                           o->gave_up, "health_status", (json_int_t)health, "requests_sent",
+                           (json_int_t)ps->res.n, "requests_not_sent", not_sent));
     log_error("%s", msg);
     return o->recovered && health == 200;
 }
@@ -1151,17 +1156,25 @@ static void judge_error_rate(struct ctx *c, const struct phase_state *ps)
     log_error("%s", msg);
 }
 
+static bool judge_model(struct ctx *c, struct phase_state *ps);
+
 /* After a phase: the invalidation rules that stop the run. Returns true to go on. */
 static bool judge_phase(struct ctx *c, struct phase_state *ps)
 {
-    bool go_on = true;
-    if (ps->res.outage.seen)
-        go_on = judge_outage(c, ps);
-    judge_error_rate(c, ps);
-    if (!go_on) {
+    if (ps->res.outage.seen && !judge_outage(c, ps)) {
+        judge_error_rate(c, ps);
         log_error("the server is gone; remaining phases skipped");
         return false;
     }
+    bool go_on = judge_model(c, ps); /* the more specific reasons first */
+    judge_error_rate(c, ps);
+    return go_on;
+}
+
+/* The engine's prompt limit, or the model gone (404/500 and /v1/models empty). Returns true to
+ * go on. */
+static bool judge_model(struct ctx *c, struct phase_state *ps)
+{
     bool saw_404_500 = false;
     const char *limit_error = NULL;
     for (size_t i = 0; i < ps->res.n_aggs; i++) {
@@ -1649,6 +1662,10 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
             measured_ok += a->ok;
         }
     }
+    /* nothing succeeded: that, not the error rate it implies, is the reason */
+    if (measured_ok == 0 && measured > 0 && c.v.reason &&
+        strcmp(c.v.reason, "error_rate_exceeded") == 0)
+        c.v.reason = NULL;
     if (measured_ok == 0 && !*interrupted && (measured > 0 || !c.v.reason))
         validity_add(
             &c.v, "no_successful_requests",

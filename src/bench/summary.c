@@ -238,12 +238,37 @@ static void replay_payloads(const struct phase_state *w, const struct phase_stat
     json_decref(replay);
 }
 
+/* Successful requests of a phase. */
+static size_t phase_ok(const struct phase_state *ps)
+{
+    size_t ok = 0;
+    for (size_t i = 0; ps && i < ps->res.n_aggs; i++)
+        ok += ps->res.aggs[i].ok;
+    return ok;
+}
+
 static json_t *eviction_kvbm(const struct run_state *rs)
 {
     const struct phase_state *w = find_phase(rs, "warm_A"), *p = find_phase(rs, "pressure_B"),
                              *r = find_phase(rs, "replay_A");
     json_t *sig = signal_eviction_kvbm(w ? w->kv_delta : NULL, p ? p->kv_delta : NULL,
                                        r ? r->kv_delta : NULL, phase_cached(r));
+    /* a phase in which nothing succeeded cannot show reuse or its absence */
+    const struct phase_state *empty = !w || phase_ok(w) == 0 ? w : !r || phase_ok(r) == 0 ? r : NULL;
+    if (!w || !r || empty) {
+        char text[300];
+        if (empty)
+            snprintf(text, sizeof text,
+                     "No request of %s succeeded (%zu sent): whether set A was brought back "
+                     "cannot be judged.",
+                     empty->name, empty->res.n);
+        else
+            snprintf(text, sizeof text, "warm_A and replay_A did not both run: nothing to judge.");
+        json_object_set_new(sig, "signal", json_string("unavailable"));
+        json_object_set_new(sig, "interpretation", json_string(text));
+        json_object_del(sig, "diagnosis");
+        return sig;
+    }
     const char *kv_mode = rs->cfg->kv_mode ? rs->cfg->kv_mode : "";
     double g3 = -1;
     const struct phase_state *any = r ? r : w;

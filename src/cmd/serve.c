@@ -48,7 +48,8 @@ struct serve_opts {
 };
 
 /* What --omit-response-field may leave out (docs/ENGINES.md). */
-static const char *const OMITTABLE[] = {"timings.cache_n", "usage.prompt_tokens_details", NULL};
+static const char *const OMITTABLE[] = {"timings.cache_n", "usage.prompt_tokens_details", "/props",
+                                        NULL};
 
 #define DBL_BIG 1e15
 
@@ -350,8 +351,9 @@ int cmd_serve(int argc, char **argv)
          .type = OPT_LIST,
          .dest = &o.omit,
          .metavar = "FIELD",
-         .help = "leave a field out of every response, as some builds of an engine do: "
-                 "timings.cache_n (llama.cpp before it sent it), usage.prompt_tokens_details"},
+         .help = "leave out what some builds of an engine do not send: timings.cache_n "
+                 "(llama.cpp before it sent it), usage.prompt_tokens_details, /props (the "
+                 "llamacpp personality's endpoint, absent from old llama.cpp builds)"},
         {.name = "drop-model-after",
          .type = OPT_INT,
          .dest = &o.drop_model_after,
@@ -428,16 +430,18 @@ int cmd_serve(int argc, char **argv)
             k++;
         if (!OMITTABLE[k]) {
             fprintf(stderr,
-                    "kvbench serve: --omit-response-field: expected timings.cache_n or "
-                    "usage.prompt_tokens_details, got '%s'\n",
+                    "kvbench serve: --omit-response-field: expected timings.cache_n, "
+                    "usage.prompt_tokens_details or /props, got '%s'\n",
                     o.omit.items[i]);
             opts_free(opts);
             return EXIT_USAGE;
         }
         if (k == 0)
             cfg.omit_cache_n = true;
-        else
+        else if (k == 1)
             cfg.omit_usage_details = true;
+        else
+            cfg.omit_props = true;
     }
     if (strcmp(o.metrics_port, "auto") == 0) {
         cfg.metrics_port = 0;

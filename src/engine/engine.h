@@ -34,7 +34,7 @@ struct engine_config {
     /* response fields left out, to look like builds of an engine that do not send them
      * (--omit-response-field): llama.cpp builds without timings.cache_n, servers without
      * usage.prompt_tokens_details */
-    bool omit_cache_n, omit_usage_details;
+    bool omit_cache_n, omit_usage_details, omit_props;
     /* model and time */
     struct model_profile model;
     struct hw_profile hw;

@@ -755,7 +755,7 @@ static enum MHD_Result on_api(void *cls, struct MHD_Connection *c, const char *u
     bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
     const char *what = NULL; /* the method a known path wants */
     bool tokenize = e->cfg.personality && e->cfg.personality->tokenize != TOKENIZE_NONE;
-    bool props = e->cfg.personality && e->cfg.personality->props;
+    bool props = e->cfg.personality && e->cfg.personality->props && !e->cfg.omit_props;
     if (strcmp(url, "/v1/completions") == 0) {
         if (post)
             return handle_completion(e, c, h);

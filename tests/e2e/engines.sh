@@ -107,7 +107,9 @@ grep -q "has no usable /tokenize" <<<"$ERR" || fail "no clear error without /tok
 stop_engine
 
 # --- a server that truncates prompts to its context ----------------------------------------------
-start_engine --profile tiny --personality llamacpp --kv-mode off --max-context 2048 --speedup 0
+# (an old build without /props: the preflight cannot know the context, the responses tell)
+start_engine --profile tiny --personality llamacpp --kv-mode off --max-context 2048 --speedup 0 \
+  --omit-response-field /props
 expect_exit 1 "$KVBENCH" run --base-url "$BASE" --results-root "$RES" --kv-mode off \
   --tokenizer heuristic --max-tokens 8 --stream --prompt-set long --long-range 3000:3500 \
   --requests 4 --warmup 0 --engine-max-input-tokens 8192 --run-id truncated
@@ -119,7 +121,7 @@ stop_engine
 # --- the server stops mid-run: nothing measured succeeded, so the run is invalid -----------------
 start_engine --profile tiny --kv-mode off --speedup 1
 "$KVBENCH" run --base-url "$BASE" --results-root "$RES" --kv-mode off --tokenizer heuristic \
-  --max-tokens 400 --stream --requests 20 --warmup 0 --concurrency 2 --timeout-s 30 \
+  --max-tokens 400 --stream --requests 20 --warmup 0 --concurrency 2 --timeout-s 30 --unreachable-timeout-s 2 \
   --run-id killed >"$TMP/killed.out" 2>&1 &
 RUN_PID=$!
 PIDS+=("$RUN_PID")
@@ -133,7 +135,12 @@ rc=0
 wait "$RUN_PID" || rc=$?
 [[ $rc -eq 1 ]] || { cat "$TMP/killed.out" >&2; fail "a run whose server died exited $rc"; }
 [[ $(sig .run_valid killed) == false ]] || fail "killed server: run valid"
-jq -e '.invalid_details_kvbench | map(.reason) | index("no_successful_requests")' "$RES/killed/summary.json" >/dev/null ||
+jq -e '.invalid_details_kvbench | map(.reason) | index("no_successful_requests") and
+  index("server_unreachable")' "$RES/killed/summary.json" >/dev/null ||
   fail "killed server: $(sig .invalid_details killed)"
-[[ $(jq -s length "$RES/killed/requests.jsonl") -eq 20 ]] || fail "every request has a row"
+# every request sent has a row; the rest were not sent once the server was gone, and say so
+sent=$(jq -s length "$RES/killed/requests.jsonl")
+jq -e --argjson sent "$sent" '.invalid_details_kvbench[] | select(.reason == "server_unreachable") |
+  .requests_sent + .requests_not_sent == 20 and .requests_sent == $sent' "$RES/killed/summary.json" \
+  >/dev/null || fail "killed server: rows $sent, $(jq -c .invalid_details_kvbench "$RES/killed/summary.json")"
 echo "engines: ok"

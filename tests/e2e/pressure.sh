@@ -41,8 +41,8 @@ grep -qF '### Pressure plan (`--pressure auto`): feasible' "$TMP/results/auto/re
 
 # capacities from flags win over the engine's
 expect_exit 0 "$KVBENCH" run --base-url "$BASE" --kvbm-metrics-url "$METRICS" "${RUN[@]}" \
-  --pressure auto --tier-blocks 16,0,4096 --kv-block-tokens 64 --run-id flags
-jq -e '.pressure_plan | .capacity_blocks == {device: 16, host: 0, disk: 4096} and .block_tokens == 64
+  --pressure auto --tier-blocks 32,0,4096 --kv-block-tokens 64 --run-id flags
+jq -e '.pressure_plan | .capacity_blocks == {device: 32, host: 0, disk: 4096} and .block_tokens == 64
   and .sources.host == "flag --tier-blocks"' "$TMP/results/flags/config.json" >/dev/null ||
   fail "flags: $(jq -c .pressure_plan "$TMP/results/flags/config.json")"
 stop_engine
