@@ -45,6 +45,8 @@
 #define HIST_BUCKETS            (64 * 8) /* TTFT histogram: log2 of µs, 8 steps per octave */
 #define OPEN_LOOP_MAX_IN_FLIGHT 100000
 
+const char *const ARRIVAL_NAMES[] = {"constant", "poisson", "gamma", NULL};
+
 struct worker;
 struct phase_ctx;
 
@@ -145,11 +147,11 @@ struct phase_ctx {
     atomic_int stopping;        /* 1: send nothing new; 2: cancel what is in flight */
     /* the server going away (LOADGEN_OUTAGE_STREAK): the streak is read on every send; the rest
      * changes only when a request fails at the connection or the first answer after a streak */
-    atomic_size_t streak;       /* requests failed in a row at the connection */
+    atomic_size_t streak;                      /* requests failed in a row at the connection */
     atomic_uint_fast64_t down_ns, next_try_ns; /* streak's start; the next probe allowed */
-    atomic_int gave_up;         /* away for --unreachable-timeout-s: the phase ends */
+    atomic_int gave_up; /* away for --unreachable-timeout-s: the phase ends */
     pthread_mutex_t outage_lock;
-    uint64_t down_wall_ns;      /* under outage_lock */
+    uint64_t down_wall_ns; /* under outage_lock */
     size_t streak_failed;
     struct phase_outage outage;
     struct worker *workers;
@@ -362,7 +364,7 @@ static int on_data(struct http_req *r, const char *data, size_t len, uint64_t t_
     return sse_feed(&s->sse, data, len) < 0;
 }
 
-static bool hint_header(const char *name, size_t len)
+bool loadgen_hint_header(const char *name, size_t len)
 {
     if (len >= 2 && strncasecmp(name, "x-", 2) == 0)
         return true;
@@ -481,7 +483,7 @@ static void on_header(struct http_req *r, const char *name, size_t nlen, const c
     if (strcmp(key, "x-request-id") == 0)
         snprintf(s->request_id, sizeof s->request_id, "%.*s", (int)(vlen < 159 ? vlen : 159),
                  value);
-    if (hint_header(key, nlen)) {
+    if (loadgen_hint_header(key, nlen)) {
         if (s->hints.len)
             buf_append_char(&s->hints, ',');
         buf_append_char(&s->hints, '"');
@@ -499,21 +501,21 @@ static void write_row(struct worker *w, struct slot *s, const struct req_result 
 {
     struct phase_ctx *pc = w->pc;
     struct loadgen *lg = pc->lg;
-    char ts0[CLOCK_ISO_LEN], ts1[CLOCK_ISO_LEN];
-    clock_iso_utc(s->wall_start_ns, ts0);
-    clock_iso_utc(wall_end, ts1);
+    char ts0[CLOCK_ISO_MS_LEN], ts1[CLOCK_ISO_MS_LEN];
+    clock_iso_utc_ms(s->wall_start_ns, ts0); /* the reference's format */
+    clock_iso_utc_ms(wall_end, ts1);
     struct buf *b = &w->row;
     buf_reset(b);
     struct jsonw jw;
     jw_open(&jw, b);
     jw_int(&jw, "request_index", (long long)res->request_index); /* from 1, as the reference */
     jw_str(&jw, "phase", pc->pp->name);
-    jw_int(&jw, "worker_idx", (long long)s->worker_idx);
+    jw_int(&jw, "worker_idx", (long long)s->worker_idx + 1); /* from 1, as the reference */
     jw_str(&jw, "start_ts", ts0);
     jw_str(&jw, "end_ts", ts1);
     if (pc->sched) {
-        char tsd[CLOCK_ISO_LEN];
-        clock_iso_utc(pc->wall0 + (s->due_ns - pc->t0), tsd);
+        char tsd[CLOCK_ISO_MS_LEN];
+        clock_iso_utc_ms(pc->wall0 + (s->due_ns - pc->t0), tsd);
         jw_str(&jw, "scheduled_ts", tsd);
         jw_num(&jw, "schedule_lag_ms", res->lag_ms);
     } else {
@@ -832,7 +834,8 @@ static bool outage_pass(struct phase_ctx *pc, uint64_t now, uint64_t *until)
         return false;
     }
     size_t over = k - LOADGEN_OUTAGE_STREAK;
-    uint64_t step_ms = over >= 5 ? LOADGEN_BACKOFF_MAX_MS : (uint64_t)LOADGEN_BACKOFF_MIN_MS << over;
+    uint64_t step_ms =
+        over >= 5 ? LOADGEN_BACKOFF_MAX_MS : (uint64_t)LOADGEN_BACKOFF_MIN_MS << over;
     if (step_ms > LOADGEN_BACKOFF_MAX_MS)
         step_ms = LOADGEN_BACKOFF_MAX_MS;
     if (!atomic_compare_exchange_strong(&pc->next_try_ns, &next, now + step_ms * 1000000u)) {
@@ -944,8 +947,7 @@ static void finish_request(struct http_req *r)
     res->ok = res->error == NULL;
     /* Not an answer: refused, reset, or cut off before or while answering (the server died).
      * A request cancelled by the phase's own stop is neither an answer nor a failure. */
-    res->unreachable = !s->too_large &&
-                       (r->error == HTTP_ERR_CONNECT || r->error == HTTP_ERR_RECV);
+    res->unreachable = !s->too_large && (r->error == HTTP_ERR_CONNECT || r->error == HTTP_ERR_RECV);
     if (res->unreachable || r->status > 0)
         outage_note(pc, res->unreachable, clock_now_ns());
     if (res->ok && res->usage_prompt >= 0) {

@@ -49,6 +49,8 @@ struct gen_params {
 };
 
 enum arrival { ARRIVAL_CONSTANT, ARRIVAL_POISSON, ARRIVAL_GAMMA };
+/* The names of enum arrival, in its order, NULL-terminated (--arrival's choices). */
+extern const char *const ARRIVAL_NAMES[];
 
 /* Past this many ms of client lag at p99 (a due request that had a free slot but went out
  * late), the run warns that the client limited the rate. */
@@ -93,9 +95,9 @@ struct req_result {
  * before answering) has gone away: from then on one request at a time probes it, spaced by an
  * exponential back-off from LOADGEN_BACKOFF_MIN_MS to LOADGEN_BACKOFF_MAX_MS, and the phase ends
  * once it has been away for --unreachable-timeout-s. */
-#define LOADGEN_OUTAGE_STREAK   3
-#define LOADGEN_BACKOFF_MIN_MS  100
-#define LOADGEN_BACKOFF_MAX_MS  2000
+#define LOADGEN_OUTAGE_STREAK         3
+#define LOADGEN_BACKOFF_MIN_MS        100
+#define LOADGEN_BACKOFF_MAX_MS        2000
 #define LOADGEN_UNREACHABLE_TIMEOUT_S 10.0
 
 /* What a phase's requests add up to, gathered as each finishes (one per thread): the summary's
@@ -193,7 +195,7 @@ struct loadgen {
     const volatile sig_atomic_t *interrupted; /* read by the calling thread only */
     atomic_int *also_stop; /* set to 1 when the phase sees the interrupt (the prompt producer) */
     double grace_s;        /* after an interrupt, how long in-flight requests may finish */
-    size_t max_response_bytes; /* --max-response-bytes: past it, response_too_large; 0: 64 MiB */
+    size_t max_response_bytes;    /* --max-response-bytes: past it, response_too_large; 0: 64 MiB */
     double unreachable_timeout_s; /* a server away this long ends the phase; 0: the default */
     const struct tokenizer *tok;
     size_t threads; /* 0: auto (loadgen_auto_threads) */
@@ -263,6 +265,9 @@ struct vstore *phase_agg_store(struct phase_agg *a, enum agg_metric m);
 /* Statistics of metric m over the union of n aggregates. 0, or -1 (s->n == 0) when values were
  * lost (a spill failed). */
 int phase_agg_stats(struct phase_agg *const *aggs, size_t n, enum agg_metric m, struct dstats *s);
+/* Whether a response header is one whose value rows keep (response_header_hints): x-*, or a name
+ * with "trace" or "request" in it, as the reference harness picks them. */
+bool loadgen_hint_header(const char *name, size_t len);
 /* The JSON body sent for a prompt. Caller frees. */
 char *loadgen_body(const struct loadgen *lg, const struct prompt *p);
 

@@ -91,9 +91,14 @@ static int plan_eviction(struct planner *p, char *err)
     struct prompt *b = a ? p->make_set(p->ctx, "B", "long", p->b_seed, n_b, err) : NULL;
     if (a && b && cfg->pressure_auto)
         pressure_fit(*p->pressure_plan, p->caps, a, n_a, b, n_b, cfg->gp.max_tokens);
-    if (!a || !b || p->add_phase(p->ctx, "warm_A", ca, a, n_a, true, "long", err) < 0 ||
-        p->add_phase(p->ctx, "pressure_B", cb, b, n_b, true, "long", err) < 0 ||
-        p->add_phase(p->ctx, "replay_A", ca, a, n_a, true, "long", err) < 0)
+    /* drawn from the long set; labelled as the reference harness labels them */
+    for (size_t i = 0; a && i < n_a; i++)
+        snprintf(a[i].set, sizeof a[i].set, "replay_a");
+    for (size_t i = 0; b && i < n_b; i++)
+        snprintf(b[i].set, sizeof b[i].set, "replay_b");
+    if (!a || !b || p->add_phase(p->ctx, "warm_A", ca, a, n_a, true, "replay_a", err) < 0 ||
+        p->add_phase(p->ctx, "pressure_B", cb, b, n_b, true, "replay_b", err) < 0 ||
+        p->add_phase(p->ctx, "replay_A", ca, a, n_a, true, "replay_a", err) < 0)
         return -1;
     return 0;
 }

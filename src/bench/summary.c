@@ -81,7 +81,9 @@ static void agg_json(json_t *o, struct agg *ag)
     json_put_int(o, "error_requests", (long long)a->err);
     json_put_real(o, "error_rate", round_to(a->total ? (double)a->err / (double)a->total : 0, 4));
     json_put_int(o, "server_truncated_requests", (long long)a->truncated);
-    json_put_real(o, "req_per_s", round_to(rate((double)a->ok, ag->duration), 4));
+    /* the reference's: every finished request; ok_req_per_s is ours */
+    json_put_real(o, "req_per_s", round_to(rate((double)a->total, ag->duration), 4));
+    json_put_real(o, "ok_req_per_s", round_to(rate((double)a->ok, ag->duration), 4));
     json_put_real(o, "input_tokens_per_s_est", round_to(rate(a->in_est, ag->duration), 3));
     json_put_real(o, "output_tokens_per_s_est", round_to(rate(a->out_est, ag->duration), 3));
     if (a->any_usage) {
@@ -128,12 +130,11 @@ json_t *summary_phase_json(const struct run_state *rs, const struct phase_state 
                  json_real_or_null(round_to(r->achieved_rate, 4), !isnan(r->achieved_rate)));
     }
     if (r->threads) {
-        static const char *const ARR[] = {"constant", "poisson", "gamma"};
         json_t *load =
             json_pack("{s:s, s:I, s:s}", "mode", r->open_loop ? "open" : "closed", "threads",
                       (json_int_t)r->threads, "transport", r->transport ? r->transport : "libcurl");
         if (r->open_loop) {
-            json_put_str(load, "arrival", ARR[cfg->arrival]);
+            json_put_str(load, "arrival", ARRIVAL_NAMES[cfg->arrival]);
             json_put_real(load, "burstiness", cfg->burstiness);
             json_put_real(load, "ramp_up_s", cfg->ramp_up_s);
             json_put(load, "max_concurrency",
@@ -171,7 +172,8 @@ json_t *summary_kv_mode_json(const struct run_config *c, const struct run_state 
     if (rs && rs->engine && !rs->kv_modes_apply) {
         /* the recorded mode says nothing about this engine: say so instead of tier sizes */
         char why[400];
-        snprintf(why, sizeof why, "not applicable on %s: kvbench's KV modes are not settable there; "
+        snprintf(why, sizeof why,
+                 "not applicable on %s: kvbench's KV modes are not settable there; "
                  "it has %s",
                  rs->engine_id.title, rs->engine->kv_modes_instead);
         return json_pack("{s:s, s:b, s:s, s:n, s:n, s:{s:b, s:b, s:b}}", "mode", c->kv_mode,
@@ -254,7 +256,9 @@ static json_t *eviction_kvbm(const struct run_state *rs)
     json_t *sig = signal_eviction_kvbm(w ? w->kv_delta : NULL, p ? p->kv_delta : NULL,
                                        r ? r->kv_delta : NULL, phase_cached(r));
     /* a phase in which nothing succeeded cannot show reuse or its absence */
-    const struct phase_state *empty = !w || phase_ok(w) == 0 ? w : !r || phase_ok(r) == 0 ? r : NULL;
+    const struct phase_state *empty = !w || phase_ok(w) == 0   ? w
+                                      : !r || phase_ok(r) == 0 ? r
+                                                               : NULL;
     if (!w || !r || empty) {
         char text[300];
         if (empty)
@@ -439,12 +443,27 @@ static json_t *request_identity(const struct run_state *rs)
         json_decref(pid);
         json_decref(ppl);
     }
-    json_t *keys = json_object();
-    for (size_t i = 0; i < rs->n_header_keys; i++)
-        set_add(keys, rs->header_keys[i]);
+    /* the hint headers, as the reference lists them; every name seen is ours */
+    json_t *keys = json_object(), *all = json_object();
+    for (size_t i = 0; i < rs->n_header_keys; i++) {
+        set_add(all, rs->header_keys[i]);
+        if (loadgen_hint_header(rs->header_keys[i], strlen(rs->header_keys[i])))
+            set_add(keys, rs->header_keys[i]);
+    }
     size_t total = 0;
     for (size_t i = 0; i < rs->n_phases; i++)
         total += rs->phases[i].ran ? rs->phases[i].res.n : 0;
+    if (total == 0) { /* as the reference writes it */
+        json_decref(keys);
+        json_decref(all);
+        json_decref(p);
+        json_decref(g);
+        json_decref(id);
+        json_decref(pl);
+        json_decref(per_phase);
+        return json_pack("{s:b, s:s, s:i}", "available", 0, "reason", "no_requests",
+                         "total_requests", 0);
+    }
     json_t *o = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "available", total > 0,
                           "total_requests", (json_int_t)total, "unique_prompt_sha256_count",
                           (json_int_t)json_object_size(p), "unique_generation_params_sha256_count",
@@ -452,9 +471,11 @@ static json_t *request_identity(const struct run_state *rs)
                           (json_int_t)json_object_size(id), "unique_request_payload_sha256_count",
                           (json_int_t)json_object_size(pl), "response_header_keys_seen",
                           set_list(keys), "phase_identity", per_phase);
+    json_put(o, "response_header_keys_all", set_list(all));
     if (capped) /* the counts are lower bounds: a phase had more distinct hashes than it kept */
         json_put_bool(o, "unique_counts_are_lower_bounds", true);
     json_decref(keys);
+    json_decref(all);
     json_decref(p);
     json_decref(g);
     json_decref(id);

@@ -27,8 +27,9 @@ struct token_range {
 };
 
 struct prompt {
-    char id[32]; /* "<prefix>-<5-digit index>" */
-    char set[8]; /* "short" or "long" (a mixed set picks one per prompt) */
+    char id[32];  /* "<prefix>-<5-digit index>" */
+    char set[16]; /* "short" or "long" (a mixed set picks one per prompt); eviction_replay
+                   * labels its sets "replay_a" / "replay_b", as the reference harness */
     size_t target;
     size_t est_tokens;
     char *text;

@@ -186,8 +186,11 @@ json_t *kvsnap_delta_json(const struct kv_snapshot *b, const struct kv_snapshot 
         json_real_or_null(vals[D2H] + vals[H2D] + vals[D2D], have[D2H] || have[H2D] || have[D2D]));
     json_put(o, "onboard_blocks_total_delta",
              json_real_or_null(vals[ON_D2D] + vals[ON_H2D], have[ON_D2D] || have[ON_H2D]));
-    json_put(o, "disk_read_mib_delta", json_real_or_null(vals[DREAD] / 1048576.0, have[DREAD]));
-    json_put(o, "disk_write_mib_delta", json_real_or_null(vals[DWRITE] / 1048576.0, have[DWRITE]));
+    /* MiB to 3 decimals, as the reference rounds them */
+    json_put(o, "disk_read_mib_delta",
+             json_real_or_null(round(vals[DREAD] / 1048576.0 * 1000.0) / 1000.0, have[DREAD]));
+    json_put(o, "disk_write_mib_delta",
+             json_real_or_null(round(vals[DWRITE] / 1048576.0 * 1000.0) / 1000.0, have[DWRITE]));
     json_put(o, "disk_rehydrate_counter_positive",
              have[ON_D2D] ? json_boolean(vals[ON_D2D] > 0) : json_null());
     return o;

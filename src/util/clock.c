@@ -4,7 +4,9 @@
 #include "util/clock.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 uint64_t clock_now_ns(void)
@@ -35,6 +37,20 @@ void clock_iso_utc(uint64_t wall_ns, char out[CLOCK_ISO_LEN])
     snprintf(out + 19, CLOCK_ISO_LEN - 19, ".%06uZ", usec % 1000000u);
 }
 
+void clock_iso_utc_ms(uint64_t wall_ns, char out[CLOCK_ISO_MS_LEN])
+{
+    time_t secs = (time_t)(wall_ns / 1000000000ull);
+    unsigned ms = (unsigned)((wall_ns % 1000000000ull) / 1000000u);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(out, CLOCK_ISO_MS_LEN, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (n != 19) {
+        out[0] = '\0';
+        return;
+    }
+    snprintf(out + 19, CLOCK_ISO_MS_LEN - 19, ".%03u+00:00", ms % 1000u);
+}
+
 int clock_parse_iso(const char *s, double *epoch_s)
 {
     struct tm tm = {0};
@@ -49,7 +65,8 @@ int clock_parse_iso(const char *s, double *epoch_s)
     if (*p == '.')
         for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
             frac += (*p - '0') * scale;
-    if (*p != 'Z' || p[1] || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+    bool z = *p == 'Z' && !p[1], offset0 = strcmp(p, "+00:00") == 0;
+    if ((!z && !offset0) || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
         tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
         return -1;
     tm.tm_year -= 1900;

@@ -18,7 +18,12 @@ uint64_t clock_now_ns(void);
 uint64_t clock_wall_ns(void);
 /* Format wall-clock ns as UTC ISO-8601 with microseconds into out[CLOCK_ISO_LEN]. */
 void clock_iso_utc(uint64_t wall_ns, char out[CLOCK_ISO_LEN]);
-/* Seconds since the epoch of "YYYY-MM-DDTHH:MM:SS[.frac]Z" (what clock_iso_utc writes).
+/* The reference harness's stamps in the artifacts it defines (request rows' start_ts / end_ts,
+ * created_utc): milliseconds and an explicit offset, "2026-11-30T20:16:46.987+00:00". */
+#define CLOCK_ISO_MS_LEN 30
+void clock_iso_utc_ms(uint64_t wall_ns, char out[CLOCK_ISO_MS_LEN]);
+/* Seconds since the epoch of "YYYY-MM-DDTHH:MM:SS[.frac]Z" or "...[.frac]+00:00" (what
+ * clock_iso_utc and clock_iso_utc_ms write).
  * Returns 0, or -1 when s is not such a time. */
 int clock_parse_iso(const char *s, double *epoch_s);
 /* Format wall-clock ns as a compact run id "YYYYMMDDTHHMMSSZ" into out (>= 17 bytes). */
