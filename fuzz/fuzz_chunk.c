@@ -23,8 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             a.usage_prompt != b.usage_prompt || a.usage_completion != b.usage_completion ||
             a.cached != b.cached || a.timings_prompt_n != b.timings_prompt_n ||
             a.timings_cache_n != b.timings_cache_n || a.meta_cached != b.meta_cached ||
-            a.has_error != b.has_error ||
-            strcmp(a.error, b.error) != 0)
+            a.has_error != b.has_error || strcmp(a.error, b.error) != 0)
             abort();
     } else if (ta.len != 0) {
         abort();

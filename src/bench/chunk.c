@@ -758,7 +758,8 @@ long long reuse_evidence(const struct reuse_fields *f, const char **source)
         return f->timings_cache_n;
     }
     /* prompt_n counts the prompt tokens the server evaluated; the rest it took from its cache */
-    if (f->usage_prompt >= 0 && f->timings_prompt_n >= 0 && f->timings_prompt_n <= f->usage_prompt) {
+    if (f->usage_prompt >= 0 && f->timings_prompt_n >= 0 &&
+        f->timings_prompt_n <= f->usage_prompt) {
         *source = "usage.prompt_tokens-timings.prompt_n";
         return f->usage_prompt - f->timings_prompt_n;
     }

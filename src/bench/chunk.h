@@ -36,10 +36,10 @@ struct chunk {
 /* What a response said about its prompt (the last value of each field over its events; -1:
  * absent), for reuse_evidence. */
 struct reuse_fields {
-    long long usage_prompt;   /* usage.prompt_tokens */
-    long long details_cached; /* usage.prompt_tokens_details.cached_tokens */
+    long long usage_prompt;                      /* usage.prompt_tokens */
+    long long details_cached;                    /* usage.prompt_tokens_details.cached_tokens */
     long long timings_cache_n, timings_prompt_n; /* llama.cpp's timings */
-    long long meta_cached;    /* SGLang's meta_info.cached_tokens */
+    long long meta_cached;                       /* SGLang's meta_info.cached_tokens */
 };
 
 /* The prompt tokens a response says the server reused instead of computing (SPEC §4.5), and the

@@ -519,8 +519,8 @@ int compare_run(const struct compare_config *c, struct compare_outcome *out, cha
     json_t *warnings = json_array();
     const json_t *km = NULL;
     for (size_t i = 0; i < json_array_size(modes) && !km; i++) {
-        const json_t *k = json_object_get(json_object_get(json_array_get(modes, i), "summary"),
-                                          "kv_mode");
+        const json_t *k =
+            json_object_get(json_object_get(json_array_get(modes, i), "summary"), "kv_mode");
         if (json_is_false(json_object_get(k, "applies")))
             km = k;
     }
@@ -531,9 +531,8 @@ int compare_run(const struct compare_config *c, struct compare_outcome *out, cha
                  "$BENCH_KV_MODE): both sides ran the same server configuration, so a difference "
                  "here is noise",
                  json_get_str(km, "not_applicable", "not applicable on this engine"));
-        json_array_append_new(warnings,
-                              json_pack("{s:s, s:s}", "code", "kv_modes_not_applicable", "message",
-                                        msg));
+        json_array_append_new(
+            warnings, json_pack("{s:s, s:s}", "code", "kv_modes_not_applicable", "message", msg));
         log_warn("compare: %s", msg);
     }
     json_object_set_new(cmp, "warnings", warnings);

@@ -103,8 +103,8 @@ struct engine_seen {
 struct engine_id {
     const struct engine_profile *profile; /* never NULL: ENGINE_UNKNOWN when nothing matched */
     bool embedded;                        /* kvbench serve, showing profile's personality */
-    char title[96];                       /* for reports: "vLLM", "kvbench serve (vllm personality)" */
-    char evidence[320];                   /* one sentence: what decided it, or what was tried */
+    char title[96];     /* for reports: "vLLM", "kvbench serve (vllm personality)" */
+    char evidence[320]; /* one sentence: what decided it, or what was tried */
 };
 
 /* Decide the engine from what the server shows. Unidentified is ENGINE_UNKNOWN with what was

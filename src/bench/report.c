@@ -6,6 +6,8 @@
  */
 #include "bench/report.h"
 
+#include "bench/signals.h"
+
 #include "bench/scenario.h"
 
 #include "bench/engines.h"
@@ -270,6 +272,9 @@ char *report_markdown(const json_t *s, const json_t *config)
     buf_printf(&b, "- **Block device:** %s\n", json_get_str(bd, "name", "unavailable"));
     if (!valid) {
         buf_append_str(&b, "\n## Why the run is invalid\n\n");
+        const struct validity_rule *rule = validity_rule(json_get_str(s, "invalid_reason", NULL));
+        if (rule)
+            buf_printf(&b, "`%s`: %s.\n\n", rule->reason, rule->when);
         size_t i;
         const json_t *d;
         json_array_foreach(json_object_get(s, "invalid_details"), i, d)

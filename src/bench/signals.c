@@ -6,6 +6,7 @@
 
 #include "util/buf.h"
 #include "util/json.h"
+#include "util/log.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -480,6 +481,45 @@ json_t *signal_reuse_identity(const char *const *prompt_sha, const char *const *
              "payload: a reuse verdict on them does not test prefix reuse.");
 }
 
+const struct validity_rule VALIDITY_RULES[] = {
+    {"prompt_preflight_failed",
+     "before anything was sent: a prompt would not fit the input ceiling "
+     "(--engine-max-input-tokens "
+     "- --max-tokens - margin), the server's own context limit, or --pressure auto's device tier"},
+    {"server_unreachable",
+     "the server was not there: nothing answered at the start (nothing sent), or requests were "
+     "refused or cut off in a row during a phase (the server went away, even if it came back)"},
+    {"engine_prompt_limit_exceeded",
+     "a response error named max_num_tokens: the engine refused a prompt over its limit "
+     "(remaining phases skipped)"},
+    {"model_dropped",
+     "a phase saw 404 or 500 answers and /v1/models then listed no model (remaining phases "
+     "skipped)"},
+    {"error_rate_exceeded",
+     "a measured phase's share of failed requests was above --max-error-rate"},
+    {"runtime_exception",
+     "the run could not go on: the model never resolved while the server answered, or a phase "
+     "could not start"},
+    {"interrupted", "SIGINT or SIGTERM stopped the run"},
+    {"kvbm_metrics_unavailable",
+     "no KV metrics snapshot succeeded and no response carried reuse of its own (cached tokens, "
+     "timings), with a kv mode other than off and without --allow-missing-kvbm-metrics"},
+    {"no_successful_requests", "no request of the measured phases succeeded, or none was sent"},
+    {"server_truncated_prompts",
+     "the server reported fewer prompt tokens than were sent: it truncated prompts"},
+    {"artifact_write_failed",
+     "an artifact could not be written completely (disk full or I/O error)"},
+    {NULL, NULL},
+};
+
+const struct validity_rule *validity_rule(const char *reason)
+{
+    for (size_t i = 0; reason && VALIDITY_RULES[i].reason; i++)
+        if (strcmp(VALIDITY_RULES[i].reason, reason) == 0)
+            return &VALIDITY_RULES[i];
+    return NULL;
+}
+
 void validity_init(struct validity *v)
 {
     v->reason = NULL;
@@ -488,6 +528,8 @@ void validity_init(struct validity *v)
 
 void validity_add(struct validity *v, const char *reason, json_t *detail)
 {
+    if (!validity_rule(reason))
+        log_error("internal: invalidity reason '%s' is not in VALIDITY_RULES", reason);
     if (!v->reason)
         v->reason = reason;
     json_t *d = json_is_object(detail)

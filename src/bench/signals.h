@@ -41,6 +41,16 @@ json_t *signal_reuse_identity(const char *const *prompt_sha, const char *const *
                               const char *const *identity_sha, const char *const *payload_sha,
                               size_t n);
 
+/* The rules that make a run invalid (SPEC §4.5): one row per reason, read by validity_add (a
+ * reason outside the table is a bug, logged), by report.md (what the reason means) and checked
+ * against docs/RUN.md's table by the tests. */
+struct validity_rule {
+    const char *reason;
+    const char *when; /* one sentence: what happened */
+};
+extern const struct validity_rule VALIDITY_RULES[]; /* ends with {NULL, NULL} */
+const struct validity_rule *validity_rule(const char *reason);
+
 /* Run validity: the first reason recorded wins; every reason adds a detail. */
 struct validity {
     const char *reason; /* NULL: valid */

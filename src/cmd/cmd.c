@@ -40,8 +40,9 @@ int cmd_parse(const char *name, const char *usage, const char *description, stru
         bool had_v1 = false;
         if (base_url_normalize(in, norm, sizeof norm, &had_v1) < 0) {
             fprintf(stderr,
-                    "kvbench %s: --base-url: expected an http:// or https:// URL, got '%s'\n", name,
-                    in);
+                    "kvbench %s: --base-url: expected http(s)://HOST[:PORT] with a port from 1 to "
+                    "65535, got '%s'\n",
+                    name, in);
             return EXIT_USAGE;
         }
         if (had_v1)
@@ -66,6 +67,34 @@ int base_url_normalize(const char *in, char *out, size_t len, bool *had_v1)
     size_t host_at = strncmp(in, "https://", 8) == 0 ? 8 : 7;
     if (n >= len || n == host_at)
         return -1;
+    /* the authority: host, [v6], then an optional :port that must be 1..65535 */
+    const char *auth = in + host_at, *end = auth + strcspn(auth, "/?#");
+    const char *colon = NULL;
+    if (*auth == '[') {
+        const char *close = memchr(auth, ']', (size_t)(end - auth));
+        if (!close)
+            return -1;
+        colon = close + 1 < end ? close + 1 : NULL;
+        if (colon && *colon != ':')
+            return -1;
+    } else {
+        colon = memchr(auth, ':', (size_t)(end - auth));
+    }
+    if (colon == auth || end == auth)
+        return -1; /* no host */
+    if (colon) {
+        long port = 0;
+        const char *d = colon + 1;
+        if (d == end)
+            return -1; /* "host:" with no port */
+        for (; d < end; d++) {
+            if (*d < '0' || *d > '9' || port > 65535)
+                return -1;
+            port = port * 10 + (*d - '0');
+        }
+        if (port < 1 || port > 65535)
+            return -1;
+    }
     memcpy(out, in, n + 1);
     for (;;) {
         while (n > host_at && out[n - 1] == '/')

@@ -278,8 +278,8 @@ int cmd_compare(int argc, char **argv)
     cc.compare_id = compare_id;
     cc.restart = restart_cmd ? user_restart : NULL;
     cc.restart_user = &rctx;
-    cc.restart_sets_mode = restart_cmd && (strstr(restart_cmd, "{mode}") ||
-                                           strstr(restart_cmd, "BENCH_KV_MODE"));
+    cc.restart_sets_mode =
+        restart_cmd && (strstr(restart_cmd, "{mode}") || strstr(restart_cmd, "BENCH_KV_MODE"));
     cc.skip_ready = skip_ready;
     cc.ready = (struct ready_opts){.base_url = cc.run.base_url,
                                    .api_key = cc.run.api_key,

@@ -101,8 +101,8 @@ static void usage_members(const struct ereq *r, struct buf *o)
                    "\"prompt_n\":%zu,\"prompt_ms\":%.3f,"
                    "\"prompt_per_token_ms\":%.3f,\"predicted_n\":%zu,\"predicted_ms\":%.3f,"
                    "\"predicted_per_token_ms\":%.3f}",
-                   evaluated, prompt_ms,
-                   evaluated ? prompt_ms / (double)evaluated : 0.0, r->generated, pred_ms,
+                   evaluated, prompt_ms, evaluated ? prompt_ms / (double)evaluated : 0.0,
+                   r->generated, pred_ms,
                    r->generated > 1 ? pred_ms / (double)(r->generated - 1) : 0.0);
     }
 }
@@ -218,8 +218,8 @@ json_t *wire_props(const struct engine *e)
 {
     return json_pack("{s:{s:I, s:I}, s:I, s:s, s:s}", "default_generation_settings", "n_ctx",
                      (json_int_t)e->cfg.model.max_context, "n_predict", (json_int_t)-1,
-                     "total_slots", (json_int_t)e->cfg.max_num_seqs, "model_path",
-                     e->cfg.model_id, "chat_template", "");
+                     "total_slots", (json_int_t)e->cfg.max_num_seqs, "model_path", e->cfg.model_id,
+                     "chat_template", "");
 }
 
 /* status_out: the HTTP status; returns the body (NULL: an empty body). */

@@ -12,7 +12,8 @@
 
 /* GET <base>/v1/models. Returns the number of models listed (>= 0) and, when first_id is not
  * NULL, copies the first id; or SERVER_UNREACHABLE when no server answered, or -1 with err when
- * the server could not be asked or answered something that is not a model list. body_out (optional) receives the raw body (caller frees). */
+ * the server could not be asked or answered something that is not a model list. body_out (optional)
+ * receives the raw body (caller frees). */
 int server_models(const char *base_url, const char *api_key, double timeout_s, char *first_id,
                   size_t id_len, char **body_out, char *err);
 /* GET <base>/health: returns the HTTP status (0 when unreachable) and, when body_out is not NULL,

@@ -262,11 +262,50 @@ static void test_template_mutations_agree(void **state)
     }
 }
 
+/* Which field decides a response's reused prompt tokens, in order, and that both readers find
+ * SGLang's meta_info. */
+static void test_reuse_evidence(void **state)
+{
+    (void)state;
+    const char *src;
+    struct reuse_fields f = {-1, -1, -1, -1, -1};
+    assert_int_equal(reuse_evidence(&f, &src), -1);
+    assert_null(src);
+    f.usage_prompt = 100; /* usage alone says nothing about reuse */
+    assert_int_equal(reuse_evidence(&f, &src), -1);
+    f.timings_prompt_n = 36; /* an older llama.cpp: evaluated 36 of 100 */
+    assert_int_equal(reuse_evidence(&f, &src), 64);
+    assert_string_equal(src, "usage.prompt_tokens-timings.prompt_n");
+    f.timings_prompt_n = 101; /* more evaluated than sent: not evidence */
+    assert_int_equal(reuse_evidence(&f, &src), -1);
+    f.meta_cached = 12;
+    assert_int_equal(reuse_evidence(&f, &src), 12);
+    assert_string_equal(src, "meta_info.cached_tokens");
+    f.timings_cache_n = 40;
+    assert_int_equal(reuse_evidence(&f, &src), 40);
+    assert_string_equal(src, "timings.cache_n");
+    f.details_cached = 0; /* an explicit 0 is evidence too, and comes first */
+    assert_int_equal(reuse_evidence(&f, &src), 0);
+    assert_string_equal(src, "usage.prompt_tokens_details.cached_tokens");
+
+    static const char body[] =
+        "{\"choices\":[{\"text\":\"x\"}],\"meta_info\":{\"cached_tokens\":77,\"id\":\"a\"}}";
+    struct chunk a, b;
+    struct buf ta = BUF_INIT, tb = BUF_INIT;
+    assert_int_equal(chunk_scan(body, sizeof body - 1, &a, &ta, CHUNK_ALL), 0);
+    assert_int_equal(chunk_read_jansson(body, sizeof body - 1, &b, &tb, CHUNK_ALL), 0);
+    assert_int_equal(a.meta_cached, 77);
+    same_fields(&a, &b);
+    buf_free(&ta);
+    buf_free(&tb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_real_shapes_take_the_fast_path),
         cmocka_unit_test(test_declined_and_malformed),
+        cmocka_unit_test(test_reuse_evidence),
         cmocka_unit_test(test_mutations_agree),
         cmocka_unit_test(test_template_reads_like_the_scanner),
         cmocka_unit_test(test_template_mutations_agree),

@@ -165,7 +165,8 @@ static const char *sig(const json_t *s)
 static void test_ctx_limit_sources(void **state)
 {
     (void)state;
-    const struct engine_profile *v = engine_profile_find("vllm"), *l = engine_profile_find("llamacpp");
+    const struct engine_profile *v = engine_profile_find("vllm"),
+                                *l = engine_profile_find("llamacpp");
     json_t *models = json_pack("{s:[{s:s, s:I}]}", "data", "id", "m", "max_model_len", 4096);
     assert_int_equal(engine_ctx_limit_in(&v->ctx_limits[0], models), 4096);
     json_decref(models);
@@ -235,6 +236,23 @@ static void test_base_url(void **state)
     assert_int_equal(base_url_normalize("h:8000", out, sizeof out, &v1), -1);
     assert_int_equal(base_url_normalize("http://", out, sizeof out, &v1), -1);
     assert_int_equal(base_url_normalize("http:///", out, sizeof out, &v1), -1);
+    /* ports: empty, 0, past 65535, not digits, no host: usage errors, never a wait */
+    const char *bad[] = {"http://127.0.0.1:",
+                         "http://127.0.0.1:0",
+                         "http://127.0.0.1:99999",
+                         "http://127.0.0.1:65536",
+                         "http://h:80x/v1",
+                         "http://:80",
+                         "http://[::1",
+                         "http://[::1]x:80",
+                         "http://[::1]:"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (base_url_normalize(bad[i], out, sizeof out, &v1) != -1)
+            fail_msg("%s was accepted", bad[i]);
+    assert_int_equal(base_url_normalize("http://127.0.0.1:65535", out, sizeof out, &v1), 0);
+    assert_int_equal(base_url_normalize("http://[::1]:8000/v1", out, sizeof out, &v1), 0);
+    assert_string_equal(out, "http://[::1]:8000");
+    assert_int_equal(base_url_normalize("https://h:1/", out, sizeof out, &v1), 0);
 }
 
 int main(void)

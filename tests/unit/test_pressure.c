@@ -47,6 +47,44 @@ static void test_sized_and_feasible(void **state)
     free(a);
 }
 
+/* A request that cannot fit the device tier (prompt + max_tokens) makes the plan infeasible,
+ * naming the capacity and the largest prompt that fits; one block under it fits. */
+static void test_requests_fit_the_device_tier(void **state)
+{
+    (void)state;
+    long long blocks[3] = {64, 128, 4096};
+    struct tier_caps caps;
+    pressure_caps_init(&caps, blocks, 32);
+    struct prompt *a = prompts(2, 2016), *b = prompts(3, 1000);
+    size_t nb;
+    json_t *plan = pressure_plan(&caps, a, 2, &nb);
+    /* 2016 + 32 = 2048 tokens = 64 blocks: fits exactly */
+    assert_true(pressure_fit(plan, &caps, a, 2, b, 3, 32));
+    assert_true(json_is_true(json_object_get(plan, "fits_device")));
+    assert_true(json_is_true(json_object_get(plan, "feasible")));
+    /* one token more in set B's last prompt: 65 blocks */
+    b[2].est_tokens = 2017;
+    snprintf(b[2].id, sizeof b[2].id, "B-00002");
+    assert_false(pressure_fit(plan, &caps, a, 2, b, 3, 32));
+    assert_true(json_is_false(json_object_get(plan, "fits_device")));
+    assert_true(json_is_false(json_object_get(plan, "feasible")));
+    assert_non_null(strstr(reason(plan), "B-00002"));
+    assert_non_null(strstr(reason(plan), "device tier holds 64"));
+    assert_non_null(strstr(reason(plan), "--long-range MIN:2016"));
+    /* max_tokens alone past the device tier: nothing can run */
+    assert_false(pressure_fit(plan, &caps, a, 2, NULL, 0, 4096));
+    assert_non_null(strstr(reason(plan), "no request can run"));
+    json_decref(plan);
+    /* capacities unknown: nothing is claimed */
+    pressure_caps_init(&caps, (long long[3]){-1, -1, -1}, 0);
+    plan = pressure_plan(&caps, a, 2, &nb);
+    assert_true(pressure_fit(plan, &caps, a, 2, b, 3, 32));
+    assert_null(json_object_get(plan, "fits_device"));
+    json_decref(plan);
+    free(a);
+    free(b);
+}
+
 static void test_impossible_tiers(void **state)
 {
     (void)state;
@@ -177,9 +215,12 @@ static void test_other_engines(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sized_and_feasible),     cmocka_unit_test(test_impossible_tiers),
-        cmocka_unit_test(test_unknown_is_not_guessed), cmocka_unit_test(test_metrics_and_flags),
+        cmocka_unit_test(test_sized_and_feasible),
+        cmocka_unit_test(test_impossible_tiers),
+        cmocka_unit_test(test_unknown_is_not_guessed),
+        cmocka_unit_test(test_metrics_and_flags),
         cmocka_unit_test(test_other_engines),
+        cmocka_unit_test(test_requests_fit_the_device_tier),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

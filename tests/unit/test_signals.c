@@ -322,6 +322,32 @@ static void test_identity_hashes(void **state)
     loadgen_free(&lg);
 }
 
+/* Every invalidity reason is in docs/RUN.md's validity table, and unknown reasons are not rules. */
+static void test_validity_rules_documented(void **state)
+{
+    (void)state;
+    char path[1024];
+    test_fixture("../../docs/RUN.md", path, sizeof path);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    static char doc[1 << 18];
+    size_t n = fread(doc, 1, sizeof doc - 1, f);
+    fclose(f);
+    doc[n] = '\0';
+    size_t rules = 0;
+    for (const struct validity_rule *r = VALIDITY_RULES; r->reason; r++, rules++) {
+        char row[96];
+        snprintf(row, sizeof row, "| `%s` |", r->reason);
+        if (!strstr(doc, row))
+            fail_msg("docs/RUN.md has no validity row for %s", r->reason);
+        assert_non_null(r->when);
+        assert_ptr_equal(validity_rule(r->reason), r);
+    }
+    assert_true(rules >= 11);
+    assert_null(validity_rule("nope"));
+    assert_null(validity_rule(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -329,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_kvbm_signal_branches),
         cmocka_unit_test(test_kvbm_signal_diagnosis),
         cmocka_unit_test(test_reuse_signal),
+        cmocka_unit_test(test_validity_rules_documented),
         cmocka_unit_test(test_identity_verdict),
         cmocka_unit_test(test_validity_first_reason_wins),
         cmocka_unit_test(test_identity_hashes),
