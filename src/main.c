@@ -18,7 +18,11 @@ static void print_usage(FILE *out)
             "Commands:\n");
     for (const struct cmd *c = CMD_TABLE; c->name; c++)
         fprintf(out, "  %-10s %s\n", c->name, c->summary);
-    fprintf(out, "\nRun 'kvbench help <command>' or 'kvbench <command> --help' for its options.\n"
+    fprintf(out, "\nA run writes <results-root>/<run-id>/ with summary.json, report.md and\n"
+                 "report.html (the verdict and charts on one self-contained page: open it in a\n"
+                 "browser); 'kvbench report RUN_DIR' prints report.md again, 'kvbench report\n"
+                 "RUN_DIR --html' draws report.html again.\n"
+                 "\nRun 'kvbench help <command>' or 'kvbench <command> --help' for its options.\n"
                  "Other forms: kvbench --help, kvbench --version\n");
 }
 

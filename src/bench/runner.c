@@ -21,6 +21,7 @@
 #include "util/json.h"
 #include "util/log.h"
 #include "util/tokenizer.h"
+#include "util/tokserver.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -540,9 +541,8 @@ static bool preflight(struct ctx *c)
         snprintf(msg, sizeof msg,
                  "%zu prompts would not fit the server's context of %lld tokens (%s) with "
                  "max_tokens %lld: ceiling %lld, largest prompt %lld",
-                 n_off, (long long)srv,
-                 json_get_str(c->rs.ctx_limit, "source", "?"), cfg->gp.max_tokens, ceiling,
-                 max_est);
+                 n_off, (long long)srv, json_get_str(c->rs.ctx_limit, "source", "?"),
+                 cfg->gp.max_tokens, ceiling, max_est);
         validity_add(&c->v, "prompt_preflight_failed",
                      json_pack("{s:s, s:O, s:I, s:s}", "message", msg, "errors", errors,
                                "server_context_limit", srv, "source",
@@ -656,8 +656,8 @@ static void unreachable_at_start(struct ctx *c, const char *err, double waited_s
 {
     const struct run_config *cfg = c->cfg;
     char msg[ERR_LEN + 160];
-    snprintf(msg, sizeof msg, "nothing answered at %s (waited %.0f s): %s", cfg->base_url,
-             waited_s, err);
+    snprintf(msg, sizeof msg, "nothing answered at %s (waited %.0f s): %s", cfg->base_url, waited_s,
+             err);
     validity_add(&c->v, "server_unreachable",
                  json_pack("{s:s, s:s, s:s, s:f, s:I}", "phase", "preflight", "message", msg,
                            "last_error", err, "waited_s", waited_s, "requests_sent",
@@ -734,8 +734,7 @@ static void resolve_engine(struct ctx *c)
         snprintf(url, sizeof url, "%s/metrics", cfg->base_url);
         struct kv_snapshot ms, ks;
         kvsnap_take(url, 10, "engine_detect", NULL, &ms);
-        kvsnap_take(cfg->kvbm_metrics_url, cfg->kvbm_metrics_timeout_s, "engine_detect", NULL,
-                    &ks);
+        kvsnap_take(cfg->kvbm_metrics_url, cfg->kvbm_metrics_timeout_s, "engine_detect", NULL, &ks);
         json_t *mj = models ? json_loads(models, 0, NULL) : NULL;
         struct engine_seen seen = {.models = mj,
                                    .health_body = health,
@@ -757,8 +756,7 @@ static void resolve_engine(struct ctx *c)
     else
         snprintf(c->rs.metrics_url, sizeof c->rs.metrics_url, "%s%s", cfg->base_url,
                  p->metrics_url);
-    log_info("engine: %s (%s); KV metrics from %s", c->rs.engine_id.title,
-             c->rs.engine_id.evidence,
+    log_info("engine: %s (%s); KV metrics from %s", c->rs.engine_id.title, c->rs.engine_id.evidence,
              c->rs.metrics_url);
 }
 
@@ -780,14 +778,15 @@ static void read_ctx_limit(struct ctx *c)
         char where[200];
         snprintf(where, sizeof where, "GET %s %s", src->path, src->key);
         if (n > 0) {
-            c->rs.ctx_limit =
-                json_pack("{s:I, s:s}", "tokens", (json_int_t)n, "source", where);
+            c->rs.ctx_limit = json_pack("{s:I, s:s}", "tokens", (json_int_t)n, "source", where);
             log_info("server context limit: %lld tokens (%s)", n, where);
             return;
         }
         used += (size_t)snprintf(tried + used, used < sizeof tried ? sizeof tried - used : 0,
                                  "%s%s (%s)", used ? "; " : "", where,
-                                 st == 200 ? "absent" : st ? "HTTP error" : "no answer");
+                                 st == 200 ? "absent"
+                                 : st      ? "HTTP error"
+                                           : "no answer");
         if (used >= sizeof tried)
             used = sizeof tried - 1;
     }
@@ -859,84 +858,22 @@ static void check_model_listed(struct ctx *c)
 static void decide_bos(struct ctx *c)
 {
     const struct run_config *cfg = c->cfg;
-    bool template_bos = true;
-    char evidence[256];
-    if (!cfg->llama3_template) {
-        template_bos = false;
-        snprintf(evidence, sizeof evidence, "--prompt-template none");
-    } else if (cfg->add_bos && strcmp(cfg->add_bos, "auto") != 0) {
-        template_bos = strcmp(cfg->add_bos, "yes") == 0;
-        snprintf(evidence, sizeof evidence, "--add-bos %s", cfg->add_bos);
-    } else {
-        static const char probe[] = "Hello";
-        long long want = (long long)tokenizer_count(c->tok, probe, sizeof probe - 1);
-        json_t *body = json_pack("{s:s, s:s, s:i, s:f, s:b}", "model", c->rs.model, "prompt", probe,
-                                 "max_tokens", 1, "temperature", 0.0, "stream", 0);
-        char *text = json_dumps(body, JSON_COMPACT);
-        json_decref(body);
-        struct http_req req;
-        http_req_init(&req);
-        char url[600], auth[600];
-        snprintf(url, sizeof url, "%s/v1/completions", cfg->base_url);
-        req.url = url;
-        req.method = "POST";
-        req.body = text;
-        req.body_len = text ? strlen(text) : 0;
-        req.timeout_s = 30;
-        req.max_body = 1u << 20;
-        http_req_add_header(&req, "Content-Type: application/json");
-        if (cfg->api_key) {
-            snprintf(auth, sizeof auth, "Authorization: Bearer %s", cfg->api_key);
-            http_req_add_header(&req, auth);
-        }
-        char err[ERR_LEN] = "out of memory";
-        long long got = -1;
-        if (text && http_fetch(&req, err) == 0) {
-            json_t *j = json_loadb(buf_cstr(&req.body_buf), req.body_buf.len, 0, NULL);
-            const json_t *u = json_object_get(json_object_get(j, "usage"), "prompt_tokens");
-            if (req.error != HTTP_OK)
-                snprintf(err, sizeof err, "%s", req.error_text);
-            else if (req.status != 200)
-                snprintf(err, sizeof err, "HTTP %ld", req.status);
-            else if (json_is_integer(u))
-                got = (long long)json_integer_value(u);
-            else
-                snprintf(err, sizeof err, "the answer has no usage.prompt_tokens");
-            json_decref(j);
-        }
-        http_req_cleanup(&req);
-        free(text);
-        if (got == want + 1) {
-            template_bos = false;
-            snprintf(evidence, sizeof evidence,
-                     "probe \"%s\": usage.prompt_tokens %lld = kvbench's count %lld + 1, so the "
-                     "server adds its own BOS",
-                     probe, got, want);
-        } else if (got == want) {
-            snprintf(evidence, sizeof evidence,
-                     "probe \"%s\": usage.prompt_tokens %lld = kvbench's count, so the server adds "
-                     "no BOS",
-                     probe, got);
-        } else {
-            if (got < 0)
-                snprintf(evidence, sizeof evidence,
-                         "undecided: the probe \"%s\" failed (%s); BOS kept in the template",
-                         probe, err);
-            else
-                snprintf(evidence, sizeof evidence,
-                         "undecided: probe \"%s\": usage.prompt_tokens %lld against kvbench's "
-                         "count %lld; BOS kept in the template",
-                         probe, got, want);
-            warn(c, "bos_undecided",
-                 "could not tell whether the server adds its own BOS (%s); set --add-bos yes|no",
-                 evidence);
-        }
-    }
+    bool template_bos = false;
+    struct tokserver_bos b = {.verdict = TOKSERVER_BOS_NOT_ASKED};
+    if (!cfg->llama3_template)
+        snprintf(b.evidence, sizeof b.evidence, "--prompt-template none");
+    else
+        template_bos = tokserver_template_bos(cfg->add_bos ? cfg->add_bos : "auto", cfg->base_url,
+                                              c->rs.model, cfg->api_key, c->tok, 30, &b);
+    if (b.verdict == TOKSERVER_BOS_UNDECIDED)
+        warn(c, "bos_undecided",
+             "could not tell whether the server adds its own BOS (%s); set --add-bos yes|no",
+             b.evidence);
     c->no_bos = cfg->llama3_template && !template_bos;
     c->rs.bos = json_pack("{s:s, s:b, s:s}", "mode", cfg->add_bos ? cfg->add_bos : "auto",
-                          "template_bos", template_bos, "evidence", evidence);
+                          "template_bos", template_bos, "evidence", b.evidence);
     log_info("BOS: %s in the template (%s)", template_bos ? "<|begin_of_text|>" : "no BOS",
-             evidence);
+             b.evidence);
 }
 
 /* ------------------------------------------------------------ phases */
@@ -974,8 +911,21 @@ static void run_phase(struct ctx *c, struct phase_state *ps)
     }
     snapshot(c, label, &ps->before);
     bool io0 = io_read(c, &ps->io_before);
-    log_info("phase %s: %zu requests at concurrency %zu", ps->name, ps->n, ps->concurrency);
     const struct run_config *cfg = c->cfg;
+    bool open_rate = cfg->request_rate > 0 && strcmp(ps->name, "warmup") != 0;
+    char cap[48] = "";
+    if (cfg->max_concurrency)
+        snprintf(cap, sizeof cap, ", at most %zu in flight", cfg->max_concurrency);
+    if (ps->schedule)
+        log_info("phase %s: %zu requests on the scenario's schedule (open loop%s)", ps->name, ps->n,
+                 cap);
+    else if (open_rate && isinf(cfg->request_rate))
+        log_info("phase %s: %zu requests all at once (open loop%s)", ps->name, ps->n, cap);
+    else if (open_rate)
+        log_info("phase %s: %zu requests at %g requests/s (open loop, %s arrivals%s)", ps->name,
+                 ps->n, cfg->request_rate, ARRIVAL_NAMES[cfg->arrival], cap);
+    else
+        log_info("phase %s: %zu requests at concurrency %zu", ps->name, ps->n, ps->concurrency);
     struct phase_plan pp = {
         .name = ps->name,
         .prompts = (const struct prompt *const *)ps->prompts,
@@ -1097,8 +1047,8 @@ static void judge_pressure(struct ctx *c)
 static bool judge_outage(struct ctx *c, const struct phase_state *ps)
 {
     const struct phase_outage *o = &ps->res.outage;
-    char when[40], herr[ERR_LEN] = "", msg[512];
-    clock_iso_utc(o->since_wall_ns, when);
+    char when[CLOCK_ISO_MS_LEN], herr[ERR_LEN] = "", msg[512];
+    clock_iso_utc_ms(o->since_wall_ns, when); /* comparable with the rows' start_ts */
     long health = server_health(c->cfg->base_url, c->cfg->api_key, 5, NULL, herr);
     snprintf(msg, sizeof msg,
              "the server stopped answering in phase %s at %s: %zu requests refused or cut off, "
@@ -1116,8 +1066,8 @@ static bool judge_outage(struct ctx *c, const struct phase_state *ps)
                  json_pack("{s:s, s:s, s:s, s:f, s:I, s:I, s:b, s:b, s:I, s:I, s:o}", "phase",
                            ps->name, "message", msg, "went_away_utc", when, "away_s", o->down_s,
                            "requests_failed", (json_int_t)o->requests_failed, "outages",
-                           (json_int_t)o->outages, "recovered", o->recovered, "gave_up",
-                           o->gave_up, "health_status", (json_int_t)health, "requests_sent",
+                           (json_int_t)o->outages, "recovered", o->recovered, "gave_up", o->gave_up,
+                           "health_status", (json_int_t)health, "requests_sent",
                            (json_int_t)ps->res.n, "requests_not_sent", not_sent));
     log_error("%s", msg);
     return o->recovered && health == 200;
@@ -1144,7 +1094,8 @@ static void judge_error_rate(struct ctx *c, const struct phase_state *ps)
         return;
     }
     char msg[ERR_LEN + 200];
-    snprintf(msg, sizeof msg, "phase %s: %zu of %zu requests failed (%.1f %% > --max-error-rate %g %%)%s%s",
+    snprintf(msg, sizeof msg,
+             "phase %s: %zu of %zu requests failed (%.1f %% > --max-error-rate %g %%)%s%s",
              ps->name, errors, total, 100.0 * rate, 100.0 * c->cfg->max_error_rate,
              json_array_size(first) ? "; first: " : "",
              json_get_str(json_array_get(first, 0), "error", ""));
@@ -1432,7 +1383,7 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
         return RUN_USAGE;
     }
     snprintf(c.rs.run_id, sizeof c.rs.run_id, "%s", cfg->run_id);
-    clock_iso_utc(clock_wall_ns(), c.rs.created_utc);
+    clock_iso_utc_ms(clock_wall_ns(), c.rs.created_utc);
     snprintf(c.dir, sizeof c.dir, "%s/%s", cfg->results_root, cfg->run_id);
     snprintf(out->run_dir, sizeof out->run_dir, "%s", c.dir);
     int rc = fs_mkdir_new(c.dir, err);
@@ -1697,7 +1648,7 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
              "offloaded or onboarded, are unavailable",
              c.rs.metrics_url[0] ? c.rs.metrics_url : "no metrics URL");
     else if (total > 0 && strcmp(cfg->kv_mode, "off") != 0 && !cfg->allow_missing_kvbm_metrics &&
-        c.rs.snapshot_ok == 0)
+             c.rs.snapshot_ok == 0)
         validity_add(&c.v, "kvbm_metrics_unavailable",
                      json_pack("{s:s, s:s, s:I}", "message",
                                "no KV metrics snapshot succeeded (use --allow-missing-kvbm-metrics "

@@ -13,6 +13,7 @@
 #include "probe/blockdev.h"
 #include "probe/kvsnap.h"
 #include "probe/telemetry.h"
+#include "util/clock.h"
 #include "util/tokenizer.h"
 
 #include <jansson.h>
@@ -28,6 +29,7 @@ struct run_config {
     const char *prompt_set; /* short, long, mixed */
     struct token_range short_range, long_range;
     long long requests, warmup, concurrency;
+    bool warmup_given; /* --warmup was set (a scenario's own warmup size defers to it) */
     struct gen_params gp;
     double timeout_s;
     size_t max_response_bytes;
@@ -136,7 +138,7 @@ struct phase_state {
 struct run_state {
     const struct run_config *cfg;
     char run_id[128];
-    char created_utc[28];
+    char created_utc[CLOCK_ISO_MS_LEN];
     char model[256];
     long model_count_end;
     struct phase_state *phases;
@@ -149,16 +151,16 @@ struct run_state {
     size_t n_header_keys;
     char params_sha256[65];
     json_t *preflight;
-    json_t *telemetry; /* summary's telemetry object, or NULL */
+    json_t *telemetry;                   /* summary's telemetry object, or NULL */
     const struct engine_profile *engine; /* engine_id.profile */
     struct engine_id engine_id;          /* who answers: title, evidence, kvbench serve or not */
     bool kv_modes_apply;                 /* kvbench's KV modes mean something on it */
     json_t *ctx_limit;                   /* {tokens, source} or {tokens: null, reason} */
-    char metrics_url[512];   /* where the engine's KV metrics were read */
-    json_t *warnings;        /* [{code, message}] */
-    json_t *bos;             /* {mode, template_bos, evidence} */
-    const json_t *container; /* docker inspect of the serving container, or NULL */
-    void *scenario_state;    /* the scenario's own (struct scenario's free_state) */
+    char metrics_url[512];               /* where the engine's KV metrics were read */
+    json_t *warnings;                    /* [{code, message}] */
+    json_t *bos;                         /* {mode, template_bos, evidence} */
+    const json_t *container;             /* docker inspect of the serving container, or NULL */
+    void *scenario_state;                /* the scenario's own (struct scenario's free_state) */
 };
 
 #endif

@@ -5,7 +5,8 @@
  * so that the server's reuse in it is read from the responses or, where they carry none, from
  * the engine's counters over the phase; its prompts are made just before it runs and their texts
  * dropped once it ran. summary.json `trace` sets the tokens the trace could reuse beside the
- * tokens the server reused, overall and per window.
+ * tokens the server reused, overall and per window. The warmup before it is of the trace's own
+ * shape and size (trace_warmup), not the standard scenario's.
  */
 #include "bench/report.h"
 #include "bench/runner.h"
@@ -55,11 +56,36 @@ void trace_state_free(void *state)
     free(st);
 }
 
+/* The warmup: requests of the trace's own shape (the lengths of its first requests, none of its
+ * blocks); by default at most one per request of the trace, so that it stays in proportion to
+ * the trace (the standard warmup, short prompts of 256 output tokens each, once took 133 s
+ * before a trace of 1.6 s). An explicit --warmup N sends N, the lengths cycling. */
+static int trace_warmup(struct planner *p, struct trace_state *st, char *err)
+{
+    const struct run_config *cfg = p->cfg;
+    size_t n = cfg->warmup > 0 ? (size_t)cfg->warmup : 0;
+    if (n > st->tr.n && !cfg->warmup_given)
+        n = st->tr.n;
+    if (n == 0)
+        return 0;
+    struct prompt *ps = calloc(n, sizeof *ps);
+    if (!ps)
+        return err_set(err, "out of memory");
+    for (size_t k = 0; k < n; k++)
+        if (trace_warmup_prompt(&st->tr, p->tok, p->warm_seed, p->salt, k, &ps[k]) < 0) {
+            prompts_free(ps, n);
+            return err_set(err, "out of memory making the trace's warmup prompts");
+        }
+    if (p->add_set(p->ctx, ps, n, err) < 0) {
+        prompts_free(ps, n);
+        return -1;
+    }
+    return p->add_phase(p->ctx, "warmup", (size_t)cfg->concurrency, ps, n, false, "trace", err);
+}
+
 int trace_plan(struct planner *p, char *err)
 {
     const struct run_config *cfg = p->cfg;
-    if (plan_warmup(p, "short", err) < 0)
-        return -1;
     struct trace_state *st = calloc(1, sizeof *st);
     if (!st)
         return err_set(err, "out of memory");
@@ -67,7 +93,8 @@ int trace_plan(struct planner *p, char *err)
     st->salt = p->salt;
     st->seed = p->seed;
     st->tok = p->tok;
-    if (trace_load(cfg->trace_path, (size_t)cfg->trace_block_tokens, &st->tr, err) < 0)
+    if (trace_load(cfg->trace_path, (size_t)cfg->trace_block_tokens, &st->tr, err) < 0 ||
+        trace_warmup(p, st, err) < 0)
         return -1;
     st->reusable = trace_reusable(&st->tr);
     double span_ms = cfg->trace_window_s * 1000;

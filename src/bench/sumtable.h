@@ -20,7 +20,11 @@ typedef void (*sumtable_warn_fn)(const char *path, const char *why, void *user);
 json_t *sumtable_collect(const char *const *specs, size_t n, sumtable_warn_fn warn, void *user);
 /* The flat row of one summary. New reference. */
 json_t *sumtable_row(const json_t *summary);
-/* The scenario's verdict of a summary ("-" for standard). */
+/* The scenario's verdict of a summary, {signal, interpretation}: overall_summary.<kvbm_key>,
+ * kvbm_metrics.<signal_key> (an invalid run), or <extra_key>.verdict (multi_turn, trace), as the
+ * scenario table names them. Borrowed; NULL when the summary has none (standard). */
+const json_t *sumtable_verdict(const json_t *summary);
+/* Its signal ("-" when none). */
 const char *sumtable_signal(const json_t *summary);
 /* An aligned text table of rows (as sumtable_row gives them). */
 void sumtable_render(const json_t *rows, struct buf *out);

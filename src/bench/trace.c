@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Lengths of a prompt's last block tried before the closest is kept (see make_text). */
+#define LAST_BLOCK_TRIES 3
+
 struct line {
     struct trace_req r;
     size_t line, first_id; /* the file's order (a stable sort), where its ids start */
@@ -224,50 +227,123 @@ static uint64_t salt_hash(const char *s)
     return h;
 }
 
-int trace_prompt(struct trace *t, const struct tokenizer *tok, uint64_t seed, const char *salt,
-                 size_t i, struct prompt *out)
+/* Append a block to b: the passage (s, prefix, id) of len tokens. A full block of the trace's
+ * own is kept by id (keep), so that each is made once. */
+static int append_block(struct trace *t, const struct tokenizer *tok, uint64_t s,
+                        const char *prefix, uint64_t id, size_t len, bool keep, struct buf *b)
+{
+    char key[24];
+    keep = keep && len == t->block_tokens;
+    snprintf(key, sizeof key, "%" PRIu64, id);
+    const json_t *have = keep ? json_object_get(t->blocks, key) : NULL;
+    if (have)
+        return buf_append(b, json_string_value(have), json_string_length(have));
+    struct prompt p;
+    /* a shorter block is a prefix of the full one (the same passage, cut sooner) */
+    if (workload_passage(tok, s, prefix, (size_t)id, len, &p) < 0)
+        return -1;
+    int rc = buf_append(b, p.text, p.len);
+    if (rc == 0 && keep)
+        rc = json_object_set_new(t->blocks, key, json_stringn_nocheck(p.text, p.len));
+    free(p.text);
+    return rc;
+}
+
+static size_t distance(size_t a, size_t b)
+{
+    return a > b ? a - b : b - a;
+}
+
+/* The text of a prompt of r's lengths into b, and its token count by tok into *count: r's
+ * blocks (warm: as many fresh ones, of a prefix no block of the trace has), the last one tuned.
+ * Every block begins with a newline, and a tokenizer may join it with the end of the block
+ * before (Llama 3 reads "." "\n" as one token ".\n", and ".\n" "\n" as ".\n\n"): a prompt of exact
+ * blocks is then a token short per join. So the last block, which nothing follows, is made
+ * longer by what is missing (or shorter by what is over), and the closest length kept.
+ * Returns 0 or -1 (out of memory). */
+static int make_text(struct trace *t, const struct tokenizer *tok, uint64_t s,
+                     const struct trace_req *r, bool warm, size_t warm_index, struct buf *b,
+                     size_t *count)
+{
+    const char *prefix = warm ? "trace-warmup" : "trace-block";
+    size_t last = r->n_ids - 1;
+    for (size_t k = 0; k < last; k++) {
+        uint64_t id = warm ? ((uint64_t)warm_index << 32) | k : r->ids[k];
+        if (append_block(t, tok, s, prefix, id, t->block_tokens, !warm, b) < 0)
+            return -1;
+    }
+    uint64_t last_id = warm ? ((uint64_t)warm_index << 32) | last : r->ids[last];
+    size_t want = r->input_len, head = b->len, len = block_len(t, r, last);
+    size_t tried = 0, best_len = len, best = 0;
+    for (int round = 0; round < LAST_BLOCK_TRIES; round++) {
+        buf_truncate(b, head);
+        if (append_block(t, tok, s, prefix, last_id, len, !warm, b) < 0)
+            return -1;
+        tried = len;
+        size_t n = tokenizer_count(tok, b->data, b->len);
+        if (round == 0 || distance(n, want) < distance(best, want)) {
+            best = n;
+            best_len = len;
+        }
+        if (n == want)
+            break;
+        if (n < want)
+            len += want - n;
+        else if (n - want < len)
+            len -= n - want;
+        else
+            break;
+    }
+    *count = best;
+    if (tried == best_len)
+        return 0;
+    buf_truncate(b, head);
+    return append_block(t, tok, s, prefix, last_id, best_len, !warm, b);
+}
+
+/* Request i's prompt, or (warm) warmup k's of request i's lengths. */
+static int make_prompt(struct trace *t, const struct tokenizer *tok, uint64_t seed,
+                       const char *salt, size_t i, bool warm, size_t k, struct prompt *out)
 {
     const struct trace_req *r = &t->r[i];
     uint64_t s = seed ^ salt_hash(salt);
-    if (s != t->blocks_seed || json_object_size(t->blocks) >= TRACE_BLOCK_CACHE_MAX) {
-        /* another seed's blocks, or as many as memory should hold: made again when needed */
+    if (!warm && (s != t->blocks_seed || tok != t->blocks_tok ||
+                  json_object_size(t->blocks) >= TRACE_BLOCK_CACHE_MAX)) {
+        /* another seed's or tokenizer's blocks, or as many as memory should hold: made again
+         * when needed */
         json_object_clear(t->blocks);
         t->blocks_seed = s;
+        t->blocks_tok = tok;
     }
     struct buf b = BUF_INIT;
-    int rc = 0;
-    char key[24];
-    for (size_t k = 0; k < r->n_ids && rc == 0; k++) {
-        size_t len = block_len(t, r, k);
-        snprintf(key, sizeof key, "%" PRIu64, r->ids[k]);
-        const json_t *have = len == t->block_tokens ? json_object_get(t->blocks, key) : NULL;
-        if (have) {
-            rc = buf_append(&b, json_string_value(have), json_string_length(have));
-            continue;
-        }
-        struct prompt p;
-        /* a shorter last block is a prefix of the full one (the same passage, cut sooner) */
-        if (workload_passage(tok, s, "trace-block", (size_t)r->ids[k], len, &p) < 0) {
-            rc = -1;
-            break;
-        }
-        rc = buf_append(&b, p.text, p.len);
-        if (rc == 0 && len == t->block_tokens)
-            rc = json_object_set_new(t->blocks, key, json_stringn_nocheck(p.text, p.len));
-        free(p.text);
-    }
+    size_t count = 0;
     memset(out, 0, sizeof *out);
-    if (rc < 0 || !(out->text = buf_detach(&b))) {
+    if (make_text(t, tok, s, r, warm, k, &b, &count) < 0 || !(out->text = buf_detach(&b))) {
         buf_free(&b);
         return -1;
     }
     out->len = strlen(out->text);
-    snprintf(out->id, sizeof out->id, "trace-%05zu", i);
+    if (warm)
+        workload_id("warmup", k, out);
+    else
+        workload_id("trace", i, out);
     snprintf(out->set, sizeof out->set, "trace");
     out->target = r->input_len;
-    out->est_tokens = tokenizer_count(tok, out->text, out->len);
+    out->est_tokens = count;
     out->max_tokens = (long long)r->output_len;
     return sha256_hex(out->text, out->len, out->sha256) < 0 ? -1 : 0;
+}
+
+int trace_prompt(struct trace *t, const struct tokenizer *tok, uint64_t seed, const char *salt,
+                 size_t i, struct prompt *out)
+{
+    return make_prompt(t, tok, seed, salt, i, false, 0, out);
+}
+
+int trace_warmup_prompt(struct trace *t, const struct tokenizer *tok, uint64_t seed,
+                        const char *salt, size_t k, struct prompt *out)
+{
+    return make_prompt(t, tok, seed, salt, k % t->n, true, k, out);
 }
 
 void trace_free(struct trace *t)

@@ -8,9 +8,11 @@
  * Prompts are made so that the trace's sharing is the prompts' sharing: block id h is a passage
  * of exactly B tokens made from (seed, salt, h), a shorter last block is a prefix of it, and a
  * prompt is its blocks in order. Equal ids give byte-identical blocks; different ids never share
- * one. From the trace alone kvbench counts the tokens that *could* be reused: a request's leading
- * blocks that an earlier request already sent as the same prefix (the same ids before them, as
- * an engine's chained block hashes require; Mooncake's ids are such prefix hashes already).
+ * one. Where the tokenizer joins tokens across a boundary of blocks, the last block is made that
+ * much longer, so that the whole prompt, as the tokenizer counts it, has the trace's input_length.
+ * From the trace alone kvbench counts the tokens that *could* be reused: a request's leading blocks
+ * that an earlier request already sent as the same prefix (the same ids before them, as an engine's
+ * chained block hashes require; Mooncake's ids are such prefix hashes already).
  */
 #ifndef KVBENCH_BENCH_TRACE_H
 #define KVBENCH_BENCH_TRACE_H
@@ -40,9 +42,12 @@ struct trace {
     size_t n;
     uint64_t *id_pool;
     size_t block_tokens;
-    size_t max_input;     /* the longest prompt */
-    json_t *blocks;       /* made block texts by id ("<id>" -> text), so each is made once */
-    uint64_t blocks_seed; /* ... for this seed and salt */
+    size_t max_input; /* the longest prompt */
+    /* made block texts by id ("<id>" -> text), so that each is made once, for one seed and salt
+     * (blocks_seed) and one tokenizer (blocks_tok) */
+    json_t *blocks;
+    uint64_t blocks_seed;
+    const struct tokenizer *blocks_tok;
 };
 
 /* Read and check a trace file. Returns 0, or -1 with a one-line err naming the line. */
@@ -55,6 +60,12 @@ size_t trace_reusable(struct trace *t);
  * Returns 0 or -1 (out of memory). */
 int trace_prompt(struct trace *t, const struct tokenizer *tok, uint64_t seed, const char *salt,
                  size_t i, struct prompt *out);
+/* Warmup prompt k (id "warmup-<k>", set "trace"): the input and output lengths of request
+ * k % n, made of blocks that no request of the trace has, so that the warmup looks like the
+ * trace to the server but leaves nothing in its cache that the trace could reuse. Returns 0 or
+ * -1 (out of memory). */
+int trace_warmup_prompt(struct trace *t, const struct tokenizer *tok, uint64_t seed,
+                        const char *salt, size_t k, struct prompt *out);
 void trace_free(struct trace *t);
 
 #endif

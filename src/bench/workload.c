@@ -211,7 +211,7 @@ static size_t refine_exact(const struct workload_params *p, const struct buf *do
         return best;
     /* inside the last word: the shortest cut that still reaches the target, preferring exact */
     size_t start = lo ? cuts[lo - 1] + 1 : from;
-    for (size_t len = start + 1; len < best; len++) {
+    for (size_t len = start; len < best; len++) {
         if (((unsigned char)doc->data[len] & 0xc0) == 0x80)
             continue; /* not a character boundary */
         size_t k = count_at(p, doc, len, full);
@@ -276,7 +276,7 @@ static int make_one(const struct workload_params *p, uint64_t rng, size_t target
             lo = mid + 1;
     }
     size_t doc_len = n_ends ? ends[lo] : 0;
-    if ((p->tok->bpe || p->exact) && n_ends)
+    if ((p->tok->bpe || p->tok->remote || p->exact) && n_ends)
         doc_len = refine_exact(p, &doc, lo ? ends[lo - 1] : 0, doc_len, target, &full);
     if (compose(p, buf_cstr(&doc), doc_len, &full) < 0)
         goto out;

@@ -15,10 +15,13 @@ static const char USAGE[] = "kvbench run [options]";
 static const char DESCRIPTION[] =
     "One benchmark run against an OpenAI-compatible server: a scenario made of phases\n"
     "(standard: warmup, main; eviction_replay: warmup, warm_A, pressure_B, replay_A;\n"
-    "reuse_verify: reuse_1..3), each run by --concurrency closed-loop workers, with KV metrics\n"
-    "snapshots and block-device counters before and after. Writes\n"
+    "reuse_verify: reuse_1..3; multi_turn: warmup, round_1..R; trace: warmup, window_1..),\n"
+    "each run by --concurrency closed-loop workers, with KV metrics snapshots and block-device\n"
+    "counters before and after. Writes\n"
     "<results-root>/<run-id>/{config.json, prompts_manifest.jsonl, requests.jsonl,\n"
-    "kvbm_metrics_snapshots.jsonl, summary.json, report.md}.\n"
+    "kvbm_metrics_snapshots.jsonl, summary.json, report.md, report.html}: report.html is the\n"
+    "verdict and charts on one self-contained page (open it in a browser); 'kvbench report\n"
+    "RUN_DIR' prints report.md again and 'kvbench report RUN_DIR --html' draws report.html again.\n"
     "Exit status: 0 valid run, 1 invalid run, 2 usage error.";
 
 int cmd_run(int argc, char **argv)

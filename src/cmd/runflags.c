@@ -13,6 +13,7 @@
 #include "util/err.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/tokserver.h"
 
 #include <math.h>
 #include <errno.h>
@@ -24,9 +25,7 @@ static const char *const REUSE_SETS[] = {"short", "long", NULL};
 static const char *const KV_MODES[] = {"off", "cpu_only", "cpu_disk", NULL};
 static const char *const LEVELS[] = {"DEBUG", "INFO", "WARNING", "ERROR", NULL};
 static const char *const TEMPLATES[] = {"llama3", "none", NULL};
-static const char *const ADD_BOS[] = {"auto", "yes", "no", NULL};
 static const char *const TRANSPORTS[] = {"auto", "native", "libcurl", NULL};
-static const char *const ARRIVALS[] = {"constant", "poisson", "gamma", NULL};
 static const char *const PRESSURES[] = {"fixed", "auto", NULL};
 static const char *const PRESETS[] = {"lmbench-long", "lmbench-short", NULL};
 
@@ -490,7 +489,7 @@ void run_flags_add(struct run_flags *f, struct opt *opts, size_t *n, const char 
          .type = OPT_ENUM,
          .dest = &f->add_bos,
          .def = "auto",
-         .choices = ADD_BOS,
+         .choices = TOKSERVER_BOS_MODES,
          .help = "put <|begin_of_text|> in the template: auto asks the server whether it adds "
                  "its own BOS (one probe), so a prompt never carries two"},
         {.name = "threads",
@@ -520,7 +519,7 @@ void run_flags_add(struct run_flags *f, struct opt *opts, size_t *n, const char 
          .type = OPT_ENUM,
          .dest = &f->arrival,
          .def = "poisson",
-         .choices = ARRIVALS,
+         .choices = ARRIVAL_NAMES,
          .help = "open loop: gaps between requests"},
         {.name = "burstiness",
          .type = OPT_FLOAT,
@@ -656,6 +655,7 @@ int run_flags_config(const struct run_flags *f, const struct opt *opts, struct r
     c->long_range = (struct token_range){f->long_range.min, f->long_range.max};
     c->requests = f->requests;
     c->warmup = f->warmup;
+    c->warmup_given = opts_seen(opts, "warmup");
     c->concurrency = f->concurrency;
     c->gp.max_tokens = f->max_tokens;
     c->gp.temperature = f->temperature;

@@ -1,15 +1,19 @@
 /*
  * server_cmds.c - `kvbench ready`, `kvbench health` and `kvbench smoke`: the runbook's checks
- * that a server is up, healthy, and answers a real completion.
+ * that a server is up, healthy, and answers a real completion. Smoke decides the BOS of its
+ * Llama 3 template as `kvbench run` does (util/tokserver.h), so that a server adding its own does
+ * not see two.
  */
 #include "bench/ready.h"
 #include "bench/workload.h"
 #include "cmd/cmd.h"
 #include "probe/server.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/http.h"
 #include "util/json.h"
+#include "util/tokserver.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -41,14 +45,43 @@ static void print_body(const char *title, long status, const char *body)
     }
 }
 
+/* What `ready` waits with, and the last poll it saw (to say why it gave up). */
+struct ready_watch {
+    struct ready_opts o;
+    struct ready_poll last;
+};
+
 static void progress(const struct ready_poll *p, void *user)
 {
-    const struct ready_opts *o = user;
+    struct ready_watch *w = user;
+    w->last = *p;
     printf("ready: poll %d: models=%d health=%ld%s%s endpoints=%d -> %s (streak %d/%d)%s%s\n",
            p->attempt, p->models, p->health_status, p->health ? " " : "",
            p->health ? p->health : "", p->endpoints, p->ok ? "ok" : "not ready", p->streak,
-           o->consecutive, p->ok ? "" : ": ", p->ok ? "" : p->why);
+           w->o.consecutive, p->ok ? "" : ": ", p->ok ? "" : p->why);
     fflush(stdout);
+}
+
+/* One line on stderr: what ready waited for, how long, and why it gave up. */
+static void ready_gave_up(const struct ready_watch *w, double waited_s)
+{
+    const struct ready_opts *o = &w->o;
+    const struct ready_poll *p = &w->last;
+    char why[300];
+    if (stop_flag)
+        snprintf(why, sizeof why, "interrupted");
+    else if (p->attempt == 0)
+        snprintf(why, sizeof why, "no poll was made");
+    else if (!p->ok)
+        snprintf(why, sizeof why, "%s", p->why);
+    else
+        snprintf(why, sizeof why, "only %d good polls in a row", p->streak);
+    fprintf(stderr,
+            "kvbench ready: %s not ready after %.1f s: %s (waited for /v1/models to list a "
+            "model%s on %d polls in a row; %d polls made)\n",
+            o->base_url, waited_s, why,
+            o->require_endpoints ? " and /health to list endpoints and say healthy" : "",
+            o->consecutive, p->attempt);
 }
 
 int cmd_ready(int argc, char **argv)
@@ -96,23 +129,26 @@ int cmd_ready(int argc, char **argv)
         return rc;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    struct ready_opts o = {.base_url = base_url,
-                           .api_key = api_key && *api_key ? api_key : NULL,
-                           .timeout_s = timeout_s,
-                           .interval_s = interval_s,
-                           .consecutive = (int)consecutive,
-                           .require_endpoints = require,
-                           .stop = &stop_flag,
-                           .progress = progress};
-    o.user = &o;
+    struct ready_watch w = {.o = {.base_url = base_url,
+                                  .api_key = api_key && *api_key ? api_key : NULL,
+                                  .timeout_s = timeout_s,
+                                  .interval_s = interval_s,
+                                  .consecutive = (int)consecutive,
+                                  .require_endpoints = require,
+                                  .stop = &stop_flag,
+                                  .progress = progress}};
+    w.o.user = &w;
     char *health = NULL, *models = NULL;
-    rc = ready_wait(&o, &health, &models);
+    uint64_t t0 = clock_now_ns();
+    rc = ready_wait(&w.o, &health, &models);
     if (rc == 0) {
         printf("ready: %s is ready\n", base_url);
     } else {
         printf("ready: %s not ready after %.0f s\n", base_url, timeout_s);
         print_body("last /health", 0, health);
         print_body("last /v1/models", 0, models);
+        fflush(stdout);
+        ready_gave_up(&w, (double)(clock_now_ns() - t0) / 1e9);
     }
     free(health);
     free(models);
@@ -164,6 +200,7 @@ int cmd_health(int argc, char **argv)
 int cmd_smoke(int argc, char **argv)
 {
     const char *base_url = NULL, *api_key = NULL, *model_id = NULL, *message = NULL;
+    const char *add_bos = NULL;
     long long max_tokens = 0;
     double temperature = 0, timeout_s = 0;
     struct opt_list stop = {0};
@@ -181,6 +218,13 @@ int cmd_smoke(int argc, char **argv)
          .def = "What can you tell me about the band Sleep Token?",
          .metavar = "TEXT",
          .help = "user message, wrapped in the Llama 3 template"},
+        {.name = "add-bos",
+         .type = OPT_ENUM,
+         .dest = &add_bos,
+         .def = "auto",
+         .choices = TOKSERVER_BOS_MODES,
+         .help = "<|begin_of_text|> in the template: auto leaves it out where one short probe "
+                 "shows that the server adds its own (as kvbench run does)"},
         {.name = "max-tokens",
          .type = OPT_INT,
          .dest = &max_tokens,
@@ -211,7 +255,8 @@ int cmd_smoke(int argc, char **argv)
     };
     int rc = cmd_parse("smoke", "kvbench smoke [options]",
                        "Send one completion (the runbook's smoke test: the Llama 3 templated\n"
-                       "message) and print the text. Exit 1 on an error or empty text.",
+                       "message, without its <|begin_of_text|> where the server adds its own BOS)\n"
+                       "and print the text. Exit 1 on an error or empty text.",
                        opts, argc, argv, NULL);
     if (rc >= 0) {
         opts_free(opts);
@@ -230,16 +275,29 @@ int cmd_smoke(int argc, char **argv)
     } else {
         snprintf(model, sizeof model, "%s", model_id);
     }
+    /* the probe's text ("Hello") is one token by any tokenizer, the heuristic's too */
+    struct tokserver_bos bos;
+    bool template_bos = tokserver_template_bos(add_bos, base_url, model, key, tokenizer_heuristic(),
+                                               timeout_s, &bos);
+    static const char bos_text[] = "<|begin_of_text|>";
     char *prompt = workload_llama3_wrap(message);
+    const char *sent = prompt;
+    if (prompt && !template_bos && strncmp(prompt, bos_text, sizeof bos_text - 1) == 0)
+        sent += sizeof bos_text - 1; /* the server puts its own BOS first */
     json_t *st = json_array();
     for (size_t i = 0; i < stop.n; i++)
         json_array_append_new(st, json_string(stop.items[i]));
     json_t *body =
-        json_pack("{s:s, s:s, s:I, s:f, s:o, s:b}", "model", model, "prompt", prompt, "max_tokens",
+        json_pack("{s:s, s:s, s:I, s:f, s:o, s:b}", "model", model, "prompt", sent, "max_tokens",
                   (json_int_t)max_tokens, "temperature", temperature, "stop", st, "stream", 0);
-    char *text = json_dumps(body, JSON_COMPACT);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     free(prompt);
+    if (!text) {
+        fprintf(stderr, "kvbench smoke: out of memory\n");
+        opts_free(opts);
+        return 1;
+    }
     char url[1024];
     snprintf(url, sizeof url, "%s/v1/completions", base_url);
     struct http_req req;
@@ -275,6 +333,11 @@ int cmd_smoke(int argc, char **argv)
             printf("%s\n", out);
             rc = 0;
         }
+        if (rc == 0 && bos.verdict == TOKSERVER_BOS_UNDECIDED)
+            fprintf(stderr,
+                    "kvbench smoke: note: could not tell whether the server adds its own BOS "
+                    "(%s); set --add-bos yes|no\n",
+                    bos.evidence);
         json_decref(j);
     }
     http_req_cleanup(&req);

@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# The kvbench command itself: --help, --version, help CMD, and usage errors (exit 2, one line).
+# The kvbench command itself: --help, --version, help CMD (report.html named where the artifacts
+# are), and usage errors (exit 2, one line).
 source "$(dirname "$0")/lib.sh"
 
 expect_exit 0 "$KVBENCH" --help
 grep -q "^Usage: kvbench <command>" <<<"$OUT" || fail "--help has no usage line"
+# where a run's report.html is, and how it is drawn again (in the text, whatever its line breaks)
+flat=$(tr '\n' ' ' <<<"$OUT")
+[[ $flat == *"report.md and report.html"* && $flat == *"'kvbench report RUN_DIR --html'"* ]] ||
+  fail "--help does not mention report.html and report --html: $OUT"
+expect_exit 0 "$KVBENCH" help run
+flat=$(tr '\n' ' ' <<<"$OUT")
+[[ $flat == *"report.md, report.html}"* && $flat == *"'kvbench report RUN_DIR --html'"* ]] ||
+  fail "help run does not mention report.html and report --html: $OUT"
 
 expect_exit 0 "$KVBENCH" --version
 [[ $OUT =~ ^kvbench\ [0-9]+\.[0-9]+\.[0-9]+\ \(git\ [0-9a-f]{7,}(-dirty)?\)$|^kvbench\ [0-9.]+\ \(git\ unknown\)$ ]] ||

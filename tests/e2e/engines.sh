@@ -97,6 +97,10 @@ for p in llamacpp vllm; do
   # the server adds its own BOS (and the template none): usage = kvbench's count + 1, exactly
   [[ $(jq -s 'map(select(.usage_prompt_tokens != .prompt_tokens_est + 1)) | length' \
     "$RES/tokserver_$p/requests.jsonl") -eq 0 ]] || fail "$p: server counts differ from usage"
+  # prompts cut to their target exactly, as with a tokenizer.json (it overshot by 7-11 tokens)
+  [[ $(jq -s 'map(select(.prompt_tokens_est != .target_tokens)) | length' \
+    "$RES/tokserver_$p/prompts_manifest.jsonl") -eq 0 ]] ||
+    fail "$p: prompts off their targets: $(jq -c '[.target_tokens, .prompt_tokens_est]' "$RES/tokserver_$p/prompts_manifest.jsonl")"
   stop_engine
 done
 start_engine --profile tiny --personality trtllm --kv-mode off --speedup 0

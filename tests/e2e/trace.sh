@@ -3,7 +3,9 @@
 # counted here by hand, replayed at its own times (two windows) and as fast as one stream allows;
 # the server's reuse within 10 % of it on an engine that keeps everything; the prompts' lengths
 # and max_tokens from the trace; another run's prompts share nothing; the engine's counters where
-# responses carry no cached tokens; and the file's and flags' one-line errors.
+# responses carry no cached tokens; a warmup of the trace's shape and size; prompts of exactly the
+# trace's lengths by an exact tokenizer too; the trace's verdict in the summary table; and the
+# file's and flags' one-line errors.
 source "$(dirname "$0")/lib.sh"
 
 # blocks of 64 tokens; the engine's blocks are 32, so a shared block is two engine blocks
@@ -58,6 +60,9 @@ grep -qE '^\| all \| \| 8 \| 1260 \| 736 \| [0-9]+ \| 0\.9[0-9] \|$' "$TMP/resul
   fail "report: $(grep '^| all' "$TMP/results/timed/report.md")"
 [[ $(grep -c '"trace-0000[0-7]"' "$TMP/results/timed/prompts_manifest.jsonl") -eq 8 ]] ||
   fail "manifest"
+# the summary table shows the trace's verdict
+expect_exit 0 "$KVBENCH" summary "$TMP/results/timed"
+grep -qE '^timed .* reuse_matches_trace$' <<<"$OUT" || fail "summary: no verdict in: $OUT"
 
 # as fast as one stream allows; another run's salt: nothing of the first run is reused
 expect_exit 0 "$KVBENCH" run --base-url "$BASE" --kvbm-metrics-url "$METRICS" "${RUN[@]}" \
@@ -69,6 +74,40 @@ jq -e '.phase_summaries[0].load.mode == "closed" and .phase_summaries[0].concurr
   >/dev/null || fail "closed: load"
 [[ $(jq -s '.[0].cached_tokens' "$TMP/results/closed/requests.jsonl") -eq 0 ]] ||
   fail "closed: the first request reused the other run's blocks"
+
+# the default warmup has the trace's shape and size: as many requests as the trace (at most
+# --warmup), each with a request's lengths and none of its blocks; --warmup sets how many
+head -3 "$TMP/trace.jsonl" >"$TMP/three.jsonl"
+W=(--scenario trace --trace "$TMP/three.jsonl" --trace-block-tokens 64 --trace-speedup 0 --stream
+  --results-root "$TMP/results" --no-progress --log-level WARNING)
+expect_exit 0 "$KVBENCH" run --base-url "$BASE" --kvbm-metrics-url "$METRICS" "${W[@]}" --run-id warm
+J=$TMP/results/warm/requests.jsonl
+jq -e -s '[.[] | select(.phase == "warmup") | [.prompt_id, .usage_prompt_tokens]]
+  == [["warmup-00000", 192], ["warmup-00001", 160], ["warmup-00002", 256]]
+  and ([.[] | select(.phase == "warmup") | .usage_completion_tokens <= 8] | all)' "$J" >/dev/null ||
+  fail "warmup: $(jq -c -s 'map([.phase, .prompt_id, .usage_prompt_tokens, .usage_completion_tokens])' "$J")"
+jq -e -s '[.[] | select(.phase == "window_1")][0].cached_tokens == 0' "$J" >/dev/null ||
+  fail "warmup: the trace reused the warmup's blocks"
+expect_exit 0 "$KVBENCH" run --base-url "$BASE" --kvbm-metrics-url "$METRICS" "${W[@]}" --warmup 1 \
+  --run-id warm1
+[[ $(jq -s '[.[] | select(.phase == "warmup")] | length' "$TMP/results/warm1/requests.jsonl") -eq 1 ]] ||
+  fail "--warmup 1"
+stop_engine
+
+# an exact tokenizer (Llama 3) joins the "." ending a block with the newline starting the next:
+# each prompt still has the trace's length, as the engine counts it with the same tokenizer
+gzip -dc "$SRC/tests/fixtures/tokenizers/llama3/tokenizer.json.gz" >"$TMP/tokenizer.json"
+for i in $(seq 0 19); do
+  printf '{"timestamp": %d, "input_length": %d, "output_length": 1, "hash_ids": [%d, %d, %d]}\n' \
+    "$i" $((136 + i)) $((3 * i)) $((3 * i + 1)) $((3 * i + 2))
+done >"$TMP/blocks.jsonl"
+start_engine --profile tiny --tokenizer "$TMP/tokenizer.json" --log-level WARNING
+expect_exit 0 "$KVBENCH" run --base-url "$BASE" --kvbm-metrics-url "$METRICS" --scenario trace \
+  --trace "$TMP/blocks.jsonl" --trace-block-tokens 64 --trace-speedup 0 --warmup 0 \
+  --tokenizer "$TMP/tokenizer.json" --results-root "$TMP/results" --no-progress \
+  --log-level WARNING --run-id exact
+jq -e -s '[.[] | .usage_prompt_tokens] == [range(136; 156)]' "$TMP/results/exact/requests.jsonl" \
+  >/dev/null || fail "exact: $(jq -c -s '[.[] | .usage_prompt_tokens]' "$TMP/results/exact/requests.jsonl")"
 stop_engine
 
 # TensorRT-LLM: no cached tokens in the responses, its block counters per window

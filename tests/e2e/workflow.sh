@@ -34,7 +34,7 @@ grep -q "the list is empty" <<<"$ERR" || fail "smoke without model: $ERR"
 stop_engine
 
 # --- the model drops: ready with --require-endpoints and smoke fail ------------------------------
-start_engine --profile tiny --kv-mode off --drop-model-after 1 --speedup 0
+start_engine --profile tiny --kv-mode off --drop-model-after 2 --speedup 0
 expect_exit 0 "$KVBENCH" smoke --base-url "$BASE" --max-tokens 4
 expect_exit 1 "$KVBENCH" ready --base-url "$BASE" --interval-s 0.1 --timeout-s 0.5 --require-endpoints
 expect_exit 1 "$KVBENCH" smoke --base-url "$BASE" --model-id kvbench/tiny
