@@ -11,6 +11,7 @@
 
 #include "bench/stats.h"
 #include "bench/sumtable.h"
+#include "bench/verdict.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/fs.h"
@@ -85,6 +86,12 @@ static bool metric_value(const json_t *s, const struct metric *m, double *v)
     return json_get_num_strict(json_object_get(ov, m->group), m->key, v);
 }
 
+/* The key of a mode entry in the per-mode maps: its label (unique, also for an A/A pair). */
+static const char *label_of(const json_t *m)
+{
+    return json_get_str(m, "label", json_get_str(m, "mode", "?"));
+}
+
 /* The runs of a mode: its `repeats`, or its one summary. */
 static size_t runs_of(const json_t *m, const json_t **out, size_t max)
 {
@@ -141,62 +148,76 @@ static const struct metric *find_metric(const char *name)
     return NULL;
 }
 
-/* comparison.json's `repeats` and `verdict`: per metric and mode the runs' values, their mean and
- * its interval; per other mode the ratio of means to the baseline's with its interval, and
- * whether the mode is faster, slower, or not different at this confidence. */
+/* comparison.json's `repeats` and `verdict` over the whole runs: per metric and mode the runs'
+ * values, their mean and its t interval; per other mode the ratio of geometric means to the
+ * baseline's with its Welch interval on the logs (stats_log_ratio_ci), and whether the mode is
+ * faster, slower or not different; below COMPARE_MIN_REPEATS valid runs a side, "insufficient
+ * repeats". The phase-by-phase figures are verdict.c's. */
 static void repeat_stats(json_t *out, const json_t *modes, size_t runs_per_mode)
 {
     size_t nm = json_array_size(modes);
     json_t *stats = json_object(), *ratios = json_object(), *lines = json_array();
     double *a = malloc(RUNS_MAX * sizeof *a), *b = malloc(RUNS_MAX * sizeof *b);
     const json_t *base = json_array_get(modes, 0);
-    const char *base_mode = json_get_str(base, "mode", "?");
+    const char *base_label = label_of(base);
     for (size_t k = 0; a && b && k < sizeof STAT_METRICS / sizeof STAT_METRICS[0]; k++) {
         const struct metric *mt = find_metric(STAT_METRICS[k].name);
         json_t *per_mode = json_object(), *per_ratio = json_object();
         size_t nb = run_values(base, mt, b);
         for (size_t i = 0; i < nm; i++) {
             const json_t *m = json_array_get(modes, i);
-            const char *mode = json_get_str(m, "mode", "?");
+            const char *label = label_of(m);
             size_t na = run_values(m, mt, a);
             json_t *vals = json_array();
-            for (size_t j = 0; j < na; j++)
+            double mean = mean_of(a, na), var = 0;
+            for (size_t j = 0; j < na; j++) {
                 json_array_append_new(vals, json_real(a[j]));
-            double lo = NAN, hi = NAN;
-            bool ci = na >= 2 && stats_bootstrap_ci(a, na, NULL, 0, COMPARE_BOOTSTRAP_RESAMPLES,
-                                                    0x6b76626f6f74ull + k, &lo, &hi) == 0;
-            json_object_set_new(
-                per_mode, mode,
-                json_pack("{s:o, s:I, s:o, s:o, s:o}", "values", vals, "runs", (json_int_t)na,
-                          "mean", json_real_or_null(mean_of(a, na), na > 0), "ci95_low",
-                          json_real_or_null(lo, ci), "ci95_high", json_real_or_null(hi, ci)));
+                var += (a[j] - mean) * (a[j] - mean);
+            }
+            bool ci = na >= 2;
+            double half =
+                ci ? stats_t975((double)(na - 1)) * sqrt(var / (double)(na - 1)) / sqrt((double)na)
+                   : NAN;
+            json_object_set_new(per_mode, label,
+                                json_pack("{s:o, s:I, s:o, s:o, s:o}", "values", vals, "runs",
+                                          (json_int_t)na, "mean", json_real_or_null(mean, na > 0),
+                                          "ci95_low", json_real_or_null(mean - half, ci),
+                                          "ci95_high", json_real_or_null(mean + half, ci)));
             if (i == 0)
                 continue;
-            double ma = mean_of(a, na), mb = mean_of(b, nb);
-            bool rci = na >= 2 && nb >= 2 &&
-                       stats_bootstrap_ci(a, na, b, nb, COMPARE_BOOTSTRAP_RESAMPLES,
-                                          0x7261746f6f74ull + k * 31 + i, &lo, &hi) == 0;
-            const char *verdict = "unavailable";
-            if (rci) {
-                bool above = lo > 1, below = hi < 1;
+            struct ratio_ci rc = {0};
+            size_t least = na < nb ? na : nb;
+            bool rci = least >= COMPARE_MIN_REPEATS && stats_log_ratio_ci(a, na, b, nb, &rc) == 0;
+            char verdict[96];
+            if (least < COMPARE_MIN_REPEATS) {
+                snprintf(verdict, sizeof verdict, "insufficient repeats: %zu, need >= %d", least,
+                         COMPARE_MIN_REPEATS);
+            } else if (!rci) {
+                snprintf(verdict, sizeof verdict, "unavailable");
+            } else {
+                bool above = rc.lo > 1, below = rc.hi < 1;
                 bool better = STAT_METRICS[k].higher_is_better ? above : below;
                 bool worse = STAT_METRICS[k].higher_is_better ? below : above;
-                verdict = better ? "faster" : worse ? "slower" : "no difference at this confidence";
+                snprintf(verdict, sizeof verdict, "%s",
+                         better  ? "faster"
+                         : worse ? "slower"
+                                 : "no difference");
             }
+            double ma = mean_of(a, na), mb = mean_of(b, nb);
             bool have_ratio = na && nb && mb != 0;
-            json_object_set_new(per_ratio, mode,
-                                json_pack("{s:s, s:o, s:o, s:o, s:s}", "vs", base_mode, "ratio",
-                                          json_real_or_null(ma / mb, have_ratio), "ci95_low",
-                                          json_real_or_null(lo, rci), "ci95_high",
-                                          json_real_or_null(hi, rci), "verdict", verdict));
+            json_object_set_new(
+                per_ratio, label,
+                json_pack("{s:s, s:o, s:o, s:o, s:s}", "vs", base_label, "ratio",
+                          rci ? json_real(rc.ratio) : json_real_or_null(ma / mb, have_ratio),
+                          "ci95_low", json_real_or_null(rc.lo, rci), "ci95_high",
+                          json_real_or_null(rc.hi, rci), "verdict", verdict));
             char line[320];
             if (rci)
-                snprintf(line, sizeof line, "%s vs %s: %s %.2fx [%.2f, %.2f] %s", mode, base_mode,
-                         STAT_METRICS[k].label, ma / mb, lo, hi, verdict);
+                snprintf(line, sizeof line, "%s vs %s: %s %.2fx [%.2f, %.2f] %s", label, base_label,
+                         STAT_METRICS[k].label, rc.ratio, rc.lo, rc.hi, verdict);
             else
-                snprintf(line, sizeof line,
-                         "%s vs %s: %s: no interval (fewer than 2 valid runs of a mode)", mode,
-                         base_mode, STAT_METRICS[k].label);
+                snprintf(line, sizeof line, "%s vs %s: %s: %s", label, base_label,
+                         STAT_METRICS[k].label, verdict);
             json_array_append_new(lines, json_string(line));
         }
         json_object_set_new(stats, STAT_METRICS[k].name, per_mode);
@@ -204,12 +225,14 @@ static void repeat_stats(json_t *out, const json_t *modes, size_t runs_per_mode)
     }
     free(a);
     free(b);
-    json_object_set_new(out, "repeats",
-                        json_pack("{s:I, s:s, s:I, s:s, s:o, s:o}", "runs_per_mode",
-                                  (json_int_t)runs_per_mode, "order", "interleaved",
-                                  "bootstrap_resamples", (json_int_t)COMPARE_BOOTSTRAP_RESAMPLES,
-                                  "interval", "percentile bootstrap 95 % over the runs", "stats",
-                                  stats, "ratios", ratios));
+    json_object_set_new(
+        out, "repeats",
+        json_pack("{s:I, s:s, s:I, s:s, s:o, s:o}", "runs_per_mode", (json_int_t)runs_per_mode,
+                  "order", "interleaved", "min_repeats", (json_int_t)COMPARE_MIN_REPEATS,
+                  "interval",
+                  "Welch's t on the logs of the per-run values: the ratio of geometric means "
+                  "with its 95 % interval; each mode's mean with its t interval",
+                  "stats", stats, "ratios", ratios));
     struct buf t = BUF_INIT;
     size_t i;
     const json_t *l;
@@ -234,12 +257,15 @@ json_t *compare_build(const json_t *modes)
             first = s;
             first_mode = json_get_str(m, "mode", "?");
         }
-        json_t *e = json_pack("{s:s, s:o, s:b, s:o, s:s}", "mode", json_get_str(m, "mode", "?"),
-                              "run_id", json_incref(json_object_get(m, "run_id")), "valid",
-                              s && json_get_bool(s, "run_valid", false), "invalid_reason",
-                              s ? json_incref(json_object_get(s, "invalid_reason"))
-                                : json_string(json_get_str(m, "error", "run failed")),
-                              "signal", s ? sumtable_signal(s) : "-");
+        json_t *e =
+            json_pack("{s:s, s:s, s:o, s:b, s:o, s:s}", "mode", json_get_str(m, "mode", "?"),
+                      "label", label_of(m), "run_id", json_incref(json_object_get(m, "run_id")),
+                      "valid", s && json_get_bool(s, "run_valid", false), "invalid_reason",
+                      !s ? json_string(json_get_str(m, "error", "run failed"))
+                      : json_object_get(s, "invalid_reason")
+                          ? json_incref(json_object_get(s, "invalid_reason"))
+                          : json_null(),
+                      "signal", s ? sumtable_signal(s) : "-");
         const json_t *reps = json_object_get(m, "repeats");
         if (json_is_array(reps)) {
             /* every run: its id, validity and verdict; the mode is valid when all are */
@@ -275,7 +301,7 @@ json_t *compare_build(const json_t *modes)
         (void)first;
         json_array_foreach(modes, i, m)
         {
-            const char *mode = json_get_str(m, "mode", "?");
+            const char *mode = label_of(m);
             size_t nv = run_values(m, mt, vals);
             double v = mean_of(vals, nv);
             bool have = nv > 0;
@@ -298,6 +324,15 @@ json_t *compare_build(const json_t *modes)
     }
     if (runs > 1)
         repeat_stats(out, modes, runs);
+    json_t *phases = verdict_phases(modes);
+    json_put(out, "statistics",
+             json_pack("{s:s, s:I, s:I}", "method",
+                       "per phase and metric, one value per run (its percentile or rate); the "
+                       "ratio of geometric means with a Welch 95 % interval on the logs",
+                       "min_repeats", (json_int_t)COMPARE_MIN_REPEATS, "runs_per_mode",
+                       (json_int_t)runs));
+    json_put(out, "decision", verdict_decide(phases, modes, NULL));
+    json_put(out, "phases", phases);
     return out;
 }
 
@@ -313,13 +348,14 @@ static void repeats_markdown(struct buf *b, const json_t *c)
     if (!r)
         return;
     buf_printf(b,
-               "\n## Repeats: %lld runs per mode, interleaved\n\nMeans over each mode's valid "
-               "runs; intervals are percentile-bootstrap 95 %% (%lld resamples of the runs). A "
-               "ratio whose interval lies below 1 (above 1 for throughput) is *faster*, above 1 "
-               "*slower*; one that spans 1 is *no difference at this confidence*.\n\n"
+               "\n## The whole runs: %lld runs per mode, interleaved\n\nMeans over each mode's "
+               "valid runs with their t intervals; the ratio of geometric means to the baseline's "
+               "with a Welch 95 %% interval on the logs. A ratio whose interval lies below 1 "
+               "(above 1 for throughput) is *faster*, above 1 *slower*; one that spans 1 is *no "
+               "difference*; below %lld valid runs a side, *insufficient repeats*.\n\n"
                "| metric | mode | runs | mean | 95 %% CI | ratio | 95 %% CI | verdict |\n"
                "|---|---|---|---|---|---|---|---|\n",
-               json_get_int(r, "runs_per_mode", 0), json_get_int(r, "bootstrap_resamples", 0));
+               json_get_int(r, "runs_per_mode", 0), json_get_int(r, "min_repeats", 0));
     for (size_t k = 0; k < sizeof STAT_METRICS / sizeof STAT_METRICS[0]; k++) {
         const char *name = STAT_METRICS[k].name;
         const json_t *st = json_object_get(json_object_get(r, "stats"), name);
@@ -328,7 +364,7 @@ static void repeats_markdown(struct buf *b, const json_t *c)
         const json_t *m;
         json_array_foreach(json_object_get(c, "modes"), i, m)
         {
-            const char *mode = json_get_str(m, "mode", "?");
+            const char *mode = label_of(m);
             const json_t *ms = json_object_get(st, mode), *mr = json_object_get(ra, mode);
             buf_printf(b, "| %s | %s | %lld |", name, mode, json_get_int(ms, "runs", 0));
             num_cell(b, ms, "mean", " %.2f |");
@@ -353,12 +389,84 @@ static void repeats_markdown(struct buf *b, const json_t *c)
     }
 }
 
+/* Phase by phase: the answering phases first, then the cost side, the timed metrics. */
+static void phases_markdown(struct buf *b, const json_t *c)
+{
+    const json_t *phases = json_object_get(c, "phases"), *modes = json_object_get(c, "modes");
+    if (!json_array_size(phases) || json_array_size(modes) < 2)
+        return;
+    const json_t *dec = json_object_get(c, "decision");
+    const json_t *st = json_object_get(c, "statistics");
+    buf_printf(b,
+               "\n## Phase by phase\n\nThe phases that answer the question (%s) first, then "
+               "the others (the cost side) and the whole run. Per run one value (its percentile "
+               "or rate); the ratio of geometric means against %s with a Welch 95 %% interval on "
+               "the logs, a verdict from %lld valid runs a side.\n\n"
+               "| phase | metric | mode | runs | mean | vs baseline | 95 %% CI | verdict |\n"
+               "|---|---|---|---|---|---|---|---|\n",
+               json_get_str(dec, "answer_phases", "?"), json_get_str(c, "baseline_mode", "?"),
+               json_get_int(st, "min_repeats", 0));
+    static const char *const SHOWN[] = {"ttft_p50_ms",   "ttft_p95_ms",    "latency_p95_ms",
+                                        "req_per_s",     "slo_attainment", "onboard_blocks_disk",
+                                        "disk_read_mib", "disk_write_mib"};
+    for (int pass = 0; pass < 2; pass++) {
+        size_t i;
+        const json_t *ph;
+        json_array_foreach(phases, i, ph)
+        {
+            if (json_get_bool(ph, "answers", false) != (pass == 0))
+                continue;
+            const char *name = json_get_str(ph, "phase", "?");
+            for (size_t k = 0; k < sizeof SHOWN / sizeof SHOWN[0]; k++) {
+                const json_t *mt = json_object_get(json_object_get(ph, "metrics"), SHOWN[k]);
+                size_t j;
+                const json_t *m;
+                bool any = false;
+                json_array_foreach(modes, j, m) any |= json_is_number(json_object_get(
+                    json_object_get(json_object_get(mt, "modes"), label_of(m)), "mean"));
+                if (!any)
+                    continue;
+                json_array_foreach(modes, j, m)
+                {
+                    const char *l = label_of(m);
+                    const json_t *mm = json_object_get(json_object_get(mt, "modes"), l);
+                    const json_t *vs = json_object_get(json_object_get(mt, "vs_baseline"), l);
+                    buf_printf(b, "| %s%s | %s%s | %s | %zu |", name, pass == 0 ? " (answers)" : "",
+                               json_get_str(mt, "label", SHOWN[k]),
+                               json_get_bool(mt, "corrected", false) ? " (corrected)" : "", l,
+                               json_array_size(json_object_get(mm, "values")));
+                    num_cell(b, mm, "mean", " %.2f |");
+                    if (j == 0) {
+                        buf_append_str(b, " (baseline) | | |\n");
+                        continue;
+                    }
+                    double r, lo, hi;
+                    if (json_get_num_strict(vs, "ratio", &r) ||
+                        json_get_num_strict(vs, "point_ratio", &r))
+                        buf_printf(b, " %.2fx |", r);
+                    else
+                        buf_append_str(b, " – |");
+                    if (json_get_num_strict(vs, "ci95_low", &lo) &&
+                        json_get_num_strict(vs, "ci95_high", &hi))
+                        buf_printf(b, " %.2f – %.2f |", lo, hi);
+                    else
+                        buf_append_str(b, " – |");
+                    buf_printf(b, " %s |\n", json_get_str(vs, "verdict", "(values only)"));
+                }
+            }
+        }
+    }
+}
+
 char *compare_markdown(const json_t *c)
 {
     struct buf b = BUF_INIT;
     const json_t *modes = json_object_get(c, "modes");
     const char *base = json_get_str(c, "baseline_mode", "?");
     buf_printf(&b, "# kvbench compare %s\n\n", json_get_str(c, "compare_id", ""));
+    const json_t *dec = json_object_get(c, "decision");
+    if (dec)
+        buf_printf(&b, "**%s**\n\n", json_get_str(dec, "line", ""));
     size_t i;
     const json_t *m;
     json_array_foreach(json_object_get(c, "warnings"), i, m)
@@ -368,17 +476,15 @@ char *compare_markdown(const json_t *c)
     json_array_foreach(modes, i, m)
     {
         bool valid = json_get_bool(m, "valid", false);
-        buf_printf(&b, "| %s | %s | %s%s | %s |\n", json_get_str(m, "mode", "?"),
-                   json_get_str(m, "run_id", "-"),
+        buf_printf(&b, "| %s | %s | %s%s | %s |\n", label_of(m), json_get_str(m, "run_id", "-"),
                    valid ? "yes" : "no: ", valid ? "" : json_get_str(m, "invalid_reason", "?"),
                    json_get_str(m, "signal", "-"));
     }
     buf_append_str(&b, "\n| metric |");
-    json_array_foreach(modes, i, m) buf_printf(&b, " %s |", json_get_str(m, "mode", "?"));
-    json_array_foreach(modes, i, m) if (i > 0)
-        buf_printf(&b, " %s / %s |", json_get_str(m, "mode", "?"), base);
+    json_array_foreach(modes, i, m) buf_printf(&b, " %s |", label_of(m));
+    json_array_foreach(modes, i, m) if (i > 0) buf_printf(&b, " %s / %s |", label_of(m), base);
     buf_append_str(&b, "\n|---|");
-    for (size_t k = 0; k < json_array_size(modes) * 2 - 1; k++)
+    for (size_t k = 0; k + 1 < json_array_size(modes) * 2; k++)
         buf_append_str(&b, "---|");
     buf_append_str(&b, "\n");
     const json_t *mt;
@@ -392,7 +498,7 @@ char *compare_markdown(const json_t *c)
         size_t k;
         json_array_foreach(modes, k, m)
         {
-            const json_t *v = json_object_get(vals, json_get_str(m, "mode", ""));
+            const json_t *v = json_object_get(vals, label_of(m));
             if (json_is_number(v))
                 buf_printf(&b, " %.2f |", json_number_value(v));
             else
@@ -402,7 +508,7 @@ char *compare_markdown(const json_t *c)
         {
             if (k == 0)
                 continue;
-            const json_t *v = json_object_get(ratio, json_get_str(m, "mode", ""));
+            const json_t *v = json_object_get(ratio, label_of(m));
             if (json_is_number(v))
                 buf_printf(&b, " %.2fx |", json_number_value(v));
             else
@@ -410,6 +516,7 @@ char *compare_markdown(const json_t *c)
         }
         buf_append_str(&b, "\n");
     }
+    phases_markdown(&b, c);
     repeats_markdown(&b, c);
     return buf_detach(&b);
 }
@@ -467,6 +574,17 @@ static json_t *one_run(const struct compare_config *c, const char *mode, const c
     return s;
 }
 
+void compare_label(const char *const *modes, size_t n, size_t i, char *out, size_t cap)
+{
+    bool twice = false;
+    for (size_t j = 0; j < n; j++)
+        twice |= j != i && strcmp(modes[j], modes[i]) == 0;
+    if (twice)
+        snprintf(out, cap, "%s_%zu", modes[i], i + 1);
+    else
+        snprintf(out, cap, "%s", modes[i]);
+}
+
 int compare_run(const struct compare_config *c, struct compare_outcome *out, char *err)
 {
     memset(out, 0, sizeof *out);
@@ -476,14 +594,24 @@ int compare_run(const struct compare_config *c, struct compare_outcome *out, cha
         return -1;
     json_t *modes = json_array();
     out->all_valid = true;
+    out->gains_shown = true;
     size_t repeats = c->repeats > 1 ? c->repeats : 1;
+    /* a mode named twice (an A/A comparison) gets a label and run ids of its own per side */
+    char(*labels)[80] = calloc(c->n_modes ? c->n_modes : 1, sizeof *labels);
+    if (!labels) {
+        json_decref(modes);
+        return err_set(err, "out of memory");
+    }
+    for (size_t i = 0; i < c->n_modes; i++)
+        compare_label(c->modes, c->n_modes, i, labels[i], sizeof labels[i]);
     for (size_t i = 0; i < c->n_modes; i++) {
         char run_id[256];
         if (repeats > 1)
-            snprintf(run_id, sizeof run_id, "%s_%s_r1", c->compare_id, c->modes[i]);
+            snprintf(run_id, sizeof run_id, "%s_%s_r1", c->compare_id, labels[i]);
         else
-            snprintf(run_id, sizeof run_id, "%s_%s", c->compare_id, c->modes[i]);
-        json_t *entry = json_pack("{s:s, s:s}", "mode", c->modes[i], "run_id", run_id);
+            snprintf(run_id, sizeof run_id, "%s_%s", c->compare_id, labels[i]);
+        json_t *entry =
+            json_pack("{s:s, s:s, s:s}", "mode", c->modes[i], "label", labels[i], "run_id", run_id);
         if (repeats > 1) {
             json_object_set_new(entry, "repeats", json_array());
             json_object_set_new(entry, "run_ids", json_array());
@@ -498,9 +626,9 @@ int compare_run(const struct compare_config *c, struct compare_outcome *out, cha
             json_t *entry = json_array_get(modes, i);
             char run_id[256], e[ERR_LEN] = "";
             if (repeats > 1)
-                snprintf(run_id, sizeof run_id, "%s_%s_r%zu", c->compare_id, mode, rep + 1);
+                snprintf(run_id, sizeof run_id, "%s_%s_r%zu", c->compare_id, labels[i], rep + 1);
             else
-                snprintf(run_id, sizeof run_id, "%s_%s", c->compare_id, mode);
+                snprintf(run_id, sizeof run_id, "%s_%s", c->compare_id, labels[i]);
             json_t *s = one_run(c, mode, run_id, out, e);
             if (rep == 0) {
                 if (s)
@@ -515,6 +643,7 @@ int compare_run(const struct compare_config *c, struct compare_outcome *out, cha
             json_decref(s);
         }
     }
+    free(labels);
     json_t *cmp = compare_build(modes);
     json_t *warnings = json_array();
     const json_t *km = NULL;
@@ -536,6 +665,18 @@ int compare_run(const struct compare_config *c, struct compare_outcome *out, cha
         log_warn("compare: %s", msg);
     }
     json_object_set_new(cmp, "warnings", warnings);
+    /* the decision again, now that the warnings are known */
+    json_object_set_new(cmp, "decision",
+                        verdict_decide(json_object_get(cmp, "phases"), modes, warnings));
+    snprintf(out->decision, sizeof out->decision, "%s",
+             json_get_str(json_object_get(cmp, "decision"), "line", ""));
+    json_t *gains = json_array();
+    for (size_t k = 0; k < c->n_expect; k++) {
+        json_t *g = verdict_expect_gain(json_object_get(cmp, "phases"), modes, &c->expect[k]);
+        out->gains_shown &= json_get_bool(g, "shown", false);
+        json_array_append_new(gains, g);
+    }
+    json_object_set_new(cmp, "expect_gain", gains);
     json_object_set_new(cmp, "compare_id", json_string(c->compare_id));
     json_object_set_new(cmp, "scenario", json_string(c->run.scenario));
     json_object_set_new(cmp, "base_url", json_string(c->run.base_url));

@@ -11,6 +11,7 @@
 
 #include "bench/ready.h"
 #include "bench/runner.h"
+#include "bench/verdict.h"
 
 #include <jansson.h>
 #include <signal.h>
@@ -39,23 +40,32 @@ struct compare_config {
     void *event_user;
     const volatile sig_atomic_t *interrupted;
     size_t repeats; /* runs per mode, interleaved A B A B ...; 0 or 1: one each */
+    /* --expect-gain: gains the comparison must show (a CI gate); none: n_expect 0 */
+    const struct expect_gain *expect;
+    size_t n_expect;
 };
 
 struct compare_outcome {
     bool all_valid;
+    bool gains_shown;    /* every --expect-gain was shown (true without any) */
+    char decision[1200]; /* the one verdict line */
     char dir[PATH_MAX];
 };
+
+/* The label of mode i among modes (its name, or name_<i+1> when the list names it twice: the two
+ * sides of an A/A comparison), which also names its runs (<compare-id>_<label>[_r<k>]). */
+void compare_label(const char *const *modes, size_t n, size_t i, char *out, size_t cap);
 
 /* Run every mode and write the comparison. Returns 0 when the comparison was written, -1 with
  * err when it could not start (e.g. the directory exists). */
 int compare_run(const struct compare_config *c, struct compare_outcome *out, char *err);
-/* comparison.json's content from the per-mode summaries ({mode, run_id, summary|null, ...}; with
- * repeats, `repeats`: [summary|null, ...] in run order). With more than one run per mode the
- * metrics' values are the means over the valid runs, and `repeats` holds, for TTFT p50/p95,
- * latency p50 and throughput, each mode's runs, mean and bootstrap 95 % interval, the ratio to
- * the baseline mode with its interval, and the verdict: faster, slower or no difference at
- * this confidence. */
-#define COMPARE_BOOTSTRAP_RESAMPLES 10000
+/* comparison.json's content from the per-mode entries ({mode, label, run_id, summary|null, ...};
+ * with repeats, `repeats`: [summary|null, ...] in run order; label tells apart the two sides of
+ * an A/A comparison). With more than one run per mode the metrics' values are the means over
+ * the valid runs, and `repeats` holds, for TTFT p50/p95, latency p50 and throughput over the
+ * whole runs, each mode's runs, mean and t interval, the ratio to the baseline with its Welch
+ * interval, and the verdict. `phases` compares phase by phase and `decision` is the one verdict
+ * (verdict.h). */
 json_t *compare_build(const json_t *modes);
 /* comparison.md from comparison.json. Caller frees. */
 char *compare_markdown(const json_t *comparison);

@@ -3,6 +3,8 @@
  */
 #include "bench/html.h"
 
+#include "bench/stats.h"
+
 #include "bench/compare.h"
 #include "bench/report.h"
 #include "bench/scenario.h"
@@ -924,81 +926,108 @@ int html_write_compare(const char *dir, char *err)
     snprintf(title, sizeof title, "kvbench compare %s", json_get_str(cmp, "compare_id", "?"));
     page_open(&b, title);
     bool all_valid = json_get_bool(cmp, "all_valid", false);
-    const json_t *v = json_object_get(cmp, "verdict");
-    buf_printf(&b, "<div class=\"banner%s\" id=\"verdict\"><div>%s · scenario <code>",
-               all_valid ? "" : " invalid",
+    const json_t *dec = json_object_get(cmp, "decision");
+    buf_printf(&b, "<div class=\"banner%s\" id=\"verdict\">",
+               all_valid && strcmp(json_get_str(dec, "verdict", ""), "cannot_tell") != 0
+                   ? ""
+                   : " invalid");
+    if (dec) {
+        buf_append_str(&b, "<div><strong>");
+        html_escape(&b, json_get_str(dec, "line", ""));
+        buf_append_str(&b, "</strong></div>");
+    }
+    buf_printf(&b, "<div>%s · scenario <code>",
                all_valid ? "Every run <strong>VALID</strong>"
                          : "<strong>Not every run is valid</strong>");
     html_escape(&b, json_get_str(cmp, "scenario", "?"));
     buf_append_str(&b, "</code></div>");
     size_t i;
     const json_t *m;
+    json_array_foreach(json_object_get(cmp, "warnings"), i, m)
+    {
+        buf_append_str(&b, "<div>Warning: ");
+        html_escape(&b, json_get_str(m, "message", ""));
+        buf_append_str(&b, "</div>");
+    }
     json_array_foreach(modes, i, m)
     {
         buf_append_str(&b, "<div><code>");
-        html_escape(&b, json_get_str(m, "mode", "?"));
+        html_escape(&b, json_get_str(m, "label", json_get_str(m, "mode", "?")));
         buf_append_str(&b, "</code>: <span class=\"sig\">");
         html_escape(&b, json_get_str(m, "signal", "–"));
         buf_append_str(&b, "</span></div>");
     }
-    if (v) {
-        buf_append_str(&b, "<div>");
-        html_escape(&b, json_get_str(v, "summary", ""));
-        buf_append_str(&b, "</div>");
-    }
     buf_append_str(&b, "</div>\n<section class=\"charts\" id=\"charts\"><h2>Charts</h2>\n");
 
-    /* the modes side by side: one small chart per metric, bars per mode (mean over repeats,
-     * with its 95 % interval when there were repeats) */
+    /* phase by phase: one chart per metric, the phases as groups and the modes as the legend;
+     * a bar is the mean over a mode's runs, its whisker the t 95 % interval of that mean */
     static const struct {
         const char *metric, *title, *unit;
     } M[] = {
-        {"ttft_p50_ms", "TTFT p50 by mode", "ms"},
-        {"ttft_p95_ms", "TTFT p95 by mode", "ms"},
-        {"latency_p50_ms", "Latency p50 by mode", "ms"},
-        {"req_per_s", "Throughput by mode", "requests/s"},
+        {"ttft_p50_ms", "TTFT p50 per phase, by mode", "ms"},
+        {"ttft_p95_ms", "TTFT p95 per phase, by mode", "ms"},
+        {"latency_p50_ms", "Latency p50 per phase, by mode", "ms"},
+        {"req_per_s", "Throughput per phase, by mode", "requests/s"},
     };
-    const char **cats = calloc(nm ? nm : 1, sizeof *cats);
-    double *val = calloc(nm ? nm : 1, sizeof *val), *lo = calloc(nm ? nm : 1, sizeof *lo),
-           *hi = calloc(nm ? nm : 1, sizeof *hi);
-    json_array_foreach(modes, i, m) if (cats) cats[i] = json_get_str(m, "mode", "?");
-    for (size_t k = 0; cats && val && lo && hi && k < sizeof M / sizeof M[0]; k++) {
-        const json_t *row = NULL, *r;
-        size_t j;
-        json_array_foreach(json_object_get(cmp, "metrics"), j,
-                           r) if (strcmp(json_get_str(r, "metric", ""), M[k].metric) == 0) row = r;
-        const json_t *st = json_object_get(json_object_get(cmp, "repeats"), "stats");
-        const json_t *sm = json_object_get(st, M[k].metric);
+    const json_t *phases = json_object_get(cmp, "phases");
+    size_t np0 = json_array_size(phases);
+    const char **cats = calloc(np0 ? np0 : 1, sizeof *cats);
+    double *val = calloc(np0 ? np0 : 1, sizeof *val), *lo = calloc(np0 ? np0 : 1, sizeof *lo),
+           *hi = calloc(np0 ? np0 : 1, sizeof *hi);
+    const json_t *ph;
+    json_array_foreach(phases, i, ph) if (cats) cats[i] = json_get_str(ph, "phase", "?");
+    for (size_t k = 0; cats && val && lo && hi && np0 && k < sizeof M / sizeof M[0]; k++) {
         double ymax = 0;
         bool any = false;
-        json_array_foreach(modes, i, m)
-        {
-            const char *mode = json_get_str(m, "mode", "?");
-            const json_t *ms = json_object_get(sm, mode);
-            val[i] = lo[i] = hi[i] = NAN;
-            double x;
-            if (ms && json_get_num_strict(ms, "mean", &x)) {
-                val[i] = x;
-                json_get_num_strict(ms, "ci95_low", &lo[i]);
-                json_get_num_strict(ms, "ci95_high", &hi[i]);
-            } else if (json_get_num_strict(json_object_get(row, "values"), mode, &x)) {
-                val[i] = x;
+        struct chart c;
+        for (int pass = 0; pass < 2; pass++) {
+            json_array_foreach(modes, i, m)
+            {
+                const char *label = json_get_str(m, "label", json_get_str(m, "mode", "?"));
+                size_t q;
+                json_array_foreach(phases, q, ph)
+                {
+                    const json_t *vals = json_object_get(
+                        json_object_get(
+                            json_object_get(
+                                json_object_get(json_object_get(ph, "metrics"), M[k].metric),
+                                "modes"),
+                            label),
+                        "values");
+                    size_t n = json_array_size(vals);
+                    double sum = 0, sq = 0;
+                    for (size_t r = 0; r < n; r++)
+                        sum += json_number_value(json_array_get(vals, r));
+                    double mean = n ? sum / (double)n : NAN;
+                    for (size_t r = 0; r < n; r++) {
+                        double d = json_number_value(json_array_get(vals, r)) - mean;
+                        sq += d * d;
+                    }
+                    double half = n >= 2 ? stats_t975((double)(n - 1)) *
+                                               sqrt(sq / (double)(n - 1) / (double)n)
+                                         : NAN;
+                    val[q] = mean;
+                    lo[q] = mean - half > 0 ? mean - half : 0; /* no negative times or rates */
+                    hi[q] = mean + half;
+                    if (isfinite(mean)) {
+                        any = true;
+                        double top = isfinite(hi[q]) ? hi[q] : mean;
+                        ymax = top > ymax ? top : ymax;
+                    }
+                }
+                if (pass == 1)
+                    chart_bars(&c, i, nm, label, val, lo, hi, np0);
             }
-            if (isfinite(val[i])) {
-                any = true;
-                double top = isfinite(hi[i]) && hi[i] > val[i] ? hi[i] : val[i];
-                ymax = top > ymax ? top : ymax;
+            if (pass == 0 && !any)
+                break;
+            if (pass == 0) {
+                char id[64];
+                snprintf(id, sizeof id, "chart-mode-%s", M[k].metric);
+                chart_begin_bars(&c, &b, id, M[k].title, M[k].unit, cats, np0, ymax);
             }
         }
-        if (!any)
-            continue;
-        char id[64];
-        snprintf(id, sizeof id, "chart-mode-%s", M[k].metric);
-        struct chart c;
-        chart_begin_bars(&c, &b, id, M[k].title, M[k].unit, cats, nm, ymax);
-        chart_bars(&c, 0, 1, sm ? "mean over repeats (95 % CI)" : "value", val, sm ? lo : NULL,
-                   sm ? hi : NULL, nm);
-        chart_end(&c);
+        if (any)
+            chart_end(&c);
     }
     /* the disk read-back, phase by phase, in each mode */
     json_t *phase_names = json_array();
@@ -1055,7 +1084,8 @@ int html_write_compare(const char *dir, char *err)
                     }
                 }
                 if (pass == 1)
-                    chart_bars(&c, i, nm, json_get_str(m, "mode", "?"), ob, NULL, NULL, np);
+                    chart_bars(&c, i, nm, json_get_str(m, "label", json_get_str(m, "mode", "?")),
+                               ob, NULL, NULL, np);
             }
             if (pass == 0 && any) {
                 chart_begin_bars(&c, &b, "chart-mode-readback",
@@ -1077,7 +1107,7 @@ int html_write_compare(const char *dir, char *err)
     json_array_foreach(modes, i, m)
     {
         buf_append_str(&b, "<li><code>");
-        html_escape(&b, json_get_str(m, "mode", "?"));
+        html_escape(&b, json_get_str(m, "label", json_get_str(m, "mode", "?")));
         buf_append_str(&b, "</code>:");
         const json_t *runs = json_object_get(m, "runs"); /* with repeats: every run */
         size_t j, nr = json_is_array(runs) ? json_array_size(runs) : 1;

@@ -8,6 +8,7 @@
 #include "util/json.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int plan_warmup(struct planner *p, const char *set, char *err)
@@ -119,6 +120,37 @@ static int plan_reuse(struct planner *p, char *err)
     return 0;
 }
 
+/* The phases that answer each scenario's question (SPEC §4.6). */
+static bool numbered_from_2(const char *phase, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    if (strncmp(phase, prefix, n) != 0)
+        return false;
+    char *end;
+    long k = strtol(phase + n, &end, 10);
+    return end != phase + n && !*end && k >= 2;
+}
+static bool answers_standard(const char *phase)
+{
+    return strcmp(phase, "main") == 0;
+}
+static bool answers_eviction(const char *phase)
+{
+    return strcmp(phase, "replay_A") == 0;
+}
+static bool answers_reuse(const char *phase)
+{
+    return numbered_from_2(phase, "reuse_");
+}
+static bool answers_multi_turn(const char *phase)
+{
+    return numbered_from_2(phase, "round_");
+}
+static bool answers_trace(const char *phase)
+{
+    return strncmp(phase, "window_", 7) == 0;
+}
+
 static const struct scenario TABLE[] = {
     {
         .name = "standard",
@@ -126,6 +158,8 @@ static const struct scenario TABLE[] = {
         .plan = plan_standard,
         .report = report_standard_section,
         .duration = true,
+        .answers = answers_standard,
+        .answer_phases = "main",
     },
     {
         .name = "eviction_replay",
@@ -137,6 +171,8 @@ static const struct scenario TABLE[] = {
         .signal_key = "eviction_replay_signal",
         .report = report_eviction_section,
         .pressure = true,
+        .answers = answers_eviction,
+        .answer_phases = "replay_A",
     },
     {
         .name = "reuse_verify",
@@ -147,6 +183,8 @@ static const struct scenario TABLE[] = {
         .identity_key = "reuse_verify_identity",
         .signal_key = "reuse_verify_signal",
         .report = report_reuse_section,
+        .answers = answers_reuse,
+        .answer_phases = "the repeats (reuse_2 ..)",
     },
     {
         .name = "multi_turn",
@@ -158,6 +196,8 @@ static const struct scenario TABLE[] = {
         .extra = multiturn_summary,
         .extra_key = "multi_turn",
         .free_state = multiturn_free,
+        .answers = answers_multi_turn,
+        .answer_phases = "rounds 2 .. R",
     },
     {
         .name = "trace",
@@ -168,6 +208,8 @@ static const struct scenario TABLE[] = {
         .extra = trace_summary,
         .extra_key = "trace",
         .free_state = trace_state_free,
+        .answers = answers_trace,
+        .answer_phases = "its windows",
     },
 };
 

@@ -69,6 +69,10 @@ struct scenario {
     json_t *(*extra)(const struct run_state *rs);
     const char *extra_key;
     void (*free_state)(void *state); /* frees rs->scenario_state */
+    /* The phases that answer the scenario's question (kvbench compare reads them first, and
+     * reports the others as the cost side), and how to say which they are. */
+    bool (*answers)(const char *phase);
+    const char *answer_phases;
 };
 
 /* The warmup phase (--warmup prompts of `set` at --concurrency, another seed, not in the

@@ -45,4 +45,20 @@ json_t *stats_json(const struct dstats *s);
 int stats_bootstrap_ci(const double *a, size_t na, const double *b, size_t nb, size_t resamples,
                        uint64_t seed, double *lo, double *hi);
 
+/* The two-sided 95 % quantile of Student's t with df degrees of freedom (t_0.975); a fractional
+ * df rounds down (the wider interval). df < 1 gives NaN. */
+double stats_t975(double df);
+
+/* The ratio of a's geometric mean to b's with its 95 % interval, by Welch's t on the logs of the
+ * values (one value per repeat: a method whose coverage holds at a handful of repeats, where a
+ * bootstrap over 2 or 3 values does not). Every value must be > 0 and each side needs >= 2.
+ * Returns 0, or -1 when undefined (out untouched but for ok = false). */
+struct ratio_ci {
+    bool ok;
+    double ratio, lo, hi; /* exp(mean log a - mean log b) and its interval */
+    double df;            /* Welch-Satterthwaite degrees of freedom */
+};
+int stats_log_ratio_ci(const double *a, size_t na, const double *b, size_t nb,
+                       struct ratio_ci *out);
+
 #endif

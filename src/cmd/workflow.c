@@ -121,18 +121,36 @@ static void compare_event(const char *ev, const char *mode, const char *detail, 
     fflush(stdout);
 }
 
-/* With --repeats: the means, ratios and intervals (comparison.md's section). */
-static void print_repeats(const char *dir)
+/* The phase-by-phase and whole-run sections of comparison.md, then the one verdict line and the
+ * --expect-gain results. Returns false when a gain was expected and not shown. */
+static bool print_decision(const char *dir)
 {
     char path[PATH_MAX + 32], err[ERR_LEN];
     snprintf(path, sizeof path, "%s/comparison.md", dir);
     struct buf md = BUF_INIT;
     if (fs_read_file(path, &md, 1 << 20, err) == 0) {
-        const char *sec = strstr(buf_cstr(&md), "\n## Repeats");
+        const char *sec = strstr(buf_cstr(&md), "\n## Phase by phase");
         if (sec)
             printf("%s\n", sec);
     }
     buf_free(&md);
+    snprintf(path, sizeof path, "%s/comparison.json", dir);
+    json_t *c = json_load_file(path, 0, NULL);
+    bool shown = true;
+    printf("verdict: %s\n",
+           json_get_str(json_object_get(c, "decision"), "line", "(no comparison written)"));
+    size_t i;
+    const json_t *g;
+    json_array_foreach(json_object_get(c, "expect_gain"), i, g)
+    {
+        bool ok = json_get_bool(g, "shown", false);
+        shown &= ok;
+        printf("expect-gain %s:%s:%g: %s: %s\n", json_get_str(g, "phase", "?"),
+               json_get_str(g, "metric", "?"), json_get_num(g, "wanted", 0),
+               ok ? "shown" : "NOT SHOWN", json_get_str(g, "why", ""));
+    }
+    json_decref(c);
+    return shown;
 }
 
 int cmd_compare(int argc, char **argv)
@@ -143,6 +161,7 @@ int cmd_compare(int argc, char **argv)
     const char *restart_cmd = NULL, *compare_id = NULL;
     double restart_timeout = 0, ready_timeout = 0, ready_interval = 0;
     long long ready_consecutive = 0, repeats = 1;
+    struct opt_list expect_specs = {0};
     bool skip_ready = false, require_endpoints = false;
     struct opt opts[RUN_FLAGS_MAX + 16];
     memset(opts, 0, sizeof opts);
@@ -201,11 +220,19 @@ int cmd_compare(int argc, char **argv)
         {.name = "repeats",
          .type = OPT_INT,
          .dest = &repeats,
-         .def = "1",
+         .def = "3",
          .min = 1,
          .max = 100,
-         .help = "runs per mode, interleaved (A B A B ...); from 2, means with bootstrap 95 % "
-                 "intervals and a faster / slower / no difference verdict per metric"},
+         .help = "runs per mode, interleaved (A B A B ...); from 3 each phase and metric gets "
+                 "a Welch 95 % interval and a faster / slower / no difference verdict, and the "
+                 "comparison one verdict (fewer: insufficient repeats)"},
+        {.name = "expect-gain",
+         .type = OPT_LIST,
+         .dest = &expect_specs,
+         .metavar = "PHASE:METRIC:RATIO",
+         .help = "exit 1 unless the second mode shows this gain over the first (e.g. "
+                 "replay_A:ttft_p50:1.5; with enough repeats its interval must exclude no gain): "
+                 "a CI gate"},
     };
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
         opts[n++] = own[i];
@@ -291,8 +318,29 @@ int cmd_compare(int argc, char **argv)
     cc.event = compare_event;
     cc.interrupted = &cmd_interrupted;
     cc.repeats = (size_t)repeats;
+    struct expect_gain *gains = calloc(expect_specs.n ? expect_specs.n : 1, sizeof *gains);
+    for (size_t k = 0; gains && k < expect_specs.n; k++)
+        if (verdict_parse_expect_gain(expect_specs.items[k], &gains[k], err) < 0) {
+            fprintf(stderr, "kvbench compare: %s\n", err);
+            free(gains);
+            free_list(mv, nm);
+            run_flags_release(&cc.run);
+            opts_free(opts);
+            return EXIT_USAGE;
+        }
+    if (expect_specs.n && nm < 2) {
+        fprintf(stderr, "kvbench compare: --expect-gain needs two modes\n");
+        free(gains);
+        free_list(mv, nm);
+        run_flags_release(&cc.run);
+        opts_free(opts);
+        return EXIT_USAGE;
+    }
+    cc.expect = gains;
+    cc.n_expect = gains ? expect_specs.n : 0;
     struct compare_outcome out;
     rc = compare_run(&cc, &out, err);
+    free(gains);
     if (rc < 0) {
         fprintf(stderr, "kvbench compare: %s\n", err);
         rc = out.dir[0] && strstr(err, "already exists") ? EXIT_USAGE : 1;
@@ -300,20 +348,23 @@ int cmd_compare(int argc, char **argv)
         size_t nr = nm * (size_t)repeats;
         char **ids = malloc(nr * sizeof *ids);
         for (size_t k = 0; ids && k < nr; k++) {
+            char label[80];
+            compare_label((const char *const *)mv, nm, k % nm, label, sizeof label);
             ids[k] = malloc(256);
+            if (!ids[k])
+                continue;
             if (repeats > 1)
-                snprintf(ids[k], 256, "%s_%s_r%zu", compare_id, mv[k % nm], k / nm + 1);
+                snprintf(ids[k], 256, "%s_%s_r%zu", compare_id, label, k / nm + 1);
             else
-                snprintf(ids[k], 256, "%s_%s", compare_id, mv[k]);
+                snprintf(ids[k], 256, "%s_%s", compare_id, label);
         }
         if (ids) {
             print_table_for(cc.run.results_root, ids, nr);
             free_list(ids, nr);
         }
-        if (repeats > 1)
-            print_repeats(out.dir);
+        bool shown = print_decision(out.dir);
         printf("comparison: %s/comparison.md (and comparison.json, report.html)\n", out.dir);
-        rc = out.all_valid ? 0 : 1;
+        rc = out.all_valid && shown ? 0 : 1;
     }
     free_list(mv, nm);
     run_flags_release(&cc.run);

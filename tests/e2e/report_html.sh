@@ -32,11 +32,14 @@ expect_exit 0 "$KVBENCH" compare "${R[@]}" --scenario eviction_replay --eviction
   --eviction-b-requests 4 --long-range 1024:1024 --repeats 2 --ready-interval-s 0.1 \
   --compare-id cmp
 stop_engine
-grep -qF "| ttft_p50_ms | cpu_disk | 2 |" <<<"$OUT" || fail "compare printed no repeats table: $OUT"
+grep -qF "| replay_A (answers) | TTFT p50 | cpu_disk | 2 |" <<<"$OUT" ||
+  fail "compare printed no phase table: $OUT"
+# two runs a side are too few for a verdict: said so, with the point estimate
+grep -q '^verdict: Cannot tell: insufficient repeats: 2, need >= 3' <<<"$OUT" || fail "verdict line: $OUT"
 jq -e '.repeats.runs_per_mode == 2 and (.modes | map(.runs | length) == [2, 2])
-  and (.repeats.ratios.req_per_s.cpu_disk.verdict | IN("faster", "slower",
-       "no difference at this confidence"))' "$RES/cmp/comparison.json" >/dev/null ||
-  fail "comparison.json: $(jq -c .repeats "$RES/cmp/comparison.json")"
+  and .repeats.ratios.req_per_s.cpu_disk.verdict == "insufficient repeats: 2, need >= 3"
+  and .decision.verdict == "cannot_tell"' "$RES/cmp/comparison.json" >/dev/null ||
+  fail "comparison.json: $(jq -c '[.repeats.ratios, .decision]' "$RES/cmp/comparison.json")"
 
 # open PAGE EXPECTED_CHART_IDS... — no console messages, the charts with data, a screenshot
 mkdir -p "$TMP/shots"
@@ -83,6 +86,13 @@ open_page "$RES/mt/report.html" chart-requests chart-rounds-hit chart-rounds-ttf
 open_page "$RES/tr/report.html" chart-requests chart-trace-windows
 open_page "$RES/cmp/report.html" chart-mode-ttft_p50_ms chart-mode-req_per_s chart-mode-readback
 grep -qF '95 % CI' "$TMP/cmp.dom" || fail "compare: no intervals on the page"
+# the modes are the legend (never "value"), the phases the groups, the verdict in the banner
+grep -q '<g class="legend"[^>]*>.*cpu_only.*cpu_disk' "$TMP/cmp.dom" || grep -qF '>cpu_disk</text>' "$TMP/cmp.dom" ||
+  fail "compare: the modes are not the legend"
+grep -qF '>value</text>' "$TMP/cmp.dom" && fail "compare: a legend reads value"
+grep -qF '>replay_A</text>' "$TMP/cmp.dom" || fail "compare: no phase groups"
+grep -qF 'Cannot tell: insufficient repeats' "$TMP/cmp.dom" || fail "compare: no verdict banner"
+grep -qF 'href="../cmp_cpu_only_r1/report.html"' "$TMP/cmp.dom" || fail "compare: not every run listed"
 grep -qF 'href="../cmp_cpu_disk_r2/report.html"' "$TMP/cmp.dom" || fail "compare: no link to runs"
 # the facts of report.md are on the page: its phase table
 grep -qF '<th>phase</th>' "$TMP/evict.dom" || fail "evict: no phase table"
@@ -95,7 +105,7 @@ expect_exit 0 "$KVBENCH" report "$RES/evict" --html
 cmp -s "$TMP/before.html" "$RES/evict/report.html" || fail "report --html drew another page"
 expect_exit 0 "$KVBENCH" report "$RES/cmp" --html
 expect_exit 0 "$KVBENCH" report "$RES/cmp"
-grep -qF '## Repeats: 2 runs per mode, interleaved' <<<"$OUT" || fail "report of a comparison"
+grep -qF '## The whole runs: 2 runs per mode, interleaved' <<<"$OUT" || fail "report of a comparison"
 expect_exit 2 "$KVBENCH" report "$RES/evict" --html --csv
 one_line "$ERR"
 expect_exit 2 "$KVBENCH" report "$RES/cmp" --csv

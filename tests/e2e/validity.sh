@@ -185,6 +185,18 @@ for owner in llamacpp someone; do
     >/dev/null || fail "foreign $owner: $(jq -c '[.invalid_details, .kv_mode]' "$S")"
   grep -q 'KV mode:\*\* not applicable on' "$RES/foreign_$owner/report.md" || fail "foreign $owner report"
 done
+# compare of modes there, no restart that sets a mode: both sides ran one configuration, says so
+expect_exit 0 "$KVBENCH" compare --base-url "$FB" --kvbm-metrics-url "$DEAD" --skip-ready \
+  --scenario reuse_verify --max-tokens 8 --tokenizer heuristic --add-bos no --results-root "$RES" \
+  --no-progress --compare-id cmp_foreign
+jq -e '.warnings | any(.code == "kv_modes_not_applicable" and (.message | test("same server configuration")))' \
+  "$RES/cmp_foreign/comparison.json" >/dev/null || fail "compare warning: $(jq -c .warnings "$RES/cmp_foreign/comparison.json")"
+grep -q 'kv_modes_not_applicable' "$RES/cmp_foreign/comparison.md" || fail "compare warning in comparison.md"
+# with a restart command that sets the mode, no warning
+expect_exit 0 "$KVBENCH" compare --base-url "$FB" --kvbm-metrics-url "$DEAD" --skip-ready \
+  --restart-cmd 'true {mode}' --scenario reuse_verify --max-tokens 8 --tokenizer heuristic \
+  --add-bos no --results-root "$RES" --no-progress --compare-id cmp_foreign_restart
+jq -e '.warnings == []' "$RES/cmp_foreign_restart/comparison.json" >/dev/null || fail "compare: warned with a restart"
 jq -e '.engine.name == "llamacpp" and .engine.title == "llama.cpp llama-server"' \
   "$RES/foreign_llamacpp/summary.json" >/dev/null || fail "foreign llamacpp identity"
 jq -e '.engine.name == "unknown" and .engine.title == "unknown engine" and

@@ -4,6 +4,7 @@
 #include <stdint.h>
 
 #include "bench/stats.h"
+#include "util/rng.h"
 
 #include <math.h>
 
@@ -129,12 +130,71 @@ static void test_bootstrap(void **state)
     assert_int_equal(stats_bootstrap_ci(a, 3, b, 0, 100, 1, &lo, &hi), -1);
 }
 
+/* A lognormal draw: exp(mu + sigma * N(0,1)) (Box-Muller on splitmix64). */
+static double lognormal(uint64_t *st, double mu, double sigma)
+{
+    double u1 = splitmix64_unit(st), u2 = splitmix64_unit(st);
+    if (u1 < 1e-300)
+        u1 = 1e-300;
+    return exp(mu + sigma * sqrt(-2 * log(u1)) * cos(2 * M_PI * u2));
+}
+
+/* Per-repeat medians at 3 repeats a side, as kvbench compare sees them (10 % spread): 20 A/A
+ * comparisons call "no difference" at least 18 times, and a 20 % shift is found at least 18 of 20
+ * times at a 3 % spread. The Welch interval holds its coverage where a bootstrap over 3 values
+ * (an interval between the extremes) does not. */
+static void test_welch_log_ratio(void **state)
+{
+    (void)state;
+    uint64_t st = 20261206;
+    int same = 0, found = 0, boot_same = 0;
+    for (int trial = 0; trial < 20; trial++) {
+        double a[3], b[3];
+        for (int i = 0; i < 3; i++) {
+            a[i] = lognormal(&st, log(100), 0.10);
+            b[i] = lognormal(&st, log(100), 0.10);
+        }
+        struct ratio_ci ci;
+        assert_int_equal(stats_log_ratio_ci(a, 3, b, 3, &ci), 0);
+        same += ci.lo <= 1 && ci.hi >= 1;
+        double lo, hi;
+        if (stats_bootstrap_ci(a, 3, b, 3, 2000, 7 + (uint64_t)trial, &lo, &hi) == 0)
+            boot_same += lo <= 1 && hi >= 1;
+        for (int i = 0; i < 3; i++) {
+            a[i] = lognormal(&st, log(80), 0.03); /* 20 % faster */
+            b[i] = lognormal(&st, log(100), 0.03);
+        }
+        assert_int_equal(stats_log_ratio_ci(a, 3, b, 3, &ci), 0);
+        found += ci.hi < 1;
+    }
+    print_message("A/A no difference %d/20 (bootstrap %d/20); 20%% shift found %d/20\n", same,
+                  boot_same, found);
+    assert_true(same >= 18);
+    assert_true(found >= 18);
+    /* exact figures: identical sides, a known shift */
+    double x[] = {100, 110, 90}, y[] = {50, 55, 45};
+    struct ratio_ci ci;
+    assert_int_equal(stats_log_ratio_ci(y, 3, x, 3, &ci), 0);
+    assert_float_equal(ci.ratio, 0.5, 1e-12);
+    assert_true(ci.lo < 0.5 && ci.hi > 0.5 && ci.hi < 1);
+    assert_int_equal(stats_log_ratio_ci(x, 3, x, 3, &ci), 0);
+    assert_float_equal(ci.ratio, 1, 1e-12);
+    /* undefined: too few values, a value of 0 */
+    double z[] = {0, 1, 2};
+    assert_int_equal(stats_log_ratio_ci(x, 1, x, 3, &ci), -1);
+    assert_int_equal(stats_log_ratio_ci(z, 3, x, 3, &ci), -1);
+    assert_false(ci.ok);
+    assert_float_equal(stats_t975(4), 2.776, 1e-9);
+    assert_float_equal(stats_t975(4.9), 2.776, 1e-9); /* rounds down: the wider */
+    assert_true(isnan(stats_t975(0.5)));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bootstrap),     cmocka_unit_test(test_large_sets_sort_like_qsort),
         cmocka_unit_test(test_interpolation), cmocka_unit_test(test_single_and_empty),
-        cmocka_unit_test(test_many),
+        cmocka_unit_test(test_many),          cmocka_unit_test(test_welch_log_ratio),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
