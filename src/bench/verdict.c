@@ -180,7 +180,9 @@ static json_t *metric_json(const json_t *modes, const char *phase, const struct 
             size_t least = na < nb ? na : nb;
             struct ratio_ci ci;
             char verdict[96];
-            if (least < COMPARE_MIN_REPEATS) {
+            if (least == 0) {
+                snprintf(verdict, sizeof verdict, "unavailable (no value in a mode)");
+            } else if (least < COMPARE_MIN_REPEATS) {
                 snprintf(verdict, sizeof verdict, "insufficient repeats: %zu, need >= %d", least,
                          COMPARE_MIN_REPEATS);
             } else if (stats_log_ratio_ci(a, na, b, nb, &ci) == 0) {

@@ -77,7 +77,7 @@ BENCH_SMOKE_REQUESTS=3 expect_exit 0 "$S/bench_run_smoke.sh"
 ls "$TMP/results"/smoke_*/summary.json >/dev/null || fail "run_smoke wrote no run"
 
 BENCH_COMPARE_RESTART_CMD="$TMP/restart-engine.sh {mode}" \
-BENCH_COMPARE_EXTRA_ARGS="--long-range 1500:2000 --warmup 0 --eviction-a-requests 3 --eviction-b-requests 12 --eviction-a-concurrency 1 --eviction-b-concurrency 2 --max-tokens 4 --ready-interval-s 0.2 --compare-id cmp1" \
+BENCH_COMPARE_EXTRA_ARGS="--repeats 1 --long-range 1500:2000 --warmup 0 --eviction-a-requests 3 --eviction-b-requests 12 --eviction-a-concurrency 1 --eviction-b-concurrency 2 --max-tokens 4 --ready-interval-s 0.2 --compare-id cmp1" \
   expect_exit 0 "$S/bench_run_mode_compare.sh"
 C="$TMP/results/cmp1/comparison.json"
 [[ -s $C ]] || fail "no comparison.json: $OUT"
