@@ -8,6 +8,9 @@
  * the running counters the progress line reads. Rows go to requests.jsonl whole, in batches
  * (at most ROWS_BATCH bytes or ROWS_FLUSH_MS old) under the one lock of the load path.
  *
+ * Goodput (--slo) is judged where each request is aggregated: one verdict per request, kept as
+ * counters in its thread's aggregate (struct slo_tally), so no request is stored for it.
+ *
  * SSE events are read by bench/chunk.c's scanner (no tree, no allocation per event); body bytes
  * carry the time recv() returned them, taken before any parsing.
  */
@@ -156,6 +159,7 @@ struct phase_ctx {
     struct phase_outage outage;
     struct worker *workers;
     size_t n_workers;
+    const struct slo *slo; /* goodput objectives to judge each request against, or NULL */
 };
 
 /* ------------------------------------------------------------ request setup */
@@ -593,6 +597,162 @@ static unsigned hist_bucket(double ms)
     return b >= HIST_BUCKETS - 1 ? HIST_BUCKETS - 1 : (unsigned)b;
 }
 
+/* ------------------------------------------------------------ goodput */
+
+const char *const SLO_NAMES[SLO_KEYS] = {"ttft_ms", "itl_ms", "tpot_ms", "latency_ms"};
+
+/* --slo's spellings: kvbench's names, then vLLM bench's --goodput names. */
+static const struct slo_spelling {
+    const char *name;
+    enum slo_key key;
+} SLO_SPELLINGS[] = {
+    {"ttft_ms", SLO_TTFT}, {"itl_ms", SLO_ITL}, {"tpot_ms", SLO_TPOT}, {"latency_ms", SLO_LATENCY},
+    {"ttft", SLO_TTFT},    {"tpot", SLO_TPOT},  {"e2el", SLO_LATENCY},
+};
+
+#define SLO_MAX_MS 1e9 /* about 11.6 days: past it a limit is a typo */
+
+static int slo_pair(const char *pair, size_t len, struct slo *slo, char *err)
+{
+    const char *sep = memchr(pair, '=', len);
+    if (!sep)
+        sep = memchr(pair, ':', len);
+    if (!sep)
+        return err_set(err, "--slo: '%.*s': expected KEY=MS (or KEY:MS), e.g. ttft_ms=2000",
+                       (int)len, pair);
+    size_t klen = (size_t)(sep - pair);
+    const struct slo_spelling *sp = NULL;
+    for (size_t i = 0; i < sizeof SLO_SPELLINGS / sizeof SLO_SPELLINGS[0] && !sp; i++)
+        if (strlen(SLO_SPELLINGS[i].name) == klen && memcmp(SLO_SPELLINGS[i].name, pair, klen) == 0)
+            sp = &SLO_SPELLINGS[i];
+    if (!sp)
+        return err_set(err,
+                       "--slo: unknown objective '%.*s' (expected ttft_ms, itl_ms, tpot_ms, "
+                       "latency_ms, or vLLM's ttft, tpot, e2el)",
+                       (int)klen, pair);
+    char num[64];
+    size_t vlen = len - klen - 1;
+    char *end = NULL;
+    double v = NAN;
+    if (vlen > 0 && vlen < sizeof num) {
+        memcpy(num, sep + 1, vlen);
+        num[vlen] = '\0';
+        errno = 0;
+        v = strtod(num, &end);
+    }
+    if (vlen == 0 || vlen >= sizeof num || *end || errno || !(v > 0) || v > SLO_MAX_MS)
+        return err_set(err, "--slo: %.*s: expected milliseconds > 0 (at most %.0f), got '%.*s'",
+                       (int)klen, pair, SLO_MAX_MS, (int)vlen, sep + 1);
+    if (slo->limit_ms[sp->key] > 0)
+        return err_set(err, "--slo: %s given twice", SLO_NAMES[sp->key]);
+    slo->limit_ms[sp->key] = v;
+    slo->any = true;
+    return 0;
+}
+
+int slo_parse(const char *text, struct slo *slo, char *err)
+{
+    const char *p = text ? text : "";
+    bool need_pair = false; /* after a comma, another pair must follow */
+    size_t pairs = 0;
+    for (;;) {
+        while (isspace((unsigned char)*p))
+            p++;
+        if (!*p || *p == ',') {
+            if (need_pair || *p == ',' || pairs == 0)
+                return err_set(err,
+                               "--slo: %s; expected e.g. ttft_ms=2000,itl_ms=50 or "
+                               "ttft:2000 tpot:50",
+                               pairs == 0 && !*p ? "empty" : "an empty objective between commas");
+            return 0;
+        }
+        size_t len = strcspn(p, ", \t\n\r\v\f");
+        if (slo_pair(p, len, slo, err) < 0)
+            return -1;
+        pairs++;
+        p += len;
+        while (isspace((unsigned char)*p))
+            p++;
+        need_pair = *p == ',';
+        if (need_pair)
+            p++;
+    }
+}
+
+json_t *slo_json(const struct slo *slo)
+{
+    json_t *o = json_object();
+    for (int k = 0; k < SLO_KEYS; k++)
+        if (slo->limit_ms[k] > 0)
+            json_object_set_new(o, SLO_NAMES[k], json_real(slo->limit_ms[k]));
+    return o;
+}
+
+bool slo_judgeable(const struct slo *slo, bool stream, char *why, size_t why_len)
+{
+    if (stream)
+        return true;
+    char names[64] = "";
+    size_t used = 0;
+    for (int k = SLO_TTFT; k <= SLO_TPOT; k++)
+        if (slo->limit_ms[k] > 0)
+            used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", used ? ", " : "",
+                                     SLO_NAMES[k]);
+    if (!used)
+        return true;
+    snprintf(why, why_len,
+             "the run did not stream (--stream), so no request has a TTFT, ITL or TPOT: %s "
+             "cannot be judged",
+             names);
+    return false;
+}
+
+bool slo_judge(const struct slo *slo, const struct req_result *q, const double *itl, size_t n_itl,
+               unsigned *broken)
+{
+    *broken = 0;
+    if (!q->ok)
+        return false;
+    /* in an open loop, from when the request was due: time queued for a slot counts */
+    double lag = isnan(q->lag_ms) ? 0 : q->lag_ms;
+    long long out =
+        q->usage_completion >= 0 ? q->usage_completion : (long long)q->output_tokens_est;
+    const double *lim = slo->limit_ms;
+    /* a request without a first token (no text) cannot have met a TTFT objective */
+    if (lim[SLO_TTFT] > 0 && (isnan(q->ttft_ms) || q->ttft_ms + lag > lim[SLO_TTFT]))
+        *broken |= 1u << SLO_TTFT;
+    if (lim[SLO_LATENCY] > 0 && q->latency_ms + lag > lim[SLO_LATENCY])
+        *broken |= 1u << SLO_LATENCY;
+    /* TPOT and ITL: a request of at most one token has no gap to be late (vLLM counts its TPOT
+     * as 0); one of more tokens with no measured gap (all text in one event) cannot show it met
+     * them */
+    if (lim[SLO_TPOT] > 0 && (isnan(q->tpot_ms) ? out > 1 : q->tpot_ms > lim[SLO_TPOT]))
+        *broken |= 1u << SLO_TPOT;
+    if (lim[SLO_ITL] > 0) {
+        double sum = 0;
+        for (size_t i = 0; i < n_itl; i++)
+            sum += itl[i];
+        if (n_itl ? sum / (double)n_itl > lim[SLO_ITL] : out > 1)
+            *broken |= 1u << SLO_ITL;
+    }
+    return *broken == 0;
+}
+
+void slo_tally_add(struct slo_tally *t, const struct slo *slo, const struct req_result *q,
+                   const double *itl, size_t n_itl)
+{
+    unsigned broken;
+    t->judged++;
+    t->corrected += !isnan(q->lag_ms);
+    if (slo_judge(slo, q, itl, n_itl, &broken)) {
+        t->met++;
+        t->met_tokens +=
+            q->usage_completion >= 0 ? (double)q->usage_completion : (double)q->output_tokens_est;
+    }
+    for (int k = 0; k < SLO_KEYS; k++)
+        t->broken[k] += (broken >> k) & 1u;
+}
+
 /* ------------------------------------------------------------ aggregates */
 
 static void agg_init(struct phase_agg *a, const char *dir)
@@ -686,6 +846,12 @@ void phase_agg_sum(struct phase_agg *into, const struct phase_agg *a)
     for (size_t i = 0; i < a->n_errs && into->n_errs < LOADGEN_ERROR_SAMPLES; i++)
         into->errs[into->n_errs++] = a->errs[i];
     into->identity_capped |= a->identity_capped;
+    into->slo.judged += a->slo.judged;
+    into->slo.met += a->slo.met;
+    into->slo.met_tokens += a->slo.met_tokens;
+    into->slo.corrected += a->slo.corrected;
+    for (int k = 0; k < SLO_KEYS; k++)
+        into->slo.broken[k] += a->slo.broken[k];
     set_merge_capped(&into->prompt_sha, a->prompt_sha, &into->identity_capped);
     set_merge_capped(&into->identity_sha, a->identity_sha, &into->identity_capped);
     set_merge_capped(&into->payload_sha, a->payload_sha, &into->identity_capped);
@@ -706,11 +872,14 @@ int phase_agg_stats(struct phase_agg *const *aggs, size_t n, enum agg_metric m, 
     return rc;
 }
 
-/* One finished request into its thread's aggregate (what the summary reports). */
-static void agg_add(struct phase_agg *a, const struct req_result *q, const double *itl,
-                    size_t n_itl)
+/* One finished request into its thread's aggregate (what the summary reports); slo: the
+ * objectives to judge it against, NULL for none. */
+static void agg_add(struct phase_agg *a, const struct slo *slo, const struct req_result *q,
+                    const double *itl, size_t n_itl)
 {
     a->total++;
+    if (slo)
+        slo_tally_add(&a->slo, slo, q, itl, n_itl);
     a->truncated += q->server_truncated;
     a->refused += q->transport == HTTP_ERR_CONNECT;
     if (q->status == 404 || q->status == 500)
@@ -977,7 +1146,7 @@ static void finish_request(struct http_req *r)
             log_warn("cannot store a response: %s", err);
     }
     write_row(w, s, res, wall_end, response_path);
-    agg_add(&w->agg, res, s->itl.v, s->itl.n);
+    agg_add(&w->agg, pc->slo, res, s->itl.v, s->itl.n);
     atomic_fetch_add_explicit(&w->cnt.done, 1, memory_order_relaxed);
     if (!res->ok)
         atomic_fetch_add_explicit(&w->cnt.errors, 1, memory_order_relaxed);
@@ -1497,6 +1666,9 @@ int loadgen_run_phase(struct loadgen *lg, const struct phase_plan *pp, struct ph
 {
     memset(out, 0, sizeof *out);
     struct phase_ctx pc = {.lg = lg, .pp = pp, .index_base = lg->next_index};
+    char why[256];
+    if (lg->slo && lg->slo->any && slo_judgeable(lg->slo, lg->gp->stream, why, sizeof why))
+        pc.slo = lg->slo;
     if (pp->n == 0)
         return 0;
     bool open = pp->schedule || (pp->open_loop && lg->request_rate > 0);

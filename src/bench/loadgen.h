@@ -82,6 +82,49 @@ struct req_result {
     char identity_sha256[65];
 };
 
+/* Goodput (SPEC §4.6): service-level objectives a request must meet, in milliseconds. A request
+ * meets them when it succeeded and every named one holds (docs/GOODPUT.md): TTFT and latency
+ * counted from the intended send in an open loop (coordinated-omission corrected), TPOT, and the
+ * mean of its inter-token gaps. */
+enum slo_key { SLO_TTFT, SLO_ITL, SLO_TPOT, SLO_LATENCY, SLO_KEYS };
+/* The canonical names of enum slo_key, in its order: "ttft_ms", "itl_ms", "tpot_ms",
+ * "latency_ms" (summary.json's keys). */
+extern const char *const SLO_NAMES[SLO_KEYS];
+
+struct slo {
+    double limit_ms[SLO_KEYS]; /* 0: not named */
+    bool any;                  /* at least one is named */
+};
+
+/* Add the objectives of one --slo value to *slo (zero it before the first): pairs KEY=MS or
+ * KEY:MS separated by commas or spaces; KEY is a canonical name or vLLM bench's ttft, tpot,
+ * e2el; MS a number > 0. Returns 0, or -1 with a one-line err (unknown key, bad number, a key
+ * named twice, nothing given). */
+int slo_parse(const char *text, struct slo *slo, char *err);
+/* The named limits, {ttft_ms: 2000, ...}. New reference. */
+json_t *slo_json(const struct slo *slo);
+/* Whether a run can judge the objectives at all: without streaming there is no TTFT, ITL or TPOT.
+ * False with why (one sentence) when it cannot. */
+bool slo_judgeable(const struct slo *slo, bool stream, char *why, size_t why_len);
+
+/* What judging a phase's requests against the objectives adds up to (counters only). */
+struct slo_tally {
+    size_t judged;           /* requests judged: every finished request, failed ones too */
+    size_t met;              /* ... that succeeded and met every named objective */
+    double met_tokens;       /* output tokens of the met ones (usage, else the estimate) */
+    size_t broken[SLO_KEYS]; /* successful requests that broke each objective */
+    size_t corrected;        /* requests judged from their intended send (open loop) */
+};
+
+/* Judge one finished request (itl: its inter-token gaps). Returns whether it met every named
+ * objective; *broken gets a bit (1u << key) for each objective a successful request broke. A
+ * failed request meets nothing and breaks no objective (it is an error, counted as such). */
+bool slo_judge(const struct slo *slo, const struct req_result *q, const double *itl, size_t n_itl,
+               unsigned *broken);
+/* Judge a request and count it into t. */
+void slo_tally_add(struct slo_tally *t, const struct slo *slo, const struct req_result *q,
+                   const double *itl, size_t n_itl);
+
 /* Per-request results are kept for phases of at most this many requests (the reuse and eviction
  * phases read them); every phase keeps its aggregate (struct phase_agg), whose memory does not
  * grow with the number of requests. */
@@ -123,6 +166,7 @@ struct phase_agg {
     /* distinct hashes: prompt, request identity, payload (objects used as sets) */
     json_t *prompt_sha, *identity_sha, *payload_sha;
     bool identity_capped; /* a set reached LOADGEN_IDENTITY_MAX */
+    struct slo_tally slo; /* goodput, when the loadgen has objectives to judge */
 };
 
 /* The server going away during a phase (LOADGEN_OUTAGE_STREAK failures in a row). */
@@ -212,6 +256,8 @@ struct loadgen {
     double ramp_up_s;       /* the rate rises linearly from 0 over this long */
     size_t max_concurrency; /* 0: no cap */
     uint64_t arrival_seed;
+    /* goodput: the objectives each request is judged against; NULL: none (or not judgeable) */
+    const struct slo *slo;
     /* state */
     int rows_fd; /* requests.jsonl, owned (loadgen_open_rows) */
     long long rows_size;

@@ -2,7 +2,8 @@
  * report.c - report.md: what a reader needs from summary.json alone. Status and validity, the
  * machine, the KV mode, one table of the phases (requests, errors, rate, latency and TTFT
  * percentiles, disk MiB, KV moves), a plain-language account of the KV cache per phase, the
- * scenario's signals with their interpretation, and the identity verdict.
+ * scenario's signals with their interpretation, and the identity verdict; with --slo, a goodput
+ * table per phase and overall.
  */
 #include "bench/report.h"
 
@@ -148,6 +149,70 @@ static void telemetry_row(struct buf *b, const json_t *ps)
                    (double)json_get_int(c, "bytes_removed", 0) / 1048576.0);
     else
         buf_append_str(b, "– | – | – | – | – |\n");
+}
+
+/* One row of the goodput table: a phase's (or the overall) goodput object. */
+static void goodput_row(struct buf *b, const char *name, const json_t *g)
+{
+    buf_printf(b, "| %s | %lld | ", name, json_get_int(g, "requests", 0));
+    if (!json_is_number(json_object_get(g, "attainment"))) {
+        buf_printf(b, "– | – | – | – | – | not judged: %s |\n", json_get_str(g, "reason", "?"));
+        return;
+    }
+    buf_printf(b, "%lld | ", json_get_int(g, "met", 0));
+    cell_num(b, g, "attainment", "%.4f");
+    buf_append_str(b, " | ");
+    cell_num(b, g, "goodput_req_per_s", "%.3f");
+    buf_append_str(b, " | ");
+    cell_num(b, g, "goodput_tokens_per_s", "%.1f");
+    buf_append_str(b, " | ");
+    const char *k;
+    const json_t *v;
+    size_t n = 0;
+    json_object_foreach((json_t *)json_object_get(g, "failed"), k, v)
+    {
+        buf_printf(b, "%s%s %lld", n++ ? ", " : "", k, (long long)json_integer_value(v));
+    }
+    buf_printf(b, " | %s%s |\n", json_get_str(g, "failed_most", "–"),
+               json_is_true(json_object_get(g, "corrected")) ? " (TTFT and latency corrected)"
+                                                             : "");
+}
+
+/* Goodput against --slo: per phase and overall, when the run had objectives. */
+static void goodput_section(struct buf *b, const json_t *s)
+{
+    const json_t *phases = json_object_get(s, "phase_summaries"), *ps;
+    const json_t *ov = json_object_get(s, "overall_summary");
+    const json_t *slo = NULL;
+    size_t i;
+    json_array_foreach(phases, i, ps) if (!slo) slo =
+        json_object_get(json_object_get(ps, "goodput"), "slo");
+    if (!slo)
+        slo = json_object_get(json_object_get(ov, "goodput"), "slo");
+    if (!slo)
+        return;
+    buf_append_str(b, "\n## Goodput against the SLOs\n\nA request meets the SLOs when it "
+                      "succeeded and every objective holds:");
+    const char *k;
+    const json_t *v;
+    size_t n = 0;
+    json_object_foreach((json_t *)slo, k, v)
+    {
+        buf_printf(b, "%s %s ≤ %g ms", n++ ? "," : "", k, json_number_value(v));
+    }
+    buf_append_str(b, " (in an open loop TTFT and latency count from the intended send; "
+                      "docs/GOODPUT.md).\n\n| phase | requests | met | attainment | goodput "
+                      "req/s | goodput tokens/s | failed per SLO | failed most |\n"
+                      "|---|---|---|---|---|---|---|---|\n");
+    json_array_foreach(phases, i, ps)
+    {
+        const json_t *g = json_object_get(ps, "goodput");
+        if (g)
+            goodput_row(b, json_get_str(ps, "phase", "?"), g);
+    }
+    const json_t *g = json_object_get(ov, "goodput");
+    if (g)
+        goodput_row(b, "**overall**", g);
 }
 
 static void signal_section(struct buf *b, const char *title, const json_t *sig)
@@ -344,6 +409,7 @@ char *report_markdown(const json_t *s, const json_t *config)
         cell_num(&b, json_object_get(ov, "ttft_ms"), "p50", "%.1f ms");
         buf_append_str(&b, ".\n");
     }
+    goodput_section(&b, s);
     bool any_tel = false;
     json_array_foreach(json_object_get(s, "phase_summaries"), i, ps) any_tel |=
         json_object_get(ps, "telemetry") != NULL;

@@ -1264,6 +1264,7 @@ static json_t *config_json(const struct ctx *c)
                        gp->stream));
     json_put_bool(o, "api_key_set", cfg->api_key != NULL);
     json_put(o, "args", json_incref(cfg->flags));
+    json_put(o, "slo", cfg->slo.any ? slo_json(&cfg->slo) : json_null());
     json_put(o, "phases", plan_json(c));
     if (c->rs.engine)
         json_put(o, "engine",
@@ -1450,6 +1451,7 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
     c.lg.ramp_up_s = cfg->ramp_up_s;
     c.lg.max_concurrency = cfg->max_concurrency;
     c.lg.arrival_seed = (uint64_t)cfg->seed * 0x9e3779b97f4a7c15ull + 17;
+    c.lg.slo = cfg->slo.any ? &cfg->slo : NULL;
     snprintf(c.lg.completions_url, sizeof c.lg.completions_url, "%s/v1/completions", cfg->base_url);
     memcpy(c.rs.params_sha256, c.lg.params_sha256, sizeof c.rs.params_sha256);
     c.rs.header_keys = (const char *const *)c.lg.header_key_list;
@@ -1458,6 +1460,9 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
         note(&c, "stream off: TTFT, ITL and TPOT are not measured (use --stream)");
     if (strcmp(cfg->kv_mode, "off") == 0)
         note(&c, "kv mode off: KV metrics are recorded when available but not required");
+    char slo_why[256];
+    if (cfg->slo.any && !slo_judgeable(&cfg->slo, cfg->gp.stream, slo_why, sizeof slo_why))
+        warn(&c, "slo_not_judged", "--slo: %s; goodput attainment is null", slo_why);
 
     /* Block device for phase I/O deltas. */
     char dev_err[ERR_LEN] = "";

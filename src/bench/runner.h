@@ -88,6 +88,7 @@ struct run_config {
     double burstiness, ramp_up_s;
     size_t max_concurrency;
     double duration_s;      /* > 0: the main phase runs this long (prompts cycle) */
+    struct slo slo;         /* --slo: goodput objectives (slo.any false: none) */
     json_t *flags;          /* every flag as given/defaulted (api key excluded), for config.json */
     const char *sysfs_root; /* "/sys" */
 };

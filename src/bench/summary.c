@@ -1,7 +1,9 @@
 /*
  * summary.c - summary.json (SPEC §5.3) from the run's phase states: per-phase statistics, the
  * overall summary over included phases (or {excluded: true, …} for an invalid run), KV metric
- * deltas and their rollup, the scenario's signals, and request identity.
+ * deltas and their rollup, the scenario's signals, and request identity; with --slo, goodput
+ * (attainment, goodput rates, failures per objective) per phase and overall from the counters the
+ * load threads kept (docs/GOODPUT.md).
  */
 #include "bench/summary.h"
 
@@ -70,8 +72,50 @@ static bool phase_agg_has_lag(const struct agg *ag)
     return false;
 }
 
+/* goodput (docs/GOODPUT.md): the requests that met every objective of --slo, as a share of
+ * those judged and per second; how many broke each objective, and which broke most. */
+static json_t *goodput_json(const struct run_config *cfg, const struct agg *ag)
+{
+    const struct slo_tally *t = &ag->sum.slo;
+    json_t *o = json_object();
+    json_put(o, "slo", slo_json(&cfg->slo));
+    char why[256] = "";
+    bool judged = slo_judgeable(&cfg->slo, cfg->gp.stream, why, sizeof why);
+    if (judged && t->judged == 0)
+        snprintf(why, sizeof why, "no request finished: nothing to judge");
+    json_put_int(o, "requests", (long long)(judged ? t->judged : ag->sum.total));
+    if (!judged || t->judged == 0) {
+        const char *const NULLS[] = {
+            "met",    "attainment", "goodput_req_per_s", "goodput_tokens_per_s",
+            "failed", "failed_most"};
+        for (size_t i = 0; i < sizeof NULLS / sizeof NULLS[0]; i++)
+            json_put(o, NULLS[i], json_null());
+        json_put_bool(o, "corrected", false);
+        json_put_str(o, "reason", why);
+        return o;
+    }
+    json_put_int(o, "met", (long long)t->met);
+    json_put_real(o, "attainment", round_to((double)t->met / (double)t->judged, 4));
+    json_put_real(o, "goodput_req_per_s", round_to(rate((double)t->met, ag->duration), 4));
+    json_put_real(o, "goodput_tokens_per_s", round_to(rate(t->met_tokens, ag->duration), 3));
+    json_t *failed = json_object();
+    int most = -1;
+    for (int k = 0; k < SLO_KEYS; k++) {
+        if (!(cfg->slo.limit_ms[k] > 0))
+            continue;
+        json_put_int(failed, SLO_NAMES[k], (long long)t->broken[k]);
+        /* ties go to the first in SLO_NAMES' order */
+        if (t->broken[k] > 0 && (most < 0 || t->broken[k] > t->broken[most]))
+            most = k;
+    }
+    json_put(o, "failed", failed);
+    json_put(o, "failed_most", most >= 0 ? json_string(SLO_NAMES[most]) : json_null());
+    json_put_bool(o, "corrected", t->corrected > 0);
+    return o;
+}
+
 /* The statistics shared by phase and overall summaries. */
-static void agg_json(json_t *o, struct agg *ag)
+static void agg_json(json_t *o, struct agg *ag, const struct run_config *cfg)
 {
     const struct phase_agg *a = &ag->sum;
     /* rounded as the reference harness rounds them; requests.jsonl keeps full precision */
@@ -102,6 +146,8 @@ static void agg_json(json_t *o, struct agg *ag)
         json_put(o, "schedule_lag_ms", stats_of(ag, AGG_LAG));
         json_put(o, "client_lag_ms", stats_of(ag, AGG_CLIENT_LAG));
     }
+    if (cfg->slo.any)
+        json_put(o, "goodput", goodput_json(cfg, ag));
     if (ag->lost) /* the run is invalid too (artifact_write_failed) */
         json_put_bool(o, "measured_values_lost", true);
 }
@@ -118,7 +164,7 @@ json_t *summary_phase_json(const struct run_state *rs, const struct phase_state 
         json_put_bool(o, "skipped", true);
     struct agg a = {0};
     agg_add(&a, &ps->res, ps->res.duration_s);
-    agg_json(o, &a);
+    agg_json(o, &a, rs->cfg);
     agg_free(&a);
     const struct phase_result *r = &ps->res;
     const struct run_config *cfg = rs->cfg;
@@ -603,7 +649,7 @@ json_t *summary_build(const struct run_state *rs, const struct validity *v, json
         }
         json_put_int(overall, "concurrency", (long long)conc);
         json_put_int(overall, "requests", (long long)planned);
-        agg_json(overall, &a);
+        agg_json(overall, &a, c);
         agg_free(&a);
     }
     /* the verdicts stay visible on an invalid run too, as the reference keeps them */

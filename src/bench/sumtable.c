@@ -134,7 +134,23 @@ json_t *sumtable_row(const json_t *s)
     json_put(r, "error_rate",
              json_get_num_strict(ov, "error_rate", &v) ? json_real(v) : json_null());
     json_put_str(r, "signal", sumtable_signal(s));
+    /* goodput (--slo): the overall attainment; null when it could not be judged */
+    const json_t *g = json_object_get(ov, "goodput");
+    if (g)
+        json_put(r, "attainment",
+                 json_get_num_strict(g, "attainment", &v) ? json_real(v) : json_null());
     return r;
+}
+
+bool sumtable_fill_attainment(json_t *rows)
+{
+    size_t i;
+    json_t *r;
+    bool any = false;
+    json_array_foreach(rows, i, r) any |= json_object_get(r, "attainment") != NULL;
+    json_array_foreach(rows, i, r) if (any && !json_object_get(r, "attainment"))
+        json_object_set_new(r, "attainment", json_null());
+    return any;
 }
 
 static void cell(char *out, size_t n, const json_t *v, const char *fmt)
@@ -149,9 +165,12 @@ void sumtable_render(const json_t *rows, struct buf *b)
 {
     static const char *const HEAD[] = {"run_id",  "scenario", "kv_mode",  "valid",
                                        "req/s",   "ttft_p50", "ttft_p95", "lat_p50",
-                                       "lat_p95", "err_rate", "signal"};
-    enum { NC = 11 };
+                                       "lat_p95", "err_rate", "attain",   "signal"};
+    enum { NC = 12, ATTAIN = 10 };
     size_t n = json_array_size(rows);
+    bool attain = false; /* the column only when some run had --slo */
+    for (size_t i = 0; i < n; i++)
+        attain |= json_object_get(json_array_get(rows, i), "attainment") != NULL;
     char(*cells)[NC][96] = calloc(n + 1, sizeof *cells);
     if (!cells)
         return;
@@ -176,14 +195,17 @@ void sumtable_render(const json_t *rows, struct buf *b)
         cell(row[7], 96, json_object_get(r, "latency_p50_ms"), "%.1f");
         cell(row[8], 96, json_object_get(r, "latency_p95_ms"), "%.1f");
         cell(row[9], 96, json_object_get(r, "error_rate"), "%.3f");
-        snprintf(row[10], 96, "%s", json_get_str(r, "signal", "-"));
+        cell(row[10], 96, json_object_get(r, "attainment"), "%.4f");
+        snprintf(row[11], 96, "%s", json_get_str(r, "signal", "-"));
         for (int c = 0; c < NC; c++)
             if (strlen(row[c]) > width[c])
                 width[c] = strlen(row[c]);
     }
     for (size_t i = 0; i <= n; i++) {
         for (int c = 0; c < NC; c++) {
-            bool numeric = c >= 4 && c <= 9;
+            if (c == ATTAIN && !attain)
+                continue;
+            bool numeric = c >= 4 && c <= ATTAIN;
             if (numeric)
                 buf_printf(b, "%*s", (int)width[c], cells[i][c]);
             else if (c + 1 < NC)

@@ -1,7 +1,7 @@
 /*
  * sumtable.h - reading many runs' summary.json (files, run directories, results roots, globs)
  * and flattening each into one table row: run id, scenario, kv mode, valid, req/s, TTFT and
- * latency p50/p95, error rate, and the scenario's verdict.
+ * latency p50/p95, error rate, goodput attainment (runs with --slo), and the scenario's verdict.
  */
 #ifndef KVBENCH_BENCH_SUMTABLE_H
 #define KVBENCH_BENCH_SUMTABLE_H
@@ -9,6 +9,7 @@
 #include "util/buf.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Called for every path that could not be used (unreadable, malformed, not a summary). */
@@ -26,7 +27,11 @@ json_t *sumtable_row(const json_t *summary);
 const json_t *sumtable_verdict(const json_t *summary);
 /* Its signal ("-" when none). */
 const char *sumtable_signal(const json_t *summary);
-/* An aligned text table of rows (as sumtable_row gives them). */
+/* When any row has an `attainment` (a run with --slo: overall_summary.goodput.attainment), give
+ * the others one too (null), so that every row has the same keys. Returns whether any had it. */
+bool sumtable_fill_attainment(json_t *rows);
+/* An aligned text table of rows (as sumtable_row gives them); an attainment column when any row
+ * has one. */
 void sumtable_render(const json_t *rows, struct buf *out);
 
 #endif

@@ -549,6 +549,14 @@ void run_flags_add(struct run_flags *f, struct opt *opts, size_t *n, const char 
          .min = 0,
          .max = 31 * 86400.0,
          .help = "run the main phase this long instead of --requests (prompts cycle)"},
+        {.name = "slo",
+         .type = OPT_LIST,
+         .dest = &f->slo,
+         .metavar = "K=MS,...",
+         .help = "goodput: objectives every request must meet, e.g. ttft_ms=2000,itl_ms=50,"
+                 "latency_ms=30000 (any of ttft_ms, itl_ms, tpot_ms, latency_ms; vLLM's "
+                 "ttft:2000 tpot:50 e2el:30000 too); per phase attainment and goodput "
+                 "(docs/GOODPUT.md)"},
         {.name = "engine",
          .type = OPT_ENUM,
          .dest = &f->engine,
@@ -794,6 +802,9 @@ int run_flags_config(const struct run_flags *f, const struct opt *opts, struct r
     }
     if (multi_turn_config(f, opts, sc, c, err) < 0 || trace_config(f, opts, sc, c, err) < 0)
         return -1;
+    for (size_t i = 0; i < f->slo.n; i++)
+        if (slo_parse(f->slo.items[i], &c->slo, err) < 0)
+            return -1;
     c->max_response_bytes = (size_t)f->max_response_bytes;
     c->max_error_rate = f->max_error_rate;
     c->unreachable_timeout_s = f->unreachable_timeout_s;

@@ -26,7 +26,7 @@ struct run_flags {
         evict_b_conc, reuse_repeat, engine_max_input, safety_margin, max_concurrency,
         kv_block_tokens, users, rounds, system_prompt_tokens, history_tokens, answer_tokens,
         trace_block_tokens;
-    struct opt_list stop, variant_tags;
+    struct opt_list stop, variant_tags, slo;
     bool stream, store_responses, diag_partial, diag_block, diag_filter, collect_telemetry,
         allow_missing, no_progress;
 };

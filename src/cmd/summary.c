@@ -26,11 +26,12 @@ int cmd_summary(int argc, char **argv)
     struct opt_positional pos = {.metavar = "PATH", .max = 256, .items = items};
     int rc = cmd_parse("summary", "kvbench summary [options] [PATH|GLOB...]",
                        "One table over many runs: run id, scenario, kv mode, valid, req/s, TTFT\n"
-                       "p50/p95 (ms), latency p50/p95 (ms), error rate, and the scenario's\n"
-                       "verdict. PATH may be a summary.json, a run directory or a directory of\n"
-                       "runs; quote globs to let kvbench expand them. Default:\n"
-                       "bench/results/*/summary.json. Unreadable or malformed files are reported\n"
-                       "on stderr and skipped; exit 1 when no summary could be read.",
+                       "p50/p95 (ms), latency p50/p95 (ms), error rate, goodput attainment\n"
+                       "(when a run had --slo), and the scenario's verdict. PATH may be a\n"
+                       "summary.json, a run directory or a directory of runs; quote globs to\n"
+                       "let kvbench expand them. Default: bench/results/*/summary.json.\n"
+                       "Unreadable or malformed files are reported on stderr and skipped; exit 1\n"
+                       "when no summary could be read.",
                        opts, argc, argv, &pos);
     if (rc >= 0)
         return rc;
@@ -48,6 +49,7 @@ int cmd_summary(int argc, char **argv)
         json_object_set(row, "path", json_object_get(f, "path"));
         json_array_append_new(rows, row);
     }
+    sumtable_fill_attainment(rows);
     if (as_json) {
         char *s = json_dumps(rows, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         printf("%s\n", s ? s : "[]");
