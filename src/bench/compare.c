@@ -86,33 +86,13 @@ static bool metric_value(const json_t *s, const struct metric *m, double *v)
     return json_get_num_strict(json_object_get(ov, m->group), m->key, v);
 }
 
-/* The key of a mode entry in the per-mode maps: its label (unique, also for an A/A pair). */
-static const char *label_of(const json_t *m)
-{
-    return json_get_str(m, "label", json_get_str(m, "mode", "?"));
-}
-
-/* The runs of a mode: its `repeats`, or its one summary. */
-static size_t runs_of(const json_t *m, const json_t **out, size_t max)
-{
-    const json_t *reps = json_object_get(m, "repeats");
-    if (!json_is_array(reps)) {
-        out[0] = json_object_get(m, "summary");
-        return 1;
-    }
-    size_t n = 0, i;
-    const json_t *s;
-    json_array_foreach(reps, i, s) if (n < max) out[n++] = json_is_object(s) ? s : NULL;
-    return n;
-}
-
 #define RUNS_MAX 1000
 
 /* The metric over a mode's valid runs: their values (vals, n returned). */
 static size_t run_values(const json_t *m, const struct metric *mt, double *vals)
 {
     const json_t *runs[RUNS_MAX];
-    size_t n = runs_of(m, runs, RUNS_MAX), k = 0;
+    size_t n = verdict_runs_of(m, runs, RUNS_MAX), k = 0;
     for (size_t i = 0; i < n; i++) {
         double v;
         if (runs[i] && metric_value(runs[i], mt, &v) && isfinite(v))
@@ -121,13 +101,6 @@ static size_t run_values(const json_t *m, const struct metric *mt, double *vals)
     return k;
 }
 
-static double mean_of(const double *v, size_t n)
-{
-    double s = 0;
-    for (size_t i = 0; i < n; i++)
-        s += v[i];
-    return n ? s / (double)n : NAN;
-}
 
 /* Which metrics get statistics over repeats, and which way is better. */
 static const struct {
@@ -159,17 +132,17 @@ static void repeat_stats(json_t *out, const json_t *modes, size_t runs_per_mode)
     json_t *stats = json_object(), *ratios = json_object(), *lines = json_array();
     double *a = malloc(RUNS_MAX * sizeof *a), *b = malloc(RUNS_MAX * sizeof *b);
     const json_t *base = json_array_get(modes, 0);
-    const char *base_label = label_of(base);
+    const char *base_label = verdict_label_of(base);
     for (size_t k = 0; a && b && k < sizeof STAT_METRICS / sizeof STAT_METRICS[0]; k++) {
         const struct metric *mt = find_metric(STAT_METRICS[k].name);
         json_t *per_mode = json_object(), *per_ratio = json_object();
         size_t nb = run_values(base, mt, b);
         for (size_t i = 0; i < nm; i++) {
             const json_t *m = json_array_get(modes, i);
-            const char *label = label_of(m);
+            const char *label = verdict_label_of(m);
             size_t na = run_values(m, mt, a);
             json_t *vals = json_array();
-            double mean = mean_of(a, na), var = 0;
+            double mean = stats_mean(a, na), var = 0;
             for (size_t j = 0; j < na; j++) {
                 json_array_append_new(vals, json_real(a[j]));
                 var += (a[j] - mean) * (a[j] - mean);
@@ -203,7 +176,7 @@ static void repeat_stats(json_t *out, const json_t *modes, size_t runs_per_mode)
                          : worse ? "slower"
                                  : "no difference");
             }
-            double ma = mean_of(a, na), mb = mean_of(b, nb);
+            double ma = stats_mean(a, na), mb = stats_mean(b, nb);
             bool have_ratio = na && nb && mb != 0;
             json_object_set_new(
                 per_ratio, label,
@@ -257,15 +230,15 @@ json_t *compare_build(const json_t *modes)
             first = s;
             first_mode = json_get_str(m, "mode", "?");
         }
-        json_t *e =
-            json_pack("{s:s, s:s, s:o, s:b, s:o, s:s}", "mode", json_get_str(m, "mode", "?"),
-                      "label", label_of(m), "run_id", json_incref(json_object_get(m, "run_id")),
-                      "valid", s && json_get_bool(s, "run_valid", false), "invalid_reason",
-                      !s ? json_string(json_get_str(m, "error", "run failed"))
-                      : json_object_get(s, "invalid_reason")
-                          ? json_incref(json_object_get(s, "invalid_reason"))
-                          : json_null(),
-                      "signal", s ? sumtable_signal(s) : "-");
+        json_t *e = json_pack("{s:s, s:s, s:o, s:b, s:o, s:s}", "mode",
+                              json_get_str(m, "mode", "?"), "label", verdict_label_of(m), "run_id",
+                              json_incref(json_object_get(m, "run_id")), "valid",
+                              s && json_get_bool(s, "run_valid", false), "invalid_reason",
+                              !s ? json_string(json_get_str(m, "error", "run failed"))
+                              : json_object_get(s, "invalid_reason")
+                                  ? json_incref(json_object_get(s, "invalid_reason"))
+                                  : json_null(),
+                              "signal", s ? sumtable_signal(s) : "-");
         const json_t *reps = json_object_get(m, "repeats");
         if (json_is_array(reps)) {
             /* every run: its id, validity and verdict; the mode is valid when all are */
@@ -297,13 +270,13 @@ json_t *compare_build(const json_t *modes)
         double base, vals[RUNS_MAX];
         size_t nb = run_values(json_array_get(modes, 0), mt, vals);
         bool have_base = nb > 0;
-        base = mean_of(vals, nb);
+        base = stats_mean(vals, nb);
         (void)first;
         json_array_foreach(modes, i, m)
         {
-            const char *mode = label_of(m);
+            const char *mode = verdict_label_of(m);
             size_t nv = run_values(m, mt, vals);
-            double v = mean_of(vals, nv);
+            double v = stats_mean(vals, nv);
             bool have = nv > 0;
             json_object_set_new(values, mode, json_real_or_null(v, have));
             json_object_set_new(diff, mode, json_real_or_null(v - base, have && have_base));
@@ -364,7 +337,7 @@ static void repeats_markdown(struct buf *b, const json_t *c)
         const json_t *m;
         json_array_foreach(json_object_get(c, "modes"), i, m)
         {
-            const char *mode = label_of(m);
+            const char *mode = verdict_label_of(m);
             const json_t *ms = json_object_get(st, mode), *mr = json_object_get(ra, mode);
             buf_printf(b, "| %s | %s | %lld |", name, mode, json_get_int(ms, "runs", 0));
             num_cell(b, ms, "mean", " %.2f |");
@@ -423,12 +396,12 @@ static void phases_markdown(struct buf *b, const json_t *c)
                 const json_t *m;
                 bool any = false;
                 json_array_foreach(modes, j, m) any |= json_is_number(json_object_get(
-                    json_object_get(json_object_get(mt, "modes"), label_of(m)), "mean"));
+                    json_object_get(json_object_get(mt, "modes"), verdict_label_of(m)), "mean"));
                 if (!any)
                     continue;
                 json_array_foreach(modes, j, m)
                 {
-                    const char *l = label_of(m);
+                    const char *l = verdict_label_of(m);
                     const json_t *mm = json_object_get(json_object_get(mt, "modes"), l);
                     const json_t *vs = json_object_get(json_object_get(mt, "vs_baseline"), l);
                     buf_printf(b, "| %s%s | %s%s | %s | %zu |", name, pass == 0 ? " (answers)" : "",
@@ -476,13 +449,15 @@ char *compare_markdown(const json_t *c)
     json_array_foreach(modes, i, m)
     {
         bool valid = json_get_bool(m, "valid", false);
-        buf_printf(&b, "| %s | %s | %s%s | %s |\n", label_of(m), json_get_str(m, "run_id", "-"),
+        buf_printf(&b, "| %s | %s | %s%s | %s |\n", verdict_label_of(m),
+                   json_get_str(m, "run_id", "-"),
                    valid ? "yes" : "no: ", valid ? "" : json_get_str(m, "invalid_reason", "?"),
                    json_get_str(m, "signal", "-"));
     }
     buf_append_str(&b, "\n| metric |");
-    json_array_foreach(modes, i, m) buf_printf(&b, " %s |", label_of(m));
-    json_array_foreach(modes, i, m) if (i > 0) buf_printf(&b, " %s / %s |", label_of(m), base);
+    json_array_foreach(modes, i, m) buf_printf(&b, " %s |", verdict_label_of(m));
+    json_array_foreach(modes, i, m) if (i > 0)
+        buf_printf(&b, " %s / %s |", verdict_label_of(m), base);
     buf_append_str(&b, "\n|---|");
     for (size_t k = 0; k + 1 < json_array_size(modes) * 2; k++)
         buf_append_str(&b, "---|");
@@ -498,7 +473,7 @@ char *compare_markdown(const json_t *c)
         size_t k;
         json_array_foreach(modes, k, m)
         {
-            const json_t *v = json_object_get(vals, label_of(m));
+            const json_t *v = json_object_get(vals, verdict_label_of(m));
             if (json_is_number(v))
                 buf_printf(&b, " %.2f |", json_number_value(v));
             else
@@ -508,7 +483,7 @@ char *compare_markdown(const json_t *c)
         {
             if (k == 0)
                 continue;
-            const json_t *v = json_object_get(ratio, label_of(m));
+            const json_t *v = json_object_get(ratio, verdict_label_of(m));
             if (json_is_number(v))
                 buf_printf(&b, " %.2fx |", json_number_value(v));
             else

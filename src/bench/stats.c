@@ -194,6 +194,14 @@ int stats_bootstrap_ci(const double *a, size_t na, const double *b, size_t nb, s
     return 0;
 }
 
+double stats_mean(const double *v, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += v[i];
+    return n ? s / (double)n : NAN;
+}
+
 double stats_t975(double df)
 {
     /* t_0.975 for df 1..30, then 40, 60, 120; beyond, the normal's 1.96 */

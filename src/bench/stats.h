@@ -45,6 +45,9 @@ json_t *stats_json(const struct dstats *s);
 int stats_bootstrap_ci(const double *a, size_t na, const double *b, size_t nb, size_t resamples,
                        uint64_t seed, double *lo, double *hi);
 
+/* The mean of n values (NaN when n is 0). */
+double stats_mean(const double *v, size_t n);
+
 /* The two-sided 95 % quantile of Student's t with df degrees of freedom (t_0.975); a fractional
  * df rounds down (the wider interval). df < 1 gives NaN. */
 double stats_t975(double df);

@@ -455,6 +455,12 @@ static bool set_merge(json_t *into, const json_t *from, size_t max)
 
 static json_t *request_identity(const struct run_state *rs)
 {
+    size_t total = 0;
+    for (size_t i = 0; i < rs->n_phases; i++)
+        total += rs->phases[i].ran ? rs->phases[i].res.n : 0;
+    if (total == 0) /* as the reference writes it */
+        return json_pack("{s:b, s:s, s:i}", "available", 0, "reason", "no_requests",
+                         "total_requests", 0);
     json_t *p = json_object(), *g = json_object(), *id = json_object(), *pl = json_object();
     json_t *per_phase = json_object();
     bool capped = false;
@@ -495,20 +501,6 @@ static json_t *request_identity(const struct run_state *rs)
         set_add(all, rs->header_keys[i]);
         if (loadgen_hint_header(rs->header_keys[i], strlen(rs->header_keys[i])))
             set_add(keys, rs->header_keys[i]);
-    }
-    size_t total = 0;
-    for (size_t i = 0; i < rs->n_phases; i++)
-        total += rs->phases[i].ran ? rs->phases[i].res.n : 0;
-    if (total == 0) { /* as the reference writes it */
-        json_decref(keys);
-        json_decref(all);
-        json_decref(p);
-        json_decref(g);
-        json_decref(id);
-        json_decref(pl);
-        json_decref(per_phase);
-        return json_pack("{s:b, s:s, s:i}", "available", 0, "reason", "no_requests",
-                         "total_requests", 0);
     }
     json_t *o = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "available", total > 0,
                           "total_requests", (json_int_t)total, "unique_prompt_sha256_count",

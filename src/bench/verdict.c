@@ -60,13 +60,12 @@ static const struct pmetric *pmetric_find(const char *name)
     return NULL;
 }
 
-static const char *label_of(const json_t *m)
+const char *verdict_label_of(const json_t *m)
 {
     return json_get_str(m, "label", json_get_str(m, "mode", "?"));
 }
 
-/* The runs of a mode entry: its repeats, or its one summary (NULL where a run failed). */
-static size_t runs_of(const json_t *m, const json_t **out, size_t max)
+size_t verdict_runs_of(const json_t *m, const json_t **out, size_t max)
 {
     const json_t *reps = json_object_get(m, "repeats");
     if (!json_is_array(reps)) {
@@ -125,7 +124,7 @@ static size_t values_of(const json_t *m, const char *phase, const struct pmetric
                         bool *corrected)
 {
     const json_t *runs[RUNS_MAX];
-    size_t n = runs_of(m, runs, RUNS_MAX), k = 0;
+    size_t n = verdict_runs_of(m, runs, RUNS_MAX), k = 0;
     for (size_t i = 0; i < n; i++) {
         double v;
         const json_t *ph = phase_in(runs[i], phase);
@@ -138,19 +137,12 @@ static size_t values_of(const json_t *m, const char *phase, const struct pmetric
 static size_t valid_runs(const json_t *m)
 {
     const json_t *runs[RUNS_MAX];
-    size_t n = runs_of(m, runs, RUNS_MAX), k = 0;
+    size_t n = verdict_runs_of(m, runs, RUNS_MAX), k = 0;
     for (size_t i = 0; i < n; i++)
         k += runs[i] && json_get_bool(runs[i], "run_valid", false);
     return k;
 }
 
-static double mean_of(const double *v, size_t n)
-{
-    double s = 0;
-    for (size_t i = 0; i < n; i++)
-        s += v[i];
-    return n ? s / (double)n : NAN;
-}
 
 /* One metric of one phase: values per mode, and each mode against the baseline. */
 static json_t *metric_json(const json_t *modes, const char *phase, const struct pmetric *pm,
@@ -168,12 +160,12 @@ static json_t *metric_json(const json_t *modes, const char *phase, const struct 
         json_t *vals = json_array();
         for (size_t j = 0; j < na; j++)
             json_array_append_new(vals, json_real(a[j]));
-        json_object_set_new(per, label_of(m),
+        json_object_set_new(per, verdict_label_of(m),
                             json_pack("{s:o, s:o}", "values", vals, "mean",
-                                      json_real_or_null(mean_of(a, na), na > 0)));
+                                      json_real_or_null(stats_mean(a, na), na > 0)));
         if (i == 0)
             continue;
-        double ma = mean_of(a, na), mbv = mean_of(b, nb);
+        double ma = stats_mean(a, na), mbv = stats_mean(b, nb);
         json_t *r =
             json_pack("{s:o}", "point_ratio", json_real_or_null(ma / mbv, na && nb && mbv != 0));
         if (pm->stats) {
@@ -201,7 +193,7 @@ static json_t *metric_json(const json_t *modes, const char *phase, const struct 
             }
             json_object_set_new(r, "verdict", json_string(verdict));
         }
-        json_object_set_new(vs, label_of(m), r);
+        json_object_set_new(vs, verdict_label_of(m), r);
     }
     return json_pack("{s:s, s:s, s:s, s:b, s:o, s:o}", "label", pm->label, "unit", pm->unit,
                      "better", pm->higher_is_better ? "higher" : "lower", "corrected", corrected,
@@ -213,7 +205,7 @@ json_t *verdict_phases(const json_t *modes)
     json_t *out = json_array();
     /* the phases: those of the baseline's first run that has them, in order */
     const json_t *runs[RUNS_MAX], *first = NULL;
-    size_t n = runs_of(json_array_get(modes, 0), runs, RUNS_MAX);
+    size_t n = verdict_runs_of(json_array_get(modes, 0), runs, RUNS_MAX);
     for (size_t i = 0; i < n && !first; i++)
         if (runs[i] && json_array_size(json_object_get(runs[i], "phase_summaries")))
             first = runs[i];
@@ -311,7 +303,7 @@ static const char *cannot_tell(const json_t *modes, const json_t *warnings, char
     json_array_foreach(modes, i, m)
     {
         const json_t *runs[RUNS_MAX];
-        size_t n = runs_of(m, runs, RUNS_MAX), ok = valid_runs(m);
+        size_t n = verdict_runs_of(m, runs, RUNS_MAX), ok = valid_runs(m);
         if (ok < n) {
             const char *reason = "the run failed";
             for (size_t k = 0; k < n; k++)
@@ -319,8 +311,8 @@ static const char *cannot_tell(const json_t *modes, const json_t *warnings, char
                     reason = json_get_str(runs[k], "invalid_reason", "invalid");
                     break;
                 }
-            snprintf(why, cap, "%zu of %zu runs of %s are invalid (%s)", n - ok, n, label_of(m),
-                     reason);
+            snprintf(why, cap, "%zu of %zu runs of %s are invalid (%s)", n - ok, n,
+                     verdict_label_of(m), reason);
             return why;
         }
         if (ok < least)
@@ -337,7 +329,7 @@ static const char *cannot_tell(const json_t *modes, const json_t *warnings, char
 json_t *verdict_decide(const json_t *phases, const json_t *modes, const json_t *warnings)
 {
     const json_t *base = json_array_get(modes, 0), *other = json_array_get(modes, 1);
-    const char *ol = other ? label_of(other) : NULL;
+    const char *ol = other ? verdict_label_of(other) : NULL;
     const char *bmode = json_get_str(base, "mode", "?"), *omode = json_get_str(other, "mode", "?");
     bool aa = other && strcmp(bmode, omode) == 0;
     json_t *answer = json_array(), *cost = json_array();
@@ -488,7 +480,7 @@ json_t *verdict_expect_gain(const json_t *phases, const json_t *modes,
     char why[300];
     bool shown = false;
     double gain = NAN, glo = NAN;
-    const json_t *r = other && pm ? vs_of(ph, want->metric, label_of(other)) : NULL;
+    const json_t *r = other && pm ? vs_of(ph, want->metric, verdict_label_of(other)) : NULL;
     double ratio, lo, hi;
     if (!ph) {
         snprintf(why, sizeof why, "no phase %s in the comparison", want->phase);

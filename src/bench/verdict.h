@@ -19,6 +19,12 @@
 /* Below this many valid runs per mode no comparison gets a verdict. */
 #define COMPARE_MIN_REPEATS 3
 
+/* The key of a mode entry in the per-mode maps: its label (unique, also for an A/A pair). */
+const char *verdict_label_of(const json_t *mode);
+/* The runs of a mode entry: its `repeats`, or its one summary (NULL where a run failed); at most
+ * max. */
+size_t verdict_runs_of(const json_t *mode, const json_t **out, size_t max);
+
 /* comparison.json's `phases` (every phase of the baseline's runs, then "overall") from the
  * per-mode entries ({label, mode, summary | repeats}). New reference. */
 json_t *verdict_phases(const json_t *modes);

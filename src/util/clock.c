@@ -23,32 +23,29 @@ uint64_t clock_wall_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-void clock_iso_utc(uint64_t wall_ns, char out[CLOCK_ISO_LEN])
+/* "YYYY-MM-DDTHH:MM:SS" then the fraction and zone that fmt writes from frac. */
+static void iso_utc(uint64_t wall_ns, char *out, size_t cap, const char *fmt, unsigned frac)
 {
     time_t secs = (time_t)(wall_ns / 1000000000ull);
-    unsigned usec = (unsigned)((wall_ns % 1000000000ull) / 1000u);
     struct tm tm;
     gmtime_r(&secs, &tm);
-    size_t n = strftime(out, CLOCK_ISO_LEN, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (n != 19) {
+    if (strftime(out, cap, "%Y-%m-%dT%H:%M:%S", &tm) != 19) {
         out[0] = '\0';
         return;
     }
-    snprintf(out + 19, CLOCK_ISO_LEN - 19, ".%06uZ", usec % 1000000u);
+    snprintf(out + 19, cap - 19, fmt, frac);
+}
+
+void clock_iso_utc(uint64_t wall_ns, char out[CLOCK_ISO_LEN])
+{
+    iso_utc(wall_ns, out, CLOCK_ISO_LEN, ".%06uZ",
+            (unsigned)((wall_ns % 1000000000ull) / 1000u) % 1000000u);
 }
 
 void clock_iso_utc_ms(uint64_t wall_ns, char out[CLOCK_ISO_MS_LEN])
 {
-    time_t secs = (time_t)(wall_ns / 1000000000ull);
-    unsigned ms = (unsigned)((wall_ns % 1000000000ull) / 1000000u);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    size_t n = strftime(out, CLOCK_ISO_MS_LEN, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (n != 19) {
-        out[0] = '\0';
-        return;
-    }
-    snprintf(out + 19, CLOCK_ISO_MS_LEN - 19, ".%03u+00:00", ms % 1000u);
+    iso_utc(wall_ns, out, CLOCK_ISO_MS_LEN, ".%03u+00:00",
+            (unsigned)((wall_ns % 1000000000ull) / 1000000u) % 1000u);
 }
 
 int clock_parse_iso(const char *s, double *epoch_s)
