@@ -101,7 +101,6 @@ static size_t run_values(const json_t *m, const struct metric *mt, double *vals)
     return k;
 }
 
-
 /* Which metrics get statistics over repeats, and which way is better. */
 static const struct {
     const char *name, *label;

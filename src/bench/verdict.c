@@ -143,7 +143,6 @@ static size_t valid_runs(const json_t *m)
     return k;
 }
 
-
 /* One metric of one phase: values per mode, and each mode against the baseline. */
 static json_t *metric_json(const json_t *modes, const char *phase, const struct pmetric *pm,
                            double *a, double *b)
