@@ -65,10 +65,13 @@ one_line() {
 
 # start_engine [SERVE ARGS...] — start `kvbench serve` on free ports (loopback), wait until it
 # serves, and set ENGINE_PID, BASE (API root), METRICS (KV metrics URL), ENGINE_LOG.
+# Unless the arguments name one, the engine gets a --disk-cache-dir of its own under $TMP: a test
+# never reaches for the default /tmp/kvbench-kvbm, which a user's engine (or CI's fixture) holds.
 start_engine() {
-  local rf="$TMP/ready-$RANDOM.json"
+  local rf="$TMP/ready-$RANDOM.json" own=()
   ENGINE_LOG="$TMP/engine-$RANDOM.log"
-  "$KVBENCH" serve --port 0 --metrics-port auto --ready-file "$rf" "$@" >"$ENGINE_LOG" 2>&1 &
+  [[ " $* " == *" --disk-cache-dir "* ]] || own=(--disk-cache-dir "$TMP/kvbm-$RANDOM")
+  "$KVBENCH" serve --port 0 --metrics-port auto --ready-file "$rf" "${own[@]}" "$@" >"$ENGINE_LOG" 2>&1 &
   ENGINE_PID=$!
   PIDS+=("$ENGINE_PID")
   for _ in $(seq 200); do

@@ -11,6 +11,7 @@
 /* cmocka.h must follow the headers above */
 #include <cmocka.h>
 
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,21 @@ static inline char *test_tmpdir(void)
         return NULL;
     }
     return t;
+}
+
+static inline int test_rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* Remove a directory tree a test made (test_tmpdir), files and all. */
+static inline void test_rmtree(const char *dir)
+{
+    if (dir)
+        nftw(dir, test_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static inline const char *test_fixture(const char *rel, char *out, size_t n)

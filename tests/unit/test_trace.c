@@ -11,10 +11,33 @@
 #include "bench/trace.h"
 #include "util/err.h"
 
-static char *write_trace(const char *text)
+/* The scratch directories made here, removed when the group ends (pass or fail). */
+static char *made[64];
+static size_t n_made;
+
+static char *scratch(void)
 {
     char *dir = test_tmpdir();
     assert_non_null(dir);
+    if (n_made < sizeof made / sizeof made[0])
+        made[n_made++] = strdup(dir);
+    return dir;
+}
+
+static int remove_scratch(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < n_made; i++) {
+        test_rmtree(made[i]);
+        free(made[i]);
+    }
+    n_made = 0;
+    return 0;
+}
+
+static char *write_trace(const char *text)
+{
+    char *dir = scratch();
     static char path[256];
     snprintf(path, sizeof path, "%s/t.jsonl", dir);
     FILE *f = fopen(path, "w");
@@ -134,8 +157,7 @@ static void test_prompts_exact_across_blocks(void **state)
     /* Requests of three blocks of 64 tokens, none shared, the last block 8 to 64 tokens long.
      * Every block starts with a newline, which Llama 3 joins with a block ending in "." or a
      * newline: a prompt of exact blocks was then a token short. */
-    char *dir = test_tmpdir();
-    assert_non_null(dir);
+    char *dir = scratch();
     char path[300];
     snprintf(path, sizeof path, "%s/blocks.jsonl", dir);
     FILE *f = fopen(path, "w");
@@ -244,5 +266,5 @@ int main(void)
         cmocka_unit_test(test_prompts_exact_across_blocks),
         cmocka_unit_test(test_warmup_prompts),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, remove_scratch);
 }
