@@ -269,12 +269,18 @@ static void rows_flush(struct worker *w)
         off += (size_t)k;
     }
     if (e) {
-        if (ftruncate(lg->rows_fd, (off_t)lg->rows_size) < 0)
+        if (ftruncate(lg->rows_fd, (off_t)lg->rows_size) < 0 && lg->row_errors == 0)
             log_error("requests.jsonl: cannot cut back a partial write: %s", strerror(errno));
-        if (lg->row_errors == 0)
+        /* once: the phase stops sending (what is measured can no longer be kept), and the
+         * later failures are counted, not logged one by one */
+        if (lg->row_errors == 0) {
             snprintf(lg->row_error, sizeof lg->row_error, "%s", strerror(e));
+            log_error("requests.jsonl: %s (%zu rows lost): stopping the phase; later losses are "
+                      "counted in the summary",
+                      strerror(e), w->rows_pending);
+        }
         lg->row_errors += w->rows_pending;
-        log_error("requests.jsonl: %s (%zu rows lost)", strerror(e), w->rows_pending);
+        atomic_store(&w->pc->stopping, 1);
     } else {
         lg->rows_size += (long long)off;
         lg->rows_written += w->rows_pending;
@@ -1140,10 +1146,13 @@ static void finish_request(struct http_req *r)
         char path[4096], err[ERR_LEN];
         snprintf(rel, sizeof rel, "responses/%06zu.txt", s->request_index);
         snprintf(path, sizeof path, "%s/%06zu.txt", lg->responses_dir, s->request_index);
-        if (fs_write_atomic(path, buf_cstr(&s->text), s->text.len, err) == 0)
+        if (fs_write_atomic(path, buf_cstr(&s->text), s->text.len, err) == 0) {
             response_path = rel;
-        else
-            log_warn("cannot store a response: %s", err);
+        } else if (atomic_fetch_add(&lg->response_write_failures, 1) == 0) {
+            /* the first only: the phase stops, as for a row it cannot write */
+            log_error("cannot store a response: %s: stopping the phase", err);
+            atomic_store(&pc->stopping, 1);
+        }
     }
     write_row(w, s, res, wall_end, response_path);
     agg_add(&w->agg, pc->slo, res, s->itl.v, s->itl.n);

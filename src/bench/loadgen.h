@@ -270,7 +270,8 @@ struct loadgen {
     char *header_key_list[LOADGEN_MAX_HEADER_KEYS]; /* response header names seen */
     size_t n_header_keys;
     size_t rows_written, row_errors;
-    char row_error[128]; /* the first row write error */
+    atomic_size_t response_write_failures; /* --store-responses files that could not be written */
+    char row_error[128];                   /* the first row write error */
     const char *transport_used;
 };
 

@@ -1286,6 +1286,12 @@ static int write_artifacts(struct ctx *c)
     c->rs.n_header_keys = c->lg.n_header_keys;
     if (loadgen_close_rows(&c->lg, err) < 0)
         write_failed(c, "requests.jsonl", err);
+    size_t lost_responses = atomic_load(&c->lg.response_write_failures);
+    if (lost_responses) {
+        char why[120];
+        snprintf(why, sizeof why, "%zu response files could not be written", lost_responses);
+        write_failed(c, "responses/", why);
+    }
     if (c->lg.row_errors) {
         char why[200];
         snprintf(why, sizeof why, "%zu rows lost: %s", c->lg.row_errors, c->lg.row_error);
@@ -1571,6 +1577,12 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
             if (*interrupted)
                 continue;
             go = judge_phase(&c, ps);
+            if (c.lg.row_errors || atomic_load(&c.lg.response_write_failures)) {
+                /* the results disk failed: nothing more can be measured and kept */
+                log_error("the results could not be written (%s); remaining phases skipped",
+                          c.lg.row_errors ? c.lg.row_error : "a response file");
+                go = false;
+            }
         }
         lazy_join(&c);
         struct kv_snapshot end;

@@ -8,7 +8,9 @@
 #include "util/log.h"
 
 #include <signal.h>
+#include <limits.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <string.h>
 
 static const char USAGE[] = "kvbench run [options]";
@@ -59,11 +61,27 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "kvbench run: %s\n", err);
         return 1;
     }
+    /* name only the files that are there (a full results disk may have kept some out) */
+    const char *files[] = {"summary.json", cfg.report_filename, "report.html"};
+    char list[512] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[PATH_MAX + 256];
+        snprintf(path, sizeof path, "%s/%s", out.run_dir, files[i]);
+        if (access(path, R_OK) == 0 && used < sizeof list)
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "",
+                                     files[i]);
+    }
+    char status[160];
     if (out.valid)
-        printf("run %s: valid, %zu requests; results in %s (summary.json, %s)\n", cfg.run_id,
-               out.requests_sent, out.run_dir, cfg.report_filename);
+        snprintf(status, sizeof status, "valid");
     else
-        printf("run %s: INVALID (%s), %zu requests; results in %s (summary.json, %s)\n", cfg.run_id,
-               out.invalid_reason, out.requests_sent, out.run_dir, cfg.report_filename);
+        snprintf(status, sizeof status, "INVALID (%s)", out.invalid_reason);
+    if (used)
+        printf("run %s: %s, %zu requests; results in %s (%s)\n", cfg.run_id, status,
+               out.requests_sent, out.run_dir, list);
+    else
+        printf("run %s: %s, %zu requests; no summary or report could be written in %s\n",
+               cfg.run_id, status, out.requests_sent, out.run_dir);
     return out.valid ? 0 : 1;
 }

@@ -143,13 +143,29 @@ mkdir -p "$SMALL"
 if mount -t tmpfs -o size=96k tmpfs "$SMALL" 2>/dev/null; then
   trap 'umount "$SMALL" 2>/dev/null || true; cleanup' EXIT
   start_engine --profile tiny --kv-mode off --speedup 0
-  set +e
-  "$KVBENCH" run --base-url "$BASE" --results-root "$SMALL" --kv-mode off --tokenizer heuristic \
-    --add-bos yes --prompt-set short --short-range 512:512 --requests 400 --warmup 0 \
-    --concurrency 4 --max-tokens 4 --stream --run-id full >"$TMP/full.out" 2>"$TMP/full.err"
-  rc=$?
-  set -e
-  [[ $rc -eq 1 ]] || { cat "$TMP/full.out" "$TMP/full.err" >&2; fail "a run on a full disk exited $rc"; }
+  # a --duration-s run that would go on for 60 s: the first failed write ends it within seconds,
+  # with a few lines on stderr, not one per lost batch
+  for store in "" --store-responses; do
+    rm -rf "$SMALL/full"
+    set +e
+    t0=$(date +%s)
+    "$KVBENCH" run --base-url "$BASE" --results-root "$SMALL" --kv-mode off --tokenizer heuristic \
+      --add-bos yes --prompt-set short --short-range 512:512 --duration-s 60 --warmup 0 \
+      --concurrency 4 --max-tokens 4 --stream --log-level WARNING $store --run-id full \
+      >"$TMP/full.out" 2>"$TMP/full.err"
+    rc=$?
+    took=$(( $(date +%s) - t0 ))
+    set -e
+    [[ $rc -eq 1 ]] || { cat "$TMP/full.out" "$TMP/full.err" >&2; fail "a run on a full disk exited $rc"; }
+    ((took < 15)) || fail "a run on a full disk went on for ${took}s"
+    [[ $(wc -l <"$TMP/full.err") -le 8 ]] || fail "stderr: $(wc -l <"$TMP/full.err") lines: $(head -20 "$TMP/full.err")"
+    # the last line names only files that exist
+    last=$(tail -n 1 "$TMP/full.out")
+    for f in summary.json report.md report.html; do
+      if grep -q "$f" <<<"$last"; then [[ -e "$SMALL/full/$f" ]] || fail "'$last' names $f, which is not there"; fi
+    done
+    echo "full disk ($store): ended after ${took}s, $(wc -l <"$TMP/full.err") lines on stderr: $last"
+  done
   grep -q "the run is invalid: .* artifact writes failed" "$TMP/full.err" || fail "no reason on stderr"
   R="$SMALL/full/requests.jsonl"
   # every row that is there is a whole JSON line
