@@ -163,6 +163,7 @@ int trace_read(FILE *f, const char *path, size_t block_tokens, struct trace *t, 
         for (size_t i = 0; i < n; i++) {
             t->r[i] = lines[i].r;
             t->r[i].t_ms -= t0;
+            t->r[i].line = lines[i].line;
             t->r[i].ids = t->id_pool + lines[i].first_id;
             if (t->r[i].input_len > t->max_input)
                 t->max_input = t->r[i].input_len;
@@ -344,6 +345,23 @@ int trace_warmup_prompt(struct trace *t, const struct tokenizer *tok, uint64_t s
                         const char *salt, size_t k, struct prompt *out)
 {
     return make_prompt(t, tok, seed, salt, k % t->n, true, k, out);
+}
+
+int trace_check_wait(const struct trace *t, const char *path, double speedup, double max_wait_s,
+                     char *err)
+{
+    if (!(speedup > 0))
+        return 0;
+    for (size_t i = 0; i < t->n; i++) {
+        double wait_s = t->r[i].t_ms / 1000.0 / speedup;
+        if (wait_s > max_wait_s)
+            return err_set(err,
+                           "--trace %s:%zu: timestamp %.0f ms after the first request: at "
+                           "--trace-speedup %g it would be sent after %.0f s, past "
+                           "--trace-max-wait-s %g",
+                           path, t->r[i].line, t->r[i].t_ms, speedup, wait_s, max_wait_s);
+    }
+    return 0;
 }
 
 void trace_free(struct trace *t)

@@ -31,6 +31,7 @@
 
 struct trace_req {
     double t_ms; /* from the trace's first request */
+    size_t line; /* its line in the file (for errors) */
     size_t input_len, output_len;
     const uint64_t *ids; /* into trace.id_pool */
     size_t n_ids;
@@ -54,6 +55,11 @@ struct trace {
 int trace_load(const char *path, size_t block_tokens, struct trace *t, char *err);
 /* The same from an open stream (path names it in errors). */
 int trace_read(FILE *f, const char *path, size_t block_tokens, struct trace *t, char *err);
+/* Refuse a trace whose replay would wait longer than max_wait_s for a request (its time from the
+ * first request ÷ speedup; speedup 0 sends as fast as it can and waits for nothing): err names
+ * FILE:LINE. Returns 0 or -1. */
+int trace_check_wait(const struct trace *t, const char *path, double speedup, double max_wait_s,
+                     char *err);
 /* Count each request's reusable tokens (in time order) and return their sum. */
 size_t trace_reusable(struct trace *t);
 /* Request i's prompt (id "trace-<index>", set "trace", its max_tokens the output length).

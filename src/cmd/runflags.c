@@ -323,6 +323,15 @@ void run_flags_add(struct run_flags *f, struct opt *opts, size_t *n, const char 
          .min = 1,
          .max = 1000000,
          .help = "trace: tokens per hash id (Mooncake's traces use 512)"},
+        {.name = "trace-max-wait-s",
+         .type = OPT_DURATION,
+         .dest = &f->trace_max_wait_s,
+         .def = "3600",
+         .min = 0.001,
+         .max = 1e9,
+         .help = "refuse a trace whose replay would wait longer than this for a request (its "
+                 "time from the first request / --trace-speedup): a timestamp of 1e15 ms is an "
+                 "error with its FILE:LINE, not a wait forever"},
         {.name = "trace-speedup",
          .type = OPT_FLOAT,
          .dest = &f->trace_speedup,
@@ -616,8 +625,8 @@ static int multi_turn_config(const struct run_flags *f, const struct opt *opts,
 static int trace_config(const struct run_flags *f, const struct opt *opts,
                         const struct scenario *sc, struct run_config *c, char *err)
 {
-    static const char *const FLAGS[] = {"trace", "trace-block-tokens", "trace-speedup",
-                                        "trace-window-s", NULL};
+    static const char *const FLAGS[] = {"trace",          "trace-block-tokens", "trace-speedup",
+                                        "trace-window-s", "trace-max-wait-s",   NULL};
     bool tr = sc && strcmp(sc->name, "trace") == 0;
     for (const char *const *k = FLAGS; !tr && *k; k++)
         if (opts_seen(opts, *k))
@@ -640,8 +649,9 @@ static int trace_config(const struct run_flags *f, const struct opt *opts,
     struct trace t;
     if (trace_load(f->trace, (size_t)f->trace_block_tokens, &t, err) < 0)
         return -1;
+    int rc = trace_check_wait(&t, f->trace, f->trace_speedup, f->trace_max_wait_s, err);
     trace_free(&t);
-    return 0;
+    return rc;
 }
 
 int run_flags_config(const struct run_flags *f, const struct opt *opts, struct run_config *c,

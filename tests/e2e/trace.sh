@@ -137,6 +137,19 @@ bad len '{"timestamp": 0, "input_length": 0, "output_length": 1, "hash_ids": []}
 bad ts '{"timestamp": "noon", "input_length": 1, "output_length": 1, "hash_ids": [1]}' \
   "ts.jsonl:1: timestamp: expected milliseconds >= 0"
 bad empty '' "empty.jsonl: no requests in the file"
+# a timestamp far in the future is refused with its line, not waited for (1e15 ms: 31,000 years)
+bad far '{"timestamp": 5, "input_length": 8, "output_length": 1, "hash_ids": [1]}
+{"timestamp": 1e15, "input_length": 8, "output_length": 1, "hash_ids": [2]}' \
+  "far.jsonl:2: timestamp 999999999999995 ms after the first request: at --trace-speedup 1 it would be sent after 1000000000000 s, past --trace-max-wait-s 3600"
+# the same trace sent as fast as it can (--trace-speedup 0) waits for nothing: accepted
+printf '%s\n' '{"timestamp": 0, "input_length": 8, "output_length": 1, "hash_ids": [1]}' \
+  '{"timestamp": 7200000, "input_length": 8, "output_length": 1, "hash_ids": [2]}' >"$TMP/twohours.jsonl"
+expect_exit 2 "$KVBENCH" run "${B[@]}" --trace "$TMP/twohours.jsonl"
+grep -qF "twohours.jsonl:2: timestamp 7200000 ms" <<<"$ERR" || fail "two hours: $ERR"
+expect_exit 2 "$KVBENCH" run "${B[@]}" --trace "$TMP/twohours.jsonl" --trace-max-wait-s 1h --trace-speedup 1
+grep -qF -- "past --trace-max-wait-s 3600" <<<"$ERR" || fail "1h: $ERR"
+expect_exit 2 "$KVBENCH" run --base-url http://127.0.0.1:9 --trace-max-wait-s 5
+grep -qF -- "--trace-max-wait-s: applies to --scenario trace" <<<"$ERR" || fail "$ERR"
 expect_exit 2 "$KVBENCH" run "${B[@]}" --trace "$TMP/missing.jsonl"
 grep -qF "missing.jsonl: No such file or directory" <<<"$ERR" || fail "missing: $ERR"
 expect_exit 2 "$KVBENCH" run "${B[@]}"
