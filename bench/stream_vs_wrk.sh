@@ -9,64 +9,13 @@ set -euo pipefail
 KVBENCH=${1:-build/kvbench}
 CONC=${2:-64}
 SECS=${3:-5}
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-if [[ ! -x $NGINX ]] || ! command -v wrk >/dev/null 2>&1; then
-  echo "stream_vs_wrk: needs nginx (Debian 'nginx-light') and wrk (Debian 'wrk'); skipping"
+if ! command -v wrk >/dev/null 2>&1; then
+  echo "stream_vs_wrk: needs wrk (Debian 'wrk'); skipping"
   exit 0
 fi
-TMP=$(mktemp -d)
-# kvbench's rows (~3.6 KB per 256-token request, 80 MB/s at 20 k req/s) go to memory when it can,
-# so that the disk's writeback is not what the rounds compare
-RES=$(mktemp -d /dev/shm/kvbench-bench-XXXXXX 2>/dev/null || echo "$TMP/results")
-trap '[[ -s $TMP/nginx.pid ]] && kill "$(cat "$TMP/nginx.pid")" 2>/dev/null; sleep 0.2; rm -rf "$TMP" "$RES"' EXIT
-mkdir -p "$TMP/www/v1" "$TMP/logs"
-
-# The static stream: 256 text chunks (the last with finish_reason), the usage chunk, [DONE].
-WORDS=(the cache block offload disk host memory token stream reuse)
-{
-  for i in $(seq 0 255); do
-    fr=null
-    ((i == 255)) && fr='"length"'
-    printf 'data: {"id":"cmpl-static","object":"text_completion","created":1700000000,"model":"static","choices":[{"index":0,"text":" %s","logprobs":null,"finish_reason":%s}]}\n\n' \
-      "${WORDS[i % 10]}" "$fr"
-  done
-  printf 'data: {"id":"cmpl-static","object":"text_completion","created":1700000000,"model":"static","choices":[],"usage":{"prompt_tokens":4096,"completion_tokens":256,"total_tokens":264}}\n\n'
-  printf 'data: [DONE]\n\n'
-} >"$TMP/www/v1/completions"
-printf '{"object":"list","data":[{"id":"static","object":"model","owned_by":"nginx","max_model_len":4096}]}' \
-  >"$TMP/www/v1/models"
-chmod 755 "$TMP" && chmod -R a+rX "$TMP/www" # nginx's workers run as nobody
-EVENTS=258 # events per response that kvbench parses (256 text + usage; [DONE] is a marker)
-
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
-  echo $((20000 + RANDOM % 20000)))
-cat >"$TMP/nginx.conf" <<CONF
-worker_processes 1;
-pid $TMP/nginx.pid;
-error_log $TMP/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $TMP/logs;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:$PORT;
-    root $TMP/www;
-    location = /v1/completions { default_type text/event-stream; error_page 405 =200 \$uri; }
-    location = /v1/models { default_type application/json; }
-  }
-}
-CONF
-"$NGINX" -c "$TMP/nginx.conf" -e "$TMP/logs/error.log" 2>"$TMP/nginx.err" || {
-  echo "stream_vs_wrk: nginx did not start: $(head -c 300 "$TMP/nginx.err")"
-  exit 0
-}
-BASE="http://127.0.0.1:$PORT"
-for _ in $(seq 50); do curl -sf "$BASE/v1/models" >/dev/null && break; sleep 0.1; done
-curl -sf "$BASE/v1/models" >/dev/null || {
-  echo "stream_vs_wrk: nginx does not serve the static files: $(curl -s "$BASE/v1/models" | head -c 200)"
-  exit 0
-}
+# shellcheck source=bench/lib/static_sse.sh
+source "$(dirname "$0")/lib/static_sse.sh"
+start_static_sse stream_vs_wrk || exit 0
 cat >"$TMP/post.lua" <<'LUA'
 wrk.method = "POST"
 wrk.body = '{"model":"static","prompt":"hello","max_tokens":256,"stream":true}'

@@ -1232,7 +1232,8 @@ static int send_request(struct worker *w, size_t seq, uint64_t due_ns, uint64_t 
     }
     reset_slot(s);
     size_t k = seq % pc->pp->n;
-    s->prompt = pc->pp->prompts[pc->pp->ring ? k % pc->pp->ring : k];
+    /* a ring holds request seq at seq % ring (a --duration-s run's producer goes past n) */
+    s->prompt = pc->pp->prompts[pc->pp->ring ? seq % pc->pp->ring : k];
     if (pc->prep) {
         s->prep = &pc->prep[k];
     } else {
@@ -1243,8 +1244,8 @@ static int send_request(struct worker *w, size_t seq, uint64_t due_ns, uint64_t 
             return -1;
         }
         s->prep = &s->own;
-        if (pc->pp->duration_s <= 0)
-            prompt_drop_text((struct prompt *)s->prompt);
+        if (pc->pp->duration_s <= 0 || (pc->pp->ring && pc->pp->ring < pc->pp->n))
+            prompt_drop_text((struct prompt *)s->prompt); /* made again when it comes round */
         if (pc->pp->ring) {
             /* the ring entry is reused once this request is sent: keep its identity here */
             s->prompt_copy = *s->prompt;
@@ -1377,7 +1378,9 @@ static void *worker_main(void *arg)
                 break;
             if (w->pending_due > now)
                 break;
-            size_t need = w->pending_seq < pc->pp->n ? w->pending_seq : pc->pp->n - 1;
+            /* produced yet? A ring smaller than the set counts every request (it cycles) */
+            bool cycling = pc->pp->ring && pc->pp->ring < pc->pp->n;
+            size_t need = cycling || w->pending_seq < pc->pp->n ? w->pending_seq : pc->pp->n - 1;
             if (pc->pp->ready && need >= atomic_load(pc->pp->ready)) {
                 /* not produced yet: wait for it, or give up when no more will come */
                 if (atomic_load(pc->pp->producer_done) && need >= atomic_load(pc->pp->ready)) {

@@ -186,8 +186,10 @@ static struct prompt *make_set(struct ctx *c, const char *prefix, const char *se
         if (ahead < LAZY_AHEAD_MIN)
             ahead = LAZY_AHEAD_MIN;
         /* a ring of `ahead` prompts: the producer writes prompt i once every request below
-         * i - ahead was sent; a --duration-s run cycles its prompts, so it keeps them all */
-        size_t ring = c->cfg->duration_s > 0 || ahead > n ? n : ahead;
+         * i - ahead was sent. A --duration-s run cycles its prompts: with a ring smaller than
+         * the set the producer goes on past n, request seq getting prompt seq % n made again,
+         * so memory follows the concurrency, never the run's length */
+        size_t ring = ahead > n ? n : ahead;
         ps = calloc(ring, sizeof *ps);
         if (!ps) {
             err_set(err, "out of memory");
@@ -353,7 +355,10 @@ static void *produce(void *arg)
 {
     struct ctx *c = arg;
     struct lazy_set *z = &c->lazy;
-    for (size_t i = 0; i < z->n; i++) {
+    /* a --duration-s run whose set outgrows the ring goes on until stopped (request i, prompt
+     * i % n); otherwise every prompt once */
+    bool cycle = c->cfg->duration_s > 0 && z->ring < z->n;
+    for (size_t i = 0; cycle || i < z->n; i++) {
         /* far enough ahead (and, for a ring, the entry's last prompt sent): wait for the senders */
         while (i >= atomic_load(&z->claimed) + z->ahead && !atomic_load(&z->stop)) {
             struct timespec ts = {0, 500000};
@@ -363,12 +368,12 @@ static void *produce(void *arg)
             break;
         struct prompt *slot = &z->ps[i % z->ring];
         prompt_drop_text(slot); /* an earlier prompt of this entry that was never sent */
-        if (workload_make_one(&z->wp, z->prefix, z->set, z->seed, i, slot) < 0) {
+        if (workload_make_one(&z->wp, z->prefix, z->set, z->seed, i % z->n, slot) < 0) {
             z->failed = true;
-            snprintf(z->err, sizeof z->err, "out of memory synthesising prompt %zu", i);
+            snprintf(z->err, sizeof z->err, "out of memory synthesising prompt %zu", i % z->n);
             break;
         }
-        if (z->manifest && !z->err[0]) {
+        if (z->manifest && !z->err[0] && i < z->n) { /* a prompt made again is not a new row */
             json_t *row = prompt_manifest_json(slot);
             json_write_line(z->manifest, row, z->err);
             json_decref(row);

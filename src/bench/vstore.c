@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #define VSTORE_BUFFER   65536      /* values buffered per store: 512 KiB */
-#define VSTORE_SORT_MAX (1u << 20) /* sets up to this many values are sorted in memory */
+#define VSTORE_SORT_MAX (1u << 17) /* sets up to this many values (1 MiB) are sorted in memory */
 #define READ_CHUNK      65536      /* values read back at a time */
 #define N_TARGETS       8          /* ranks of p50, p90, p95, p99 and their neighbours */
 #define DIGITS          65536      /* 16 bits a pass, four passes */
