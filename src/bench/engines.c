@@ -81,7 +81,7 @@ static const struct kv_rule TRTLLM_RULES[] = {
 
 /* Where each engine publishes its context limit (SPEC §3.3; docs/ENGINES.md). */
 static const struct ctx_limit_source MODELS_MAX_LEN[] = {
-    {"/v1/models", "data.0.max_model_len"},
+    {"/v1/models", "data.$model.max_model_len"},
     {NULL, NULL},
 };
 static const struct ctx_limit_source LLAMACPP_CTX[] = {
@@ -257,14 +257,22 @@ bool engine_kv_modes_apply(const struct engine_id *id)
     return id->embedded || (id->profile && !id->profile->kv_modes_instead);
 }
 
-long long engine_ctx_limit_in(const struct ctx_limit_source *src, const json_t *answer)
+long long engine_ctx_limit_in(const struct ctx_limit_source *src, const json_t *answer,
+                              const char *model)
 {
     const json_t *v = answer;
     char key[128];
     snprintf(key, sizeof key, "%s", src->key);
     char *save = NULL;
     for (char *part = strtok_r(key, ".", &save); part && v; part = strtok_r(NULL, ".", &save)) {
-        if (json_is_array(v)) {
+        if (json_is_array(v) && strcmp(part, "$model") == 0) {
+            /* the entry of the model the run sends to (the first when none is known) */
+            const json_t *e, *hit = NULL;
+            size_t i;
+            json_array_foreach(v, i, e) if (!hit && model && *model &&
+                                            strcmp(json_get_str(e, "id", ""), model) == 0) hit = e;
+            v = hit ? hit : (model && *model ? NULL : json_array_get(v, 0));
+        } else if (json_is_array(v)) {
             char *end;
             unsigned long i = strtoul(part, &end, 10);
             v = *end ? NULL : json_array_get(v, i);

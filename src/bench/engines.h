@@ -57,7 +57,8 @@ struct kv_rule {
 };
 
 /* Where an engine publishes its context limit: GET path, then a dotted key into the JSON answer
- * ("data.0.max_model_len": member data, element 0, member max_model_len). */
+ * ("data.$model.max_model_len": member data, the entry of the run's model, member
+ * max_model_len; a number picks an array element). */
 struct ctx_limit_source {
     const char *path;
     const char *key;
@@ -117,8 +118,9 @@ void engine_named(const struct engine_profile *p, struct engine_id *out);
 bool engine_kv_modes_apply(const struct engine_id *id);
 
 /* The context limit in a source's JSON answer (> 0), or -1 when the key is absent or not a
- * positive integer. */
-long long engine_ctx_limit_in(const struct ctx_limit_source *src, const json_t *answer);
+ * positive integer. A key part "$model" picks the array entry whose id is model. */
+long long engine_ctx_limit_in(const struct ctx_limit_source *src, const json_t *answer,
+                              const char *model);
 
 /* The generic per-phase object {engine, <field>: delta or null, …} from two snapshots' metrics. */
 json_t *engine_delta(const struct engine_profile *p, const json_t *before, const json_t *after);

@@ -95,6 +95,8 @@ struct slot {
     char sent_id[96];
     uint64_t chunk_t; /* arrival time of the bytes being parsed */
     bool too_large;   /* the response passed --max-response-bytes: aborted, memory freed */
+    bool answered;    /* a status line came back (the server is there) */
+    bool probe;       /* sent while the server was away: the one probe in flight */
 };
 
 /* Running counters of one thread, read by the progress line (relaxed atomics: a snapshot a few
@@ -133,6 +135,7 @@ struct worker {
     char *header_keys[LOADGEN_MAX_HEADER_KEYS];
     size_t n_header_keys;
     struct counters cnt;
+    bool next_is_probe; /* the request about to be sent probes a server that went away */
     char err[ERR_LEN];
 };
 
@@ -153,6 +156,7 @@ struct phase_ctx {
     atomic_size_t streak;                      /* requests failed in a row at the connection */
     atomic_uint_fast64_t down_ns, next_try_ns; /* streak's start; the next probe allowed */
     atomic_int gave_up; /* away for --unreachable-timeout-s: the phase ends */
+    atomic_int probing; /* a probe is in flight: no other request goes out */
     pthread_mutex_t outage_lock;
     uint64_t down_wall_ns; /* under outage_lock */
     size_t streak_failed;
@@ -479,10 +483,17 @@ static void note_header_key(struct worker *w, const char *key)
     }
 }
 
+static void outage_note(struct phase_ctx *pc, bool unreachable, uint64_t now);
+
 static void on_header(struct http_req *r, const char *name, size_t nlen, const char *value,
                       size_t vlen)
 {
     struct slot *s = r->user;
+    /* the server answered (a status line came): it is back, whatever the rest of the answer */
+    if (r->status > 0 && !s->answered) {
+        s->answered = true;
+        outage_note(s->w->pc, false, clock_now_ns());
+    }
     char key[128];
     if (nlen >= sizeof key)
         return;
@@ -986,8 +997,9 @@ static void outage_note(struct phase_ctx *pc, bool unreachable, uint64_t now)
 
 /* May a request go out now? While the server is away, one probe at a time, backing off; once it
  * has been away for the timeout the phase gives up. *until: when to look again. */
-static bool outage_pass(struct phase_ctx *pc, uint64_t now, uint64_t *until)
+static bool outage_pass(struct phase_ctx *pc, uint64_t now, uint64_t *until, bool *probe)
 {
+    *probe = false;
     size_t k = atomic_load_explicit(&pc->streak, memory_order_relaxed);
     if (k < LOADGEN_OUTAGE_STREAK)
         return true;
@@ -1001,6 +1013,10 @@ static bool outage_pass(struct phase_ctx *pc, uint64_t now, uint64_t *until)
                       limit_s, pc->pp->name);
         atomic_store(&pc->stopping, 1);
         *until = now;
+        return false;
+    }
+    if (atomic_load(&pc->probing)) {
+        *until = now + 5000000u; /* the probe out there decides */
         return false;
     }
     uint64_t next = atomic_load(&pc->next_try_ns);
@@ -1017,6 +1033,12 @@ static bool outage_pass(struct phase_ctx *pc, uint64_t now, uint64_t *until)
         *until = now + 1000000u; /* another thread took this probe */
         return false;
     }
+    int idle = 0;
+    if (!atomic_compare_exchange_strong(&pc->probing, &idle, 1)) {
+        *until = now + 1000000u;
+        return false;
+    }
+    *probe = true;
     return true;
 }
 
@@ -1123,6 +1145,10 @@ static void finish_request(struct http_req *r)
     /* Not an answer: refused, reset, or cut off before or while answering (the server died).
      * A request cancelled by the phase's own stop is neither an answer nor a failure. */
     res->unreachable = !s->too_large && (r->error == HTTP_ERR_CONNECT || r->error == HTTP_ERR_RECV);
+    if (s->probe) {
+        s->probe = false;
+        atomic_store(&pc->probing, 0);
+    }
     if (res->unreachable || r->status > 0)
         outage_note(pc, res->unreachable, clock_now_ns());
     if (res->ok && res->usage_prompt >= 0) {
@@ -1193,6 +1219,7 @@ static void reset_slot(struct slot *s)
     s->response_id[0] = s->request_id[0] = '\0';
     s->event_error[0] = '\0';
     s->too_large = false;
+    s->answered = false;
     buf_reset(&s->hints);
 }
 
@@ -1231,6 +1258,8 @@ static int send_request(struct worker *w, size_t seq, uint64_t due_ns, uint64_t 
         return -1;
     }
     reset_slot(s);
+    s->probe = w->next_is_probe;
+    w->next_is_probe = false;
     size_t k = seq % pc->pp->n;
     /* a ring holds request seq at seq % ring (a --duration-s run's producer goes past n) */
     s->prompt = pc->pp->prompts[pc->pp->ring ? seq % pc->pp->ring : k];
@@ -1391,10 +1420,20 @@ static void *worker_main(void *arg)
                 }
                 break;
             }
-            if (!outage_pass(pc, now, &gate_until))
+            if (pc->end_ns && !pc->sched && now >= pc->end_ns) {
+                /* --duration-s is over (a claim held at the outage gate): not sent */
+                w->have_pending = false;
+                w->exhausted = true;
+                break;
+            }
+            bool probe;
+            if (!outage_pass(pc, now, &gate_until, &probe))
                 break; /* the server is away: the claim waits for the next probe */
             w->have_pending = false;
+            w->next_is_probe = probe;
             if (send_request(w, w->pending_seq, w->pending_due, now) < 0) {
+                if (probe)
+                    atomic_store(&pc->probing, 0);
                 log_error("cannot start a request: %s", w->err);
                 w->exhausted = true;
                 break;

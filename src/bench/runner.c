@@ -778,7 +778,7 @@ static void read_ctx_limit(struct ctx *c)
         long st = server_get(cfg->base_url, src->path, cfg->api_key, 10, &body, NULL, 0, err);
         json_t *j = st == 200 && body ? json_loads(body, 0, NULL) : NULL;
         free(body);
-        long long n = engine_ctx_limit_in(src, j);
+        long long n = engine_ctx_limit_in(src, j, c->rs.model);
         json_decref(j);
         char where[200];
         snprintf(where, sizeof where, "GET %s %s", src->path, src->key);

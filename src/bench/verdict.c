@@ -301,6 +301,8 @@ static const char *cannot_tell(const json_t *modes, const json_t *warnings, char
     size_t least = SIZE_MAX;
     json_array_foreach(modes, i, m)
     {
+        if (i >= 2)
+            break; /* the decision compares the first two modes */
         const json_t *runs[RUNS_MAX];
         size_t n = verdict_runs_of(m, runs, RUNS_MAX), ok = valid_runs(m);
         if (ok < n) {
@@ -325,18 +327,51 @@ static const char *cannot_tell(const json_t *modes, const json_t *warnings, char
     return NULL;
 }
 
+/* How many tiers a mode offloads to: off 0, cpu_only 1, cpu_disk 2. */
+static int tiers_of(const char *mode)
+{
+    return strcmp(mode, "off") == 0 ? 0 : strcmp(mode, "cpu_disk") == 0 ? 2 : 1;
+}
+
+/* r as seen from the other side (baseline and mode swapped): ratios and interval inverted,
+ * faster and slower exchanged. New reference. */
+static json_t *flipped(const json_t *r)
+{
+    json_t *f = json_object();
+    double x, lo, hi;
+    if (json_get_num_strict(r, "point_ratio", &x) && x != 0)
+        json_object_set_new(f, "point_ratio", json_real(1 / x));
+    if (json_get_num_strict(r, "ratio", &x) && json_get_num_strict(r, "ci95_low", &lo) &&
+        json_get_num_strict(r, "ci95_high", &hi) && x > 0 && lo > 0 && hi > 0) {
+        json_object_set_new(f, "ratio", json_real(1 / x));
+        json_object_set_new(f, "ci95_low", json_real(1 / hi));
+        json_object_set_new(f, "ci95_high", json_real(1 / lo));
+    }
+    const char *v = json_get_str(r, "verdict", "");
+    json_object_set_new(f, "verdict",
+                        json_string(strcmp(v, "faster") == 0   ? "slower"
+                                    : strcmp(v, "slower") == 0 ? "faster"
+                                                               : v));
+    return f;
+}
+
 json_t *verdict_decide(const json_t *phases, const json_t *modes, const json_t *warnings)
 {
     const json_t *base = json_array_get(modes, 0), *other = json_array_get(modes, 1);
     const char *ol = other ? verdict_label_of(other) : NULL;
     const char *bmode = json_get_str(base, "mode", "?"), *omode = json_get_str(other, "mode", "?");
     bool aa = other && strcmp(bmode, omode) == 0;
+    /* the verdict speaks of the side with more offload tiers, whichever --modes named first */
+    bool flip = other && tiers_of(omode) < tiers_of(bmode);
+    const char *off_mode = flip ? bmode : omode, *ref_mode = flip ? omode : bmode;
+    const char *off_label = flip ? verdict_label_of(base) : ol;
+    char unmeasured[300] = "";
     json_t *answer = json_array(), *cost = json_array();
     char why[600], line[1200];
     const char *verdict;
     /* every answering phase: TTFT p50 (corrected in open loop) decides */
     struct buf ans = BUF_INIT, costs = BUF_INIT, reached = BUF_INIT;
-    size_t n_faster = 0, n_slower = 0, n_answer = 0, i;
+    size_t n_faster = 0, n_slower = 0, n_answer = 0, n_judged = 0, i;
     double back_disk = 0, back_host = 0;
     bool tiers_known = false;
     const json_t *ph;
@@ -346,19 +381,27 @@ json_t *verdict_decide(const json_t *phases, const json_t *modes, const json_t *
         if (!ol || strcmp(name, "overall") == 0)
             continue;
         if (json_get_bool(ph, "answers", false)) {
-            const json_t *r = vs_of(ph, "ttft_p50_ms", ol);
+            json_t *r = flip ? flipped(vs_of(ph, "ttft_p50_ms", ol))
+                             : json_incref((json_t *)vs_of(ph, "ttft_p50_ms", ol));
             const char *v = json_get_str(r, "verdict", "");
             n_answer++;
             n_faster += strcmp(v, "faster") == 0;
             n_slower += strcmp(v, "slower") == 0;
+            bool judged = strcmp(v, "faster") == 0 || strcmp(v, "slower") == 0 ||
+                          strcmp(v, "no difference") == 0 || strncmp(v, "insufficient", 12) == 0;
+            n_judged += judged;
+            if (!judged && !unmeasured[0])
+                snprintf(unmeasured, sizeof unmeasured, "%s TTFT p50: %s", name,
+                         *v ? v : "no value");
             char eff[200];
             effect_text(eff, sizeof eff, r, false);
+            json_decref(r);
             json_array_append_new(answer, json_pack("{s:s, s:s, s:s}", "phase", name, "metric",
                                                     "ttft_p50_ms", "effect", eff));
             if (ans.len < 300)
                 buf_printf(&ans, "%s%s TTFT p50 %s", ans.len ? "; " : "", name, eff);
-            double d = mode_mean(ph, "onboard_blocks_disk", ol),
-                   h = mode_mean(ph, "onboard_blocks_host", ol);
+            double d = mode_mean(ph, "onboard_blocks_disk", off_label),
+                   h = mode_mean(ph, "onboard_blocks_host", off_label);
             if (!isnan(d) || !isnan(h))
                 tiers_known = true;
             back_disk += isnan(d) ? 0 : d;
@@ -368,11 +411,15 @@ json_t *verdict_decide(const json_t *phases, const json_t *modes, const json_t *
         /* the cost side: tail latency where offload writes */
         static const char *const COST[] = {"ttft_p95_ms", "latency_p95_ms"};
         for (size_t k = 0; k < 2; k++) {
-            const json_t *r = vs_of(ph, COST[k], ol);
-            if (strcmp(json_get_str(r, "verdict", ""), "slower") != 0)
+            json_t *r = flip ? flipped(vs_of(ph, COST[k], ol))
+                             : json_incref((json_t *)vs_of(ph, COST[k], ol));
+            if (strcmp(json_get_str(r, "verdict", ""), "slower") != 0) {
+                json_decref(r);
                 continue;
+            }
             char eff[200];
             effect_text(eff, sizeof eff, r, false);
+            json_decref(r);
             json_array_append_new(cost, json_pack("{s:s, s:s, s:s}", "phase", name, "metric",
                                                   COST[k], "effect", eff));
             buf_printf(&costs, "%s%s %s %s", costs.len ? "; " : "", name,
@@ -387,14 +434,19 @@ json_t *verdict_decide(const json_t *phases, const json_t *modes, const json_t *
     if (!ol) {
         verdict = "cannot_tell";
         snprintf(line, sizeof line, "Cannot tell: one mode only; compare needs two");
-    } else if (n_answer == 0) {
-        verdict = "cannot_tell";
-        snprintf(line, sizeof line,
-                 "Cannot tell: no phase that answers the scenario's question ran in every mode");
     } else if (no) {
         verdict = "cannot_tell";
         snprintf(line, sizeof line, "Cannot tell: %s%s%s", no, ans.len ? ". Point estimate: " : "",
                  buf_cstr(&ans));
+    } else if (n_answer == 0) {
+        verdict = "cannot_tell";
+        snprintf(line, sizeof line,
+                 "Cannot tell: no phase that answers the scenario's question ran in every mode");
+    } else if (n_judged == 0) {
+        verdict = "cannot_tell";
+        snprintf(line, sizeof line,
+                 "Cannot tell: the figure that decides was not measured (%s); TTFT needs --stream",
+                 unmeasured);
     } else if (aa) {
         bool any = n_faster || n_slower || costs.len;
         verdict = any ? "aa_difference" : "aa_no_difference";
@@ -403,21 +455,21 @@ json_t *verdict_decide(const json_t *phases, const json_t *modes, const json_t *
                        "differences of this size as noise on this machine"
                      : "A/A (%s twice): no difference, as expected: %s%s%s",
                  bmode, buf_cstr(&ans), costs.len ? "; " : "", buf_cstr(&costs));
-    } else if (tiers_known && back_disk + back_host <= 0 && strcmp(omode, "off") != 0) {
+    } else if (tiers_known && back_disk + back_host <= 0 && strcmp(off_mode, "off") != 0) {
         verdict = "cannot_tell";
         snprintf(line, sizeof line,
                  "Cannot tell: %s brought no block back from host memory or disk in the answering "
                  "phases: the workload never reached the offload tiers (%s)",
-                 omode, buf_cstr(&ans));
+                 off_mode, buf_cstr(&ans));
     } else if (n_faster && !n_slower) {
         verdict = "pays";
         snprintf(line, sizeof line, "Offload pays here: %s with %s against %s%s%s%s%s",
-                 buf_cstr(&ans), omode, bmode, reached.len ? ", " : "", buf_cstr(&reached),
+                 buf_cstr(&ans), off_mode, ref_mode, reached.len ? ", " : "", buf_cstr(&reached),
                  costs.len ? "; cost: " : "; no cost found in the other phases", buf_cstr(&costs));
     } else {
         verdict = "does_not_pay";
         snprintf(line, sizeof line, "Offload does not pay here: %s with %s against %s%s%s%s%s",
-                 buf_cstr(&ans), omode, bmode, reached.len ? ", " : "", buf_cstr(&reached),
+                 buf_cstr(&ans), off_mode, ref_mode, reached.len ? ", " : "", buf_cstr(&reached),
                  costs.len ? "; cost: " : "", buf_cstr(&costs));
     }
     buf_free(&ans);
@@ -426,8 +478,9 @@ json_t *verdict_decide(const json_t *phases, const json_t *modes, const json_t *
     const json_t *r0 = json_array_get(json_object_get(base, "repeats"), 0);
     const struct scenario *sc =
         scenario_find(json_get_str(r0 ? r0 : json_object_get(base, "summary"), "scenario", ""));
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:b}", "verdict", verdict, "line", line,
-                     "baseline", bmode, "mode", ol ? omode : "", "answer_phases",
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:b}", "verdict", verdict, "line",
+                     line, "offload_mode", ol ? off_mode : "", "baseline", bmode, "mode",
+                     ol ? omode : "", "answer_phases",
                      sc && sc->answer_phases ? sc->answer_phases : "?", "answer", answer, "cost",
                      cost, "aa", aa);
 }

@@ -782,6 +782,9 @@ int run_flags_config(const struct run_flags *f, const struct opt *opts, struct r
     if (opts_seen(opts, "burstiness") && c->arrival != ARRIVAL_GAMMA)
         return err_set(err, "--burstiness: applies to --arrival gamma");
     const struct scenario *sc = scenario_find(f->scenario);
+    if (c->duration_s > 0 && isinf(c->request_rate))
+        return err_set(err, "--request-rate inf sends --requests all at once: give --requests, "
+                            "not --duration-s");
     if (c->duration_s > 0 && !(sc && sc->duration))
         return err_set(err, "--duration-s: applies to --scenario standard (its main phase)");
     c->pressure_auto = strcmp(f->pressure, "auto") == 0;

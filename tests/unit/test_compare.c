@@ -233,6 +233,37 @@ static void test_phases_and_decision(void **state)
     json_decref(c);
     json_decref(modes);
 
+    /* --modes in the other order (cpu_disk first): the verdict still speaks of offload */
+    modes = two_modes("cpu_disk", "cpu_disk", evsum(90, 560, 117), evsum(95, 570, 117),
+                      evsum(100, 555, 117), "cpu_only", "cpu_only", evsum(250, 400, 0),
+                      evsum(240, 410, 0), evsum(255, 395, 0));
+    c = compare_build(modes);
+    assert_string_equal(decision(c, "verdict"), "pays");
+    assert_non_null(strstr(decision(c, "line"), "Offload pays here: replay_A TTFT p50 2."));
+    assert_non_null(strstr(decision(c, "line"), "with cpu_disk against cpu_only"));
+    assert_non_null(strstr(decision(c, "line"), "117 blocks read back from disk"));
+    assert_string_equal(decision(c, "offload_mode"), "cpu_disk");
+    json_decref(c);
+    json_decref(modes);
+
+    /* nothing measured that decides (no TTFT without --stream): cannot tell, never "does not
+     * pay" */
+    json_t *nottft[6];
+    for (int k = 0; k < 6; k++) {
+        nottft[k] = evsum(100, 200, k >= 3 ? 117 : 0);
+        size_t pi;
+        json_t *ps;
+        json_array_foreach(json_object_get(nottft[k], "phase_summaries"), pi, ps)
+            json_object_set_new(ps, "ttft_ms", json_object());
+    }
+    modes = two_modes("cpu_only", "cpu_only", nottft[0], nottft[1], nottft[2], "cpu_disk",
+                      "cpu_disk", nottft[3], nottft[4], nottft[5]);
+    c = compare_build(modes);
+    assert_string_equal(decision(c, "verdict"), "cannot_tell");
+    assert_non_null(strstr(decision(c, "line"), "not measured (replay_A TTFT p50: unavailable"));
+    json_decref(c);
+    json_decref(modes);
+
     /* two valid runs a side: insufficient repeats, with the point estimate */
     modes = two_modes("cpu_only", "cpu_only", evsum(250, 400, 0), evsum(240, 410, 0),
                       summary(false, 0, 0, 0, 0), "cpu_disk", "cpu_disk", evsum(90, 560, 117),
