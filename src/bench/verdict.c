@@ -365,7 +365,7 @@ json_t *verdict_decide(const json_t *phases, const json_t *modes, const json_t *
     bool flip = other && tiers_of(omode) < tiers_of(bmode);
     const char *off_mode = flip ? bmode : omode, *ref_mode = flip ? omode : bmode;
     const char *off_label = flip ? verdict_label_of(base) : ol;
-    char unmeasured[300] = "";
+    char unmeasured[300] = "", too_wide[300] = "";
     json_t *answer = json_array(), *cost = json_array();
     char why[600], line[1200];
     const char *verdict;
@@ -395,6 +395,13 @@ json_t *verdict_decide(const json_t *phases, const json_t *modes, const json_t *
                          *v ? v : "no value");
             char eff[200];
             effect_text(eff, sizeof eff, r, false);
+            /* "no difference" that still allows a large gain is not "no gain" */
+            double lo_r, hi_r;
+            if (strcmp(v, "no difference") == 0 && !too_wide[0] &&
+                json_get_num_strict(r, "ci95_low", &lo_r) &&
+                json_get_num_strict(r, "ci95_high", &hi_r) && lo_r > 0 &&
+                1 / lo_r > VERDICT_NO_GAIN_BOUND)
+                snprintf(too_wide, sizeof too_wide, "%s TTFT p50 %s", name, eff);
             json_decref(r);
             json_array_append_new(answer, json_pack("{s:s, s:s, s:s}", "phase", name, "metric",
                                                     "ttft_p50_ms", "effect", eff));
@@ -461,6 +468,12 @@ json_t *verdict_decide(const json_t *phases, const json_t *modes, const json_t *
                  "Cannot tell: %s brought no block back from host memory or disk in the answering "
                  "phases: the workload never reached the offload tiers (%s)",
                  off_mode, buf_cstr(&ans));
+    } else if (!n_faster && !n_slower && too_wide[0]) {
+        verdict = "cannot_tell";
+        snprintf(line, sizeof line,
+                 "Cannot tell: the interval is too wide to tell a gain from none (%s); more "
+                 "--repeats, or a quieter machine",
+                 too_wide);
     } else if (n_faster && !n_slower) {
         verdict = "pays";
         snprintf(line, sizeof line, "Offload pays here: %s with %s against %s%s%s%s%s",

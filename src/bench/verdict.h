@@ -18,6 +18,9 @@
 
 /* Below this many valid runs per mode no comparison gets a verdict. */
 #define COMPARE_MIN_REPEATS 3
+/* "Does not pay" needs the interval to rule out a gain above this (10 %): "no difference" with
+ * an interval that still allows more is "cannot tell" (too wide). */
+#define VERDICT_NO_GAIN_BOUND 1.10
 
 /* The key of a mode entry in the per-mode maps: its label (unique, also for an A/A pair). */
 const char *verdict_label_of(const json_t *mode);

@@ -36,10 +36,13 @@ grep -q '^compare, cpu_disk: *disk_rehydrate_detected' <<<"$OUT" || fail "cpu_di
 grep '^compare, cpu_only:' <<<"$OUT" | grep -q disk_rehydrate_detected && fail "cpu_only must not rehydrate"
 grep -q '^== summary' <<<"$OUT" || fail "no summary table"
 grep -q 'd1_compare_cpu_disk_r1 .*disk_rehydrate_detected' <<<"$OUT" || fail "table row"
-# the answer, from three interleaved runs a mode: replay_A faster with its interval
-grep -A1 '^== does offload pay here?' <<<"$OUT" |
-  grep -q '^Offload pays here: replay_A TTFT p50 [0-9.]*x faster (95 % CI [0-9.]*-[0-9.]*x) with cpu_disk against cpu_only, [0-9]* blocks read back from disk' ||
-  fail "the demo's verdict: $(grep -A1 '^== does offload pay here?' <<<"$OUT")"
+# the answer, from three interleaved runs a mode: replay_A faster with its interval (on a machine
+# busy enough to spread the runs, an honest "cannot tell: the interval is too wide" naming
+# replay_A; never "does not pay")
+verdict=$(grep -A1 '^== does offload pay here?' <<<"$OUT" | tail -n 1)
+grep -qE '^Offload pays here: replay_A TTFT p50 [0-9.]*x faster \(95 % CI [0-9.]*-[0-9.]*x\) with cpu_disk against cpu_only, [0-9]* blocks read back from disk|^Cannot tell: the interval is too wide to tell a gain from none \(replay_A TTFT p50 ' <<<"$verdict" ||
+  fail "the demo's verdict: $verdict"
+echo "demo verdict: $verdict"
 grep -q '^== comparison' <<<"$OUT" || fail "no comparison"
 grep -q '^multi_turn (cpu_disk): *reuse_holds' <<<"$OUT" || fail "multi_turn verdict"
 # the last line: the comparison's page, which shows the read-back in replay_A

@@ -246,6 +246,26 @@ static void test_phases_and_decision(void **state)
     json_decref(c);
     json_decref(modes);
 
+    /* one run far off: "no difference" whose interval still allows a large gain is cannot
+     * tell, not "does not pay" */
+    modes = two_modes("cpu_only", "cpu_only", evsum(250, 400, 0), evsum(240, 410, 0),
+                      evsum(255, 395, 0), "cpu_disk", "cpu_disk", evsum(90, 560, 117),
+                      evsum(95, 570, 117), evsum(900, 555, 117));
+    c = compare_build(modes);
+    assert_string_equal(decision(c, "verdict"), "cannot_tell");
+    assert_non_null(
+        strstr(decision(c, "line"), "interval is too wide to tell a gain from none (replay_A"));
+    json_decref(c);
+    json_decref(modes);
+    /* a tight "no difference": offload does not pay */
+    modes = two_modes("cpu_only", "cpu_only", evsum(250, 400, 0), evsum(240, 410, 0),
+                      evsum(255, 395, 0), "cpu_disk", "cpu_disk", evsum(249, 400, 117),
+                      evsum(242, 400, 117), evsum(253, 400, 117));
+    c = compare_build(modes);
+    assert_string_equal(decision(c, "verdict"), "does_not_pay");
+    json_decref(c);
+    json_decref(modes);
+
     /* nothing measured that decides (no TTFT without --stream): cannot tell, never "does not
      * pay" */
     json_t *nottft[6];
