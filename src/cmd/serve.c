@@ -1,9 +1,15 @@
 /*
- * serve.c - `kvbench serve`: run the embedded engine until SIGINT/SIGTERM.
+ * serve.c - `kvbench serve`: run the embedded engine until SIGINT, SIGTERM or SIGHUP (all three
+ * a clean shutdown: drain, remove the block files and the directory's lock).
  *
  * Flag names follow SPEC §8 and the issue; tier sizes come in blocks or GB (GB = 2^30 bytes),
  * with KVBM's environment variables (DYN_KVBM_*) and BENCH_KV_MODE as defaults, so the same
  * environment that configures a Dynamo worker configures this engine.
+ *
+ * Before anything is bound or written it checks what would only fail later: a host tier larger
+ * than the memory this process may use, a disk tier larger than its filesystem's free space (one
+ * warning line each, or exit 2 with --strict), and a --ready-file that cannot be written (exit 1:
+ * a caller waiting for that file would otherwise wait on an engine that serves without it).
  */
 #include "cmd/cmd.h"
 #include "engine/engine.h"
@@ -12,11 +18,15 @@
 #include "util/json.h"
 #include "util/log.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 static const char *const KV_MODES[] = {"off", "cpu_only", "cpu_disk", NULL};
@@ -39,7 +49,7 @@ struct serve_opts {
     long long gpu_blocks, cpu_blocks, disk_blocks;
     double gpu_gb, cpu_gb, disk_gb;
     const char *disk_dir;
-    bool no_filter, keep_cache;
+    bool no_filter, keep_cache, strict;
     double fail_rate, disconnect_rate, stall_ms, stall_rate, startup_delay_s, drain_timeout_s;
     const char *tokenizer;
     long long drop_model_after, seed;
@@ -61,9 +71,135 @@ static const char DESCRIPTION[] =
     "KV metrics with KVBM's names are served on --metrics-port. --personality makes the outside\n"
     "look like vLLM, SGLang, llama.cpp or TensorRT-LLM instead (docs/ENGINES.md): their /health,\n"
     "/v1/models, metric names on the API port's /metrics, usage placement and error bodies.\n"
-    "Runs until SIGINT/SIGTERM, then\n"
+    "Runs until SIGINT/SIGTERM/SIGHUP, then\n"
     "drains in-flight requests and removes its cache files (unless --keep-cache).\n"
-    "Tier sizes: *-blocks wins over *-gb; GB = 2^30 bytes.";
+    "Tier sizes: *-blocks wins over *-gb; GB = 2^30 bytes. A host tier larger than the memory\n"
+    "available or a disk tier larger than the free disk space is a warning (--strict: exit 2).";
+
+#define GIB 1073741824.0
+
+/* A kB field of /proc/meminfo ("MemAvailable:"), in bytes; -1 when absent. */
+static double meminfo_bytes(const char *field)
+{
+    FILE *f = fopen("/proc/meminfo", "re");
+    if (!f)
+        return -1;
+    char line[256];
+    double v = -1;
+    size_t n = strlen(field);
+    while (v < 0 && fgets(line, sizeof line, f))
+        if (strncmp(line, field, n) == 0)
+            v = strtod(line + n, NULL) * 1024.0;
+    fclose(f);
+    return v;
+}
+
+/* A number in a cgroup v2 file of this process's cgroup; -1 when absent or "max". */
+static double cgroup_value(const char *file)
+{
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    if (!f)
+        return -1;
+    char line[PATH_MAX], path[PATH_MAX + 64] = "";
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "0::", 3) == 0) {
+            line[strcspn(line, "\n")] = '\0';
+            snprintf(path, sizeof path, "/sys/fs/cgroup%s/%s", line + 3, file);
+        }
+    fclose(f);
+    if (!path[0] || !(f = fopen(path, "re")))
+        return -1;
+    char v[64] = "";
+    char *ok = fgets(v, sizeof v, f);
+    fclose(f);
+    char *end;
+    double d = ok ? strtod(v, &end) : -1;
+    return ok && end != v ? d : -1;
+}
+
+/* One tier that may not fit: a warning line, or with strict an error and exit 2. Returns 0 or
+ * EXIT_USAGE. */
+static int tier_too_big(bool strict, const char *what)
+{
+    if (strict) {
+        fprintf(stderr, "kvbench serve: --strict: %s\n", what);
+        return EXIT_USAGE;
+    }
+    log_warn("%s (--strict refuses to start)", what);
+    return 0;
+}
+
+/* Tier sizes against the machine: G2 against the memory this process may use (MemAvailable, or
+ * its cgroup's headroom when smaller), G3 against the free space of the cache directory's
+ * filesystem (its nearest existing ancestor when it is not made yet). */
+static int check_tier_sizes(const struct kvbm_config *kv, bool strict)
+{
+    double block = ceil((double)kv->block_bytes / 4096.0) * 4096.0; /* as allocated */
+    char what[512];
+    if (kv->mode >= KV_MODE_CPU_ONLY && kv->g2_blocks > 0) {
+        double need = (double)kv->g2_blocks * block;
+        double avail = meminfo_bytes("MemAvailable:"), total = meminfo_bytes("MemTotal:");
+        double cg_max = cgroup_value("memory.max"), cg_cur = cgroup_value("memory.current");
+        bool cg = cg_max >= 0 && cg_cur >= 0 && (avail < 0 || cg_max - cg_cur < avail);
+        if (cg)
+            avail = cg_max > cg_cur ? cg_max - cg_cur : 0;
+        if (avail >= 0 && need > avail) {
+            snprintf(what, sizeof what,
+                     "the host tier (G2: %zu blocks, %.1f GiB) is larger than the memory "
+                     "available to this engine (%.1f GiB %s, of %.1f GiB total); lower "
+                     "--cpu-cache-gb or --cpu-cache-blocks",
+                     kv->g2_blocks, need / GIB, avail / GIB,
+                     cg ? "under its cgroup's memory.max" : "MemAvailable", total / GIB);
+            if (tier_too_big(strict, what))
+                return EXIT_USAGE;
+        }
+    }
+    if (kv->mode == KV_MODE_CPU_DISK && kv->g3_blocks > 0 && kv->disk_dir && *kv->disk_dir) {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", kv->disk_dir);
+        struct statvfs vfs;
+        while (statvfs(dir, &vfs) < 0) {
+            char *slash = strrchr(dir, '/');
+            if (errno != ENOENT || !slash)
+                return 0; /* cannot tell: the disk tier's own start says what is wrong */
+            if (slash == dir)
+                slash[1] = '\0';
+            else
+                *slash = '\0';
+        }
+        double need = (double)kv->g3_blocks * block;
+        double avail = (double)vfs.f_bavail * (double)vfs.f_frsize;
+        if (need > avail) {
+            snprintf(what, sizeof what,
+                     "the disk tier (G3: %zu blocks, %.1f GiB) is larger than the free space "
+                     "under %s (%.1f GiB free of %.1f GiB); lower --disk-cache-gb or "
+                     "--disk-cache-blocks",
+                     kv->g3_blocks, need / GIB, kv->disk_dir, avail / GIB,
+                     (double)vfs.f_blocks * (double)vfs.f_frsize / GIB);
+            if (tier_too_big(strict, what))
+                return EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
+/* Whether the ready file can be written: a probe file made and removed next to it (the ready file
+ * itself is written atomically through a temporary file in the same directory). */
+static int ready_file_check(const char *path, char *err)
+{
+    if (fs_is_dir(path))
+        return err_set(err, "cannot write --ready-file %s: it is a directory", path);
+    char probe[PATH_MAX];
+    int n = snprintf(probe, sizeof probe, "%s.probe-%ld", path, (long)getpid());
+    if (n < 0 || n >= (int)sizeof probe)
+        return err_set(err, "cannot write --ready-file %s: path too long", path);
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0)
+        return err_set(err, "cannot write --ready-file %s: %s", path, strerror(errno));
+    close(fd);
+    unlink(probe);
+    return 0;
+}
 
 int cmd_serve(int argc, char **argv)
 {
@@ -314,6 +450,11 @@ int cmd_serve(int argc, char **argv)
          .type = OPT_BOOL,
          .dest = &o.keep_cache,
          .help = "leave the block files on exit"},
+        {.name = "strict",
+         .type = OPT_BOOL,
+         .dest = &o.strict,
+         .help = "refuse to start (exit 2) where a tier is larger than the memory available or "
+                 "the disk's free space, instead of warning"},
         {.name = "fail-rate",
          .type = OPT_FLOAT,
          .dest = &o.fail_rate,
@@ -370,7 +511,7 @@ int cmd_serve(int argc, char **argv)
          .type = OPT_DURATION,
          .dest = &o.drain_timeout_s,
          .def = "30",
-         .help = "on SIGINT/SIGTERM, wait this long for in-flight requests"},
+         .help = "on SIGINT/SIGTERM/SIGHUP, wait this long for in-flight requests"},
         {.name = "tokenizer",
          .type = OPT_STR,
          .dest = &o.tokenizer,
@@ -505,6 +646,18 @@ int cmd_serve(int argc, char **argv)
         return EXIT_USAGE;
     }
 
+    rc = check_tier_sizes(kv, o.strict);
+    if (rc) {
+        opts_free(opts);
+        return rc;
+    }
+    char err[ERR_LEN];
+    if (o.ready_file && ready_file_check(o.ready_file, err) < 0) {
+        fprintf(stderr, "kvbench serve: %s\n", err);
+        opts_free(opts);
+        return 1;
+    }
+
     char note[512];
     char terr[ERR_LEN];
     const struct tokenizer *tok =
@@ -518,15 +671,16 @@ int cmd_serve(int argc, char **argv)
     log_info("tokenizer: %s", note);
 
     /* Signals are taken synchronously by this thread; every thread started below inherits the
-     * mask, so SIGINT/SIGTERM reach sigwait and nothing else. */
+     * mask, so SIGINT/SIGTERM/SIGHUP reach sigwait and nothing else. SIGHUP (a closed terminal,
+     * a supervisor's stop) is a clean shutdown too: there is no configuration to reload. */
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    char err[ERR_LEN];
     struct engine *eng = NULL;
     if (engine_start(&cfg, &eng, err) < 0) {
         fprintf(stderr, "kvbench serve: %s\n", err);
@@ -560,15 +714,22 @@ int cmd_serve(int argc, char **argv)
             snprintf(url, sizeof url, "http://%s:%d/metrics", cfg.host, port);
             json_object_set_new(rf, "metrics_url", json_string(url));
         }
-        if (json_write_file(o.ready_file, rf, err) < 0)
-            log_error("cannot write --ready-file: %s", err);
+        int wrc = json_write_file(o.ready_file, rf, err);
         json_decref(rf);
+        if (wrc < 0) {
+            /* a caller waits for this file: serving without it would leave it waiting */
+            fprintf(stderr, "kvbench serve: cannot write --ready-file: %s\n", err);
+            engine_stop(eng);
+            tokenizer_free(tok);
+            opts_free(opts);
+            return 1;
+        }
     }
 
     int sig = 0;
     sigwait(&set, &sig);
-    log_info("received %s: draining (up to %.0f s)", sig == SIGINT ? "SIGINT" : "SIGTERM",
-             o.drain_timeout_s);
+    const char *signame = sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM";
+    log_info("received %s: draining (up to %.0f s)", signame, o.drain_timeout_s);
     engine_begin_drain(eng);
     size_t left = engine_wait_idle(eng, o.drain_timeout_s);
     if (left)

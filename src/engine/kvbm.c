@@ -13,7 +13,13 @@
  *
  * Disk writes go through a bounded queue of aligned buffers to the offload thread; the scheduler
  * waits for a free buffer when the disk falls behind (backpressure, never a silently dropped
- * offload). G3 reads happen on the scheduler thread with the entry pinned, outside the lock.
+ * offload). G3 reads happen on the scheduler thread with the entry pinned, outside the lock; the
+ * disk tier opens block files non-blocking and refuses what is not a regular file, so a FIFO
+ * under a block's name costs that block (a miss, counted), not the scheduler.
+ *
+ * The offload thread also looks at the cache directory a few times a second: a directory removed
+ * under the engine is made again and locked (G3's index is dropped: its files are gone), or,
+ * when another engine holds the path by then, G3 is turned off for good (g3_off).
  */
 #include "engine/kvbm.h"
 
@@ -30,11 +36,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <xxhash.h>
 
 #define BLOCK_MAGIC   DISKTIER_BLOCK_MAGIC /* "KVBLOCK1" little-endian */
 #define BLOCK_HEADER  64
 #define FETCH_SAMPLES 1024
+#define DIR_CHECK_NS  250000000ull /* how often the offload thread looks at the directory */
 
 struct lnode {
     struct lnode *prev, *next;
@@ -46,6 +54,7 @@ struct kv_entry {
     uint32_t freq;
     uint32_t g1_ref;
     bool in_g1, in_g2, in_g3, g3_queued, g3_unlink_pending;
+    bool g3_refused; /* its name in the directory is not a regular file: never offloaded again */
     uint16_t pins;
     uint32_t g2_slot;
     struct lnode g1_node, g2_node, g3_node, ghost_node;
@@ -60,6 +69,7 @@ struct wjob {
 struct kvbm {
     struct kvbm_config cfg;
     bool use_g2, use_g3;
+    bool g3_off;               /* the disk tier's directory was lost: nothing goes to G3 any more */
     uint64_t write_err_streak; /* disk writes failed in a row (one log line per episode) */
     pthread_mutex_t lock;
 
@@ -357,6 +367,29 @@ static void g3_remove(struct kvbm *m, struct kv_entry *e)
         disktier_remove(&m->disk, e->hash);
 }
 
+/* Drop e from G3's index without touching its name: the file there is not one this tier made
+ * (refused), or is gone with its directory. */
+static void g3_forget(struct kvbm *m, struct kv_entry *e)
+{
+    l_remove(&e->g3_node);
+    e->in_g3 = false;
+    e->g3_unlink_pending = false;
+    m->g3_count--;
+}
+
+/* The directory was made again (lost false) or given up (lost true): none of G3's files is
+ * there any more. */
+static void g3_drop_all(struct kvbm *m, bool lost)
+{
+    while (m->g3_lru.next != &m->g3_lru) {
+        struct kv_entry *e = ENTRY_OF(m->g3_lru.next, g3_node);
+        g3_forget(m, e);
+        maybe_ghost(m, e);
+    }
+    if (lost)
+        m->g3_off = true;
+}
+
 static void g3_evict_over_capacity(struct kvbm *m)
 {
     struct lnode *n = m->g3_lru.prev;
@@ -380,24 +413,60 @@ static void record_fetch(struct kvbm *m, double ms)
 
 /* ---------------------------------------------------------------- offload thread */
 
+/* Write one job's block; a write that finds the directory gone has it looked at (and made again)
+ * and is tried once more. *recheck: what disktier_recheck said (0 when not asked). Lock not held.
+ */
+static int write_block(struct kvbm *m, const struct wjob *job, int *recheck)
+{
+    *recheck = 0;
+    int rc = disktier_write(&m->disk, job->e->hash, job->buf);
+    if (rc == -ENOENT) {
+        *recheck = disktier_recheck(&m->disk);
+        if (*recheck > 0)
+            rc = disktier_write(&m->disk, job->e->hash, job->buf);
+    }
+    return rc;
+}
+
 static void *writer_main(void *arg)
 {
     struct kvbm *m = arg;
+    uint64_t next_check = clock_now_ns() + DIR_CHECK_NS;
     pthread_mutex_lock(&m->lock);
     for (;;) {
-        while (m->jobs_n == 0 && !m->writer_stop)
-            pthread_cond_wait(&m->wcond, &m->lock);
-        if (m->jobs_n == 0 && m->writer_stop)
-            break;
+        uint64_t now = clock_now_ns();
+        if (now >= next_check && !m->g3_off) {
+            next_check = now + DIR_CHECK_NS;
+            pthread_mutex_unlock(&m->lock);
+            int r = disktier_recheck(&m->disk);
+            pthread_mutex_lock(&m->lock);
+            if (r != 0)
+                g3_drop_all(m, r < 0);
+            continue;
+        }
+        if (m->jobs_n == 0) {
+            if (m->writer_stop)
+                break;
+            if (now >= next_check)
+                next_check = now + DIR_CHECK_NS; /* g3_off: nothing to look at */
+            struct timespec ts = {.tv_sec = (time_t)(next_check / 1000000000ull),
+                                  .tv_nsec = (long)(next_check % 1000000000ull)};
+            pthread_cond_timedwait(&m->wcond, &m->lock, &ts);
+            continue;
+        }
         struct wjob job = m->jobs[m->jobs_head];
         m->jobs_head = (m->jobs_head + 1) % m->jobs_cap;
         m->jobs_n--;
         m->in_flight++;
+        bool off = m->g3_off;
         pthread_mutex_unlock(&m->lock);
 
-        int rc = disktier_write(&m->disk, job.e->hash, job.buf);
+        int recheck = 0;
+        int rc = off ? -ENOENT : write_block(m, &job, &recheck);
 
         pthread_mutex_lock(&m->lock);
+        if (recheck != 0)
+            g3_drop_all(m, recheck < 0);
         struct kv_entry *e = job.e;
         e->g3_queued = false;
         m->c.g3_queued--;
@@ -416,18 +485,24 @@ static void *writer_main(void *arg)
                 m->c.offload_h2d++;
             m->c.disk_bytes_written += m->disk.file_bytes;
             g3_evict_over_capacity(m);
+        } else if (m->g3_off) {
+            maybe_ghost(m, e); /* the tier is gone (logged once): not a write error */
         } else {
             m->c.disk_write_errors++;
+            if (rc == DISKTIER_NOTREG) {
+                m->c.disk_refused++;
+                e->g3_refused = true;
+            }
             /* one line per episode (and per power of ten), not one per block: a full disk
              * fails every write */
             uint64_t n = ++m->write_err_streak;
             if (n == 1)
                 log_warn("disk tier: writing block %016llx failed: %s; it stays out of G3 (further "
                          "failures are counted in kvbench_disk_write_errors)",
-                         (unsigned long long)e->hash, strerror(-rc));
+                         (unsigned long long)e->hash, disktier_strerror(rc));
             else if (is_power_of_ten(n))
                 log_warn("disk tier: %llu block writes in a row failed (last: %s)",
-                         (unsigned long long)n, strerror(-rc));
+                         (unsigned long long)n, disktier_strerror(rc));
             maybe_ghost(m, e);
         }
         m->free_bufs[m->free_bufs_n++] = job.buf;
@@ -462,7 +537,7 @@ static void queue_disk_write(struct kvbm *m, struct kv_entry *e, const void *src
 /* A block seen (computed or matched): count it and offload to disk when the filter allows. */
 static void consider_disk(struct kvbm *m, struct kv_entry *e)
 {
-    if (!m->use_g3 || e->in_g3 || e->g3_queued)
+    if (!m->use_g3 || m->g3_off || e->in_g3 || e->g3_queued || e->g3_refused)
         return;
     if (m->cfg.disk_filter && e->freq < 2)
         return;
@@ -486,12 +561,17 @@ int kvbm_create(const struct kvbm_config *cfg, struct kvbm **out, char *err)
     if (!m)
         return err_set(err, "out of memory");
     m->cfg = *cfg;
+    m->disk.dir_fd = m->disk.lock_fd = -1;
     if (!m->cfg.write_queue_depth)
         m->cfg.write_queue_depth = 16;
     m->use_g2 = cfg->mode >= KV_MODE_CPU_ONLY && cfg->g2_blocks > 0;
     m->use_g3 = cfg->mode == KV_MODE_CPU_DISK && cfg->g3_blocks > 0;
     pthread_mutex_init(&m->lock, NULL);
-    pthread_cond_init(&m->wcond, NULL);
+    pthread_condattr_t ca; /* the offload thread's timed waits run on the monotonic clock */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&m->wcond, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_cond_init(&m->wdone, NULL);
     l_init(&m->g1_lru);
     l_init(&m->g2_lru);
@@ -558,16 +638,15 @@ void kvbm_destroy(struct kvbm *m, bool keep_files)
         pthread_mutex_unlock(&m->lock);
         pthread_join(m->writer, NULL);
     }
-    /* only an engine that holds the directory's lock may clean it: a refused second engine
-     * must not delete the first one's blocks on its way out */
-    if (m->use_g3 && !keep_files && m->disk.dir[0] && m->disk.lock_fd >= 0) {
-        /* our own blocks by our own index first (no directory scan, no header reads), then a
-         * scan for whatever is left (a write that finished as we stopped) */
+    /* only an engine that holds the directory may clean it: a refused second engine must not
+     * delete the first one's blocks on its way out. It removes what its index says it wrote,
+     * never by scanning: the offload thread has finished every queued write, so each file it
+     * made is in the index (in G3, or waiting for a reader to unpin it). */
+    if (m->use_g3 && !keep_files && disktier_held(&m->disk)) {
         for (size_t i = 0; i < m->table_size && m->table; i++)
             for (struct kv_entry *e = m->table[i]; e; e = e->hnext)
                 if (e->in_g3 || e->g3_unlink_pending)
                     disktier_remove(&m->disk, e->hash);
-        disktier_remove_all(&m->disk);
     }
     if (m->use_g3 && m->disk.dir[0])
         disktier_close(&m->disk);
@@ -618,6 +697,7 @@ static int onboard_from_disk(struct kvbm *m, struct kv_entry *e, struct kvbm_adm
     int rc = disktier_read(&m->disk, e->hash, m->read_buf);
     uint64_t t1 = clock_now_ns();
     bool ok = rc == 0 && kvblock_verify(m->read_buf, m->disk.file_bytes, e->hash) == 0;
+    const char *kind = rc == DISKTIER_NOTREG ? disktier_kind(&m->disk, e->hash) : NULL;
     pthread_mutex_lock(&m->lock);
     e->pins--;
     if (e->g3_unlink_pending && e->pins == 0) {
@@ -625,13 +705,30 @@ static int onboard_from_disk(struct kvbm *m, struct kv_entry *e, struct kvbm_adm
         disktier_remove(&m->disk, e->hash);
     }
     res->g3_read_s += (double)(t1 - t0) / 1e9;
+    if (!ok && rc == DISKTIER_NOTREG) {
+        /* not a file this tier made (a FIFO, a link, a device...): a miss, and left in place */
+        m->c.disk_read_errors++;
+        m->c.disk_refused++;
+        if (is_power_of_ten(m->c.disk_refused)) {
+            char path[PATH_MAX];
+            disktier_path(&m->disk, e->hash, path);
+            log_warn("disk tier: refused %s: it is %s, not a regular file; the block is recomputed "
+                     "and the file left in place (%llu refused so far, counted in "
+                     "kvbench_disk_read_errors)",
+                     path, kind, (unsigned long long)m->c.disk_refused);
+        }
+        if (e->in_g3)
+            g3_forget(m, e);
+        e->g3_refused = true; /* writing it again would be refused the same way */
+        return -1;
+    }
     if (!ok) {
         if (rc < 0) {
             m->c.disk_read_errors++;
             if (is_power_of_ten(m->c.disk_read_errors))
                 log_warn("disk tier: reading block %016llx failed: %s; treated as a miss (%llu "
                          "read errors so far)",
-                         (unsigned long long)e->hash, strerror(-rc),
+                         (unsigned long long)e->hash, disktier_strerror(rc),
                          (unsigned long long)m->c.disk_read_errors);
         } else {
             m->c.checksum_failures++;

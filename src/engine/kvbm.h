@@ -52,6 +52,8 @@ struct kvbm_counters {
     uint64_t evictions_g1, evictions_g2, evictions_g3;
     uint64_t prefetches;
     uint64_t checksum_failures, disk_read_errors, disk_write_errors;
+    uint64_t disk_refused; /* block files refused because they are not regular files (a FIFO, a
+                              link, a device...); also counted in disk_read/write_errors */
     uint64_t host_lookups, host_hits, disk_lookups, disk_hits;
     size_t g1_used, g1_cached, g2_blocks, g3_blocks, g3_queued;
 };
@@ -84,8 +86,9 @@ struct kvbm;
 
 /* Create the manager (and start the offload thread when the disk tier is in use). */
 int kvbm_create(const struct kvbm_config *cfg, struct kvbm **out, char *err);
-/* Stop the offload thread (finishing queued writes) and free everything. Block files are removed
- * unless keep_files. */
+/* Stop the offload thread (finishing queued writes) and free everything. Unless keep_files, the
+ * block files this manager wrote are removed by its index (never by a scan of the directory, so
+ * no file another engine wrote is touched); the directory's lock is released either way. */
 void kvbm_destroy(struct kvbm *m, bool keep_files);
 
 /* Admit a sequence: hashes[0..n_full) are its full prompt blocks, of which at most n_matchable

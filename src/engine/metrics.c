@@ -189,6 +189,10 @@ void metrics_render_kvbm(struct engine *e, struct buf *o)
     counter(o, "kvbench_disk_read_errors", "Disk tier reads that failed", c.disk_read_errors);
     counter(o, "kvbench_disk_write_errors", "Disk tier writes that failed (block kept out of G3)",
             c.disk_write_errors);
+    counter(o, "kvbench_disk_refused_files",
+            "Block files refused because they are not regular files (FIFO, link, device); also in "
+            "the read/write error counts",
+            c.disk_refused);
     const struct kvbm_config *cfg = kvbm_config(e->kv);
     head(o, "kvbench_tier_blocks", "gauge", "Blocks held per tier");
     buf_printf(o, "kvbench_tier_blocks{tier=\"g1\"} %zu\n", c.g1_used);

@@ -54,20 +54,23 @@ ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 (( ms >= 1400 )) || fail "stall not applied ($ms ms)"
 stop_engine
 
-# --- SIGTERM drains: an in-flight request finishes, new ones get 503 ----------------------------
-start_engine --profile tiny --kv-mode off --speedup 1 --hardware gb10
-curl -s "$BASE/v1/completions" -d '{"prompt":"x","max_tokens":40,"ignore_eos":true}' >"$TMP/inflight" &
-cpid=$!
-sleep 0.3
-kill -TERM "$ENGINE_PID"
-sleep 0.2
-code=$(curl -s -o "$TMP/b" -w '%{http_code}' "$BASE/v1/completions" -d '{"prompt":"y"}' || true)
-[[ $code == 503 || $code == 000 ]] || fail "new request during drain: $code"
-wait "$cpid"
-[[ $(jq .usage.completion_tokens "$TMP/inflight") -eq 40 ]] || fail "in-flight request lost: $(cat "$TMP/inflight")"
-for _ in $(seq 100); do kill -0 "$ENGINE_PID" 2>/dev/null || break; sleep 0.1; done
-rc=0; wait "$ENGINE_PID" || rc=$?
-[[ $rc -eq 0 ]] || fail "engine exit $rc after drain"
+# --- SIGTERM (and SIGHUP, alike) drains: an in-flight request finishes, new ones get 503 --------
+for sig in TERM HUP; do
+  start_engine --profile tiny --kv-mode off --speedup 1 --hardware gb10
+  curl -s "$BASE/v1/completions" -d '{"prompt":"x","max_tokens":40,"ignore_eos":true}' >"$TMP/inflight" &
+  cpid=$!
+  sleep 0.3
+  kill -$sig "$ENGINE_PID"
+  sleep 0.2
+  code=$(curl -s -o "$TMP/b" -w '%{http_code}' "$BASE/v1/completions" -d '{"prompt":"y"}' || true)
+  [[ $code == 503 || $code == 000 ]] || fail "new request during drain (SIG$sig): $code"
+  wait "$cpid"
+  [[ $(jq .usage.completion_tokens "$TMP/inflight") -eq 40 ]] || fail "in-flight request lost (SIG$sig): $(cat "$TMP/inflight")"
+  for _ in $(seq 100); do kill -0 "$ENGINE_PID" 2>/dev/null || break; sleep 0.1; done
+  rc=0; wait "$ENGINE_PID" || rc=$?
+  [[ $rc -eq 0 ]] || fail "engine exit $rc after drain (SIG$sig)"
+  grep -q "received SIG$sig: draining" "$ENGINE_LOG" || fail "SIG$sig not logged"
+done
 
 # --- bad flags --------------------------------------------------------------------------------
 expect_exit 2 "$KVBENCH" serve --kv-mode gpu

@@ -1,7 +1,10 @@
 /*
  * Unit tests for the engine's KV block manager: the hash chain, every tier move and its counter,
  * LRU order, the disk offload filter, checksum failures in host memory and on disk (detected,
- * counted, treated as a miss), and failed disk writes (injected and a real EFBIG).
+ * counted, treated as a miss), failed disk writes (injected and a real EFBIG), block files that
+ * are not regular files (a FIFO, a symbolic link: refused without blocking, left in place), and
+ * the directory lock (held with its lock file deleted; a removed directory made again and locked,
+ * or given up when another holder has it).
  */
 #include "test_common.h"
 
@@ -16,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <time.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -488,6 +492,239 @@ static void test_disktier_direct_and_stale_cleanup(void **state)
     unlink(fake);
 }
 
+/* Poll cond (up to ~5 s): the offload thread acts on the directory a few times a second. */
+#define WAIT_FOR(cond)                                                                             \
+    do {                                                                                           \
+        for (int w_ = 0; w_ < 500 && !(cond); w_++)                                                \
+            nanosleep(&(struct timespec){0, 10000000}, NULL);                                      \
+    } while (0)
+
+static bool is_fifo(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0 && S_ISFIFO(st.st_mode);
+}
+
+/* A block file replaced by a FIFO (or a symbolic link) is refused at once, never opened in a way
+ * that blocks: the prefix ends there, the block is recomputed, the file is left where it is and
+ * counted; writing the block again is refused the same way. A FIFO named like a block does not
+ * hold up the start-up scan either. alarm() turns a hang into a failure. */
+static void test_disk_fifo_and_link_refused(void **state)
+{
+    (void)state;
+    alarm(30);
+    char fifo0[4096];
+    snprintf(fifo0, sizeof fifo0, "%s/kvbench-00000000000000aa.kvblk", dir);
+    assert_int_equal(mkfifo(fifo0, 0644), 0);
+    struct kvbm *m = make(KV_MODE_CPU_DISK, 4, 4, 64, false); /* scans past the FIFO */
+    assert_true(is_fifo(fifo0));
+    uint64_t a[4], b[4], c[4];
+    hashes_for(10, 4, a);
+    hashes_for(20, 4, b);
+    hashes_for(30, 4, c);
+    run_seq(m, a, 4, 0, NULL);
+    kvbm_flush(m);
+    run_seq(m, c, 4, 0, NULL);
+    kvbm_flush(m);
+    run_seq(m, b, 4, 0, NULL); /* a and c now live on disk only */
+    kvbm_flush(m);
+    assert_int_equal(kvbm_block_tiers(m, a[1]), 4);
+    assert_int_equal(kvbm_block_tiers(m, c[0]), 4);
+
+    char path[4096];
+    kvbm_block_path(m, a[1], path, sizeof path);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(mkfifo(path, 0644), 0);
+    struct kvbm_admit_result res;
+    assert_int_equal(run_seq(m, a, 4, 0, &res), 1); /* block 0 onboards, block 1 is refused */
+    assert_int_equal(res.g3_onboards, 1);
+    kvbm_flush(m); /* the recomputed block 1 is not offloaded again onto the FIFO's name */
+    struct kvbm_counters cn;
+    kvbm_get_counters(m, &cn);
+    assert_int_equal(cn.disk_refused, 1);
+    assert_int_equal(cn.disk_read_errors, 1);
+    assert_int_equal(cn.disk_write_errors, 0);
+    assert_int_equal(cn.checksum_failures, 0);
+    assert_true(is_fifo(path)); /* left in place */
+    assert_int_equal(kvbm_block_tiers(m, a[1]) & 4, 0);
+
+    /* a symbolic link to a copy of the right bytes is refused too (O_NOFOLLOW) */
+    char cpath[4096], target[4096];
+    kvbm_block_path(m, c[0], cpath, sizeof cpath);
+    snprintf(target, sizeof target, "%s/elsewhere", dir);
+    assert_int_equal(rename(cpath, target), 0);
+    assert_int_equal(symlink(target, cpath), 0);
+    assert_int_equal(run_seq(m, c, 4, 0, &res), 0);
+    kvbm_flush(m); /* and nothing is written through the link */
+    kvbm_get_counters(m, &cn);
+    assert_int_equal(cn.disk_refused, 2);
+    assert_int_equal(cn.disk_read_errors, 2);
+    assert_int_equal(cn.disk_write_errors, 0);
+    kvbm_destroy(m, false);
+    /* clean-up removes our regular files only: the FIFOs, the link and its target stay */
+    assert_true(is_fifo(path));
+    assert_true(is_fifo(fifo0));
+    struct stat st;
+    assert_int_equal(lstat(cpath, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    assert_true(fs_exists(target));
+    alarm(0);
+    unlink(fifo0);
+    unlink(path);
+    unlink(cpath);
+    unlink(target);
+}
+
+/* disktier itself: reads and writes of a name that is a FIFO (with or without a reader at its other
+ * end), a symbolic link or a directory are refused at once, nothing is written into or through
+ * them, and remove leaves them alone. */
+static void test_disktier_refuses_non_regular(void **state)
+{
+    (void)state;
+    alarm(30);
+    char err[ERR_LEN], path[4096], target[4096];
+    struct disktier d;
+    assert_int_equal(disktier_open(&d, dir, 8192, err), 0);
+    void *buf = disktier_alloc(&d);
+    kvblock_fill(buf, d.file_bytes, 1);
+    disktier_path(&d, 1, path);
+    assert_int_equal(mkfifo(path, 0644), 0);
+    assert_int_equal(disktier_read(&d, 1, buf), DISKTIER_NOTREG);
+    assert_int_equal(disktier_write(&d, 1, buf), DISKTIER_NOTREG); /* no reader */
+    int rfd = open(path, O_RDONLY | O_NONBLOCK);
+    assert_true(rfd >= 0);
+    assert_int_equal(disktier_write(&d, 1, buf), DISKTIER_NOTREG); /* a reader: still refused */
+    char byte;
+    assert_true(read(rfd, &byte, 1) <= 0); /* ...and nothing was written into it */
+    close(rfd);
+    assert_string_equal(disktier_kind(&d, 1), "a FIFO");
+    assert_int_equal(disktier_remove(&d, 1), 0);
+    assert_true(is_fifo(path)); /* not ours to remove */
+    unlink(path);
+
+    snprintf(target, sizeof target, "%s/target", dir);
+    assert_int_equal(fs_write_atomic(target, "x", 1, err), 0);
+    disktier_path(&d, 2, path);
+    assert_int_equal(symlink(target, path), 0);
+    assert_int_equal(disktier_write(&d, 2, buf), DISKTIER_NOTREG);
+    assert_int_equal(disktier_read(&d, 2, buf), DISKTIER_NOTREG);
+    struct stat st;
+    assert_int_equal(stat(target, &st), 0);
+    assert_int_equal(st.st_size, 1); /* not written through the link */
+    assert_string_equal(disktier_kind(&d, 2), "a symbolic link");
+    assert_int_equal(disktier_remove(&d, 2), 0);
+    assert_int_equal(lstat(path, &st), 0);
+    unlink(path);
+    unlink(target);
+
+    disktier_path(&d, 3, path);
+    assert_int_equal(mkdir(path, 0755), 0);
+    assert_int_equal(disktier_write(&d, 3, buf), DISKTIER_NOTREG);
+    assert_int_equal(disktier_read(&d, 3, buf), DISKTIER_NOTREG);
+    rmdir(path);
+    assert_string_equal(disktier_strerror(DISKTIER_NOTREG), "not a regular file");
+    disktier_close(&d);
+    free(buf);
+    alarm(0);
+}
+
+/* The lock is the directory's, not the lock file's: with .kvbench.lock deleted a second opener is
+ * still refused (naming the holder, from /proc/locks), and nothing of the first is removed. */
+static void test_lock_survives_deleted_lock_file(void **state)
+{
+    (void)state;
+    char lock[4096], err[ERR_LEN];
+    snprintf(lock, sizeof lock, "%s/.kvbench.lock", dir);
+    struct disktier d, d2;
+    assert_int_equal(disktier_open(&d, dir, 8192, err), 0);
+    assert_true(disktier_held(&d));
+    void *buf = disktier_alloc(&d);
+    kvblock_fill(buf, d.file_bytes, 5);
+    assert_int_equal(disktier_write(&d, 5, buf), 0);
+    char path[4096];
+    disktier_path(&d, 5, path);
+    assert_int_equal(unlink(lock), 0);
+    assert_int_equal(disktier_open(&d2, dir, 8192, err), -1);
+    assert_non_null(strstr(err, "in use by another kvbench serve"));
+    char pid[32];
+    snprintf(pid, sizeof pid, "(pid %ld)", (long)getpid());
+    assert_non_null(strstr(err, pid));
+    assert_true(fs_exists(path));  /* the refused opener removed nothing */
+    assert_false(fs_exists(lock)); /* ...and made no lock file of its own */
+    assert_int_equal(disktier_read(&d, 5, buf), 0);
+    assert_int_equal(disktier_remove(&d, 5), 0);
+    disktier_close(&d);
+    assert_int_equal(disktier_open(&d2, dir, 8192, err), 0);
+    disktier_close(&d2);
+    free(buf);
+}
+
+/* The directory removed under a running manager is made again and locked (G3's index dropped,
+ * new blocks written there, a second opener refused); when another holder takes the path first,
+ * the manager gives G3 up and touches nothing of the other's. */
+static void test_removed_directory(void **state)
+{
+    (void)state;
+    char err[ERR_LEN], lock[4096];
+    snprintf(lock, sizeof lock, "%s/.kvbench.lock", dir);
+    struct kvbm *m = make(KV_MODE_CPU_DISK, 4, 4, 64, false);
+    uint64_t a[4], b[4], c[4];
+    hashes_for(10, 4, a);
+    hashes_for(20, 4, b);
+    hashes_for(30, 4, c);
+    run_seq(m, a, 4, 0, NULL);
+    kvbm_flush(m);
+    struct kvbm_counters cn;
+    kvbm_get_counters(m, &cn);
+    assert_int_equal(cn.g3_blocks, 4);
+    assert_int_equal(fs_remove_tree(dir, err), 0);
+    WAIT_FOR(fs_exists(lock));
+    assert_true(fs_is_dir(dir));
+    WAIT_FOR((kvbm_get_counters(m, &cn), cn.g3_blocks == 0));
+    assert_int_equal(cn.g3_blocks, 0);
+    struct disktier d2;
+    assert_int_equal(disktier_open(&d2, dir, 8192, err), -1); /* locked again */
+    assert_non_null(strstr(err, "in use by another kvbench serve"));
+    run_seq(m, b, 4, 0, NULL);
+    kvbm_flush(m);
+    char path[4096];
+    kvbm_block_path(m, b[0], path, sizeof path);
+    assert_true(fs_exists(path));
+    kvbm_get_counters(m, &cn);
+    assert_int_equal(cn.g3_blocks, 4);
+    assert_int_equal(cn.disk_write_errors, 0);
+
+    /* now another holder takes the path before the manager looks: the directory is moved away
+     * (still the manager's), a new one at the path is locked by d2, then the old one is removed */
+    char moved[4096];
+    snprintf(moved, sizeof moved, "%s.moved", dir);
+    assert_int_equal(rename(dir, moved), 0);
+    assert_int_equal(disktier_open(&d2, dir, 8192, err), 0);
+    assert_int_equal(fs_remove_tree(moved, err), 0);
+    WAIT_FOR((kvbm_get_counters(m, &cn), cn.g3_blocks == 0));
+    assert_int_equal(cn.g3_blocks, 0);
+    void *buf = disktier_alloc(&d2);
+    kvblock_fill(buf, d2.file_bytes, c[0]);
+    assert_int_equal(disktier_write(&d2, c[0], buf), 0); /* d2's own block of the same hash */
+    run_seq(m, c, 4, 0, NULL);                           /* the manager writes nothing now */
+    kvbm_flush(m);
+    kvbm_get_counters(m, &cn);
+    assert_int_equal(cn.g3_blocks, 0);
+    assert_int_equal(cn.disk_write_errors, 0);
+    kvbm_block_path(m, c[1], path, sizeof path);
+    assert_false(fs_exists(path));
+    kvbm_destroy(m, false);
+    disktier_path(&d2, c[0], path);
+    assert_true(fs_exists(path)); /* the manager removed nothing of d2's */
+    assert_true(fs_exists(lock)); /* nor d2's lock */
+    struct disktier d3;
+    assert_int_equal(disktier_open(&d3, dir, 8192, err), -1);
+    assert_int_equal(disktier_remove(&d2, c[0]), 0);
+    disktier_close(&d2);
+    assert_false(fs_exists(lock));
+    free(buf);
+}
+
 /* Out of memory at each allocation in turn (once, then from there on): creation fails with a
  * clear error and leaves nothing behind, or the manager degrades (a sequence not admitted, a
  * block left unshared) and, the memory back, works as before. ASan checks for leaks and crashes. */
@@ -562,6 +799,10 @@ int main(void)
         cmocka_unit_test(test_disk_full_real_efbig),
         cmocka_unit_test(test_prefix_partial_match),
         cmocka_unit_test(test_disktier_direct_and_stale_cleanup),
+        cmocka_unit_test(test_disk_fifo_and_link_refused),
+        cmocka_unit_test(test_disktier_refuses_non_regular),
+        cmocka_unit_test(test_lock_survives_deleted_lock_file),
+        cmocka_unit_test(test_removed_directory),
         cmocka_unit_test(test_allocation_failures),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
