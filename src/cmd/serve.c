@@ -370,15 +370,17 @@ int cmd_serve(int argc, char **argv)
          .def = "10",
          .min = 1,
          .max = 3600,
-         .help = "a connection must deliver its request headers within this (slow-header "
-                 "floods)"},
+         .help = "a connection must deliver its request line and headers within this, in "
+                 "total, however slowly it sends (slow-header floods)"},
         {.name = "idle-timeout-s",
          .type = OPT_DURATION,
          .dest = &o.idle_timeout_s,
-         .def = "600",
+         .def = "15",
          .min = 1,
          .max = 86400,
-         .help = "a connection that sent a request may idle this long"},
+         .help = "a kept-alive connection idle this long is closed, as is one whose request moves "
+                 "no byte this long (a stalled upload; a stream whose client stopped reading: its "
+                 "request is cancelled and its KV blocks freed)"},
         {.name = "http-threads",
          .type = OPT_INT,
          .dest = &o.http_threads,

@@ -20,6 +20,7 @@
 
 struct MHD_Connection;
 struct MHD_Daemon;
+struct conn_slot;
 
 /* ------------------------------------------------------------ metrics.c */
 
@@ -98,7 +99,32 @@ struct ereq {
     struct MHD_Connection *conn;
     bool suspended;
     bool conn_gone;
+    /* backpressure: the stream's client left engine_stream_out_limit() bytes unread, so the
+     * scheduler gives it no tokens until the stream reader has drained r->out to half of that */
+    bool paused;
 };
+
+/* What one stream whose client does not read may cost the engine: its SSE bytes (r->out) and,
+ * per connection, MHD's response block (STREAM_BLOCK_BYTES) and memory pool (MHD's default
+ * 32 KiB), the tail of text kept for stop strings, and the smaller buffers r->out outgrew (the
+ * allocator keeps them: under 2 x STREAM_EARLY_BYTES, as r->out is then given its whole size at
+ * once). r->out is paused at the bound less ENGINE_STREAM_FIXED_BYTES for all of those. A
+ * client that then reads nothing for --idle-timeout-s is disconnected by MHD's inactivity
+ * timeout, which cancels the request and frees its KV blocks. */
+#define ENGINE_STREAM_BOUND_DEFAULT ((size_t)1 << 20)
+#define ENGINE_STREAM_FIXED_BYTES   ((size_t)256 << 10)
+#define STREAM_BLOCK_BYTES          16384
+#define STREAM_EARLY_BYTES          ((size_t)32 << 10)
+static inline size_t engine_stream_bound(const struct engine *e)
+{
+    (void)e;
+    return ENGINE_STREAM_BOUND_DEFAULT;
+}
+static inline size_t engine_stream_out_limit(const struct engine *e)
+{
+    size_t b = engine_stream_bound(e);
+    return b > 2 * ENGINE_STREAM_FIXED_BYTES ? b - ENGINE_STREAM_FIXED_BYTES : b / 2;
+}
 
 struct ereq *ereq_new(struct engine *e);
 /* Validate a completion request body as the server does, without serving it (the fuzz target).
@@ -156,6 +182,7 @@ struct engine {
     size_t in_flight; /* submitted and not yet done */
     size_t live_reqs; /* ereq objects alive */
     bool stopping;
+    bool sched_kick; /* something the scheduler waits for happened: look again before waiting */
     pthread_t sched;
     bool sched_running;
     uint64_t serial;
@@ -164,8 +191,19 @@ struct engine {
     uint64_t rng;
 
     struct front_metrics fm;
-    _Atomic unsigned api_connections; /* open API connections (our limit, checked on accept) */
-    _Atomic unsigned long long refused_connections;
+    _Atomic unsigned long long refused_connections; /* closed at accept: every slot busy */
+
+    /* server.c: the open API connections (struct conn_slot), for the header deadline, the
+     * keep-alive deadline and eviction when --max-connections is reached */
+    pthread_mutex_t conns_lock;
+    pthread_cond_t conns_cond; /* wakes the reaper (stop) */
+    struct conn_slot *conns;   /* list of open API connections */
+    unsigned conns_open;       /* open and not being closed by us: what the limit counts */
+    bool conns_ready, reaper_running, reaper_stop;
+    pthread_t reaper;
+    _Atomic unsigned long long evicted_connections; /* idle or header-less, closed for a newcomer */
+    _Atomic unsigned long long header_timeouts;     /* closed at the request-header deadline */
+    _Atomic unsigned long long non_http_closed;     /* first byte not HTTP (TLS, garbage) */
 };
 
 /* engine.c: the one "does the request fit" check (context, max_num_tokens, device blocks). */

@@ -123,9 +123,21 @@ void metrics_render_frontend(struct engine *e, struct buf *o)
                  labels, &m->cached);
     pthread_mutex_unlock(&m->lock);
     head(o, "kvbench_refused_connections_total", "counter",
-         "Connections closed at accept: over --max-connections");
+         "Connections closed at accept: every --max-connections slot serving a request");
     buf_printf(o, "kvbench_refused_connections_total %llu\n",
                (unsigned long long)atomic_load(&e->refused_connections));
+    head(o, "kvbench_evicted_connections_total", "counter",
+         "Idle or header-trickling connections closed to make room at --max-connections");
+    buf_printf(o, "kvbench_evicted_connections_total %llu\n",
+               (unsigned long long)atomic_load(&e->evicted_connections));
+    head(o, "kvbench_header_timeouts_total", "counter",
+         "Connections closed at the request-header deadline (--request-read-timeout-s)");
+    buf_printf(o, "kvbench_header_timeouts_total %llu\n",
+               (unsigned long long)atomic_load(&e->header_timeouts));
+    head(o, "kvbench_non_http_connections_total", "counter",
+         "Connections closed at once: their first byte cannot begin an HTTP request");
+    buf_printf(o, "kvbench_non_http_connections_total %llu\n",
+               (unsigned long long)atomic_load(&e->non_http_closed));
     head(o, "dynamo_frontend_model_kv_cache_block_size", "gauge", "Tokens per KV block");
     buf_printf(o, "dynamo_frontend_model_kv_cache_block_size{%s} %zu\n", labels,
                e->cfg.kv.block_tokens);

@@ -136,6 +136,22 @@ static void flush_output_locked(struct ereq *r, const char *finish)
         wire_stream_end(r);
 }
 
+/* A stream keeps of its text only what is not sent yet and the tail a stop string may still
+ * end in (append_token, stop_holdback), so that a long stream holds no more than its output
+ * buffer. Dropped in 4 KiB steps or more, to keep the copying rare. */
+static void trim_streamed_locked(struct ereq *r)
+{
+    if (!r->stream || r->text.len < r->max_stop_len)
+        return;
+    size_t drop = r->text.len - r->max_stop_len;
+    if (drop > r->streamed)
+        drop = r->streamed;
+    if (drop < 4096)
+        return;
+    buf_consume(&r->text, drop);
+    r->streamed -= drop;
+}
+
 static void observe_done(struct engine *e, struct ereq *r, bool ok)
 {
     struct front_metrics *m = &e->fm;
@@ -215,8 +231,21 @@ static struct token_outcome step_token(struct engine *e, struct ereq *r, uint64_
     bool stopped = append_token(r, tok, len);
     bool last = stopped || r->generated >= r->plan_len;
     if (!last && r->stream) {
+        /* A stream whose client lags gets its whole buffer at once: grown by doubling, it
+         * would leave the allocator holding each smaller buffer it outgrew (as much again). */
+        size_t limit = engine_stream_out_limit(e);
+        if (r->out.len >= STREAM_EARLY_BYTES && r->out.cap <= 2 * STREAM_EARLY_BYTES &&
+            r->out.cap < limit)
+            buf_reserve(&r->out, limit - r->out.len); /* tried once: a failure leaves it to grow */
         flush_output_locked(r, NULL);
+        trim_streamed_locked(r);
         ereq_wake_locked(r); /* a unary answer waits for finish() */
+        /* backpressure: its client has not taken the bound; no more tokens until it does
+         * (the stream reader unpauses it) */
+        if (r->out.len >= limit && !r->paused) {
+            r->paused = true;
+            log_debug("%s paused: its client left %zu bytes unread", r->id, r->out.len);
+        }
     }
     pthread_mutex_unlock(&r->lock);
     struct token_outcome out = {false, false, NULL};
@@ -393,12 +422,18 @@ static void *sched_main(void *arg)
         uint64_t next_wake = 0;
         double cost = admit(e, fresh, &n_fresh, step_start, &next_wake);
 
-        /* Decode cost of those already past prefill. */
+        /* Decode cost of those already past prefill, less the streams paused for their
+         * client (they keep their KV blocks and wait, at no cost to the step). */
         size_t n_batch = 0, context = 0;
         pthread_mutex_lock(&e->lock);
         for (size_t i = 0; i < e->n_running; i++) {
             struct ereq *r = e->running[i];
-            if (r->prefilled) {
+            if (!r->prefilled)
+                continue;
+            pthread_mutex_lock(&r->lock);
+            bool paused = r->paused;
+            pthread_mutex_unlock(&r->lock);
+            if (!paused) {
                 batch[n_batch++] = r;
                 context += r->prompt.n + r->generated;
             }
@@ -407,9 +442,11 @@ static void *sched_main(void *arg)
         cost += decode_s(e, n_batch, context);
 
         if (n_fresh == 0 && n_batch == 0) {
-            /* Nothing can run: wait for an arrival, a release or a stall to expire. */
+            /* Nothing can run: wait for an arrival, a cancel, an unpaused stream (each sets
+             * sched_kick, so one that came while this step looked is not slept through) or a
+             * stall to expire. */
             pthread_mutex_lock(&e->lock);
-            if (!e->stopping) {
+            if (!e->stopping && !e->sched_kick) {
                 if (next_wake) {
                     struct timespec ts;
                     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -423,6 +460,7 @@ static void *sched_main(void *arg)
                     pthread_cond_wait(&e->wake, &e->lock);
                 }
             }
+            e->sched_kick = false;
             pthread_mutex_unlock(&e->lock);
             continue;
         }
@@ -499,6 +537,7 @@ void sched_submit(struct engine *e, struct ereq *r)
     else
         e->wait_head = r;
     e->wait_tail = r;
+    e->sched_kick = true;
     pthread_cond_signal(&e->wake);
     pthread_mutex_unlock(&e->lock);
 }

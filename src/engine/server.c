@@ -7,7 +7,14 @@
  * when it adds output. A unary completion suspends in the access handler until the scheduler
  * finishes it, and is answered when the handler runs again after the resume. Both sides use the
  * request's lock and its `suspended` flag, so a resume always matches a suspend, and a
- * connection that has completed (`conn_gone`) is never touched again.
+ * connection that has completed (`conn_gone`) is never touched again. A stream whose client
+ * stops reading is bounded: the scheduler pauses it when engine_stream_out_limit() bytes wait
+ * (internal.h), and the reader unpauses it once the client has taken half of them.
+ *
+ * What the headers alone decide is answered from the access handler's first call, before any
+ * body is read (request framing); how long a connection may take over its headers or idle
+ * between requests, and whose slot a newcomer takes when all are in use, is the connection
+ * table's (connection hygiene).
  *
  * The listening sockets are opened here (not by MHD) so that a busy port is a clear error and
  * port 0 picks a free port that we can report.
@@ -23,21 +30,23 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
 struct hctx {
     struct buf body;
-    bool too_big;
-    bool bad_length; /* two Content-Length headers that disagree */
     bool submitted;
     struct ereq *req;
 };
@@ -486,6 +495,9 @@ int engine_parse_request(struct engine *e, const char *body, size_t len, unsigne
     return rc;
 }
 
+/* MHD asks for more of a stream when its client has taken what it had: copy what the scheduler
+ * produced, or suspend until it produces more. A stream the scheduler paused (its client left
+ * engine_stream_out_limit() bytes unread) is given tokens again once half of that is read. */
 static ssize_t stream_reader(void *cls, uint64_t pos, char *out, size_t max)
 {
     (void)pos;
@@ -495,7 +507,17 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *out, size_t max)
         size_t n = r->out.len < max ? r->out.len : max;
         memcpy(out, r->out.data, n);
         buf_consume(&r->out, n);
+        bool unpause = r->paused && r->out.len <= engine_stream_out_limit(r->eng) / 2;
+        if (unpause)
+            r->paused = false;
         pthread_mutex_unlock(&r->lock);
+        if (unpause) {
+            /* (never under r->lock: the scheduler takes e->lock before a request's lock) */
+            pthread_mutex_lock(&r->eng->lock);
+            r->eng->sched_kick = true;
+            pthread_cond_signal(&r->eng->wake);
+            pthread_mutex_unlock(&r->eng->lock);
+        }
         return (ssize_t)n;
     }
     if (r->done) {
@@ -514,21 +536,27 @@ static void stream_free(void *cls)
     ereq_unref(cls);
 }
 
-static void set_request_id(struct engine *e, struct MHD_Connection *c, struct ereq *r)
+/* The request's id: the client's x-request-id when it is a sane one, else a new one. */
+static void request_id(struct engine *e, struct MHD_Connection *c, char *id, size_t cap)
 {
     const char *given = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-request-id");
-    bool ok = given && *given && strlen(given) < sizeof r->id;
+    bool ok = given && *given && strlen(given) < cap;
     for (const char *p = given; ok && *p; p++)
         ok = *p > 0x20 && *p < 0x7f && *p != '"' && *p != '\\';
     if (ok) {
-        snprintf(r->id, sizeof r->id, "%s", given);
+        snprintf(id, cap, "%s", given);
     } else {
         pthread_mutex_lock(&e->lock);
         uint64_t n = ++e->serial;
         pthread_mutex_unlock(&e->lock);
-        snprintf(r->id, sizeof r->id, "kvb-%016llx-%llu", (unsigned long long)e->instance_id,
+        snprintf(id, cap, "kvb-%016llx-%llu", (unsigned long long)e->instance_id,
                  (unsigned long long)n);
     }
+}
+
+static void set_request_id(struct engine *e, struct MHD_Connection *c, struct ereq *r)
+{
+    request_id(e, c, r->id, sizeof r->id);
     snprintf(r->cmpl_id, sizeof r->cmpl_id, "cmpl-%s", r->id);
 }
 
@@ -574,13 +602,6 @@ static enum MHD_Result handle_completion(struct engine *e, struct MHD_Connection
         return send_error(e, c, 500, "internal_server_error", NULL, NULL, "out of memory", NULL);
     h->req = r;
     set_request_id(e, c, r);
-    if (h->too_big) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "request body exceeds %zu bytes", e->cfg.max_body_bytes);
-        count_rejected(e, false);
-        return send_error(e, c, MHD_HTTP_CONTENT_TOO_LARGE, "invalid_request_error", NULL, NULL,
-                          msg, r->id);
-    }
     enum engine_state st = current_state(e);
     if (st == ENGINE_DRAINING) {
         count_rejected(e, false);
@@ -633,7 +654,7 @@ static enum MHD_Result handle_completion(struct engine *e, struct MHD_Connection
     if (r->stream) {
         ereq_ref(r); /* held by the response */
         struct MHD_Response *resp = MHD_create_response_from_callback(
-            MHD_SIZE_UNKNOWN, 16384, stream_reader, r, stream_free);
+            MHD_SIZE_UNKNOWN, STREAM_BLOCK_BYTES, stream_reader, r, stream_free);
         if (!resp) {
             ereq_unref(r);
             return MHD_NO;
@@ -686,31 +707,396 @@ static enum MHD_Result handle_tokenize(struct engine *e, struct MHD_Connection *
     return send_json(c, MHD_HTTP_OK, body, NULL);
 }
 
-/* Two Content-Length headers that disagree: request smuggling's favourite, answered 400. */
-struct lengths {
-    const char *first;
-    bool conflict;
+/* ------------------------------------------------------------ connection hygiene */
+
+/*
+ * Every API connection has a slot (MHD's socket context) in e->conns, in one of three phases:
+ *   HEADERS  connected, or the next request line came in: the request line and headers are
+ *            due by a deadline (--request-read-timeout-s) that no trickle of bytes extends;
+ *   ACTIVE   a request is being served: MHD's inactivity timeout (--idle-timeout-s) applies;
+ *   IDLE     kept alive between requests: closed --idle-timeout-s after the last answer.
+ * The reaper thread closes a connection whose deadline passed. A new connection that finds
+ * every slot taken closes the connection idle longest, else the one that has been sending its
+ * headers longest (once that is longer than a client needs), and is refused only when every
+ * slot serves a request. A first byte that cannot begin an HTTP request (a TLS ClientHello,
+ * binary garbage) closes the connection at once; the listener defers accept until the first
+ * bytes are in (TCP_DEFER_ACCEPT) so that they can be looked at.
+ *
+ * Closing is shutdown(2) of the socket, under conns_lock: MHD, which owns the socket, then reads
+ * the end of the stream and closes the connection its usual way (NOTIFY_CLOSED, which unlinks
+ * the slot under the same lock, comes before MHD closes the socket, so the descriptor shut down
+ * is always still this connection's).
+ */
+enum conn_phase { CONN_HEADERS, CONN_ACTIVE, CONN_IDLE };
+
+struct conn_slot {
+    struct conn_slot *prev, *next;
+    int fd;
+    enum conn_phase phase;
+    uint64_t since_ns;    /* when the phase began */
+    uint64_t deadline_ns; /* HEADERS and IDLE: closed at this time */
+    bool closing;         /* shut down by us: no longer counted against the limit */
 };
 
-static enum MHD_Result each_length(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   const char *value)
+#define NS_PER_S 1000000000ull
+
+static unsigned read_timeout_s(const struct engine *e)
 {
-    (void)kind;
-    struct lengths *l = cls;
-    if (strcasecmp(key, "Content-Length") != 0 || !value)
-        return MHD_YES;
-    if (!l->first)
-        l->first = value;
-    else if (strcmp(l->first, value) != 0)
-        l->conflict = true;
+    return e->cfg.request_read_timeout_s ? e->cfg.request_read_timeout_s : 10u;
+}
+
+static unsigned idle_timeout_s(const struct engine *e)
+{
+    return e->cfg.idle_timeout_s ? e->cfg.idle_timeout_s : 600u;
+}
+
+/* How long a connection must have been sending its headers before a newcomer may take its
+ * slot: far longer than any client needs on a working link. */
+static uint64_t header_evict_age_ns(const struct engine *e)
+{
+    uint64_t half = (uint64_t)read_timeout_s(e) * NS_PER_S / 2;
+    return half < NS_PER_S ? half : NS_PER_S;
+}
+
+/* Under conns_lock. */
+static void slot_close_locked(struct engine *e, struct conn_slot *s)
+{
+    if (s->closing)
+        return;
+    s->closing = true;
+    e->conns_open--;
+    shutdown(s->fd, SHUT_RDWR);
+}
+
+static struct conn_slot *conn_slot_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* The connection's request moves on: HEADERS (its request line came in), ACTIVE (its headers
+ * are in) or IDLE (answered, kept alive). */
+static void conn_enter(struct engine *e, struct MHD_Connection *c, enum conn_phase phase)
+{
+    struct conn_slot *s = conn_slot_of(c);
+    if (!s)
+        return;
+    uint64_t now = clock_now_ns();
+    pthread_mutex_lock(&e->conns_lock);
+    if (phase == CONN_HEADERS) {
+        /* a new connection's deadline runs from its accept, not from its request line */
+        if (s->phase == CONN_IDLE) {
+            s->phase = CONN_HEADERS;
+            s->since_ns = now;
+            s->deadline_ns = now + read_timeout_s(e) * NS_PER_S;
+        }
+    } else if (phase == CONN_ACTIVE) {
+        s->phase = CONN_ACTIVE;
+        s->since_ns = now;
+        s->deadline_ns = 0;
+    } else {
+        s->phase = CONN_IDLE;
+        s->since_ns = now;
+        s->deadline_ns = now + idle_timeout_s(e) * NS_PER_S;
+    }
+    pthread_mutex_unlock(&e->conns_lock);
+}
+
+/* Under conns_lock: the connection a newcomer may close to take its slot, or NULL. */
+static struct conn_slot *pick_victim_locked(struct engine *e, uint64_t now)
+{
+    struct conn_slot *idle = NULL, *slow = NULL;
+    uint64_t min_age = header_evict_age_ns(e);
+    for (struct conn_slot *s = e->conns; s; s = s->next) {
+        if (s->closing)
+            continue;
+        if (s->phase == CONN_IDLE && (!idle || s->since_ns < idle->since_ns))
+            idle = s;
+        else if (s->phase == CONN_HEADERS && now >= s->since_ns + min_age &&
+                 (!slow || s->since_ns < slow->since_ns))
+            slow = s;
+    }
+    return idle ? idle : slow;
+}
+
+/* Accept policy: a free slot, or one taken from an idle or header-trickling connection. (Our
+ * limit, not MHD's, which stops listening at its limit and leaves the queue in CLOSE-WAIT.) */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    (void)addr;
+    (void)addrlen;
+    struct engine *e = cls;
+    bool ok = true;
+    pthread_mutex_lock(&e->conns_lock);
+    if (e->conns_open >= e->cfg.max_connections) {
+        struct conn_slot *victim = pick_victim_locked(e, clock_now_ns());
+        if (victim) {
+            slot_close_locked(e, victim);
+            atomic_fetch_add(&e->evicted_connections, 1);
+        } else {
+            ok = false;
+        }
+    }
+    pthread_mutex_unlock(&e->conns_lock);
+    if (!ok) {
+        atomic_fetch_add(&e->refused_connections, 1);
+        return MHD_NO;
+    }
     return MHD_YES;
 }
 
-static bool conflicting_lengths(struct MHD_Connection *c)
+/* Can b begin an HTTP request? A method is a token; an empty line before it is tolerated. */
+static bool http_first_byte(unsigned char b)
 {
-    struct lengths l = {NULL, false};
-    MHD_get_connection_values(c, MHD_HEADER_KIND, each_length, &l);
-    return l.conflict;
+    if (b == '\r' || b == '\n')
+        return true;
+    return b > 0x20 && b < 0x7f && !strchr("\"(),/:;<=>?@[\\]{}", b);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct engine *e = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        struct conn_slot *s = *socket_context;
+        if (!s)
+            return;
+        pthread_mutex_lock(&e->conns_lock);
+        if (s->prev)
+            s->prev->next = s->next;
+        else
+            e->conns = s->next;
+        if (s->next)
+            s->next->prev = s->prev;
+        if (!s->closing)
+            e->conns_open--;
+        pthread_mutex_unlock(&e->conns_lock);
+        free(s);
+        *socket_context = NULL;
+        return;
+    }
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct conn_slot *s = ci ? calloc(1, sizeof *s) : NULL;
+    if (!s)
+        return; /* out of memory: served, but not counted or timed */
+    s->fd = ci->connect_fd;
+    s->phase = CONN_HEADERS;
+    s->since_ns = clock_now_ns();
+    s->deadline_ns = s->since_ns + read_timeout_s(e) * NS_PER_S;
+    /* (MHD has read nothing yet: its first read comes after this notification) */
+    unsigned char first;
+    bool not_http = recv(s->fd, &first, 1, MSG_PEEK | MSG_DONTWAIT) == 1 && !http_first_byte(first);
+    pthread_mutex_lock(&e->conns_lock);
+    s->next = e->conns;
+    if (e->conns)
+        e->conns->prev = s;
+    e->conns = s;
+    e->conns_open++;
+    if (not_http)
+        slot_close_locked(e, s);
+    pthread_mutex_unlock(&e->conns_lock);
+    if (not_http)
+        atomic_fetch_add(&e->non_http_closed, 1);
+    *socket_context = s;
+}
+
+/* MHD has the next request line of a connection (its URI log hook). */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)uri;
+    conn_enter(cls, c, CONN_HEADERS);
+    return NULL; /* the access handler's first call still sees *req_cls == NULL */
+}
+
+/* Closes connections whose header or keep-alive deadline has passed. It sleeps until the next
+ * deadline, at most a second: every deadline is set at least a second ahead (both timeouts are
+ * whole seconds), so none is missed by more than the wake-up's latency. */
+static void *reaper_main(void *arg)
+{
+    struct engine *e = arg;
+    pthread_mutex_lock(&e->conns_lock);
+    while (!e->reaper_stop) {
+        uint64_t now = clock_now_ns(), next = now + NS_PER_S;
+        for (struct conn_slot *s = e->conns; s; s = s->next) {
+            if (s->closing || !s->deadline_ns)
+                continue;
+            if (s->deadline_ns <= now) {
+                if (s->phase == CONN_HEADERS)
+                    atomic_fetch_add(&e->header_timeouts, 1);
+                slot_close_locked(e, s);
+            } else if (s->deadline_ns < next) {
+                next = s->deadline_ns;
+            }
+        }
+        struct timespec ts = {.tv_sec = (time_t)(next / NS_PER_S),
+                              .tv_nsec = (long)(next % NS_PER_S)};
+        pthread_cond_timedwait(&e->conns_cond, &e->conns_lock, &ts);
+    }
+    pthread_mutex_unlock(&e->conns_lock);
+    return NULL;
+}
+
+static int conns_init(struct engine *e, char *err)
+{
+    pthread_mutex_init(&e->conns_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&e->conns_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    e->conns_ready = true;
+    if (pthread_create(&e->reaper, NULL, reaper_main, e) != 0)
+        return err_set(err, "cannot start the connection reaper thread");
+    e->reaper_running = true;
+    return 0;
+}
+
+static void reaper_stop(struct engine *e)
+{
+    if (!e->reaper_running)
+        return;
+    pthread_mutex_lock(&e->conns_lock);
+    e->reaper_stop = true;
+    pthread_cond_signal(&e->conns_cond);
+    pthread_mutex_unlock(&e->conns_lock);
+    pthread_join(e->reaper, NULL);
+    e->reaper_running = false;
+}
+
+/* After the daemon stopped (every connection closed and unlinked). */
+static void conns_free(struct engine *e)
+{
+    if (!e->conns_ready)
+        return;
+    while (e->conns) { /* none unless MHD skipped a notification */
+        struct conn_slot *s = e->conns;
+        e->conns = s->next;
+        free(s);
+    }
+    pthread_cond_destroy(&e->conns_cond);
+    pthread_mutex_destroy(&e->conns_lock);
+    e->conns_ready = false;
+}
+
+/* Room for --max-connections sockets (and MHD's margin, and the engine's own files). */
+static void raise_fd_limit(const struct engine *e)
+{
+    struct rlimit rl;
+    rlim_t need = (rlim_t)e->cfg.max_connections + 512;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need)
+        return;
+    rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+    if (want > rl.rlim_cur) {
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            want = 0;
+    }
+    if (want < need)
+        log_warn("the open-file limit (%llu) is below --max-connections + 512: connections past "
+                 "it will fail (raise it with ulimit -n)",
+                 (unsigned long long)(want ? want : rl.rlim_cur));
+}
+
+/* ------------------------------------------------------------ request framing */
+
+/* What the request line and headers alone decide, answered before a byte of the body is read
+ * (an answer queued in the access handler's first call also means no "100 Continue"): the
+ * framing a proxy and this server could read differently (request smuggling) is refused, and so
+ * is a body over the limit, from its Content-Length. */
+struct framing {
+    const char *length;     /* the first Content-Length */
+    bool length_conflict;   /* another one that disagrees */
+    const char *bad_coding; /* a Transfer-Encoding other than chunked */
+    bool chunked;
+};
+
+static enum MHD_Result each_framing_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                           const char *value)
+{
+    (void)kind;
+    struct framing *f = cls;
+    if (!value)
+        value = "";
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        if (!f->length)
+            f->length = value;
+        else if (strcmp(f->length, value) != 0)
+            f->length_conflict = true;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        if (strcasecmp(value, "chunked") == 0)
+            f->chunked = true;
+        else if (!f->bad_coding)
+            f->bad_coding = value;
+    }
+    return MHD_YES;
+}
+
+/* Returns 0 when the request may be read on, else the status to answer with msg filled. */
+static unsigned check_framing(struct engine *e, struct MHD_Connection *c, const char *version,
+                              char *msg, size_t cap)
+{
+    if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
+        !MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST)) {
+        snprintf(msg, cap, "an HTTP/1.1 request must carry a Host header");
+        return MHD_HTTP_BAD_REQUEST;
+    }
+    struct framing f = {0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, each_framing_header, &f);
+    if (f.bad_coding) {
+        snprintf(msg, cap, "Transfer-Encoding '%.60s' is not implemented (only chunked)",
+                 f.bad_coding);
+        return MHD_HTTP_NOT_IMPLEMENTED;
+    }
+    if (f.length_conflict) {
+        snprintf(msg, cap, "conflicting Content-Length headers");
+        return MHD_HTTP_BAD_REQUEST;
+    }
+    if (f.chunked && f.length) {
+        snprintf(msg, cap, "both Transfer-Encoding and Content-Length");
+        return MHD_HTTP_BAD_REQUEST;
+    }
+    if (f.length) {
+        const char *p = f.length;
+        unsigned long long n = 0;
+        bool ok = *p != '\0';
+        for (; ok && *p; p++) {
+            ok = *p >= '0' && *p <= '9' && n <= (ULLONG_MAX - 9) / 10;
+            n = n * 10 + (unsigned long long)(*p - '0');
+        }
+        if (!ok) {
+            snprintf(msg, cap, "Content-Length is not a number");
+            return MHD_HTTP_BAD_REQUEST;
+        }
+        if (n > e->cfg.max_body_bytes) {
+            snprintf(msg, cap, "request body exceeds %zu bytes", e->cfg.max_body_bytes);
+            return MHD_HTTP_CONTENT_TOO_LARGE;
+        }
+    }
+    return 0;
+}
+
+/* The first call of the access handler for a request: its headers are all in. */
+static enum MHD_Result on_headers(struct engine *e, struct MHD_Connection *c, const char *url,
+                                  const char *version)
+{
+    conn_enter(e, c, CONN_ACTIVE);
+    /* from now on the idle timeout applies (MHD's, an inactivity timeout: a body that stops
+     * coming, a stream whose client stops reading) */
+    MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, idle_timeout_s(e));
+    char msg[160];
+    unsigned status = check_framing(e, c, version, msg, sizeof msg);
+    if (!status)
+        return MHD_YES;
+    char id[80] = "";
+    if (strcmp(url, "/v1/completions") == 0) {
+        request_id(e, c, id, sizeof id);
+        count_rejected(e, false);
+    }
+    return send_error(e, c, status,
+                      status >= 500 ? "internal_server_error" : "invalid_request_error", NULL, NULL,
+                      msg, id);
 }
 
 /* ------------------------------------------------------------ MHD callbacks */
@@ -719,7 +1105,6 @@ static enum MHD_Result on_api(void *cls, struct MHD_Connection *c, const char *u
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **req_cls)
 {
-    (void)version;
     struct engine *e = cls;
     struct hctx *h = *req_cls;
     if (!h) {
@@ -727,32 +1112,27 @@ static enum MHD_Result on_api(void *cls, struct MHD_Connection *c, const char *u
         if (!h)
             return MHD_NO;
         *req_cls = h;
-        /* the request's headers are in: from now on the idle timeout applies */
-        MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
-                                  e->cfg.idle_timeout_s ? e->cfg.idle_timeout_s : 600u);
-        if (conflicting_lengths(c)) {
-            h->bad_length = true;
-            return MHD_YES;
-        }
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > e->cfg.max_body_bytes)
-            h->too_big = true;
-        return MHD_YES;
-    }
-    if (h->bad_length) {
-        *upload_size = 0;
-        return send_error(e, c, MHD_HTTP_BAD_REQUEST, "invalid_request_error", NULL, NULL,
-                          "conflicting Content-Length headers", NULL);
+        return on_headers(e, c, url, version);
     }
     if (*upload_size) {
-        if (!h->too_big && h->body.len + *upload_size > e->cfg.max_body_bytes)
-            h->too_big = true;
-        if (!h->too_big && buf_append(&h->body, upload, *upload_size) < 0)
-            h->too_big = true;
+        /* A body with a Content-Length over the limit was refused with its headers; a chunked
+         * one has none, and MHD cannot answer in the middle of a body: the connection is
+         * closed where the body passes the limit, rather than read to its end. */
+        if (h->body.len + *upload_size > e->cfg.max_body_bytes ||
+            buf_append(&h->body, upload, *upload_size) < 0) {
+            log_debug("closing a connection whose chunked body passed %zu bytes",
+                      e->cfg.max_body_bytes);
+            if (strcmp(url, "/v1/completions") == 0)
+                count_rejected(e, false);
+            return MHD_NO;
+        }
         *upload_size = 0;
         return MHD_YES;
     }
-    bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+    /* HEAD wherever GET is served: MHD sends the headers GET would get, without the body */
+    bool get =
+        strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
     const char *what = NULL; /* the method a known path wants */
     bool tokenize = e->cfg.personality && e->cfg.personality->tokenize != TOKENIZE_NONE;
     bool props = e->cfg.personality && e->cfg.personality->props && !e->cfg.omit_props;
@@ -800,9 +1180,9 @@ static enum MHD_Result on_api(void *cls, struct MHD_Connection *c, const char *u
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)c;
     (void)toe;
     struct engine *e = cls;
+    conn_enter(e, c, CONN_IDLE);
     struct hctx *h = *req_cls;
     if (!h)
         return;
@@ -817,6 +1197,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
         pthread_mutex_unlock(&r->lock);
         if (!was_done) {
             pthread_mutex_lock(&e->lock);
+            e->sched_kick = true;
             pthread_cond_signal(&e->wake);
             pthread_mutex_unlock(&e->lock);
         }
@@ -851,7 +1232,9 @@ static enum MHD_Result on_metrics(void *cls, struct MHD_Connection *c, const cha
 
 /* ------------------------------------------------------------ start / stop */
 
-static int open_listener(const char *host, int port, int *fd_out, int *port_out, char *err)
+/* defer_s > 0: accept only once the first bytes are in (or after defer_s). */
+static int open_listener(const char *host, int port, int defer_s, int *fd_out, int *port_out,
+                         char *err)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     const char *h = strcmp(host, "localhost") == 0 ? "127.0.0.1" : host;
@@ -864,6 +1247,8 @@ static int open_listener(const char *host, int port, int *fd_out, int *port_out,
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (defer_s > 0) /* (an optimisation: without it the first-byte check sees less) */
+        setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_s, sizeof defer_s);
     if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0) {
         int e = errno;
         close(fd);
@@ -882,47 +1267,23 @@ static int open_listener(const char *host, int port, int *fd_out, int *port_out,
     return 0;
 }
 
-/* Over --max-connections a new connection is closed at once (accept policy), instead of
- * libmicrohttpd's own limit, which stops listening and leaves the queue to rot in CLOSE-WAIT. */
-static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
-{
-    (void)addr;
-    (void)addrlen;
-    struct engine *e = cls;
-    if (atomic_load(&e->api_connections) >= e->cfg.max_connections) {
-        atomic_fetch_add(&e->refused_connections, 1);
-        return MHD_NO;
-    }
-    return MHD_YES;
-}
-
-static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
-                          enum MHD_ConnectionNotificationCode toe)
-{
-    (void)c;
-    (void)socket_context;
-    struct engine *e = cls;
-    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
-        atomic_fetch_add(&e->api_connections, 1);
-    else if (toe == MHD_CONNECTION_NOTIFY_CLOSED)
-        atomic_fetch_sub(&e->api_connections, 1);
-}
-
 static struct MHD_Daemon *start_daemon(struct engine *e, int fd, MHD_AccessHandlerCallback cb,
                                        unsigned threads, bool api)
 {
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
-    /* The daemon-wide timeout is the short one: a connection that has not delivered its request
-     * headers in it is closed (slow-header floods); once a request arrives, its connection gets
-     * the idle timeout (on_api). */
-    unsigned read_s = e->cfg.request_read_timeout_s ? e->cfg.request_read_timeout_s : 10;
+    /* The daemon-wide timeout is the short one, an inactivity timeout until the request's
+     * headers are in (the reaper's deadline bounds their total time); then the connection gets
+     * the idle timeout (on_headers). */
+    unsigned read_s = read_timeout_s(e);
+    /* MHD's own limit is only a backstop above ours (on_accept): connections we shut down to
+     * make room stay open for a moment until their thread closes them. */
     if (api)
-        return MHD_start_daemon(flags, 0, on_accept, e, cb, e, MHD_OPTION_LISTEN_SOCKET, fd,
-                                MHD_OPTION_NOTIFY_COMPLETED, on_completed, e,
-                                MHD_OPTION_NOTIFY_CONNECTION, on_connection, e,
-                                MHD_OPTION_CONNECTION_LIMIT, e->cfg.max_connections + 64u,
-                                MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
-                                read_s, MHD_OPTION_END);
+        return MHD_start_daemon(
+            flags, 0, on_accept, e, cb, e, MHD_OPTION_LISTEN_SOCKET, fd,
+            MHD_OPTION_NOTIFY_COMPLETED, on_completed, e, MHD_OPTION_NOTIFY_CONNECTION,
+            on_connection, e, MHD_OPTION_URI_LOG_CALLBACK, on_request_line, e,
+            MHD_OPTION_CONNECTION_LIMIT, e->cfg.max_connections + 256u, MHD_OPTION_THREAD_POOL_SIZE,
+            threads, MHD_OPTION_CONNECTION_TIMEOUT, read_s, MHD_OPTION_END);
     /* the metrics listener: its own connections and a short timeout, so a burst on the API port
      * or here never keeps a scraper out for long */
     return MHD_start_daemon(flags, 0, NULL, NULL, cb, e, MHD_OPTION_LISTEN_SOCKET, fd,
@@ -933,10 +1294,14 @@ static struct MHD_Daemon *start_daemon(struct engine *e, int fd, MHD_AccessHandl
 int server_start(struct engine *e, char *err)
 {
     e->api_fd = e->metrics_fd = -1;
-    if (open_listener(e->cfg.host, e->cfg.port, &e->api_fd, &e->port, err) < 0)
+    if (conns_init(e, err) < 0)
         return -1;
-    if (e->cfg.metrics_port >= 0 && open_listener(e->cfg.host, e->cfg.metrics_port, &e->metrics_fd,
-                                                  &e->metrics_port, err) < 0) {
+    raise_fd_limit(e);
+    if (open_listener(e->cfg.host, e->cfg.port, (int)read_timeout_s(e), &e->api_fd, &e->port, err) <
+        0)
+        return -1;
+    if (e->cfg.metrics_port >= 0 && open_listener(e->cfg.host, e->cfg.metrics_port, 0,
+                                                  &e->metrics_fd, &e->metrics_port, err) < 0) {
         close(e->api_fd);
         e->api_fd = -1;
         return -1;
@@ -964,6 +1329,7 @@ int server_start(struct engine *e, char *err)
 
 void server_stop(struct engine *e)
 {
+    reaper_stop(e);
     if (e->api)
         MHD_stop_daemon(e->api);
     if (e->metrics_d)
@@ -974,4 +1340,5 @@ void server_stop(struct engine *e)
     if (e->metrics_fd >= 0)
         close(e->metrics_fd);
     e->api_fd = e->metrics_fd = -1;
+    conns_free(e);
 }
