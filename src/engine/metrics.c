@@ -11,6 +11,7 @@
 
 #include "util/clock.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,22 +123,28 @@ void metrics_render_frontend(struct engine *e, struct buf *o)
     render_histo(o, "dynamo_frontend_cached_tokens", "Prompt tokens served from the KV cache",
                  labels, &m->cached);
     pthread_mutex_unlock(&m->lock);
-    head(o, "kvbench_refused_connections_total", "counter",
-         "Connections closed at accept: every --max-connections slot serving a request");
-    buf_printf(o, "kvbench_refused_connections_total %llu\n",
-               (unsigned long long)atomic_load(&e->refused_connections));
-    head(o, "kvbench_evicted_connections_total", "counter",
-         "Idle or header-trickling connections closed to make room at --max-connections");
-    buf_printf(o, "kvbench_evicted_connections_total %llu\n",
-               (unsigned long long)atomic_load(&e->evicted_connections));
-    head(o, "kvbench_header_timeouts_total", "counter",
-         "Connections closed at the request-header deadline (--request-read-timeout-s)");
-    buf_printf(o, "kvbench_header_timeouts_total %llu\n",
-               (unsigned long long)atomic_load(&e->header_timeouts));
-    head(o, "kvbench_non_http_connections_total", "counter",
-         "Connections closed at once: their first byte cannot begin an HTTP request");
-    buf_printf(o, "kvbench_non_http_connections_total %llu\n",
-               (unsigned long long)atomic_load(&e->non_http_closed));
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } CONN[] = {
+        {"kvbench_refused_connections_total",
+         "Connections closed at accept: every --max-connections slot serving a request",
+         offsetof(struct engine, refused_connections)},
+        {"kvbench_evicted_connections_total",
+         "Idle or header-trickling connections closed to make room at --max-connections",
+         offsetof(struct engine, evicted_connections)},
+        {"kvbench_header_timeouts_total",
+         "Connections closed at the request-header deadline (--request-read-timeout-s)",
+         offsetof(struct engine, header_timeouts)},
+        {"kvbench_non_http_connections_total",
+         "Connections closed at once: their first byte cannot begin an HTTP request",
+         offsetof(struct engine, non_http_closed)},
+    };
+    for (size_t i = 0; i < sizeof CONN / sizeof CONN[0]; i++) {
+        _Atomic unsigned long long *v = (_Atomic unsigned long long *)((char *)e + CONN[i].off);
+        head(o, CONN[i].name, "counter", CONN[i].help);
+        buf_printf(o, "%s %llu\n", CONN[i].name, (unsigned long long)atomic_load(v));
+    }
     head(o, "dynamo_frontend_model_kv_cache_block_size", "gauge", "Tokens per KV block");
     buf_printf(o, "dynamo_frontend_model_kv_cache_block_size{%s} %zu\n", labels,
                e->cfg.kv.block_tokens);
