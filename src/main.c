@@ -5,7 +5,7 @@
  * handles the global forms (--help, --version, help CMD) and dispatch.
  */
 #include "cmd/cmd.h"
-#include "util/http.h"
+#include "net/http.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -10,9 +10,9 @@
  * same ports. It prints the verdicts, a summary table and where the reports
  * are, stops the engine and removes its cache. About 1.5 GiB is written to disk in all.
  */
-#include "bench/compare.h"
-#include "bench/ready.h"
-#include "bench/sumtable.h"
+#include "analysis/compare.h"
+#include "run/ready.h"
+#include "report/sumtable.h"
 #include "cmd/cmd.h"
 #include "cmd/runflags.h"
 #include "util/clock.h"

@@ -3,10 +3,10 @@
  * from its summary.json and config.json (printed), its report.html drawn again, or its requests
  * and phase summaries as CSV; for a comparison's directory, its comparison.md or report.html.
  */
-#include "bench/compare.h"
-#include "bench/csvexport.h"
-#include "bench/html.h"
-#include "bench/report.h"
+#include "analysis/compare.h"
+#include "report/csvexport.h"
+#include "report/html.h"
+#include "report/report.h"
 #include "cmd/cmd.h"
 #include "util/err.h"
 #include "util/json.h"

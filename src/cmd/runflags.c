@@ -4,16 +4,16 @@
  */
 #include "cmd/runflags.h"
 
-#include "bench/engines.h"
-#include "bench/scenario.h"
-#include "bench/trace.h"
+#include "model/engines.h"
+#include "scenario/scenario.h"
+#include "scenario/trace.h"
 
 #include "cmd/cmd.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/json.h"
 #include "util/log.h"
-#include "util/tokserver.h"
+#include "model/tokserver.h"
 
 #include <math.h>
 #include <errno.h>

@@ -5,7 +5,7 @@
 #ifndef KVBENCH_CMD_RUNFLAGS_H
 #define KVBENCH_CMD_RUNFLAGS_H
 
-#include "bench/runner.h"
+#include "run/runner.h"
 #include "util/opts.h"
 
 #define RUN_FLAGS_MAX 100

@@ -1,19 +1,19 @@
 /*
  * server_cmds.c - `kvbench ready`, `kvbench health` and `kvbench smoke`: the runbook's checks
  * that a server is up, healthy, and answers a real completion. Smoke decides the BOS of its
- * Llama 3 template as `kvbench run` does (util/tokserver.h), so that a server adding its own does
+ * Llama 3 template as `kvbench run` does (model/tokserver.h), so that a server adding its own does
  * not see two.
  */
-#include "bench/ready.h"
-#include "bench/workload.h"
+#include "run/ready.h"
+#include "scenario/workload.h"
 #include "cmd/cmd.h"
 #include "probe/server.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/err.h"
-#include "util/http.h"
+#include "net/http.h"
 #include "util/json.h"
-#include "util/tokserver.h"
+#include "model/tokserver.h"
 
 #include <signal.h>
 #include <stdio.h>

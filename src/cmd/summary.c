@@ -1,7 +1,7 @@
 /*
  * summary.c - `kvbench summary [PATH|GLOB…]`: one table over many runs.
  */
-#include "bench/sumtable.h"
+#include "report/sumtable.h"
 #include "cmd/cmd.h"
 #include "util/json.h"
 

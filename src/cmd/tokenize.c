@@ -8,7 +8,7 @@
 #include "util/err.h"
 #include "util/fs.h"
 #include "util/json.h"
-#include "util/tokenizer.h"
+#include "model/tokenizer.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,8 +2,8 @@
  * workflow.c - `kvbench compare` and `kvbench matrix`: many runs with the workload flags of
  * `kvbench run` (shared through runflags.c), ending in one comparison or one table.
  */
-#include "bench/compare.h"
-#include "bench/sumtable.h"
+#include "analysis/compare.h"
+#include "report/sumtable.h"
 #include "cmd/cmd.h"
 #include "cmd/runflags.h"
 #include "util/clock.h"

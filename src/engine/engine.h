@@ -9,7 +9,7 @@
 #include "engine/kvbm.h"
 #include "engine/personality.h"
 #include "engine/profile.h"
-#include "util/tokenizer.h"
+#include "model/tokenizer.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -10,7 +10,7 @@
 #include "engine/personality.h"
 #include "engine/textgen.h"
 #include "util/buf.h"
-#include "util/tokens.h"
+#include "model/tokens.h"
 
 #include <jansson.h>
 #include <pthread.h>

@@ -3,7 +3,7 @@
  *
  * Tiers (SPEC §1, §8): G1 device memory (modelled: capacity and bookkeeping only), G2 host memory
  * (real bytes, one aligned buffer per block), G3 disk (real files through disktier, written by a
- * background offload thread). Blocks are identified by their sequence hash (util/blockhash.h).
+ * background offload thread). Blocks are identified by their sequence hash (model/blockhash.h).
  *
  * Moves, each counted exactly when it happens, under KVBM's names:
  *   offload d2h  G1→G2  write-through when a computed block is registered

@@ -14,7 +14,7 @@
  */
 #include "engine/internal.h"
 
-#include "util/blockhash.h"
+#include "model/blockhash.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/json.h"

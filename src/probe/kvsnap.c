@@ -5,7 +5,7 @@
 
 #include "probe/prom.h"
 #include "util/clock.h"
-#include "util/http.h"
+#include "net/http.h"
 #include "util/json.h"
 
 #include <math.h>

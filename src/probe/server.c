@@ -5,7 +5,7 @@
 
 #include "util/buf.h"
 #include "util/err.h"
-#include "util/http.h"
+#include "net/http.h"
 #include "util/json.h"
 
 #include <stdio.h>

@@ -19,7 +19,7 @@
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/fs.h"
-#include "util/http.h"
+#include "net/http.h"
 #include "util/json.h"
 #include "util/log.h"
 

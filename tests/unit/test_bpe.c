@@ -6,7 +6,7 @@
  */
 #include "test_common.h"
 
-#include "util/bpe.h"
+#include "model/bpe.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/fs.h"

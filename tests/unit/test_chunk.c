@@ -3,7 +3,7 @@
  * fields jansson gives - on a corpus and on thousands of deterministic mutations of it. */
 #include "test_common.h"
 
-#include "bench/chunk.h"
+#include "load/chunk.h"
 #include "util/buf.h"
 
 static const char *const SHAPES[] = {

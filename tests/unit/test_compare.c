@@ -7,10 +7,10 @@
  */
 #include "test_common.h"
 
-#include "bench/compare.h"
-#include "bench/verdict.h"
-#include "bench/html.h"
-#include "bench/svg.h"
+#include "analysis/compare.h"
+#include "analysis/verdict.h"
+#include "report/html.h"
+#include "report/svg.h"
 #include "util/buf.h"
 
 #include <math.h>

@@ -6,8 +6,8 @@
  */
 #include "test_common.h"
 
-#include "bench/engines.h"
-#include "bench/signals.h"
+#include "model/engines.h"
+#include "analysis/signals.h"
 #include "cmd/cmd.h"
 #include "probe/prom.h"
 #include "util/json.h"

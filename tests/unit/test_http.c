@@ -10,8 +10,8 @@
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/fs.h"
-#include "util/http.h"
-#include "util/sse.h"
+#include "net/http.h"
+#include "net/sse.h"
 
 #include <errno.h>
 #include <linux/audit.h>
@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 static struct buf stream; /* the recorded SSE fixture */
-/* Every test runs twice: on libcurl and on the native client (util/http_native.c). */
+/* Every test runs twice: on libcurl and on the native client (net/http_native.c). */
 static enum http_transport transport = HTTP_TRANSPORT_CURL;
 
 static void send_headers(int fd, const char *status, const char *extra)

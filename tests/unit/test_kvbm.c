@@ -10,11 +10,11 @@
 
 #include "engine/disktier.h"
 #include "engine/kvbm.h"
-#include "util/blockhash.h"
+#include "model/blockhash.h"
 #include "util/err.h"
 #include "util/fault.h"
 #include "util/fs.h"
-#include "util/tokens.h"
+#include "model/tokens.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -6,7 +6,7 @@
  */
 #include "test_common.h"
 
-#include "bench/multiturn.h"
+#include "scenario/multiturn.h"
 
 static const struct mt_params MP = {
     .users = 3,

@@ -5,7 +5,7 @@
  */
 #include "test_common.h"
 
-#include "bench/pressure.h"
+#include "scenario/pressure.h"
 #include "probe/prom.h"
 
 #include <jansson.h>

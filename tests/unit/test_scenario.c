@@ -5,8 +5,8 @@
  */
 #include "test_common.h"
 
-#include "bench/runner.h"
-#include "bench/scenario.h"
+#include "run/runner.h"
+#include "scenario/scenario.h"
 
 struct record {
     char phases[16][32];

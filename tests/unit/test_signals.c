@@ -1,8 +1,8 @@
 /* Unit tests for every branch of the SPEC §5.4 verdicts, validity, and identity hashing. */
 #include "test_common.h"
 
-#include "bench/loadgen.h"
-#include "bench/signals.h"
+#include "load/loadgen.h"
+#include "analysis/signals.h"
 #include "util/err.h"
 #include "util/json.h"
 #include "util/sha256.h"

@@ -1,8 +1,8 @@
-/* Unit tests for goodput (bench/loadgen.h): --slo's parser in both spellings and its errors,
+/* Unit tests for goodput (load/loadgen.h): --slo's parser in both spellings and its errors,
  * and the judgement of one request (corrected in an open loop), tallied and summed. */
 #include "test_common.h"
 
-#include "bench/loadgen.h"
+#include "load/loadgen.h"
 #include "util/err.h"
 
 #include <math.h>

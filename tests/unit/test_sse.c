@@ -4,7 +4,7 @@
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/fs.h"
-#include "util/sse.h"
+#include "net/sse.h"
 
 /* Events recorded as "type|data\x1e" so whole sequences compare as strings. */
 static int record(void *user, const char *event, const char *data, size_t len)

@@ -3,7 +3,7 @@
 
 #include <stdint.h>
 
-#include "bench/stats.h"
+#include "analysis/stats.h"
 #include "util/rng.h"
 
 #include <math.h>

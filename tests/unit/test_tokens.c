@@ -1,7 +1,7 @@
 /* Unit tests for the heuristic tokenizer and token ids (util/tokens). */
 #include "test_common.h"
 
-#include "util/tokens.h"
+#include "model/tokens.h"
 
 static void test_counts(void **state)
 {

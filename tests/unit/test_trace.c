@@ -8,7 +8,7 @@
  */
 #include "test_common.h"
 
-#include "bench/trace.h"
+#include "scenario/trace.h"
 #include "util/err.h"
 
 /* The scratch directories made here, removed when the group ends (pass or fail). */

@@ -6,8 +6,8 @@
  */
 #include "test_common.h"
 
-#include "bench/stats.h"
-#include "bench/vstore.h"
+#include "analysis/stats.h"
+#include "load/vstore.h"
 #include "util/rng.h"
 
 #include <dirent.h>

@@ -1,10 +1,10 @@
 /* Unit tests for prompt synthesis: determinism, tuning tolerance, targets, salt and template. */
 #include "test_common.h"
 
-#include "bench/workload.h"
+#include "scenario/workload.h"
 #include "util/err.h"
 #include "util/sha256.h"
-#include "util/tokens.h"
+#include "model/tokens.h"
 
 #define GOLDEN_0 "99b42fcd4ee9ebaa71449f25d5e450b50d6125a1293da191b6253fdc131d8c02"
 #define GOLDEN_1 "08d220114cba3131b6063014e91597d27058d37acf555ed6a897e2ca74ffaa84"

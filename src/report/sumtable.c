@@ -1,0 +1,219 @@
+/*
+ * sumtable.c - many summaries, one table.
+ */
+#include "report/sumtable.h"
+
+#include "scenario/scenario.h"
+
+#include "util/json.h"
+
+#include <glob.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static void add_file(json_t *out, json_t *seen, const char *path, sumtable_warn_fn warn, void *user)
+{
+    char real[4096];
+    const char *key = realpath(path, real) ? real : path;
+    if (json_object_get(seen, key))
+        return;
+    json_object_set_new(seen, key, json_true());
+    char err[512];
+    json_t *s = json_read_file(path, err);
+    if (!s) {
+        if (warn)
+            warn(path, err, user);
+        return;
+    }
+    if (!json_is_object(s) || !json_object_get(s, "run_id") ||
+        !json_object_get(s, "overall_summary")) {
+        if (warn)
+            warn(path, "not a kvbench summary.json (no run_id / overall_summary)", user);
+        json_decref(s);
+        return;
+    }
+    json_array_append_new(out, json_pack("{s:s, s:o}", "path", path, "summary", s));
+}
+
+static void add_path(json_t *out, json_t *seen, const char *path, sumtable_warn_fn warn, void *user)
+{
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        if (warn)
+            warn(path, "no such file or directory", user);
+        return;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        add_file(out, seen, path, warn, user);
+        return;
+    }
+    char p[4096];
+    snprintf(p, sizeof p, "%s/summary.json", path);
+    if (stat(p, &st) == 0) {
+        add_file(out, seen, p, warn, user);
+        return;
+    }
+    /* a results root: its run directories */
+    snprintf(p, sizeof p, "%s/*/summary.json", path);
+    glob_t g;
+    if (glob(p, 0, NULL, &g) == 0) {
+        for (size_t i = 0; i < g.gl_pathc; i++)
+            add_file(out, seen, g.gl_pathv[i], warn, user);
+    } else if (warn) {
+        warn(path, "directory holds no summary.json", user);
+    }
+    globfree(&g);
+}
+
+json_t *sumtable_collect(const char *const *specs, size_t n, sumtable_warn_fn warn, void *user)
+{
+    json_t *out = json_array(), *seen = json_object();
+    for (size_t i = 0; i < n; i++) {
+        glob_t g;
+        int rc = glob(specs[i], GLOB_NOCHECK, NULL, &g);
+        if (rc != 0) {
+            if (warn)
+                warn(specs[i], "cannot expand the pattern", user);
+            continue;
+        }
+        for (size_t k = 0; k < g.gl_pathc; k++)
+            add_path(out, seen, g.gl_pathv[k], warn, user);
+        globfree(&g);
+    }
+    json_decref(seen);
+    return out;
+}
+
+const json_t *sumtable_verdict(const json_t *s)
+{
+    const struct scenario *sc = scenario_find(json_get_str(s, "scenario", ""));
+    if (!sc)
+        return NULL;
+    const json_t *v = NULL;
+    if (sc->kvbm_key)
+        v = json_object_get(json_object_get(s, "overall_summary"), sc->kvbm_key);
+    if (!v && sc->signal_key) /* an invalid run keeps it under kvbm_metrics */
+        v = json_object_get(json_object_get(s, "kvbm_metrics"), sc->signal_key);
+    if (!v && sc->extra_key) /* multi_turn, trace: in the scenario's own object */
+        v = json_object_get(json_object_get(s, sc->extra_key), "verdict");
+    return json_is_object(v) ? v : NULL;
+}
+
+const char *sumtable_signal(const json_t *s)
+{
+    return json_get_str(sumtable_verdict(s), "signal", "-");
+}
+
+static json_t *stat_of(const json_t *o, const char *metric, const char *p)
+{
+    const json_t *v = json_object_get(json_object_get(o, metric), p);
+    return json_is_number(v) ? json_real(json_number_value(v)) : json_null();
+}
+
+json_t *sumtable_row(const json_t *s)
+{
+    const json_t *ov = json_object_get(s, "overall_summary");
+    bool valid = json_get_bool(s, "run_valid", false);
+    json_t *r = json_object();
+    json_put_str(r, "run_id", json_get_str(s, "run_id", "?"));
+    json_put_str(r, "scenario", json_get_str(s, "scenario", "?"));
+    json_put_str(r, "kv_mode", json_get_str(json_object_get(s, "kv_mode"), "mode", "?"));
+    json_put_bool(r, "valid", valid);
+    json_put(r, "invalid_reason",
+             json_incref(json_object_get(s, "invalid_reason") ? json_object_get(s, "invalid_reason")
+                                                              : json_null()));
+    double v;
+    json_put(r, "req_per_s", json_get_num_strict(ov, "req_per_s", &v) ? json_real(v) : json_null());
+    json_put(r, "ttft_p50_ms", stat_of(ov, "ttft_ms", "p50"));
+    json_put(r, "ttft_p95_ms", stat_of(ov, "ttft_ms", "p95"));
+    json_put(r, "latency_p50_ms", stat_of(ov, "latency_ms", "p50"));
+    json_put(r, "latency_p95_ms", stat_of(ov, "latency_ms", "p95"));
+    json_put(r, "error_rate",
+             json_get_num_strict(ov, "error_rate", &v) ? json_real(v) : json_null());
+    json_put_str(r, "signal", sumtable_signal(s));
+    /* goodput (--slo): the overall attainment; null when it could not be judged */
+    const json_t *g = json_object_get(ov, "goodput");
+    if (g)
+        json_put(r, "attainment",
+                 json_get_num_strict(g, "attainment", &v) ? json_real(v) : json_null());
+    return r;
+}
+
+bool sumtable_fill_attainment(json_t *rows)
+{
+    size_t i;
+    json_t *r;
+    bool any = false;
+    json_array_foreach(rows, i, r) any |= json_object_get(r, "attainment") != NULL;
+    json_array_foreach(rows, i, r) if (any && !json_object_get(r, "attainment"))
+        json_object_set_new(r, "attainment", json_null());
+    return any;
+}
+
+static void cell(char *out, size_t n, const json_t *v, const char *fmt)
+{
+    if (json_is_number(v))
+        snprintf(out, n, fmt, json_number_value(v));
+    else
+        snprintf(out, n, "-");
+}
+
+void sumtable_render(const json_t *rows, struct buf *b)
+{
+    static const char *const HEAD[] = {"run_id",  "scenario", "kv_mode",  "valid",
+                                       "req/s",   "ttft_p50", "ttft_p95", "lat_p50",
+                                       "lat_p95", "err_rate", "attain",   "signal"};
+    enum { NC = 12, ATTAIN = 10 };
+    size_t n = json_array_size(rows);
+    bool attain = false; /* the column only when some run had --slo */
+    for (size_t i = 0; i < n; i++)
+        attain |= json_object_get(json_array_get(rows, i), "attainment") != NULL;
+    char(*cells)[NC][96] = calloc(n + 1, sizeof *cells);
+    if (!cells)
+        return;
+    size_t width[NC];
+    for (int c = 0; c < NC; c++) {
+        snprintf(cells[0][c], 96, "%s", HEAD[c]);
+        width[c] = strlen(HEAD[c]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const json_t *r = json_array_get(rows, i);
+        char(*row)[96] = cells[i + 1];
+        snprintf(row[0], 96, "%s", json_get_str(r, "run_id", "?"));
+        snprintf(row[1], 96, "%s", json_get_str(r, "scenario", "?"));
+        snprintf(row[2], 96, "%s", json_get_str(r, "kv_mode", "?"));
+        if (json_get_bool(r, "valid", false))
+            snprintf(row[3], 96, "yes");
+        else
+            snprintf(row[3], 96, "no:%s", json_get_str(r, "invalid_reason", "?"));
+        cell(row[4], 96, json_object_get(r, "req_per_s"), "%.2f");
+        cell(row[5], 96, json_object_get(r, "ttft_p50_ms"), "%.1f");
+        cell(row[6], 96, json_object_get(r, "ttft_p95_ms"), "%.1f");
+        cell(row[7], 96, json_object_get(r, "latency_p50_ms"), "%.1f");
+        cell(row[8], 96, json_object_get(r, "latency_p95_ms"), "%.1f");
+        cell(row[9], 96, json_object_get(r, "error_rate"), "%.3f");
+        cell(row[10], 96, json_object_get(r, "attainment"), "%.4f");
+        snprintf(row[11], 96, "%s", json_get_str(r, "signal", "-"));
+        for (int c = 0; c < NC; c++)
+            if (strlen(row[c]) > width[c])
+                width[c] = strlen(row[c]);
+    }
+    for (size_t i = 0; i <= n; i++) {
+        for (int c = 0; c < NC; c++) {
+            if (c == ATTAIN && !attain)
+                continue;
+            bool numeric = c >= 4 && c <= ATTAIN;
+            if (numeric)
+                buf_printf(b, "%*s", (int)width[c], cells[i][c]);
+            else if (c + 1 < NC)
+                buf_printf(b, "%-*s", (int)width[c], cells[i][c]);
+            else
+                buf_append_str(b, cells[i][c]);
+            buf_append_str(b, c + 1 < NC ? "  " : "\n");
+        }
+    }
+    free(cells);
+}

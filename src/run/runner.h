@@ -1,0 +1,167 @@
+/*
+ * runner.h - one benchmark run (SPEC §2.1, §4, §5): plan the phases of a scenario, synthesise
+ * prompts, preflight them, resolve the model, run each phase with metrics snapshots and
+ * block-device counters around it, judge validity, and write the run directory.
+ */
+#ifndef KVBENCH_RUN_RUNNER_H
+#define KVBENCH_RUN_RUNNER_H
+
+#include "model/engines.h"
+#include "load/loadgen.h"
+#include "analysis/signals.h"
+#include "scenario/workload.h"
+#include "probe/blockdev.h"
+#include "probe/kvsnap.h"
+#include "probe/telemetry.h"
+#include "util/clock.h"
+#include "model/tokenizer.h"
+
+#include <jansson.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+
+struct run_config {
+    const char *base_url;
+    const char *model_id; /* "auto": resolve from /v1/models */
+    double model_resolve_timeout_s, model_resolve_poll_s;
+    const char *scenario;   /* standard, eviction_replay, reuse_verify */
+    const char *prompt_set; /* short, long, mixed */
+    struct token_range short_range, long_range;
+    long long requests, warmup, concurrency;
+    bool warmup_given; /* --warmup was set (a scenario's own warmup size defers to it) */
+    struct gen_params gp;
+    double timeout_s;
+    size_t max_response_bytes;
+    double max_error_rate;        /* --max-error-rate: above it a measured phase is invalid */
+    double unreachable_timeout_s; /* --unreachable-timeout-s */
+    long long seed;
+    const char *tokenizer_spec;  /* heuristic, auto or a path */
+    const struct tokenizer *tok; /* NULL with auto: resolved once the model is known */
+    const char *results_root, *run_id;
+    bool store_responses;
+    long long evict_a, evict_b, evict_a_conc, evict_b_conc;
+    bool pressure_auto;        /* --pressure auto: set B sized from the tiers */
+    long long tier_blocks[3];  /* --tier-blocks device,host,disk; -1: read from the engine */
+    long long kv_block_tokens; /* --kv-block-tokens; 0: read from the engine */
+    long long reuse_repeat;
+    const char *reuse_prompt_set;
+    /* multi_turn */
+    long long users, rounds, system_prompt_tokens, history_tokens, answer_tokens;
+    double user_qps;
+    /* trace */
+    const char *trace_path;
+    long long trace_block_tokens;
+    double trace_speedup; /* 0: as fast as --concurrency allows */
+    double trace_window_s;
+    const char *kv_mode;
+    double cpu_cache_gb, disk_cache_gb;
+    const char **variant_tags;
+    size_t n_variant_tags;
+    bool diag_disable_partial_reuse, diag_disable_block_reuse, diag_disable_disk_offload_filter;
+    long long engine_max_input_tokens, input_token_safety_margin;
+    const char *phase_io_device;
+    const char *iostat_device;
+    bool collect_telemetry;
+    double telemetry_interval_s;
+    const char *telemetry_pid;
+    const char *container_name;
+    const char *procfs_root; /* "/proc" */
+    const char *kvbm_cache_dir;
+    const char *kvbm_metrics_url;
+    double kvbm_metrics_timeout_s;
+    bool allow_missing_kvbm_metrics;
+    const char *report_filename;
+    const char *prompt_salt; /* "run", "none" or the salt */
+    const char *api_key;
+    bool llama3_template;
+    const char *add_bos;         /* auto, yes, no: <|begin_of_text|> in the template */
+    const char *engine;          /* auto or a profile name (model/engines.h) */
+    bool kvbm_metrics_url_given; /* --kvbm-metrics-url was set: it wins over the profile's */
+    double interrupt_grace_s;
+    /* the load generator (SPEC §2, §4.4) */
+    size_t threads; /* 0: auto */
+    enum http_transport transport;
+    bool progress;
+    double request_rate; /* 0: closed loop; INFINITY: all at once */
+    enum arrival arrival;
+    double burstiness, ramp_up_s;
+    size_t max_concurrency;
+    double duration_s;      /* > 0: the main phase runs this long (prompts cycle) */
+    struct slo slo;         /* --slo: goodput objectives (slo.any false: none) */
+    json_t *flags;          /* every flag as given/defaulted (api key excluded), for config.json */
+    const char *sysfs_root; /* "/sys" */
+};
+
+enum { RUN_OK = 0, RUN_FAILED = -1, RUN_USAGE = -2 };
+
+struct run_outcome {
+    bool valid;
+    char invalid_reason[64];
+    char run_dir[PATH_MAX];
+    size_t requests_sent;
+};
+
+/* Run. Returns RUN_OK when the run directory was written (valid or not: see out), RUN_USAGE for
+ * a refused run id or an existing run directory (nothing written), RUN_FAILED when the run could
+ * not start. `interrupted` becoming nonzero stops the run (SIGINT/SIGTERM). */
+int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interrupted,
+              struct run_outcome *out, char *err);
+
+/* ---- shared with summary.c / report.c ---- */
+
+struct phase_state {
+    char name[32];
+    size_t concurrency;
+    const struct prompt **prompts;
+    size_t n;
+    size_t ring; /* > 0: prompts[] has this many entries, prompt i at i % ring (a large set) */
+    char first_prompt_id[32];
+    bool included;   /* counts in the overall summary */
+    const char *set; /* prompt set label */
+    bool ran, skipped;
+    struct phase_result res;
+    struct kv_snapshot before, after;
+    bool have_snaps;
+    bool io_ok;
+    struct blockdev_stat io_before, io_after;
+    long models_after; /* -1: not checked */
+    json_t *kv_delta;  /* kvbm_metrics_delta */
+    json_t *io_delta;  /* NULL when the device was unreadable */
+    json_t *telemetry; /* {disk: peak/mean MB/s, cache_churn} with --collect-telemetry */
+    /* set by the scenario (multi_turn, trace) */
+    const double *schedule; /* an open loop on these due offsets (loadgen's phase_plan) */
+    uint64_t t0_ns;         /* the schedule's zero; the phase waits for it. 0: its start */
+    bool keep_text;         /* keep the response texts (the next round is made from them) */
+    uint64_t t_start_ns;    /* when it started (clock_now_ns) */
+};
+
+struct run_state {
+    const struct run_config *cfg;
+    char run_id[128];
+    char created_utc[CLOCK_ISO_MS_LEN];
+    char model[256];
+    long model_count_end;
+    struct phase_state *phases;
+    size_t n_phases;
+    const char *device; /* resolved block device, or NULL */
+    const char *device_how;
+    char device_error[256];
+    size_t snapshot_count, snapshot_ok;
+    const char *const *header_keys; /* response header names seen (the load generator's) */
+    size_t n_header_keys;
+    char params_sha256[65];
+    json_t *preflight;
+    json_t *telemetry;                   /* summary's telemetry object, or NULL */
+    const struct engine_profile *engine; /* engine_id.profile */
+    struct engine_id engine_id;          /* who answers: title, evidence, kvbench serve or not */
+    bool kv_modes_apply;                 /* kvbench's KV modes mean something on it */
+    json_t *ctx_limit;                   /* {tokens, source} or {tokens: null, reason} */
+    char metrics_url[512];               /* where the engine's KV metrics were read */
+    json_t *warnings;                    /* [{code, message}] */
+    json_t *bos;                         /* {mode, template_bos, evidence} */
+    const json_t *container;             /* docker inspect of the serving container, or NULL */
+    void *scenario_state;                /* the scenario's own (struct scenario's free_state) */
+};
+
+#endif

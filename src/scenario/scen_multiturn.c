@@ -1,0 +1,385 @@
+/*
+ * scen_multiturn.c - `--scenario multi_turn` (SPEC §4.4, docs/WORKLOADS.md): one phase per
+ * round (round_1 .. round_R), each sending every user's next prompt, made from the answers of
+ * the round before; the per-round figures (summary.json multi_turn.rounds[]) and the verdict:
+ * does reuse hold as the conversations grow past the device tier?
+ *
+ * Pacing, as LMBenchmark's users: with --user-qps Q a round sends user u at u / (U x Q) s, so
+ * that each user sends a round every 1 / Q s; a round starts when every answer of the one before
+ * is in and no sooner than 1 / Q s after that one started. Without it, a round is sent at once.
+ */
+#include "scenario/multiturn.h"
+#include "report/report.h"
+#include "run/runner.h"
+#include "scenario/scenario.h"
+#include "analysis/stats.h"
+
+#include "util/err.h"
+#include "util/json.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A round keeps its reuse when its hit rate reaches this share of what it could reuse. */
+#define MT_HOLD_SHARE 0.5
+/* Below this hit rate in every later round, nothing was reused. */
+#define MT_NONE_RATE 0.05
+
+struct mt_state {
+    struct multiturn m;
+    size_t first;       /* the phase index of round_1 */
+    struct prompt **ps; /* per round: its prompts (the run owns them) */
+    size_t *reusable;   /* rounds x users: tokens the user's earlier rounds sent or were told */
+    long long device_tokens; /* the device tier in tokens; -1: unknown */
+};
+
+void multiturn_free(void *state)
+{
+    struct mt_state *st = state;
+    if (!st)
+        return;
+    mt_free(&st->m);
+    free(st->ps);
+    free(st->reusable);
+    free(st);
+}
+
+/* Make round r's prompts, hand them to the run and to phase `phase`. */
+static int make_round(struct planner *p, struct mt_state *st, size_t r, const char *const *answers,
+                      size_t phase, char *err)
+{
+    size_t u = st->m.mp.users;
+    struct prompt *ps = calloc(u, sizeof *ps);
+    if (!ps)
+        return err_set(err, "out of memory");
+    if (mt_round(&st->m, r, answers, ps, &st->reusable[r * u], err) < 0) {
+        prompts_free(ps, u);
+        return -1;
+    }
+    if (p->add_set(p->ctx, ps, u, err) < 0)
+        return -1; /* add_set freed them */
+    st->ps[r] = ps;
+    struct phase_state *ph = &p->rs->phases[phase];
+    for (size_t k = 0; k < u; k++)
+        ph->prompts[k] = &ps[k];
+    snprintf(ph->first_prompt_id, sizeof ph->first_prompt_id, "%s", ps[0].id);
+    return 0;
+}
+
+int multiturn_plan(struct planner *p, char *err)
+{
+    const struct run_config *cfg = p->cfg;
+    if (plan_warmup(p, "short", err) < 0)
+        return -1;
+    struct mt_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return err_set(err, "out of memory");
+    p->rs->scenario_state = st;
+    struct mt_params mp = {
+        .users = (size_t)cfg->users,
+        .rounds = (size_t)cfg->rounds,
+        .system_tokens = (size_t)cfg->system_prompt_tokens,
+        .history_tokens = (size_t)cfg->history_tokens,
+        .answer_tokens = (size_t)cfg->answer_tokens,
+        .user_qps = cfg->user_qps,
+    };
+    if (mt_init(&st->m, &mp, p->tok, cfg->llama3_template, p->no_bos, p->seed, p->salt, err) < 0)
+        return -1;
+    st->ps = calloc(mp.rounds, sizeof *st->ps);
+    st->reusable = calloc(mp.rounds * mp.users, sizeof *st->reusable);
+    if (!st->ps || !st->reusable)
+        return err_set(err, "out of memory");
+    const struct tier_caps *caps = p->caps;
+    st->device_tokens = caps && caps->blocks[TIER_DEVICE] > 0 && caps->block_tokens > 0
+                            ? caps->blocks[TIER_DEVICE] * caps->block_tokens
+                            : -1;
+    st->first = p->rs->n_phases;
+    for (size_t r = 0; r < mp.rounds; r++) {
+        char name[32];
+        snprintf(name, sizeof name, "round_%zu", r + 1);
+        /* every user at once, or at most --max-concurrency of them in flight */
+        size_t conc = cfg->max_concurrency && cfg->max_concurrency < mp.users ? cfg->max_concurrency
+                                                                              : mp.users;
+        if (p->add_phase(p->ctx, name, conc, NULL, mp.users, true, "turn", err) < 0)
+            return -1;
+        struct phase_state *ph = &p->rs->phases[p->rs->n_phases - 1];
+        ph->schedule = mp.user_qps > 0 ? st->m.schedule : NULL;
+        ph->keep_text = r + 1 < mp.rounds; /* the next round is made from the answers */
+    }
+    if (make_round(p, st, 0, NULL, st->first, err) < 0)
+        return -1;
+    if (mp.rounds > 1) {
+        char what[48];
+        snprintf(what, sizeof what, "turn-*-r002..r%03zu", mp.rounds);
+        p->bound(p->ctx, what, mp.users * (mp.rounds - 1), mt_max_prompt_tokens(&st->m));
+    }
+    return 0;
+}
+
+int multiturn_before_phase(struct planner *p, size_t i, char *err)
+{
+    struct mt_state *st = p->rs->scenario_state;
+    if (!st || i <= st->first || i >= st->first + st->m.mp.rounds)
+        return 0; /* the warmup, or round 1 (made with the plan) */
+    size_t r = i - st->first, u = st->m.mp.users;
+    const struct phase_state *prev = &p->rs->phases[i - 1];
+    const char **answers = calloc(u, sizeof *answers);
+    if (!answers)
+        return err_set(err, "out of memory");
+    /* each answer to its user: the result's prompt is one of the previous round's */
+    for (size_t k = 0; prev->res.reqs && k < prev->res.n; k++) {
+        const struct req_result *q = &prev->res.reqs[k];
+        if (!q->ok || !q->prompt || q->prompt < st->ps[r - 1] || q->prompt >= st->ps[r - 1] + u)
+            continue;
+        answers[q->prompt - st->ps[r - 1]] = q->text;
+    }
+    int rc = make_round(p, st, r, answers, i, err);
+    free(answers);
+    if (rc == 0 && st->m.mp.user_qps > 0) {
+        /* the previous round's zero: when its first user was due */
+        uint64_t zero = prev->res.t0_ns ? prev->res.t0_ns : prev->t_start_ns;
+        p->rs->phases[i].t0_ns = zero + (uint64_t)(1e9 / st->m.mp.user_qps);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------ summary */
+
+static json_t *ttft_json(const struct phase_state *ph)
+{
+    struct phase_agg *parts[64];
+    size_t n = ph->res.n_aggs < 64 ? ph->res.n_aggs : 64;
+    for (size_t k = 0; k < n; k++)
+        parts[k] = &ph->res.aggs[k];
+    struct dstats s;
+    if (n == 0 || phase_agg_stats(parts, n, AGG_TTFT, &s) < 0 || s.n == 0)
+        return json_object();
+    return json_pack("{s:f, s:f}", "p50", round(s.p50 * 1000) / 1000, "p95",
+                     round(s.p95 * 1000) / 1000);
+}
+
+static json_t *round_json(const struct run_state *rs, const struct mt_state *st, size_t r)
+{
+    const struct phase_state *ph = &rs->phases[st->first + r];
+    struct phase_reuse pr;
+    phase_reuse_of(rs, st->first + r, &pr);
+    double in_est = 0;
+    for (size_t k = 0; k < ph->res.n_aggs; k++)
+        in_est += ph->res.aggs[k].in_est;
+    double prompt = pr.prompt_tokens, cached = pr.reused_tokens;
+    const char *src = pr.source;
+    size_t total = pr.requests, errors = pr.errors;
+    bool any_usage = pr.prompt_from_usage;
+    size_t u = st->m.mp.users;
+    double reusable = 0;
+    for (size_t k = 0; k < u; k++)
+        reusable += (double)st->reusable[r * u + k];
+    json_t *o = json_object();
+    json_put_int(o, "round", (long long)r + 1);
+    json_put_int(o, "requests", (long long)total);
+    json_put_int(o, "errors", (long long)errors);
+    json_put(o, "ttft_ms", ttft_json(ph));
+    json_put_real(o, "prompt_tokens", prompt);
+    json_put_str(o, "prompt_tokens_source", any_usage ? "usage" : "estimate");
+    json_put(o, "cached_tokens", src ? json_real(cached) : json_null());
+    json_put(o, "hit_rate",
+             json_real_or_null(round(cached / prompt * 1e4) / 1e4, src && prompt > 0));
+    json_put(o, "hit_rate_source", src ? json_string(src) : json_null());
+    json_put_real(o, "reusable_tokens", reusable);
+    json_put(o, "reusable_rate",
+             json_real_or_null(round(reusable / in_est * 1e4) / 1e4, in_est > 0 && r > 0));
+    /* what all users' KV takes (kvbench's count): the shared system turn once */
+    double shared = (double)st->m.system_est * (double)(u ? u - 1 : 0);
+    json_put_real(o, "context_tokens", in_est > shared ? in_est - shared : in_est);
+    const json_t *d = ph->kv_delta;
+    double onb;
+    json_put(o, "onboard_blocks",
+             json_get_bool(d, "available", false) &&
+                     json_get_num_strict(d, "onboard_blocks_total_delta", &onb)
+                 ? json_real(onb)
+                 : json_null());
+    return o;
+}
+
+/* The verdict over rounds 2..R (round 1 has no history of its own to reuse). */
+static json_t *verdict(const struct mt_state *st, const json_t *rounds, const char *kv_mode)
+{
+    size_t n = json_array_size(rounds), measured = 0, held = 0, none = 0;
+    double onboards = 0; /* in the rounds past the device tier */
+    bool onboards_known = true;
+    long long first_low = -1, first_past = -1, past_low = -1;
+    double low_rate = 0, low_could = 0, low_ctx = 0;
+    for (size_t k = 1; k < n; k++) {
+        const json_t *o = json_array_get(rounds, k);
+        double ctx = json_get_num(o, "context_tokens", 0);
+        long long round = json_get_int(o, "round", 0);
+        if (st->device_tokens > 0 && ctx > (double)st->device_tokens && first_past < 0)
+            first_past = round;
+        double ob;
+        if (first_past > 0) {
+            if (json_get_num_strict(o, "onboard_blocks", &ob))
+                onboards += ob;
+            else
+                onboards_known = false;
+        }
+        double hr, could = json_get_num(o, "reusable_rate", 0);
+        if (!json_get_num_strict(o, "hit_rate", &hr))
+            continue;
+        measured++;
+        if (hr < MT_NONE_RATE)
+            none++;
+        if (hr >= MT_HOLD_SHARE * could) {
+            held++;
+        } else if (first_low < 0) {
+            first_low = round;
+            low_rate = hr;
+            low_could = could;
+            low_ctx = ctx;
+        }
+        if (hr < MT_HOLD_SHARE * could && first_past > 0 && past_low < 0)
+            past_low = round;
+    }
+    char text[640];
+    const char *sig;
+    if (n == 0) {
+        sig = "unavailable";
+        snprintf(text, sizeof text, "no round ran (the run stopped before: see invalid_reason)");
+    } else if (n < 2) {
+        sig = "unavailable";
+        snprintf(text, sizeof text, "one round only: nothing of a conversation came back");
+    } else if (measured == 0) {
+        sig = "unavailable";
+        snprintf(text, sizeof text,
+                 "the responses carried no cached-token counts and the engine's counters had no "
+                 "reused tokens: kvbench cannot tell whether the conversations were reused");
+    } else if (none == measured) {
+        sig = "no_reuse";
+        snprintf(text, sizeof text,
+                 "from round 2 on, almost nothing was served from the cache (hit rate below "
+                 "%.0f %% in every round) although each prompt began with the whole previous "
+                 "round: prefix caching is off, or every conversation was evicted between its "
+                 "rounds",
+                 MT_NONE_RATE * 100);
+    } else if (held == measured) {
+        /* past the device tier only if something came back from another tier, or the engine
+         * does not say */
+        bool past = first_past > 0 && (!onboards_known || onboards > 0);
+        sig = past ? "reuse_holds_past_device_tier" : "reuse_holds";
+        if (past && onboards_known)
+            snprintf(text, sizeof text,
+                     "reuse held in every round, also from round %lld on, where the users' "
+                     "contexts passed the device tier (%lld tokens): the offload tiers brought "
+                     "%.0f blocks back",
+                     first_past, st->device_tokens, onboards);
+        else if (past)
+            snprintf(text, sizeof text,
+                     "reuse held in every round, also from round %lld on, where the users' "
+                     "contexts passed the device tier (%lld tokens); the engine's counters do "
+                     "not say which tier served them",
+                     first_past, st->device_tokens);
+        else if (first_past > 0)
+            snprintf(text, sizeof text,
+                     "reuse held in every round; from round %lld the contexts passed the device "
+                     "tier (%lld tokens) by kvbench's count, yet the engine brought nothing back "
+                     "from another tier: the device kept what was reused",
+                     first_past, st->device_tokens);
+        else
+            snprintf(text, sizeof text,
+                     "reuse held in every round (hit rate at least half of what each round could "
+                     "reuse)%s",
+                     st->device_tokens > 0
+                         ? "; the contexts stayed within the device tier, so the offload tiers "
+                           "were not needed"
+                         : "; the device tier's size is unknown (give --tier-blocks and "
+                           "--kv-block-tokens to tell whether the offload tiers were needed)");
+    } else {
+        sig =
+            past_low > 0 && past_low == first_low ? "reuse_drops_past_device_tier" : "reuse_drops";
+        int w = snprintf(text, sizeof text,
+                         "reuse fell in round %lld: hit rate %.2f where %.2f could be reused "
+                         "(contexts %.0f tokens)",
+                         first_low, low_rate, low_could, low_ctx);
+        if (w > 0 && (size_t)w < sizeof text && past_low > 0 && past_low == first_low)
+            snprintf(text + w, sizeof text - (size_t)w,
+                     ", once the contexts passed the device tier (%lld tokens): %s",
+                     st->device_tokens,
+                     strcmp(kv_mode, "off") == 0
+                         ? "with kv mode off there is no offload tier to bring them back from"
+                         : "blocks that left it did not come back from the offload tiers");
+    }
+    return json_pack("{s:s, s:s, s:f}", "signal", sig, "interpretation", text,
+                     "hold_share_of_reusable", MT_HOLD_SHARE);
+}
+
+json_t *multiturn_summary(const struct run_state *rs)
+{
+    const struct mt_state *st = rs->scenario_state;
+    if (!st)
+        return NULL;
+    const struct mt_params *mp = &st->m.mp;
+    json_t *rounds = json_array();
+    for (size_t r = 0; r < mp->rounds; r++) {
+        const struct phase_state *ph = &rs->phases[st->first + r];
+        if (ph->ran)
+            json_array_append_new(rounds, round_json(rs, st, r));
+    }
+    json_t *o =
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "users", (json_int_t)mp->users,
+                  "rounds_planned", (json_int_t)mp->rounds, "system_prompt_tokens",
+                  (json_int_t)mp->system_tokens, "history_tokens", (json_int_t)mp->history_tokens,
+                  "answer_tokens", (json_int_t)mp->answer_tokens, "question_tokens",
+                  (json_int_t)MT_QUESTION_TOKENS, "user_qps", mp->user_qps);
+    json_put(o, "device_tier_tokens",
+             st->device_tokens > 0 ? json_integer(st->device_tokens) : json_null());
+    json_put(o, "verdict", verdict(st, rounds, rs->cfg->kv_mode));
+    json_put(o, "rounds", rounds);
+    return o;
+}
+
+/* ------------------------------------------------------------ report */
+
+void multiturn_report(struct buf *b, const json_t *s, const json_t *src, const json_t *config)
+{
+    (void)src;
+    (void)config;
+    const json_t *mt = json_object_get(s, "multi_turn");
+    if (!mt) {
+        buf_append_str(b, "No round ran.\n\n");
+        return;
+    }
+    report_verdict(b, "multi_turn", json_object_get(mt, "verdict"));
+    buf_printf(b,
+               "%lld users, %lld rounds planned: system prompt %lld tokens, history %lld, "
+               "answers up to %lld, questions %lld; device tier ",
+               json_get_int(mt, "users", 0), json_get_int(mt, "rounds_planned", 0),
+               json_get_int(mt, "system_prompt_tokens", 0), json_get_int(mt, "history_tokens", 0),
+               json_get_int(mt, "answer_tokens", 0), json_get_int(mt, "question_tokens", 0));
+    const json_t *dt = json_object_get(mt, "device_tier_tokens");
+    if (json_is_integer(dt))
+        buf_printf(b, "%lld tokens.\n\n", (long long)json_integer_value(dt));
+    else
+        buf_append_str(b, "unknown.\n\n");
+    buf_append_str(b, "| round | requests | errors | TTFT p50 ms | TTFT p95 ms | prompt tokens | "
+                      "cached tokens | hit rate | could reuse | source |\n"
+                      "|---|---|---|---|---|---|---|---|---|---|\n");
+    size_t i;
+    const json_t *o;
+    json_array_foreach(json_object_get(mt, "rounds"), i, o)
+    {
+        const json_t *t = json_object_get(o, "ttft_ms");
+        buf_printf(b, "| %lld | %lld | %lld | ", json_get_int(o, "round", 0),
+                   json_get_int(o, "requests", 0), json_get_int(o, "errors", 0));
+        report_num(b, t, "p50", "%.1f | ", "– | ");
+        report_num(b, t, "p95", "%.1f | ", "– | ");
+        report_num(b, o, "prompt_tokens", "%.0f | ", "– | ");
+        report_num(b, o, "cached_tokens", "%.0f | ", "– | ");
+        report_num(b, o, "hit_rate", "%.2f | ", "– | ");
+        report_num(b, o, "reusable_rate", "%.2f | ", "– | ");
+        buf_printf(b, "%s |\n", json_get_str(o, "hit_rate_source", "–"));
+    }
+    buf_append_str(b, "\n*Hit rate* = cached ÷ prompt tokens of the round; *could reuse* = the "
+                      "share of the round's prompts that the same users had already sent or "
+                      "been answered.\n\n");
+}

@@ -1,0 +1,84 @@
+/*
+ * workload.h - deterministic prompt synthesis (SPEC §3.1).
+ *
+ * A prompt is an English-like synthetic document (sections of numbered sentences built from the
+ * project's own word lists) sized to a token target and, with the llama3 template, wrapped as
+ * <|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n SALT \n\n DOC
+ * <|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n
+ * The same seed, set, ranges, salt and tokenizer give byte-identical prompts on every machine.
+ * Tuning: the document grows a sentence at a time and the shortest one whose whole prompt reaches
+ * the target is kept, so the heuristic estimate lies in [target, target + 64). With an exact
+ * tokenizer the last sentence is then cut, at a word and if need be inside it, so that the prompt
+ * has exactly the target's token count.
+ */
+#ifndef KVBENCH_SCENARIO_WORKLOAD_H
+#define KVBENCH_SCENARIO_WORKLOAD_H
+
+#include "model/tokenizer.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct token_range {
+    long long min, max;
+};
+
+struct prompt {
+    char id[32];  /* "<prefix>-<5-digit index>" */
+    char set[16]; /* "short" or "long" (a mixed set picks one per prompt); eviction_replay
+                   * labels its sets "replay_a" / "replay_b", as the reference harness */
+    size_t target;
+    size_t est_tokens;
+    char *text;
+    size_t len;
+    char sha256[65];
+    long long max_tokens; /* > 0: this request's max_tokens (a trace's output_length) */
+};
+
+struct workload_params {
+    uint64_t seed;
+    struct token_range short_range, long_range;
+    const char *salt; /* "" for none */
+    bool llama3_template;
+    bool no_bos; /* leave <|begin_of_text|> out of the template: the server adds its own */
+    const struct tokenizer *tok;
+    const volatile sig_atomic_t *stop; /* optional: nonzero stops the synthesis (SIGINT) */
+    bool exact; /* cut to the target with the heuristic too (workload_passage) */
+};
+
+#define WORKLOAD_STOPPED (-2)
+
+/* Make n prompts of set "short", "long" or "mixed" with ids "<prefix>-00000"…, from set_seed.
+ * Returns 0, -1 with err, or WORKLOAD_STOPPED when p->stop became nonzero (checked before each
+ * prompt, so within a fraction of a millisecond). The caller frees with prompts_free. */
+int workload_make(const struct workload_params *p, const char *prefix, const char *set,
+                  uint64_t set_seed, size_t n, struct prompt **out, char *err);
+void prompts_free(struct prompt *prompts, size_t n);
+/* Free a prompt's text, keeping what identifies it (id, set, counts, hash). */
+void prompt_drop_text(struct prompt *p);
+/* Prompt i of a set alone (prompt i depends only on the seed, prefix, set and i): what
+ * workload_make makes at index i. Returns 0 or -1 (out of memory). */
+int workload_make_one(const struct workload_params *p, const char *prefix, const char *set,
+                      uint64_t set_seed, size_t i, struct prompt *out);
+/* A bare passage (no template, no salt) of `target` tokens by tok (exactly: cut at a word, or
+ * inside one where it must), from (seed, prefix, i): the
+ * building block of a conversation (scenario/multiturn.c) and of a trace's blocks (scenario/trace.c).
+ * A smaller target from the same (seed, prefix, i) gives a prefix of the same text. The caller
+ * frees out->text. Returns 0 or -1 (out of memory). */
+int workload_passage(const struct tokenizer *tok, uint64_t seed, const char *prefix, size_t i,
+                     size_t target, struct prompt *out);
+/* The id of prompt i: "<prefix>-<5-digit index>". */
+void workload_id(const char *prefix, size_t i, struct prompt *out);
+/* The largest target a prompt of the set can have with these ranges. */
+size_t workload_max_target(const struct workload_params *p, const char *set);
+/* Pick a target for set "short"/"long" from rng state (presets within the range, else uniform). */
+size_t workload_pick_target(const struct workload_params *p, const char *set, uint64_t *rng);
+/* Wrap a message in the Llama 3 chat template as a completion prompt. Caller frees. */
+char *workload_llama3_wrap(const char *message);
+/* The manifest row of a prompt. New reference. */
+json_t *prompt_manifest_json(const struct prompt *p);
+
+#endif
