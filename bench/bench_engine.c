@@ -18,8 +18,8 @@
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/fs.h"
-#include "util/http.h"
-#include "util/sse.h"
+#include "net/http.h"
+#include "net/sse.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -7,11 +7,11 @@
  * Targets: load <= 300 ms and <= 64 MiB for Llama 3; encoding >= 3x the reference.
  *   bench_tokenizer TOKENIZER_JSON [--mb N] [--write-corpus FILE] [--corpus FILE]
  */
-#include "bench/workload.h"
+#include "scenario/workload.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/fs.h"
-#include "util/tokenizer.h"
+#include "model/tokenizer.h"
 
 #include <stdio.h>
 #include <stdlib.h>

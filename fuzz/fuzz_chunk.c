@@ -2,7 +2,7 @@
  * an input, jansson must accept it too and every field must be equal. The input is also split at
  * its first newline into two events: the second, read through a template primed with the first,
  * must read as jansson reads it alone. */
-#include "bench/chunk.h"
+#include "load/chunk.h"
 #include "util/buf.h"
 
 #include <stdint.h>

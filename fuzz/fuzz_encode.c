@@ -1,7 +1,7 @@
 /* libFuzzer target: encoding arbitrary bytes with the real Llama 3 tokenizer (decompressed from
  * the test fixtures into $KVBENCH_FUZZ_TOKENIZER, see `make fuzz`), then decoding: the decode of
  * the encode must give the input back. */
-#include "util/bpe.h"
+#include "model/bpe.h"
 #include "util/buf.h"
 #include "util/fs.h"
 

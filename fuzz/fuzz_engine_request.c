@@ -6,8 +6,8 @@
 #include "engine/internal.h"
 #include "engine/personality.h"
 #include "engine/profile.h"
-#include "util/http.h"
-#include "util/tokenizer.h"
+#include "net/http.h"
+#include "model/tokenizer.h"
 
 #include <stdint.h>
 #include <stdio.h>

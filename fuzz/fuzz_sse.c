@@ -1,7 +1,7 @@
 /* libFuzzer target: the SSE parser, fed the input whole and split at a position the input
  * chooses; the two must give the same events. */
 #include "util/buf.h"
-#include "util/sse.h"
+#include "net/sse.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* libFuzzer target: loading a tokenizer.json (the streaming vocabulary and merges reader and
  * the feature checks) and, when it loads, encoding and decoding a string with it. */
-#include "util/bpe.h"
+#include "model/bpe.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* libFuzzer target: Mooncake trace files (--trace): the reader, the reusable count and the
  * prompts of the first requests, which must have exactly the trace's token counts. */
-#include "bench/trace.h"
+#include "scenario/trace.h"
 #include "util/err.h"
 
 #include <stdint.h>
