@@ -21,8 +21,9 @@ static int read_all(const char *path, struct buf *out, char *err)
     char chunk[65536];
     size_t n;
     while ((n = fread(chunk, 1, sizeof chunk, stdin)) > 0)
-        if (buf_append(out, chunk, n) < 0)
-            return err_set(err, "out of memory reading stdin");
+        buf_append(out, chunk, n);
+    if (buf_failed(out))
+        return err_set(err, "out of memory reading stdin");
     if (ferror(stdin))
         return err_set(err, "cannot read stdin");
     return 0;

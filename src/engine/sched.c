@@ -236,7 +236,7 @@ static struct token_outcome step_token(struct engine *e, struct ereq *r, uint64_
         size_t limit = engine_stream_out_limit(e);
         if (r->out.len >= STREAM_EARLY_BYTES && r->out.cap <= 2 * STREAM_EARLY_BYTES &&
             r->out.cap < limit)
-            buf_reserve(&r->out, limit - r->out.len); /* tried once: a failure leaves it to grow */
+            buf_reserve_hint(&r->out, limit - r->out.len); /* a failure leaves it to grow */
         flush_output_locked(r, NULL);
         trim_streamed_locked(r);
         ereq_wake_locked(r); /* a unary answer waits for finish() */

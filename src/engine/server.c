@@ -1118,8 +1118,10 @@ static enum MHD_Result on_api(void *cls, struct MHD_Connection *c, const char *u
         /* A body with a Content-Length over the limit was refused with its headers; a chunked
          * one has none, and MHD cannot answer in the middle of a body: the connection is
          * closed where the body passes the limit, rather than read to its end. */
-        if (h->body.len + *upload_size > e->cfg.max_body_bytes ||
-            buf_append(&h->body, upload, *upload_size) < 0) {
+        bool over = h->body.len + *upload_size > e->cfg.max_body_bytes;
+        if (!over)
+            buf_append(&h->body, upload, *upload_size);
+        if (over || buf_failed(&h->body)) {
             log_debug("closing a connection whose chunked body passed %zu bytes",
                       e->cfg.max_body_bytes);
             if (strcmp(url, "/v1/completions") == 0)

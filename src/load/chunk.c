@@ -87,7 +87,8 @@ int chunk_read_jansson(const char *data, size_t len, struct chunk *c, struct buf
     if (json_is_string(t)) {
         c->has_text = true;
         c->text_len = json_string_length(t);
-        if (buf_append(text, json_string_value(t), c->text_len) < 0) {
+        buf_append(text, json_string_value(t), c->text_len);
+        if (buf_failed(text)) {
             json_decref(j);
             return -1;
         }
@@ -287,15 +288,19 @@ static void put_utf8(struct buf *b, unsigned cp)
 /* Append the decoded value of a validated span. Returns 0 or -1 (out of memory). */
 static int decode(const struct span *sp, struct buf *out)
 {
-    if (!sp->esc)
-        return buf_append(out, sp->s, sp->len);
+    if (!sp->esc) {
+        buf_append(out, sp->s, sp->len);
+        return buf_failed(out) ? -1 : 0;
+    }
     if (buf_reserve(out, sp->len) < 0)
         return -1; /* decoding never grows the text */
     const char *p = sp->s, *end = sp->s + sp->len;
     while (p < end) {
         const char *bs = memchr(p, '\\', (size_t)(end - p));
-        if (!bs)
-            return buf_append(out, p, (size_t)(end - p));
+        if (!bs) {
+            buf_append(out, p, (size_t)(end - p));
+            return buf_failed(out) ? -1 : 0;
+        }
         buf_append(out, p, (size_t)(bs - p));
         char e = bs[1];
         p = bs + 2;
@@ -314,7 +319,7 @@ static int decode(const struct span *sp, struct buf *out)
         static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
         buf_append_char(out, to[strchr(from, e) - from]);
     }
-    return 0;
+    return buf_failed(out) ? -1 : 0;
 }
 
 /* A decoded span into a fixed char array (bounded, NUL-terminated). Escaped ids and messages
@@ -821,7 +826,8 @@ int chunk_read_tpl(struct chunk_tpl *t, const char *data, size_t len, struct chu
     if (sp.s) {
         /* remember the event around its text for the next one */
         buf_reset(&t->bytes);
-        if (buf_append(&t->bytes, data, len) == 0) {
+        buf_append(&t->bytes, data, len);
+        if (!buf_failed(&t->bytes)) {
             t->pre = (size_t)(sp.s - 1 - data);
             t->suf = len - (size_t)(sp.s + sp.len + 1 - data);
             t->fields = *c;

@@ -1172,7 +1172,7 @@ static void finish_request(struct http_req *r)
         char path[4096], err[ERR_LEN];
         snprintf(rel, sizeof rel, "responses/%06zu.txt", s->request_index);
         snprintf(path, sizeof path, "%s/%06zu.txt", lg->responses_dir, s->request_index);
-        if (fs_write_atomic(path, buf_cstr(&s->text), s->text.len, err) == 0) {
+        if (fs_write_buf(path, &s->text, err) == 0) {
             response_path = rel;
         } else if (atomic_fetch_add(&lg->response_write_failures, 1) == 0) {
             /* the first only: the phase stops, as for a row it cannot write */

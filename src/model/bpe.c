@@ -120,7 +120,8 @@ static int unbytelevel(const char *s, size_t len, struct buf *out)
             utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(len - i), &cp);
         if (n <= 0 || cp < 0 || cp >= 324 || cp_to_byte[cp] < 0)
             return -1;
-        if (buf_append_char(out, (char)cp_to_byte[cp]) < 0)
+        buf_append_char(out, (char)cp_to_byte[cp]);
+        if (buf_failed(out))
             return -1;
         i += (size_t)n;
     }
@@ -250,7 +251,8 @@ static const char *read_string(const char *p, const char *end, struct buf *out)
             p++;
             continue;
         }
-        if (buf_append(out, run, (size_t)(p - run)) < 0 || p + 1 >= end)
+        buf_append(out, run, (size_t)(p - run));
+        if (buf_failed(out) || p + 1 >= end)
             return NULL;
         char e = p[1];
         p += 2;
@@ -290,7 +292,10 @@ static const char *read_string(const char *p, const char *end, struct buf *out)
             }
             utf8proc_uint8_t enc[4];
             utf8proc_ssize_t n = utf8proc_encode_char((utf8proc_int32_t)cp, enc);
-            if (n <= 0 || buf_append(out, enc, (size_t)n) < 0)
+            if (n <= 0)
+                return NULL;
+            buf_append(out, enc, (size_t)n);
+            if (buf_failed(out))
                 return NULL;
             run = p;
             continue;
@@ -298,13 +303,15 @@ static const char *read_string(const char *p, const char *end, struct buf *out)
         default:
             return NULL;
         }
-        if (buf_append_char(out, c) < 0)
+        buf_append_char(out, c);
+        if (buf_failed(out))
             return NULL;
         run = p;
     }
-    if (p >= end || buf_append(out, run, (size_t)(p - run)) < 0)
+    if (p >= end)
         return NULL;
-    return p + 1;
+    buf_append(out, run, (size_t)(p - run));
+    return buf_failed(out) ? NULL : p + 1;
 }
 
 /* Find member `key` of the object at p ('{'); sets [*v0, *v1) to its value. */
@@ -1131,7 +1138,8 @@ int bpe_decode(const struct bpe *b, const uint32_t *ids, size_t n, struct buf *o
     for (size_t i = 0; i < n; i++) {
         if (ids[i] >= b->n_ids || (b->tok_len[ids[i]] == 0))
             return err_set(err, "token id %u is not in the vocabulary", ids[i]);
-        if (buf_append(out, b->arena + b->tok_off[ids[i]], b->tok_len[ids[i]]) < 0)
+        buf_append(out, b->arena + b->tok_off[ids[i]], b->tok_len[ids[i]]);
+        if (buf_failed(out))
             return err_set(err, "out of memory");
     }
     return 0;

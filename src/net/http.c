@@ -172,7 +172,9 @@ int http_deliver_body(struct http_req *req, const char *ptr, size_t len, uint64_
     size_t cap = req->max_body ? req->max_body : (size_t)64 << 20;
     size_t room = req->body_buf.len < cap ? cap - req->body_buf.len : 0;
     size_t take = len < room ? len : room;
-    if (take && buf_append(&req->body_buf, ptr, take) < 0) {
+    if (take)
+        buf_append(&req->body_buf, ptr, take);
+    if (buf_failed(&req->body_buf)) {
         req->error = HTTP_ERR_OTHER;
         snprintf(req->error_text, sizeof req->error_text, "out of memory collecting the body");
         return -1;

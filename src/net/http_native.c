@@ -194,14 +194,16 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
     struct nconn *c = p->data;
     if (c->in_value)
         emit_header(c);
-    return buf_append(&c->hname, at, len) < 0 ? -1 : 0;
+    buf_append(&c->hname, at, len);
+    return buf_failed(&c->hname) ? -1 : 0;
 }
 
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
     struct nconn *c = p->data;
     c->in_value = true;
-    return buf_append(&c->hvalue, at, len) < 0 ? -1 : 0;
+    buf_append(&c->hvalue, at, len);
+    return buf_failed(&c->hvalue) ? -1 : 0;
 }
 
 static int on_headers_complete(http_parser *p)
@@ -412,7 +414,8 @@ static int build_head(struct nconn *c, struct http_req *req)
     }
     if (req->body || strcmp(method, "POST") == 0)
         buf_printf(h, "Content-Length: %zu\r\n", req->body ? req->body_len : 0);
-    return buf_append(h, "\r\n", 2);
+    buf_append(h, "\r\n", 2);
+    return buf_failed(h) ? -1 : 0;
 }
 
 /* Write what is left of head + body. Returns 0 (all sent or would block), -1 on an error. */

@@ -47,9 +47,9 @@ static int keep_pending(struct sse_parser *p)
 {
     if (!p->pend)
         return 0;
-    int rc = buf_append(&p->data, p->pend, p->pend_len);
+    buf_append(&p->data, p->pend, p->pend_len);
     p->pend = NULL;
-    return rc;
+    return buf_failed(&p->data) ? -1 : 0;
 }
 
 static int dispatch(struct sse_parser *p)
@@ -94,14 +94,16 @@ static int process_line(struct sse_parser *p, const char *line, size_t len, bool
         }
         if (keep_pending(p) < 0)
             return -1;
-        if (p->have_data && buf_append_char(&p->data, '\n') < 0)
-            return -1;
-        if (buf_append(&p->data, value, value_len) < 0)
+        if (p->have_data)
+            buf_append_char(&p->data, '\n');
+        buf_append(&p->data, value, value_len);
+        if (buf_failed(&p->data))
             return -1;
         p->have_data = true;
     } else if (name_len == 5 && memcmp(line, "event", 5) == 0) {
         buf_reset(&p->event);
-        if (buf_append(&p->event, value, value_len) < 0)
+        buf_append(&p->event, value, value_len);
+        if (buf_failed(&p->event))
             return -1;
     }
     /* id, retry and unknown fields carry nothing we measure. */
@@ -127,7 +129,8 @@ static int feed(struct sse_parser *p, const char *bytes, size_t len)
         static const char BOM[3] = {'\xef', '\xbb', '\xbf'};
         size_t have = p->line.len;
         while (have < 3 && i < len && bytes[i] == BOM[have]) {
-            if (buf_append_char(&p->line, bytes[i]) < 0)
+            buf_append_char(&p->line, bytes[i]);
+            if (buf_failed(&p->line))
                 return -1;
             have++;
             i++;
@@ -155,14 +158,16 @@ static int feed(struct sse_parser *p, const char *bytes, size_t len)
         const char *cr = memchr(start, '\r', nl ? (size_t)(nl - start) : left);
         const char *end = cr ? cr : nl;
         if (!end) {
-            if (buf_append(&p->line, start, left) < 0)
+            buf_append(&p->line, start, left);
+            if (buf_failed(&p->line))
                 return -1;
             return 0;
         }
         size_t seg = (size_t)(end - start);
         int rc;
         if (p->line.len) {
-            if (buf_append(&p->line, start, seg) < 0)
+            buf_append(&p->line, start, seg);
+            if (buf_failed(&p->line))
                 return -1;
             rc = process_line(p, p->line.data, p->line.len, false);
             buf_reset(&p->line);

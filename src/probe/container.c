@@ -90,7 +90,7 @@ int container_logs(const char *name, const char *path, double timeout_s, char *e
     else if (!res.exited || res.exit_code != 0)
         rc = err_set(err, "docker logs exited with status %d", res.exit_code);
     char werr[ERR_LEN];
-    if (fs_write_atomic(path, buf_cstr(&res.out), res.out.len, werr) < 0)
+    if (fs_write_buf(path, &res.out, werr) < 0)
         rc = err_set(err, "%s", werr);
     proc_result_free(&res);
     return rc;

@@ -202,7 +202,7 @@ static int write_page(const char *dir, struct buf *b, char *err)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/report.html", dir);
-    return fs_write_atomic(path, buf_cstr(b), b->len, err);
+    return fs_write_buf(path, b, err);
 }
 
 /* ------------------------------------------------------------ series */

@@ -43,13 +43,13 @@ int mt_init(struct multiturn *m, const struct mt_params *mp, const struct tokeni
     int rc = !m->conv || !m->schedule || !sys ? -1 : 0;
     if (rc == 0) {
         if (llama3)
-            rc |= buf_append_str(&b, no_bos ? HDR("system") : BOS HDR("system"));
+            buf_append_str(&b, no_bos ? HDR("system") : BOS HDR("system"));
         else
-            rc |= buf_append_str(&b, "System: ");
+            buf_append_str(&b, "System: ");
         if (m->salt[0])
-            rc |= buf_printf(&b, "%s\n\n", m->salt);
-        rc |= buf_append_str(&b, sys);
-        rc |= buf_append_str(&b, llama3 ? EOT : "\n\n");
+            buf_printf(&b, "%s\n\n", m->salt);
+        buf_append_str(&b, sys);
+        buf_append_str(&b, llama3 ? EOT : "\n\n");
     }
     free(sys);
     m->system = rc == 0 ? buf_detach(&b) : NULL;
@@ -65,11 +65,12 @@ int mt_init(struct multiturn *m, const struct mt_params *mp, const struct tokeni
 }
 
 /* The user turn with msg, and the assistant's header the server answers after. */
-static int add_turn(const struct multiturn *m, struct buf *b, const char *msg)
+static void add_turn(const struct multiturn *m, struct buf *b, const char *msg)
 {
     if (m->llama3)
-        return buf_printf(b, HDR("user") "%s" EOT HDR("assistant"), msg);
-    return buf_printf(b, "User: %s\n\nAssistant:", msg);
+        buf_printf(b, HDR("user") "%s" EOT HDR("assistant"), msg);
+    else
+        buf_printf(b, "User: %s\n\nAssistant:", msg);
 }
 
 int mt_round(struct multiturn *m, size_t r, const char *const *answers, struct prompt *out,
@@ -79,17 +80,16 @@ int mt_round(struct multiturn *m, size_t r, const char *const *answers, struct p
         struct buf *conv = &m->conv[u];
         struct prompt *p = &out[u];
         memset(p, 0, sizeof *p);
-        int rc = 0;
         if (r == 0) {
             buf_reset(conv);
-            rc |= buf_append_str(conv, m->system);
+            buf_append_str(conv, m->system);
             reusable[u] = 0;
         } else {
             /* the answer closes the previous round: what the server has already seen */
             const char *a = answers && answers[u] ? answers[u] : "";
-            rc |= buf_append_str(conv, a);
-            rc |= buf_append_str(conv, m->llama3 ? EOT : "\n\n");
-            reusable[u] = rc ? 0 : tokenizer_count(m->tok, conv->data, conv->len);
+            buf_append_str(conv, a);
+            buf_append_str(conv, m->llama3 ? EOT : "\n\n");
+            reusable[u] = buf_failed(conv) ? 0 : tokenizer_count(m->tok, conv->data, conv->len);
         }
         char *q = passage(m, "mt-question", u * 100000 + r, MT_QUESTION_TOKENS);
         char *h = r == 0 ? passage(m, "mt-history", u, m->mp.history_tokens) : NULL;
@@ -100,15 +100,17 @@ int mt_round(struct multiturn *m, size_t r, const char *const *answers, struct p
         }
         if (r == 0) {
             struct buf msg = BUF_INIT;
-            rc |= buf_printf(&msg, "%s%s%s", h, *h ? "\n\n" : "", q);
-            rc |= add_turn(m, conv, buf_cstr(&msg));
+            buf_printf(&msg, "%s%s%s", h, *h ? "\n\n" : "", q);
+            if (buf_failed(&msg))
+                conv->failed = true; /* the turn is incomplete: so is the conversation */
+            add_turn(m, conv, buf_cstr(&msg));
             buf_free(&msg);
         } else {
-            rc |= add_turn(m, conv, q);
+            add_turn(m, conv, q);
         }
         free(q);
         free(h);
-        p->text = rc ? NULL : strndup(conv->data, conv->len);
+        p->text = buf_failed(conv) ? NULL : strndup(conv->data, conv->len);
         if (!p->text)
             return err_set(err, "out of memory making round %zu", r + 1);
         p->len = conv->len;

@@ -237,13 +237,16 @@ static int append_block(struct trace *t, const struct tokenizer *tok, uint64_t s
     keep = keep && len == t->block_tokens;
     snprintf(key, sizeof key, "%" PRIu64, id);
     const json_t *have = keep ? json_object_get(t->blocks, key) : NULL;
-    if (have)
-        return buf_append(b, json_string_value(have), json_string_length(have));
+    if (have) {
+        buf_append(b, json_string_value(have), json_string_length(have));
+        return buf_failed(b) ? -1 : 0;
+    }
     struct prompt p;
     /* a shorter block is a prefix of the full one (the same passage, cut sooner) */
     if (workload_passage(tok, s, prefix, (size_t)id, len, &p) < 0)
         return -1;
-    int rc = buf_append(b, p.text, p.len);
+    buf_append(b, p.text, p.len);
+    int rc = buf_failed(b) ? -1 : 0;
     if (rc == 0 && keep)
         rc = json_object_set_new(t->blocks, key, json_stringn_nocheck(p.text, p.len));
     free(p.text);

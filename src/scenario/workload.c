@@ -93,18 +93,20 @@ static int append_sentence(struct buf *b, uint64_t *rng, unsigned number)
     static const struct wordlist TAIL[] = {WL(CONJ), WL(DET), WL(NOUN), WL(VERB), WL(ADV)};
     const char *w[9];
     size_t start;
-    int rc = buf_printf(b, "%u. ", number);
+    buf_printf(b, "%u. ", number);
     start = b->len;
     pick_words(rng, MAIN, 9, w);
-    rc |= buf_printf(b, "%s %s %s %s %s %s %s %s %s", w[0], w[1], w[2], w[3], w[4], w[5], w[6],
-                     w[7], w[8]);
+    buf_printf(b, "%s %s %s %s %s %s %s %s %s", w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7],
+               w[8]);
     if (splitmix64(rng) % 2) {
         pick_words(rng, TAIL, 5, w);
-        rc |= buf_printf(b, ", %s %s %s %s %s", w[0], w[1], w[2], w[3], w[4]);
+        buf_printf(b, ", %s %s %s %s %s", w[0], w[1], w[2], w[3], w[4]);
     }
-    rc |= buf_append_str(b, ".\n");
+    buf_append_str(b, ".\n");
+    if (buf_failed(b))
+        return -1;
     cap_first(b, start);
-    return rc ? -1 : 0;
+    return 0;
 }
 
 static int append_heading(struct buf *b, uint64_t *rng, unsigned section)
@@ -116,18 +118,17 @@ static int append_heading(struct buf *b, uint64_t *rng, unsigned section)
     char adj[32];
     snprintf(adj, sizeof adj, "%s", a[0]);
     adj[0] = (char)(adj[0] - 'a' + 'A');
-    return buf_printf(b, "\nSection %u: %s %s of the %s\n", section, adj, w[0], w[1]);
+    buf_printf(b, "\nSection %u: %s %s of the %s\n", section, adj, w[0], w[1]);
+    return buf_failed(b) ? -1 : 0;
 }
 
 char *workload_llama3_wrap(const char *message)
 {
     struct buf b = BUF_INIT;
-    if (buf_append_str(&b, LLAMA3_HEAD) < 0 || buf_append_str(&b, message) < 0 ||
-        buf_append_str(&b, LLAMA3_TAIL) < 0) {
-        buf_free(&b);
-        return NULL;
-    }
-    return buf_detach(&b);
+    buf_append_str(&b, LLAMA3_HEAD);
+    buf_append_str(&b, message);
+    buf_append_str(&b, LLAMA3_TAIL);
+    return buf_detach(&b); /* NULL when an append failed */
 }
 
 /* The presets of a set that lie in its range (SPEC §3.1); returns how many. */
@@ -162,18 +163,17 @@ static int compose(const struct workload_params *p, const char *doc, size_t doc_
                    struct buf *out)
 {
     buf_reset(out);
-    int rc = 0;
     if (p->llama3_template)
         /* without its BOS text when the server puts its own BOS first (--add-bos) */
-        rc |= buf_append_str(out, p->no_bos ? &LLAMA3_HEAD[17] : LLAMA3_HEAD);
+        buf_append_str(out, p->no_bos ? &LLAMA3_HEAD[17] : LLAMA3_HEAD);
     if (p->salt && *p->salt) {
-        rc |= buf_append_str(out, p->salt);
-        rc |= buf_append_str(out, "\n\n");
+        buf_append_str(out, p->salt);
+        buf_append_str(out, "\n\n");
     }
-    rc |= buf_append(out, doc, doc_len);
+    buf_append(out, doc, doc_len);
     if (p->llama3_template)
-        rc |= buf_append_str(out, LLAMA3_TAIL);
-    return rc ? -1 : 0;
+        buf_append_str(out, LLAMA3_TAIL);
+    return buf_failed(out) ? -1 : 0;
 }
 
 /* Count of the prompt whose document is doc[0..len). */

@@ -34,6 +34,11 @@ void *fault_calloc(size_t n, size_t size)
     return should_fail() ? NULL : calloc(n, size);
 }
 
+void *fault_realloc(void *p, size_t size)
+{
+    return should_fail() ? NULL : realloc(p, size);
+}
+
 void fault_arm(long nth, bool persistent)
 {
     atomic_store(&countdown, nth);

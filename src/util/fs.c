@@ -82,6 +82,13 @@ int fs_write_atomic(const char *path, const void *data, size_t len, char *err)
     return fs_write_atomic_raw(path, data, len, err);
 }
 
+int fs_write_buf(const char *path, const struct buf *b, char *err)
+{
+    if (buf_failed(b))
+        return err_set(err, "%s: not written: out of memory while building it", path);
+    return fs_write_atomic(path, buf_cstr(b), b->len, err);
+}
+
 static int fs_write_atomic_raw(const char *path, const void *data, size_t len, char *err)
 {
     char tmp[PATH_MAX];

@@ -19,7 +19,10 @@ int fs_mkdir_p(const char *path, char *err);
  * exists: a run directory is never reused or overwritten. */
 int fs_mkdir_new(const char *path, char *err);
 /* Write data to path atomically: a temporary file in the same directory, fsync, rename. */
-int fs_write_atomic(const char *path, const void *data, size_t len, char *err);
+BUF_MUST_CHECK int fs_write_atomic(const char *path, const void *data, size_t len, char *err);
+/* fs_write_atomic of a buffer's contents; a failed buffer (an append ran out of memory) is refused
+ * with an error and nothing is written: a short artifact never passes for a whole one. */
+BUF_MUST_CHECK int fs_write_buf(const char *path, const struct buf *b, char *err);
 /* Append the whole file to out (at most max_bytes; larger files are an error). */
 int fs_read_file(const char *path, struct buf *out, size_t max_bytes, char *err);
 bool fs_is_dir(const char *path);
@@ -29,6 +32,6 @@ int fs_remove_tree(const char *path, char *err);
 
 /* Append len bytes (one or more whole lines) to f and flush; on failure (disk full, I/O error)
  * cut the file back to where it was, so no torn line survives. Returns 0, or -1 with errno. */
-int fs_append_whole(FILE *f, const void *data, size_t len);
+BUF_MUST_CHECK int fs_append_whole(FILE *f, const void *data, size_t len);
 
 #endif

@@ -157,11 +157,13 @@ json_t *json_string_lossy(const char *s, size_t len)
                  !(n == 4 && (cp < 0x10000 || cp > 0x10ffff)) && !(cp >= 0xd800 && cp <= 0xdfff);
         }
         if (ok) {
-            if (buf_append(&b, s + i, n) < 0)
+            buf_append(&b, s + i, n);
+            if (buf_failed(&b))
                 goto oom;
             i += n;
         } else {
-            if (buf_append(&b, "\xef\xbf\xbd", 3) < 0)
+            buf_append(&b, "\xef\xbf\xbd", 3);
+            if (buf_failed(&b))
                 goto oom;
             i++;
         }
@@ -211,7 +213,8 @@ int json_escape_append(struct buf *b, const char *s, size_t len)
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
-        if (buf_append(b, s + start, i - start) < 0)
+        buf_append(b, s + start, i - start);
+        if (buf_failed(b))
             return -1;
         char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
         size_t n = 2;
@@ -239,9 +242,11 @@ int json_escape_append(struct buf *b, const char *s, size_t len)
             esc[5] = HEX[c & 15];
             n = 6;
         }
-        if (buf_append(b, esc, n) < 0)
+        buf_append(b, esc, n);
+        if (buf_failed(b))
             return -1;
         start = i + 1;
     }
-    return buf_append(b, s + start, len - start);
+    buf_append(b, s + start, len - start);
+    return buf_failed(b) ? -1 : 0;
 }

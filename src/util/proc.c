@@ -164,7 +164,9 @@ int proc_run(char *const argv[], const char *stdin_data, double timeout_s, size_
             if (r > 0) {
                 size_t room = dst->len < max_capture ? max_capture - dst->len : 0;
                 size_t take = (size_t)r < room ? (size_t)r : room;
-                if (take && buf_append(dst, chunk, take) < 0) {
+                if (take)
+                    buf_append(dst, chunk, take);
+                if (buf_failed(dst)) {
                     err_set(err, "out of memory capturing output");
                     kill(-pid, SIGKILL);
                     waitpid(pid, NULL, 0);

@@ -83,20 +83,14 @@ char *redact_dup(const char *text, size_t len, size_t *out_len)
             p++;
             continue;
         }
-        if (buf_append(&b, copied, (size_t)(p - copied) + keep) < 0 ||
-            buf_append_str(&b, REDACTED) < 0) {
-            buf_free(&b);
-            return NULL;
-        }
+        buf_append(&b, copied, (size_t)(p - copied) + keep);
+        buf_append_str(&b, REDACTED);
         p += m;
         copied = p;
     }
-    if (buf_append(&b, copied, (size_t)(end - copied)) < 0) {
-        buf_free(&b);
-        return NULL;
-    }
+    buf_append(&b, copied, (size_t)(end - copied));
     *out_len = b.len;
-    return buf_detach(&b);
+    return buf_detach(&b); /* NULL (and freed) when an append failed */
 }
 
 int redact_buf(struct buf *b)
@@ -106,7 +100,7 @@ int redact_buf(struct buf *b)
     if (!r)
         return redact_needed(b->data ? b->data : "", b->len) ? -1 : 0;
     buf_reset(b);
-    int rc = buf_append(b, r, n);
+    buf_append(b, r, n);
     free(r);
-    return rc;
+    return buf_failed(b) ? -1 : 0;
 }

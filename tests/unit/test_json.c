@@ -123,7 +123,7 @@ static void test_file_roundtrip_and_lines(void **state)
     assert_string_equal(b.data, "{\"a\":1}\n{\"a\":1}\n");
     buf_free(&b);
     snprintf(path, sizeof path, "%s/bad.json", dir);
-    fs_write_atomic(path, "{nope", 5, err);
+    assert_int_equal(fs_write_atomic(path, "{nope", 5, err), 0);
     assert_null(json_read_file(path, err));
     assert_non_null(strstr(err, "bad.json"));
     json_decref(v);

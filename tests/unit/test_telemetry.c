@@ -283,10 +283,10 @@ static void test_blockdev_fake_sysfs(void **state)
     snprintf(p, sizeof p, "%s/devices/pci0/block/nvme9n1/nvme9n1p2", root);
     fs_mkdir_p(p, err);
     snprintf(p, sizeof p, "%s/devices/pci0/block/nvme9n1/nvme9n1p2/partition", root);
-    fs_write_atomic(p, "2\n", 2, err);
+    assert_int_equal(fs_write_atomic(p, "2\n", 2, err), 0);
     snprintf(p, sizeof p, "%s/devices/pci0/block/nvme9n1/stat", root);
     const char *stat_text = "    10 0 800 5 20 0 1600 7 0 9 12 0 0 0 0\n";
-    fs_write_atomic(p, stat_text, strlen(stat_text), err);
+    assert_int_equal(fs_write_atomic(p, stat_text, strlen(stat_text), err), 0);
     snprintf(p, sizeof p, "%s/dev/block", root);
     fs_mkdir_p(p, err);
     char link[1100];
