@@ -16,6 +16,7 @@ set -euo pipefail
 OLD=$(realpath "$1")
 NEW=$(realpath "$2")
 export KVBENCH=$OLD
+# shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/e2e/lib.sh"
 
 ENGINE=(--profile tiny --gpu-cache-blocks 64 --cpu-cache-blocks 512 --disk-cache-blocks 4096
@@ -113,5 +114,5 @@ if diff -r -u "$TMP/norm-old" "$TMP/norm-new" >"$TMP/diff"; then
   exit 0
 fi
 echo "different artifacts:" >&2
-head -${SAME_DIFF_LINES:-200} "$TMP/diff" >&2
+head -n "${SAME_DIFF_LINES:-200}" "$TMP/diff" >&2
 exit 1
