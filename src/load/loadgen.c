@@ -31,7 +31,6 @@
 #include "net/sse.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -92,7 +91,6 @@ struct slot {
     char request_id[160];
     struct buf hints; /* JSON members "name":"value" of hinted headers */
     char event_error[480];
-    char sent_id[96];
     uint64_t chunk_t; /* arrival time of the bytes being parsed */
     bool too_large;   /* the response passed --max-response-bytes: aborted, memory freed */
     bool answered;    /* a status line came back (the server is there) */
@@ -1247,6 +1245,20 @@ static struct slot *take_slot(struct worker *w)
     return s;
 }
 
+/* The request's header lines, rebuilt for each send in the memory of the last (nothing is
+ * allocated once the slot is warm). Returns 0 or -1 (out of memory). */
+static int set_headers(const struct loadgen *lg, struct http_req *r, size_t request_index)
+{
+    http_req_reset_headers(r);
+    int rc = http_req_add_header(r, "Content-Type: application/json");
+    rc |= http_req_add_header(r, lg->gp->stream ? "Accept: text/event-stream"
+                                                : "Accept: application/json");
+    if (lg->api_key)
+        rc |= http_req_add_headerf(r, "Authorization: Bearer %s", lg->api_key);
+    rc |= http_req_add_headerf(r, "x-request-id: %.40s-%zu", lg->run_id, request_index);
+    return rc < 0 ? -1 : 0;
+}
+
 /* Send request number seq of the phase (due at due_ns; now is the time). Returns 0 or -1. */
 static int send_request(struct worker *w, size_t seq, uint64_t due_ns, uint64_t now)
 {
@@ -1292,27 +1304,12 @@ static int send_request(struct worker *w, size_t seq, uint64_t due_ns, uint64_t 
         s->lag_ms = s->client_lag_ms = NAN;
     }
     struct http_req *r = &s->http;
-    if (!r->headers) {
-        /* Built once per slot. The last header, x-request-id, is rewritten in place for each
-         * request: its buffer was sized for the longest id. */
-        http_req_add_header(r, "Content-Type: application/json");
-        http_req_add_header(r, lg->gp->stream ? "Accept: text/event-stream"
-                                              : "Accept: application/json");
-        if (lg->api_key) {
-            struct buf auth = BUF_INIT;
-            buf_printf(&auth, "Authorization: Bearer %s", lg->api_key);
-            http_req_add_header(r, buf_cstr(&auth));
-            buf_free(&auth);
-        }
-        memset(s->sent_id, 'x', sizeof s->sent_id - 1);
-        s->sent_id[sizeof s->sent_id - 1] = '\0';
-        http_req_add_header(r, s->sent_id);
+    if (set_headers(lg, r, s->request_index) < 0) {
+        snprintf(w->err, sizeof w->err,
+                 "cannot build the request header lines (out of memory, or CR/LF in the API key)");
+        w->free[w->n_free++] = s;
+        return -1;
     }
-    struct curl_slist *last = r->headers;
-    while (last->next)
-        last = last->next;
-    snprintf(last->data, sizeof s->sent_id, "x-request-id: %.40s-%zu", lg->run_id,
-             s->request_index);
     r->url = lg->completions_url;
     r->method = "POST";
     r->body = s->prep->body;
