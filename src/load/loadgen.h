@@ -196,6 +196,10 @@ struct phase_result {
     size_t threads;
     const char *transport; /* "native" or "libcurl" */
     struct phase_outage outage;
+    /* requests.jsonl rows of this phase that could not be built or written whole: none is
+     * written in part, the phase stops, and the run is to be marked artifact_write_failed (they
+     * are in loadgen.row_errors too) */
+    size_t rows_lost;
 };
 
 /* What one phase sends. */
