@@ -6,7 +6,10 @@
  * atomic counter, and everything else a thread touches while requests run is its own: results,
  * ITL values (one growing array per thread), the row being written, the header names seen,
  * the running counters the progress line reads. Rows go to requests.jsonl whole, in batches
- * (at most ROWS_BATCH bytes or ROWS_FLUSH_MS old) under the one lock of the load path.
+ * (at most ROWS_BATCH bytes or ROWS_FLUSH_MS old) under the one lock of the load path; a row that
+ * cannot be built or written whole is never written in part but counted lost (rows_lost,
+ * row_errors) and the phase stops. The HTTP client is net/http.h's interface: this file sees no
+ * transport library, and each slot rebuilds its request's header lines in the memory of the last.
  *
  * Goodput (--slo) is judged where each request is aggregated: one verdict per request, kept as
  * counters in its thread's aggregate (struct slo_tally), so no request is stored for it.
@@ -2018,7 +2021,7 @@ int loadgen_run_phase(struct loadgen *lg, const struct phase_plan *pp, struct ph
     if (pp->n == 0)
         return 0;
     bool open = pp->schedule || (pp->open_loop && lg->request_rate > 0);
-    size_t in_flight;
+    size_t in_flight = 0;
     if (plan_load(&pc, open, &in_flight, err) < 0)
         return -1;
     size_t threads = lg->threads ? lg->threads : loadgen_auto_threads(in_flight);
