@@ -6,7 +6,10 @@
  * atomic counter, and everything else a thread touches while requests run is its own: results,
  * ITL values (one growing array per thread), the row being written, the header names seen,
  * the running counters the progress line reads. Rows go to requests.jsonl whole, in batches
- * (at most ROWS_BATCH bytes or ROWS_FLUSH_MS old) under the one lock of the load path.
+ * (at most ROWS_BATCH bytes or ROWS_FLUSH_MS old) under the one lock of the load path; a row that
+ * cannot be built or written whole is never written in part but counted lost (rows_lost,
+ * row_errors) and the phase stops. The HTTP client is net/http.h's interface: this file sees no
+ * transport library, and each slot rebuilds its request's header lines in the memory of the last.
  *
  * Goodput (--slo) is judged where each request is aggregated: one verdict per request, kept as
  * counters in its thread's aggregate (struct slo_tally), so no request is stored for it.
@@ -31,7 +34,6 @@
 #include "net/sse.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -92,7 +94,6 @@ struct slot {
     char request_id[160];
     struct buf hints; /* JSON members "name":"value" of hinted headers */
     char event_error[480];
-    char sent_id[96];
     uint64_t chunk_t; /* arrival time of the bytes being parsed */
     bool too_large;   /* the response passed --max-response-bytes: aborted, memory freed */
     bool answered;    /* a status line came back (the server is there) */
@@ -132,6 +133,7 @@ struct worker {
     struct buf row, rows_out;
     uint64_t rows_since_ns;
     size_t rows_pending;
+    size_t rows_lost; /* rows not built, queued or written whole (none is written in part) */
     char *header_keys[LOADGEN_MAX_HEADER_KEYS];
     size_t n_header_keys;
     struct counters cnt;
@@ -284,6 +286,7 @@ static void rows_flush(struct worker *w)
                       strerror(e), w->rows_pending);
         }
         lg->row_errors += w->rows_pending;
+        w->rows_lost += w->rows_pending;
         atomic_store(&w->pc->stopping, 1);
     } else {
         lg->rows_size += (long long)off;
@@ -517,8 +520,10 @@ static void on_header(struct http_req *r, const char *name, size_t nlen, const c
 
 /* ------------------------------------------------------------ rows */
 
-static void write_row(struct worker *w, struct slot *s, const struct req_result *res,
-                      uint64_t wall_end, const char *response_path)
+/* The request's row, whole and redacted, into w->row. Returns 0, or -1 when it could not be
+ * built whole (out of memory). */
+static int row_build(struct worker *w, struct slot *s, const struct req_result *res,
+                     uint64_t wall_end, const char *response_path)
 {
     struct phase_ctx *pc = w->pc;
     struct loadgen *lg = pc->lg;
@@ -593,8 +598,48 @@ static void write_row(struct worker *w, struct slot *s, const struct req_result 
     jw_object_raw(&jw, "response_header_hints", buf_cstr(&s->hints), s->hints.len);
     jw_close(&jw);
     buf_append_char(b, '\n');
-    if (res->error || s->hints.len)
-        redact_buf(b); /* a server may echo the key back in an error body or a header */
+    if (buf_failed(b))
+        return -1;
+    /* a server may echo the key back in an error body or a header: unredacted, no row */
+    if ((res->error || s->hints.len) && redact_buf(b) < 0)
+        return -1;
+    return 0;
+}
+
+/* A row that could not be built or queued whole: it is not written at all (never in part) and
+ * counts as lost, as rows a failed write loses do (rows_flush): the phase stops, the run is marked
+ * artifact_write_failed, and the phase result counts it. */
+static void row_lost(struct worker *w, const char *why)
+{
+    struct loadgen *lg = w->pc->lg;
+    w->rows_lost++;
+    pthread_mutex_lock(&lg->rows_lock);
+    if (lg->row_errors == 0) {
+        snprintf(lg->row_error, sizeof lg->row_error, "%s", why);
+        log_error("requests.jsonl: a row was lost (%s): stopping the phase; later losses are "
+                  "counted in the summary",
+                  why);
+    }
+    lg->row_errors++;
+    pthread_mutex_unlock(&lg->rows_lock);
+    atomic_store(&w->pc->stopping, 1);
+}
+
+/* Build the request's row and queue it whole for the next batch write. */
+static void write_row(struct worker *w, struct slot *s, const struct req_result *res,
+                      uint64_t wall_end, const char *response_path)
+{
+    if (row_build(w, s, res, wall_end, response_path) < 0) {
+        row_lost(w, "out of memory building a row");
+        return;
+    }
+    const struct buf *b = &w->row;
+    /* room first, so that a failed append never leaves half a row in the batch */
+    buf_reserve_hint(&w->rows_out, b->len);
+    if (w->rows_out.cap - w->rows_out.len <= b->len) {
+        row_lost(w, "out of memory queueing a row");
+        return;
+    }
     if (!w->rows_out.len)
         w->rows_since_ns = clock_now_ns();
     buf_append(&w->rows_out, b->data, b->len);
@@ -1058,14 +1103,11 @@ static void outage_result(struct phase_ctx *pc, struct phase_outage *out)
     pthread_mutex_unlock(&pc->outage_lock);
 }
 
-static void finish_request(struct http_req *r)
+/* Where a finished request's result goes: the next kept result, or *tmp when the phase keeps
+ * none (or memory for one ran out: the row is still written). Zeroed. */
+static struct req_result *result_slot(struct worker *w, struct req_result *tmp)
 {
-    struct slot *s = r->user;
-    struct worker *w = s->w;
-    struct phase_ctx *pc = w->pc;
-    struct loadgen *lg = pc->lg;
-    uint64_t wall_end = clock_wall_ns();
-    if (pc->keep && w->n_res == w->cap_res) {
+    if (w->pc->keep && w->n_res == w->cap_res) {
         size_t nc = w->cap_res ? w->cap_res * 2 : 256;
         struct req_result *nr = realloc(w->res, nc * sizeof *nr);
         if (!nr) {
@@ -1075,25 +1117,38 @@ static void finish_request(struct http_req *r)
             w->cap_res = nc;
         }
     }
-    struct req_result tmp = {0},
-                      *res = pc->keep && w->n_res < w->cap_res ? &w->res[w->n_res++] : &tmp;
+    struct req_result *res = w->pc->keep && w->n_res < w->cap_res ? &w->res[w->n_res++] : tmp;
     memset(res, 0, sizeof *res);
-    res->request_index = s->request_index;
-    res->worker_idx = s->worker_idx;
-    res->prompt = s->prompt;
-    res->status = r->status;
-    res->transport = r->error;
-    res->latency_ms = (double)(r->t_done_ns - r->t_start_ns) / 1e6;
-    res->ttft_ms = s->ttft_ms;
-    res->tpot_ms = NAN;
-    res->lag_ms = s->lag_ms;
-    res->client_lag_ms = s->client_lag_ms;
+    return res;
+}
+
+/* A unary (non-streaming) answer's JSON: its fields into the slot, its error into res. */
+static void read_unary(struct slot *s, struct req_result *res)
+{
+    struct chunk c;
+    if (chunk_read(buf_cstr(&s->errbody), s->errbody.len, &c, &s->text, CHUNK_ALL) < 0) {
+        res->error =
+            dup_error("malformed response: %s", c.malformed[0] ? c.malformed : "out of memory");
+        return;
+    }
+    if (c.has_error)
+        res->error = dup_error("error in response: %.400s", c.error);
+    else if (!c.has_text)
+        res->error = dup_error("response has no choices[0].text");
+    if (c.has_id)
+        snprintf(s->response_id, sizeof s->response_id, "%s", c.id);
+    c.has_error = false;
+    take_chunk(s, &c);
     res->usage_prompt = s->usage_p;
     res->usage_completion = s->usage_c;
     res->cached = s->cached;
-    memcpy(res->payload_sha256, s->prep->payload_sha256, sizeof res->payload_sha256);
-    memcpy(res->identity_sha256, s->prep->identity_sha256, sizeof res->identity_sha256);
+}
 
+/* Why the request failed, if it did (res->error, NULL when it succeeded). */
+static void result_error(struct slot *s, const struct http_req *r, struct req_result *res)
+{
+    struct phase_ctx *pc = s->w->pc;
+    const struct loadgen *lg = pc->lg;
     if (s->too_large) {
         size_t cap = lg->max_response_bytes ? lg->max_response_bytes : (size_t)64 << 20;
         res->error = dup_error("response_too_large: the response passed --max-response-bytes "
@@ -1115,24 +1170,31 @@ static void finish_request(struct http_req *r)
             res->error = dup_error("truncated stream: it ended without a finish_reason or "
                                    "[DONE]");
     } else {
-        struct chunk c;
-        if (chunk_read(buf_cstr(&s->errbody), s->errbody.len, &c, &s->text, CHUNK_ALL) < 0) {
-            res->error =
-                dup_error("malformed response: %s", c.malformed[0] ? c.malformed : "out of memory");
-        } else {
-            if (c.has_error)
-                res->error = dup_error("error in response: %.400s", c.error);
-            else if (!c.has_text)
-                res->error = dup_error("response has no choices[0].text");
-            if (c.has_id)
-                snprintf(s->response_id, sizeof s->response_id, "%s", c.id);
-            c.has_error = false;
-            take_chunk(s, &c);
-            res->usage_prompt = s->usage_p;
-            res->usage_completion = s->usage_c;
-            res->cached = s->cached;
-        }
+        read_unary(s, res);
     }
+}
+
+/* The request's result: what the slot gathered while it ran, its error, and the figures derived
+ * from them (reuse evidence, truncation, output size, TPOT). */
+static void fill_result(struct slot *s, const struct http_req *r, struct req_result *res)
+{
+    const struct loadgen *lg = s->w->pc->lg;
+    res->request_index = s->request_index;
+    res->worker_idx = s->worker_idx;
+    res->prompt = s->prompt;
+    res->status = r->status;
+    res->transport = r->error;
+    res->latency_ms = (double)(r->t_done_ns - r->t_start_ns) / 1e6;
+    res->ttft_ms = s->ttft_ms;
+    res->tpot_ms = NAN;
+    res->lag_ms = s->lag_ms;
+    res->client_lag_ms = s->client_lag_ms;
+    res->usage_prompt = s->usage_p;
+    res->usage_completion = s->usage_c;
+    res->cached = s->cached;
+    memcpy(res->payload_sha256, s->prep->payload_sha256, sizeof res->payload_sha256);
+    memcpy(res->identity_sha256, s->prep->identity_sha256, sizeof res->identity_sha256);
+    result_error(s, r, res);
     struct reuse_fields rf = {.usage_prompt = res->usage_prompt,
                               .details_cached = res->cached,
                               .timings_cache_n = s->t_cache_n,
@@ -1145,12 +1207,6 @@ static void finish_request(struct http_req *r)
     /* Not an answer: refused, reset, or cut off before or while answering (the server died).
      * A request cancelled by the phase's own stop is neither an answer nor a failure. */
     res->unreachable = !s->too_large && (r->error == HTTP_ERR_CONNECT || r->error == HTTP_ERR_RECV);
-    if (s->probe) {
-        s->probe = false;
-        atomic_store(&pc->probing, 0);
-    }
-    if (res->unreachable || r->status > 0)
-        outage_note(pc, res->unreachable, clock_now_ns());
     if (res->ok && res->usage_prompt >= 0) {
         long long sent = (long long)s->prompt->est_tokens;
         long long tol = strcmp(lg->tok->kind, "heuristic") == 0
@@ -1165,29 +1221,61 @@ static void finish_request(struct http_req *r)
         res->usage_completion >= 0 ? res->usage_completion : (long long)res->output_tokens_est;
     if (!isnan(res->ttft_ms) && out_tokens > 1)
         res->tpot_ms = (res->latency_ms - res->ttft_ms) / (double)(out_tokens - 1);
+}
 
-    char rel[64];
-    const char *response_path = NULL;
-    if (lg->responses_dir) {
-        char path[4096], err[ERR_LEN];
-        snprintf(rel, sizeof rel, "responses/%06zu.txt", s->request_index);
-        snprintf(path, sizeof path, "%s/%06zu.txt", lg->responses_dir, s->request_index);
-        if (fs_write_buf(path, &s->text, err) == 0) {
-            response_path = rel;
-        } else if (atomic_fetch_add(&lg->response_write_failures, 1) == 0) {
-            /* the first only: the phase stops, as for a row it cannot write */
-            log_error("cannot store a response: %s: stopping the phase", err);
-            atomic_store(&pc->stopping, 1);
-        }
+/* --store-responses: the response text into its file. Returns the row's response_path (in rel),
+ * or NULL when not stored. */
+static const char *store_response(struct slot *s, char *rel, size_t rel_cap)
+{
+    struct phase_ctx *pc = s->w->pc;
+    struct loadgen *lg = pc->lg;
+    if (!lg->responses_dir)
+        return NULL;
+    char path[4096], err[ERR_LEN];
+    snprintf(rel, rel_cap, "responses/%06zu.txt", s->request_index);
+    snprintf(path, sizeof path, "%s/%06zu.txt", lg->responses_dir, s->request_index);
+    if (fs_write_buf(path, &s->text, err) == 0)
+        return rel;
+    if (atomic_fetch_add(&lg->response_write_failures, 1) == 0) {
+        /* the first only: the phase stops, as for a row it cannot write */
+        log_error("cannot store a response: %s: stopping the phase", err);
+        atomic_store(&pc->stopping, 1);
     }
-    write_row(w, s, res, wall_end, response_path);
-    agg_add(&w->agg, pc->slo, res, s->itl.v, s->itl.n);
+    return NULL;
+}
+
+/* The thread's running counters (the progress line's). */
+static void count_result(struct worker *w, const struct req_result *res)
+{
     atomic_fetch_add_explicit(&w->cnt.done, 1, memory_order_relaxed);
     if (!res->ok)
         atomic_fetch_add_explicit(&w->cnt.errors, 1, memory_order_relaxed);
     else if (!isnan(res->ttft_ms))
         atomic_fetch_add_explicit(&w->cnt.ttft_hist[hist_bucket(res->ttft_ms)], 1,
                                   memory_order_relaxed);
+}
+
+/* on_done: a request completed (answered, failed or cancelled): its result, its row, its share
+ * of the aggregate; the slot goes back to the free stack. */
+static void finish_request(struct http_req *r)
+{
+    struct slot *s = r->user;
+    struct worker *w = s->w;
+    struct phase_ctx *pc = w->pc;
+    uint64_t wall_end = clock_wall_ns();
+    struct req_result tmp, *res = result_slot(w, &tmp);
+    fill_result(s, r, res);
+    if (s->probe) {
+        s->probe = false;
+        atomic_store(&pc->probing, 0);
+    }
+    if (res->unreachable || r->status > 0)
+        outage_note(pc, res->unreachable, clock_now_ns());
+    char rel[64];
+    const char *response_path = store_response(s, rel, sizeof rel);
+    write_row(w, s, res, wall_end, response_path);
+    agg_add(&w->agg, pc->slo, res, s->itl.v, s->itl.n);
+    count_result(w, res);
     if (res == &tmp) {
         free(tmp.error);
     } else if (pc->pp->keep_text) {
@@ -1247,6 +1335,20 @@ static struct slot *take_slot(struct worker *w)
     return s;
 }
 
+/* The request's header lines, rebuilt for each send in the memory of the last (nothing is
+ * allocated once the slot is warm). Returns 0 or -1 (out of memory). */
+static int set_headers(const struct loadgen *lg, struct http_req *r, size_t request_index)
+{
+    http_req_reset_headers(r);
+    int rc = http_req_add_header(r, "Content-Type: application/json");
+    rc |= http_req_add_header(r, lg->gp->stream ? "Accept: text/event-stream"
+                                                : "Accept: application/json");
+    if (lg->api_key)
+        rc |= http_req_add_headerf(r, "Authorization: Bearer %s", lg->api_key);
+    rc |= http_req_add_headerf(r, "x-request-id: %.40s-%zu", lg->run_id, request_index);
+    return rc < 0 ? -1 : 0;
+}
+
 /* Send request number seq of the phase (due at due_ns; now is the time). Returns 0 or -1. */
 static int send_request(struct worker *w, size_t seq, uint64_t due_ns, uint64_t now)
 {
@@ -1292,27 +1394,12 @@ static int send_request(struct worker *w, size_t seq, uint64_t due_ns, uint64_t 
         s->lag_ms = s->client_lag_ms = NAN;
     }
     struct http_req *r = &s->http;
-    if (!r->headers) {
-        /* Built once per slot. The last header, x-request-id, is rewritten in place for each
-         * request: its buffer was sized for the longest id. */
-        http_req_add_header(r, "Content-Type: application/json");
-        http_req_add_header(r, lg->gp->stream ? "Accept: text/event-stream"
-                                              : "Accept: application/json");
-        if (lg->api_key) {
-            struct buf auth = BUF_INIT;
-            buf_printf(&auth, "Authorization: Bearer %s", lg->api_key);
-            http_req_add_header(r, buf_cstr(&auth));
-            buf_free(&auth);
-        }
-        memset(s->sent_id, 'x', sizeof s->sent_id - 1);
-        s->sent_id[sizeof s->sent_id - 1] = '\0';
-        http_req_add_header(r, s->sent_id);
+    if (set_headers(lg, r, s->request_index) < 0) {
+        snprintf(w->err, sizeof w->err,
+                 "cannot build the request header lines (out of memory, or CR/LF in the API key)");
+        w->free[w->n_free++] = s;
+        return -1;
     }
-    struct curl_slist *last = r->headers;
-    while (last->next)
-        last = last->next;
-    snprintf(last->data, sizeof s->sent_id, "x-request-id: %.40s-%zu", lg->run_id,
-             s->request_index);
     r->url = lg->completions_url;
     r->method = "POST";
     r->body = s->prep->body;
@@ -1712,6 +1799,217 @@ static int merge(struct phase_ctx *pc, struct phase_result *out)
     return 0;
 }
 
+/* The phase's shape: its schedule (open loop), how many requests it sends at most (pc->limit) and
+ * how many may be in flight. Returns 0 or -1 (out of memory). */
+static int plan_load(struct phase_ctx *pc, bool open, size_t *in_flight, char *err)
+{
+    const struct loadgen *lg = pc->lg;
+    const struct phase_plan *pp = pc->pp;
+    if (pp->schedule) {
+        pc->sched = malloc(pp->n * sizeof *pc->sched);
+        if (!pc->sched)
+            return err_set(err, "cannot plan the arrivals (out of memory)");
+        memcpy(pc->sched, pp->schedule, pp->n * sizeof *pc->sched);
+        pc->limit = pp->n;
+        *in_flight =
+            lg->max_concurrency && lg->max_concurrency < pp->n ? lg->max_concurrency : pp->n;
+        if (*in_flight > OPEN_LOOP_MAX_IN_FLIGHT)
+            *in_flight = OPEN_LOOP_MAX_IN_FLIGHT;
+    } else if (open) {
+        size_t n_sched = 0;
+        pc->sched = make_schedule(lg, pp->duration_s > 0 ? 0 : pp->n, pp->duration_s, &n_sched);
+        if (!pc->sched)
+            return err_set(err, "cannot plan the arrivals (out of memory)");
+        pc->limit = n_sched;
+        *in_flight = lg->max_concurrency ? lg->max_concurrency : OPEN_LOOP_MAX_IN_FLIGHT;
+        if (*in_flight > n_sched)
+            *in_flight = n_sched ? n_sched : 1;
+    } else {
+        pc->limit = pp->duration_s > 0 ? SIZE_MAX : pp->n;
+        *in_flight = pp->concurrency ? pp->concurrency : 1;
+        if (pp->duration_s <= 0 && *in_flight > pp->n)
+            *in_flight = pp->n;
+    }
+    return 0;
+}
+
+/* The threads' state, each with its share of the in-flight requests and its own HTTP client
+ * (pc->workers holds n_workers entries even when this fails, for free_phase). Returns 0 or -1. */
+static int make_workers(struct phase_ctx *pc, size_t in_flight, char *err)
+{
+    struct loadgen *lg = pc->lg;
+    size_t threads = pc->n_workers;
+    for (size_t i = 0; i < threads; i++) {
+        struct worker *w = &pc->workers[i];
+        w->pc = pc;
+        w->idx = i;
+        atomic_init(&w->pending_pub, SIZE_MAX);
+        agg_init(&w->agg, lg->spill_dir);
+        w->cap = in_flight / threads + (i < in_flight % threads);
+        w->client = http_client_new_for(lg->completions_url, w->cap, lg->transport, err);
+        if (!w->client)
+            return -1;
+    }
+    return 0;
+}
+
+/* How the load is made (the result's description) and the phase's clock: t0, its wall time, the
+ * --duration-s deadline. */
+static void start_clock(struct phase_ctx *pc, bool open, struct phase_result *out)
+{
+    struct loadgen *lg = pc->lg;
+    const struct phase_plan *pp = pc->pp;
+    lg->transport_used = http_client_transport(pc->workers[0].client);
+    out->threads = pc->n_workers;
+    out->transport = lg->transport_used;
+    out->open_loop = open;
+    out->target_rate = open ? lg->request_rate : NAN;
+    if (pp->schedule) /* the schedule's own rate: sends over its span */
+        out->target_rate = pp->n >= 2 && pc->sched[pp->n - 1] > pc->sched[0]
+                               ? (double)(pp->n - 1) / (pc->sched[pp->n - 1] - pc->sched[0])
+                               : INFINITY;
+    pc->t0 = pp->t0_ns ? pp->t0_ns : clock_now_ns();
+    out->t0_ns = pc->t0;
+    uint64_t now0 = clock_now_ns(), wall_now = clock_wall_ns();
+    /* the wall time of t0 (the schedule's zero may lie before or after this moment) */
+    pc->wall0 = now0 >= pc->t0 ? wall_now - (now0 - pc->t0) : wall_now + (pc->t0 - now0);
+    if (pp->duration_s > 0)
+        pc->end_ns = pc->t0 + (uint64_t)(pp->duration_s * 1e9);
+}
+
+/* Start the threads. Returns 0, or -1 (those started are told to stop and cancel). */
+static int start_workers(struct phase_ctx *pc, char *err)
+{
+    for (size_t i = 0; i < pc->n_workers; i++) {
+        struct worker *w = &pc->workers[i];
+        int e = pthread_create(&w->tid, NULL, worker_main, w);
+        if (e != 0) {
+            err_set(err, "cannot start a load thread: %s", strerror(e));
+            atomic_store(&pc->stopping, 2);
+            return -1;
+        }
+        w->started = true;
+    }
+    return 0;
+}
+
+/* This thread watches until every load thread has ended: interrupts, the grace period, the
+ * progress line. Returns whether it saw an interrupt. */
+static bool watch_phase(struct phase_ctx *pc)
+{
+    struct loadgen *lg = pc->lg;
+    bool tty = progress_tty(lg), interrupt_seen = false;
+    uint64_t grace_deadline = 0, next_progress = 0;
+    for (;;) {
+        bool all_done = true;
+        for (size_t i = 0; i < pc->n_workers; i++) {
+            struct worker *w = &pc->workers[i];
+            if (w->started && pthread_tryjoin_np(w->tid, NULL) == 0)
+                w->started = false;
+            all_done &= !w->started;
+        }
+        if (all_done)
+            break;
+        uint64_t now = clock_now_ns();
+        if (*lg->interrupted && !interrupt_seen) {
+            interrupt_seen = true;
+            atomic_store(&pc->stopping, 1);
+            if (lg->also_stop)
+                atomic_store(lg->also_stop, 1);
+            grace_deadline = now + (uint64_t)(lg->grace_s * 1e9);
+            if (tty)
+                fputc('\n', stderr);
+            log_warn("interrupted: waiting up to %.0f s for the in-flight requests", lg->grace_s);
+        }
+        if (grace_deadline && now >= grace_deadline)
+            atomic_store(&pc->stopping, 2);
+        if (tty && now >= next_progress) {
+            progress_line(pc, false);
+            next_progress = now + 250000000u;
+        }
+        clock_sleep_ns(10000000u, NULL);
+    }
+    if (tty)
+        progress_line(pc, true);
+    return interrupt_seen;
+}
+
+/* Open loop: sends per second over the span from the first send to the last; NaN if < 2. */
+static double achieved_rate(const struct phase_ctx *pc, bool open)
+{
+    uint64_t first = 0, last = 0;
+    size_t sent = 0;
+    for (size_t i = 0; i < pc->n_workers; i++) {
+        const struct worker *w = &pc->workers[i];
+        if (!w->sent)
+            continue;
+        if (!sent || w->first_send_ns < first)
+            first = w->first_send_ns;
+        if (w->last_send_ns > last)
+            last = w->last_send_ns;
+        sent += w->sent;
+    }
+    return open && sent >= 2 && last > first ? (double)(sent - 1) / ((double)(last - first) / 1e9)
+                                             : NAN;
+}
+
+/* The threads' response header names into the loadgen's list (ownership moves). */
+static void gather_header_keys(struct phase_ctx *pc)
+{
+    struct loadgen *lg = pc->lg;
+    for (size_t i = 0; i < pc->n_workers; i++) {
+        struct worker *w = &pc->workers[i];
+        for (size_t k = 0; k < w->n_header_keys; k++) {
+            bool seen = false;
+            for (size_t j = 0; j < lg->n_header_keys && !seen; j++)
+                seen = strcmp(lg->header_key_list[j], w->header_keys[k]) == 0;
+            if (!seen && lg->n_header_keys < LOADGEN_MAX_HEADER_KEYS) {
+                lg->header_key_list[lg->n_header_keys++] = w->header_keys[k];
+                w->header_keys[k] = NULL;
+            }
+        }
+    }
+}
+
+/* What the threads measured, into out. Returns 0 or -1 (out of memory). */
+static int gather(struct phase_ctx *pc, bool open, bool interrupt_seen, struct phase_result *out,
+                  char *err)
+{
+    struct loadgen *lg = pc->lg;
+    out->duration_s = (double)(clock_now_ns() - pc->t0) / 1e9;
+    out->interrupted = interrupt_seen || *lg->interrupted;
+    outage_result(pc, &out->outage);
+    out->achieved_rate = achieved_rate(pc, open);
+    lg->next_index += atomic_load(&pc->sent);
+    for (size_t i = 0; i < pc->n_workers; i++)
+        out->rows_lost += pc->workers[i].rows_lost;
+    if (out->rows_lost)
+        log_error("phase %s: %zu rows of requests.jsonl lost (none written in part)", pc->pp->name,
+                  out->rows_lost);
+    gather_header_keys(pc);
+    if (merge(pc, out) < 0)
+        return err_set(err, "out of memory gathering the results");
+    return 0;
+}
+
+static void free_phase(struct phase_ctx *pc)
+{
+    for (size_t i = 0; pc->workers && i < pc->n_workers; i++) {
+        struct worker *w = &pc->workers[i];
+        for (size_t j = 0; j < w->n_res; j++) {
+            free(w->res[j].error);
+            free(w->res[j].text);
+        }
+        free(w->res);
+        phase_agg_free(&w->agg);
+        free_worker(w);
+    }
+    free(pc->workers);
+    free_prepared(pc->prep, pc->pp->n);
+    free(pc->sched);
+    pthread_mutex_destroy(&pc->outage_lock);
+}
+
 int loadgen_run_phase(struct loadgen *lg, const struct phase_plan *pp, struct phase_result *out,
                       char *err)
 {
@@ -1723,32 +2021,9 @@ int loadgen_run_phase(struct loadgen *lg, const struct phase_plan *pp, struct ph
     if (pp->n == 0)
         return 0;
     bool open = pp->schedule || (pp->open_loop && lg->request_rate > 0);
-    size_t in_flight;
-    if (pp->schedule) {
-        pc.sched = malloc(pp->n * sizeof *pc.sched);
-        if (!pc.sched)
-            return err_set(err, "cannot plan the arrivals (out of memory)");
-        memcpy(pc.sched, pp->schedule, pp->n * sizeof *pc.sched);
-        pc.limit = pp->n;
-        in_flight =
-            lg->max_concurrency && lg->max_concurrency < pp->n ? lg->max_concurrency : pp->n;
-        if (in_flight > OPEN_LOOP_MAX_IN_FLIGHT)
-            in_flight = OPEN_LOOP_MAX_IN_FLIGHT;
-    } else if (open) {
-        size_t n_sched = 0;
-        pc.sched = make_schedule(lg, pp->duration_s > 0 ? 0 : pp->n, pp->duration_s, &n_sched);
-        if (!pc.sched)
-            return err_set(err, "cannot plan the arrivals (out of memory)");
-        pc.limit = n_sched;
-        in_flight = lg->max_concurrency ? lg->max_concurrency : OPEN_LOOP_MAX_IN_FLIGHT;
-        if (in_flight > n_sched)
-            in_flight = n_sched ? n_sched : 1;
-    } else {
-        pc.limit = pp->duration_s > 0 ? SIZE_MAX : pp->n;
-        in_flight = pp->concurrency ? pp->concurrency : 1;
-        if (pp->duration_s <= 0 && in_flight > pp->n)
-            in_flight = pp->n;
-    }
+    size_t in_flight = 0;
+    if (plan_load(&pc, open, &in_flight, err) < 0)
+        return -1;
     size_t threads = lg->threads ? lg->threads : loadgen_auto_threads(in_flight);
     if (threads > in_flight)
         threads = in_flight;
@@ -1768,132 +2043,15 @@ int loadgen_run_phase(struct loadgen *lg, const struct phase_plan *pp, struct ph
     /* a ring's entries are reused, so its results could not point at their prompts */
     pc.keep = pp->n <= LOADGEN_KEEP_RESULTS && pp->duration_s <= 0 && !pp->ring;
     pthread_mutex_init(&pc.outage_lock, NULL);
-    int rc = 0;
-    for (size_t i = 0; i < threads; i++) {
-        struct worker *w = &pc.workers[i];
-        w->pc = &pc;
-        w->idx = i;
-        atomic_init(&w->pending_pub, SIZE_MAX);
-        agg_init(&w->agg, lg->spill_dir);
-        w->cap = in_flight / threads + (i < in_flight % threads);
-        w->client = http_client_new_for(lg->completions_url, w->cap, lg->transport, err);
-        if (!w->client) {
-            rc = -1;
-            break;
-        }
-    }
+    int rc = make_workers(&pc, in_flight, err);
     if (rc == 0) {
-        lg->transport_used = http_client_transport(pc.workers[0].client);
-        out->threads = threads;
-        out->transport = lg->transport_used;
-        out->open_loop = open;
-        out->target_rate = open ? lg->request_rate : NAN;
-        if (pp->schedule) /* the schedule's own rate: sends over its span */
-            out->target_rate = pp->n >= 2 && pc.sched[pp->n - 1] > pc.sched[0]
-                                   ? (double)(pp->n - 1) / (pc.sched[pp->n - 1] - pc.sched[0])
-                                   : INFINITY;
-        pc.t0 = pp->t0_ns ? pp->t0_ns : clock_now_ns();
-        out->t0_ns = pc.t0;
-        uint64_t now0 = clock_now_ns(), wall_now = clock_wall_ns();
-        /* the wall time of t0 (the schedule's zero may lie before or after this moment) */
-        pc.wall0 = now0 >= pc.t0 ? wall_now - (now0 - pc.t0) : wall_now + (pc.t0 - now0);
-        if (pp->duration_s > 0)
-            pc.end_ns = pc.t0 + (uint64_t)(pp->duration_s * 1e9);
-        for (size_t i = 0; i < threads; i++) {
-            struct worker *w = &pc.workers[i];
-            int e = pthread_create(&w->tid, NULL, worker_main, w);
-            if (e != 0) {
-                err_set(err, "cannot start a load thread: %s", strerror(e));
-                atomic_store(&pc.stopping, 2);
-                rc = -1;
-                break;
-            }
-            w->started = true;
-        }
-        /* this thread watches: interrupts, the grace period, the progress line */
-        bool tty = progress_tty(lg), interrupt_seen = false;
-        uint64_t grace_deadline = 0, next_progress = 0;
-        for (;;) {
-            bool all_done = true;
-            for (size_t i = 0; i < threads; i++) {
-                struct worker *w = &pc.workers[i];
-                if (w->started && pthread_tryjoin_np(w->tid, NULL) == 0)
-                    w->started = false;
-                all_done &= !w->started;
-            }
-            if (all_done)
-                break;
-            uint64_t now = clock_now_ns();
-            if (*lg->interrupted && !interrupt_seen) {
-                interrupt_seen = true;
-                atomic_store(&pc.stopping, 1);
-                if (lg->also_stop)
-                    atomic_store(lg->also_stop, 1);
-                grace_deadline = now + (uint64_t)(lg->grace_s * 1e9);
-                if (tty)
-                    fputc('\n', stderr);
-                log_warn("interrupted: waiting up to %.0f s for the in-flight requests",
-                         lg->grace_s);
-            }
-            if (grace_deadline && now >= grace_deadline)
-                atomic_store(&pc.stopping, 2);
-            if (tty && now >= next_progress) {
-                progress_line(&pc, false);
-                next_progress = now + 250000000u;
-            }
-            clock_sleep_ns(10000000u, NULL);
-        }
-        if (tty)
-            progress_line(&pc, true);
-        out->duration_s = (double)(clock_now_ns() - pc.t0) / 1e9;
-        out->interrupted = interrupt_seen || *lg->interrupted;
-        outage_result(&pc, &out->outage);
-        uint64_t first = 0, last = 0;
-        size_t sent = 0;
-        for (size_t i = 0; i < threads; i++) {
-            struct worker *w = &pc.workers[i];
-            if (!w->sent)
-                continue;
-            if (!sent || w->first_send_ns < first)
-                first = w->first_send_ns;
-            if (w->last_send_ns > last)
-                last = w->last_send_ns;
-            sent += w->sent;
-        }
-        out->achieved_rate = open && sent >= 2 && last > first
-                                 ? (double)(sent - 1) / ((double)(last - first) / 1e9)
-                                 : NAN;
-        lg->next_index += atomic_load(&pc.sent);
-        for (size_t i = 0; i < threads; i++) {
-            struct worker *w = &pc.workers[i];
-            for (size_t k = 0; k < w->n_header_keys; k++) {
-                bool seen = false;
-                for (size_t j = 0; j < lg->n_header_keys && !seen; j++)
-                    seen = strcmp(lg->header_key_list[j], w->header_keys[k]) == 0;
-                if (!seen && lg->n_header_keys < LOADGEN_MAX_HEADER_KEYS) {
-                    lg->header_key_list[lg->n_header_keys++] = w->header_keys[k];
-                    w->header_keys[k] = NULL;
-                }
-            }
-        }
-        if (merge(&pc, out) < 0) {
-            err_set(err, "out of memory gathering the results");
+        start_clock(&pc, open, out);
+        rc = start_workers(&pc, err);
+        bool interrupt_seen = watch_phase(&pc);
+        if (gather(&pc, open, interrupt_seen, out, err) < 0)
             rc = -1;
-        }
     }
-    for (size_t i = 0; i < threads; i++) {
-        for (size_t j = 0; j < pc.workers[i].n_res; j++) {
-            free(pc.workers[i].res[j].error);
-            free(pc.workers[i].res[j].text);
-        }
-        free(pc.workers[i].res);
-        phase_agg_free(&pc.workers[i].agg);
-        free_worker(&pc.workers[i]);
-    }
-    free(pc.workers);
-    free_prepared(pc.prep, pp->n);
-    free(pc.sched);
-    pthread_mutex_destroy(&pc.outage_lock);
+    free_phase(&pc);
     return rc;
 }
 

@@ -1,7 +1,7 @@
 /*
  * loadgen.h - runs a phase: its requests on `threads` event-loop threads, each with its own HTTP
- * client (net/http_native.c for http://, libcurl otherwise) and its own share of the in-flight
- * requests, measuring each request and appending its row to requests.jsonl.
+ * client (net/http.h: its native transport for http://, libcurl otherwise) and its own share of the
+ * in-flight requests, measuring each request and appending its row to requests.jsonl.
  *
  * Closed loop (SPEC §4): `concurrency` workers; a worker sends its next request as soon as its
  * last one finished. Open loop (§4.4): requests are due at times drawn from the arrival process
@@ -196,6 +196,10 @@ struct phase_result {
     size_t threads;
     const char *transport; /* "native" or "libcurl" */
     struct phase_outage outage;
+    /* requests.jsonl rows of this phase that could not be built or written whole: none is
+     * written in part, the phase stops, and the run is to be marked artifact_write_failed (they
+     * are in loadgen.row_errors too) */
+    size_t rows_lost;
 };
 
 /* What one phase sends. */

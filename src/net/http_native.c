@@ -1,5 +1,6 @@
 /*
- * http_native.c - HTTP/1.1 over non-blocking sockets, epoll and libhttp-parser.
+ * http_native.c - the native transport of net/http.h: HTTP/1.1 over non-blocking sockets, epoll
+ * and libhttp-parser (the parser wrk uses), for plain http:// URLs to one origin per client.
  *
  * A connection is CONNECTING (EPOLLOUT until the connect resolves), SENDING (EPOLLOUT while the
  * socket is full), RECEIVING or IDLE (both EPOLLIN: an idle one notices the server closing it).
@@ -10,13 +11,12 @@
  * meanwhile (no response byte before EOF or reset) is retried once on a new connection, as curl
  * does. Timeouts are checked by scanning the live connections every TIMEOUT_SCAN_MS.
  */
-#include "net/http_native.h"
+#include "net/http_transport.h"
 
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/err.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <http_parser.h>
 #include <netdb.h>
@@ -279,7 +279,9 @@ static int parse_origin(const char *url, char *host, size_t hcap, char *port, si
     return 0;
 }
 
-struct nhttp *nhttp_new(const char *url, size_t max_connections, char *err)
+static void nhttp_free(void *client);
+
+static void *nhttp_new(const char *url, size_t max_connections, char *err)
 {
     (void)max_connections;
     char host[256], port[16];
@@ -324,8 +326,9 @@ struct nhttp *nhttp_new(const char *url, size_t max_connections, char *err)
     return n;
 }
 
-void nhttp_free(struct nhttp *n)
+static void nhttp_free(void *client)
 {
+    struct nhttp *n = client;
     if (!n)
         return;
     while (n->n_live)
@@ -342,13 +345,15 @@ void nhttp_free(struct nhttp *n)
     free(n);
 }
 
-int nhttp_active(const struct nhttp *n)
+static int nhttp_active(const void *client)
 {
+    const struct nhttp *n = client;
     return n->active;
 }
 
-void nhttp_wakeup(struct nhttp *n)
+static void nhttp_wakeup(void *client)
 {
+    struct nhttp *n = client;
     uint64_t one = 1;
     ssize_t w = write(n->evfd, &one, sizeof one);
     (void)w;
@@ -408,10 +413,7 @@ static int build_head(struct nconn *c, struct http_req *req)
     buf_reset(h);
     buf_printf(h, "%s %s%s HTTP/1.1\r\nHost: %s\r\n", method, *path == '/' ? "" : "/", path,
                c->n->host);
-    for (const struct curl_slist *l = req->headers; l; l = l->next) {
-        buf_append_str(h, l->data);
-        buf_append(h, "\r\n", 2);
-    }
+    buf_append(h, req->headers.lines.data, req->headers.lines.len); /* CRLF-ended lines */
     if (req->body || strcmp(method, "POST") == 0)
         buf_printf(h, "Content-Length: %zu\r\n", req->body ? req->body_len : 0);
     buf_append(h, "\r\n", 2);
@@ -505,8 +507,9 @@ static int dispatch(struct nhttp *n, struct http_req *req)
     return 0;
 }
 
-int nhttp_start(struct nhttp *n, struct http_req *req, char *err)
+static int nhttp_start(void *client, struct http_req *req, char *err)
 {
+    struct nhttp *n = client;
     req->t_start_ns = clock_now_ns();
     req->active = true;
     n->active++;
@@ -700,8 +703,9 @@ static int native_epoll_wait(int ep, struct epoll_event *evs, int max, long time
     return epoll_wait(ep, evs, max, (int)((timeout_us + 999) / 1000));
 }
 
-int nhttp_poll(struct nhttp *n, long timeout_us)
+static int nhttp_poll(void *client, long timeout_us)
 {
+    struct nhttp *n = client;
     /* requests that could not start complete here, outside nhttp_start */
     while (n->n_failed) {
         struct http_req *req = n->failed[--n->n_failed];
@@ -746,8 +750,9 @@ int nhttp_poll(struct nhttp *n, long timeout_us)
     return n->active;
 }
 
-void nhttp_cancel(struct nhttp *n, struct http_req *req)
+static void nhttp_cancel(void *client, struct http_req *req)
 {
+    struct nhttp *n = client;
     if (!req->active)
         return;
     req->error = HTTP_ERR_ABORTED;
@@ -769,3 +774,22 @@ void nhttp_cancel(struct nhttp *n, struct http_req *req)
     if (req->on_done)
         req->on_done(req);
 }
+
+/* Nothing per request outside the connection serving it (req->conn). */
+static void nhttp_req_release(struct http_req *req)
+{
+    req->impl = NULL;
+}
+
+const struct http_transport_ops http_native_ops = {
+    .name = "native",
+    .global_init = NULL,
+    .client_new = nhttp_new,
+    .client_free = nhttp_free,
+    .start = nhttp_start,
+    .poll = nhttp_poll,
+    .active = nhttp_active,
+    .cancel = nhttp_cancel,
+    .wakeup = nhttp_wakeup,
+    .req_release = nhttp_req_release,
+};

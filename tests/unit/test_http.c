@@ -1,7 +1,8 @@
 /*
- * Unit tests for util/http (+ util/sse on top of it) against a real server on 127.0.0.1:
- * streams split at many byte boundaries, keep-alive reuse, concurrency, connection refused, a
- * server closing mid-stream, a slow server hitting the timeout, 4xx/5xx bodies, headers.
+ * Unit tests for net/http.h on each transport (+ net/sse on top of it) against a real server on
+ * 127.0.0.1: streams split at many byte boundaries, keep-alive reuse, concurrency, connection
+ * refused, a server closing mid-stream, a slow server hitting the timeout, 4xx/5xx bodies,
+ * headers. tests/unit/test_transport.c holds the side-by-side comparison of the two.
  */
 #include "test_common.h"
 
