@@ -6,6 +6,7 @@
 #include "util/redact.h"
 
 #include "util/err.h"
+#include "util/fault.h"
 #include "util/fs.h"
 #include "util/sha256.h"
 
@@ -51,7 +52,7 @@ int json_write_file(const char *path, const json_t *v, char *err)
     if (!s)
         return err_set(err, "cannot serialise JSON for %s", path);
     size_t len = strlen(s);
-    char *t = realloc(s, len + 2);
+    char *t = fault_realloc(s, len + 2);
     if (!t) {
         free(s);
         return err_set(err, "out of memory writing %s", path);
@@ -74,9 +75,12 @@ int json_write_line(FILE *f, const json_t *v, char *err)
         free(s);
         s = red;
         len = rlen;
+    } else if (redact_needed(s, len)) { /* the copy ran out of memory: never write the secret */
+        free(s);
+        return err_set(err, "out of memory redacting a JSON row");
     }
     int rc = 0;
-    char *line = realloc(s, len + 1);
+    char *line = fault_realloc(s, len + 1);
     if (!line) {
         free(s);
         return err_set(err, "out of memory writing a JSON row");
