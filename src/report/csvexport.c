@@ -62,12 +62,12 @@ void csv_json_field(struct buf *b, const json_t *v)
     } else if (json_is_boolean(v)) {
         buf_append_str(b, json_is_true(v) ? "true" : "false");
     } else if (json_is_array(v) || json_is_object(v)) {
-        char *s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        if (s)
-            csv_field(b, s, strlen(s));
+        struct buf s = BUF_INIT;
+        if (json_dump_buf(&s, v, JSON_COMPACT | JSON_PRESERVE_ORDER) == 0)
+            csv_field(b, s.data, s.len);
         else
             b->failed = true; /* out of memory: the field would be missing, so the row is lost */
-        free(s);
+        buf_free(&s);
     }
 }
 

@@ -18,6 +18,10 @@
 #define JSON_DUMP_FLAGS_PRETTY (JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(15))
 #define JSON_DUMP_FLAGS_LINE   (JSON_COMPACT | JSON_REAL_PRECISION(15))
 
+/* Append v serialised with jansson's flags to b (what json_dumps gives). Returns 0, or -1 when v
+ * cannot be serialised or memory ran out (b is then failed). Use it rather than json_dumps: a
+ * failed append inside jansson's json_dumps can drop text without an error. */
+BUF_MUST_CHECK int json_dump_buf(struct buf *b, const json_t *v, size_t flags);
 /* Canonical text of v. Caller frees. NULL only when out of memory. */
 char *json_canonical(const json_t *v);
 /* SHA-256 hex of the canonical text of v. Returns 0 or -1. */
