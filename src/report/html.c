@@ -3,9 +3,12 @@
  *
  * A page is built whole in one struct buf and written atomically by fs_write_buf, which refuses a
  * buffer whose sticky error is set. Every failure while building a page therefore ends up there:
- * an append that runs out of memory sets it itself, and the other allocations of the page (the
- * series of points, a chart's arrays, a parsed input row) set it through page_fail. A page that
- * lost a point, a chart or a section is never written: the caller gets an error instead.
+ * an append that runs out of memory sets it itself, and the page's other allocations (a chart's
+ * arrays, a CDF, the markdown of the report) set it through page_fail. A run whose inputs could
+ * not be read whole for want of memory (a series that lost a point, a line jansson reported out
+ * of memory on) is refused before the page is built. A page that lost a point, a chart or a
+ * section is never written: the caller gets an error instead. (jansson's parser can itself lose a
+ * byte of a string without an error when an allocation fails: see tests/unit/test_faults.c.)
  */
 #include "report/html.h"
 
