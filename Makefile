@@ -106,12 +106,24 @@ format:
 format-check:
 	@clang-format --dry-run --Werror $(SOURCES) && echo 'format-check: ok'
 
-# The cmd_* functions receive their values through option tables (pointers cppcheck cannot
-# follow), so its null-pointer guesses about those values are suppressed there.
+# Three checks; each prints every offender, and lint fails when any of them fails:
+#  - cppcheck. The cmd_* functions receive their values through option tables (pointers cppcheck
+#    cannot follow), so its null-pointer guesses about those values are suppressed there.
+#  - tools/funclen.sh: no function in src/ over 100 lines, from its signature to its closing brace
+#    (tools/funclen.awk); a function whose body is mostly a table of data may be listed, with the
+#    reason, in tools/funclen-allow.txt.
+#  - tools/layers.sh: each part of src/ includes only the parts below it (util < net < model <
+#    probe < load < scenario < analysis < report < run; engine beside the harness, on util, net and
+#    model only; cmd on everything; main.c on cmd), and no two modules include each other's
+#    headers, directly or round a longer loop (a module is a .c with its .h).
 lint:
+	@rc=0; \
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --inline-suppr --suppress=missingIncludeSystem --include=tools/cppcheck-macros.h \
-	  --suppress='nullPointer:src/cmd/*' --suppress='ctunullpointer:src/probe/server.c' -I src src
+	  --suppress='nullPointer:src/cmd/*' --suppress='ctunullpointer:src/probe/server.c' -I src src || rc=1; \
+	bash tools/funclen.sh 100 || rc=1; \
+	bash tools/layers.sh || rc=1; \
+	exit $$rc
 
 clean:
 	rm -rf build build-asan build-aarch64

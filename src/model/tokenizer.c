@@ -55,7 +55,13 @@ struct tokenizer *tokenizer_load(const char *path, char *err)
     t->path = realpath(file, NULL);
     if (!t->path)
         t->path = strdup(file);
-    sha256_hex(text.data, text.len, t->sha256);
+    /* the path and the hash name the tokenizer in config.json: without them it is not loaded */
+    if (!t->path || sha256_hex(text.data, text.len, t->sha256) < 0) {
+        buf_free(&text);
+        tokenizer_free(t);
+        err_set(err, "out of memory loading %s", file);
+        return NULL;
+    }
     buf_free(&text);
     return t;
 }

@@ -3,6 +3,11 @@
  *
  * requests.jsonl is read a line at a time and requests.csv written as it goes (a million rows
  * need no more memory than one), into a temporary file renamed into place once complete.
+ *
+ * Rows are built in a struct buf with plain appends; its sticky error is checked before each
+ * write (out_write), so a row that lost a field for want of memory is never written, and the
+ * temporary file is then removed instead of renamed: a CSV at its final path is always whole. An
+ * input line that jansson could not parse for want of memory is that same error, not a torn line.
  */
 #include "report/csvexport.h"
 
@@ -34,27 +39,35 @@ void csv_field(struct buf *b, const char *s, size_t len)
     buf_append(b, "\"", 1);
 }
 
-void csv_json_field(struct buf *b, const json_t *v)
+/* A finite real to the microsecond, trailing zeros dropped. */
+static void csv_real(struct buf *b, double x)
 {
     char num[64];
+    int n = snprintf(num, sizeof num, "%.6f", x);
+    while (n > 1 && num[n - 1] == '0')
+        n--;
+    if (n > 0 && num[n - 1] == '.')
+        n--;
+    buf_append(b, num, (size_t)n);
+}
+
+void csv_json_field(struct buf *b, const json_t *v)
+{
     if (json_is_string(v)) {
         csv_field(b, json_string_value(v), json_string_length(v));
     } else if (json_is_integer(v)) {
         buf_printf(b, "%lld", (long long)json_integer_value(v));
     } else if (json_is_real(v) && isfinite(json_real_value(v))) {
-        int n = snprintf(num, sizeof num, "%.6f", json_real_value(v));
-        while (n > 1 && num[n - 1] == '0')
-            n--;
-        if (n > 0 && num[n - 1] == '.')
-            n--;
-        buf_append(b, num, (size_t)n);
+        csv_real(b, json_real_value(v));
     } else if (json_is_boolean(v)) {
         buf_append_str(b, json_is_true(v) ? "true" : "false");
     } else if (json_is_array(v) || json_is_object(v)) {
-        char *s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        if (s)
-            csv_field(b, s, strlen(s));
-        free(s);
+        struct buf s = BUF_INIT;
+        if (json_dump_buf(&s, v, JSON_COMPACT | JSON_PRESERVE_ORDER) == 0)
+            csv_field(b, s.data, s.len);
+        else
+            b->failed = true; /* out of memory: the field would be missing, so the row is lost */
+        buf_free(&s);
     }
 }
 
@@ -76,6 +89,8 @@ static int out_open(struct out *o, const char *dir, const char *name, char *err)
 
 static int out_write(struct out *o, struct buf *b, char *err)
 {
+    if (buf_failed(b))
+        return err_set(err, "%s: not written: out of memory while building it", o->path);
     if (b->len && fwrite(b->data, 1, b->len, o->f) != b->len)
         return err_set(err, "cannot write %s: %s", o->tmp, strerror(errno));
     buf_reset(b);
@@ -144,12 +159,13 @@ static void itl_figures(struct buf *b, const json_t *itl)
     }
     buf_printf(b, ",%zu,", n);
     if (n) {
-        json_t *mean = json_real(sum / (double)n), *mx = json_real(max);
-        csv_json_field(b, mean);
+        /* as csv_json_field writes a real (an infinite one is an empty field) */
+        double mean = sum / (double)n;
+        if (isfinite(mean))
+            csv_real(b, mean);
         buf_append(b, ",", 1);
-        csv_json_field(b, mx);
-        json_decref(mean);
-        json_decref(mx);
+        if (isfinite(max))
+            csv_real(b, max);
     } else {
         buf_append(b, ",", 1);
     }
@@ -177,7 +193,12 @@ static int export_requests(const char *run_dir, const char *out_dir, struct csv_
     ssize_t len;
     int rc = 0;
     while (rc == 0 && (len = getline(&line, &cap, in)) > 0) {
-        json_t *row = json_loadb(line, (size_t)len, 0, NULL);
+        json_error_t jerr;
+        json_t *row = json_loadb(line, (size_t)len, 0, &jerr);
+        if (!row && json_error_code(&jerr) == json_error_out_of_memory) {
+            rc = err_set(err, "%s: not written: out of memory reading %s", o.path, path);
+            break;
+        }
         if (!json_is_object(row)) {
             res->skipped++; /* a torn last line after kill -9, say */
             json_decref(row);
@@ -213,6 +234,8 @@ static int export_phases(const char *run_dir, const char *out_dir, struct csv_re
     snprintf(path, sizeof path, "%s/summary.json", run_dir);
     json_error_t jerr;
     json_t *s = json_load_file(path, 0, &jerr);
+    if (!s && json_error_code(&jerr) == json_error_out_of_memory)
+        return err_set(err, "cannot read %s: out of memory", path);
     if (!json_is_object(s)) {
         json_decref(s);
         return err_set(err, "cannot read %s: %s", path, jerr.text);

@@ -12,7 +12,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-/* Append one field (not the separator). */
+/* Append one field (not the separator). Failures are b's sticky error (check buf_failed). */
 void csv_field(struct buf *b, const char *s, size_t len);
 /* Append a JSON value as a field: a string as itself, a number as written (reals to the
  * microsecond, trailing zeros dropped), true/false, null or absent as empty. */
@@ -25,7 +25,9 @@ struct csv_result {
 };
 
 /* Write requests.csv and phases.csv for the run in run_dir into out_dir (atomically each).
- * Returns 0, or -1 with err (a missing or unreadable input, a failed write). */
-int csv_export_run(const char *run_dir, const char *out_dir, struct csv_result *res, char *err);
+ * Returns 0, or -1 with err (a missing or unreadable input, out of memory, a failed write); a
+ * file that could not be written whole is removed, never left short at its final path. */
+BUF_MUST_CHECK int csv_export_run(const char *run_dir, const char *out_dir, struct csv_result *res,
+                                  char *err);
 
 #endif

@@ -1,5 +1,14 @@
 /*
  * html.c - report.html for a run or a comparison (see html.h).
+ *
+ * A page is built whole in one struct buf and written atomically by fs_write_buf, which refuses a
+ * buffer whose sticky error is set. Every failure while building a page therefore ends up there:
+ * an append that runs out of memory sets it itself, and the page's other allocations (a chart's
+ * arrays, a CDF, the markdown of the report) set it through page_fail. A run whose inputs could
+ * not be read whole for want of memory (a series that lost a point, a line jansson reported out
+ * of memory on) is refused before the page is built. A page that lost a point, a chart or a
+ * section is never written: the caller gets an error instead. (jansson's parser can itself lose a
+ * byte of a string without an error when an allocation fails: see tests/unit/test_faults.c.)
  */
 #include "report/html.h"
 
@@ -12,6 +21,7 @@
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/err.h"
+#include "util/fault.h"
 #include "util/fs.h"
 #include "util/json.h"
 
@@ -22,7 +32,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ------------------------------------------------------------ failures */
+
+/* Something the page needed could not be allocated: mark the page's buffer failed, as an append
+ * that ran out of memory would, so that the page is refused when it is written. */
+static void page_fail(struct buf *b)
+{
+    b->failed = true;
+}
+
+/* json_loads of one input line; *oom is set when it failed for want of memory (the line is then
+ * not malformed, and skipping it would draw a chart with a point missing). */
+static json_t *load_line(const char *line, bool *oom)
+{
+    json_error_t e;
+    json_t *o = json_loads(line, 0, &e);
+    if (!o && json_error_code(&e) == json_error_out_of_memory)
+        *oom = true;
+    return o;
+}
+
 /* ------------------------------------------------------------ markdown */
+
+/* len bytes of s, escaped (s need not be NUL-terminated). */
+static void escape_n(struct buf *b, const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        char one[2] = {s[i], '\0'};
+        html_escape(b, one);
+    }
+}
 
 /* Inline: `code`, **bold**; the rest escaped. */
 static void inline_md(struct buf *b, const char *s, size_t len)
@@ -38,8 +77,7 @@ static void inline_md(struct buf *b, const char *s, size_t len)
             strong = !strong;
             i++;
         } else {
-            char one[2] = {ch, '\0'};
-            html_escape(b, one);
+            escape_n(b, &ch, 1);
         }
     }
     if (code)
@@ -89,9 +127,7 @@ void html_from_markdown(struct buf *out, const char *md)
                 buf_append_str(out, "</pre>\n");
                 mode = NONE;
             } else {
-                char *t = strndup(p, len);
-                html_escape(out, t);
-                free(t);
+                escape_n(out, p, len);
                 buf_append_char(out, '\n');
             }
             p = next;
@@ -210,19 +246,23 @@ static int write_page(const char *dir, struct buf *b, char *err)
 struct series {
     double *x, *y;
     size_t n, cap;
+    bool failed; /* a point could not be added: the series is incomplete (sticky, like buf's) */
 };
 
 static void ser_add(struct series *s, double x, double y)
 {
+    if (s->failed)
+        return;
     if (s->n == s->cap) {
         size_t c = s->cap ? s->cap * 2 : 256;
-        double *nx = realloc(s->x, c * sizeof *nx);
-        if (!nx)
+        double *nx = fault_realloc(s->x, c * sizeof *nx);
+        if (nx)
+            s->x = nx;
+        double *ny = nx ? fault_realloc(s->y, c * sizeof *ny) : NULL;
+        if (!ny) {
+            s->failed = true;
             return;
-        s->x = nx;
-        double *ny = realloc(s->y, c * sizeof *ny);
-        if (!ny)
-            return;
+        }
         s->y = ny;
         s->cap = c;
     }
@@ -254,14 +294,16 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* A CDF of the values in s->y: at most 200 steps. */
+/* A CDF of the values in s->y: at most 200 steps (out->failed when out of memory). */
 static void cdf_of(const struct series *s, struct series *out)
 {
     if (!s->n)
         return;
-    double *v = malloc(s->n * sizeof *v);
-    if (!v)
+    double *v = fault_malloc(s->n * sizeof *v);
+    if (!v) {
+        out->failed = true;
         return;
+    }
     memcpy(v, s->y, s->n * sizeof *v);
     qsort(v, s->n, sizeof *v, cmp_double);
     size_t step = s->n > 200 ? s->n / 200 : 1;
@@ -290,6 +332,7 @@ struct run_data {
     size_t rows, stride;
     struct series rd, wr, cache; /* telemetry */
     bool have_disk, have_cache;
+    bool oom; /* an input line or a copy could not be allocated: the data are incomplete */
 };
 
 static size_t phase_index(struct run_data *d, const char *name)
@@ -315,7 +358,7 @@ static void read_snapshots(struct run_data *d)
     char *line = NULL;
     size_t cap = 0;
     while (getline(&line, &cap, f) >= 0) {
-        json_t *o = json_loads(line, 0, NULL);
+        json_t *o = load_line(line, &d->oom);
         const char *label = json_get_str(o, "label", "");
         double t;
         if (o && clock_parse_iso(json_get_str(o, "timestamp_utc", ""), &t) == 0) {
@@ -357,7 +400,7 @@ static void read_requests(struct run_data *d)
     while (getline(&line, &cap, f) >= 0) {
         if (k++ % d->stride)
             continue;
-        json_t *o = json_loads(line, 0, NULL);
+        json_t *o = load_line(line, &d->oom);
         double t, ttft, lat;
         if (o && clock_parse_iso(json_get_str(o, "start_ts", ""), &t) == 0) {
             if (!(d->origin > 0))
@@ -451,7 +494,11 @@ static void read_telemetry(struct run_data *d)
             }
             if (!head) {
                 head = strdup(line);
-                nh = head ? split(head, hcols, 32) : 0;
+                if (!head) {
+                    d->oom = true;
+                    break;
+                }
+                nh = split(head, hcols, 32);
                 continue;
             }
             size_t n = split(line, cols, 32);
@@ -552,6 +599,8 @@ static void chart_cdf(struct buf *b, struct run_data *d, bool ttft)
     size_t drawn = 0;
     for (size_t i = 0; i < d->n_ph; i++) {
         cdf_of(ttft ? &d->ph[i].ttft : &d->ph[i].lat, &cdf[i]);
+        if (cdf[i].failed)
+            page_fail(b);
         double m = ser_max(&cdf[i], false);
         xmax = m > xmax ? m : xmax;
         drawn += cdf[i].n > 0;
@@ -623,11 +672,12 @@ static void chart_kv(struct buf *b, struct run_data *d)
         {"kvbm_onboard_blocks_h2d_delta", "onboard host→device"},
         {"kvbm_onboard_blocks_d2d_delta", "onboard disk→device"},
     };
-    const char **cats = calloc(n, sizeof *cats);
-    double *v = calloc(n * 6, sizeof *v);
+    const char **cats = fault_calloc(n, sizeof *cats);
+    double *v = fault_calloc(n * 6, sizeof *v);
     if (!cats || !v) {
         free(cats);
         free(v);
+        page_fail(b);
         return;
     }
     double ymax = 0, tmax = 0;
@@ -702,6 +752,8 @@ static void chart_multi_turn(struct buf *b, const json_t *mt)
         if (json_get_num_strict(t, "p95", &x))
             ser_add(&p95, r, x);
     }
+    if (hit.failed || could.failed || p50.failed || p95.failed)
+        page_fail(b);
     if (hit.n || could.n) {
         struct chart c;
         chart_begin(&c, b, "chart-rounds-hit", "multi_turn: prefix-cache hit rate per round",
@@ -736,9 +788,11 @@ static void chart_trace(struct buf *b, const json_t *t)
     size_t n = json_array_size(ws);
     if (!n)
         return;
-    const char **cats = calloc(n, sizeof *cats);
-    char(*names)[16] = calloc(n, sizeof *names);
-    double *v = calloc(2 * n, sizeof *v);
+    const char **cats = fault_calloc(n, sizeof *cats);
+    char(*names)[16] = fault_calloc(n, sizeof *names);
+    double *v = fault_calloc(2 * n, sizeof *v);
+    if (!cats || !names || !v)
+        page_fail(b);
     if (cats && names && v) {
         double ymax = 0;
         for (size_t i = 0; i < n; i++) {
@@ -832,6 +886,16 @@ static void banner(struct buf *b, const json_t *s)
     buf_append_str(b, "</div>\n");
 }
 
+/* Whether the run's data came in whole: no line, copy or point was lost for want of memory. */
+static bool run_data_failed(const struct run_data *d)
+{
+    bool failed = d->oom || d->ttft.failed || d->lat.failed || d->failed.failed || d->rd.failed ||
+                  d->wr.failed || d->cache.failed;
+    for (size_t i = 0; i < d->n_ph; i++)
+        failed |= d->ph[i].ttft.failed || d->ph[i].lat.failed;
+    return failed;
+}
+
 static void run_data_free(struct run_data *d)
 {
     json_decref(d->summary);
@@ -850,7 +914,7 @@ static void run_data_free(struct run_data *d)
 
 int html_write_run(const char *run_dir, char *err)
 {
-    struct run_data *d = calloc(1, sizeof *d);
+    struct run_data *d = fault_calloc(1, sizeof *d);
     if (!d)
         return err_set(err, "out of memory");
     snprintf(d->dir, sizeof d->dir, "%s", run_dir);
@@ -862,13 +926,21 @@ int html_write_run(const char *run_dir, char *err)
         return -1;
     }
     snprintf(path, sizeof path, "%s/config.json", run_dir);
-    char cerr[ERR_LEN];
-    d->config = json_read_file(path, cerr);
-    if (!d->config)
-        d->config = json_object();
+    json_error_t jerr;
+    d->config =
+        json_load_file(path, JSON_DECODE_ANY, &jerr); /* a run without one still has a page */
+    if (!d->config && json_error_code(&jerr) == json_error_out_of_memory)
+        d->oom = true;
+    if (!d->config && !(d->config = json_object()))
+        d->oom = true;
     read_snapshots(d);
     read_requests(d);
     read_telemetry(d);
+    if (run_data_failed(d)) {
+        run_data_free(d);
+        free(d);
+        return err_set(err, "%s/report.html: not written: out of memory reading the run", run_dir);
+    }
 
     struct buf b = BUF_INIT;
     char title[200];
@@ -889,6 +961,8 @@ int html_write_run(const char *run_dir, char *err)
         chart_trace(&b, tr);
     buf_append_str(&b, "</section>\n<section id=\"report\">\n");
     char *md = report_markdown(d->summary, d->config);
+    if (!md)
+        page_fail(&b); /* NULL only when out of memory: the page would lack its report */
     /* report.md's own title is the page's */
     const char *body = md ? strchr(md, '\n') : NULL;
     html_from_markdown(&b, body ? body + 1 : "");
@@ -903,6 +977,302 @@ int html_write_run(const char *run_dir, char *err)
 }
 
 /* ------------------------------------------------------------ a comparison */
+
+/* The mode's name as the comparison labels it. */
+static const char *mode_label(const json_t *m)
+{
+    return json_get_str(m, "label", json_get_str(m, "mode", "?"));
+}
+
+/* The decision, the validity of the runs, the warnings and each mode's signal. */
+static void compare_banner(struct buf *b, const json_t *cmp)
+{
+    bool all_valid = json_get_bool(cmp, "all_valid", false);
+    const json_t *dec = json_object_get(cmp, "decision");
+    buf_printf(b, "<div class=\"banner%s\" id=\"verdict\">",
+               all_valid && strcmp(json_get_str(dec, "verdict", ""), "cannot_tell") != 0
+                   ? ""
+                   : " invalid");
+    if (dec) {
+        buf_append_str(b, "<div><strong>");
+        html_escape(b, json_get_str(dec, "line", ""));
+        buf_append_str(b, "</strong></div>");
+    }
+    buf_printf(b, "<div>%s · scenario <code>",
+               all_valid ? "Every run <strong>VALID</strong>"
+                         : "<strong>Not every run is valid</strong>");
+    html_escape(b, json_get_str(cmp, "scenario", "?"));
+    buf_append_str(b, "</code></div>");
+    size_t i;
+    const json_t *m;
+    json_array_foreach(json_object_get(cmp, "warnings"), i, m)
+    {
+        buf_append_str(b, "<div>Warning: ");
+        html_escape(b, json_get_str(m, "message", ""));
+        buf_append_str(b, "</div>");
+    }
+    json_array_foreach(json_object_get(cmp, "modes"), i, m)
+    {
+        buf_append_str(b, "<div><code>");
+        html_escape(b, mode_label(m));
+        buf_append_str(b, "</code>: <span class=\"sig\">");
+        html_escape(b, json_get_str(m, "signal", "–"));
+        buf_append_str(b, "</span></div>");
+    }
+    buf_append_str(b, "</div>\n");
+}
+
+/* One bar per phase: the mean of a mode's values of the metric, its whisker the t 95 % interval
+ * of that mean (none with one run). */
+struct bar_row {
+    double *val, *lo, *hi;
+};
+
+/* The bars of mode `label` for `metric` over the phases; returns the tallest top (0 when none)
+ * and sets *any when a bar has a value. */
+static double mode_bars(const json_t *phases, const char *metric, const char *label,
+                        struct bar_row *r, bool *any)
+{
+    double ymax = 0;
+    size_t q;
+    const json_t *ph;
+    json_array_foreach(phases, q, ph)
+    {
+        const json_t *vals = json_object_get(
+            json_object_get(
+                json_object_get(json_object_get(json_object_get(ph, "metrics"), metric), "modes"),
+                label),
+            "values");
+        size_t n = json_array_size(vals);
+        double sum = 0, sq = 0;
+        for (size_t k = 0; k < n; k++)
+            sum += json_number_value(json_array_get(vals, k));
+        double mean = n ? sum / (double)n : NAN;
+        for (size_t k = 0; k < n; k++) {
+            double d = json_number_value(json_array_get(vals, k)) - mean;
+            sq += d * d;
+        }
+        double half =
+            n >= 2 ? stats_t975((double)(n - 1)) * sqrt(sq / (double)(n - 1) / (double)n) : NAN;
+        r->val[q] = mean;
+        r->lo[q] = mean - half > 0 ? mean - half : 0; /* no negative times or rates */
+        r->hi[q] = mean + half;
+        if (isfinite(mean)) {
+            *any = true;
+            double top = isfinite(r->hi[q]) ? r->hi[q] : mean;
+            ymax = top > ymax ? top : ymax;
+        }
+    }
+    return ymax;
+}
+
+/* Phase by phase: one chart per metric, the phases as groups and the modes as the legend. */
+static void compare_mode_charts(struct buf *b, const json_t *cmp)
+{
+    static const struct {
+        const char *metric, *title, *unit;
+    } M[] = {
+        {"ttft_p50_ms", "TTFT p50 per phase, by mode", "ms"},
+        {"ttft_p95_ms", "TTFT p95 per phase, by mode", "ms"},
+        {"latency_p50_ms", "Latency p50 per phase, by mode", "ms"},
+        {"req_per_s", "Throughput per phase, by mode", "requests/s"},
+    };
+    const json_t *modes = json_object_get(cmp, "modes"), *phases = json_object_get(cmp, "phases");
+    size_t nm = json_array_size(modes), np = json_array_size(phases), i;
+    if (!np)
+        return;
+    const char **cats = fault_calloc(np, sizeof *cats);
+    struct bar_row r = {fault_calloc(np, sizeof(double)), fault_calloc(np, sizeof(double)),
+                        fault_calloc(np, sizeof(double))};
+    if (!cats || !r.val || !r.lo || !r.hi) {
+        page_fail(b);
+        goto out;
+    }
+    const json_t *ph, *m;
+    json_array_foreach(phases, i, ph) cats[i] = json_get_str(ph, "phase", "?");
+    for (size_t k = 0; k < sizeof M / sizeof M[0]; k++) {
+        double ymax = 0;
+        bool any = false;
+        json_array_foreach(modes, i, m)
+        {
+            double top = mode_bars(phases, M[k].metric, mode_label(m), &r, &any);
+            ymax = top > ymax ? top : ymax;
+        }
+        if (!any)
+            continue;
+        char id[64];
+        snprintf(id, sizeof id, "chart-mode-%s", M[k].metric);
+        struct chart c;
+        chart_begin_bars(&c, b, id, M[k].title, M[k].unit, cats, np, ymax);
+        json_array_foreach(modes, i, m)
+        {
+            mode_bars(phases, M[k].metric, mode_label(m), &r, &any);
+            chart_bars(&c, i, nm, mode_label(m), r.val, r.lo, r.hi, np);
+        }
+        chart_end(&c);
+    }
+out:
+    free(cats);
+    free(r.val);
+    free(r.lo);
+    free(r.hi);
+}
+
+/* The runs' summaries, one per mode (NULL where one cannot be read), and the names of their
+ * phases in order of first appearance. Returns 0, or -1 when out of memory. */
+static int read_mode_summaries(const json_t *modes, const char *root, json_t **sums,
+                               json_t *phase_names)
+{
+    size_t i;
+    const json_t *m;
+    json_array_foreach(modes, i, m)
+    {
+        char p[PATH_MAX * 2];
+        snprintf(p, sizeof p, "%s/%s/summary.json", root, json_get_str(m, "run_id", ""));
+        json_error_t jerr;
+        sums[i] = json_load_file(p, JSON_DECODE_ANY, &jerr); /* a run may be missing */
+        if (!sums[i] && json_error_code(&jerr) == json_error_out_of_memory)
+            return -1;
+        size_t j;
+        const json_t *ps;
+        json_array_foreach(json_object_get(sums[i], "phase_summaries"), j, ps)
+        {
+            const char *name = json_get_str(ps, "phase", "?");
+            bool seen = false;
+            size_t q;
+            const json_t *pn;
+            json_array_foreach(phase_names, q, pn) seen |= strcmp(json_string_value(pn), name) == 0;
+            if (!seen && json_array_append_new(phase_names, json_string(name)) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* The blocks a mode's run read back from disk in each phase (NAN where its counters did not
+ * say); returns whether any phase had a value, and the largest in *ymax. */
+static bool mode_readback(const json_t *sum, const char *const *pc, size_t np, double *ob,
+                          double *ymax)
+{
+    bool any = false;
+    for (size_t q = 0; q < np; q++) {
+        ob[q] = NAN;
+        size_t j;
+        const json_t *ps;
+        json_array_foreach(json_object_get(sum, "phase_summaries"), j, ps)
+        {
+            const json_t *dl = json_object_get(ps, "kvbm_metrics_delta");
+            double x;
+            if (strcmp(json_get_str(ps, "phase", ""), pc[q]) == 0 &&
+                json_get_bool(dl, "available", false) &&
+                json_get_num_strict(dl, "kvbm_onboard_blocks_d2d_delta", &x))
+                ob[q] = x;
+        }
+        if (isfinite(ob[q])) {
+            any = true;
+            *ymax = ob[q] > *ymax ? ob[q] : *ymax;
+        }
+    }
+    return any;
+}
+
+/* The disk read-back, phase by phase, in each mode (from the runs' own summaries). */
+static void compare_readback_chart(struct buf *b, const json_t *modes, json_t *const *sums,
+                                   const json_t *phase_names)
+{
+    size_t np = json_array_size(phase_names), nm = json_array_size(modes), i;
+    if (!np)
+        return;
+    const char **pc = fault_calloc(np, sizeof *pc);
+    double *ob = fault_calloc(np, sizeof *ob);
+    if (!pc || !ob) {
+        page_fail(b);
+        goto out;
+    }
+    for (size_t q = 0; q < np; q++)
+        pc[q] = json_string_value(json_array_get(phase_names, q));
+    double ymax = 0;
+    bool any = false;
+    const json_t *m;
+    json_array_foreach(modes, i, m) any |= mode_readback(sums[i], pc, np, ob, &ymax);
+    if (!any) {
+        note(b, "No mode's engine counters said how many blocks came back from disk.");
+        goto out;
+    }
+    struct chart c;
+    chart_begin_bars(&c, b, "chart-mode-readback", "Blocks read back from disk per phase, by mode",
+                     "blocks", pc, np, ymax);
+    json_array_foreach(modes, i, m)
+    {
+        double unused = 0;
+        mode_readback(sums[i], pc, np, ob, &unused);
+        chart_bars(&c, i, nm, mode_label(m), ob, NULL, NULL, np);
+    }
+    chart_end(&c);
+out:
+    free(pc);
+    free(ob);
+}
+
+/* Links to every run of every mode (with repeats: each one). */
+static void compare_runs(struct buf *b, const json_t *modes)
+{
+    buf_append_str(b, "<h2>Runs</h2>\n<ul>\n");
+    size_t i;
+    const json_t *m;
+    json_array_foreach(modes, i, m)
+    {
+        buf_append_str(b, "<li><code>");
+        html_escape(b, mode_label(m));
+        buf_append_str(b, "</code>:");
+        const json_t *runs = json_object_get(m, "runs");
+        size_t nr = json_is_array(runs) ? json_array_size(runs) : 1;
+        for (size_t j = 0; j < nr; j++) {
+            const json_t *r = json_is_array(runs) ? json_array_get(runs, j) : m;
+            const char *id = json_get_str(r, "run_id", "");
+            buf_append_str(b, " <a href=\"../");
+            html_escape(b, id);
+            buf_append_str(b, "/report.html\">");
+            html_escape(b, id);
+            buf_append_str(b, "</a>");
+        }
+        buf_append_str(b, "</li>\n");
+    }
+    buf_append_str(b, "</ul>\n");
+}
+
+/* The page of a comparison read from cmp, its runs under root. */
+static void compare_page(struct buf *b, const json_t *cmp, const char *root)
+{
+    const json_t *modes = json_object_get(cmp, "modes");
+    size_t nm = json_array_size(modes);
+    char title[200];
+    snprintf(title, sizeof title, "kvbench compare %s", json_get_str(cmp, "compare_id", "?"));
+    page_open(b, title);
+    compare_banner(b, cmp);
+    buf_append_str(b, "<section class=\"charts\" id=\"charts\"><h2>Charts</h2>\n");
+    compare_mode_charts(b, cmp);
+    json_t *phase_names = json_array();
+    json_t **sums = fault_calloc(nm ? nm : 1, sizeof *sums);
+    if (!phase_names || !sums || read_mode_summaries(modes, root, sums, phase_names) < 0)
+        page_fail(b);
+    else
+        compare_readback_chart(b, modes, sums, phase_names);
+    for (size_t k = 0; sums && k < nm; k++)
+        json_decref(sums[k]);
+    free(sums);
+    json_decref(phase_names);
+    buf_append_str(b, "</section>\n<section id=\"report\">\n");
+    compare_runs(b, modes);
+    char *md = compare_markdown(cmp);
+    if (!md)
+        page_fail(b); /* NULL only when out of memory: the page would lack the comparison */
+    const char *body = md ? strchr(md, '\n') : NULL;
+    html_from_markdown(b, body ? body + 1 : "");
+    free(md);
+    buf_append_str(b, "</section>\n");
+    page_close(b);
+}
 
 int html_write_compare(const char *dir, char *err)
 {
@@ -919,226 +1289,10 @@ int html_write_compare(const char *dir, char *err)
         *slash = '\0';
     else
         snprintf(root, sizeof root, ".");
-    const json_t *modes = json_object_get(cmp, "modes");
-    size_t nm = json_array_size(modes);
     struct buf b = BUF_INIT;
-    char title[200];
-    snprintf(title, sizeof title, "kvbench compare %s", json_get_str(cmp, "compare_id", "?"));
-    page_open(&b, title);
-    bool all_valid = json_get_bool(cmp, "all_valid", false);
-    const json_t *dec = json_object_get(cmp, "decision");
-    buf_printf(&b, "<div class=\"banner%s\" id=\"verdict\">",
-               all_valid && strcmp(json_get_str(dec, "verdict", ""), "cannot_tell") != 0
-                   ? ""
-                   : " invalid");
-    if (dec) {
-        buf_append_str(&b, "<div><strong>");
-        html_escape(&b, json_get_str(dec, "line", ""));
-        buf_append_str(&b, "</strong></div>");
-    }
-    buf_printf(&b, "<div>%s · scenario <code>",
-               all_valid ? "Every run <strong>VALID</strong>"
-                         : "<strong>Not every run is valid</strong>");
-    html_escape(&b, json_get_str(cmp, "scenario", "?"));
-    buf_append_str(&b, "</code></div>");
-    size_t i;
-    const json_t *m;
-    json_array_foreach(json_object_get(cmp, "warnings"), i, m)
-    {
-        buf_append_str(&b, "<div>Warning: ");
-        html_escape(&b, json_get_str(m, "message", ""));
-        buf_append_str(&b, "</div>");
-    }
-    json_array_foreach(modes, i, m)
-    {
-        buf_append_str(&b, "<div><code>");
-        html_escape(&b, json_get_str(m, "label", json_get_str(m, "mode", "?")));
-        buf_append_str(&b, "</code>: <span class=\"sig\">");
-        html_escape(&b, json_get_str(m, "signal", "–"));
-        buf_append_str(&b, "</span></div>");
-    }
-    buf_append_str(&b, "</div>\n<section class=\"charts\" id=\"charts\"><h2>Charts</h2>\n");
-
-    /* phase by phase: one chart per metric, the phases as groups and the modes as the legend;
-     * a bar is the mean over a mode's runs, its whisker the t 95 % interval of that mean */
-    static const struct {
-        const char *metric, *title, *unit;
-    } M[] = {
-        {"ttft_p50_ms", "TTFT p50 per phase, by mode", "ms"},
-        {"ttft_p95_ms", "TTFT p95 per phase, by mode", "ms"},
-        {"latency_p50_ms", "Latency p50 per phase, by mode", "ms"},
-        {"req_per_s", "Throughput per phase, by mode", "requests/s"},
-    };
-    const json_t *phases = json_object_get(cmp, "phases");
-    size_t np0 = json_array_size(phases);
-    const char **cats = calloc(np0 ? np0 : 1, sizeof *cats);
-    double *val = calloc(np0 ? np0 : 1, sizeof *val), *lo = calloc(np0 ? np0 : 1, sizeof *lo),
-           *hi = calloc(np0 ? np0 : 1, sizeof *hi);
-    const json_t *ph;
-    json_array_foreach(phases, i, ph) if (cats) cats[i] = json_get_str(ph, "phase", "?");
-    for (size_t k = 0; cats && val && lo && hi && np0 && k < sizeof M / sizeof M[0]; k++) {
-        double ymax = 0;
-        bool any = false;
-        struct chart c;
-        for (int pass = 0; pass < 2; pass++) {
-            json_array_foreach(modes, i, m)
-            {
-                const char *label = json_get_str(m, "label", json_get_str(m, "mode", "?"));
-                size_t q;
-                json_array_foreach(phases, q, ph)
-                {
-                    const json_t *vals = json_object_get(
-                        json_object_get(
-                            json_object_get(
-                                json_object_get(json_object_get(ph, "metrics"), M[k].metric),
-                                "modes"),
-                            label),
-                        "values");
-                    size_t n = json_array_size(vals);
-                    double sum = 0, sq = 0;
-                    for (size_t r = 0; r < n; r++)
-                        sum += json_number_value(json_array_get(vals, r));
-                    double mean = n ? sum / (double)n : NAN;
-                    for (size_t r = 0; r < n; r++) {
-                        double d = json_number_value(json_array_get(vals, r)) - mean;
-                        sq += d * d;
-                    }
-                    double half = n >= 2 ? stats_t975((double)(n - 1)) *
-                                               sqrt(sq / (double)(n - 1) / (double)n)
-                                         : NAN;
-                    val[q] = mean;
-                    lo[q] = mean - half > 0 ? mean - half : 0; /* no negative times or rates */
-                    hi[q] = mean + half;
-                    if (isfinite(mean)) {
-                        any = true;
-                        double top = isfinite(hi[q]) ? hi[q] : mean;
-                        ymax = top > ymax ? top : ymax;
-                    }
-                }
-                if (pass == 1)
-                    chart_bars(&c, i, nm, label, val, lo, hi, np0);
-            }
-            if (pass == 0 && !any)
-                break;
-            if (pass == 0) {
-                char id[64];
-                snprintf(id, sizeof id, "chart-mode-%s", M[k].metric);
-                chart_begin_bars(&c, &b, id, M[k].title, M[k].unit, cats, np0, ymax);
-            }
-        }
-        if (any)
-            chart_end(&c);
-    }
-    /* the disk read-back, phase by phase, in each mode */
-    json_t *phase_names = json_array();
-    json_t **sums = calloc(nm ? nm : 1, sizeof *sums);
-    json_array_foreach(modes, i, m)
-    {
-        char p[PATH_MAX * 2];
-        snprintf(p, sizeof p, "%s/%s/summary.json", root, json_get_str(m, "run_id", ""));
-        char e[ERR_LEN];
-        if (sums)
-            sums[i] = json_read_file(p, e);
-        size_t j;
-        const json_t *ps;
-        json_array_foreach(json_object_get(sums ? sums[i] : NULL, "phase_summaries"), j, ps)
-        {
-            const char *name = json_get_str(ps, "phase", "?");
-            bool seen = false;
-            size_t q;
-            const json_t *pn;
-            json_array_foreach(phase_names, q, pn) seen |= strcmp(json_string_value(pn), name) == 0;
-            if (!seen)
-                json_array_append_new(phase_names, json_string(name));
-        }
-    }
-    size_t np = json_array_size(phase_names);
-    if (np && sums) {
-        const char **pc = calloc(np, sizeof *pc);
-        double *ob = calloc(np, sizeof *ob);
-        double ymax = 0;
-        bool any = false;
-        for (size_t q = 0; pc && q < np; q++)
-            pc[q] = json_string_value(json_array_get(phase_names, q));
-        struct chart c;
-        bool begun = false;
-        for (size_t pass = 0; pc && ob && pass < 2; pass++) {
-            json_array_foreach(modes, i, m)
-            {
-                for (size_t q = 0; q < np; q++) {
-                    ob[q] = NAN;
-                    size_t j;
-                    const json_t *ps;
-                    json_array_foreach(json_object_get(sums[i], "phase_summaries"), j, ps)
-                    {
-                        const json_t *dl = json_object_get(ps, "kvbm_metrics_delta");
-                        double x;
-                        if (strcmp(json_get_str(ps, "phase", ""), pc[q]) == 0 &&
-                            json_get_bool(dl, "available", false) &&
-                            json_get_num_strict(dl, "kvbm_onboard_blocks_d2d_delta", &x))
-                            ob[q] = x;
-                    }
-                    if (pass == 0 && isfinite(ob[q])) {
-                        any = true;
-                        ymax = ob[q] > ymax ? ob[q] : ymax;
-                    }
-                }
-                if (pass == 1)
-                    chart_bars(&c, i, nm, json_get_str(m, "label", json_get_str(m, "mode", "?")),
-                               ob, NULL, NULL, np);
-            }
-            if (pass == 0 && any) {
-                chart_begin_bars(&c, &b, "chart-mode-readback",
-                                 "Blocks read back from disk per phase, by mode", "blocks", pc, np,
-                                 ymax);
-                begun = true;
-            } else if (pass == 0) {
-                break;
-            }
-        }
-        if (begun)
-            chart_end(&c);
-        else
-            note(&b, "No mode's engine counters said how many blocks came back from disk.");
-        free(pc);
-        free(ob);
-    }
-    buf_append_str(&b, "</section>\n<section id=\"report\">\n<h2>Runs</h2>\n<ul>\n");
-    json_array_foreach(modes, i, m)
-    {
-        buf_append_str(&b, "<li><code>");
-        html_escape(&b, json_get_str(m, "label", json_get_str(m, "mode", "?")));
-        buf_append_str(&b, "</code>:");
-        const json_t *runs = json_object_get(m, "runs"); /* with repeats: every run */
-        size_t j, nr = json_is_array(runs) ? json_array_size(runs) : 1;
-        for (j = 0; j < nr; j++) {
-            const json_t *r = json_is_array(runs) ? json_array_get(runs, j) : m;
-            const char *id = json_get_str(r, "run_id", "");
-            buf_append_str(&b, " <a href=\"../");
-            html_escape(&b, id);
-            buf_append_str(&b, "/report.html\">");
-            html_escape(&b, id);
-            buf_append_str(&b, "</a>");
-        }
-        buf_append_str(&b, "</li>\n");
-    }
-    buf_append_str(&b, "</ul>\n");
-    char *md = compare_markdown(cmp);
-    const char *body = md ? strchr(md, '\n') : NULL;
-    html_from_markdown(&b, body ? body + 1 : "");
-    free(md);
-    buf_append_str(&b, "</section>\n");
-    page_close(&b);
+    compare_page(&b, cmp, root);
     int rc = write_page(dir, &b, err);
     buf_free(&b);
-    for (size_t k = 0; sums && k < nm; k++)
-        json_decref(sums[k]);
-    free(sums);
-    json_decref(phase_names);
-    free(cats);
-    free(val);
-    free(lo);
-    free(hi);
     json_decref(cmp);
     return rc;
 }

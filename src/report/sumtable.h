@@ -17,10 +17,12 @@ typedef void (*sumtable_warn_fn)(const char *path, const char *why, void *user);
 
 /* Expand specs (a summary.json, a run directory, a directory of run directories, or a glob of
  * any of those) and read each summary. Returns a JSON array of {path, summary}, in order, without
- * duplicates. */
-json_t *sumtable_collect(const char *const *specs, size_t n, sumtable_warn_fn warn, void *user);
-/* The flat row of one summary. New reference. */
-json_t *sumtable_row(const json_t *summary);
+ * duplicates; NULL when out of memory (never a list with a summary missing). */
+BUF_MUST_CHECK json_t *sumtable_collect(const char *const *specs, size_t n, sumtable_warn_fn warn,
+                                        void *user);
+/* The flat row of one summary. New reference; NULL when out of memory (never a row with a cell
+ * missing). */
+BUF_MUST_CHECK json_t *sumtable_row(const json_t *summary);
 /* The scenario's verdict of a summary, {signal, interpretation}: overall_summary.<kvbm_key>,
  * kvbm_metrics.<signal_key> (an invalid run), or <extra_key>.verdict (multi_turn, trace), as the
  * scenario table names them. Borrowed; NULL when the summary has none (standard). */
@@ -31,7 +33,7 @@ const char *sumtable_signal(const json_t *summary);
  * the others one too (null), so that every row has the same keys. Returns whether any had it. */
 bool sumtable_fill_attainment(json_t *rows);
 /* An aligned text table of rows (as sumtable_row gives them); an attainment column when any row
- * has one. */
+ * has one. Out of memory is out's sticky error: the caller checks buf_failed(out). */
 void sumtable_render(const json_t *rows, struct buf *out);
 
 #endif

@@ -3,6 +3,9 @@
  * network): axes with ticks at 1-2-5 steps and their units, a legend, phase bands, and series
  * told apart by marker shape and dash pattern as well as colour, so that they survive greyscale
  * printing. Every mark carries a <title>: the browser shows it on hover.
+ *
+ * Everything here appends to the chart's struct buf and returns nothing: a failure is the
+ * buffer's sticky error, checked once by whoever writes the page (html.c, through fs_write_buf).
  */
 #ifndef KVBENCH_REPORT_SVG_H
 #define KVBENCH_REPORT_SVG_H

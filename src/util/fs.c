@@ -79,6 +79,8 @@ int fs_write_atomic(const char *path, const void *data, size_t len, char *err)
         free(red);
         return rc;
     }
+    if (redact_needed(data, len)) /* the redacted copy ran out of memory: never write the secret */
+        return err_set(err, "%s: not written: out of memory redacting it", path);
     return fs_write_atomic_raw(path, data, len, err);
 }
 

@@ -17,7 +17,7 @@
 int fs_mkdir_p(const char *path, char *err);
 /* Create a new directory (and its parents). Returns FS_EEXIST, with err filled, if path already
  * exists: a run directory is never reused or overwritten. */
-int fs_mkdir_new(const char *path, char *err);
+BUF_MUST_CHECK int fs_mkdir_new(const char *path, char *err);
 /* Write data to path atomically: a temporary file in the same directory, fsync, rename. */
 BUF_MUST_CHECK int fs_write_atomic(const char *path, const void *data, size_t len, char *err);
 /* fs_write_atomic of a buffer's contents; a failed buffer (an append ran out of memory) is refused

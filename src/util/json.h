@@ -18,16 +18,24 @@
 #define JSON_DUMP_FLAGS_PRETTY (JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(15))
 #define JSON_DUMP_FLAGS_LINE   (JSON_COMPACT | JSON_REAL_PRECISION(15))
 
+/* Append v serialised with jansson's flags to b (what json_dumps gives). Returns 0, or -1 when v
+ * cannot be serialised or memory ran out (b is then failed). Use it rather than json_dumps: a
+ * failed append inside jansson's json_dumps can drop text without an error. */
+BUF_MUST_CHECK int json_dump_buf(struct buf *b, const json_t *v, size_t flags);
 /* Canonical text of v. Caller frees. NULL only when out of memory. */
 char *json_canonical(const json_t *v);
 /* SHA-256 hex of the canonical text of v. Returns 0 or -1. */
-int json_canonical_sha256(const json_t *v, char out[65]);
-/* Write v pretty-printed (plus a newline) to path atomically. */
-int json_write_file(const char *path, const json_t *v, char *err);
-/* Append v as one compact line to f and flush it. */
+BUF_MUST_CHECK int json_canonical_sha256(const json_t *v, char out[65]);
+/* Write v pretty-printed (plus a newline) to path atomically (fs_write_atomic: redacted, a
+ * temporary file renamed into place). Returns 0, or -1 with err when v cannot be serialised (out
+ * of memory) or written; nothing is left at path then. */
+BUF_MUST_CHECK int json_write_file(const char *path, const json_t *v, char *err);
+/* Append v (redacted) as one compact line to f and flush it: the whole line or nothing (see
+ * fs_append_whole). Returns 0, or -1 with err. (Not yet BUF_MUST_CHECK: runner.c's manifest
+ * writer ignores it.) */
 int json_write_line(FILE *f, const json_t *v, char *err);
 /* Parse a whole file. Returns a new reference or NULL with err filled. */
-json_t *json_read_file(const char *path, char *err);
+BUF_MUST_CHECK json_t *json_read_file(const char *path, char *err);
 
 const char *json_get_str(const json_t *obj, const char *key, const char *fallback);
 long long json_get_int(const json_t *obj, const char *key, long long fallback);

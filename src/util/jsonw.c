@@ -1,5 +1,8 @@
 /*
  * jsonw.c - see jsonw.h. Numbers use %.15g, the precision of every other JSON kvbench writes.
+ * Nothing here checks an append: the buffer's sticky error carries a failure to the one
+ * buf_failed() check the caller makes per row. Only code that reads back what it appended
+ * (num's ".0" test) looks at the failure first, since a failed buffer holds no text to read.
  */
 #include "util/jsonw.h"
 
@@ -95,6 +98,8 @@ static void num(struct buf *b, double v)
     }
     size_t before = b->len;
     buf_printf(b, "%.15g", v);
+    if (buf_failed(b))
+        return; /* nothing to read back; the caller's check sees the failure */
     /* keep it a JSON real like jansson does: 3 → 3.0 */
     if (!memchr(b->data + before, '.', b->len - before) &&
         !memchr(b->data + before, 'e', b->len - before))

@@ -3,6 +3,13 @@
  * (one requests.jsonl row per request) where building a jansson tree per row would cost more
  * than the request it records. Keys are written as given (they are our own ASCII names);
  * string values are escaped; non-finite numbers become null.
+ *
+ * Errors: the jw_* calls return nothing on purpose. They append to a struct buf, whose error is
+ * sticky (util/buf.h): an append that runs out of memory marks the buffer failed and every later
+ * append is a no-op. The caller builds a whole row or object with plain jw_* calls and checks
+ * buf_failed(b) once, after jw_close, before the text is used or written; a failed row is never
+ * written (fs_write_buf and buf_detach refuse it). There is no other failure: a NULL string is
+ * written as null, a non-finite number as null.
  */
 #ifndef KVBENCH_UTIL_JSONW_H
 #define KVBENCH_UTIL_JSONW_H
