@@ -9,10 +9,13 @@
  * divided by --speedup; the scheduler sleeps until the step's start plus that duration, so real
  * time already spent in the step (disk reads for G3 onboards, which are real) is part of it,
  * not added to it. Output is handed to each request under its own lock through wire.c (which
- * owns every response shape) and ereq_wake_locked (server.c, which resumes its connection); the
- * scheduler formats nothing and knows nothing of HTTP, and the HTTP side never blocks it.
+ * owns every response shape) and the request's wake_locked hook (set by server.c, which resumes
+ * its connection); the scheduler formats nothing and knows nothing of HTTP, and the HTTP side
+ * never blocks it.
  */
-#include "engine/internal.h"
+#include "engine/sched.h"
+
+#include "engine/kvbm.h"
 
 #include "model/blockhash.h"
 #include "util/clock.h"
@@ -71,7 +74,7 @@ void ereq_unref(struct ereq *r)
     pthread_mutex_unlock(&e->lock);
 }
 
-double engine_random(struct engine *e)
+double sched_random(struct engine *e)
 {
     pthread_mutex_lock(&e->lock);
     double u = splitmix64_unit(&e->rng);
@@ -80,6 +83,12 @@ double engine_random(struct engine *e)
 }
 
 /* ------------------------------------------------------------ output */
+
+static void wake_locked(struct ereq *r)
+{
+    if (r->wake_locked)
+        r->wake_locked(r);
+}
 
 /* Longest suffix of text that is a proper prefix of some stop string: held back from the
  * stream until we know whether the stop string completes. */
@@ -197,7 +206,7 @@ static void finish(struct engine *e, struct ereq *r, const char *reason, bool cu
         flush_output_locked(r, reason);
     r->done = true;
     bool ok = !cut && !status && !r->cancelled;
-    ereq_wake_locked(r);
+    wake_locked(r);
     pthread_mutex_unlock(&r->lock);
     observe_done(e, r, ok);
     pthread_mutex_lock(&e->lock);
@@ -239,7 +248,7 @@ static struct token_outcome step_token(struct engine *e, struct ereq *r, uint64_
             buf_reserve_hint(&r->out, limit - r->out.len); /* a failure leaves it to grow */
         flush_output_locked(r, NULL);
         trim_streamed_locked(r);
-        ereq_wake_locked(r); /* a unary answer waits for finish() */
+        wake_locked(r); /* a unary answer waits for finish() */
         /* backpressure: its client has not taken the bound; no more tokens until it does
          * (the stream reader unpauses it) */
         if (r->out.len >= limit && !r->paused) {
@@ -554,4 +563,40 @@ void sched_stop(struct engine *e)
     e->sched_running = false;
     free(e->running);
     e->running = NULL;
+}
+
+void sched_kick(struct engine *e)
+{
+    pthread_mutex_lock(&e->lock);
+    e->sched_kick = true;
+    pthread_cond_signal(&e->wake);
+    pthread_mutex_unlock(&e->lock);
+}
+
+int sched_request_fits(const struct engine *e, size_t prompt_n, size_t max_tokens, struct fit *f)
+{
+    size_t bs = e->cfg.kv.block_tokens;
+    size_t blocks = (prompt_n + max_tokens + bs - 1) / bs;
+    f->param = NULL;
+    f->msg[0] = '\0';
+    if (prompt_n > e->cfg.max_num_tokens) {
+        f->param = "prompt";
+        snprintf(f->msg, sizeof f->msg,
+                 "The prompt length (%zu tokens) exceeds max_num_tokens (%zu); shorten the prompt "
+                 "or raise max_num_tokens",
+                 prompt_n, e->cfg.max_num_tokens);
+    } else if (prompt_n + max_tokens > e->cfg.model.max_context) {
+        f->param = "max_tokens";
+        snprintf(f->msg, sizeof f->msg,
+                 "This model's maximum context length is %zu tokens; the prompt (%zu) plus "
+                 "max_tokens (%zu) exceeds it",
+                 e->cfg.model.max_context, prompt_n, max_tokens);
+    } else if (blocks > e->cfg.kv.g1_blocks) {
+        f->param = "max_tokens";
+        snprintf(f->msg, sizeof f->msg,
+                 "the request needs %zu KV blocks (prompt + max_tokens) but the device cache holds "
+                 "%zu",
+                 blocks, e->cfg.kv.g1_blocks);
+    }
+    return f->param ? -1 : 0;
 }

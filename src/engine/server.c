@@ -19,7 +19,10 @@
  * The listening sockets are opened here (not by MHD) so that a busy port is a clear error and
  * port 0 picks a free port that we can report.
  */
+#include "engine/server.h"
+
 #include "engine/internal.h"
+#include "engine/sched.h"
 
 #include "util/clock.h"
 #include "util/err.h"
@@ -106,7 +109,8 @@ static enum MHD_Result send_error(struct engine *e, struct MHD_Connection *c, un
     return send_json(c, status, wire_error(e, status, type, param, code, msg), request_id);
 }
 
-void ereq_wake_locked(struct ereq *r)
+/* A request's wake_locked hook: resume its connection if it waits for output. */
+static void conn_wake_locked(struct ereq *r)
 {
     if (r->suspended && !r->conn_gone) {
         r->suspended = false;
@@ -471,7 +475,7 @@ static int parse_completion(struct engine *e, const char *body, size_t len, stru
     if (pers && pers->truncate_prompt)
         truncate_prompt(e, r);
     struct fit f;
-    if (engine_request_fits(e, r->prompt.n, r->max_tokens, &f) < 0) {
+    if (sched_request_fits(e, r->prompt.n, r->max_tokens, &f) < 0) {
         bad(v, 400, f.param, "%s", f.msg);
         goto out;
     }
@@ -481,8 +485,8 @@ out:
     return rc;
 }
 
-int engine_parse_request(struct engine *e, const char *body, size_t len, unsigned *status,
-                         char *msg, size_t cap)
+int server_parse_request(struct engine *e, const char *body, size_t len, unsigned *status,
+                         char *param, char *msg, size_t cap)
 {
     struct ereq *r = ereq_new(e);
     if (!r)
@@ -490,6 +494,8 @@ int engine_parse_request(struct engine *e, const char *body, size_t len, unsigne
     struct verr v = {0};
     int rc = parse_completion(e, body, len, r, &v);
     *status = rc == 0 ? 200 : v.status;
+    if (param)
+        snprintf(param, sizeof v.param, "%s", rc == 0 ? "" : v.param);
     snprintf(msg, cap, "%s", rc == 0 ? "" : v.msg);
     ereq_unref(r);
     return rc;
@@ -511,13 +517,8 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *out, size_t max)
         if (unpause)
             r->paused = false;
         pthread_mutex_unlock(&r->lock);
-        if (unpause) {
-            /* (never under r->lock: the scheduler takes e->lock before a request's lock) */
-            pthread_mutex_lock(&r->eng->lock);
-            r->eng->sched_kick = true;
-            pthread_cond_signal(&r->eng->wake);
-            pthread_mutex_unlock(&r->eng->lock);
-        }
+        if (unpause) /* (never under r->lock: the scheduler takes e->lock before a request's) */
+            sched_kick(r->eng);
         return (ssize_t)n;
     }
     if (r->done) {
@@ -636,19 +637,20 @@ static enum MHD_Result handle_completion(struct engine *e, struct MHD_Connection
         return send_error(e, c, MHD_HTTP_NOT_FOUND, "invalid_request_error", "model",
                           "model_not_found", msg, r->id);
     }
-    if (e->cfg.fail_rate > 0 && engine_random(e) < e->cfg.fail_rate) {
+    if (e->cfg.fail_rate > 0 && sched_random(e) < e->cfg.fail_rate) {
         count_rejected(e, r->stream);
         return send_error(e, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_server_error", NULL, NULL,
                           "injected failure (--fail-rate)", r->id);
     }
     r->created = (long long)(clock_wall_ns() / 1000000000ull);
     r->t_arrival_ns = clock_now_ns();
-    if (e->cfg.stall_ms > 0 && (e->cfg.stall_rate >= 1 || engine_random(e) < e->cfg.stall_rate))
+    if (e->cfg.stall_ms > 0 && (e->cfg.stall_rate >= 1 || sched_random(e) < e->cfg.stall_rate))
         r->not_before_ns = r->t_arrival_ns + (uint64_t)(e->cfg.stall_ms * 1e6);
     r->conn = c;
+    r->wake_locked = conn_wake_locked;
     r->plan_len = textgen_plan_length(&r->gen, r->max_tokens, r->ignore_eos);
-    if (e->cfg.disconnect_rate > 0 && engine_random(e) < e->cfg.disconnect_rate)
-        r->disconnect_at = 1 + (size_t)(engine_random(e) * (double)r->plan_len) / 2;
+    if (e->cfg.disconnect_rate > 0 && sched_random(e) < e->cfg.disconnect_rate)
+        r->disconnect_at = 1 + (size_t)(sched_random(e) * (double)r->plan_len) / 2;
     h->submitted = true;
     sched_submit(e, r);
     if (r->stream) {
@@ -1197,12 +1199,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
         if (!was_done)
             r->cancelled = true;
         pthread_mutex_unlock(&r->lock);
-        if (!was_done) {
-            pthread_mutex_lock(&e->lock);
-            e->sched_kick = true;
-            pthread_cond_signal(&e->wake);
-            pthread_mutex_unlock(&e->lock);
-        }
+        if (!was_done)
+            sched_kick(e);
         ereq_unref(r);
     }
     buf_free(&h->body);
