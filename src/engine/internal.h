@@ -176,8 +176,9 @@ struct engine {
     struct ereq *wait_head, *wait_tail;
     struct ereq **running;
     size_t n_running;
-    size_t in_flight; /* submitted and not yet done */
-    size_t live_reqs; /* ereq objects alive */
+    struct ereq **step_fresh, **step_batch; /* the scheduler's per-step lists (max_num_seqs) */
+    size_t in_flight;                       /* submitted and not yet done */
+    size_t live_reqs;                       /* ereq objects alive */
     bool stopping;
     bool sched_kick; /* something the scheduler waits for happened: look again before waiting */
     pthread_t sched;

@@ -110,11 +110,14 @@ static size_t stop_holdback(const struct ereq *r)
     return best;
 }
 
-/* Append one generated token. Returns true when a stop string ended the output. */
+/* Append one generated token. Returns true when a stop string ended the output. (A failed
+ * append leaves r->text failed, for the caller to see.) */
 static bool append_token(struct ereq *r, const char *tok, size_t len)
 {
     size_t before = r->text.len;
     buf_append(&r->text, tok, len);
+    if (buf_failed(&r->text))
+        return false;
     for (size_t s = 0; s < r->n_stops; s++) {
         size_t sl = strlen(r->stops[s]);
         if (!sl)
@@ -546,14 +549,6 @@ static void run_step(struct engine *e, struct ereq **fresh, struct ereq **batch)
 static void *sched_main(void *arg)
 {
     struct engine *e = arg;
-    struct ereq **fresh = calloc(e->cfg.max_num_seqs, sizeof *fresh);
-    struct ereq **batch = calloc(e->cfg.max_num_seqs, sizeof *batch);
-    if (!fresh || !batch) {
-        log_error("scheduler: out of memory");
-        free(fresh);
-        free(batch);
-        return NULL;
-    }
     for (;;) {
         pthread_mutex_lock(&e->lock);
         while (!e->stopping && !e->wait_head && e->n_running == 0)
@@ -562,21 +557,32 @@ static void *sched_main(void *arg)
         pthread_mutex_unlock(&e->lock);
         if (stopping)
             break;
-        run_step(e, fresh, batch);
+        run_step(e, e->step_fresh, e->step_batch);
     }
     fail_all(e);
-    free(fresh);
-    free(batch);
     return NULL;
+}
+
+static void sched_free_lists(struct engine *e)
+{
+    free(e->running);
+    free(e->step_fresh);
+    free(e->step_batch);
+    e->running = e->step_fresh = e->step_batch = NULL;
 }
 
 int sched_start(struct engine *e, char *err)
 {
-    e->running = calloc(e->cfg.max_num_seqs, sizeof *e->running);
-    if (!e->running) {
+    size_t n = e->cfg.max_num_seqs;
+    e->running = fault_calloc(n, sizeof *e->running);
+    e->step_fresh = fault_calloc(n, sizeof *e->step_fresh);
+    e->step_batch = fault_calloc(n, sizeof *e->step_batch);
+    if (!e->running || !e->step_fresh || !e->step_batch) {
+        sched_free_lists(e);
         return err_set(err, "out of memory");
     }
     if (pthread_create(&e->sched, NULL, sched_main, e) != 0) {
+        sched_free_lists(e);
         return err_set(err, "cannot start the scheduler thread");
     }
     e->sched_running = true;
@@ -611,8 +617,7 @@ void sched_stop(struct engine *e)
     pthread_mutex_unlock(&e->lock);
     pthread_join(e->sched, NULL);
     e->sched_running = false;
-    free(e->running);
-    e->running = NULL;
+    sched_free_lists(e);
 }
 
 void sched_kick(struct engine *e)

@@ -250,13 +250,14 @@ static int add_stop(struct ereq *r, const json_t *s, struct verr *v)
         return 0;
     if (len > 256)
         return bad(v, 400, "stop", "stop strings are limited to 256 bytes");
-    char **st = realloc(r->stops, (r->n_stops + 1) * sizeof *st);
+    char **st = fault_realloc(r->stops, (r->n_stops + 1) * sizeof *st);
     if (!st)
         return bad(v, 500, "stop", "out of memory");
     r->stops = st;
-    r->stops[r->n_stops] = strdup(json_string_value(s));
+    r->stops[r->n_stops] = fault_malloc(len + 1);
     if (!r->stops[r->n_stops])
         return bad(v, 500, "stop", "out of memory");
+    memcpy(r->stops[r->n_stops], json_string_value(s), len + 1);
     r->n_stops++;
     if (len > r->max_stop_len)
         r->max_stop_len = len;

@@ -28,9 +28,8 @@
 
 static struct engine *eng;
 
-static int setup(void **state)
+static struct engine_config test_config(void)
 {
-    (void)state;
     struct engine_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.host = "127.0.0.1";
@@ -51,6 +50,13 @@ static int setup(void **state)
     cfg.tok = tokenizer_heuristic();
     cfg.kv = (struct kvbm_config){
         .block_tokens = 32, .block_bytes = 1024, .g1_blocks = 48, .mode = KV_MODE_OFF};
+    return cfg;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    struct engine_config cfg = test_config();
     char err[256] = "";
     if (engine_start(&cfg, &eng, err) < 0) {
         fprintf(stderr, "engine_start: %s\n", err);
@@ -257,9 +263,10 @@ static bool unary_complete(const struct resp *r)
            r->data[r->len - 1] == '}';
 }
 
-static const char UNARY[] = "{\"prompt\":\"hello there, engine\",\"max_tokens\":6,\"seed\":1}";
-static const char STREAM[] =
-    "{\"prompt\":\"hello there, engine\",\"max_tokens\":6,\"seed\":1,\"stream\":true}";
+static const char UNARY[] = "{\"prompt\":\"hello there, engine\",\"max_tokens\":6,\"seed\":1,"
+                            "\"stop\":[\"never said\"]}";
+static const char STREAM[] = "{\"prompt\":\"hello there, engine\",\"max_tokens\":6,\"seed\":1,"
+                             "\"stop\":[\"never said\"],\"stream\":true}";
 
 static void test_http_answers(void **state)
 {
@@ -415,6 +422,36 @@ static void test_allocation_failures_stream(void **state)
     fault_sweep(STREAM, true);
 }
 
+/* A second engine started at each allocation in turn: out of memory, or running; nothing left
+ * behind either way (LSan). */
+static void test_start_allocation_failures(void **state)
+{
+    (void)state;
+    struct engine_config cfg = test_config();
+    cfg.kv.mode = KV_MODE_CPU_ONLY;
+    cfg.kv.g2_blocks = 16;
+    long nth, reached = 0;
+    for (nth = 1; nth <= 200; nth++) {
+        struct engine *e2 = NULL;
+        char err[256] = "";
+        fault_arm(nth, false);
+        int rc = engine_start(&cfg, &e2, err);
+        fault_disarm();
+        if (fault_failures() == 0) {
+            assert_int_equal(rc, 0);
+            engine_stop(e2);
+            break;
+        }
+        reached++;
+        if (rc == 0) /* a failure it could do without (a size hint) */
+            engine_stop(e2);
+        else
+            assert_non_null(strstr(err, "out of memory"));
+    }
+    assert_true(nth <= 200);
+    assert_true(reached >= 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -425,6 +462,7 @@ int main(void)
         cmocka_unit_test(test_body_limits),
         cmocka_unit_test(test_allocation_failures_unary),
         cmocka_unit_test(test_allocation_failures_stream),
+        cmocka_unit_test(test_start_allocation_failures),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
