@@ -3,7 +3,7 @@
  * picks the personality; the rest is the body. Every input must end in 200 or a 4xx/5xx answer
  * with a message, never a crash, a leak or a hang. */
 #include "engine/engine.h"
-#include "engine/internal.h"
+#include "engine/server.h"
 #include "engine/personality.h"
 #include "engine/profile.h"
 #include "net/http.h"
@@ -58,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     unsigned status = 0;
     char msg[512];
-    int rc = engine_parse_request(engines[k], (const char *)data + 1, size - 1, &status, msg,
+    int rc = server_parse_request(engines[k], (const char *)data + 1, size - 1, &status, NULL, msg,
                                   sizeof msg);
     if ((rc == 0) != (status == 200) || (rc != 0 && (status < 400 || !msg[0])))
         abort();

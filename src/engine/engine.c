@@ -4,7 +4,11 @@
  * makes sure no connection is left suspended before libmicrohttpd is stopped (stopping a daemon
  * with suspended connections is an API violation).
  */
+#include "engine/engine.h"
+
 #include "engine/internal.h"
+#include "engine/sched.h"
+#include "engine/server.h"
 
 #include "util/clock.h"
 #include "util/err.h"
@@ -122,32 +126,4 @@ void engine_stop(struct engine *e)
     pthread_cond_destroy(&e->idle);
     pthread_mutex_destroy(&e->lock);
     free(e);
-}
-
-int engine_request_fits(const struct engine *e, size_t prompt_n, size_t max_tokens, struct fit *f)
-{
-    size_t bs = e->cfg.kv.block_tokens;
-    size_t blocks = (prompt_n + max_tokens + bs - 1) / bs;
-    f->param = NULL;
-    f->msg[0] = '\0';
-    if (prompt_n > e->cfg.max_num_tokens) {
-        f->param = "prompt";
-        snprintf(f->msg, sizeof f->msg,
-                 "The prompt length (%zu tokens) exceeds max_num_tokens (%zu); shorten the prompt "
-                 "or raise max_num_tokens",
-                 prompt_n, e->cfg.max_num_tokens);
-    } else if (prompt_n + max_tokens > e->cfg.model.max_context) {
-        f->param = "max_tokens";
-        snprintf(f->msg, sizeof f->msg,
-                 "This model's maximum context length is %zu tokens; the prompt (%zu) plus "
-                 "max_tokens (%zu) exceeds it",
-                 e->cfg.model.max_context, prompt_n, max_tokens);
-    } else if (blocks > e->cfg.kv.g1_blocks) {
-        f->param = "max_tokens";
-        snprintf(f->msg, sizeof f->msg,
-                 "the request needs %zu KV blocks (prompt + max_tokens) but the device cache holds "
-                 "%zu",
-                 blocks, e->cfg.kv.g1_blocks);
-    }
-    return f->param ? -1 : 0;
 }

@@ -1,6 +1,10 @@
 /*
- * internal.h - what the engine's own modules (engine.c, sched.c, server.c, metrics.c) share.
- * Nothing outside src/engine includes it.
+ * internal.h - the types the engine's own modules share (struct engine, struct ereq, the
+ * frontend metrics) and the functions of the two leaf modules every other one uses: metrics.c
+ * and wire.c. The modules above them have headers of their own, and depend one way:
+ *     engine.c (start/stop) -> server.c (server.h) -> sched.c (sched.h) -> kvbm.c (kvbm.h)
+ * with wire.c and metrics.c below them all. Nothing outside src/engine includes it (the unit
+ * tests and the fuzz target aside).
  */
 #ifndef KVBENCH_ENGINE_INTERNAL_H
 #define KVBENCH_ENGINE_INTERNAL_H
@@ -97,6 +101,9 @@ struct ereq {
     char error_msg[256];
     bool cancelled; /* the client went away */
     struct MHD_Connection *conn;
+    /* Under r->lock: resume whoever waits for this request's output (the server's connection).
+     * Set by the server before submission; NULL: nobody waits (tests, the fuzz target). */
+    void (*wake_locked)(struct ereq *r);
     bool suspended;
     bool conn_gone;
     /* backpressure: the stream's client left engine_stream_out_limit() bytes unread, so the
@@ -125,16 +132,6 @@ static inline size_t engine_stream_out_limit(const struct engine *e)
     size_t b = engine_stream_bound(e);
     return b > 2 * ENGINE_STREAM_FIXED_BYTES ? b - ENGINE_STREAM_FIXED_BYTES : b / 2;
 }
-
-struct ereq *ereq_new(struct engine *e);
-/* Validate a completion request body as the server does, without serving it (the fuzz target).
- * Returns 0 (status 200) or -1 with the HTTP status and message the client would get. */
-int engine_parse_request(struct engine *e, const char *body, size_t len, unsigned *status,
-                         char *msg, size_t cap);
-void ereq_ref(struct ereq *r);
-void ereq_unref(struct ereq *r);
-/* Under r->lock: resume the connection if it waits for output (server.c). */
-void ereq_wake_locked(struct ereq *r);
 
 /* ------------------------------------------------------------ wire.c: every response shape */
 
@@ -179,8 +176,9 @@ struct engine {
     struct ereq *wait_head, *wait_tail;
     struct ereq **running;
     size_t n_running;
-    size_t in_flight; /* submitted and not yet done */
-    size_t live_reqs; /* ereq objects alive */
+    struct ereq **step_fresh, **step_batch; /* the scheduler's per-step lists (max_num_seqs) */
+    size_t in_flight;                       /* submitted and not yet done */
+    size_t live_reqs;                       /* ereq objects alive */
     bool stopping;
     bool sched_kick; /* something the scheduler waits for happened: look again before waiting */
     pthread_t sched;
@@ -205,25 +203,5 @@ struct engine {
     _Atomic unsigned long long header_timeouts;     /* closed at the request-header deadline */
     _Atomic unsigned long long non_http_closed;     /* first byte not HTTP (TLS, garbage) */
 };
-
-/* engine.c: the one "does the request fit" check (context, max_num_tokens, device blocks). */
-struct fit {
-    const char *param; /* the request field at fault */
-    char msg[300];
-};
-int engine_request_fits(const struct engine *e, size_t prompt_n, size_t max_tokens, struct fit *f);
-
-/* sched.c */
-int sched_start(struct engine *e, char *err);
-/* Queue r (its plan_len set) for the scheduler, which takes its own reference. */
-void sched_submit(struct engine *e, struct ereq *r);
-/* Stop the scheduler thread; requests still in flight are failed. */
-void sched_stop(struct engine *e);
-/* A random double in [0, 1) from the engine's fault RNG (locks e->lock). */
-double engine_random(struct engine *e);
-
-/* server.c */
-int server_start(struct engine *e, char *err);
-void server_stop(struct engine *e);
 
 #endif

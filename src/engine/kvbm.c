@@ -755,6 +755,112 @@ static int onboard_from_disk(struct kvbm *m, struct kv_entry *e, struct kvbm_adm
     return 0;
 }
 
+/* The reusable prefix of hashes[0..n_matchable): blocks present in some tier, in order. Returns
+ * its length; *g1_hits: how many of them are in G1. Lock held. */
+static size_t lookup_prefix(struct kvbm *m, const uint64_t *hashes, size_t n_matchable,
+                            size_t *g1_hits)
+{
+    size_t prefix = 0;
+    *g1_hits = 0;
+    while (prefix < n_matchable) {
+        struct kv_entry *e = find(m, hashes[prefix]);
+        if (!e || !(e->in_g1 || (m->use_g2 && e->in_g2) || (m->use_g3 && e->in_g3)))
+            break;
+        if (e->in_g1)
+            (*g1_hits)++;
+        prefix++;
+    }
+    return prefix;
+}
+
+/* Hold the prefix's G1 blocks and reserve `needed` more, evicting cached G1 blocks as needed.
+ * Returns false (nothing held) when G1 has no room now. Lock held. */
+static bool reserve_g1(struct kvbm *m, struct kvbm_seq *seq, size_t prefix, size_t needed)
+{
+    for (size_t i = 0; i < prefix; i++) {
+        struct kv_entry *e = find(m, seq->hashes[i]);
+        if (e->in_g1) {
+            take_g1_ref(m, e);
+            seq->entries[i] = e;
+        }
+    }
+    if (m->g1_used + needed > m->cfg.g1_blocks + m->g1_cached) {
+        for (size_t i = 0; i < prefix; i++)
+            if (seq->entries[i])
+                drop_g1_ref(m, seq->entries[i]);
+        return false;
+    }
+    while (m->g1_used + needed > m->cfg.g1_blocks)
+        g1_evict_one(m);
+    m->g1_used += needed;
+    seq->n_private = needed;
+    return true;
+}
+
+/* Onboard one prefix block found below G1 (G2, else G3). Returns 0, or -1 when it is a miss
+ * after all (a checksum failure, a failed read): the prefix ends there. Lock held. */
+static int onboard_one(struct kvbm *m, struct kv_entry *e, struct kvbm_admit_result *res)
+{
+    if (m->use_g2)
+        m->c.host_lookups++;
+    if (m->use_g2 && e->in_g2) {
+        if (kvblock_verify(m->g2_slots[e->g2_slot], m->disk.file_bytes, e->hash) != 0) {
+            m->c.checksum_failures++;
+            log_warn("host tier: block %016llx failed its checksum; treated as a miss",
+                     (unsigned long long)e->hash);
+            g2_drop(m, e);
+            maybe_ghost(m, e);
+            return -1;
+        }
+        m->c.host_hits++;
+        m->c.onboard_h2d++;
+        res->g2_onboards++;
+        res->g2_bytes += m->cfg.block_bytes;
+        l_remove(&e->g2_node);
+        l_push_front(&m->g2_lru, &e->g2_node);
+        return 0;
+    }
+    if (m->use_g3 && e->in_g3) {
+        m->c.disk_lookups++;
+        if (onboard_from_disk(m, e, res) < 0) {
+            maybe_ghost(m, e);
+            return -1;
+        }
+        m->c.disk_hits++;
+        m->c.onboard_d2d++;
+        res->g3_onboards++;
+        return 0;
+    }
+    return -1;
+}
+
+/* Bring the prefix into G1, in order; a failure ends the prefix. Returns the blocks matched.
+ * Lock held (released around disk reads). */
+static size_t onboard_prefix(struct kvbm *m, struct kvbm_seq *seq, size_t prefix,
+                             struct kvbm_admit_result *res)
+{
+    size_t matched = 0;
+    for (size_t i = 0; i < prefix; i++) {
+        struct kv_entry *e = seq->entries[i];
+        if (e) {
+            res->g1_hits++;
+            matched++;
+            continue;
+        }
+        e = find(m, seq->hashes[i]);
+        if (!e)
+            break; /* dropped while the lock was released for a disk read */
+        if (onboard_one(m, e, res) < 0)
+            break;
+        e->in_g1 = true;
+        take_g1_ref(m, e);
+        seq->entries[i] = e;
+        seq->n_private--;
+        matched++;
+    }
+    return matched;
+}
+
 int kvbm_admit(struct kvbm *m, const uint64_t *hashes, size_t n_full, size_t n_matchable,
                size_t total_blocks, struct kvbm_seq *seq, struct kvbm_admit_result *res)
 {
@@ -772,94 +878,24 @@ int kvbm_admit(struct kvbm *m, const uint64_t *hashes, size_t n_full, size_t n_m
         free(seq->hashes);
         free(seq->entries);
         memset(seq, 0, sizeof *seq);
-        return 0; /* out of memory: try again later */
+        return KVBM_ADMIT_NOMEM;
     }
     if (n_full)
         memcpy(seq->hashes, hashes, n_full * sizeof *hashes);
     seq->n_full = n_full;
 
     pthread_mutex_lock(&m->lock);
-    /* 1. The reusable prefix: blocks present in some tier, in order. */
-    size_t prefix = 0, g1_hits = 0;
-    while (prefix < n_matchable) {
-        struct kv_entry *e = find(m, hashes[prefix]);
-        if (!e || !(e->in_g1 || (m->use_g2 && e->in_g2) || (m->use_g3 && e->in_g3)))
-            break;
-        if (e->in_g1)
-            g1_hits++;
-        prefix++;
-    }
-    /* 2. Room in G1: every block not already there costs one. */
-    size_t needed = total_blocks - g1_hits;
-    for (size_t i = 0; i < prefix; i++) {
-        struct kv_entry *e = find(m, hashes[i]);
-        if (e->in_g1) {
-            take_g1_ref(m, e);
-            seq->entries[i] = e;
-        }
-    }
-    if (m->g1_used + needed > m->cfg.g1_blocks + m->g1_cached) {
-        for (size_t i = 0; i < prefix; i++)
-            if (seq->entries[i])
-                drop_g1_ref(m, seq->entries[i]);
+    size_t g1_hits;
+    size_t prefix = lookup_prefix(m, hashes, n_matchable, &g1_hits);
+    /* every block not already in G1 costs one */
+    if (!reserve_g1(m, seq, prefix, total_blocks - g1_hits)) {
         pthread_mutex_unlock(&m->lock);
         free(seq->hashes);
         free(seq->entries);
         memset(seq, 0, sizeof *seq);
         return 0;
     }
-    while (m->g1_used + needed > m->cfg.g1_blocks)
-        g1_evict_one(m);
-    m->g1_used += needed;
-    seq->n_private = needed;
-
-    /* 3. Onboard the prefix blocks that are below G1, in order; a failure ends the prefix. */
-    size_t matched = 0;
-    for (size_t i = 0; i < prefix; i++) {
-        struct kv_entry *e = seq->entries[i];
-        if (e) {
-            res->g1_hits++;
-            matched++;
-            continue;
-        }
-        e = find(m, hashes[i]);
-        if (!e)
-            break; /* dropped while the lock was released for a disk read */
-        if (m->use_g2)
-            m->c.host_lookups++;
-        if (m->use_g2 && e->in_g2) {
-            if (kvblock_verify(m->g2_slots[e->g2_slot], m->disk.file_bytes, e->hash) != 0) {
-                m->c.checksum_failures++;
-                log_warn("host tier: block %016llx failed its checksum; treated as a miss",
-                         (unsigned long long)e->hash);
-                g2_drop(m, e);
-                maybe_ghost(m, e);
-                break;
-            }
-            m->c.host_hits++;
-            m->c.onboard_h2d++;
-            res->g2_onboards++;
-            res->g2_bytes += m->cfg.block_bytes;
-            l_remove(&e->g2_node);
-            l_push_front(&m->g2_lru, &e->g2_node);
-        } else if (m->use_g3 && e->in_g3) {
-            m->c.disk_lookups++;
-            if (onboard_from_disk(m, e, res) < 0) {
-                maybe_ghost(m, e);
-                break;
-            }
-            m->c.disk_hits++;
-            m->c.onboard_d2d++;
-            res->g3_onboards++;
-        } else {
-            break;
-        }
-        e->in_g1 = true;
-        take_g1_ref(m, e);
-        seq->entries[i] = e;
-        seq->n_private--;
-        matched++;
-    }
+    size_t matched = onboard_prefix(m, seq, prefix, res);
     if (matched < n_matchable) {
         /* The lookup that ended the prefix was a miss in every lower tier. */
         struct kv_entry *e = find(m, hashes[matched]);

@@ -96,7 +96,9 @@ void kvbm_destroy(struct kvbm *m, bool keep_files);
  * G1 reservation (prompt + maximum output). Looks the prefix up in G1, G2, G3, evicts G1 blocks
  * as needed, onboards G2/G3 blocks (real memory and disk reads). seq takes ownership of nothing:
  * the manager copies hashes.
- * Returns 1 admitted, 0 not enough G1 space right now (nothing changed), -1 never fits. */
+ * Returns 1 admitted, 0 not enough G1 space right now (nothing changed), -1 never fits,
+ * KVBM_ADMIT_NOMEM out of memory (nothing changed). */
+#define KVBM_ADMIT_NOMEM (-2)
 int kvbm_admit(struct kvbm *m, const uint64_t *hashes, size_t n_full, size_t n_matchable,
                size_t total_blocks, struct kvbm_seq *seq, struct kvbm_admit_result *res);
 /* After prefill: the sequence's computed blocks become G1 blocks, offloaded to G2 (and queued for

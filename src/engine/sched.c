@@ -9,14 +9,18 @@
  * divided by --speedup; the scheduler sleeps until the step's start plus that duration, so real
  * time already spent in the step (disk reads for G3 onboards, which are real) is part of it,
  * not added to it. Output is handed to each request under its own lock through wire.c (which
- * owns every response shape) and ereq_wake_locked (server.c, which resumes its connection); the
- * scheduler formats nothing and knows nothing of HTTP, and the HTTP side never blocks it.
+ * owns every response shape) and the request's wake_locked hook (set by server.c, which resumes
+ * its connection); the scheduler formats nothing and knows nothing of HTTP, and the HTTP side
+ * never blocks it.
  */
-#include "engine/internal.h"
+#include "engine/sched.h"
+
+#include "engine/kvbm.h"
 
 #include "model/blockhash.h"
 #include "util/clock.h"
 #include "util/err.h"
+#include "util/fault.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/rng.h"
@@ -30,7 +34,7 @@
 
 struct ereq *ereq_new(struct engine *e)
 {
-    struct ereq *r = calloc(1, sizeof *r);
+    struct ereq *r = fault_calloc(1, sizeof *r);
     if (!r)
         return NULL;
     pthread_mutex_init(&r->lock, NULL);
@@ -71,7 +75,7 @@ void ereq_unref(struct ereq *r)
     pthread_mutex_unlock(&e->lock);
 }
 
-double engine_random(struct engine *e)
+double sched_random(struct engine *e)
 {
     pthread_mutex_lock(&e->lock);
     double u = splitmix64_unit(&e->rng);
@@ -80,6 +84,12 @@ double engine_random(struct engine *e)
 }
 
 /* ------------------------------------------------------------ output */
+
+static void wake_locked(struct ereq *r)
+{
+    if (r->wake_locked)
+        r->wake_locked(r);
+}
 
 /* Longest suffix of text that is a proper prefix of some stop string: held back from the
  * stream until we know whether the stop string completes. */
@@ -100,11 +110,14 @@ static size_t stop_holdback(const struct ereq *r)
     return best;
 }
 
-/* Append one generated token. Returns true when a stop string ended the output. */
+/* Append one generated token. Returns true when a stop string ended the output. (A failed
+ * append leaves r->text failed, for the caller to see.) */
 static bool append_token(struct ereq *r, const char *tok, size_t len)
 {
     size_t before = r->text.len;
     buf_append(&r->text, tok, len);
+    if (buf_failed(&r->text))
+        return false;
     for (size_t s = 0; s < r->n_stops; s++) {
         size_t sl = strlen(r->stops[s]);
         if (!sl)
@@ -191,13 +204,16 @@ static void finish(struct engine *e, struct ereq *r, const char *reason, bool cu
         r->error_status = status;
         snprintf(r->error_msg, sizeof r->error_msg, "%s", msg);
     }
-    r->cut = cut;
     r->finish_reason = reason;
-    if (!cut && !status)
+    if (!cut && !status) {
         flush_output_locked(r, reason);
+        if (buf_failed(&r->out)) /* the stream's end is lost: end it with an error */
+            cut = true;
+    }
+    r->cut = cut;
     r->done = true;
     bool ok = !cut && !status && !r->cancelled;
-    ereq_wake_locked(r);
+    wake_locked(r);
     pthread_mutex_unlock(&r->lock);
     observe_done(e, r, ok);
     pthread_mutex_lock(&e->lock);
@@ -210,6 +226,7 @@ static void finish(struct engine *e, struct ereq *r, const char *reason, bool cu
 struct token_outcome {
     bool done;
     bool cut;
+    bool oom; /* the output could not be kept: fail the request */
     const char *reason;
 };
 
@@ -230,7 +247,8 @@ static struct token_outcome step_token(struct engine *e, struct ereq *r, uint64_
     pthread_mutex_lock(&r->lock);
     bool stopped = append_token(r, tok, len);
     bool last = stopped || r->generated >= r->plan_len;
-    if (!last && r->stream) {
+    bool oom = buf_failed(&r->text);
+    if (!last && !oom && r->stream) {
         /* A stream whose client lags gets its whole buffer at once: grown by doubling, it
          * would leave the allocator holding each smaller buffer it outgrew (as much again). */
         size_t limit = engine_stream_out_limit(e);
@@ -238,8 +256,10 @@ static struct token_outcome step_token(struct engine *e, struct ereq *r, uint64_
             r->out.cap < limit)
             buf_reserve_hint(&r->out, limit - r->out.len); /* a failure leaves it to grow */
         flush_output_locked(r, NULL);
+        /* (checked here, under the lock: the reader's buf_consume may reset the buffer) */
+        oom = buf_failed(&r->out);
         trim_streamed_locked(r);
-        ereq_wake_locked(r); /* a unary answer waits for finish() */
+        wake_locked(r); /* a unary answer waits for finish() */
         /* backpressure: its client has not taken the bound; no more tokens until it does
          * (the stream reader unpauses it) */
         if (r->out.len >= limit && !r->paused) {
@@ -248,8 +268,12 @@ static struct token_outcome step_token(struct engine *e, struct ereq *r, uint64_
         }
     }
     pthread_mutex_unlock(&r->lock);
-    struct token_outcome out = {false, false, NULL};
-    if (last) {
+    struct token_outcome out = {false, false, false, NULL};
+    if (oom) {
+        out.done = true;
+        out.oom = true;
+        out.cut = r->stream; /* a stream already answered 200: it ends with an error */
+    } else if (last) {
         out.done = true;
         out.reason = stopped || r->generated < r->max_tokens ? "stop" : "length";
     } else if (r->disconnect_at && r->generated >= r->disconnect_at) {
@@ -325,8 +349,8 @@ static double admit(struct engine *e, struct ereq **fresh, size_t *n_fresh, uint
         }
         pthread_mutex_unlock(&e->lock);
         size_t n_full = r->prompt.n / bs;
-        uint64_t *hashes = malloc((n_full ? n_full : 1) * sizeof *hashes);
-        int rc = 0;
+        uint64_t *hashes = fault_malloc((n_full ? n_full : 1) * sizeof *hashes);
+        int rc = KVBM_ADMIT_NOMEM;
         struct kvbm_admit_result res;
         if (hashes) {
             blockhash_chain(r->prompt.ids, r->prompt.n, bs, hashes);
@@ -342,7 +366,10 @@ static double admit(struct engine *e, struct ereq **fresh, size_t *n_fresh, uint
         pop_wait_locked(e, prev, r);
         if (rc < 0) {
             pthread_mutex_unlock(&e->lock);
-            finish(e, r, NULL, false, 400, "request does not fit in the device KV cache");
+            if (rc == KVBM_ADMIT_NOMEM) /* (a stream already answered 200: cut it) */
+                finish(e, r, NULL, r->stream, 500, "out of memory admitting the request");
+            else
+                finish(e, r, NULL, false, 400, "request does not fit in the device KV cache");
             pthread_mutex_lock(&e->lock);
             r = next;
             continue;
@@ -379,120 +406,110 @@ static void remove_running_locked(struct engine *e, size_t i)
     e->running[i] = e->running[--e->n_running];
 }
 
-static void *sched_main(void *arg)
+/* Running requests whose client left end now. */
+static void end_cancelled(struct engine *e)
 {
-    struct engine *e = arg;
-    struct ereq **fresh = calloc(e->cfg.max_num_seqs, sizeof *fresh);
-    struct ereq **batch = calloc(e->cfg.max_num_seqs, sizeof *batch);
-    if (!fresh || !batch) {
-        log_error("scheduler: out of memory");
-        free(fresh);
-        free(batch);
-        return NULL;
-    }
-    for (;;) {
-        pthread_mutex_lock(&e->lock);
-        while (!e->stopping && !e->wait_head && e->n_running == 0)
-            pthread_cond_wait(&e->wake, &e->lock);
-        bool stopping = e->stopping;
-        pthread_mutex_unlock(&e->lock);
-        if (stopping)
-            break;
-
-        uint64_t step_start = clock_now_ns();
-        /* Running requests whose client left end now. */
-        pthread_mutex_lock(&e->lock);
-        for (size_t i = 0; i < e->n_running;) {
-            struct ereq *r = e->running[i];
-            pthread_mutex_lock(&r->lock);
-            bool gone = r->cancelled;
-            pthread_mutex_unlock(&r->lock);
-            if (gone) {
-                remove_running_locked(e, i);
-                pthread_mutex_unlock(&e->lock);
-                finish(e, r, NULL, true, 0, NULL);
-                pthread_mutex_lock(&e->lock);
-            } else {
-                i++;
-            }
-        }
-        pthread_mutex_unlock(&e->lock);
-
-        size_t n_fresh = 0;
-        uint64_t next_wake = 0;
-        double cost = admit(e, fresh, &n_fresh, step_start, &next_wake);
-
-        /* Decode cost of those already past prefill, less the streams paused for their
-         * client (they keep their KV blocks and wait, at no cost to the step). */
-        size_t n_batch = 0, context = 0;
-        pthread_mutex_lock(&e->lock);
-        for (size_t i = 0; i < e->n_running; i++) {
-            struct ereq *r = e->running[i];
-            if (!r->prefilled)
-                continue;
-            pthread_mutex_lock(&r->lock);
-            bool paused = r->paused;
-            pthread_mutex_unlock(&r->lock);
-            if (!paused) {
-                batch[n_batch++] = r;
-                context += r->prompt.n + r->generated;
-            }
-        }
-        pthread_mutex_unlock(&e->lock);
-        cost += decode_s(e, n_batch, context);
-
-        if (n_fresh == 0 && n_batch == 0) {
-            /* Nothing can run: wait for an arrival, a cancel, an unpaused stream (each sets
-             * sched_kick, so one that came while this step looked is not slept through) or a
-             * stall to expire. */
-            pthread_mutex_lock(&e->lock);
-            if (!e->stopping && !e->sched_kick) {
-                if (next_wake) {
-                    struct timespec ts;
-                    clock_gettime(CLOCK_MONOTONIC, &ts);
-                    uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-                    uint64_t wait = next_wake > now ? next_wake - now : 0;
-                    uint64_t abs = now + (wait < 100000000ull ? wait : 100000000ull);
-                    ts.tv_sec = (time_t)(abs / 1000000000ull);
-                    ts.tv_nsec = (long)(abs % 1000000000ull);
-                    pthread_cond_timedwait(&e->wake, &e->lock, &ts);
-                } else {
-                    pthread_cond_wait(&e->wake, &e->lock);
-                }
-            }
-            e->sched_kick = false;
+    pthread_mutex_lock(&e->lock);
+    for (size_t i = 0; i < e->n_running;) {
+        struct ereq *r = e->running[i];
+        pthread_mutex_lock(&r->lock);
+        bool gone = r->cancelled;
+        pthread_mutex_unlock(&r->lock);
+        if (gone) {
+            remove_running_locked(e, i);
             pthread_mutex_unlock(&e->lock);
+            finish(e, r, NULL, true, 0, NULL);
+            pthread_mutex_lock(&e->lock);
+        } else {
+            i++;
+        }
+    }
+    pthread_mutex_unlock(&e->lock);
+}
+
+/* The running requests past prefill that decode in this step, less the streams paused for their
+ * client (they keep their KV blocks and wait, at no cost to the step). Returns their number;
+ * *context: the tokens they attend to. */
+static size_t decode_batch(struct engine *e, struct ereq **batch, size_t *context)
+{
+    size_t n_batch = 0;
+    *context = 0;
+    pthread_mutex_lock(&e->lock);
+    for (size_t i = 0; i < e->n_running; i++) {
+        struct ereq *r = e->running[i];
+        if (!r->prefilled)
             continue;
-        }
-        if (e->cfg.speedup > 0)
-            sleep_until(step_start + (uint64_t)(cost / e->cfg.speedup * 1e9));
-        uint64_t now = clock_now_ns();
-
-        for (size_t i = 0; i < n_fresh; i++) {
-            struct ereq *r = fresh[i];
-            kvbm_register(e->kv, &r->seq);
-            r->prefilled = true;
-        }
-        /* One token for every sequence in this step (fresh ones: their first). */
-        for (size_t i = 0; i < n_fresh; i++)
-            batch[n_batch++] = fresh[i];
-        for (size_t i = 0; i < n_batch; i++) {
-            struct ereq *r = batch[i];
-            struct token_outcome out = step_token(e, r, now);
-            if (!out.done)
-                continue;
-            pthread_mutex_lock(&e->lock);
-            for (size_t k = 0; k < e->n_running; k++) {
-                if (e->running[k] == r) {
-                    remove_running_locked(e, k);
-                    break;
-                }
-            }
-            pthread_mutex_unlock(&e->lock);
-            finish(e, r, out.reason, out.cut, 0, NULL);
+        pthread_mutex_lock(&r->lock);
+        bool paused = r->paused;
+        pthread_mutex_unlock(&r->lock);
+        if (!paused) {
+            batch[n_batch++] = r;
+            *context += r->prompt.n + r->generated;
         }
     }
-    /* Stopping: fail everything still queued or running. */
+    pthread_mutex_unlock(&e->lock);
+    return n_batch;
+}
+
+/* Nothing can run: wait for an arrival, a cancel, an unpaused stream (each sets sched_kick, so
+ * one that came while this step looked is not slept through) or a stall to expire (next_wake,
+ * 0: none). */
+static void wait_for_work(struct engine *e, uint64_t next_wake)
+{
+    pthread_mutex_lock(&e->lock);
+    if (!e->stopping && !e->sched_kick) {
+        if (next_wake) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+            uint64_t wait = next_wake > now ? next_wake - now : 0;
+            uint64_t abs = now + (wait < 100000000ull ? wait : 100000000ull);
+            ts.tv_sec = (time_t)(abs / 1000000000ull);
+            ts.tv_nsec = (long)(abs % 1000000000ull);
+            pthread_cond_timedwait(&e->wake, &e->lock, &ts);
+        } else {
+            pthread_cond_wait(&e->wake, &e->lock);
+        }
+    }
+    e->sched_kick = false;
+    pthread_mutex_unlock(&e->lock);
+}
+
+/* One token for every sequence of the step (fresh ones: their first, after their prefill);
+ * those that end are finished. */
+static void emit_tokens(struct engine *e, struct ereq **batch, size_t n_batch, struct ereq **fresh,
+                        size_t n_fresh, uint64_t now)
+{
+    for (size_t i = 0; i < n_fresh; i++) {
+        struct ereq *r = fresh[i];
+        kvbm_register(e->kv, &r->seq);
+        r->prefilled = true;
+    }
+    for (size_t i = 0; i < n_fresh; i++)
+        batch[n_batch++] = fresh[i];
+    for (size_t i = 0; i < n_batch; i++) {
+        struct ereq *r = batch[i];
+        struct token_outcome out = step_token(e, r, now);
+        if (!out.done)
+            continue;
+        pthread_mutex_lock(&e->lock);
+        for (size_t k = 0; k < e->n_running; k++) {
+            if (e->running[k] == r) {
+                remove_running_locked(e, k);
+                break;
+            }
+        }
+        pthread_mutex_unlock(&e->lock);
+        if (out.oom)
+            finish(e, r, NULL, out.cut, 500, "out of memory producing the output");
+        else
+            finish(e, r, out.reason, out.cut, 0, NULL);
+    }
+}
+
+/* Stopping: fail everything still queued or running. */
+static void fail_all(struct engine *e)
+{
     for (;;) {
         pthread_mutex_lock(&e->lock);
         struct ereq *r = NULL;
@@ -506,18 +523,66 @@ static void *sched_main(void *arg)
             break;
         finish(e, r, NULL, true, 503, "the server is shutting down");
     }
-    free(fresh);
-    free(batch);
+}
+
+/* One step: end the cancelled, admit what fits, sleep out the step's modelled cost, emit a token
+ * for every sequence. fresh and batch hold max_num_seqs each. */
+static void run_step(struct engine *e, struct ereq **fresh, struct ereq **batch)
+{
+    uint64_t step_start = clock_now_ns();
+    end_cancelled(e);
+    size_t n_fresh = 0;
+    uint64_t next_wake = 0;
+    double cost = admit(e, fresh, &n_fresh, step_start, &next_wake);
+    size_t context;
+    size_t n_batch = decode_batch(e, batch, &context);
+    cost += decode_s(e, n_batch, context);
+    if (n_fresh == 0 && n_batch == 0) {
+        wait_for_work(e, next_wake);
+        return;
+    }
+    if (e->cfg.speedup > 0)
+        sleep_until(step_start + (uint64_t)(cost / e->cfg.speedup * 1e9));
+    emit_tokens(e, batch, n_batch, fresh, n_fresh, clock_now_ns());
+}
+
+static void *sched_main(void *arg)
+{
+    struct engine *e = arg;
+    for (;;) {
+        pthread_mutex_lock(&e->lock);
+        while (!e->stopping && !e->wait_head && e->n_running == 0)
+            pthread_cond_wait(&e->wake, &e->lock);
+        bool stopping = e->stopping;
+        pthread_mutex_unlock(&e->lock);
+        if (stopping)
+            break;
+        run_step(e, e->step_fresh, e->step_batch);
+    }
+    fail_all(e);
     return NULL;
+}
+
+static void sched_free_lists(struct engine *e)
+{
+    free(e->running);
+    free(e->step_fresh);
+    free(e->step_batch);
+    e->running = e->step_fresh = e->step_batch = NULL;
 }
 
 int sched_start(struct engine *e, char *err)
 {
-    e->running = calloc(e->cfg.max_num_seqs, sizeof *e->running);
-    if (!e->running) {
+    size_t n = e->cfg.max_num_seqs;
+    e->running = fault_calloc(n, sizeof *e->running);
+    e->step_fresh = fault_calloc(n, sizeof *e->step_fresh);
+    e->step_batch = fault_calloc(n, sizeof *e->step_batch);
+    if (!e->running || !e->step_fresh || !e->step_batch) {
+        sched_free_lists(e);
         return err_set(err, "out of memory");
     }
     if (pthread_create(&e->sched, NULL, sched_main, e) != 0) {
+        sched_free_lists(e);
         return err_set(err, "cannot start the scheduler thread");
     }
     e->sched_running = true;
@@ -552,6 +617,41 @@ void sched_stop(struct engine *e)
     pthread_mutex_unlock(&e->lock);
     pthread_join(e->sched, NULL);
     e->sched_running = false;
-    free(e->running);
-    e->running = NULL;
+    sched_free_lists(e);
+}
+
+void sched_kick(struct engine *e)
+{
+    pthread_mutex_lock(&e->lock);
+    e->sched_kick = true;
+    pthread_cond_signal(&e->wake);
+    pthread_mutex_unlock(&e->lock);
+}
+
+int sched_request_fits(const struct engine *e, size_t prompt_n, size_t max_tokens, struct fit *f)
+{
+    size_t bs = e->cfg.kv.block_tokens;
+    size_t blocks = (prompt_n + max_tokens + bs - 1) / bs;
+    f->param = NULL;
+    f->msg[0] = '\0';
+    if (prompt_n > e->cfg.max_num_tokens) {
+        f->param = "prompt";
+        snprintf(f->msg, sizeof f->msg,
+                 "The prompt length (%zu tokens) exceeds max_num_tokens (%zu); shorten the prompt "
+                 "or raise max_num_tokens",
+                 prompt_n, e->cfg.max_num_tokens);
+    } else if (prompt_n + max_tokens > e->cfg.model.max_context) {
+        f->param = "max_tokens";
+        snprintf(f->msg, sizeof f->msg,
+                 "This model's maximum context length is %zu tokens; the prompt (%zu) plus "
+                 "max_tokens (%zu) exceeds it",
+                 e->cfg.model.max_context, prompt_n, max_tokens);
+    } else if (blocks > e->cfg.kv.g1_blocks) {
+        f->param = "max_tokens";
+        snprintf(f->msg, sizeof f->msg,
+                 "the request needs %zu KV blocks (prompt + max_tokens) but the device cache holds "
+                 "%zu",
+                 blocks, e->cfg.kv.g1_blocks);
+    }
+    return f->param ? -1 : 0;
 }

@@ -19,10 +19,14 @@
  * The listening sockets are opened here (not by MHD) so that a busy port is a clear error and
  * port 0 picks a free port that we can report.
  */
+#include "engine/server.h"
+
 #include "engine/internal.h"
+#include "engine/sched.h"
 
 #include "util/clock.h"
 #include "util/err.h"
+#include "util/fault.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/version.h"
@@ -106,7 +110,8 @@ static enum MHD_Result send_error(struct engine *e, struct MHD_Connection *c, un
     return send_json(c, status, wire_error(e, status, type, param, code, msg), request_id);
 }
 
-void ereq_wake_locked(struct ereq *r)
+/* A request's wake_locked hook: resume its connection if it waits for output. */
+static void conn_wake_locked(struct ereq *r)
 {
     if (r->suspended && !r->conn_gone) {
         r->suspended = false;
@@ -245,13 +250,14 @@ static int add_stop(struct ereq *r, const json_t *s, struct verr *v)
         return 0;
     if (len > 256)
         return bad(v, 400, "stop", "stop strings are limited to 256 bytes");
-    char **st = realloc(r->stops, (r->n_stops + 1) * sizeof *st);
+    char **st = fault_realloc(r->stops, (r->n_stops + 1) * sizeof *st);
     if (!st)
         return bad(v, 500, "stop", "out of memory");
     r->stops = st;
-    r->stops[r->n_stops] = strdup(json_string_value(s));
+    r->stops[r->n_stops] = fault_malloc(len + 1);
     if (!r->stops[r->n_stops])
         return bad(v, 500, "stop", "out of memory");
+    memcpy(r->stops[r->n_stops], json_string_value(s), len + 1);
     r->n_stops++;
     if (len > r->max_stop_len)
         r->max_stop_len = len;
@@ -332,6 +338,153 @@ static void truncate_prompt(struct engine *e, struct ereq *r)
              n_ctx);
 }
 
+/* "model": the served model's id, or (llama.cpp) whatever the client names. */
+static int parse_model(struct engine *e, const json_t *j, struct ereq *r, struct verr *v)
+{
+    const struct personality *pers = e->cfg.personality;
+    snprintf(r->model, sizeof r->model, "%s", e->cfg.model_id);
+    const json_t *model = json_object_get(j, "model");
+    if (!model || json_is_null(model))
+        return 0;
+    if (!json_is_string(model))
+        return bad(v, 400, "model", "model must be a string");
+    if (pers && pers->model_ignored) {
+        /* llama.cpp serves its one model whatever the field says, and echoes the field */
+        snprintf(r->model, sizeof r->model, "%s", json_string_value(model));
+    } else if (strcmp(json_string_value(model), e->cfg.model_id) != 0) {
+        return bad(v, 404, "model", "The model `%.200s` does not exist.", json_string_value(model));
+    }
+    return 0;
+}
+
+/* max_tokens, temperature (into *temperature), top_p and n. */
+static int parse_sampling(struct engine *e, const json_t *j, struct ereq *r, double *temperature,
+                          struct verr *v)
+{
+    const json_t *mt = json_object_get(j, "max_tokens");
+    r->max_tokens = 16;
+    if (mt && !json_is_null(mt)) {
+        if (!json_is_integer(mt) || json_integer_value(mt) < 1)
+            return bad(v, 400, "max_tokens", "max_tokens must be an integer >= 1");
+        if ((size_t)json_integer_value(mt) > e->cfg.max_tokens_limit)
+            return bad(v, 400, "max_tokens", "max_tokens must be at most %zu",
+                       e->cfg.max_tokens_limit);
+        r->max_tokens = (size_t)json_integer_value(mt);
+    }
+    *temperature = 1.0;
+    const json_t *t = json_object_get(j, "temperature");
+    if (t && !json_is_null(t)) {
+        if (!json_is_number(t) || json_number_value(t) < 0 || json_number_value(t) > 2)
+            return bad(v, 400, "temperature", "temperature must be a number from 0 to 2");
+        *temperature = json_number_value(t);
+    }
+    const json_t *tp = json_object_get(j, "top_p");
+    if (tp && !json_is_null(tp) &&
+        (!json_is_number(tp) || json_number_value(tp) <= 0 || json_number_value(tp) > 1))
+        return bad(v, 400, "top_p", "top_p must be a number in (0, 1]");
+    const json_t *n = json_object_get(j, "n");
+    if (n && !json_is_null(n) && !(json_is_integer(n) && json_integer_value(n) == 1))
+        return bad(v, 400, "n", "only n = 1 is supported");
+    return 0;
+}
+
+/* "stop": a string or a list of at most 16. */
+static int parse_stops(const json_t *j, struct ereq *r, struct verr *v)
+{
+    const json_t *stop = json_object_get(j, "stop");
+    if (!stop || json_is_null(stop))
+        return 0;
+    if (!json_is_array(stop))
+        return add_stop(r, stop, v);
+    if (json_array_size(stop) > 16)
+        return bad(v, 400, "stop", "at most 16 stop strings are supported");
+    size_t i;
+    json_t *s;
+    json_array_foreach(stop, i, s)
+    {
+        if (add_stop(r, s, v) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* A boolean field into *out (left as it is when absent or null). */
+static int parse_bool(const json_t *j, const char *key, bool *out, struct verr *v)
+{
+    const json_t *b = json_object_get(j, key);
+    if (!b || json_is_null(b))
+        return 0;
+    if (!json_is_boolean(b))
+        return bad(v, 400, key, "%s must be a boolean", key);
+    *out = json_is_true(b);
+    return 0;
+}
+
+/* stream, ignore_eos and stream_options. */
+static int parse_stream(const json_t *j, struct ereq *r, struct verr *v)
+{
+    if (parse_bool(j, "stream", &r->stream, v) < 0 ||
+        parse_bool(j, "ignore_eos", &r->ignore_eos, v) < 0)
+        return -1;
+    const json_t *so = json_object_get(j, "stream_options");
+    if (so && !json_is_null(so)) {
+        const json_t *iu = json_is_object(so) ? json_object_get(so, "include_usage") : NULL;
+        if (!json_is_object(so) || (iu && !json_is_null(iu) && !json_is_boolean(iu)))
+            return bad(v, 400, "stream_options",
+                       "stream_options must be {\"include_usage\": bool}");
+        r->include_usage = iu && json_is_true(iu);
+    }
+    return 0;
+}
+
+/* The request's seed (the client's, 0 for greedy sampling, else a fresh one); the output is a
+ * function of (seed, prompt). */
+static int parse_seed(struct engine *e, const json_t *j, struct ereq *r, double temperature,
+                      struct verr *v)
+{
+    uint64_t seed;
+    const json_t *sd = json_object_get(j, "seed");
+    if (sd && !json_is_null(sd)) {
+        if (!json_is_integer(sd))
+            return bad(v, 400, "seed", "seed must be an integer");
+        seed = (uint64_t)json_integer_value(sd);
+    } else if (temperature == 0) {
+        seed = 0;
+    } else {
+        pthread_mutex_lock(&e->lock);
+        seed = e->cfg.seed ^ (++e->serial * 0x9e3779b97f4a7c15ull);
+        pthread_mutex_unlock(&e->lock);
+    }
+    r->seed = seed ^ XXH3_64bits(r->prompt.ids, r->prompt.n * sizeof *r->prompt.ids);
+    textgen_init(&r->gen, r->seed);
+    return 0;
+}
+
+/* The request object's fields into r, in the order a client sees their errors. */
+static int parse_fields(struct engine *e, const json_t *j, struct ereq *r, struct verr *v)
+{
+    const struct personality *pers = e->cfg.personality;
+    if (parse_model(e, j, r, v) < 0 || check_fields(j, v) < 0)
+        return -1;
+    const json_t *prompt = json_object_get(j, "prompt");
+    if (!prompt || json_is_null(prompt))
+        return bad(v, 400, "prompt", "prompt is required");
+    if (parse_prompt(prompt, r, v) < 0)
+        return -1;
+    if (pers && pers->adds_bos && json_is_string(prompt))
+        add_bos(e, r, json_string_value(prompt));
+    double temperature;
+    if (parse_sampling(e, j, r, &temperature, v) < 0 || parse_stops(j, r, v) < 0 ||
+        parse_stream(j, r, v) < 0 || parse_seed(e, j, r, temperature, v) < 0)
+        return -1;
+    if (pers && pers->truncate_prompt)
+        truncate_prompt(e, r);
+    struct fit f;
+    if (sched_request_fits(e, r->prompt.n, r->max_tokens, &f) < 0)
+        return bad(v, 400, f.param, "%s", f.msg);
+    return 0;
+}
+
 /* Validate the body into r. Returns 0 or -1 with v filled. */
 static int parse_completion(struct engine *e, const char *body, size_t len, struct ereq *r,
                             struct verr *v)
@@ -341,148 +494,14 @@ static int parse_completion(struct engine *e, const char *body, size_t len, stru
     if (!j)
         return bad(v, 400, NULL, "request body is not valid JSON: %s (line %d, column %d)",
                    jerr.text, jerr.line, jerr.column);
-    int rc = -1;
-    if (!json_is_object(j)) {
-        bad(v, 400, NULL, "request body must be a JSON object");
-        goto out;
-    }
-    const struct personality *pers = e->cfg.personality;
-    snprintf(r->model, sizeof r->model, "%s", e->cfg.model_id);
-    const json_t *model = json_object_get(j, "model");
-    if (model && !json_is_null(model)) {
-        if (!json_is_string(model)) {
-            bad(v, 400, "model", "model must be a string");
-            goto out;
-        }
-        if (pers && pers->model_ignored) {
-            /* llama.cpp serves its one model whatever the field says, and echoes the field */
-            snprintf(r->model, sizeof r->model, "%s", json_string_value(model));
-        } else if (strcmp(json_string_value(model), e->cfg.model_id) != 0) {
-            bad(v, 404, "model", "The model `%.200s` does not exist.", json_string_value(model));
-            goto out;
-        }
-    }
-    if (check_fields(j, v) < 0)
-        goto out;
-    const json_t *prompt = json_object_get(j, "prompt");
-    if (!prompt || json_is_null(prompt)) {
-        bad(v, 400, "prompt", "prompt is required");
-        goto out;
-    }
-    if (parse_prompt(prompt, r, v) < 0)
-        goto out;
-    if (pers && pers->adds_bos && json_is_string(prompt))
-        add_bos(e, r, json_string_value(prompt));
-
-    const json_t *mt = json_object_get(j, "max_tokens");
-    r->max_tokens = 16;
-    if (mt && !json_is_null(mt)) {
-        if (!json_is_integer(mt) || json_integer_value(mt) < 1) {
-            bad(v, 400, "max_tokens", "max_tokens must be an integer >= 1");
-            goto out;
-        }
-        if ((size_t)json_integer_value(mt) > e->cfg.max_tokens_limit) {
-            bad(v, 400, "max_tokens", "max_tokens must be at most %zu", e->cfg.max_tokens_limit);
-            goto out;
-        }
-        r->max_tokens = (size_t)json_integer_value(mt);
-    }
-    double temperature = 1.0;
-    const json_t *t = json_object_get(j, "temperature");
-    if (t && !json_is_null(t)) {
-        if (!json_is_number(t) || json_number_value(t) < 0 || json_number_value(t) > 2) {
-            bad(v, 400, "temperature", "temperature must be a number from 0 to 2");
-            goto out;
-        }
-        temperature = json_number_value(t);
-    }
-    const json_t *tp = json_object_get(j, "top_p");
-    if (tp && !json_is_null(tp) &&
-        (!json_is_number(tp) || json_number_value(tp) <= 0 || json_number_value(tp) > 1)) {
-        bad(v, 400, "top_p", "top_p must be a number in (0, 1]");
-        goto out;
-    }
-    const json_t *n = json_object_get(j, "n");
-    if (n && !json_is_null(n) && !(json_is_integer(n) && json_integer_value(n) == 1)) {
-        bad(v, 400, "n", "only n = 1 is supported");
-        goto out;
-    }
-    const json_t *stop = json_object_get(j, "stop");
-    if (stop && !json_is_null(stop)) {
-        if (json_is_array(stop)) {
-            if (json_array_size(stop) > 16) {
-                bad(v, 400, "stop", "at most 16 stop strings are supported");
-                goto out;
-            }
-            size_t i;
-            json_t *s;
-            json_array_foreach(stop, i, s)
-            {
-                if (add_stop(r, s, v) < 0)
-                    goto out;
-            }
-        } else if (add_stop(r, stop, v) < 0) {
-            goto out;
-        }
-    }
-    const json_t *b;
-    if ((b = json_object_get(j, "stream")) && !json_is_null(b)) {
-        if (!json_is_boolean(b)) {
-            bad(v, 400, "stream", "stream must be a boolean");
-            goto out;
-        }
-        r->stream = json_is_true(b);
-    }
-    if ((b = json_object_get(j, "ignore_eos")) && !json_is_null(b)) {
-        if (!json_is_boolean(b)) {
-            bad(v, 400, "ignore_eos", "ignore_eos must be a boolean");
-            goto out;
-        }
-        r->ignore_eos = json_is_true(b);
-    }
-    const json_t *so = json_object_get(j, "stream_options");
-    if (so && !json_is_null(so)) {
-        const json_t *iu = json_is_object(so) ? json_object_get(so, "include_usage") : NULL;
-        if (!json_is_object(so) || (iu && !json_is_null(iu) && !json_is_boolean(iu))) {
-            bad(v, 400, "stream_options", "stream_options must be {\"include_usage\": bool}");
-            goto out;
-        }
-        r->include_usage = iu && json_is_true(iu);
-    }
-    uint64_t seed;
-    const json_t *sd = json_object_get(j, "seed");
-    if (sd && !json_is_null(sd)) {
-        if (!json_is_integer(sd)) {
-            bad(v, 400, "seed", "seed must be an integer");
-            goto out;
-        }
-        seed = (uint64_t)json_integer_value(sd);
-    } else if (temperature == 0) {
-        seed = 0;
-    } else {
-        pthread_mutex_lock(&e->lock);
-        seed = e->cfg.seed ^ (++e->serial * 0x9e3779b97f4a7c15ull);
-        pthread_mutex_unlock(&e->lock);
-    }
-    /* Output is a function of (seed, prompt). */
-    r->seed = seed ^ XXH3_64bits(r->prompt.ids, r->prompt.n * sizeof *r->prompt.ids);
-    textgen_init(&r->gen, r->seed);
-
-    if (pers && pers->truncate_prompt)
-        truncate_prompt(e, r);
-    struct fit f;
-    if (engine_request_fits(e, r->prompt.n, r->max_tokens, &f) < 0) {
-        bad(v, 400, f.param, "%s", f.msg);
-        goto out;
-    }
-    rc = 0;
-out:
+    int rc = json_is_object(j) ? parse_fields(e, j, r, v)
+                               : bad(v, 400, NULL, "request body must be a JSON object");
     json_decref(j);
     return rc;
 }
 
-int engine_parse_request(struct engine *e, const char *body, size_t len, unsigned *status,
-                         char *msg, size_t cap)
+int server_parse_request(struct engine *e, const char *body, size_t len, unsigned *status,
+                         char *param, char *msg, size_t cap)
 {
     struct ereq *r = ereq_new(e);
     if (!r)
@@ -490,6 +509,8 @@ int engine_parse_request(struct engine *e, const char *body, size_t len, unsigne
     struct verr v = {0};
     int rc = parse_completion(e, body, len, r, &v);
     *status = rc == 0 ? 200 : v.status;
+    if (param)
+        snprintf(param, sizeof v.param, "%s", rc == 0 ? "" : v.param);
     snprintf(msg, cap, "%s", rc == 0 ? "" : v.msg);
     ereq_unref(r);
     return rc;
@@ -511,13 +532,8 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *out, size_t max)
         if (unpause)
             r->paused = false;
         pthread_mutex_unlock(&r->lock);
-        if (unpause) {
-            /* (never under r->lock: the scheduler takes e->lock before a request's lock) */
-            pthread_mutex_lock(&r->eng->lock);
-            r->eng->sched_kick = true;
-            pthread_cond_signal(&r->eng->wake);
-            pthread_mutex_unlock(&r->eng->lock);
-        }
+        if (unpause) /* (never under r->lock: the scheduler takes e->lock before a request's) */
+            sched_kick(r->eng);
         return (ssize_t)n;
     }
     if (r->done) {
@@ -636,19 +652,20 @@ static enum MHD_Result handle_completion(struct engine *e, struct MHD_Connection
         return send_error(e, c, MHD_HTTP_NOT_FOUND, "invalid_request_error", "model",
                           "model_not_found", msg, r->id);
     }
-    if (e->cfg.fail_rate > 0 && engine_random(e) < e->cfg.fail_rate) {
+    if (e->cfg.fail_rate > 0 && sched_random(e) < e->cfg.fail_rate) {
         count_rejected(e, r->stream);
         return send_error(e, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_server_error", NULL, NULL,
                           "injected failure (--fail-rate)", r->id);
     }
     r->created = (long long)(clock_wall_ns() / 1000000000ull);
     r->t_arrival_ns = clock_now_ns();
-    if (e->cfg.stall_ms > 0 && (e->cfg.stall_rate >= 1 || engine_random(e) < e->cfg.stall_rate))
+    if (e->cfg.stall_ms > 0 && (e->cfg.stall_rate >= 1 || sched_random(e) < e->cfg.stall_rate))
         r->not_before_ns = r->t_arrival_ns + (uint64_t)(e->cfg.stall_ms * 1e6);
     r->conn = c;
+    r->wake_locked = conn_wake_locked;
     r->plan_len = textgen_plan_length(&r->gen, r->max_tokens, r->ignore_eos);
-    if (e->cfg.disconnect_rate > 0 && engine_random(e) < e->cfg.disconnect_rate)
-        r->disconnect_at = 1 + (size_t)(engine_random(e) * (double)r->plan_len) / 2;
+    if (e->cfg.disconnect_rate > 0 && sched_random(e) < e->cfg.disconnect_rate)
+        r->disconnect_at = 1 + (size_t)(sched_random(e) * (double)r->plan_len) / 2;
     h->submitted = true;
     sched_submit(e, r);
     if (r->stream) {
@@ -1108,9 +1125,10 @@ static enum MHD_Result on_api(void *cls, struct MHD_Connection *c, const char *u
     struct engine *e = cls;
     struct hctx *h = *req_cls;
     if (!h) {
-        h = calloc(1, sizeof *h);
-        if (!h)
-            return MHD_NO;
+        h = fault_calloc(1, sizeof *h);
+        if (!h) /* answered at once: MHD then reads no body and closes the connection */
+            return send_error(e, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_server_error", NULL,
+                              NULL, "out of memory", NULL);
         *req_cls = h;
         return on_headers(e, c, url, version);
     }
@@ -1119,9 +1137,9 @@ static enum MHD_Result on_api(void *cls, struct MHD_Connection *c, const char *u
          * one has none, and MHD cannot answer in the middle of a body: the connection is
          * closed where the body passes the limit, rather than read to its end. */
         bool over = h->body.len + *upload_size > e->cfg.max_body_bytes;
-        if (!over)
+        if (!over && !buf_failed(&h->body)) /* (a body that could not be kept is answered 500) */
             buf_append(&h->body, upload, *upload_size);
-        if (over || buf_failed(&h->body)) {
+        if (over) {
             log_debug("closing a connection whose chunked body passed %zu bytes",
                       e->cfg.max_body_bytes);
             if (strcmp(url, "/v1/completions") == 0)
@@ -1130,6 +1148,12 @@ static enum MHD_Result on_api(void *cls, struct MHD_Connection *c, const char *u
         }
         *upload_size = 0;
         return MHD_YES;
+    }
+    if (buf_failed(&h->body)) {
+        if (strcmp(url, "/v1/completions") == 0)
+            count_rejected(e, false);
+        return send_error(e, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_server_error", NULL, NULL,
+                          "out of memory reading the request body", NULL);
     }
     /* HEAD wherever GET is served: MHD sends the headers GET would get, without the body */
     bool get =
@@ -1197,12 +1221,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
         if (!was_done)
             r->cancelled = true;
         pthread_mutex_unlock(&r->lock);
-        if (!was_done) {
-            pthread_mutex_lock(&e->lock);
-            e->sched_kick = true;
-            pthread_cond_signal(&e->wake);
-            pthread_mutex_unlock(&e->lock);
-        }
+        if (!was_done)
+            sched_kick(e);
         ereq_unref(r);
     }
     buf_free(&h->body);

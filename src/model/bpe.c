@@ -759,20 +759,11 @@ static int load_added(struct bpe *b, const json_t *list, char *err)
     return 0;
 }
 
-struct bpe *bpe_load(const char *json, size_t len, char *err)
+/* The document without its two big members (vocab and merges, replaced by empty ones), parsed by
+ * jansson. New reference, or NULL with err. */
+static json_t *load_skeleton(const char *json, size_t len, const char *v0, const char *v1,
+                             const char *g0, const char *g1, char *err)
 {
-    pthread_once(&alphabet_once, alphabet_init);
-    const char *end = json + len;
-    const char *m0, *m1, *v0, *v1, *g0, *g1;
-    if (find_member(json, end, "model", &m0, &m1) < 0) {
-        err_set(err, "not a tokenizer.json: no \"model\" object");
-        return NULL;
-    }
-    if (find_member(m0, m1, "vocab", &v0, &v1) < 0 || find_member(m0, m1, "merges", &g0, &g1) < 0) {
-        err_set(err, "tokenizer.json: model has no vocab or merges (only BPE is supported)");
-        return NULL;
-    }
-    /* everything but the two big members, for jansson */
     size_t first = (size_t)((v0 < g0 ? v0 : g0) - json),
            first_end = (size_t)((v0 < g0 ? v1 : g1) - json);
     size_t second = (size_t)((v0 < g0 ? g0 : v0) - json),
@@ -783,25 +774,25 @@ struct bpe *bpe_load(const char *json, size_t len, char *err)
     buf_append(&skel, json + first_end, second - first_end);
     buf_append_str(&skel, v0 < g0 ? "[]" : "{}");
     buf_append(&skel, json + second_end, len - second_end);
+    if (buf_failed(&skel)) {
+        buf_free(&skel);
+        err_set(err, "out of memory");
+        return NULL;
+    }
     json_error_t jerr;
     json_t *root = json_loadb(buf_cstr(&skel), skel.len, 0, &jerr);
     buf_free(&skel);
-    if (!root) {
+    if (!root)
         err_set(err, "tokenizer.json is not valid JSON: %s (line %d)", jerr.text, jerr.line);
-        return NULL;
-    }
-    struct bpe *b = calloc(1, sizeof *b);
-    const char *regex = NULL;
-    if (!b) {
-        err_set(err, "out of memory");
-        json_decref(root);
-        return NULL;
-    }
-    pthread_mutex_init(&b->cache_lock, NULL);
-    if (check_features(b, root, &regex, err) < 0)
-        goto fail;
-    size_t n_vocab = count_entries(v0, v1);
-    size_t max_id = n_vocab;
+    return root;
+}
+
+/* Size the id and hash tables for the vocabulary (v0..v1), the added tokens and the merges
+ * (g0..g1). Returns 0 or -1 with err. */
+static int alloc_tables(struct bpe *b, const json_t *root, const char *v0, const char *v1,
+                        const char *g0, const char *g1, char *err)
+{
+    size_t max_id = count_entries(v0, v1);
     size_t i;
     const json_t *t;
     json_array_foreach(json_object_get(root, "added_tokens"), i, t)
@@ -820,31 +811,32 @@ struct bpe *bpe_load(const char *json, size_t len, char *err)
                    1; /* load <= 2/3: a smaller table misses cache less */
     b->mtab = calloc(b->mtab_mask + 1, sizeof *b->mtab);
     b->cache = calloc(CACHE_SLOTS, sizeof *b->cache);
-    if (!b->tok_off || !b->tok_len || !b->vtab || !b->mtab || !b->cache) {
-        err_set(err, "out of memory");
-        goto fail;
-    }
-    if (load_vocab(b, v0, v1, err) < 0)
-        goto fail;
-    for (uint32_t id = 0; id < max_id; id++)
+    if (!b->tok_off || !b->tok_len || !b->vtab || !b->mtab || !b->cache)
+        return err_set(err, "out of memory");
+    return 0;
+}
+
+/* Index the vocabulary by text and find the token of each of the 256 bytes. */
+static int index_vocab(struct bpe *b, char *err)
+{
+    for (uint32_t id = 0; id < b->n_ids; id++)
         if (b->tok_len[id])
             vocab_insert(b, id);
     for (int byte = 0; byte < 256; byte++) {
         char c = (char)byte;
         long id = vocab_find(b, &c, 1);
-        if (id < 0) {
-            err_set(err,
-                    "tokenizer.json: the vocabulary has no token for byte 0x%02x (a "
-                    "byte-level BPE needs all 256)",
-                    byte);
-            goto fail;
-        }
+        if (id < 0)
+            return err_set(err,
+                           "tokenizer.json: the vocabulary has no token for byte 0x%02x (a "
+                           "byte-level BPE needs all 256)",
+                           byte);
         b->byte_id[byte] = (uint32_t)id;
     }
-    if (load_merges(b, g0, g1, err) < 0)
-        goto fail;
-    if (load_added(b, json_object_get(root, "added_tokens"), err) < 0)
-        goto fail;
+    return 0;
+}
+
+static int compile_pretokenizer(struct bpe *b, const char *regex, char *err)
+{
     int ecode;
     PCRE2_SIZE eoff;
     b->re = pcre2_compile((PCRE2_SPTR)regex, PCRE2_ZERO_TERMINATED,
@@ -852,17 +844,49 @@ struct bpe *bpe_load(const char *json, size_t len, char *err)
     if (!b->re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(ecode, msg, sizeof msg);
-        err_set(err, "tokenizer.json: the pre-tokenizer regex does not compile at %zu: %s",
-                (size_t)eoff, (char *)msg);
-        goto fail;
+        return err_set(err, "tokenizer.json: the pre-tokenizer regex does not compile at %zu: %s",
+                       (size_t)eoff, (char *)msg);
     }
     b->jit = pcre2_jit_compile(b->re, PCRE2_JIT_COMPLETE) == 0;
+    return 0;
+}
+
+struct bpe *bpe_load(const char *json, size_t len, char *err)
+{
+    pthread_once(&alphabet_once, alphabet_init);
+    const char *end = json + len;
+    const char *m0, *m1, *v0, *v1, *g0, *g1;
+    if (find_member(json, end, "model", &m0, &m1) < 0) {
+        err_set(err, "not a tokenizer.json: no \"model\" object");
+        return NULL;
+    }
+    if (find_member(m0, m1, "vocab", &v0, &v1) < 0 || find_member(m0, m1, "merges", &g0, &g1) < 0) {
+        err_set(err, "tokenizer.json: model has no vocab or merges (only BPE is supported)");
+        return NULL;
+    }
+    /* everything but the two big members, for jansson */
+    json_t *root = load_skeleton(json, len, v0, v1, g0, g1, err);
+    if (!root)
+        return NULL;
+    struct bpe *b = calloc(1, sizeof *b);
+    const char *regex = NULL;
+    if (!b) {
+        err_set(err, "out of memory");
+        json_decref(root);
+        return NULL;
+    }
+    pthread_mutex_init(&b->cache_lock, NULL);
+    if (check_features(b, root, &regex, err) < 0 ||
+        alloc_tables(b, root, v0, v1, g0, g1, err) < 0 || load_vocab(b, v0, v1, err) < 0 ||
+        index_vocab(b, err) < 0 || load_merges(b, g0, g1, err) < 0 ||
+        load_added(b, json_object_get(root, "added_tokens"), err) < 0 ||
+        compile_pretokenizer(b, regex, err) < 0) {
+        json_decref(root);
+        bpe_free(b);
+        return NULL;
+    }
     json_decref(root);
     return b;
-fail:
-    json_decref(root);
-    bpe_free(b);
-    return NULL;
 }
 
 void bpe_free(struct bpe *b)

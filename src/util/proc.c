@@ -75,153 +75,189 @@ static void fill_status(struct proc_result *res, int status)
     }
 }
 
-int proc_run(char *const argv[], const char *stdin_data, double timeout_s, size_t max_capture,
-             int flags, struct proc_result *res, char *err)
+/* One proc_run: the child, its pipes (parent ends; -1 when closed) and its timeout. */
+struct run {
+    pid_t pid;
+    int in_p[2], out_p[2], err_p[2], rep_p[2];
+    const char *in_data; /* stdin bytes not yet written */
+    size_t in_left;
+    uint64_t deadline; /* 0: no timeout */
+    uint64_t kill_at;  /* SIGKILL due (a second after SIGTERM); 0: none */
+    bool term_sent;
+};
+
+static void run_close_all(struct run *rn)
 {
-    memset(res, 0, sizeof *res);
-    int in_p[2] = {-1, -1}, out_p[2] = {-1, -1}, err_p[2] = {-1, -1}, rep_p[2] = {-1, -1};
-    bool merge = flags & PROC_MERGE_STDERR;
-    if (pipe2(in_p, O_CLOEXEC) < 0 || pipe2(out_p, O_CLOEXEC) < 0 ||
-        (!merge && pipe2(err_p, O_CLOEXEC) < 0) || pipe2(rep_p, O_CLOEXEC) < 0) {
-        err_set(err, "pipe: %s", strerror(errno));
-        goto fail;
+    close_fd(&rn->in_p[0]);
+    close_fd(&rn->in_p[1]);
+    close_fd(&rn->out_p[0]);
+    close_fd(&rn->out_p[1]);
+    close_fd(&rn->err_p[0]);
+    close_fd(&rn->err_p[1]);
+    close_fd(&rn->rep_p[0]);
+    close_fd(&rn->rep_p[1]);
+}
+
+/* The timeout: SIGTERM to the child's process group at the deadline, SIGKILL a second later. */
+static void run_enforce_timeout(struct run *rn, struct proc_result *res)
+{
+    uint64_t now = clock_now_ns();
+    if (rn->deadline && !rn->term_sent && now >= rn->deadline) {
+        kill(-rn->pid, SIGTERM);
+        rn->term_sent = true;
+        res->timed_out = true;
+        rn->kill_at = now + 1000000000ull;
     }
-    pid_t pid = fork();
-    if (pid < 0) {
-        err_set(err, "fork: %s", strerror(errno));
-        goto fail;
+    if (rn->kill_at && now >= rn->kill_at) {
+        kill(-rn->pid, SIGKILL);
+        rn->kill_at = 0;
     }
-    if (pid == 0)
-        child_exec(argv, in_p[0], out_p[1], merge ? out_p[1] : err_p[1], rep_p[1], NULL);
-    setpgid(pid, pid);
-    close_fd(&in_p[0]);
-    close_fd(&out_p[1]);
-    close_fd(&err_p[1]);
-    close_fd(&rep_p[1]);
-    int exec_errno = read_exec_report(rep_p[0]);
-    close_fd(&rep_p[0]);
+}
+
+/* Make the pipes, fork and exec. Returns 0 once the child runs argv[0], or -1 with err. */
+static int run_start(struct run *rn, char *const argv[], bool merge, char *err)
+{
+    if (pipe2(rn->in_p, O_CLOEXEC) < 0 || pipe2(rn->out_p, O_CLOEXEC) < 0 ||
+        (!merge && pipe2(rn->err_p, O_CLOEXEC) < 0) || pipe2(rn->rep_p, O_CLOEXEC) < 0)
+        return err_set(err, "pipe: %s", strerror(errno));
+    rn->pid = fork();
+    if (rn->pid < 0)
+        return err_set(err, "fork: %s", strerror(errno));
+    if (rn->pid == 0)
+        child_exec(argv, rn->in_p[0], rn->out_p[1], merge ? rn->out_p[1] : rn->err_p[1],
+                   rn->rep_p[1], NULL);
+    setpgid(rn->pid, rn->pid);
+    close_fd(&rn->in_p[0]);
+    close_fd(&rn->out_p[1]);
+    close_fd(&rn->err_p[1]);
+    close_fd(&rn->rep_p[1]);
+    int exec_errno = read_exec_report(rn->rep_p[0]);
+    close_fd(&rn->rep_p[0]);
     if (exec_errno) {
-        waitpid(pid, NULL, 0);
-        err_set(err, "cannot execute %s: %s", argv[0], strerror(exec_errno));
-        goto fail;
+        waitpid(rn->pid, NULL, 0);
+        return err_set(err, "cannot execute %s: %s", argv[0], strerror(exec_errno));
     }
+    return 0;
+}
 
-    const char *in_data = stdin_data ? stdin_data : "";
-    size_t in_left = strlen(in_data);
-    if (in_left == 0)
-        close_fd(&in_p[1]);
-    else
-        fcntl(in_p[1], F_SETFL, O_NONBLOCK);
-
-    uint64_t deadline = timeout_s > 0 ? clock_now_ns() + (uint64_t)(timeout_s * 1e9) : 0;
-    uint64_t kill_at = 0;
-    bool term_sent = false;
+/* Read what is ready on the child's stdout (k 0) or stderr (k 1) into res, up to max_capture.
+ * Returns -1 when the output cannot be kept (out of memory). */
+static int run_read(struct run *rn, int k, struct proc_result *res, size_t max_capture)
+{
     char chunk[16384];
-    while (out_p[0] >= 0 || err_p[0] >= 0) {
+    int *fd = k == 0 ? &rn->out_p[0] : &rn->err_p[0];
+    struct buf *dst = k == 0 ? &res->out : &res->err_out;
+    ssize_t r = read(*fd, chunk, sizeof chunk);
+    if (r > 0) {
+        size_t room = dst->len < max_capture ? max_capture - dst->len : 0;
+        size_t take = (size_t)r < room ? (size_t)r : room;
+        if (take)
+            buf_append(dst, chunk, take);
+        if (buf_failed(dst))
+            return -1;
+    } else if (r == 0 || errno != EINTR) {
+        close_fd(fd);
+    }
+    return 0;
+}
+
+/* Write what the child's stdin takes now; closed when all is written or it fails. */
+static void run_write(struct run *rn)
+{
+    ssize_t w = write(rn->in_p[1], rn->in_data, rn->in_left);
+    if (w > 0) {
+        rn->in_data += w;
+        rn->in_left -= (size_t)w;
+    }
+    if ((w < 0 && errno != EAGAIN && errno != EINTR) || rn->in_left == 0)
+        close_fd(&rn->in_p[1]);
+}
+
+/* Feed stdin and capture stdout/stderr until the child closes both, under the timeout. Returns
+ * 0, or -1 with err (the child killed and reaped). */
+static int run_pump(struct run *rn, struct proc_result *res, size_t max_capture, char *err)
+{
+    while (rn->out_p[0] >= 0 || rn->err_p[0] >= 0) {
         struct pollfd pfd[3];
-        int n = 0, i_out = -1, i_err = -1, i_in = -1;
-        if (out_p[0] >= 0) {
-            pfd[n] = (struct pollfd){out_p[0], POLLIN, 0};
-            i_out = n++;
+        int n = 0, idx[2] = {-1, -1}, i_in = -1;
+        if (rn->out_p[0] >= 0) {
+            pfd[n] = (struct pollfd){rn->out_p[0], POLLIN, 0};
+            idx[0] = n++;
         }
-        if (err_p[0] >= 0) {
-            pfd[n] = (struct pollfd){err_p[0], POLLIN, 0};
-            i_err = n++;
+        if (rn->err_p[0] >= 0) {
+            pfd[n] = (struct pollfd){rn->err_p[0], POLLIN, 0};
+            idx[1] = n++;
         }
-        if (in_p[1] >= 0) {
-            pfd[n] = (struct pollfd){in_p[1], POLLOUT, 0};
+        if (rn->in_p[1] >= 0) {
+            pfd[n] = (struct pollfd){rn->in_p[1], POLLOUT, 0};
             i_in = n++;
         }
-        int wait_ms = 200;
-        uint64_t now = clock_now_ns();
-        if (deadline && !term_sent && now >= deadline) {
-            kill(-pid, SIGTERM);
-            term_sent = true;
-            res->timed_out = true;
-            kill_at = now + 1000000000ull;
-        }
-        if (kill_at && now >= kill_at) {
-            kill(-pid, SIGKILL);
-            kill_at = 0;
-        }
-        int pr = poll(pfd, (nfds_t)n, wait_ms);
+        run_enforce_timeout(rn, res);
+        int pr = poll(pfd, (nfds_t)n, 200);
         if (pr < 0 && errno != EINTR) {
             err_set(err, "poll: %s", strerror(errno));
-            kill(-pid, SIGKILL);
-            waitpid(pid, NULL, 0);
-            goto fail;
+            kill(-rn->pid, SIGKILL);
+            waitpid(rn->pid, NULL, 0);
+            return -1;
         }
         if (pr <= 0)
             continue;
-        int fds_idx[2] = {i_out, i_err};
         for (int k = 0; k < 2; k++) {
-            int idx = fds_idx[k];
-            if (idx < 0 || !(pfd[idx].revents & (POLLIN | POLLHUP | POLLERR)))
+            if (idx[k] < 0 || !(pfd[idx[k]].revents & (POLLIN | POLLHUP | POLLERR)))
                 continue;
-            int *fd = k == 0 ? &out_p[0] : &err_p[0];
-            struct buf *dst = k == 0 ? &res->out : &res->err_out;
-            ssize_t r = read(*fd, chunk, sizeof chunk);
-            if (r > 0) {
-                size_t room = dst->len < max_capture ? max_capture - dst->len : 0;
-                size_t take = (size_t)r < room ? (size_t)r : room;
-                if (take)
-                    buf_append(dst, chunk, take);
-                if (buf_failed(dst)) {
-                    err_set(err, "out of memory capturing output");
-                    kill(-pid, SIGKILL);
-                    waitpid(pid, NULL, 0);
-                    goto fail;
-                }
-            } else if (r == 0 || errno != EINTR) {
-                close_fd(fd);
+            if (run_read(rn, k, res, max_capture) < 0) {
+                err_set(err, "out of memory capturing output");
+                kill(-rn->pid, SIGKILL);
+                waitpid(rn->pid, NULL, 0);
+                return -1;
             }
         }
-        if (i_in >= 0 && (pfd[i_in].revents & (POLLOUT | POLLERR | POLLHUP))) {
-            ssize_t w = write(in_p[1], in_data, in_left);
-            if (w > 0) {
-                in_data += w;
-                in_left -= (size_t)w;
-            }
-            if ((w < 0 && errno != EAGAIN && errno != EINTR) || in_left == 0)
-                close_fd(&in_p[1]);
-        }
+        if (i_in >= 0 && (pfd[i_in].revents & (POLLOUT | POLLERR | POLLHUP)))
+            run_write(rn);
     }
-    close_fd(&in_p[1]);
-    /* Output closed; the child may still be running (it closed stdout). Keep the timeout. */
+    return 0;
+}
+
+/* Output closed; the child may still be running (it closed stdout). Wait for it under the
+ * timeout. Returns 0 with res's status filled, or -1 with err. */
+static int run_reap(struct run *rn, struct proc_result *res, char *err)
+{
     int status = 0;
     for (;;) {
-        pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid)
+        pid_t w = waitpid(rn->pid, &status, WNOHANG);
+        if (w == rn->pid)
             break;
-        if (w < 0 && errno != EINTR) {
-            err_set(err, "waitpid: %s", strerror(errno));
-            goto fail;
-        }
-        uint64_t now = clock_now_ns();
-        if (deadline && !term_sent && now >= deadline) {
-            kill(-pid, SIGTERM);
-            term_sent = true;
-            res->timed_out = true;
-            kill_at = now + 1000000000ull;
-        }
-        if (kill_at && now >= kill_at) {
-            kill(-pid, SIGKILL);
-            kill_at = 0;
-        }
+        if (w < 0 && errno != EINTR)
+            return err_set(err, "waitpid: %s", strerror(errno));
+        run_enforce_timeout(rn, res);
         clock_sleep_ns(5000000, NULL);
     }
     fill_status(res, status);
     return 0;
-fail:
-    close_fd(&in_p[0]);
-    close_fd(&in_p[1]);
-    close_fd(&out_p[0]);
-    close_fd(&out_p[1]);
-    close_fd(&err_p[0]);
-    close_fd(&err_p[1]);
-    close_fd(&rep_p[0]);
-    close_fd(&rep_p[1]);
-    return -1;
+}
+
+int proc_run(char *const argv[], const char *stdin_data, double timeout_s, size_t max_capture,
+             int flags, struct proc_result *res, char *err)
+{
+    memset(res, 0, sizeof *res);
+    struct run rn = {.in_p = {-1, -1}, .out_p = {-1, -1}, .err_p = {-1, -1}, .rep_p = {-1, -1}};
+    if (run_start(&rn, argv, flags & PROC_MERGE_STDERR, err) < 0) {
+        run_close_all(&rn);
+        return -1;
+    }
+    rn.in_data = stdin_data ? stdin_data : "";
+    rn.in_left = strlen(rn.in_data);
+    if (rn.in_left == 0)
+        close_fd(&rn.in_p[1]);
+    else
+        fcntl(rn.in_p[1], F_SETFL, O_NONBLOCK);
+    rn.deadline = timeout_s > 0 ? clock_now_ns() + (uint64_t)(timeout_s * 1e9) : 0;
+    int rc = run_pump(&rn, res, max_capture, err);
+    close_fd(&rn.in_p[1]);
+    if (rc == 0)
+        rc = run_reap(&rn, res, err);
+    run_close_all(&rn);
+    return rc;
 }
 
 int proc_run_shell(const char *cmdline, double timeout_s, size_t max_capture, int flags,

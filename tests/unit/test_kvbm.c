@@ -765,7 +765,7 @@ static void test_allocation_failures(void **state)
                 struct kvbm_admit_result res;
                 int rc = kvbm_admit(m, seqs[k], lens[k], lens[k], lens[k], &seq, &res);
                 if (rc != 1)
-                    continue; /* not admitted now: the engine would retry */
+                    continue; /* not admitted now (the engine would retry) or out of memory */
                 kvbm_register(m, &seq);
                 kvbm_release(m, &seq);
             }
