@@ -90,9 +90,12 @@ static int teardown(void **state)
 
 static const volatile sig_atomic_t not_interrupted = 0;
 
-/* One closed-loop phase of every prompt, rows to rows_path. Returns loadgen_run_phase's answer. */
-static int run_phase(struct fixture *f, const char *rows_path, enum http_transport t,
-                     const char *api_key, struct loadgen *lg, struct phase_result *out)
+/* One closed-loop phase of every prompt, rows to rows_path; with fault_nth > 0 the phase itself
+ * (not the set-up before it) has its fault_nth-th allocation failed. Returns
+ * loadgen_run_phase's answer. */
+static int run_phase_faulted(struct fixture *f, const char *rows_path, enum http_transport t,
+                             const char *api_key, struct loadgen *lg, struct phase_result *out,
+                             long fault_nth)
 {
     static const struct gen_params gp = {.max_tokens = 8, .temperature = 0, .top_p = 1};
     memset(lg, 0, sizeof *lg);
@@ -111,7 +114,17 @@ static int run_phase(struct fixture *f, const char *rows_path, enum http_transpo
     assert_int_equal(loadgen_init(lg, err), 0);
     assert_int_equal(loadgen_open_rows(lg, rows_path, err), 0);
     struct phase_plan pp = {.name = "p", .prompts = f->ptrs, .n = N_PROMPTS, .concurrency = 2};
-    return loadgen_run_phase(lg, &pp, out, err);
+    if (fault_nth > 0)
+        fault_arm(fault_nth, false);
+    int rc = loadgen_run_phase(lg, &pp, out, err);
+    fault_disarm();
+    return rc;
+}
+
+static int run_phase(struct fixture *f, const char *rows_path, enum http_transport t,
+                     const char *api_key, struct loadgen *lg, struct phase_result *out)
+{
+    return run_phase_faulted(f, rows_path, t, api_key, lg, out, 0);
 }
 
 /* The rows file: each line one whole JSON object. Returns the number of lines. */
@@ -197,9 +210,7 @@ static void test_alloc_failure_never_tears_a_row(void **state)
         snprintf(path, sizeof path, "%s/fault-%ld.jsonl", f->dir, nth);
         struct loadgen lg;
         struct phase_result out;
-        fault_arm(nth, false);
-        int rc = run_phase(f, path, HTTP_TRANSPORT_NATIVE, NULL, &lg, &out);
-        fault_disarm();
+        int rc = run_phase_faulted(f, path, HTTP_TRANSPORT_NATIVE, NULL, &lg, &out, nth);
         size_t rows = whole_rows(path);
         assert_int_equal(rows, lg.rows_written);
         if (rc == 0) {
