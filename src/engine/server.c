@@ -93,7 +93,7 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json
 {
     if (!v)
         return send_text(c, status, "application/json", "", 0, request_id);
-    char *s = json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    char *s = json_text(v, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(v);
     if (!s)
         return MHD_NO;

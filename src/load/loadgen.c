@@ -185,7 +185,7 @@ int loadgen_init(struct loadgen *lg, char *err)
         json_object_set_new(lg->gen_params_json, "seed", json_integer(gp->seed));
     if (json_canonical_sha256(lg->gen_params_json, lg->params_sha256) < 0)
         return err_set(err, "cannot hash the generation parameters");
-    lg->gen_params_text = json_dumps(lg->gen_params_json, JSON_DUMP_FLAGS_LINE);
+    lg->gen_params_text = json_text(lg->gen_params_json, JSON_DUMP_FLAGS_LINE);
     if (!lg->gen_params_text)
         return err_set(err, "cannot serialise the generation parameters");
     lg->rows_fd = -1;
@@ -227,7 +227,7 @@ char *loadgen_body(const struct loadgen *lg, const struct prompt *p)
         json_object_set_new(b, "stream_options", json_pack("{s:b}", "include_usage", 1));
     if (gp->has_seed)
         json_object_set_new(b, "seed", json_integer(gp->seed));
-    char *s = json_dumps(b, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    char *s = json_text(b, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(b);
     return s;
 }

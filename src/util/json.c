@@ -33,6 +33,16 @@ int json_dump_buf(struct buf *b, const json_t *v, size_t flags)
     return 0;
 }
 
+char *json_text(const json_t *v, size_t flags)
+{
+    struct buf b = BUF_INIT;
+    if (json_dump_buf(&b, v, flags) < 0) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_detach(&b);
+}
+
 static bool dump_to_buf(struct buf *b, const json_t *v, size_t flags)
 {
     return json_dump_buf(b, v, flags) == 0;

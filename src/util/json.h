@@ -22,6 +22,9 @@
  * cannot be serialised or memory ran out (b is then failed). Use it rather than json_dumps: a
  * failed append inside jansson's json_dumps can drop text without an error. */
 BUF_MUST_CHECK int json_dump_buf(struct buf *b, const json_t *v, size_t flags);
+/* v serialised with jansson's flags, as a heap string the caller frees; NULL when v cannot be
+ * serialised or memory ran out. The drop-in for json_dumps (see json_dump_buf). */
+BUF_MUST_CHECK char *json_text(const json_t *v, size_t flags);
 /* Canonical text of v. Caller frees. NULL only when out of memory. */
 char *json_canonical(const json_t *v);
 /* SHA-256 hex of the canonical text of v. Returns 0 or -1. */
