@@ -9,6 +9,7 @@
 #include "model/engines.h"
 #include "analysis/signals.h"
 #include "cmd/cmd.h"
+#include "probe/kvsnap.h"
 #include "probe/prom.h"
 #include "util/json.h"
 
