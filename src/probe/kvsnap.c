@@ -63,6 +63,27 @@ static json_t *trtllm_json(const char *body, size_t len, char *err, size_t errle
     return o;
 }
 
+void kvsnap_parse(const char *body, size_t len, struct kv_snapshot *out)
+{
+    if (len && (body[0] == '[' || body[0] == '{')) {
+        out->metrics = trtllm_json(body, len, out->error, sizeof out->error);
+        out->success = out->metrics != NULL;
+        return;
+    }
+    struct prom_result pr;
+    if (prom_parse(body, len, &pr) < 0) {
+        snprintf(out->error, sizeof out->error, "out of memory parsing metrics");
+        return;
+    }
+    out->success = true;
+    out->metrics = prom_to_json(&pr);
+    out->malformed_lines = pr.malformed_lines;
+    if (pr.malformed_lines)
+        snprintf(out->error, sizeof out->error, "%zu malformed lines skipped (first: %s)",
+                 pr.malformed_lines, pr.first_error);
+    prom_free(&pr);
+}
+
 void kvsnap_take(const char *url, double timeout_s, const char *label, const char *const *families,
                  struct kv_snapshot *out)
 {
@@ -82,23 +103,8 @@ void kvsnap_take(const char *url, double timeout_s, const char *label, const cha
         snprintf(out->error, sizeof out->error, "%s", req.error_text);
     } else if (req.status != 200) {
         snprintf(out->error, sizeof out->error, "HTTP %ld from %s", req.status, url);
-    } else if (req.body_buf.len && (req.body_buf.data[0] == '[' || req.body_buf.data[0] == '{')) {
-        out->metrics =
-            trtllm_json(buf_cstr(&req.body_buf), req.body_buf.len, out->error, sizeof out->error);
-        out->success = out->metrics != NULL;
     } else {
-        struct prom_result pr;
-        if (prom_parse(buf_cstr(&req.body_buf), req.body_buf.len, &pr) < 0) {
-            snprintf(out->error, sizeof out->error, "out of memory parsing metrics");
-        } else {
-            out->success = true;
-            out->metrics = prom_to_json(&pr);
-            out->malformed_lines = pr.malformed_lines;
-            if (pr.malformed_lines)
-                snprintf(out->error, sizeof out->error, "%zu malformed lines skipped (first: %s)",
-                         pr.malformed_lines, pr.first_error);
-            prom_free(&pr);
-        }
+        kvsnap_parse(buf_cstr(&req.body_buf), req.body_buf.len, out);
     }
     http_req_cleanup(&req);
     if (out->success && families && families[0] && !engine_has_family(out->metrics, families)) {

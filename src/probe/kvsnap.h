@@ -32,6 +32,9 @@ extern const char *const KV_GAUGES[];
  * failed snapshot too (wrong_families), never a source of zeros. */
 void kvsnap_take(const char *url, double timeout_s, const char *label, const char *const *families,
                  struct kv_snapshot *out);
+/* The metrics of a scrape's body (Prometheus text, or trtllm-serve's JSON) into out->metrics,
+ * out->success and out->malformed_lines (out's other members are left as they are). */
+void kvsnap_parse(const char *body, size_t len, struct kv_snapshot *out);
 void kvsnap_free(struct kv_snapshot *s);
 /* {label, time, success, error, metrics, malformed_lines}. New reference. */
 json_t *kvsnap_json(const struct kv_snapshot *s);
