@@ -544,7 +544,8 @@ const struct validity_rule VALIDITY_RULES[] = {
     {"server_truncated_prompts",
      "the server reported fewer prompt tokens than were sent: it truncated prompts"},
     {"artifact_write_failed",
-     "an artifact could not be written completely (disk full or I/O error)"},
+     "an artifact could not be written whole: out of memory or a disk error; the run's files are "
+     "incomplete"},
     {NULL, NULL},
 };
 
