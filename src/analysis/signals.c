@@ -170,14 +170,13 @@ static void phase_figures(json_t *o, const char *prefix, const struct kv_view *v
 /* The verdict on replay_A's onboarding (r: replay; w_on, p_on: what warm_A and pressure_B
  * onboarded): the signal's name, its sentence in text, and disk_onboard_in_replay in o when the
  * engine told. */
-static const char *eviction_verdict(json_t *o, const struct kv_view *r_view, bool tiers,
-                                    double r_on, double w_on, double p_on, char *text, size_t len)
+static const char *eviction_verdict(json_t *o, const struct kv_view *r, bool tiers, double r_on,
+                                    double w_on, double p_on, char *text, size_t len)
 {
-    const struct kv_view r = *r_view;
     const char *sig;
     if (tiers && r_on > 0) {
-        bool disk = (r.have_on_disk && r.on_disk > 0) || (r.have_r_disk && r.r_disk > 0);
-        bool told = r.have_on_disk || r.have_r_disk;
+        bool disk = (r->have_on_disk && r->on_disk > 0) || (r->have_r_disk && r->r_disk > 0);
+        bool told = r->have_on_disk || r->have_r_disk;
         if (!told) {
             sig = "onboard_detected_tier_unknown";
             snprintf(text, len,
@@ -187,20 +186,20 @@ static const char *eviction_verdict(json_t *o, const struct kv_view *r_view, boo
                      r_on);
         } else {
             sig = "disk_rehydrate_detected";
-            if (r.have_on_host || r.have_on_disk)
+            if (r->have_on_host || r->have_on_disk)
                 snprintf(text, len,
                          "Replay onboarded %.0f blocks into device memory: %.0f from disk (G3->G1, "
                          "d2d) and %.0f from host memory (G2->G1, h2d); %.0f prompt tokens were "
                          "reused instead of recomputed.",
-                         r_on, r.on_disk, r.on_host, r.have_reused ? r.reused : 0);
+                         r_on, r->on_disk, r->on_host, r->have_reused ? r->reused : 0);
             else
                 snprintf(text, len,
                          "Replay reused %.0f prompt tokens from lower tiers: %.0f from "
                          "disk/storage and %.0f from host memory.",
-                         r_on, r.r_disk, r.r_host);
+                         r_on, r->r_disk, r->r_host);
         }
         json_put_bool(o, "disk_onboard_in_replay", disk);
-    } else if (r.have_reused && r.reused <= 0) {
+    } else if (r->have_reused && r->reused <= 0) {
         sig = "no_onboard_no_reuse_signal";
         snprintf(text, len,
                  "Replay matched no tokens: prefix reuse never triggered, so rehydrate could "
@@ -212,20 +211,20 @@ static const char *eviction_verdict(json_t *o, const struct kv_view *r_view, boo
                  "Replay reused %.0f prompt tokens, but this engine does not say from which tier: "
                  "a read-back from host memory or disk cannot be told apart from reuse in device "
                  "memory here (compare TTFT, or the block-device reads of the I/O signal).",
-                 r.reused);
+                 r->reused);
     } else if (w_on > 0 || p_on > 0) {
         sig = "onboard_outside_replay";
         snprintf(text, len,
                  "Blocks were onboarded while warming or under pressure (%.0f, %.0f) but not in "
                  "replay, which reused %.0f tokens from device memory: pressure did not evict "
                  "set A from the fast tier.",
-                 w_on, p_on, r.reused);
+                 w_on, p_on, r->reused);
     } else {
         sig = "no_onboard_signal";
         snprintf(text, len,
                  "Replay reused %.0f tokens but onboarded no block: set A stayed in device "
                  "memory. Add pressure (--eviction-b-requests) or shrink the device cache.",
-                 r.reused);
+                 r->reused);
     }
     return sig;
 }
@@ -262,17 +261,16 @@ static void diagnose_never_reached_disk(json_t *o, const char *sig, const json_t
 
 /* The other diagnoses, when none is set yet: read back from host memory only, or reused from
  * device memory only; the sentence is extended or kept. */
-static void diagnose_where_a_stayed(json_t *o, const char *sig, const struct kv_view *r_view,
-                                    char *text, size_t len)
+static void diagnose_where_a_stayed(json_t *o, const char *sig, const struct kv_view *r, char *text,
+                                    size_t len)
 {
-    const struct kv_view r = *r_view;
     if (!json_object_get(o, "diagnosis") && strcmp(sig, "disk_rehydrate_detected") == 0 &&
-        r.have_on_disk && r.on_disk <= 0 && r.have_on_host && r.on_host > 0) {
+        r->have_on_disk && r->on_disk <= 0 && r->have_on_host && r->on_host > 0) {
         /* read back, but from host memory only: A had not left the host tier */
         json_put(o, "diagnosis",
                  json_pack("{s:s, s:f, s:f}", "cause", "set_a_still_in_host",
-                           "replay_onboard_blocks_host", r.on_host, "replay_onboard_blocks_disk",
-                           r.on_disk));
+                           "replay_onboard_blocks_host", r->on_host, "replay_onboard_blocks_disk",
+                           r->on_disk));
         size_t used = strlen(text);
         snprintf(text + used, len - used,
                  " None came from disk: set A was still in host memory, so pressure_B did not "
@@ -282,7 +280,7 @@ static void diagnose_where_a_stayed(json_t *o, const char *sig, const struct kv_
         /* reused from device memory: A never left it */
         json_put(
             o, "diagnosis",
-            json_pack("{s:s, s:f}", "cause", "set_b_too_small", "replay_reused_tokens", r.reused));
+            json_pack("{s:s, s:f}", "cause", "set_b_too_small", "replay_reused_tokens", r->reused));
     }
 }
 
@@ -296,9 +294,8 @@ json_t *signal_eviction_kvbm(const json_t *warm, const json_t *pressure, const j
     phase_figures(o, "replay", &r, replay);
     double r_on = 0, w_on = 0, p_on = 0;
     bool tiers = onboarded(&r, &r_on);
-    bool w_tiers = onboarded(&w, &w_on), p_tiers = onboarded(&p, &p_on);
-    (void)w_tiers;
-    (void)p_tiers;
+    (void)onboarded(&w, &w_on); /* warm_A's and pressure_B's: 0 where the engine does not tell */
+    (void)onboarded(&p, &p_on);
     json_put(o, "replay_reused_tokens_host", opt(r.have_r_host, r.r_host));
     json_put(o, "replay_reused_tokens_disk", opt(r.have_r_disk, r.r_disk));
     json_put(o, "replay_reused_tokens_external", opt(r.have_r_ext, r.r_ext));
