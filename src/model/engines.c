@@ -264,6 +264,14 @@ static const struct ctx_limit_source LLAMACPP_CTX[] = {
     {NULL, NULL},
 };
 
+static const char *const DYNAMO_HEALTH[] = {"\"instances\"", "\"endpoints\"", NULL};
+static const char *const DYNAMO_API_FAMILIES[] = {"dynamo_", NULL};
+static const struct engine_marks DYNAMO_MARKS = {
+    .health = DYNAMO_HEALTH,
+    .health_says = "/health lists Dynamo endpoints and instances",
+    .api_families = DYNAMO_API_FAMILIES,
+    .port_says = "KVBM's kvbm_* metrics",
+};
 const struct engine_profile ENGINE_DYNAMO = {
     .name = "dynamo",
     .title = "NVIDIA Dynamo + KVBM",
@@ -276,6 +284,7 @@ const struct engine_profile ENGINE_DYNAMO = {
     .ctx_limits = NULL, /* the frontend publishes none: --engine-max-input-tokens */
     .kv_modes_instead = NULL,
     .serve = &DYNAMO_SERVE,
+    .marks = &DYNAMO_MARKS,
 };
 static const struct engine_profile VLLM = {
     .name = "vllm",
@@ -372,6 +381,44 @@ void engine_named(const struct engine_profile *p, struct engine_id *out)
 }
 
 /* The profile whose marks the server shows, with the sentence that says which. */
+/* Whether body carries every string of marks. */
+static bool carries_all(const char *body, const char *const *marks)
+{
+    for (size_t i = 0; marks[i]; i++)
+        if (!strstr(body, marks[i]))
+            return false;
+    return true;
+}
+
+/* The profile whose further marks (struct engine_marks) the server shows, strongest first: its
+ * /health body, its families on the base URL's /metrics, its own families at the KV metrics URL. */
+static const struct engine_profile *match_marks(const struct engine_seen *s, char *ev, size_t len)
+{
+    for (size_t i = 0; s->health_body && ENGINE_PROFILES[i]; i++) {
+        const struct engine_marks *m = ENGINE_PROFILES[i]->marks;
+        if (m && m->health && carries_all(s->health_body, m->health)) {
+            snprintf(ev, len, "%s", m->health_says);
+            return ENGINE_PROFILES[i];
+        }
+    }
+    for (size_t i = 0; s->metrics && ENGINE_PROFILES[i]; i++) {
+        const struct engine_marks *m = ENGINE_PROFILES[i]->marks;
+        if (m && m->api_families && engine_has_family(s->metrics, m->api_families)) {
+            snprintf(ev, len, "the base URL's /metrics carries %s* metrics", m->api_families[0]);
+            return ENGINE_PROFILES[i];
+        }
+    }
+    for (size_t i = 0; s->kvbm_metrics && ENGINE_PROFILES[i]; i++) {
+        const struct engine_profile *p = ENGINE_PROFILES[i];
+        if (!p->metrics_url && p->marks && engine_has_family(s->kvbm_metrics, p->families)) {
+            snprintf(ev, len, "the KV metrics URL carries %s", p->marks->port_says);
+            return p;
+        }
+    }
+    return NULL;
+}
+
+/* The profile whose marks the server shows, with the sentence that says which. */
 static const struct engine_profile *match(const struct engine_seen *s, char *ev, size_t len)
 {
     const json_t *m0 = json_array_get(json_object_get(s->models, "data"), 0);
@@ -383,26 +430,17 @@ static const struct engine_profile *match(const struct engine_seen *s, char *ev,
             return p;
         }
     }
+    /* families served at the base URL (a profile with no metrics_url serves them elsewhere) */
     for (size_t i = 0; s->metrics && ENGINE_PROFILES[i]; i++) {
         const struct engine_profile *p = ENGINE_PROFILES[i];
-        if (p != &ENGINE_DYNAMO && engine_has_family(s->metrics, p->families)) {
+        if (p->metrics_url && engine_has_family(s->metrics, p->families)) {
             snprintf(ev, len, "the base URL's /metrics carries %s* metrics", p->families[0]);
             return p;
         }
     }
-    if (s->health_body && strstr(s->health_body, "\"instances\"") &&
-        strstr(s->health_body, "\"endpoints\"")) {
-        snprintf(ev, len, "/health lists Dynamo endpoints and instances");
-        return &ENGINE_DYNAMO;
-    }
-    if (s->metrics && engine_has_family(s->metrics, (const char *const[]){"dynamo_", NULL})) {
-        snprintf(ev, len, "the base URL's /metrics carries dynamo_* metrics");
-        return &ENGINE_DYNAMO;
-    }
-    if (s->kvbm_metrics && engine_has_family(s->kvbm_metrics, DYNAMO_FAMILIES)) {
-        snprintf(ev, len, "the KV metrics URL carries KVBM's kvbm_* metrics");
-        return &ENGINE_DYNAMO;
-    }
+    const struct engine_profile *p = match_marks(s, ev, len);
+    if (p)
+        return p;
     snprintf(ev, len,
              "nothing identified the engine: /v1/models %s%s%s%s, /health %s, /metrics %s, KV "
              "metrics URL %s (--engine NAME chooses a profile)",

@@ -238,6 +238,16 @@ extern const struct served_metric KVBM_SERVED[];
 
 /* ------------------------------------------------------------ profiles */
 
+/* What identifies an engine beyond its /v1/models owner and its metric families on the base URL
+ * (engine_detect tries these after those of every profile). */
+struct engine_marks {
+    const char *const *health;       /* strings its /health body carries, all of them; or NULL */
+    const char *health_says;         /* the evidence sentence when they do */
+    const char *const *api_families; /* prefixes on the base URL's /metrics; or NULL */
+    const char *port_says;           /* what the KV metrics URL carries when it shows the
+                                        profile's families (a profile with no metrics_url) */
+};
+
 struct engine_profile {
     const char *name;
     const char *title;           /* for reports */
@@ -255,6 +265,7 @@ struct engine_profile {
     const char *kv_modes_instead;
     /* what `kvbench serve --personality NAME` imitates of it; NULL: no personality */
     const struct personality *serve;
+    const struct engine_marks *marks; /* NULL: owner and families only */
 };
 
 /* NVIDIA Dynamo + KVBM: KVBM's own counters, whose keys (<metric>_delta) the KV delta object of
