@@ -4,6 +4,8 @@
  */
 #include "analysis/signals.h"
 
+#include "model/engines.h"
+
 #include "util/buf.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -60,30 +62,38 @@ json_t *signal_eviction_io(const json_t *warm_io, const json_t *pressure_io,
                      "readback_threshold_mib", threshold, "interpretation", text);
 }
 
-/* A generic KV field of a phase delta (engines.h): from its engine_delta when the engine profile
- * wrote one, else from KVBM's own keys. False when unavailable or null: never read as 0. */
-static bool gen(const json_t *d, const char *field, double *out)
+/* A generic KV field of a phase delta (model/engines.h): from its engine_delta when the engine
+ * profile wrote one, else from KVBM's own keys (<metric>_delta) read by the Dynamo profile's
+ * rules, the same rules engine_delta reads KVBM by. False when unavailable or null: never read
+ * as 0. */
+static bool gen(const json_t *d, enum kv_field field, double *out)
 {
     if (!available(d))
         return false;
     const json_t *ed = json_object_get(d, "engine_delta");
-    const json_t *v;
     if (ed) {
-        v = json_object_get(ed, field);
-    } else {
-        const char *k =
-            strcmp(field, "reused_tokens") == 0         ? "kvbm_matched_tokens_delta"
-            : strcmp(field, "onboard_blocks_host") == 0 ? "kvbm_onboard_blocks_h2d_delta"
-            : strcmp(field, "onboard_blocks_disk") == 0 ? "kvbm_onboard_blocks_d2d_delta"
-            : strcmp(field, "offload_blocks_host") == 0 ? "kvbm_offload_blocks_d2h_delta"
-            : strcmp(field, "offload_blocks_disk") == 0 ? "kvbm_offload_blocks_h2d_delta"
-                                                        : NULL;
-        v = k ? json_object_get(d, k) : NULL;
+        const json_t *v = json_object_get(ed, KV_FIELD_NAMES[field]);
+        if (!json_is_number(v))
+            return false;
+        *out = json_number_value(v);
+        return true;
     }
-    if (!json_is_number(v))
-        return false;
-    *out = json_number_value(v);
-    return true;
+    bool any = false;
+    double sum = 0;
+    for (const struct kv_rule *r = ENGINE_DYNAMO.rules; r->metric; r++) {
+        if (r->field != field)
+            continue;
+        char key[128];
+        snprintf(key, sizeof key, "%s_delta", r->metric);
+        const json_t *v = json_object_get(d, key);
+        if (json_is_number(v)) {
+            sum += json_number_value(v) * r->scale;
+            any = true;
+        }
+    }
+    if (any)
+        *out = sum;
+    return any;
 }
 
 static json_t *opt(bool have, double v)
@@ -104,12 +114,12 @@ static struct kv_view view(const json_t *d, double cached)
 {
     struct kv_view v = {0};
     v.avail = available(d);
-    v.have_reused = gen(d, "reused_tokens", &v.reused);
-    v.have_on_host = gen(d, "onboard_blocks_host", &v.on_host);
-    v.have_on_disk = gen(d, "onboard_blocks_disk", &v.on_disk);
-    v.have_r_host = gen(d, "reused_tokens_host", &v.r_host);
-    v.have_r_disk = gen(d, "reused_tokens_disk", &v.r_disk);
-    v.have_r_ext = gen(d, "reused_tokens_external", &v.r_ext);
+    v.have_reused = gen(d, KF_REUSED_TOKENS, &v.reused);
+    v.have_on_host = gen(d, KF_ONBOARD_HOST, &v.on_host);
+    v.have_on_disk = gen(d, KF_ONBOARD_DISK, &v.on_disk);
+    v.have_r_host = gen(d, KF_REUSED_HOST, &v.r_host);
+    v.have_r_disk = gen(d, KF_REUSED_DISK, &v.r_disk);
+    v.have_r_ext = gen(d, KF_REUSED_EXTERNAL, &v.r_ext);
     v.have_cached = cached >= 0;
     v.cached = cached;
     if (!v.have_reused && v.have_cached) { /* no counter: the responses' own account */
@@ -139,8 +149,8 @@ static void phase_figures(json_t *o, const char *prefix, const struct kv_view *v
 {
     double on = 0, off = 0, off_d = 0;
     bool have_on = onboarded(v, &on);
-    bool have_off = gen(d, "offload_blocks_host", &off);
-    if (gen(d, "offload_blocks_disk", &off_d)) {
+    bool have_off = gen(d, KF_OFFLOAD_HOST, &off);
+    if (gen(d, KF_OFFLOAD_DISK, &off_d)) {
         off += off_d;
         have_off = true;
     }
@@ -157,6 +167,123 @@ static void phase_figures(json_t *o, const char *prefix, const struct kv_view *v
     json_put(o, key, opt(have_off, off));
 }
 
+/* The verdict on replay_A's onboarding (r: replay; w_on, p_on: what warm_A and pressure_B
+ * onboarded): the signal's name, its sentence in text, and disk_onboard_in_replay in o when the
+ * engine told. */
+static const char *eviction_verdict(json_t *o, const struct kv_view *r, bool tiers, double r_on,
+                                    double w_on, double p_on, char *text, size_t len)
+{
+    const char *sig;
+    if (tiers && r_on > 0) {
+        bool disk = (r->have_on_disk && r->on_disk > 0) || (r->have_r_disk && r->r_disk > 0);
+        bool told = r->have_on_disk || r->have_r_disk;
+        if (!told) {
+            sig = "onboard_detected_tier_unknown";
+            snprintf(text, len,
+                     "Replay reused %.0f prompt tokens from the engine's offload tier (KV "
+                     "connector); the engine does not say whether they came from host memory or "
+                     "disk.",
+                     r_on);
+        } else {
+            sig = "disk_rehydrate_detected";
+            if (r->have_on_host || r->have_on_disk)
+                snprintf(text, len,
+                         "Replay onboarded %.0f blocks into device memory: %.0f from disk (G3->G1, "
+                         "d2d) and %.0f from host memory (G2->G1, h2d); %.0f prompt tokens were "
+                         "reused instead of recomputed.",
+                         r_on, r->on_disk, r->on_host, r->have_reused ? r->reused : 0);
+            else
+                snprintf(text, len,
+                         "Replay reused %.0f prompt tokens from lower tiers: %.0f from "
+                         "disk/storage and %.0f from host memory.",
+                         r_on, r->r_disk, r->r_host);
+        }
+        json_put_bool(o, "disk_onboard_in_replay", disk);
+    } else if (r->have_reused && r->reused <= 0) {
+        sig = "no_onboard_no_reuse_signal";
+        snprintf(text, len,
+                 "Replay matched no tokens: prefix reuse never triggered, so rehydrate could "
+                 "not happen. Check that prompts are byte-identical (--prompt-salt) and that "
+                 "the engine has block reuse enabled.");
+    } else if (!tiers) {
+        sig = "reuse_in_replay_tier_unknown";
+        snprintf(text, len,
+                 "Replay reused %.0f prompt tokens, but this engine does not say from which tier: "
+                 "a read-back from host memory or disk cannot be told apart from reuse in device "
+                 "memory here (compare TTFT, or the block-device reads of the I/O signal).",
+                 r->reused);
+    } else if (w_on > 0 || p_on > 0) {
+        sig = "onboard_outside_replay";
+        snprintf(text, len,
+                 "Blocks were onboarded while warming or under pressure (%.0f, %.0f) but not in "
+                 "replay, which reused %.0f tokens from device memory: pressure did not evict "
+                 "set A from the fast tier.",
+                 w_on, p_on, r->reused);
+    } else {
+        sig = "no_onboard_signal";
+        snprintf(text, len,
+                 "Replay reused %.0f tokens but onboarded no block: set A stayed in device "
+                 "memory. Add pressure (--eviction-b-requests) or shrink the device cache.",
+                 r->reused);
+    }
+    return sig;
+}
+
+/* No read-back because set A never reached the disk (issue 14's diagnosis), when the figures of
+ * warm_A and replay_A tell: the diagnosis into o, its sentence into text. */
+static void diagnose_never_reached_disk(json_t *o, const char *sig, const json_t *warm,
+                                        const json_t *replay, char *text, size_t len)
+{
+    double w_off_h = 0, w_off_d = 0, r_off_d = 0;
+    if (strcmp(sig, "disk_rehydrate_detected") != 0 &&
+        strcmp(sig, "onboard_detected_tier_unknown") != 0 && gen(warm, KF_OFFLOAD_HOST, &w_off_h) &&
+        gen(warm, KF_OFFLOAD_DISK, &w_off_d) && w_off_h > 0 && w_off_d <= 0) {
+        bool late = gen(replay, KF_OFFLOAD_DISK, &r_off_d) && r_off_d > 0;
+        char late_text[160] = "";
+        if (late)
+            snprintf(late_text, sizeof late_text,
+                     " replay_A then wrote %.0f blocks to disk itself: set A reached the disk "
+                     "only during the replay.",
+                     r_off_d);
+        snprintf(text, len,
+                 "Set A never reached the disk tier: warm_A offloaded %.0f blocks to host memory "
+                 "and none to disk (a disk offload filter admits a block only on its second "
+                 "sighting), so once pressure_B pushed A out of the faster tiers there was "
+                 "nothing to read back.%s Run the engine without the filter "
+                 "(--disable-disk-offload-filter) or send set A twice before the pressure.",
+                 w_off_h, late_text);
+        json_put(o, "diagnosis",
+                 json_pack("{s:s, s:f, s:f, s:o}", "cause", "set_a_never_reached_disk",
+                           "warm_offload_blocks_host", w_off_h, "warm_offload_blocks_disk", w_off_d,
+                           "replay_offload_blocks_disk", late ? json_real(r_off_d) : json_null()));
+    }
+}
+
+/* The other diagnoses, when none is set yet: read back from host memory only, or reused from
+ * device memory only; the sentence is extended or kept. */
+static void diagnose_where_a_stayed(json_t *o, const char *sig, const struct kv_view *r, char *text,
+                                    size_t len)
+{
+    if (!json_object_get(o, "diagnosis") && strcmp(sig, "disk_rehydrate_detected") == 0 &&
+        r->have_on_disk && r->on_disk <= 0 && r->have_on_host && r->on_host > 0) {
+        /* read back, but from host memory only: A had not left the host tier */
+        json_put(o, "diagnosis",
+                 json_pack("{s:s, s:f, s:f}", "cause", "set_a_still_in_host",
+                           "replay_onboard_blocks_host", r->on_host, "replay_onboard_blocks_disk",
+                           r->on_disk));
+        size_t used = strlen(text);
+        snprintf(text + used, len - used,
+                 " None came from disk: set A was still in host memory, so pressure_B did not "
+                 "push it past the host tier (more --eviction-b-requests, or a smaller host "
+                 "cache).");
+    } else if (!json_object_get(o, "diagnosis") && strcmp(sig, "no_onboard_signal") == 0) {
+        /* reused from device memory: A never left it */
+        json_put(
+            o, "diagnosis",
+            json_pack("{s:s, s:f}", "cause", "set_b_too_small", "replay_reused_tokens", r->reused));
+    }
+}
+
 json_t *signal_eviction_kvbm(const json_t *warm, const json_t *pressure, const json_t *replay,
                              double replay_cached)
 {
@@ -167,9 +294,8 @@ json_t *signal_eviction_kvbm(const json_t *warm, const json_t *pressure, const j
     phase_figures(o, "replay", &r, replay);
     double r_on = 0, w_on = 0, p_on = 0;
     bool tiers = onboarded(&r, &r_on);
-    bool w_tiers = onboarded(&w, &w_on), p_tiers = onboarded(&p, &p_on);
-    (void)w_tiers;
-    (void)p_tiers;
+    (void)onboarded(&w, &w_on); /* warm_A's and pressure_B's: 0 where the engine does not tell */
+    (void)onboarded(&p, &p_on);
     json_put(o, "replay_reused_tokens_host", opt(r.have_r_host, r.r_host));
     json_put(o, "replay_reused_tokens_disk", opt(r.have_r_disk, r.r_disk));
     json_put(o, "replay_reused_tokens_external", opt(r.have_r_ext, r.r_ext));
@@ -190,102 +316,9 @@ json_t *signal_eviction_kvbm(const json_t *warm, const json_t *pressure, const j
                  : r.reused > 0 ? "reuse_present"
                                 : "reuse_absent");
     char text[560];
-    const char *sig;
-    if (tiers && r_on > 0) {
-        bool disk = (r.have_on_disk && r.on_disk > 0) || (r.have_r_disk && r.r_disk > 0);
-        bool told = r.have_on_disk || r.have_r_disk;
-        if (!told) {
-            sig = "onboard_detected_tier_unknown";
-            snprintf(text, sizeof text,
-                     "Replay reused %.0f prompt tokens from the engine's offload tier (KV "
-                     "connector); the engine does not say whether they came from host memory or "
-                     "disk.",
-                     r_on);
-        } else {
-            sig = "disk_rehydrate_detected";
-            if (r.have_on_host || r.have_on_disk)
-                snprintf(text, sizeof text,
-                         "Replay onboarded %.0f blocks into device memory: %.0f from disk (G3->G1, "
-                         "d2d) and %.0f from host memory (G2->G1, h2d); %.0f prompt tokens were "
-                         "reused instead of recomputed.",
-                         r_on, r.on_disk, r.on_host, r.have_reused ? r.reused : 0);
-            else
-                snprintf(text, sizeof text,
-                         "Replay reused %.0f prompt tokens from lower tiers: %.0f from "
-                         "disk/storage and %.0f from host memory.",
-                         r_on, r.r_disk, r.r_host);
-        }
-        json_put_bool(o, "disk_onboard_in_replay", disk);
-    } else if (r.have_reused && r.reused <= 0) {
-        sig = "no_onboard_no_reuse_signal";
-        snprintf(text, sizeof text,
-                 "Replay matched no tokens: prefix reuse never triggered, so rehydrate could "
-                 "not happen. Check that prompts are byte-identical (--prompt-salt) and that "
-                 "the engine has block reuse enabled.");
-    } else if (!tiers) {
-        sig = "reuse_in_replay_tier_unknown";
-        snprintf(text, sizeof text,
-                 "Replay reused %.0f prompt tokens, but this engine does not say from which tier: "
-                 "a read-back from host memory or disk cannot be told apart from reuse in device "
-                 "memory here (compare TTFT, or the block-device reads of the I/O signal).",
-                 r.reused);
-    } else if (w_on > 0 || p_on > 0) {
-        sig = "onboard_outside_replay";
-        snprintf(text, sizeof text,
-                 "Blocks were onboarded while warming or under pressure (%.0f, %.0f) but not in "
-                 "replay, which reused %.0f tokens from device memory: pressure did not evict "
-                 "set A from the fast tier.",
-                 w_on, p_on, r.reused);
-    } else {
-        sig = "no_onboard_signal";
-        snprintf(text, sizeof text,
-                 "Replay reused %.0f tokens but onboarded no block: set A stayed in device "
-                 "memory. Add pressure (--eviction-b-requests) or shrink the device cache.",
-                 r.reused);
-    }
-    /* No read-back: say why from the figures, when they tell (issue 14's diagnosis). */
-    double w_off_h = 0, w_off_d = 0, r_off_d = 0;
-    if (strcmp(sig, "disk_rehydrate_detected") != 0 &&
-        strcmp(sig, "onboard_detected_tier_unknown") != 0 &&
-        gen(warm, "offload_blocks_host", &w_off_h) && gen(warm, "offload_blocks_disk", &w_off_d) &&
-        w_off_h > 0 && w_off_d <= 0) {
-        bool late = gen(replay, "offload_blocks_disk", &r_off_d) && r_off_d > 0;
-        char late_text[160] = "";
-        if (late)
-            snprintf(late_text, sizeof late_text,
-                     " replay_A then wrote %.0f blocks to disk itself: set A reached the disk "
-                     "only during the replay.",
-                     r_off_d);
-        snprintf(text, sizeof text,
-                 "Set A never reached the disk tier: warm_A offloaded %.0f blocks to host memory "
-                 "and none to disk (a disk offload filter admits a block only on its second "
-                 "sighting), so once pressure_B pushed A out of the faster tiers there was "
-                 "nothing to read back.%s Run the engine without the filter "
-                 "(--disable-disk-offload-filter) or send set A twice before the pressure.",
-                 w_off_h, late_text);
-        json_put(o, "diagnosis",
-                 json_pack("{s:s, s:f, s:f, s:o}", "cause", "set_a_never_reached_disk",
-                           "warm_offload_blocks_host", w_off_h, "warm_offload_blocks_disk", w_off_d,
-                           "replay_offload_blocks_disk", late ? json_real(r_off_d) : json_null()));
-    }
-    if (!json_object_get(o, "diagnosis") && strcmp(sig, "disk_rehydrate_detected") == 0 &&
-        r.have_on_disk && r.on_disk <= 0 && r.have_on_host && r.on_host > 0) {
-        /* read back, but from host memory only: A had not left the host tier */
-        json_put(o, "diagnosis",
-                 json_pack("{s:s, s:f, s:f}", "cause", "set_a_still_in_host",
-                           "replay_onboard_blocks_host", r.on_host, "replay_onboard_blocks_disk",
-                           r.on_disk));
-        size_t used = strlen(text);
-        snprintf(text + used, sizeof text - used,
-                 " None came from disk: set A was still in host memory, so pressure_B did not "
-                 "push it past the host tier (more --eviction-b-requests, or a smaller host "
-                 "cache).");
-    } else if (!json_object_get(o, "diagnosis") && strcmp(sig, "no_onboard_signal") == 0) {
-        /* reused from device memory: A never left it */
-        json_put(
-            o, "diagnosis",
-            json_pack("{s:s, s:f}", "cause", "set_b_too_small", "replay_reused_tokens", r.reused));
-    }
+    const char *sig = eviction_verdict(o, &r, tiers, r_on, w_on, p_on, text, sizeof text);
+    diagnose_never_reached_disk(o, sig, warm, replay, text, sizeof text);
+    diagnose_where_a_stayed(o, sig, &r, text, sizeof text);
     json_put_str(o, "signal", sig);
     if (!json_object_get(o, "disk_onboard_in_replay"))
         json_put(o, "disk_onboard_in_replay",
@@ -363,14 +396,14 @@ json_t *signal_reuse_kvbm(const json_t *const *deltas, const long long *cached,
         const json_t *d = deltas[i];
         /* reuse_<n>_… as the reference harness names them; cached tokens and TTFT are kvbench's */
         double m = 0, h2d = 0, d2d = 0;
-        bool hm = gen(d, "reused_tokens", &m);
+        bool hm = gen(d, KF_REUSED_TOKENS, &m);
         char key[64];
         snprintf(key, sizeof key, "reuse_%zu_matched_tokens", i + 1);
         json_put(o, key, opt(hm, m));
         snprintf(key, sizeof key, "reuse_%zu_onboard_blocks_h2d", i + 1);
-        json_put(o, key, opt(gen(d, "onboard_blocks_host", &h2d), h2d));
+        json_put(o, key, opt(gen(d, KF_ONBOARD_HOST, &h2d), h2d));
         snprintf(key, sizeof key, "reuse_%zu_onboard_blocks_d2d", i + 1);
-        json_put(o, key, opt(gen(d, "onboard_blocks_disk", &d2d), d2d));
+        json_put(o, key, opt(gen(d, KF_ONBOARD_DISK, &d2d), d2d));
         snprintf(key, sizeof key, "reuse_%zu_cached_tokens", i + 1);
         json_put(o, key, cached[i] >= 0 ? json_integer(cached[i]) : json_null());
         snprintf(key, sizeof key, "reuse_%zu_ttft_ms", i + 1);
@@ -508,7 +541,8 @@ const struct validity_rule VALIDITY_RULES[] = {
     {"server_truncated_prompts",
      "the server reported fewer prompt tokens than were sent: it truncated prompts"},
     {"artifact_write_failed",
-     "an artifact could not be written completely (disk full or I/O error)"},
+     "an artifact could not be written whole: out of memory or a disk error; the run's files are "
+     "incomplete"},
     {NULL, NULL},
 };
 

@@ -7,6 +7,8 @@
  * has no name for. Histograms use fixed bucket bounds; one mutex guards them, taken once per
  * observation.
  */
+#include "engine/metrics.h"
+
 #include "engine/internal.h"
 
 #include "util/clock.h"
@@ -164,6 +166,87 @@ static void gauge(struct buf *o, const char *name, const char *help, double v)
     buf_printf(o, "%s %.9g\n", name, v);
 }
 
+/* The tiers a kv mode has, as the catalogue's served rows ask (SERVED_WITH_*). */
+static enum served_when tiers_of(enum kv_mode mode)
+{
+    return mode == KV_MODE_CPU_DISK   ? SERVED_WITH_DISK
+           : mode >= KV_MODE_CPU_ONLY ? SERVED_WITH_OFFLOAD
+                                      : SERVED_ALWAYS;
+}
+
+void metrics_write_rows(const struct served_metric *rows, const char *labels,
+                        enum served_when tiers, const struct metric_figures *f, struct buf *o)
+{
+    const char *family = NULL;
+    for (const struct served_metric *r = rows; r->name; r++) {
+        if (r->when > tiers)
+            continue;
+        if (!family || strcmp(family, r->name) != 0)
+            head(o, r->name, r->type == METRIC_GAUGE ? "gauge" : "counter", r->help);
+        family = r->name;
+        buf_append_str(o, r->name);
+        if (labels || r->label)
+            buf_printf(o, "{%s%s%s}", labels ? labels : "", labels && r->label ? "," : "",
+                       r->label ? r->label : "");
+        if (r->type == METRIC_GAUGE)
+            buf_printf(o, " %.9g\n", f->gauge[r->figure]);
+        else
+            buf_printf(o, " %llu\n", (unsigned long long)f->count[r->figure]);
+    }
+}
+
+void metrics_write_kvbm(const struct kvbm_counters *c, const struct kvbm_gauges *g,
+                        const struct kvbm_config *cfg, struct buf *o)
+{
+    struct metric_figures f = {0};
+    f.count[EF_OFFLOAD_D2H] = c->offload_d2h;
+    f.count[EF_OFFLOAD_H2D] = c->offload_h2d;
+    f.count[EF_OFFLOAD_D2D] = c->offload_d2d;
+    f.count[EF_ONBOARD_H2D] = c->onboard_h2d;
+    f.count[EF_ONBOARD_D2D] = c->onboard_d2d;
+    f.count[EF_MATCHED_TOKENS] = c->matched_tokens;
+    f.count[EF_DISK_BYTES_READ] = c->disk_bytes_read;
+    f.count[EF_DISK_BYTES_WRITTEN] = c->disk_bytes_written;
+    metrics_write_rows(KVBM_SERVED, NULL, SERVED_ALWAYS, &f, o);
+    head(o, KVBM_CACHE_EVICTIONS, "counter", "Blocks evicted (LRU) from a KVBM tier");
+    buf_printf(o, KVBM_CACHE_EVICTIONS "{tier=\"host\"} %llu\n",
+               (unsigned long long)c->evictions_g2);
+    buf_printf(o, KVBM_CACHE_EVICTIONS "{tier=\"disk\"} %llu\n",
+               (unsigned long long)c->evictions_g3);
+    counter(o, KVBM_CACHE_PREFETCHES, "Blocks read from disk kept in host memory (G3 to G2)",
+            c->prefetches);
+    gauge(o, KVBM_HOST_HIT_RATE, "Share of host-tier lookups that hit", g->host_hit_rate);
+    gauge(o, KVBM_DISK_HIT_RATE, "Share of disk-tier lookups that hit", g->disk_hit_rate);
+    gauge(o, KVBM_DISK_FETCH_P50_MS, "Median measured disk block read time (last 1024)",
+          g->fetch_p50_ms);
+    gauge(o, KVBM_DISK_FETCH_P95_MS, "95th percentile disk block read time (last 1024)",
+          g->fetch_p95_ms);
+    gauge(o, KVBM_DISK_FETCH_P99_MS, "99th percentile disk block read time (last 1024)",
+          g->fetch_p99_ms);
+    counter(o, "kvbench_gpu_cache_evictions", "Cached blocks evicted from device memory (G1)",
+            c->evictions_g1);
+    counter(o, "kvbench_checksum_failures",
+            "Onboards refused because the block failed its checksum", c->checksum_failures);
+    counter(o, "kvbench_disk_read_errors", "Disk tier reads that failed", c->disk_read_errors);
+    counter(o, "kvbench_disk_write_errors", "Disk tier writes that failed (block kept out of G3)",
+            c->disk_write_errors);
+    counter(o, "kvbench_disk_refused_files",
+            "Block files refused because they are not regular files (FIFO, link, device); also in "
+            "the read/write error counts",
+            c->disk_refused);
+    head(o, KVBENCH_TIER_BLOCKS, "gauge", "Blocks held per tier");
+    buf_printf(o, KVBENCH_TIER_BLOCKS "{tier=\"g1\"} %zu\n", c->g1_used);
+    buf_printf(o, KVBENCH_TIER_BLOCKS "{tier=\"g2\"} %zu\n", c->g2_blocks);
+    buf_printf(o, KVBENCH_TIER_BLOCKS "{tier=\"g3\"} %zu\n", c->g3_blocks);
+    head(o, KVBENCH_TIER_CAPACITY, "gauge", "Capacity per tier in blocks (0 = tier off)");
+    bool g2 = cfg->mode >= KV_MODE_CPU_ONLY, g3 = cfg->mode == KV_MODE_CPU_DISK;
+    buf_printf(o, KVBENCH_TIER_CAPACITY "{tier=\"g1\"} %zu\n", cfg->g1_blocks);
+    buf_printf(o, KVBENCH_TIER_CAPACITY "{tier=\"g2\"} %zu\n", g2 ? cfg->g2_blocks : 0);
+    buf_printf(o, KVBENCH_TIER_CAPACITY "{tier=\"g3\"} %zu\n", g3 ? cfg->g3_blocks : 0);
+    gauge(o, "kvbench_offload_queue_blocks", "Disk offloads queued or in flight",
+          (double)c->g3_queued);
+}
+
 void metrics_render_kvbm(struct engine *e, struct buf *o)
 {
     struct kvbm_counters c;
@@ -174,215 +257,104 @@ void metrics_render_kvbm(struct engine *e, struct buf *o)
     }
     kvbm_get_counters(e->kv, &c);
     kvbm_get_gauges(e->kv, &g);
-    counter(o, "kvbm_offload_blocks_d2h", "Blocks offloaded from device (G1) to host (G2)",
-            c.offload_d2h);
-    counter(o, "kvbm_offload_blocks_h2d", "Blocks offloaded from host (G2) to disk (G3)",
-            c.offload_h2d);
-    counter(o, "kvbm_offload_blocks_d2d", "Blocks offloaded from device (G1) to disk (G3)",
-            c.offload_d2d);
-    counter(o, "kvbm_onboard_blocks_h2d", "Blocks onboarded from host (G2) to device (G1)",
-            c.onboard_h2d);
-    counter(o, "kvbm_onboard_blocks_d2d", "Blocks onboarded from disk (G3) to device (G1)",
-            c.onboard_d2d);
-    counter(o, "kvbm_matched_tokens", "Prompt tokens found in a KV tier instead of recomputed",
-            c.matched_tokens);
-    counter(o, "kvbm_disk_bytes_read", "Bytes read from the disk tier", c.disk_bytes_read);
-    counter(o, "kvbm_disk_bytes_written", "Bytes written to the disk tier", c.disk_bytes_written);
-    head(o, "kvbm_cache_evictions", "counter", "Blocks evicted (LRU) from a KVBM tier");
-    buf_printf(o, "kvbm_cache_evictions{tier=\"host\"} %llu\n", (unsigned long long)c.evictions_g2);
-    buf_printf(o, "kvbm_cache_evictions{tier=\"disk\"} %llu\n", (unsigned long long)c.evictions_g3);
-    counter(o, "kvbm_cache_prefetches", "Blocks read from disk kept in host memory (G3 to G2)",
-            c.prefetches);
-    gauge(o, "kvbm_host_cache_hit_rate", "Share of host-tier lookups that hit", g.host_hit_rate);
-    gauge(o, "kvbm_disk_cache_hit_rate", "Share of disk-tier lookups that hit", g.disk_hit_rate);
-    gauge(o, "kvbm_disk_fetch_p50_ms", "Median measured disk block read time (last 1024)",
-          g.fetch_p50_ms);
-    gauge(o, "kvbm_disk_fetch_p95_ms", "95th percentile disk block read time (last 1024)",
-          g.fetch_p95_ms);
-    gauge(o, "kvbm_disk_fetch_p99_ms", "99th percentile disk block read time (last 1024)",
-          g.fetch_p99_ms);
-    counter(o, "kvbench_gpu_cache_evictions", "Cached blocks evicted from device memory (G1)",
-            c.evictions_g1);
-    counter(o, "kvbench_checksum_failures",
-            "Onboards refused because the block failed its checksum", c.checksum_failures);
-    counter(o, "kvbench_disk_read_errors", "Disk tier reads that failed", c.disk_read_errors);
-    counter(o, "kvbench_disk_write_errors", "Disk tier writes that failed (block kept out of G3)",
-            c.disk_write_errors);
-    counter(o, "kvbench_disk_refused_files",
-            "Block files refused because they are not regular files (FIFO, link, device); also in "
-            "the read/write error counts",
-            c.disk_refused);
-    const struct kvbm_config *cfg = kvbm_config(e->kv);
-    head(o, "kvbench_tier_blocks", "gauge", "Blocks held per tier");
-    buf_printf(o, "kvbench_tier_blocks{tier=\"g1\"} %zu\n", c.g1_used);
-    buf_printf(o, "kvbench_tier_blocks{tier=\"g2\"} %zu\n", c.g2_blocks);
-    buf_printf(o, "kvbench_tier_blocks{tier=\"g3\"} %zu\n", c.g3_blocks);
-    head(o, "kvbench_tier_capacity_blocks", "gauge", "Capacity per tier in blocks (0 = tier off)");
-    bool g2 = cfg->mode >= KV_MODE_CPU_ONLY, g3 = cfg->mode == KV_MODE_CPU_DISK;
-    buf_printf(o, "kvbench_tier_capacity_blocks{tier=\"g1\"} %zu\n", cfg->g1_blocks);
-    buf_printf(o, "kvbench_tier_capacity_blocks{tier=\"g2\"} %zu\n", g2 ? cfg->g2_blocks : 0);
-    buf_printf(o, "kvbench_tier_capacity_blocks{tier=\"g3\"} %zu\n", g3 ? cfg->g3_blocks : 0);
-    gauge(o, "kvbench_offload_queue_blocks", "Disk offloads queued or in flight",
-          (double)c.g3_queued);
+    metrics_write_kvbm(&c, &g, kvbm_config(e->kv), o);
 }
 
 /* ------------------------------------------------------------ personalities' API /metrics */
 
-struct engine_figures {
-    uint64_t prompt, generation, queries, hit_dev, hit_host, hit_disk, hit_blocks, miss_blocks;
-    uint64_t ok, running;
-    double usage; /* share of device blocks in use */
-    size_t g1_used, g1_total, block_tokens;
-};
-
-static void figures(struct engine *e, struct engine_figures *f)
+/* The figures every personality's rows are made of, from the engine's counters. */
+static void figures(struct engine *e, struct metric_figures *f, size_t *g1_used)
 {
     memset(f, 0, sizeof *f);
     struct front_metrics *m = &e->fm;
     pthread_mutex_lock(&m->lock);
-    f->prompt = m->prompt_tokens;
-    f->generation = m->generation_tokens;
-    f->queries = m->prefix_query_tokens;
-    f->hit_dev = m->hit_tokens_device;
-    f->hit_host = m->hit_tokens_host;
-    f->hit_disk = m->hit_tokens_disk;
-    f->hit_blocks = m->hit_blocks;
-    f->miss_blocks = m->miss_blocks;
-    f->ok = m->req_ok_stream + m->req_ok_unary;
-    f->running = m->inflight;
+    uint64_t prompt = m->prompt_tokens, queries = m->prefix_query_tokens;
+    uint64_t dev = m->hit_tokens_device, host = m->hit_tokens_host, disk = m->hit_tokens_disk;
+    f->count[EF_PROMPT_TOKENS] = prompt;
+    f->count[EF_GENERATION_TOKENS] = m->generation_tokens;
+    f->count[EF_REQUESTS_OK] = m->req_ok_stream + m->req_ok_unary;
+    f->count[EF_RUNNING] = m->inflight;
+    f->count[EF_REUSED_BLOCKS] = m->hit_blocks;
+    f->count[EF_MISSED_BLOCKS] = m->miss_blocks;
     pthread_mutex_unlock(&m->lock);
-    f->g1_total = e->cfg.kv.g1_blocks;
-    f->block_tokens = e->cfg.kv.block_tokens;
+    f->count[EF_PREFIX_QUERIES] = queries;
+    f->count[EF_HITS_DEVICE] = dev;
+    f->count[EF_HITS_HOST] = host;
+    f->count[EF_HITS_DISK] = disk;
+    f->count[EF_HITS_OFFLOAD] = host + disk;
+    f->count[EF_QUERIES_OFFLOAD] = queries - dev;
+    f->count[EF_EVALUATED] = prompt - (dev + host + disk);
+    f->count[EF_PREEMPTIONS] = 0;
+    size_t g1_total = e->cfg.kv.g1_blocks, used = 0;
     if (e->kv) {
         struct kvbm_counters c;
         kvbm_get_counters(e->kv, &c);
-        f->g1_used = c.g1_used;
+        used = c.g1_used;
     }
-    f->usage = f->g1_total ? (double)f->g1_used / (double)f->g1_total : 0;
-}
-
-static void lcounter(struct buf *o, const char *name, const char *help, const char *labels,
-                     uint64_t v)
-{
-    head(o, name, "counter", help);
-    buf_printf(o, "%s{%s} %llu\n", name, labels, (unsigned long long)v);
-}
-
-static void lgauge(struct buf *o, const char *name, const char *help, const char *labels, double v)
-{
-    head(o, name, "gauge", help);
-    buf_printf(o, "%s{%s} %.9g\n", name, labels, v);
-}
-
-/* vLLM (v1 engine): prefix-cache queries and hits count tokens; hits in a KV connector's
- * (offload) cache are the external_ pair. */
-static void render_vllm(struct engine *e, struct buf *o)
-{
-    struct engine_figures f;
-    figures(e, &f);
-    char l[256];
-    snprintf(l, sizeof l, "model_name=\"%s\",engine=\"0\"", e->cfg.model_id);
-    lcounter(o, "vllm:prompt_tokens_total", "Number of prefill tokens processed.", l, f.prompt);
-    lcounter(o, "vllm:generation_tokens_total", "Number of generation tokens processed.", l,
-             f.generation);
-    lcounter(o, "vllm:request_success_total", "Count of successfully processed requests.", l, f.ok);
-    lgauge(o, "vllm:num_requests_running", "Number of requests in model execution batches.", l,
-           (double)f.running);
-    lgauge(o, "vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", l, f.usage);
-    lcounter(o, "vllm:prefix_cache_queries_total",
-             "Prefix cache queries, in terms of number of queried tokens.", l, f.queries);
-    lcounter(o, "vllm:prefix_cache_hits_total",
-             "Prefix cache hits, in terms of number of cached tokens.", l, f.hit_dev);
-    if (e->cfg.kv.mode != KV_MODE_OFF) {
-        lcounter(o, "vllm:external_prefix_cache_queries_total",
-                 "External prefix cache queries from KV connector, in terms of queried tokens.", l,
-                 f.queries - f.hit_dev);
-        lcounter(o, "vllm:external_prefix_cache_hits_total",
-                 "External prefix cache hits from KV connector, in terms of cached tokens.", l,
-                 f.hit_host + f.hit_disk);
-    }
-    lcounter(o, "vllm:num_preemptions_total", "Cumulative number of preemption from the engine.", l,
-             0);
-}
-
-/* SGLang: cached tokens by where they came from (HiCache: device, host, storage). */
-static void render_sglang(struct engine *e, struct buf *o)
-{
-    struct engine_figures f;
-    figures(e, &f);
-    char l[256];
-    snprintf(l, sizeof l, "model_name=\"%s\"", e->cfg.model_id);
-    lcounter(o, "sglang:prompt_tokens_total", "Number of prefill tokens processed.", l, f.prompt);
-    lcounter(o, "sglang:generation_tokens_total", "Number of generation tokens processed.", l,
-             f.generation);
-    head(o, "sglang:cached_tokens_total", "counter", "Number of cached prompt tokens.");
-    buf_printf(o, "sglang:cached_tokens_total{%s,cache_source=\"device\"} %llu\n", l,
-               (unsigned long long)f.hit_dev);
-    if (e->cfg.kv.mode != KV_MODE_OFF)
-        buf_printf(o, "sglang:cached_tokens_total{%s,cache_source=\"host\"} %llu\n", l,
-                   (unsigned long long)f.hit_host);
-    if (e->cfg.kv.mode == KV_MODE_CPU_DISK)
-        buf_printf(o, "sglang:cached_tokens_total{%s,cache_source=\"storage_file\"} %llu\n", l,
-                   (unsigned long long)f.hit_disk);
-    double hits = (double)(f.hit_dev + f.hit_host + f.hit_disk);
-    lgauge(o, "sglang:cache_hit_rate", "The prefix cache hit rate.", l,
-           f.queries ? hits / (double)f.queries : 0);
-    lgauge(o, "sglang:token_usage", "The token usage.", l, f.usage);
-    lgauge(o, "sglang:num_running_reqs", "The number of running requests.", l, (double)f.running);
-    lcounter(o, "sglang:num_retracted_reqs_total", "Requests retracted (preempted).", l, 0);
-}
-
-/* llama.cpp (--metrics): prompt_tokens_total counts evaluated prompt tokens, not reused ones. */
-static void render_llamacpp(struct engine *e, struct buf *o)
-{
-    struct engine_figures f;
-    figures(e, &f);
-    uint64_t hits = f.hit_dev + f.hit_host + f.hit_disk;
-    counter(o, "llamacpp:prompt_tokens_total", "Number of prompt tokens processed.",
-            f.prompt - hits);
-    counter(o, "llamacpp:tokens_predicted_total", "Number of generation tokens processed.",
-            f.generation);
-    gauge(o, "llamacpp:kv_cache_usage_ratio", "KV-cache usage. 1 means 100 percent usage.",
-          f.usage);
-    gauge(o, "llamacpp:kv_cache_tokens", "KV-cache tokens.", (double)(f.g1_used * f.block_tokens));
-    gauge(o, "llamacpp:requests_processing", "Number of requests processing.", (double)f.running);
+    *g1_used = used;
+    f->gauge[EF_RUNNING] = (double)f->count[EF_RUNNING];
+    f->gauge[EF_CACHE_USAGE] = g1_total ? (double)used / (double)g1_total : 0;
+    f->gauge[EF_CACHE_TOKENS] = (double)(used * e->cfg.kv.block_tokens);
+    double hits = (double)(dev + host + disk);
+    f->gauge[EF_HIT_RATE] = queries ? hits / (double)queries : 0;
 }
 
 /* trtllm-serve's /metrics: a JSON list of iteration statistics, each with kvCacheStats (block
  * counters of the KV cache manager, cumulative since start). The real server returns the
  * iterations since the last poll; this one returns the current one. */
-static void render_trtllm(struct engine *e, struct buf *o)
+void metrics_write_trtllm(const struct trtllm_figures *t, const char *timestamp, struct buf *o)
 {
-    struct engine_figures f;
-    figures(e, &f);
-    uint64_t total = f.hit_blocks + f.miss_blocks;
-    char ts[CLOCK_ISO_LEN];
-    clock_iso_utc(clock_wall_ns(), ts);
+    uint64_t total = t->reused_blocks + t->missed_blocks;
     buf_printf(o,
                "[{\"timestamp\":\"%s\",\"iter\":%llu,\"numActiveRequests\":%llu,"
-               "\"kvCacheStats\":{\"maxNumBlocks\":%zu,\"freeNumBlocks\":%zu,\"usedNumBlocks\":%zu,"
-               "\"tokensPerBlock\":%zu,\"allocTotalBlocks\":%llu,\"allocNewBlocks\":%llu,"
-               "\"reusedBlocks\":%llu,\"missedBlocks\":%llu,\"cacheHitRate\":%.6f}}]",
-               ts, (unsigned long long)f.ok, (unsigned long long)f.running, f.g1_total,
-               f.g1_total - f.g1_used, f.g1_used, f.block_tokens, (unsigned long long)total,
-               (unsigned long long)f.miss_blocks, (unsigned long long)f.hit_blocks,
-               (unsigned long long)f.miss_blocks, total ? (double)f.hit_blocks / (double)total : 0);
+               "\"" TRTLLM_KV_STATS "\":{\"maxNumBlocks\":%zu,\"freeNumBlocks\":%zu,"
+               "\"usedNumBlocks\":%zu,\"" TRTLLM_TOKENS_PER_BLOCK "\":%zu,"
+               "\"allocTotalBlocks\":%llu,\"allocNewBlocks\":%llu,"
+               "\"" TRTLLM_REUSED_BLOCKS "\":%llu,\"" TRTLLM_MISSED_BLOCKS "\":%llu,"
+               "\"cacheHitRate\":%.6f}}]",
+               timestamp, (unsigned long long)t->iter, (unsigned long long)t->active, t->max_blocks,
+               t->max_blocks - t->used_blocks, t->used_blocks, t->tokens_per_block,
+               (unsigned long long)total, (unsigned long long)t->missed_blocks,
+               (unsigned long long)t->reused_blocks, (unsigned long long)t->missed_blocks,
+               total ? (double)t->reused_blocks / (double)total : 0);
+}
+
+static void render_trtllm(struct engine *e, struct buf *o)
+{
+    struct metric_figures f;
+    size_t used;
+    figures(e, &f, &used);
+    struct trtllm_figures t = {
+        .iter = f.count[EF_REQUESTS_OK],
+        .active = f.count[EF_RUNNING],
+        .max_blocks = e->cfg.kv.g1_blocks,
+        .used_blocks = used,
+        .tokens_per_block = e->cfg.kv.block_tokens,
+        .reused_blocks = f.count[EF_REUSED_BLOCKS],
+        .missed_blocks = f.count[EF_MISSED_BLOCKS],
+    };
+    char ts[CLOCK_ISO_LEN];
+    clock_iso_utc(clock_wall_ns(), ts);
+    metrics_write_trtllm(&t, ts, o);
 }
 
 void metrics_render_api(struct engine *e, struct buf *o, bool *json_out)
 {
     *json_out = false;
-    enum metrics_style st = e->cfg.personality ? e->cfg.personality->metrics : METRICS_DYNAMO;
-    switch (st) {
-    case METRICS_VLLM:
-        render_vllm(e, o);
+    const struct personality *p = e->cfg.personality ? e->cfg.personality : ENGINE_DYNAMO.serve;
+    switch (p->metrics) {
+    case METRICS_PROMETHEUS: {
+        struct metric_figures f;
+        size_t used;
+        figures(e, &f, &used);
+        char labels[256];
+        snprintf(labels, sizeof labels, "%s=\"%s\"%s%s", p->model_label ? p->model_label : "",
+                 e->cfg.model_id, p->extra_labels ? "," : "",
+                 p->extra_labels ? p->extra_labels : "");
+        metrics_write_rows(p->served, p->model_label ? labels : NULL, tiers_of(e->cfg.kv.mode), &f,
+                           o);
         break;
-    case METRICS_SGLANG:
-        render_sglang(e, o);
-        break;
-    case METRICS_LLAMACPP:
-        render_llamacpp(e, o);
-        break;
+    }
     case METRICS_TRTLLM:
         *json_out = true;
         render_trtllm(e, o);

@@ -1,8 +1,9 @@
 /*
- * wire.c - every response shape of the embedded engine, per personality: the personality table,
- * SSE chunks and the unary completion object, usage / cached tokens / llama.cpp timings, error
- * bodies, /health and /v1/models. The scheduler hands text to wire_stream_text / wire_stream_end
- * and never formats anything itself; server.c sends what these functions build.
+ * wire.c - every response shape of the embedded engine, per personality (the catalogue's rows,
+ * model/engines.c): SSE chunks and the unary completion object, usage / cached tokens /
+ * llama.cpp timings, error bodies, /health and /v1/models. The scheduler hands text to
+ * wire_stream_text / wire_stream_end and never formats anything itself; server.c sends what these
+ * functions build.
  *
  * Sources for each shape are listed in docs/ENGINES.md.
  */
@@ -14,67 +15,17 @@
 #include <stdio.h>
 #include <string.h>
 
-/* ------------------------------------------------------------ the table */
-
-static const struct personality PERSONALITIES[] = {
-    {.name = "dynamo",
-     .owned_by = "kvbench",
-     .health = HEALTH_DYNAMO,
-     .errors = ERROR_OPENAI,
-     .metrics = METRICS_DYNAMO,
-     .kvbm_port = true,
-     .usage_details = true,
-     .usage_chunk = true},
-    {.name = "vllm",
-     .owned_by = "vllm",
-     .health = HEALTH_EMPTY,
-     .errors = ERROR_OPENAI,
-     .metrics = METRICS_VLLM,
-     .usage_chunk = true,
-     .adds_bos = true,
-     .tokenize = TOKENIZE_VLLM},
-    {.name = "sglang",
-     .owned_by = "sglang",
-     .health = HEALTH_EMPTY,
-     .errors = ERROR_OBJECT,
-     .metrics = METRICS_SGLANG,
-     .usage_chunk = true,
-     .adds_bos = true,
-     .tokenize = TOKENIZE_VLLM},
-    {.name = "llamacpp",
-     .owned_by = "llamacpp",
-     .health = HEALTH_LLAMACPP,
-     .errors = ERROR_LLAMACPP,
-     .metrics = METRICS_LLAMACPP,
-     .usage_on_last_chunk = true,
-     .timings = true,
-     .truncate_prompt = true,
-     .model_ignored = true,
-     .adds_bos = true,
-     .props = true,
-     .tokenize = TOKENIZE_LLAMACPP},
-    {.name = "trtllm",
-     .owned_by = "tensorrt_llm",
-     .health = HEALTH_EMPTY,
-     .errors = ERROR_OPENAI,
-     .metrics = METRICS_TRTLLM,
-     .usage_chunk = true,
-     .adds_bos = true},
-};
-
-const char *const PERSONALITY_NAMES[] = {"dynamo", "vllm", "sglang", "llamacpp", "trtllm", NULL};
+/* ------------------------------------------------------------ the personality */
 
 const struct personality *personality_find(const char *s)
 {
-    for (size_t i = 0; s && i < sizeof PERSONALITIES / sizeof PERSONALITIES[0]; i++)
-        if (strcmp(PERSONALITIES[i].name, s) == 0)
-            return &PERSONALITIES[i];
-    return NULL;
+    return engine_personality_find(s);
 }
 
+/* The engine's personality: the catalogue's row, Dynamo's when none was chosen. */
 static const struct personality *pers(const struct engine *e)
 {
-    return e->cfg.personality ? e->cfg.personality : &PERSONALITIES[0];
+    return e->cfg.personality ? e->cfg.personality : ENGINE_DYNAMO.serve;
 }
 
 /* ------------------------------------------------------------ usage and timings */
@@ -200,11 +151,11 @@ json_t *wire_model_object(const struct engine *e)
     const struct personality *p = pers(e);
     json_t *m = json_pack("{s:s, s:s, s:I, s:s}", "id", e->cfg.model_id, "object", "model",
                           "created", (json_int_t)e->created, "owned_by", p->owned_by);
-    if (p->metrics == METRICS_VLLM || p->metrics == METRICS_SGLANG) {
+    if (p->models_max_len) {
         json_object_set_new(m, "root", json_string(e->cfg.model_id));
         json_object_set_new(m, "max_model_len", json_integer((json_int_t)e->cfg.model.max_context));
     }
-    if (p->metrics == METRICS_LLAMACPP)
+    if (p->models_meta)
         json_object_set_new(m, "meta",
                             json_pack("{s:I, s:I}", "n_ctx_train",
                                       (json_int_t)e->cfg.model.max_context, "n_vocab",

@@ -1,13 +1,16 @@
 /*
  * tokserver.c - `--tokenizer server`: token counts from the server's own /tokenize endpoint, for
- * a model whose tokenizer.json is not at hand. One body serves the three dialects: vLLM and
- * SGLang read {model, prompt, add_special_tokens} and answer {count, tokens, max_model_len};
- * llama.cpp reads {content, add_special} and answers {tokens}. Special tokens are not added, as
+ * a model whose tokenizer.json is not at hand. One body serves every dialect of the engine
+ * catalogue (model/engines.h, TOKENIZE_DIALECTS): vLLM and SGLang read {model, prompt,
+ * add_special_tokens} and answer {count, tokens, max_model_len}; llama.cpp reads {content,
+ * add_special} and answers {tokens}. Special tokens are not added, as
  * with kvbench's other counters (the server's own BOS is --add-bos's business: below, one short
  * completion whose usage.prompt_tokens says whether the server counts a BOS of its own, which
  * any OpenAI-compatible server answers, /tokenize or not).
  */
 #include "model/tokserver.h"
+
+#include "model/engines.h"
 
 #include "util/err.h"
 #include "net/http.h"
@@ -63,25 +66,57 @@ static json_t *post_json(const char *url, const char *auth, const json_t *body, 
     return j;
 }
 
+/* One /tokenize body every dialect of the catalogue reads (TOKENIZE_DIALECTS: each takes its
+ * members and ignores the others'), special tokens off. New reference, NULL when out of memory. */
+static json_t *tokenize_body(const struct tokserver *s, const char *text, size_t len)
+{
+    json_t *b = json_object();
+    bool ok = b != NULL;
+    const struct tokenize_dialect *d;
+    for (d = TOKENIZE_DIALECTS; ok && d->style != TOKENIZE_NONE; d++)
+        if (d->model_key && !json_object_get(b, d->model_key))
+            ok = json_object_set_new(b, d->model_key, json_string(s->model)) == 0;
+    for (d = TOKENIZE_DIALECTS; ok && d->style != TOKENIZE_NONE; d++)
+        ok = json_object_set_new(b, d->text_key, json_stringn(text, len)) == 0;
+    for (d = TOKENIZE_DIALECTS; ok && d->style != TOKENIZE_NONE; d++)
+        ok = json_object_set_new(b, d->special_key, json_false()) == 0;
+    if (!ok) {
+        json_decref(b);
+        return NULL;
+    }
+    return b;
+}
+
+/* The token count in a /tokenize answer of any dialect (its count, else its tokens array), or
+ * -1. */
+static long long tokenize_count(const json_t *answer)
+{
+    const struct tokenize_dialect *d;
+    for (d = TOKENIZE_DIALECTS; d->style != TOKENIZE_NONE; d++) {
+        const json_t *c = d->count_key ? json_object_get(answer, d->count_key) : NULL;
+        if (json_is_integer(c))
+            return (long long)json_integer_value(c);
+    }
+    for (d = TOKENIZE_DIALECTS; d->style != TOKENIZE_NONE; d++) {
+        const json_t *t = json_object_get(answer, d->tokens_key);
+        if (json_is_array(t))
+            return (long long)json_array_size(t);
+    }
+    return -1;
+}
+
 /* Tokens of text by the server, or -1 with err. */
 static long long ask(struct tokserver *s, const char *text, size_t len, char *err)
 {
-    json_t *b = json_pack("{s:s, s:s%, s:s%, s:b, s:b}", "model", s->model, "prompt", text, len,
-                          "content", text, len, "add_special_tokens", 0, "add_special", 0);
+    json_t *b = tokenize_body(s, text, len);
     if (!b)
         return err_set(err, "out of memory");
     json_t *j = post_json(s->url, s->have_auth ? s->auth : NULL, b, 30, err);
     json_decref(b);
     if (!j)
         return -1;
-    long long n = -1;
-    const json_t *c = json_object_get(j, "count");
-    const json_t *t = json_object_get(j, "tokens");
-    if (json_is_integer(c))
-        n = (long long)json_integer_value(c);
-    else if (json_is_array(t))
-        n = (long long)json_array_size(t);
-    else
+    long long n = tokenize_count(j);
+    if (n < 0)
         err_set(err, "%s answered without count or tokens", s->url);
     json_decref(j);
     return n;
@@ -116,6 +151,12 @@ struct tokenizer *tokenizer_server(const char *base_url, const char *model, cons
     }
     t->kind = "server";
     t->path = strdup(s->url);
+    if (!t->path) {
+        err_set(err, "out of memory");
+        free(s);
+        free(t);
+        return NULL;
+    }
     t->remote = s;
     return t;
 }

@@ -1,5 +1,9 @@
 /*
- * kvsnap.c - metrics snapshots and deltas.
+ * kvsnap.c - metrics snapshots and deltas: a scrape (Prometheus text, or trtllm-serve's JSON)
+ * becomes {name: value}; two of them become the per-phase delta object, with KVBM's own keys
+ * and, through an engine profile's rules (the catalogue, model/engines.h), the generic fields
+ * the signals read. The catalogue is data; reading a scrape by it is done here, next to the
+ * parser, so that the catalogue stays below the harness and the engine.
  */
 #include "probe/kvsnap.h"
 
@@ -13,22 +17,22 @@
 #include <string.h>
 
 const char *const KV_COUNTERS[] = {
-    "kvbm_offload_blocks_d2h",
-    "kvbm_offload_blocks_h2d",
-    "kvbm_offload_blocks_d2d",
-    "kvbm_onboard_blocks_d2d",
-    "kvbm_onboard_blocks_h2d",
-    "kvbm_matched_tokens",
-    "kvbm_disk_bytes_read",
-    "kvbm_disk_bytes_written",
-    "kvbm_cache_evictions",
-    "kvbm_cache_prefetches",
+    KVBM_OFFLOAD_D2H,
+    KVBM_OFFLOAD_H2D,
+    KVBM_OFFLOAD_D2D,
+    KVBM_ONBOARD_D2D,
+    KVBM_ONBOARD_H2D,
+    KVBM_MATCHED_TOKENS,
+    KVBM_DISK_BYTES_READ,
+    KVBM_DISK_BYTES_WRITTEN,
+    KVBM_CACHE_EVICTIONS,
+    KVBM_CACHE_PREFETCHES,
     NULL,
 };
 
 const char *const KV_GAUGES[] = {
-    "kvbm_host_cache_hit_rate", "kvbm_disk_cache_hit_rate", "kvbm_disk_fetch_p50_ms",
-    "kvbm_disk_fetch_p95_ms",   "kvbm_disk_fetch_p99_ms",   NULL,
+    KVBM_HOST_HIT_RATE,     KVBM_DISK_HIT_RATE,     KVBM_DISK_FETCH_P50_MS,
+    KVBM_DISK_FETCH_P95_MS, KVBM_DISK_FETCH_P99_MS, NULL,
 };
 
 /* trtllm-serve's /metrics: a JSON list of iteration statistics. The last one's kvCacheStats
@@ -44,7 +48,7 @@ static json_t *trtllm_json(const char *body, size_t len, char *err, size_t errle
     }
     json_t *o = json_object();
     const json_t *last = json_is_array(j) ? json_array_get(j, json_array_size(j) - 1) : j;
-    const json_t *kv = json_object_get(last, "kvCacheStats");
+    const json_t *kv = json_object_get(last, TRTLLM_KV_STATS);
     const char *k;
     const json_t *v;
     json_object_foreach((json_t *)kv, k, v)
@@ -52,25 +56,32 @@ static json_t *trtllm_json(const char *body, size_t len, char *err, size_t errle
         if (!json_is_number(v))
             continue;
         char key[128];
-        snprintf(key, sizeof key, "trtllm:kvCacheStats.%s", k);
+        snprintf(key, sizeof key, TRTLLM_KV_PREFIX "%s", k);
         json_object_set_new(o, key, json_real(json_number_value(v)));
     }
     json_decref(j);
     return o;
 }
 
-bool kvsnap_has_family(const json_t *metrics, const char *const *families)
+void kvsnap_parse(const char *body, size_t len, struct kv_snapshot *out)
 {
-    const char *k;
-    const json_t *v;
-    json_object_foreach((json_t *)metrics, k, v)
-    {
-        (void)v;
-        for (size_t i = 0; families[i]; i++)
-            if (strncmp(k, families[i], strlen(families[i])) == 0)
-                return true;
+    if (len && (body[0] == '[' || body[0] == '{')) {
+        out->metrics = trtllm_json(body, len, out->error, sizeof out->error);
+        out->success = out->metrics != NULL;
+        return;
     }
-    return false;
+    struct prom_result pr;
+    if (prom_parse(body, len, &pr) < 0) {
+        snprintf(out->error, sizeof out->error, "out of memory parsing metrics");
+        return;
+    }
+    out->success = true;
+    out->metrics = prom_to_json(&pr);
+    out->malformed_lines = pr.malformed_lines;
+    if (pr.malformed_lines)
+        snprintf(out->error, sizeof out->error, "%zu malformed lines skipped (first: %s)",
+                 pr.malformed_lines, pr.first_error);
+    prom_free(&pr);
 }
 
 void kvsnap_take(const char *url, double timeout_s, const char *label, const char *const *families,
@@ -92,26 +103,11 @@ void kvsnap_take(const char *url, double timeout_s, const char *label, const cha
         snprintf(out->error, sizeof out->error, "%s", req.error_text);
     } else if (req.status != 200) {
         snprintf(out->error, sizeof out->error, "HTTP %ld from %s", req.status, url);
-    } else if (req.body_buf.len && (req.body_buf.data[0] == '[' || req.body_buf.data[0] == '{')) {
-        out->metrics =
-            trtllm_json(buf_cstr(&req.body_buf), req.body_buf.len, out->error, sizeof out->error);
-        out->success = out->metrics != NULL;
     } else {
-        struct prom_result pr;
-        if (prom_parse(buf_cstr(&req.body_buf), req.body_buf.len, &pr) < 0) {
-            snprintf(out->error, sizeof out->error, "out of memory parsing metrics");
-        } else {
-            out->success = true;
-            out->metrics = prom_to_json(&pr);
-            out->malformed_lines = pr.malformed_lines;
-            if (pr.malformed_lines)
-                snprintf(out->error, sizeof out->error, "%zu malformed lines skipped (first: %s)",
-                         pr.malformed_lines, pr.first_error);
-            prom_free(&pr);
-        }
+        kvsnap_parse(buf_cstr(&req.body_buf), req.body_buf.len, out);
     }
     http_req_cleanup(&req);
-    if (out->success && families && families[0] && !kvsnap_has_family(out->metrics, families)) {
+    if (out->success && families && families[0] && !engine_has_family(out->metrics, families)) {
         /* An endpoint that answers but is not the KV manager's: not a source of zeros. */
         struct buf b = BUF_INIT;
         for (size_t i = 0; families[i]; i++)
@@ -193,5 +189,61 @@ json_t *kvsnap_delta_json(const struct kv_snapshot *b, const struct kv_snapshot 
              json_real_or_null(round(vals[DWRITE] / 1048576.0 * 1000.0) / 1000.0, have[DWRITE]));
     json_put(o, "disk_rehydrate_counter_positive",
              have[ON_D2D] ? json_boolean(vals[ON_D2D] > 0) : json_null());
+    return o;
+}
+
+/* ------------------------------------------------------------ generic fields by the catalogue */
+
+/* The value of metric (with a trailing '*': the sum of every entry with that prefix). */
+static bool lookup(const json_t *metrics, const char *metric, double *out)
+{
+    size_t n = strlen(metric);
+    if (n && metric[n - 1] == '*') {
+        bool any = false;
+        double sum = 0;
+        const char *k;
+        const json_t *v;
+        json_object_foreach((json_t *)metrics, k, v)
+        {
+            if (strncmp(k, metric, n - 1) == 0 && json_is_number(v)) {
+                sum += json_number_value(v);
+                any = true;
+            }
+        }
+        *out = sum;
+        return any;
+    }
+    return prom_json_lookup(metrics, metric, out);
+}
+
+json_t *engine_delta(const struct engine_profile *p, const json_t *before, const json_t *after)
+{
+    double val[KF_COUNT] = {0};
+    bool have[KF_COUNT] = {false};
+    for (const struct kv_rule *r = p->rules; r->metric; r++) {
+        double a, b = 0, v;
+        if (!lookup(after, r->metric, &a))
+            continue;
+        if (r->field == KF_CACHE_USAGE) {
+            v = a;
+        } else {
+            if (!lookup(before, r->metric, &b))
+                b = 0;              /* appeared during the phase */
+            v = a >= b ? a - b : 0; /* a counter reset reads as 0 */
+        }
+        double scale = r->scale;
+        if (r->scale_metric) {
+            double s;
+            if (!lookup(after, r->scale_metric, &s))
+                continue;
+            scale *= s;
+        }
+        val[r->field] += v * scale;
+        have[r->field] = true;
+    }
+    json_t *o = json_object();
+    json_put_str(o, "engine", p->name);
+    for (int f = 0; f < KF_COUNT; f++)
+        json_put(o, KV_FIELD_NAMES[f], have[f] ? json_real(val[f]) : json_null());
     return o;
 }

@@ -5,6 +5,8 @@
 #ifndef KVBENCH_PROBE_KVSNAP_H
 #define KVBENCH_PROBE_KVSNAP_H
 
+#include "model/engines.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -20,7 +22,7 @@ struct kv_snapshot {
     bool carried;        /* metrics carried over from the previous snapshot (see runner.c) */
 };
 
-/* The counters and gauges kvbench reads (KVBM's names). */
+/* The counters and gauges kvbench reads (KVBM's names, model/engines.h). */
 extern const char *const KV_COUNTERS[];
 extern const char *const KV_GAUGES[];
 
@@ -30,15 +32,19 @@ extern const char *const KV_GAUGES[];
  * failed snapshot too (wrong_families), never a source of zeros. */
 void kvsnap_take(const char *url, double timeout_s, const char *label, const char *const *families,
                  struct kv_snapshot *out);
+/* The metrics of a scrape's body (Prometheus text, or trtllm-serve's JSON) into out->metrics,
+ * out->success and out->malformed_lines (out's other members are left as they are). */
+void kvsnap_parse(const char *body, size_t len, struct kv_snapshot *out);
 void kvsnap_free(struct kv_snapshot *s);
-/* Whether a {name: value} metrics object has a name starting with one of families (prefixes,
- * NULL-terminated). */
-bool kvsnap_has_family(const json_t *metrics, const char *const *families);
 /* {label, time, success, error, metrics, malformed_lines}. New reference. */
 json_t *kvsnap_json(const struct kv_snapshot *s);
 /* The delta object between two snapshots: <counter>_delta (never negative; a reset reads as 0;
  * null when the counter is absent), <gauge>_after, derived totals; or {available: false, reason}
  * when either snapshot is missing. New reference. */
 json_t *kvsnap_delta_json(const struct kv_snapshot *before, const struct kv_snapshot *after);
+
+/* The generic per-phase object {engine, <field>: delta or null, …} from two snapshots' metrics,
+ * read by p's rules (model/engines.h). New reference. */
+json_t *engine_delta(const struct engine_profile *p, const json_t *before, const json_t *after);
 
 #endif

@@ -9,6 +9,7 @@
 #include "model/engines.h"
 #include "analysis/signals.h"
 #include "cmd/cmd.h"
+#include "probe/kvsnap.h"
 #include "probe/prom.h"
 #include "util/json.h"
 
@@ -119,11 +120,19 @@ static void test_detect(void **state)
     assert_string_equal(detect(models, "{\"status\":\"healthy\",\"endpoints\":[],\"instances\":[]}",
                                NULL, NULL, NULL, &id),
                         "dynamo");
+    assert_string_equal(id.evidence, "/health lists Dynamo endpoints and instances");
     assert_true(engine_kv_modes_apply(&id));
+    /* the Dynamo frontend's own metrics on the base URL */
+    m = metrics_of("dynamo_frontend_inflight_requests 0\n");
+    assert_string_equal(detect(models, "", m, NULL, NULL, &id), "dynamo");
+    assert_string_equal(id.evidence, "the base URL's /metrics carries dynamo_* metrics");
+    json_decref(m);
     /* KVBM's own port answering with its families is Dynamo's mark too */
     json_t *k = metrics_of("kvbm_matched_tokens 5\n");
     assert_string_equal(detect(models, "", NULL, k, NULL, &id), "dynamo");
-    assert_non_null(strstr(id.evidence, "kvbm_"));
+    assert_string_equal(id.evidence, "the KV metrics URL carries KVBM's kvbm_* metrics");
+    /* … but not on the base URL, where KVBM does not serve them */
+    assert_string_equal(detect(models, "", k, NULL, NULL, &id), "unknown");
     json_decref(k);
     /* nothing known: unknown, with what was tried; never a guessed Dynamo */
     assert_string_equal(detect(models, "", NULL, NULL, NULL, &id), "unknown");

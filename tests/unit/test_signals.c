@@ -173,6 +173,17 @@ static void test_kvbm_signal_diagnosis(void **state)
     s = signal_eviction_kvbm(warm2, quiet, quiet, -1);
     assert_null(json_object_get(s, "diagnosis"));
     json_decref(s);
+    /* device → disk offloads (d2d) reach the disk too: KVBM's keys are read by the Dynamo
+     * profile's rules, which count h2d and d2d as offload_blocks_disk (the fallback used to read
+     * h2d only, and called this warm phase one that never reached the disk) */
+    json_t *warm4 =
+        json_pack("{s:b, s:f, s:f, s:f}", "available", 1, "kvbm_offload_blocks_d2h_delta", 10.0,
+                  "kvbm_offload_blocks_h2d_delta", 0.0, "kvbm_offload_blocks_d2d_delta", 7.0);
+    s = signal_eviction_kvbm(warm4, quiet, quiet, -1);
+    assert_null(json_object_get(s, "diagnosis"));
+    assert_true(json_get_num(s, "warm_offload_blocks", 0) == 17);
+    json_decref(s);
+    json_decref(warm4);
     /* absent counters (null) are never read as 0: no diagnosis either */
     json_t *warm3 = json_pack("{s:b, s:f}", "available", 1, "kvbm_offload_blocks_d2h_delta", 10.0);
     s = signal_eviction_kvbm(warm3, quiet, quiet, -1);
