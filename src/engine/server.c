@@ -95,8 +95,12 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json
         return send_text(c, status, "application/json", "", 0, request_id);
     char *s = json_text(v, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(v);
-    if (!s)
-        return MHD_NO;
+    if (!s) {
+        /* the answer could not be serialised: a fixed error that needs no memory to build */
+        static const char OOM[] = "{\"error\":{\"message\":\"out of memory building the "
+                                  "response\",\"type\":\"server_error\",\"code\":500}}";
+        return send_text(c, 500, "application/json", OOM, sizeof OOM - 1, request_id);
+    }
     enum MHD_Result rc = send_text(c, status, "application/json", s, strlen(s), request_id);
     free(s);
     return rc;
@@ -699,16 +703,17 @@ static enum MHD_Result handle_completion(struct engine *e, struct MHD_Connection
 static enum MHD_Result handle_tokenize(struct engine *e, struct MHD_Connection *c, struct hctx *h)
 {
     const struct personality *p = e->cfg.personality;
+    const struct tokenize_dialect *d = tokenize_dialect(p->tokenize); /* the catalogue's keys */
     json_t *j = json_loadb(buf_cstr(&h->body), h->body.len, 0, NULL);
-    bool vllm = p->tokenize == TOKENIZE_VLLM;
-    const json_t *text = json_object_get(j, vllm ? "prompt" : "content");
+    const json_t *text = json_object_get(j, d->text_key);
     if (!json_is_string(text)) {
         json_decref(j);
-        return send_error(e, c, 400, "invalid_request_error", vllm ? "prompt" : "content", NULL,
-                          vllm ? "prompt must be a string" : "content must be a string", NULL);
+        char msg[96];
+        snprintf(msg, sizeof msg, "%s must be a string", d->text_key);
+        return send_error(e, c, 400, "invalid_request_error", d->text_key, NULL, msg, NULL);
     }
-    const json_t *sp = json_object_get(j, vllm ? "add_special_tokens" : "add_special");
-    bool special = sp ? json_is_true(sp) : vllm; /* vLLM's default is true, llama.cpp's false */
+    const json_t *sp = json_object_get(j, d->special_key);
+    bool special = sp ? json_is_true(sp) : d->special_default;
     struct tok_ids ids = {0};
     if (special && p->adds_bos)
         tok_ids_push(&ids, 128000);
@@ -717,9 +722,10 @@ static enum MHD_Result handle_tokenize(struct engine *e, struct MHD_Connection *
     json_t *tokens = json_array();
     for (size_t i = 0; i < ids.n; i++)
         json_array_append_new(tokens, json_integer(ids.ids[i]));
-    json_t *body = vllm ? json_pack("{s:I, s:I, s:o}", "count", (json_int_t)ids.n, "max_model_len",
-                                    (json_int_t)e->cfg.model.max_context, "tokens", tokens)
-                        : json_pack("{s:o}", "tokens", tokens);
+    json_t *body = d->count_key ? json_pack("{s:I, s:I, s:o}", d->count_key, (json_int_t)ids.n,
+                                            "max_model_len", (json_int_t)e->cfg.model.max_context,
+                                            d->tokens_key, tokens)
+                                : json_pack("{s:o}", d->tokens_key, tokens);
     tok_ids_free(&ids);
     return send_json(c, MHD_HTTP_OK, body, NULL);
 }
