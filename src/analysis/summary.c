@@ -9,8 +9,6 @@
 
 #include "scenario/scenario.h"
 
-#include "run/runner.h"
-
 #include "analysis/stats.h"
 #include "probe/fingerprint.h"
 #include "probe/prom.h"
@@ -74,13 +72,13 @@ static bool phase_agg_has_lag(const struct agg *ag)
 
 /* goodput (docs/GOODPUT.md): the requests that met every objective of --slo, as a share of
  * those judged and per second; how many broke each objective, and which broke most. */
-static json_t *goodput_json(const struct run_config *cfg, const struct agg *ag)
+static json_t *goodput_json(const struct scen_config *cfg, const struct agg *ag)
 {
     const struct slo_tally *t = &ag->sum.slo;
     json_t *o = json_object();
-    json_put(o, "slo", slo_json(&cfg->slo));
+    json_put(o, "slo", slo_json(cfg->slo));
     char why[256] = "";
-    bool judged = slo_judgeable(&cfg->slo, cfg->gp.stream, why, sizeof why);
+    bool judged = slo_judgeable(cfg->slo, cfg->gp->stream, why, sizeof why);
     if (judged && t->judged == 0)
         snprintf(why, sizeof why, "no request finished: nothing to judge");
     json_put_int(o, "requests", (long long)(judged ? t->judged : ag->sum.total));
@@ -101,7 +99,7 @@ static json_t *goodput_json(const struct run_config *cfg, const struct agg *ag)
     json_t *failed = json_object();
     int most = -1;
     for (int k = 0; k < SLO_KEYS; k++) {
-        if (!(cfg->slo.limit_ms[k] > 0))
+        if (!(cfg->slo->limit_ms[k] > 0))
             continue;
         json_put_int(failed, SLO_NAMES[k], (long long)t->broken[k]);
         /* ties go to the first in SLO_NAMES' order */
@@ -115,7 +113,7 @@ static json_t *goodput_json(const struct run_config *cfg, const struct agg *ag)
 }
 
 /* The statistics shared by phase and overall summaries. */
-static void agg_json(json_t *o, struct agg *ag, const struct run_config *cfg)
+static void agg_json(json_t *o, struct agg *ag, const struct scen_config *cfg)
 {
     const struct phase_agg *a = &ag->sum;
     /* rounded as the reference harness rounds them; requests.jsonl keeps full precision */
@@ -146,7 +144,7 @@ static void agg_json(json_t *o, struct agg *ag, const struct run_config *cfg)
         json_put(o, "schedule_lag_ms", stats_of(ag, AGG_LAG));
         json_put(o, "client_lag_ms", stats_of(ag, AGG_CLIENT_LAG));
     }
-    if (cfg->slo.any)
+    if (cfg->slo->any)
         json_put(o, "goodput", goodput_json(cfg, ag));
     if (ag->lost) /* the run is invalid too (artifact_write_failed) */
         json_put_bool(o, "measured_values_lost", true);
@@ -167,7 +165,7 @@ json_t *summary_phase_json(const struct run_state *rs, const struct phase_state 
     agg_json(o, &a, rs->cfg);
     agg_free(&a);
     const struct phase_result *r = &ps->res;
-    const struct run_config *cfg = rs->cfg;
+    const struct scen_config *cfg = rs->cfg;
     if (r->open_loop) {
         json_put(o, "target_rate",
                  isinf(r->target_rate) ? json_string("inf")
@@ -211,7 +209,7 @@ static const struct phase_state *find_phase(const struct run_state *rs, const ch
     return NULL;
 }
 
-json_t *summary_kv_mode_json(const struct run_config *c, const struct run_state *rs)
+json_t *summary_kv_mode_json(const struct scen_config *c, const struct run_state *rs)
 {
     bool cpu = strcmp(c->kv_mode, "off") != 0;
     bool disk = strcmp(c->kv_mode, "cpu_disk") == 0;
@@ -581,7 +579,7 @@ json_t *summary_block_device_json(const struct run_state *rs)
 
 json_t *summary_build(const struct run_state *rs, const struct validity *v, json_t *notes)
 {
-    const struct run_config *c = rs->cfg;
+    const struct scen_config *c = rs->cfg;
     json_t *s = json_object();
     json_put_str(s, "run_id", rs->run_id);
     json_put_str(s, "created_utc", rs->created_utc);
@@ -601,7 +599,7 @@ json_t *summary_build(const struct run_state *rs, const struct validity *v, json
     json_put(s, "model_count_end",
              rs->model_count_end >= 0 ? json_integer(rs->model_count_end) : json_null());
     json_put_str(s, "scenario", c->scenario);
-    json_put_bool(s, "stream", c->gp.stream);
+    json_put_bool(s, "stream", c->gp->stream);
     json_put(s, "kv_mode", summary_kv_mode_json(c, rs));
     json_t *tags = json_array();
     for (size_t i = 0; i < c->n_variant_tags; i++)

@@ -10,6 +10,7 @@
 
 #include "report/html.h"
 #include "scenario/pressure.h"
+#include "scenario/runstate.h"
 #include "report/report.h"
 #include "scenario/scenario.h"
 #include "analysis/summary.h"
@@ -64,6 +65,7 @@ struct lazy_set {
 
 struct ctx {
     const struct run_config *cfg;
+    struct scen_config scfg; /* what the scenarios, the summary and the reports read of cfg */
     const volatile sig_atomic_t *interrupted;
     struct run_state rs;
     char dir[PATH_MAX];
@@ -97,6 +99,54 @@ struct ctx {
     struct lazy_set lazy;
     bool has_lazy;
 };
+
+/* The parts of the run's configuration that the scenarios, the summary and the reports read
+ * (scenario/runstate.h): they live below the runner and never see struct run_config. */
+static void scen_config_of(const struct run_config *cfg, struct scen_config *o)
+{
+    *o = (struct scen_config){
+        .scenario = cfg->scenario,
+        .prompt_set = cfg->prompt_set,
+        .requests = cfg->requests,
+        .warmup = cfg->warmup,
+        .concurrency = cfg->concurrency,
+        .warmup_given = cfg->warmup_given,
+        .gp = &cfg->gp,
+        .max_concurrency = cfg->max_concurrency,
+        .evict_a = cfg->evict_a,
+        .evict_b = cfg->evict_b,
+        .evict_a_conc = cfg->evict_a_conc,
+        .evict_b_conc = cfg->evict_b_conc,
+        .pressure_auto = cfg->pressure_auto,
+        .reuse_repeat = cfg->reuse_repeat,
+        .reuse_prompt_set = cfg->reuse_prompt_set,
+        .users = cfg->users,
+        .rounds = cfg->rounds,
+        .system_prompt_tokens = cfg->system_prompt_tokens,
+        .history_tokens = cfg->history_tokens,
+        .answer_tokens = cfg->answer_tokens,
+        .user_qps = cfg->user_qps,
+        .llama3_template = cfg->llama3_template,
+        .trace_path = cfg->trace_path,
+        .trace_block_tokens = cfg->trace_block_tokens,
+        .trace_speedup = cfg->trace_speedup,
+        .trace_window_s = cfg->trace_window_s,
+        .kv_mode = cfg->kv_mode,
+        .cpu_cache_gb = cfg->cpu_cache_gb,
+        .disk_cache_gb = cfg->disk_cache_gb,
+        .variant_tags = cfg->variant_tags,
+        .n_variant_tags = cfg->n_variant_tags,
+        .diag_disable_partial_reuse = cfg->diag_disable_partial_reuse,
+        .diag_disable_block_reuse = cfg->diag_disable_block_reuse,
+        .diag_disable_disk_offload_filter = cfg->diag_disable_disk_offload_filter,
+        .container_name = cfg->container_name,
+        .kvbm_metrics_url = cfg->kvbm_metrics_url,
+        .arrival = cfg->arrival,
+        .burstiness = cfg->burstiness,
+        .ramp_up_s = cfg->ramp_up_s,
+        .slo = &cfg->slo,
+    };
+}
 
 static void path_in(const struct ctx *c, const char *name, char out[PATH_MAX])
 {
@@ -291,7 +341,7 @@ static int plan(struct ctx *c, char *err)
     if (!sc)
         return err_set(err, "unknown scenario '%s'", cfg->scenario);
     c->planner = (struct planner){
-        .cfg = cfg,
+        .cfg = &c->scfg,
         .seed = seed,
         .warm_seed = warm_seed,
         .b_seed = b_seed,
@@ -1253,7 +1303,7 @@ static json_t *config_json(const struct ctx *c)
                        tk->sha256[0] ? json_string(tk->sha256) : json_null()));
     json_put_str(o, "prompt_salt", c->salt);
     json_put_str(o, "prompt_template", cfg->llama3_template ? "llama3" : "none");
-    json_put(o, "kv_mode", summary_kv_mode_json(cfg, &c->rs));
+    json_put(o, "kv_mode", summary_kv_mode_json(&c->scfg, &c->rs));
     json_put(o, "server_context_limit",
              c->rs.ctx_limit ? json_incref(c->rs.ctx_limit) : json_null());
     json_put(o, "preflight", c->rs.preflight ? json_incref(c->rs.preflight) : json_null());
@@ -1384,7 +1434,8 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
     memset(&c, 0, sizeof c);
     c.cfg = cfg;
     c.interrupted = interrupted;
-    c.rs.cfg = cfg;
+    scen_config_of(cfg, &c.scfg);
+    c.rs.cfg = &c.scfg;
     c.rs.model_count_end = -1;
     validity_init(&c.v);
     c.notes = json_array();

@@ -10,7 +10,6 @@
  */
 #include "scenario/multiturn.h"
 #include "report/report.h"
-#include "run/runner.h"
 #include "scenario/scenario.h"
 #include "analysis/stats.h"
 
@@ -70,7 +69,7 @@ static int make_round(struct planner *p, struct mt_state *st, size_t r, const ch
 
 int multiturn_plan(struct planner *p, char *err)
 {
-    const struct run_config *cfg = p->cfg;
+    const struct scen_config *cfg = p->cfg;
     if (plan_warmup(p, "short", err) < 0)
         return -1;
     struct mt_state *st = calloc(1, sizeof *st);

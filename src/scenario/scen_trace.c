@@ -9,7 +9,6 @@
  * shape and size (trace_warmup), not the standard scenario's.
  */
 #include "report/report.h"
-#include "run/runner.h"
 #include "scenario/scenario.h"
 #include "scenario/trace.h"
 
@@ -62,7 +61,7 @@ void trace_state_free(void *state)
  * before a trace of 1.6 s). An explicit --warmup N sends N, the lengths cycling. */
 static int trace_warmup(struct planner *p, struct trace_state *st, char *err)
 {
-    const struct run_config *cfg = p->cfg;
+    const struct scen_config *cfg = p->cfg;
     size_t n = cfg->warmup > 0 ? (size_t)cfg->warmup : 0;
     if (n > st->tr.n && !cfg->warmup_given)
         n = st->tr.n;
@@ -85,7 +84,7 @@ static int trace_warmup(struct planner *p, struct trace_state *st, char *err)
 
 int trace_plan(struct planner *p, char *err)
 {
-    const struct run_config *cfg = p->cfg;
+    const struct scen_config *cfg = p->cfg;
     struct trace_state *st = calloc(1, sizeof *st);
     if (!st)
         return err_set(err, "out of memory");
@@ -162,7 +161,7 @@ int trace_before_phase(struct planner *p, size_t i, char *err)
     for (size_t k = 0; k < w->n; k++)
         ph->prompts[k] = &ps[k];
     snprintf(ph->first_prompt_id, sizeof ph->first_prompt_id, "%s", ps[0].id);
-    const struct run_config *cfg = p->cfg;
+    const struct scen_config *cfg = p->cfg;
     if (cfg->trace_speedup > 0 && wi > 0) {
         /* the replay's zero: when the first window's first request was due */
         const struct phase_state *first = &p->rs->phases[st->w[0].phase];
@@ -186,7 +185,7 @@ json_t *trace_summary(const struct run_state *rs)
     const struct trace_state *st = rs->scenario_state;
     if (!st)
         return NULL;
-    const struct run_config *cfg = rs->cfg;
+    const struct scen_config *cfg = rs->cfg;
     json_t *windows = json_array();
     double reusable = 0, reused = 0, prompt = 0;
     size_t requests = 0, measured = 0;

@@ -3,7 +3,6 @@
  */
 #include "scenario/scenario.h"
 
-#include "run/runner.h"
 #include "util/err.h"
 #include "util/json.h"
 
@@ -13,7 +12,7 @@
 
 int plan_warmup(struct planner *p, const char *set, char *err)
 {
-    const struct run_config *cfg = p->cfg;
+    const struct scen_config *cfg = p->cfg;
     if (cfg->warmup <= 0)
         return 0;
     struct prompt *w = p->make_set(p->ctx, "warmup", set, p->warm_seed, (size_t)cfg->warmup, err);
@@ -55,7 +54,7 @@ void phase_reuse_of(const struct run_state *rs, size_t phase, struct phase_reuse
 /* standard: warmup (another seed, not in the overall figures), then main. */
 static int plan_standard(struct planner *p, char *err)
 {
-    const struct run_config *cfg = p->cfg;
+    const struct scen_config *cfg = p->cfg;
     size_t conc = (size_t)cfg->concurrency;
     if (plan_warmup(p, cfg->prompt_set, err) < 0)
         return -1;
@@ -70,7 +69,7 @@ static int plan_standard(struct planner *p, char *err)
 /* eviction_replay: warmup, warm_A, pressure_B (far-away seed; sized by --pressure), replay_A. */
 static int plan_eviction(struct planner *p, char *err)
 {
-    const struct run_config *cfg = p->cfg;
+    const struct scen_config *cfg = p->cfg;
     size_t conc = (size_t)cfg->concurrency;
     size_t ca = cfg->evict_a_conc > 0 ? (size_t)cfg->evict_a_conc : conc;
     size_t cb = cfg->evict_b_conc > 0 ? (size_t)cfg->evict_b_conc : (ca > 2 * conc ? ca : 2 * conc);
@@ -91,7 +90,7 @@ static int plan_eviction(struct planner *p, char *err)
     }
     struct prompt *b = a ? p->make_set(p->ctx, "B", "long", p->b_seed, n_b, err) : NULL;
     if (a && b && cfg->pressure_auto)
-        pressure_fit(*p->pressure_plan, p->caps, a, n_a, b, n_b, cfg->gp.max_tokens);
+        pressure_fit(*p->pressure_plan, p->caps, a, n_a, b, n_b, cfg->gp->max_tokens);
     /* drawn from the long set; labelled as the reference harness labels them */
     for (size_t i = 0; a && i < n_a; i++)
         snprintf(a[i].set, sizeof a[i].set, "replay_a");
@@ -107,7 +106,7 @@ static int plan_eviction(struct planner *p, char *err)
 /* reuse_verify: one prompt sent reuse_1 … reuse_N at concurrency 1. */
 static int plan_reuse(struct planner *p, char *err)
 {
-    const struct run_config *cfg = p->cfg;
+    const struct scen_config *cfg = p->cfg;
     struct prompt *r = p->make_set(p->ctx, "reuse", cfg->reuse_prompt_set, p->seed, 1, err);
     if (!r)
         return -1;

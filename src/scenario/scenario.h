@@ -7,6 +7,7 @@
 #define KVBENCH_SCENARIO_SCENARIO_H
 
 #include "scenario/pressure.h"
+#include "scenario/runstate.h"
 #include "scenario/workload.h"
 #include "util/buf.h"
 
@@ -15,13 +16,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct run_config;
 struct run_state;
 
 /* What a plan function gets from the runner: the configuration, seeds, and how to make a prompt
  * set and add a phase (runner.c's make_set and add_phase). */
 struct planner {
-    const struct run_config *cfg;
+    const struct scen_config *cfg;
     uint64_t seed, warm_seed, b_seed;
     void *ctx;
     struct prompt *(*make_set)(void *ctx, const char *prefix, const char *set, uint64_t seed,
