@@ -18,25 +18,9 @@
 #include <math.h>
 #include <string.h>
 
-void report_num(struct buf *b, const json_t *o, const char *key, const char *fmt,
-                const char *absent)
-{
-    const json_t *v = json_object_get(o, key);
-    if (json_is_number(v))
-        buf_printf(b, fmt, json_number_value(v));
-    else
-        buf_append_str(b, absent);
-}
-
-void report_verdict(struct buf *b, const char *name, const json_t *verdict)
-{
-    buf_printf(b, "### %s: `%s`\n\n%s.\n\n", name, json_get_str(verdict, "signal", "?"),
-               json_get_str(verdict, "interpretation", ""));
-}
-
 static void cell_num(struct buf *b, const json_t *o, const char *key, const char *fmt)
 {
-    report_num(b, o, key, fmt, "–");
+    scenario_md_num(b, o, key, fmt, "–");
 }
 
 static void cell_stat(struct buf *b, const json_t *phase, const char *metric, const char *p)
@@ -213,87 +197,6 @@ static void goodput_section(struct buf *b, const json_t *s)
     const json_t *g = json_object_get(ov, "goodput");
     if (g)
         goodput_row(b, "**overall**", g);
-}
-
-static void signal_section(struct buf *b, const char *title, const json_t *sig)
-{
-    if (!sig)
-        return;
-    buf_printf(b, "### %s: `%s`\n\n%s\n\n", title, json_get_str(sig, "signal", "?"),
-               json_get_str(sig, "interpretation", ""));
-}
-
-static void json_int_or_dash(const json_t *v, char *out, size_t n)
-{
-    if (json_is_integer(v))
-        snprintf(out, n, "%lld", (long long)json_integer_value(v));
-    else
-        snprintf(out, n, "unknown");
-}
-
-/* --pressure auto: how set B was sized, and whether the tiers allowed a read-back at all. */
-static void pressure_section(struct buf *b, const json_t *plan)
-{
-    if (!plan || strcmp(json_get_str(plan, "mode", ""), "auto") != 0)
-        return;
-    const json_t *cap = json_object_get(plan, "capacity_blocks");
-    const json_t *f = json_object_get(plan, "feasible");
-    const char *verdict = json_is_true(f)    ? "feasible"
-                          : json_is_false(f) ? "**impossible with these tiers**"
-                                             : "not decided";
-    buf_printf(b, "### Pressure plan (`--pressure auto`): %s\n\n", verdict);
-    char d[32], h[32], k[32];
-    json_int_or_dash(json_object_get(cap, "device"), d, sizeof d);
-    json_int_or_dash(json_object_get(cap, "host"), h, sizeof h);
-    json_int_or_dash(json_object_get(cap, "disk"), k, sizeof k);
-    buf_printf(b, "Tiers (KV blocks): device %s, host %s, disk %s.", d, h, k);
-    const json_t *sa = json_object_get(plan, "set_a"), *sb = json_object_get(plan, "set_b");
-    if (sa && sb)
-        buf_printf(b,
-                   " Set A: %lld requests, %lld blocks; set B: %lld requests, about %lld blocks.",
-                   (long long)json_integer_value(json_object_get(sa, "requests")),
-                   (long long)json_integer_value(json_object_get(sa, "blocks")),
-                   (long long)json_integer_value(json_object_get(sb, "requests")),
-                   (long long)json_integer_value(json_object_get(sb, "blocks")));
-    buf_printf(b, " %s.\n\n", json_get_str(plan, "reason", ""));
-}
-
-void report_eviction_section(struct buf *b, const json_t *s, const json_t *src,
-                             const json_t *config)
-{
-    const json_t *ov = json_object_get(s, "overall_summary");
-    signal_section(b, "Replay from disk (KV metrics)",
-                   json_object_get(src, "eviction_replay_signal_kvbm"));
-    const json_t *io = json_object_get(ov, "eviction_replay_signal_io");
-    if (!io)
-        io = json_object_get(s, "eviction_replay_signal_io");
-    signal_section(b, "Replay from disk (block device)", io);
-    pressure_section(b, json_object_get(config, "pressure_plan"));
-}
-
-void report_reuse_section(struct buf *b, const json_t *s, const json_t *src, const json_t *config)
-{
-    (void)config;
-    signal_section(b, "Prefix reuse (KV metrics)",
-                   json_object_get(src, "reuse_verify_signal_kvbm"));
-    const json_t *id =
-        json_object_get(json_object_get(s, "request_identity"), "reuse_verify_identity");
-    if (id)
-        buf_printf(b, "### Identity: `%s`\n\nThe repeats sent %s.\n\n",
-                   json_get_str(id, "verdict", "?"),
-                   json_get_bool(id, "identical_request_payload", false)
-                       ? "byte-identical requests (prompt, parameters and payload)"
-                       : "requests that differ: reuse cannot be expected");
-}
-
-void report_standard_section(struct buf *b, const json_t *s, const json_t *src,
-                             const json_t *config)
-{
-    (void)s;
-    (void)src;
-    (void)config;
-    buf_append_str(b, "The standard scenario has no offload verdict; see the KV table above "
-                      "for offload and reuse during the run.\n\n");
 }
 
 char *report_markdown(const json_t *s, const json_t *config)

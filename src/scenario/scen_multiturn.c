@@ -9,7 +9,6 @@
  * is in and no sooner than 1 / Q s after that one started. Without it, a round is sent at once.
  */
 #include "scenario/multiturn.h"
-#include "report/report.h"
 #include "scenario/scenario.h"
 #include "analysis/stats.h"
 
@@ -34,7 +33,7 @@ struct mt_state {
     long long device_tokens; /* the device tier in tokens; -1: unknown */
 };
 
-void multiturn_free(void *state)
+static void multiturn_free(void *state)
 {
     struct mt_state *st = state;
     if (!st)
@@ -67,7 +66,7 @@ static int make_round(struct planner *p, struct mt_state *st, size_t r, const ch
     return 0;
 }
 
-int multiturn_plan(struct planner *p, char *err)
+static int multiturn_plan(struct planner *p, char *err)
 {
     const struct scen_config *cfg = p->cfg;
     if (plan_warmup(p, "short", err) < 0)
@@ -117,7 +116,7 @@ int multiturn_plan(struct planner *p, char *err)
     return 0;
 }
 
-int multiturn_before_phase(struct planner *p, size_t i, char *err)
+static int multiturn_before_phase(struct planner *p, size_t i, char *err)
 {
     struct mt_state *st = p->rs->scenario_state;
     if (!st || i <= st->first || i >= st->first + st->m.mp.rounds)
@@ -312,7 +311,7 @@ static json_t *verdict(const struct mt_state *st, const json_t *rounds, const ch
                      "hold_share_of_reusable", MT_HOLD_SHARE);
 }
 
-json_t *multiturn_summary(const struct run_state *rs)
+static json_t *multiturn_summary(const struct run_state *rs)
 {
     const struct mt_state *st = rs->scenario_state;
     if (!st)
@@ -339,7 +338,8 @@ json_t *multiturn_summary(const struct run_state *rs)
 
 /* ------------------------------------------------------------ report */
 
-void multiturn_report(struct buf *b, const json_t *s, const json_t *src, const json_t *config)
+static void multiturn_report(struct buf *b, const json_t *s, const json_t *src,
+                             const json_t *config)
 {
     (void)src;
     (void)config;
@@ -348,7 +348,7 @@ void multiturn_report(struct buf *b, const json_t *s, const json_t *src, const j
         buf_append_str(b, "No round ran.\n\n");
         return;
     }
-    report_verdict(b, "multi_turn", json_object_get(mt, "verdict"));
+    scenario_md_verdict(b, "multi_turn", json_object_get(mt, "verdict"));
     buf_printf(b,
                "%lld users, %lld rounds planned: system prompt %lld tokens, history %lld, "
                "answers up to %lld, questions %lld; device tier ",
@@ -370,15 +370,34 @@ void multiturn_report(struct buf *b, const json_t *s, const json_t *src, const j
         const json_t *t = json_object_get(o, "ttft_ms");
         buf_printf(b, "| %lld | %lld | %lld | ", json_get_int(o, "round", 0),
                    json_get_int(o, "requests", 0), json_get_int(o, "errors", 0));
-        report_num(b, t, "p50", "%.1f | ", "– | ");
-        report_num(b, t, "p95", "%.1f | ", "– | ");
-        report_num(b, o, "prompt_tokens", "%.0f | ", "– | ");
-        report_num(b, o, "cached_tokens", "%.0f | ", "– | ");
-        report_num(b, o, "hit_rate", "%.2f | ", "– | ");
-        report_num(b, o, "reusable_rate", "%.2f | ", "– | ");
+        scenario_md_num(b, t, "p50", "%.1f | ", "– | ");
+        scenario_md_num(b, t, "p95", "%.1f | ", "– | ");
+        scenario_md_num(b, o, "prompt_tokens", "%.0f | ", "– | ");
+        scenario_md_num(b, o, "cached_tokens", "%.0f | ", "– | ");
+        scenario_md_num(b, o, "hit_rate", "%.2f | ", "– | ");
+        scenario_md_num(b, o, "reusable_rate", "%.2f | ", "– | ");
         buf_printf(b, "%s |\n", json_get_str(o, "hit_rate_source", "–"));
     }
     buf_append_str(b, "\n*Hit rate* = cached ÷ prompt tokens of the round; *could reuse* = the "
                       "share of the round's prompts that the same users had already sent or "
                       "been answered.\n\n");
 }
+
+static bool answers_multi_turn(const char *phase)
+{
+    return scenario_numbered_from_2(phase, "round_");
+}
+
+const struct scenario SCEN_MULTI_TURN = {
+    .name = "multi_turn",
+    .what = "do conversations keep their reuse as they grow: round_1 .. round_R of U users",
+    .plan = multiturn_plan,
+    .report = multiturn_report,
+    .tiers = true,
+    .before_phase = multiturn_before_phase,
+    .extra = multiturn_summary,
+    .extra_key = "multi_turn",
+    .free_state = multiturn_free,
+    .answers = answers_multi_turn,
+    .answer_phases = "rounds 2 .. R",
+};
