@@ -1331,13 +1331,11 @@ static json_t *config_json(const struct ctx *c)
     return o;
 }
 
-/* config.json, report.md and summary.json, each written atomically (temp + rename) and each
- * attempted whatever happened before; summary.json last, so that it can say whether the others
- * were written. Returns the number of files that could not be written. */
-static int write_artifacts(struct ctx *c)
+/* What the load generator and the snapshots wrote as the run went: closed, and every loss counted
+ * as a failed artifact (rows or response files lost, a snapshot file that did not flush). */
+static void close_streams(struct ctx *c)
 {
-    char path[PATH_MAX], err[ERR_LEN];
-    int failed = 0;
+    char err[ERR_LEN];
     c->rs.n_header_keys = c->lg.n_header_keys;
     if (loadgen_close_rows(&c->lg, err) < 0)
         write_failed(c, "requests.jsonl", err);
@@ -1352,38 +1350,75 @@ static int write_artifacts(struct ctx *c)
         snprintf(why, sizeof why, "%zu rows lost: %s", c->lg.row_errors, c->lg.row_error);
         write_failed(c, "requests.jsonl", why);
     }
+    if (c->snapshots) {
+        FILE *f = c->snapshots;
+        c->snapshots = NULL;
+        if (fclose(f) != 0) {
+            snprintf(err, sizeof err, "kvbm_metrics_snapshots.jsonl: %s", strerror(errno));
+            log_error("%s", err);
+            write_failed(c, "kvbm_metrics_snapshots.jsonl", err);
+        }
+    }
+}
+
+/* One JSON artifact of the run directory; a failure is the run's (artifact_write_failed). */
+static int write_json_artifact(struct ctx *c, const char *name, const json_t *v)
+{
+    char path[PATH_MAX], err[ERR_LEN];
+    path_in(c, name, path);
+    if (json_write_file(path, v, err) == 0)
+        return 0;
+    log_error("%s", err);
+    write_failed(c, name, err);
+    return -1;
+}
+
+/* report.md (the --report-filename) from the summary and config.json. */
+static int write_report(struct ctx *c, const json_t *summary, const json_t *config)
+{
+    char path[PATH_MAX], err[ERR_LEN];
+    const char *name = c->cfg->report_filename;
+    char *md = report_markdown(summary, config); /* NULL: its buffer failed */
+    path_in(c, name, path);
+    int rc = md ? fs_write_atomic(path, md, strlen(md), err) : -1;
+    if (rc < 0) {
+        log_error("%s", md ? err : "cannot build the report");
+        write_failed(c, name, md ? err : "out of memory");
+    }
+    free(md);
+    return rc;
+}
+
+/* config.json, report.md and summary.json, each written atomically (temp + rename) and each
+ * attempted whatever happened before; summary.json after the others, so that it can say whether
+ * they were written, and written again when report.html (drawn from it) could not be. Returns
+ * the number of files that could not be written. */
+static int write_artifacts(struct ctx *c)
+{
+    char err[ERR_LEN];
+    int failed = 0;
+    close_streams(c);
     json_t *config = config_json(c);
     json_t *summary = summary_build(&c->rs, &c->v, c->notes);
     size_t failures_in_summary = c->write_failures;
-    path_in(c, "config.json", path);
-    if (json_write_file(path, config, err) < 0) {
-        log_error("%s", err);
-        write_failed(c, "config.json", err);
-        failed++;
-    }
-    char *md = report_markdown(summary, config);
-    path_in(c, c->cfg->report_filename, path);
-    if (!md || fs_write_atomic(path, md, strlen(md), err) < 0) {
-        log_error("%s", md ? err : "cannot build the report");
-        write_failed(c, c->cfg->report_filename, md ? err : "out of memory");
-        failed++;
-    }
-    free(md);
+    failed -= write_json_artifact(c, "config.json", config);
+    failed -= write_report(c, summary, config);
     if (c->write_failures != failures_in_summary) { /* config or report failed: say so */
         json_decref(summary);
         summary = summary_build(&c->rs, &c->v, c->notes);
     }
-    path_in(c, "summary.json", path);
-    if (json_write_file(path, summary, err) < 0) {
-        log_error("%s", err);
-        write_failed(c, "summary.json", err);
-        failed++;
-    }
+    failed -= write_json_artifact(c, "summary.json", summary);
     json_decref(summary);
     json_decref(config);
     /* report.html is drawn from the files just written (nothing measured depends on it) */
-    if (html_write_run(c->dir, err) < 0)
+    if (html_write_run(c->dir, err) < 0) {
         log_error("report.html: %s", err);
+        write_failed(c, "report.html", err);
+        failed++;
+        summary = summary_build(&c->rs, &c->v, c->notes);
+        failed -= write_json_artifact(c, "summary.json", summary);
+        json_decref(summary);
+    }
     return failed;
 }
 
@@ -1598,10 +1633,8 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
         write_failed(&c, "prompts_manifest.jsonl", err);
         go = false;
     }
-    path_in(&c, "config.json", path);
     json_t *config = config_json(&c);
-    if (json_write_file(path, config, err) < 0)
-        log_error("%s", err);
+    write_json_artifact(&c, "config.json", config); /* written again at the end */
     json_decref(config);
 
     if (go && !*interrupted) {
