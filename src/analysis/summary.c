@@ -407,15 +407,69 @@ json_t *summary_block_device_json(const struct run_state *rs)
 
 /* ------------------------------------------------------------ the whole summary */
 
-json_t *summary_build(const struct run_state *rs, const struct validity *v, json_t *notes)
+/* summary.json's overall_summary: the included phases together, or, on an invalid run, why it
+ * is excluded; and the scenario's verdicts, which stay visible on an invalid run too, as the
+ * reference keeps them. */
+static json_t *overall_json(const struct run_state *rs, const struct validity *v, json_t *details,
+                            const struct scenario *sc, const struct scenario_verdicts *vd)
+{
+    json_t *overall = json_object();
+    json_put_str(overall, "phase", "overall");
+    json_put_str(overall, "scenario", rs->cfg->scenario);
+    if (v->reason) {
+        json_put_bool(overall, "excluded", true);
+        json_put_str(overall, "reason", v->reason);
+        json_object_set(overall, "details", details);
+    } else {
+        struct agg a = {0};
+        size_t conc = 0, planned = 0;
+        for (size_t i = 0; i < rs->n_phases; i++) {
+            const struct phase_state *ps = &rs->phases[i];
+            if (!ps->included || !ps->ran)
+                continue;
+            agg_add(&a, &ps->res, ps->res.duration_s);
+            planned += ps->n;
+            if (ps->concurrency > conc)
+                conc = ps->concurrency;
+        }
+        json_put_int(overall, "concurrency", (long long)conc);
+        json_put_int(overall, "requests", (long long)planned);
+        agg_json(overall, &a, rs->cfg);
+        agg_free(&a);
+    }
+    if (sc && sc->io_key && vd->io)
+        json_object_set(overall, sc->io_key, vd->io);
+    if (sc && sc->kvbm_key && vd->kvbm)
+        json_object_set(overall, sc->kvbm_key, vd->kvbm);
+    if (sc && sc->identity_key && vd->identity)
+        json_object_set(overall, sc->identity_key, vd->identity);
+    return overall;
+}
+
+/* The machine and kvbench (fingerprint), with the serving container (docker inspect) under the
+ * reference harness's names. */
+static json_t *fingerprint_of(const struct run_state *rs)
 {
     const struct scen_config *c = rs->cfg;
-    json_t *s = json_object();
+    json_t *fp = fingerprint_json(KVBENCH_VERSION, KVBENCH_GIT_SHA, rs->created_utc);
+    json_put(fp, "container_name",
+             c->container_name ? json_string(c->container_name) : json_null());
+    const char *img = rs->container ? json_get_str(rs->container, "image", NULL) : NULL;
+    const char *dig = rs->container ? json_get_str(rs->container, "image_id", NULL) : NULL;
+    json_put(fp, "container_image", img ? json_string(img) : json_null());
+    json_put(fp, "container_image_digest", dig ? json_string(dig) : json_null());
+    return fp;
+}
+
+/* The run's identity and settings: id, validity, warnings, model, engine, scenario, KV mode. */
+static void head_json(json_t *s, const struct run_state *rs, const struct validity *v,
+                      json_t *details)
+{
+    const struct scen_config *c = rs->cfg;
     json_put_str(s, "run_id", rs->run_id);
     json_put_str(s, "created_utc", rs->created_utc);
     json_put_bool(s, "run_valid", v->reason == NULL);
     json_put(s, "invalid_reason", v->reason ? json_string(v->reason) : json_null());
-    json_t *details = validity_strings(v);
     json_put(s, "invalid_details", details); /* strings, as the reference harness writes them */
     json_put(s, "invalid_details_kvbench", json_incref(v->details));
     json_put(s, "warnings", json_incref(rs->warnings));
@@ -435,67 +489,32 @@ json_t *summary_build(const struct run_state *rs, const struct validity *v, json
     for (size_t i = 0; i < c->n_variant_tags; i++)
         json_array_append_new(tags, json_string(c->variant_tags[i]));
     json_put(s, "variant_tags", tags);
+}
 
+json_t *summary_build(const struct run_state *rs, const struct validity *v, json_t *notes)
+{
+    json_t *s = json_object();
+    json_t *details = validity_strings(v);
+    head_json(s, rs, v, details);
     json_t *phases = json_array();
     for (size_t i = 0; i < rs->n_phases; i++)
         if (rs->phases[i].ran || rs->phases[i].skipped)
             json_array_append_new(phases, summary_phase_json(rs, &rs->phases[i]));
     json_put(s, "phase_summaries", phases);
 
-    const struct scenario *sc = scenario_find(c->scenario);
-    struct scenario_verdicts verdicts = {NULL, NULL, NULL};
+    const struct scenario *sc = scenario_find(rs->cfg->scenario);
+    struct scenario_verdicts vd = {NULL, NULL, NULL};
     if (sc && sc->verdicts)
-        sc->verdicts(rs, &verdicts);
-    json_t *sig_kvbm = verdicts.kvbm, *sig_io = verdicts.io, *sig_ident = verdicts.identity;
-
-    json_t *overall = json_object();
-    json_put_str(overall, "phase", "overall");
-    json_put_str(overall, "scenario", c->scenario);
-    if (v->reason) {
-        json_put_bool(overall, "excluded", true);
-        json_put_str(overall, "reason", v->reason);
-        json_object_set(overall, "details", details);
-    } else {
-        struct agg a = {0};
-        size_t conc = 0, planned = 0;
-        for (size_t i = 0; i < rs->n_phases; i++) {
-            const struct phase_state *ps = &rs->phases[i];
-            if (!ps->included || !ps->ran)
-                continue;
-            agg_add(&a, &ps->res, ps->res.duration_s);
-            planned += ps->n;
-            if (ps->concurrency > conc)
-                conc = ps->concurrency;
-        }
-        json_put_int(overall, "concurrency", (long long)conc);
-        json_put_int(overall, "requests", (long long)planned);
-        agg_json(overall, &a, c);
-        agg_free(&a);
-    }
-    /* the verdicts stay visible on an invalid run too, as the reference keeps them */
-    if (sc && sc->io_key && sig_io)
-        json_object_set(overall, sc->io_key, sig_io);
-    if (sc && sc->kvbm_key && sig_kvbm)
-        json_object_set(overall, sc->kvbm_key, sig_kvbm);
-    if (sc && sc->identity_key && sig_ident)
-        json_object_set(overall, sc->identity_key, sig_ident);
-    json_put(s, "overall_summary", overall);
-    json_put(s, "kvbm_metrics", kvbm_metrics(rs, sc, sig_kvbm));
+        sc->verdicts(rs, &vd);
+    json_put(s, "overall_summary", overall_json(rs, v, details, sc, &vd));
+    json_put(s, "kvbm_metrics", kvbm_metrics(rs, sc, vd.kvbm));
     json_t *ident = request_identity(rs);
-    if (sc && sc->identity_key && sig_ident)
-        json_object_set(ident, sc->identity_key, sig_ident);
+    if (sc && sc->identity_key && vd.identity)
+        json_object_set(ident, sc->identity_key, vd.identity);
     json_put(s, "request_identity", ident);
     if (sc && sc->extra && sc->extra_key)
         json_put(s, sc->extra_key, sc->extra(rs));
-    json_t *fp = fingerprint_json(KVBENCH_VERSION, KVBENCH_GIT_SHA, rs->created_utc);
-    /* the serving container (docker inspect), under the reference harness's names */
-    json_put(fp, "container_name",
-             c->container_name ? json_string(c->container_name) : json_null());
-    const char *img = rs->container ? json_get_str(rs->container, "image", NULL) : NULL;
-    const char *dig = rs->container ? json_get_str(rs->container, "image_id", NULL) : NULL;
-    json_put(fp, "container_image", img ? json_string(img) : json_null());
-    json_put(fp, "container_image_digest", dig ? json_string(dig) : json_null());
-    json_put(s, "fingerprint", fp);
+    json_put(s, "fingerprint", fingerprint_of(rs));
     json_put(s, "telemetry",
              rs->telemetry ? json_incref(rs->telemetry) : json_pack("{s:b}", "enabled", 0));
     json_put(s, "block_device", summary_block_device_json(rs));
@@ -507,8 +526,8 @@ json_t *summary_build(const struct run_state *rs, const struct validity *v, json
                            "cpu_user_s", (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
                            "cpu_sys_s", (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6));
     json_put(s, "notes", json_incref(notes));
-    json_decref(sig_kvbm);
-    json_decref(sig_io);
-    json_decref(sig_ident);
+    json_decref(vd.kvbm);
+    json_decref(vd.io);
+    json_decref(vd.identity);
     return s;
 }
