@@ -2,8 +2,9 @@
  * report.c - report.md: what a reader needs from summary.json alone. Status and validity, the
  * machine, the KV mode, one table of the phases (requests, errors, rate, latency and TTFT
  * percentiles, disk MiB, KV moves), a plain-language account of the KV cache per phase, the
- * scenario's signals with their interpretation, and the identity verdict; with --slo, a goodput
- * table per phase and overall.
+ * scenario's own section (written by its row of the scenario table, scenario/scen_<name>.c), and
+ * what was sent as distinct hashes; with --slo, a goodput table per phase and overall. The
+ * buffer is checked once: a report that could not be built whole is none (NULL), never short.
  */
 #include "report/report.h"
 
