@@ -1620,7 +1620,7 @@ static size_t count_requests(const struct ctx *c, size_t *refused)
     return total;
 }
 
-/* Nothing measured succeeded, and prompts the server truncated (SPEC §5.2). */
+/* Nothing measured succeeded, and prompts the server truncated (SPEC §4.5). */
 static void judge_requests(struct ctx *c)
 {
     size_t measured = 0, measured_ok = 0, truncated = 0;
@@ -1694,7 +1694,7 @@ static void judge_metrics(struct ctx *c, size_t total)
                                (json_int_t)c->rs.snapshot_count));
 }
 
-/* The run as a whole, once every phase ran: the rules of SPEC §5.2 that need all of it. */
+/* The run as a whole, once every phase ran: the rules of SPEC §4.5 that need all of it. */
 static void judge_run(struct ctx *c)
 {
     size_t refused;

@@ -1,5 +1,5 @@
 /*
- * scen_eviction_replay.c - `--scenario eviction_replay` (SPEC §4.2, docs/WORKLOADS.md): does a
+ * scen_eviction_replay.c - `--scenario eviction_replay` (docs/WORKLOADS.md): does a
  * block evicted to disk come back? warm_A fills the cache with set A, pressure_B (another seed,
  * sized by --pressure) pushes it out of the faster tiers, replay_A sends set A again. The
  * verdicts read the engine's KV counters (summary.json eviction_replay_signal_kvbm) and the block

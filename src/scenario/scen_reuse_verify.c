@@ -1,5 +1,5 @@
 /*
- * scen_reuse_verify.c - `--scenario reuse_verify` (SPEC §4.3, docs/WORKLOADS.md): is a repeated
+ * scen_reuse_verify.c - `--scenario reuse_verify` (docs/WORKLOADS.md): is a repeated
  * prompt reused? One prompt sent reuse_1 .. reuse_N at concurrency 1. The verdicts: the engine's
  * KV counters and the responses' cached tokens over the first repeats
  * (reuse_verify_signal_kvbm), and whether the repeats were byte-identical requests
