@@ -200,5 +200,9 @@ char *compare_markdown(const json_t *c)
     }
     phases_markdown(&b, c);
     repeats_markdown(&b, c);
+    if (buf_failed(&b)) { /* never a short comparison.md */
+        buf_free(&b);
+        return NULL;
+    }
     return buf_detach(&b);
 }
