@@ -9,8 +9,6 @@
 
 #include "scenario/scenario.h"
 
-#include "run/runner.h"
-
 #include "analysis/stats.h"
 #include "probe/fingerprint.h"
 #include "probe/prom.h"
@@ -74,13 +72,13 @@ static bool phase_agg_has_lag(const struct agg *ag)
 
 /* goodput (docs/GOODPUT.md): the requests that met every objective of --slo, as a share of
  * those judged and per second; how many broke each objective, and which broke most. */
-static json_t *goodput_json(const struct run_config *cfg, const struct agg *ag)
+static json_t *goodput_json(const struct scen_config *cfg, const struct agg *ag)
 {
     const struct slo_tally *t = &ag->sum.slo;
     json_t *o = json_object();
-    json_put(o, "slo", slo_json(&cfg->slo));
+    json_put(o, "slo", slo_json(cfg->slo));
     char why[256] = "";
-    bool judged = slo_judgeable(&cfg->slo, cfg->gp.stream, why, sizeof why);
+    bool judged = slo_judgeable(cfg->slo, cfg->gp->stream, why, sizeof why);
     if (judged && t->judged == 0)
         snprintf(why, sizeof why, "no request finished: nothing to judge");
     json_put_int(o, "requests", (long long)(judged ? t->judged : ag->sum.total));
@@ -101,7 +99,7 @@ static json_t *goodput_json(const struct run_config *cfg, const struct agg *ag)
     json_t *failed = json_object();
     int most = -1;
     for (int k = 0; k < SLO_KEYS; k++) {
-        if (!(cfg->slo.limit_ms[k] > 0))
+        if (!(cfg->slo->limit_ms[k] > 0))
             continue;
         json_put_int(failed, SLO_NAMES[k], (long long)t->broken[k]);
         /* ties go to the first in SLO_NAMES' order */
@@ -115,7 +113,7 @@ static json_t *goodput_json(const struct run_config *cfg, const struct agg *ag)
 }
 
 /* The statistics shared by phase and overall summaries. */
-static void agg_json(json_t *o, struct agg *ag, const struct run_config *cfg)
+static void agg_json(json_t *o, struct agg *ag, const struct scen_config *cfg)
 {
     const struct phase_agg *a = &ag->sum;
     /* rounded as the reference harness rounds them; requests.jsonl keeps full precision */
@@ -146,7 +144,7 @@ static void agg_json(json_t *o, struct agg *ag, const struct run_config *cfg)
         json_put(o, "schedule_lag_ms", stats_of(ag, AGG_LAG));
         json_put(o, "client_lag_ms", stats_of(ag, AGG_CLIENT_LAG));
     }
-    if (cfg->slo.any)
+    if (cfg->slo->any)
         json_put(o, "goodput", goodput_json(cfg, ag));
     if (ag->lost) /* the run is invalid too (artifact_write_failed) */
         json_put_bool(o, "measured_values_lost", true);
@@ -167,7 +165,7 @@ json_t *summary_phase_json(const struct run_state *rs, const struct phase_state 
     agg_json(o, &a, rs->cfg);
     agg_free(&a);
     const struct phase_result *r = &ps->res;
-    const struct run_config *cfg = rs->cfg;
+    const struct scen_config *cfg = rs->cfg;
     if (r->open_loop) {
         json_put(o, "target_rate",
                  isinf(r->target_rate) ? json_string("inf")
@@ -203,15 +201,7 @@ json_t *summary_phase_json(const struct run_state *rs, const struct phase_state 
     return o;
 }
 
-static const struct phase_state *find_phase(const struct run_state *rs, const char *name)
-{
-    for (size_t i = 0; i < rs->n_phases; i++)
-        if (strcmp(rs->phases[i].name, name) == 0 && rs->phases[i].ran)
-            return &rs->phases[i];
-    return NULL;
-}
-
-json_t *summary_kv_mode_json(const struct run_config *c, const struct run_state *rs)
+json_t *summary_kv_mode_json(const struct scen_config *c, const struct run_state *rs)
 {
     bool cpu = strcmp(c->kv_mode, "off") != 0;
     bool disk = strcmp(c->kv_mode, "cpu_disk") == 0;
@@ -234,168 +224,6 @@ json_t *summary_kv_mode_json(const struct run_config *c, const struct run_state 
                      c->diag_disable_partial_reuse, "disable_block_reuse",
                      c->diag_disable_block_reuse, "disable_disk_offload_filter",
                      c->diag_disable_disk_offload_filter);
-}
-
-/* ------------------------------------------------------------ signals */
-
-/* Cached tokens the responses of a phase reported (usage or llama.cpp timings), summed; -1 when
- * no response carried them. */
-static double phase_cached(const struct phase_state *ps)
-{
-    double sum = 0;
-    bool any = false;
-    for (size_t i = 0; ps && i < ps->res.n_aggs; i++) {
-        sum += ps->res.aggs[i].cached;
-        any |= ps->res.aggs[i].any_cached;
-    }
-    return any ? sum : -1;
-}
-
-static void set_add(json_t *set, const char *s);
-static bool set_merge(json_t *into, const json_t *from, size_t max);
-
-/* Distinct payload hashes of replay_A, and how many of them warm_A sent too (-1: unknown). */
-static void replay_payloads(const struct phase_state *w, const struct phase_state *r, long *n,
-                            long *in_warm)
-{
-    *n = *in_warm = -1;
-    if (!w || !r)
-        return;
-    json_t *warm = json_object(), *replay = json_object();
-    bool capped = false;
-    for (size_t i = 0; i < w->res.n_aggs; i++) {
-        set_merge(warm, w->res.aggs[i].payload_sha, 0);
-        capped |= w->res.aggs[i].identity_capped;
-    }
-    for (size_t i = 0; i < r->res.n_aggs; i++) {
-        set_merge(replay, r->res.aggs[i].payload_sha, 0);
-        capped |= r->res.aggs[i].identity_capped;
-    }
-    if (!capped) { /* a capped set cannot say a hash is absent */
-        const char *k;
-        json_t *v;
-        *n = (long)json_object_size(replay);
-        *in_warm = 0;
-        json_object_foreach(replay, k, v)
-        {
-            (void)v;
-            *in_warm += json_object_get(warm, k) != NULL;
-        }
-    }
-    json_decref(warm);
-    json_decref(replay);
-}
-
-/* Successful requests of a phase. */
-static size_t phase_ok(const struct phase_state *ps)
-{
-    size_t ok = 0;
-    for (size_t i = 0; ps && i < ps->res.n_aggs; i++)
-        ok += ps->res.aggs[i].ok;
-    return ok;
-}
-
-static json_t *eviction_kvbm(const struct run_state *rs)
-{
-    const struct phase_state *w = find_phase(rs, "warm_A"), *p = find_phase(rs, "pressure_B"),
-                             *r = find_phase(rs, "replay_A");
-    json_t *sig = signal_eviction_kvbm(w ? w->kv_delta : NULL, p ? p->kv_delta : NULL,
-                                       r ? r->kv_delta : NULL, phase_cached(r));
-    /* a phase in which nothing succeeded cannot show reuse or its absence */
-    const struct phase_state *empty = !w || phase_ok(w) == 0   ? w
-                                      : !r || phase_ok(r) == 0 ? r
-                                                               : NULL;
-    if (!w || !r || empty) {
-        char text[300];
-        if (empty)
-            snprintf(text, sizeof text,
-                     "No request of %s succeeded (%zu sent): whether set A was brought back "
-                     "cannot be judged.",
-                     empty->name, empty->res.n);
-        else
-            snprintf(text, sizeof text, "warm_A and replay_A did not both run: nothing to judge.");
-        json_object_set_new(sig, "signal", json_string("unavailable"));
-        json_object_set_new(sig, "interpretation", json_string(text));
-        json_object_del(sig, "diagnosis");
-        return sig;
-    }
-    const char *kv_mode = rs->cfg->kv_mode ? rs->cfg->kv_mode : "";
-    double g3 = -1;
-    const struct phase_state *any = r ? r : w;
-    if (strcmp(kv_mode, "cpu_only") == 0 || strcmp(kv_mode, "off") == 0) {
-        char why[64];
-        snprintf(why, sizeof why, "kv mode %s", kv_mode);
-        signal_eviction_no_disk_tier(sig, why);
-    } else if (any && any->after.success &&
-               prom_json_lookup(any->after.metrics, "kvbench_tier_capacity_blocks{tier=\"g3\"}",
-                                &g3) &&
-               g3 == 0) {
-        signal_eviction_no_disk_tier(sig, "the engine reports a disk tier of 0 blocks");
-    } else {
-        long n, in_warm;
-        replay_payloads(w, r, &n, &in_warm);
-        signal_eviction_identity(sig, n, in_warm);
-    }
-    return sig;
-}
-
-static json_t *eviction_io(const struct run_state *rs)
-{
-    const struct phase_state *w = find_phase(rs, "warm_A"), *p = find_phase(rs, "pressure_B"),
-                             *r = find_phase(rs, "replay_A");
-    return signal_eviction_io(w ? w->io_delta : NULL, p ? p->io_delta : NULL,
-                              r ? r->io_delta : NULL);
-}
-
-static json_t *reuse_kvbm(const struct run_state *rs)
-{
-    const json_t *deltas[3] = {NULL, NULL, NULL};
-    long long cached[3] = {-1, -1, -1};
-    double ttft[3] = {NAN, NAN, NAN};
-    size_t n = 0;
-    for (size_t i = 0; i < rs->n_phases && n < 3; i++) {
-        const struct phase_state *ps = &rs->phases[i];
-        if (strncmp(ps->name, "reuse_", 6) != 0 || !ps->ran)
-            continue;
-        deltas[n] = ps->kv_delta;
-        bool ok = ps->res.n && ps->res.reqs && ps->res.reqs[0].ok;
-        cached[n] = ok ? ps->res.reqs[0].cached : -1;
-        ttft[n] = ok ? ps->res.reqs[0].ttft_ms : NAN;
-        n++;
-    }
-    return signal_reuse_kvbm(deltas, cached, ttft, n);
-}
-
-static json_t *reuse_identity(const struct run_state *rs);
-
-void summary_eviction_verdicts(const struct run_state *rs, struct scenario_verdicts *v)
-{
-    v->kvbm = eviction_kvbm(rs);
-    v->io = eviction_io(rs);
-}
-
-void summary_reuse_verdicts(const struct run_state *rs, struct scenario_verdicts *v)
-{
-    v->kvbm = reuse_kvbm(rs);
-    v->identity = reuse_identity(rs);
-}
-
-static json_t *reuse_identity(const struct run_state *rs)
-{
-    const char *prompt[3], *params[3], *ident[3], *payload[3];
-    size_t n = 0;
-    for (size_t i = 0; i < rs->n_phases && n < 3; i++) {
-        const struct phase_state *ps = &rs->phases[i];
-        if (strncmp(ps->name, "reuse_", 6) != 0 || !ps->ran || ps->res.n == 0 || !ps->res.reqs)
-            continue;
-        const struct req_result *q = &ps->res.reqs[0];
-        prompt[n] = q->prompt->sha256;
-        params[n] = rs->params_sha256;
-        ident[n] = q->identity_sha256;
-        payload[n] = q->payload_sha256;
-        n++;
-    }
-    return signal_reuse_identity(prompt, params, ident, payload, n);
 }
 
 /* ------------------------------------------------------------ identity */
@@ -579,50 +407,15 @@ json_t *summary_block_device_json(const struct run_state *rs)
 
 /* ------------------------------------------------------------ the whole summary */
 
-json_t *summary_build(const struct run_state *rs, const struct validity *v, json_t *notes)
+/* summary.json's overall_summary: the included phases together, or, on an invalid run, why it
+ * is excluded; and the scenario's verdicts, which stay visible on an invalid run too, as the
+ * reference keeps them. */
+static json_t *overall_json(const struct run_state *rs, const struct validity *v, json_t *details,
+                            const struct scenario *sc, const struct scenario_verdicts *vd)
 {
-    const struct run_config *c = rs->cfg;
-    json_t *s = json_object();
-    json_put_str(s, "run_id", rs->run_id);
-    json_put_str(s, "created_utc", rs->created_utc);
-    json_put_bool(s, "run_valid", v->reason == NULL);
-    json_put(s, "invalid_reason", v->reason ? json_string(v->reason) : json_null());
-    json_t *details = validity_strings(v);
-    json_put(s, "invalid_details", details); /* strings, as the reference harness writes them */
-    json_put(s, "invalid_details_kvbench", json_incref(v->details));
-    json_put(s, "warnings", json_incref(rs->warnings));
-    json_put(s, "model_id", rs->model[0] ? json_string(rs->model) : json_null());
-    if (rs->engine)
-        json_put(s, "engine",
-                 json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "name", rs->engine->name, "title",
-                           rs->engine_id.title, "evidence", rs->engine_id.evidence, "metrics_url",
-                           rs->metrics_url, "per_request_reuse", rs->engine->reuse_source,
-                           "tier_breakdown", rs->engine->tier_breakdown));
-    json_put(s, "model_count_end",
-             rs->model_count_end >= 0 ? json_integer(rs->model_count_end) : json_null());
-    json_put_str(s, "scenario", c->scenario);
-    json_put_bool(s, "stream", c->gp.stream);
-    json_put(s, "kv_mode", summary_kv_mode_json(c, rs));
-    json_t *tags = json_array();
-    for (size_t i = 0; i < c->n_variant_tags; i++)
-        json_array_append_new(tags, json_string(c->variant_tags[i]));
-    json_put(s, "variant_tags", tags);
-
-    json_t *phases = json_array();
-    for (size_t i = 0; i < rs->n_phases; i++)
-        if (rs->phases[i].ran || rs->phases[i].skipped)
-            json_array_append_new(phases, summary_phase_json(rs, &rs->phases[i]));
-    json_put(s, "phase_summaries", phases);
-
-    const struct scenario *sc = scenario_find(c->scenario);
-    struct scenario_verdicts verdicts = {NULL, NULL, NULL};
-    if (sc && sc->verdicts)
-        sc->verdicts(rs, &verdicts);
-    json_t *sig_kvbm = verdicts.kvbm, *sig_io = verdicts.io, *sig_ident = verdicts.identity;
-
     json_t *overall = json_object();
     json_put_str(overall, "phase", "overall");
-    json_put_str(overall, "scenario", c->scenario);
+    json_put_str(overall, "scenario", rs->cfg->scenario);
     if (v->reason) {
         json_put_bool(overall, "excluded", true);
         json_put_str(overall, "reason", v->reason);
@@ -641,33 +434,87 @@ json_t *summary_build(const struct run_state *rs, const struct validity *v, json
         }
         json_put_int(overall, "concurrency", (long long)conc);
         json_put_int(overall, "requests", (long long)planned);
-        agg_json(overall, &a, c);
+        agg_json(overall, &a, rs->cfg);
         agg_free(&a);
     }
-    /* the verdicts stay visible on an invalid run too, as the reference keeps them */
-    if (sc && sc->io_key && sig_io)
-        json_object_set(overall, sc->io_key, sig_io);
-    if (sc && sc->kvbm_key && sig_kvbm)
-        json_object_set(overall, sc->kvbm_key, sig_kvbm);
-    if (sc && sc->identity_key && sig_ident)
-        json_object_set(overall, sc->identity_key, sig_ident);
-    json_put(s, "overall_summary", overall);
-    json_put(s, "kvbm_metrics", kvbm_metrics(rs, sc, sig_kvbm));
-    json_t *ident = request_identity(rs);
-    if (sc && sc->identity_key && sig_ident)
-        json_object_set(ident, sc->identity_key, sig_ident);
-    json_put(s, "request_identity", ident);
-    if (sc && sc->extra && sc->extra_key)
-        json_put(s, sc->extra_key, sc->extra(rs));
+    if (sc && sc->io_key && vd->io)
+        json_object_set(overall, sc->io_key, vd->io);
+    if (sc && sc->kvbm_key && vd->kvbm)
+        json_object_set(overall, sc->kvbm_key, vd->kvbm);
+    if (sc && sc->identity_key && vd->identity)
+        json_object_set(overall, sc->identity_key, vd->identity);
+    return overall;
+}
+
+/* The machine and kvbench (fingerprint), with the serving container (docker inspect) under the
+ * reference harness's names. */
+static json_t *fingerprint_of(const struct run_state *rs)
+{
+    const struct scen_config *c = rs->cfg;
     json_t *fp = fingerprint_json(KVBENCH_VERSION, KVBENCH_GIT_SHA, rs->created_utc);
-    /* the serving container (docker inspect), under the reference harness's names */
     json_put(fp, "container_name",
              c->container_name ? json_string(c->container_name) : json_null());
     const char *img = rs->container ? json_get_str(rs->container, "image", NULL) : NULL;
     const char *dig = rs->container ? json_get_str(rs->container, "image_id", NULL) : NULL;
     json_put(fp, "container_image", img ? json_string(img) : json_null());
     json_put(fp, "container_image_digest", dig ? json_string(dig) : json_null());
-    json_put(s, "fingerprint", fp);
+    return fp;
+}
+
+/* The run's identity and settings: id, validity, warnings, model, engine, scenario, KV mode. */
+static void head_json(json_t *s, const struct run_state *rs, const struct validity *v,
+                      json_t *details)
+{
+    const struct scen_config *c = rs->cfg;
+    json_put_str(s, "run_id", rs->run_id);
+    json_put_str(s, "created_utc", rs->created_utc);
+    json_put_bool(s, "run_valid", v->reason == NULL);
+    json_put(s, "invalid_reason", v->reason ? json_string(v->reason) : json_null());
+    json_put(s, "invalid_details", details); /* strings, as the reference harness writes them */
+    json_put(s, "invalid_details_kvbench", json_incref(v->details));
+    json_put(s, "warnings", json_incref(rs->warnings));
+    json_put(s, "model_id", rs->model[0] ? json_string(rs->model) : json_null());
+    if (rs->engine)
+        json_put(s, "engine",
+                 json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "name", rs->engine->name, "title",
+                           rs->engine_id.title, "evidence", rs->engine_id.evidence, "metrics_url",
+                           rs->metrics_url, "per_request_reuse", rs->engine->reuse_source,
+                           "tier_breakdown", rs->engine->tier_breakdown));
+    json_put(s, "model_count_end",
+             rs->model_count_end >= 0 ? json_integer(rs->model_count_end) : json_null());
+    json_put_str(s, "scenario", c->scenario);
+    json_put_bool(s, "stream", c->gp->stream);
+    json_put(s, "kv_mode", summary_kv_mode_json(c, rs));
+    json_t *tags = json_array();
+    for (size_t i = 0; i < c->n_variant_tags; i++)
+        json_array_append_new(tags, json_string(c->variant_tags[i]));
+    json_put(s, "variant_tags", tags);
+}
+
+json_t *summary_build(const struct run_state *rs, const struct validity *v, json_t *notes)
+{
+    json_t *s = json_object();
+    json_t *details = validity_strings(v);
+    head_json(s, rs, v, details);
+    json_t *phases = json_array();
+    for (size_t i = 0; i < rs->n_phases; i++)
+        if (rs->phases[i].ran || rs->phases[i].skipped)
+            json_array_append_new(phases, summary_phase_json(rs, &rs->phases[i]));
+    json_put(s, "phase_summaries", phases);
+
+    const struct scenario *sc = scenario_find(rs->cfg->scenario);
+    struct scenario_verdicts vd = {NULL, NULL, NULL};
+    if (sc && sc->verdicts)
+        sc->verdicts(rs, &vd);
+    json_put(s, "overall_summary", overall_json(rs, v, details, sc, &vd));
+    json_put(s, "kvbm_metrics", kvbm_metrics(rs, sc, vd.kvbm));
+    json_t *ident = request_identity(rs);
+    if (sc && sc->identity_key && vd.identity)
+        json_object_set(ident, sc->identity_key, vd.identity);
+    json_put(s, "request_identity", ident);
+    if (sc && sc->extra && sc->extra_key)
+        json_put(s, sc->extra_key, sc->extra(rs));
+    json_put(s, "fingerprint", fingerprint_of(rs));
     json_put(s, "telemetry",
              rs->telemetry ? json_incref(rs->telemetry) : json_pack("{s:b}", "enabled", 0));
     json_put(s, "block_device", summary_block_device_json(rs));
@@ -679,8 +526,8 @@ json_t *summary_build(const struct run_state *rs, const struct validity *v, json
                            "cpu_user_s", (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
                            "cpu_sys_s", (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6));
     json_put(s, "notes", json_incref(notes));
-    json_decref(sig_kvbm);
-    json_decref(sig_io);
-    json_decref(sig_ident);
+    json_decref(vd.kvbm);
+    json_decref(vd.io);
+    json_decref(vd.identity);
     return s;
 }

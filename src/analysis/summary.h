@@ -5,7 +5,8 @@
 #ifndef KVBENCH_ANALYSIS_SUMMARY_H
 #define KVBENCH_ANALYSIS_SUMMARY_H
 
-#include "run/runner.h"
+#include "analysis/signals.h"
+#include "scenario/runstate.h"
 
 #include <jansson.h>
 
@@ -14,7 +15,7 @@ json_t *summary_build(const struct run_state *rs, const struct validity *v, json
 /* {mode, kvbm_enabled, cpu_cache_gb, disk_cache_gb, diagnostic: {…}} */
 /* The kv_mode object: the recorded mode and tier sizes, or, on an engine where kvbench's KV modes
  * are not settable (rs given and its engine known), {applies: false, not_applicable: why}. */
-json_t *summary_kv_mode_json(const struct run_config *c, const struct run_state *rs);
+json_t *summary_kv_mode_json(const struct scen_config *c, const struct run_state *rs);
 /* {name, resolved_by} or {name: null, unavailable: why} */
 json_t *summary_block_device_json(const struct run_state *rs);
 

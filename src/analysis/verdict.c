@@ -355,147 +355,190 @@ static json_t *flipped(const json_t *r)
     return f;
 }
 
+/* What the phases say, gathered for the decision: the answering phases' TTFT p50 verdicts and
+ * the blocks they read back, the cost side's slower tails. */
+struct tally {
+    const char *ol, *off_label; /* the compared mode's label; the offloading side's */
+    bool flip;                  /* the baseline is the side with more tiers */
+    json_t *answer, *cost;      /* comparison.json's decision.answer and .cost */
+    struct buf ans, costs;      /* the same, as text for the line */
+    size_t n_faster, n_slower, n_answer, n_judged;
+    double back_disk, back_host;
+    bool tiers_known;
+    char unmeasured[300], too_wide[300];
+};
+
+/* The verdict of metric in phase ph for the compared mode, from the offloading side. New. */
+static json_t *side_verdict(const struct tally *t, const json_t *ph, const char *metric)
+{
+    return t->flip ? flipped(vs_of(ph, metric, t->ol))
+                   : json_incref((json_t *)vs_of(ph, metric, t->ol));
+}
+
+/* An answering phase: TTFT p50 (corrected in open loop) decides. */
+static void tally_answer(struct tally *t, const json_t *ph, const char *name)
+{
+    json_t *r = side_verdict(t, ph, "ttft_p50_ms");
+    const char *v = json_get_str(r, "verdict", "");
+    t->n_answer++;
+    t->n_faster += strcmp(v, "faster") == 0;
+    t->n_slower += strcmp(v, "slower") == 0;
+    bool judged = strcmp(v, "faster") == 0 || strcmp(v, "slower") == 0 ||
+                  strcmp(v, "no difference") == 0 || strncmp(v, "insufficient", 12) == 0;
+    t->n_judged += judged;
+    if (!judged && !t->unmeasured[0])
+        snprintf(t->unmeasured, sizeof t->unmeasured, "%s TTFT p50: %s", name, *v ? v : "no value");
+    char eff[200];
+    effect_text(eff, sizeof eff, r, false);
+    /* "no difference" that still allows a large gain is not "no gain" */
+    double lo_r, hi_r;
+    if (strcmp(v, "no difference") == 0 && !t->too_wide[0] &&
+        json_get_num_strict(r, "ci95_low", &lo_r) && json_get_num_strict(r, "ci95_high", &hi_r) &&
+        lo_r > 0 && 1 / lo_r > VERDICT_NO_GAIN_BOUND)
+        snprintf(t->too_wide, sizeof t->too_wide, "%s TTFT p50 %s", name, eff);
+    json_decref(r);
+    json_array_append_new(t->answer, json_pack("{s:s, s:s, s:s}", "phase", name, "metric",
+                                               "ttft_p50_ms", "effect", eff));
+    if (t->ans.len < 300)
+        buf_printf(&t->ans, "%s%s TTFT p50 %s", t->ans.len ? "; " : "", name, eff);
+    double d = mode_mean(ph, "onboard_blocks_disk", t->off_label),
+           h = mode_mean(ph, "onboard_blocks_host", t->off_label);
+    if (!isnan(d) || !isnan(h))
+        t->tiers_known = true;
+    t->back_disk += isnan(d) ? 0 : d;
+    t->back_host += isnan(h) ? 0 : h;
+}
+
+/* A phase on the cost side: tail latency where offload writes (the first slower tail). */
+static void tally_cost(struct tally *t, const json_t *ph, const char *name)
+{
+    static const char *const COST[] = {"ttft_p95_ms", "latency_p95_ms"};
+    for (size_t k = 0; k < 2; k++) {
+        json_t *r = side_verdict(t, ph, COST[k]);
+        if (strcmp(json_get_str(r, "verdict", ""), "slower") != 0) {
+            json_decref(r);
+            continue;
+        }
+        char eff[200];
+        effect_text(eff, sizeof eff, r, false);
+        json_decref(r);
+        json_array_append_new(
+            t->cost, json_pack("{s:s, s:s, s:s}", "phase", name, "metric", COST[k], "effect", eff));
+        buf_printf(&t->costs, "%s%s %s %s", t->costs.len ? "; " : "", name,
+                   pmetric_find(COST[k])->label, eff);
+        break;
+    }
+}
+
+/* The two sides as the decision names them. */
+struct sides {
+    const char *bmode, *omode;       /* the baseline's and the compared mode's */
+    const char *off_mode, *ref_mode; /* the side with more offload tiers, and the other */
+    bool aa;                         /* one mode twice */
+};
+
+/* The decision and its line from the tally; `no` is why the runs cannot answer (NULL: they
+ * can). Returns the verdict's name. */
+static const char *decide_line(const struct tally *t, const struct sides *sd, const char *no,
+                               const char *reached, char *line, size_t cap)
+{
+    const char *ans = buf_cstr(&t->ans), *costs = buf_cstr(&t->costs);
+    bool has_costs = t->costs.len > 0, has_reached = *reached != '\0';
+    if (!t->ol) {
+        snprintf(line, cap, "Cannot tell: one mode only; compare needs two");
+        return "cannot_tell";
+    }
+    if (no) {
+        snprintf(line, cap, "Cannot tell: %s%s%s", no, t->ans.len ? ". Point estimate: " : "", ans);
+        return "cannot_tell";
+    }
+    if (t->n_answer == 0) {
+        snprintf(line, cap,
+                 "Cannot tell: no phase that answers the scenario's question ran in every mode");
+        return "cannot_tell";
+    }
+    if (t->n_judged == 0) {
+        snprintf(line, cap,
+                 "Cannot tell: the figure that decides was not measured (%s); TTFT needs --stream",
+                 t->unmeasured);
+        return "cannot_tell";
+    }
+    if (sd->aa) {
+        bool any = t->n_faster || t->n_slower || has_costs;
+        snprintf(line, cap,
+                 any ? "A/A (%s twice): a difference was found where none exists: %s%s%s; treat "
+                       "differences of this size as noise on this machine"
+                     : "A/A (%s twice): no difference, as expected: %s%s%s",
+                 sd->bmode, ans, has_costs ? "; " : "", costs);
+        return any ? "aa_difference" : "aa_no_difference";
+    }
+    if (t->tiers_known && t->back_disk + t->back_host <= 0 && strcmp(sd->off_mode, "off") != 0) {
+        snprintf(line, cap,
+                 "Cannot tell: %s brought no block back from host memory or disk in the answering "
+                 "phases: the workload never reached the offload tiers (%s)",
+                 sd->off_mode, ans);
+        return "cannot_tell";
+    }
+    if (!t->n_faster && !t->n_slower && t->too_wide[0]) {
+        snprintf(line, cap,
+                 "Cannot tell: the interval is too wide to tell a gain from none (%s); more "
+                 "--repeats, or a quieter machine",
+                 t->too_wide);
+        return "cannot_tell";
+    }
+    bool pays = t->n_faster && !t->n_slower;
+    snprintf(line, cap, "%s: %s with %s against %s%s%s%s%s",
+             pays ? "Offload pays here" : "Offload does not pay here", ans, sd->off_mode,
+             sd->ref_mode, has_reached ? ", " : "", reached,
+             has_costs ? "; cost: " : (pays ? "; no cost found in the other phases" : ""), costs);
+    return pays ? "pays" : "does_not_pay";
+}
+
 json_t *verdict_decide(const json_t *phases, const json_t *modes, const json_t *warnings)
 {
     const json_t *base = json_array_get(modes, 0), *other = json_array_get(modes, 1);
-    const char *ol = other ? verdict_label_of(other) : NULL;
-    const char *bmode = json_get_str(base, "mode", "?"), *omode = json_get_str(other, "mode", "?");
-    bool aa = other && strcmp(bmode, omode) == 0;
+    struct sides sd = {.bmode = json_get_str(base, "mode", "?"),
+                       .omode = json_get_str(other, "mode", "?")};
+    sd.aa = other && strcmp(sd.bmode, sd.omode) == 0;
+    struct tally t = {.ol = other ? verdict_label_of(other) : NULL,
+                      .answer = json_array(),
+                      .cost = json_array(),
+                      .ans = BUF_INIT,
+                      .costs = BUF_INIT};
     /* the verdict speaks of the side with more offload tiers, whichever --modes named first */
-    bool flip = other && tiers_of(omode) < tiers_of(bmode);
-    const char *off_mode = flip ? bmode : omode, *ref_mode = flip ? omode : bmode;
-    const char *off_label = flip ? verdict_label_of(base) : ol;
-    char unmeasured[300] = "", too_wide[300] = "";
-    json_t *answer = json_array(), *cost = json_array();
-    char why[600], line[1200];
-    const char *verdict;
-    /* every answering phase: TTFT p50 (corrected in open loop) decides */
-    struct buf ans = BUF_INIT, costs = BUF_INIT, reached = BUF_INIT;
-    size_t n_faster = 0, n_slower = 0, n_answer = 0, n_judged = 0, i;
-    double back_disk = 0, back_host = 0;
-    bool tiers_known = false;
+    t.flip = other && tiers_of(sd.omode) < tiers_of(sd.bmode);
+    sd.off_mode = t.flip ? sd.bmode : sd.omode;
+    sd.ref_mode = t.flip ? sd.omode : sd.bmode;
+    t.off_label = t.flip ? verdict_label_of(base) : t.ol;
+    size_t i;
     const json_t *ph;
     json_array_foreach(phases, i, ph)
     {
         const char *name = json_get_str(ph, "phase", "");
-        if (!ol || strcmp(name, "overall") == 0)
+        if (!t.ol || strcmp(name, "overall") == 0)
             continue;
-        if (json_get_bool(ph, "answers", false)) {
-            json_t *r = flip ? flipped(vs_of(ph, "ttft_p50_ms", ol))
-                             : json_incref((json_t *)vs_of(ph, "ttft_p50_ms", ol));
-            const char *v = json_get_str(r, "verdict", "");
-            n_answer++;
-            n_faster += strcmp(v, "faster") == 0;
-            n_slower += strcmp(v, "slower") == 0;
-            bool judged = strcmp(v, "faster") == 0 || strcmp(v, "slower") == 0 ||
-                          strcmp(v, "no difference") == 0 || strncmp(v, "insufficient", 12) == 0;
-            n_judged += judged;
-            if (!judged && !unmeasured[0])
-                snprintf(unmeasured, sizeof unmeasured, "%s TTFT p50: %s", name,
-                         *v ? v : "no value");
-            char eff[200];
-            effect_text(eff, sizeof eff, r, false);
-            /* "no difference" that still allows a large gain is not "no gain" */
-            double lo_r, hi_r;
-            if (strcmp(v, "no difference") == 0 && !too_wide[0] &&
-                json_get_num_strict(r, "ci95_low", &lo_r) &&
-                json_get_num_strict(r, "ci95_high", &hi_r) && lo_r > 0 &&
-                1 / lo_r > VERDICT_NO_GAIN_BOUND)
-                snprintf(too_wide, sizeof too_wide, "%s TTFT p50 %s", name, eff);
-            json_decref(r);
-            json_array_append_new(answer, json_pack("{s:s, s:s, s:s}", "phase", name, "metric",
-                                                    "ttft_p50_ms", "effect", eff));
-            if (ans.len < 300)
-                buf_printf(&ans, "%s%s TTFT p50 %s", ans.len ? "; " : "", name, eff);
-            double d = mode_mean(ph, "onboard_blocks_disk", off_label),
-                   h = mode_mean(ph, "onboard_blocks_host", off_label);
-            if (!isnan(d) || !isnan(h))
-                tiers_known = true;
-            back_disk += isnan(d) ? 0 : d;
-            back_host += isnan(h) ? 0 : h;
-            continue;
-        }
-        /* the cost side: tail latency where offload writes */
-        static const char *const COST[] = {"ttft_p95_ms", "latency_p95_ms"};
-        for (size_t k = 0; k < 2; k++) {
-            json_t *r = flip ? flipped(vs_of(ph, COST[k], ol))
-                             : json_incref((json_t *)vs_of(ph, COST[k], ol));
-            if (strcmp(json_get_str(r, "verdict", ""), "slower") != 0) {
-                json_decref(r);
-                continue;
-            }
-            char eff[200];
-            effect_text(eff, sizeof eff, r, false);
-            json_decref(r);
-            json_array_append_new(cost, json_pack("{s:s, s:s, s:s}", "phase", name, "metric",
-                                                  COST[k], "effect", eff));
-            buf_printf(&costs, "%s%s %s %s", costs.len ? "; " : "", name,
-                       pmetric_find(COST[k])->label, eff);
-            break;
-        }
+        if (json_get_bool(ph, "answers", false))
+            tally_answer(&t, ph, name);
+        else
+            tally_cost(&t, ph, name);
     }
-    if (tiers_known)
-        buf_printf(&reached, "%.0f blocks read back from disk and %.0f from host memory per run",
-                   back_disk, back_host);
+    char reached[400] = "", why[600], line[1200];
+    if (t.tiers_known)
+        snprintf(reached, sizeof reached,
+                 "%.0f blocks read back from disk and %.0f from host memory per run", t.back_disk,
+                 t.back_host);
     const char *no = cannot_tell(modes, warnings, why, sizeof why);
-    if (!ol) {
-        verdict = "cannot_tell";
-        snprintf(line, sizeof line, "Cannot tell: one mode only; compare needs two");
-    } else if (no) {
-        verdict = "cannot_tell";
-        snprintf(line, sizeof line, "Cannot tell: %s%s%s", no, ans.len ? ". Point estimate: " : "",
-                 buf_cstr(&ans));
-    } else if (n_answer == 0) {
-        verdict = "cannot_tell";
-        snprintf(line, sizeof line,
-                 "Cannot tell: no phase that answers the scenario's question ran in every mode");
-    } else if (n_judged == 0) {
-        verdict = "cannot_tell";
-        snprintf(line, sizeof line,
-                 "Cannot tell: the figure that decides was not measured (%s); TTFT needs --stream",
-                 unmeasured);
-    } else if (aa) {
-        bool any = n_faster || n_slower || costs.len;
-        verdict = any ? "aa_difference" : "aa_no_difference";
-        snprintf(line, sizeof line,
-                 any ? "A/A (%s twice): a difference was found where none exists: %s%s%s; treat "
-                       "differences of this size as noise on this machine"
-                     : "A/A (%s twice): no difference, as expected: %s%s%s",
-                 bmode, buf_cstr(&ans), costs.len ? "; " : "", buf_cstr(&costs));
-    } else if (tiers_known && back_disk + back_host <= 0 && strcmp(off_mode, "off") != 0) {
-        verdict = "cannot_tell";
-        snprintf(line, sizeof line,
-                 "Cannot tell: %s brought no block back from host memory or disk in the answering "
-                 "phases: the workload never reached the offload tiers (%s)",
-                 off_mode, buf_cstr(&ans));
-    } else if (!n_faster && !n_slower && too_wide[0]) {
-        verdict = "cannot_tell";
-        snprintf(line, sizeof line,
-                 "Cannot tell: the interval is too wide to tell a gain from none (%s); more "
-                 "--repeats, or a quieter machine",
-                 too_wide);
-    } else if (n_faster && !n_slower) {
-        verdict = "pays";
-        snprintf(line, sizeof line, "Offload pays here: %s with %s against %s%s%s%s%s",
-                 buf_cstr(&ans), off_mode, ref_mode, reached.len ? ", " : "", buf_cstr(&reached),
-                 costs.len ? "; cost: " : "; no cost found in the other phases", buf_cstr(&costs));
-    } else {
-        verdict = "does_not_pay";
-        snprintf(line, sizeof line, "Offload does not pay here: %s with %s against %s%s%s%s%s",
-                 buf_cstr(&ans), off_mode, ref_mode, reached.len ? ", " : "", buf_cstr(&reached),
-                 costs.len ? "; cost: " : "", buf_cstr(&costs));
-    }
-    buf_free(&ans);
-    buf_free(&costs);
-    buf_free(&reached);
+    const char *verdict = decide_line(&t, &sd, no, reached, line, sizeof line);
+    buf_free(&t.ans);
+    buf_free(&t.costs);
     const json_t *r0 = json_array_get(json_object_get(base, "repeats"), 0);
     const struct scenario *sc =
         scenario_find(json_get_str(r0 ? r0 : json_object_get(base, "summary"), "scenario", ""));
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:b}", "verdict", verdict, "line",
-                     line, "offload_mode", ol ? off_mode : "", "baseline", bmode, "mode",
-                     ol ? omode : "", "answer_phases",
-                     sc && sc->answer_phases ? sc->answer_phases : "?", "answer", answer, "cost",
-                     cost, "aa", aa);
+                     line, "offload_mode", t.ol ? sd.off_mode : "", "baseline", sd.bmode, "mode",
+                     t.ol ? sd.omode : "", "answer_phases",
+                     sc && sc->answer_phases ? sc->answer_phases : "?", "answer", t.answer, "cost",
+                     t.cost, "aa", sd.aa);
 }
 
 /* ------------------------------------------------------------ --expect-gain */

@@ -2,8 +2,9 @@
  * report.c - report.md: what a reader needs from summary.json alone. Status and validity, the
  * machine, the KV mode, one table of the phases (requests, errors, rate, latency and TTFT
  * percentiles, disk MiB, KV moves), a plain-language account of the KV cache per phase, the
- * scenario's signals with their interpretation, and the identity verdict; with --slo, a goodput
- * table per phase and overall.
+ * scenario's own section (written by its row of the scenario table, scenario/scen_<name>.c), and
+ * what was sent as distinct hashes; with --slo, a goodput table per phase and overall. The
+ * buffer is checked once: a report that could not be built whole is none (NULL), never short.
  */
 #include "report/report.h"
 
@@ -18,25 +19,9 @@
 #include <math.h>
 #include <string.h>
 
-void report_num(struct buf *b, const json_t *o, const char *key, const char *fmt,
-                const char *absent)
-{
-    const json_t *v = json_object_get(o, key);
-    if (json_is_number(v))
-        buf_printf(b, fmt, json_number_value(v));
-    else
-        buf_append_str(b, absent);
-}
-
-void report_verdict(struct buf *b, const char *name, const json_t *verdict)
-{
-    buf_printf(b, "### %s: `%s`\n\n%s.\n\n", name, json_get_str(verdict, "signal", "?"),
-               json_get_str(verdict, "interpretation", ""));
-}
-
 static void cell_num(struct buf *b, const json_t *o, const char *key, const char *fmt)
 {
-    report_num(b, o, key, fmt, "–");
+    scenario_md_num(b, o, key, fmt, "–");
 }
 
 static void cell_stat(struct buf *b, const json_t *phase, const char *metric, const char *p)
@@ -215,225 +200,169 @@ static void goodput_section(struct buf *b, const json_t *s)
         goodput_row(b, "**overall**", g);
 }
 
-static void signal_section(struct buf *b, const char *title, const json_t *sig)
+/* The heading and the run's facts: status, warnings, engine, scenario, model, KV mode, machine,
+ * block device. */
+static void md_header(struct buf *b, const json_t *s, const json_t *config)
 {
-    if (!sig)
-        return;
-    buf_printf(b, "### %s: `%s`\n\n%s\n\n", title, json_get_str(sig, "signal", "?"),
-               json_get_str(sig, "interpretation", ""));
-}
-
-static void json_int_or_dash(const json_t *v, char *out, size_t n)
-{
-    if (json_is_integer(v))
-        snprintf(out, n, "%lld", (long long)json_integer_value(v));
-    else
-        snprintf(out, n, "unknown");
-}
-
-/* --pressure auto: how set B was sized, and whether the tiers allowed a read-back at all. */
-static void pressure_section(struct buf *b, const json_t *plan)
-{
-    if (!plan || strcmp(json_get_str(plan, "mode", ""), "auto") != 0)
-        return;
-    const json_t *cap = json_object_get(plan, "capacity_blocks");
-    const json_t *f = json_object_get(plan, "feasible");
-    const char *verdict = json_is_true(f)    ? "feasible"
-                          : json_is_false(f) ? "**impossible with these tiers**"
-                                             : "not decided";
-    buf_printf(b, "### Pressure plan (`--pressure auto`): %s\n\n", verdict);
-    char d[32], h[32], k[32];
-    json_int_or_dash(json_object_get(cap, "device"), d, sizeof d);
-    json_int_or_dash(json_object_get(cap, "host"), h, sizeof h);
-    json_int_or_dash(json_object_get(cap, "disk"), k, sizeof k);
-    buf_printf(b, "Tiers (KV blocks): device %s, host %s, disk %s.", d, h, k);
-    const json_t *sa = json_object_get(plan, "set_a"), *sb = json_object_get(plan, "set_b");
-    if (sa && sb)
-        buf_printf(b,
-                   " Set A: %lld requests, %lld blocks; set B: %lld requests, about %lld blocks.",
-                   (long long)json_integer_value(json_object_get(sa, "requests")),
-                   (long long)json_integer_value(json_object_get(sa, "blocks")),
-                   (long long)json_integer_value(json_object_get(sb, "requests")),
-                   (long long)json_integer_value(json_object_get(sb, "blocks")));
-    buf_printf(b, " %s.\n\n", json_get_str(plan, "reason", ""));
-}
-
-void report_eviction_section(struct buf *b, const json_t *s, const json_t *src,
-                             const json_t *config)
-{
-    const json_t *ov = json_object_get(s, "overall_summary");
-    signal_section(b, "Replay from disk (KV metrics)",
-                   json_object_get(src, "eviction_replay_signal_kvbm"));
-    const json_t *io = json_object_get(ov, "eviction_replay_signal_io");
-    if (!io)
-        io = json_object_get(s, "eviction_replay_signal_io");
-    signal_section(b, "Replay from disk (block device)", io);
-    pressure_section(b, json_object_get(config, "pressure_plan"));
-}
-
-void report_reuse_section(struct buf *b, const json_t *s, const json_t *src, const json_t *config)
-{
-    (void)config;
-    signal_section(b, "Prefix reuse (KV metrics)",
-                   json_object_get(src, "reuse_verify_signal_kvbm"));
-    const json_t *id =
-        json_object_get(json_object_get(s, "request_identity"), "reuse_verify_identity");
-    if (id)
-        buf_printf(b, "### Identity: `%s`\n\nThe repeats sent %s.\n\n",
-                   json_get_str(id, "verdict", "?"),
-                   json_get_bool(id, "identical_request_payload", false)
-                       ? "byte-identical requests (prompt, parameters and payload)"
-                       : "requests that differ: reuse cannot be expected");
-}
-
-void report_standard_section(struct buf *b, const json_t *s, const json_t *src,
-                             const json_t *config)
-{
-    (void)s;
-    (void)src;
-    (void)config;
-    buf_append_str(b, "The standard scenario has no offload verdict; see the KV table above "
-                      "for offload and reuse during the run.\n\n");
-}
-
-char *report_markdown(const json_t *s, const json_t *config)
-{
-    struct buf b = BUF_INIT;
     bool valid = json_get_bool(s, "run_valid", false);
-    buf_printf(&b, "# kvbench run %s\n\n", json_get_str(s, "run_id", "?"));
-    buf_printf(&b, "- **Status:** %s", valid ? "valid" : "INVALID");
+    buf_printf(b, "# kvbench run %s\n\n", json_get_str(s, "run_id", "?"));
+    buf_printf(b, "- **Status:** %s", valid ? "valid" : "INVALID");
     if (!valid)
-        buf_printf(&b, " — `%s`", json_get_str(s, "invalid_reason", "?"));
-    buf_append_str(&b, "\n");
+        buf_printf(b, " — `%s`", json_get_str(s, "invalid_reason", "?"));
+    buf_append_str(b, "\n");
     size_t wi;
     const json_t *w;
     json_array_foreach(json_object_get(s, "warnings"), wi, w)
     {
-        buf_printf(&b, "- **Warning (`%s`):** %s\n", json_get_str(w, "code", "?"),
+        buf_printf(b, "- **Warning (`%s`):** %s\n", json_get_str(w, "code", "?"),
                    json_get_str(w, "message", ""));
     }
     const json_t *eng = json_object_get(s, "engine");
     if (eng)
-        buf_printf(&b, "- **Engine:** %s (%s); KV metrics from %s\n",
+        buf_printf(b, "- **Engine:** %s (%s); KV metrics from %s\n",
                    json_get_str(eng, "title", "?"), json_get_str(eng, "evidence", "?"),
                    json_get_str(eng, "metrics_url", "?"));
-    buf_printf(&b, "- **Scenario:** %s, stream %s\n", json_get_str(s, "scenario", "?"),
+    buf_printf(b, "- **Scenario:** %s, stream %s\n", json_get_str(s, "scenario", "?"),
                json_get_bool(s, "stream", false) ? "on" : "off (no TTFT/ITL)");
-    buf_printf(&b, "- **Model:** %s at %s\n", json_get_str(s, "model_id", "(unresolved)"),
+    buf_printf(b, "- **Model:** %s at %s\n", json_get_str(s, "model_id", "(unresolved)"),
                json_get_str(config, "base_url", "?"));
     const json_t *km = json_object_get(s, "kv_mode");
     if (json_is_false(json_object_get(km, "applies")))
-        buf_printf(&b, "- **KV mode:** %s\n", json_get_str(km, "not_applicable", "not applicable"));
+        buf_printf(b, "- **KV mode:** %s\n", json_get_str(km, "not_applicable", "not applicable"));
     else
-        buf_printf(&b, "- **KV mode:** %s (host cache %.0f GB, disk cache %.0f GB)\n",
+        buf_printf(b, "- **KV mode:** %s (host cache %.0f GB, disk cache %.0f GB)\n",
                    json_get_str(km, "mode", "?"), json_get_num(km, "cpu_cache_gb", 0),
                    json_get_num(km, "disk_cache_gb", 0));
     const json_t *fp = json_object_get(s, "fingerprint");
-    buf_printf(&b, "- **Machine:** %s, kernel %s, %s, %lld CPUs; kvbench %s (%s)\n",
+    buf_printf(b, "- **Machine:** %s, kernel %s, %s, %lld CPUs; kvbench %s (%s)\n",
                json_get_str(fp, "host", "?"), json_get_str(fp, "kernel", "?"),
                json_get_str(fp, "cpu_model", "?"), json_get_int(fp, "cpu_count", 0),
                json_get_str(fp, "kvbench_version", "?"), json_get_str(fp, "git_sha", "?"));
     const json_t *bd = json_object_get(s, "block_device");
-    buf_printf(&b, "- **Block device:** %s\n", json_get_str(bd, "name", "unavailable"));
-    if (!valid) {
-        buf_append_str(&b, "\n## Why the run is invalid\n\n");
-        const struct validity_rule *rule = validity_rule(json_get_str(s, "invalid_reason", NULL));
-        if (rule)
-            buf_printf(&b, "`%s`: %s.\n\n", rule->reason, rule->when);
-        size_t i;
-        const json_t *d;
-        json_array_foreach(json_object_get(s, "invalid_details"), i, d)
-        {
-            /* the reasons are text (the reference's strings); anything else as JSON */
-            if (json_is_string(d)) {
-                buf_printf(&b, "- %s\n", json_string_value(d));
-                continue;
-            }
-            char *t = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-            buf_printf(&b, "- `%s`\n", t ? t : "(unprintable)");
-            free(t);
+    buf_printf(b, "- **Block device:** %s\n", json_get_str(bd, "name", "unavailable"));
+}
+
+/* Why an invalid run is invalid: the rule, then each detail. */
+static void md_invalid(struct buf *b, const json_t *s)
+{
+    buf_append_str(b, "\n## Why the run is invalid\n\n");
+    const struct validity_rule *rule = validity_rule(json_get_str(s, "invalid_reason", NULL));
+    if (rule)
+        buf_printf(b, "`%s`: %s.\n\n", rule->reason, rule->when);
+    size_t i;
+    const json_t *d;
+    json_array_foreach(json_object_get(s, "invalid_details"), i, d)
+    {
+        /* the reasons are text (the reference's strings); anything else as JSON */
+        if (json_is_string(d)) {
+            buf_printf(b, "- %s\n", json_string_value(d));
+            continue;
         }
+        char *t = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+        buf_printf(b, "- `%s`\n", t ? t : "(unprintable)");
+        free(t);
     }
-    buf_append_str(&b, "\n## Phases\n\n| phase | conc | requests | errors | req/s | lat p50 ms | "
-                       "lat p95 | lat p99 | TTFT p50 ms | TTFT p95 | TTFT p99 | disk read MiB | "
-                       "disk write MiB | KV offload blocks | KV onboard blocks | from disk | "
-                       "reused tokens |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-                       "---|---|---|\n");
+}
+
+static bool is_open_loop(const json_t *ps)
+{
+    return strcmp(json_get_str(json_object_get(ps, "load"), "mode", ""), "open") == 0;
+}
+
+/* Open-loop phases: the schedule against what was achieved, and the corrected figures. */
+static void md_open_loop(struct buf *b, const json_t *phases)
+{
     size_t i;
     const json_t *ps;
-    json_array_foreach(json_object_get(s, "phase_summaries"), i, ps) phase_row(&b, ps);
     bool any_open = false;
-    json_array_foreach(json_object_get(s, "phase_summaries"), i, ps) any_open |=
-        strcmp(json_get_str(json_object_get(ps, "load"), "mode", ""), "open") == 0;
-    if (any_open) {
-        buf_append_str(&b, "\n## Open loop: the schedule and coordinated omission\n\n"
-                           "Requests were due at the arrival process's times. *Corrected* figures "
-                           "count from when a request was due, not from when it went out, so time "
-                           "spent waiting for a free slot is not hidden (docs/RUN.md).\n\n"
-                           "| phase | target req/s | achieved | lag p50 ms | lag p99 | client lag "
-                           "p99 | TTFT p50 | corrected | TTFT p95 | corrected | latency p50 | "
-                           "corrected |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-        json_array_foreach(json_object_get(s, "phase_summaries"), i, ps)
-        {
-            if (strcmp(json_get_str(json_object_get(ps, "load"), "mode", ""), "open") != 0)
-                continue;
-            buf_printf(&b, "| %s | ", json_get_str(ps, "phase", "?"));
-            const json_t *tr = json_object_get(ps, "target_rate");
-            if (json_is_string(tr))
-                buf_append_str(&b, json_string_value(tr));
-            else
-                cell_num(&b, ps, "target_rate", "%.1f");
-            buf_append_str(&b, " | ");
-            cell_num(&b, ps, "achieved_rate", "%.1f");
-            cell_stat(&b, ps, "schedule_lag_ms", "p50");
-            cell_stat(&b, ps, "schedule_lag_ms", "p99");
-            cell_stat(&b, ps, "client_lag_ms", "p99");
-            cell_stat(&b, ps, "ttft_ms", "p50");
-            cell_stat(&b, ps, "ttft_ms_corrected", "p50");
-            cell_stat(&b, ps, "ttft_ms", "p95");
-            cell_stat(&b, ps, "ttft_ms_corrected", "p95");
-            cell_stat(&b, ps, "latency_ms", "p50");
-            cell_stat(&b, ps, "latency_ms_corrected", "p50");
-            buf_append_str(&b, " |\n");
-        }
+    json_array_foreach(phases, i, ps) any_open |= is_open_loop(ps);
+    if (!any_open)
+        return;
+    buf_append_str(b, "\n## Open loop: the schedule and coordinated omission\n\n"
+                      "Requests were due at the arrival process's times. *Corrected* figures "
+                      "count from when a request was due, not from when it went out, so time "
+                      "spent waiting for a free slot is not hidden (docs/RUN.md).\n\n"
+                      "| phase | target req/s | achieved | lag p50 ms | lag p99 | client lag "
+                      "p99 | TTFT p50 | corrected | TTFT p95 | corrected | latency p50 | "
+                      "corrected |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    json_array_foreach(phases, i, ps)
+    {
+        if (!is_open_loop(ps))
+            continue;
+        buf_printf(b, "| %s | ", json_get_str(ps, "phase", "?"));
+        const json_t *tr = json_object_get(ps, "target_rate");
+        if (json_is_string(tr))
+            buf_append_str(b, json_string_value(tr));
+        else
+            cell_num(b, ps, "target_rate", "%.1f");
+        buf_append_str(b, " | ");
+        cell_num(b, ps, "achieved_rate", "%.1f");
+        cell_stat(b, ps, "schedule_lag_ms", "p50");
+        cell_stat(b, ps, "schedule_lag_ms", "p99");
+        cell_stat(b, ps, "client_lag_ms", "p99");
+        cell_stat(b, ps, "ttft_ms", "p50");
+        cell_stat(b, ps, "ttft_ms_corrected", "p50");
+        cell_stat(b, ps, "ttft_ms", "p95");
+        cell_stat(b, ps, "ttft_ms_corrected", "p95");
+        cell_stat(b, ps, "latency_ms", "p50");
+        cell_stat(b, ps, "latency_ms_corrected", "p50");
+        buf_append_str(b, " |\n");
     }
+}
+
+/* The phases' table, the open loop, the overall line, goodput, telemetry and the KV story. */
+static void md_phases(struct buf *b, const json_t *s)
+{
+    const json_t *phases = json_object_get(s, "phase_summaries");
+    buf_append_str(b, "\n## Phases\n\n| phase | conc | requests | errors | req/s | lat p50 ms | "
+                      "lat p95 | lat p99 | TTFT p50 ms | TTFT p95 | TTFT p99 | disk read MiB | "
+                      "disk write MiB | KV offload blocks | KV onboard blocks | from disk | "
+                      "reused tokens |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+                      "---|---|---|\n");
+    size_t i;
+    const json_t *ps;
+    json_array_foreach(phases, i, ps) phase_row(b, ps);
+    md_open_loop(b, phases);
     const json_t *ov = json_object_get(s, "overall_summary");
     if (!json_get_bool(ov, "excluded", false)) {
-        buf_append_str(&b, "\nOverall (included phases): ");
-        buf_printf(&b, "%lld requests, %lld errors, ", json_get_int(ov, "total_requests", 0),
+        buf_append_str(b, "\nOverall (included phases): ");
+        buf_printf(b, "%lld requests, %lld errors, ", json_get_int(ov, "total_requests", 0),
                    json_get_int(ov, "error_requests", 0));
-        cell_num(&b, ov, "req_per_s", "%.2f req/s");
-        buf_append_str(&b, ", latency p50 ");
-        cell_num(&b, json_object_get(ov, "latency_ms"), "p50", "%.1f ms");
-        buf_append_str(&b, ", TTFT p50 ");
-        cell_num(&b, json_object_get(ov, "ttft_ms"), "p50", "%.1f ms");
-        buf_append_str(&b, ".\n");
+        cell_num(b, ov, "req_per_s", "%.2f req/s");
+        buf_append_str(b, ", latency p50 ");
+        cell_num(b, json_object_get(ov, "latency_ms"), "p50", "%.1f ms");
+        buf_append_str(b, ", TTFT p50 ");
+        cell_num(b, json_object_get(ov, "ttft_ms"), "p50", "%.1f ms");
+        buf_append_str(b, ".\n");
     }
-    goodput_section(&b, s);
+    goodput_section(b, s);
     bool any_tel = false;
-    json_array_foreach(json_object_get(s, "phase_summaries"), i, ps) any_tel |=
-        json_object_get(ps, "telemetry") != NULL;
+    json_array_foreach(phases, i, ps) any_tel |= json_object_get(ps, "telemetry") != NULL;
     if (any_tel) {
-        buf_append_str(&b,
-                       "\n## Disk and cache directory per phase (telemetry)\n\n| phase | "
-                       "peak read MB/s | peak write MB/s | mean read MB/s | mean write MB/s | "
-                       "peak util % | files created | files deleted | files grown | MiB "
-                       "added | MiB removed |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
-        json_array_foreach(json_object_get(s, "phase_summaries"), i, ps) telemetry_row(&b, ps);
+        buf_append_str(b, "\n## Disk and cache directory per phase (telemetry)\n\n| phase | "
+                          "peak read MB/s | peak write MB/s | mean read MB/s | mean write MB/s | "
+                          "peak util % | files created | files deleted | files grown | MiB "
+                          "added | MiB removed |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+        json_array_foreach(phases, i, ps) telemetry_row(b, ps);
     }
-    buf_append_str(&b, "\n## What happened to the KV cache\n\n");
-    json_array_foreach(json_object_get(s, "phase_summaries"), i, ps) kv_story(&b, ps);
+    buf_append_str(b, "\n## What happened to the KV cache\n\n");
+    json_array_foreach(phases, i, ps) kv_story(b, ps);
+}
 
-    buf_append_str(&b, "\n## Signals\n\n");
+/* The scenario's own section (its table row's report), then, for every scenario, what was sent
+ * as distinct hashes (the reference's section) and the notes. */
+static void md_signals(struct buf *b, const json_t *s, const json_t *config)
+{
+    buf_append_str(b, "\n## Signals\n\n");
+    const json_t *ov = json_object_get(s, "overall_summary");
     const json_t *src =
         json_get_bool(ov, "excluded", false) ? json_object_get(s, "kvbm_metrics") : ov;
     const struct scenario *sc = scenario_find(json_get_str(s, "scenario", ""));
     if (sc && sc->report)
-        sc->report(&b, s, src, config);
-    /* every scenario: what was sent, as distinct hashes (the reference's section) */
+        sc->report(b, s, src, config);
     const json_t *ri = json_object_get(s, "request_identity");
-    buf_append_str(&b, "## Request identity\n\n");
-    buf_printf(&b,
+    buf_append_str(b, "## Request identity\n\n");
+    buf_printf(b,
                "- Requests: %lld\n- Unique prompt hashes: %lld\n- Unique generation parameter "
                "hashes: %lld\n- Unique request identity hashes: %lld\n- Unique payload hashes: "
                "%lld\n\n",
@@ -444,9 +373,24 @@ char *report_markdown(const json_t *s, const json_t *config)
                json_get_int(ri, "unique_request_payload_sha256_count", 0));
     const json_t *notes = json_object_get(s, "notes");
     if (json_array_size(notes)) {
-        buf_append_str(&b, "## Notes\n\n");
+        buf_append_str(b, "## Notes\n\n");
+        size_t i;
         const json_t *n;
-        json_array_foreach(notes, i, n) buf_printf(&b, "- %s\n", json_string_value(n));
+        json_array_foreach(notes, i, n) buf_printf(b, "- %s\n", json_string_value(n));
+    }
+}
+
+char *report_markdown(const json_t *s, const json_t *config)
+{
+    struct buf b = BUF_INIT;
+    md_header(&b, s, config);
+    if (!json_get_bool(s, "run_valid", false))
+        md_invalid(&b, s);
+    md_phases(&b, s);
+    md_signals(&b, s, config);
+    if (buf_failed(&b)) { /* never a short report */
+        buf_free(&b);
+        return NULL;
     }
     return buf_detach(&b);
 }

@@ -10,6 +10,7 @@
 
 #include "report/html.h"
 #include "scenario/pressure.h"
+#include "scenario/runstate.h"
 #include "report/report.h"
 #include "scenario/scenario.h"
 #include "analysis/summary.h"
@@ -64,6 +65,7 @@ struct lazy_set {
 
 struct ctx {
     const struct run_config *cfg;
+    struct scen_config scfg; /* what the scenarios, the summary and the reports read of cfg */
     const volatile sig_atomic_t *interrupted;
     struct run_state rs;
     char dir[PATH_MAX];
@@ -97,6 +99,54 @@ struct ctx {
     struct lazy_set lazy;
     bool has_lazy;
 };
+
+/* The parts of the run's configuration that the scenarios, the summary and the reports read
+ * (scenario/runstate.h): they live below the runner and never see struct run_config. */
+static void scen_config_of(const struct run_config *cfg, struct scen_config *o)
+{
+    *o = (struct scen_config){
+        .scenario = cfg->scenario,
+        .prompt_set = cfg->prompt_set,
+        .requests = cfg->requests,
+        .warmup = cfg->warmup,
+        .concurrency = cfg->concurrency,
+        .warmup_given = cfg->warmup_given,
+        .gp = &cfg->gp,
+        .max_concurrency = cfg->max_concurrency,
+        .evict_a = cfg->evict_a,
+        .evict_b = cfg->evict_b,
+        .evict_a_conc = cfg->evict_a_conc,
+        .evict_b_conc = cfg->evict_b_conc,
+        .pressure_auto = cfg->pressure_auto,
+        .reuse_repeat = cfg->reuse_repeat,
+        .reuse_prompt_set = cfg->reuse_prompt_set,
+        .users = cfg->users,
+        .rounds = cfg->rounds,
+        .system_prompt_tokens = cfg->system_prompt_tokens,
+        .history_tokens = cfg->history_tokens,
+        .answer_tokens = cfg->answer_tokens,
+        .user_qps = cfg->user_qps,
+        .llama3_template = cfg->llama3_template,
+        .trace_path = cfg->trace_path,
+        .trace_block_tokens = cfg->trace_block_tokens,
+        .trace_speedup = cfg->trace_speedup,
+        .trace_window_s = cfg->trace_window_s,
+        .kv_mode = cfg->kv_mode,
+        .cpu_cache_gb = cfg->cpu_cache_gb,
+        .disk_cache_gb = cfg->disk_cache_gb,
+        .variant_tags = cfg->variant_tags,
+        .n_variant_tags = cfg->n_variant_tags,
+        .diag_disable_partial_reuse = cfg->diag_disable_partial_reuse,
+        .diag_disable_block_reuse = cfg->diag_disable_block_reuse,
+        .diag_disable_disk_offload_filter = cfg->diag_disable_disk_offload_filter,
+        .container_name = cfg->container_name,
+        .kvbm_metrics_url = cfg->kvbm_metrics_url,
+        .arrival = cfg->arrival,
+        .burstiness = cfg->burstiness,
+        .ramp_up_s = cfg->ramp_up_s,
+        .slo = &cfg->slo,
+    };
+}
 
 static void path_in(const struct ctx *c, const char *name, char out[PATH_MAX])
 {
@@ -291,7 +341,7 @@ static int plan(struct ctx *c, char *err)
     if (!sc)
         return err_set(err, "unknown scenario '%s'", cfg->scenario);
     c->planner = (struct planner){
-        .cfg = cfg,
+        .cfg = &c->scfg,
         .seed = seed,
         .warm_seed = warm_seed,
         .b_seed = b_seed,
@@ -466,6 +516,68 @@ static int write_manifest(struct ctx *c, char *err)
 
 /* ------------------------------------------------------------ preflight */
 
+/* What the preflight found against the input ceiling. */
+struct preflight_tally {
+    long long ceiling;
+    json_t *errors; /* "<prompt id>: estimated_tokens=N exceeds ceiling=C" */
+    size_t n_off, checked;
+    long long max_est;
+};
+
+/* A prompt (or a bound on prompts not made yet) of est tokens standing for n prompts. */
+static bool tally_fits(struct preflight_tally *t, long long est, size_t n)
+{
+    t->checked += n;
+    if (est > t->max_est)
+        t->max_est = est;
+    return est <= t->ceiling;
+}
+
+/* Every prompt set made, the lazy one by its bound, and the prompts made while the run goes
+ * (c->later), against the ceiling. */
+static void preflight_sets(const struct ctx *c, struct preflight_tally *t)
+{
+    for (size_t s = 0; s < c->n_sets; s++) {
+        if (is_lazy(c, c->sets[s])) {
+            /* not made yet: tuning keeps a prompt below its target + 64, so the largest target
+             * bounds them all */
+            size_t bound = workload_max_target(&c->lazy.wp, c->lazy.set) + 63;
+            if (!tally_fits(t, (long long)bound, c->set_n[s])) {
+                char e[200];
+                snprintf(e, sizeof e,
+                         "%s-*: up to %zu estimated tokens (largest target + 63) exceeds "
+                         "ceiling=%lld",
+                         c->lazy.prefix, bound, t->ceiling);
+                json_array_append_new(t->errors, json_string(e));
+                t->n_off += c->set_n[s];
+            }
+            continue;
+        }
+        for (size_t i = 0; i < c->set_n[s]; i++) {
+            const struct prompt *p = &c->sets[s][i];
+            if (tally_fits(t, (long long)p->est_tokens, 1))
+                continue;
+            if (t->n_off < 20) {
+                char e[160];
+                snprintf(e, sizeof e, "%s: estimated_tokens=%zu exceeds ceiling=%lld", p->id,
+                         p->est_tokens, t->ceiling);
+                json_array_append_new(t->errors, json_string(e));
+            }
+            t->n_off++;
+        }
+    }
+    for (size_t k = 0; k < c->n_later; k++) {
+        const struct later *l = &c->later[k];
+        if (!tally_fits(t, (long long)l->max_tokens, l->n)) {
+            char e[200];
+            snprintf(e, sizeof e, "%s: up to %zu estimated tokens exceeds ceiling=%lld", l->what,
+                     l->max_tokens, t->ceiling);
+            json_array_append_new(t->errors, json_string(e));
+            t->n_off += l->n;
+        }
+    }
+}
+
 static bool preflight(struct ctx *c)
 {
     const struct run_config *cfg = c->cfg;
@@ -476,57 +588,11 @@ static bool preflight(struct ctx *c)
     bool srv_bound = srv > 0 && srv - cfg->gp.max_tokens < ceiling;
     if (srv_bound)
         ceiling = srv - cfg->gp.max_tokens;
-    json_t *errors = json_array(); /* "<prompt id>: estimated_tokens=N exceeds ceiling=C" */
-    size_t n_off = 0, checked = 0;
-    long long max_est = 0;
-    for (size_t s = 0; s < c->n_sets; s++) {
-        if (is_lazy(c, c->sets[s])) {
-            /* not made yet: tuning keeps a prompt below its target + 64, so the largest target
-             * bounds them all */
-            size_t bound = workload_max_target(&c->lazy.wp, c->lazy.set) + 63;
-            checked += c->set_n[s];
-            if ((long long)bound > max_est)
-                max_est = (long long)bound;
-            if ((long long)bound > ceiling) {
-                char e[200];
-                snprintf(e, sizeof e,
-                         "%s-*: up to %zu estimated tokens (largest target + 63) exceeds "
-                         "ceiling=%lld",
-                         c->lazy.prefix, bound, ceiling);
-                json_array_append_new(errors, json_string(e));
-                n_off += c->set_n[s];
-            }
-            continue;
-        }
-        for (size_t i = 0; i < c->set_n[s]; i++) {
-            const struct prompt *p = &c->sets[s][i];
-            checked++;
-            if ((long long)p->est_tokens > max_est)
-                max_est = (long long)p->est_tokens;
-            if ((long long)p->est_tokens > ceiling) {
-                if (n_off < 20) {
-                    char e[160];
-                    snprintf(e, sizeof e, "%s: estimated_tokens=%zu exceeds ceiling=%lld", p->id,
-                             p->est_tokens, ceiling);
-                    json_array_append_new(errors, json_string(e));
-                }
-                n_off++;
-            }
-        }
-    }
-    for (size_t k = 0; k < c->n_later; k++) {
-        const struct later *l = &c->later[k];
-        checked += l->n;
-        if ((long long)l->max_tokens > max_est)
-            max_est = (long long)l->max_tokens;
-        if ((long long)l->max_tokens > ceiling) {
-            char e[200];
-            snprintf(e, sizeof e, "%s: up to %zu estimated tokens exceeds ceiling=%lld", l->what,
-                     l->max_tokens, ceiling);
-            json_array_append_new(errors, json_string(e));
-            n_off += l->n;
-        }
-    }
+    struct preflight_tally t = {.ceiling = ceiling, .errors = json_array()};
+    preflight_sets(c, &t);
+    json_t *errors = t.errors;
+    size_t n_off = t.n_off, checked = t.checked;
+    long long max_est = t.max_est;
     bool ok = ceiling > 0 && n_off == 0;
     /* failed / ceiling_tokens / errors / failure_count are the reference harness's */
     c->rs.preflight = json_pack(
@@ -1253,7 +1319,7 @@ static json_t *config_json(const struct ctx *c)
                        tk->sha256[0] ? json_string(tk->sha256) : json_null()));
     json_put_str(o, "prompt_salt", c->salt);
     json_put_str(o, "prompt_template", cfg->llama3_template ? "llama3" : "none");
-    json_put(o, "kv_mode", summary_kv_mode_json(cfg, &c->rs));
+    json_put(o, "kv_mode", summary_kv_mode_json(&c->scfg, &c->rs));
     json_put(o, "server_context_limit",
              c->rs.ctx_limit ? json_incref(c->rs.ctx_limit) : json_null());
     json_put(o, "preflight", c->rs.preflight ? json_incref(c->rs.preflight) : json_null());
@@ -1281,13 +1347,11 @@ static json_t *config_json(const struct ctx *c)
     return o;
 }
 
-/* config.json, report.md and summary.json, each written atomically (temp + rename) and each
- * attempted whatever happened before; summary.json last, so that it can say whether the others
- * were written. Returns the number of files that could not be written. */
-static int write_artifacts(struct ctx *c)
+/* What the load generator and the snapshots wrote as the run went: closed, and every loss counted
+ * as a failed artifact (rows or response files lost, a snapshot file that did not flush). */
+static void close_streams(struct ctx *c)
 {
-    char path[PATH_MAX], err[ERR_LEN];
-    int failed = 0;
+    char err[ERR_LEN];
     c->rs.n_header_keys = c->lg.n_header_keys;
     if (loadgen_close_rows(&c->lg, err) < 0)
         write_failed(c, "requests.jsonl", err);
@@ -1302,39 +1366,347 @@ static int write_artifacts(struct ctx *c)
         snprintf(why, sizeof why, "%zu rows lost: %s", c->lg.row_errors, c->lg.row_error);
         write_failed(c, "requests.jsonl", why);
     }
+    if (c->snapshots) {
+        FILE *f = c->snapshots;
+        c->snapshots = NULL;
+        if (fclose(f) != 0) {
+            snprintf(err, sizeof err, "kvbm_metrics_snapshots.jsonl: %s", strerror(errno));
+            log_error("%s", err);
+            write_failed(c, "kvbm_metrics_snapshots.jsonl", err);
+        }
+    }
+}
+
+/* One JSON artifact of the run directory; a failure is the run's (artifact_write_failed). */
+static int write_json_artifact(struct ctx *c, const char *name, const json_t *v)
+{
+    char path[PATH_MAX], err[ERR_LEN];
+    path_in(c, name, path);
+    if (json_write_file(path, v, err) == 0)
+        return 0;
+    log_error("%s", err);
+    write_failed(c, name, err);
+    return -1;
+}
+
+/* report.md (the --report-filename) from the summary and config.json. */
+static int write_report(struct ctx *c, const json_t *summary, const json_t *config)
+{
+    char path[PATH_MAX], err[ERR_LEN];
+    const char *name = c->cfg->report_filename;
+    char *md = report_markdown(summary, config); /* NULL: its buffer failed */
+    path_in(c, name, path);
+    int rc = md ? fs_write_atomic(path, md, strlen(md), err) : -1;
+    if (rc < 0) {
+        log_error("%s", md ? err : "cannot build the report");
+        write_failed(c, name, md ? err : "out of memory");
+    }
+    free(md);
+    return rc;
+}
+
+/* config.json, report.md and summary.json, each written atomically (temp + rename) and each
+ * attempted whatever happened before; summary.json after the others, so that it can say whether
+ * they were written, and written again when report.html (drawn from it) could not be. Returns
+ * the number of files that could not be written. */
+static int write_artifacts(struct ctx *c)
+{
+    char err[ERR_LEN];
+    int failed = 0;
+    close_streams(c);
     json_t *config = config_json(c);
     json_t *summary = summary_build(&c->rs, &c->v, c->notes);
     size_t failures_in_summary = c->write_failures;
-    path_in(c, "config.json", path);
-    if (json_write_file(path, config, err) < 0) {
-        log_error("%s", err);
-        write_failed(c, "config.json", err);
-        failed++;
-    }
-    char *md = report_markdown(summary, config);
-    path_in(c, c->cfg->report_filename, path);
-    if (!md || fs_write_atomic(path, md, strlen(md), err) < 0) {
-        log_error("%s", md ? err : "cannot build the report");
-        write_failed(c, c->cfg->report_filename, md ? err : "out of memory");
-        failed++;
-    }
-    free(md);
+    failed -= write_json_artifact(c, "config.json", config);
+    failed -= write_report(c, summary, config);
     if (c->write_failures != failures_in_summary) { /* config or report failed: say so */
         json_decref(summary);
         summary = summary_build(&c->rs, &c->v, c->notes);
     }
-    path_in(c, "summary.json", path);
-    if (json_write_file(path, summary, err) < 0) {
-        log_error("%s", err);
-        write_failed(c, "summary.json", err);
-        failed++;
-    }
+    failed -= write_json_artifact(c, "summary.json", summary);
     json_decref(summary);
     json_decref(config);
     /* report.html is drawn from the files just written (nothing measured depends on it) */
-    if (html_write_run(c->dir, err) < 0)
+    if (html_write_run(c->dir, err) < 0) {
         log_error("report.html: %s", err);
+        write_failed(c, "report.html", err);
+        failed++;
+        summary = summary_build(&c->rs, &c->v, c->notes);
+        failed -= write_json_artifact(c, "summary.json", summary);
+        json_decref(summary);
+    }
     return failed;
+}
+
+/* The run directory, new, with the files written as the run goes (requests.jsonl through the
+ * load generator, the snapshots, responses/); the run id and the prompt salt. Returns RUN_OK,
+ * RUN_USAGE (a refused run id, an existing directory) or RUN_FAILED (err). */
+static int open_run_dir(struct ctx *c, struct run_outcome *out, char *err)
+{
+    const struct run_config *cfg = c->cfg;
+    if (valid_run_id(cfg->run_id, err) < 0)
+        return RUN_USAGE;
+    snprintf(c->rs.run_id, sizeof c->rs.run_id, "%s", cfg->run_id);
+    clock_iso_utc_ms(clock_wall_ns(), c->rs.created_utc);
+    snprintf(c->dir, sizeof c->dir, "%s/%s", cfg->results_root, cfg->run_id);
+    snprintf(out->run_dir, sizeof out->run_dir, "%s", c->dir);
+    int rc = fs_mkdir_new(c->dir, err);
+    if (rc < 0)
+        return rc == FS_EEXIST ? RUN_USAGE : RUN_FAILED;
+    if (strcmp(cfg->prompt_salt, "run") == 0)
+        snprintf(c->salt, sizeof c->salt, "%s", cfg->run_id);
+    else if (strcmp(cfg->prompt_salt, "none") != 0)
+        snprintf(c->salt, sizeof c->salt, "%s", cfg->prompt_salt);
+
+    char path[PATH_MAX];
+    path_in(c, "requests.jsonl", path);
+    c->lg.gp = &cfg->gp;
+    if (loadgen_init(&c->lg, err) < 0)
+        return RUN_FAILED;
+    c->lg_ready = true;
+    if (loadgen_open_rows(&c->lg, path, err) < 0)
+        return RUN_FAILED;
+    path_in(c, "kvbm_metrics_snapshots.jsonl", path);
+    c->snapshots = fopen(path, "w");
+    if (!c->snapshots) {
+        err_set(err, "cannot create files in %s: %s", c->dir, strerror(errno));
+        return RUN_FAILED;
+    }
+    if (cfg->store_responses) {
+        path_in(c, "responses", path);
+        if (fs_mkdir_p(path, err) < 0)
+            return RUN_FAILED;
+    }
+    return RUN_OK;
+}
+
+/* What the settings leave unmeasured, said once in the notes and warnings. */
+static void note_settings(struct ctx *c)
+{
+    const struct run_config *cfg = c->cfg;
+    if (!cfg->gp.stream)
+        note(c, "stream off: TTFT, ITL and TPOT are not measured (use --stream)");
+    if (strcmp(cfg->kv_mode, "off") == 0)
+        note(c, "kv mode off: KV metrics are recorded when available but not required");
+    char slo_why[256];
+    if (cfg->slo.any && !slo_judgeable(&cfg->slo, cfg->gp.stream, slo_why, sizeof slo_why))
+        warn(c, "slo_not_judged", "--slo: %s; goodput attainment is null", slo_why);
+}
+
+/* The block device for the phases' I/O deltas, or why there is none. */
+static void resolve_device(struct ctx *c)
+{
+    const struct run_config *cfg = c->cfg;
+    char dev_err[ERR_LEN] = "";
+    static __thread char dev_name[BLOCKDEV_NAME_LEN];
+    if (blockdev_resolve(cfg->sysfs_root, cfg->phase_io_device, cfg->kvbm_cache_dir, dev_name,
+                         &c->rs.device_how, dev_err) == 0) {
+        c->rs.device = dev_name;
+        log_info("block device for I/O deltas: %s (%s)", dev_name, c->rs.device_how);
+    } else {
+        snprintf(c->rs.device_error, sizeof c->rs.device_error, "%s", dev_err);
+        log_warn("block device for I/O deltas unavailable: %s", dev_err);
+        note(c, "block-device counters unavailable: no I/O deltas");
+    }
+}
+
+/* The tokenizer once the model is known: the server's (--tokenizer server) or the one found for
+ * the model (auto); a given one stays. Returns 0, or -1 (err) when the server's cannot be used. */
+static int resolve_tokenizer(struct ctx *c, char *err)
+{
+    const struct run_config *cfg = c->cfg;
+    if (!cfg->tok && cfg->tokenizer_spec && strcmp(cfg->tokenizer_spec, "server") == 0) {
+        c->owned = tokenizer_server(cfg->base_url, c->rs.model, cfg->api_key, err);
+        if (!c->owned)
+            return -1;
+        c->tok = c->owned;
+        c->lg.tok = c->tok;
+        note(c, "token counts from the server's /tokenize (--tokenizer server)");
+    } else if (!cfg->tok) {
+        char note_text[512], terr[ERR_LEN];
+        c->owned = tokenizer_resolve("auto", c->rs.model[0] ? c->rs.model : NULL, note_text,
+                                     sizeof note_text, terr);
+        c->tok = c->owned ? c->owned : tokenizer_heuristic();
+        c->lg.tok = c->tok;
+        note(c, note_text);
+    }
+    return 0;
+}
+
+/* The phases planned and preflighted; *go false when nothing may be sent. Prompts are planned
+ * with the BOS text first (an upper bound by one token), so that a failed preflight sends
+ * nothing at all; only then may the BOS probe go out, and a server that adds its own BOS gets
+ * the prompts planned again without it. Returns 0, or -1 (err) when the run cannot start. */
+static int plan_checked(struct ctx *c, bool *go, char *err)
+{
+    if (plan_run(c, go, err) < 0)
+        return -1;
+    *go = preflight(c) && *go;
+    *go = *go && pressure_fits(c);
+    if (!*go || *c->interrupted)
+        return 0;
+    decide_bos(c);
+    if (!c->no_bos)
+        return 0;
+    reset_plan(c);
+    json_decref(c->rs.preflight);
+    c->rs.preflight = NULL;
+    if (plan_run(c, go, err) < 0)
+        return -1;
+    *go = preflight(c) && *go;
+    *go = *go && pressure_fits(c);
+    return 0;
+}
+
+/* Every planned phase in turn, with a snapshot around the whole; a phase that may not run (a
+ * failed one before it, the scenario's before_phase, SIGINT) is skipped. */
+static void run_phases(struct ctx *c, const struct scenario *sc, struct run_outcome *out, char *err)
+{
+    const struct run_config *cfg = c->cfg;
+    bool go = true;
+    lazy_start(c);
+    struct kv_snapshot start;
+    snapshot(c, "run_start", &start);
+    kvsnap_free(&start);
+    for (size_t i = 0; i < c->rs.n_phases; i++) {
+        struct phase_state *ps = &c->rs.phases[i];
+        if (!go || *c->interrupted) {
+            ps->skipped = true;
+            continue;
+        }
+        if (sc && sc->before_phase && sc->before_phase(&c->planner, i, err) < 0) {
+            log_error("phase %s: %s", ps->name, err);
+            validity_add(&c->v, "runtime_exception",
+                         json_pack("{s:s, s:s}", "phase", ps->name, "message", err));
+            ps->skipped = true;
+            go = false;
+            continue;
+        }
+        wait_until(ps->t0_ns, c->interrupted);
+        if (*c->interrupted) {
+            ps->skipped = true;
+            continue;
+        }
+        run_phase(c, ps);
+        out->requests_sent += ps->res.n;
+        if (*c->interrupted)
+            continue;
+        go = judge_phase(c, ps);
+        if (c->lg.row_errors || atomic_load(&c->lg.response_write_failures)) {
+            /* the results disk failed: nothing more can be measured and kept */
+            log_error("the results could not be written (%s); remaining phases skipped",
+                      c->lg.row_errors ? c->lg.row_error : "a response file");
+            go = false;
+        }
+    }
+    lazy_join(c);
+    struct kv_snapshot end;
+    snapshot(c, "run_end", &end);
+    kvsnap_free(&end);
+    char merr[ERR_LEN];
+    c->rs.model_count_end = server_models(cfg->base_url, cfg->api_key, 10, NULL, 0, NULL, merr);
+}
+
+/* Requests sent in every phase; *refused: of them, those that never connected. */
+static size_t count_requests(const struct ctx *c, size_t *refused)
+{
+    size_t total = 0;
+    *refused = 0;
+    for (size_t i = 0; i < c->rs.n_phases; i++)
+        for (size_t k = 0; k < c->rs.phases[i].res.n_aggs; k++) {
+            total += c->rs.phases[i].res.aggs[k].total;
+            *refused += c->rs.phases[i].res.aggs[k].refused;
+        }
+    return total;
+}
+
+/* Nothing measured succeeded, and prompts the server truncated (SPEC §4.5). */
+static void judge_requests(struct ctx *c)
+{
+    size_t measured = 0, measured_ok = 0, truncated = 0;
+    json_t *trunc_rows = json_array();
+    for (size_t i = 0; i < c->rs.n_phases; i++) {
+        const struct phase_state *ps = &c->rs.phases[i];
+        for (size_t k = 0; k < ps->res.n_aggs; k++) {
+            const struct phase_agg *a = &ps->res.aggs[k];
+            for (size_t t = 0; t < a->n_trunc; t++)
+                if (json_array_size(trunc_rows) < LOADGEN_TRUNC_SAMPLES)
+                    json_array_append_new(
+                        trunc_rows,
+                        json_pack("{s:s, s:s, s:I, s:I}", "phase", ps->name, "prompt_id",
+                                  a->trunc[t].prompt_id, "prompt_tokens_sent",
+                                  (json_int_t)a->trunc[t].sent, "usage_prompt_tokens",
+                                  (json_int_t)a->trunc[t].usage));
+            truncated += a->truncated;
+            if (!ps->included)
+                continue;
+            measured += a->total;
+            measured_ok += a->ok;
+        }
+    }
+    /* nothing succeeded: that, not the error rate it implies, is the reason */
+    if (measured_ok == 0 && measured > 0 && c->v.reason &&
+        strcmp(c->v.reason, "error_rate_exceeded") == 0)
+        c->v.reason = NULL;
+    if (measured_ok == 0 && !*c->interrupted && (measured > 0 || !c->v.reason))
+        validity_add(
+            &c->v, "no_successful_requests",
+            json_pack("{s:s, s:I}", "message",
+                      measured ? "no measured request succeeded" : "no measured request was sent",
+                      "measured_requests", (json_int_t)measured));
+    if (truncated)
+        validity_add(&c->v, "server_truncated_prompts",
+                     json_pack("{s:s, s:I, s:s, s:o}", "message",
+                               "the server reported fewer prompt tokens than were sent: it "
+                               "truncated prompts, so their TTFT belongs to shorter prompts",
+                               "requests", (json_int_t)truncated, "tolerance",
+                               strcmp(c->tok->kind, "heuristic") == 0
+                                   ? "20% (heuristic token counts)"
+                                   : "1 token (exact tokenizer)",
+                               "examples", trunc_rows));
+    else
+        json_decref(trunc_rows);
+}
+
+/* No KV metrics snapshot succeeded: reuse the responses reported (cached tokens, timings) is
+ * evidence in its own right, so with it such a run is valid and only its tier detail is
+ * missing; without it the run is invalid unless --allow-missing-kvbm-metrics. */
+static void judge_metrics(struct ctx *c, size_t total)
+{
+    const struct run_config *cfg = c->cfg;
+    bool per_response = false;
+    for (size_t i = 0; i < c->rs.n_phases; i++)
+        for (size_t k = 0; k < c->rs.phases[i].res.n_aggs; k++)
+            per_response |= c->rs.phases[i].included && c->rs.phases[i].res.aggs[k].any_cached;
+    if (total > 0 && strcmp(cfg->kv_mode, "off") != 0 && c->rs.snapshot_ok == 0 && per_response)
+        warn(c, "tier_detail_unavailable",
+             "no KV metrics snapshot succeeded (%s): reuse is read from the responses' own "
+             "fields (cached_tokens_source in requests.jsonl); which tier served it, and blocks "
+             "offloaded or onboarded, are unavailable",
+             c->rs.metrics_url[0] ? c->rs.metrics_url : "no metrics URL");
+    else if (total > 0 && strcmp(cfg->kv_mode, "off") != 0 && !cfg->allow_missing_kvbm_metrics &&
+             c->rs.snapshot_ok == 0)
+        validity_add(&c->v, "kvbm_metrics_unavailable",
+                     json_pack("{s:s, s:s, s:I}", "message",
+                               "no KV metrics snapshot succeeded (use --allow-missing-kvbm-metrics "
+                               "to accept this)",
+                               "metrics_url", c->rs.metrics_url, "snapshots",
+                               (json_int_t)c->rs.snapshot_count));
+}
+
+/* The run as a whole, once every phase ran: the rules of SPEC §4.5 that need all of it. */
+static void judge_run(struct ctx *c)
+{
+    size_t refused;
+    size_t total = count_requests(c, &refused);
+    /* Connection refused throughout: nothing ever reached the server. */
+    if (total > 0 && refused == total && !c->v.reason)
+        validity_add(&c->v, "server_unreachable",
+                     json_pack("{s:s, s:I}", "message",
+                               "every request failed to connect to the server", "requests",
+                               (json_int_t)total));
+    judge_requests(c);
+    judge_metrics(c, total);
 }
 
 static void free_ctx(struct ctx *c)
@@ -1376,63 +1748,44 @@ static void free_ctx(struct ctx *c)
         fclose(c->snapshots);
 }
 
+static void ctx_init(struct ctx *c, const struct run_config *cfg,
+                     const volatile sig_atomic_t *interrupted)
+{
+    memset(c, 0, sizeof *c);
+    c->cfg = cfg;
+    c->interrupted = interrupted;
+    scen_config_of(cfg, &c->scfg);
+    c->rs.cfg = &c->scfg;
+    c->rs.model_count_end = -1;
+    validity_init(&c->v);
+    c->notes = json_array();
+    c->rs.warnings = json_array();
+    c->write_errors = json_array();
+}
+
+/* The outcome the command reports: valid or why not; failed artifact writes said in one line. */
+static void outcome_of(const struct ctx *c, struct run_outcome *out)
+{
+    out->valid = c->v.reason == NULL;
+    if (c->write_failures) {
+        const json_t *e0 = json_array_get(c->write_errors, 0);
+        log_error("the run is invalid: %zu artifact writes failed (first: %s: %s)",
+                  c->write_failures, json_get_str(e0, "file", "?"), json_get_str(e0, "error", "?"));
+    }
+    if (c->v.reason)
+        snprintf(out->invalid_reason, sizeof out->invalid_reason, "%s", c->v.reason);
+}
+
 int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interrupted,
               struct run_outcome *out, char *err)
 {
     memset(out, 0, sizeof *out);
     struct ctx c;
-    memset(&c, 0, sizeof c);
-    c.cfg = cfg;
-    c.interrupted = interrupted;
-    c.rs.cfg = cfg;
-    c.rs.model_count_end = -1;
-    validity_init(&c.v);
-    c.notes = json_array();
-    c.rs.warnings = json_array();
-    c.write_errors = json_array();
-    if (valid_run_id(cfg->run_id, err) < 0) {
+    ctx_init(&c, cfg, interrupted);
+    int rc = open_run_dir(&c, out, err);
+    if (rc != RUN_OK) {
         free_ctx(&c);
-        return RUN_USAGE;
-    }
-    snprintf(c.rs.run_id, sizeof c.rs.run_id, "%s", cfg->run_id);
-    clock_iso_utc_ms(clock_wall_ns(), c.rs.created_utc);
-    snprintf(c.dir, sizeof c.dir, "%s/%s", cfg->results_root, cfg->run_id);
-    snprintf(out->run_dir, sizeof out->run_dir, "%s", c.dir);
-    int rc = fs_mkdir_new(c.dir, err);
-    if (rc < 0) {
-        free_ctx(&c);
-        return rc == FS_EEXIST ? RUN_USAGE : RUN_FAILED;
-    }
-    if (strcmp(cfg->prompt_salt, "run") == 0)
-        snprintf(c.salt, sizeof c.salt, "%s", cfg->run_id);
-    else if (strcmp(cfg->prompt_salt, "none") != 0)
-        snprintf(c.salt, sizeof c.salt, "%s", cfg->prompt_salt);
-
-    char path[PATH_MAX];
-    path_in(&c, "requests.jsonl", path);
-    c.lg.gp = &cfg->gp;
-    if (loadgen_init(&c.lg, err) < 0) {
-        free_ctx(&c);
-        return RUN_FAILED;
-    }
-    c.lg_ready = true;
-    if (loadgen_open_rows(&c.lg, path, err) < 0) {
-        free_ctx(&c);
-        return RUN_FAILED;
-    }
-    path_in(&c, "kvbm_metrics_snapshots.jsonl", path);
-    c.snapshots = fopen(path, "w");
-    if (!c.snapshots) {
-        err_set(err, "cannot create files in %s: %s", c.dir, strerror(errno));
-        free_ctx(&c);
-        return RUN_FAILED;
-    }
-    if (cfg->store_responses) {
-        path_in(&c, "responses", path);
-        if (fs_mkdir_p(path, err) < 0) {
-            free_ctx(&c);
-            return RUN_FAILED;
-        }
+        return rc;
     }
     char responses_dir[PATH_MAX];
     path_in(&c, "responses", responses_dir);
@@ -1467,48 +1820,17 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
     memcpy(c.rs.params_sha256, c.lg.params_sha256, sizeof c.rs.params_sha256);
     c.rs.header_keys = (const char *const *)c.lg.header_key_list;
 
-    if (!cfg->gp.stream)
-        note(&c, "stream off: TTFT, ITL and TPOT are not measured (use --stream)");
-    if (strcmp(cfg->kv_mode, "off") == 0)
-        note(&c, "kv mode off: KV metrics are recorded when available but not required");
-    char slo_why[256];
-    if (cfg->slo.any && !slo_judgeable(&cfg->slo, cfg->gp.stream, slo_why, sizeof slo_why))
-        warn(&c, "slo_not_judged", "--slo: %s; goodput attainment is null", slo_why);
-
-    /* Block device for phase I/O deltas. */
-    char dev_err[ERR_LEN] = "";
-    static __thread char dev_name[BLOCKDEV_NAME_LEN];
-    if (blockdev_resolve(cfg->sysfs_root, cfg->phase_io_device, cfg->kvbm_cache_dir, dev_name,
-                         &c.rs.device_how, dev_err) == 0) {
-        c.rs.device = dev_name;
-        log_info("block device for I/O deltas: %s (%s)", dev_name, c.rs.device_how);
-    } else {
-        snprintf(c.rs.device_error, sizeof c.rs.device_error, "%s", dev_err);
-        log_warn("block device for I/O deltas unavailable: %s", dev_err);
-        note(&c, "block-device counters unavailable: no I/O deltas");
-    }
+    note_settings(&c);
+    resolve_device(&c);
 
     resolve_engine(&c); /* where the KV metrics are, for the snapshots and the telemetry */
     if (cfg->collect_telemetry)
         start_telemetry(&c);
     /* The model first: with --tokenizer auto its id finds the tokenizer, which sizes prompts. */
     bool go = resolve_model(&c) == 0;
-    if (!cfg->tok && cfg->tokenizer_spec && strcmp(cfg->tokenizer_spec, "server") == 0) {
-        c.owned = tokenizer_server(cfg->base_url, c.rs.model, cfg->api_key, err);
-        if (!c.owned) {
-            free_ctx(&c);
-            return RUN_FAILED;
-        }
-        c.tok = c.owned;
-        c.lg.tok = c.tok;
-        note(&c, "token counts from the server's /tokenize (--tokenizer server)");
-    } else if (!cfg->tok) {
-        char note_text[512], terr[ERR_LEN];
-        c.owned = tokenizer_resolve("auto", c.rs.model[0] ? c.rs.model : NULL, note_text,
-                                    sizeof note_text, terr);
-        c.tok = c.owned ? c.owned : tokenizer_heuristic();
-        c.lg.tok = c.tok;
-        note(&c, note_text);
+    if (resolve_tokenizer(&c, err) < 0) {
+        free_ctx(&c);
+        return RUN_FAILED;
     }
     if (go) {
         check_model_listed(&c);
@@ -1517,28 +1839,9 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
     const struct scenario *sc = scenario_find(cfg->scenario);
     if (cfg->pressure_auto || (sc && sc->tiers))
         read_tier_caps(&c);
-    /* Prompts are planned with the BOS text first (an upper bound by one token), so that a
-     * failed preflight sends nothing at all; only then may the BOS probe go out, and a server
-     * that adds its own BOS gets the prompts planned again without it. */
-    if (plan_run(&c, &go, err) < 0) {
+    if (plan_checked(&c, &go, err) < 0) {
         free_ctx(&c);
         return RUN_FAILED;
-    }
-    go = preflight(&c) && go;
-    go = go && pressure_fits(&c);
-    if (go && !*interrupted) {
-        decide_bos(&c);
-        if (c.no_bos) {
-            reset_plan(&c);
-            json_decref(c.rs.preflight);
-            c.rs.preflight = NULL;
-            if (plan_run(&c, &go, err) < 0) {
-                free_ctx(&c);
-                return RUN_FAILED;
-            }
-            go = preflight(&c) && go;
-            go = go && pressure_fits(&c);
-        }
     }
     judge_pressure(&c);
     if (write_manifest(&c, err) < 0) {
@@ -1547,145 +1850,21 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
         write_failed(&c, "prompts_manifest.jsonl", err);
         go = false;
     }
-    path_in(&c, "config.json", path);
     json_t *config = config_json(&c);
-    if (json_write_file(path, config, err) < 0)
-        log_error("%s", err);
+    write_json_artifact(&c, "config.json", config); /* written again at the end */
     json_decref(config);
 
-    if (go && !*interrupted) {
-        lazy_start(&c);
-        struct kv_snapshot start;
-        snapshot(&c, "run_start", &start);
-        kvsnap_free(&start);
-        for (size_t i = 0; i < c.rs.n_phases; i++) {
-            struct phase_state *ps = &c.rs.phases[i];
-            if (!go || *interrupted) {
-                ps->skipped = true;
-                continue;
-            }
-            if (sc && sc->before_phase && sc->before_phase(&c.planner, i, err) < 0) {
-                log_error("phase %s: %s", ps->name, err);
-                validity_add(&c.v, "runtime_exception",
-                             json_pack("{s:s, s:s}", "phase", ps->name, "message", err));
-                ps->skipped = true;
-                go = false;
-                continue;
-            }
-            wait_until(ps->t0_ns, interrupted);
-            if (*interrupted) {
-                ps->skipped = true;
-                continue;
-            }
-            run_phase(&c, ps);
-            out->requests_sent += ps->res.n;
-            if (*interrupted)
-                continue;
-            go = judge_phase(&c, ps);
-            if (c.lg.row_errors || atomic_load(&c.lg.response_write_failures)) {
-                /* the results disk failed: nothing more can be measured and kept */
-                log_error("the results could not be written (%s); remaining phases skipped",
-                          c.lg.row_errors ? c.lg.row_error : "a response file");
-                go = false;
-            }
-        }
-        lazy_join(&c);
-        struct kv_snapshot end;
-        snapshot(&c, "run_end", &end);
-        kvsnap_free(&end);
-        char merr[ERR_LEN];
-        c.rs.model_count_end = server_models(cfg->base_url, cfg->api_key, 10, NULL, 0, NULL, merr);
-    }
+    if (go && !*interrupted)
+        run_phases(&c, sc, out, err);
     if (c.tel)
         finish_telemetry(&c);
     if (*interrupted)
         validity_add(&c.v, "interrupted",
                      json_pack("{s:s, s:I}", "message", "interrupted by SIGINT/SIGTERM",
                                "requests_recorded", (json_int_t)out->requests_sent));
-    /* Connection refused throughout: nothing ever reached the server. */
-    size_t total = 0, refused = 0;
-    for (size_t i = 0; i < c.rs.n_phases; i++)
-        for (size_t k = 0; k < c.rs.phases[i].res.n_aggs; k++) {
-            total += c.rs.phases[i].res.aggs[k].total;
-            refused += c.rs.phases[i].res.aggs[k].refused;
-        }
-    if (total > 0 && refused == total && !c.v.reason)
-        validity_add(&c.v, "server_unreachable",
-                     json_pack("{s:s, s:I}", "message",
-                               "every request failed to connect to the server", "requests",
-                               (json_int_t)total));
-    size_t measured = 0, measured_ok = 0, truncated = 0;
-    json_t *trunc_rows = json_array();
-    for (size_t i = 0; i < c.rs.n_phases; i++) {
-        const struct phase_state *ps = &c.rs.phases[i];
-        for (size_t k = 0; k < ps->res.n_aggs; k++) {
-            const struct phase_agg *a = &ps->res.aggs[k];
-            for (size_t t = 0; t < a->n_trunc; t++)
-                if (json_array_size(trunc_rows) < LOADGEN_TRUNC_SAMPLES)
-                    json_array_append_new(
-                        trunc_rows,
-                        json_pack("{s:s, s:s, s:I, s:I}", "phase", ps->name, "prompt_id",
-                                  a->trunc[t].prompt_id, "prompt_tokens_sent",
-                                  (json_int_t)a->trunc[t].sent, "usage_prompt_tokens",
-                                  (json_int_t)a->trunc[t].usage));
-            truncated += a->truncated;
-            if (!ps->included)
-                continue;
-            measured += a->total;
-            measured_ok += a->ok;
-        }
-    }
-    /* nothing succeeded: that, not the error rate it implies, is the reason */
-    if (measured_ok == 0 && measured > 0 && c.v.reason &&
-        strcmp(c.v.reason, "error_rate_exceeded") == 0)
-        c.v.reason = NULL;
-    if (measured_ok == 0 && !*interrupted && (measured > 0 || !c.v.reason))
-        validity_add(
-            &c.v, "no_successful_requests",
-            json_pack("{s:s, s:I}", "message",
-                      measured ? "no measured request succeeded" : "no measured request was sent",
-                      "measured_requests", (json_int_t)measured));
-    if (truncated)
-        validity_add(&c.v, "server_truncated_prompts",
-                     json_pack("{s:s, s:I, s:s, s:o}", "message",
-                               "the server reported fewer prompt tokens than were sent: it "
-                               "truncated prompts, so their TTFT belongs to shorter prompts",
-                               "requests", (json_int_t)truncated, "tolerance",
-                               strcmp(c.tok->kind, "heuristic") == 0
-                                   ? "20% (heuristic token counts)"
-                                   : "1 token (exact tokenizer)",
-                               "examples", trunc_rows));
-    else
-        json_decref(trunc_rows);
-    /* Reuse the responses reported (cached tokens, timings) is evidence in its own right: without
-     * a metrics endpoint such a run is valid, only its tier detail is missing. */
-    bool per_response = false;
-    for (size_t i = 0; i < c.rs.n_phases; i++)
-        for (size_t k = 0; k < c.rs.phases[i].res.n_aggs; k++)
-            per_response |= c.rs.phases[i].included && c.rs.phases[i].res.aggs[k].any_cached;
-    if (total > 0 && strcmp(cfg->kv_mode, "off") != 0 && c.rs.snapshot_ok == 0 && per_response)
-        warn(&c, "tier_detail_unavailable",
-             "no KV metrics snapshot succeeded (%s): reuse is read from the responses' own "
-             "fields (cached_tokens_source in requests.jsonl); which tier served it, and blocks "
-             "offloaded or onboarded, are unavailable",
-             c.rs.metrics_url[0] ? c.rs.metrics_url : "no metrics URL");
-    else if (total > 0 && strcmp(cfg->kv_mode, "off") != 0 && !cfg->allow_missing_kvbm_metrics &&
-             c.rs.snapshot_ok == 0)
-        validity_add(&c.v, "kvbm_metrics_unavailable",
-                     json_pack("{s:s, s:s, s:I}", "message",
-                               "no KV metrics snapshot succeeded (use --allow-missing-kvbm-metrics "
-                               "to accept this)",
-                               "metrics_url", c.rs.metrics_url, "snapshots",
-                               (json_int_t)c.rs.snapshot_count));
+    judge_run(&c);
     write_artifacts(&c);
-    out->valid = c.v.reason == NULL;
-    if (c.write_failures) {
-        const json_t *e0 = json_array_get(c.write_errors, 0);
-        log_error("the run is invalid: %zu artifact writes failed (first: %s: %s)",
-                  c.write_failures, json_get_str(e0, "file", "?"), json_get_str(e0, "error", "?"));
-    }
-    if (c.v.reason)
-        snprintf(out->invalid_reason, sizeof out->invalid_reason, "%s", c.v.reason);
+    outcome_of(&c, out);
     free_ctx(&c);
     return RUN_OK;
 }

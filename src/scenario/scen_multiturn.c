@@ -9,8 +9,6 @@
  * is in and no sooner than 1 / Q s after that one started. Without it, a round is sent at once.
  */
 #include "scenario/multiturn.h"
-#include "report/report.h"
-#include "run/runner.h"
 #include "scenario/scenario.h"
 #include "analysis/stats.h"
 
@@ -35,7 +33,7 @@ struct mt_state {
     long long device_tokens; /* the device tier in tokens; -1: unknown */
 };
 
-void multiturn_free(void *state)
+static void multiturn_free(void *state)
 {
     struct mt_state *st = state;
     if (!st)
@@ -68,9 +66,9 @@ static int make_round(struct planner *p, struct mt_state *st, size_t r, const ch
     return 0;
 }
 
-int multiturn_plan(struct planner *p, char *err)
+static int multiturn_plan(struct planner *p, char *err)
 {
-    const struct run_config *cfg = p->cfg;
+    const struct scen_config *cfg = p->cfg;
     if (plan_warmup(p, "short", err) < 0)
         return -1;
     struct mt_state *st = calloc(1, sizeof *st);
@@ -118,7 +116,7 @@ int multiturn_plan(struct planner *p, char *err)
     return 0;
 }
 
-int multiturn_before_phase(struct planner *p, size_t i, char *err)
+static int multiturn_before_phase(struct planner *p, size_t i, char *err)
 {
     struct mt_state *st = p->rs->scenario_state;
     if (!st || i <= st->first || i >= st->first + st->m.mp.rounds)
@@ -204,57 +202,127 @@ static json_t *round_json(const struct run_state *rs, const struct mt_state *st,
 }
 
 /* The verdict over rounds 2..R (round 1 has no history of its own to reuse). */
-static json_t *verdict(const struct mt_state *st, const json_t *rounds, const char *kv_mode)
+/* What the rounds after the first show, for the verdict. */
+struct mt_tally {
+    size_t n, measured, held, none; /* rounds; with a hit rate; that kept reuse; with almost none */
+    double onboards;                /* blocks brought back in the rounds past the device tier */
+    bool onboards_known;
+    long long first_low, first_past, past_low; /* rounds: reuse fell; past the device; both */
+    double low_rate, low_could, low_ctx;       /* the first round where reuse fell */
+};
+
+static void tally_rounds(const struct mt_state *st, const json_t *rounds, struct mt_tally *t)
 {
-    size_t n = json_array_size(rounds), measured = 0, held = 0, none = 0;
-    double onboards = 0; /* in the rounds past the device tier */
-    bool onboards_known = true;
-    long long first_low = -1, first_past = -1, past_low = -1;
-    double low_rate = 0, low_could = 0, low_ctx = 0;
-    for (size_t k = 1; k < n; k++) {
+    *t = (struct mt_tally){.n = json_array_size(rounds),
+                           .onboards_known = true,
+                           .first_low = -1,
+                           .first_past = -1,
+                           .past_low = -1};
+    for (size_t k = 1; k < t->n; k++) {
         const json_t *o = json_array_get(rounds, k);
         double ctx = json_get_num(o, "context_tokens", 0);
         long long round = json_get_int(o, "round", 0);
-        if (st->device_tokens > 0 && ctx > (double)st->device_tokens && first_past < 0)
-            first_past = round;
+        if (st->device_tokens > 0 && ctx > (double)st->device_tokens && t->first_past < 0)
+            t->first_past = round;
         double ob;
-        if (first_past > 0) {
+        if (t->first_past > 0) {
             if (json_get_num_strict(o, "onboard_blocks", &ob))
-                onboards += ob;
+                t->onboards += ob;
             else
-                onboards_known = false;
+                t->onboards_known = false;
         }
         double hr, could = json_get_num(o, "reusable_rate", 0);
         if (!json_get_num_strict(o, "hit_rate", &hr))
             continue;
-        measured++;
+        t->measured++;
         if (hr < MT_NONE_RATE)
-            none++;
+            t->none++;
         if (hr >= MT_HOLD_SHARE * could) {
-            held++;
-        } else if (first_low < 0) {
-            first_low = round;
-            low_rate = hr;
-            low_could = could;
-            low_ctx = ctx;
+            t->held++;
+        } else if (t->first_low < 0) {
+            t->first_low = round;
+            t->low_rate = hr;
+            t->low_could = could;
+            t->low_ctx = ctx;
         }
-        if (hr < MT_HOLD_SHARE * could && first_past > 0 && past_low < 0)
-            past_low = round;
+        if (hr < MT_HOLD_SHARE * could && t->first_past > 0 && t->past_low < 0)
+            t->past_low = round;
     }
+}
+
+/* Reuse held in every round: whether past the device tier, and what the engine says of it. */
+static const char *held_text(const struct mt_state *st, const struct mt_tally *t, char *text,
+                             size_t cap)
+{
+    /* past the device tier only if something came back from another tier, or the engine does
+     * not say */
+    bool past = t->first_past > 0 && (!t->onboards_known || t->onboards > 0);
+    if (past && t->onboards_known)
+        snprintf(text, cap,
+                 "reuse held in every round, also from round %lld on, where the users' "
+                 "contexts passed the device tier (%lld tokens): the offload tiers brought "
+                 "%.0f blocks back",
+                 t->first_past, st->device_tokens, t->onboards);
+    else if (past)
+        snprintf(text, cap,
+                 "reuse held in every round, also from round %lld on, where the users' "
+                 "contexts passed the device tier (%lld tokens); the engine's counters do "
+                 "not say which tier served them",
+                 t->first_past, st->device_tokens);
+    else if (t->first_past > 0)
+        snprintf(text, cap,
+                 "reuse held in every round; from round %lld the contexts passed the device "
+                 "tier (%lld tokens) by kvbench's count, yet the engine brought nothing back "
+                 "from another tier: the device kept what was reused",
+                 t->first_past, st->device_tokens);
+    else
+        snprintf(text, cap,
+                 "reuse held in every round (hit rate at least half of what each round could "
+                 "reuse)%s",
+                 st->device_tokens > 0
+                     ? "; the contexts stayed within the device tier, so the offload tiers "
+                       "were not needed"
+                     : "; the device tier's size is unknown (give --tier-blocks and "
+                       "--kv-block-tokens to tell whether the offload tiers were needed)");
+    return past ? "reuse_holds_past_device_tier" : "reuse_holds";
+}
+
+/* Reuse fell in some round: where, and whether the contexts had just passed the device tier. */
+static const char *drop_text(const struct mt_state *st, const struct mt_tally *t,
+                             const char *kv_mode, char *text, size_t cap)
+{
+    bool past = t->past_low > 0 && t->past_low == t->first_low;
+    int w = snprintf(text, cap,
+                     "reuse fell in round %lld: hit rate %.2f where %.2f could be reused "
+                     "(contexts %.0f tokens)",
+                     t->first_low, t->low_rate, t->low_could, t->low_ctx);
+    if (w > 0 && (size_t)w < cap && past)
+        snprintf(text + w, cap - (size_t)w,
+                 ", once the contexts passed the device tier (%lld tokens): %s", st->device_tokens,
+                 strcmp(kv_mode, "off") == 0
+                     ? "with kv mode off there is no offload tier to bring them back from"
+                     : "blocks that left it did not come back from the offload tiers");
+    return past ? "reuse_drops_past_device_tier" : "reuse_drops";
+}
+
+static json_t *verdict(const struct mt_state *st, const json_t *rounds, const char *kv_mode)
+{
+    struct mt_tally t;
+    tally_rounds(st, rounds, &t);
     char text[640];
     const char *sig;
-    if (n == 0) {
+    if (t.n == 0) {
         sig = "unavailable";
         snprintf(text, sizeof text, "no round ran (the run stopped before: see invalid_reason)");
-    } else if (n < 2) {
+    } else if (t.n < 2) {
         sig = "unavailable";
         snprintf(text, sizeof text, "one round only: nothing of a conversation came back");
-    } else if (measured == 0) {
+    } else if (t.measured == 0) {
         sig = "unavailable";
         snprintf(text, sizeof text,
                  "the responses carried no cached-token counts and the engine's counters had no "
                  "reused tokens: kvbench cannot tell whether the conversations were reused");
-    } else if (none == measured) {
+    } else if (t.none == t.measured) {
         sig = "no_reuse";
         snprintf(text, sizeof text,
                  "from round 2 on, almost nothing was served from the cache (hit rate below "
@@ -262,58 +330,16 @@ static json_t *verdict(const struct mt_state *st, const json_t *rounds, const ch
                  "round: prefix caching is off, or every conversation was evicted between its "
                  "rounds",
                  MT_NONE_RATE * 100);
-    } else if (held == measured) {
-        /* past the device tier only if something came back from another tier, or the engine
-         * does not say */
-        bool past = first_past > 0 && (!onboards_known || onboards > 0);
-        sig = past ? "reuse_holds_past_device_tier" : "reuse_holds";
-        if (past && onboards_known)
-            snprintf(text, sizeof text,
-                     "reuse held in every round, also from round %lld on, where the users' "
-                     "contexts passed the device tier (%lld tokens): the offload tiers brought "
-                     "%.0f blocks back",
-                     first_past, st->device_tokens, onboards);
-        else if (past)
-            snprintf(text, sizeof text,
-                     "reuse held in every round, also from round %lld on, where the users' "
-                     "contexts passed the device tier (%lld tokens); the engine's counters do "
-                     "not say which tier served them",
-                     first_past, st->device_tokens);
-        else if (first_past > 0)
-            snprintf(text, sizeof text,
-                     "reuse held in every round; from round %lld the contexts passed the device "
-                     "tier (%lld tokens) by kvbench's count, yet the engine brought nothing back "
-                     "from another tier: the device kept what was reused",
-                     first_past, st->device_tokens);
-        else
-            snprintf(text, sizeof text,
-                     "reuse held in every round (hit rate at least half of what each round could "
-                     "reuse)%s",
-                     st->device_tokens > 0
-                         ? "; the contexts stayed within the device tier, so the offload tiers "
-                           "were not needed"
-                         : "; the device tier's size is unknown (give --tier-blocks and "
-                           "--kv-block-tokens to tell whether the offload tiers were needed)");
+    } else if (t.held == t.measured) {
+        sig = held_text(st, &t, text, sizeof text);
     } else {
-        sig =
-            past_low > 0 && past_low == first_low ? "reuse_drops_past_device_tier" : "reuse_drops";
-        int w = snprintf(text, sizeof text,
-                         "reuse fell in round %lld: hit rate %.2f where %.2f could be reused "
-                         "(contexts %.0f tokens)",
-                         first_low, low_rate, low_could, low_ctx);
-        if (w > 0 && (size_t)w < sizeof text && past_low > 0 && past_low == first_low)
-            snprintf(text + w, sizeof text - (size_t)w,
-                     ", once the contexts passed the device tier (%lld tokens): %s",
-                     st->device_tokens,
-                     strcmp(kv_mode, "off") == 0
-                         ? "with kv mode off there is no offload tier to bring them back from"
-                         : "blocks that left it did not come back from the offload tiers");
+        sig = drop_text(st, &t, kv_mode, text, sizeof text);
     }
     return json_pack("{s:s, s:s, s:f}", "signal", sig, "interpretation", text,
                      "hold_share_of_reusable", MT_HOLD_SHARE);
 }
 
-json_t *multiturn_summary(const struct run_state *rs)
+static json_t *multiturn_summary(const struct run_state *rs)
 {
     const struct mt_state *st = rs->scenario_state;
     if (!st)
@@ -340,7 +366,8 @@ json_t *multiturn_summary(const struct run_state *rs)
 
 /* ------------------------------------------------------------ report */
 
-void multiturn_report(struct buf *b, const json_t *s, const json_t *src, const json_t *config)
+static void multiturn_report(struct buf *b, const json_t *s, const json_t *src,
+                             const json_t *config)
 {
     (void)src;
     (void)config;
@@ -349,7 +376,7 @@ void multiturn_report(struct buf *b, const json_t *s, const json_t *src, const j
         buf_append_str(b, "No round ran.\n\n");
         return;
     }
-    report_verdict(b, "multi_turn", json_object_get(mt, "verdict"));
+    scenario_md_verdict(b, "multi_turn", json_object_get(mt, "verdict"));
     buf_printf(b,
                "%lld users, %lld rounds planned: system prompt %lld tokens, history %lld, "
                "answers up to %lld, questions %lld; device tier ",
@@ -371,15 +398,34 @@ void multiturn_report(struct buf *b, const json_t *s, const json_t *src, const j
         const json_t *t = json_object_get(o, "ttft_ms");
         buf_printf(b, "| %lld | %lld | %lld | ", json_get_int(o, "round", 0),
                    json_get_int(o, "requests", 0), json_get_int(o, "errors", 0));
-        report_num(b, t, "p50", "%.1f | ", "– | ");
-        report_num(b, t, "p95", "%.1f | ", "– | ");
-        report_num(b, o, "prompt_tokens", "%.0f | ", "– | ");
-        report_num(b, o, "cached_tokens", "%.0f | ", "– | ");
-        report_num(b, o, "hit_rate", "%.2f | ", "– | ");
-        report_num(b, o, "reusable_rate", "%.2f | ", "– | ");
+        scenario_md_num(b, t, "p50", "%.1f | ", "– | ");
+        scenario_md_num(b, t, "p95", "%.1f | ", "– | ");
+        scenario_md_num(b, o, "prompt_tokens", "%.0f | ", "– | ");
+        scenario_md_num(b, o, "cached_tokens", "%.0f | ", "– | ");
+        scenario_md_num(b, o, "hit_rate", "%.2f | ", "– | ");
+        scenario_md_num(b, o, "reusable_rate", "%.2f | ", "– | ");
         buf_printf(b, "%s |\n", json_get_str(o, "hit_rate_source", "–"));
     }
     buf_append_str(b, "\n*Hit rate* = cached ÷ prompt tokens of the round; *could reuse* = the "
                       "share of the round's prompts that the same users had already sent or "
                       "been answered.\n\n");
 }
+
+static bool answers_multi_turn(const char *phase)
+{
+    return scenario_numbered_from_2(phase, "round_");
+}
+
+const struct scenario SCEN_MULTI_TURN = {
+    .name = "multi_turn",
+    .what = "do conversations keep their reuse as they grow: round_1 .. round_R of U users",
+    .plan = multiturn_plan,
+    .report = multiturn_report,
+    .tiers = true,
+    .before_phase = multiturn_before_phase,
+    .extra = multiturn_summary,
+    .extra_key = "multi_turn",
+    .free_state = multiturn_free,
+    .answers = answers_multi_turn,
+    .answer_phases = "rounds 2 .. R",
+};

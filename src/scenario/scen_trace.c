@@ -8,8 +8,6 @@
  * tokens the server reused, overall and per window. The warmup before it is of the trace's own
  * shape and size (trace_warmup), not the standard scenario's.
  */
-#include "report/report.h"
-#include "run/runner.h"
 #include "scenario/scenario.h"
 #include "scenario/trace.h"
 
@@ -44,7 +42,7 @@ struct trace_state {
     const struct tokenizer *tok;
 };
 
-void trace_state_free(void *state)
+static void trace_state_free(void *state)
 {
     struct trace_state *st = state;
     if (!st)
@@ -62,7 +60,7 @@ void trace_state_free(void *state)
  * before a trace of 1.6 s). An explicit --warmup N sends N, the lengths cycling. */
 static int trace_warmup(struct planner *p, struct trace_state *st, char *err)
 {
-    const struct run_config *cfg = p->cfg;
+    const struct scen_config *cfg = p->cfg;
     size_t n = cfg->warmup > 0 ? (size_t)cfg->warmup : 0;
     if (n > st->tr.n && !cfg->warmup_given)
         n = st->tr.n;
@@ -83,9 +81,9 @@ static int trace_warmup(struct planner *p, struct trace_state *st, char *err)
     return p->add_phase(p->ctx, "warmup", (size_t)cfg->concurrency, ps, n, false, "trace", err);
 }
 
-int trace_plan(struct planner *p, char *err)
+static int trace_plan(struct planner *p, char *err)
 {
-    const struct run_config *cfg = p->cfg;
+    const struct scen_config *cfg = p->cfg;
     struct trace_state *st = calloc(1, sizeof *st);
     if (!st)
         return err_set(err, "out of memory");
@@ -134,7 +132,7 @@ int trace_plan(struct planner *p, char *err)
     return 0;
 }
 
-int trace_before_phase(struct planner *p, size_t i, char *err)
+static int trace_before_phase(struct planner *p, size_t i, char *err)
 {
     struct trace_state *st = p->rs->scenario_state;
     struct window *w = NULL;
@@ -162,7 +160,7 @@ int trace_before_phase(struct planner *p, size_t i, char *err)
     for (size_t k = 0; k < w->n; k++)
         ph->prompts[k] = &ps[k];
     snprintf(ph->first_prompt_id, sizeof ph->first_prompt_id, "%s", ps[0].id);
-    const struct run_config *cfg = p->cfg;
+    const struct scen_config *cfg = p->cfg;
     if (cfg->trace_speedup > 0 && wi > 0) {
         /* the replay's zero: when the first window's first request was due */
         const struct phase_state *first = &p->rs->phases[st->w[0].phase];
@@ -181,12 +179,12 @@ static json_t *ratio(double a, double b)
     return json_real_or_null(round(a / b * 1e4) / 1e4, b > 0);
 }
 
-json_t *trace_summary(const struct run_state *rs)
+static json_t *trace_summary(const struct run_state *rs)
 {
     const struct trace_state *st = rs->scenario_state;
     if (!st)
         return NULL;
-    const struct run_config *cfg = rs->cfg;
+    const struct scen_config *cfg = rs->cfg;
     json_t *windows = json_array();
     double reusable = 0, reused = 0, prompt = 0;
     size_t requests = 0, measured = 0;
@@ -273,10 +271,10 @@ json_t *trace_summary(const struct run_state *rs)
 
 static void num(struct buf *b, const json_t *o, const char *key, const char *fmt)
 {
-    report_num(b, o, key, fmt, "– | ");
+    scenario_md_num(b, o, key, fmt, "– | ");
 }
 
-void trace_report(struct buf *b, const json_t *s, const json_t *src, const json_t *config)
+static void trace_report(struct buf *b, const json_t *s, const json_t *src, const json_t *config)
 {
     (void)src;
     (void)config;
@@ -285,7 +283,7 @@ void trace_report(struct buf *b, const json_t *s, const json_t *src, const json_
         buf_append_str(b, "No window of the trace ran.\n\n");
         return;
     }
-    report_verdict(b, "trace", json_object_get(t, "verdict"));
+    scenario_md_verdict(b, "trace", json_object_get(t, "verdict"));
     buf_printf(b, "%s: %lld requests sent of %lld, blocks of %lld tokens, ",
                json_get_str(t, "file", "?"), json_get_int(t, "requests", 0),
                json_get_int(t, "trace_requests", 0), json_get_int(t, "block_tokens", 0));
@@ -318,3 +316,21 @@ void trace_report(struct buf *b, const json_t *s, const json_t *src, const json_
                       "request of the trace already sent (from the trace alone); *reused*: what "
                       "the server reported it served from its cache.\n\n");
 }
+
+static bool answers_trace(const char *phase)
+{
+    return strncmp(phase, "window_", 7) == 0;
+}
+
+const struct scenario SCEN_TRACE = {
+    .name = "trace",
+    .what = "a production trace (Mooncake JSON lines): what could be reused, what was",
+    .plan = trace_plan,
+    .report = trace_report,
+    .before_phase = trace_before_phase,
+    .extra = trace_summary,
+    .extra_key = "trace",
+    .free_state = trace_state_free,
+    .answers = answers_trace,
+    .answer_phases = "its windows",
+};

@@ -1,9 +1,10 @@
 /*
- * scenario.c - the scenario table and each scenario's phase plan (SPEC §3, docs/WORKLOADS.md).
+ * scenario.c - the scenario table (SPEC §3, docs/WORKLOADS.md) and what the scenarios share: the
+ * warmup phase, a phase's reuse, finding a phase by name, and the markdown cells of their
+ * report.md sections. Each scenario is a row defined in its own scen_<name>.c.
  */
 #include "scenario/scenario.h"
 
-#include "run/runner.h"
 #include "util/err.h"
 #include "util/json.h"
 
@@ -13,7 +14,7 @@
 
 int plan_warmup(struct planner *p, const char *set, char *err)
 {
-    const struct run_config *cfg = p->cfg;
+    const struct scen_config *cfg = p->cfg;
     if (cfg->warmup <= 0)
         return 0;
     struct prompt *w = p->make_set(p->ctx, "warmup", set, p->warm_seed, (size_t)cfg->warmup, err);
@@ -52,76 +53,15 @@ void phase_reuse_of(const struct run_state *rs, size_t phase, struct phase_reuse
         out->source = "engine_counters";
 }
 
-/* standard: warmup (another seed, not in the overall figures), then main. */
-static int plan_standard(struct planner *p, char *err)
+const struct phase_state *scenario_find_phase(const struct run_state *rs, const char *name)
 {
-    const struct run_config *cfg = p->cfg;
-    size_t conc = (size_t)cfg->concurrency;
-    if (plan_warmup(p, cfg->prompt_set, err) < 0)
-        return -1;
-    struct prompt *m =
-        p->make_set(p->ctx, "main", cfg->prompt_set, p->seed, (size_t)cfg->requests, err);
-    if (!m || p->add_phase(p->ctx, "main", conc, m, (size_t)cfg->requests, true, cfg->prompt_set,
-                           err) < 0)
-        return -1;
-    return 0;
+    for (size_t i = 0; i < rs->n_phases; i++)
+        if (strcmp(rs->phases[i].name, name) == 0 && rs->phases[i].ran)
+            return &rs->phases[i];
+    return NULL;
 }
 
-/* eviction_replay: warmup, warm_A, pressure_B (far-away seed; sized by --pressure), replay_A. */
-static int plan_eviction(struct planner *p, char *err)
-{
-    const struct run_config *cfg = p->cfg;
-    size_t conc = (size_t)cfg->concurrency;
-    size_t ca = cfg->evict_a_conc > 0 ? (size_t)cfg->evict_a_conc : conc;
-    size_t cb = cfg->evict_b_conc > 0 ? (size_t)cfg->evict_b_conc : (ca > 2 * conc ? ca : 2 * conc);
-    /* warmup at --concurrency, as the reference harness runs it */
-    if (plan_warmup(p, "long", err) < 0)
-        return -1;
-    size_t n_a = (size_t)cfg->evict_a;
-    struct prompt *a = p->make_set(p->ctx, "A", "long", p->seed, n_a, err);
-    size_t n_b = (size_t)cfg->evict_b;
-    json_decref(*p->pressure_plan);
-    if (a && cfg->pressure_auto) {
-        size_t sized;
-        *p->pressure_plan = pressure_plan(p->caps, a, n_a, &sized);
-        if (sized)
-            n_b = sized;
-    } else {
-        *p->pressure_plan = json_pack("{s:s}", "mode", "fixed");
-    }
-    struct prompt *b = a ? p->make_set(p->ctx, "B", "long", p->b_seed, n_b, err) : NULL;
-    if (a && b && cfg->pressure_auto)
-        pressure_fit(*p->pressure_plan, p->caps, a, n_a, b, n_b, cfg->gp.max_tokens);
-    /* drawn from the long set; labelled as the reference harness labels them */
-    for (size_t i = 0; a && i < n_a; i++)
-        snprintf(a[i].set, sizeof a[i].set, "replay_a");
-    for (size_t i = 0; b && i < n_b; i++)
-        snprintf(b[i].set, sizeof b[i].set, "replay_b");
-    if (!a || !b || p->add_phase(p->ctx, "warm_A", ca, a, n_a, true, "replay_a", err) < 0 ||
-        p->add_phase(p->ctx, "pressure_B", cb, b, n_b, true, "replay_b", err) < 0 ||
-        p->add_phase(p->ctx, "replay_A", ca, a, n_a, true, "replay_a", err) < 0)
-        return -1;
-    return 0;
-}
-
-/* reuse_verify: one prompt sent reuse_1 … reuse_N at concurrency 1. */
-static int plan_reuse(struct planner *p, char *err)
-{
-    const struct run_config *cfg = p->cfg;
-    struct prompt *r = p->make_set(p->ctx, "reuse", cfg->reuse_prompt_set, p->seed, 1, err);
-    if (!r)
-        return -1;
-    for (long long k = 1; k <= cfg->reuse_repeat; k++) {
-        char name[32];
-        snprintf(name, sizeof name, "reuse_%lld", k);
-        if (p->add_phase(p->ctx, name, 1, r, 1, true, cfg->reuse_prompt_set, err) < 0)
-            return -1;
-    }
-    return 0;
-}
-
-/* The phases that answer each scenario's question (SPEC §4.6). */
-static bool numbered_from_2(const char *phase, const char *prefix)
+bool scenario_numbered_from_2(const char *phase, const char *prefix)
 {
     size_t n = strlen(prefix);
     if (strncmp(phase, prefix, n) != 0)
@@ -130,87 +70,54 @@ static bool numbered_from_2(const char *phase, const char *prefix)
     long k = strtol(phase + n, &end, 10);
     return end != phase + n && !*end && k >= 2;
 }
-static bool answers_standard(const char *phase)
+
+void scenario_md_num(struct buf *b, const json_t *o, const char *key, const char *fmt,
+                     const char *absent)
 {
-    return strcmp(phase, "main") == 0;
-}
-static bool answers_eviction(const char *phase)
-{
-    return strcmp(phase, "replay_A") == 0;
-}
-static bool answers_reuse(const char *phase)
-{
-    return numbered_from_2(phase, "reuse_");
-}
-static bool answers_multi_turn(const char *phase)
-{
-    return numbered_from_2(phase, "round_");
-}
-static bool answers_trace(const char *phase)
-{
-    return strncmp(phase, "window_", 7) == 0;
+    const json_t *v = json_object_get(o, key);
+    if (json_is_number(v))
+        buf_printf(b, fmt, json_number_value(v));
+    else
+        buf_append_str(b, absent);
 }
 
-static const struct scenario TABLE[] = {
-    {
-        .name = "standard",
-        .what = "throughput and latency at a load: warmup, then main",
-        .plan = plan_standard,
-        .report = report_standard_section,
-        .duration = true,
-        .answers = answers_standard,
-        .answer_phases = "main",
-    },
-    {
-        .name = "eviction_replay",
-        .what = "does a block evicted to disk come back: warm_A, pressure_B, replay_A",
-        .plan = plan_eviction,
-        .verdicts = summary_eviction_verdicts,
-        .kvbm_key = "eviction_replay_signal_kvbm",
-        .io_key = "eviction_replay_signal_io",
-        .signal_key = "eviction_replay_signal",
-        .report = report_eviction_section,
-        .pressure = true,
-        .answers = answers_eviction,
-        .answer_phases = "replay_A",
-    },
-    {
-        .name = "reuse_verify",
-        .what = "is a repeated prompt reused: reuse_1 .. reuse_N",
-        .plan = plan_reuse,
-        .verdicts = summary_reuse_verdicts,
-        .kvbm_key = "reuse_verify_signal_kvbm",
-        .identity_key = "reuse_verify_identity",
-        .signal_key = "reuse_verify_signal",
-        .report = report_reuse_section,
-        .answers = answers_reuse,
-        .answer_phases = "the repeats (reuse_2 ..)",
-    },
-    {
-        .name = "multi_turn",
-        .what = "do conversations keep their reuse as they grow: round_1 .. round_R of U users",
-        .plan = multiturn_plan,
-        .report = multiturn_report,
-        .tiers = true,
-        .before_phase = multiturn_before_phase,
-        .extra = multiturn_summary,
-        .extra_key = "multi_turn",
-        .free_state = multiturn_free,
-        .answers = answers_multi_turn,
-        .answer_phases = "rounds 2 .. R",
-    },
-    {
-        .name = "trace",
-        .what = "a production trace (Mooncake JSON lines): what could be reused, what was",
-        .plan = trace_plan,
-        .report = trace_report,
-        .before_phase = trace_before_phase,
-        .extra = trace_summary,
-        .extra_key = "trace",
-        .free_state = trace_state_free,
-        .answers = answers_trace,
-        .answer_phases = "its windows",
-    },
+void scenario_md_verdict(struct buf *b, const char *name, const json_t *verdict)
+{
+    buf_printf(b, "### %s: `%s`\n\n%s.\n\n", name, json_get_str(verdict, "signal", "?"),
+               json_get_str(verdict, "interpretation", ""));
+}
+
+void scenario_md_signal(struct buf *b, const char *title, const json_t *sig)
+{
+    if (!sig)
+        return;
+    buf_printf(b, "### %s: `%s`\n\n%s\n\n", title, json_get_str(sig, "signal", "?"),
+               json_get_str(sig, "interpretation", ""));
+}
+
+const json_t *scenario_summary_verdict(const json_t *summary)
+{
+    const struct scenario *sc = scenario_find(json_get_str(summary, "scenario", ""));
+    if (!sc)
+        return NULL;
+    const json_t *v = NULL;
+    if (sc->kvbm_key)
+        v = json_object_get(json_object_get(summary, "overall_summary"), sc->kvbm_key);
+    if (!v && sc->signal_key) /* an invalid run keeps it under kvbm_metrics */
+        v = json_object_get(json_object_get(summary, "kvbm_metrics"), sc->signal_key);
+    if (!v && sc->extra_key) /* multi_turn, trace: in the scenario's own object */
+        v = json_object_get(json_object_get(summary, sc->extra_key), "verdict");
+    return json_is_object(v) ? v : NULL;
+}
+
+const char *scenario_summary_signal(const json_t *summary)
+{
+    return json_get_str(scenario_summary_verdict(summary), "signal", "-");
+}
+
+/* The table: one row per scenario, each defined in its own scen_<name>.c. */
+static const struct scenario *const TABLE[] = {
+    &SCEN_STANDARD, &SCEN_EVICTION_REPLAY, &SCEN_REUSE_VERIFY, &SCEN_MULTI_TURN, &SCEN_TRACE,
 };
 
 #define N_SCENARIOS (sizeof TABLE / sizeof TABLE[0])
@@ -218,8 +125,8 @@ static const struct scenario TABLE[] = {
 const struct scenario *scenario_find(const char *name)
 {
     for (size_t i = 0; name && i < N_SCENARIOS; i++)
-        if (strcmp(TABLE[i].name, name) == 0)
-            return &TABLE[i];
+        if (strcmp(TABLE[i]->name, name) == 0)
+            return TABLE[i];
     return NULL;
 }
 
@@ -227,6 +134,6 @@ const char *const *scenario_names(void)
 {
     static const char *names[N_SCENARIOS + 1];
     for (size_t i = 0; i < N_SCENARIOS; i++)
-        names[i] = TABLE[i].name;
+        names[i] = TABLE[i]->name;
     return names;
 }

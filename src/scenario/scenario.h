@@ -7,6 +7,7 @@
 #define KVBENCH_SCENARIO_SCENARIO_H
 
 #include "scenario/pressure.h"
+#include "scenario/runstate.h"
 #include "scenario/workload.h"
 #include "util/buf.h"
 
@@ -15,13 +16,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct run_config;
-struct run_state;
-
 /* What a plan function gets from the runner: the configuration, seeds, and how to make a prompt
  * set and add a phase (runner.c's make_set and add_phase). */
 struct planner {
-    const struct run_config *cfg;
+    const struct scen_config *cfg;
     uint64_t seed, warm_seed, b_seed;
     void *ctx;
     struct prompt *(*make_set)(void *ctx, const char *prefix, const char *set, uint64_t seed,
@@ -94,25 +92,31 @@ const struct scenario *scenario_find(const char *name);
 /* The names, NULL-terminated (for the --scenario choices). */
 const char *const *scenario_names(void);
 
-/* Defined beside the code they use (summary.c, report.c). */
-void summary_eviction_verdicts(const struct run_state *rs, struct scenario_verdicts *v);
-void summary_reuse_verdicts(const struct run_state *rs, struct scenario_verdicts *v);
-void report_eviction_section(struct buf *b, const json_t *s, const json_t *src,
-                             const json_t *config);
-void report_reuse_section(struct buf *b, const json_t *s, const json_t *src, const json_t *config);
-void report_standard_section(struct buf *b, const json_t *s, const json_t *src,
-                             const json_t *config);
-/* multi_turn (scenario/scen_multiturn.c) */
-int multiturn_plan(struct planner *p, char *err);
-int multiturn_before_phase(struct planner *p, size_t i, char *err);
-json_t *multiturn_summary(const struct run_state *rs);
-void multiturn_report(struct buf *b, const json_t *s, const json_t *src, const json_t *config);
-void multiturn_free(void *state);
-/* trace (scenario/scen_trace.c) */
-int trace_plan(struct planner *p, char *err);
-int trace_before_phase(struct planner *p, size_t i, char *err);
-json_t *trace_summary(const struct run_state *rs);
-void trace_report(struct buf *b, const json_t *s, const json_t *src, const json_t *config);
-void trace_state_free(void *state);
+/* The scenario's verdict in a summary.json, {signal, interpretation}: overall_summary.<kvbm_key>,
+ * kvbm_metrics.<signal_key> (an invalid run), or <extra_key>.verdict (multi_turn, trace).
+ * Borrowed; NULL when the summary has none (standard). */
+const json_t *scenario_summary_verdict(const json_t *summary);
+/* Its signal ("-" when none). */
+const char *scenario_summary_signal(const json_t *summary);
+
+/* The phase named name that ran, or NULL. */
+const struct phase_state *scenario_find_phase(const struct run_state *rs, const char *name);
+/* Whether phase is prefix<k> with k >= 2 (reuse_2, round_3 ...): the repeats after the first. */
+bool scenario_numbered_from_2(const char *phase, const char *prefix);
+
+/* A scenario's report.md section, written with the cells every section (and report.md,
+ * comparison.md) shares:
+ * o[key] formatted with fmt (one double), or `absent` when it is missing or null; */
+void scenario_md_num(struct buf *b, const json_t *o, const char *key, const char *fmt,
+                     const char *absent);
+/* a verdict heading: "### name: `signal`" and its interpretation (one sentence, a full stop
+ * added); */
+void scenario_md_verdict(struct buf *b, const char *name, const json_t *verdict);
+/* a signal's heading and interpretation as it is written (nothing when sig is NULL). */
+void scenario_md_signal(struct buf *b, const char *title, const json_t *sig);
+
+/* The rows, one per scen_<name>.c. */
+extern const struct scenario SCEN_STANDARD, SCEN_EVICTION_REPLAY, SCEN_REUSE_VERIFY,
+    SCEN_MULTI_TURN, SCEN_TRACE;
 
 #endif

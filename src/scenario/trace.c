@@ -62,115 +62,135 @@ int trace_load(const char *path, size_t block_tokens, struct trace *t, char *err
     return rc;
 }
 
+/* The lines read so far, in file order; their block ids in the trace's id_pool. */
+struct reader {
+    struct line *lines;
+    size_t n, cap, n_ids, cap_ids;
+    const char *path;
+    size_t lineno;
+};
+
+/* Room for one more line and `need` more ids. Returns 0, or -1 (err). */
+static int reader_grow(struct reader *rd, struct trace *t, size_t need, char *err)
+{
+    if (rd->n == rd->cap) {
+        size_t cap = rd->cap ? rd->cap * 2 : 256;
+        struct line *nl = realloc(rd->lines, cap * sizeof *nl);
+        if (!nl)
+            return err_set(err, "out of memory reading the trace");
+        rd->lines = nl;
+        rd->cap = cap;
+    }
+    if (rd->n_ids + need > rd->cap_ids) {
+        size_t c = rd->cap_ids ? rd->cap_ids * 2 : 4096;
+        while (c < rd->n_ids + need)
+            c *= 2;
+        uint64_t *np = realloc(t->id_pool, c * sizeof *np);
+        if (!np)
+            return err_set(err, "out of memory reading the trace");
+        t->id_pool = np;
+        rd->cap_ids = c;
+    }
+    return 0;
+}
+
+/* One request of the trace, checked and kept. Returns 0, or -1 with a one-line err. */
+static int reader_add(struct reader *rd, struct trace *t, const json_t *o, const char *text_err,
+                      char *err)
+{
+    const char *path = rd->path;
+    size_t lineno = rd->lineno, block_tokens = t->block_tokens;
+    double ts, in, out;
+    const json_t *ids = json_object_get(o, "hash_ids");
+    if (!o || !json_is_object(o))
+        return err_set(err, "--trace %s:%zu: not a JSON object (%s)", path, lineno,
+                       o ? "another JSON value" : text_err);
+    if (!json_is_number(json_object_get(o, "timestamp")) ||
+        !((ts = json_number_value(json_object_get(o, "timestamp"))) >= 0) || ts > 1e15)
+        return err_set(err, "--trace %s:%zu: timestamp: expected milliseconds >= 0", path, lineno);
+    if (!get_count(o, "input_length", 1e9, &in) || in < 1)
+        return err_set(err, "--trace %s:%zu: input_length: expected a token count >= 1", path,
+                       lineno);
+    if (!get_count(o, "output_length", 1e9, &out) || out < 1)
+        return err_set(err, "--trace %s:%zu: output_length: expected a token count >= 1", path,
+                       lineno);
+    if (!json_is_array(ids))
+        return err_set(err, "--trace %s:%zu: hash_ids: expected an array of block ids", path,
+                       lineno);
+    size_t need = ((size_t)in + block_tokens - 1) / block_tokens;
+    if (json_array_size(ids) != need)
+        return err_set(err,
+                       "--trace %s:%zu: hash_ids has %zu ids, but input_length %.0f needs "
+                       "%zu blocks of %zu tokens (--trace-block-tokens)",
+                       path, lineno, json_array_size(ids), in, need, block_tokens);
+    if (reader_grow(rd, t, need, err) < 0)
+        return -1;
+    for (size_t k = 0; k < need; k++) {
+        const json_t *v = json_array_get(ids, k);
+        if (!json_is_integer(v) || json_integer_value(v) < 0)
+            return err_set(err, "--trace %s:%zu: hash_ids[%zu]: expected an integer >= 0", path,
+                           lineno, k);
+        t->id_pool[rd->n_ids + k] = (uint64_t)json_integer_value(v);
+    }
+    struct line *l = &rd->lines[rd->n++];
+    memset(l, 0, sizeof *l);
+    l->r.t_ms = ts;
+    l->r.input_len = (size_t)in;
+    l->r.output_len = (size_t)out;
+    l->r.n_ids = need;
+    l->line = lineno;
+    l->first_id = rd->n_ids;
+    rd->n_ids += need;
+    return 0;
+}
+
+/* The requests in time order, timed from the first. Returns 0, or -1 (err). */
+static int reader_finish(struct reader *rd, struct trace *t, char *err)
+{
+    size_t n = rd->n;
+    qsort(rd->lines, n, sizeof *rd->lines, by_time);
+    t->r = calloc(n, sizeof *t->r);
+    t->blocks = json_object();
+    if (!t->r || !t->blocks)
+        return err_set(err, "out of memory reading the trace");
+    double t0 = rd->lines[0].r.t_ms;
+    for (size_t i = 0; i < n; i++) {
+        t->r[i] = rd->lines[i].r;
+        t->r[i].t_ms -= t0;
+        t->r[i].line = rd->lines[i].line;
+        t->r[i].ids = t->id_pool + rd->lines[i].first_id;
+        if (t->r[i].input_len > t->max_input)
+            t->max_input = t->r[i].input_len;
+    }
+    t->n = n;
+    return 0;
+}
+
 int trace_read(FILE *f, const char *path, size_t block_tokens, struct trace *t, char *err)
 {
     memset(t, 0, sizeof *t);
     t->block_tokens = block_tokens;
-    struct line *lines = NULL;
-    size_t n = 0, cap = 0, n_ids = 0, cap_ids = 0, lineno = 0;
+    struct reader rd = {.path = path};
     char *text = NULL;
     size_t text_cap = 0;
     int rc = 0;
-    double t0 = 0;
     while (rc == 0 && getline(&text, &text_cap, f) >= 0) {
-        lineno++;
+        rd.lineno++;
         if (blank(text))
             continue;
         json_error_t je;
         json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, &je);
-        double ts, in, out;
-        const json_t *ids = json_object_get(o, "hash_ids");
-        if (!o || !json_is_object(o)) {
-            rc = err_set(err, "--trace %s:%zu: not a JSON object (%s)", path, lineno,
-                         o ? "another JSON value" : je.text);
-        } else if (!json_is_number(json_object_get(o, "timestamp")) ||
-                   !((ts = json_number_value(json_object_get(o, "timestamp"))) >= 0) || ts > 1e15) {
-            rc =
-                err_set(err, "--trace %s:%zu: timestamp: expected milliseconds >= 0", path, lineno);
-        } else if (!get_count(o, "input_length", 1e9, &in) || in < 1) {
-            rc = err_set(err, "--trace %s:%zu: input_length: expected a token count >= 1", path,
-                         lineno);
-        } else if (!get_count(o, "output_length", 1e9, &out) || out < 1) {
-            rc = err_set(err, "--trace %s:%zu: output_length: expected a token count >= 1", path,
-                         lineno);
-        } else if (!json_is_array(ids)) {
-            rc = err_set(err, "--trace %s:%zu: hash_ids: expected an array of block ids", path,
-                         lineno);
-        } else {
-            size_t need = ((size_t)in + block_tokens - 1) / block_tokens;
-            if (json_array_size(ids) != need)
-                rc = err_set(err,
-                             "--trace %s:%zu: hash_ids has %zu ids, but input_length %.0f needs "
-                             "%zu blocks of %zu tokens (--trace-block-tokens)",
-                             path, lineno, json_array_size(ids), in, need, block_tokens);
-            if (rc == 0 && n == cap) {
-                cap = cap ? cap * 2 : 256;
-                struct line *nl = realloc(lines, cap * sizeof *nl);
-                if (!nl)
-                    rc = err_set(err, "out of memory reading the trace");
-                else
-                    lines = nl;
-            }
-            if (rc == 0 && n_ids + need > cap_ids) {
-                size_t c = cap_ids ? cap_ids * 2 : 4096;
-                while (c < n_ids + need)
-                    c *= 2;
-                uint64_t *np = realloc(t->id_pool, c * sizeof *np);
-                if (!np)
-                    rc = err_set(err, "out of memory reading the trace");
-                else {
-                    t->id_pool = np;
-                    cap_ids = c;
-                }
-            }
-            for (size_t k = 0; rc == 0 && k < need; k++) {
-                const json_t *v = json_array_get(ids, k);
-                if (!json_is_integer(v) || json_integer_value(v) < 0) {
-                    rc = err_set(err, "--trace %s:%zu: hash_ids[%zu]: expected an integer >= 0",
-                                 path, lineno, k);
-                    break;
-                }
-                t->id_pool[n_ids + k] = (uint64_t)json_integer_value(v);
-            }
-            if (rc == 0) {
-                struct line *l = &lines[n++];
-                memset(l, 0, sizeof *l);
-                l->r.t_ms = ts;
-                l->r.input_len = (size_t)in;
-                l->r.output_len = (size_t)out;
-                l->r.n_ids = need;
-                l->line = lineno;
-                l->first_id = n_ids;
-                n_ids += need;
-            }
-        }
+        rc = reader_add(&rd, t, o, je.text, err);
         json_decref(o);
     }
     if (rc == 0 && ferror(f))
         rc = err_set(err, "--trace %s: %s", path, strerror(errno));
-    if (rc == 0 && n == 0)
+    if (rc == 0 && rd.n == 0)
         rc = err_set(err, "--trace %s: no requests in the file", path);
     free(text);
-    if (rc == 0) {
-        qsort(lines, n, sizeof *lines, by_time);
-        t->r = calloc(n, sizeof *t->r);
-        t->blocks = json_object();
-        if (!t->r || !t->blocks)
-            rc = err_set(err, "out of memory reading the trace");
-    }
-    if (rc == 0) {
-        t0 = lines[0].r.t_ms;
-        for (size_t i = 0; i < n; i++) {
-            t->r[i] = lines[i].r;
-            t->r[i].t_ms -= t0;
-            t->r[i].line = lines[i].line;
-            t->r[i].ids = t->id_pool + lines[i].first_id;
-            if (t->r[i].input_len > t->max_input)
-                t->max_input = t->r[i].input_len;
-        }
-        t->n = n;
-    }
-    free(lines);
+    if (rc == 0)
+        rc = reader_finish(&rd, t, err);
+    free(rd.lines);
     if (rc < 0)
         trace_free(t);
     return rc;

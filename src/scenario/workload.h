@@ -65,9 +65,9 @@ int workload_make_one(const struct workload_params *p, const char *prefix, const
                       uint64_t set_seed, size_t i, struct prompt *out);
 /* A bare passage (no template, no salt) of `target` tokens by tok (exactly: cut at a word, or
  * inside one where it must), from (seed, prefix, i): the
- * building block of a conversation (scenario/multiturn.c) and of a trace's blocks (scenario/trace.c).
- * A smaller target from the same (seed, prefix, i) gives a prefix of the same text. The caller
- * frees out->text. Returns 0 or -1 (out of memory). */
+ * building block of a conversation (scenario/multiturn.c) and of a trace's blocks
+ * (scenario/trace.c). A smaller target from the same (seed, prefix, i) gives a prefix of the same
+ * text. The caller frees out->text. Returns 0 or -1 (out of memory). */
 int workload_passage(const struct tokenizer *tok, uint64_t seed, const char *prefix, size_t i,
                      size_t target, struct prompt *out);
 /* The id of prompt i: "<prefix>-<5-digit index>". */

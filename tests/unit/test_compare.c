@@ -8,6 +8,7 @@
 #include "test_common.h"
 
 #include "analysis/compare.h"
+#include "report/report.h"
 #include "analysis/verdict.h"
 #include "report/html.h"
 #include "report/svg.h"

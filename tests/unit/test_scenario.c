@@ -5,9 +5,9 @@
  */
 #include "test_common.h"
 
-#include "run/runner.h"
 #include "scenario/scenario.h"
 
+static const struct gen_params GP0 = {.max_tokens = 0};
 struct record {
     char phases[16][32];
     size_t conc[16], n[16];
@@ -91,7 +91,7 @@ static void record_free(struct record *r)
         prompts_free(r->added[i], r->added_n[i]);
 }
 
-static int run_plan(const char *scenario, const struct run_config *cfg, struct record *r,
+static int run_plan(const char *scenario, const struct scen_config *cfg, struct record *r,
                     json_t **plan_out, const struct tier_caps *caps)
 {
     const struct scenario *sc = scenario_find(scenario);
@@ -138,14 +138,14 @@ static void test_table(void **state)
 static void test_plans(void **state)
 {
     (void)state;
-    struct run_config cfg = {.prompt_set = "short",
-                             .requests = 40,
-                             .warmup = 4,
-                             .concurrency = 4,
-                             .evict_a = 2,
-                             .evict_b = 7,
-                             .reuse_repeat = 3,
-                             .reuse_prompt_set = "short"};
+    struct scen_config cfg = {.prompt_set = "short",
+                              .requests = 40,
+                              .warmup = 4,
+                              .concurrency = 4,
+                              .evict_a = 2,
+                              .evict_b = 7,
+                              .reuse_repeat = 3,
+                              .reuse_prompt_set = "short"};
     json_t *plan = NULL;
     struct record r = {0};
     assert_int_equal(run_plan("standard", &cfg, &r, &plan, NULL), 0);
@@ -178,7 +178,8 @@ static void test_plans(void **state)
 static void test_pressure_auto_sizes_b(void **state)
 {
     (void)state;
-    struct run_config cfg = {.concurrency = 1, .evict_a = 2, .evict_b = 64, .pressure_auto = true};
+    struct scen_config cfg = {
+        .concurrency = 1, .evict_a = 2, .evict_b = 64, .pressure_auto = true, .gp = &GP0};
     long long blocks[3] = {64, 128, 4096};
     struct tier_caps caps;
     pressure_caps_init(&caps, blocks, 32);
@@ -202,13 +203,13 @@ static void test_pressure_auto_sizes_b(void **state)
 static void test_multi_turn(void **state)
 {
     (void)state;
-    struct run_config cfg = {.users = 2,
-                             .rounds = 3,
-                             .system_prompt_tokens = 50,
-                             .history_tokens = 100,
-                             .answer_tokens = 10,
-                             .llama3_template = true,
-                             .kv_mode = "cpu_disk"};
+    struct scen_config cfg = {.users = 2,
+                              .rounds = 3,
+                              .system_prompt_tokens = 50,
+                              .history_tokens = 100,
+                              .answer_tokens = 10,
+                              .llama3_template = true,
+                              .kv_mode = "cpu_disk"};
     struct run_state rs = {.cfg = &cfg};
     rs.phases = calloc(8, sizeof *rs.phases);
     struct record r = {.rs = &rs};
