@@ -1,5 +1,5 @@
 /*
- * cmd.h - the subcommand table and what every cmd_* shares.
+ * cmd.h - the subcommands (one src/cmd/<name>.c each), their table, and what every cmd_* shares.
  *
  * Only this layer prints to the user and chooses exit codes:
  *   0 success / valid run, 1 failed or invalid run, 2 usage error (bad flag or value).
@@ -23,6 +23,19 @@ struct cmd {
     int (*run)(int argc, char **argv); /* argv[0] is the first argument after the name */
     const char *summary;
 };
+
+/* One entry point per subcommand, each in src/cmd/<name>.c. */
+int cmd_run(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_ready(int argc, char **argv);
+int cmd_health(int argc, char **argv);
+int cmd_smoke(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
+int cmd_matrix(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_summary(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
 
 extern const struct cmd CMD_TABLE[];
 const struct cmd *cmd_find(const char *name);
@@ -60,6 +73,17 @@ extern volatile sig_atomic_t cmd_interrupted;
 
 /* Route SIGINT/SIGTERM to cmd_interrupted and ignore SIGPIPE (a server closing mid-write). */
 void cmd_catch_signals(void);
+
+/* Print "== title (HTTP status)" and the body, pretty-printed when it is JSON (ready, health). */
+void cmd_print_body(const char *title, long status, const char *body);
+
+/* Split list items on spaces and commas ("cpu_only cpu_disk", "1,4,8") into *out (n_out
+ * strings). Returns 0, or -1 when out of memory (nothing allocated). Free with cmd_free_list. */
+int cmd_split_list(const struct opt_list *l, char ***out, size_t *n_out);
+void cmd_free_list(char **v, size_t n);
+
+/* The summary table over <results_root>/<id>/summary.json for each id, on stdout. */
+void cmd_print_runs_table(const char *results_root, char *const *ids, size_t n);
 
 /* Apply a --log-level value (already validated by the option's choices). */
 void cmd_set_log_level(const char *name);

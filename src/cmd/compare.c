@@ -1,6 +1,7 @@
 /*
- * workflow.c - `kvbench compare` and `kvbench matrix`: many runs with the workload flags of
- * `kvbench run` (shared through runflags.c), ending in one comparison or one table.
+ * compare.c - `kvbench compare`: the same workload (every workload flag of `kvbench run`, from
+ * runflags.c) once per KV mode, the server restarted between modes by the user's command, the
+ * modes interleaved over --repeats; ends in one comparison directory, its table and its verdict.
  */
 #include "analysis/compare.h"
 #include "report/sumtable.h"
@@ -17,56 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Split list items on spaces and commas ("cpu_only cpu_disk", "1,4,8"). Caller frees *out and
- * its strings. */
-static size_t split_list(const struct opt_list *l, char ***out)
-{
-    size_t n = 0, cap = 8;
-    char **v = malloc(cap * sizeof *v);
-    for (size_t i = 0; v && i < l->n; i++) {
-        char *copy = strdup(l->items[i]), *save = NULL;
-        for (char *t = strtok_r(copy, " ,", &save); t; t = strtok_r(NULL, " ,", &save)) {
-            if (n == cap) {
-                cap *= 2;
-                char **nv = realloc(v, cap * sizeof *nv);
-                if (!nv)
-                    break;
-                v = nv;
-            }
-            v[n++] = strdup(t);
-        }
-        free(copy);
-    }
-    *out = v;
-    return n;
-}
-
-static void free_list(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
-static void print_table_for(const char *results_root, char **ids, size_t n)
-{
-    json_t *rows = json_array();
-    for (size_t i = 0; i < n; i++) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s/summary.json", results_root, ids[i]);
-        json_t *s = json_read_file(path, NULL);
-        if (s) {
-            json_array_append_new(rows, sumtable_row(s));
-            json_decref(s);
-        }
-    }
-    struct buf b = BUF_INIT;
-    sumtable_render(rows, &b);
-    fputs(buf_cstr(&b), stdout);
-    buf_free(&b);
-    json_decref(rows);
-}
 
 /* ------------------------------------------------------------ compare */
 
@@ -264,14 +215,20 @@ int cmd_compare(int argc, char **argv)
         return EXIT_USAGE;
     }
     char **mv;
-    size_t nm = split_list(&modes, &mv);
+    size_t nm;
+    if (cmd_split_list(&modes, &mv, &nm) < 0) {
+        fprintf(stderr, "kvbench compare: --modes: out of memory\n");
+        run_flags_release(&cc.run);
+        opts_free(opts);
+        return 1;
+    }
     for (size_t i = 0; i < nm; i++) {
         if (strcmp(mv[i], "off") && strcmp(mv[i], "cpu_only") && strcmp(mv[i], "cpu_disk")) {
             fprintf(stderr,
                     "kvbench compare: --modes: expected off, cpu_only or cpu_disk, got "
                     "'%s'\n",
                     mv[i]);
-            free_list(mv, nm);
+            cmd_free_list(mv, nm);
             run_flags_release(&cc.run);
             opts_free(opts);
             return EXIT_USAGE;
@@ -279,7 +236,7 @@ int cmd_compare(int argc, char **argv)
     }
     if (nm == 0) {
         fprintf(stderr, "kvbench compare: --modes: expected at least one mode\n");
-        free(mv);
+        cmd_free_list(mv, nm);
         run_flags_release(&cc.run);
         opts_free(opts);
         return EXIT_USAGE;
@@ -293,7 +250,7 @@ int cmd_compare(int argc, char **argv)
     }
     if (strchr(compare_id, '/') || strstr(compare_id, "..") || !*compare_id) {
         fprintf(stderr, "kvbench compare: --compare-id must not be empty or contain '/' or '..'\n");
-        free_list(mv, nm);
+        cmd_free_list(mv, nm);
         run_flags_release(&cc.run);
         opts_free(opts);
         return EXIT_USAGE;
@@ -323,7 +280,7 @@ int cmd_compare(int argc, char **argv)
         if (verdict_parse_expect_gain(expect_specs.items[k], &gains[k], err) < 0) {
             fprintf(stderr, "kvbench compare: %s\n", err);
             free(gains);
-            free_list(mv, nm);
+            cmd_free_list(mv, nm);
             run_flags_release(&cc.run);
             opts_free(opts);
             return EXIT_USAGE;
@@ -331,7 +288,7 @@ int cmd_compare(int argc, char **argv)
     if (expect_specs.n && nm < 2) {
         fprintf(stderr, "kvbench compare: --expect-gain needs two modes\n");
         free(gains);
-        free_list(mv, nm);
+        cmd_free_list(mv, nm);
         run_flags_release(&cc.run);
         opts_free(opts);
         return EXIT_USAGE;
@@ -359,211 +316,15 @@ int cmd_compare(int argc, char **argv)
                 snprintf(ids[k], 256, "%s_%s", compare_id, label);
         }
         if (ids) {
-            print_table_for(cc.run.results_root, ids, nr);
-            free_list(ids, nr);
+            cmd_print_runs_table(cc.run.results_root, ids, nr);
+            cmd_free_list(ids, nr);
         }
         bool shown = print_decision(out.dir);
         printf("comparison: %s/comparison.md (and comparison.json, report.html)\n", out.dir);
         rc = out.all_valid && shown ? 0 : 1;
     }
-    free_list(mv, nm);
+    cmd_free_list(mv, nm);
     run_flags_release(&cc.run);
     opts_free(opts);
     return rc;
-}
-
-/* ------------------------------------------------------------ matrix */
-
-static void set_default(struct opt *opts, const char *name, const char *def)
-{
-    for (struct opt *o = opts; o->name; o++)
-        if (strcmp(o->name, name) == 0)
-            o->def = def;
-}
-
-int cmd_matrix(int argc, char **argv)
-{
-    struct run_flags f;
-    memset(&f, 0, sizeof f);
-    struct opt_list concs = {0};
-    long long short_req = 0, short_warm = 0, long_req = 0, long_warm = 0, evict_warm = 0;
-    bool skip_short = false, skip_long = false, skip_eviction = false;
-    const char *stamp = NULL;
-    struct opt opts[RUN_FLAGS_MAX + 16];
-    memset(opts, 0, sizeof opts);
-    size_t n = 0;
-    const struct opt own[] = {
-        {.name = "concurrencies",
-         .type = OPT_LIST,
-         .dest = &concs,
-         .def = "1 4 8",
-         .env = "BENCH_CONCURRENCIES",
-         .metavar = "LIST",
-         .help = "concurrencies of the short and long sweeps"},
-        {.name = "short-requests",
-         .type = OPT_INT,
-         .dest = &short_req,
-         .def = "64",
-         .min = 1,
-         .max = 10000000,
-         .help = "requests per short run"},
-        {.name = "short-warmup",
-         .type = OPT_INT,
-         .dest = &short_warm,
-         .def = "8",
-         .min = 0,
-         .max = 10000000,
-         .help = "warmup per short run"},
-        {.name = "long-requests",
-         .type = OPT_INT,
-         .dest = &long_req,
-         .def = "24",
-         .min = 1,
-         .max = 10000000,
-         .help = "requests per long run"},
-        {.name = "long-warmup",
-         .type = OPT_INT,
-         .dest = &long_warm,
-         .def = "4",
-         .min = 0,
-         .max = 10000000,
-         .help = "warmup per long run"},
-        {.name = "eviction-warmup",
-         .type = OPT_INT,
-         .dest = &evict_warm,
-         .def = "4",
-         .min = 0,
-         .max = 10000000,
-         .help = "warmup of the eviction/replay run"},
-        {.name = "skip-short", .type = OPT_BOOL, .dest = &skip_short, .help = "no short sweep"},
-        {.name = "skip-long", .type = OPT_BOOL, .dest = &skip_long, .help = "no long sweep"},
-        {.name = "skip-eviction",
-         .type = OPT_BOOL,
-         .dest = &skip_eviction,
-         .help = "no eviction/replay run"},
-        {.name = "stamp",
-         .type = OPT_STR,
-         .dest = &stamp,
-         .metavar = "TEXT",
-         .help = "suffix of the run ids (default: UTC timestamp)"},
-    };
-    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
-        opts[n++] = own[i];
-    static const char *const SKIP[] = {"scenario",    "prompt-set", "requests", "warmup",
-                                       "concurrency", "run-id",     NULL};
-    run_flags_add(&f, opts, &n, SKIP);
-    /* the runbook's matrix: a long range capped under max_num_tokens, and its eviction sizes */
-    set_default(opts, "long-range", "6000:7600");
-    set_default(opts, "eviction-a-requests", "24");
-    set_default(opts, "eviction-b-requests", "48");
-    int rc = cmd_parse("matrix", "kvbench matrix [options]",
-                       "The runbook's matrix: short runs (64 requests, 8 warmup) and long runs\n"
-                       "(--long-range 6000:7600, 24 requests, 4 warmup) at each of\n"
-                       "--concurrencies, then one eviction_replay run (A 24 at concurrency 4,\n"
-                       "B 48 at concurrency 8). Run ids: short_c<N>_<stamp>, long_c<N>_<stamp>,\n"
-                       "eviction_replay_<stamp>. Ends with a summary table; exit 0 when every\n"
-                       "run is valid.",
-                       opts, argc, argv, NULL);
-    if (rc >= 0) {
-        opts_free(opts);
-        return rc;
-    }
-    cmd_set_log_level(f.log_level);
-    char err[ERR_LEN];
-    struct run_config base;
-    f.scenario = "standard";
-    f.prompt_set = "short";
-    f.requests = 1;
-    f.concurrency = 1;
-    if (!opts_seen(opts, "eviction-a-concurrency"))
-        f.evict_a_conc = 4;
-    if (!opts_seen(opts, "eviction-b-concurrency"))
-        f.evict_b_conc = 8;
-    if (run_flags_config(&f, opts, &base, err) < 0) {
-        fprintf(stderr, "kvbench matrix: %s\n", err);
-        opts_free(opts);
-        return EXIT_USAGE;
-    }
-    base.evict_a_conc = opts_seen(opts, "eviction-a-concurrency") ? f.evict_a_conc : 4;
-    base.evict_b_conc = opts_seen(opts, "eviction-b-concurrency") ? f.evict_b_conc : 8;
-    char **cv;
-    size_t nc = split_list(&concs, &cv);
-    long long cvals[64];
-    size_t ncv = 0;
-    for (size_t i = 0; i < nc; i++) {
-        char *end;
-        long long v = strtoll(cv[i], &end, 10);
-        if (*end || v < 1 || v > 100000 || ncv == 64) {
-            fprintf(stderr,
-                    "kvbench matrix: --concurrencies: expected integers from 1 to 100000, "
-                    "got '%s'\n",
-                    cv[i]);
-            free_list(cv, nc);
-            run_flags_release(&base);
-            opts_free(opts);
-            return EXIT_USAGE;
-        }
-        cvals[ncv++] = v;
-    }
-    free_list(cv, nc);
-    char ts[17];
-    clock_compact_utc(clock_wall_ns(), ts);
-    if (!stamp)
-        stamp = ts;
-    cmd_catch_signals();
-    char *ids[160];
-    size_t nids = 0;
-    bool all_valid = true;
-    for (int kind = 0; kind < 3 && !cmd_interrupted; kind++) {
-        if ((kind == 0 && skip_short) || (kind == 1 && skip_long) || (kind == 2 && skip_eviction))
-            continue;
-        size_t reps = kind == 2 ? 1 : ncv;
-        for (size_t i = 0; i < reps && !cmd_interrupted; i++) {
-            struct run_config rc_i = base;
-            char id[256];
-            if (kind == 0) {
-                rc_i.scenario = "standard";
-                rc_i.prompt_set = "short";
-                rc_i.requests = short_req;
-                rc_i.warmup = short_warm;
-                rc_i.concurrency = cvals[i];
-                snprintf(id, sizeof id, "short_c%lld_%s", cvals[i], stamp);
-            } else if (kind == 1) {
-                rc_i.scenario = "standard";
-                rc_i.prompt_set = "long";
-                rc_i.requests = long_req;
-                rc_i.warmup = long_warm;
-                rc_i.concurrency = cvals[i];
-                snprintf(id, sizeof id, "long_c%lld_%s", cvals[i], stamp);
-            } else {
-                rc_i.scenario = "eviction_replay";
-                rc_i.warmup = evict_warm;
-                rc_i.concurrency = 1;
-                snprintf(id, sizeof id, "eviction_replay_%s", stamp);
-            }
-            rc_i.run_id = id;
-            printf("matrix: run %s\n", id);
-            fflush(stdout);
-            struct run_outcome out;
-            int r = bench_run(&rc_i, &cmd_interrupted, &out, err);
-            if (r != RUN_OK) {
-                fprintf(stderr, "kvbench matrix: %s: %s\n", id, err);
-                all_valid = false;
-                if (r == RUN_USAGE)
-                    break;
-                continue;
-            }
-            printf("matrix: %s %s\n", id, out.valid ? "valid" : out.invalid_reason);
-            all_valid &= out.valid;
-            if (nids < 160)
-                ids[nids++] = strdup(id);
-        }
-    }
-    if (nids)
-        print_table_for(base.results_root, ids, nids);
-    for (size_t i = 0; i < nids; i++)
-        free(ids[i]);
-    run_flags_release(&base);
-    opts_free(opts);
-    return all_valid && !cmd_interrupted ? 0 : 1;
 }
