@@ -57,7 +57,7 @@ int cmd_parse(const char *name, const char *usage, const char *description, stru
         return EXIT_USAGE;
     }
     for (struct opt *op = opts; op->name; op++) {
-        if (op->type != OPT_STR || strcmp(op->name, "base-url") != 0 || !*(const char **)op->dest)
+        if (op->type != OPT_STR || !(op->flags & OPTF_SERVER_URL) || !*(const char **)op->dest)
             continue;
         const char *in = *(const char **)op->dest;
         static char norm[1024];
@@ -77,7 +77,7 @@ int cmd_parse(const char *name, const char *usage, const char *description, stru
         *(const char **)op->dest = norm;
     }
     for (struct opt *op = opts; op->name; op++) /* --api-key never reaches a file or a log */
-        if (op->type == OPT_STR && strcmp(op->name, "api-key") == 0 && *(const char **)op->dest)
+        if (op->type == OPT_STR && (op->flags & OPTF_SECRET) && *(const char **)op->dest)
             redact_add_secret(*(const char **)op->dest);
     return -1;
 }
@@ -134,48 +134,57 @@ int base_url_normalize(const char *in, char *out, size_t len, bool *had_v1)
     return n > host_at ? 0 : -1;
 }
 
-json_t *cmd_opts_json(const struct opt *opts, const char *const *exclude)
+/* One option's value as JSON (NULL when out of memory). */
+static json_t *opt_value_json(const struct opt *op)
+{
+    json_t *v = NULL;
+    switch (op->type) {
+    case OPT_BOOL:
+        v = json_boolean(*(bool *)op->dest);
+        break;
+    case OPT_STR:
+    case OPT_CHOICE: {
+        const char *s = *(const char **)op->dest;
+        v = s ? json_string(s) : json_null();
+        break;
+    }
+    case OPT_ENUM: {
+        const char *s = names_name(op->names, *(const int *)op->dest);
+        v = s ? json_string(s) : json_null();
+        break;
+    }
+    case OPT_INT:
+        v = json_integer(*(long long *)op->dest);
+        break;
+    case OPT_FLOAT:
+    case OPT_DURATION:
+        v = json_real_or_null(*(double *)op->dest, true);
+        break;
+    case OPT_RANGE: {
+        const struct opt_range *r = op->dest;
+        char text[64]; /* "MIN:MAX", as typed (and as the reference harness records it) */
+        snprintf(text, sizeof text, "%lld:%lld", (long long)r->min, (long long)r->max);
+        v = json_string(text);
+        break;
+    }
+    case OPT_LIST: {
+        const struct opt_list *l = op->dest;
+        v = json_array();
+        for (size_t i = 0; i < l->n; i++)
+            json_array_append_new(v, json_string(l->items[i]));
+        break;
+    }
+    }
+    return v;
+}
+
+json_t *cmd_opts_json(const struct opt *opts)
 {
     json_t *o = json_object();
-    for (const struct opt *op = opts; op->name; op++) {
-        bool skip = false;
-        for (const char *const *x = exclude; x && *x && !skip; x++)
-            skip = strcmp(*x, op->name) == 0;
-        if (skip)
+    for (const struct opt *op = opts; o && op->name; op++) {
+        if (op->flags & OPTF_SECRET)
             continue;
-        json_t *v = NULL;
-        switch (op->type) {
-        case OPT_BOOL:
-            v = json_boolean(*(bool *)op->dest);
-            break;
-        case OPT_STR:
-        case OPT_ENUM: {
-            const char *s = *(const char **)op->dest;
-            v = s ? json_string(s) : json_null();
-            break;
-        }
-        case OPT_INT:
-            v = json_integer(*(long long *)op->dest);
-            break;
-        case OPT_FLOAT:
-        case OPT_DURATION:
-            v = json_real_or_null(*(double *)op->dest, true);
-            break;
-        case OPT_RANGE: {
-            const struct opt_range *r = op->dest;
-            char text[64]; /* "MIN:MAX", as typed (and as the reference harness records it) */
-            snprintf(text, sizeof text, "%lld:%lld", (long long)r->min, (long long)r->max);
-            v = json_string(text);
-            break;
-        }
-        case OPT_LIST: {
-            const struct opt_list *l = op->dest;
-            v = json_array();
-            for (size_t i = 0; i < l->n; i++)
-                json_array_append_new(v, json_string(l->items[i]));
-            break;
-        }
-        }
+        json_t *v = opt_value_json(op);
         char key[64]; /* --long-range -> long_range: the reference harness's argparse names */
         snprintf(key, sizeof key, "%s", op->name);
         for (char *p = key; *p; p++)
@@ -205,11 +214,10 @@ void cmd_catch_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
-void cmd_set_log_level(const char *name)
+void cmd_set_log_level(int level)
 {
-    enum log_level lvl;
-    if (log_level_parse(name, &lvl) == 0)
-        log_set_level(lvl);
+    if (names_name(LOG_LEVEL_NAMES, level))
+        log_set_level((enum log_level)level);
 }
 
 void cmd_print_body(const char *title, long status, const char *body)

@@ -187,9 +187,9 @@ int cmd_compare(int argc, char **argv)
     };
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
         opts[n++] = own[i];
-    static const char *const SKIP[] = {"kv-mode", "run-id", NULL};
-    run_flags_add(&f, opts, &n, SKIP);
-    f.kv_mode = "cpu_disk";
+    const void *const skip[] = {&f.kv_mode, &f.run_id, NULL};
+    run_flags_add(&f, opts, &n, sizeof opts / sizeof opts[0] - 1, skip);
+    f.kv_mode = KV_MODE_CPU_DISK;
     int rc = cmd_parse("compare", "kvbench compare [options]",
                        "The same workload once per kv mode (default cpu_only, then cpu_disk):\n"
                        "before each mode --restart-cmd restarts the server in that mode (how is\n"
@@ -223,11 +223,10 @@ int cmd_compare(int argc, char **argv)
         return 1;
     }
     for (size_t i = 0; i < nm; i++) {
-        if (strcmp(mv[i], "off") && strcmp(mv[i], "cpu_only") && strcmp(mv[i], "cpu_disk")) {
-            fprintf(stderr,
-                    "kvbench compare: --modes: expected off, cpu_only or cpu_disk, got "
-                    "'%s'\n",
-                    mv[i]);
+        if (names_value(KV_MODE_NAMES, mv[i]) < 0) {
+            char expected[64];
+            fprintf(stderr, "kvbench compare: --modes: expected %s, got '%s'\n",
+                    enums_sentence(KV_MODE_NAMES, expected, sizeof expected), mv[i]);
             cmd_free_list(mv, nm);
             run_flags_release(&cc.run);
             opts_free(opts);

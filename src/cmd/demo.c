@@ -20,6 +20,7 @@
 #include "util/fs.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "engine/kvbm.h"
 #include "util/proc.h"
 
 #include <limits.h>
@@ -145,18 +146,13 @@ static const char *sig_of(const json_t *s, const char *key)
 
 int cmd_demo(int argc, char **argv)
 {
-    const char *results_root = NULL, *demo_id = NULL, *level = NULL;
+    const char *results_root = NULL, *demo_id = NULL;
+    int level = LOG_WARNING;
     double speedup = 0;
     bool keep = false;
     long long repeats = 3;
-    static const char *const LEVELS[] = {"DEBUG", "INFO", "WARNING", "ERROR", NULL};
     struct opt opts[] = {
-        {.name = "results-root",
-         .type = OPT_STR,
-         .dest = &results_root,
-         .def = "bench/results",
-         .metavar = "DIR",
-         .help = "where the demo's runs and reports go"},
+        CMD_OPT_RESULTS_ROOT(.dest = &results_root, "where the demo's runs and reports go"),
         {.name = "demo-id",
          .type = OPT_STR,
          .dest = &demo_id,
@@ -181,12 +177,7 @@ int cmd_demo(int argc, char **argv)
          .max = 20,
          .help = "runs per mode in the compare act, interleaved; from 3, Welch 95 % intervals "
                  "and a verdict (each adds about 0.7 GiB written and 15 s)"},
-        {.name = "log-level",
-         .type = OPT_ENUM,
-         .dest = &level,
-         .def = "WARNING",
-         .choices = LEVELS,
-         .help = "log verbosity of the runs"},
+        CMD_OPT_LOG_LEVEL(.dest = &level, "WARNING", "log verbosity of the runs"),
         {0},
     };
     int rc =
@@ -252,7 +243,7 @@ int cmd_demo(int argc, char **argv)
     struct opt ropts[RUN_FLAGS_MAX + 1];
     memset(ropts, 0, sizeof ropts);
     size_t nr = 0;
-    run_flags_add(&f, ropts, &nr, NULL);
+    run_flags_add(&f, ropts, &nr, RUN_FLAGS_MAX, NULL);
     char *no_args[] = {NULL};
     opts_parse(ropts, 0, no_args, NULL, err);
     struct run_config base;
@@ -288,7 +279,7 @@ int cmd_demo(int argc, char **argv)
         r.gp.temperature = 0;
         r.gp.has_seed = true;
         r.gp.seed = 1337;
-        r.kv_mode = "cpu_disk";
+        r.kv_mode = names_name(KV_MODE_NAMES, KV_MODE_CPU_DISK);
         r.run_id = ids[0];
         struct run_outcome out;
         printf("demo: [1/4] reuse_verify: one prompt three times\n");
@@ -298,7 +289,7 @@ int cmd_demo(int argc, char **argv)
     if (!cmd_interrupted) {
         struct run_config r = base;
         r.scenario = "eviction_replay";
-        r.kv_mode = "cpu_disk";
+        r.kv_mode = names_name(KV_MODE_NAMES, KV_MODE_CPU_DISK);
         r.run_id = ids[1];
         r.collect_telemetry = true;
         r.telemetry_interval_s = 0.5;
@@ -312,7 +303,7 @@ int cmd_demo(int argc, char **argv)
         /* 4 conversations of ~1,400 tokens and a shared system prompt outgrow G1's 5,120 */
         struct run_config r = base;
         r.scenario = "multi_turn";
-        r.kv_mode = "cpu_disk";
+        r.kv_mode = names_name(KV_MODE_NAMES, KV_MODE_CPU_DISK);
         r.run_id = ids[4];
         r.warmup = 0;
         r.users = 4;

@@ -23,13 +23,13 @@ int cmd_health(int argc, char **argv)
     const char *base_url = NULL, *api_key = NULL;
     double timeout_s = 0;
     struct opt opts[] = {
-        CMD_OPT_BASE_URL(&base_url),
+        CMD_OPT_BASE_URL(.dest = &base_url),
         {.name = "timeout-s",
          .type = OPT_DURATION,
          .dest = &timeout_s,
          .def = "10",
          .help = "per request"},
-        CMD_OPT_API_KEY(&api_key),
+        CMD_OPT_API_KEY(.dest = &api_key),
         {0},
     };
     int rc = cmd_parse("health", "kvbench health [options]",

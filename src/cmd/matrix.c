@@ -21,13 +21,6 @@
 
 /* ------------------------------------------------------------ matrix */
 
-static void set_default(struct opt *opts, const char *name, const char *def)
-{
-    for (struct opt *o = opts; o->name; o++)
-        if (strcmp(o->name, name) == 0)
-            o->def = def;
-}
-
 int cmd_matrix(int argc, char **argv)
 {
     struct run_flags f;
@@ -96,13 +89,13 @@ int cmd_matrix(int argc, char **argv)
     };
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
         opts[n++] = own[i];
-    static const char *const SKIP[] = {"scenario",    "prompt-set", "requests", "warmup",
-                                       "concurrency", "run-id",     NULL};
-    run_flags_add(&f, opts, &n, SKIP);
+    const void *const skip[] = {&f.scenario,    &f.prompt_set, &f.requests, &f.warmup,
+                                &f.concurrency, &f.run_id,     NULL};
+    run_flags_add(&f, opts, &n, sizeof opts / sizeof opts[0] - 1, skip);
     /* the runbook's matrix: a long range capped under max_num_tokens, and its eviction sizes */
-    set_default(opts, "long-range", "6000:7600");
-    set_default(opts, "eviction-a-requests", "24");
-    set_default(opts, "eviction-b-requests", "48");
+    opts_set_default(opts, &f.long_range, "6000:7600");
+    opts_set_default(opts, &f.evict_a, "24");
+    opts_set_default(opts, &f.evict_b, "48");
     int rc = cmd_parse("matrix", "kvbench matrix [options]",
                        "The runbook's matrix: short runs (64 requests, 8 warmup) and long runs\n"
                        "(--long-range 6000:7600, 24 requests, 4 warmup) at each of\n"
@@ -119,20 +112,20 @@ int cmd_matrix(int argc, char **argv)
     char err[ERR_LEN];
     struct run_config base;
     f.scenario = "standard";
-    f.prompt_set = "short";
+    f.prompt_set = PROMPT_SET_SHORT;
     f.requests = 1;
     f.concurrency = 1;
-    if (!opts_seen(opts, "eviction-a-concurrency"))
+    if (!opts_given(opts, &f.evict_a_conc))
         f.evict_a_conc = 4;
-    if (!opts_seen(opts, "eviction-b-concurrency"))
+    if (!opts_given(opts, &f.evict_b_conc))
         f.evict_b_conc = 8;
     if (run_flags_config(&f, opts, &base, err) < 0) {
         fprintf(stderr, "kvbench matrix: %s\n", err);
         opts_free(opts);
         return EXIT_USAGE;
     }
-    base.evict_a_conc = opts_seen(opts, "eviction-a-concurrency") ? f.evict_a_conc : 4;
-    base.evict_b_conc = opts_seen(opts, "eviction-b-concurrency") ? f.evict_b_conc : 8;
+    base.evict_a_conc = opts_given(opts, &f.evict_a_conc) ? f.evict_a_conc : 4;
+    base.evict_b_conc = opts_given(opts, &f.evict_b_conc) ? f.evict_b_conc : 8;
     char **cv;
     size_t nc;
     if (cmd_split_list(&concs, &cv, &nc) < 0) {
@@ -176,14 +169,14 @@ int cmd_matrix(int argc, char **argv)
             char id[256];
             if (kind == 0) {
                 rc_i.scenario = "standard";
-                rc_i.prompt_set = "short";
+                rc_i.prompt_set = names_name(PROMPT_SET_NAMES, PROMPT_SET_SHORT);
                 rc_i.requests = short_req;
                 rc_i.warmup = short_warm;
                 rc_i.concurrency = cvals[i];
                 snprintf(id, sizeof id, "short_c%lld_%s", cvals[i], stamp);
             } else if (kind == 1) {
                 rc_i.scenario = "standard";
-                rc_i.prompt_set = "long";
+                rc_i.prompt_set = names_name(PROMPT_SET_NAMES, PROMPT_SET_LONG);
                 rc_i.requests = long_req;
                 rc_i.warmup = long_warm;
                 rc_i.concurrency = cvals[i];

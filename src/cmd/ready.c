@@ -73,7 +73,7 @@ int cmd_ready(int argc, char **argv)
     long long consecutive = 0;
     bool require = false;
     struct opt opts[] = {
-        CMD_OPT_BASE_URL(&base_url),
+        CMD_OPT_BASE_URL(.dest = &base_url),
         {.name = "timeout-s",
          .type = OPT_DURATION,
          .dest = &timeout_s,
@@ -97,7 +97,7 @@ int cmd_ready(int argc, char **argv)
          .type = OPT_BOOL,
          .dest = &require,
          .help = "also require /health to list endpoints and say healthy"},
-        CMD_OPT_API_KEY(&api_key),
+        CMD_OPT_API_KEY(.dest = &api_key),
         {0},
     };
     int rc =

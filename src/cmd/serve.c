@@ -29,10 +29,8 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-static const char *const KV_MODES[] = {"off", "cpu_only", "cpu_disk", NULL};
 static const char *const PROFILES[] = {"llama-3.1-8b-fp8", "llama-3.3-70b-fp8", "tiny", NULL};
 static const char *const HARDWARE[] = {"gb10", "h100", NULL};
-static const char *const LEVELS[] = {"DEBUG", "INFO", "WARNING", "ERROR", NULL};
 
 struct serve_opts {
     const char *host, *metrics_port, *ready_file, *model_id, *endpoint, *profile, *hardware;
@@ -45,7 +43,7 @@ struct serve_opts {
     long long block_size, max_num_seqs, max_num_tokens, max_tokens_limit, max_body_bytes,
         max_connections, http_threads;
     double request_read_timeout_s, idle_timeout_s;
-    const char *kv_mode;
+    int kv_mode; /* enum kv_mode */
     long long gpu_blocks, cpu_blocks, disk_blocks;
     double gpu_gb, cpu_gb, disk_gb;
     const char *disk_dir;
@@ -53,7 +51,7 @@ struct serve_opts {
     double fail_rate, disconnect_rate, stall_ms, stall_rate, startup_delay_s, drain_timeout_s;
     const char *tokenizer;
     long long drop_model_after, seed;
-    const char *log_level;
+    int log_level; /* enum log_level */
     struct opt_list omit;
 };
 
@@ -243,19 +241,19 @@ int cmd_serve(int argc, char **argv)
          .metavar = "URI",
          .help = "endpoint advertised by /health"},
         {.name = "personality",
-         .type = OPT_ENUM,
+         .type = OPT_CHOICE,
          .dest = &o.personality,
          .def = "dynamo",
-         .choices = PERSONALITY_NAMES,
+         .choices = PERSONALITY_NAMES, /* the catalogue's own list */
          .help = "which engine's outside to show (docs/ENGINES.md)"},
         {.name = "profile",
-         .type = OPT_ENUM,
+         .type = OPT_CHOICE,
          .dest = &o.profile,
          .def = "llama-3.1-8b-fp8",
          .choices = PROFILES,
          .help = "model profile (KV bytes per token, weights)"},
         {.name = "hardware",
-         .type = OPT_ENUM,
+         .type = OPT_CHOICE,
          .dest = &o.hardware,
          .def = "gb10",
          .choices = HARDWARE,
@@ -393,7 +391,7 @@ int cmd_serve(int argc, char **argv)
          .dest = &o.kv_mode,
          .def = "cpu_disk",
          .env = "BENCH_KV_MODE",
-         .choices = KV_MODES,
+         .names = KV_MODE_NAMES,
          .help = "KV tiers in use"},
         {.name = "gpu-cache-blocks",
          .type = OPT_INT,
@@ -528,12 +526,7 @@ int cmd_serve(int argc, char **argv)
          .min = 0,
          .max = 9007199254740991.0,
          .help = "seed for output text and faults"},
-        {.name = "log-level",
-         .type = OPT_ENUM,
-         .dest = &o.log_level,
-         .def = "INFO",
-         .choices = LEVELS,
-         .help = "log verbosity"},
+        CMD_OPT_LOG_LEVEL(.dest = &o.log_level, "INFO", "log verbosity"),
         {0},
     };
     int rc = cmd_parse("serve", USAGE, DESCRIPTION, opts, argc, argv, NULL);
@@ -547,21 +540,21 @@ int cmd_serve(int argc, char **argv)
     const struct hw_profile *hp = profile_hw(o.hardware);
     cfg.model = *mp;
     cfg.hw = *hp;
-    if (opts_seen(opts, "kv-bytes-per-token"))
+    if (opts_given(opts, &o.kv_bytes_per_token))
         cfg.model.kv_bytes_per_token = (size_t)o.kv_bytes_per_token;
-    if (opts_seen(opts, "params-b"))
+    if (opts_given(opts, &o.params_b))
         cfg.model.params = o.params_b * 1e9;
-    if (opts_seen(opts, "weights-gb"))
+    if (opts_given(opts, &o.weights_gb))
         cfg.model.weight_bytes = o.weights_gb * 1e9;
-    if (opts_seen(opts, "max-context"))
+    if (opts_given(opts, &o.max_context))
         cfg.model.max_context = (size_t)o.max_context;
-    if (opts_seen(opts, "prefill-tflops"))
+    if (opts_given(opts, &o.prefill_tflops))
         cfg.hw.eff_flops = o.prefill_tflops * 1e12;
-    if (opts_seen(opts, "mem-bw-gbps"))
+    if (opts_given(opts, &o.mem_bw_gbps))
         cfg.hw.mem_bw = o.mem_bw_gbps * 1e9;
-    if (opts_seen(opts, "h2d-gbps"))
+    if (opts_given(opts, &o.h2d_gbps))
         cfg.hw.h2d_bw = o.h2d_gbps * 1e9;
-    if (opts_seen(opts, "step-overhead-ms"))
+    if (opts_given(opts, &o.step_overhead_ms))
         cfg.hw.step_overhead_s = o.step_overhead_ms / 1e3;
 
     cfg.host = o.host;
@@ -627,16 +620,16 @@ int cmd_serve(int argc, char **argv)
     kv->block_tokens = (size_t)o.block_size;
     kv->block_bytes = kv->block_tokens * cfg.model.kv_bytes_per_token;
     double gib = 1073741824.0;
-    kv->g1_blocks = opts_seen(opts, "gpu-cache-blocks")
+    kv->g1_blocks = opts_given(opts, &o.gpu_blocks)
                         ? (size_t)o.gpu_blocks
                         : (size_t)floor(o.gpu_gb * gib / (double)kv->block_bytes);
-    kv->g2_blocks = opts_seen(opts, "cpu-cache-blocks")
+    kv->g2_blocks = opts_given(opts, &o.cpu_blocks)
                         ? (size_t)o.cpu_blocks
                         : (size_t)floor(o.cpu_gb * gib / (double)kv->block_bytes);
-    kv->g3_blocks = opts_seen(opts, "disk-cache-blocks")
+    kv->g3_blocks = opts_given(opts, &o.disk_blocks)
                         ? (size_t)o.disk_blocks
                         : (size_t)floor(o.disk_gb * gib / (double)kv->block_bytes);
-    kv_mode_parse(o.kv_mode, &kv->mode);
+    kv->mode = (enum kv_mode)o.kv_mode;
     kv->disk_filter = !o.no_filter;
     kv->disk_dir = o.disk_dir;
     if (kv->g1_blocks == 0) {

@@ -27,7 +27,7 @@ int cmd_smoke(int argc, char **argv)
     double temperature = 0, timeout_s = 0;
     struct opt_list stop = {0};
     struct opt opts[] = {
-        CMD_OPT_BASE_URL(&base_url),
+        CMD_OPT_BASE_URL(.dest = &base_url),
         {.name = "model-id",
          .type = OPT_STR,
          .dest = &model_id,
@@ -41,7 +41,7 @@ int cmd_smoke(int argc, char **argv)
          .metavar = "TEXT",
          .help = "user message, wrapped in the Llama 3 template"},
         {.name = "add-bos",
-         .type = OPT_ENUM,
+         .type = OPT_CHOICE,
          .dest = &add_bos,
          .def = "auto",
          .choices = TOKSERVER_BOS_MODES,
@@ -72,7 +72,7 @@ int cmd_smoke(int argc, char **argv)
          .dest = &timeout_s,
          .def = "120",
          .help = "request timeout"},
-        CMD_OPT_API_KEY(&api_key),
+        CMD_OPT_API_KEY(.dest = &api_key),
         {0},
     };
     int rc = cmd_parse("smoke", "kvbench smoke [options]",
