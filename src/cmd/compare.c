@@ -104,224 +104,254 @@ static bool print_decision(const char *dir)
     return shown;
 }
 
+/* What `kvbench compare` reads: its own flags and every workload flag of `kvbench run`. */
+struct compare_opts {
+    struct run_flags f;
+    struct opt_list modes, expect_specs;
+    const char *restart_cmd, *compare_id;
+    double restart_timeout, ready_timeout, ready_interval;
+    long long ready_consecutive, repeats;
+    bool skip_ready, require_endpoints;
+};
+
+#define CO struct compare_opts
+
+/* compare's own flags; the run flags follow them in --help. */
+static const struct opt COMPARE_ROWS[] = {
+    {.name = "modes",
+     OPT_AT_LIST(CO, modes),
+     .def = "cpu_only cpu_disk",
+     .metavar = "MODES",
+     .help = "kv modes to compare, in order (space or comma separated)"},
+    {.name = "restart-cmd",
+     OPT_AT_STR(CO, restart_cmd),
+     .metavar = "SHELL",
+     .help = "run before each mode: {mode} is substituted and BENCH_KV_MODE exported"},
+    {.name = "restart-timeout-s",
+     OPT_AT_DURATION(CO, restart_timeout),
+     .def = "600",
+     .help = "limit for --restart-cmd"},
+    {.name = "skip-ready",
+     OPT_AT_BOOL(CO, skip_ready),
+     .env = "BENCH_COMPARE_SKIP_READY",
+     .help = "do not wait for readiness between modes"},
+    {.name = "ready-timeout-s",
+     OPT_AT_DURATION(CO, ready_timeout),
+     .def = "300",
+     .help = "readiness wait per mode"},
+    {.name = "ready-interval-s",
+     OPT_AT_DURATION(CO, ready_interval),
+     .def = "5",
+     .min = 0.01,
+     .max = 3600,
+     .help = "readiness poll interval"},
+    {.name = "ready-consecutive",
+     OPT_AT_INT(CO, ready_consecutive),
+     .def = "2",
+     .min = 1,
+     .max = 1000,
+     .help = "good polls in a row"},
+    {.name = "require-endpoints",
+     OPT_AT_BOOL(CO, require_endpoints),
+     .env = "BENCH_COMPARE_READY_REQUIRE_ENDPOINTS",
+     .help = "readiness also needs /health endpoints"},
+    {.name = "compare-id",
+     OPT_AT_STR(CO, compare_id),
+     .metavar = "ID",
+     .help = "comparison directory name (default compare_<UTC timestamp>)"},
+    {.name = "repeats",
+     OPT_AT_INT(CO, repeats),
+     .def = "3",
+     .min = 1,
+     .max = 100,
+     .help = "runs per mode, interleaved (A B A B ...); from 3 each phase and metric gets "
+             "a Welch 95 % interval and a faster / slower / no difference verdict, and the "
+             "comparison one verdict (fewer: insufficient repeats)"},
+    {.name = "expect-gain",
+     OPT_AT_LIST(CO, expect_specs),
+     .metavar = "PHASE:METRIC:RATIO",
+     .help = "exit 1 unless the second mode shows this gain over the first (e.g. "
+             "replay_A:ttft_p50:1.5; with enough repeats its interval must exclude no gain): "
+             "a CI gate"},
+    {0},
+};
+
+static const char DESCRIPTION[] =
+    "The same workload once per kv mode (default cpu_only, then cpu_disk):\n"
+    "before each mode --restart-cmd restarts the server in that mode (how is\n"
+    "yours: {mode} is substituted, BENCH_KV_MODE exported), readiness is\n"
+    "awaited, then `kvbench run` runs with --kv-mode set. Runs go to\n"
+    "<results-root>/<compare-id>_<mode>/ (with --repeats N,\n"
+    "<compare-id>_<mode>_r<k>/, the modes interleaved); the comparison to\n"
+    "<results-root>/<compare-id>/comparison.json, comparison.md and\n"
+    "report.html. Takes every workload flag of `kvbench run`. Exit 0 when\n"
+    "every run is valid.";
+
+/* --modes split and checked into cc->modes (*mv, freed by the caller). Returns -1 to go on, or
+ * the exit code after printing the error. */
+static int modes_config(const struct compare_opts *co, char ***mv, size_t *nm)
+{
+    if (cmd_split_list(&co->modes, mv, nm) < 0) {
+        fprintf(stderr, "kvbench compare: --modes: out of memory\n");
+        return 1;
+    }
+    for (size_t i = 0; i < *nm; i++) {
+        if (names_value(KV_MODE_NAMES, (*mv)[i]) < 0) {
+            char expected[64];
+            fprintf(stderr, "kvbench compare: --modes: expected %s, got '%s'\n",
+                    enums_sentence(KV_MODE_NAMES, expected, sizeof expected), (*mv)[i]);
+            return EXIT_USAGE;
+        }
+    }
+    if (*nm == 0) {
+        fprintf(stderr, "kvbench compare: --modes: expected at least one mode\n");
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+/* The comparison's id (default compare_<UTC timestamp>, in id_buf), checked. */
+static int compare_id_config(struct compare_opts *co, char *id_buf, size_t len)
+{
+    if (!co->compare_id) {
+        char ts[17];
+        clock_compact_utc(clock_wall_ns(), ts);
+        snprintf(id_buf, len, "compare_%s", ts);
+        co->compare_id = id_buf;
+    }
+    if (strchr(co->compare_id, '/') || strstr(co->compare_id, "..") || !*co->compare_id) {
+        fprintf(stderr, "kvbench compare: --compare-id must not be empty or contain '/' or '..'\n");
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+/* --expect-gain parsed into *gains (freed by the caller). Returns -1 to go on, or the exit
+ * code after printing the error. */
+static int gains_config(const struct compare_opts *co, size_t nm, struct expect_gain **gains)
+{
+    char err[ERR_LEN];
+    *gains = calloc(co->expect_specs.n ? co->expect_specs.n : 1, sizeof **gains);
+    if (!*gains) {
+        fprintf(stderr, "kvbench compare: --expect-gain: out of memory\n");
+        return 1;
+    }
+    for (size_t k = 0; k < co->expect_specs.n; k++)
+        if (verdict_parse_expect_gain(co->expect_specs.items[k], &(*gains)[k], err) < 0) {
+            fprintf(stderr, "kvbench compare: %s\n", err);
+            return EXIT_USAGE;
+        }
+    if (co->expect_specs.n && nm < 2) {
+        fprintf(stderr, "kvbench compare: --expect-gain needs two modes\n");
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+/* How the comparison restarts, waits for and reports each mode. */
+static void compare_setup(const struct compare_opts *co, struct restart_ctx *rctx,
+                          struct compare_config *cc)
+{
+    *rctx = (struct restart_ctx){co->restart_cmd, co->restart_timeout};
+    cc->compare_id = co->compare_id;
+    cc->restart = co->restart_cmd ? user_restart : NULL;
+    cc->restart_user = rctx;
+    cc->restart_sets_mode = co->restart_cmd && (strstr(co->restart_cmd, "{mode}") ||
+                                                strstr(co->restart_cmd, "BENCH_KV_MODE"));
+    cc->skip_ready = co->skip_ready;
+    cc->ready = (struct ready_opts){.base_url = cc->run.base_url,
+                                    .api_key = cc->run.api_key,
+                                    .timeout_s = co->ready_timeout,
+                                    .interval_s = co->ready_interval,
+                                    .consecutive = (int)co->ready_consecutive,
+                                    .require_endpoints = co->require_endpoints,
+                                    .stop = &cmd_interrupted};
+    cc->event = compare_event;
+    cc->interrupted = &cmd_interrupted;
+    cc->repeats = (size_t)co->repeats;
+}
+
+/* The table over every run of the comparison, then its decision. Returns the exit code. */
+static int print_outcome(const struct compare_opts *co, const struct compare_config *cc,
+                         const struct compare_outcome *out)
+{
+    size_t nm = cc->n_modes, nr = nm * (size_t)co->repeats;
+    char **ids = calloc(nr, sizeof *ids);
+    bool have_ids = ids != NULL;
+    for (size_t k = 0; have_ids && k < nr; k++) {
+        char label[80];
+        compare_label(cc->modes, nm, k % nm, label, sizeof label);
+        if (!(ids[k] = malloc(256))) {
+            have_ids = false;
+            break;
+        }
+        if (co->repeats > 1)
+            snprintf(ids[k], 256, "%s_%s_r%zu", co->compare_id, label, k / nm + 1);
+        else
+            snprintf(ids[k], 256, "%s_%s", co->compare_id, label);
+    }
+    if (have_ids)
+        cmd_print_runs_table(cc->run.results_root, ids, nr);
+    else
+        fprintf(stderr, "kvbench compare: no summary table: out of memory\n");
+    cmd_free_list(ids, nr);
+    bool shown = print_decision(out->dir);
+    printf("comparison: %s/comparison.md (and comparison.json, report.html)\n", out->dir);
+    return out->all_valid && shown ? 0 : 1;
+}
+
 int cmd_compare(int argc, char **argv)
 {
-    struct run_flags f;
-    memset(&f, 0, sizeof f);
-    struct opt_list modes = {0};
-    const char *restart_cmd = NULL, *compare_id = NULL;
-    double restart_timeout = 0, ready_timeout = 0, ready_interval = 0;
-    long long ready_consecutive = 0, repeats = 1;
-    struct opt_list expect_specs = {0};
-    bool skip_ready = false, require_endpoints = false;
+    struct compare_opts co;
+    memset(&co, 0, sizeof co);
+    co.repeats = 1;
     struct opt opts[RUN_FLAGS_MAX + 16];
-    memset(opts, 0, sizeof opts);
     size_t n = 0;
-    const struct opt own[] = {
-        {.name = "modes",
-         .type = OPT_LIST,
-         .dest = &modes,
-         .def = "cpu_only cpu_disk",
-         .metavar = "MODES",
-         .help = "kv modes to compare, in order (space or comma separated)"},
-        {.name = "restart-cmd",
-         .type = OPT_STR,
-         .dest = &restart_cmd,
-         .metavar = "SHELL",
-         .help = "run before each mode: {mode} is substituted and BENCH_KV_MODE exported"},
-        {.name = "restart-timeout-s",
-         .type = OPT_DURATION,
-         .dest = &restart_timeout,
-         .def = "600",
-         .help = "limit for --restart-cmd"},
-        {.name = "skip-ready",
-         .type = OPT_BOOL,
-         .dest = &skip_ready,
-         .env = "BENCH_COMPARE_SKIP_READY",
-         .help = "do not wait for readiness between modes"},
-        {.name = "ready-timeout-s",
-         .type = OPT_DURATION,
-         .dest = &ready_timeout,
-         .def = "300",
-         .help = "readiness wait per mode"},
-        {.name = "ready-interval-s",
-         .type = OPT_DURATION,
-         .dest = &ready_interval,
-         .def = "5",
-         .min = 0.01,
-         .max = 3600,
-         .help = "readiness poll interval"},
-        {.name = "ready-consecutive",
-         .type = OPT_INT,
-         .dest = &ready_consecutive,
-         .def = "2",
-         .min = 1,
-         .max = 1000,
-         .help = "good polls in a row"},
-        {.name = "require-endpoints",
-         .type = OPT_BOOL,
-         .dest = &require_endpoints,
-         .env = "BENCH_COMPARE_READY_REQUIRE_ENDPOINTS",
-         .help = "readiness also needs /health endpoints"},
-        {.name = "compare-id",
-         .type = OPT_STR,
-         .dest = &compare_id,
-         .metavar = "ID",
-         .help = "comparison directory name (default compare_<UTC timestamp>)"},
-        {.name = "repeats",
-         .type = OPT_INT,
-         .dest = &repeats,
-         .def = "3",
-         .min = 1,
-         .max = 100,
-         .help = "runs per mode, interleaved (A B A B ...); from 3 each phase and metric gets "
-                 "a Welch 95 % interval and a faster / slower / no difference verdict, and the "
-                 "comparison one verdict (fewer: insufficient repeats)"},
-        {.name = "expect-gain",
-         .type = OPT_LIST,
-         .dest = &expect_specs,
-         .metavar = "PHASE:METRIC:RATIO",
-         .help = "exit 1 unless the second mode shows this gain over the first (e.g. "
-                 "replay_A:ttft_p50:1.5; with enough repeats its interval must exclude no gain): "
-                 "a CI gate"},
-    };
-    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
-        opts[n++] = own[i];
-    const void *const skip[] = {&f.kv_mode, &f.run_id, NULL};
-    run_flags_add(&f, opts, &n, sizeof opts / sizeof opts[0] - 1, skip);
-    f.kv_mode = KV_MODE_CPU_DISK;
-    int rc = cmd_parse("compare", "kvbench compare [options]",
-                       "The same workload once per kv mode (default cpu_only, then cpu_disk):\n"
-                       "before each mode --restart-cmd restarts the server in that mode (how is\n"
-                       "yours: {mode} is substituted, BENCH_KV_MODE exported), readiness is\n"
-                       "awaited, then `kvbench run` runs with --kv-mode set. Runs go to\n"
-                       "<results-root>/<compare-id>_<mode>/ (with --repeats N,\n"
-                       "<compare-id>_<mode>_r<k>/, the modes interleaved); the comparison to\n"
-                       "<results-root>/<compare-id>/comparison.json, comparison.md and\n"
-                       "report.html. Takes every workload flag of `kvbench run`. Exit 0 when\n"
-                       "every run is valid.",
-                       opts, argc, argv, NULL);
+    opts_bind(opts, &n, sizeof opts / sizeof opts[0] - 1, COMPARE_ROWS, &co, NULL);
+    const void *const skip[] = {&co.f.kv_mode, &co.f.run_id, NULL};
+    run_flags_add(&co.f, opts, &n, sizeof opts / sizeof opts[0] - 1, skip);
+    co.f.kv_mode = KV_MODE_CPU_DISK;
+    int rc = cmd_parse("compare", "kvbench compare [options]", DESCRIPTION, opts, argc, argv, NULL);
     if (rc >= 0) {
         opts_free(opts);
         return rc;
     }
-    cmd_set_log_level(f.log_level);
+    cmd_set_log_level(co.f.log_level);
     char err[ERR_LEN];
     struct compare_config cc;
     memset(&cc, 0, sizeof cc);
-    if (run_flags_config(&f, opts, &cc.run, err) < 0) {
+    if (run_flags_config(&co.f, opts, &cc.run, err) < 0) {
         fprintf(stderr, "kvbench compare: %s\n", err);
         opts_free(opts);
         return EXIT_USAGE;
     }
-    char **mv;
-    size_t nm;
-    if (cmd_split_list(&modes, &mv, &nm) < 0) {
-        fprintf(stderr, "kvbench compare: --modes: out of memory\n");
-        run_flags_release(&cc.run);
-        opts_free(opts);
-        return 1;
-    }
-    for (size_t i = 0; i < nm; i++) {
-        if (names_value(KV_MODE_NAMES, mv[i]) < 0) {
-            char expected[64];
-            fprintf(stderr, "kvbench compare: --modes: expected %s, got '%s'\n",
-                    enums_sentence(KV_MODE_NAMES, expected, sizeof expected), mv[i]);
-            cmd_free_list(mv, nm);
-            run_flags_release(&cc.run);
-            opts_free(opts);
-            return EXIT_USAGE;
-        }
-    }
-    if (nm == 0) {
-        fprintf(stderr, "kvbench compare: --modes: expected at least one mode\n");
-        cmd_free_list(mv, nm);
-        run_flags_release(&cc.run);
-        opts_free(opts);
-        return EXIT_USAGE;
-    }
-    char default_id[64];
-    if (!compare_id) {
-        char ts[17];
-        clock_compact_utc(clock_wall_ns(), ts);
-        snprintf(default_id, sizeof default_id, "compare_%s", ts);
-        compare_id = default_id;
-    }
-    if (strchr(compare_id, '/') || strstr(compare_id, "..") || !*compare_id) {
-        fprintf(stderr, "kvbench compare: --compare-id must not be empty or contain '/' or '..'\n");
-        cmd_free_list(mv, nm);
-        run_flags_release(&cc.run);
-        opts_free(opts);
-        return EXIT_USAGE;
-    }
+    char **mv = NULL, default_id[64];
+    size_t nm = 0;
+    struct expect_gain *gains = NULL;
+    rc = modes_config(&co, &mv, &nm);
+    if (rc < 0)
+        rc = compare_id_config(&co, default_id, sizeof default_id);
+    if (rc >= 0)
+        goto done;
     cmd_catch_signals();
-    struct restart_ctx rctx = {restart_cmd, restart_timeout};
+    struct restart_ctx rctx;
     cc.modes = (const char *const *)mv;
     cc.n_modes = nm;
-    cc.compare_id = compare_id;
-    cc.restart = restart_cmd ? user_restart : NULL;
-    cc.restart_user = &rctx;
-    cc.restart_sets_mode =
-        restart_cmd && (strstr(restart_cmd, "{mode}") || strstr(restart_cmd, "BENCH_KV_MODE"));
-    cc.skip_ready = skip_ready;
-    cc.ready = (struct ready_opts){.base_url = cc.run.base_url,
-                                   .api_key = cc.run.api_key,
-                                   .timeout_s = ready_timeout,
-                                   .interval_s = ready_interval,
-                                   .consecutive = (int)ready_consecutive,
-                                   .require_endpoints = require_endpoints,
-                                   .stop = &cmd_interrupted};
-    cc.event = compare_event;
-    cc.interrupted = &cmd_interrupted;
-    cc.repeats = (size_t)repeats;
-    struct expect_gain *gains = calloc(expect_specs.n ? expect_specs.n : 1, sizeof *gains);
-    for (size_t k = 0; gains && k < expect_specs.n; k++)
-        if (verdict_parse_expect_gain(expect_specs.items[k], &gains[k], err) < 0) {
-            fprintf(stderr, "kvbench compare: %s\n", err);
-            free(gains);
-            cmd_free_list(mv, nm);
-            run_flags_release(&cc.run);
-            opts_free(opts);
-            return EXIT_USAGE;
-        }
-    if (expect_specs.n && nm < 2) {
-        fprintf(stderr, "kvbench compare: --expect-gain needs two modes\n");
-        free(gains);
-        cmd_free_list(mv, nm);
-        run_flags_release(&cc.run);
-        opts_free(opts);
-        return EXIT_USAGE;
-    }
+    compare_setup(&co, &rctx, &cc);
+    rc = gains_config(&co, nm, &gains);
+    if (rc >= 0)
+        goto done;
     cc.expect = gains;
-    cc.n_expect = gains ? expect_specs.n : 0;
+    cc.n_expect = co.expect_specs.n;
     struct compare_outcome out;
-    rc = compare_run(&cc, &out, err);
-    free(gains);
-    if (rc < 0) {
+    if (compare_run(&cc, &out, err) < 0) {
         fprintf(stderr, "kvbench compare: %s\n", err);
         rc = out.dir[0] && strstr(err, "already exists") ? EXIT_USAGE : 1;
     } else {
-        size_t nr = nm * (size_t)repeats;
-        char **ids = malloc(nr * sizeof *ids);
-        for (size_t k = 0; ids && k < nr; k++) {
-            char label[80];
-            compare_label((const char *const *)mv, nm, k % nm, label, sizeof label);
-            ids[k] = malloc(256);
-            if (!ids[k])
-                continue;
-            if (repeats > 1)
-                snprintf(ids[k], 256, "%s_%s_r%zu", compare_id, label, k / nm + 1);
-            else
-                snprintf(ids[k], 256, "%s_%s", compare_id, label);
-        }
-        if (ids) {
-            cmd_print_runs_table(cc.run.results_root, ids, nr);
-            cmd_free_list(ids, nr);
-        }
-        bool shown = print_decision(out.dir);
-        printf("comparison: %s/comparison.md (and comparison.json, report.html)\n", out.dir);
-        rc = out.all_valid && shown ? 0 : 1;
+        rc = print_outcome(&co, &cc, &out);
     }
+done:
+    free(gains);
     cmd_free_list(mv, nm);
     run_flags_release(&cc.run);
     opts_free(opts);
