@@ -545,3 +545,48 @@ void opts_help(FILE *out, const char *usage, const char *description, const stru
         fputc('\n', out);
     }
 }
+
+/* Text in a Markdown table cell: '|' escaped, so a choice list does not split the row. */
+static void md_cell(FILE *out, const char *s)
+{
+    for (; s && *s; s++) {
+        if (*s == '|')
+            fputc('\\', out);
+        fputc(*s, out);
+    }
+}
+
+void opts_markdown(FILE *out, const struct opt *opts)
+{
+    fprintf(out, "| flag | default | meaning |\n|---|---|---|\n");
+    for (const struct opt *o = opts; o->name; o++) {
+        fprintf(out, "| `--%s", o->name);
+        if (o->type != OPT_BOOL)
+            fprintf(out, " %s", type_metavar(o));
+        fprintf(out, "` | ");
+        if (o->env)
+            fprintf(out, "`$%s`%s", o->env, o->def && o->type != OPT_BOOL ? ", else " : "");
+        if (o->type == OPT_BOOL && !o->env)
+            fprintf(out, "off");
+        else if (o->def && o->type != OPT_BOOL) {
+            fputc('`', out);
+            md_cell(out, o->def);
+            fputc('`', out);
+        }
+        fprintf(out, " | ");
+        md_cell(out, o->help);
+        if (o->type == OPT_ENUM || o->type == OPT_CHOICE) {
+            fprintf(out, ": ");
+            const char *const *c = o->type == OPT_CHOICE ? choices_of(o) : NULL;
+            for (int i = 0;; i++) {
+                const char *name = c ? c[i] : o->names[i].name;
+                if (!name)
+                    break;
+                fprintf(out, "%s`%s`", i ? ", " : "", name);
+            }
+        }
+        if (o->type == OPT_LIST)
+            fprintf(out, " (repeatable)");
+        fprintf(out, " |\n");
+    }
+}

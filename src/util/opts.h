@@ -118,6 +118,9 @@ void opts_set_default(struct opt *opts, const void *dest, const char *def);
 void opts_free(struct opt *opts);
 /* Print "Usage: ...", the description and one line per option with its default. */
 void opts_help(FILE *out, const char *usage, const char *description, const struct opt *opts);
+/* One Markdown table row per option ("| `--name METAVAR` | default | help [choices] |") under a
+ * header, from the same rows as opts_help: the docs' flag tables are this output. */
+void opts_markdown(FILE *out, const struct opt *opts);
 /* Parse a duration ("250ms", "2s", "1.5", "3m", "1h") to seconds. Returns 0 or -1. */
 int opts_parse_duration(const char *s, double *seconds);
 
