@@ -78,7 +78,7 @@ static int engine_start(struct demo *d, const char *mode, char *err)
                     "--speedup",
                     speed,
                     "--log-level",
-                    "WARNING",
+                    (char *)names_name(LOG_LEVEL_NAMES, LOG_WARNING),
                     NULL};
     if (proc_spawn(argv, d->log, NULL, &d->engine, err) < 0)
         return -1;
