@@ -7,10 +7,14 @@
  * reads (.off, written with OPT_AT so that the field's C type is checked against the row's
  * type), resolved by opts_bind. "Was this flag given?" is asked by the value's address
  * (opts_given), never by a name spelled again. Enumerations parse once, here, to the int of a
- * struct name_entry table (util/names.h). Defaults are given as text and go through the same parser
- * as user input, so the default printed by --help is exactly the default applied; an option
- * without a default is set to NULL / 0 / false before parsing. An option may
- * take its default from an environment variable (opt.env) when that variable is set and non-empty.
+ * struct name_entry table (util/names.h); OPT_CHOICE keeps a name (const char *) for lists that a
+ * catalogue owns and looks up itself (engines, personalities, scenarios). The same rows print
+ * --help (opts_help) and the docs' tables (opts_markdown).
+ *
+ * Defaults are given as text and go through the same parser as user input, so the default
+ * printed by --help is exactly the default applied; an option without a default is set to
+ * NULL / 0 / false (an OPT_ENUM to -1) before parsing. An option may take its default from an
+ * environment variable (opt.env) when that variable is set and non-empty.
  *
  * Accepted forms: `--name value`, `--name=value`, booleans as `--name`, `--name=true|false`,
  * `--no-name`; `--` ends options; `-h`/`--help` asks for help. Repeated plain options: the last
