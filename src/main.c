@@ -1,7 +1,7 @@
 /*
  * main.c - `kvbench`: git-style subcommands.
  *
- * The table in cmd/table.c maps each subcommand to its cmd_<name>() entry point; main only
+ * The table in cmd/cmd.c (CMD_TABLE) maps each subcommand to its cmd_<name>() entry point; main only
  * handles the global forms (--help, --version, help CMD) and dispatch.
  */
 #include "cmd/cmd.h"

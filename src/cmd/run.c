@@ -33,7 +33,7 @@ int cmd_run(int argc, char **argv)
     struct opt opts[RUN_FLAGS_MAX + 1];
     memset(opts, 0, sizeof opts);
     size_t n = 0;
-    run_flags_add(&f, opts, &n, NULL);
+    run_flags_add(&f, opts, &n, RUN_FLAGS_MAX, NULL);
     int rc = cmd_parse("run", USAGE, DESCRIPTION, opts, argc, argv, NULL);
     if (rc >= 0) {
         opts_free(opts);

@@ -1,6 +1,15 @@
 /*
- * runflags.c - the flag table of `kvbench run`. Names and defaults are those of the runbook's
- * `python3 -m bench.run_bench`, so every runbook command works with that prefix replaced.
+ * runflags.c - the flag rows of `kvbench run`, and how parsed flags become a run configuration.
+ * Names and defaults are those of the runbook's `python3 -m bench.run_bench`, so every runbook
+ * command works with that prefix replaced.
+ *
+ * RUN_FLAG_ROWS is data: one row per flag, its value at an offset into struct run_flags (the
+ * OPT_AT_* macros check the field's type against the row's). run, compare, matrix and demo bind
+ * the rows to their own struct run_flags (opts_bind), so the parser, --help, the docs' tables and
+ * config.json `args` all read the same rows. run_flags_config derives the run's struct
+ * run_config in parts a reader would name: the requests, what is recorded, the load shape, the
+ * tiers, multi_turn, trace, and the tokenizer; each asks "was this flag given?" by the field's
+ * address, never by the flag's name.
  */
 #include "cmd/runflags.h"
 
@@ -9,6 +18,7 @@
 #include "scenario/trace.h"
 
 #include "cmd/cmd.h"
+#include "cmd/enums.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/json.h"
@@ -20,577 +30,470 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const SETS[] = {"short", "long", "mixed", NULL};
-static const char *const REUSE_SETS[] = {"short", "long", NULL};
-static const char *const KV_MODES[] = {"off", "cpu_only", "cpu_disk", NULL};
-static const char *const LEVELS[] = {"DEBUG", "INFO", "WARNING", "ERROR", NULL};
-static const char *const TEMPLATES[] = {"llama3", "none", NULL};
-static const char *const TRANSPORTS[] = {"auto", "native", "libcurl", NULL};
-static const char *const PRESSURES[] = {"fixed", "auto", NULL};
-static const char *const PRESETS[] = {"lmbench-long", "lmbench-short", NULL};
-
-/* multi_turn's presets (docs/WORKLOADS.md): users, rounds, system, history, answer, user QPS */
+/* multi_turn's presets (docs/WORKLOADS.md), in MT_PRESET_NAMES' order: users, rounds, system,
+ * history, answer, user QPS */
 static const struct mt_preset {
-    const char *name;
     long long users, rounds, system, history, answer;
     double user_qps;
 } MT_PRESETS[] = {
-    /* LMBenchmark's long-input workload at its lowest QPS (0.5 over 15 users) */
-    {"lmbench-long", 15, 20, 1000, 20000, 100, 0.5 / 15},
-    /* a short conversation: about 20 s on the embedded engine's default profile */
-    {"lmbench-short", 6, 4, 256, 1024, 32, 0},
+    /* lmbench-long: LMBenchmark's long-input workload at its lowest QPS (0.5 over 15 users) */
+    {15, 20, 1000, 20000, 100, 0.5 / 15},
+    /* lmbench-short: a short conversation, about 20 s on the embedded engine's default profile */
+    {6, 4, 256, 1024, 32, 0},
 };
-static const char *const MT_FLAGS[] = {
-    "users",  "rounds", "system-prompt-tokens", "history-tokens", "answer-tokens", "user-qps",
-    "preset", NULL};
+static const struct name_entry MT_PRESET_NAMES[] = {
+    {"lmbench-long", 0}, {"lmbench-short", 1}, {NULL, 0}};
 
 #define BIG 1e12
+#define RF  struct run_flags
 
-void run_flags_add(struct run_flags *f, struct opt *opts, size_t *n, const char *const *skip)
+const struct opt RUN_FLAG_ROWS[] = {
+    CMD_OPT_BASE_URL(OPT_AT(RF, base_url, const char *)),
+    {.name = "model-id",
+     OPT_AT_STR(RF, model_id),
+     .def = "auto",
+     .metavar = "ID",
+     .help = "model to request; auto = first id of /v1/models, polled"},
+    {.name = "model-resolve-timeout-s",
+     OPT_AT_DURATION(RF, model_resolve_timeout_s),
+     .def = "180",
+     .help = "how long to poll for auto"},
+    {.name = "model-resolve-poll-s",
+     OPT_AT_DURATION(RF, model_resolve_poll_s),
+     .def = "2",
+     .min = 0.01,
+     .max = 3600,
+     .help = "poll interval for auto"},
+    {.name = "scenario",
+     OPT_AT_CHOICE(RF, scenario),
+     .choices_fn = scenario_names,
+     .def = "standard",
+     .help = "phases to run"},
+    {.name = "prompt-set",
+     OPT_AT_ENUM(RF, prompt_set, PROMPT_SET_NAMES),
+     .def = "short",
+     .help = "prompt lengths (standard)"},
+    {.name = "short-range",
+     OPT_AT_RANGE(RF, short_range),
+     .def = "512:2048",
+     .min = 1,
+     .max = 10000000,
+     .help = "token targets of short prompts"},
+    {.name = "long-range",
+     OPT_AT_RANGE(RF, long_range),
+     .def = "8192:32768",
+     .min = 1,
+     .max = 10000000,
+     .help = "token targets of long prompts"},
+    {.name = "requests",
+     OPT_AT_INT(RF, requests),
+     .def = "64",
+     .min = 1,
+     .max = 10000000,
+     .help = "measured requests (standard)"},
+    {.name = "warmup",
+     OPT_AT_INT(RF, warmup),
+     .def = "8",
+     .min = 0,
+     .max = 10000000,
+     .help = "warmup requests (not in the overall summary)"},
+    {.name = "concurrency",
+     OPT_AT_INT(RF, concurrency),
+     .def = "1",
+     .min = 1,
+     .max = 100000,
+     .help = "requests in flight at once (closed loop)"},
+    {.name = "max-tokens",
+     OPT_AT_INT(RF, max_tokens),
+     .def = "256",
+     .min = 1,
+     .max = 10000000,
+     .help = "max_tokens sent"},
+    {.name = "temperature",
+     OPT_AT_FLOAT(RF, temperature),
+     .def = "0.7",
+     .min = 0,
+     .max = 2,
+     .help = "temperature sent"},
+    {.name = "top-p",
+     OPT_AT_FLOAT(RF, top_p),
+     .def = "1.0",
+     .min = 0,
+     .max = 1,
+     .help = "top_p sent"},
+    {.name = "stop",
+     OPT_AT_LIST(RF, stop),
+     .def = "<|eot_id|>",
+     .metavar = "TEXT",
+     .help = "stop string sent"},
+    {.name = "stream", OPT_AT_BOOL(RF, stream), .help = "stream (SSE); needed for TTFT and ITL"},
+    {.name = "timeout-s",
+     OPT_AT_DURATION(RF, timeout_s),
+     .def = "600",
+     .min = 0.001,
+     .max = 1e7,
+     .help = "per-request timeout"},
+    {.name = "max-response-bytes",
+     OPT_AT_INT(RF, max_response_bytes),
+     .def = "67108864",
+     .min = 1024,
+     .max = 1e12,
+     .help = "bound on one response (an SSE stream or a body): past it the request is "
+             "recorded as response_too_large and its memory freed"},
+    {.name = "max-error-rate",
+     OPT_AT_FLOAT(RF, max_error_rate),
+     .def = "0.05",
+     .min = 0,
+     .max = 1,
+     .help = "a measured phase whose failed share of requests is above this makes the run "
+             "invalid (error_rate_exceeded); 0 allows none"},
+    {.name = "unreachable-timeout-s",
+     OPT_AT_DURATION(RF, unreachable_timeout_s),
+     .def = "10",
+     .min = 0.1,
+     .max = 1e6,
+     .help = "a server that stops answering (requests refused or cut off in a row) is probed "
+             "with back-off; after this long away the phase ends (server_unreachable)"},
+    {.name = "seed",
+     OPT_AT_INT(RF, seed),
+     .def = "1337",
+     .min = 0,
+     .max = 9007199254740991.0,
+     .help = "prompt synthesis seed"},
+    {.name = "request-seed",
+     OPT_AT_STR(RF, request_seed),
+     .def = "none",
+     .metavar = "N",
+     .help = "seed sent in each request body (none: not sent)"},
+    {.name = "tokenizer",
+     OPT_AT_STR(RF, tokenizer),
+     .def = "auto",
+     .metavar = "SPEC",
+     .help = "token counter: heuristic, auto, PATH (a tokenizer.json) or server (the "
+             "server's /tokenize: vLLM, SGLang, llama.cpp)"},
+    CMD_OPT_RESULTS_ROOT(OPT_AT(RF, results_root, const char *), "where run directories go"),
+    {.name = "run-id",
+     OPT_AT_STR(RF, run_id),
+     .metavar = "ID",
+     .help = "run directory name (default: UTC YYYYMMDDTHHMMSSZ)"},
+    {.name = "store-responses",
+     OPT_AT_BOOL(RF, store_responses),
+     .help = "write each response text under responses/"},
+    {.name = "eviction-a-requests",
+     OPT_AT_INT(RF, evict_a),
+     .def = "32",
+     .min = 1,
+     .max = 10000000,
+     .help = "set A size (eviction_replay)"},
+    {.name = "eviction-b-requests",
+     OPT_AT_INT(RF, evict_b),
+     .def = "64",
+     .min = 1,
+     .max = 10000000,
+     .help = "set B size (eviction_replay)"},
+    {.name = "pressure",
+     OPT_AT_ENUM(RF, pressure, PRESSURE_NAMES),
+     .def = "fixed",
+     .help = "eviction_replay set B: fixed (--eviction-b-requests) or auto (sized from the "
+             "tiers' capacities so that set A leaves device and host memory and stays on "
+             "disk; docs/RUN.md)"},
+    {.name = "tier-blocks",
+     OPT_AT_STR(RF, tier_blocks),
+     .metavar = "D,H,S",
+     .help = "--pressure auto and multi_turn: device, host and disk tier capacities in KV "
+             "blocks (0: tier off; default: read from the engine's metrics)"},
+    {.name = "kv-block-tokens",
+     OPT_AT_INT(RF, kv_block_tokens),
+     .min = 1,
+     .max = 1000000,
+     .help = "--pressure auto and multi_turn: tokens per KV block (default: read from the "
+             "engine)"},
+    {.name = "eviction-a-concurrency",
+     OPT_AT_INT(RF, evict_a_conc),
+     .min = 1,
+     .max = 100000,
+     .help = "warm_A/replay_A concurrency (default: --concurrency)"},
+    {.name = "eviction-b-concurrency",
+     OPT_AT_INT(RF, evict_b_conc),
+     .min = 1,
+     .max = 100000,
+     .help = "pressure_B concurrency (default: max(A concurrency, 2 x --concurrency))"},
+    {.name = "users",
+     OPT_AT_INT(RF, users),
+     .def = "10",
+     .min = 1,
+     .max = 10000,
+     .help = "multi_turn: users, each holding one conversation"},
+    {.name = "rounds",
+     OPT_AT_INT(RF, rounds),
+     .def = "5",
+     .min = 1,
+     .max = 1000,
+     .help = "multi_turn: rounds per user (one phase each: round_1 .. round_R)"},
+    {.name = "system-prompt-tokens",
+     OPT_AT_INT(RF, system_prompt_tokens),
+     .def = "1000",
+     .min = 0,
+     .max = 10000000,
+     .help = "multi_turn: the system prompt every user shares"},
+    {.name = "history-tokens",
+     OPT_AT_INT(RF, history_tokens),
+     .def = "2000",
+     .min = 0,
+     .max = 10000000,
+     .help = "multi_turn: each user's own history, sent in round 1 and kept after"},
+    {.name = "answer-tokens",
+     OPT_AT_INT(RF, answer_tokens),
+     .def = "100",
+     .min = 1,
+     .max = 1000000,
+     .help = "multi_turn: max_tokens of each answer (the answers join the history)"},
+    {.name = "user-qps",
+     OPT_AT_FLOAT(RF, user_qps),
+     .def = "0",
+     .min = 0,
+     .max = 1e6,
+     .help = "multi_turn: rounds per second per user (a user's next round waits for its "
+             "answer and 1/Q s; users spread over it); 0: each round as soon as the last "
+             "answers are in"},
+    {.name = "preset",
+     OPT_AT_ENUM(RF, preset, MT_PRESET_NAMES),
+     .help = "multi_turn sizes: lmbench-long (15 users x 20 rounds, 1,000 + 20,000 tokens, "
+             "100-token answers) or lmbench-short (about 20 s on kvbench serve); flags given "
+             "win"},
+    {.name = "trace",
+     OPT_AT_STR(RF, trace),
+     .metavar = "FILE",
+     .help = "trace: a Mooncake trace, one JSON object per line (timestamp ms, "
+             "input_length, output_length, hash_ids)"},
+    {.name = "trace-block-tokens",
+     OPT_AT_INT(RF, trace_block_tokens),
+     .def = "512",
+     .min = 1,
+     .max = 1000000,
+     .help = "trace: tokens per hash id (Mooncake's traces use 512)"},
+    {.name = "trace-max-wait-s",
+     OPT_AT_DURATION(RF, trace_max_wait_s),
+     .def = "3600",
+     .min = 0.001,
+     .max = 1e9,
+     .help = "refuse a trace whose replay would wait longer than this for a request (its "
+             "time from the first request / --trace-speedup): a timestamp of 1e15 ms is an "
+             "error with its FILE:LINE, not a wait forever"},
+    {.name = "trace-speedup",
+     OPT_AT_FLOAT(RF, trace_speedup),
+     .def = "1",
+     .min = 0,
+     .max = 1e6,
+     .help = "trace: replay at X times the trace's speed; 0: as fast as --concurrency "
+             "allows"},
+    {.name = "trace-window-s",
+     OPT_AT_DURATION(RF, trace_window_s),
+     .def = "60",
+     .min = 0.001,
+     .max = 1e9,
+     .help = "trace: trace time per phase (window_<k>), where reuse is reported"},
+    {.name = "reuse-repeat-count",
+     OPT_AT_INT(RF, reuse_repeat),
+     .def = "3",
+     .min = 2,
+     .max = 3,
+     .help = "repeats (reuse_verify)"},
+    {.name = "reuse-prompt-set",
+     OPT_AT_ENUM(RF, reuse_prompt_set, REUSE_PROMPT_SET_NAMES),
+     .def = "short",
+     .help = "prompt length (reuse_verify)"},
+    {.name = "kv-mode",
+     OPT_AT_ENUM(RF, kv_mode, KV_MODE_NAMES),
+     .def = "cpu_disk",
+     .help = "recorded KV mode"},
+    {.name = "kv-cpu-cache-gb",
+     OPT_AT_FLOAT(RF, cpu_cache_gb),
+     .def = "8",
+     .min = 0,
+     .max = BIG,
+     .help = "recorded host cache size"},
+    {.name = "kv-disk-cache-gb",
+     OPT_AT_FLOAT(RF, disk_cache_gb),
+     .def = "32",
+     .min = 0,
+     .max = BIG,
+     .help = "recorded disk cache size"},
+    {.name = "variant-tag",
+     OPT_AT_LIST(RF, variant_tags),
+     .metavar = "TAG",
+     .help = "free tag carried into artifacts"},
+    {.name = "diagnostic-disable-partial-reuse",
+     OPT_AT_BOOL(RF, diag_partial),
+     .help = "recorded diagnostic toggle"},
+    {.name = "diagnostic-disable-block-reuse",
+     OPT_AT_BOOL(RF, diag_block),
+     .help = "recorded diagnostic toggle"},
+    {.name = "diagnostic-disable-disk-offload-filter",
+     OPT_AT_BOOL(RF, diag_filter),
+     .help = "recorded diagnostic toggle"},
+    {.name = "engine-max-input-tokens",
+     OPT_AT_INT(RF, engine_max_input),
+     .def = "8192",
+     .min = 1,
+     .max = 100000000,
+     .help = "the engine's input limit"},
+    {.name = "input-token-safety-margin",
+     OPT_AT_INT(RF, safety_margin),
+     .def = "256",
+     .min = 0,
+     .max = 100000000,
+     .help = "preflight ceiling = max input - max tokens - margin"},
+    {.name = "phase-io-device",
+     OPT_AT_STR(RF, phase_io_device),
+     .def = "auto",
+     .metavar = "DEV",
+     .help = "block device for phase I/O deltas (auto or e.g. nvme0n1)"},
+    {.name = "iostat-device",
+     OPT_AT_STR(RF, iostat_device),
+     .def = "auto",
+     .metavar = "DEV",
+     .help = "block device sampled by --collect-telemetry"},
+    {.name = "collect-telemetry",
+     OPT_AT_BOOL(RF, collect_telemetry),
+     .help = "run the telemetry collectors (disk, processes, GPU, metrics, cache dir)"},
+    {.name = "telemetry-interval-s",
+     OPT_AT_DURATION(RF, telemetry_interval_s),
+     .def = "1",
+     .min = 0.01,
+     .max = 3600,
+     .help = "telemetry sampling period"},
+    {.name = "telemetry-pid",
+     OPT_AT_STR(RF, telemetry_pid),
+     .def = "ALL",
+     .metavar = "SPEC",
+     .help = "processes to sample: ALL, PIDs (1,2) or a name pattern"},
+    {.name = "kvbm-cache-dir",
+     OPT_AT_STR(RF, kvbm_cache_dir),
+     .def = "/mnt/nvme/kvbm",
+     .metavar = "DIR",
+     .help = "disk tier directory"},
+    {.name = "container-name",
+     OPT_AT_STR(RF, container_name),
+     .def = "dyn",
+     .metavar = "NAME",
+     .help = "container whose logs are collected (with docker)"},
+    {.name = "kvbm-metrics-url",
+     OPT_AT_STR(RF, kvbm_metrics_url),
+     .def = "http://127.0.0.1:6880/metrics",
+     .metavar = "URL",
+     .help = "Prometheus endpoint of the KV manager"},
+    {.name = "kvbm-metrics-timeout-s",
+     OPT_AT_DURATION(RF, kvbm_metrics_timeout_s),
+     .def = "3",
+     .min = 0.01,
+     .max = 3600,
+     .help = "timeout of each metrics scrape"},
+    {.name = "allow-missing-kvbm-metrics",
+     OPT_AT_BOOL(RF, allow_missing),
+     .help = "do not invalidate a run whose metrics endpoint is down"},
+    {.name = "report-filename",
+     OPT_AT_STR(RF, report_filename),
+     .def = "report.md",
+     .metavar = "NAME",
+     .help = "report file name"},
+    CMD_OPT_LOG_LEVEL(OPT_AT(RF, log_level, int), "INFO", "log verbosity"),
+    {.name = "prompt-salt",
+     OPT_AT_STR(RF, prompt_salt),
+     .def = "run",
+     .metavar = "SALT",
+     .help = "run = the run id, none = no salt, else the text itself"},
+    CMD_OPT_API_KEY(OPT_AT(RF, api_key, const char *)),
+    {.name = "prompt-template",
+     OPT_AT_ENUM(RF, prompt_template, PROMPT_TEMPLATE_NAMES),
+     .def = "llama3",
+     .help = "wrap prompts in the Llama 3 template"},
+    {.name = "add-bos",
+     OPT_AT_CHOICE(RF, add_bos),
+     .choices = TOKSERVER_BOS_MODES,
+     .def = "auto",
+     .help = "put <|begin_of_text|> in the template: auto asks the server whether it adds "
+             "its own BOS (one probe), so a prompt never carries two"},
+    {.name = "threads",
+     OPT_AT_STR(RF, threads),
+     .def = "auto",
+     .metavar = "N",
+     .help = "load-generator threads; auto = one per 32 streams, at most one per CPU"},
+    {.name = "transport",
+     OPT_AT_ENUM(RF, transport, TRANSPORT_NAMES),
+     .def = "auto",
+     .help = "HTTP client of the load path: native (sockets + libhttp-parser) for http://, "
+             "libcurl for https://; auto picks by the URL"},
+    {.name = "no-progress",
+     OPT_AT_BOOL(RF, no_progress),
+     .help = "no live progress line (it is off anyway when stderr is not a terminal)"},
+    {.name = "request-rate",
+     OPT_AT_STR(RF, request_rate),
+     .def = "0",
+     .metavar = "R",
+     .help = "open loop: requests per second (inf = all at once); 0 = closed loop"},
+    {.name = "arrival",
+     OPT_AT_ENUM(RF, arrival, ARRIVAL_TABLE),
+     .def = "poisson",
+     .help = "open loop: gaps between requests"},
+    {.name = "burstiness",
+     OPT_AT_FLOAT(RF, burstiness),
+     .def = "1",
+     .min = 0.01,
+     .max = 1000,
+     .help = "gamma shape: < 1 burstier than poisson, > 1 more regular"},
+    {.name = "ramp-up-s",
+     OPT_AT_DURATION(RF, ramp_up_s),
+     .def = "0",
+     .min = 0,
+     .max = 86400,
+     .help = "open loop: the rate rises linearly from 0 over this long"},
+    {.name = "max-concurrency",
+     OPT_AT_INT(RF, max_concurrency),
+     .def = "0",
+     .min = 0,
+     .max = 100000,
+     .help = "open loop: at most this many in flight (0 = no cap)"},
+    {.name = "duration-s",
+     OPT_AT_DURATION(RF, duration_s),
+     .def = "0",
+     .min = 0,
+     .max = 31 * 86400.0,
+     .help = "run the main phase this long instead of --requests (prompts cycle)"},
+    {.name = "slo",
+     OPT_AT_LIST(RF, slo),
+     .metavar = "K=MS,...",
+     .help = "goodput: objectives every request must meet, e.g. ttft_ms=2000,itl_ms=50,"
+             "latency_ms=30000 (any of ttft_ms, itl_ms, tpot_ms, latency_ms; vLLM's "
+             "ttft:2000 tpot:50 e2el:30000 too); per phase attainment and goodput "
+             "(docs/GOODPUT.md)"},
+    {.name = "engine",
+     OPT_AT_CHOICE(RF, engine),
+     .choices = ENGINE_NAMES,
+     .def = "auto",
+     .help = "engine profile: which metrics to read and how (docs/ENGINES.md); auto decides "
+             "from /v1/models, /health and /metrics and records the evidence"},
+    {0},
+};
+
+void run_flags_add(struct run_flags *f, struct opt *opts, size_t *n, size_t cap,
+                   const void *const *skip)
 {
-    const struct opt table[] = {
-        CMD_OPT_BASE_URL(&f->base_url),
-        {.name = "model-id",
-         .type = OPT_STR,
-         .dest = &f->model_id,
-         .def = "auto",
-         .metavar = "ID",
-         .help = "model to request; auto = first id of /v1/models, polled"},
-        {.name = "model-resolve-timeout-s",
-         .type = OPT_DURATION,
-         .dest = &f->model_resolve_timeout_s,
-         .def = "180",
-         .help = "how long to poll for auto"},
-        {.name = "model-resolve-poll-s",
-         .type = OPT_DURATION,
-         .dest = &f->model_resolve_poll_s,
-         .def = "2",
-         .min = 0.01,
-         .max = 3600,
-         .help = "poll interval for auto"},
-        {.name = "scenario",
-         .type = OPT_ENUM,
-         .dest = &f->scenario,
-         .def = "standard",
-         .choices = scenario_names(),
-         .help = "phases to run"},
-        {.name = "prompt-set",
-         .type = OPT_ENUM,
-         .dest = &f->prompt_set,
-         .def = "short",
-         .choices = SETS,
-         .help = "prompt lengths (standard)"},
-        {.name = "short-range",
-         .type = OPT_RANGE,
-         .dest = &f->short_range,
-         .def = "512:2048",
-         .min = 1,
-         .max = 10000000,
-         .help = "token targets of short prompts"},
-        {.name = "long-range",
-         .type = OPT_RANGE,
-         .dest = &f->long_range,
-         .def = "8192:32768",
-         .min = 1,
-         .max = 10000000,
-         .help = "token targets of long prompts"},
-        {.name = "requests",
-         .type = OPT_INT,
-         .dest = &f->requests,
-         .def = "64",
-         .min = 1,
-         .max = 10000000,
-         .help = "measured requests (standard)"},
-        {.name = "warmup",
-         .type = OPT_INT,
-         .dest = &f->warmup,
-         .def = "8",
-         .min = 0,
-         .max = 10000000,
-         .help = "warmup requests (not in the overall summary)"},
-        {.name = "concurrency",
-         .type = OPT_INT,
-         .dest = &f->concurrency,
-         .def = "1",
-         .min = 1,
-         .max = 100000,
-         .help = "requests in flight at once (closed loop)"},
-        {.name = "max-tokens",
-         .type = OPT_INT,
-         .dest = &f->max_tokens,
-         .def = "256",
-         .min = 1,
-         .max = 10000000,
-         .help = "max_tokens sent"},
-        {.name = "temperature",
-         .type = OPT_FLOAT,
-         .dest = &f->temperature,
-         .def = "0.7",
-         .min = 0,
-         .max = 2,
-         .help = "temperature sent"},
-        {.name = "top-p",
-         .type = OPT_FLOAT,
-         .dest = &f->top_p,
-         .def = "1.0",
-         .min = 0,
-         .max = 1,
-         .help = "top_p sent"},
-        {.name = "stop",
-         .type = OPT_LIST,
-         .dest = &f->stop,
-         .def = "<|eot_id|>",
-         .metavar = "TEXT",
-         .help = "stop string sent"},
-        {.name = "stream",
-         .type = OPT_BOOL,
-         .dest = &f->stream,
-         .help = "stream (SSE); needed for TTFT and ITL"},
-        {.name = "timeout-s",
-         .type = OPT_DURATION,
-         .dest = &f->timeout_s,
-         .def = "600",
-         .min = 0.001,
-         .max = 1e7,
-         .help = "per-request timeout"},
-        {.name = "max-response-bytes",
-         .type = OPT_INT,
-         .dest = &f->max_response_bytes,
-         .def = "67108864",
-         .min = 1024,
-         .max = 1e12,
-         .help = "bound on one response (an SSE stream or a body): past it the request is "
-                 "recorded as response_too_large and its memory freed"},
-        {.name = "max-error-rate",
-         .type = OPT_FLOAT,
-         .dest = &f->max_error_rate,
-         .def = "0.05",
-         .min = 0,
-         .max = 1,
-         .help = "a measured phase whose failed share of requests is above this makes the run "
-                 "invalid (error_rate_exceeded); 0 allows none"},
-        {.name = "unreachable-timeout-s",
-         .type = OPT_DURATION,
-         .dest = &f->unreachable_timeout_s,
-         .def = "10",
-         .min = 0.1,
-         .max = 1e6,
-         .help = "a server that stops answering (requests refused or cut off in a row) is probed "
-                 "with back-off; after this long away the phase ends (server_unreachable)"},
-        {.name = "seed",
-         .type = OPT_INT,
-         .dest = &f->seed,
-         .def = "1337",
-         .min = 0,
-         .max = 9007199254740991.0,
-         .help = "prompt synthesis seed"},
-        {.name = "request-seed",
-         .type = OPT_STR,
-         .dest = &f->request_seed,
-         .def = "none",
-         .metavar = "N",
-         .help = "seed sent in each request body (none: not sent)"},
-        {.name = "tokenizer",
-         .type = OPT_STR,
-         .dest = &f->tokenizer,
-         .def = "auto",
-         .metavar = "SPEC",
-         .help = "token counter: heuristic, auto, PATH (a tokenizer.json) or server (the "
-                 "server's /tokenize: vLLM, SGLang, llama.cpp)"},
-        {.name = "results-root",
-         .type = OPT_STR,
-         .dest = &f->results_root,
-         .def = "bench/results",
-         .metavar = "DIR",
-         .help = "where run directories go"},
-        {.name = "run-id",
-         .type = OPT_STR,
-         .dest = &f->run_id,
-         .metavar = "ID",
-         .help = "run directory name (default: UTC YYYYMMDDTHHMMSSZ)"},
-        {.name = "store-responses",
-         .type = OPT_BOOL,
-         .dest = &f->store_responses,
-         .help = "write each response text under responses/"},
-        {.name = "eviction-a-requests",
-         .type = OPT_INT,
-         .dest = &f->evict_a,
-         .def = "32",
-         .min = 1,
-         .max = 10000000,
-         .help = "set A size (eviction_replay)"},
-        {.name = "eviction-b-requests",
-         .type = OPT_INT,
-         .dest = &f->evict_b,
-         .def = "64",
-         .min = 1,
-         .max = 10000000,
-         .help = "set B size (eviction_replay)"},
-        {.name = "pressure",
-         .type = OPT_ENUM,
-         .dest = &f->pressure,
-         .def = "fixed",
-         .choices = PRESSURES,
-         .help = "eviction_replay set B: fixed (--eviction-b-requests) or auto (sized from the "
-                 "tiers' capacities so that set A leaves device and host memory and stays on "
-                 "disk; docs/RUN.md)"},
-        {.name = "tier-blocks",
-         .type = OPT_STR,
-         .dest = &f->tier_blocks,
-         .metavar = "D,H,S",
-         .help = "--pressure auto and multi_turn: device, host and disk tier capacities in KV "
-                 "blocks (0: tier off; default: read from the engine's metrics)"},
-        {.name = "kv-block-tokens",
-         .type = OPT_INT,
-         .dest = &f->kv_block_tokens,
-         .min = 1,
-         .max = 1000000,
-         .help = "--pressure auto and multi_turn: tokens per KV block (default: read from the "
-                 "engine)"},
-        {.name = "eviction-a-concurrency",
-         .type = OPT_INT,
-         .dest = &f->evict_a_conc,
-         .min = 1,
-         .max = 100000,
-         .help = "warm_A/replay_A concurrency (default: --concurrency)"},
-        {.name = "eviction-b-concurrency",
-         .type = OPT_INT,
-         .dest = &f->evict_b_conc,
-         .min = 1,
-         .max = 100000,
-         .help = "pressure_B concurrency (default: max(A concurrency, 2 x --concurrency))"},
-        {.name = "users",
-         .type = OPT_INT,
-         .dest = &f->users,
-         .def = "10",
-         .min = 1,
-         .max = 10000,
-         .help = "multi_turn: users, each holding one conversation"},
-        {.name = "rounds",
-         .type = OPT_INT,
-         .dest = &f->rounds,
-         .def = "5",
-         .min = 1,
-         .max = 1000,
-         .help = "multi_turn: rounds per user (one phase each: round_1 .. round_R)"},
-        {.name = "system-prompt-tokens",
-         .type = OPT_INT,
-         .dest = &f->system_prompt_tokens,
-         .def = "1000",
-         .min = 0,
-         .max = 10000000,
-         .help = "multi_turn: the system prompt every user shares"},
-        {.name = "history-tokens",
-         .type = OPT_INT,
-         .dest = &f->history_tokens,
-         .def = "2000",
-         .min = 0,
-         .max = 10000000,
-         .help = "multi_turn: each user's own history, sent in round 1 and kept after"},
-        {.name = "answer-tokens",
-         .type = OPT_INT,
-         .dest = &f->answer_tokens,
-         .def = "100",
-         .min = 1,
-         .max = 1000000,
-         .help = "multi_turn: max_tokens of each answer (the answers join the history)"},
-        {.name = "user-qps",
-         .type = OPT_FLOAT,
-         .dest = &f->user_qps,
-         .def = "0",
-         .min = 0,
-         .max = 1e6,
-         .help = "multi_turn: rounds per second per user (a user's next round waits for its "
-                 "answer and 1/Q s; users spread over it); 0: each round as soon as the last "
-                 "answers are in"},
-        {.name = "preset",
-         .type = OPT_ENUM,
-         .dest = &f->preset,
-         .choices = PRESETS,
-         .help = "multi_turn sizes: lmbench-long (15 users x 20 rounds, 1,000 + 20,000 tokens, "
-                 "100-token answers) or lmbench-short (about 20 s on kvbench serve); flags given "
-                 "win"},
-        {.name = "trace",
-         .type = OPT_STR,
-         .dest = &f->trace,
-         .metavar = "FILE",
-         .help = "trace: a Mooncake trace, one JSON object per line (timestamp ms, "
-                 "input_length, output_length, hash_ids)"},
-        {.name = "trace-block-tokens",
-         .type = OPT_INT,
-         .dest = &f->trace_block_tokens,
-         .def = "512",
-         .min = 1,
-         .max = 1000000,
-         .help = "trace: tokens per hash id (Mooncake's traces use 512)"},
-        {.name = "trace-max-wait-s",
-         .type = OPT_DURATION,
-         .dest = &f->trace_max_wait_s,
-         .def = "3600",
-         .min = 0.001,
-         .max = 1e9,
-         .help = "refuse a trace whose replay would wait longer than this for a request (its "
-                 "time from the first request / --trace-speedup): a timestamp of 1e15 ms is an "
-                 "error with its FILE:LINE, not a wait forever"},
-        {.name = "trace-speedup",
-         .type = OPT_FLOAT,
-         .dest = &f->trace_speedup,
-         .def = "1",
-         .min = 0,
-         .max = 1e6,
-         .help = "trace: replay at X times the trace's speed; 0: as fast as --concurrency "
-                 "allows"},
-        {.name = "trace-window-s",
-         .type = OPT_DURATION,
-         .dest = &f->trace_window_s,
-         .def = "60",
-         .min = 0.001,
-         .max = 1e9,
-         .help = "trace: trace time per phase (window_<k>), where reuse is reported"},
-        {.name = "reuse-repeat-count",
-         .type = OPT_INT,
-         .dest = &f->reuse_repeat,
-         .def = "3",
-         .min = 2,
-         .max = 3,
-         .help = "repeats (reuse_verify)"},
-        {.name = "reuse-prompt-set",
-         .type = OPT_ENUM,
-         .dest = &f->reuse_prompt_set,
-         .def = "short",
-         .choices = REUSE_SETS,
-         .help = "prompt length (reuse_verify)"},
-        {.name = "kv-mode",
-         .type = OPT_ENUM,
-         .dest = &f->kv_mode,
-         .def = "cpu_disk",
-         .choices = KV_MODES,
-         .help = "recorded KV mode"},
-        {.name = "kv-cpu-cache-gb",
-         .type = OPT_FLOAT,
-         .dest = &f->cpu_cache_gb,
-         .def = "8",
-         .min = 0,
-         .max = BIG,
-         .help = "recorded host cache size"},
-        {.name = "kv-disk-cache-gb",
-         .type = OPT_FLOAT,
-         .dest = &f->disk_cache_gb,
-         .def = "32",
-         .min = 0,
-         .max = BIG,
-         .help = "recorded disk cache size"},
-        {.name = "variant-tag",
-         .type = OPT_LIST,
-         .dest = &f->variant_tags,
-         .metavar = "TAG",
-         .help = "free tag carried into artifacts"},
-        {.name = "diagnostic-disable-partial-reuse",
-         .type = OPT_BOOL,
-         .dest = &f->diag_partial,
-         .help = "recorded diagnostic toggle"},
-        {.name = "diagnostic-disable-block-reuse",
-         .type = OPT_BOOL,
-         .dest = &f->diag_block,
-         .help = "recorded diagnostic toggle"},
-        {.name = "diagnostic-disable-disk-offload-filter",
-         .type = OPT_BOOL,
-         .dest = &f->diag_filter,
-         .help = "recorded diagnostic toggle"},
-        {.name = "engine-max-input-tokens",
-         .type = OPT_INT,
-         .dest = &f->engine_max_input,
-         .def = "8192",
-         .min = 1,
-         .max = 100000000,
-         .help = "the engine's input limit"},
-        {.name = "input-token-safety-margin",
-         .type = OPT_INT,
-         .dest = &f->safety_margin,
-         .def = "256",
-         .min = 0,
-         .max = 100000000,
-         .help = "preflight ceiling = max input - max tokens - margin"},
-        {.name = "phase-io-device",
-         .type = OPT_STR,
-         .dest = &f->phase_io_device,
-         .def = "auto",
-         .metavar = "DEV",
-         .help = "block device for phase I/O deltas (auto or e.g. nvme0n1)"},
-        {.name = "iostat-device",
-         .type = OPT_STR,
-         .dest = &f->iostat_device,
-         .def = "auto",
-         .metavar = "DEV",
-         .help = "block device sampled by --collect-telemetry"},
-        {.name = "collect-telemetry",
-         .type = OPT_BOOL,
-         .dest = &f->collect_telemetry,
-         .help = "run the telemetry collectors (disk, processes, GPU, metrics, cache dir)"},
-        {.name = "telemetry-interval-s",
-         .type = OPT_DURATION,
-         .dest = &f->telemetry_interval_s,
-         .def = "1",
-         .min = 0.01,
-         .max = 3600,
-         .help = "telemetry sampling period"},
-        {.name = "telemetry-pid",
-         .type = OPT_STR,
-         .dest = &f->telemetry_pid,
-         .def = "ALL",
-         .metavar = "SPEC",
-         .help = "processes to sample: ALL, PIDs (1,2) or a name pattern"},
-        {.name = "kvbm-cache-dir",
-         .type = OPT_STR,
-         .dest = &f->kvbm_cache_dir,
-         .def = "/mnt/nvme/kvbm",
-         .metavar = "DIR",
-         .help = "disk tier directory"},
-        {.name = "container-name",
-         .type = OPT_STR,
-         .dest = &f->container_name,
-         .def = "dyn",
-         .metavar = "NAME",
-         .help = "container whose logs are collected (with docker)"},
-        {.name = "kvbm-metrics-url",
-         .type = OPT_STR,
-         .dest = &f->kvbm_metrics_url,
-         .def = "http://127.0.0.1:6880/metrics",
-         .metavar = "URL",
-         .help = "Prometheus endpoint of the KV manager"},
-        {.name = "kvbm-metrics-timeout-s",
-         .type = OPT_DURATION,
-         .dest = &f->kvbm_metrics_timeout_s,
-         .def = "3",
-         .min = 0.01,
-         .max = 3600,
-         .help = "timeout of each metrics scrape"},
-        {.name = "allow-missing-kvbm-metrics",
-         .type = OPT_BOOL,
-         .dest = &f->allow_missing,
-         .help = "do not invalidate a run whose metrics endpoint is down"},
-        {.name = "report-filename",
-         .type = OPT_STR,
-         .dest = &f->report_filename,
-         .def = "report.md",
-         .metavar = "NAME",
-         .help = "report file name"},
-        {.name = "log-level",
-         .type = OPT_ENUM,
-         .dest = &f->log_level,
-         .def = "INFO",
-         .choices = LEVELS,
-         .help = "log verbosity"},
-        {.name = "prompt-salt",
-         .type = OPT_STR,
-         .dest = &f->prompt_salt,
-         .def = "run",
-         .metavar = "SALT",
-         .help = "run = the run id, none = no salt, else the text itself"},
-        CMD_OPT_API_KEY(&f->api_key),
-        {.name = "prompt-template",
-         .type = OPT_ENUM,
-         .dest = &f->prompt_template,
-         .def = "llama3",
-         .choices = TEMPLATES,
-         .help = "wrap prompts in the Llama 3 template"},
-        {.name = "add-bos",
-         .type = OPT_ENUM,
-         .dest = &f->add_bos,
-         .def = "auto",
-         .choices = TOKSERVER_BOS_MODES,
-         .help = "put <|begin_of_text|> in the template: auto asks the server whether it adds "
-                 "its own BOS (one probe), so a prompt never carries two"},
-        {.name = "threads",
-         .type = OPT_STR,
-         .dest = &f->threads,
-         .def = "auto",
-         .metavar = "N",
-         .help = "load-generator threads; auto = one per 32 streams, at most one per CPU"},
-        {.name = "transport",
-         .type = OPT_ENUM,
-         .dest = &f->transport,
-         .def = "auto",
-         .choices = TRANSPORTS,
-         .help = "HTTP client of the load path: native (sockets + libhttp-parser) for http://, "
-                 "libcurl for https://; auto picks by the URL"},
-        {.name = "no-progress",
-         .type = OPT_BOOL,
-         .dest = &f->no_progress,
-         .help = "no live progress line (it is off anyway when stderr is not a terminal)"},
-        {.name = "request-rate",
-         .type = OPT_STR,
-         .dest = &f->request_rate,
-         .def = "0",
-         .metavar = "R",
-         .help = "open loop: requests per second (inf = all at once); 0 = closed loop"},
-        {.name = "arrival",
-         .type = OPT_ENUM,
-         .dest = &f->arrival,
-         .def = "poisson",
-         .choices = ARRIVAL_NAMES,
-         .help = "open loop: gaps between requests"},
-        {.name = "burstiness",
-         .type = OPT_FLOAT,
-         .dest = &f->burstiness,
-         .def = "1",
-         .min = 0.01,
-         .max = 1000,
-         .help = "gamma shape: < 1 burstier than poisson, > 1 more regular"},
-        {.name = "ramp-up-s",
-         .type = OPT_DURATION,
-         .dest = &f->ramp_up_s,
-         .def = "0",
-         .min = 0,
-         .max = 86400,
-         .help = "open loop: the rate rises linearly from 0 over this long"},
-        {.name = "max-concurrency",
-         .type = OPT_INT,
-         .dest = &f->max_concurrency,
-         .def = "0",
-         .min = 0,
-         .max = 100000,
-         .help = "open loop: at most this many in flight (0 = no cap)"},
-        {.name = "duration-s",
-         .type = OPT_DURATION,
-         .dest = &f->duration_s,
-         .def = "0",
-         .min = 0,
-         .max = 31 * 86400.0,
-         .help = "run the main phase this long instead of --requests (prompts cycle)"},
-        {.name = "slo",
-         .type = OPT_LIST,
-         .dest = &f->slo,
-         .metavar = "K=MS,...",
-         .help = "goodput: objectives every request must meet, e.g. ttft_ms=2000,itl_ms=50,"
-                 "latency_ms=30000 (any of ttft_ms, itl_ms, tpot_ms, latency_ms; vLLM's "
-                 "ttft:2000 tpot:50 e2el:30000 too); per phase attainment and goodput "
-                 "(docs/GOODPUT.md)"},
-        {.name = "engine",
-         .type = OPT_ENUM,
-         .dest = &f->engine,
-         .def = "auto",
-         .choices = ENGINE_NAMES,
-         .help = "engine profile: which metrics to read and how (docs/ENGINES.md); auto decides "
-                 "from /v1/models, /health and /metrics and records the evidence"},
-    };
-    for (size_t i = 0; i < sizeof table / sizeof table[0] && *n < RUN_FLAGS_MAX; i++) {
-        bool skipped = false;
-        for (const char *const *s = skip; s && *s && !skipped; s++)
-            skipped = strcmp(*s, table[i].name) == 0;
-        if (!skipped)
-            opts[(*n)++] = table[i];
-    }
+    opts_bind(opts, n, cap, RUN_FLAG_ROWS, f, skip);
 }
 
 /* multi_turn's sizes: the preset's, then the flags given; answers are its max_tokens. */
 static int multi_turn_config(const struct run_flags *f, const struct opt *opts,
                              const struct scenario *sc, struct run_config *c, char *err)
 {
+    const void *const own[] = {&f->users,          &f->rounds,        &f->system_prompt_tokens,
+                               &f->history_tokens, &f->answer_tokens, &f->user_qps,
+                               &f->preset};
     bool mt = sc && strcmp(sc->name, "multi_turn") == 0;
-    for (const char *const *k = MT_FLAGS; !mt && *k; k++)
-        if (opts_seen(opts, *k))
-            return err_set(err, "--%s: applies to --scenario multi_turn", *k);
+    for (size_t k = 0; !mt && k < sizeof own / sizeof own[0]; k++)
+        if (opts_given(opts, own[k]))
+            return err_set(err, "--%s: applies to --scenario multi_turn",
+                           opts_find((struct opt *)opts, own[k])->name);
     c->users = f->users;
     c->rounds = f->rounds;
     c->system_prompt_tokens = f->system_prompt_tokens;
@@ -599,21 +502,19 @@ static int multi_turn_config(const struct run_flags *f, const struct opt *opts,
     c->user_qps = f->user_qps;
     if (!mt)
         return 0;
-    for (size_t i = 0; f->preset && i < sizeof MT_PRESETS / sizeof MT_PRESETS[0]; i++) {
-        const struct mt_preset *p = &MT_PRESETS[i];
-        if (strcmp(p->name, f->preset) != 0)
-            continue;
-        c->users = opts_seen(opts, "users") ? f->users : p->users;
-        c->rounds = opts_seen(opts, "rounds") ? f->rounds : p->rounds;
+    if (f->preset >= 0) {
+        const struct mt_preset *p = &MT_PRESETS[f->preset];
+        c->users = opts_given(opts, &f->users) ? f->users : p->users;
+        c->rounds = opts_given(opts, &f->rounds) ? f->rounds : p->rounds;
         c->system_prompt_tokens =
-            opts_seen(opts, "system-prompt-tokens") ? f->system_prompt_tokens : p->system;
-        c->history_tokens = opts_seen(opts, "history-tokens") ? f->history_tokens : p->history;
-        c->answer_tokens = opts_seen(opts, "answer-tokens") ? f->answer_tokens : p->answer;
-        c->user_qps = opts_seen(opts, "user-qps") ? f->user_qps : p->user_qps;
+            opts_given(opts, &f->system_prompt_tokens) ? f->system_prompt_tokens : p->system;
+        c->history_tokens = opts_given(opts, &f->history_tokens) ? f->history_tokens : p->history;
+        c->answer_tokens = opts_given(opts, &f->answer_tokens) ? f->answer_tokens : p->answer;
+        c->user_qps = opts_given(opts, &f->user_qps) ? f->user_qps : p->user_qps;
     }
-    if (opts_seen(opts, "max-tokens"))
+    if (opts_given(opts, &f->max_tokens))
         return err_set(err, "--max-tokens: multi_turn's answers are --answer-tokens long");
-    if (opts_seen(opts, "requests"))
+    if (opts_given(opts, &f->requests))
         return err_set(err, "--requests: multi_turn sends --users x --rounds requests");
     if (c->request_rate > 0)
         return err_set(err, "--request-rate: multi_turn paces each user with --user-qps");
@@ -625,12 +526,13 @@ static int multi_turn_config(const struct run_flags *f, const struct opt *opts,
 static int trace_config(const struct run_flags *f, const struct opt *opts,
                         const struct scenario *sc, struct run_config *c, char *err)
 {
-    static const char *const FLAGS[] = {"trace",          "trace-block-tokens", "trace-speedup",
-                                        "trace-window-s", "trace-max-wait-s",   NULL};
+    const void *const own[] = {&f->trace, &f->trace_block_tokens, &f->trace_speedup,
+                               &f->trace_window_s, &f->trace_max_wait_s};
     bool tr = sc && strcmp(sc->name, "trace") == 0;
-    for (const char *const *k = FLAGS; !tr && *k; k++)
-        if (opts_seen(opts, *k))
-            return err_set(err, "--%s: applies to --scenario trace", *k);
+    for (size_t k = 0; !tr && k < sizeof own / sizeof own[0]; k++)
+        if (opts_given(opts, own[k]))
+            return err_set(err, "--%s: applies to --scenario trace",
+                           opts_find((struct opt *)opts, own[k])->name);
     c->trace_path = f->trace;
     c->trace_block_tokens = f->trace_block_tokens;
     c->trace_speedup = f->trace_speedup;
@@ -639,9 +541,9 @@ static int trace_config(const struct run_flags *f, const struct opt *opts,
         return 0;
     if (!f->trace)
         return err_set(err, "--scenario trace: give the trace file with --trace FILE");
-    if (opts_seen(opts, "max-tokens"))
+    if (opts_given(opts, &f->max_tokens))
         return err_set(err, "--max-tokens: a trace's requests use each line's output_length");
-    if (opts_seen(opts, "requests"))
+    if (opts_given(opts, &f->requests))
         return err_set(err, "--requests: a trace sends its own requests");
     if (c->request_rate > 0)
         return err_set(err, "--request-rate: a trace is replayed at its own times "
@@ -654,10 +556,10 @@ static int trace_config(const struct run_flags *f, const struct opt *opts,
     return rc;
 }
 
-int run_flags_config(const struct run_flags *f, const struct opt *opts, struct run_config *c,
-                     char *err)
+/* What is requested: the server, the model, the workload's sizes and the body's parameters. */
+static int requests_config(const struct run_flags *f, const struct opt *opts, struct run_config *c,
+                           char *err)
 {
-    memset(c, 0, sizeof *c);
     c->base_url = f->base_url;
     size_t bl = strlen(f->base_url);
     if (bl == 0 ||
@@ -668,12 +570,12 @@ int run_flags_config(const struct run_flags *f, const struct opt *opts, struct r
     c->model_resolve_timeout_s = f->model_resolve_timeout_s;
     c->model_resolve_poll_s = f->model_resolve_poll_s;
     c->scenario = f->scenario;
-    c->prompt_set = f->prompt_set;
+    c->prompt_set = names_name(PROMPT_SET_NAMES, f->prompt_set);
     c->short_range = (struct token_range){f->short_range.min, f->short_range.max};
     c->long_range = (struct token_range){f->long_range.min, f->long_range.max};
     c->requests = f->requests;
     c->warmup = f->warmup;
-    c->warmup_given = opts_seen(opts, "warmup");
+    c->warmup_given = opts_given(opts, &f->warmup);
     c->concurrency = f->concurrency;
     c->gp.max_tokens = f->max_tokens;
     c->gp.temperature = f->temperature;
@@ -692,6 +594,13 @@ int run_flags_config(const struct run_flags *f, const struct opt *opts, struct r
     }
     c->timeout_s = f->timeout_s;
     c->seed = f->seed;
+    return 0;
+}
+
+/* Where the run writes, what it records about the setup, and what it watches while it runs. */
+static int recorded_config(const struct run_flags *f, const struct opt *opts, struct run_config *c,
+                           char *err)
+{
     c->results_root = f->results_root;
     static __thread char default_id[17];
     if (f->run_id) {
@@ -703,11 +612,11 @@ int run_flags_config(const struct run_flags *f, const struct opt *opts, struct r
     c->store_responses = f->store_responses;
     c->evict_a = f->evict_a;
     c->evict_b = f->evict_b;
-    c->evict_a_conc = opts_seen(opts, "eviction-a-concurrency") ? f->evict_a_conc : 0;
-    c->evict_b_conc = opts_seen(opts, "eviction-b-concurrency") ? f->evict_b_conc : 0;
+    c->evict_a_conc = opts_given(opts, &f->evict_a_conc) ? f->evict_a_conc : 0;
+    c->evict_b_conc = opts_given(opts, &f->evict_b_conc) ? f->evict_b_conc : 0;
     c->reuse_repeat = f->reuse_repeat;
-    c->reuse_prompt_set = f->reuse_prompt_set;
-    c->kv_mode = f->kv_mode;
+    c->reuse_prompt_set = names_name(REUSE_PROMPT_SET_NAMES, f->reuse_prompt_set);
+    c->kv_mode = names_name(KV_MODE_NAMES, f->kv_mode);
     c->cpu_cache_gb = f->cpu_cache_gb;
     c->disk_cache_gb = f->disk_cache_gb;
     c->variant_tags = f->variant_tags.items;
@@ -734,23 +643,36 @@ int run_flags_config(const struct run_flags *f, const struct opt *opts, struct r
                        f->report_filename);
     c->prompt_salt = f->prompt_salt;
     c->api_key = f->api_key && *f->api_key ? f->api_key : NULL;
-    c->llama3_template = strcmp(f->prompt_template, "llama3") == 0;
+    c->llama3_template = f->prompt_template == PROMPT_TEMPLATE_LLAMA3;
     c->add_bos = f->add_bos;
     c->engine = f->engine;
-    c->kvbm_metrics_url_given = opts_seen(opts, "kvbm-metrics-url");
+    c->kvbm_metrics_url_given = opts_given(opts, &f->kvbm_metrics_url);
     c->interrupt_grace_s = 3;
+    return 0;
+}
+
+/* --threads: auto (0) or 1..256. */
+static int threads_config(const struct run_flags *f, struct run_config *c, char *err)
+{
     if (strcmp(f->threads, "auto") == 0) {
         c->threads = 0;
-    } else {
-        char *end;
-        long long t = strtoll(f->threads, &end, 10);
-        if (*end || end == f->threads || t < 1 || t > 256)
-            return err_set(err, "--threads: expected auto or 1..256, got '%s'", f->threads);
-        c->threads = (size_t)t;
+        return 0;
     }
-    c->transport = strcmp(f->transport, "native") == 0    ? HTTP_TRANSPORT_NATIVE
-                   : strcmp(f->transport, "libcurl") == 0 ? HTTP_TRANSPORT_CURL
-                                                          : HTTP_TRANSPORT_AUTO;
+    char *end;
+    long long t = strtoll(f->threads, &end, 10);
+    if (*end || end == f->threads || t < 1 || t > 256)
+        return err_set(err, "--threads: expected auto or 1..256, got '%s'", f->threads);
+    c->threads = (size_t)t;
+    return 0;
+}
+
+/* The load generator: threads, transport, closed or open loop and the open loop's shape. */
+static int load_config(const struct run_flags *f, const struct opt *opts, const struct scenario *sc,
+                       struct run_config *c, char *err)
+{
+    if (threads_config(f, c, err) < 0)
+        return -1;
+    c->transport = (enum http_transport)f->transport;
     if (c->transport == HTTP_TRANSPORT_NATIVE && strncmp(f->base_url, "http://", 7) != 0)
         return err_set(err, "--transport native: serves http:// only; use auto or libcurl for %s",
                        f->base_url);
@@ -765,55 +687,99 @@ int run_flags_config(const struct run_flags *f, const struct opt *opts, struct r
                            f->request_rate);
         c->request_rate = r;
     }
-    c->arrival = strcmp(f->arrival, "constant") == 0 ? ARRIVAL_CONSTANT
-                 : strcmp(f->arrival, "gamma") == 0  ? ARRIVAL_GAMMA
-                                                     : ARRIVAL_POISSON;
+    c->arrival = (enum arrival)f->arrival;
     c->burstiness = c->arrival == ARRIVAL_GAMMA ? f->burstiness : 1;
     c->ramp_up_s = f->ramp_up_s;
     c->max_concurrency = (size_t)f->max_concurrency;
     c->duration_s = f->duration_s;
     bool open = c->request_rate > 0;
     /* trace and multi_turn pace their own requests; --max-concurrency caps them too */
-    bool traced = strcmp(f->scenario, "trace") == 0 || strcmp(f->scenario, "multi_turn") == 0;
-    if (!open && (opts_seen(opts, "arrival") || opts_seen(opts, "burstiness") ||
-                  opts_seen(opts, "ramp-up-s") || (opts_seen(opts, "max-concurrency") && !traced)))
+    bool traced = sc && (strcmp(sc->name, "trace") == 0 || strcmp(sc->name, "multi_turn") == 0);
+    if (!open &&
+        (opts_given(opts, &f->arrival) || opts_given(opts, &f->burstiness) ||
+         opts_given(opts, &f->ramp_up_s) || (opts_given(opts, &f->max_concurrency) && !traced)))
         return err_set(err, "--arrival, --burstiness, --ramp-up-s and --max-concurrency shape the "
                             "open loop: give --request-rate too");
-    if (opts_seen(opts, "burstiness") && c->arrival != ARRIVAL_GAMMA)
+    if (opts_given(opts, &f->burstiness) && c->arrival != ARRIVAL_GAMMA)
         return err_set(err, "--burstiness: applies to --arrival gamma");
-    const struct scenario *sc = scenario_find(f->scenario);
     if (c->duration_s > 0 && isinf(c->request_rate))
         return err_set(err, "--request-rate inf sends --requests all at once: give --requests, "
                             "not --duration-s");
     if (c->duration_s > 0 && !(sc && sc->duration))
         return err_set(err, "--duration-s: applies to --scenario standard (its main phase)");
-    c->pressure_auto = strcmp(f->pressure, "auto") == 0;
+    return 0;
+}
+
+/* The tiers' sizes for --pressure auto and multi_turn: given, or -1 / 0 to read them later. */
+static int tiers_config(const struct run_flags *f, const struct opt *opts,
+                        const struct scenario *sc, struct run_config *c, char *err)
+{
+    c->pressure_auto = f->pressure == PRESSURE_AUTO;
     c->tier_blocks[0] = c->tier_blocks[1] = c->tier_blocks[2] = -1;
-    c->kv_block_tokens = opts_seen(opts, "kv-block-tokens") ? f->kv_block_tokens : 0;
+    c->kv_block_tokens = opts_given(opts, &f->kv_block_tokens) ? f->kv_block_tokens : 0;
     if (c->pressure_auto && !(sc && sc->pressure))
         return err_set(err, "--pressure auto: applies to --scenario eviction_replay");
-    if (c->pressure_auto && opts_seen(opts, "eviction-b-requests"))
+    if (c->pressure_auto && opts_given(opts, &f->evict_b))
         return err_set(err, "--pressure auto sizes set B itself: drop --eviction-b-requests");
     if (!c->pressure_auto && !(sc && sc->tiers) &&
-        (f->tier_blocks || opts_seen(opts, "kv-block-tokens")))
+        (f->tier_blocks || opts_given(opts, &f->kv_block_tokens)))
         return err_set(err, "--tier-blocks and --kv-block-tokens give the tiers' sizes to "
                             "--pressure auto and multi_turn");
-    if (f->tier_blocks) {
-        const char *p = f->tier_blocks;
-        for (int t = 0; t < 3; t++) {
-            char *end;
-            errno = 0;
-            long long v = strtoll(p, &end, 10);
-            if (end == p || errno || v < 0 || (t < 2 && *end != ',') || (t == 2 && *end))
-                return err_set(err,
-                               "--tier-blocks: expected DEVICE,HOST,DISK block counts (0: tier "
-                               "off), got '%s'",
-                               f->tier_blocks);
-            c->tier_blocks[t] = v;
-            p = end + 1;
-        }
+    if (!f->tier_blocks)
+        return 0;
+    const char *p = f->tier_blocks;
+    for (int t = 0; t < 3; t++) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || errno || v < 0 || (t < 2 && *end != ',') || (t == 2 && *end))
+            return err_set(err,
+                           "--tier-blocks: expected DEVICE,HOST,DISK block counts (0: tier "
+                           "off), got '%s'",
+                           f->tier_blocks);
+        c->tier_blocks[t] = v;
+        p = end + 1;
     }
-    if (multi_turn_config(f, opts, sc, c, err) < 0 || trace_config(f, opts, sc, c, err) < 0)
+    return 0;
+}
+
+/* heuristic, auto / server (resolved by the run once the model id is known), or a file. */
+static int tokenizer_config(const struct run_flags *f, struct run_config *c, char *err)
+{
+    c->tokenizer_spec = f->tokenizer;
+    if (strcmp(f->tokenizer, "heuristic") == 0) {
+        c->tok = tokenizer_heuristic();
+    } else if (strcmp(f->tokenizer, "auto") == 0 || strcmp(f->tokenizer, "server") == 0) {
+        c->tok = NULL;
+    } else {
+        char sub[ERR_LEN];
+        c->tok = tokenizer_load(f->tokenizer, sub);
+        if (!c->tok)
+            return err_set(err, "--tokenizer: %s", sub);
+    }
+    return 0;
+}
+
+json_t *run_flags_args(const struct opt *opts, const struct run_config *cfg)
+{
+    json_t *args = cmd_opts_json(opts);
+    /* --request-seed is typed as text ("none" or a number); args records the number, or null */
+    json_t *seed = cfg->gp.has_seed ? json_integer(cfg->gp.seed) : json_null();
+    if (!args || !seed || json_object_set_new(args, "request_seed", seed) < 0) {
+        json_decref(args);
+        return NULL;
+    }
+    return args;
+}
+
+int run_flags_config(const struct run_flags *f, const struct opt *opts, struct run_config *c,
+                     char *err)
+{
+    memset(c, 0, sizeof *c);
+    const struct scenario *sc = scenario_find(f->scenario);
+    if (requests_config(f, opts, c, err) < 0 || recorded_config(f, opts, c, err) < 0 ||
+        load_config(f, opts, sc, c, err) < 0 || tiers_config(f, opts, sc, c, err) < 0 ||
+        multi_turn_config(f, opts, sc, c, err) < 0 || trace_config(f, opts, sc, c, err) < 0)
         return -1;
     for (size_t i = 0; i < f->slo.n; i++)
         if (slo_parse(f->slo.items[i], &c->slo, err) < 0)
@@ -822,23 +788,14 @@ int run_flags_config(const struct run_flags *f, const struct opt *opts, struct r
     c->max_error_rate = f->max_error_rate;
     c->unreachable_timeout_s = f->unreachable_timeout_s;
     c->sysfs_root = "/sys";
+    c->flags = run_flags_args(opts, c);
+    if (!c->flags)
+        return err_set(err, "config.json args: out of memory");
     /* last, so that no earlier check can leave a loaded tokenizer behind */
-    c->tokenizer_spec = f->tokenizer;
-    if (strcmp(f->tokenizer, "heuristic") == 0) {
-        c->tok = tokenizer_heuristic();
-    } else if (strcmp(f->tokenizer, "auto") == 0 || strcmp(f->tokenizer, "server") == 0) {
-        c->tok = NULL; /* resolved by the run, once the model id is known */
-    } else {
-        char sub[ERR_LEN];
-        c->tok = tokenizer_load(f->tokenizer, sub);
-        if (!c->tok)
-            return err_set(err, "--tokenizer: %s", sub);
+    if (tokenizer_config(f, c, err) < 0) {
+        run_flags_release(c);
+        return -1;
     }
-    static const char *const SECRET[] = {"api-key", NULL};
-    c->flags = cmd_opts_json(opts, SECRET);
-    /* --request-seed is typed as text ("none" or a number); args records the number, or null */
-    json_object_set_new(c->flags, "request_seed",
-                        c->gp.has_seed ? json_integer(c->gp.seed) : json_null());
     return 0;
 }
 

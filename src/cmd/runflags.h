@@ -1,6 +1,11 @@
 /*
- * runflags.h - the workload flags of `kvbench run` (SPEC §2.1), shared by `run`, `compare` and
- * `matrix` so that every command takes them with the same names, defaults and checks.
+ * runflags.h - the workload flags of `kvbench run` (SPEC §2.1), shared by `run`, `compare`,
+ * `matrix` and `demo` so that every command takes them with the same names, defaults and checks.
+ *
+ * Each flag is one row of RUN_FLAG_ROWS (file-level data in runflags.c): name, type, default,
+ * help, and the field of struct run_flags where its value lives. run_flags_config then turns the
+ * parsed values into the run's struct run_config (derived defaults and cross-flag checks), asking
+ * "was this flag given?" of the parser by the field's address (opts_given).
  */
 #ifndef KVBENCH_CMD_RUNFLAGS_H
 #define KVBENCH_CMD_RUNFLAGS_H
@@ -11,11 +16,13 @@
 #define RUN_FLAGS_MAX 100
 
 struct run_flags {
-    const char *base_url, *model_id, *scenario, *prompt_set, *tokenizer, *results_root, *run_id,
-        *reuse_prompt_set, *kv_mode, *phase_io_device, *iostat_device, *telemetry_pid,
-        *kvbm_cache_dir, *container_name, *kvbm_metrics_url, *report_filename, *log_level,
-        *prompt_salt, *api_key, *prompt_template, *request_seed, *engine, *add_bos, *threads,
-        *transport, *request_rate, *arrival, *pressure, *tier_blocks, *preset, *trace;
+    const char *base_url, *model_id, *scenario, *tokenizer, *results_root, *run_id,
+        *phase_io_device, *iostat_device, *telemetry_pid, *kvbm_cache_dir, *container_name,
+        *kvbm_metrics_url, *report_filename, *prompt_salt, *api_key, *request_seed, *engine,
+        *add_bos, *threads, *request_rate, *tier_blocks, *trace;
+    /* enumerations, as the int of their name table (cmd/enums.h); -1: not given, no default */
+    int prompt_set, reuse_prompt_set, kv_mode, log_level, prompt_template, transport, arrival,
+        pressure, preset;
     double model_resolve_timeout_s, model_resolve_poll_s, temperature, top_p, timeout_s,
         cpu_cache_gb, disk_cache_gb, telemetry_interval_s, kvbm_metrics_timeout_s, burstiness,
         ramp_up_s, duration_s, user_qps, trace_speedup, trace_window_s, trace_max_wait_s,
@@ -31,16 +38,26 @@ struct run_flags {
         allow_missing, no_progress;
 };
 
-/* Append the run flags to opts (at index *n, at most RUN_FLAGS_MAX entries). Flags named in
- * `skip` (NULL-terminated) are left out. */
-void run_flags_add(struct run_flags *f, struct opt *opts, size_t *n, const char *const *skip);
+/* The run flags, one row each, ended by a row whose name is NULL; values at offsets into
+ * struct run_flags. */
+extern const struct opt RUN_FLAG_ROWS[];
+
+/* Append the run flags, bound to f, to opts (at index *n, up to cap entries; opts stays
+ * terminated when room is left). Flags whose value lives at an address in `skip` (fields of f,
+ * NULL-terminated, may be NULL) are left out. */
+void run_flags_add(struct run_flags *f, struct opt *opts, size_t *n, size_t cap,
+                   const void *const *skip);
 /* Turn parsed flags into a run configuration (derived defaults, cross-flag checks, the
  * tokenizer: an explicit path is loaded here, auto is left to the run). Returns 0, or -1 with a
- * one-line err naming the flag. The caller releases cfg->flags and run_flags_release(cfg). */
+ * one-line err naming the flag. The caller releases cfg with run_flags_release. */
 int run_flags_config(const struct run_flags *f, const struct opt *opts, struct run_config *cfg,
                      char *err);
 
-/* Free what run_flags_config allocated (a loaded tokenizer). */
+/* config.json `args`: every option of opts by name (secrets left out), --request-seed as the
+ * number sent or null. New reference, or NULL when out of memory. */
+json_t *run_flags_args(const struct opt *opts, const struct run_config *cfg);
+
+/* Free what run_flags_config allocated (a loaded tokenizer, the args). */
 void run_flags_release(struct run_config *cfg);
 
 #endif

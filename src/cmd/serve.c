@@ -29,10 +29,8 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-static const char *const KV_MODES[] = {"off", "cpu_only", "cpu_disk", NULL};
 static const char *const PROFILES[] = {"llama-3.1-8b-fp8", "llama-3.3-70b-fp8", "tiny", NULL};
 static const char *const HARDWARE[] = {"gb10", "h100", NULL};
-static const char *const LEVELS[] = {"DEBUG", "INFO", "WARNING", "ERROR", NULL};
 
 struct serve_opts {
     const char *host, *metrics_port, *ready_file, *model_id, *endpoint, *profile, *hardware;
@@ -45,7 +43,7 @@ struct serve_opts {
     long long block_size, max_num_seqs, max_num_tokens, max_tokens_limit, max_body_bytes,
         max_connections, http_threads;
     double request_read_timeout_s, idle_timeout_s;
-    const char *kv_mode;
+    int kv_mode; /* enum kv_mode */
     long long gpu_blocks, cpu_blocks, disk_blocks;
     double gpu_gb, cpu_gb, disk_gb;
     const char *disk_dir;
@@ -53,7 +51,7 @@ struct serve_opts {
     double fail_rate, disconnect_rate, stall_ms, stall_rate, startup_delay_s, drain_timeout_s;
     const char *tokenizer;
     long long drop_model_after, seed;
-    const char *log_level;
+    int log_level; /* enum log_level */
     struct opt_list omit;
 };
 
@@ -201,477 +199,432 @@ static int ready_file_check(const char *path, char *err)
     return 0;
 }
 
-int cmd_serve(int argc, char **argv)
+#define SO struct serve_opts
+
+/* The flags of `kvbench serve`, one row each, values in struct serve_opts. */
+static const struct opt SERVE_ROWS[] = {
+    {.name = "host",
+     OPT_AT_STR(SO, host),
+     .def = "127.0.0.1",
+     .metavar = "ADDR",
+     .help = "IPv4 address to listen on"},
+    {.name = "port",
+     OPT_AT_INT(SO, port),
+     .def = "8000",
+     .min = 0,
+     .max = 65535,
+     .help = "API port (0: any free port)"},
+    {.name = "metrics-port",
+     OPT_AT_STR(SO, metrics_port),
+     .def = "6880",
+     .metavar = "PORT",
+     .help = "KV metrics port; 0 disables, 'auto' picks a free port"},
+    {.name = "ready-file",
+     OPT_AT_STR(SO, ready_file),
+     .metavar = "PATH",
+     .help = "once serving, write {pid, port, metrics_port, base_url} here as JSON"},
+    {.name = "model-id",
+     OPT_AT_STR(SO, model_id),
+     .metavar = "ID",
+     .help = "served model name (default: the profile's, e.g. "
+             "nvidia/Llama-3.1-8B-Instruct-FP8)"},
+    {.name = "endpoint",
+     OPT_AT_STR(SO, endpoint),
+     .def = "dyn://dynamo.tensorrt_llm.generate",
+     .metavar = "URI",
+     .help = "endpoint advertised by /health"},
+    {.name = "personality",
+     OPT_AT_CHOICE(SO, personality),
+     .def = "dynamo",
+     .choices = PERSONALITY_NAMES, /* the catalogue's own list */
+     .help = "which engine's outside to show (docs/ENGINES.md)"},
+    {.name = "profile",
+     OPT_AT_CHOICE(SO, profile),
+     .def = "llama-3.1-8b-fp8",
+     .choices = PROFILES,
+     .help = "model profile (KV bytes per token, weights)"},
+    {.name = "hardware",
+     OPT_AT_CHOICE(SO, hardware),
+     .def = "gb10",
+     .choices = HARDWARE,
+     .help = "hardware model for modelled GPU time"},
+    {.name = "kv-bytes-per-token",
+     OPT_AT_FLOAT(SO, kv_bytes_per_token),
+     .min = 64,
+     .max = DBL_BIG,
+     .metavar = "BYTES",
+     .help = "override the profile's KV bytes"},
+    {.name = "params-b",
+     OPT_AT_FLOAT(SO, params_b),
+     .min = 1e-6,
+     .max = 1e6,
+     .metavar = "BILLIONS",
+     .help = "override parameters (prefill cost)"},
+    {.name = "weights-gb",
+     OPT_AT_FLOAT(SO, weights_gb),
+     .min = 1e-6,
+     .max = 1e6,
+     .metavar = "GB",
+     .help = "override bytes read per decode step (1e9 bytes)"},
+    {.name = "prefill-tflops",
+     OPT_AT_FLOAT(SO, prefill_tflops),
+     .min = 1e-6,
+     .max = 1e6,
+     .metavar = "TFLOPS",
+     .help = "override effective prefill compute"},
+    {.name = "mem-bw-gbps",
+     OPT_AT_FLOAT(SO, mem_bw_gbps),
+     .min = 1e-3,
+     .max = 1e6,
+     .metavar = "GB/S",
+     .help = "override effective device memory bandwidth"},
+    {.name = "h2d-gbps",
+     OPT_AT_FLOAT(SO, h2d_gbps),
+     .min = 1e-3,
+     .max = 1e6,
+     .metavar = "GB/S",
+     .help = "override host-to-device (G2->G1) bandwidth"},
+    {.name = "step-overhead-ms",
+     OPT_AT_FLOAT(SO, step_overhead_ms),
+     .min = 0,
+     .max = 1e6,
+     .metavar = "MS",
+     .help = "override fixed cost per decode step"},
+    {.name = "max-context",
+     OPT_AT_INT(SO, max_context),
+     .min = 1,
+     .max = 1 << 30,
+     .help = "override the model's context length"},
+    {.name = "speedup",
+     OPT_AT_FLOAT(SO, speedup),
+     .def = "1",
+     .min = 0,
+     .max = 1e9,
+     .help = "divide all modelled time by this (0: no modelled time)"},
+    {.name = "block-size",
+     OPT_AT_INT(SO, block_size),
+     .def = "32",
+     .min = 1,
+     .max = 4096,
+     .help = "tokens per KV block"},
+    {.name = "max-num-seqs",
+     OPT_AT_INT(SO, max_num_seqs),
+     .def = "64",
+     .min = 1,
+     .max = 65536,
+     .help = "sequences batched at once"},
+    {.name = "max-num-tokens",
+     OPT_AT_INT(SO, max_num_tokens),
+     .def = "8192",
+     .min = 1,
+     .max = 1 << 30,
+     .help = "longest accepted prompt (TensorRT-LLM's name)"},
+    {.name = "max-tokens-limit",
+     OPT_AT_INT(SO, max_tokens_limit),
+     .def = "32768",
+     .min = 1,
+     .max = 1 << 30,
+     .help = "largest accepted max_tokens"},
+    {.name = "max-body-bytes",
+     OPT_AT_INT(SO, max_body_bytes),
+     .def = "16777216",
+     .min = 1024,
+     .max = 1ll << 32,
+     .help = "request body limit (413 above it)"},
+    {.name = "max-connections",
+     OPT_AT_INT(SO, max_connections),
+     .def = "1024",
+     .min = 1,
+     .max = 65536,
+     .help = "concurrent HTTP connections"},
+    {.name = "request-read-timeout-s",
+     OPT_AT_DURATION(SO, request_read_timeout_s),
+     .def = "10",
+     .min = 1,
+     .max = 3600,
+     .help = "a connection must deliver its request line and headers within this, in "
+             "total, however slowly it sends (slow-header floods)"},
+    {.name = "idle-timeout-s",
+     OPT_AT_DURATION(SO, idle_timeout_s),
+     .def = "15",
+     .min = 1,
+     .max = 86400,
+     .help = "a kept-alive connection idle this long is closed, as is one whose request moves "
+             "no byte this long (a stalled upload; a stream whose client stopped reading: its "
+             "request is cancelled and its KV blocks freed)"},
+    {.name = "http-threads",
+     OPT_AT_INT(SO, http_threads),
+     .def = "2",
+     .min = 1,
+     .max = 64,
+     .help = "HTTP event-loop threads"},
+    {.name = "kv-mode",
+     OPT_AT_ENUM(SO, kv_mode, KV_MODE_NAMES),
+     .def = "cpu_disk",
+     .env = "BENCH_KV_MODE",
+     .help = "KV tiers in use"},
+    {.name = "gpu-cache-blocks",
+     OPT_AT_INT(SO, gpu_blocks),
+     .min = 1,
+     .max = 1ll << 32,
+     .help = "G1 capacity in blocks"},
+    {.name = "gpu-cache-gb",
+     OPT_AT_FLOAT(SO, gpu_gb),
+     .def = "8",
+     .min = 1e-9,
+     .max = 1e6,
+     .help = "G1 capacity"},
+    {.name = "cpu-cache-blocks",
+     OPT_AT_INT(SO, cpu_blocks),
+     .min = 0,
+     .max = 1ll << 32,
+     .help = "G2 capacity in blocks"},
+    {.name = "cpu-cache-gb",
+     OPT_AT_FLOAT(SO, cpu_gb),
+     .def = "8",
+     .min = 0,
+     .max = 1e6,
+     .env = "DYN_KVBM_CPU_CACHE_GB",
+     .help = "G2 capacity (real host memory)"},
+    {.name = "disk-cache-blocks",
+     OPT_AT_INT(SO, disk_blocks),
+     .min = 0,
+     .max = 1ll << 32,
+     .help = "G3 capacity in blocks"},
+    {.name = "disk-cache-gb",
+     OPT_AT_FLOAT(SO, disk_gb),
+     .def = "32",
+     .min = 0,
+     .max = 1e6,
+     .env = "DYN_KVBM_DISK_CACHE_GB",
+     .help = "G3 capacity (real files)"},
+    {.name = "disk-cache-dir",
+     OPT_AT_STR(SO, disk_dir),
+     .def = "/tmp/kvbench-kvbm",
+     .env = "DYN_KVBM_DISK_CACHE_DIR",
+     .metavar = "DIR",
+     .help = "G3 directory"},
+    {.name = "disable-disk-offload-filter",
+     OPT_AT_BOOL(SO, no_filter),
+     .env = "DYN_KVBM_DISABLE_DISK_OFFLOAD_FILTER",
+     .help = "offload to disk on first sight, not on a block's second"},
+    {.name = "keep-cache", OPT_AT_BOOL(SO, keep_cache), .help = "leave the block files on exit"},
+    {.name = "strict",
+     OPT_AT_BOOL(SO, strict),
+     .help = "refuse to start (exit 2) where a tier is larger than the memory available or "
+             "the disk's free space, instead of warning"},
+    {.name = "fail-rate",
+     OPT_AT_FLOAT(SO, fail_rate),
+     .def = "0",
+     .min = 0,
+     .max = 1,
+     .metavar = "P",
+     .help = "fault: answer this share of completions with 500"},
+    {.name = "disconnect-rate",
+     OPT_AT_FLOAT(SO, disconnect_rate),
+     .def = "0",
+     .min = 0,
+     .max = 1,
+     .metavar = "P",
+     .help = "fault: cut this share of responses mid-way"},
+    {.name = "stall-ms",
+     OPT_AT_FLOAT(SO, stall_ms),
+     .def = "0",
+     .min = 0,
+     .max = 86400000,
+     .metavar = "MS",
+     .help = "fault: hold responses this long before "
+             "their first token"},
+    {.name = "stall-rate",
+     OPT_AT_FLOAT(SO, stall_rate),
+     .def = "1",
+     .min = 0,
+     .max = 1,
+     .metavar = "P",
+     .help = "share of requests --stall-ms applies to"},
+    {.name = "omit-response-field",
+     OPT_AT_LIST(SO, omit),
+     .metavar = "FIELD",
+     .help = "leave out what some builds of an engine do not send: timings.cache_n "
+             "(llama.cpp before it sent it), usage.prompt_tokens_details, /props (the "
+             "llamacpp personality's endpoint, absent from old llama.cpp builds)"},
+    {.name = "drop-model-after",
+     OPT_AT_INT(SO, drop_model_after),
+     .def = "-1",
+     .min = -1,
+     .max = 1ll << 40,
+     .help = "fault: after N completions the model unregisters (-1: never)"},
+    {.name = "startup-delay-s",
+     OPT_AT_DURATION(SO, startup_delay_s),
+     .def = "0",
+     .help = "report not_ready this long after start (a slow worker)"},
+    {.name = "drain-timeout-s",
+     OPT_AT_DURATION(SO, drain_timeout_s),
+     .def = "30",
+     .help = "on SIGINT/SIGTERM/SIGHUP, wait this long for in-flight requests"},
+    {.name = "tokenizer",
+     OPT_AT_STR(SO, tokenizer),
+     .def = "auto",
+     .metavar = "SPEC",
+     .help = "prompt tokens: heuristic, auto ($BENCH_TOKENIZER, $MODEL_HANDLE, Hugging Face "
+             "cache for --model-id), or a tokenizer.json / its directory"},
+    {.name = "seed",
+     OPT_AT_INT(SO, seed),
+     .def = "0",
+     .min = 0,
+     .max = 9007199254740991.0,
+     .help = "seed for output text and faults"},
+    CMD_OPT_LOG_LEVEL(OPT_AT(SO, log_level, int), "INFO", "log verbosity"),
+    {0},
+};
+
+/* The model and hardware: the profiles', then each figure given on the command line. */
+static void model_config(const struct serve_opts *o, const struct opt *opts,
+                         struct engine_config *cfg)
 {
-    struct serve_opts o;
-    memset(&o, 0, sizeof o);
-    struct opt opts[] = {
-        {.name = "host",
-         .type = OPT_STR,
-         .dest = &o.host,
-         .def = "127.0.0.1",
-         .metavar = "ADDR",
-         .help = "IPv4 address to listen on"},
-        {.name = "port",
-         .type = OPT_INT,
-         .dest = &o.port,
-         .def = "8000",
-         .min = 0,
-         .max = 65535,
-         .help = "API port (0: any free port)"},
-        {.name = "metrics-port",
-         .type = OPT_STR,
-         .dest = &o.metrics_port,
-         .def = "6880",
-         .metavar = "PORT",
-         .help = "KV metrics port; 0 disables, 'auto' picks a free port"},
-        {.name = "ready-file",
-         .type = OPT_STR,
-         .dest = &o.ready_file,
-         .metavar = "PATH",
-         .help = "once serving, write {pid, port, metrics_port, base_url} here as JSON"},
-        {.name = "model-id",
-         .type = OPT_STR,
-         .dest = &o.model_id,
-         .metavar = "ID",
-         .help = "served model name (default: the profile's, e.g. "
-                 "nvidia/Llama-3.1-8B-Instruct-FP8)"},
-        {.name = "endpoint",
-         .type = OPT_STR,
-         .dest = &o.endpoint,
-         .def = "dyn://dynamo.tensorrt_llm.generate",
-         .metavar = "URI",
-         .help = "endpoint advertised by /health"},
-        {.name = "personality",
-         .type = OPT_ENUM,
-         .dest = &o.personality,
-         .def = "dynamo",
-         .choices = PERSONALITY_NAMES,
-         .help = "which engine's outside to show (docs/ENGINES.md)"},
-        {.name = "profile",
-         .type = OPT_ENUM,
-         .dest = &o.profile,
-         .def = "llama-3.1-8b-fp8",
-         .choices = PROFILES,
-         .help = "model profile (KV bytes per token, weights)"},
-        {.name = "hardware",
-         .type = OPT_ENUM,
-         .dest = &o.hardware,
-         .def = "gb10",
-         .choices = HARDWARE,
-         .help = "hardware model for modelled GPU time"},
-        {.name = "kv-bytes-per-token",
-         .type = OPT_FLOAT,
-         .dest = &o.kv_bytes_per_token,
-         .min = 64,
-         .max = DBL_BIG,
-         .metavar = "BYTES",
-         .help = "override the profile's KV bytes"},
-        {.name = "params-b",
-         .type = OPT_FLOAT,
-         .dest = &o.params_b,
-         .min = 1e-6,
-         .max = 1e6,
-         .metavar = "BILLIONS",
-         .help = "override parameters (prefill cost)"},
-        {.name = "weights-gb",
-         .type = OPT_FLOAT,
-         .dest = &o.weights_gb,
-         .min = 1e-6,
-         .max = 1e6,
-         .metavar = "GB",
-         .help = "override bytes read per decode step (1e9 bytes)"},
-        {.name = "prefill-tflops",
-         .type = OPT_FLOAT,
-         .dest = &o.prefill_tflops,
-         .min = 1e-6,
-         .max = 1e6,
-         .metavar = "TFLOPS",
-         .help = "override effective prefill compute"},
-        {.name = "mem-bw-gbps",
-         .type = OPT_FLOAT,
-         .dest = &o.mem_bw_gbps,
-         .min = 1e-3,
-         .max = 1e6,
-         .metavar = "GB/S",
-         .help = "override effective device memory bandwidth"},
-        {.name = "h2d-gbps",
-         .type = OPT_FLOAT,
-         .dest = &o.h2d_gbps,
-         .min = 1e-3,
-         .max = 1e6,
-         .metavar = "GB/S",
-         .help = "override host-to-device (G2->G1) bandwidth"},
-        {.name = "step-overhead-ms",
-         .type = OPT_FLOAT,
-         .dest = &o.step_overhead_ms,
-         .min = 0,
-         .max = 1e6,
-         .metavar = "MS",
-         .help = "override fixed cost per decode step"},
-        {.name = "max-context",
-         .type = OPT_INT,
-         .dest = &o.max_context,
-         .min = 1,
-         .max = 1 << 30,
-         .help = "override the model's context length"},
-        {.name = "speedup",
-         .type = OPT_FLOAT,
-         .dest = &o.speedup,
-         .def = "1",
-         .min = 0,
-         .max = 1e9,
-         .help = "divide all modelled time by this (0: no modelled time)"},
-        {.name = "block-size",
-         .type = OPT_INT,
-         .dest = &o.block_size,
-         .def = "32",
-         .min = 1,
-         .max = 4096,
-         .help = "tokens per KV block"},
-        {.name = "max-num-seqs",
-         .type = OPT_INT,
-         .dest = &o.max_num_seqs,
-         .def = "64",
-         .min = 1,
-         .max = 65536,
-         .help = "sequences batched at once"},
-        {.name = "max-num-tokens",
-         .type = OPT_INT,
-         .dest = &o.max_num_tokens,
-         .def = "8192",
-         .min = 1,
-         .max = 1 << 30,
-         .help = "longest accepted prompt (TensorRT-LLM's name)"},
-        {.name = "max-tokens-limit",
-         .type = OPT_INT,
-         .dest = &o.max_tokens_limit,
-         .def = "32768",
-         .min = 1,
-         .max = 1 << 30,
-         .help = "largest accepted max_tokens"},
-        {.name = "max-body-bytes",
-         .type = OPT_INT,
-         .dest = &o.max_body_bytes,
-         .def = "16777216",
-         .min = 1024,
-         .max = 1ll << 32,
-         .help = "request body limit (413 above it)"},
-        {.name = "max-connections",
-         .type = OPT_INT,
-         .dest = &o.max_connections,
-         .def = "1024",
-         .min = 1,
-         .max = 65536,
-         .help = "concurrent HTTP connections"},
-        {.name = "request-read-timeout-s",
-         .type = OPT_DURATION,
-         .dest = &o.request_read_timeout_s,
-         .def = "10",
-         .min = 1,
-         .max = 3600,
-         .help = "a connection must deliver its request line and headers within this, in "
-                 "total, however slowly it sends (slow-header floods)"},
-        {.name = "idle-timeout-s",
-         .type = OPT_DURATION,
-         .dest = &o.idle_timeout_s,
-         .def = "15",
-         .min = 1,
-         .max = 86400,
-         .help = "a kept-alive connection idle this long is closed, as is one whose request moves "
-                 "no byte this long (a stalled upload; a stream whose client stopped reading: its "
-                 "request is cancelled and its KV blocks freed)"},
-        {.name = "http-threads",
-         .type = OPT_INT,
-         .dest = &o.http_threads,
-         .def = "2",
-         .min = 1,
-         .max = 64,
-         .help = "HTTP event-loop threads"},
-        {.name = "kv-mode",
-         .type = OPT_ENUM,
-         .dest = &o.kv_mode,
-         .def = "cpu_disk",
-         .env = "BENCH_KV_MODE",
-         .choices = KV_MODES,
-         .help = "KV tiers in use"},
-        {.name = "gpu-cache-blocks",
-         .type = OPT_INT,
-         .dest = &o.gpu_blocks,
-         .min = 1,
-         .max = 1ll << 32,
-         .help = "G1 capacity in blocks"},
-        {.name = "gpu-cache-gb",
-         .type = OPT_FLOAT,
-         .dest = &o.gpu_gb,
-         .def = "8",
-         .min = 1e-9,
-         .max = 1e6,
-         .help = "G1 capacity"},
-        {.name = "cpu-cache-blocks",
-         .type = OPT_INT,
-         .dest = &o.cpu_blocks,
-         .min = 0,
-         .max = 1ll << 32,
-         .help = "G2 capacity in blocks"},
-        {.name = "cpu-cache-gb",
-         .type = OPT_FLOAT,
-         .dest = &o.cpu_gb,
-         .def = "8",
-         .min = 0,
-         .max = 1e6,
-         .env = "DYN_KVBM_CPU_CACHE_GB",
-         .help = "G2 capacity (real host memory)"},
-        {.name = "disk-cache-blocks",
-         .type = OPT_INT,
-         .dest = &o.disk_blocks,
-         .min = 0,
-         .max = 1ll << 32,
-         .help = "G3 capacity in blocks"},
-        {.name = "disk-cache-gb",
-         .type = OPT_FLOAT,
-         .dest = &o.disk_gb,
-         .def = "32",
-         .min = 0,
-         .max = 1e6,
-         .env = "DYN_KVBM_DISK_CACHE_GB",
-         .help = "G3 capacity (real files)"},
-        {.name = "disk-cache-dir",
-         .type = OPT_STR,
-         .dest = &o.disk_dir,
-         .def = "/tmp/kvbench-kvbm",
-         .env = "DYN_KVBM_DISK_CACHE_DIR",
-         .metavar = "DIR",
-         .help = "G3 directory"},
-        {.name = "disable-disk-offload-filter",
-         .type = OPT_BOOL,
-         .dest = &o.no_filter,
-         .env = "DYN_KVBM_DISABLE_DISK_OFFLOAD_FILTER",
-         .help = "offload to disk on first sight, not on a block's second"},
-        {.name = "keep-cache",
-         .type = OPT_BOOL,
-         .dest = &o.keep_cache,
-         .help = "leave the block files on exit"},
-        {.name = "strict",
-         .type = OPT_BOOL,
-         .dest = &o.strict,
-         .help = "refuse to start (exit 2) where a tier is larger than the memory available or "
-                 "the disk's free space, instead of warning"},
-        {.name = "fail-rate",
-         .type = OPT_FLOAT,
-         .dest = &o.fail_rate,
-         .def = "0",
-         .min = 0,
-         .max = 1,
-         .metavar = "P",
-         .help = "fault: answer this share of completions with 500"},
-        {.name = "disconnect-rate",
-         .type = OPT_FLOAT,
-         .dest = &o.disconnect_rate,
-         .def = "0",
-         .min = 0,
-         .max = 1,
-         .metavar = "P",
-         .help = "fault: cut this share of responses mid-way"},
-        {.name = "stall-ms",
-         .type = OPT_FLOAT,
-         .dest = &o.stall_ms,
-         .def = "0",
-         .min = 0,
-         .max = 86400000,
-         .metavar = "MS",
-         .help = "fault: hold responses this long before "
-                 "their first token"},
-        {.name = "stall-rate",
-         .type = OPT_FLOAT,
-         .dest = &o.stall_rate,
-         .def = "1",
-         .min = 0,
-         .max = 1,
-         .metavar = "P",
-         .help = "share of requests --stall-ms applies to"},
-        {.name = "omit-response-field",
-         .type = OPT_LIST,
-         .dest = &o.omit,
-         .metavar = "FIELD",
-         .help = "leave out what some builds of an engine do not send: timings.cache_n "
-                 "(llama.cpp before it sent it), usage.prompt_tokens_details, /props (the "
-                 "llamacpp personality's endpoint, absent from old llama.cpp builds)"},
-        {.name = "drop-model-after",
-         .type = OPT_INT,
-         .dest = &o.drop_model_after,
-         .def = "-1",
-         .min = -1,
-         .max = 1ll << 40,
-         .help = "fault: after N completions the model unregisters (-1: never)"},
-        {.name = "startup-delay-s",
-         .type = OPT_DURATION,
-         .dest = &o.startup_delay_s,
-         .def = "0",
-         .help = "report not_ready this long after start (a slow worker)"},
-        {.name = "drain-timeout-s",
-         .type = OPT_DURATION,
-         .dest = &o.drain_timeout_s,
-         .def = "30",
-         .help = "on SIGINT/SIGTERM/SIGHUP, wait this long for in-flight requests"},
-        {.name = "tokenizer",
-         .type = OPT_STR,
-         .dest = &o.tokenizer,
-         .def = "auto",
-         .metavar = "SPEC",
-         .help = "prompt tokens: heuristic, auto ($BENCH_TOKENIZER, $MODEL_HANDLE, Hugging Face "
-                 "cache for --model-id), or a tokenizer.json / its directory"},
-        {.name = "seed",
-         .type = OPT_INT,
-         .dest = &o.seed,
-         .def = "0",
-         .min = 0,
-         .max = 9007199254740991.0,
-         .help = "seed for output text and faults"},
-        {.name = "log-level",
-         .type = OPT_ENUM,
-         .dest = &o.log_level,
-         .def = "INFO",
-         .choices = LEVELS,
-         .help = "log verbosity"},
-        {0},
-    };
-    int rc = cmd_parse("serve", USAGE, DESCRIPTION, opts, argc, argv, NULL);
-    if (rc >= 0)
-        return rc;
-    cmd_set_log_level(o.log_level);
+    cfg->model = *profile_model(o->profile);
+    cfg->hw = *profile_hw(o->hardware);
+    if (opts_given(opts, &o->kv_bytes_per_token))
+        cfg->model.kv_bytes_per_token = (size_t)o->kv_bytes_per_token;
+    if (opts_given(opts, &o->params_b))
+        cfg->model.params = o->params_b * 1e9;
+    if (opts_given(opts, &o->weights_gb))
+        cfg->model.weight_bytes = o->weights_gb * 1e9;
+    if (opts_given(opts, &o->max_context))
+        cfg->model.max_context = (size_t)o->max_context;
+    if (opts_given(opts, &o->prefill_tflops))
+        cfg->hw.eff_flops = o->prefill_tflops * 1e12;
+    if (opts_given(opts, &o->mem_bw_gbps))
+        cfg->hw.mem_bw = o->mem_bw_gbps * 1e9;
+    if (opts_given(opts, &o->h2d_gbps))
+        cfg->hw.h2d_bw = o->h2d_gbps * 1e9;
+    if (opts_given(opts, &o->step_overhead_ms))
+        cfg->hw.step_overhead_s = o->step_overhead_ms / 1e3;
+}
 
-    struct engine_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    const struct model_profile *mp = profile_model(o.profile);
-    const struct hw_profile *hp = profile_hw(o.hardware);
-    cfg.model = *mp;
-    cfg.hw = *hp;
-    if (opts_seen(opts, "kv-bytes-per-token"))
-        cfg.model.kv_bytes_per_token = (size_t)o.kv_bytes_per_token;
-    if (opts_seen(opts, "params-b"))
-        cfg.model.params = o.params_b * 1e9;
-    if (opts_seen(opts, "weights-gb"))
-        cfg.model.weight_bytes = o.weights_gb * 1e9;
-    if (opts_seen(opts, "max-context"))
-        cfg.model.max_context = (size_t)o.max_context;
-    if (opts_seen(opts, "prefill-tflops"))
-        cfg.hw.eff_flops = o.prefill_tflops * 1e12;
-    if (opts_seen(opts, "mem-bw-gbps"))
-        cfg.hw.mem_bw = o.mem_bw_gbps * 1e9;
-    if (opts_seen(opts, "h2d-gbps"))
-        cfg.hw.h2d_bw = o.h2d_gbps * 1e9;
-    if (opts_seen(opts, "step-overhead-ms"))
-        cfg.hw.step_overhead_s = o.step_overhead_ms / 1e3;
-
-    cfg.host = o.host;
-    cfg.port = (int)o.port;
-    cfg.personality = personality_find(o.personality);
-    for (size_t i = 0; i < o.omit.n; i++) {
+/* The outside: address, ports, personality and what it leaves out, limits, faults. Returns -1
+ * to go on, or the exit code after printing the error. */
+static int front_config(const struct serve_opts *o, struct engine_config *cfg)
+{
+    cfg->host = o->host;
+    cfg->port = (int)o->port;
+    cfg->personality = personality_find(o->personality);
+    for (size_t i = 0; i < o->omit.n; i++) {
         size_t k = 0;
-        while (OMITTABLE[k] && strcmp(OMITTABLE[k], o.omit.items[i]) != 0)
+        while (OMITTABLE[k] && strcmp(OMITTABLE[k], o->omit.items[i]) != 0)
             k++;
         if (!OMITTABLE[k]) {
             fprintf(stderr,
                     "kvbench serve: --omit-response-field: expected timings.cache_n, "
                     "usage.prompt_tokens_details or /props, got '%s'\n",
-                    o.omit.items[i]);
-            opts_free(opts);
+                    o->omit.items[i]);
             return EXIT_USAGE;
         }
         if (k == 0)
-            cfg.omit_cache_n = true;
+            cfg->omit_cache_n = true;
         else if (k == 1)
-            cfg.omit_usage_details = true;
+            cfg->omit_usage_details = true;
         else
-            cfg.omit_props = true;
+            cfg->omit_props = true;
     }
-    if (strcmp(o.metrics_port, "auto") == 0) {
-        cfg.metrics_port = 0;
+    if (strcmp(o->metrics_port, "auto") == 0) {
+        cfg->metrics_port = 0;
     } else {
         char *end;
-        long mp_val = strtol(o.metrics_port, &end, 10);
-        if (*end || end == o.metrics_port || mp_val < 0 || mp_val > 65535) {
+        long mp_val = strtol(o->metrics_port, &end, 10);
+        if (*end || end == o->metrics_port || mp_val < 0 || mp_val > 65535) {
             fprintf(stderr,
                     "kvbench serve: --metrics-port: expected a port from 0 to 65535 or 'auto', "
                     "got '%s'\n",
-                    o.metrics_port);
-            opts_free(opts);
+                    o->metrics_port);
             return EXIT_USAGE;
         }
-        cfg.metrics_port = mp_val == 0 ? -1 : (int)mp_val;
+        cfg->metrics_port = mp_val == 0 ? -1 : (int)mp_val;
     }
-    if (!cfg.personality->kvbm_port)
-        cfg.metrics_port = -1; /* the engine's counters are on the API port's /metrics */
-    cfg.model_id = o.model_id ? o.model_id : mp->served_name;
-    cfg.endpoint = o.endpoint;
-    cfg.max_body_bytes = (size_t)o.max_body_bytes;
-    cfg.max_num_tokens = (size_t)o.max_num_tokens;
-    cfg.max_tokens_limit = (size_t)o.max_tokens_limit;
-    cfg.max_connections = (unsigned)o.max_connections;
-    cfg.request_read_timeout_s = (unsigned)o.request_read_timeout_s;
-    cfg.idle_timeout_s = (unsigned)o.idle_timeout_s;
-    cfg.http_threads = (unsigned)o.http_threads;
-    cfg.startup_delay_s = o.startup_delay_s;
-    cfg.speedup = o.speedup;
-    cfg.max_num_seqs = (size_t)o.max_num_seqs;
-    cfg.keep_cache = o.keep_cache;
-    cfg.fail_rate = o.fail_rate;
-    cfg.disconnect_rate = o.disconnect_rate;
-    cfg.stall_ms = o.stall_ms;
-    cfg.stall_rate = o.stall_rate;
-    cfg.drop_model_after = o.drop_model_after;
-    cfg.seed = (uint64_t)o.seed;
+    if (!cfg->personality->kvbm_port)
+        cfg->metrics_port = -1; /* the engine's counters are on the API port's /metrics */
+    cfg->model_id = o->model_id ? o->model_id : profile_model(o->profile)->served_name;
+    cfg->endpoint = o->endpoint;
+    cfg->max_body_bytes = (size_t)o->max_body_bytes;
+    cfg->max_num_tokens = (size_t)o->max_num_tokens;
+    cfg->max_tokens_limit = (size_t)o->max_tokens_limit;
+    cfg->max_connections = (unsigned)o->max_connections;
+    cfg->request_read_timeout_s = (unsigned)o->request_read_timeout_s;
+    cfg->idle_timeout_s = (unsigned)o->idle_timeout_s;
+    cfg->http_threads = (unsigned)o->http_threads;
+    cfg->startup_delay_s = o->startup_delay_s;
+    cfg->speedup = o->speedup;
+    cfg->max_num_seqs = (size_t)o->max_num_seqs;
+    cfg->keep_cache = o->keep_cache;
+    cfg->fail_rate = o->fail_rate;
+    cfg->disconnect_rate = o->disconnect_rate;
+    cfg->stall_ms = o->stall_ms;
+    cfg->stall_rate = o->stall_rate;
+    cfg->drop_model_after = o->drop_model_after;
+    cfg->seed = (uint64_t)o->seed;
+    return -1;
+}
 
-    struct kvbm_config *kv = &cfg.kv;
-    kv->block_tokens = (size_t)o.block_size;
-    kv->block_bytes = kv->block_tokens * cfg.model.kv_bytes_per_token;
+/* The tiers: blocks given win over GB; then the checks against memory and disk. Returns -1 to
+ * go on, or the exit code after printing the error. */
+static int tiers_config(const struct serve_opts *o, const struct opt *opts,
+                        struct engine_config *cfg)
+{
+    struct kvbm_config *kv = &cfg->kv;
+    kv->block_tokens = (size_t)o->block_size;
+    kv->block_bytes = kv->block_tokens * cfg->model.kv_bytes_per_token;
     double gib = 1073741824.0;
-    kv->g1_blocks = opts_seen(opts, "gpu-cache-blocks")
-                        ? (size_t)o.gpu_blocks
-                        : (size_t)floor(o.gpu_gb * gib / (double)kv->block_bytes);
-    kv->g2_blocks = opts_seen(opts, "cpu-cache-blocks")
-                        ? (size_t)o.cpu_blocks
-                        : (size_t)floor(o.cpu_gb * gib / (double)kv->block_bytes);
-    kv->g3_blocks = opts_seen(opts, "disk-cache-blocks")
-                        ? (size_t)o.disk_blocks
-                        : (size_t)floor(o.disk_gb * gib / (double)kv->block_bytes);
-    kv_mode_parse(o.kv_mode, &kv->mode);
-    kv->disk_filter = !o.no_filter;
-    kv->disk_dir = o.disk_dir;
+    kv->g1_blocks = opts_given(opts, &o->gpu_blocks)
+                        ? (size_t)o->gpu_blocks
+                        : (size_t)floor(o->gpu_gb * gib / (double)kv->block_bytes);
+    kv->g2_blocks = opts_given(opts, &o->cpu_blocks)
+                        ? (size_t)o->cpu_blocks
+                        : (size_t)floor(o->cpu_gb * gib / (double)kv->block_bytes);
+    kv->g3_blocks = opts_given(opts, &o->disk_blocks)
+                        ? (size_t)o->disk_blocks
+                        : (size_t)floor(o->disk_gb * gib / (double)kv->block_bytes);
+    kv->mode = (enum kv_mode)o->kv_mode;
+    kv->disk_filter = !o->no_filter;
+    kv->disk_dir = o->disk_dir;
     if (kv->g1_blocks == 0) {
         fprintf(stderr,
                 "kvbench serve: the device cache holds no block of %zu bytes; raise "
                 "--gpu-cache-gb or set --gpu-cache-blocks\n",
                 kv->block_bytes);
-        opts_free(opts);
         return EXIT_USAGE;
     }
+    int rc = check_tier_sizes(kv, o->strict);
+    return rc ? rc : -1;
+}
 
-    rc = check_tier_sizes(kv, o.strict);
-    if (rc) {
-        opts_free(opts);
-        return rc;
+/* {pid, port, metrics_port, host, model_id, kv_mode, base_url, personality, metrics_url}. */
+static int write_ready_file(const char *path, const struct engine_config *cfg, int port, int mport,
+                            char *err)
+{
+    json_t *rf = json_pack("{s:i, s:i, s:i, s:s, s:s, s:s}", "pid", (int)getpid(), "port", port,
+                           "metrics_port", mport, "host", cfg->host, "model_id", cfg->model_id,
+                           "kv_mode", kv_mode_name(cfg->kv.mode));
+    char url[128];
+    snprintf(url, sizeof url, "http://%s:%d", cfg->host, port);
+    json_object_set_new(rf, "base_url", json_string(url));
+    json_object_set_new(rf, "personality", json_string(cfg->personality->name));
+    if (mport > 0 && cfg->personality->kvbm_port) {
+        snprintf(url, sizeof url, "http://%s:%d/metrics", cfg->host, mport);
+        json_object_set_new(rf, "metrics_url", json_string(url));
+    } else if (!cfg->personality->kvbm_port) {
+        /* the engine's own counters, on the API port */
+        snprintf(url, sizeof url, "http://%s:%d/metrics", cfg->host, port);
+        json_object_set_new(rf, "metrics_url", json_string(url));
     }
-    char err[ERR_LEN];
-    if (o.ready_file && ready_file_check(o.ready_file, err) < 0) {
-        fprintf(stderr, "kvbench serve: %s\n", err);
-        opts_free(opts);
-        return 1;
-    }
+    int wrc = json_write_file(path, rf, err);
+    json_decref(rf);
+    return wrc;
+}
 
-    char note[512];
-    char terr[ERR_LEN];
-    const struct tokenizer *tok =
-        tokenizer_resolve(o.tokenizer, cfg.model_id, note, sizeof note, terr);
-    if (!tok) {
-        fprintf(stderr, "kvbench serve: --tokenizer: %s\n", terr);
-        opts_free(opts);
-        return EXIT_USAGE;
-    }
-    cfg.tok = tok;
-    log_info("tokenizer: %s", note);
-
+/* Start the engine, say where it serves, write --ready-file, then wait for a signal and drain.
+ * Returns the exit code. */
+static int serve_until_signal(const struct serve_opts *o, struct engine_config *cfg)
+{
     /* Signals are taken synchronously by this thread; every thread started below inherits the
      * mask, so SIGINT/SIGTERM/SIGHUP reach sigwait and nothing else. SIGHUP (a closed terminal,
      * a supervisor's stop) is a clean shutdown too: there is no configuration to reload. */
@@ -683,64 +636,84 @@ int cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    char err[ERR_LEN];
     struct engine *eng = NULL;
-    if (engine_start(&cfg, &eng, err) < 0) {
+    if (engine_start(cfg, &eng, err) < 0) {
         fprintf(stderr, "kvbench serve: %s\n", err);
-        tokenizer_free(tok);
-        opts_free(opts);
         return 1;
     }
+    const struct kvbm_config *kv = &cfg->kv;
     int port = engine_port(eng), mport = engine_metrics_port(eng);
     log_info("serving %s on http://%s:%d (kv mode %s; G1 %zu, G2 %zu, G3 %zu blocks of %zu "
              "tokens / %zu bytes; disk %s at %s; speedup %g)",
-             cfg.model_id, cfg.host, port, kv_mode_name(kv->mode), kv->g1_blocks,
+             cfg->model_id, cfg->host, port, kv_mode_name(kv->mode), kv->g1_blocks,
              kv->mode >= KV_MODE_CPU_ONLY ? kv->g2_blocks : 0,
              kv->mode == KV_MODE_CPU_DISK ? kv->g3_blocks : 0, kv->block_tokens, kv->block_bytes,
              kvbm_disk_mode(engine_kvbm(eng)), kv->mode == KV_MODE_CPU_DISK ? kv->disk_dir : "-",
-             cfg.speedup);
+             cfg->speedup);
     if (mport > 0)
-        log_info("KV metrics on http://%s:%d/metrics", cfg.host, mport);
-    if (o.ready_file) {
-        json_t *rf = json_pack("{s:i, s:i, s:i, s:s, s:s, s:s}", "pid", (int)getpid(), "port", port,
-                               "metrics_port", mport, "host", cfg.host, "model_id", cfg.model_id,
-                               "kv_mode", kv_mode_name(kv->mode));
-        char url[128];
-        snprintf(url, sizeof url, "http://%s:%d", cfg.host, port);
-        json_object_set_new(rf, "base_url", json_string(url));
-        json_object_set_new(rf, "personality", json_string(cfg.personality->name));
-        if (mport > 0 && cfg.personality->kvbm_port) {
-            snprintf(url, sizeof url, "http://%s:%d/metrics", cfg.host, mport);
-            json_object_set_new(rf, "metrics_url", json_string(url));
-        } else if (!cfg.personality->kvbm_port) {
-            /* the engine's own counters, on the API port */
-            snprintf(url, sizeof url, "http://%s:%d/metrics", cfg.host, port);
-            json_object_set_new(rf, "metrics_url", json_string(url));
-        }
-        int wrc = json_write_file(o.ready_file, rf, err);
-        json_decref(rf);
-        if (wrc < 0) {
-            /* a caller waits for this file: serving without it would leave it waiting */
-            fprintf(stderr, "kvbench serve: cannot write --ready-file: %s\n", err);
-            engine_stop(eng);
-            tokenizer_free(tok);
-            opts_free(opts);
-            return 1;
-        }
+        log_info("KV metrics on http://%s:%d/metrics", cfg->host, mport);
+    if (o->ready_file && write_ready_file(o->ready_file, cfg, port, mport, err) < 0) {
+        /* a caller waits for this file: serving without it would leave it waiting */
+        fprintf(stderr, "kvbench serve: cannot write --ready-file: %s\n", err);
+        engine_stop(eng);
+        return 1;
     }
 
     int sig = 0;
     sigwait(&set, &sig);
     const char *signame = sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM";
-    log_info("received %s: draining (up to %.0f s)", signame, o.drain_timeout_s);
+    log_info("received %s: draining (up to %.0f s)", signame, o->drain_timeout_s);
     engine_begin_drain(eng);
-    size_t left = engine_wait_idle(eng, o.drain_timeout_s);
+    size_t left = engine_wait_idle(eng, o->drain_timeout_s);
     if (left)
         log_warn("%zu requests still in flight are failed", left);
     engine_stop(eng);
-    if (o.ready_file)
-        unlink(o.ready_file);
-    log_info("stopped%s", cfg.keep_cache ? " (cache files kept)" : "");
+    if (o->ready_file)
+        unlink(o->ready_file);
+    log_info("stopped%s", cfg->keep_cache ? " (cache files kept)" : "");
+    return 0;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    struct serve_opts o;
+    memset(&o, 0, sizeof o);
+    struct opt opts[sizeof SERVE_ROWS / sizeof SERVE_ROWS[0]];
+    size_t n = 0;
+    opts_bind(opts, &n, sizeof opts / sizeof opts[0], SERVE_ROWS, &o, NULL);
+    int rc = cmd_parse("serve", USAGE, DESCRIPTION, opts, argc, argv, NULL);
+    if (rc >= 0)
+        return rc;
+    cmd_set_log_level(o.log_level);
+
+    struct engine_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    model_config(&o, opts, &cfg);
+    rc = front_config(&o, &cfg);
+    if (rc < 0)
+        rc = tiers_config(&o, opts, &cfg);
+    char err[ERR_LEN];
+    if (rc < 0 && o.ready_file && ready_file_check(o.ready_file, err) < 0) {
+        fprintf(stderr, "kvbench serve: %s\n", err);
+        rc = 1;
+    }
+    if (rc >= 0) {
+        opts_free(opts);
+        return rc;
+    }
+    char note[512];
+    const struct tokenizer *tok =
+        tokenizer_resolve(o.tokenizer, cfg.model_id, note, sizeof note, err);
+    if (!tok) {
+        fprintf(stderr, "kvbench serve: --tokenizer: %s\n", err);
+        opts_free(opts);
+        return EXIT_USAGE;
+    }
+    cfg.tok = tok;
+    log_info("tokenizer: %s", note);
+    rc = serve_until_signal(&o, &cfg);
     tokenizer_free(tok);
     opts_free(opts);
-    return 0;
+    return rc;
 }

@@ -71,6 +71,66 @@ static int do_jsonl(const struct tokenizer *t, const struct buf *in, char *err)
     return rc;
 }
 
+/* --decode: ids (space, comma or a JSON array) in, their text out. Returns the exit code. */
+static int do_decode(const struct tokenizer *t, const struct buf *in)
+{
+    char err[ERR_LEN];
+    int rc = 0;
+    struct tok_ids ids = {0};
+    for (const char *p = in->data ? in->data : ""; *p;) {
+        if (*p >= '0' && *p <= '9') {
+            char *end;
+            unsigned long v = strtoul(p, &end, 10);
+            if (v > UINT32_MAX) {
+                fprintf(stderr, "kvbench tokenize: id %lu out of range\n", v);
+                rc = 1;
+                break;
+            }
+            if (tok_ids_push(&ids, (uint32_t)v) < 0) {
+                fprintf(stderr, "kvbench tokenize: out of memory\n");
+                rc = 1;
+                break;
+            }
+            p = end;
+        } else if (strchr(" \t\r\n,[]", *p)) {
+            p++;
+        } else {
+            fprintf(stderr, "kvbench tokenize: --decode expects ids, found '%c'\n", *p);
+            rc = 1;
+            break;
+        }
+    }
+    struct buf out = BUF_INIT;
+    if (rc == 0 && tokenizer_decode(t, ids.ids, ids.n, &out, err) < 0) {
+        fprintf(stderr, "kvbench tokenize: %s\n", err);
+        rc = 1;
+    }
+    if (rc == 0)
+        fwrite(out.data ? out.data : "", 1, out.len, stdout);
+    buf_free(&out);
+    tok_ids_free(&ids);
+    return rc;
+}
+
+/* --ids (the default) or --count. Returns the exit code. */
+static int do_encode(const struct tokenizer *t, const struct buf *in, bool count)
+{
+    int rc = 0;
+    struct tok_ids ids = {0};
+    if (tokenizer_encode(t, buf_cstr(in), in->len, &ids) < 0) {
+        fprintf(stderr, "kvbench tokenize: out of memory\n");
+        rc = 1;
+    } else if (count) {
+        printf("%zu\n", ids.n);
+    } else {
+        for (size_t i = 0; i < ids.n; i++)
+            printf("%s%u", i ? " " : "", ids.ids[i]);
+        printf("\n");
+    }
+    tok_ids_free(&ids);
+    return rc;
+}
+
 int cmd_tokenize(int argc, char **argv)
 {
     bool ids_mode = false, count = false, decode = false, jsonl = false;
@@ -131,48 +191,9 @@ int cmd_tokenize(int argc, char **argv)
             rc = 1;
         }
     } else if (decode) {
-        struct tok_ids ids = {0};
-        for (char *p = in.data ? in.data : ""; *p;) {
-            if (*p >= '0' && *p <= '9') {
-                char *end;
-                unsigned long v = strtoul(p, &end, 10);
-                if (v > UINT32_MAX) {
-                    fprintf(stderr, "kvbench tokenize: id %lu out of range\n", v);
-                    rc = 1;
-                    break;
-                }
-                tok_ids_push(&ids, (uint32_t)v);
-                p = end;
-            } else if (strchr(" \t\r\n,[]", *p)) {
-                p++;
-            } else {
-                fprintf(stderr, "kvbench tokenize: --decode expects ids, found '%c'\n", *p);
-                rc = 1;
-                break;
-            }
-        }
-        struct buf out = BUF_INIT;
-        if (rc == 0 && tokenizer_decode(t, ids.ids, ids.n, &out, err) < 0) {
-            fprintf(stderr, "kvbench tokenize: %s\n", err);
-            rc = 1;
-        }
-        if (rc == 0)
-            fwrite(out.data ? out.data : "", 1, out.len, stdout);
-        buf_free(&out);
-        tok_ids_free(&ids);
+        rc = do_decode(t, &in);
     } else {
-        struct tok_ids ids = {0};
-        if (tokenizer_encode(t, buf_cstr(&in), in.len, &ids) < 0) {
-            fprintf(stderr, "kvbench tokenize: out of memory\n");
-            rc = 1;
-        } else if (count) {
-            printf("%zu\n", ids.n);
-        } else {
-            for (size_t i = 0; i < ids.n; i++)
-                printf("%s%u", i ? " " : "", ids.ids[i]);
-            printf("\n");
-        }
-        tok_ids_free(&ids);
+        rc = do_encode(t, &in, count);
     }
     buf_free(&in);
     tokenizer_free(t);

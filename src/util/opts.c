@@ -1,6 +1,8 @@
 /*
  * opts.c - declarative option parsing, modelled on git's parse-options: the table is the single
- * source of truth for parsing, defaults, validation and help text.
+ * source of truth for parsing, defaults, validation and help text. Each row is applied by one
+ * small function per type; an enumeration becomes its table's int here, once, so no caller
+ * compares the name again.
  */
 #include "util/opts.h"
 
@@ -75,6 +77,7 @@ static const char *type_metavar(const struct opt *o)
     case OPT_DURATION:
         return "SECONDS";
     case OPT_ENUM:
+    case OPT_CHOICE:
         return "CHOICE";
     default:
         return "VALUE";
@@ -162,13 +165,131 @@ static bool has_limits(const struct opt *o)
     return o->min != 0 || o->max != 0;
 }
 
-/* Apply one value. `origin` names where it came from for error messages ("--x" or "$X"). */
-static int apply_value(struct opt *o, const char *val, const char *origin, bool from_default,
-                       char *err)
+/* The choices of an OPT_CHOICE row (a catalogue's own list, or the function that has it). */
+static const char *const *choices_of(const struct opt *o)
+{
+    return o->choices_fn ? o->choices_fn() : o->choices;
+}
+
+/* "--x: expected one of a, b, c, got 'v'" for OPT_ENUM (a names table) and OPT_CHOICE. */
+static int bad_choice(const struct opt *o, const char *val, const char *origin, char *err)
+{
+    char list[256] = "";
+    size_t used = 0;
+    const char *const *c = o->type == OPT_CHOICE ? choices_of(o) : NULL;
+    for (int i = 0;; i++) {
+        const char *name = c ? c[i] : o->names[i].name;
+        if (!name)
+            break;
+        int n = snprintf(list + used, sizeof list - used, "%s%s", i == 0 ? "" : ", ", name);
+        if (n < 0 || (size_t)n >= sizeof list - used)
+            break;
+        used += (size_t)n;
+    }
+    return err_set(err, "%s: expected one of %s, got '%s'", origin, list, val);
+}
+
+static int apply_int(struct opt *o, const char *val, const char *origin, char *err)
 {
     char lo[32], hi[32];
     fmt_num(lo, sizeof lo, o->min);
     fmt_num(hi, sizeof hi, o->max);
+    long long v;
+    if (parse_ll(val, &v) < 0 || (has_limits(o) && (v < o->min || v > o->max))) {
+        if (has_limits(o))
+            return err_set(err, "%s: expected an integer from %s to %s, got '%s'", origin, lo, hi,
+                           val);
+        return err_set(err, "%s: expected an integer, got '%s'", origin, val);
+    }
+    *(long long *)o->dest = v;
+    return 0;
+}
+
+static int apply_float(struct opt *o, const char *val, const char *origin, char *err)
+{
+    char lo[32], hi[32];
+    fmt_num(lo, sizeof lo, o->min);
+    fmt_num(hi, sizeof hi, o->max);
+    double v;
+    if (parse_double(val, &v) < 0 || (has_limits(o) && (v < o->min || v > o->max))) {
+        if (has_limits(o))
+            return err_set(err, "%s: expected a number from %s to %s, got '%s'", origin, lo, hi,
+                           val);
+        return err_set(err, "%s: expected a number, got '%s'", origin, val);
+    }
+    *(double *)o->dest = v;
+    return 0;
+}
+
+static int apply_duration(struct opt *o, const char *val, const char *origin, char *err)
+{
+    char lo[32], hi[32];
+    fmt_num(lo, sizeof lo, o->min);
+    fmt_num(hi, sizeof hi, o->max);
+    double v;
+    if (opts_parse_duration(val, &v) < 0 || v < 0 ||
+        (has_limits(o) && (v < o->min || v > o->max))) {
+        if (has_limits(o))
+            return err_set(err,
+                           "%s: expected a duration from %s to %s seconds (e.g. 30, 500ms, "
+                           "2m), got '%s'",
+                           origin, lo, hi, val);
+        return err_set(err, "%s: expected a duration (e.g. 30, 500ms, 2m), got '%s'", origin, val);
+    }
+    *(double *)o->dest = v;
+    return 0;
+}
+
+static int apply_range(struct opt *o, const char *val, const char *origin, char *err)
+{
+    const char *colon = strchr(val, ':');
+    char a[64], b[64];
+    long long mn, mx;
+    if (!colon || (size_t)(colon - val) >= sizeof a || strlen(colon + 1) >= sizeof b)
+        goto bad_range;
+    memcpy(a, val, (size_t)(colon - val));
+    a[colon - val] = '\0';
+    memcpy(b, colon + 1, strlen(colon + 1) + 1); /* length checked above */
+    if (parse_ll(a, &mn) < 0 || parse_ll(b, &mx) < 0 || mn > mx)
+        goto bad_range;
+    if (has_limits(o) && (mn < o->min || mx > o->max))
+        goto bad_range;
+    ((struct opt_range *)o->dest)->min = mn;
+    ((struct opt_range *)o->dest)->max = mx;
+    return 0;
+bad_range:
+    if (has_limits(o)) {
+        char lo[32], hi[32];
+        fmt_num(lo, sizeof lo, o->min);
+        fmt_num(hi, sizeof hi, o->max);
+        return err_set(err, "%s: expected MIN:MAX integers with %s <= MIN <= MAX <= %s, got '%s'",
+                       origin, lo, hi, val);
+    }
+    return err_set(err, "%s: expected MIN:MAX integers with MIN <= MAX, got '%s'", origin, val);
+}
+
+static int apply_list(struct opt *o, const char *val, const char *origin, bool from_default,
+                      char *err)
+{
+    struct opt_list *l = o->dest;
+    if (o->list_from_default && !from_default) {
+        l->n = 0;
+        o->list_from_default = false;
+    }
+    const char **items = realloc(l->items, (l->n + 1) * sizeof *items);
+    if (!items)
+        return err_set(err, "%s: out of memory", origin);
+    items[l->n++] = val;
+    l->items = items;
+    if (from_default)
+        o->list_from_default = true;
+    return 0;
+}
+
+/* Apply one value. `origin` names where it came from for error messages ("--x" or "$X"). */
+static int apply_value(struct opt *o, const char *val, const char *origin, bool from_default,
+                       char *err)
+{
     switch (o->type) {
     case OPT_BOOL: {
         bool b;
@@ -180,99 +301,31 @@ static int apply_value(struct opt *o, const char *val, const char *origin, bool 
     case OPT_STR:
         *(const char **)o->dest = val;
         return 0;
-    case OPT_INT: {
-        long long v;
-        if (parse_ll(val, &v) < 0 || (has_limits(o) && (v < o->min || v > o->max))) {
-            if (has_limits(o))
-                return err_set(err, "%s: expected an integer from %s to %s, got '%s'", origin, lo,
-                               hi, val);
-            return err_set(err, "%s: expected an integer, got '%s'", origin, val);
-        }
-        *(long long *)o->dest = v;
-        return 0;
-    }
-    case OPT_FLOAT: {
-        double v;
-        if (parse_double(val, &v) < 0 || (has_limits(o) && (v < o->min || v > o->max))) {
-            if (has_limits(o))
-                return err_set(err, "%s: expected a number from %s to %s, got '%s'", origin, lo, hi,
-                               val);
-            return err_set(err, "%s: expected a number, got '%s'", origin, val);
-        }
-        *(double *)o->dest = v;
-        return 0;
-    }
-    case OPT_DURATION: {
-        double v;
-        if (opts_parse_duration(val, &v) < 0 || v < 0 ||
-            (has_limits(o) && (v < o->min || v > o->max))) {
-            if (has_limits(o))
-                return err_set(err,
-                               "%s: expected a duration from %s to %s seconds (e.g. 30, 500ms, "
-                               "2m), got '%s'",
-                               origin, lo, hi, val);
-            return err_set(err, "%s: expected a duration (e.g. 30, 500ms, 2m), got '%s'", origin,
-                           val);
-        }
-        *(double *)o->dest = v;
-        return 0;
-    }
-    case OPT_RANGE: {
-        const char *colon = strchr(val, ':');
-        char a[64], b[64];
-        long long mn, mx;
-        if (!colon || (size_t)(colon - val) >= sizeof a || strlen(colon + 1) >= sizeof b)
-            goto bad_range;
-        memcpy(a, val, (size_t)(colon - val));
-        a[colon - val] = '\0';
-        memcpy(b, colon + 1, strlen(colon + 1) + 1); /* length checked above */
-        if (parse_ll(a, &mn) < 0 || parse_ll(b, &mx) < 0 || mn > mx)
-            goto bad_range;
-        if (has_limits(o) && (mn < o->min || mx > o->max))
-            goto bad_range;
-        ((struct opt_range *)o->dest)->min = mn;
-        ((struct opt_range *)o->dest)->max = mx;
-        return 0;
-    bad_range:
-        if (has_limits(o))
-            return err_set(err,
-                           "%s: expected MIN:MAX integers with %s <= MIN <= MAX <= %s, got '%s'",
-                           origin, lo, hi, val);
-        return err_set(err, "%s: expected MIN:MAX integers with MIN <= MAX, got '%s'", origin, val);
-    }
+    case OPT_INT:
+        return apply_int(o, val, origin, err);
+    case OPT_FLOAT:
+        return apply_float(o, val, origin, err);
+    case OPT_DURATION:
+        return apply_duration(o, val, origin, err);
+    case OPT_RANGE:
+        return apply_range(o, val, origin, err);
     case OPT_ENUM: {
-        for (const char *const *c = o->choices; *c; c++) {
+        int v = names_value(o->names, val);
+        if (v < 0)
+            return bad_choice(o, val, origin, err);
+        *(int *)o->dest = v;
+        return 0;
+    }
+    case OPT_CHOICE:
+        for (const char *const *c = choices_of(o); *c; c++) {
             if (strcmp(*c, val) == 0) {
                 *(const char **)o->dest = *c;
                 return 0;
             }
         }
-        char list[256] = "";
-        size_t used = 0;
-        for (const char *const *c = o->choices; *c; c++) {
-            int n =
-                snprintf(list + used, sizeof list - used, "%s%s", c == o->choices ? "" : ", ", *c);
-            if (n < 0 || (size_t)n >= sizeof list - used)
-                break;
-            used += (size_t)n;
-        }
-        return err_set(err, "%s: expected one of %s, got '%s'", origin, list, val);
-    }
-    case OPT_LIST: {
-        struct opt_list *l = o->dest;
-        if (o->list_from_default && !from_default) {
-            l->n = 0;
-            o->list_from_default = false;
-        }
-        const char **items = realloc(l->items, (l->n + 1) * sizeof *items);
-        if (!items)
-            return err_set(err, "%s: out of memory", origin);
-        items[l->n++] = val;
-        l->items = items;
-        if (from_default)
-            o->list_from_default = true;
-        return 0;
-    }
+        return bad_choice(o, val, origin, err);
+    case OPT_LIST:
+        return apply_list(o, val, origin, from_default, err);
     }
     return err_set(err, "%s: unsupported option type", origin);
 }
@@ -302,8 +355,11 @@ static int apply_defaults(struct opt *opts, char *err)
                 *(bool *)o->dest = false;
                 break;
             case OPT_STR:
-            case OPT_ENUM:
+            case OPT_CHOICE:
                 *(const char **)o->dest = NULL;
+                break;
+            case OPT_ENUM:
+                *(int *)o->dest = -1; /* none: names_name gives NULL */
                 break;
             case OPT_INT:
                 *(long long *)o->dest = 0;
@@ -392,12 +448,48 @@ int opts_parse(struct opt *opts, int argc, char **argv, struct opt_positional *p
     return OPTS_OK;
 }
 
-bool opts_seen(const struct opt *opts, const char *name)
+size_t opts_bind(struct opt *out, size_t *n, size_t cap, const struct opt *rows, void *base,
+                 const void *const *skip)
+{
+    size_t copied = 0;
+    for (const struct opt *r = rows; r->name && *n < cap; r++) {
+        struct opt o = *r;
+        if (!o.dest)
+            o.dest = (char *)base + o.off;
+        bool skipped = false;
+        for (const void *const *s = skip; s && *s && !skipped; s++)
+            skipped = *s == o.dest;
+        if (skipped)
+            continue;
+        out[(*n)++] = o;
+        copied++;
+    }
+    if (*n < cap)
+        out[*n] = (struct opt){0};
+    return copied;
+}
+
+struct opt *opts_find(struct opt *opts, const void *dest)
+{
+    for (struct opt *o = opts; o->name; o++)
+        if (o->dest == dest)
+            return o;
+    return NULL;
+}
+
+bool opts_given(const struct opt *opts, const void *dest)
 {
     for (const struct opt *o = opts; o->name; o++)
-        if (strcmp(o->name, name) == 0)
+        if (o->dest == dest)
             return o->seen;
     return false;
+}
+
+void opts_set_default(struct opt *opts, const void *dest, const char *def)
+{
+    struct opt *o = opts_find(opts, dest);
+    if (o)
+        o->def = def;
 }
 
 void opts_free(struct opt *opts)
@@ -431,8 +523,15 @@ void opts_help(FILE *out, const char *usage, const char *description, const stru
                 o->help ? o->help : "");
         if (o->type == OPT_ENUM) {
             fprintf(out, " [");
-            for (const char *const *c = o->choices; *c; c++)
-                fprintf(out, "%s%s", c == o->choices ? "" : "|", *c);
+            for (const struct name_entry *e = o->names; e->name; e++)
+                fprintf(out, "%s%s", e == o->names ? "" : "|", e->name);
+            fprintf(out, "]");
+        }
+        if (o->type == OPT_CHOICE) {
+            const char *const *choices = choices_of(o);
+            fprintf(out, " [");
+            for (const char *const *c = choices; *c; c++)
+                fprintf(out, "%s%s", c == choices ? "" : "|", *c);
             fprintf(out, "]");
         }
         if (o->type == OPT_LIST)
@@ -444,5 +543,50 @@ void opts_help(FILE *out, const char *usage, const char *description, const stru
         else if (o->def && o->type != OPT_BOOL)
             fprintf(out, " (default: %s)", *o->def ? o->def : "\"\"");
         fputc('\n', out);
+    }
+}
+
+/* Text in a Markdown table cell: '|' escaped, so a choice list does not split the row. */
+static void md_cell(FILE *out, const char *s)
+{
+    for (; s && *s; s++) {
+        if (*s == '|')
+            fputc('\\', out);
+        fputc(*s, out);
+    }
+}
+
+void opts_markdown(FILE *out, const struct opt *opts)
+{
+    fprintf(out, "| flag | default | meaning |\n|---|---|---|\n");
+    for (const struct opt *o = opts; o->name; o++) {
+        fprintf(out, "| `--%s", o->name);
+        if (o->type != OPT_BOOL)
+            fprintf(out, " %s", type_metavar(o));
+        fprintf(out, "` | ");
+        if (o->env)
+            fprintf(out, "`$%s`%s", o->env, o->def && o->type != OPT_BOOL ? ", else " : "");
+        if (o->type == OPT_BOOL && !o->env)
+            fprintf(out, "off");
+        else if (o->def && o->type != OPT_BOOL) {
+            fputc('`', out);
+            md_cell(out, o->def);
+            fputc('`', out);
+        }
+        fprintf(out, " | ");
+        md_cell(out, o->help);
+        if (o->type == OPT_ENUM || o->type == OPT_CHOICE) {
+            fprintf(out, ": ");
+            const char *const *c = o->type == OPT_CHOICE ? choices_of(o) : NULL;
+            for (int i = 0;; i++) {
+                const char *name = c ? c[i] : o->names[i].name;
+                if (!name)
+                    break;
+                fprintf(out, "%s`%s`", i ? ", " : "", name);
+            }
+        }
+        if (o->type == OPT_LIST)
+            fprintf(out, " (repeatable)");
+        fprintf(out, " |\n");
     }
 }

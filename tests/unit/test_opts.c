@@ -4,7 +4,9 @@
 #include "util/err.h"
 #include "util/opts.h"
 
-static const char *const MODES[] = {"off", "cpu_only", "cpu_disk", NULL};
+enum mode { MODE_OFF, MODE_CPU_ONLY, MODE_CPU_DISK };
+static const struct name_entry MODES[] = {
+    {"off", MODE_OFF}, {"cpu_only", MODE_CPU_ONLY}, {"cpu_disk", MODE_CPU_DISK}, {NULL, 0}};
 
 struct cfg {
     const char *url;
@@ -12,7 +14,7 @@ struct cfg {
     double temp;
     bool stream;
     struct opt_range range;
-    const char *mode;
+    int mode; /* enum mode */
     double timeout;
     struct opt_list stop;
     struct opt_list tags;
@@ -53,7 +55,7 @@ static struct opt table[] = {
      .type = OPT_ENUM,
      .dest = &c.mode,
      .def = "cpu_disk",
-     .choices = MODES,
+     .names = MODES,
      .help = "mode"},
     {.name = "timeout-s",
      .type = OPT_DURATION,
@@ -85,13 +87,13 @@ static void test_defaults_applied(void **state)
     assert_false(c.stream);
     assert_int_equal(c.range.min, 512);
     assert_int_equal(c.range.max, 2048);
-    assert_string_equal(c.mode, "cpu_disk");
+    assert_int_equal(c.mode, MODE_CPU_DISK);
     assert_true(c.timeout == 600);
     assert_int_equal(c.stop.n, 1);
     assert_string_equal(c.stop.items[0], "<|eot_id|>");
     assert_int_equal(c.tags.n, 0);
     assert_null(c.key);
-    assert_false(opts_seen(table, "concurrency"));
+    assert_false(opts_given(table, &c.conc));
 }
 
 static void test_both_forms_and_repeats(void **state)
@@ -117,11 +119,13 @@ static void test_both_forms_and_repeats(void **state)
     assert_int_equal(parse(argv, 16, err), OPTS_OK);
     assert_string_equal(c.url, "http://h:1");
     assert_int_equal(c.conc, 8);
-    assert_true(opts_seen(table, "concurrency"));
+    assert_true(opts_given(table, &c.conc));
+    assert_true(opts_given(table, &c.temp));
+    assert_false(opts_given(table, &c.key));
     assert_true(c.stream);
     assert_int_equal(c.range.min, 10);
     assert_int_equal(c.range.max, 20);
-    assert_string_equal(c.mode, "cpu_only");
+    assert_int_equal(c.mode, MODE_CPU_ONLY);
     assert_true(c.timeout > 0.4999 && c.timeout < 0.5001);
     assert_int_equal(c.stop.n, 2); /* the default is dropped at the first explicit --stop */
     assert_string_equal(c.stop.items[0], "A");
@@ -275,6 +279,72 @@ static int teardown(void **state)
     return 0;
 }
 
+/* Rows kept as file-level data: values at offsets into a struct, bound by opts_bind. */
+struct bound {
+    long long n;
+    int mode; /* enum mode; -1 when not given and no default */
+    const char *pick;
+    double x;
+};
+static const char *const PICKS[] = {"left", "right", NULL};
+static const char *const *picks(void)
+{
+    return PICKS;
+}
+static const struct opt ROWS[] = {
+    {.name = "n", OPT_AT_INT(struct bound, n), .def = "3", .min = 1, .max = 9, .help = "n"},
+    {.name = "mode", OPT_AT_ENUM(struct bound, mode, MODES), .help = "mode"},
+    {.name = "pick",
+     OPT_AT_CHOICE(struct bound, pick),
+     .choices_fn = picks,
+     .def = "left",
+     .help = "pick"},
+    {.name = "x", OPT_AT_FLOAT(struct bound, x), .def = "1.5", .help = "x"},
+    {0},
+};
+
+static void test_bound_rows(void **state)
+{
+    (void)state;
+    char err[ERR_LEN];
+    struct bound b1, b2;
+    struct opt o1[8], o2[8];
+    size_t n1 = 0, n2 = 0;
+    assert_int_equal(opts_bind(o1, &n1, 7, ROWS, &b1, NULL), 4);
+    const void *const skip[] = {&b2.x, NULL};
+    assert_int_equal(opts_bind(o2, &n2, 7, ROWS, &b2, skip), 3);
+    assert_ptr_equal(o1[0].dest, &b1.n);
+    assert_ptr_equal(o2[1].dest, &b2.mode);
+    assert_null(opts_find(o2, &b2.x)); /* left out */
+    assert_null(o1[4].name);           /* terminated */
+    opts_set_default(o2, &b2.n, "7");
+    char *a[] = {"--mode", "cpu_only", "--pick=right"};
+    assert_int_equal(opts_parse(o1, 3, a, NULL, err), OPTS_OK);
+    assert_int_equal(opts_parse(o2, 0, NULL, NULL, err), OPTS_OK);
+    assert_int_equal(b1.n, 3);
+    assert_int_equal(b2.n, 7);
+    assert_int_equal(b1.mode, MODE_CPU_ONLY);
+    assert_int_equal(b2.mode, -1); /* no default: none, not the first name */
+    assert_string_equal(b1.pick, "right");
+    assert_string_equal(b2.pick, "left");
+    assert_true(b1.x == 1.5);
+    assert_true(opts_given(o1, &b1.mode));
+    assert_false(opts_given(o1, &b1.n));
+    assert_false(opts_given(o2, &b2.mode));
+    char *bad[] = {"--pick", "middle"};
+    assert_int_equal(opts_parse(o1, 2, bad, NULL, err), OPTS_ERROR);
+    assert_string_equal(err, "--pick: expected one of left, right, got 'middle'");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    opts_help(f, "t", NULL, o1);
+    fclose(f);
+    assert_non_null(strstr(text, "--mode CHOICE"));
+    assert_non_null(strstr(text, "[off|cpu_only|cpu_disk]"));
+    assert_non_null(strstr(text, "[left|right] (default: left)"));
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_help_and_positional),
         cmocka_unit_test(test_help_text_shows_defaults),
         cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_bound_rows),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }

@@ -1,0 +1,61 @@
+/*
+ * enums.c - the name tables of the enumerations that commands' flags share (enums.h). Each
+ * table's order is the order --help lists the names in, so it stays as the flags always showed
+ * it; the values are the C enums of the modules that act on them.
+ */
+#include "cmd/enums.h"
+
+#include "engine/kvbm.h"
+#include "load/loadgen.h"
+#include "net/http.h"
+#include "util/log.h"
+
+#include <stdio.h>
+
+const struct name_entry KV_MODE_NAMES[] = {{"off", KV_MODE_OFF},
+                                           {"cpu_only", KV_MODE_CPU_ONLY},
+                                           {"cpu_disk", KV_MODE_CPU_DISK},
+                                           {NULL, 0}};
+
+const struct name_entry LOG_LEVEL_NAMES[] = {{"DEBUG", LOG_DEBUG},
+                                             {"INFO", LOG_INFO},
+                                             {"WARNING", LOG_WARNING},
+                                             {"ERROR", LOG_ERROR},
+                                             {NULL, 0}};
+
+const struct name_entry ARRIVAL_TABLE[] = {{"constant", ARRIVAL_CONSTANT},
+                                           {"poisson", ARRIVAL_POISSON},
+                                           {"gamma", ARRIVAL_GAMMA},
+                                           {NULL, 0}};
+
+const struct name_entry TRANSPORT_NAMES[] = {{"auto", HTTP_TRANSPORT_AUTO},
+                                             {"native", HTTP_TRANSPORT_NATIVE},
+                                             {"libcurl", HTTP_TRANSPORT_CURL},
+                                             {NULL, 0}};
+
+const struct name_entry PROMPT_SET_NAMES[] = {
+    {"short", PROMPT_SET_SHORT}, {"long", PROMPT_SET_LONG}, {"mixed", PROMPT_SET_MIXED}, {NULL, 0}};
+
+const struct name_entry REUSE_PROMPT_SET_NAMES[] = {
+    {"short", PROMPT_SET_SHORT}, {"long", PROMPT_SET_LONG}, {NULL, 0}};
+
+const struct name_entry PROMPT_TEMPLATE_NAMES[] = {
+    {"llama3", PROMPT_TEMPLATE_LLAMA3}, {"none", PROMPT_TEMPLATE_NONE}, {NULL, 0}};
+
+const struct name_entry PRESSURE_NAMES[] = {
+    {"fixed", PRESSURE_FIXED}, {"auto", PRESSURE_AUTO}, {NULL, 0}};
+
+const char *enums_sentence(const struct name_entry *table, char *out, size_t len)
+{
+    int n = names_count(table);
+    size_t used = 0;
+    out[0] = '\0';
+    for (int i = 0; i < n && used < len; i++) {
+        const char *sep = i == 0 ? "" : i == n - 1 ? " or " : ", ";
+        int w = snprintf(out + used, len - used, "%s%s", sep, table[i].name);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+    return out;
+}
