@@ -1,11 +1,10 @@
 /*
  * main.c - `kvbench`: git-style subcommands.
  *
- * The table in cmd/cmd.c (CMD_TABLE) maps each subcommand to its cmd_<name>() entry point; main only
- * handles the global forms (--help, --version, help CMD) and dispatch.
+ * The table in cmd/cmd.c (CMD_TABLE) maps each subcommand to its cmd_<name>() entry point; main
+ * only handles the global forms (--help, --version, help CMD) and dispatch.
  */
 #include "cmd/cmd.h"
-#include "net/http.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -63,9 +62,5 @@ int main(int argc, char **argv)
         fprintf(stderr, "kvbench: unknown command '%s' (see 'kvbench --help')\n", name);
         return EXIT_USAGE;
     }
-    if (http_global_init() < 0) {
-        fprintf(stderr, "kvbench: libcurl initialisation failed\n");
-        return 1;
-    }
-    return c->run(argc - 2, argv + 2);
+    return cmd_dispatch(c, argc - 2, argv + 2);
 }

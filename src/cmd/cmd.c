@@ -5,12 +5,14 @@
  */
 #include "cmd/cmd.h"
 
+#include "net/http.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/redact.h"
 #include "util/json.h"
 #include "report/sumtable.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <signal.h>
@@ -41,6 +43,15 @@ const struct cmd *cmd_find(const char *name)
         if (strcmp(c->name, name) == 0)
             return c;
     return NULL;
+}
+
+int cmd_dispatch(const struct cmd *c, int argc, char **argv)
+{
+    if (http_global_init() < 0) {
+        fprintf(stderr, "kvbench: libcurl initialisation failed\n");
+        return 1;
+    }
+    return c->run(argc, argv);
 }
 
 int cmd_parse(const char *name, const char *usage, const char *description, struct opt *opts,

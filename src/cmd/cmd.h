@@ -40,6 +40,9 @@ int cmd_demo(int argc, char **argv);
 
 extern const struct cmd CMD_TABLE[];
 const struct cmd *cmd_find(const char *name);
+/* Run command c: the process-wide set-up every command needs (the HTTP transports), then
+ * c->run. Returns the command's exit code. */
+int cmd_dispatch(const struct cmd *c, int argc, char **argv);
 
 /* Parse options for `kvbench <name>`. Returns -1 to go on, or the exit code to return now:
  * 0 after printing --help to stdout, 2 after printing "kvbench <name>: <error>" to stderr. */

@@ -3,7 +3,8 @@
  * runflags.c) once per KV mode, the server restarted between modes by the user's command, the
  * modes interleaved over --repeats; ends in one comparison directory, its table and its verdict.
  */
-#include "analysis/compare.h"
+#include "run/comparison.h"
+#include "verdict/compare.h"
 #include "report/sumtable.h"
 #include "cmd/cmd.h"
 #include "cmd/runflags.h"

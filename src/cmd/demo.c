@@ -10,7 +10,8 @@
  * same ports. It prints the verdicts, a summary table and where the reports
  * are, stops the engine and removes its cache. About 1.5 GiB is written to disk in all.
  */
-#include "analysis/compare.h"
+#include "run/comparison.h"
+#include "verdict/compare.h"
 #include "run/ready.h"
 #include "report/sumtable.h"
 #include "cmd/cmd.h"

@@ -3,7 +3,7 @@
  * --concurrencies and one eviction_replay run — with the workload flags of `kvbench run`
  * (runflags.c); ends with one summary table over the runs.
  */
-#include "analysis/compare.h"
+#include "verdict/compare.h"
 #include "report/sumtable.h"
 #include "cmd/cmd.h"
 #include "cmd/runflags.h"

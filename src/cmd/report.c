@@ -3,7 +3,7 @@
  * from its summary.json and config.json (printed), its report.html drawn again, or its requests
  * and phase summaries as CSV; for a comparison's directory, its comparison.md or report.html.
  */
-#include "analysis/compare.h"
+#include "verdict/compare.h"
 #include "report/csvexport.h"
 #include "report/html.h"
 #include "report/report.h"

@@ -20,7 +20,7 @@
 
 #include "analysis/stats.h"
 #include "load/vstore.h"
-#include "scenario/workload.h"
+#include "load/prompt.h"
 #include "net/http.h"
 #include "model/tokenizer.h"
 

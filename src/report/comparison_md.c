@@ -6,8 +6,8 @@
  */
 #include "report/report.h"
 
-#include "analysis/compare.h"
-#include "analysis/verdict.h"
+#include "verdict/compare.h"
+#include "verdict/verdict.h"
 #include "scenario/scenario.h"
 #include "util/buf.h"
 #include "util/json.h"

@@ -14,7 +14,6 @@
 
 #include "analysis/stats.h"
 
-#include "analysis/compare.h"
 #include "report/report.h"
 #include "scenario/scenario.h"
 #include "report/svg.h"

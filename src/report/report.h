@@ -11,7 +11,7 @@
 /* report.md from a summary (and the run's config). Caller frees. */
 char *report_markdown(const json_t *summary, const json_t *config);
 
-/* comparison.md from comparison.json (analysis/compare.h). Caller frees; NULL when out of
+/* comparison.md from comparison.json (verdict/compare.h). Caller frees; NULL when out of
  * memory. */
 char *compare_markdown(const json_t *comparison);
 

@@ -109,17 +109,7 @@ json_t *sumtable_collect(const char *const *specs, size_t n, sumtable_warn_fn wa
 
 const json_t *sumtable_verdict(const json_t *s)
 {
-    const struct scenario *sc = scenario_find(json_get_str(s, "scenario", ""));
-    if (!sc)
-        return NULL;
-    const json_t *v = NULL;
-    if (sc->kvbm_key)
-        v = json_object_get(json_object_get(s, "overall_summary"), sc->kvbm_key);
-    if (!v && sc->signal_key) /* an invalid run keeps it under kvbm_metrics */
-        v = json_object_get(json_object_get(s, "kvbm_metrics"), sc->signal_key);
-    if (!v && sc->extra_key) /* multi_turn, trace: in the scenario's own object */
-        v = json_object_get(json_object_get(s, sc->extra_key), "verdict");
-    return json_is_object(v) ? v : NULL;
+    return scenario_summary_verdict(s); /* the scenario table knows where each keeps it */
 }
 
 const char *sumtable_signal(const json_t *s)

@@ -1,14 +1,14 @@
 /*
  * comparison.c - `kvbench compare` (SPEC §2): the same workload once per KV mode, or --repeats
  * times per mode interleaved (A B A B ...), each run preceded by the restart hook and the
- * readiness wait. Analysis decides (analysis/compare.c, verdict.c) and report/ renders
+ * readiness wait. Analysis decides (verdict/compare.c, verdict.c) and report/ renders
  * (comparison.md, report.html); this file only runs the modes and writes the directory, and a
  * file that cannot be written fails the comparison.
  */
 #include "run/comparison.h"
 
-#include "analysis/compare.h"
-#include "analysis/verdict.h"
+#include "verdict/compare.h"
+#include "verdict/verdict.h"
 #include "report/html.h"
 #include "report/report.h"
 #include "util/err.h"

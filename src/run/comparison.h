@@ -7,7 +7,7 @@
 #ifndef KVBENCH_RUN_COMPARISON_H
 #define KVBENCH_RUN_COMPARISON_H
 
-#include "analysis/verdict.h"
+#include "verdict/verdict.h"
 #include "run/ready.h"
 #include "run/runner.h"
 

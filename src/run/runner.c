@@ -13,7 +13,7 @@
 #include "scenario/runstate.h"
 #include "report/report.h"
 #include "scenario/scenario.h"
-#include "analysis/summary.h"
+#include "verdict/summary.h"
 
 #include "probe/server.h"
 #include "util/clock.h"

@@ -358,21 +358,6 @@ int workload_make(const struct workload_params *p, const char *prefix, const cha
     return 0;
 }
 
-void prompt_drop_text(struct prompt *p)
-{
-    free(p->text);
-    p->text = NULL;
-}
-
-void prompts_free(struct prompt *prompts, size_t n)
-{
-    if (!prompts)
-        return;
-    for (size_t i = 0; i < n; i++)
-        free(prompts[i].text);
-    free(prompts);
-}
-
 json_t *prompt_manifest_json(const struct prompt *p)
 {
     return json_pack("{s:s, s:s, s:I, s:I, s:I, s:s}", "prompt_id", p->id, "prompt_set", p->set,

@@ -14,6 +14,7 @@
 #ifndef KVBENCH_SCENARIO_WORKLOAD_H
 #define KVBENCH_SCENARIO_WORKLOAD_H
 
+#include "load/prompt.h"
 #include "model/tokenizer.h"
 
 #include <jansson.h>
@@ -24,18 +25,6 @@
 
 struct token_range {
     long long min, max;
-};
-
-struct prompt {
-    char id[32];  /* "<prefix>-<5-digit index>" */
-    char set[16]; /* "short" or "long" (a mixed set picks one per prompt); eviction_replay
-                   * labels its sets "replay_a" / "replay_b", as the reference harness */
-    size_t target;
-    size_t est_tokens;
-    char *text;
-    size_t len;
-    char sha256[65];
-    long long max_tokens; /* > 0: this request's max_tokens (a trace's output_length) */
 };
 
 struct workload_params {
@@ -56,9 +45,6 @@ struct workload_params {
  * prompt, so within a fraction of a millisecond). The caller frees with prompts_free. */
 int workload_make(const struct workload_params *p, const char *prefix, const char *set,
                   uint64_t set_seed, size_t n, struct prompt **out, char *err);
-void prompts_free(struct prompt *prompts, size_t n);
-/* Free a prompt's text, keeping what identifies it (id, set, counts, hash). */
-void prompt_drop_text(struct prompt *p);
 /* Prompt i of a set alone (prompt i depends only on the seed, prefix, set and i): what
  * workload_make makes at index i. Returns 0 or -1 (out of memory). */
 int workload_make_one(const struct workload_params *p, const char *prefix, const char *set,

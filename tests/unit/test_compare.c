@@ -7,9 +7,9 @@
  */
 #include "test_common.h"
 
-#include "analysis/compare.h"
+#include "verdict/compare.h"
 #include "report/report.h"
-#include "analysis/verdict.h"
+#include "verdict/verdict.h"
 #include "report/html.h"
 #include "report/svg.h"
 #include "util/buf.h"

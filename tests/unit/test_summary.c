@@ -1,10 +1,10 @@
-/* Unit tests for summary.json (analysis/summary.h): summary_build from a run record made here
+/* Unit tests for summary.json (verdict/summary.h): summary_build from a run record made here
  * (struct run_state, as the runner fills it) — the run's facts, one phase summary per phase that
  * ran or was skipped, the overall summary or its exclusion on an invalid run, and each
  * scenario's verdicts placed where its table row names them. */
 #include "test_common.h"
 
-#include "analysis/summary.h"
+#include "verdict/summary.h"
 #include "util/json.h"
 
 #include <jansson.h>

@@ -7,10 +7,10 @@
  * overall summary is excluded, the values are null), so a comparison can also be rebuilt from
  * runs made earlier.
  */
-#include "analysis/compare.h"
+#include "verdict/compare.h"
 
 #include "analysis/stats.h"
-#include "analysis/verdict.h"
+#include "verdict/verdict.h"
 #include "scenario/scenario.h"
 #include "util/json.h"
 

@@ -9,8 +9,8 @@
  * when the runs cannot answer (too few repeats, invalid runs, modes that mean nothing on the
  * engine, tiers never reached).
  */
-#ifndef KVBENCH_ANALYSIS_VERDICT_H
-#define KVBENCH_ANALYSIS_VERDICT_H
+#ifndef KVBENCH_VERDICT_VERDICT_H
+#define KVBENCH_VERDICT_VERDICT_H
 
 #include <jansson.h>
 #include <stdbool.h>

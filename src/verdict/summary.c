@@ -5,7 +5,7 @@
  * (attainment, goodput rates, failures per objective) per phase and overall from the counters the
  * load threads kept (docs/GOODPUT.md).
  */
-#include "analysis/summary.h"
+#include "verdict/summary.h"
 
 #include "scenario/scenario.h"
 

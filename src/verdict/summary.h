@@ -2,8 +2,8 @@
  * summary.h - summary.json (SPEC §5.3) from the run's record (struct run_state), and the artifact
  * objects that config.json shares with it, each written by one function here.
  */
-#ifndef KVBENCH_ANALYSIS_SUMMARY_H
-#define KVBENCH_ANALYSIS_SUMMARY_H
+#ifndef KVBENCH_VERDICT_SUMMARY_H
+#define KVBENCH_VERDICT_SUMMARY_H
 
 #include "analysis/signals.h"
 #include "scenario/runstate.h"

@@ -1,7 +1,7 @@
 /*
  * verdict.c - phase-by-phase comparison of modes and the one decision (verdict.h).
  */
-#include "analysis/verdict.h"
+#include "verdict/verdict.h"
 
 #include "scenario/scenario.h"
 #include "analysis/stats.h"

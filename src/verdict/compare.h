@@ -3,8 +3,8 @@
  * content from the runs' summaries (per mode the run id and validity, per metric the values, the
  * difference and the ratio against the first mode). Running the modes is run/comparison.h's.
  */
-#ifndef KVBENCH_ANALYSIS_COMPARE_H
-#define KVBENCH_ANALYSIS_COMPARE_H
+#ifndef KVBENCH_VERDICT_COMPARE_H
+#define KVBENCH_VERDICT_COMPARE_H
 
 #include <jansson.h>
 #include <stddef.h>
@@ -24,9 +24,5 @@ json_t *compare_build(const json_t *modes);
 /* The metrics that get statistics over repeats (comparison.json `repeats.stats`), in their order,
  * NULL-terminated. */
 const char *const *compare_stat_metrics(void);
-
-/* TRANSITIONAL: cmd/workflow.c and cmd/demo.c find compare_run through this header; once they
- * include "run/comparison.h" themselves, delete this line (analysis must not include run/). */
-#include "run/comparison.h"
 
 #endif
