@@ -236,7 +236,6 @@ static int demo_workload(const struct demo *d, const struct demo_opts *o, struct
 static bool demo_runs(const struct run_config *base, char ids[5][192], bool all_valid)
 {
     char err[ERR_LEN];
-    const char *cpu_disk = names_name(KV_MODE_NAMES, KV_MODE_CPU_DISK);
     if (all_valid && !cmd_interrupted) {
         struct run_config r = *base;
         r.scenario = "reuse_verify";
@@ -244,7 +243,7 @@ static bool demo_runs(const struct run_config *base, char ids[5][192], bool all_
         r.gp.temperature = 0;
         r.gp.has_seed = true;
         r.gp.seed = 1337;
-        r.kv_mode = cpu_disk;
+        r.kv_mode = KV_MODE_CPU_DISK;
         r.run_id = ids[0];
         struct run_outcome out;
         printf("demo: [1/4] reuse_verify: one prompt three times\n");
@@ -254,7 +253,7 @@ static bool demo_runs(const struct run_config *base, char ids[5][192], bool all_
     if (!cmd_interrupted) {
         struct run_config r = *base;
         r.scenario = "eviction_replay";
-        r.kv_mode = cpu_disk;
+        r.kv_mode = KV_MODE_CPU_DISK;
         r.run_id = ids[1];
         r.collect_telemetry = true;
         r.telemetry_interval_s = 0.5;
@@ -268,7 +267,7 @@ static bool demo_runs(const struct run_config *base, char ids[5][192], bool all_
         /* 4 conversations of ~1,400 tokens and a shared system prompt outgrow G1's 5,120 */
         struct run_config r = *base;
         r.scenario = "multi_turn";
-        r.kv_mode = cpu_disk;
+        r.kv_mode = KV_MODE_CPU_DISK;
         r.run_id = ids[4];
         r.warmup = 0;
         r.users = 4;

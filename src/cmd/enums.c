@@ -12,27 +12,6 @@
 
 #include <stdio.h>
 
-const struct name_entry KV_MODE_NAMES[] = {{"off", KV_MODE_OFF},
-                                           {"cpu_only", KV_MODE_CPU_ONLY},
-                                           {"cpu_disk", KV_MODE_CPU_DISK},
-                                           {NULL, 0}};
-
-const struct name_entry LOG_LEVEL_NAMES[] = {{"DEBUG", LOG_DEBUG},
-                                             {"INFO", LOG_INFO},
-                                             {"WARNING", LOG_WARNING},
-                                             {"ERROR", LOG_ERROR},
-                                             {NULL, 0}};
-
-const struct name_entry ARRIVAL_TABLE[] = {{"constant", ARRIVAL_CONSTANT},
-                                           {"poisson", ARRIVAL_POISSON},
-                                           {"gamma", ARRIVAL_GAMMA},
-                                           {NULL, 0}};
-
-const struct name_entry TRANSPORT_NAMES[] = {{"auto", HTTP_TRANSPORT_AUTO},
-                                             {"native", HTTP_TRANSPORT_NATIVE},
-                                             {"libcurl", HTTP_TRANSPORT_CURL},
-                                             {NULL, 0}};
-
 const struct name_entry PROMPT_SET_NAMES[] = {
     {"short", PROMPT_SET_SHORT}, {"long", PROMPT_SET_LONG}, {"mixed", PROMPT_SET_MIXED}, {NULL, 0}};
 

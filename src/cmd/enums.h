@@ -1,14 +1,18 @@
 /*
- * enums.h - the one table of names of each enumeration that a flag of several commands takes
- * (util/names.h): KV modes, log levels, arrivals, transports, prompt sets, prompt templates,
- * eviction pressure. A flag row points at its table (OPT_ENUM), so the name is parsed to the
- * C enum once, at the edge, and printed (help, config.json, errors) from the same rows.
+ * enums.h - where the flags find each enumeration's one table of names (util/names.h). A table
+ * lives with its enum: KV modes in model/kvmode.h, log levels in util/log.h, arrivals in
+ * load/loadgen.h, transports in net/http.h; the enumerations only the commands have (prompt
+ * sets, prompt templates, eviction pressure) live here. A flag row points at its table
+ * (OPT_ENUM), so the name is parsed to the C enum once, at the edge, and printed (help,
+ * config.json, errors) from the same rows.
  */
 #ifndef KVBENCH_CMD_ENUMS_H
 #define KVBENCH_CMD_ENUMS_H
 
-#include "engine/kvbm.h" /* enum kv_mode */
-#include "util/log.h"    /* enum log_level */
+#include "load/loadgen.h" /* enum arrival, ARRIVAL_TABLE */
+#include "model/kvmode.h" /* enum kv_mode, KV_MODE_NAMES */
+#include "net/http.h"     /* enum http_transport, TRANSPORT_NAMES */
+#include "util/log.h"     /* enum log_level, LOG_LEVEL_NAMES */
 #include "util/names.h"
 
 #include <stddef.h>
@@ -17,10 +21,6 @@ enum prompt_set { PROMPT_SET_SHORT, PROMPT_SET_LONG, PROMPT_SET_MIXED };
 enum prompt_template { PROMPT_TEMPLATE_LLAMA3, PROMPT_TEMPLATE_NONE };
 enum pressure_mode { PRESSURE_FIXED, PRESSURE_AUTO };
 
-extern const struct name_entry KV_MODE_NAMES[];          /* enum kv_mode (engine/kvbm.h) */
-extern const struct name_entry LOG_LEVEL_NAMES[];        /* enum log_level (util/log.h) */
-extern const struct name_entry ARRIVAL_TABLE[];          /* enum arrival (load/loadgen.h) */
-extern const struct name_entry TRANSPORT_NAMES[];        /* enum http_transport (net/http.h) */
 extern const struct name_entry PROMPT_SET_NAMES[];       /* enum prompt_set: short, long, mixed */
 extern const struct name_entry REUSE_PROMPT_SET_NAMES[]; /* the same values: short, long */
 extern const struct name_entry PROMPT_TEMPLATE_NAMES[];  /* enum prompt_template */

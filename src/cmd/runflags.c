@@ -616,7 +616,7 @@ static int recorded_config(const struct run_flags *f, const struct opt *opts, st
     c->evict_b_conc = opts_given(opts, &f->evict_b_conc) ? f->evict_b_conc : 0;
     c->reuse_repeat = f->reuse_repeat;
     c->reuse_prompt_set = names_name(REUSE_PROMPT_SET_NAMES, f->reuse_prompt_set);
-    c->kv_mode = names_name(KV_MODE_NAMES, f->kv_mode);
+    c->kv_mode = (enum kv_mode)f->kv_mode;
     c->cpu_cache_gb = f->cpu_cache_gb;
     c->disk_cache_gb = f->disk_cache_gb;
     c->variant_tags = f->variant_tags.items;

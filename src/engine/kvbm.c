@@ -187,32 +187,6 @@ int kvblock_verify(const void *buf, size_t size, uint64_t hash)
     return get_le64(b + 16) == XXH3_64bits(b + BLOCK_HEADER, size - BLOCK_HEADER) ? 0 : -1;
 }
 
-/* ---------------------------------------------------------------- names */
-
-const char *kv_mode_name(enum kv_mode m)
-{
-    switch (m) {
-    case KV_MODE_OFF:
-        return "off";
-    case KV_MODE_CPU_ONLY:
-        return "cpu_only";
-    case KV_MODE_CPU_DISK:
-        return "cpu_disk";
-    }
-    return "?";
-}
-
-int kv_mode_parse(const char *s, enum kv_mode *out)
-{
-    for (int i = 0; i <= 2; i++) {
-        if (strcmp(s, kv_mode_name((enum kv_mode)i)) == 0) {
-            *out = (enum kv_mode)i;
-            return 0;
-        }
-    }
-    return -1;
-}
-
 /* ---------------------------------------------------------------- table */
 
 static size_t bucket_of(const struct kvbm *m, uint64_t hash)

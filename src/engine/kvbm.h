@@ -23,14 +23,11 @@
 #ifndef KVBENCH_ENGINE_KVBM_H
 #define KVBENCH_ENGINE_KVBM_H
 
+#include "model/kvmode.h" /* enum kv_mode */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-enum kv_mode { KV_MODE_OFF = 0, KV_MODE_CPU_ONLY = 1, KV_MODE_CPU_DISK = 2 };
-
-const char *kv_mode_name(enum kv_mode m);
-int kv_mode_parse(const char *s, enum kv_mode *out);
 
 struct kvbm_config {
     size_t block_tokens; /* tokens per block */

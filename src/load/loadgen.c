@@ -50,7 +50,10 @@
 #define HIST_BUCKETS            (64 * 8) /* TTFT histogram: log2 of µs, 8 steps per octave */
 #define OPEN_LOOP_MAX_IN_FLIGHT 100000
 
-const char *const ARRIVAL_NAMES[] = {"constant", "poisson", "gamma", NULL};
+const struct name_entry ARRIVAL_TABLE[] = {{"constant", ARRIVAL_CONSTANT},
+                                           {"poisson", ARRIVAL_POISSON},
+                                           {"gamma", ARRIVAL_GAMMA},
+                                           {NULL, 0}};
 
 struct worker;
 struct phase_ctx;

@@ -18,6 +18,7 @@
 #ifndef KVBENCH_LOAD_LOADGEN_H
 #define KVBENCH_LOAD_LOADGEN_H
 
+#include "util/names.h"
 #include "analysis/stats.h"
 #include "load/vstore.h"
 #include "load/prompt.h"
@@ -50,7 +51,7 @@ struct gen_params {
 
 enum arrival { ARRIVAL_CONSTANT, ARRIVAL_POISSON, ARRIVAL_GAMMA };
 /* The names of enum arrival, in its order, NULL-terminated (--arrival's choices). */
-extern const char *const ARRIVAL_NAMES[];
+extern const struct name_entry ARRIVAL_TABLE[]; /* the arrivals' one table of names */
 
 /* Past this many ms of client lag at p99 (a due request that had a free slot but went out
  * late), the run warns that the client limited the rate. */

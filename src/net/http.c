@@ -127,6 +127,11 @@ struct http_client *http_client_new_for(const char *url, size_t max_connections,
     return http_client_new(max_connections, err);
 }
 
+const struct name_entry TRANSPORT_NAMES[] = {{"auto", HTTP_TRANSPORT_AUTO},
+                                             {"native", HTTP_TRANSPORT_NATIVE},
+                                             {"libcurl", HTTP_TRANSPORT_CURL},
+                                             {NULL, 0}};
+
 const char *http_client_transport(const struct http_client *c)
 {
     return c->ops->name;

@@ -25,6 +25,7 @@
 #ifndef KVBENCH_NET_HTTP_H
 #define KVBENCH_NET_HTTP_H
 
+#include "util/names.h"
 #include "util/buf.h"
 
 #include <stdbool.h>
@@ -113,6 +114,8 @@ struct http_client *http_client_new(size_t max_connections, char *err);
 struct http_client *http_client_new_for(const char *url, size_t max_connections,
                                         enum http_transport t, char *err);
 /* "native" or "libcurl". */
+/* The transports' one table of names (--transport). */
+extern const struct name_entry TRANSPORT_NAMES[];
 const char *http_client_transport(const struct http_client *c);
 /* Frees the client. Every request must have completed or been cancelled first. */
 void http_client_free(struct http_client *c);

@@ -54,7 +54,12 @@ static json_t *one_run(const struct compare_config *c, const char *mode, const c
         }
     }
     struct run_config rc_mode = c->run;
-    rc_mode.kv_mode = mode;
+    if (kv_mode_parse(mode, &rc_mode.kv_mode) < 0) { /* the command checked every name */
+        snprintf(e, ERR_LEN, "unknown kv mode '%s'", mode);
+        event(c, "failed", mode, e);
+        out->all_valid = false;
+        return NULL;
+    }
     rc_mode.run_id = run_id;
     struct run_outcome ro;
     event(c, "run", mode, run_id);

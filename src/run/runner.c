@@ -994,7 +994,7 @@ static void run_phase(struct ctx *c, struct phase_state *ps)
         log_info("phase %s: %zu requests all at once (open loop%s)", ps->name, ps->n, cap);
     else if (open_rate)
         log_info("phase %s: %zu requests at %g requests/s (open loop, %s arrivals%s)", ps->name,
-                 ps->n, cfg->request_rate, ARRIVAL_NAMES[cfg->arrival], cap);
+                 ps->n, cfg->request_rate, names_name(ARRIVAL_TABLE, cfg->arrival), cap);
     else
         log_info("phase %s: %zu requests at concurrency %zu", ps->name, ps->n, ps->concurrency);
     struct phase_plan pp = {
@@ -1486,7 +1486,7 @@ static void note_settings(struct ctx *c)
     const struct run_config *cfg = c->cfg;
     if (!cfg->gp.stream)
         note(c, "stream off: TTFT, ITL and TPOT are not measured (use --stream)");
-    if (strcmp(cfg->kv_mode, "off") == 0)
+    if (cfg->kv_mode == KV_MODE_OFF)
         note(c, "kv mode off: KV metrics are recorded when available but not required");
     char slo_why[256];
     if (cfg->slo.any && !slo_judgeable(&cfg->slo, cfg->gp.stream, slo_why, sizeof slo_why))
@@ -1678,13 +1678,13 @@ static void judge_metrics(struct ctx *c, size_t total)
     for (size_t i = 0; i < c->rs.n_phases; i++)
         for (size_t k = 0; k < c->rs.phases[i].res.n_aggs; k++)
             per_response |= c->rs.phases[i].included && c->rs.phases[i].res.aggs[k].any_cached;
-    if (total > 0 && strcmp(cfg->kv_mode, "off") != 0 && c->rs.snapshot_ok == 0 && per_response)
+    if (total > 0 && cfg->kv_mode != KV_MODE_OFF && c->rs.snapshot_ok == 0 && per_response)
         warn(c, "tier_detail_unavailable",
              "no KV metrics snapshot succeeded (%s): reuse is read from the responses' own "
              "fields (cached_tokens_source in requests.jsonl); which tier served it, and blocks "
              "offloaded or onboarded, are unavailable",
              c->rs.metrics_url[0] ? c->rs.metrics_url : "no metrics URL");
-    else if (total > 0 && strcmp(cfg->kv_mode, "off") != 0 && !cfg->allow_missing_kvbm_metrics &&
+    else if (total > 0 && cfg->kv_mode != KV_MODE_OFF && !cfg->allow_missing_kvbm_metrics &&
              c->rs.snapshot_ok == 0)
         validity_add(&c->v, "kvbm_metrics_unavailable",
                      json_pack("{s:s, s:s, s:I}", "message",

@@ -7,6 +7,7 @@
 #define KVBENCH_RUN_RUNNER_H
 
 #include "model/engines.h"
+#include "model/kvmode.h"
 #include "load/loadgen.h"
 #include "analysis/signals.h"
 #include "scenario/workload.h"
@@ -54,7 +55,7 @@ struct run_config {
     long long trace_block_tokens;
     double trace_speedup; /* 0: as fast as --concurrency allows */
     double trace_window_s;
-    const char *kv_mode;
+    enum kv_mode kv_mode;
     double cpu_cache_gb, disk_cache_gb;
     const char **variant_tags;
     size_t n_variant_tags;

@@ -8,6 +8,7 @@
 #ifndef KVBENCH_SCENARIO_RUNSTATE_H
 #define KVBENCH_SCENARIO_RUNSTATE_H
 
+#include "model/kvmode.h"
 #include "load/loadgen.h"
 #include "model/engines.h"
 #include "probe/blockdev.h"
@@ -44,7 +45,7 @@ struct scen_config {
     long long trace_block_tokens;
     double trace_speedup, trace_window_s;
     /* recorded in summary.json */
-    const char *kv_mode;
+    enum kv_mode kv_mode;
     double cpu_cache_gb, disk_cache_gb;
     const char **variant_tags;
     size_t n_variant_tags;

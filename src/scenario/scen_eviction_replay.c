@@ -144,12 +144,12 @@ static json_t *eviction_kvbm(const struct run_state *rs)
         json_object_del(sig, "diagnosis");
         return sig;
     }
-    const char *kv_mode = rs->cfg->kv_mode ? rs->cfg->kv_mode : "";
+    enum kv_mode kv_mode = rs->cfg->kv_mode;
     double g3 = -1;
     const struct phase_state *any = r ? r : w;
-    if (strcmp(kv_mode, "cpu_only") == 0 || strcmp(kv_mode, "off") == 0) {
+    if (kv_mode_tiers(kv_mode) < 2) {
         char why[64];
-        snprintf(why, sizeof why, "kv mode %s", kv_mode);
+        snprintf(why, sizeof why, "kv mode %s", kv_mode_name(kv_mode));
         signal_eviction_no_disk_tier(sig, why);
     } else if (any && any->after.success &&
                prom_json_lookup(any->after.metrics, "kvbench_tier_capacity_blocks{tier=\"g3\"}",

@@ -289,7 +289,7 @@ static const char *held_text(const struct mt_state *st, const struct mt_tally *t
 
 /* Reuse fell in some round: where, and whether the contexts had just passed the device tier. */
 static const char *drop_text(const struct mt_state *st, const struct mt_tally *t,
-                             const char *kv_mode, char *text, size_t cap)
+                             enum kv_mode kv_mode, char *text, size_t cap)
 {
     bool past = t->past_low > 0 && t->past_low == t->first_low;
     int w = snprintf(text, cap,
@@ -299,13 +299,13 @@ static const char *drop_text(const struct mt_state *st, const struct mt_tally *t
     if (w > 0 && (size_t)w < cap && past)
         snprintf(text + w, cap - (size_t)w,
                  ", once the contexts passed the device tier (%lld tokens): %s", st->device_tokens,
-                 strcmp(kv_mode, "off") == 0
+                 kv_mode == KV_MODE_OFF
                      ? "with kv mode off there is no offload tier to bring them back from"
                      : "blocks that left it did not come back from the offload tiers");
     return past ? "reuse_drops_past_device_tier" : "reuse_drops";
 }
 
-static json_t *verdict(const struct mt_state *st, const json_t *rounds, const char *kv_mode)
+static json_t *verdict(const struct mt_state *st, const json_t *rounds, enum kv_mode kv_mode)
 {
     struct mt_tally t;
     tally_rounds(st, rounds, &t);

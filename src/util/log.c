@@ -14,7 +14,11 @@
 
 static volatile enum log_level current_level = LOG_INFO;
 
-static const char *const LEVEL_NAMES[] = {"DEBUG", "INFO", "WARNING", "ERROR"};
+const struct name_entry LOG_LEVEL_NAMES[] = {{"DEBUG", LOG_DEBUG},
+                                             {"INFO", LOG_INFO},
+                                             {"WARNING", LOG_WARNING},
+                                             {"ERROR", LOG_ERROR},
+                                             {NULL, 0}};
 
 void log_set_level(enum log_level level)
 {
@@ -28,9 +32,9 @@ enum log_level log_get_level(void)
 
 int log_level_parse(const char *s, enum log_level *out)
 {
-    for (int i = 0; i < 4; i++) {
-        if (strcasecmp(s, LEVEL_NAMES[i]) == 0) {
-            *out = (enum log_level)i;
+    for (const struct name_entry *e = LOG_LEVEL_NAMES; e->name; e++) {
+        if (strcasecmp(s, e->name) == 0) {
+            *out = (enum log_level)e->value;
             return 0;
         }
     }
@@ -48,7 +52,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
     char line[2048];
     char ts[CLOCK_ISO_LEN];
     clock_iso_utc(clock_wall_ns(), ts);
-    int n = snprintf(line, sizeof line, "%s %s ", ts, LEVEL_NAMES[level]);
+    int n = snprintf(line, sizeof line, "%s %s ", ts, names_name(LOG_LEVEL_NAMES, (int)level));
     if (n < 0)
         return;
     va_list ap;

@@ -178,7 +178,7 @@ json_t *summary_phase_json(const struct run_state *rs, const struct phase_state 
             json_pack("{s:s, s:I, s:s}", "mode", r->open_loop ? "open" : "closed", "threads",
                       (json_int_t)r->threads, "transport", r->transport ? r->transport : "libcurl");
         if (r->open_loop) {
-            json_put_str(load, "arrival", ARRIVAL_NAMES[cfg->arrival]);
+            json_put_str(load, "arrival", names_name(ARRIVAL_TABLE, cfg->arrival));
             json_put_real(load, "burstiness", cfg->burstiness);
             json_put_real(load, "ramp_up_s", cfg->ramp_up_s);
             json_put(load, "max_concurrency",
@@ -203,8 +203,8 @@ json_t *summary_phase_json(const struct run_state *rs, const struct phase_state 
 
 json_t *summary_kv_mode_json(const struct scen_config *c, const struct run_state *rs)
 {
-    bool cpu = strcmp(c->kv_mode, "off") != 0;
-    bool disk = strcmp(c->kv_mode, "cpu_disk") == 0;
+    bool cpu = c->kv_mode != KV_MODE_OFF;
+    bool disk = c->kv_mode == KV_MODE_CPU_DISK;
     if (rs && rs->engine && !rs->kv_modes_apply) {
         /* the recorded mode says nothing about this engine: say so instead of tier sizes */
         char why[400];
@@ -212,16 +212,17 @@ json_t *summary_kv_mode_json(const struct scen_config *c, const struct run_state
                  "not applicable on %s: kvbench's KV modes are not settable there; "
                  "it has %s",
                  rs->engine_id.title, rs->engine->kv_modes_instead);
-        return json_pack("{s:s, s:b, s:s, s:n, s:n, s:{s:b, s:b, s:b}}", "mode", c->kv_mode,
-                         "applies", false, "not_applicable", why, "cpu_cache_gb", "disk_cache_gb",
-                         "diagnostic", "disable_partial_reuse", c->diag_disable_partial_reuse,
-                         "disable_block_reuse", c->diag_disable_block_reuse,
-                         "disable_disk_offload_filter", c->diag_disable_disk_offload_filter);
+        return json_pack("{s:s, s:b, s:s, s:n, s:n, s:{s:b, s:b, s:b}}", "mode",
+                         kv_mode_name(c->kv_mode), "applies", false, "not_applicable", why,
+                         "cpu_cache_gb", "disk_cache_gb", "diagnostic", "disable_partial_reuse",
+                         c->diag_disable_partial_reuse, "disable_block_reuse",
+                         c->diag_disable_block_reuse, "disable_disk_offload_filter",
+                         c->diag_disable_disk_offload_filter);
     }
-    return json_pack("{s:s, s:b, s:f, s:f, s:{s:b, s:b, s:b}}", "mode", c->kv_mode, "kvbm_enabled",
-                     cpu, "cpu_cache_gb", cpu ? c->cpu_cache_gb : 0.0, "disk_cache_gb",
-                     disk ? c->disk_cache_gb : 0.0, "diagnostic", "disable_partial_reuse",
-                     c->diag_disable_partial_reuse, "disable_block_reuse",
+    return json_pack("{s:s, s:b, s:f, s:f, s:{s:b, s:b, s:b}}", "mode", kv_mode_name(c->kv_mode),
+                     "kvbm_enabled", cpu, "cpu_cache_gb", cpu ? c->cpu_cache_gb : 0.0,
+                     "disk_cache_gb", disk ? c->disk_cache_gb : 0.0, "diagnostic",
+                     "disable_partial_reuse", c->diag_disable_partial_reuse, "disable_block_reuse",
                      c->diag_disable_block_reuse, "disable_disk_offload_filter",
                      c->diag_disable_disk_offload_filter);
 }
@@ -386,7 +387,8 @@ static json_t *kvbm_metrics(const struct run_state *rs, const struct scenario *s
     json_put_str(o, "metrics_url",
                  rs->metrics_url[0] ? rs->metrics_url : rs->cfg->kvbm_metrics_url);
     json_put(o, "phase_deltas", deltas);
-    json_put_str(o, "kv_mode", rs->cfg->kv_mode); /* the object is summary.json's kv_mode */
+    json_put_str(o, "kv_mode",
+                 kv_mode_name(rs->cfg->kv_mode)); /* the object is summary.json's kv_mode */
     json_put(o, "rollup",
              json_pack("{s:o, s:o, s:o}", "offload_blocks_total_delta",
                        json_real_or_null(off, have_off), "onboard_blocks_total_delta",

@@ -327,10 +327,13 @@ static const char *cannot_tell(const json_t *modes, const json_t *warnings, char
     return NULL;
 }
 
-/* How many tiers a mode offloads to: off 0, cpu_only 1, cpu_disk 2. */
+/* How many tiers a mode (a name read from a run's summary) offloads to: off 0, cpu_only 1,
+ * cpu_disk 2; a name that is no mode counts as one tier, as cpu_only. */
 static int tiers_of(const char *mode)
 {
-    return strcmp(mode, "off") == 0 ? 0 : strcmp(mode, "cpu_disk") == 0 ? 2 : 1;
+    enum kv_mode m = KV_MODE_CPU_ONLY;
+    (void)kv_mode_parse(mode, &m);
+    return kv_mode_tiers(m);
 }
 
 /* r as seen from the other side (baseline and mode swapped): ratios and interval inverted,
@@ -472,7 +475,7 @@ static const char *decide_line(const struct tally *t, const struct sides *sd, co
                  sd->bmode, ans, has_costs ? "; " : "", costs);
         return any ? "aa_difference" : "aa_no_difference";
     }
-    if (t->tiers_known && t->back_disk + t->back_host <= 0 && strcmp(sd->off_mode, "off") != 0) {
+    if (t->tiers_known && t->back_disk + t->back_host <= 0 && tiers_of(sd->off_mode) > 0) {
         snprintf(line, cap,
                  "Cannot tell: %s brought no block back from host memory or disk in the answering "
                  "phases: the workload never reached the offload tiers (%s)",

@@ -42,7 +42,7 @@ static void config_init(struct run_config *c, const char *root, const char *run_
     c->run_id = run_id;
     c->reuse_repeat = 2;
     c->reuse_prompt_set = "short";
-    c->kv_mode = "off";
+    c->kv_mode = KV_MODE_OFF;
     c->engine_max_input_tokens = 100000;
     c->procfs_root = "/proc";
     c->sysfs_root = "/sys";

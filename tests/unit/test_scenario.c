@@ -209,7 +209,7 @@ static void test_multi_turn(void **state)
                               .history_tokens = 100,
                               .answer_tokens = 10,
                               .llama3_template = true,
-                              .kv_mode = "cpu_disk"};
+                              .kv_mode = KV_MODE_CPU_DISK};
     struct run_state rs = {.cfg = &cfg};
     rs.phases = calloc(8, sizeof *rs.phases);
     struct record r = {.rs = &rs};

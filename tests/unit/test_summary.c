@@ -25,7 +25,7 @@ static void fixture_init(struct fixture *f, const char *scenario, const char *co
 {
     memset(f, 0, sizeof *f);
     f->cfg = (struct scen_config){.scenario = scenario,
-                                  .kv_mode = "cpu_disk",
+                                  .kv_mode = KV_MODE_CPU_DISK,
                                   .gp = &GP,
                                   .slo = &NO_SLO,
                                   .cpu_cache_gb = 4,
