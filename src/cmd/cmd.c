@@ -239,7 +239,7 @@ void cmd_print_body(const char *title, long status, const char *body)
     printf("\n");
     json_t *j = body ? json_loads(body, 0, NULL) : NULL;
     if (j) {
-        char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        char *s = json_text(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         printf("%s\n", s ? s : "");
         free(s);
         json_decref(j);
@@ -296,20 +296,22 @@ void cmd_free_list(char **v, size_t n)
 void cmd_print_runs_table(const char *results_root, char *const *ids, size_t n)
 {
     json_t *rows = json_array();
-    if (!rows)
-        return;
-    for (size_t i = 0; i < n; i++) {
+    bool oom = !rows;
+    for (size_t i = 0; rows && i < n; i++) {
         char path[4096];
         snprintf(path, sizeof path, "%s/%s/summary.json", results_root, ids[i]);
         json_t *s = json_read_file(path, NULL);
         if (s) {
-            json_array_append_new(rows, sumtable_row(s));
+            oom |= json_array_append_new(rows, sumtable_row(s)) < 0; /* a NULL row fails too */
             json_decref(s);
         }
     }
     struct buf b = BUF_INIT;
-    sumtable_render(rows, &b);
-    if (!buf_failed(&b))
+    if (!oom)
+        sumtable_render(rows, &b);
+    if (oom || buf_failed(&b))
+        fprintf(stderr, "kvbench: out of memory building the runs' table\n");
+    else
         fputs(buf_cstr(&b), stdout);
     buf_free(&b);
     json_decref(rows);

@@ -356,13 +356,17 @@ static void print_outcome(const struct demo *d, const struct demo_opts *o, char 
 {
     char err[ERR_LEN];
     json_t *rows = json_array();
-    for (int i = 0; i < 5; i++)
+    bool oom = !rows;
+    for (int i = 0; rows && i < 5; i++)
         if (all[i])
-            json_array_append_new(rows, sumtable_row(all[i]));
+            oom |= json_array_append_new(rows, sumtable_row(all[i])) < 0; /* a NULL row too */
     printf("\n== summary\n");
     struct buf b = BUF_INIT;
-    sumtable_render(rows, &b);
-    if (!buf_failed(&b))
+    if (!oom)
+        sumtable_render(rows, &b);
+    if (oom || buf_failed(&b))
+        printf("(out of memory building the table)\n");
+    else
         fputs(buf_cstr(&b), stdout);
     buf_free(&b);
     if (cout->dir[0]) {

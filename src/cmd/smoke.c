@@ -105,7 +105,7 @@ static char *smoke_body(const struct smoke_opts *o, const char *model, bool temp
                                 : NULL;
     if (!prompt || !st)
         json_decref(st); /* json_pack was not called: it did not take st */
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    char *text = body ? json_text(body, JSON_COMPACT) : NULL;
     json_decref(body);
     free(prompt);
     return text;

@@ -41,28 +41,39 @@ int cmd_summary(int argc, char **argv)
     int bad = 0;
     json_t *found = sumtable_collect(specs, n, warn, &bad);
     json_t *rows = json_array();
+    bool oom = !found || !rows;
     size_t i;
     json_t *f;
     json_array_foreach(found, i, f)
     {
         json_t *row = sumtable_row(json_object_get(f, "summary"));
-        json_object_set(row, "path", json_object_get(f, "path"));
-        json_array_append_new(rows, row);
+        oom |= !row || json_object_set(row, "path", json_object_get(f, "path")) < 0 ||
+               json_array_append_new(rows, row) < 0;
     }
     sumtable_fill_attainment(rows);
-    if (as_json) {
-        char *s = json_dumps(rows, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        printf("%s\n", s ? s : "[]");
-        free(s);
-    } else if (json_array_size(rows)) {
-        struct buf b = BUF_INIT;
+    char *text = NULL;
+    struct buf b = BUF_INIT;
+    if (!oom && as_json) {
+        text = json_text(rows, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        oom = !text;
+    } else if (!oom && json_array_size(rows)) {
         sumtable_render(rows, &b);
-        fputs(buf_cstr(&b), stdout);
-        buf_free(&b);
+        oom = buf_failed(&b);
     }
-    rc = json_array_size(rows) ? 0 : 1;
-    if (rc)
-        fprintf(stderr, "kvbench summary: no summary.json found\n");
+    if (oom) {
+        fprintf(stderr, "kvbench summary: out of memory building the table\n");
+        rc = 1;
+    } else {
+        if (as_json)
+            printf("%s\n", text);
+        else
+            fputs(buf_cstr(&b), stdout);
+        rc = json_array_size(rows) ? 0 : 1;
+        if (rc)
+            fprintf(stderr, "kvbench summary: no summary.json found\n");
+    }
+    free(text);
+    buf_free(&b);
     json_decref(rows);
     json_decref(found);
     return rc;

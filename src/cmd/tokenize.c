@@ -61,7 +61,7 @@ static int do_jsonl(const struct tokenizer *t, const struct buf *in, char *err)
         for (size_t i = 0; i < ids.n; i++)
             json_array_append_new(arr, json_integer(ids.ids[i]));
         json_object_set_new(row, "ids", arr);
-        char *s = json_dumps(row, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+        char *s = json_text(row, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
         printf("%s\n", s ? s : "");
         free(s);
         json_decref(row);

@@ -12,6 +12,7 @@
 
 #include "model/engines.h"
 
+#include "util/json.h"
 #include "util/err.h"
 #include "net/http.h"
 #include "util/log.h"
@@ -34,7 +35,7 @@ struct tokserver {
 static json_t *post_json(const char *url, const char *auth, const json_t *body, double timeout_s,
                          char *err)
 {
-    char *text = json_dumps(body, JSON_COMPACT);
+    char *text = json_text(body, JSON_COMPACT);
     if (!text) {
         err_set(err, "out of memory");
         return NULL;

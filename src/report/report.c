@@ -258,7 +258,7 @@ static void md_invalid(struct buf *b, const json_t *s)
             buf_printf(b, "- %s\n", json_string_value(d));
             continue;
         }
-        char *t = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+        char *t = json_text(d, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
         buf_printf(b, "- `%s`\n", t ? t : "(unprintable)");
         free(t);
     }
