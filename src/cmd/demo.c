@@ -11,6 +11,7 @@
  * are, stops the engine and removes its cache. About 1.5 GiB is written to disk in all.
  */
 #include "run/comparison.h"
+#include "scenario/scenario.h"
 #include "verdict/compare.h"
 #include "run/ready.h"
 #include "report/sumtable.h"
@@ -238,7 +239,7 @@ static bool demo_runs(const struct run_config *base, char ids[5][192], bool all_
     char err[ERR_LEN];
     if (all_valid && !cmd_interrupted) {
         struct run_config r = *base;
-        r.scenario = "reuse_verify";
+        r.scenario = SCEN_REUSE_VERIFY.name;
         r.reuse_repeat = 3;
         r.gp.temperature = 0;
         r.gp.has_seed = true;
@@ -252,7 +253,7 @@ static bool demo_runs(const struct run_config *base, char ids[5][192], bool all_
     }
     if (!cmd_interrupted) {
         struct run_config r = *base;
-        r.scenario = "eviction_replay";
+        r.scenario = SCEN_EVICTION_REPLAY.name;
         r.kv_mode = KV_MODE_CPU_DISK;
         r.run_id = ids[1];
         r.collect_telemetry = true;
@@ -266,7 +267,7 @@ static bool demo_runs(const struct run_config *base, char ids[5][192], bool all_
     if (!cmd_interrupted) {
         /* 4 conversations of ~1,400 tokens and a shared system prompt outgrow G1's 5,120 */
         struct run_config r = *base;
-        r.scenario = "multi_turn";
+        r.scenario = SCEN_MULTI_TURN.name;
         r.kv_mode = KV_MODE_CPU_DISK;
         r.run_id = ids[4];
         r.warmup = 0;
@@ -295,7 +296,7 @@ static bool demo_compare(struct demo *d, const struct run_config *base, const st
     struct compare_config cc;
     memset(&cc, 0, sizeof cc);
     cc.run = *base;
-    cc.run.scenario = "eviction_replay";
+    cc.run.scenario = SCEN_EVICTION_REPLAY.name;
     cc.modes = modes;
     cc.n_modes = 2;
     cc.compare_id = cmp_id;

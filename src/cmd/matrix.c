@@ -6,6 +6,7 @@
 #include "verdict/compare.h"
 #include "report/sumtable.h"
 #include "cmd/cmd.h"
+#include "scenario/scenario.h"
 #include "cmd/runflags.h"
 #include "util/clock.h"
 #include "util/err.h"
@@ -135,21 +136,21 @@ static void run_one(const struct matrix_opts *mo, const struct run_config *base,
     struct run_config rc_i = *base;
     char id[256], err[ERR_LEN];
     if (kind == MATRIX_SHORT) {
-        rc_i.scenario = "standard";
+        rc_i.scenario = SCEN_STANDARD.name;
         rc_i.prompt_set = names_name(PROMPT_SET_NAMES, PROMPT_SET_SHORT);
         rc_i.requests = mo->short_req;
         rc_i.warmup = mo->short_warm;
         rc_i.concurrency = conc;
         snprintf(id, sizeof id, "short_c%lld_%s", conc, mo->stamp);
     } else if (kind == MATRIX_LONG) {
-        rc_i.scenario = "standard";
+        rc_i.scenario = SCEN_STANDARD.name;
         rc_i.prompt_set = names_name(PROMPT_SET_NAMES, PROMPT_SET_LONG);
         rc_i.requests = mo->long_req;
         rc_i.warmup = mo->long_warm;
         rc_i.concurrency = conc;
         snprintf(id, sizeof id, "long_c%lld_%s", conc, mo->stamp);
     } else {
-        rc_i.scenario = "eviction_replay";
+        rc_i.scenario = SCEN_EVICTION_REPLAY.name;
         rc_i.warmup = mo->evict_warm;
         rc_i.concurrency = 1;
         snprintf(id, sizeof id, "eviction_replay_%s", mo->stamp);
@@ -196,7 +197,7 @@ int cmd_matrix(int argc, char **argv)
     cmd_set_log_level(f->log_level);
     char err[ERR_LEN];
     struct run_config base;
-    f->scenario = "standard";
+    f->scenario = SCEN_STANDARD.name;
     f->prompt_set = PROMPT_SET_SHORT;
     f->requests = 1;
     f->concurrency = 1;

@@ -489,7 +489,7 @@ static int multi_turn_config(const struct run_flags *f, const struct opt *opts,
     const void *const own[] = {&f->users,          &f->rounds,        &f->system_prompt_tokens,
                                &f->history_tokens, &f->answer_tokens, &f->user_qps,
                                &f->preset};
-    bool mt = sc && strcmp(sc->name, "multi_turn") == 0;
+    bool mt = sc == &SCEN_MULTI_TURN;
     for (size_t k = 0; !mt && k < sizeof own / sizeof own[0]; k++)
         if (opts_given(opts, own[k]))
             return err_set(err, "--%s: applies to --scenario multi_turn",
@@ -528,7 +528,7 @@ static int trace_config(const struct run_flags *f, const struct opt *opts,
 {
     const void *const own[] = {&f->trace, &f->trace_block_tokens, &f->trace_speedup,
                                &f->trace_window_s, &f->trace_max_wait_s};
-    bool tr = sc && strcmp(sc->name, "trace") == 0;
+    bool tr = sc == &SCEN_TRACE;
     for (size_t k = 0; !tr && k < sizeof own / sizeof own[0]; k++)
         if (opts_given(opts, own[k]))
             return err_set(err, "--%s: applies to --scenario trace",
@@ -694,7 +694,7 @@ static int load_config(const struct run_flags *f, const struct opt *opts, const 
     c->duration_s = f->duration_s;
     bool open = c->request_rate > 0;
     /* trace and multi_turn pace their own requests; --max-concurrency caps them too */
-    bool traced = sc && (strcmp(sc->name, "trace") == 0 || strcmp(sc->name, "multi_turn") == 0);
+    bool traced = sc == &SCEN_TRACE || sc == &SCEN_MULTI_TURN;
     if (!open &&
         (opts_given(opts, &f->arrival) || opts_given(opts, &f->burstiness) ||
          opts_given(opts, &f->ramp_up_s) || (opts_given(opts, &f->max_concurrency) && !traced)))

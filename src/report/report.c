@@ -82,7 +82,8 @@ static void kv_story(struct buf *b, const json_t *ps)
         return;
     }
     const json_t *ed = json_object_get(d, "engine_delta");
-    if (ed && strcmp(json_get_str(ed, "engine", "dynamo"), "dynamo") != 0) {
+    const char *dynamo = ENGINE_DYNAMO.name; /* KVBM's own keys are printed below instead */
+    if (ed && strcmp(json_get_str(ed, "engine", dynamo), dynamo) != 0) {
         /* another engine: what its counters said, and what it does not report */
         buf_printf(b, "- **%s** (%s):", name, json_get_str(ed, "engine", "?"));
         struct buf missing = BUF_INIT;
