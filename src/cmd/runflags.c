@@ -437,13 +437,13 @@ const struct opt RUN_FLAG_ROWS[] = {
      .def = "poisson",
      .help = "open loop: gaps between requests"},
     {.name = "burstiness",
-     OPT_AT_FLOAT(RF, burstiness),
+     OPT_AT_FLOAT(RF, shape.burstiness),
      .def = "1",
      .min = 0.01,
      .max = 1000,
      .help = "gamma shape: < 1 burstier than poisson, > 1 more regular"},
     {.name = "ramp-up-s",
-     OPT_AT_DURATION(RF, ramp_up_s),
+     OPT_AT_DURATION(RF, shape.ramp_up_s),
      .def = "0",
      .min = 0,
      .max = 86400,
@@ -687,20 +687,21 @@ static int load_config(const struct run_flags *f, const struct opt *opts, const 
                            f->request_rate);
         c->request_rate = r;
     }
-    c->arrival = (enum arrival)f->arrival;
-    c->burstiness = c->arrival == ARRIVAL_GAMMA ? f->burstiness : 1;
-    c->ramp_up_s = f->ramp_up_s;
+    c->shape = f->shape;
+    c->shape.arrival = (enum arrival)f->arrival;
+    if (c->shape.arrival != ARRIVAL_GAMMA)
+        c->shape.burstiness = 1;
     c->max_concurrency = (size_t)f->max_concurrency;
     c->duration_s = f->duration_s;
     bool open = c->request_rate > 0;
     /* trace and multi_turn pace their own requests; --max-concurrency caps them too */
     bool traced = sc == &SCEN_TRACE || sc == &SCEN_MULTI_TURN;
-    if (!open &&
-        (opts_given(opts, &f->arrival) || opts_given(opts, &f->burstiness) ||
-         opts_given(opts, &f->ramp_up_s) || (opts_given(opts, &f->max_concurrency) && !traced)))
+    if (!open && (opts_given(opts, &f->arrival) || opts_given(opts, &f->shape.burstiness) ||
+                  opts_given(opts, &f->shape.ramp_up_s) ||
+                  (opts_given(opts, &f->max_concurrency) && !traced)))
         return err_set(err, "--arrival, --burstiness, --ramp-up-s and --max-concurrency shape the "
                             "open loop: give --request-rate too");
-    if (opts_given(opts, &f->burstiness) && c->arrival != ARRIVAL_GAMMA)
+    if (opts_given(opts, &f->shape.burstiness) && c->shape.arrival != ARRIVAL_GAMMA)
         return err_set(err, "--burstiness: applies to --arrival gamma");
     if (c->duration_s > 0 && isinf(c->request_rate))
         return err_set(err, "--request-rate inf sends --requests all at once: give --requests, "

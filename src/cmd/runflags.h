@@ -24,9 +24,10 @@ struct run_flags {
     int prompt_set, reuse_prompt_set, kv_mode, log_level, prompt_template, transport, arrival,
         pressure, preset;
     double model_resolve_timeout_s, model_resolve_poll_s, temperature, top_p, timeout_s,
-        cpu_cache_gb, disk_cache_gb, telemetry_interval_s, kvbm_metrics_timeout_s, burstiness,
-        ramp_up_s, duration_s, user_qps, trace_speedup, trace_window_s, trace_max_wait_s,
-        max_error_rate, unreachable_timeout_s;
+        cpu_cache_gb, disk_cache_gb, telemetry_interval_s, kvbm_metrics_timeout_s, duration_s,
+        user_qps, trace_speedup, trace_window_s, trace_max_wait_s, max_error_rate,
+        unreachable_timeout_s;
+    struct load_shape shape; /* --burstiness and --ramp-up-s land here; --arrival in `arrival` */
     struct opt_range short_range, long_range;
     long long max_response_bytes;
     long long requests, warmup, concurrency, max_tokens, seed, evict_a, evict_b, evict_a_conc,

@@ -1612,7 +1612,7 @@ static double *make_schedule(const struct loadgen *lg, size_t max, double durati
     for (;;) {
         if (max && k >= max)
             break;
-        double at = isinf(rate) ? 0 : ramp_invert(x, rate, lg->ramp_up_s);
+        double at = isinf(rate) ? 0 : ramp_invert(x, rate, lg->shape.ramp_up_s);
         if (duration_s > 0 && at >= duration_s)
             break;
         if (k == cap) {
@@ -1628,7 +1628,7 @@ static double *make_schedule(const struct loadgen *lg, size_t max, double durati
         if (isinf(rate))
             continue;
         /* gaps in operational time have mean 1 */
-        switch (lg->arrival) {
+        switch (lg->shape.arrival) {
         case ARRIVAL_CONSTANT:
             x += 1.0;
             break;
@@ -1638,7 +1638,7 @@ static double *make_schedule(const struct loadgen *lg, size_t max, double durati
             break;
         }
         case ARRIVAL_GAMMA:
-            x += gamma_k(lg->burstiness, &st) / lg->burstiness;
+            x += gamma_k(lg->shape.burstiness, &st) / lg->shape.burstiness;
             break;
         }
     }

@@ -53,6 +53,15 @@ enum arrival { ARRIVAL_CONSTANT, ARRIVAL_POISSON, ARRIVAL_GAMMA };
 /* The names of enum arrival, in its order, NULL-terminated (--arrival's choices). */
 extern const struct name_entry ARRIVAL_TABLE[]; /* the arrivals' one table of names */
 
+/* How open-loop requests arrive (--arrival, --burstiness, --ramp-up-s). One struct from the flag
+ * rows to the load generator: the flags parse into it, the run and the scenarios carry it, the
+ * load generator reads it. */
+struct load_shape {
+    enum arrival arrival;
+    double burstiness; /* gamma shape (1 = poisson) */
+    double ramp_up_s;  /* the rate rises linearly from 0 over this long */
+};
+
 /* Past this many ms of client lag at p99 (a due request that had a free slot but went out
  * late), the run warns that the client limited the rate. */
 #define LOADGEN_CLIENT_LAG_BOUND_MS 5.0
@@ -256,9 +265,7 @@ struct loadgen {
     bool color;
     /* open loop */
     double request_rate; /* requests/s; INFINITY: all due at once */
-    enum arrival arrival;
-    double burstiness;      /* gamma shape (1 = poisson) */
-    double ramp_up_s;       /* the rate rises linearly from 0 over this long */
+    struct load_shape shape;
     size_t max_concurrency; /* 0: no cap */
     uint64_t arrival_seed;
     /* goodput: the objectives each request is judged against; NULL: none (or not judgeable) */

@@ -141,9 +141,7 @@ static void scen_config_of(const struct run_config *cfg, struct scen_config *o)
         .diag_disable_disk_offload_filter = cfg->diag_disable_disk_offload_filter,
         .container_name = cfg->container_name,
         .kvbm_metrics_url = cfg->kvbm_metrics_url,
-        .arrival = cfg->arrival,
-        .burstiness = cfg->burstiness,
-        .ramp_up_s = cfg->ramp_up_s,
+        .shape = cfg->shape,
         .slo = &cfg->slo,
     };
 }
@@ -994,7 +992,7 @@ static void run_phase(struct ctx *c, struct phase_state *ps)
         log_info("phase %s: %zu requests all at once (open loop%s)", ps->name, ps->n, cap);
     else if (open_rate)
         log_info("phase %s: %zu requests at %g requests/s (open loop, %s arrivals%s)", ps->name,
-                 ps->n, cfg->request_rate, names_name(ARRIVAL_TABLE, cfg->arrival), cap);
+                 ps->n, cfg->request_rate, names_name(ARRIVAL_TABLE, cfg->shape.arrival), cap);
     else
         log_info("phase %s: %zu requests at concurrency %zu", ps->name, ps->n, ps->concurrency);
     struct phase_plan pp = {
@@ -1810,9 +1808,7 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
     c.lg.progress_extra = progress_disk;
     c.lg.progress_user = &c;
     c.lg.request_rate = cfg->request_rate;
-    c.lg.arrival = cfg->arrival;
-    c.lg.burstiness = cfg->burstiness;
-    c.lg.ramp_up_s = cfg->ramp_up_s;
+    c.lg.shape = cfg->shape;
     c.lg.max_concurrency = cfg->max_concurrency;
     c.lg.arrival_seed = (uint64_t)cfg->seed * 0x9e3779b97f4a7c15ull + 17;
     c.lg.slo = cfg->slo.any ? &cfg->slo : NULL;

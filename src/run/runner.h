@@ -84,9 +84,8 @@ struct run_config {
     size_t threads; /* 0: auto */
     enum http_transport transport;
     bool progress;
-    double request_rate; /* 0: closed loop; INFINITY: all at once */
-    enum arrival arrival;
-    double burstiness, ramp_up_s;
+    double request_rate;     /* 0: closed loop; INFINITY: all at once */
+    struct load_shape shape; /* --arrival, --burstiness, --ramp-up-s */
     size_t max_concurrency;
     double duration_s;      /* > 0: the main phase runs this long (prompts cycle) */
     struct slo slo;         /* --slo: goodput objectives (slo.any false: none) */

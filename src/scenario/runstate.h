@@ -52,8 +52,7 @@ struct scen_config {
     bool diag_disable_partial_reuse, diag_disable_block_reuse, diag_disable_disk_offload_filter;
     const char *container_name;
     const char *kvbm_metrics_url;
-    enum arrival arrival;
-    double burstiness, ramp_up_s;
+    struct load_shape shape;
     const struct slo *slo;
 };
 

@@ -178,9 +178,9 @@ json_t *summary_phase_json(const struct run_state *rs, const struct phase_state 
             json_pack("{s:s, s:I, s:s}", "mode", r->open_loop ? "open" : "closed", "threads",
                       (json_int_t)r->threads, "transport", r->transport ? r->transport : "libcurl");
         if (r->open_loop) {
-            json_put_str(load, "arrival", names_name(ARRIVAL_TABLE, cfg->arrival));
-            json_put_real(load, "burstiness", cfg->burstiness);
-            json_put_real(load, "ramp_up_s", cfg->ramp_up_s);
+            json_put_str(load, "arrival", names_name(ARRIVAL_TABLE, cfg->shape.arrival));
+            json_put_real(load, "burstiness", cfg->shape.burstiness);
+            json_put_real(load, "ramp_up_s", cfg->shape.ramp_up_s);
             json_put(load, "max_concurrency",
                      cfg->max_concurrency ? json_integer((json_int_t)cfg->max_concurrency)
                                           : json_null());

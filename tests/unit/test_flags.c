@@ -96,8 +96,8 @@ static void test_every_run_row_in_config_args(void **state)
     /* enumerations are recorded by name, parsed once to their enum */
     assert_string_equal(json_string_value(json_object_get(cfg.flags, "kv_mode")), "cpu_only");
     assert_int_equal(cfg.kv_mode, KV_MODE_CPU_ONLY);
-    assert_int_equal(cfg.arrival, ARRIVAL_GAMMA);
-    assert_true(cfg.burstiness == 0.5);
+    assert_int_equal(cfg.shape.arrival, ARRIVAL_GAMMA);
+    assert_true(cfg.shape.burstiness == 0.5);
     assert_true(json_is_null(json_object_get(cfg.flags, "preset"))); /* no default: null */
     assert_true(json_is_null(json_object_get(cfg.flags, "request_seed")));
     run_flags_release(&cfg);
