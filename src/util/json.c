@@ -228,11 +228,11 @@ int json_put_bool(json_t *obj, const char *key, bool v)
     return json_put(obj, key, json_boolean(v));
 }
 
-int json_escape_append(struct buf *b, const char *s, size_t len)
+void json_escape_append(struct buf *b, const char *s, size_t len)
 {
     static const char HEX[] = "0123456789abcdef";
     if (buf_reserve(b, len + 2) < 0)
-        return -1;
+        return;
     size_t start = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -240,7 +240,7 @@ int json_escape_append(struct buf *b, const char *s, size_t len)
             continue;
         buf_append(b, s + start, i - start);
         if (buf_failed(b))
-            return -1;
+            return;
         char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
         size_t n = 2;
         switch (c) {
@@ -269,9 +269,8 @@ int json_escape_append(struct buf *b, const char *s, size_t len)
         }
         buf_append(b, esc, n);
         if (buf_failed(b))
-            return -1;
+            return;
         start = i + 1;
     }
     buf_append(b, s + start, len - start);
-    return buf_failed(b) ? -1 : 0;
 }

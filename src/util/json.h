@@ -54,8 +54,9 @@ json_t *json_real_or_null(double v, bool valid);
  * bytes become U+FFFD. NUL bytes too. New reference, NULL only when out of memory. */
 json_t *json_string_lossy(const char *s, size_t len);
 /* Append s as the inside of a JSON string (no quotes): ", \\ and control bytes escaped; other
- * bytes copied as they are. For hand-built hot-path JSON (SSE chunks). Returns 0 or -1. */
-int json_escape_append(struct buf *b, const char *s, size_t len);
+ * bytes copied as they are. For hand-built hot-path JSON (SSE chunks). Like every append, a
+ * failure is the buffer's sticky error (buf_failed). */
+void json_escape_append(struct buf *b, const char *s, size_t len);
 /* Set obj[key] = v, stealing the reference; ignores a NULL v. Returns 0 or -1. */
 int json_put(json_t *obj, const char *key, json_t *v);
 /* Convenience setters that steal nothing and never fail silently (they return -1). */
