@@ -11,6 +11,7 @@
  * byte of a string without an error when an allocation fails: see tests/unit/test_faults.c.)
  */
 #include "report/html.h"
+#include "model/engines.h"
 
 #include "analysis/stats.h"
 
@@ -666,10 +667,10 @@ static void chart_kv(struct buf *b, struct run_data *d)
     static const struct {
         const char *key, *name;
     } K[] = {
-        {"kvbm_offload_blocks_d2h_delta", "offload device→host"},
-        {"kvbm_offload_blocks_h2d_delta", "offload host→disk"},
-        {"kvbm_onboard_blocks_h2d_delta", "onboard host→device"},
-        {"kvbm_onboard_blocks_d2d_delta", "onboard disk→device"},
+        {KVBM_OFFLOAD_D2H "_delta", "offload device→host"},
+        {KVBM_OFFLOAD_H2D "_delta", "offload host→disk"},
+        {KVBM_ONBOARD_H2D "_delta", "onboard host→device"},
+        {KVBM_ONBOARD_D2D "_delta", "onboard disk→device"},
     };
     const char **cats = fault_calloc(n, sizeof *cats);
     double *v = fault_calloc(n * 6, sizeof *v);
@@ -697,7 +698,7 @@ static void chart_kv(struct buf *b, struct run_data *d)
         double r = NAN, u = NAN;
         const json_t *ed = json_object_get(dl, "engine_delta");
         if (!(avail && json_get_num_strict(ed, "reused_tokens", &r)) && avail)
-            json_get_num_strict(dl, "kvbm_matched_tokens_delta", &r);
+            json_get_num_strict(dl, KVBM_MATCHED_TOKENS "_delta", &r);
         json_get_num_strict(ps, "cached_tokens_total", &u);
         v[4 * n + i] = r;
         v[5 * n + i] = u;
@@ -1164,7 +1165,7 @@ static bool mode_readback(const json_t *sum, const char *const *pc, size_t np, d
             double x;
             if (strcmp(json_get_str(ps, "phase", ""), pc[q]) == 0 &&
                 json_get_bool(dl, "available", false) &&
-                json_get_num_strict(dl, "kvbm_onboard_blocks_d2d_delta", &x))
+                json_get_num_strict(dl, KVBM_ONBOARD_D2D "_delta", &x))
                 ob[q] = x;
         }
         if (isfinite(ob[q])) {

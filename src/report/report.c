@@ -61,12 +61,12 @@ static void phase_row(struct buf *b, const json_t *ps)
         buf_append_str(b, " | ");
         cell_num(b, d, "onboard_blocks_total_delta", "%.0f");
         buf_append_str(b, " | ");
-        cell_num(b, d, "kvbm_onboard_blocks_d2d_delta", "%.0f");
+        cell_num(b, d, KVBM_ONBOARD_D2D "_delta", "%.0f");
         buf_append_str(b, " | ");
         if (ed)
             cell_num(b, ed, "reused_tokens", "%.0f");
         else
-            cell_num(b, d, "kvbm_matched_tokens_delta", "%.0f");
+            cell_num(b, d, KVBM_MATCHED_TOKENS "_delta", "%.0f");
         buf_append_str(b, " |\n");
     } else {
         buf_append_str(b, " | – | – | – | – |\n");
@@ -103,11 +103,11 @@ static void kv_story(struct buf *b, const json_t *ps)
                "device→disk); evicted %.0f from host/disk tiers; brought back %.0f blocks (%.0f "
                "from disk, %.0f from host memory); reused %.0f prompt tokens; disk tier wrote "
                "%.1f MiB and read %.1f MiB.\n",
-               name, kv(d, "offload_blocks_total_delta"), kv(d, "kvbm_offload_blocks_d2h_delta"),
-               kv(d, "kvbm_offload_blocks_h2d_delta"), kv(d, "kvbm_offload_blocks_d2d_delta"),
-               kv(d, "kvbm_cache_evictions_delta"), kv(d, "onboard_blocks_total_delta"),
-               kv(d, "kvbm_onboard_blocks_d2d_delta"), kv(d, "kvbm_onboard_blocks_h2d_delta"),
-               kv(d, "kvbm_matched_tokens_delta"), kv(d, "disk_write_mib_delta"),
+               name, kv(d, "offload_blocks_total_delta"), kv(d, KVBM_OFFLOAD_D2H "_delta"),
+               kv(d, KVBM_OFFLOAD_H2D "_delta"), kv(d, KVBM_OFFLOAD_D2D "_delta"),
+               kv(d, KVBM_CACHE_EVICTIONS "_delta"), kv(d, "onboard_blocks_total_delta"),
+               kv(d, KVBM_ONBOARD_D2D "_delta"), kv(d, KVBM_ONBOARD_H2D "_delta"),
+               kv(d, KVBM_MATCHED_TOKENS "_delta"), kv(d, "disk_write_mib_delta"),
                kv(d, "disk_read_mib_delta"));
 }
 

@@ -9,6 +9,7 @@
  *     B blocks >= 1.25 x (device + host) + one prompt,   A blocks + B blocks <= disk.
  */
 #include "scenario/pressure.h"
+#include "model/engines.h"
 
 #include "probe/prom.h"
 #include "util/json.h"
@@ -42,9 +43,9 @@ void pressure_caps_from_metrics(struct tier_caps *caps, const json_t *kv_metrics
                                 const json_t *api_metrics)
 {
     static const char *const KVBENCH[TIER_COUNT] = {
-        "kvbench_tier_capacity_blocks{tier=\"g1\"}",
-        "kvbench_tier_capacity_blocks{tier=\"g2\"}",
-        "kvbench_tier_capacity_blocks{tier=\"g3\"}",
+        KVBENCH_TIER_CAPACITY "{tier=\"g1\"}",
+        KVBENCH_TIER_CAPACITY "{tier=\"g2\"}",
+        KVBENCH_TIER_CAPACITY "{tier=\"g3\"}",
     };
     double v;
     for (int t = 0; t < TIER_COUNT; t++) {
@@ -52,7 +53,7 @@ void pressure_caps_from_metrics(struct tier_caps *caps, const json_t *kv_metrics
             continue;
         if (metric(kv_metrics, KVBENCH[t], &v) || metric(api_metrics, KVBENCH[t], &v)) {
             caps->blocks[t] = (long long)v;
-            caps->source[t] = "kvbench_tier_capacity_blocks";
+            caps->source[t] = KVBENCH_TIER_CAPACITY;
         }
     }
     /* the device tier and the block size as each engine reports them (docs/RUN.md) */

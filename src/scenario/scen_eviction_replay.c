@@ -7,6 +7,7 @@
  * `kvbench compare`.
  */
 #include "scenario/scenario.h"
+#include "model/engines.h"
 
 #include "analysis/signals.h"
 #include "probe/prom.h"
@@ -152,8 +153,7 @@ static json_t *eviction_kvbm(const struct run_state *rs)
         snprintf(why, sizeof why, "kv mode %s", kv_mode_name(kv_mode));
         signal_eviction_no_disk_tier(sig, why);
     } else if (any && any->after.success &&
-               prom_json_lookup(any->after.metrics, "kvbench_tier_capacity_blocks{tier=\"g3\"}",
-                                &g3) &&
+               prom_json_lookup(any->after.metrics, KVBENCH_TIER_CAPACITY "{tier=\"g3\"}", &g3) &&
                g3 == 0) {
         signal_eviction_no_disk_tier(sig, "the engine reports a disk tier of 0 blocks");
     } else {
