@@ -90,7 +90,7 @@ norm_json() { # FILE — one JSON document or JSON lines
 norm_text() { # FILE — prose and tables: numbers masked, addresses and paths kept; a chart's
   # axis ticks follow the measured range, so an axis is one word; a table's column widths follow
   # its numbers' widths, so runs of spaces (and of dashes) are one
-  sed -E -e 's/^<g class="axis [xy]".*/AXIS/' -e 's/\(([0-9a-f]{12})\)/(SHA)/g' -e 's/[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z?/TS/g' -e 's/127\.0\.0\.1:[0-9]+/HOST/g' \
+  sed -E -e 's/^<g class="axis [xy]".*/AXIS/' -e 's/\(([0-9a-f]{12})(-dirty)?\)/(SHA)/g' -e 's/[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z?/TS/g' -e 's/127\.0\.0\.1:[0-9]+/HOST/g' \
     -e 's/[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?/N/g' -e 's/ +/ /g' -e 's/-{3,}/---/g' "$1"
 }
 normalise() { # DIR OUT

@@ -477,7 +477,7 @@ static int parse_fields(struct engine *e, const json_t *j, struct ereq *r, struc
         return -1;
     if (pers && pers->adds_bos && json_is_string(prompt))
         add_bos(e, r, json_string_value(prompt));
-    double temperature;
+    double temperature = 1.0; /* parse_sampling sets it; the default keeps -O2 sure of it */
     if (parse_sampling(e, j, r, &temperature, v) < 0 || parse_stops(j, r, v) < 0 ||
         parse_stream(j, r, v) < 0 || parse_seed(e, j, r, temperature, v) < 0)
         return -1;
