@@ -10,6 +10,7 @@
  * and gives its blocks back.
  */
 #include "test_common.h"
+#include "support/test_engine.h"
 
 #include "engine/engine.h"
 #include "engine/internal.h"
@@ -22,25 +23,7 @@ static struct engine *eng;
 static int setup(void **state)
 {
     (void)state;
-    struct engine_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.host = "127.0.0.1";
-    cfg.port = 0;
-    cfg.metrics_port = -1;
-    cfg.model = *profile_model("tiny");
-    cfg.hw = *profile_hw("gb10");
-    cfg.model_id = "m";
-    cfg.endpoint = "dyn://test.engine.generate";
-    cfg.max_body_bytes = 1 << 16;
-    cfg.max_num_tokens = 4096;
-    cfg.max_tokens_limit = 4096;
-    cfg.max_connections = 4;
-    cfg.http_threads = 1;
-    cfg.max_num_seqs = 2;
-    cfg.drop_model_after = -1;
-    cfg.tok = tokenizer_heuristic();
-    cfg.kv = (struct kvbm_config){
-        .block_tokens = 32, .block_bytes = 1024, .g1_blocks = 48, .mode = KV_MODE_OFF};
+    struct engine_config cfg = test_engine_config();
     char err[256] = "";
     if (engine_start(&cfg, &eng, err) < 0) {
         fprintf(stderr, "engine_start: %s\n", err);

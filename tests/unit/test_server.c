@@ -12,6 +12,7 @@
  * error, never a hang or a crash; ASan/LSan catch leaks; the next request is served in full.
  */
 #include "test_common.h"
+#include "support/test_engine.h"
 
 #include "engine/engine.h"
 #include "engine/server.h"
@@ -30,26 +31,13 @@ static struct engine *eng;
 
 static struct engine_config test_config(void)
 {
-    struct engine_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.host = "127.0.0.1";
-    cfg.port = 0;
-    cfg.metrics_port = -1;
-    cfg.model = *profile_model("tiny");
+    struct engine_config cfg = test_engine_config();
     cfg.model.max_context = 2048;
-    cfg.hw = *profile_hw("gb10");
-    cfg.model_id = "m";
-    cfg.endpoint = "dyn://test.engine.generate";
     cfg.max_body_bytes = MAX_BODY;
     cfg.max_num_tokens = 1024;
-    cfg.max_tokens_limit = 4096;
     cfg.max_connections = 16;
     cfg.http_threads = 2;
     cfg.max_num_seqs = 4;
-    cfg.drop_model_after = -1;
-    cfg.tok = tokenizer_heuristic();
-    cfg.kv = (struct kvbm_config){
-        .block_tokens = 32, .block_bytes = 1024, .g1_blocks = 48, .mode = KV_MODE_OFF};
     return cfg;
 }
 
