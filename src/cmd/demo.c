@@ -227,8 +227,8 @@ static int demo_workload(const struct demo *d, const struct demo_opts *o, struct
     f->evict_b = 8;
     f->tokenizer = "heuristic"; /* the demo's model has no tokenizer.json on this machine */
     int rc = run_flags_config(f, ropts, base, err);
-    base->evict_a_conc = 2;
-    base->evict_b_conc = 4;
+    base->scen.evict_a_conc = 2;
+    base->scen.evict_b_conc = 4;
     return rc;
 }
 
@@ -239,12 +239,12 @@ static bool demo_runs(const struct run_config *base, char ids[5][192], bool all_
     char err[ERR_LEN];
     if (all_valid && !cmd_interrupted) {
         struct run_config r = *base;
-        r.scenario = SCEN_REUSE_VERIFY.name;
-        r.reuse_repeat = 3;
+        r.scen.scenario = SCEN_REUSE_VERIFY.name;
+        r.scen.reuse_repeat = 3;
         r.gp.temperature = 0;
         r.gp.has_seed = true;
         r.gp.seed = 1337;
-        r.kv_mode = KV_MODE_CPU_DISK;
+        r.scen.kv_mode = KV_MODE_CPU_DISK;
         r.run_id = ids[0];
         struct run_outcome out;
         printf("demo: [1/4] reuse_verify: one prompt three times\n");
@@ -253,8 +253,8 @@ static bool demo_runs(const struct run_config *base, char ids[5][192], bool all_
     }
     if (!cmd_interrupted) {
         struct run_config r = *base;
-        r.scenario = SCEN_EVICTION_REPLAY.name;
-        r.kv_mode = KV_MODE_CPU_DISK;
+        r.scen.scenario = SCEN_EVICTION_REPLAY.name;
+        r.scen.kv_mode = KV_MODE_CPU_DISK;
         r.run_id = ids[1];
         r.collect_telemetry = true;
         r.telemetry_interval_s = 0.5;
@@ -267,17 +267,17 @@ static bool demo_runs(const struct run_config *base, char ids[5][192], bool all_
     if (!cmd_interrupted) {
         /* 4 conversations of ~1,400 tokens and a shared system prompt outgrow G1's 5,120 */
         struct run_config r = *base;
-        r.scenario = SCEN_MULTI_TURN.name;
-        r.kv_mode = KV_MODE_CPU_DISK;
+        r.scen.scenario = SCEN_MULTI_TURN.name;
+        r.scen.kv_mode = KV_MODE_CPU_DISK;
         r.run_id = ids[4];
-        r.warmup = 0;
-        r.users = 4;
-        r.rounds = 4;
-        r.system_prompt_tokens = 256;
-        r.history_tokens = 1280;
-        r.answer_tokens = 16;
+        r.scen.warmup = 0;
+        r.scen.users = 4;
+        r.scen.rounds = 4;
+        r.scen.system_prompt_tokens = 256;
+        r.scen.history_tokens = 1280;
+        r.scen.answer_tokens = 16;
         r.gp.max_tokens = 16;
-        r.user_qps = 0;
+        r.scen.user_qps = 0;
         struct run_outcome out;
         printf("demo: [3/4] multi_turn: 4 users x 4 rounds, each resending its conversation\n");
         fflush(stdout);
@@ -296,7 +296,7 @@ static bool demo_compare(struct demo *d, const struct run_config *base, const st
     struct compare_config cc;
     memset(&cc, 0, sizeof cc);
     cc.run = *base;
-    cc.run.scenario = SCEN_EVICTION_REPLAY.name;
+    cc.run.scen.scenario = SCEN_EVICTION_REPLAY.name;
     cc.modes = modes;
     cc.n_modes = 2;
     cc.compare_id = cmp_id;

@@ -136,23 +136,23 @@ static void run_one(const struct matrix_opts *mo, const struct run_config *base,
     struct run_config rc_i = *base;
     char id[256], err[ERR_LEN];
     if (kind == MATRIX_SHORT) {
-        rc_i.scenario = SCEN_STANDARD.name;
-        rc_i.prompt_set = names_name(PROMPT_SET_NAMES, PROMPT_SET_SHORT);
-        rc_i.requests = mo->short_req;
-        rc_i.warmup = mo->short_warm;
-        rc_i.concurrency = conc;
+        rc_i.scen.scenario = SCEN_STANDARD.name;
+        rc_i.scen.prompt_set = names_name(PROMPT_SET_NAMES, PROMPT_SET_SHORT);
+        rc_i.scen.requests = mo->short_req;
+        rc_i.scen.warmup = mo->short_warm;
+        rc_i.scen.concurrency = conc;
         snprintf(id, sizeof id, "short_c%lld_%s", conc, mo->stamp);
     } else if (kind == MATRIX_LONG) {
-        rc_i.scenario = SCEN_STANDARD.name;
-        rc_i.prompt_set = names_name(PROMPT_SET_NAMES, PROMPT_SET_LONG);
-        rc_i.requests = mo->long_req;
-        rc_i.warmup = mo->long_warm;
-        rc_i.concurrency = conc;
+        rc_i.scen.scenario = SCEN_STANDARD.name;
+        rc_i.scen.prompt_set = names_name(PROMPT_SET_NAMES, PROMPT_SET_LONG);
+        rc_i.scen.requests = mo->long_req;
+        rc_i.scen.warmup = mo->long_warm;
+        rc_i.scen.concurrency = conc;
         snprintf(id, sizeof id, "long_c%lld_%s", conc, mo->stamp);
     } else {
-        rc_i.scenario = SCEN_EVICTION_REPLAY.name;
-        rc_i.warmup = mo->evict_warm;
-        rc_i.concurrency = 1;
+        rc_i.scen.scenario = SCEN_EVICTION_REPLAY.name;
+        rc_i.scen.warmup = mo->evict_warm;
+        rc_i.scen.concurrency = 1;
         snprintf(id, sizeof id, "eviction_replay_%s", mo->stamp);
     }
     rc_i.run_id = id;
@@ -210,8 +210,8 @@ int cmd_matrix(int argc, char **argv)
         opts_free(opts);
         return EXIT_USAGE;
     }
-    base.evict_a_conc = opts_given(opts, &f->evict_a_conc) ? f->evict_a_conc : 4;
-    base.evict_b_conc = opts_given(opts, &f->evict_b_conc) ? f->evict_b_conc : 8;
+    base.scen.evict_a_conc = opts_given(opts, &f->evict_a_conc) ? f->evict_a_conc : 4;
+    base.scen.evict_b_conc = opts_given(opts, &f->evict_b_conc) ? f->evict_b_conc : 8;
     long long cvals[MATRIX_MAX_CONC];
     size_t ncv = 0;
     rc = concurrencies(&mo, cvals, &ncv);

@@ -494,23 +494,24 @@ static int multi_turn_config(const struct run_flags *f, const struct opt *opts,
         if (opts_given(opts, own[k]))
             return err_set(err, "--%s: applies to --scenario multi_turn",
                            opts_find((struct opt *)opts, own[k])->name);
-    c->users = f->users;
-    c->rounds = f->rounds;
-    c->system_prompt_tokens = f->system_prompt_tokens;
-    c->history_tokens = f->history_tokens;
-    c->answer_tokens = f->answer_tokens;
-    c->user_qps = f->user_qps;
+    c->scen.users = f->users;
+    c->scen.rounds = f->rounds;
+    c->scen.system_prompt_tokens = f->system_prompt_tokens;
+    c->scen.history_tokens = f->history_tokens;
+    c->scen.answer_tokens = f->answer_tokens;
+    c->scen.user_qps = f->user_qps;
     if (!mt)
         return 0;
     if (f->preset >= 0) {
         const struct mt_preset *p = &MT_PRESETS[f->preset];
-        c->users = opts_given(opts, &f->users) ? f->users : p->users;
-        c->rounds = opts_given(opts, &f->rounds) ? f->rounds : p->rounds;
-        c->system_prompt_tokens =
+        c->scen.users = opts_given(opts, &f->users) ? f->users : p->users;
+        c->scen.rounds = opts_given(opts, &f->rounds) ? f->rounds : p->rounds;
+        c->scen.system_prompt_tokens =
             opts_given(opts, &f->system_prompt_tokens) ? f->system_prompt_tokens : p->system;
-        c->history_tokens = opts_given(opts, &f->history_tokens) ? f->history_tokens : p->history;
-        c->answer_tokens = opts_given(opts, &f->answer_tokens) ? f->answer_tokens : p->answer;
-        c->user_qps = opts_given(opts, &f->user_qps) ? f->user_qps : p->user_qps;
+        c->scen.history_tokens =
+            opts_given(opts, &f->history_tokens) ? f->history_tokens : p->history;
+        c->scen.answer_tokens = opts_given(opts, &f->answer_tokens) ? f->answer_tokens : p->answer;
+        c->scen.user_qps = opts_given(opts, &f->user_qps) ? f->user_qps : p->user_qps;
     }
     if (opts_given(opts, &f->max_tokens))
         return err_set(err, "--max-tokens: multi_turn's answers are --answer-tokens long");
@@ -518,7 +519,7 @@ static int multi_turn_config(const struct run_flags *f, const struct opt *opts,
         return err_set(err, "--requests: multi_turn sends --users x --rounds requests");
     if (c->request_rate > 0)
         return err_set(err, "--request-rate: multi_turn paces each user with --user-qps");
-    c->gp.max_tokens = c->answer_tokens;
+    c->gp.max_tokens = c->scen.answer_tokens;
     return 0;
 }
 
@@ -533,10 +534,10 @@ static int trace_config(const struct run_flags *f, const struct opt *opts,
         if (opts_given(opts, own[k]))
             return err_set(err, "--%s: applies to --scenario trace",
                            opts_find((struct opt *)opts, own[k])->name);
-    c->trace_path = f->trace;
-    c->trace_block_tokens = f->trace_block_tokens;
-    c->trace_speedup = f->trace_speedup;
-    c->trace_window_s = f->trace_window_s;
+    c->scen.trace_path = f->trace;
+    c->scen.trace_block_tokens = f->trace_block_tokens;
+    c->scen.trace_speedup = f->trace_speedup;
+    c->scen.trace_window_s = f->trace_window_s;
     if (!tr)
         return 0;
     if (!f->trace)
@@ -569,14 +570,14 @@ static int requests_config(const struct run_flags *f, const struct opt *opts, st
     c->model_id = f->model_id;
     c->model_resolve_timeout_s = f->model_resolve_timeout_s;
     c->model_resolve_poll_s = f->model_resolve_poll_s;
-    c->scenario = f->scenario;
-    c->prompt_set = names_name(PROMPT_SET_NAMES, f->prompt_set);
+    c->scen.scenario = f->scenario;
+    c->scen.prompt_set = names_name(PROMPT_SET_NAMES, f->prompt_set);
     c->short_range = (struct token_range){f->short_range.min, f->short_range.max};
     c->long_range = (struct token_range){f->long_range.min, f->long_range.max};
-    c->requests = f->requests;
-    c->warmup = f->warmup;
-    c->warmup_given = opts_given(opts, &f->warmup);
-    c->concurrency = f->concurrency;
+    c->scen.requests = f->requests;
+    c->scen.warmup = f->warmup;
+    c->scen.warmup_given = opts_given(opts, &f->warmup);
+    c->scen.concurrency = f->concurrency;
     c->gp.max_tokens = f->max_tokens;
     c->gp.temperature = f->temperature;
     c->gp.top_p = f->top_p;
@@ -610,20 +611,20 @@ static int recorded_config(const struct run_flags *f, const struct opt *opts, st
         c->run_id = default_id;
     }
     c->store_responses = f->store_responses;
-    c->evict_a = f->evict_a;
-    c->evict_b = f->evict_b;
-    c->evict_a_conc = opts_given(opts, &f->evict_a_conc) ? f->evict_a_conc : 0;
-    c->evict_b_conc = opts_given(opts, &f->evict_b_conc) ? f->evict_b_conc : 0;
-    c->reuse_repeat = f->reuse_repeat;
-    c->reuse_prompt_set = names_name(REUSE_PROMPT_SET_NAMES, f->reuse_prompt_set);
-    c->kv_mode = (enum kv_mode)f->kv_mode;
-    c->cpu_cache_gb = f->cpu_cache_gb;
-    c->disk_cache_gb = f->disk_cache_gb;
-    c->variant_tags = f->variant_tags.items;
-    c->n_variant_tags = f->variant_tags.n;
-    c->diag_disable_partial_reuse = f->diag_partial;
-    c->diag_disable_block_reuse = f->diag_block;
-    c->diag_disable_disk_offload_filter = f->diag_filter;
+    c->scen.evict_a = f->evict_a;
+    c->scen.evict_b = f->evict_b;
+    c->scen.evict_a_conc = opts_given(opts, &f->evict_a_conc) ? f->evict_a_conc : 0;
+    c->scen.evict_b_conc = opts_given(opts, &f->evict_b_conc) ? f->evict_b_conc : 0;
+    c->scen.reuse_repeat = f->reuse_repeat;
+    c->scen.reuse_prompt_set = names_name(REUSE_PROMPT_SET_NAMES, f->reuse_prompt_set);
+    c->scen.kv_mode = (enum kv_mode)f->kv_mode;
+    c->scen.cpu_cache_gb = f->cpu_cache_gb;
+    c->scen.disk_cache_gb = f->disk_cache_gb;
+    c->scen.variant_tags = f->variant_tags.items;
+    c->scen.n_variant_tags = f->variant_tags.n;
+    c->scen.diag_disable_partial_reuse = f->diag_partial;
+    c->scen.diag_disable_block_reuse = f->diag_block;
+    c->scen.diag_disable_disk_offload_filter = f->diag_filter;
     c->engine_max_input_tokens = f->engine_max_input;
     c->input_token_safety_margin = f->safety_margin;
     c->phase_io_device = f->phase_io_device;
@@ -631,10 +632,10 @@ static int recorded_config(const struct run_flags *f, const struct opt *opts, st
     c->collect_telemetry = f->collect_telemetry;
     c->telemetry_interval_s = f->telemetry_interval_s;
     c->telemetry_pid = f->telemetry_pid;
-    c->container_name = f->container_name;
+    c->scen.container_name = f->container_name;
     c->procfs_root = "/proc";
     c->kvbm_cache_dir = f->kvbm_cache_dir;
-    c->kvbm_metrics_url = f->kvbm_metrics_url;
+    c->scen.kvbm_metrics_url = f->kvbm_metrics_url;
     c->kvbm_metrics_timeout_s = f->kvbm_metrics_timeout_s;
     c->allow_missing_kvbm_metrics = f->allow_missing;
     c->report_filename = f->report_filename;
@@ -643,7 +644,7 @@ static int recorded_config(const struct run_flags *f, const struct opt *opts, st
                        f->report_filename);
     c->prompt_salt = f->prompt_salt;
     c->api_key = f->api_key && *f->api_key ? f->api_key : NULL;
-    c->llama3_template = f->prompt_template == PROMPT_TEMPLATE_LLAMA3;
+    c->scen.llama3_template = f->prompt_template == PROMPT_TEMPLATE_LLAMA3;
     c->add_bos = f->add_bos;
     c->engine = f->engine;
     c->kvbm_metrics_url_given = opts_given(opts, &f->kvbm_metrics_url);
@@ -687,11 +688,11 @@ static int load_config(const struct run_flags *f, const struct opt *opts, const 
                            f->request_rate);
         c->request_rate = r;
     }
-    c->shape = f->shape;
-    c->shape.arrival = (enum arrival)f->arrival;
-    if (c->shape.arrival != ARRIVAL_GAMMA)
-        c->shape.burstiness = 1;
-    c->max_concurrency = (size_t)f->max_concurrency;
+    c->scen.shape = f->shape;
+    c->scen.shape.arrival = (enum arrival)f->arrival;
+    if (c->scen.shape.arrival != ARRIVAL_GAMMA)
+        c->scen.shape.burstiness = 1;
+    c->scen.max_concurrency = (size_t)f->max_concurrency;
     c->duration_s = f->duration_s;
     bool open = c->request_rate > 0;
     /* trace and multi_turn pace their own requests; --max-concurrency caps them too */
@@ -701,7 +702,7 @@ static int load_config(const struct run_flags *f, const struct opt *opts, const 
                   (opts_given(opts, &f->max_concurrency) && !traced)))
         return err_set(err, "--arrival, --burstiness, --ramp-up-s and --max-concurrency shape the "
                             "open loop: give --request-rate too");
-    if (opts_given(opts, &f->shape.burstiness) && c->shape.arrival != ARRIVAL_GAMMA)
+    if (opts_given(opts, &f->shape.burstiness) && c->scen.shape.arrival != ARRIVAL_GAMMA)
         return err_set(err, "--burstiness: applies to --arrival gamma");
     if (c->duration_s > 0 && isinf(c->request_rate))
         return err_set(err, "--request-rate inf sends --requests all at once: give --requests, "
@@ -715,14 +716,14 @@ static int load_config(const struct run_flags *f, const struct opt *opts, const 
 static int tiers_config(const struct run_flags *f, const struct opt *opts,
                         const struct scenario *sc, struct run_config *c, char *err)
 {
-    c->pressure_auto = f->pressure == PRESSURE_AUTO;
+    c->scen.pressure_auto = f->pressure == PRESSURE_AUTO;
     c->tier_blocks[0] = c->tier_blocks[1] = c->tier_blocks[2] = -1;
     c->kv_block_tokens = opts_given(opts, &f->kv_block_tokens) ? f->kv_block_tokens : 0;
-    if (c->pressure_auto && !(sc && sc->pressure))
+    if (c->scen.pressure_auto && !(sc && sc->pressure))
         return err_set(err, "--pressure auto: applies to --scenario eviction_replay");
-    if (c->pressure_auto && opts_given(opts, &f->evict_b))
+    if (c->scen.pressure_auto && opts_given(opts, &f->evict_b))
         return err_set(err, "--pressure auto sizes set B itself: drop --eviction-b-requests");
-    if (!c->pressure_auto && !(sc && sc->tiers) &&
+    if (!c->scen.pressure_auto && !(sc && sc->tiers) &&
         (f->tier_blocks || opts_given(opts, &f->kv_block_tokens)))
         return err_set(err, "--tier-blocks and --kv-block-tokens give the tiers' sizes to "
                             "--pressure auto and multi_turn");

@@ -54,7 +54,7 @@ static json_t *one_run(const struct compare_config *c, const char *mode, const c
         }
     }
     struct run_config rc_mode = c->run;
-    if (kv_mode_parse(mode, &rc_mode.kv_mode) < 0) { /* the command checked every name */
+    if (kv_mode_parse(mode, &rc_mode.scen.kv_mode) < 0) { /* the command checked every name */
         snprintf(e, ERR_LEN, "unknown kv mode '%s'", mode);
         event(c, "failed", mode, e);
         out->all_valid = false;
@@ -182,7 +182,7 @@ static json_t *comparison_of(const struct compare_config *c, const json_t *modes
     }
     json_object_set_new(cmp, "expect_gain", gains);
     json_object_set_new(cmp, "compare_id", json_string(c->compare_id));
-    json_object_set_new(cmp, "scenario", json_string(c->run.scenario));
+    json_object_set_new(cmp, "scenario", json_string(c->run.scen.scenario));
     json_object_set_new(cmp, "base_url", json_string(c->run.base_url));
     json_object_set_new(cmp, "all_valid", json_boolean(out->all_valid));
     return cmp;

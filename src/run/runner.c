@@ -104,46 +104,9 @@ struct ctx {
  * (scenario/runstate.h): they live below the runner and never see struct run_config. */
 static void scen_config_of(const struct run_config *cfg, struct scen_config *o)
 {
-    *o = (struct scen_config){
-        .scenario = cfg->scenario,
-        .prompt_set = cfg->prompt_set,
-        .requests = cfg->requests,
-        .warmup = cfg->warmup,
-        .concurrency = cfg->concurrency,
-        .warmup_given = cfg->warmup_given,
-        .gp = &cfg->gp,
-        .max_concurrency = cfg->max_concurrency,
-        .evict_a = cfg->evict_a,
-        .evict_b = cfg->evict_b,
-        .evict_a_conc = cfg->evict_a_conc,
-        .evict_b_conc = cfg->evict_b_conc,
-        .pressure_auto = cfg->pressure_auto,
-        .reuse_repeat = cfg->reuse_repeat,
-        .reuse_prompt_set = cfg->reuse_prompt_set,
-        .users = cfg->users,
-        .rounds = cfg->rounds,
-        .system_prompt_tokens = cfg->system_prompt_tokens,
-        .history_tokens = cfg->history_tokens,
-        .answer_tokens = cfg->answer_tokens,
-        .user_qps = cfg->user_qps,
-        .llama3_template = cfg->llama3_template,
-        .trace_path = cfg->trace_path,
-        .trace_block_tokens = cfg->trace_block_tokens,
-        .trace_speedup = cfg->trace_speedup,
-        .trace_window_s = cfg->trace_window_s,
-        .kv_mode = cfg->kv_mode,
-        .cpu_cache_gb = cfg->cpu_cache_gb,
-        .disk_cache_gb = cfg->disk_cache_gb,
-        .variant_tags = cfg->variant_tags,
-        .n_variant_tags = cfg->n_variant_tags,
-        .diag_disable_partial_reuse = cfg->diag_disable_partial_reuse,
-        .diag_disable_block_reuse = cfg->diag_disable_block_reuse,
-        .diag_disable_disk_offload_filter = cfg->diag_disable_disk_offload_filter,
-        .container_name = cfg->container_name,
-        .kvbm_metrics_url = cfg->kvbm_metrics_url,
-        .shape = cfg->shape,
-        .slo = &cfg->slo,
-    };
+    *o = cfg->scen; /* the scenarios' part of the flags, as parsed */
+    o->gp = &cfg->gp;
+    o->slo = &cfg->slo;
 }
 
 static void path_in(const struct ctx *c, const char *name, char out[PATH_MAX])
@@ -218,7 +181,7 @@ static struct prompt *make_set(struct ctx *c, const char *prefix, const char *se
         .short_range = cfg->short_range,
         .long_range = cfg->long_range,
         .salt = c->salt,
-        .llama3_template = cfg->llama3_template,
+        .llama3_template = cfg->scen.llama3_template,
         .no_bos = c->no_bos,
         .tok = c->tok,
         .stop = c->interrupted,
@@ -227,9 +190,9 @@ static struct prompt *make_set(struct ctx *c, const char *prefix, const char *se
     bool large = n >= LAZY_PROMPTS_MIN ||
                  n * (workload_max_target(&wp, set) + 63) * BYTES_PER_TOKEN >= LAZY_BYTES_MIN;
     if (large && strcmp(prefix, "main") == 0 && !c->has_lazy) {
-        size_t streams = (size_t)c->cfg->concurrency;
-        if (c->cfg->max_concurrency > streams)
-            streams = c->cfg->max_concurrency;
+        size_t streams = (size_t)c->cfg->scen.concurrency;
+        if (c->cfg->scen.max_concurrency > streams)
+            streams = c->cfg->scen.max_concurrency;
         size_t ahead = streams * LAZY_AHEAD_PER_STREAM;
         if (ahead < LAZY_AHEAD_MIN)
             ahead = LAZY_AHEAD_MIN;
@@ -335,9 +298,9 @@ static int plan(struct ctx *c, char *err)
     uint64_t seed = (uint64_t)cfg->seed;
     uint64_t warm_seed = seed + 100003u; /* warmup: a different seed */
     uint64_t b_seed = seed + 10000019u;  /* set B: far from set A */
-    const struct scenario *sc = scenario_find(cfg->scenario);
+    const struct scenario *sc = scenario_find(cfg->scen.scenario);
     if (!sc)
-        return err_set(err, "unknown scenario '%s'", cfg->scenario);
+        return err_set(err, "unknown scenario '%s'", cfg->scen.scenario);
     c->planner = (struct planner){
         .cfg = &c->scfg,
         .seed = seed,
@@ -377,7 +340,7 @@ static int plan_run(struct ctx *c, bool *go, char *err)
 /* Undo plan(): the prompt sets, the phases and the scenario's state. */
 static void reset_plan(struct ctx *c)
 {
-    const struct scenario *sc = scenario_find(c->cfg->scenario);
+    const struct scenario *sc = scenario_find(c->cfg->scen.scenario);
     if (sc && sc->free_state && c->rs.scenario_state)
         sc->free_state(c->rs.scenario_state);
     c->rs.scenario_state = NULL;
@@ -803,7 +766,8 @@ static void resolve_engine(struct ctx *c)
         snprintf(url, sizeof url, "%s/metrics", cfg->base_url);
         struct kv_snapshot ms, ks;
         kvsnap_take(url, 10, "engine_detect", NULL, &ms);
-        kvsnap_take(cfg->kvbm_metrics_url, cfg->kvbm_metrics_timeout_s, "engine_detect", NULL, &ks);
+        kvsnap_take(cfg->scen.kvbm_metrics_url, cfg->kvbm_metrics_timeout_s, "engine_detect", NULL,
+                    &ks);
         json_t *mj = models ? json_loads(models, 0, NULL) : NULL;
         struct engine_seen seen = {.models = mj,
                                    .health_body = health,
@@ -821,7 +785,7 @@ static void resolve_engine(struct ctx *c)
     c->rs.kv_modes_apply = engine_kv_modes_apply(&c->rs.engine_id);
     c->rs.engine = p;
     if (cfg->kvbm_metrics_url_given || !p->metrics_url)
-        snprintf(c->rs.metrics_url, sizeof c->rs.metrics_url, "%s", cfg->kvbm_metrics_url);
+        snprintf(c->rs.metrics_url, sizeof c->rs.metrics_url, "%s", cfg->scen.kvbm_metrics_url);
     else
         snprintf(c->rs.metrics_url, sizeof c->rs.metrics_url, "%s%s", cfg->base_url,
                  p->metrics_url);
@@ -929,7 +893,7 @@ static void decide_bos(struct ctx *c)
     const struct run_config *cfg = c->cfg;
     bool template_bos = false;
     struct tokserver_bos b = {.verdict = TOKSERVER_BOS_NOT_ASKED};
-    if (!cfg->llama3_template)
+    if (!cfg->scen.llama3_template)
         snprintf(b.evidence, sizeof b.evidence, "--prompt-template none");
     else
         template_bos = tokserver_template_bos(cfg->add_bos ? cfg->add_bos : "auto", cfg->base_url,
@@ -938,7 +902,7 @@ static void decide_bos(struct ctx *c)
         warn(c, "bos_undecided",
              "could not tell whether the server adds its own BOS (%s); set --add-bos yes|no",
              b.evidence);
-    c->no_bos = cfg->llama3_template && !template_bos;
+    c->no_bos = cfg->scen.llama3_template && !template_bos;
     c->rs.bos = json_pack("{s:s, s:b, s:s}", "mode", cfg->add_bos ? cfg->add_bos : "auto",
                           "template_bos", template_bos, "evidence", b.evidence);
     log_info("BOS: %s in the template (%s)", template_bos ? "<|begin_of_text|>" : "no BOS",
@@ -983,8 +947,8 @@ static void run_phase(struct ctx *c, struct phase_state *ps)
     const struct run_config *cfg = c->cfg;
     bool open_rate = cfg->request_rate > 0 && strcmp(ps->name, "warmup") != 0;
     char cap[48] = "";
-    if (cfg->max_concurrency)
-        snprintf(cap, sizeof cap, ", at most %zu in flight", cfg->max_concurrency);
+    if (cfg->scen.max_concurrency)
+        snprintf(cap, sizeof cap, ", at most %zu in flight", cfg->scen.max_concurrency);
     if (ps->schedule)
         log_info("phase %s: %zu requests on the scenario's schedule (open loop%s)", ps->name, ps->n,
                  cap);
@@ -992,7 +956,7 @@ static void run_phase(struct ctx *c, struct phase_state *ps)
         log_info("phase %s: %zu requests all at once (open loop%s)", ps->name, ps->n, cap);
     else if (open_rate)
         log_info("phase %s: %zu requests at %g requests/s (open loop, %s arrivals%s)", ps->name,
-                 ps->n, cfg->request_rate, names_name(ARRIVAL_TABLE, cfg->shape.arrival), cap);
+                 ps->n, cfg->request_rate, names_name(ARRIVAL_TABLE, cfg->scen.shape.arrival), cap);
     else
         log_info("phase %s: %zu requests at concurrency %zu", ps->name, ps->n, ps->concurrency);
     struct phase_plan pp = {
@@ -1082,7 +1046,7 @@ static void judge_rate(struct ctx *c, const struct phase_state *ps)
  * on (its verdict then names the cause with the figures). Returns false to send nothing. */
 static bool pressure_fits(struct ctx *c)
 {
-    if (!c->cfg->pressure_auto || !c->pressure_plan ||
+    if (!c->cfg->scen.pressure_auto || !c->pressure_plan ||
         !json_is_false(json_object_get(c->pressure_plan, "fits_device")))
         return true;
     const char *why = json_get_str(c->pressure_plan, "reason", "?");
@@ -1094,7 +1058,7 @@ static bool pressure_fits(struct ctx *c)
 
 static void judge_pressure(struct ctx *c)
 {
-    if (!c->cfg->pressure_auto || !c->pressure_plan ||
+    if (!c->cfg->scen.pressure_auto || !c->pressure_plan ||
         json_is_false(json_object_get(c->pressure_plan, "fits_device")))
         return; /* refused by pressure_fits */
     const json_t *f = json_object_get(c->pressure_plan, "feasible");
@@ -1245,7 +1209,7 @@ static void start_telemetry(struct ctx *c)
         .metrics_url = c->rs.metrics_url, /* the engine profile's */
         .metrics_timeout_s = cfg->kvbm_metrics_timeout_s,
         .cache_dir = cfg->kvbm_cache_dir,
-        .container = cfg->container_name,
+        .container = cfg->scen.container_name,
         .procfs = cfg->procfs_root,
         .container_timeout_s = 60,
     };
@@ -1301,8 +1265,8 @@ static json_t *config_json(const struct ctx *c)
     json_put_str(o, "base_url", cfg->base_url);
     json_put(o, "model_id", c->rs.model[0] ? json_string(c->rs.model) : json_null());
     json_put_str(o, "model_id_requested", cfg->model_id);
-    json_put_str(o, "scenario", cfg->scenario);
-    json_put_str(o, "prompt_set", cfg->prompt_set);
+    json_put_str(o, "scenario", cfg->scen.scenario);
+    json_put_str(o, "prompt_set", cfg->scen.prompt_set);
     json_put(
         o, "short_range",
         json_pack("[I,I]", (json_int_t)cfg->short_range.min, (json_int_t)cfg->short_range.max));
@@ -1316,7 +1280,7 @@ static json_t *config_json(const struct ctx *c)
                        tk->path ? json_string(tk->path) : json_null(), "sha256",
                        tk->sha256[0] ? json_string(tk->sha256) : json_null()));
     json_put_str(o, "prompt_salt", c->salt);
-    json_put_str(o, "prompt_template", cfg->llama3_template ? "llama3" : "none");
+    json_put_str(o, "prompt_template", cfg->scen.llama3_template ? "llama3" : "none");
     json_put(o, "kv_mode", summary_kv_mode_json(&c->scfg, &c->rs));
     json_put(o, "server_context_limit",
              c->rs.ctx_limit ? json_incref(c->rs.ctx_limit) : json_null());
@@ -1484,7 +1448,7 @@ static void note_settings(struct ctx *c)
     const struct run_config *cfg = c->cfg;
     if (!cfg->gp.stream)
         note(c, "stream off: TTFT, ITL and TPOT are not measured (use --stream)");
-    if (cfg->kv_mode == KV_MODE_OFF)
+    if (cfg->scen.kv_mode == KV_MODE_OFF)
         note(c, "kv mode off: KV metrics are recorded when available but not required");
     char slo_why[256];
     if (cfg->slo.any && !slo_judgeable(&cfg->slo, cfg->gp.stream, slo_why, sizeof slo_why))
@@ -1676,13 +1640,13 @@ static void judge_metrics(struct ctx *c, size_t total)
     for (size_t i = 0; i < c->rs.n_phases; i++)
         for (size_t k = 0; k < c->rs.phases[i].res.n_aggs; k++)
             per_response |= c->rs.phases[i].included && c->rs.phases[i].res.aggs[k].any_cached;
-    if (total > 0 && cfg->kv_mode != KV_MODE_OFF && c->rs.snapshot_ok == 0 && per_response)
+    if (total > 0 && cfg->scen.kv_mode != KV_MODE_OFF && c->rs.snapshot_ok == 0 && per_response)
         warn(c, "tier_detail_unavailable",
              "no KV metrics snapshot succeeded (%s): reuse is read from the responses' own "
              "fields (cached_tokens_source in requests.jsonl); which tier served it, and blocks "
              "offloaded or onboarded, are unavailable",
              c->rs.metrics_url[0] ? c->rs.metrics_url : "no metrics URL");
-    else if (total > 0 && cfg->kv_mode != KV_MODE_OFF && !cfg->allow_missing_kvbm_metrics &&
+    else if (total > 0 && cfg->scen.kv_mode != KV_MODE_OFF && !cfg->allow_missing_kvbm_metrics &&
              c->rs.snapshot_ok == 0)
         validity_add(&c->v, "kvbm_metrics_unavailable",
                      json_pack("{s:s, s:s, s:I}", "message",
@@ -1725,7 +1689,7 @@ static void free_ctx(struct ctx *c)
         prompts_free(c->sets[s], is_lazy(c, c->sets[s]) ? c->lazy.ring : c->set_n[s]);
     free(c->sets);
     free(c->set_n);
-    const struct scenario *sc = scenario_find(c->cfg->scenario);
+    const struct scenario *sc = scenario_find(c->cfg->scen.scenario);
     if (sc && sc->free_state && c->rs.scenario_state)
         sc->free_state(c->rs.scenario_state);
     json_decref(c->rs.preflight);
@@ -1808,8 +1772,8 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
     c.lg.progress_extra = progress_disk;
     c.lg.progress_user = &c;
     c.lg.request_rate = cfg->request_rate;
-    c.lg.shape = cfg->shape;
-    c.lg.max_concurrency = cfg->max_concurrency;
+    c.lg.shape = cfg->scen.shape;
+    c.lg.max_concurrency = cfg->scen.max_concurrency;
     c.lg.arrival_seed = (uint64_t)cfg->seed * 0x9e3779b97f4a7c15ull + 17;
     c.lg.slo = cfg->slo.any ? &cfg->slo : NULL;
     snprintf(c.lg.completions_url, sizeof c.lg.completions_url, "%s/v1/completions", cfg->base_url);
@@ -1832,8 +1796,8 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
         check_model_listed(&c);
         read_ctx_limit(&c);
     }
-    const struct scenario *sc = scenario_find(cfg->scenario);
-    if (cfg->pressure_auto || (sc && sc->tiers))
+    const struct scenario *sc = scenario_find(cfg->scen.scenario);
+    if (cfg->scen.pressure_auto || (sc && sc->tiers))
         read_tier_caps(&c);
     if (plan_checked(&c, &go, err) < 0) {
         free_ctx(&c);

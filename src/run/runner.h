@@ -7,6 +7,7 @@
 #define KVBENCH_RUN_RUNNER_H
 
 #include "model/engines.h"
+#include "scenario/runstate.h"
 #include "model/kvmode.h"
 #include "load/loadgen.h"
 #include "analysis/signals.h"
@@ -23,14 +24,13 @@
 #include <stdbool.h>
 
 struct run_config {
+    /* what the scenarios read (scenario/runstate.h): the scenario, its sizes, the KV mode, the
+     * arrival shape … (scen.gp and scen.slo are set when the run starts) */
+    struct scen_config scen;
     const char *base_url;
     const char *model_id; /* "auto": resolve from /v1/models */
     double model_resolve_timeout_s, model_resolve_poll_s;
-    const char *scenario;   /* standard, eviction_replay, reuse_verify */
-    const char *prompt_set; /* short, long, mixed */
     struct token_range short_range, long_range;
-    long long requests, warmup, concurrency;
-    bool warmup_given; /* --warmup was set (a scenario's own warmup size defers to it) */
     struct gen_params gp;
     double timeout_s;
     size_t max_response_bytes;
@@ -41,41 +41,21 @@ struct run_config {
     const struct tokenizer *tok; /* NULL with auto: resolved once the model is known */
     const char *results_root, *run_id;
     bool store_responses;
-    long long evict_a, evict_b, evict_a_conc, evict_b_conc;
-    bool pressure_auto;        /* --pressure auto: set B sized from the tiers */
     long long tier_blocks[3];  /* --tier-blocks device,host,disk; -1: read from the engine */
     long long kv_block_tokens; /* --kv-block-tokens; 0: read from the engine */
-    long long reuse_repeat;
-    const char *reuse_prompt_set;
-    /* multi_turn */
-    long long users, rounds, system_prompt_tokens, history_tokens, answer_tokens;
-    double user_qps;
-    /* trace */
-    const char *trace_path;
-    long long trace_block_tokens;
-    double trace_speedup; /* 0: as fast as --concurrency allows */
-    double trace_window_s;
-    enum kv_mode kv_mode;
-    double cpu_cache_gb, disk_cache_gb;
-    const char **variant_tags;
-    size_t n_variant_tags;
-    bool diag_disable_partial_reuse, diag_disable_block_reuse, diag_disable_disk_offload_filter;
     long long engine_max_input_tokens, input_token_safety_margin;
     const char *phase_io_device;
     const char *iostat_device;
     bool collect_telemetry;
     double telemetry_interval_s;
     const char *telemetry_pid;
-    const char *container_name;
     const char *procfs_root; /* "/proc" */
     const char *kvbm_cache_dir;
-    const char *kvbm_metrics_url;
     double kvbm_metrics_timeout_s;
     bool allow_missing_kvbm_metrics;
     const char *report_filename;
     const char *prompt_salt; /* "run", "none" or the salt */
     const char *api_key;
-    bool llama3_template;
     const char *add_bos;         /* auto, yes, no: <|begin_of_text|> in the template */
     const char *engine;          /* auto or a profile name (model/engines.h) */
     bool kvbm_metrics_url_given; /* --kvbm-metrics-url was set: it wins over the profile's */
@@ -84,9 +64,7 @@ struct run_config {
     size_t threads; /* 0: auto */
     enum http_transport transport;
     bool progress;
-    double request_rate;     /* 0: closed loop; INFINITY: all at once */
-    struct load_shape shape; /* --arrival, --burstiness, --ramp-up-s */
-    size_t max_concurrency;
+    double request_rate;    /* 0: closed loop; INFINITY: all at once */
     double duration_s;      /* > 0: the main phase runs this long (prompts cycle) */
     struct slo slo;         /* --slo: goodput objectives (slo.any false: none) */
     json_t *flags;          /* every flag as given/defaulted (api key excluded), for config.json */

@@ -21,8 +21,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The run's configuration as the scenarios, the summary and the reports read it; the runner
- * copies it once from struct run_config (run/runner.c, scen_config_of). */
+/* The run's configuration as the scenarios, the summary and the reports read it. struct
+ * run_config holds it (cfg->scen: the flags parse into it); the runner points gp and slo at the
+ * run's own when the run starts (run/runner.c, scen_config_of). */
 struct scen_config {
     const char *scenario;   /* its table name */
     const char *prompt_set; /* short, long, mixed */

@@ -95,9 +95,9 @@ static void test_every_run_row_in_config_args(void **state)
     }
     /* enumerations are recorded by name, parsed once to their enum */
     assert_string_equal(json_string_value(json_object_get(cfg.flags, "kv_mode")), "cpu_only");
-    assert_int_equal(cfg.kv_mode, KV_MODE_CPU_ONLY);
-    assert_int_equal(cfg.shape.arrival, ARRIVAL_GAMMA);
-    assert_true(cfg.shape.burstiness == 0.5);
+    assert_int_equal(cfg.scen.kv_mode, KV_MODE_CPU_ONLY);
+    assert_int_equal(cfg.scen.shape.arrival, ARRIVAL_GAMMA);
+    assert_true(cfg.scen.shape.burstiness == 0.5);
     assert_true(json_is_null(json_object_get(cfg.flags, "preset"))); /* no default: null */
     assert_true(json_is_null(json_object_get(cfg.flags, "request_seed")));
     run_flags_release(&cfg);
@@ -122,8 +122,8 @@ static void test_given_is_asked_by_the_field(void **state)
     opts_free(opts);
     char *a3[] = {"--scenario", "multi_turn", "--preset", "lmbench-short", "--users", "3"};
     assert_int_equal(run_config_of(6, a3, &f, opts, &cfg, err), 0);
-    assert_int_equal(cfg.users, 3);  /* given: wins over the preset */
-    assert_int_equal(cfg.rounds, 4); /* the preset's */
+    assert_int_equal(cfg.scen.users, 3);  /* given: wins over the preset */
+    assert_int_equal(cfg.scen.rounds, 4); /* the preset's */
     assert_true(opts_given(opts, &f.users));
     assert_false(opts_given(opts, &f.rounds));
     run_flags_release(&cfg);
