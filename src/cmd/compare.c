@@ -41,6 +41,10 @@ static int user_restart(const char *mode, void *user, char *err)
         buf_append_str(&cmd, mode);
         p = hit + 6;
     }
+    if (buf_failed(&cmd)) { /* never run a user's command cut short */
+        buf_free(&cmd);
+        return err_set(err, "out of memory building --restart-cmd");
+    }
     setenv("BENCH_KV_MODE", mode, 1);
     struct proc_result res;
     int rc = proc_run_shell(buf_cstr(&cmd), r->timeout_s, 1 << 20, PROC_MERGE_STDERR, &res, err);

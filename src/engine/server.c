@@ -175,6 +175,11 @@ static enum MHD_Result handle_metrics(struct engine *e, struct MHD_Connection *c
         metrics_render_kvbm(e, &b);
     else
         metrics_render_api(e, &b, &json);
+    if (buf_failed(&b)) { /* a page missing counters would read as counters that did not move */
+        buf_free(&b);
+        return send_error(e, c, 500, "server_error", NULL, NULL,
+                          "out of memory rendering the metrics", NULL);
+    }
     enum MHD_Result rc =
         send_text(c, MHD_HTTP_OK, json ? "application/json" : "text/plain; version=0.0.4",
                   buf_cstr(&b), b.len, NULL);

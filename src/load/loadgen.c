@@ -408,6 +408,8 @@ static size_t utf8_chars(const char *s, size_t len)
 
 static char *dup_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* A request's error message (heap). Out of memory, a short fixed message instead; NULL only when
+ * even that cannot be had: whether the request failed is decided apart from its message. */
 static char *dup_error(const char *fmt, ...)
 {
     struct buf b = BUF_INIT;
@@ -415,7 +417,8 @@ static char *dup_error(const char *fmt, ...)
     va_start(ap, fmt);
     buf_vprintf(&b, fmt, ap);
     va_end(ap);
-    return buf_detach(&b);
+    char *s = buf_detach(&b);
+    return s ? s : strdup("failed (out of memory describing the error)");
 }
 
 /* A printable, single-line excerpt of an error body (first 400 characters). */
@@ -601,7 +604,8 @@ static int row_build(struct worker *w, struct slot *s, const struct req_result *
     jw_object_raw(&jw, "response_header_hints", buf_cstr(&s->hints), s->hints.len);
     jw_close(&jw);
     buf_append_char(b, '\n');
-    if (buf_failed(b))
+    /* a hints member cut short by a failed append would make the row invalid JSON */
+    if (buf_failed(b) || buf_failed(&s->hints))
         return -1;
     /* a server may echo the key back in an error body or a header: unredacted, no row */
     if ((res->error || s->hints.len) && redact_buf(b) < 0)
@@ -1125,15 +1129,21 @@ static struct req_result *result_slot(struct worker *w, struct req_result *tmp)
     return res;
 }
 
-/* A unary (non-streaming) answer's JSON: its fields into the slot, its error into res. */
-static void read_unary(struct slot *s, struct req_result *res)
+/* A unary (non-streaming) answer's JSON: its fields into the slot, its error into res. Returns
+ * whether the request failed. */
+static bool read_unary(struct slot *s, struct req_result *res)
 {
     struct chunk c;
+    if (buf_failed(&s->errbody)) {
+        res->error = dup_error("out of memory collecting the response");
+        return true;
+    }
     if (chunk_read(buf_cstr(&s->errbody), s->errbody.len, &c, &s->text, CHUNK_ALL) < 0) {
         res->error =
             dup_error("malformed response: %s", c.malformed[0] ? c.malformed : "out of memory");
-        return;
+        return true;
     }
+    bool failed = c.has_error || !c.has_text;
     if (c.has_error)
         res->error = dup_error("error in response: %.400s", c.error);
     else if (!c.has_text)
@@ -1145,10 +1155,12 @@ static void read_unary(struct slot *s, struct req_result *res)
     res->usage_prompt = s->usage_p;
     res->usage_completion = s->usage_c;
     res->cached = s->cached;
+    return failed;
 }
 
-/* Why the request failed, if it did (res->error, NULL when it succeeded). */
-static void result_error(struct slot *s, const struct http_req *r, struct req_result *res)
+/* Why the request failed, if it did (res->error). Returns whether it failed: that is decided
+ * here, never from whether the message could be allocated. */
+static bool result_error(struct slot *s, const struct http_req *r, struct req_result *res)
 {
     struct phase_ctx *pc = s->w->pc;
     const struct loadgen *lg = pc->lg;
@@ -1157,24 +1169,28 @@ static void result_error(struct slot *s, const struct http_req *r, struct req_re
         res->error = dup_error("response_too_large: the response passed --max-response-bytes "
                                "(%zu bytes) and was dropped",
                                cap);
-    } else if (r->error != HTTP_OK) {
+        return true;
+    }
+    if (r->error != HTTP_OK) {
         if (r->error == HTTP_ERR_ABORTED && atomic_load(&pc->stopping))
             res->error = dup_error("interrupted before completion (%s)", r->error_text);
         else
             res->error = dup_error("%s", r->error_text);
-    } else if (r->status < 200 || r->status >= 400) {
+        return true;
+    }
+    if (r->status < 200 || r->status >= 400) {
         char *ex = body_excerpt(&s->errbody);
         res->error = dup_error("HTTP %ld: %s", r->status, ex ? ex : "");
         free(ex);
-    } else if (lg->gp->stream) {
-        if (s->event_error[0])
-            res->error = dup_error("%s", s->event_error);
-        else if (!s->done_seen && !s->finish[0])
-            res->error = dup_error("truncated stream: it ended without a finish_reason or "
-                                   "[DONE]");
-    } else {
-        read_unary(s, res);
+        return true;
     }
+    if (!lg->gp->stream)
+        return read_unary(s, res);
+    if (s->event_error[0])
+        res->error = dup_error("%s", s->event_error);
+    else if (!s->done_seen && !s->finish[0])
+        res->error = dup_error("truncated stream: it ended without a finish_reason or [DONE]");
+    return s->event_error[0] || (!s->done_seen && !s->finish[0]);
 }
 
 /* The request's result: what the slot gathered while it ran, its error, and the figures derived
@@ -1197,7 +1213,7 @@ static void fill_result(struct slot *s, const struct http_req *r, struct req_res
     res->cached = s->cached;
     memcpy(res->payload_sha256, s->prep->payload_sha256, sizeof res->payload_sha256);
     memcpy(res->identity_sha256, s->prep->identity_sha256, sizeof res->identity_sha256);
-    result_error(s, r, res);
+    bool failed = result_error(s, r, res);
     struct reuse_fields rf = {.usage_prompt = res->usage_prompt,
                               .details_cached = res->cached,
                               .timings_cache_n = s->t_cache_n,
@@ -1206,7 +1222,7 @@ static void fill_result(struct slot *s, const struct http_req *r, struct req_res
     res->cached = reuse_evidence(&rf, &res->cached_source);
     res->timings_prompt_n = s->t_prompt_n;
     snprintf(res->finish_reason, sizeof res->finish_reason, "%s", s->finish);
-    res->ok = res->error == NULL;
+    res->ok = !failed;
     /* Not an answer: refused, reset, or cut off before or while answering (the server died).
      * A request cancelled by the phase's own stop is neither an answer nor a failure. */
     res->unreachable = !s->too_large && (r->error == HTTP_ERR_CONNECT || r->error == HTTP_ERR_RECV);

@@ -469,7 +469,10 @@ struct telemetry *telemetry_start(const struct telemetry_config *cfg, char *err)
             buf_printf(&h, ",%s", KV_COUNTERS[i]);
         for (int i = 0; KV_GAUGES[i]; i++)
             buf_printf(&h, ",%s", KV_GAUGES[i]);
-        t->f_metrics = open_csv(t, &t->col[C_METRICS], "kvbm_metrics.csv", buf_cstr(&h));
+        /* a header cut short would misname every column: no file then */
+        t->f_metrics = buf_failed(&h)
+                           ? NULL
+                           : open_csv(t, &t->col[C_METRICS], "kvbm_metrics.csv", buf_cstr(&h));
         buf_free(&h);
     }
     t->col[C_CACHE].status = "started";

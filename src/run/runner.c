@@ -1387,16 +1387,19 @@ static int write_artifacts(struct ctx *c)
     }
     failed -= write_json_artifact(c, "summary.json", summary);
     json_decref(summary);
-    json_decref(config);
-    /* report.html is drawn from the files just written (nothing measured depends on it) */
+    /* report.html is drawn from the files just written (nothing measured depends on it); when it
+     * cannot be, summary.json and report.md are written again to say the run's files are not
+     * whole, so the three never disagree */
     if (html_write_run(c->dir, err) < 0) {
         log_error("report.html: %s", err);
         write_failed(c, "report.html", err);
         failed++;
         summary = summary_build(&c->rs, &c->v, c->notes);
+        failed -= write_report(c, summary, config);
         failed -= write_json_artifact(c, "summary.json", summary);
         json_decref(summary);
     }
+    json_decref(config);
     return failed;
 }
 

@@ -445,7 +445,10 @@ struct sides {
 static const char *decide_line(const struct tally *t, const struct sides *sd, const char *no,
                                const char *reached, char *line, size_t cap)
 {
-    const char *ans = buf_cstr(&t->ans), *costs = buf_cstr(&t->costs);
+    /* a list cut short by a failed append is not passed off as the whole list */
+    static const char OOM[] = "(the list was lost: out of memory)";
+    const char *ans = buf_failed(&t->ans) ? OOM : buf_cstr(&t->ans);
+    const char *costs = buf_failed(&t->costs) ? OOM : buf_cstr(&t->costs);
     bool has_costs = t->costs.len > 0, has_reached = *reached != '\0';
     if (!t->ol) {
         snprintf(line, cap, "Cannot tell: one mode only; compare needs two");
