@@ -176,24 +176,26 @@ static void test_ctx_limit_sources(void **state)
     (void)state;
     const struct engine_profile *v = engine_profile_find("vllm"),
                                 *l = engine_profile_find("llamacpp");
-    json_t *models = json_pack("{s:[{s:s, s:I}]}", "data", "id", "m", "max_model_len", 4096);
+    json_t *models =
+        json_pack("{s:[{s:s, s:I}]}", "data", "id", "m", "max_model_len", (json_int_t)4096);
     assert_int_equal(engine_ctx_limit_in(&v->ctx_limits[0], models, "m"), 4096);
     assert_int_equal(engine_ctx_limit_in(&v->ctx_limits[0], models, NULL), 4096); /* the first */
     assert_int_equal(engine_ctx_limit_in(&v->ctx_limits[0], models, "other"), -1);
     json_decref(models);
     /* several models: the one the run sends to, not the first listed */
-    models = json_pack("{s:[{s:s, s:I}, {s:s, s:I}]}", "data", "id", "a", "max_model_len", 2048,
-                       "id", "b", "max_model_len", 131072);
+    models = json_pack("{s:[{s:s, s:I}, {s:s, s:I}]}", "data", "id", "a", "max_model_len",
+                       (json_int_t)2048, "id", "b", "max_model_len", (json_int_t)131072);
     assert_int_equal(engine_ctx_limit_in(&v->ctx_limits[0], models, "b"), 131072);
     json_decref(models);
     models = json_pack("{s:[{s:s}]}", "data", "id", "m");
     assert_int_equal(engine_ctx_limit_in(&v->ctx_limits[0], models, "m"), -1);
     json_decref(models);
-    json_t *props = json_pack("{s:{s:I}}", "default_generation_settings", "n_ctx", 2048);
+    json_t *props =
+        json_pack("{s:{s:I}}", "default_generation_settings", "n_ctx", (json_int_t)2048);
     assert_int_equal(engine_ctx_limit_in(&l->ctx_limits[0], props, "m"), 2048);
     assert_int_equal(engine_ctx_limit_in(&l->ctx_limits[1], props, "m"), -1);
     json_decref(props);
-    props = json_pack("{s:I}", "n_ctx", 0); /* not a limit */
+    props = json_pack("{s:I}", "n_ctx", (json_int_t)0); /* not a limit */
     assert_int_equal(engine_ctx_limit_in(&l->ctx_limits[1], props, "m"), -1);
     json_decref(props);
     /* engines that publish none say so by having no source */
