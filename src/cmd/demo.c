@@ -213,19 +213,20 @@ static int demo_workload(const struct demo *d, const struct demo_opts *o, struct
     run_flags_add(f, ropts, &nr, RUN_FLAGS_MAX, NULL);
     char *no_args[] = {NULL};
     opts_parse(ropts, 0, no_args, NULL, err);
-    f->base_url = d->base_url;
-    f->kvbm_metrics_url = d->metrics_url;
-    f->kvbm_cache_dir = d->cache;
-    f->results_root = o->results_root;
+    f->cfg.base_url = d->base_url;
+    f->cfg.scen.kvbm_metrics_url = d->metrics_url;
+    f->cfg.kvbm_cache_dir = d->cache;
+    f->cfg.results_root = o->results_root;
     f->log_level = o->level;
-    f->max_tokens = 16;
-    f->stream = true;
+    f->cfg.gp.max_tokens = 16;
+    f->cfg.gp.stream = true;
     f->long_range = (struct opt_range){768, 1024};
     f->short_range = (struct opt_range){512, 512};
-    f->warmup = 1;
-    f->evict_a = 4;
-    f->evict_b = 8;
-    f->tokenizer = "heuristic"; /* the demo's model has no tokenizer.json on this machine */
+    f->cfg.scen.warmup = 1;
+    f->cfg.scen.evict_a = 4;
+    f->cfg.scen.evict_b = 8;
+    f->cfg.tokenizer_spec =
+        "heuristic"; /* the demo's model has no tokenizer.json on this machine */
     int rc = run_flags_config(f, ropts, base, err);
     base->scen.evict_a_conc = 2;
     base->scen.evict_b_conc = 4;

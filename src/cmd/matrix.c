@@ -182,13 +182,18 @@ int cmd_matrix(int argc, char **argv)
     size_t n = 0;
     opts_bind(opts, &n, sizeof opts / sizeof opts[0] - 1, MATRIX_ROWS, &mo, NULL);
     struct run_flags *f = &mo.f;
-    const void *const skip[] = {&f->scenario,    &f->prompt_set, &f->requests, &f->warmup,
-                                &f->concurrency, &f->run_id,     NULL};
+    const void *const skip[] = {&f->cfg.scen.scenario,
+                                &f->prompt_set,
+                                &f->cfg.scen.requests,
+                                &f->cfg.scen.warmup,
+                                &f->cfg.scen.concurrency,
+                                &f->run_id,
+                                NULL};
     run_flags_add(f, opts, &n, sizeof opts / sizeof opts[0] - 1, skip);
     /* the runbook's matrix: a long range capped under max_num_tokens, and its eviction sizes */
     opts_set_default(opts, &f->long_range, "6000:7600");
-    opts_set_default(opts, &f->evict_a, "24");
-    opts_set_default(opts, &f->evict_b, "48");
+    opts_set_default(opts, &f->cfg.scen.evict_a, "24");
+    opts_set_default(opts, &f->cfg.scen.evict_b, "48");
     int rc = cmd_parse("matrix", "kvbench matrix [options]", DESCRIPTION, opts, argc, argv, NULL);
     if (rc >= 0) {
         opts_free(opts);
@@ -197,10 +202,10 @@ int cmd_matrix(int argc, char **argv)
     cmd_set_log_level(f->log_level);
     char err[ERR_LEN];
     struct run_config base;
-    f->scenario = SCEN_STANDARD.name;
+    f->cfg.scen.scenario = SCEN_STANDARD.name;
     f->prompt_set = PROMPT_SET_SHORT;
-    f->requests = 1;
-    f->concurrency = 1;
+    f->cfg.scen.requests = 1;
+    f->cfg.scen.concurrency = 1;
     if (!opts_given(opts, &f->evict_a_conc))
         f->evict_a_conc = 4;
     if (!opts_given(opts, &f->evict_b_conc))

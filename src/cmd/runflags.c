@@ -48,24 +48,24 @@ static const struct name_entry MT_PRESET_NAMES[] = {
 #define RF  struct run_flags
 
 const struct opt RUN_FLAG_ROWS[] = {
-    CMD_OPT_BASE_URL(OPT_AT(RF, base_url, const char *)),
+    CMD_OPT_BASE_URL(OPT_AT(RF, cfg.base_url, const char *)),
     {.name = "model-id",
-     OPT_AT_STR(RF, model_id),
+     OPT_AT_STR(RF, cfg.model_id),
      .def = "auto",
      .metavar = "ID",
      .help = "model to request; auto = first id of /v1/models, polled"},
     {.name = "model-resolve-timeout-s",
-     OPT_AT_DURATION(RF, model_resolve_timeout_s),
+     OPT_AT_DURATION(RF, cfg.model_resolve_timeout_s),
      .def = "180",
      .help = "how long to poll for auto"},
     {.name = "model-resolve-poll-s",
-     OPT_AT_DURATION(RF, model_resolve_poll_s),
+     OPT_AT_DURATION(RF, cfg.model_resolve_poll_s),
      .def = "2",
      .min = 0.01,
      .max = 3600,
      .help = "poll interval for auto"},
     {.name = "scenario",
-     OPT_AT_CHOICE(RF, scenario),
+     OPT_AT_CHOICE(RF, cfg.scen.scenario),
      .choices_fn = scenario_names,
      .def = "standard",
      .help = "phases to run"},
@@ -86,37 +86,37 @@ const struct opt RUN_FLAG_ROWS[] = {
      .max = 10000000,
      .help = "token targets of long prompts"},
     {.name = "requests",
-     OPT_AT_INT(RF, requests),
+     OPT_AT_INT(RF, cfg.scen.requests),
      .def = "64",
      .min = 1,
      .max = 10000000,
      .help = "measured requests (standard)"},
     {.name = "warmup",
-     OPT_AT_INT(RF, warmup),
+     OPT_AT_INT(RF, cfg.scen.warmup),
      .def = "8",
      .min = 0,
      .max = 10000000,
      .help = "warmup requests (not in the overall summary)"},
     {.name = "concurrency",
-     OPT_AT_INT(RF, concurrency),
+     OPT_AT_INT(RF, cfg.scen.concurrency),
      .def = "1",
      .min = 1,
      .max = 100000,
      .help = "requests in flight at once (closed loop)"},
     {.name = "max-tokens",
-     OPT_AT_INT(RF, max_tokens),
+     OPT_AT_INT(RF, cfg.gp.max_tokens),
      .def = "256",
      .min = 1,
      .max = 10000000,
      .help = "max_tokens sent"},
     {.name = "temperature",
-     OPT_AT_FLOAT(RF, temperature),
+     OPT_AT_FLOAT(RF, cfg.gp.temperature),
      .def = "0.7",
      .min = 0,
      .max = 2,
      .help = "temperature sent"},
     {.name = "top-p",
-     OPT_AT_FLOAT(RF, top_p),
+     OPT_AT_FLOAT(RF, cfg.gp.top_p),
      .def = "1.0",
      .min = 0,
      .max = 1,
@@ -126,9 +126,11 @@ const struct opt RUN_FLAG_ROWS[] = {
      .def = "<|eot_id|>",
      .metavar = "TEXT",
      .help = "stop string sent"},
-    {.name = "stream", OPT_AT_BOOL(RF, stream), .help = "stream (SSE); needed for TTFT and ITL"},
+    {.name = "stream",
+     OPT_AT_BOOL(RF, cfg.gp.stream),
+     .help = "stream (SSE); needed for TTFT and ITL"},
     {.name = "timeout-s",
-     OPT_AT_DURATION(RF, timeout_s),
+     OPT_AT_DURATION(RF, cfg.timeout_s),
      .def = "600",
      .min = 0.001,
      .max = 1e7,
@@ -141,21 +143,21 @@ const struct opt RUN_FLAG_ROWS[] = {
      .help = "bound on one response (an SSE stream or a body): past it the request is "
              "recorded as response_too_large and its memory freed"},
     {.name = "max-error-rate",
-     OPT_AT_FLOAT(RF, max_error_rate),
+     OPT_AT_FLOAT(RF, cfg.max_error_rate),
      .def = "0.05",
      .min = 0,
      .max = 1,
      .help = "a measured phase whose failed share of requests is above this makes the run "
              "invalid (error_rate_exceeded); 0 allows none"},
     {.name = "unreachable-timeout-s",
-     OPT_AT_DURATION(RF, unreachable_timeout_s),
+     OPT_AT_DURATION(RF, cfg.unreachable_timeout_s),
      .def = "10",
      .min = 0.1,
      .max = 1e6,
      .help = "a server that stops answering (requests refused or cut off in a row) is probed "
              "with back-off; after this long away the phase ends (server_unreachable)"},
     {.name = "seed",
-     OPT_AT_INT(RF, seed),
+     OPT_AT_INT(RF, cfg.seed),
      .def = "1337",
      .min = 0,
      .max = 9007199254740991.0,
@@ -166,27 +168,27 @@ const struct opt RUN_FLAG_ROWS[] = {
      .metavar = "N",
      .help = "seed sent in each request body (none: not sent)"},
     {.name = "tokenizer",
-     OPT_AT_STR(RF, tokenizer),
+     OPT_AT_STR(RF, cfg.tokenizer_spec),
      .def = "auto",
      .metavar = "SPEC",
      .help = "token counter: heuristic, auto, PATH (a tokenizer.json) or server (the "
              "server's /tokenize: vLLM, SGLang, llama.cpp)"},
-    CMD_OPT_RESULTS_ROOT(OPT_AT(RF, results_root, const char *), "where run directories go"),
+    CMD_OPT_RESULTS_ROOT(OPT_AT(RF, cfg.results_root, const char *), "where run directories go"),
     {.name = "run-id",
      OPT_AT_STR(RF, run_id),
      .metavar = "ID",
      .help = "run directory name (default: UTC YYYYMMDDTHHMMSSZ)"},
     {.name = "store-responses",
-     OPT_AT_BOOL(RF, store_responses),
+     OPT_AT_BOOL(RF, cfg.store_responses),
      .help = "write each response text under responses/"},
     {.name = "eviction-a-requests",
-     OPT_AT_INT(RF, evict_a),
+     OPT_AT_INT(RF, cfg.scen.evict_a),
      .def = "32",
      .min = 1,
      .max = 10000000,
      .help = "set A size (eviction_replay)"},
     {.name = "eviction-b-requests",
-     OPT_AT_INT(RF, evict_b),
+     OPT_AT_INT(RF, cfg.scen.evict_b),
      .def = "64",
      .min = 1,
      .max = 10000000,
@@ -219,37 +221,37 @@ const struct opt RUN_FLAG_ROWS[] = {
      .max = 100000,
      .help = "pressure_B concurrency (default: max(A concurrency, 2 x --concurrency))"},
     {.name = "users",
-     OPT_AT_INT(RF, users),
+     OPT_AT_INT(RF, cfg.scen.users),
      .def = "10",
      .min = 1,
      .max = 10000,
      .help = "multi_turn: users, each holding one conversation"},
     {.name = "rounds",
-     OPT_AT_INT(RF, rounds),
+     OPT_AT_INT(RF, cfg.scen.rounds),
      .def = "5",
      .min = 1,
      .max = 1000,
      .help = "multi_turn: rounds per user (one phase each: round_1 .. round_R)"},
     {.name = "system-prompt-tokens",
-     OPT_AT_INT(RF, system_prompt_tokens),
+     OPT_AT_INT(RF, cfg.scen.system_prompt_tokens),
      .def = "1000",
      .min = 0,
      .max = 10000000,
      .help = "multi_turn: the system prompt every user shares"},
     {.name = "history-tokens",
-     OPT_AT_INT(RF, history_tokens),
+     OPT_AT_INT(RF, cfg.scen.history_tokens),
      .def = "2000",
      .min = 0,
      .max = 10000000,
      .help = "multi_turn: each user's own history, sent in round 1 and kept after"},
     {.name = "answer-tokens",
-     OPT_AT_INT(RF, answer_tokens),
+     OPT_AT_INT(RF, cfg.scen.answer_tokens),
      .def = "100",
      .min = 1,
      .max = 1000000,
      .help = "multi_turn: max_tokens of each answer (the answers join the history)"},
     {.name = "user-qps",
-     OPT_AT_FLOAT(RF, user_qps),
+     OPT_AT_FLOAT(RF, cfg.scen.user_qps),
      .def = "0",
      .min = 0,
      .max = 1e6,
@@ -262,12 +264,12 @@ const struct opt RUN_FLAG_ROWS[] = {
              "100-token answers) or lmbench-short (about 20 s on kvbench serve); flags given "
              "win"},
     {.name = "trace",
-     OPT_AT_STR(RF, trace),
+     OPT_AT_STR(RF, cfg.scen.trace_path),
      .metavar = "FILE",
      .help = "trace: a Mooncake trace, one JSON object per line (timestamp ms, "
              "input_length, output_length, hash_ids)"},
     {.name = "trace-block-tokens",
-     OPT_AT_INT(RF, trace_block_tokens),
+     OPT_AT_INT(RF, cfg.scen.trace_block_tokens),
      .def = "512",
      .min = 1,
      .max = 1000000,
@@ -281,20 +283,20 @@ const struct opt RUN_FLAG_ROWS[] = {
              "time from the first request / --trace-speedup): a timestamp of 1e15 ms is an "
              "error with its FILE:LINE, not a wait forever"},
     {.name = "trace-speedup",
-     OPT_AT_FLOAT(RF, trace_speedup),
+     OPT_AT_FLOAT(RF, cfg.scen.trace_speedup),
      .def = "1",
      .min = 0,
      .max = 1e6,
      .help = "trace: replay at X times the trace's speed; 0: as fast as --concurrency "
              "allows"},
     {.name = "trace-window-s",
-     OPT_AT_DURATION(RF, trace_window_s),
+     OPT_AT_DURATION(RF, cfg.scen.trace_window_s),
      .def = "60",
      .min = 0.001,
      .max = 1e9,
      .help = "trace: trace time per phase (window_<k>), where reuse is reported"},
     {.name = "reuse-repeat-count",
-     OPT_AT_INT(RF, reuse_repeat),
+     OPT_AT_INT(RF, cfg.scen.reuse_repeat),
      .def = "3",
      .min = 2,
      .max = 3,
@@ -308,13 +310,13 @@ const struct opt RUN_FLAG_ROWS[] = {
      .def = "cpu_disk",
      .help = "recorded KV mode"},
     {.name = "kv-cpu-cache-gb",
-     OPT_AT_FLOAT(RF, cpu_cache_gb),
+     OPT_AT_FLOAT(RF, cfg.scen.cpu_cache_gb),
      .def = "8",
      .min = 0,
      .max = BIG,
      .help = "recorded host cache size"},
     {.name = "kv-disk-cache-gb",
-     OPT_AT_FLOAT(RF, disk_cache_gb),
+     OPT_AT_FLOAT(RF, cfg.scen.disk_cache_gb),
      .def = "32",
      .min = 0,
      .max = BIG,
@@ -324,82 +326,82 @@ const struct opt RUN_FLAG_ROWS[] = {
      .metavar = "TAG",
      .help = "free tag carried into artifacts"},
     {.name = "diagnostic-disable-partial-reuse",
-     OPT_AT_BOOL(RF, diag_partial),
+     OPT_AT_BOOL(RF, cfg.scen.diag_disable_partial_reuse),
      .help = "recorded diagnostic toggle"},
     {.name = "diagnostic-disable-block-reuse",
-     OPT_AT_BOOL(RF, diag_block),
+     OPT_AT_BOOL(RF, cfg.scen.diag_disable_block_reuse),
      .help = "recorded diagnostic toggle"},
     {.name = "diagnostic-disable-disk-offload-filter",
-     OPT_AT_BOOL(RF, diag_filter),
+     OPT_AT_BOOL(RF, cfg.scen.diag_disable_disk_offload_filter),
      .help = "recorded diagnostic toggle"},
     {.name = "engine-max-input-tokens",
-     OPT_AT_INT(RF, engine_max_input),
+     OPT_AT_INT(RF, cfg.engine_max_input_tokens),
      .def = "8192",
      .min = 1,
      .max = 100000000,
      .help = "the engine's input limit"},
     {.name = "input-token-safety-margin",
-     OPT_AT_INT(RF, safety_margin),
+     OPT_AT_INT(RF, cfg.input_token_safety_margin),
      .def = "256",
      .min = 0,
      .max = 100000000,
      .help = "preflight ceiling = max input - max tokens - margin"},
     {.name = "phase-io-device",
-     OPT_AT_STR(RF, phase_io_device),
+     OPT_AT_STR(RF, cfg.phase_io_device),
      .def = "auto",
      .metavar = "DEV",
      .help = "block device for phase I/O deltas (auto or e.g. nvme0n1)"},
     {.name = "iostat-device",
-     OPT_AT_STR(RF, iostat_device),
+     OPT_AT_STR(RF, cfg.iostat_device),
      .def = "auto",
      .metavar = "DEV",
      .help = "block device sampled by --collect-telemetry"},
     {.name = "collect-telemetry",
-     OPT_AT_BOOL(RF, collect_telemetry),
+     OPT_AT_BOOL(RF, cfg.collect_telemetry),
      .help = "run the telemetry collectors (disk, processes, GPU, metrics, cache dir)"},
     {.name = "telemetry-interval-s",
-     OPT_AT_DURATION(RF, telemetry_interval_s),
+     OPT_AT_DURATION(RF, cfg.telemetry_interval_s),
      .def = "1",
      .min = 0.01,
      .max = 3600,
      .help = "telemetry sampling period"},
     {.name = "telemetry-pid",
-     OPT_AT_STR(RF, telemetry_pid),
+     OPT_AT_STR(RF, cfg.telemetry_pid),
      .def = "ALL",
      .metavar = "SPEC",
      .help = "processes to sample: ALL, PIDs (1,2) or a name pattern"},
     {.name = "kvbm-cache-dir",
-     OPT_AT_STR(RF, kvbm_cache_dir),
+     OPT_AT_STR(RF, cfg.kvbm_cache_dir),
      .def = "/mnt/nvme/kvbm",
      .metavar = "DIR",
      .help = "disk tier directory"},
     {.name = "container-name",
-     OPT_AT_STR(RF, container_name),
+     OPT_AT_STR(RF, cfg.scen.container_name),
      .def = "dyn",
      .metavar = "NAME",
      .help = "container whose logs are collected (with docker)"},
     {.name = "kvbm-metrics-url",
-     OPT_AT_STR(RF, kvbm_metrics_url),
+     OPT_AT_STR(RF, cfg.scen.kvbm_metrics_url),
      .def = "http://127.0.0.1:6880/metrics",
      .metavar = "URL",
      .help = "Prometheus endpoint of the KV manager"},
     {.name = "kvbm-metrics-timeout-s",
-     OPT_AT_DURATION(RF, kvbm_metrics_timeout_s),
+     OPT_AT_DURATION(RF, cfg.kvbm_metrics_timeout_s),
      .def = "3",
      .min = 0.01,
      .max = 3600,
      .help = "timeout of each metrics scrape"},
     {.name = "allow-missing-kvbm-metrics",
-     OPT_AT_BOOL(RF, allow_missing),
+     OPT_AT_BOOL(RF, cfg.allow_missing_kvbm_metrics),
      .help = "do not invalidate a run whose metrics endpoint is down"},
     {.name = "report-filename",
-     OPT_AT_STR(RF, report_filename),
+     OPT_AT_STR(RF, cfg.report_filename),
      .def = "report.md",
      .metavar = "NAME",
      .help = "report file name"},
     CMD_OPT_LOG_LEVEL(OPT_AT(RF, log_level, int), "INFO", "log verbosity"),
     {.name = "prompt-salt",
-     OPT_AT_STR(RF, prompt_salt),
+     OPT_AT_STR(RF, cfg.prompt_salt),
      .def = "run",
      .metavar = "SALT",
      .help = "run = the run id, none = no salt, else the text itself"},
@@ -409,7 +411,7 @@ const struct opt RUN_FLAG_ROWS[] = {
      .def = "llama3",
      .help = "wrap prompts in the Llama 3 template"},
     {.name = "add-bos",
-     OPT_AT_CHOICE(RF, add_bos),
+     OPT_AT_CHOICE(RF, cfg.add_bos),
      .choices = TOKSERVER_BOS_MODES,
      .def = "auto",
      .help = "put <|begin_of_text|> in the template: auto asks the server whether it adds "
@@ -437,13 +439,13 @@ const struct opt RUN_FLAG_ROWS[] = {
      .def = "poisson",
      .help = "open loop: gaps between requests"},
     {.name = "burstiness",
-     OPT_AT_FLOAT(RF, shape.burstiness),
+     OPT_AT_FLOAT(RF, cfg.scen.shape.burstiness),
      .def = "1",
      .min = 0.01,
      .max = 1000,
      .help = "gamma shape: < 1 burstier than poisson, > 1 more regular"},
     {.name = "ramp-up-s",
-     OPT_AT_DURATION(RF, shape.ramp_up_s),
+     OPT_AT_DURATION(RF, cfg.scen.shape.ramp_up_s),
      .def = "0",
      .min = 0,
      .max = 86400,
@@ -455,7 +457,7 @@ const struct opt RUN_FLAG_ROWS[] = {
      .max = 100000,
      .help = "open loop: at most this many in flight (0 = no cap)"},
     {.name = "duration-s",
-     OPT_AT_DURATION(RF, duration_s),
+     OPT_AT_DURATION(RF, cfg.duration_s),
      .def = "0",
      .min = 0,
      .max = 31 * 86400.0,
@@ -468,7 +470,7 @@ const struct opt RUN_FLAG_ROWS[] = {
              "ttft:2000 tpot:50 e2el:30000 too); per phase attainment and goodput "
              "(docs/GOODPUT.md)"},
     {.name = "engine",
-     OPT_AT_CHOICE(RF, engine),
+     OPT_AT_CHOICE(RF, cfg.engine),
      .choices = ENGINE_NAMES,
      .def = "auto",
      .help = "engine profile: which metrics to read and how (docs/ENGINES.md); auto decides "
@@ -486,36 +488,37 @@ void run_flags_add(struct run_flags *f, struct opt *opts, size_t *n, size_t cap,
 static int multi_turn_config(const struct run_flags *f, const struct opt *opts,
                              const struct scenario *sc, struct run_config *c, char *err)
 {
-    const void *const own[] = {&f->users,          &f->rounds,        &f->system_prompt_tokens,
-                               &f->history_tokens, &f->answer_tokens, &f->user_qps,
+    const void *const own[] = {&f->cfg.scen.users,
+                               &f->cfg.scen.rounds,
+                               &f->cfg.scen.system_prompt_tokens,
+                               &f->cfg.scen.history_tokens,
+                               &f->cfg.scen.answer_tokens,
+                               &f->cfg.scen.user_qps,
                                &f->preset};
     bool mt = sc == &SCEN_MULTI_TURN;
     for (size_t k = 0; !mt && k < sizeof own / sizeof own[0]; k++)
         if (opts_given(opts, own[k]))
             return err_set(err, "--%s: applies to --scenario multi_turn",
                            opts_find((struct opt *)opts, own[k])->name);
-    c->scen.users = f->users;
-    c->scen.rounds = f->rounds;
-    c->scen.system_prompt_tokens = f->system_prompt_tokens;
-    c->scen.history_tokens = f->history_tokens;
-    c->scen.answer_tokens = f->answer_tokens;
-    c->scen.user_qps = f->user_qps;
     if (!mt)
         return 0;
     if (f->preset >= 0) {
         const struct mt_preset *p = &MT_PRESETS[f->preset];
-        c->scen.users = opts_given(opts, &f->users) ? f->users : p->users;
-        c->scen.rounds = opts_given(opts, &f->rounds) ? f->rounds : p->rounds;
-        c->scen.system_prompt_tokens =
-            opts_given(opts, &f->system_prompt_tokens) ? f->system_prompt_tokens : p->system;
+        c->scen.users = opts_given(opts, &f->cfg.scen.users) ? f->cfg.scen.users : p->users;
+        c->scen.rounds = opts_given(opts, &f->cfg.scen.rounds) ? f->cfg.scen.rounds : p->rounds;
+        c->scen.system_prompt_tokens = opts_given(opts, &f->cfg.scen.system_prompt_tokens)
+                                           ? f->cfg.scen.system_prompt_tokens
+                                           : p->system;
         c->scen.history_tokens =
-            opts_given(opts, &f->history_tokens) ? f->history_tokens : p->history;
-        c->scen.answer_tokens = opts_given(opts, &f->answer_tokens) ? f->answer_tokens : p->answer;
-        c->scen.user_qps = opts_given(opts, &f->user_qps) ? f->user_qps : p->user_qps;
+            opts_given(opts, &f->cfg.scen.history_tokens) ? f->cfg.scen.history_tokens : p->history;
+        c->scen.answer_tokens =
+            opts_given(opts, &f->cfg.scen.answer_tokens) ? f->cfg.scen.answer_tokens : p->answer;
+        c->scen.user_qps =
+            opts_given(opts, &f->cfg.scen.user_qps) ? f->cfg.scen.user_qps : p->user_qps;
     }
-    if (opts_given(opts, &f->max_tokens))
+    if (opts_given(opts, &f->cfg.gp.max_tokens))
         return err_set(err, "--max-tokens: multi_turn's answers are --answer-tokens long");
-    if (opts_given(opts, &f->requests))
+    if (opts_given(opts, &f->cfg.scen.requests))
         return err_set(err, "--requests: multi_turn sends --users x --rounds requests");
     if (c->request_rate > 0)
         return err_set(err, "--request-rate: multi_turn paces each user with --user-qps");
@@ -527,32 +530,30 @@ static int multi_turn_config(const struct run_flags *f, const struct opt *opts,
 static int trace_config(const struct run_flags *f, const struct opt *opts,
                         const struct scenario *sc, struct run_config *c, char *err)
 {
-    const void *const own[] = {&f->trace, &f->trace_block_tokens, &f->trace_speedup,
-                               &f->trace_window_s, &f->trace_max_wait_s};
+    const void *const own[] = {&f->cfg.scen.trace_path, &f->cfg.scen.trace_block_tokens,
+                               &f->cfg.scen.trace_speedup, &f->cfg.scen.trace_window_s,
+                               &f->trace_max_wait_s};
     bool tr = sc == &SCEN_TRACE;
     for (size_t k = 0; !tr && k < sizeof own / sizeof own[0]; k++)
         if (opts_given(opts, own[k]))
             return err_set(err, "--%s: applies to --scenario trace",
                            opts_find((struct opt *)opts, own[k])->name);
-    c->scen.trace_path = f->trace;
-    c->scen.trace_block_tokens = f->trace_block_tokens;
-    c->scen.trace_speedup = f->trace_speedup;
-    c->scen.trace_window_s = f->trace_window_s;
     if (!tr)
         return 0;
-    if (!f->trace)
+    if (!f->cfg.scen.trace_path)
         return err_set(err, "--scenario trace: give the trace file with --trace FILE");
-    if (opts_given(opts, &f->max_tokens))
+    if (opts_given(opts, &f->cfg.gp.max_tokens))
         return err_set(err, "--max-tokens: a trace's requests use each line's output_length");
-    if (opts_given(opts, &f->requests))
+    if (opts_given(opts, &f->cfg.scen.requests))
         return err_set(err, "--requests: a trace sends its own requests");
     if (c->request_rate > 0)
         return err_set(err, "--request-rate: a trace is replayed at its own times "
                             "(--trace-speedup)");
     struct trace t;
-    if (trace_load(f->trace, (size_t)f->trace_block_tokens, &t, err) < 0)
+    if (trace_load(f->cfg.scen.trace_path, (size_t)f->cfg.scen.trace_block_tokens, &t, err) < 0)
         return -1;
-    int rc = trace_check_wait(&t, f->trace, f->trace_speedup, f->trace_max_wait_s, err);
+    int rc = trace_check_wait(&t, f->cfg.scen.trace_path, f->cfg.scen.trace_speedup,
+                              f->trace_max_wait_s, err);
     trace_free(&t);
     return rc;
 }
@@ -561,29 +562,17 @@ static int trace_config(const struct run_flags *f, const struct opt *opts,
 static int requests_config(const struct run_flags *f, const struct opt *opts, struct run_config *c,
                            char *err)
 {
-    c->base_url = f->base_url;
-    size_t bl = strlen(f->base_url);
-    if (bl == 0 ||
-        (strncmp(f->base_url, "http://", 7) != 0 && strncmp(f->base_url, "https://", 8) != 0))
+    size_t bl = strlen(f->cfg.base_url);
+    if (bl == 0 || (strncmp(f->cfg.base_url, "http://", 7) != 0 &&
+                    strncmp(f->cfg.base_url, "https://", 8) != 0))
         return err_set(err, "--base-url: expected an http:// or https:// URL, got '%s'",
-                       f->base_url);
-    c->model_id = f->model_id;
-    c->model_resolve_timeout_s = f->model_resolve_timeout_s;
-    c->model_resolve_poll_s = f->model_resolve_poll_s;
-    c->scen.scenario = f->scenario;
+                       f->cfg.base_url);
     c->scen.prompt_set = names_name(PROMPT_SET_NAMES, f->prompt_set);
     c->short_range = (struct token_range){f->short_range.min, f->short_range.max};
     c->long_range = (struct token_range){f->long_range.min, f->long_range.max};
-    c->scen.requests = f->requests;
-    c->scen.warmup = f->warmup;
-    c->scen.warmup_given = opts_given(opts, &f->warmup);
-    c->scen.concurrency = f->concurrency;
-    c->gp.max_tokens = f->max_tokens;
-    c->gp.temperature = f->temperature;
-    c->gp.top_p = f->top_p;
+    c->scen.warmup_given = opts_given(opts, &f->cfg.scen.warmup);
     c->gp.stop = f->stop.items;
     c->gp.n_stop = f->stop.n;
-    c->gp.stream = f->stream;
     if (strcmp(f->request_seed, "none") != 0) {
         char *end;
         long long v = strtoll(f->request_seed, &end, 10);
@@ -593,8 +582,6 @@ static int requests_config(const struct run_flags *f, const struct opt *opts, st
         c->gp.has_seed = true;
         c->gp.seed = v;
     }
-    c->timeout_s = f->timeout_s;
-    c->seed = f->seed;
     return 0;
 }
 
@@ -602,7 +589,6 @@ static int requests_config(const struct run_flags *f, const struct opt *opts, st
 static int recorded_config(const struct run_flags *f, const struct opt *opts, struct run_config *c,
                            char *err)
 {
-    c->results_root = f->results_root;
     static __thread char default_id[17];
     if (f->run_id) {
         c->run_id = f->run_id;
@@ -610,44 +596,19 @@ static int recorded_config(const struct run_flags *f, const struct opt *opts, st
         clock_compact_utc(clock_wall_ns(), default_id);
         c->run_id = default_id;
     }
-    c->store_responses = f->store_responses;
-    c->scen.evict_a = f->evict_a;
-    c->scen.evict_b = f->evict_b;
     c->scen.evict_a_conc = opts_given(opts, &f->evict_a_conc) ? f->evict_a_conc : 0;
     c->scen.evict_b_conc = opts_given(opts, &f->evict_b_conc) ? f->evict_b_conc : 0;
-    c->scen.reuse_repeat = f->reuse_repeat;
     c->scen.reuse_prompt_set = names_name(REUSE_PROMPT_SET_NAMES, f->reuse_prompt_set);
     c->scen.kv_mode = (enum kv_mode)f->kv_mode;
-    c->scen.cpu_cache_gb = f->cpu_cache_gb;
-    c->scen.disk_cache_gb = f->disk_cache_gb;
     c->scen.variant_tags = f->variant_tags.items;
     c->scen.n_variant_tags = f->variant_tags.n;
-    c->scen.diag_disable_partial_reuse = f->diag_partial;
-    c->scen.diag_disable_block_reuse = f->diag_block;
-    c->scen.diag_disable_disk_offload_filter = f->diag_filter;
-    c->engine_max_input_tokens = f->engine_max_input;
-    c->input_token_safety_margin = f->safety_margin;
-    c->phase_io_device = f->phase_io_device;
-    c->iostat_device = f->iostat_device;
-    c->collect_telemetry = f->collect_telemetry;
-    c->telemetry_interval_s = f->telemetry_interval_s;
-    c->telemetry_pid = f->telemetry_pid;
-    c->scen.container_name = f->container_name;
     c->procfs_root = "/proc";
-    c->kvbm_cache_dir = f->kvbm_cache_dir;
-    c->scen.kvbm_metrics_url = f->kvbm_metrics_url;
-    c->kvbm_metrics_timeout_s = f->kvbm_metrics_timeout_s;
-    c->allow_missing_kvbm_metrics = f->allow_missing;
-    c->report_filename = f->report_filename;
-    if (!*f->report_filename || strchr(f->report_filename, '/'))
+    if (!*f->cfg.report_filename || strchr(f->cfg.report_filename, '/'))
         return err_set(err, "--report-filename: expected a file name without '/', got '%s'",
-                       f->report_filename);
-    c->prompt_salt = f->prompt_salt;
+                       f->cfg.report_filename);
     c->api_key = f->api_key && *f->api_key ? f->api_key : NULL;
     c->scen.llama3_template = f->prompt_template == PROMPT_TEMPLATE_LLAMA3;
-    c->add_bos = f->add_bos;
-    c->engine = f->engine;
-    c->kvbm_metrics_url_given = opts_given(opts, &f->kvbm_metrics_url);
+    c->kvbm_metrics_url_given = opts_given(opts, &f->cfg.scen.kvbm_metrics_url);
     c->interrupt_grace_s = 3;
     return 0;
 }
@@ -674,9 +635,9 @@ static int load_config(const struct run_flags *f, const struct opt *opts, const 
     if (threads_config(f, c, err) < 0)
         return -1;
     c->transport = (enum http_transport)f->transport;
-    if (c->transport == HTTP_TRANSPORT_NATIVE && strncmp(f->base_url, "http://", 7) != 0)
+    if (c->transport == HTTP_TRANSPORT_NATIVE && strncmp(f->cfg.base_url, "http://", 7) != 0)
         return err_set(err, "--transport native: serves http:// only; use auto or libcurl for %s",
-                       f->base_url);
+                       f->cfg.base_url);
     c->progress = !f->no_progress;
     if (strcmp(f->request_rate, "inf") == 0) {
         c->request_rate = INFINITY;
@@ -688,21 +649,20 @@ static int load_config(const struct run_flags *f, const struct opt *opts, const 
                            f->request_rate);
         c->request_rate = r;
     }
-    c->scen.shape = f->shape;
     c->scen.shape.arrival = (enum arrival)f->arrival;
     if (c->scen.shape.arrival != ARRIVAL_GAMMA)
         c->scen.shape.burstiness = 1;
     c->scen.max_concurrency = (size_t)f->max_concurrency;
-    c->duration_s = f->duration_s;
     bool open = c->request_rate > 0;
     /* trace and multi_turn pace their own requests; --max-concurrency caps them too */
     bool traced = sc == &SCEN_TRACE || sc == &SCEN_MULTI_TURN;
-    if (!open && (opts_given(opts, &f->arrival) || opts_given(opts, &f->shape.burstiness) ||
-                  opts_given(opts, &f->shape.ramp_up_s) ||
-                  (opts_given(opts, &f->max_concurrency) && !traced)))
+    if (!open &&
+        (opts_given(opts, &f->arrival) || opts_given(opts, &f->cfg.scen.shape.burstiness) ||
+         opts_given(opts, &f->cfg.scen.shape.ramp_up_s) ||
+         (opts_given(opts, &f->max_concurrency) && !traced)))
         return err_set(err, "--arrival, --burstiness, --ramp-up-s and --max-concurrency shape the "
                             "open loop: give --request-rate too");
-    if (opts_given(opts, &f->shape.burstiness) && c->scen.shape.arrival != ARRIVAL_GAMMA)
+    if (opts_given(opts, &f->cfg.scen.shape.burstiness) && c->scen.shape.arrival != ARRIVAL_GAMMA)
         return err_set(err, "--burstiness: applies to --arrival gamma");
     if (c->duration_s > 0 && isinf(c->request_rate))
         return err_set(err, "--request-rate inf sends --requests all at once: give --requests, "
@@ -721,7 +681,7 @@ static int tiers_config(const struct run_flags *f, const struct opt *opts,
     c->kv_block_tokens = opts_given(opts, &f->kv_block_tokens) ? f->kv_block_tokens : 0;
     if (c->scen.pressure_auto && !(sc && sc->pressure))
         return err_set(err, "--pressure auto: applies to --scenario eviction_replay");
-    if (c->scen.pressure_auto && opts_given(opts, &f->evict_b))
+    if (c->scen.pressure_auto && opts_given(opts, &f->cfg.scen.evict_b))
         return err_set(err, "--pressure auto sizes set B itself: drop --eviction-b-requests");
     if (!c->scen.pressure_auto && !(sc && sc->tiers) &&
         (f->tier_blocks || opts_given(opts, &f->kv_block_tokens)))
@@ -748,14 +708,14 @@ static int tiers_config(const struct run_flags *f, const struct opt *opts,
 /* heuristic, auto / server (resolved by the run once the model id is known), or a file. */
 static int tokenizer_config(const struct run_flags *f, struct run_config *c, char *err)
 {
-    c->tokenizer_spec = f->tokenizer;
-    if (strcmp(f->tokenizer, "heuristic") == 0) {
+    if (strcmp(f->cfg.tokenizer_spec, "heuristic") == 0) {
         c->tok = tokenizer_heuristic();
-    } else if (strcmp(f->tokenizer, "auto") == 0 || strcmp(f->tokenizer, "server") == 0) {
+    } else if (strcmp(f->cfg.tokenizer_spec, "auto") == 0 ||
+               strcmp(f->cfg.tokenizer_spec, "server") == 0) {
         c->tok = NULL;
     } else {
         char sub[ERR_LEN];
-        c->tok = tokenizer_load(f->tokenizer, sub);
+        c->tok = tokenizer_load(f->cfg.tokenizer_spec, sub);
         if (!c->tok)
             return err_set(err, "--tokenizer: %s", sub);
     }
@@ -777,8 +737,8 @@ json_t *run_flags_args(const struct opt *opts, const struct run_config *cfg)
 int run_flags_config(const struct run_flags *f, const struct opt *opts, struct run_config *c,
                      char *err)
 {
-    memset(c, 0, sizeof *c);
-    const struct scenario *sc = scenario_find(f->scenario);
+    *c = f->cfg; /* the flags whose rows point into it; the rest is derived below */
+    const struct scenario *sc = scenario_find(f->cfg.scen.scenario);
     if (requests_config(f, opts, c, err) < 0 || recorded_config(f, opts, c, err) < 0 ||
         load_config(f, opts, sc, c, err) < 0 || tiers_config(f, opts, sc, c, err) < 0 ||
         multi_turn_config(f, opts, sc, c, err) < 0 || trace_config(f, opts, sc, c, err) < 0)
@@ -787,8 +747,6 @@ int run_flags_config(const struct run_flags *f, const struct opt *opts, struct r
         if (slo_parse(f->slo.items[i], &c->slo, err) < 0)
             return -1;
     c->max_response_bytes = (size_t)f->max_response_bytes;
-    c->max_error_rate = f->max_error_rate;
-    c->unreachable_timeout_s = f->unreachable_timeout_s;
     c->sysfs_root = "/sys";
     c->flags = run_flags_args(opts, c);
     if (!c->flags)

@@ -3,9 +3,11 @@
  * `matrix` and `demo` so that every command takes them with the same names, defaults and checks.
  *
  * Each flag is one row of RUN_FLAG_ROWS (file-level data in runflags.c): name, type, default,
- * help, and the field of struct run_flags where its value lives. run_flags_config then turns the
- * parsed values into the run's struct run_config (derived defaults and cross-flag checks), asking
- * "was this flag given?" of the parser by the field's address (opts_given).
+ * help, and where its value lives. A value the run uses as given lives in the run's own
+ * configuration (f->cfg, a struct run_config: the row points straight at its field, no copy);
+ * the few that are converted first (enumerations, ranges, lists, "auto" values) live beside it.
+ * run_flags_config starts from f->cfg and adds the derived values and the cross-flag checks,
+ * asking "was this flag given?" of the parser by the field's address (opts_given).
  */
 #ifndef KVBENCH_CMD_RUNFLAGS_H
 #define KVBENCH_CMD_RUNFLAGS_H
@@ -16,27 +18,19 @@
 #define RUN_FLAGS_MAX 100
 
 struct run_flags {
-    const char *base_url, *model_id, *scenario, *tokenizer, *results_root, *run_id,
-        *phase_io_device, *iostat_device, *telemetry_pid, *kvbm_cache_dir, *container_name,
-        *kvbm_metrics_url, *report_filename, *prompt_salt, *api_key, *request_seed, *engine,
-        *add_bos, *threads, *request_rate, *tier_blocks, *trace;
+    /* the run's configuration: a row whose value needs no conversion points straight into it */
+    struct run_config cfg;
+    /* values converted or checked before they reach cfg */
+    const char *run_id, *api_key, *request_seed, *threads, *request_rate, *tier_blocks;
     /* enumerations, as the int of their name table (cmd/enums.h); -1: not given, no default */
     int prompt_set, reuse_prompt_set, kv_mode, log_level, prompt_template, transport, arrival,
         pressure, preset;
-    double model_resolve_timeout_s, model_resolve_poll_s, temperature, top_p, timeout_s,
-        cpu_cache_gb, disk_cache_gb, telemetry_interval_s, kvbm_metrics_timeout_s, duration_s,
-        user_qps, trace_speedup, trace_window_s, trace_max_wait_s, max_error_rate,
-        unreachable_timeout_s;
-    struct load_shape shape; /* --burstiness and --ramp-up-s land here; --arrival in `arrival` */
+    double trace_max_wait_s;
     struct opt_range short_range, long_range;
     long long max_response_bytes;
-    long long requests, warmup, concurrency, max_tokens, seed, evict_a, evict_b, evict_a_conc,
-        evict_b_conc, reuse_repeat, engine_max_input, safety_margin, max_concurrency,
-        kv_block_tokens, users, rounds, system_prompt_tokens, history_tokens, answer_tokens,
-        trace_block_tokens;
+    long long evict_a_conc, evict_b_conc, max_concurrency, kv_block_tokens;
     struct opt_list stop, variant_tags, slo;
-    bool stream, store_responses, diag_partial, diag_block, diag_filter, collect_telemetry,
-        allow_missing, no_progress;
+    bool no_progress;
 };
 
 /* The run flags, one row each, ended by a row whose name is NULL; values at offsets into

@@ -124,8 +124,8 @@ static void test_given_is_asked_by_the_field(void **state)
     assert_int_equal(run_config_of(6, a3, &f, opts, &cfg, err), 0);
     assert_int_equal(cfg.scen.users, 3);  /* given: wins over the preset */
     assert_int_equal(cfg.scen.rounds, 4); /* the preset's */
-    assert_true(opts_given(opts, &f.users));
-    assert_false(opts_given(opts, &f.rounds));
+    assert_true(opts_given(opts, &f.cfg.scen.users));
+    assert_false(opts_given(opts, &f.cfg.scen.rounds));
     run_flags_release(&cfg);
     opts_free(opts);
 }
