@@ -388,6 +388,22 @@ static void *sampler(void *arg)
     return NULL;
 }
 
+/* kvbm_metrics.csv with its header: one column per KV counter and gauge. NULL when it cannot be
+ * opened, or when the header could not be built whole (it would misname every column). */
+static FILE *open_metrics_csv(struct telemetry *t)
+{
+    struct buf h = BUF_INIT;
+    buf_append_str(&h, "time_utc,elapsed_s,label,ok");
+    for (int i = 0; KV_COUNTERS[i]; i++)
+        buf_printf(&h, ",%s", KV_COUNTERS[i]);
+    for (int i = 0; KV_GAUGES[i]; i++)
+        buf_printf(&h, ",%s", KV_GAUGES[i]);
+    FILE *f =
+        buf_failed(&h) ? NULL : open_csv(t, &t->col[C_METRICS], "kvbm_metrics.csv", buf_cstr(&h));
+    buf_free(&h);
+    return f;
+}
+
 /* ------------------------------------------------------------ API */
 
 struct telemetry *telemetry_start(const struct telemetry_config *cfg, char *err)
@@ -462,19 +478,8 @@ struct telemetry *telemetry_start(const struct telemetry_config *cfg, char *err)
             fclose(g);
         }
     }
-    if (cfg->metrics_url) {
-        struct buf h = BUF_INIT;
-        buf_append_str(&h, "time_utc,elapsed_s,label,ok");
-        for (int i = 0; KV_COUNTERS[i]; i++)
-            buf_printf(&h, ",%s", KV_COUNTERS[i]);
-        for (int i = 0; KV_GAUGES[i]; i++)
-            buf_printf(&h, ",%s", KV_GAUGES[i]);
-        /* a header cut short would misname every column: no file then */
-        t->f_metrics = buf_failed(&h)
-                           ? NULL
-                           : open_csv(t, &t->col[C_METRICS], "kvbm_metrics.csv", buf_cstr(&h));
-        buf_free(&h);
-    }
+    if (cfg->metrics_url)
+        t->f_metrics = open_metrics_csv(t);
     t->col[C_CACHE].status = "started";
     snprintf(t->col[C_CACHE].reason, sizeof t->col[C_CACHE].reason, "snapshots of %s",
              cfg->cache_dir);
