@@ -214,6 +214,14 @@ void loadgen_free(struct loadgen *lg)
     lg->lock_ready = false;
 }
 
+const struct name_entry ENDPOINT_NAMES[] = {
+    {"completions", ENDPOINT_COMPLETIONS}, {"chat", ENDPOINT_CHAT}, {NULL, 0}};
+
+const char *endpoint_path(enum endpoint e)
+{
+    return e == ENDPOINT_CHAT ? "/v1/chat/completions" : "/v1/completions";
+}
+
 char *loadgen_body(const struct loadgen *lg, const struct prompt *p)
 {
     const struct gen_params *gp = lg->gp;
@@ -1400,6 +1408,8 @@ static int send_request(struct worker *w, size_t seq, uint64_t due_ns, uint64_t 
             /* the ring entry is reused once this request is sent: keep its identity here */
             s->prompt_copy = *s->prompt;
             s->prompt_copy.text = NULL;
+            s->prompt_copy.msgs = NULL;
+            s->prompt_copy.n_msgs = 0;
             s->prompt = &s->prompt_copy;
         }
     }

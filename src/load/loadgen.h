@@ -240,9 +240,18 @@ struct phase_plan {
     bool keep_text; /* kept results carry the response text (req_result.text) */
 };
 
+/* Which OpenAI endpoint the requests go to (--endpoint, SPEC §4.6): completions send a prompt
+ * (struct prompt's text), chat sends messages (its msgs, or the whole text as one user message
+ * when it has none). */
+enum endpoint { ENDPOINT_COMPLETIONS = 0, ENDPOINT_CHAT = 1 };
+extern const struct name_entry ENDPOINT_NAMES[]; /* "completions", "chat" */
+/* The endpoint's path below the base URL: "/v1/completions", "/v1/chat/completions". */
+const char *endpoint_path(enum endpoint e);
+
 struct loadgen {
     /* set by the caller */
-    char completions_url[512];
+    char completions_url[512]; /* the base URL + endpoint_path(endpoint) */
+    enum endpoint endpoint;
     const char *model;
     const char *api_key; /* NULL: no Authorization header */
     double timeout_s;
