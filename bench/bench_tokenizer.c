@@ -75,7 +75,6 @@ int main(int argc, char **argv)
                                      .short_range = {2048, 2048},
                                      .long_range = {32768, 32768},
                                      .salt = "",
-                                     .llama3_template = false,
                                      .tok = tokenizer_heuristic()};
         for (size_t k = 0; text.len < (size_t)(mb * 1048576); k++) {
             struct prompt *ps;

@@ -149,7 +149,8 @@ static const char *sig_of(const json_t *s, const char *key)
 /* The demo's own flags. */
 struct demo_opts {
     const char *results_root, *demo_id;
-    int level; /* enum log_level */
+    int level;    /* enum log_level */
+    int endpoint; /* enum endpoint */
     double speedup;
     bool keep;
     long long repeats;
@@ -178,6 +179,10 @@ static const struct opt DEMO_ROWS[] = {
      .max = 20,
      .help = "runs per mode in the compare act, interleaved; from 3, Welch 95 % intervals "
              "and a verdict (each adds about 0.7 GiB written and 15 s)"},
+    {.name = "endpoint",
+     OPT_AT_ENUM(DO, endpoint, ENDPOINT_NAMES),
+     .def = "completions",
+     .help = "what every act sends: completions prompts, or chat messages"},
     CMD_OPT_LOG_LEVEL(OPT_AT(DO, level, int), "WARNING", "log verbosity of the runs"),
     {0},
 };
@@ -218,6 +223,7 @@ static int demo_workload(const struct demo *d, const struct demo_opts *o, struct
     f->cfg.kvbm_cache_dir = d->cache;
     f->cfg.results_root = o->results_root;
     f->log_level = o->level;
+    f->endpoint = o->endpoint;
     f->cfg.gp.max_tokens = 16;
     f->cfg.gp.stream = true;
     f->long_range = (struct opt_range){768, 1024};

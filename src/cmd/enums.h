@@ -24,7 +24,10 @@ enum pressure_mode { PRESSURE_FIXED, PRESSURE_AUTO };
 extern const struct name_entry PROMPT_SET_NAMES[];       /* enum prompt_set: short, long, mixed */
 extern const struct name_entry REUSE_PROMPT_SET_NAMES[]; /* the same values: short, long */
 extern const struct name_entry PROMPT_TEMPLATE_NAMES[];  /* enum prompt_template */
-extern const struct name_entry PRESSURE_NAMES[];         /* enum pressure_mode */
+/* --chat-template: auto (CHAT_TEMPLATE_FLAG_AUTO) or one of model/chattpl's enum chat_template */
+#define CHAT_TEMPLATE_FLAG_AUTO 99
+extern const struct name_entry CHAT_TEMPLATE_FLAG_NAMES[];
+extern const struct name_entry PRESSURE_NAMES[]; /* enum pressure_mode */
 
 /* "a, b or c": a table's names as a sentence (error messages). Returns `out`. */
 const char *enums_sentence(const struct name_entry *table, char *out, size_t len);

@@ -406,10 +406,20 @@ const struct opt RUN_FLAG_ROWS[] = {
      .metavar = "SALT",
      .help = "run = the run id, none = no salt, else the text itself"},
     CMD_OPT_API_KEY(OPT_AT(RF, api_key, const char *)),
+    {.name = "endpoint",
+     OPT_AT_ENUM(RF, endpoint, ENDPOINT_NAMES),
+     .def = "completions",
+     .help = "completions sends /v1/completions prompts; chat sends /v1/chat/completions "
+             "messages (the server applies its chat template)"},
+    {.name = "chat-template",
+     OPT_AT_ENUM(RF, chat_template, CHAT_TEMPLATE_FLAG_NAMES),
+     .def = "auto",
+     .help = "--endpoint chat: the template the server applies, which prompts are counted "
+             "through; auto reads the model's tokenizer_config.json, else its family"},
     {.name = "prompt-template",
      OPT_AT_ENUM(RF, prompt_template, PROMPT_TEMPLATE_NAMES),
      .def = "llama3",
-     .help = "wrap prompts in the Llama 3 template"},
+     .help = "completions: wrap prompts in the Llama 3 template"},
     {.name = "add-bos",
      OPT_AT_CHOICE(RF, cfg.add_bos),
      .choices = TOKSERVER_BOS_MODES,
@@ -608,6 +618,8 @@ static int recorded_config(const struct run_flags *f, const struct opt *opts, st
                        f->cfg.report_filename);
     c->api_key = f->api_key && *f->api_key ? f->api_key : NULL;
     c->scen.llama3_template = f->prompt_template == PROMPT_TEMPLATE_LLAMA3;
+    c->scen.endpoint = (enum endpoint)f->endpoint;
+    c->scen.chat_template = f->chat_template == CHAT_TEMPLATE_FLAG_AUTO ? -1 : f->chat_template;
     c->kvbm_metrics_url_given = opts_given(opts, &f->cfg.scen.kvbm_metrics_url);
     c->interrupt_grace_s = 3;
     return 0;

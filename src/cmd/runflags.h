@@ -24,7 +24,7 @@ struct run_flags {
     const char *run_id, *api_key, *request_seed, *threads, *request_rate, *tier_blocks;
     /* enumerations, as the int of their name table (cmd/enums.h); -1: not given, no default */
     int prompt_set, reuse_prompt_set, kv_mode, log_level, prompt_template, transport, arrival,
-        pressure, preset;
+        pressure, preset, endpoint, chat_template;
     double trace_max_wait_s;
     struct opt_range short_range, long_range;
     long long max_response_bytes;

@@ -1,8 +1,11 @@
 /*
  * smoke.c - `kvbench smoke`: one Llama 3 templated completion, its text printed; the runbook's
  * check that a server answers a real request. It decides the BOS of its template as `kvbench
- * run` does (model/tokserver.h), so that a server adding its own does not see two.
+ * run` does (model/tokserver.h), so that a server adding its own does not see two. With
+ * --endpoint chat the message goes to /v1/chat/completions as one user message, and the server
+ * applies its own chat template (no BOS to decide).
  */
+#include "load/loadgen.h"
 #include "run/ready.h"
 #include "scenario/workload.h"
 #include "cmd/cmd.h"
@@ -22,6 +25,7 @@
 /* What `kvbench smoke` reads. */
 struct smoke_opts {
     const char *base_url, *api_key, *model_id, *message, *add_bos;
+    int endpoint;
     long long max_tokens;
     double temperature, timeout_s;
     struct opt_list stop;
@@ -40,7 +44,12 @@ static const struct opt SMOKE_ROWS[] = {
      OPT_AT_STR(SM, message),
      .def = "What can you tell me about the band Sleep Token?",
      .metavar = "TEXT",
-     .help = "user message, wrapped in the Llama 3 template"},
+     .help = "user message, wrapped in the Llama 3 template (completions)"},
+    {.name = "endpoint",
+     OPT_AT_ENUM(SM, endpoint, ENDPOINT_NAMES),
+     .def = "completions",
+     .help = "completions sends the templated prompt; chat sends the message to "
+             "/v1/chat/completions"},
     {.name = "add-bos",
      OPT_AT_CHOICE(SM, add_bos),
      .def = "auto",
@@ -99,10 +108,15 @@ static char *smoke_body(const struct smoke_opts *o, const char *model, bool temp
     json_t *st = json_array();
     for (size_t i = 0; st && i < o->stop.n; i++)
         json_array_append_new(st, json_string(o->stop.items[i]));
-    json_t *body = prompt && st ? json_pack("{s:s, s:s, s:I, s:f, s:o, s:b}", "model", model,
-                                            "prompt", sent, "max_tokens", (json_int_t)o->max_tokens,
-                                            "temperature", o->temperature, "stop", st, "stream", 0)
+    json_t *body = prompt && st ? json_pack("{s:s, s:I, s:f, s:o, s:b}", "model", model,
+                                            "max_tokens", (json_int_t)o->max_tokens, "temperature",
+                                            o->temperature, "stop", st, "stream", 0)
                                 : NULL;
+    if (body && o->endpoint == ENDPOINT_CHAT)
+        json_object_set_new(body, "messages",
+                            json_pack("[{s:s, s:s}]", "role", "user", "content", o->message));
+    else if (body)
+        json_object_set_new(body, "prompt", json_string(sent));
     if (!prompt || !st)
         json_decref(st); /* json_pack was not called: it did not take st */
     char *text = body ? json_text(body, JSON_COMPACT) : NULL;
@@ -112,14 +126,16 @@ static char *smoke_body(const struct smoke_opts *o, const char *model, bool temp
 }
 
 /* Print the answer's text. Returns the exit code: 0 for a non-empty text. */
-static int smoke_answer(const struct http_req *req, const struct tokserver_bos *bos)
+static int smoke_answer(const struct http_req *req, bool chat, const struct tokserver_bos *bos)
 {
     int rc = 1;
     json_t *j = json_loadb(buf_cstr(&req->body_buf), req->body_buf.len, 0, NULL);
-    const char *out = json_get_str(json_array_get(json_object_get(j, "choices"), 0), "text", NULL);
+    const json_t *choice = json_array_get(json_object_get(j, "choices"), 0);
+    const char *out = chat ? json_get_str(json_object_get(choice, "message"), "content", NULL)
+                           : json_get_str(choice, "text", NULL);
     if (!out)
-        fprintf(stderr, "kvbench smoke: the answer has no choices[0].text: %.400s\n",
-                buf_cstr(&req->body_buf));
+        fprintf(stderr, "kvbench smoke: the answer has no choices[0].%s: %.400s\n",
+                chat ? "message.content" : "text", buf_cstr(&req->body_buf));
     else if (!*out)
         fprintf(stderr, "kvbench smoke: empty completion text\n");
     else {
@@ -135,12 +151,12 @@ static int smoke_answer(const struct http_req *req, const struct tokserver_bos *
     return rc;
 }
 
-/* POST the body to /v1/completions and print what came back. Returns the exit code. */
+/* POST the body to the endpoint and print what came back. Returns the exit code. */
 static int smoke_send(const struct smoke_opts *o, const char *key, const char *text,
                       const struct tokserver_bos *bos)
 {
     char url[1024], err[ERR_LEN];
-    snprintf(url, sizeof url, "%s/v1/completions", o->base_url);
+    snprintf(url, sizeof url, "%s%s", o->base_url, endpoint_path((enum endpoint)o->endpoint));
     struct http_req req;
     http_req_init(&req);
     req.url = url;
@@ -165,7 +181,7 @@ static int smoke_send(const struct smoke_opts *o, const char *key, const char *t
     else if (req.status != 200)
         fprintf(stderr, "kvbench smoke: HTTP %ld: %.400s\n", req.status, buf_cstr(&req.body_buf));
     else
-        rc = smoke_answer(&req, bos);
+        rc = smoke_answer(&req, o->endpoint == ENDPOINT_CHAT, bos);
     http_req_cleanup(&req);
     return rc;
 }
@@ -179,8 +195,9 @@ int cmd_smoke(int argc, char **argv)
     opts_bind(opts, &n, sizeof opts / sizeof opts[0], SMOKE_ROWS, &o, NULL);
     int rc = cmd_parse("smoke", "kvbench smoke [options]",
                        "Send one completion (the runbook's smoke test: the Llama 3 templated\n"
-                       "message, without its <|begin_of_text|> where the server adds its own BOS)\n"
-                       "and print the text. Exit 1 on an error or empty text.",
+                       "message, without its <|begin_of_text|> where the server adds its own BOS;\n"
+                       "--endpoint chat: the message as a chat request) and print the text.\n"
+                       "Exit 1 on an error or empty text.",
                        opts, argc, argv, NULL);
     if (rc >= 0) {
         opts_free(opts);
@@ -192,9 +209,11 @@ int cmd_smoke(int argc, char **argv)
         opts_free(opts);
         return 1;
     }
-    /* the probe's text ("Hello") is one token by any tokenizer, the heuristic's too */
-    struct tokserver_bos bos;
-    bool template_bos = tokserver_template_bos(o.add_bos, o.base_url, model, key,
+    /* the probe's text ("Hello") is one token by any tokenizer, the heuristic's too; chat has
+     * the server's template, which writes its own BOS */
+    struct tokserver_bos bos = {.verdict = TOKSERVER_BOS_NOT_ASKED};
+    bool template_bos = o.endpoint == ENDPOINT_CHAT ||
+                        tokserver_template_bos(o.add_bos, o.base_url, model, key,
                                                tokenizer_heuristic(), o.timeout_s, &bos);
     char *text = smoke_body(&o, model, template_bos);
     if (!text) {

@@ -27,9 +27,9 @@
 #include <stddef.h>
 
 /* Llama 3's markup, spelled once (the completions prompt of SPEC §3.1 is written with it too) */
-#define LLAMA3_BOS "<|begin_of_text|>"
+#define LLAMA3_BOS       "<|begin_of_text|>"
 #define LLAMA3_HDR(role) "<|start_header_id|>" role "<|end_header_id|>\n\n"
-#define LLAMA3_EOT "<|eot_id|>"
+#define LLAMA3_EOT       "<|eot_id|>"
 
 enum chat_template { CHAT_TPL_LLAMA3 = 0, CHAT_TPL_CHATML = 1, CHAT_TPL_PLAIN = 2 };
 

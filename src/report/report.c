@@ -227,6 +227,15 @@ static void md_header(struct buf *b, const json_t *s, const json_t *config)
                json_get_bool(s, "stream", false) ? "on" : "off (no TTFT/ITL)");
     buf_printf(b, "- **Model:** %s at %s\n", json_get_str(s, "model_id", "(unresolved)"),
                json_get_str(config, "base_url", "?"));
+    const json_t *ct = json_object_get(config, "chat_template");
+    if (strcmp(json_get_str(config, "endpoint", "completions"), "chat") == 0)
+        buf_printf(b,
+                   "- **Endpoint:** /v1/chat/completions, messages counted through the %s chat "
+                   "template (%s)\n",
+                   json_get_str(ct, "name", "?"), json_get_str(ct, "evidence", "?"));
+    else
+        buf_printf(b, "- **Endpoint:** /v1/completions, prompt template %s\n",
+                   json_get_str(config, "prompt_template", "?"));
     const json_t *km = json_object_get(s, "kv_mode");
     if (json_is_false(json_object_get(km, "applies")))
         buf_printf(b, "- **KV mode:** %s\n", json_get_str(km, "not_applicable", "not applicable"));

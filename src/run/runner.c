@@ -86,7 +86,8 @@ struct ctx {
     struct loadgen lg;
     bool lg_ready;
     struct telemetry *tel;
-    bool no_bos;                   /* the template leaves out <|begin_of_text|> (decide_bos) */
+    struct prompt_form form;       /* how prompts are written (decide_bos, decide_chat_template) */
+    json_t *chat_template;         /* config.json chat_template: {name, evidence}, or NULL */
     const struct tokenizer *tok;   /* the one in use */
     const struct tokenizer *owned; /* resolved here (auto), freed at the end */
     json_t *last_metrics;          /* the last snapshot's metrics that were read, not carried */
@@ -181,8 +182,7 @@ static struct prompt *make_set(struct ctx *c, const char *prefix, const char *se
         .short_range = cfg->short_range,
         .long_range = cfg->long_range,
         .salt = c->salt,
-        .llama3_template = cfg->scen.llama3_template,
-        .no_bos = c->no_bos,
+        .form = c->form,
         .tok = c->tok,
         .stop = c->interrupted,
     };
@@ -314,7 +314,7 @@ static int plan(struct ctx *c, char *err)
         .rs = &c->rs,
         .tok = c->tok,
         .salt = c->salt,
-        .no_bos = c->no_bos,
+        .form = &c->form,
         .add_set = plan_add_set,
         .bound = plan_bound,
     };
@@ -893,7 +893,10 @@ static void decide_bos(struct ctx *c)
     const struct run_config *cfg = c->cfg;
     bool template_bos = false;
     struct tokserver_bos b = {.verdict = TOKSERVER_BOS_NOT_ASKED};
-    if (!cfg->scen.llama3_template)
+    if (cfg->scen.endpoint == ENDPOINT_CHAT)
+        snprintf(b.evidence, sizeof b.evidence,
+                 "--endpoint chat: the server's chat template writes its BOS");
+    else if (!cfg->scen.llama3_template)
         snprintf(b.evidence, sizeof b.evidence, "--prompt-template none");
     else
         template_bos = tokserver_template_bos(cfg->add_bos ? cfg->add_bos : "auto", cfg->base_url,
@@ -902,7 +905,7 @@ static void decide_bos(struct ctx *c)
         warn(c, "bos_undecided",
              "could not tell whether the server adds its own BOS (%s); set --add-bos yes|no",
              b.evidence);
-    c->no_bos = cfg->scen.llama3_template && !template_bos;
+    c->form.no_bos = c->form.llama3 && !template_bos;
     c->rs.bos = json_pack("{s:s, s:b, s:s}", "mode", cfg->add_bos ? cfg->add_bos : "auto",
                           "template_bos", template_bos, "evidence", b.evidence);
     log_info("BOS: %s in the template (%s)", template_bos ? "<|begin_of_text|>" : "no BOS",
@@ -1281,6 +1284,8 @@ static json_t *config_json(const struct ctx *c)
                        tk->sha256[0] ? json_string(tk->sha256) : json_null()));
     json_put_str(o, "prompt_salt", c->salt);
     json_put_str(o, "prompt_template", cfg->scen.llama3_template ? "llama3" : "none");
+    json_put_str(o, "endpoint", names_name(ENDPOINT_NAMES, cfg->scen.endpoint));
+    json_put(o, "chat_template", c->chat_template ? json_incref(c->chat_template) : json_null());
     json_put(o, "kv_mode", summary_kv_mode_json(&c->scfg, &c->rs));
     json_put(o, "server_context_limit",
              c->rs.ctx_limit ? json_incref(c->rs.ctx_limit) : json_null());
@@ -1498,6 +1503,53 @@ static int resolve_tokenizer(struct ctx *c, char *err)
     return 0;
 }
 
+/* --endpoint chat: the chat template the server applies, which the prompts are rendered and
+ * counted through: --chat-template when named; else the model's own (tokenizer_config.json or
+ * chat_template.jinja beside the tokenizer.json in use), else its family by the model id; else
+ * plain, with a warning that counts may be off by the template's markup. */
+static void decide_chat_template(struct ctx *c)
+{
+    const struct run_config *cfg = c->cfg;
+    c->form.chat = cfg->scen.endpoint == ENDPOINT_CHAT;
+    c->form.llama3 = !c->form.chat && cfg->scen.llama3_template;
+    if (!c->form.chat)
+        return;
+    char evidence[600] = "";
+    int t = cfg->scen.chat_template;
+    if (t >= 0) {
+        snprintf(evidence, sizeof evidence, "--chat-template %s",
+                 names_name(CHAT_TEMPLATE_NAMES, t));
+    } else {
+        const struct tokenizer *tk = c->tok;
+        char why[512] = "no tokenizer.json in use";
+        if (tk && tk->path && tk->bpe) {
+            const char *slash = strrchr(tk->path, '/');
+            char cfgpath[4096];
+            snprintf(cfgpath, sizeof cfgpath, "%.*stokenizer_config.json",
+                     slash ? (int)(slash - tk->path + 1) : 0, tk->path);
+            t = chat_template_of_config(cfgpath, why, sizeof why);
+            if (t >= 0)
+                snprintf(evidence, sizeof evidence, "the chat_template of %s", cfgpath);
+        }
+        if (t < 0 && (t = chat_template_of_model(c->rs.model)) >= 0)
+            snprintf(evidence, sizeof evidence, "the model id %s (%s)", c->rs.model, why);
+        if (t < 0) {
+            t = CHAT_TPL_PLAIN;
+            snprintf(evidence, sizeof evidence, "unknown: %s, and the model id %s names no family",
+                     why, c->rs.model[0] ? c->rs.model : "(none)");
+            warn(c, "chat_template_unknown",
+                 "the server's chat template is unknown (%s): prompts are counted through the "
+                 "plain template and may be off by its markup; name it with --chat-template or "
+                 "count with --tokenizer server",
+                 evidence);
+        }
+    }
+    c->form.tpl = (enum chat_template)t;
+    c->chat_template =
+        json_pack("{s:s, s:s}", "name", names_name(CHAT_TEMPLATE_NAMES, t), "evidence", evidence);
+    log_info("chat template: %s (%s)", names_name(CHAT_TEMPLATE_NAMES, t), evidence);
+}
+
 /* The phases planned and preflighted; *go false when nothing may be sent. Prompts are planned
  * with the BOS text first (an upper bound by one token), so that a failed preflight sends
  * nothing at all; only then may the BOS probe go out, and a server that adds its own BOS gets
@@ -1511,7 +1563,7 @@ static int plan_checked(struct ctx *c, bool *go, char *err)
     if (!*go || *c->interrupted)
         return 0;
     decide_bos(c);
-    if (!c->no_bos)
+    if (!c->form.no_bos)
         return 0;
     reset_plan(c);
     json_decref(c->rs.preflight);
@@ -1704,6 +1756,7 @@ static void free_ctx(struct ctx *c)
     json_decref(c->pressure_plan);
     json_decref(c->rs.warnings);
     json_decref(c->rs.bos);
+    json_decref(c->chat_template);
     json_decref(c->last_metrics);
     json_decref(c->write_errors);
     validity_free(&c->v);
@@ -1779,7 +1832,9 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
     c.lg.max_concurrency = cfg->scen.max_concurrency;
     c.lg.arrival_seed = (uint64_t)cfg->seed * 0x9e3779b97f4a7c15ull + 17;
     c.lg.slo = cfg->slo.any ? &cfg->slo : NULL;
-    snprintf(c.lg.completions_url, sizeof c.lg.completions_url, "%s/v1/completions", cfg->base_url);
+    c.lg.endpoint = cfg->scen.endpoint;
+    snprintf(c.lg.completions_url, sizeof c.lg.completions_url, "%s%s", cfg->base_url,
+             endpoint_path(cfg->scen.endpoint));
     memcpy(c.rs.params_sha256, c.lg.params_sha256, sizeof c.rs.params_sha256);
     c.rs.header_keys = (const char *const *)c.lg.header_key_list;
 
@@ -1799,6 +1854,7 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
         check_model_listed(&c);
         read_ctx_limit(&c);
     }
+    decide_chat_template(&c);
     const struct scenario *sc = scenario_find(cfg->scen.scenario);
     if (cfg->scen.pressure_auto || (sc && sc->tiers))
         read_tier_caps(&c);

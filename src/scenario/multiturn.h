@@ -6,7 +6,10 @@
  * round r's prompt is round r-1's prompt, the answer the server gave to it, and a new question,
  * so that every round's prompt begins with the whole of the previous one: what a chat client
  * sends and what a prefix cache exists for. With the Llama 3 template the turns are its system,
- * user and assistant messages; without it, "System:", "User:" and "Assistant:" lines.
+ * user and assistant messages; without it, "System:", "User:" and "Assistant:" lines (the plain
+ * chat template). With --endpoint chat each round is the messages themselves (system, user,
+ * assistant, …, user: the server's real answers as the assistant turns), and the prompt's text
+ * is their rendering through the server's chat template, which its counts are of.
  */
 #ifndef KVBENCH_SCENARIO_MULTITURN_H
 #define KVBENCH_SCENARIO_MULTITURN_H
@@ -27,21 +30,37 @@ struct mt_params {
     double user_qps; /* each user's rounds per second; 0: a round as soon as the answers are in */
 };
 
+/* One turn of a user's conversation: its role and where its content lies in the user's text. */
+struct mt_turn {
+    enum chat_role role;
+    size_t off, len;
+};
+
+/* One user's conversation so far: the turns' contents end to end, and the turns. */
+struct mt_conv {
+    struct buf text;
+    struct mt_turn *turns;
+    size_t n, cap;
+    bool failed; /* a turn could not be stored: the conversation is incomplete */
+};
+
 struct multiturn {
     struct mt_params mp;
     const struct tokenizer *tok;
-    bool llama3, no_bos;
+    struct prompt_form form;
+    struct chat_render_opts render; /* how a conversation becomes the prompt's text */
     uint64_t seed;
     char salt[160];
-    char *system;      /* the system turn, shared by every user */
-    size_t system_est; /* ... its tokens (counted once in what the users' contexts take) */
-    struct buf *conv;  /* per user: the conversation so far (up to the last answer) */
-    double *schedule;  /* a round's due offsets: user u at u / (U x Q) s (user_qps > 0) */
+    char *system;         /* the system message's content, shared by every user */
+    size_t system_est;    /* the system turn's tokens (counted once in the users' contexts) */
+    struct mt_conv *conv; /* per user: the conversation so far (up to the last answer) */
+    double *schedule;     /* a round's due offsets: user u at u / (U x Q) s (user_qps > 0) */
 };
 
-/* Set up m (the caller zeroes it first). Returns 0 or -1 with err. */
+/* Set up m (the caller zeroes it first) to write its prompts in form f. Returns 0 or -1 with
+ * err. */
 int mt_init(struct multiturn *m, const struct mt_params *mp, const struct tokenizer *tok,
-            bool llama3, bool no_bos, uint64_t seed, const char *salt, char *err);
+            const struct prompt_form *f, uint64_t seed, const char *salt, char *err);
 /* Round r's prompts (r from 0), one per user, into out[0..users): answers[u] is the text the
  * server gave user u in round r-1 (NULL or "" when that request failed; ignored for r = 0).
  * reusable[u] gets the tokens of prompt u that the user's earlier round already sent or was

@@ -40,11 +40,15 @@ struct scen_config {
     /* multi_turn */
     long long users, rounds, system_prompt_tokens, history_tokens, answer_tokens;
     double user_qps;
-    bool llama3_template;
     /* trace */
     const char *trace_path;
     long long trace_block_tokens;
     double trace_speedup, trace_window_s;
+    /* how prompts are sent: --endpoint, --prompt-template (completions), --chat-template (chat;
+     * -1: auto, decided when the run starts) */
+    enum endpoint endpoint;
+    bool llama3_template;
+    int chat_template;
     /* recorded in summary.json */
     enum kv_mode kv_mode;
     double cpu_cache_gb, disk_cache_gb;

@@ -83,7 +83,7 @@ static int multiturn_plan(struct planner *p, char *err)
         .answer_tokens = (size_t)cfg->answer_tokens,
         .user_qps = cfg->user_qps,
     };
-    if (mt_init(&st->m, &mp, p->tok, cfg->llama3_template, p->no_bos, p->seed, p->salt, err) < 0)
+    if (mt_init(&st->m, &mp, p->tok, p->form, p->seed, p->salt, err) < 0)
         return -1;
     st->ps = calloc(mp.rounds, sizeof *st->ps);
     st->reusable = calloc(mp.rounds * mp.users, sizeof *st->reusable);

@@ -40,6 +40,7 @@ struct trace_state {
     const char *salt;
     uint64_t seed;
     const struct tokenizer *tok;
+    const struct prompt_form *form;
 };
 
 static void trace_state_free(void *state)
@@ -70,7 +71,8 @@ static int trace_warmup(struct planner *p, struct trace_state *st, char *err)
     if (!ps)
         return err_set(err, "out of memory");
     for (size_t k = 0; k < n; k++)
-        if (trace_warmup_prompt(&st->tr, p->tok, p->warm_seed, p->salt, k, &ps[k]) < 0) {
+        if (trace_warmup_prompt(&st->tr, p->tok, p->warm_seed, p->salt, k, &ps[k]) < 0 ||
+            workload_as_chat(&ps[k], p->form, p->tok) < 0) {
             prompts_free(ps, n);
             return err_set(err, "out of memory making the trace's warmup prompts");
         }
@@ -91,6 +93,7 @@ static int trace_plan(struct planner *p, char *err)
     st->salt = p->salt;
     st->seed = p->seed;
     st->tok = p->tok;
+    st->form = p->form;
     if (trace_load(cfg->trace_path, (size_t)cfg->trace_block_tokens, &st->tr, err) < 0 ||
         trace_warmup(p, st, err) < 0)
         return -1;
@@ -127,8 +130,9 @@ static int trace_plan(struct planner *p, char *err)
             w->schedule[k] = (t->r[w->first + k].t_ms - start_ms) / 1000 / cfg->trace_speedup;
         p->rs->phases[w->phase].schedule = w->schedule;
     }
-    /* each prompt is its blocks, cut to the exact token count */
-    p->bound(p->ctx, "trace-*", t->n, t->max_input + 16);
+    /* each prompt is its blocks, cut to the exact token count (and, sent as chat, the template's
+     * markup around them) */
+    p->bound(p->ctx, "trace-*", t->n, t->max_input + 16 + (p->form->chat ? 32 : 0));
     return 0;
 }
 
@@ -149,7 +153,8 @@ static int trace_before_phase(struct planner *p, size_t i, char *err)
     if (!ps)
         return err_set(err, "out of memory");
     for (size_t k = 0; k < w->n; k++)
-        if (trace_prompt(&st->tr, st->tok, st->seed, st->salt, w->first + k, &ps[k]) < 0) {
+        if (trace_prompt(&st->tr, st->tok, st->seed, st->salt, w->first + k, &ps[k]) < 0 ||
+            workload_as_chat(&ps[k], st->form, st->tok) < 0) {
             prompts_free(ps, w->n);
             return err_set(err, "out of memory making the trace's prompts");
         }

@@ -29,10 +29,10 @@ struct planner {
     const struct tier_caps *caps; /* --pressure auto, multi_turn */
     json_t **pressure_plan;       /* set by a plan that sizes a set from the tiers */
     /* for scenarios that make prompts themselves (multi_turn, trace) */
-    struct run_state *rs;        /* its phases, and scenario_state for the scenario's own */
-    const struct tokenizer *tok; /* the tokenizer in use */
-    const char *salt;            /* the run's prompt salt ("" for none) */
-    bool no_bos;                 /* the template leaves out <|begin_of_text|> */
+    struct run_state *rs;           /* its phases, and scenario_state for the scenario's own */
+    const struct tokenizer *tok;    /* the tokenizer in use */
+    const char *salt;               /* the run's prompt salt ("" for none) */
+    const struct prompt_form *form; /* how prompts are written (endpoint, template, BOS) */
     /* Hand prompts made by the scenario to the run (it frees them and writes their manifest
      * rows, at once when the manifest is already written). */
     int (*add_set)(void *ctx, struct prompt *ps, size_t n, char *err);

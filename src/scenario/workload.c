@@ -17,9 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LLAMA3_HEAD "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n"
-#define LLAMA3_TAIL "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
-
 static const char *const ADJ[] = {
     "quiet",    "bright",   "narrow",  "patient",  "early",    "distant", "careful",  "steady",
     "hollow",   "golden",   "crowded", "silent",   "gentle",   "rapid",   "ancient",  "frozen",
@@ -125,10 +122,19 @@ static int append_heading(struct buf *b, uint64_t *rng, unsigned section)
 char *workload_llama3_wrap(const char *message)
 {
     struct buf b = BUF_INIT;
-    buf_append_str(&b, LLAMA3_HEAD);
-    buf_append_str(&b, message);
-    buf_append_str(&b, LLAMA3_TAIL);
+    struct chat_render_opts o = {
+        .tpl = CHAT_TPL_LLAMA3, .bos = true, .gen_prompt = true, .literal = true};
+    struct chat_msg m = {CHAT_USER, message, strlen(message)};
+    chat_render(&o, &m, 1, &b, NULL);
     return buf_detach(&b); /* NULL when an append failed */
+}
+
+struct chat_render_opts prompt_form_render(const struct prompt_form *f)
+{
+    if (f->chat)
+        return (struct chat_render_opts){.tpl = f->tpl, .bos = true, .gen_prompt = true};
+    return (struct chat_render_opts){
+        .tpl = CHAT_TPL_LLAMA3, .bos = !f->no_bos, .gen_prompt = true, .literal = true};
 }
 
 /* The presets of a set that lie in its range (SPEC §3.1); returns how many. */
@@ -158,21 +164,32 @@ size_t workload_pick_target(const struct workload_params *p, const char *set, ui
     return (size_t)r.min + (size_t)(x % (uint64_t)(r.max - r.min + 1));
 }
 
-/* Build the full prompt text for a document of the given length (bytes of doc). */
+/* Build the full prompt text for a document of the given length (bytes of doc): the salt and
+ * the document, bare or as the one user message of the form's template. span (NULL: not
+ * wanted) gets where the message's content lies in out. */
 static int compose(const struct workload_params *p, const char *doc, size_t doc_len,
-                   struct buf *out)
+                   struct buf *out, struct chat_span *span)
 {
     buf_reset(out);
-    if (p->llama3_template)
-        /* without its BOS text when the server puts its own BOS first (--add-bos) */
-        buf_append_str(out, p->no_bos ? &LLAMA3_HEAD[17] : LLAMA3_HEAD);
+    bool wrap = p->form.chat || p->form.llama3;
+    struct buf content = BUF_INIT;
+    struct buf *c = wrap ? &content : out;
     if (p->salt && *p->salt) {
-        buf_append_str(out, p->salt);
-        buf_append_str(out, "\n\n");
+        buf_append_str(c, p->salt);
+        buf_append_str(c, "\n\n");
     }
-    buf_append(out, doc, doc_len);
-    if (p->llama3_template)
-        buf_append_str(out, LLAMA3_TAIL);
+    buf_append(c, doc, doc_len);
+    if (wrap) {
+        struct chat_render_opts o = prompt_form_render(&p->form);
+        struct chat_msg m = {CHAT_USER, buf_cstr(&content), content.len};
+        if (buf_failed(&content))
+            out->failed = true;
+        else
+            chat_render(&o, &m, 1, out, span);
+        buf_free(&content);
+    } else if (span) {
+        *span = (struct chat_span){0, out->len};
+    }
     return buf_failed(out) ? -1 : 0;
 }
 
@@ -180,7 +197,7 @@ static int compose(const struct workload_params *p, const char *doc, size_t doc_
 static size_t count_at(const struct workload_params *p, const struct buf *doc, size_t len,
                        struct buf *full)
 {
-    if (compose(p, buf_cstr(doc), len, full) < 0)
+    if (compose(p, buf_cstr(doc), len, full, NULL) < 0)
         return SIZE_MAX;
     return tokenizer_count(p->tok, full->data, full->len);
 }
@@ -232,7 +249,7 @@ static int make_one(const struct workload_params *p, uint64_t rng, size_t target
     /* Grow the document a sentence at a time, remembering where each sentence ends, until its
      * (additive) heuristic estimate passes the target with room to spare. */
     size_t base = 0;
-    if (compose(p, "", 0, &full) < 0)
+    if (compose(p, "", 0, &full, NULL) < 0)
         goto out;
     base = tokenizer_count(p->tok, full.data, full.len);
     size_t est = base;
@@ -268,7 +285,7 @@ static int make_one(const struct workload_params *p, uint64_t rng, size_t target
     size_t lo = 0, hi = n_ends ? n_ends - 1 : 0;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (compose(p, doc.data, ends[mid], &full) < 0)
+        if (compose(p, doc.data, ends[mid], &full, NULL) < 0)
             goto out;
         if (tokenizer_count(p->tok, full.data, full.len) >= target)
             hi = mid;
@@ -278,7 +295,8 @@ static int make_one(const struct workload_params *p, uint64_t rng, size_t target
     size_t doc_len = n_ends ? ends[lo] : 0;
     if ((p->tok->bpe || p->tok->remote || p->exact) && n_ends)
         doc_len = refine_exact(p, &doc, lo ? ends[lo - 1] : 0, doc_len, target, &full);
-    if (compose(p, buf_cstr(&doc), doc_len, &full) < 0)
+    struct chat_span span;
+    if (compose(p, buf_cstr(&doc), doc_len, &full, &span) < 0)
         goto out;
     out->target = target;
     out->est_tokens = tokenizer_count(p->tok, full.data, full.len);
@@ -286,12 +304,38 @@ static int make_one(const struct workload_params *p, uint64_t rng, size_t target
     out->text = buf_detach(&full);
     if (!out->text || sha256_hex(out->text, out->len, out->sha256) < 0)
         goto out;
+    enum chat_role user = CHAT_USER;
+    if (p->form.chat && prompt_set_msgs(out, &user, &span, 1) < 0)
+        goto out;
     rc = 0;
 out:
     buf_free(&doc);
     buf_free(&full);
     free(ends);
     return rc;
+}
+
+int workload_as_chat(struct prompt *p, const struct prompt_form *f, const struct tokenizer *tok)
+{
+    if (!f->chat)
+        return 0;
+    struct chat_render_opts o = prompt_form_render(f);
+    struct chat_msg m = {CHAT_USER, p->text, p->len};
+    struct chat_span span;
+    struct buf b = BUF_INIT;
+    chat_render(&o, &m, 1, &b, &span);
+    char *text = buf_failed(&b) ? NULL : buf_detach(&b);
+    buf_free(&b);
+    enum chat_role user = CHAT_USER;
+    if (!text || prompt_set_msgs(p, &user, &span, 1) < 0) {
+        free(text);
+        return -1;
+    }
+    free(p->text);
+    p->text = text;
+    p->len = strlen(text);
+    p->est_tokens = tokenizer_count(tok, p->text, p->len);
+    return sha256_hex(p->text, p->len, p->sha256) < 0 ? -1 : 0;
 }
 
 void workload_id(const char *prefix, size_t i, struct prompt *out)

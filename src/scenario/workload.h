@@ -5,6 +5,8 @@
  * project's own word lists) sized to a token target and, with the llama3 template, wrapped as
  * <|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n SALT \n\n DOC
  * <|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n
+ * With --endpoint chat, SALT \n\n DOC is one user message, and the prompt's text is the message
+ * rendered through the server's chat template (model/chattpl.h): what the target counts.
  * The same seed, set, ranges, salt and tokenizer give byte-identical prompts on every machine.
  * Tuning: the document grows a sentence at a time and the shortest one whose whole prompt reaches
  * the target is kept, so the heuristic estimate lies in [target, target + 64). With an exact
@@ -27,12 +29,24 @@ struct token_range {
     long long min, max;
 };
 
+/* How a prompt is written (--endpoint, --chat-template, --prompt-template, --add-bos). */
+struct prompt_form {
+    bool chat;              /* --endpoint chat: messages, rendered and counted through tpl */
+    enum chat_template tpl; /* chat: the template the server applies to the messages */
+    bool llama3;            /* completions: the Llama 3 markup (--prompt-template llama3) */
+    bool no_bos;            /* completions llama3: no <|begin_of_text|> (the server adds its own) */
+};
+
+/* The render options of a prompt of form f: the server's template (its BOS included, content
+ * trimmed as the template does) for chat; kvbench's literal Llama 3 completion prompt (SPEC
+ * §3.1) otherwise. Only meaningful when f->chat or f->llama3. */
+struct chat_render_opts prompt_form_render(const struct prompt_form *f);
+
 struct workload_params {
     uint64_t seed;
     struct token_range short_range, long_range;
     const char *salt; /* "" for none */
-    bool llama3_template;
-    bool no_bos; /* leave <|begin_of_text|> out of the template: the server adds its own */
+    struct prompt_form form;
     const struct tokenizer *tok;
     const volatile sig_atomic_t *stop; /* optional: nonzero stops the synthesis (SIGINT) */
     bool exact; /* cut to the target with the heuristic too (workload_passage) */
@@ -56,6 +70,10 @@ int workload_make_one(const struct workload_params *p, const char *prefix, const
  * text. The caller frees out->text. Returns 0 or -1 (out of memory). */
 int workload_passage(const struct tokenizer *tok, uint64_t seed, const char *prefix, size_t i,
                      size_t target, struct prompt *out);
+/* With a chat form, make p (a bare text) the one user message of a chat prompt: its text
+ * becomes the message rendered through the form's template, recounted by tok and hashed again.
+ * Nothing to do otherwise. Returns 0 or -1 (out of memory; p unchanged). */
+int workload_as_chat(struct prompt *p, const struct prompt_form *f, const struct tokenizer *tok);
 /* The id of prompt i: "<prefix>-<5-digit index>". */
 void workload_id(const char *prefix, size_t i, struct prompt *out);
 /* The largest target a prompt of the set can have with these ranges. */

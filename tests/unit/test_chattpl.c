@@ -19,7 +19,10 @@ static char *render(enum chat_template t, bool bos, bool gen, bool literal,
     return buf_detach(&b);
 }
 
-#define MSG(r, s) {r, s, sizeof(s) - 1}
+#define MSG(r, s)                                                                                  \
+    {                                                                                              \
+        r, s, sizeof(s) - 1                                                                        \
+    }
 
 static void test_llama3_as_its_jinja_renders(void **state)
 {
@@ -48,8 +51,8 @@ static void test_llama3_as_its_jinja_renders(void **state)
 static void test_chatml_and_plain(void **state)
 {
     (void)state;
-    struct chat_msg m[] = {MSG(CHAT_SYSTEM, "S"), MSG(CHAT_USER, "U1"),
-                           MSG(CHAT_ASSISTANT, " A1"), MSG(CHAT_USER, "U2")};
+    struct chat_msg m[] = {MSG(CHAT_SYSTEM, "S"), MSG(CHAT_USER, "U1"), MSG(CHAT_ASSISTANT, " A1"),
+                           MSG(CHAT_USER, "U2")};
     char *s = render(CHAT_TPL_CHATML, true, true, false, m, 4, NULL); /* bos: none in ChatML */
     assert_string_equal(s, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU1<|im_end|>\n"
                            "<|im_start|>assistant\n A1<|im_end|>\n<|im_start|>user\nU2<|im_end|>"
@@ -66,8 +69,8 @@ static void test_chatml_and_plain(void **state)
 static void test_a_growing_conversation_keeps_its_prefix(void **state)
 {
     (void)state;
-    struct chat_msg m[] = {MSG(CHAT_SYSTEM, "S"), MSG(CHAT_USER, "U1"),
-                           MSG(CHAT_ASSISTANT, "A1"), MSG(CHAT_USER, "U2")};
+    struct chat_msg m[] = {MSG(CHAT_SYSTEM, "S"), MSG(CHAT_USER, "U1"), MSG(CHAT_ASSISTANT, "A1"),
+                           MSG(CHAT_USER, "U2")};
     for (int t = 0; t < 3; t++) {
         char *r1 = render((enum chat_template)t, true, true, false, m, 2, NULL);
         char *done = render((enum chat_template)t, true, false, false, m, 3, NULL);

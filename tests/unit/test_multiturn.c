@@ -8,6 +8,10 @@
 
 #include "scenario/multiturn.h"
 
+static const struct prompt_form LLAMA3 = {.llama3 = true};
+static const struct prompt_form LLAMA3_NO_BOS = {.llama3 = true, .no_bos = true};
+static const struct prompt_form PLAIN = {0};
+
 static const struct mt_params MP = {
     .users = 3,
     .rounds = 3,
@@ -25,7 +29,7 @@ static bool starts_with(const char *s, const char *prefix)
 static void free_round(struct prompt *ps, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        free(ps[i].text);
+        prompt_drop_text(&ps[i]);
 }
 
 static void test_rounds_grow_from_the_last(void **state)
@@ -34,7 +38,7 @@ static void test_rounds_grow_from_the_last(void **state)
     const struct tokenizer *tok = tokenizer_heuristic();
     struct multiturn m = {0};
     char err[256];
-    assert_int_equal(mt_init(&m, &MP, tok, true, false, 7, "salt-1", err), 0);
+    assert_int_equal(mt_init(&m, &MP, tok, &LLAMA3, 7, "salt-1", err), 0);
     struct prompt r0[3], r1[3], r2[3];
     size_t reuse[3];
     assert_int_equal(mt_round(&m, 0, NULL, r0, reuse, err), 0);
@@ -91,9 +95,9 @@ static void test_plain_template_no_bos_and_determinism(void **state)
     const struct tokenizer *tok = tokenizer_heuristic();
     struct multiturn a = {0}, b = {0}, c = {0};
     char err[256];
-    assert_int_equal(mt_init(&a, &MP, tok, false, false, 7, "", err), 0);
-    assert_int_equal(mt_init(&b, &MP, tok, false, false, 7, "", err), 0);
-    assert_int_equal(mt_init(&c, &MP, tok, true, true, 7, "", err), 0);
+    assert_int_equal(mt_init(&a, &MP, tok, &PLAIN, 7, "", err), 0);
+    assert_int_equal(mt_init(&b, &MP, tok, &PLAIN, 7, "", err), 0);
+    assert_int_equal(mt_init(&c, &MP, tok, &LLAMA3_NO_BOS, 7, "", err), 0);
     struct prompt pa[3], pb[3], pc[3];
     size_t reuse[3];
     assert_int_equal(mt_round(&a, 0, NULL, pa, reuse, err), 0);
@@ -121,6 +125,56 @@ static void test_plain_template_no_bos_and_determinism(void **state)
     mt_free(&c);
 }
 
+/* --endpoint chat: each round is the messages themselves (system, user, assistant, …, user),
+ * each a span of the prompt's text, which is their rendering through the server's template. */
+static void test_chat_rounds_are_messages(void **state)
+{
+    (void)state;
+    const struct tokenizer *tok = tokenizer_heuristic();
+    struct prompt_form f = {.chat = true, .tpl = CHAT_TPL_LLAMA3};
+    struct multiturn m = {0};
+    char err[256];
+    assert_int_equal(mt_init(&m, &MP, tok, &f, 7, "salt-2", err), 0);
+    struct prompt r0[3], r1[3];
+    size_t reuse[3];
+    assert_int_equal(mt_round(&m, 0, NULL, r0, reuse, err), 0);
+    const char *answers[3] = {" Answer zero. ", NULL, "Two"};
+    assert_int_equal(mt_round(&m, 1, answers, r1, reuse, err), 0);
+    for (size_t u = 0; u < 3; u++) {
+        assert_int_equal(r0[u].n_msgs, 2);
+        assert_int_equal(r0[u].msgs[0].role, CHAT_SYSTEM);
+        assert_int_equal(r0[u].msgs[1].role, CHAT_USER);
+        assert_memory_equal(r0[u].text + r0[u].msgs[0].span.off, "salt-2\n\n", 8);
+        assert_int_equal(r1[u].n_msgs, 4);
+        enum chat_role want[4] = {CHAT_SYSTEM, CHAT_USER, CHAT_ASSISTANT, CHAT_USER};
+        for (int i = 0; i < 4; i++)
+            assert_int_equal(r1[u].msgs[i].role, want[i]);
+        /* the answer as the server gave it, trimmed as Llama 3's template does */
+        const struct chat_span *a = &r1[u].msgs[2].span;
+        const char *given = u == 0 ? "Answer zero." : u == 2 ? "Two" : "";
+        assert_int_equal(a->len, strlen(given));
+        assert_memory_equal(r1[u].text + a->off, given, a->len);
+        /* round 2 begins with round 1 without its generation prompt, then the answer */
+        const char *hdr = "<|start_header_id|>assistant<|end_header_id|>\n\n";
+        assert_memory_equal(r1[u].text, r0[u].text, r0[u].len);
+        assert_memory_equal(r0[u].text + r0[u].len - strlen(hdr), hdr, strlen(hdr));
+        assert_true(reuse[u] > 0 && reuse[u] < r1[u].est_tokens);
+        assert_int_equal(r1[u].est_tokens, tokenizer_count(tok, r1[u].text, r1[u].len));
+    }
+    free_round(r0, 3);
+    free_round(r1, 3);
+    mt_free(&m);
+    /* no system prompt and no salt: a chat conversation has no empty system message */
+    struct mt_params mp = MP;
+    mp.system_tokens = 0;
+    assert_int_equal(mt_init(&m, &mp, tok, &f, 7, "", err), 0);
+    assert_int_equal(mt_round(&m, 0, NULL, r0, reuse, err), 0);
+    assert_int_equal(r0[0].n_msgs, 1);
+    assert_int_equal(r0[0].msgs[0].role, CHAT_USER);
+    free_round(r0, 3);
+    mt_free(&m);
+}
+
 static void test_schedule(void **state)
 {
     (void)state;
@@ -129,13 +183,13 @@ static void test_schedule(void **state)
     mp.user_qps = 2; /* each user every 0.5 s: users at 0, 0.125, 0.25, 0.375 s */
     struct multiturn m = {0};
     char err[256];
-    assert_int_equal(mt_init(&m, &mp, tokenizer_heuristic(), true, false, 1, "", err), 0);
+    assert_int_equal(mt_init(&m, &mp, tokenizer_heuristic(), &LLAMA3, 1, "", err), 0);
     for (size_t u = 0; u < 4; u++)
         assert_float_equal(m.schedule[u], 0.125 * (double)u, 1e-12);
     mt_free(&m);
     /* no system prompt and no history: the conversation is the questions and answers */
     mp.system_tokens = mp.history_tokens = 0;
-    assert_int_equal(mt_init(&m, &mp, tokenizer_heuristic(), true, false, 1, "", err), 0);
+    assert_int_equal(mt_init(&m, &mp, tokenizer_heuristic(), &LLAMA3, 1, "", err), 0);
     struct prompt p[4];
     size_t reuse[4];
     assert_int_equal(mt_round(&m, 0, NULL, p, reuse, err), 0);
@@ -149,6 +203,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rounds_grow_from_the_last),
         cmocka_unit_test(test_plain_template_no_bos_and_determinism),
+        cmocka_unit_test(test_chat_rounds_are_messages),
         cmocka_unit_test(test_schedule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -97,7 +97,9 @@ static int run_plan(const char *scenario, const struct scen_config *cfg, struct 
     const struct scenario *sc = scenario_find(scenario);
     assert_non_null(sc);
     char err[128] = "";
+    static const struct prompt_form form = {.llama3 = true};
     struct planner p = {.cfg = cfg,
+                        .form = &form,
                         .seed = 1,
                         .warm_seed = 2,
                         .b_seed = 3,
@@ -235,7 +237,8 @@ static void test_multi_turn(void **state)
                                 {.ok = true, .prompt = rs.phases[0].prompts[0], .text = "A1"}};
     rs.phases[0].res.reqs = res;
     rs.phases[0].res.n = 2;
-    struct planner p = {.cfg = &cfg, .ctx = &r, .rs = &rs, .add_set = rec_add_set};
+    static const struct prompt_form form = {.llama3 = true};
+    struct planner p = {.cfg = &cfg, .ctx = &r, .rs = &rs, .add_set = rec_add_set, .form = &form};
     char err[128];
     assert_int_equal(sc->before_phase(&p, 0, err), 0); /* round 1: made already */
     assert_int_equal(r.n_added, 1);

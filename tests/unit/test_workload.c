@@ -16,7 +16,7 @@ static struct workload_params params(const char *salt, bool tmpl)
         .short_range = {512, 2048},
         .long_range = {8192, 32768},
         .salt = salt,
-        .llama3_template = tmpl,
+        .form = {.llama3 = tmpl},
         .tok = tokenizer_heuristic(),
     };
     return p;
@@ -123,6 +123,49 @@ static void test_template_and_salt(void **state)
     prompts_free(qs, 1);
 }
 
+/* --endpoint chat: the salt and the document are one user message, and the prompt's text is that
+ * message rendered through the server's template: what the target and the count are of. */
+static void test_chat_prompts_are_rendered_messages(void **state)
+{
+    (void)state;
+    for (int t = 0; t < 3; t++) {
+        struct workload_params p = params("salt-9", false);
+        p.form = (struct prompt_form){.chat = true, .tpl = (enum chat_template)t};
+        struct prompt *ps;
+        char err[ERR_LEN];
+        assert_int_equal(workload_make(&p, "main", "short", 11, 3, &ps, err), 0);
+        for (int i = 0; i < 3; i++) {
+            struct prompt *q = &ps[i];
+            assert_int_equal(q->n_msgs, 1);
+            assert_int_equal(q->msgs[0].role, CHAT_USER);
+            const struct chat_span *sp = &q->msgs[0].span;
+            assert_true(sp->off + sp->len <= q->len);
+            assert_memory_equal(q->text + sp->off, "salt-9\n\n", 8);
+            /* rendering the message again gives the prompt's text */
+            struct chat_msg m = {CHAT_USER, q->text + sp->off, sp->len};
+            struct chat_render_opts o = prompt_form_render(&p.form);
+            struct buf b = BUF_INIT;
+            chat_render(&o, &m, 1, &b, NULL);
+            assert_int_equal(b.len, q->len);
+            assert_memory_equal(b.data, q->text, q->len);
+            buf_free(&b);
+            assert_int_equal(q->est_tokens, tokenizer_count(p.tok, q->text, q->len));
+            assert_in_range(q->est_tokens, q->target, q->target + 63);
+        }
+        if (t == CHAT_TPL_LLAMA3)
+            assert_memory_equal(ps[0].text, "<|begin_of_text|><|start_header_id|>user", 40);
+        prompts_free(ps, 3);
+    }
+    /* completions prompts carry no messages */
+    struct workload_params p = params("", true);
+    struct prompt *ps;
+    char err[ERR_LEN];
+    assert_int_equal(workload_make(&p, "main", "short", 11, 1, &ps, err), 0);
+    assert_int_equal(ps[0].n_msgs, 0);
+    assert_null(ps[0].msgs);
+    prompts_free(ps, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -130,6 +173,7 @@ int main(void)
         cmocka_unit_test(test_tuning_tolerance),
         cmocka_unit_test(test_targets_presets_and_ranges),
         cmocka_unit_test(test_template_and_salt),
+        cmocka_unit_test(test_chat_prompts_are_rendered_messages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
