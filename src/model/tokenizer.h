@@ -49,6 +49,14 @@ struct tokenizer *tokenizer_server(const char *base_url, const char *model, cons
 size_t tokserver_count(struct tokserver *s, const char *text, size_t len);
 void tokserver_free(struct tokserver *s);
 
+struct chat_msg;
+/* The tokens of a chat conversation as the server itself renders it (its own chat template, the
+ * generation prompt included): /tokenize with {model, messages, add_generation_prompt}, which
+ * vLLM takes. -1 when t is not a server tokenizer or the server does not take messages (asked
+ * once: a server that refused is not asked again). */
+long long tokenizer_count_messages(const struct tokenizer *t, const struct chat_msg *msgs,
+                                   size_t n);
+
 /* Token count of text. */
 size_t tokenizer_count(const struct tokenizer *t, const char *text, size_t len);
 /* A count for hot or many-piece paths (prompt growth sentence by sentence, output estimates):

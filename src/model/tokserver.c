@@ -10,6 +10,7 @@
  */
 #include "model/tokserver.h"
 
+#include "model/chattpl.h"
 #include "model/engines.h"
 
 #include "util/json.h"
@@ -18,6 +19,7 @@
 #include "util/log.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,7 @@ struct tokserver {
     char auth[600];
     bool have_auth;
     unsigned long failures;
+    _Atomic int messages; /* /tokenize with messages: 0 not asked yet, 1 taken, -1 refused */
 };
 
 /* POST body to url; the parsed answer of an HTTP 200 (new reference), or NULL with err. auth is
@@ -171,6 +174,46 @@ size_t tokserver_count(struct tokserver *s, const char *text, size_t len)
     if (s->failures++ % 100 == 0)
         log_warn("server token count failed (%s); counting this text with the heuristic", err);
     return tok_heuristic_count(text, len);
+}
+
+/* The messages as a request writes them. New reference, NULL when out of memory. */
+static json_t *messages_json(const struct chat_msg *msgs, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++) {
+        json_t *m = json_pack("{s:s, s:s%}", "role", chat_role_name(msgs[i].role), "content",
+                              msgs[i].text ? msgs[i].text : "", msgs[i].text ? msgs[i].len : 0);
+        if (!m || json_array_append_new(a, m) < 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+long long tokenizer_count_messages(const struct tokenizer *t, const struct chat_msg *msgs,
+                                   size_t n)
+{
+    struct tokserver *s = t ? t->remote : NULL;
+    if (!s || atomic_load(&s->messages) < 0)
+        return -1;
+    json_t *b = json_pack("{s:s, s:o, s:b}", "model", s->model, "messages",
+                          messages_json(msgs, n), "add_generation_prompt", 1);
+    char err[ERR_LEN] = "out of memory";
+    json_t *j = b ? post_json(s->url, s->have_auth ? s->auth : NULL, b, 30, err) : NULL;
+    json_decref(b);
+    long long count = j ? tokenize_count(j) : -1;
+    json_decref(j);
+    if (count < 0 && atomic_load(&s->messages) == 0) {
+        /* a server whose /tokenize takes no messages: counted from the rendered text instead */
+        atomic_store(&s->messages, -1);
+        log_info("the server's /tokenize takes no chat messages (%s): chat prompts are counted "
+                 "from their rendering through the chat template",
+                 err);
+    } else if (count >= 0) {
+        atomic_store(&s->messages, 1);
+    }
+    return count;
 }
 
 void tokserver_free(struct tokserver *s)

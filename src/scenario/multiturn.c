@@ -138,7 +138,7 @@ static int conv_prompt(const struct multiturn *m, const struct mt_conv *c, size_
         return -1;
     snprintf(p->id, sizeof p->id, "turn-u%05zu-r%03zu", u, r + 1);
     snprintf(p->set, sizeof p->set, "turn");
-    p->est_tokens = tokenizer_count(m->tok, p->text, p->len);
+    p->est_tokens = workload_count(m->tok, p);
     p->target = p->est_tokens;
     return sha256_hex(p->text, p->len, p->sha256);
 }

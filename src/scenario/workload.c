@@ -307,12 +307,29 @@ static int make_one(const struct workload_params *p, uint64_t rng, size_t target
     enum chat_role user = CHAT_USER;
     if (p->form.chat && prompt_set_msgs(out, &user, &span, 1) < 0)
         goto out;
+    if (out->n_msgs)
+        out->est_tokens = workload_count(p->tok, out);
     rc = 0;
 out:
     buf_free(&doc);
     buf_free(&full);
     free(ends);
     return rc;
+}
+
+size_t workload_count(const struct tokenizer *tok, const struct prompt *p)
+{
+    if (p->n_msgs && tok->remote) {
+        struct chat_msg *m = calloc(p->n_msgs, sizeof *m);
+        for (size_t i = 0; m && i < p->n_msgs; i++)
+            m[i] = (struct chat_msg){p->msgs[i].role, p->text + p->msgs[i].span.off,
+                                     p->msgs[i].span.len};
+        long long n = m ? tokenizer_count_messages(tok, m, p->n_msgs) : -1;
+        free(m);
+        if (n >= 0)
+            return (size_t)n;
+    }
+    return tokenizer_count(tok, p->text, p->len);
 }
 
 int workload_as_chat(struct prompt *p, const struct prompt_form *f, const struct tokenizer *tok)
@@ -334,7 +351,7 @@ int workload_as_chat(struct prompt *p, const struct prompt_form *f, const struct
     free(p->text);
     p->text = text;
     p->len = strlen(text);
-    p->est_tokens = tokenizer_count(tok, p->text, p->len);
+    p->est_tokens = workload_count(tok, p);
     return sha256_hex(p->text, p->len, p->sha256) < 0 ? -1 : 0;
 }
 

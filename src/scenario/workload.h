@@ -70,6 +70,10 @@ int workload_make_one(const struct workload_params *p, const char *prefix, const
  * text. The caller frees out->text. Returns 0 or -1 (out of memory). */
 int workload_passage(const struct tokenizer *tok, uint64_t seed, const char *prefix, size_t i,
                      size_t target, struct prompt *out);
+/* The tokens of prompt p: tok's count of its text, or, for a chat prompt counted by the server
+ * (--tokenizer server), the server's count of its messages through its own chat template where
+ * its /tokenize takes messages. */
+size_t workload_count(const struct tokenizer *tok, const struct prompt *p);
 /* With a chat form, make p (a bare text) the one user message of a chat prompt: its text
  * becomes the message rendered through the form's template, recounted by tok and hashed again.
  * Nothing to do otherwise. Returns 0 or -1 (out of memory; p unchanged). */
