@@ -1,7 +1,8 @@
 /* libFuzzer target: the embedded engine's completion-request validation (what `kvbench serve`
  * does with a POST body before anything is scheduled), under each personality. The first byte
- * picks the personality; the rest is the body. Every input must end in 200 or a 4xx/5xx answer
- * with a message, never a crash, a leak or a hang. */
+ * picks the personality (its value mod 6) and the endpoint (its bit 7: /v1/chat/completions,
+ * messages rendered through the chat template); the rest is the body. Every input must end in 200
+ * or a 4xx/5xx answer with a message, never a crash, a leak or a hang. */
 #include "engine/engine.h"
 #include "engine/server.h"
 #include "engine/personality.h"
@@ -9,6 +10,7 @@
 #include "net/http.h"
 #include "model/tokenizer.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,8 +60,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     unsigned status = 0;
     char msg[512];
-    int rc = server_parse_request(engines[k], (const char *)data + 1, size - 1, &status, NULL, msg,
-                                  sizeof msg);
+    bool chat = (data[0] & 0x80) != 0;
+    int rc = server_parse_body(engines[k], chat, (const char *)data + 1, size - 1, &status, NULL,
+                               msg, sizeof msg, NULL);
     if ((rc == 0) != (status == 200) || (rc != 0 && (status < 400 || !msg[0])))
         abort();
     return 0;

@@ -31,6 +31,8 @@
 
 static const char *const PROFILES[] = {"llama-3.1-8b-fp8", "llama-3.3-70b-fp8", "tiny", NULL};
 static const char *const HARDWARE[] = {"gb10", "h100", NULL};
+/* "auto", then CHAT_TEMPLATE_NAMES' names */
+static const char *const CHAT_TEMPLATES[] = {"auto", "llama3", "chatml", "plain", NULL};
 
 struct serve_opts {
     const char *host, *metrics_port, *ready_file, *model_id, *endpoint, *profile, *hardware;
@@ -49,7 +51,7 @@ struct serve_opts {
     const char *disk_dir;
     bool no_filter, keep_cache, strict;
     double fail_rate, disconnect_rate, stall_ms, stall_rate, startup_delay_s, drain_timeout_s;
-    const char *tokenizer;
+    const char *tokenizer, *chat_template;
     long long drop_model_after, seed;
     int log_level; /* enum log_level */
     struct opt_list omit;
@@ -63,8 +65,9 @@ static const char *const OMITTABLE[] = {"timings.cache_n", "usage.prompt_tokens_
 
 static const char USAGE[] = "kvbench serve [options]";
 static const char DESCRIPTION[] =
-    "The embedded engine: an OpenAI-compatible server (/v1/completions, /v1/models, /health,\n"
-    "/metrics) with a continuous-batching scheduler and a tiered KV block manager: G1 device\n"
+    "The embedded engine: an OpenAI-compatible server (/v1/completions, /v1/chat/completions,\n"
+    "/v1/models, /health, /metrics) with a continuous-batching scheduler and a tiered KV block\n"
+    "manager: G1 device\n"
     "memory (modelled), G2 host memory (real), G3 disk (real files, O_DIRECT where possible).\n"
     "KV metrics with KVBM's names are served on --metrics-port. --personality makes the outside\n"
     "look like vLLM, SGLang, llama.cpp or TensorRT-LLM instead (docs/ENGINES.md): their /health,\n"
@@ -468,6 +471,13 @@ static const struct opt SERVE_ROWS[] = {
      .metavar = "SPEC",
      .help = "prompt tokens: heuristic, auto ($BENCH_TOKENIZER, $MODEL_HANDLE, Hugging Face "
              "cache for --model-id), or a tokenizer.json / its directory"},
+    {.name = "chat-template",
+     OPT_AT_CHOICE(SO, chat_template),
+     .def = "auto",
+     .choices = CHAT_TEMPLATES,
+     .help = "how /v1/chat/completions renders messages before tokenizing: auto (the "
+             "tokenizer_config.json beside the tokenizer, else the model id / profile: Llama 3 "
+             "-> llama3, tiny -> plain), llama3, chatml or plain"},
     {.name = "seed",
      OPT_AT_INT(SO, seed),
      .def = "0",
@@ -621,6 +631,40 @@ static int write_ready_file(const char *path, const struct engine_config *cfg, i
     return wrc;
 }
 
+/* --chat-template: the one named, else (auto) the tokenizer_config.json beside the tokenizer.json,
+ * else the model id's family, else the profile's (llama-* -> llama3, tiny -> plain). why: the
+ * reason, for the log. */
+static enum chat_template chat_template_choose(const struct serve_opts *o,
+                                               const struct tokenizer *tok, const char *model_id,
+                                               char *why, size_t cap)
+{
+    if (strcmp(o->chat_template, "auto") != 0) {
+        snprintf(why, cap, "--chat-template");
+        return (enum chat_template)names_value(CHAT_TEMPLATE_NAMES, o->chat_template);
+    }
+    char miss[600] = "";
+    if (tok->path && strcmp(tok->kind, "tokenizer.json") == 0) {
+        char cfgpath[PATH_MAX];
+        const char *slash = strrchr(tok->path, '/');
+        snprintf(cfgpath, sizeof cfgpath, "%.*stokenizer_config.json",
+                 slash ? (int)(slash - tok->path + 1) : 0, tok->path);
+        char reason[512];
+        int t = chat_template_of_config(cfgpath, reason, sizeof reason);
+        if (t >= 0) {
+            snprintf(why, cap, "the chat_template of %s", cfgpath);
+            return (enum chat_template)t;
+        }
+        snprintf(miss, sizeof miss, " (%s)", reason);
+    }
+    int t = chat_template_of_model(model_id);
+    if (t >= 0) {
+        snprintf(why, cap, "the model id %s%s", model_id, miss);
+        return (enum chat_template)t;
+    }
+    snprintf(why, cap, "the %s profile%s", o->profile, miss);
+    return strncmp(o->profile, "llama-", 6) == 0 ? CHAT_TPL_LLAMA3 : CHAT_TPL_PLAIN;
+}
+
 /* Start the engine, say where it serves, write --ready-file, then wait for a signal and drain.
  * Returns the exit code. */
 static int serve_until_signal(const struct serve_opts *o, struct engine_config *cfg)
@@ -712,6 +756,10 @@ int cmd_serve(int argc, char **argv)
     }
     cfg.tok = tok;
     log_info("tokenizer: %s", note);
+    char why[1024];
+    cfg.chat_tpl = chat_template_choose(&o, tok, cfg.model_id, why, sizeof why);
+    log_info("chat template: %s (from %s)", names_name(CHAT_TEMPLATE_NAMES, (int)cfg.chat_tpl),
+             why);
     rc = serve_until_signal(&o, &cfg);
     tokenizer_free(tok);
     opts_free(opts);

@@ -9,6 +9,7 @@
 #include "engine/kvbm.h"
 #include "engine/personality.h"
 #include "engine/profile.h"
+#include "model/chattpl.h"
 #include "model/tokenizer.h"
 
 #include <stdbool.h>
@@ -45,6 +46,8 @@ struct engine_config {
     bool keep_cache;
     /* prompt tokens: the heuristic or a tokenizer.json (borrowed; outlives the engine) */
     const struct tokenizer *tok;
+    /* how /v1/chat/completions (and vLLM's /tokenize with messages) render messages to text */
+    enum chat_template chat_tpl;
     /* faults */
     double fail_rate;
     double disconnect_rate;

@@ -67,13 +67,15 @@ struct ereq {
     struct engine *eng;
 
     /* immutable after submission */
-    char id[80]; /* x-request-id */
-    char cmpl_id[96];
-    char model[160]; /* the model named in answers */
+    char id[80];      /* x-request-id */
+    char cmpl_id[96]; /* "cmpl-<id>", or "chatcmpl-<id>" for a chat request */
+    char model[160];  /* the model named in answers */
     long long created;
     struct tok_ids prompt;
     size_t max_tokens;
     bool ignore_eos, stream, include_usage;
+    bool chat; /* POST /v1/chat/completions: the prompt is the messages rendered through the chat
+                  template; the answer is a chat.completion (wire.c) */
     char **stops;
     size_t n_stops, max_stop_len;
     uint64_t seed;
@@ -95,6 +97,7 @@ struct ereq {
     size_t streamed; /* bytes of text already sent */
     struct buf out;  /* SSE bytes ready for the connection */
     bool done;       /* finished: nothing more will be produced */
+    bool role_sent;  /* chat stream: the delta.role chunk went out (before the first content) */
     bool cut;        /* end the connection with an error */
     const char *finish_reason;
     int error_status; /* nonzero: answer this error instead (unary) */

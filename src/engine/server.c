@@ -273,28 +273,44 @@ static int add_stop(struct ereq *r, const json_t *s, struct verr *v)
     return 0;
 }
 
-/* The request fields the engine implements; anything else is refused, never ignored. Fields
- * with a no-op value (n 1, echo false, logprobs null, best_of 1, penalties 0, an empty
- * logit_bias, user) are accepted. */
-static int check_fields(const json_t *j, struct verr *v)
+/* A no-op value of a field the engine does not implement: accepted (n 1, echo false, best_of 1,
+ * penalties 0, an empty logit_bias; for chat also logprobs false, response_format text and
+ * parallel_tool_calls, which means nothing without tools). */
+static bool noop_field(const char *k, const json_t *val, bool chat)
 {
-    static const char *const known[] = {
-        "model",  "prompt",         "max_tokens", "temperature", "top_p", "n", "stop",
-        "stream", "stream_options", "seed",       "ignore_eos",  "user",  NULL};
+    if ((strcmp(k, "presence_penalty") == 0 || strcmp(k, "frequency_penalty") == 0) &&
+        json_is_number(val) && json_number_value(val) == 0)
+        return true;
+    if (strcmp(k, "logit_bias") == 0 && json_is_object(val) && json_object_size(val) == 0)
+        return true;
+    if (!chat)
+        return (strcmp(k, "echo") == 0 && json_is_false(val)) ||
+               (strcmp(k, "best_of") == 0 && json_is_integer(val) && json_integer_value(val) == 1);
+    if (strcmp(k, "response_format") == 0) {
+        const json_t *t = json_is_object(val) ? json_object_get(val, "type") : NULL;
+        return json_object_size(val) == 1 && json_is_string(t) &&
+               strcmp(json_string_value(t), "text") == 0;
+    }
+    return (strcmp(k, "logprobs") == 0 && json_is_false(val)) ||
+           (strcmp(k, "parallel_tool_calls") == 0 && json_is_boolean(val));
+}
+
+/* The request fields the engine implements; anything else is refused, never ignored. Fields
+ * with a no-op value (noop_field), a null value, and user are accepted. */
+static int check_fields(const json_t *j, bool chat, struct verr *v)
+{
+    static const char *const known[] = {"model", "max_tokens", "temperature", "top_p",
+                                        "n",     "stop",       "stream",      "stream_options",
+                                        "seed",  "ignore_eos", "user",        NULL};
     const char *k;
     const json_t *val;
     json_object_foreach((json_t *)j, k, val)
     {
-        bool ok = false;
+        bool ok = chat ? strcmp(k, "messages") == 0 || strcmp(k, "max_completion_tokens") == 0
+                       : strcmp(k, "prompt") == 0;
         for (size_t i = 0; known[i] && !ok; i++)
             ok = strcmp(k, known[i]) == 0;
-        if (ok || json_is_null(val))
-            continue;
-        if ((strcmp(k, "echo") == 0 && json_is_false(val)) ||
-            (strcmp(k, "best_of") == 0 && json_is_integer(val) && json_integer_value(val) == 1) ||
-            ((strcmp(k, "presence_penalty") == 0 || strcmp(k, "frequency_penalty") == 0) &&
-             json_is_number(val) && json_number_value(val) == 0) ||
-            (strcmp(k, "logit_bias") == 0 && json_is_object(val) && json_object_size(val) == 0))
+        if (ok || json_is_null(val) || noop_field(k, val, chat))
             continue;
         return bad(v, 400, k, "`%.64s` is not supported by this server", k);
     }
@@ -370,14 +386,18 @@ static int parse_model(struct engine *e, const json_t *j, struct ereq *r, struct
 static int parse_sampling(struct engine *e, const json_t *j, struct ereq *r, double *temperature,
                           struct verr *v)
 {
-    const json_t *mt = json_object_get(j, "max_tokens");
     r->max_tokens = 16;
-    if (mt && !json_is_null(mt)) {
+    /* chat: max_completion_tokens (OpenAI's newer name) wins over max_tokens, as in vLLM */
+    static const char *const KEYS[] = {"max_tokens", "max_completion_tokens"};
+    for (size_t i = 0; i < (r->chat ? 2u : 1u); i++) {
+        const char *key = KEYS[i];
+        const json_t *mt = json_object_get(j, key);
+        if (!mt || json_is_null(mt))
+            continue;
         if (!json_is_integer(mt) || json_integer_value(mt) < 1)
-            return bad(v, 400, "max_tokens", "max_tokens must be an integer >= 1");
+            return bad(v, 400, key, "%s must be an integer >= 1", key);
         if ((size_t)json_integer_value(mt) > e->cfg.max_tokens_limit)
-            return bad(v, 400, "max_tokens", "max_tokens must be at most %zu",
-                       e->cfg.max_tokens_limit);
+            return bad(v, 400, key, "%s must be at most %zu", key, e->cfg.max_tokens_limit);
         r->max_tokens = (size_t)json_integer_value(mt);
     }
     *temperature = 1.0;
@@ -469,12 +489,146 @@ static int parse_seed(struct engine *e, const json_t *j, struct ereq *r, double 
     return 0;
 }
 
-/* The request object's fields into r, in the order a client sees their errors. */
-static int parse_fields(struct engine *e, const json_t *j, struct ereq *r, struct verr *v)
+/* ------------------------------------------------------------ chat messages */
+
+/* A message's content: a string, or a list of {"type":"text","text":…} parts joined with "\n"
+ * (as vLLM joins them) into joined, *off_out then being where it starts there. Absent or null
+ * content is an empty message for the assistant (OpenAI allows it beside tool calls, which are
+ * refused here), an error for the other roles. */
+static int message_content(const json_t *m, size_t i, enum chat_role role, struct chat_msg *out,
+                           struct buf *joined, size_t *off_out, struct verr *v)
+{
+    char param[64];
+    snprintf(param, sizeof param, "messages[%zu].content", i);
+    const json_t *c = json_object_get(m, "content");
+    if (!c || json_is_null(c)) {
+        if (role != CHAT_ASSISTANT)
+            return bad(v, 400, param, "%s is required", param);
+        return 0;
+    }
+    if (json_is_string(c)) {
+        out->text = json_string_value(c);
+        out->len = json_string_length(c);
+        return 0;
+    }
+    if (!json_is_array(c))
+        return bad(v, 400, param, "%s must be a string or a list of text parts", param);
+    *off_out = joined->len;
+    size_t k;
+    const json_t *part;
+    json_array_foreach(c, k, part)
+    {
+        snprintf(param, sizeof param, "messages[%zu].content[%zu].type", i, k);
+        const json_t *type = json_object_get(part, "type");
+        if (!json_is_string(type))
+            return bad(v, 400, param, "%s must be \"text\"", param);
+        if (strcmp(json_string_value(type), "text") != 0)
+            return bad(v, 400, param, "content parts of type '%.40s' are not supported (text only)",
+                       json_string_value(type));
+        snprintf(param, sizeof param, "messages[%zu].content[%zu].text", i, k);
+        const json_t *text = json_object_get(part, "text");
+        if (!json_is_string(text) || json_object_size(part) != 2)
+            return bad(v, 400, param, "a text part is {\"type\":\"text\",\"text\":string}");
+        if (k)
+            buf_append_char(joined, '\n');
+        buf_append(joined, json_string_value(text), json_string_length(text));
+    }
+    out->len = joined->len - *off_out;
+    return 0;
+}
+
+/* One message: an object with a role (system, user, assistant, developer = system), content and
+ * optionally a name (accepted; no template renders it). Anything else is refused. */
+static int parse_message(const json_t *m, size_t i, struct chat_msg *out, struct buf *joined,
+                         size_t *off_out, struct verr *v)
+{
+    char param[64];
+    snprintf(param, sizeof param, "messages[%zu]", i);
+    if (!json_is_object(m))
+        return bad(v, 400, param, "%s must be an object", param);
+    snprintf(param, sizeof param, "messages[%zu].role", i);
+    const json_t *role = json_object_get(m, "role");
+    int rv = json_is_string(role) ? names_value(CHAT_ROLE_NAMES, json_string_value(role)) : -1;
+    if (!json_is_string(role))
+        return bad(v, 400, param, "%s must be one of system, user, assistant, developer", param);
+    if (rv < 0)
+        return bad(v, 400, param,
+                   "messages of role '%.40s' are not supported (system, user, assistant, "
+                   "developer)",
+                   json_string_value(role));
+    out->role = (enum chat_role)rv;
+    const char *k;
+    const json_t *val;
+    json_object_foreach((json_t *)m, k, val)
+    {
+        bool ok = strcmp(k, "role") == 0 || strcmp(k, "content") == 0 || json_is_null(val) ||
+                  (strcmp(k, "name") == 0 && json_is_string(val));
+        if (ok)
+            continue;
+        snprintf(param, sizeof param, "messages[%zu].%.40s", i, k);
+        return bad(v, 400, param, "`%s` is not supported by this server", param);
+    }
+    return message_content(m, i, out->role, out, joined, off_out, v);
+}
+
+/* "messages" rendered through the engine's chat template (with its BOS, and the generation
+ * prompt when gen_prompt) into *text. */
+static int render_messages(struct engine *e, const json_t *msgs, bool gen_prompt, struct buf *text,
+                           struct verr *v)
+{
+    if (!msgs || json_is_null(msgs))
+        return bad(v, 400, "messages", "messages is required");
+    if (!json_is_array(msgs))
+        return bad(v, 400, "messages", "messages must be a list of messages");
+    size_t n = json_array_size(msgs);
+    if (n == 0)
+        return bad(v, 400, "messages", "messages must not be empty");
+    struct chat_msg *cm = fault_calloc(n, sizeof *cm);
+    size_t *off = fault_calloc(n, sizeof *off);
+    struct buf joined = BUF_INIT;
+    int rc = cm && off ? 0 : bad(v, 500, "messages", "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        off[i] = SIZE_MAX;
+        rc = parse_message(json_array_get(msgs, i), i, &cm[i], &joined, &off[i], v);
+    }
+    if (rc == 0 && buf_failed(&joined))
+        rc = bad(v, 500, "messages", "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (off[i] != SIZE_MAX) /* the parts were joined: joined no longer moves */
+            cm[i].text = joined.data + off[i];
+    if (rc == 0) {
+        struct chat_render_opts o = {
+            .tpl = e->cfg.chat_tpl, .bos = true, .gen_prompt = gen_prompt, .literal = false};
+        chat_render(&o, cm, n, text, NULL);
+        if (buf_failed(text))
+            rc = bad(v, 500, "messages", "out of memory rendering the messages");
+    }
+    buf_free(&joined);
+    free(off);
+    free(cm);
+    return rc;
+}
+
+/* The chat request's prompt: its messages rendered, then tokenized with the engine's tokenizer.
+ * No BOS is added: the template writes its own. */
+static int parse_messages(struct engine *e, const json_t *j, struct ereq *r, struct verr *v)
+{
+    struct buf text = BUF_INIT;
+    int rc = render_messages(e, json_object_get(j, "messages"), true, &text, v);
+    if (rc == 0 && tokenizer_encode(e->cfg.tok, buf_cstr(&text), text.len, &r->prompt) < 0)
+        rc = bad(v, 500, "messages", "out of memory tokenizing the messages");
+    if (rc == 0 && r->prompt.n == 0)
+        rc = bad(v, 400, "messages", "the messages have no tokens");
+    buf_free(&text);
+    return rc;
+}
+
+/* ------------------------------------------------------------ the request */
+
+/* The prompt of a completions request (prompt, with the personality's BOS before a text). */
+static int parse_text_prompt(struct engine *e, const json_t *j, struct ereq *r, struct verr *v)
 {
     const struct personality *pers = e->cfg.personality;
-    if (parse_model(e, j, r, v) < 0 || check_fields(j, v) < 0)
-        return -1;
     const json_t *prompt = json_object_get(j, "prompt");
     if (!prompt || json_is_null(prompt))
         return bad(v, 400, "prompt", "prompt is required");
@@ -482,6 +636,18 @@ static int parse_fields(struct engine *e, const json_t *j, struct ereq *r, struc
         return -1;
     if (pers && pers->adds_bos && json_is_string(prompt))
         add_bos(e, r, json_string_value(prompt));
+    return 0;
+}
+
+/* The request object's fields into r, in the order a client sees their errors. Completions and
+ * chat differ only in where the prompt comes from (prompt, or messages through the template). */
+static int parse_fields(struct engine *e, const json_t *j, struct ereq *r, struct verr *v)
+{
+    const struct personality *pers = e->cfg.personality;
+    if (parse_model(e, j, r, v) < 0 || check_fields(j, r->chat, v) < 0)
+        return -1;
+    if ((r->chat ? parse_messages(e, j, r, v) : parse_text_prompt(e, j, r, v)) < 0)
+        return -1;
     double temperature = 1.0; /* parse_sampling sets it; the default keeps -O2 sure of it */
     if (parse_sampling(e, j, r, &temperature, v) < 0 || parse_stops(j, r, v) < 0 ||
         parse_stream(j, r, v) < 0 || parse_seed(e, j, r, temperature, v) < 0)
@@ -489,8 +655,15 @@ static int parse_fields(struct engine *e, const json_t *j, struct ereq *r, struc
     if (pers && pers->truncate_prompt)
         truncate_prompt(e, r);
     struct fit f;
-    if (sched_request_fits(e, r->prompt.n, r->max_tokens, &f) < 0)
-        return bad(v, 400, f.param, "%s", f.msg);
+    if (sched_request_fits(e, r->prompt.n, r->max_tokens, &f) < 0) {
+        const char *param = f.param;
+        if (r->chat && strcmp(param, "prompt") == 0)
+            param = "messages";
+        else if (r->chat && strcmp(param, "max_tokens") == 0 &&
+                 json_is_integer(json_object_get(j, "max_completion_tokens")))
+            param = "max_completion_tokens";
+        return bad(v, 400, param, "%s", f.msg);
+    }
     return 0;
 }
 
@@ -509,20 +682,33 @@ static int parse_completion(struct engine *e, const char *body, size_t len, stru
     return rc;
 }
 
-int server_parse_request(struct engine *e, const char *body, size_t len, unsigned *status,
-                         char *param, char *msg, size_t cap)
+int server_parse_body(struct engine *e, bool chat, const char *body, size_t len, unsigned *status,
+                      char *param, char *msg, size_t cap, struct tok_ids *ids)
 {
     struct ereq *r = ereq_new(e);
     if (!r)
         return -1;
+    r->chat = chat;
     struct verr v = {0};
     int rc = parse_completion(e, body, len, r, &v);
     *status = rc == 0 ? 200 : v.status;
     if (param)
         snprintf(param, sizeof v.param, "%s", rc == 0 ? "" : v.param);
     snprintf(msg, cap, "%s", rc == 0 ? "" : v.msg);
+    if (rc == 0 && ids) {
+        for (size_t i = 0; i < r->prompt.n && rc == 0; i++)
+            rc = tok_ids_push(ids, r->prompt.ids[i]);
+        if (rc < 0)
+            *status = 500;
+    }
     ereq_unref(r);
     return rc;
+}
+
+int server_parse_request(struct engine *e, const char *body, size_t len, unsigned *status,
+                         char *param, char *msg, size_t cap)
+{
+    return server_parse_body(e, false, body, len, status, param, msg, cap, NULL);
 }
 
 /* MHD asks for more of a stream when its client has taken what it had: copy what the scheduler
@@ -582,7 +768,7 @@ static void request_id(struct engine *e, struct MHD_Connection *c, char *id, siz
 static void set_request_id(struct engine *e, struct MHD_Connection *c, struct ereq *r)
 {
     request_id(e, c, r->id, sizeof r->id);
-    snprintf(r->cmpl_id, sizeof r->cmpl_id, "cmpl-%s", r->id);
+    snprintf(r->cmpl_id, sizeof r->cmpl_id, "%s-%s", r->chat ? "chatcmpl" : "cmpl", r->id);
 }
 
 static enum MHD_Result answer_unary(struct engine *e, struct MHD_Connection *c, struct ereq *r)
@@ -616,7 +802,10 @@ static void count_rejected(struct engine *e, bool stream)
     pthread_mutex_unlock(&e->fm.lock);
 }
 
-static enum MHD_Result handle_completion(struct engine *e, struct MHD_Connection *c, struct hctx *h)
+/* POST /v1/completions and /v1/chat/completions (chat): one path, the body's parser and the
+ * answer's shape (wire.c) aside. */
+static enum MHD_Result handle_completion(struct engine *e, struct MHD_Connection *c, struct hctx *h,
+                                         bool chat)
 {
     if (h->submitted) {
         /* Resumed after the scheduler finished a unary request. */
@@ -626,6 +815,7 @@ static enum MHD_Result handle_completion(struct engine *e, struct MHD_Connection
     if (!r)
         return send_error(e, c, 500, "internal_server_error", NULL, NULL, "out of memory", NULL);
     h->req = r;
+    r->chat = chat;
     set_request_id(e, c, r);
     enum engine_state st = current_state(e);
     if (st == ENGINE_DRAINING) {
@@ -704,25 +894,55 @@ static enum MHD_Result handle_completion(struct engine *e, struct MHD_Connection
     return answer_unary(e, c, r);
 }
 
-/* POST /tokenize in the personality's dialect; special tokens (the BOS) only when asked for. */
+/* vLLM's /tokenize of a chat: {model, messages, add_generation_prompt (default true),
+ * add_special_tokens (default false)} rendered through the chat template, as vLLM's
+ * TokenizeChatRequest does. Returns 0, or -1 with v filled. */
+static int tokenize_chat(struct engine *e, const json_t *j, struct tok_ids *ids, struct verr *v)
+{
+    bool gen = true, special = false;
+    if (parse_bool(j, "add_generation_prompt", &gen, v) < 0 ||
+        parse_bool(j, "add_special_tokens", &special, v) < 0)
+        return -1;
+    struct buf text = BUF_INIT;
+    int rc = render_messages(e, json_object_get(j, "messages"), gen, &text, v);
+    if (rc == 0 && special && e->cfg.personality->adds_bos)
+        tok_ids_push(ids, 128000); /* as for a prompt: the template's own BOS stays */
+    if (rc == 0 && tokenizer_encode(e->cfg.tok, buf_cstr(&text), text.len, ids) < 0)
+        rc = bad(v, 500, "messages", "out of memory");
+    buf_free(&text);
+    return rc;
+}
+
+/* POST /tokenize in the personality's dialect; special tokens (the BOS) only when asked for.
+ * Under a dialect that takes them (vLLM), a body with messages is a chat (tokenize_chat). */
 static enum MHD_Result handle_tokenize(struct engine *e, struct MHD_Connection *c, struct hctx *h)
 {
     const struct personality *p = e->cfg.personality;
     const struct tokenize_dialect *d = tokenize_dialect(p->tokenize); /* the catalogue's keys */
     json_t *j = json_loadb(buf_cstr(&h->body), h->body.len, 0, NULL);
     const json_t *text = json_object_get(j, d->text_key);
-    if (!json_is_string(text)) {
+    bool chat = p->tokenize_messages && json_object_get(j, "messages") && !text;
+    struct tok_ids ids = {0};
+    if (chat) {
+        struct verr v = {0};
+        if (tokenize_chat(e, j, &ids, &v) < 0) {
+            json_decref(j);
+            tok_ids_free(&ids);
+            return send_error(e, c, v.status, v.type, v.param[0] ? v.param : NULL, NULL, v.msg,
+                              NULL);
+        }
+    } else if (!json_is_string(text)) {
         json_decref(j);
         char msg[96];
         snprintf(msg, sizeof msg, "%s must be a string", d->text_key);
         return send_error(e, c, 400, "invalid_request_error", d->text_key, NULL, msg, NULL);
+    } else {
+        const json_t *sp = json_object_get(j, d->special_key);
+        bool special = sp ? json_is_true(sp) : d->special_default;
+        if (special && p->adds_bos)
+            tok_ids_push(&ids, 128000);
+        tokenizer_encode(e->cfg.tok, json_string_value(text), json_string_length(text), &ids);
     }
-    const json_t *sp = json_object_get(j, d->special_key);
-    bool special = sp ? json_is_true(sp) : d->special_default;
-    struct tok_ids ids = {0};
-    if (special && p->adds_bos)
-        tok_ids_push(&ids, 128000);
-    tokenizer_encode(e->cfg.tok, json_string_value(text), json_string_length(text), &ids);
     json_decref(j);
     json_t *tokens = json_array();
     for (size_t i = 0; i < ids.n; i++)
@@ -1105,6 +1325,15 @@ static unsigned check_framing(struct engine *e, struct MHD_Connection *c, const 
     return 0;
 }
 
+#define COMPLETIONS_PATH "/v1/completions"
+#define CHAT_PATH        "/v1/chat/completions"
+
+/* The paths that generate (and count in the request metrics). */
+static bool generates(const char *url)
+{
+    return strcmp(url, COMPLETIONS_PATH) == 0 || strcmp(url, CHAT_PATH) == 0;
+}
+
 /* The first call of the access handler for a request: its headers are all in. */
 static enum MHD_Result on_headers(struct engine *e, struct MHD_Connection *c, const char *url,
                                   const char *version)
@@ -1118,7 +1347,7 @@ static enum MHD_Result on_headers(struct engine *e, struct MHD_Connection *c, co
     if (!status)
         return MHD_YES;
     char id[80] = "";
-    if (strcmp(url, "/v1/completions") == 0) {
+    if (generates(url)) {
         request_id(e, c, id, sizeof id);
         count_rejected(e, false);
     }
@@ -1153,7 +1382,7 @@ static enum MHD_Result on_api(void *cls, struct MHD_Connection *c, const char *u
         if (over) {
             log_debug("closing a connection whose chunked body passed %zu bytes",
                       e->cfg.max_body_bytes);
-            if (strcmp(url, "/v1/completions") == 0)
+            if (generates(url))
                 count_rejected(e, false);
             return MHD_NO;
         }
@@ -1161,7 +1390,7 @@ static enum MHD_Result on_api(void *cls, struct MHD_Connection *c, const char *u
         return MHD_YES;
     }
     if (buf_failed(&h->body)) {
-        if (strcmp(url, "/v1/completions") == 0)
+        if (generates(url))
             count_rejected(e, false);
         return send_error(e, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_server_error", NULL, NULL,
                           "out of memory reading the request body", NULL);
@@ -1173,9 +1402,9 @@ static enum MHD_Result on_api(void *cls, struct MHD_Connection *c, const char *u
     const char *what = NULL; /* the method a known path wants */
     bool tokenize = e->cfg.personality && e->cfg.personality->tokenize != TOKENIZE_NONE;
     bool props = e->cfg.personality && e->cfg.personality->props && !e->cfg.omit_props;
-    if (strcmp(url, "/v1/completions") == 0) {
+    if (generates(url)) {
         if (post)
-            return handle_completion(e, c, h);
+            return handle_completion(e, c, h, strcmp(url, CHAT_PATH) == 0);
         what = "POST";
     } else if (tokenize && strcmp(url, "/tokenize") == 0) {
         if (post)

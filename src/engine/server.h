@@ -8,6 +8,7 @@
 
 #include "engine/internal.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Open the listeners (e->cfg.host, port, metrics_port) and start serving. Returns 0 or -1 with
@@ -20,5 +21,10 @@ void server_stop(struct engine *e);
  * fault (param: 64 bytes or NULL; "" when none) and the message the client would get. */
 int server_parse_request(struct engine *e, const char *body, size_t len, unsigned *status,
                          char *param, char *msg, size_t cap);
+/* The same for either endpoint: chat, a /v1/chat/completions body (messages rendered through
+ * the engine's chat template). ids (NULL: not wanted) gets the prompt's token ids as the
+ * scheduler would see them. */
+int server_parse_body(struct engine *e, bool chat, const char *body, size_t len, unsigned *status,
+                      char *param, char *msg, size_t cap, struct tok_ids *ids);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * wire.c - every response shape of the embedded engine, per personality (the catalogue's rows,
- * model/engines.c): SSE chunks and the unary completion object, usage / cached tokens /
- * llama.cpp timings, error bodies, /health and /v1/models. The scheduler hands text to
+ * model/engines.c): SSE chunks and the unary completion object, for /v1/completions and
+ * /v1/chat/completions (r->chat: chat.completion(.chunk), a role chunk first), usage / cached
+ * tokens / llama.cpp timings, error bodies, /health and /v1/models. The scheduler hands text to
  * wire_stream_text / wire_stream_end and never formats anything itself; server.c sends what these
  * functions build.
  *
@@ -60,23 +61,54 @@ static void usage_members(const struct ereq *r, struct buf *o)
 
 /* ------------------------------------------------------------ streams */
 
+/* "text_completion" / "chat.completion.chunk" / "chat.completion". */
+static const char *object_name(const struct ereq *r, bool chunk)
+{
+    if (!r->chat)
+        return "text_completion";
+    return chunk ? "chat.completion.chunk" : "chat.completion";
+}
+
 static void chunk_head(const struct ereq *r, struct buf *o)
 {
-    buf_printf(o,
-               "data: {\"id\":\"%s\",\"object\":\"text_completion\",\"created\":%lld,\"model\":\"",
-               r->cmpl_id, r->created);
+    buf_printf(o, "data: {\"id\":\"%s\",\"object\":\"%s\",\"created\":%lld,\"model\":\"",
+               r->cmpl_id, object_name(r, true), r->created);
     json_escape_append(o, r->model, strlen(r->model));
     buf_append_str(o, "\",");
+}
+
+/* A chat stream's first chunk: the assistant's role, no text yet (content "" as vLLM, SGLang,
+ * TensorRT-LLM and Dynamo send it; null under llama.cpp). A client must not read it as a token. */
+static void role_chunk(struct ereq *r)
+{
+    struct buf *o = &r->out;
+    chunk_head(r, o);
+    buf_printf(o,
+               "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":%s},"
+               "\"logprobs\":null,\"finish_reason\":null}]}\n\n",
+               pers(r->eng)->chat_role_null ? "null" : "\"\"");
+    r->role_sent = true;
 }
 
 void wire_stream_text(struct ereq *r, const char *text, size_t len, const char *finish)
 {
     const struct personality *p = pers(r->eng);
     struct buf *o = &r->out;
+    if (r->chat && !r->role_sent)
+        role_chunk(r);
     chunk_head(r, o);
-    buf_append_str(o, "\"choices\":[{\"index\":0,\"text\":\"");
-    json_escape_append(o, text, len);
-    buf_append_str(o, "\",\"logprobs\":null,\"finish_reason\":");
+    if (!r->chat) {
+        buf_append_str(o, "\"choices\":[{\"index\":0,\"text\":\"");
+        json_escape_append(o, text, len);
+        buf_append_str(o, "\",");
+    } else if (len || !finish) {
+        buf_append_str(o, "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"");
+        json_escape_append(o, text, len);
+        buf_append_str(o, "\"},");
+    } else { /* the finish alone: an empty delta, as OpenAI and llama.cpp send it */
+        buf_append_str(o, "\"choices\":[{\"index\":0,\"delta\":{},");
+    }
+    buf_append_str(o, "\"logprobs\":null,\"finish_reason\":");
     if (finish)
         buf_printf(o, "\"%s\"", finish);
     else
@@ -104,12 +136,14 @@ void wire_stream_end(struct ereq *r)
 json_t *wire_unary(const struct ereq *r)
 {
     struct buf b = BUF_INIT;
-    buf_printf(&b, "{\"id\":\"%s\",\"object\":\"text_completion\",\"created\":%lld,\"model\":\"",
-               r->cmpl_id, r->created);
+    buf_printf(&b, "{\"id\":\"%s\",\"object\":\"%s\",\"created\":%lld,\"model\":\"", r->cmpl_id,
+               object_name(r, false), r->created);
     json_escape_append(&b, r->model, strlen(r->model));
-    buf_append_str(&b, "\",\"choices\":[{\"index\":0,\"text\":\"");
+    buf_append_str(&b, r->chat ? "\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+                                 "\"content\":\""
+                               : "\",\"choices\":[{\"index\":0,\"text\":\"");
     json_escape_append(&b, r->text.data ? r->text.data : "", r->text.len);
-    buf_printf(&b, "\",\"logprobs\":null,\"finish_reason\":\"%s\"}],",
+    buf_printf(&b, "\"%s,\"logprobs\":null,\"finish_reason\":\"%s\"}],", r->chat ? "}" : "",
                r->finish_reason ? r->finish_reason : "stop");
     usage_members(r, &b);
     buf_append_char(&b, '}');
@@ -163,14 +197,23 @@ json_t *wire_model_object(const struct engine *e)
     return m;
 }
 
+/* The name of a chat template ("llama3", "chatml", "plain"). */
+static const char *chat_tpl_name(enum chat_template t)
+{
+    const char *n = names_name(CHAT_TEMPLATE_NAMES, (int)t);
+    return n ? n : "";
+}
+
 /* llama.cpp's GET /props: the server's settings, its context size among them (the harness's
- * preflight reads default_generation_settings.n_ctx there). */
+ * preflight reads default_generation_settings.n_ctx there). chat_template is the Jinja text in
+ * llama.cpp; kvbench has no Jinja, so it is the name of the template /v1/chat/completions
+ * renders with. */
 json_t *wire_props(const struct engine *e)
 {
     return json_pack("{s:{s:I, s:I}, s:I, s:s, s:s}", "default_generation_settings", "n_ctx",
                      (json_int_t)e->cfg.model.max_context, "n_predict", (json_int_t)-1,
                      "total_slots", (json_int_t)e->cfg.max_num_seqs, "model_path", e->cfg.model_id,
-                     "chat_template", "");
+                     "chat_template", chat_tpl_name(e->cfg.chat_tpl));
 }
 
 /* status_out: the HTTP status; returns the body (NULL: an empty body). */

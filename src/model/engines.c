@@ -212,6 +212,7 @@ static const struct personality VLLM_SERVE = {
     .adds_bos = true,
     .models_max_len = true,
     .tokenize = TOKENIZE_VLLM,
+    .tokenize_messages = true,
 };
 static const struct personality SGLANG_SERVE = {
     .name = "sglang",
@@ -241,6 +242,7 @@ static const struct personality LLAMACPP_SERVE = {
     .props = true,
     .models_meta = true,
     .tokenize = TOKENIZE_LLAMACPP,
+    .chat_role_null = true,
 };
 static const struct personality TRTLLM_SERVE = {
     .name = "trtllm",

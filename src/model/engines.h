@@ -230,6 +230,8 @@ struct personality {
     bool models_max_len;      /* /v1/models entries carry root and max_model_len (vLLM, SGLang) */
     bool models_meta;         /* /v1/models entries carry meta {n_ctx_train, n_vocab} (llama.cpp) */
     enum tokenize_style tokenize;
+    bool tokenize_messages; /* /tokenize also takes {messages, add_generation_prompt} (vLLM) */
+    bool chat_role_null; /* a chat stream's role chunk carries content null, not "" (llama.cpp) */
 };
 
 /* KVBM's block counters as the embedded engine serves them on its metrics port (the Dynamo

@@ -122,6 +122,39 @@ grep -q '^dynamo_frontend_time_to_first_token_seconds_bucket' <<<"$fm" || fail "
 grep -q '^dynamo_frontend_inter_token_latency_seconds_count' <<<"$fm" || fail "itl histogram"
 [[ $(metric dynamo_frontend_model_kv_cache_block_size "$BASE/metrics") -eq 32 ]] || fail "block size"
 
+# --- chat: /v1/chat/completions on the same path -------------------------------------------
+grep -q 'chat template: plain (from the model id kvbench/tiny)' "$ENGINE_LOG" || fail "chat template log"
+req_total() { curl -s "$BASE/metrics" | awk '/^dynamo_frontend_requests_total\{/ {s += $NF} END {print s + 0}'; }
+before=$(req_total)
+C=$(words c 60)
+chat() { curl -sf "$BASE/v1/chat/completions" -d "$1"; }
+r=$(chat "{\"messages\":[{\"role\":\"system\",\"content\":\"sys\"},{\"role\":\"user\",\"content\":\"$C\"}],\"max_tokens\":4}")
+[[ $(jq -r .object <<<"$r") == chat.completion && $(jq -r '.choices[0].message.role' <<<"$r") == assistant ]] ||
+  fail "chat answer: $r"
+n=$(jq .usage.prompt_tokens <<<"$r")
+# the plain template's text through /v1/completions is the same prompt, and finds its blocks
+rendered=$(jq -n --arg c "$C" '"System: sys\n\nUser: " + $c + "\n\nAssistant:"')
+r=$(complete "{\"prompt\":$rendered,\"max_tokens\":4}")
+[[ $(jq .usage.prompt_tokens <<<"$r") -eq $n ]] || fail "chat prompt $n tokens, rendered text: $r"
+[[ $(jq .usage.prompt_tokens_details.cached_tokens <<<"$r") -ge $((n / 32 * 32 - 32)) ]] ||
+  fail "the rendered text did not reuse the chat's blocks: $r"
+s=$(curl -sN "$BASE/v1/chat/completions" -d '{"messages":[{"role":"user","content":"stream me"}],"max_completion_tokens":5,"ignore_eos":true,"stream":true,"stream_options":{"include_usage":true}}')
+ev=$(grep '^data: {' <<<"$s" | sed 's/^data: //')
+[[ $(jq -sc '.[0].choices[0].delta' <<<"$ev") == '{"role":"assistant","content":""}' ]] || fail "role chunk: $s"
+[[ $(jq -s '[.[1:][] | .choices[]?.delta.role // empty] | length' <<<"$ev") -eq 0 ]] || fail "role twice: $s"
+[[ $(jq -s '[.[] | select(.choices | length > 0) | .choices[0].delta.content // empty] | length' <<<"$ev") -eq 6 ]] ||
+  fail "want the role chunk + 5 content chunks: $s"
+[[ $(jq -s '.[-1].usage.completion_tokens' <<<"$ev") -eq 5 && $(jq -s '.[-1].choices | length' <<<"$ev") -eq 0 ]] ||
+  fail "usage chunk: $s"
+[[ $(grep '^data: ' <<<"$s" | tail -1) == "data: [DONE]" ]] || fail "chat stream without [DONE]"
+[[ $(jq -rs '.[0].object' <<<"$ev") == chat.completion.chunk ]] || fail "chunk object"
+[[ $(curl -s -o "$TMP/body" -w '%{http_code}' "$BASE/v1/chat/completions" -d '{"messages":[{"role":"user","content":"x"}],"tools":[{"type":"function"}]}') == 400 ]] ||
+  fail "tools accepted"
+[[ $(jq -r .error.param "$TMP/body") == tools ]] || fail "tools refusal: $(cat "$TMP/body")"
+[[ $(curl -s -o /dev/null -w '%{http_code}' "$BASE/v1/chat/completions") == 405 ]] || fail "chat GET"
+# the request counters count chat requests as completions ones (2 chat, 1 completion, 1 refused)
+[[ $(req_total) -eq $((before + 4)) ]] || fail "requests_total: $before -> $(req_total)"
+
 # --- a busy port is a clear error -------------------------------------------------------------
 port=${BASE##*:}
 expect_exit 1 "$KVBENCH" serve --profile tiny --port "$port" --metrics-port 0 --kv-mode off
@@ -131,4 +164,36 @@ grep -q "port $port on 127.0.0.1 is already in use" <<<"$ERR" || fail "busy port
 stop_engine
 [[ $(find "$CACHE" -name 'kvbench-*.kvblk' | wc -l) -eq 0 ]] || fail "cache files left behind"
 grep -q "ERROR: AddressSanitizer\|LeakSanitizer" "$ENGINE_LOG" && fail "sanitizer report in engine log"
+
+# --- chat with a real tokenizer: the template from its tokenizer_config.json ------------------
+TOKDIR="$TMP/llama3"
+mkdir -p "$TOKDIR"
+gzip -dc "$SRC/tests/fixtures/tokenizers/llama3/tokenizer.json.gz" >"$TOKDIR/tokenizer.json"
+cp "$SRC/tests/fixtures/tokenizers/llama3/tokenizer_config.json" "$TOKDIR/"
+start_engine --profile tiny --personality vllm --kv-mode off --tokenizer "$TOKDIR"
+grep -q "chat template: llama3 (from the chat_template of $TOKDIR/tokenizer_config.json)" "$ENGINE_LOG" ||
+  fail "chat template from tokenizer_config.json: $(cat "$ENGINE_LOG")"
+M='[{"role":"system","content":"Be brief."},{"role":"user","content":"How are you today?"}]'
+r=$(chat "{\"messages\":$M,\"max_tokens\":2}")
+n=$(jq .usage.prompt_tokens <<<"$r")
+# vLLM's /tokenize of the messages counts the same prompt; without the generation prompt, fewer
+t=$(curl -sf "$BASE/tokenize" -d "{\"messages\":$M}")
+[[ $(jq .count <<<"$t") -eq $n && $(jq '.tokens[0]' <<<"$t") -eq 128000 ]] || fail "tokenize messages: $t vs $n"
+t=$(curl -sf "$BASE/tokenize" -d "{\"messages\":$M,\"add_generation_prompt\":false}")
+[[ $(jq .count <<<"$t") -eq $((n - 4)) ]] || fail "tokenize without the generation prompt: $t"
+# the text of the template without its BOS through /v1/completions (vLLM adds its own BOS): the
+# same token count
+p='"<|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHow are you today?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"'
+r=$(complete "{\"prompt\":$p,\"max_tokens\":2}")
+[[ $(jq .usage.prompt_tokens <<<"$r") -eq $n ]] || fail "the rendered text without BOS: $r vs $n"
+stop_engine
+start_engine --profile tiny --personality llamacpp --kv-mode off --chat-template chatml
+grep -q 'chat template: chatml (from --chat-template)' "$ENGINE_LOG" || fail "--chat-template log"
+[[ $(curl -sf "$BASE/props" | jq -r .chat_template) == chatml ]] || fail "/props chat_template"
+s=$(curl -sN "$BASE/v1/chat/completions" -d '{"messages":[{"role":"user","content":"hi"}],"max_tokens":3,"stream":true}')
+[[ $(grep '^data: {' <<<"$s" | head -1 | sed 's/^data: //' | jq -c '.choices[0].delta') == '{"role":"assistant","content":null}' ]] ||
+  fail "llama.cpp role chunk: $s"
+grep '^data: {' <<<"$s" | tail -1 | sed 's/^data: //' | jq -e '.timings.prompt_n and .usage.prompt_tokens' >/dev/null ||
+  fail "llama.cpp timings on the last chat chunk: $s"
+stop_engine
 echo "engine: ok"

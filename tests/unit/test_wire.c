@@ -3,7 +3,8 @@
  * each personality of the catalogue, built from a request (struct ereq) and an engine whose
  * configuration alone is set (no server, no scheduler). Each body is parsed back as a client
  * would: the unary completion object, the SSE chunks (text, the last chunk, the usage chunk,
- * [DONE]), usage and cached tokens, llama.cpp's timings, the three error shapes, /health in its
+ * [DONE]), the chat shapes (chat.completion, the role chunk first, delta.content), usage and
+ * cached tokens, llama.cpp's timings, the three error shapes, /health in its
  * three styles and /v1/models' entry.
  */
 #include "test_common.h"
@@ -225,6 +226,95 @@ static void test_stream_chunks_and_usage(void **state)
     fixture_free(f);
 }
 
+/* ------------------------------------------------------------ chat */
+
+static void test_chat_unary(void **state)
+{
+    (void)state;
+    const char *names[] = {"dynamo", "vllm", "sglang", "llamacpp", "trtllm"};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        struct fixture *f = fixture_new(names[k]);
+        f->r.chat = true;
+        snprintf(f->r.cmpl_id, sizeof f->r.cmpl_id, "chatcmpl-1");
+        json_t *j = wire_unary(&f->r);
+        assert_non_null(j);
+        assert_string_equal(json_get_str(j, "object", ""), "chat.completion");
+        assert_string_equal(json_get_str(j, "id", ""), "chatcmpl-1");
+        assert_string_equal(json_path_str(j, "choices.0.message.role"), "assistant");
+        assert_string_equal(json_path_str(j, "choices.0.message.content"), "hello \"world\"");
+        assert_string_equal(json_path_str(j, "choices.0.finish_reason"), "stop");
+        assert_null(json_path(j, "choices.0.text"));
+        assert_int_equal(get_int(j, "usage.prompt_tokens"), 100);
+        assert_int_equal(get_int(j, "usage.completion_tokens"), 5);
+        /* cached tokens and timings where the personality sends them, as for completions */
+        assert_true((json_path(j, "usage.prompt_tokens_details.cached_tokens") != NULL) ==
+                    (strcmp(names[k], "dynamo") == 0));
+        assert_true((json_object_get(j, "timings") != NULL) == (strcmp(names[k], "llamacpp") == 0));
+        json_decref(j);
+        fixture_free(f);
+    }
+}
+
+/* A chat stream: the role chunk first (no text), then delta.content chunks, the finish; the
+ * usage chunk (choices []) with stream_options.include_usage where the personality sends one,
+ * llama.cpp's usage and timings on the finish chunk. */
+static void test_chat_stream(void **state)
+{
+    (void)state;
+    json_t *ev[8];
+    bool done;
+    const char *names[] = {"dynamo", "vllm", "sglang", "llamacpp", "trtllm"};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        bool llama = strcmp(names[k], "llamacpp") == 0;
+        for (int iu = 0; iu < 2; iu++) {
+            struct fixture *f = fixture_new(names[k]);
+            f->r.chat = true;
+            stream(f, iu);
+            size_t n = events(&f->r.out, ev, 8, &done);
+            assert_true(done);
+            assert_int_equal(n, iu && !llama ? 4u : 3u);
+            for (size_t i = 0; i < n; i++)
+                assert_string_equal(json_get_str(ev[i], "object", ""), "chat.completion.chunk");
+            /* the role chunk: content "" (null under llama.cpp), no finish, no usage */
+            assert_string_equal(json_path_str(ev[0], "choices.0.delta.role"), "assistant");
+            const json_t *c = json_path(ev[0], "choices.0.delta.content");
+            assert_true(llama ? json_is_null(c) : json_is_string(c) && !*json_string_value(c));
+            assert_true(json_is_null(json_path(ev[0], "choices.0.finish_reason")));
+            assert_null(json_object_get(ev[0], "usage"));
+            /* the text, without the role */
+            assert_string_equal(json_path_str(ev[1], "choices.0.delta.content"), "he");
+            assert_null(json_path(ev[1], "choices.0.delta.role"));
+            assert_true(json_is_null(json_path(ev[1], "choices.0.finish_reason")));
+            assert_string_equal(json_path_str(ev[2], "choices.0.delta.content"), "llo");
+            assert_string_equal(json_path_str(ev[2], "choices.0.finish_reason"), "stop");
+            assert_true((json_object_get(ev[2], "usage") != NULL) == llama);
+            assert_true((json_object_get(ev[2], "timings") != NULL) == llama);
+            if (n == 4) {
+                assert_int_equal(json_array_size(json_object_get(ev[3], "choices")), 0);
+                assert_int_equal(get_int(ev[3], "usage.total_tokens"), 105);
+                assert_true((json_path(ev[3], "usage.prompt_tokens_details") != NULL) ==
+                            (strcmp(names[k], "dynamo") == 0));
+            }
+            for (size_t i = 0; i < n; i++)
+                json_decref(ev[i]);
+            fixture_free(f);
+        }
+    }
+    /* a finish with no text left: an empty delta; the role chunk still comes first */
+    struct fixture *f = fixture_new("vllm");
+    f->r.chat = true;
+    wire_stream_text(&f->r, "", 0, "length");
+    wire_stream_end(&f->r);
+    size_t n = events(&f->r.out, ev, 8, &done);
+    assert_int_equal(n, 2);
+    assert_string_equal(json_path_str(ev[0], "choices.0.delta.role"), "assistant");
+    assert_int_equal(json_object_size(json_path(ev[1], "choices.0.delta")), 0);
+    assert_string_equal(json_path_str(ev[1], "choices.0.finish_reason"), "length");
+    for (size_t i = 0; i < n; i++)
+        json_decref(ev[i]);
+    fixture_free(f);
+}
+
 /* ------------------------------------------------------------ errors */
 
 static void test_error_shapes(void **state)
@@ -360,6 +450,11 @@ static void test_model_object(void **state)
     const struct engine_profile *lp = engine_profile_find("llamacpp");
     assert_int_equal(engine_ctx_limit_in(&lp->ctx_limits[0], p, "m1"), 8192);
     json_decref(p);
+    /* chat_template: the name of the template /v1/chat/completions renders with */
+    f->e.cfg.chat_tpl = CHAT_TPL_PLAIN;
+    p = wire_props(&f->e);
+    assert_string_equal(json_get_str(p, "chat_template", ""), "plain");
+    json_decref(p);
     fixture_free(f);
 }
 
@@ -368,6 +463,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unary_per_personality),
         cmocka_unit_test(test_stream_chunks_and_usage),
+        cmocka_unit_test(test_chat_unary),
+        cmocka_unit_test(test_chat_stream),
         cmocka_unit_test(test_error_shapes),
         cmocka_unit_test(test_health_styles),
         cmocka_unit_test(test_model_object),
