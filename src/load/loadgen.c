@@ -16,6 +16,10 @@
  *
  * SSE events are read by load/chunk.c's scanner (no tree, no allocation per event); body bytes
  * carry the time recv() returned them, taken before any parsing.
+ *
+ * The two endpoints differ only in the body's input (loadgen_body: a prompt, or messages cut from
+ * the prompt's rendered text by its spans) and in the fields a response is read from, which
+ * load/chunk.c reads for both; every row names its endpoint.
  */
 #include "load/loadgen.h"
 
@@ -223,15 +227,46 @@ const char *endpoint_path(enum endpoint e)
     return e == ENDPOINT_CHAT ? "/v1/chat/completions" : "/v1/completions";
 }
 
+/* A chat prompt's messages: one per p->msgs entry (its role, its span of the text), or the whole
+ * text as one user message when it has none. New reference; NULL when a span lies outside the
+ * text, a content is not UTF-8, or memory ran out. Each content is copied once. */
+static json_t *chat_messages(const struct prompt *p)
+{
+    json_t *msgs = json_array();
+    if (!msgs)
+        return NULL;
+    if (p->n_msgs == 0 && json_array_append_new(msgs, json_pack("{s:s, s:s%}", "role", "user",
+                                                                "content", p->text, p->len)) < 0)
+        goto fail;
+    for (size_t i = 0; i < p->n_msgs; i++) {
+        const struct chat_span *sp = &p->msgs[i].span;
+        if (sp->off > p->len || sp->len > p->len - sp->off)
+            goto fail;
+        json_t *m = json_pack("{s:s, s:s%}", "role", chat_role_name(p->msgs[i].role), "content",
+                              p->text + sp->off, sp->len);
+        if (json_array_append_new(msgs, m) < 0)
+            goto fail;
+    }
+    return msgs;
+fail:
+    json_decref(msgs);
+    return NULL;
+}
+
 char *loadgen_body(const struct loadgen *lg, const struct prompt *p)
 {
     const struct gen_params *gp = lg->gp;
+    /* completions: the prompt; chat: the messages, in the prompt's place */
+    bool chat = lg->endpoint == ENDPOINT_CHAT;
+    json_t *input = chat ? chat_messages(p) : json_stringn(p->text, p->len);
+    if (!input)
+        return NULL;
     json_t *stop = json_array();
     for (size_t i = 0; i < gp->n_stop; i++)
         json_array_append_new(stop, json_string(gp->stop[i]));
     json_t *b = json_pack(
-        "{s:s, s:s%, s:I, s:f, s:f, s:o, s:b}", "model", lg->model, "prompt", p->text, p->len,
-        "max_tokens", (json_int_t)(p->max_tokens > 0 ? p->max_tokens : gp->max_tokens),
+        "{s:s, s:o, s:I, s:f, s:f, s:o, s:b}", "model", lg->model, chat ? "messages" : "prompt",
+        input, "max_tokens", (json_int_t)(p->max_tokens > 0 ? p->max_tokens : gp->max_tokens),
         "temperature", gp->temperature, "top_p", gp->top_p, "stop", stop, "stream", gp->stream);
     if (!b)
         return NULL;
@@ -581,6 +616,7 @@ static int row_build(struct worker *w, struct slot *s, const struct req_result *
     jw_int(&jw, "status_code", res->status);
     jw_str(&jw, "request_id", s->request_id[0] ? s->request_id : NULL);
     jw_str(&jw, "response_id", s->response_id[0] ? s->response_id : NULL);
+    jw_str(&jw, "endpoint", names_name(ENDPOINT_NAMES, (int)lg->endpoint));
     jw_str(&jw, "prompt_id", s->prompt->id);
     jw_str(&jw, "prompt_set", s->prompt->set);
     jw_int(&jw, "prompt_target_tokens", (long long)s->prompt->target);
