@@ -6,6 +6,11 @@
  * caller's buffer at the end. Duplicate keys behave as in jansson: the last one wins. Whenever
  * the scanner is unsure it declines, and jansson reads the bytes; it never accepts what jansson
  * would reject.
+ *
+ * Reasoning (a chat model's thinking, streamed beside the answer) is read as its own string: both
+ * readers take the first string of delta.reasoning_content, delta.reasoning,
+ * message.reasoning_content, message.reasoning, never two of them (servers that send both names
+ * send the same text under each).
  */
 #include "load/chunk.h"
 
@@ -40,8 +45,26 @@ static long long int_or(const json_t *obj, const char *key, long long keep)
     return json_is_integer(v) ? (long long)json_integer_value(v) : keep;
 }
 
+/* A delta's or message's reasoning string: reasoning_content, else reasoning; NULL: none. */
+static const json_t *reasoning_of(const json_t *holder)
+{
+    const json_t *r = json_object_get(holder, "reasoning_content");
+    if (json_is_string(r))
+        return r;
+    r = json_object_get(holder, "reasoning");
+    return json_is_string(r) ? r : NULL;
+}
+
+/* Append a string's value to b. Returns 0 or -1 (out of memory). */
+static int take_string(const json_t *s, struct buf *b, size_t *len)
+{
+    *len = json_string_length(s);
+    buf_append(b, json_string_value(s), *len);
+    return buf_failed(b) ? -1 : 0;
+}
+
 int chunk_read_jansson(const char *data, size_t len, struct chunk *c, struct buf *text,
-                       unsigned want)
+                       struct buf *reasoning, unsigned want)
 {
     chunk_reset(c);
     json_error_t jerr;
@@ -86,9 +109,17 @@ int chunk_read_jansson(const char *data, size_t len, struct chunk *c, struct buf
         t = json_object_get(json_object_get(ch, "message"), "content");
     if (json_is_string(t)) {
         c->has_text = true;
-        c->text_len = json_string_length(t);
-        buf_append(text, json_string_value(t), c->text_len);
-        if (buf_failed(text)) {
+        if (take_string(t, text, &c->text_len) < 0) {
+            json_decref(j);
+            return -1;
+        }
+    }
+    const json_t *r = reasoning_of(json_object_get(ch, "delta"));
+    if (!r)
+        r = reasoning_of(json_object_get(ch, "message"));
+    if (r) {
+        c->has_reasoning = true;
+        if (take_string(r, reasoning, &c->reasoning_len) < 0) {
             json_decref(j);
             return -1;
         }
@@ -115,11 +146,18 @@ struct span {
     bool esc; /* contains escapes */
 };
 
+/* What a choice's delta or message holds: its content and its reasoning strings. */
+struct holder {
+    struct span content, reasoning_content, reasoning;
+    bool content_key; /* present with any type */
+};
+
 struct scan {
     const char *p, *end;
     /* what the walk found (last duplicate wins) */
-    struct span id, finish, text, delta_content, msg_content, err_str, err_msg, object, message;
-    bool text_key, delta_content_key, msg_content_key; /* present with any type */
+    struct span id, finish, text, err_str, err_msg, object, message;
+    struct holder delta, msg;
+    bool text_key; /* present with any type */
     bool err_is_obj;
     long long up, uc, cached, tp, tc, mc;
 };
@@ -521,31 +559,35 @@ static int int_or_skip(struct scan *s, long long *out, int depth)
     return skip(s, depth);
 }
 
-struct content_ctx {
-    struct span *sp;
-    bool *present;
-};
-
-static int content_member(struct scan *s, const struct span *k, void *ctx, int depth)
+static int holder_member(struct scan *s, const struct span *k, void *ctx, int depth)
 {
-    struct content_ctx *cc = ctx;
+    struct holder *h = ctx;
     if (key_is(k, "content")) {
-        *cc->present = true;
-        return str_or_skip(s, cc->sp, depth);
+        h->content_key = true;
+        return str_or_skip(s, &h->content, depth);
     }
+    if (key_is(k, "reasoning_content"))
+        return str_or_skip(s, &h->reasoning_content, depth);
+    if (key_is(k, "reasoning"))
+        return str_or_skip(s, &h->reasoning, depth);
     return skip(s, depth);
 }
 
-/* delta / message: an object whose content we keep; another type means "no content". */
-static int content_holder(struct scan *s, struct span *sp, bool *present, int depth)
+/* delta / message: an object whose content and reasoning we keep; another type means neither. */
+static int content_holder(struct scan *s, struct holder *h, int depth)
 {
-    memset(sp, 0, sizeof *sp);
-    *present = false;
-    if (s->p < s->end && *s->p == '{') {
-        struct content_ctx cc = {sp, present};
-        return object(s, content_member, &cc, depth);
-    }
+    memset(h, 0, sizeof *h);
+    if (s->p < s->end && *s->p == '{')
+        return object(s, holder_member, h, depth);
     return skip(s, depth);
+}
+
+/* A holder's reasoning string (reasoning_content, else reasoning), NULL: none. */
+static const struct span *holder_reasoning(const struct holder *h)
+{
+    if (h->reasoning_content.s)
+        return &h->reasoning_content;
+    return h->reasoning.s ? &h->reasoning : NULL;
 }
 
 static int choice_member(struct scan *s, const struct span *k, void *ctx, int depth)
@@ -558,9 +600,9 @@ static int choice_member(struct scan *s, const struct span *k, void *ctx, int de
     if (key_is(k, "finish_reason"))
         return str_or_skip(s, &sc->finish, depth);
     if (key_is(k, "delta"))
-        return content_holder(s, &sc->delta_content, &sc->delta_content_key, depth);
+        return content_holder(s, &sc->delta, depth);
     if (key_is(k, "message"))
-        return content_holder(s, &sc->msg_content, &sc->msg_content_key, depth);
+        return content_holder(s, &sc->msg, depth);
     return skip(s, depth);
 }
 
@@ -568,9 +610,9 @@ static void clear_choice(struct scan *sc)
 {
     memset(&sc->text, 0, sizeof sc->text);
     memset(&sc->finish, 0, sizeof sc->finish);
-    memset(&sc->delta_content, 0, sizeof sc->delta_content);
-    memset(&sc->msg_content, 0, sizeof sc->msg_content);
-    sc->text_key = sc->delta_content_key = sc->msg_content_key = false;
+    memset(&sc->delta, 0, sizeof sc->delta);
+    memset(&sc->msg, 0, sizeof sc->msg);
+    sc->text_key = false;
 }
 
 /* One element of choices: element 0 is read when it is an object, the rest skipped. */
@@ -682,9 +724,20 @@ static int top_member(struct scan *s, const struct span *k, void *ctx, int depth
     return skip(s, depth);
 }
 
-/* The scanner; *tspan (when non-NULL) gets the raw span of the chosen text, if any. */
-static int scan_full(const char *data, size_t len, struct chunk *c, struct buf *text, unsigned want,
-                     struct span *tspan)
+/* Decode a chosen string into out; *n gets the bytes appended. Returns 0 or -1 (out of memory). */
+static int decode_len(const struct span *sp, struct buf *out, size_t *n)
+{
+    size_t before = out->len;
+    if (decode(sp, out) < 0)
+        return -1;
+    *n = out->len - before;
+    return 0;
+}
+
+/* The scanner; *tspan and *rspan (when non-NULL) get the raw spans of the chosen text and
+ * reasoning, if any. */
+static int scan_full(const char *data, size_t len, struct chunk *c, struct buf *text,
+                     struct buf *reasoning, unsigned want, struct span *tspan, struct span *rspan)
 {
     chunk_reset(c);
     struct scan sc;
@@ -729,18 +782,26 @@ static int scan_full(const char *data, size_t len, struct chunk *c, struct buf *
     const struct span *t = NULL;
     if (sc.text_key)
         t = sc.text.s ? &sc.text : NULL;
-    else if (sc.delta_content_key)
-        t = sc.delta_content.s ? &sc.delta_content : NULL;
-    else if (sc.msg_content_key)
-        t = sc.msg_content.s ? &sc.msg_content : NULL;
+    else if (sc.delta.content_key)
+        t = sc.delta.content.s ? &sc.delta.content : NULL;
+    else if (sc.msg.content_key)
+        t = sc.msg.content.s ? &sc.msg.content : NULL;
     if (t) {
-        size_t before = text->len;
         c->has_text = true;
-        if (decode(t, text) < 0)
+        if (decode_len(t, text, &c->text_len) < 0)
             return -1;
-        c->text_len = text->len - before;
         if (tspan)
             *tspan = *t;
+    }
+    const struct span *r = holder_reasoning(&sc.delta);
+    if (!r)
+        r = holder_reasoning(&sc.msg);
+    if (r) {
+        c->has_reasoning = true;
+        if (decode_len(r, reasoning, &c->reasoning_len) < 0)
+            return -1;
+        if (rspan)
+            *rspan = *r;
     }
     c->usage_prompt = sc.up;
     c->usage_completion = sc.uc;
@@ -775,9 +836,10 @@ long long reuse_evidence(const struct reuse_fields *f, const char **source)
     return -1;
 }
 
-int chunk_scan(const char *data, size_t len, struct chunk *c, struct buf *text, unsigned want)
+int chunk_scan(const char *data, size_t len, struct chunk *c, struct buf *text,
+               struct buf *reasoning, unsigned want)
 {
-    return scan_full(data, len, c, text, want, NULL);
+    return scan_full(data, len, c, text, reasoning, want, NULL, NULL);
 }
 
 void chunk_tpl_reset(struct chunk_tpl *t)
@@ -791,47 +853,63 @@ void chunk_tpl_free(struct chunk_tpl *t)
     t->ok = false;
 }
 
-int chunk_read_tpl(struct chunk_tpl *t, const char *data, size_t len, struct chunk *c,
-                   struct buf *text, unsigned want)
+/* The fast path: data has the template's bytes around a valid JSON string, which is read into the
+ * buffer of the string that varies. Returns 0, -1 (out of memory), or 1 (not the template's). */
+static int tpl_hit(const struct chunk_tpl *t, const char *data, size_t len, struct chunk *c,
+                   struct buf *text, struct buf *reasoning, unsigned want)
 {
-    if (t->ok && len >= t->pre + t->suf + 2 && memcmp(data, t->bytes.data, t->pre) == 0 &&
-        memcmp(data + len - t->suf, t->bytes.data + t->bytes.len - t->suf, t->suf) == 0) {
-        /* the same bytes around the text as an event already read: only the text is new */
-        const char *at = data + t->pre;
-        struct span sp;
-        if (str_at(&at, data + len, &sp) == 0 && at == data + len - t->suf) {
-            const struct chunk *f = &t->fields;
-            memcpy(c, f, offsetof(struct chunk, finish)); /* the flags and numbers */
-            c->finish[0] = c->id[0] = c->error[0] = c->malformed[0] = '\0';
-            if (f->has_finish)
-                memcpy(c->finish, f->finish, sizeof c->finish);
-            c->has_id = f->has_id && (want & CHUNK_ID);
-            if (c->has_id)
-                memcpy(c->id, f->id, sizeof c->id);
-            if (f->has_error)
-                memcpy(c->error, f->error, sizeof c->error);
-            size_t before = text->len;
-            if (decode(&sp, text) < 0)
-                return -1;
-            c->text_len = text->len - before;
-            return 0;
-        }
-    }
-    struct span sp = {0};
-    int rc = scan_full(data, len, c, text, want | CHUNK_ID, &sp);
+    if (!t->ok || len < t->pre + t->suf + 2 || memcmp(data, t->bytes.data, t->pre) != 0 ||
+        memcmp(data + len - t->suf, t->bytes.data + t->bytes.len - t->suf, t->suf) != 0)
+        return 1;
+    const char *at = data + t->pre;
+    struct span sp;
+    if (str_at(&at, data + len, &sp) < 0 || at != data + len - t->suf)
+        return 1;
+    /* the same bytes around another string: only that string is new */
+    const struct chunk *f = &t->fields;
+    memcpy(c, f, offsetof(struct chunk, finish)); /* the flags and numbers */
+    c->finish[0] = c->id[0] = c->error[0] = c->malformed[0] = '\0';
+    if (f->has_finish)
+        memcpy(c->finish, f->finish, sizeof c->finish);
+    c->has_id = f->has_id && (want & CHUNK_ID);
+    if (c->has_id)
+        memcpy(c->id, f->id, sizeof c->id);
+    if (f->has_error)
+        memcpy(c->error, f->error, sizeof c->error);
+    /* the other string is among the fixed bytes, and empty (or absent) in the template */
+    if (t->reasoning)
+        return decode_len(&sp, reasoning, &c->reasoning_len);
+    return decode_len(&sp, text, &c->text_len);
+}
+
+int chunk_read_tpl(struct chunk_tpl *t, const char *data, size_t len, struct chunk *c,
+                   struct buf *text, struct buf *reasoning, unsigned want)
+{
+    int hit = tpl_hit(t, data, len, c, text, reasoning, want);
+    if (hit <= 0)
+        return hit;
+    struct span sp = {0}, rp = {0};
+    int rc = scan_full(data, len, c, text, reasoning, want | CHUNK_ID, &sp, &rp);
     if (rc < 0)
         return rc;
     if (rc > 0)
-        return chunk_read_jansson(data, len, c, text, want);
-    if (sp.s) {
-        /* remember the event around its text for the next one */
+        return chunk_read_jansson(data, len, c, text, reasoning, want);
+    /* the string that varies: the non-empty one of text and reasoning (none when both are) */
+    const struct span *var = NULL;
+    if (rp.s && rp.len > 0)
+        var = sp.s && sp.len > 0 ? NULL : &rp;
+    else
+        var = sp.s ? &sp : rp.s ? &rp : NULL;
+    if (var) {
+        /* remember the event around that string for the next one */
         buf_reset(&t->bytes);
         buf_append(&t->bytes, data, len);
-        if (!buf_failed(&t->bytes)) {
-            t->pre = (size_t)(sp.s - 1 - data);
-            t->suf = len - (size_t)(sp.s + sp.len + 1 - data);
+        t->ok = !buf_failed(&t->bytes);
+        if (t->ok) {
+            t->pre = (size_t)(var->s - 1 - data);
+            t->suf = len - (size_t)(var->s + var->len + 1 - data);
+            t->reasoning = var == &rp;
             t->fields = *c;
-            t->ok = true;
         }
     }
     if (!(want & CHUNK_ID)) {
@@ -841,10 +919,11 @@ int chunk_read_tpl(struct chunk_tpl *t, const char *data, size_t len, struct chu
     return 0;
 }
 
-int chunk_read(const char *data, size_t len, struct chunk *c, struct buf *text, unsigned want)
+int chunk_read(const char *data, size_t len, struct chunk *c, struct buf *text,
+               struct buf *reasoning, unsigned want)
 {
-    int rc = chunk_scan(data, len, c, text, want);
+    int rc = chunk_scan(data, len, c, text, reasoning, want);
     if (rc <= 0)
         return rc;
-    return chunk_read_jansson(data, len, c, text, want);
+    return chunk_read_jansson(data, len, c, text, reasoning, want);
 }

@@ -1,8 +1,9 @@
 /*
  * chunk.h - what kvbench measures in an OpenAI-compatible completion chunk (one SSE event's data)
  * or a whole unary response: the text of choices[0] (completions `text`, chat `delta.content` or
- * `message.content`), `finish_reason`, `id`, `usage` (prompt, completion and cached tokens),
- * llama.cpp's `timings` (prompt_n, cache_n), and an error object.
+ * `message.content`), its reasoning (chat `reasoning_content`, or `reasoning` as newer vLLM names
+ * it, in `delta` or `message`), `finish_reason`, `id`, `usage` (prompt, completion and cached
+ * tokens), llama.cpp's `timings` (prompt_n, cache_n), and an error object.
  *
  * chunk_read() first runs a purpose-built scanner over the bytes: one pass, no tree, no heap
  * allocation (the text is decoded straight into the caller's buffer). Anything the scanner does
@@ -22,6 +23,11 @@
 struct chunk {
     size_t text_len; /* bytes of choices[0] text appended to the caller's buffer (0: none) */
     bool has_text;   /* choices[0] carried a text string, maybe empty */
+    /* bytes of choices[0] reasoning appended to the caller's reasoning buffer (0: none): the
+     * string of delta.reasoning_content, else delta.reasoning, else message.reasoning_content,
+     * else message.reasoning (a server that sends both names sends the same text twice) */
+    size_t reasoning_len;
+    bool has_reasoning; /* ... a reasoning string was there, maybe empty */
     bool has_finish, has_id, has_error;
     long long usage_prompt, usage_completion, cached; /* -1: absent (or not an integer) */
     long long timings_prompt_n, timings_cache_n;      /* -1: absent */
@@ -54,17 +60,22 @@ long long reuse_evidence(const struct reuse_fields *f, const char **source);
 #define CHUNK_ID  1u
 #define CHUNK_ALL CHUNK_ID
 
-/* Read data into c (reset first); the text of choices[0] is appended to text. Returns 0, or -1
- * when the bytes are malformed (c->malformed says why) or memory ran out. */
-int chunk_read(const char *data, size_t len, struct chunk *c, struct buf *text, unsigned want);
+/* Read data into c (reset first); the text of choices[0] is appended to text, its reasoning to
+ * reasoning. Returns 0, or -1 when the bytes are malformed (c->malformed says why) or memory ran
+ * out. */
+int chunk_read(const char *data, size_t len, struct chunk *c, struct buf *text,
+               struct buf *reasoning, unsigned want);
 
 /* Events of one stream differ mostly in their text: a template remembers the last event the
- * scanner read around its text (the bytes before and after it, and its fields). An event with
- * the same bytes around a valid JSON string is the same JSON with another text, so only that
- * string is scanned; anything else is read in full and becomes the template. */
+ * scanner read around its text or its reasoning (the bytes before and after that string, and the
+ * event's fields). An event with the same bytes around a valid JSON string is the same JSON with
+ * another string there, so only that string is scanned; anything else is read in full and becomes
+ * the template. An event whose text and reasoning are both non-empty makes no template (only one
+ * string may vary). */
 struct chunk_tpl {
     struct buf bytes;
-    size_t pre, suf; /* bytes before the text's opening quote, after its closing one */
+    size_t pre, suf; /* bytes before the string's opening quote, after its closing one */
+    bool reasoning;  /* the string that varies is the reasoning (else the text) */
     struct chunk fields;
     bool ok;
 };
@@ -73,12 +84,13 @@ void chunk_tpl_reset(struct chunk_tpl *t);
 void chunk_tpl_free(struct chunk_tpl *t);
 /* chunk_read through the template t (a zeroed struct is an empty one). */
 int chunk_read_tpl(struct chunk_tpl *t, const char *data, size_t len, struct chunk *c,
-                   struct buf *text, unsigned want);
+                   struct buf *text, struct buf *reasoning, unsigned want);
 
 /* The two readers on their own (for the tests and the fuzz target). chunk_scan returns 1 when it
  * declined the input (nothing appended), 0 when it read it, -1 out of memory. */
-int chunk_scan(const char *data, size_t len, struct chunk *c, struct buf *text, unsigned want);
+int chunk_scan(const char *data, size_t len, struct chunk *c, struct buf *text,
+               struct buf *reasoning, unsigned want);
 int chunk_read_jansson(const char *data, size_t len, struct chunk *c, struct buf *text,
-                       unsigned want);
+                       struct buf *reasoning, unsigned want);
 
 #endif

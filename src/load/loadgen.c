@@ -16,6 +16,10 @@
  *
  * SSE events are read by load/chunk.c's scanner (no tree, no allocation per event); body bytes
  * carry the time recv() returned them, taken before any parsing.
+ *
+ * The two endpoints differ only in the body's input (loadgen_body: a prompt, or messages cut from
+ * the prompt's rendered text by its spans) and in the fields a response is read from, which
+ * load/chunk.c reads for both; every row names its endpoint.
  */
 #include "load/loadgen.h"
 
@@ -83,10 +87,11 @@ struct slot {
     uint64_t wall_start_ns;
     uint64_t due_ns; /* open loop: when it was meant to go out */
     double lag_ms, client_lag_ms;
-    struct buf text;
+    struct buf text;      /* the answer (completions text, chat content) */
+    struct buf reasoning; /* chat reasoning_content / reasoning, apart from the answer */
     struct buf errbody;
     struct dvec itl;
-    uint64_t t_last_text;
+    uint64_t t_last_text; /* the last output-bearing event (text or reasoning) */
     double ttft_ms;
     bool done_seen;
     char finish[32];
@@ -222,15 +227,46 @@ const char *endpoint_path(enum endpoint e)
     return e == ENDPOINT_CHAT ? "/v1/chat/completions" : "/v1/completions";
 }
 
+/* A chat prompt's messages: one per p->msgs entry (its role, its span of the text), or the whole
+ * text as one user message when it has none. New reference; NULL when a span lies outside the
+ * text, a content is not UTF-8, or memory ran out. Each content is copied once. */
+static json_t *chat_messages(const struct prompt *p)
+{
+    json_t *msgs = json_array();
+    if (!msgs)
+        return NULL;
+    if (p->n_msgs == 0 && json_array_append_new(msgs, json_pack("{s:s, s:s%}", "role", "user",
+                                                                "content", p->text, p->len)) < 0)
+        goto fail;
+    for (size_t i = 0; i < p->n_msgs; i++) {
+        const struct chat_span *sp = &p->msgs[i].span;
+        if (sp->off > p->len || sp->len > p->len - sp->off)
+            goto fail;
+        json_t *m = json_pack("{s:s, s:s%}", "role", chat_role_name(p->msgs[i].role), "content",
+                              p->text + sp->off, sp->len);
+        if (json_array_append_new(msgs, m) < 0)
+            goto fail;
+    }
+    return msgs;
+fail:
+    json_decref(msgs);
+    return NULL;
+}
+
 char *loadgen_body(const struct loadgen *lg, const struct prompt *p)
 {
     const struct gen_params *gp = lg->gp;
+    /* completions: the prompt; chat: the messages, in the prompt's place */
+    bool chat = lg->endpoint == ENDPOINT_CHAT;
+    json_t *input = chat ? chat_messages(p) : json_stringn(p->text, p->len);
+    if (!input)
+        return NULL;
     json_t *stop = json_array();
     for (size_t i = 0; i < gp->n_stop; i++)
         json_array_append_new(stop, json_string(gp->stop[i]));
     json_t *b = json_pack(
-        "{s:s, s:s%, s:I, s:f, s:f, s:o, s:b}", "model", lg->model, "prompt", p->text, p->len,
-        "max_tokens", (json_int_t)(p->max_tokens > 0 ? p->max_tokens : gp->max_tokens),
+        "{s:s, s:o, s:I, s:f, s:f, s:o, s:b}", "model", lg->model, chat ? "messages" : "prompt",
+        input, "max_tokens", (json_int_t)(p->max_tokens > 0 ? p->max_tokens : gp->max_tokens),
         "temperature", gp->temperature, "top_p", gp->top_p, "stop", stop, "stream", gp->stream);
     if (!b)
         return NULL;
@@ -348,12 +384,15 @@ static int on_event(void *user, const char *event, const char *data, size_t len)
         return 0;
     }
     struct chunk c;
-    if (chunk_read_tpl(&s->tpl, data, len, &c, &s->text, s->response_id[0] ? 0 : CHUNK_ID) < 0) {
+    if (chunk_read_tpl(&s->tpl, data, len, &c, &s->text, &s->reasoning,
+                       s->response_id[0] ? 0 : CHUNK_ID) < 0) {
         note_error(s, "malformed stream event: %s", c.malformed[0] ? c.malformed : "out of memory");
         return 0;
     }
     take_chunk(s, &c);
-    if (c.text_len > 0) {
+    /* output: answer text or reasoning; an event with neither (a chat stream's first, role-only
+     * delta, an empty content, the usage chunk) is no token */
+    if (c.text_len > 0 || c.reasoning_len > 0) {
         uint64_t now = s->chunk_t; /* when the bytes carrying this event arrived */
         if (isnan(s->ttft_ms))
             s->ttft_ms = (double)(now - s->http.t_start_ns) / 1e6;
@@ -375,6 +414,7 @@ static int on_data(struct http_req *r, const char *data, size_t len, uint64_t t_
         s->too_large = true;
         sse_free(&s->sse); /* the buffers go; the parser stays usable */
         buf_free(&s->text);
+        buf_free(&s->reasoning);
         buf_free(&s->errbody);
         return 1;
     }
@@ -576,6 +616,7 @@ static int row_build(struct worker *w, struct slot *s, const struct req_result *
     jw_int(&jw, "status_code", res->status);
     jw_str(&jw, "request_id", s->request_id[0] ? s->request_id : NULL);
     jw_str(&jw, "response_id", s->response_id[0] ? s->response_id : NULL);
+    jw_str(&jw, "endpoint", names_name(ENDPOINT_NAMES, (int)lg->endpoint));
     jw_str(&jw, "prompt_id", s->prompt->id);
     jw_str(&jw, "prompt_set", s->prompt->set);
     jw_int(&jw, "prompt_target_tokens", (long long)s->prompt->target);
@@ -606,6 +647,8 @@ static int row_build(struct worker *w, struct slot *s, const struct req_result *
     jw_raw(&jw, "generation_params", lg->gen_params_text);
     jw_int(&jw, "output_len_chars", (long long)res->output_len_chars);
     jw_int(&jw, "output_tokens_est", (long long)res->output_tokens_est);
+    jw_int(&jw, "reasoning_chars", (long long)res->reasoning_chars);
+    jw_int(&jw, "reasoning_tokens_est", (long long)res->reasoning_tokens_est);
     jw_str(&jw, "error", res->error);
     jw_bool(&jw, "stream", lg->gp->stream);
     jw_str(&jw, "response_path", response_path);
@@ -1146,16 +1189,20 @@ static bool read_unary(struct slot *s, struct req_result *res)
         res->error = dup_error("out of memory collecting the response");
         return true;
     }
-    if (chunk_read(buf_cstr(&s->errbody), s->errbody.len, &c, &s->text, CHUNK_ALL) < 0) {
+    if (chunk_read(buf_cstr(&s->errbody), s->errbody.len, &c, &s->text, &s->reasoning, CHUNK_ALL) <
+        0) {
         res->error =
             dup_error("malformed response: %s", c.malformed[0] ? c.malformed : "out of memory");
         return true;
     }
-    bool failed = c.has_error || !c.has_text;
+    /* a chat answer cut short while the model reasoned has reasoning and a null content */
+    bool failed = c.has_error || (!c.has_text && !c.has_reasoning);
     if (c.has_error)
         res->error = dup_error("error in response: %.400s", c.error);
-    else if (!c.has_text)
-        res->error = dup_error("response has no choices[0].text");
+    else if (failed)
+        res->error = dup_error("response has no %s", s->w->pc->lg->endpoint == ENDPOINT_CHAT
+                                                         ? "choices[0].message.content"
+                                                         : "choices[0].text");
     if (c.has_id)
         snprintf(s->response_id, sizeof s->response_id, "%s", c.id);
     c.has_error = false;
@@ -1242,7 +1289,13 @@ static void fill_result(struct slot *s, const struct http_req *r, struct req_res
         res->server_truncated = res->usage_prompt < sent - tol;
     }
     res->output_len_chars = utf8_chars(buf_cstr(&s->text), s->text.len);
-    res->output_tokens_est = tokenizer_count_fast(lg->tok, buf_cstr(&s->text), s->text.len);
+    res->reasoning_chars = utf8_chars(buf_cstr(&s->reasoning), s->reasoning.len);
+    res->reasoning_tokens_est =
+        tokenizer_count_fast(lg->tok, buf_cstr(&s->reasoning), s->reasoning.len);
+    /* every generated token, as usage.completion_tokens counts them: the answer's and the
+     * reasoning's */
+    res->output_tokens_est =
+        tokenizer_count_fast(lg->tok, buf_cstr(&s->text), s->text.len) + res->reasoning_tokens_est;
     res->n_itl = s->itl.n;
     long long out_tokens =
         res->usage_completion >= 0 ? res->usage_completion : (long long)res->output_tokens_est;
@@ -1323,6 +1376,7 @@ static void reset_slot(struct slot *s)
     sse_reset(&s->sse);
     chunk_tpl_reset(&s->tpl);
     buf_reset(&s->text);
+    buf_reset(&s->reasoning);
     buf_reset(&s->errbody);
     s->itl.n = 0;
     s->t_last_text = 0;
@@ -1774,6 +1828,7 @@ static void free_worker(struct worker *w)
         sse_free(&s->sse);
         chunk_tpl_free(&s->tpl);
         buf_free(&s->text);
+        buf_free(&s->reasoning);
         buf_free(&s->errbody);
         buf_free(&s->hints);
         dvec_free(&s->itl);

@@ -9,11 +9,12 @@
  * at `max_concurrency` in flight; a request sent after its due time records the lag, and TTFT
  * and latency are reported from the intended send too (coordinated-omission corrected).
  *
- * Streaming measurement (SPEC §5.1): ttft = send → first SSE event whose text is non-empty;
- * itl = gaps between later text-bearing events; the timestamps are those of the bytes' arrival,
- * taken in the HTTP layer before any parsing. Every request gets a row whatever happens (HTTP
- * errors with the body's first 400 characters, transport errors, timeouts, malformed or
- * truncated streams); a request error never stops the phase.
+ * Streaming measurement (SPEC §5.1): ttft = send → first SSE event whose text or reasoning is
+ * non-empty (a chat stream's role-only first delta is no token); itl = gaps between later events
+ * that carry either; the timestamps are those of the bytes' arrival, taken in the HTTP layer
+ * before any parsing. Every request gets a row whatever happens (HTTP errors with the body's first
+ * 400 characters, transport errors, timeouts, malformed or truncated streams); a request error
+ * never stops the phase.
  */
 #ifndef KVBENCH_LOAD_LOADGEN_H
 #define KVBENCH_LOAD_LOADGEN_H
@@ -85,7 +86,12 @@ struct req_result {
     bool unreachable;           /* the request never reached a live server (refused, reset) */
     char finish_reason[32];     /* "" when the server sent none */
     bool server_truncated;      /* usage prompt tokens below the sent count beyond tolerance */
+    /* output_len_chars: the answer's characters (completions text, chat content);
+     * output_tokens_est: every generated token, the answer's and the reasoning's (as
+     * usage.completion_tokens counts them); reasoning_*: the reasoning's part (chat
+     * reasoning_content or reasoning, 0 when none) */
     size_t output_tokens_est, output_len_chars;
+    size_t reasoning_chars, reasoning_tokens_est;
     char *error; /* NULL when ok */
     char *text;  /* the response text, with phase_plan.keep_text; else NULL */
     char payload_sha256[65];

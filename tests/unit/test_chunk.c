@@ -1,6 +1,7 @@
-/* Unit tests for bench/chunk: the scanner reads the shapes real servers send (it must not decline
+/* Unit tests for load/chunk: the scanner reads the shapes real servers send (it must not decline
  * them, or the hot path is jansson again), and wherever it accepts an input it gives exactly the
- * fields jansson gives - on a corpus and on thousands of deterministic mutations of it. */
+ * fields jansson gives - text and reasoning included - on a corpus and on thousands of
+ * deterministic mutations of it. */
 #include "test_common.h"
 
 #include "load/chunk.h"
@@ -38,6 +39,26 @@ static const char *const SHAPES[] = {
     "{\"usage\":{\"prompt_tokens\":9},\"usage\":{\"completion_tokens\":4}}",
     "{\"id\":\"\\u0041bc\",\"choices\":{\"text\":\"not an array\"},\"x\":[1,2.5e3,true,false,{}]}",
     "{}",
+    /* chat streams: the role-only first delta (vLLM, SGLang, Dynamo), content null */
+    "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
+    "\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}]"
+    "}",
+    "{\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null}}]}",
+    /* reasoning: DeepSeek / SGLang / older vLLM, newer vLLM, both names, a unary answer cut short
+     * while reasoning */
+    "{\"id\":\"chatcmpl-2\",\"choices\":[{\"index\":0,\"delta\":{\"reasoning_content\":"
+    "\"Let me \\u00e9 think\"},\"finish_reason\":null}]}",
+    "{\"id\":\"chatcmpl-2\",\"choices\":[{\"index\":0,\"delta\":{\"content\":null,"
+    "\"reasoning\":\"hmm\"},\"finish_reason\":null}]}",
+    "{\"choices\":[{\"delta\":{\"reasoning\":\"twice\",\"reasoning_content\":\"twice\"}}]}",
+    "{\"choices\":[{\"delta\":{\"reasoning_content\":null,\"reasoning\":\"second name\"}}]}",
+    "{\"choices\":[{\"delta\":{\"reasoning_content\":7,\"content\":\"ans\"},"
+    "\"message\":{\"reasoning\":\"from message\"}}]}",
+    "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":null,"
+    "\"reasoning_content\":\"thinking...\"},\"finish_reason\":\"length\"}],"
+    "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":16}}",
+    "{\"choices\":[{\"delta\":{\"content\":\"both\",\"reasoning_content\":\"at once\"}}]}",
+    "{\"choices\":[{\"delta\":[\"reasoning_content\"],\"message\":{\"reasoning\":\"m\"}}]}",
 };
 
 static const char *const DECLINED[] = {
@@ -65,6 +86,8 @@ static void same_fields(const struct chunk *a, const struct chunk *b)
 {
     assert_int_equal(a->has_text, b->has_text);
     assert_int_equal(a->text_len, b->text_len);
+    assert_int_equal(a->has_reasoning, b->has_reasoning);
+    assert_int_equal(a->reasoning_len, b->reasoning_len);
     assert_int_equal(a->has_finish, b->has_finish);
     assert_string_equal(a->finish, b->finish);
     assert_int_equal(a->has_id, b->has_id);
@@ -79,23 +102,33 @@ static void same_fields(const struct chunk *a, const struct chunk *b)
     assert_string_equal(a->error, b->error);
 }
 
+static void same_bytes(const struct buf *a, const struct buf *b)
+{
+    assert_int_equal(a->len, b->len);
+    assert_memory_equal(buf_cstr(a), buf_cstr(b), a->len);
+}
+
 /* Both readers on s; when the scanner accepts, everything must agree. Returns the scan rc. */
 static int compare(const char *s, size_t len)
 {
     struct chunk a, b;
-    struct buf ta = BUF_INIT, tb = BUF_INIT;
-    int rc = chunk_scan(s, len, &a, &ta, CHUNK_ALL);
-    int jrc = chunk_read_jansson(s, len, &b, &tb, CHUNK_ALL);
+    struct buf ta = BUF_INIT, tb = BUF_INIT, ra = BUF_INIT, rb = BUF_INIT;
+    int rc = chunk_scan(s, len, &a, &ta, &ra, CHUNK_ALL);
+    int jrc = chunk_read_jansson(s, len, &b, &tb, &rb, CHUNK_ALL);
     if (rc == 0) {
         assert_int_equal(jrc, 0); /* never accept what jansson rejects */
         same_fields(&a, &b);
-        assert_int_equal(ta.len, tb.len);
-        assert_memory_equal(buf_cstr(&ta), buf_cstr(&tb), ta.len);
+        same_bytes(&ta, &tb);
+        same_bytes(&ra, &rb);
     } else {
-        assert_int_equal(ta.len, 0); /* a declined input leaves the text alone */
+        /* a declined input leaves the text and the reasoning alone */
+        assert_int_equal(ta.len, 0);
+        assert_int_equal(ra.len, 0);
     }
     buf_free(&ta);
     buf_free(&tb);
+    buf_free(&ra);
+    buf_free(&rb);
     return rc;
 }
 
@@ -106,23 +139,25 @@ static void test_real_shapes_take_the_fast_path(void **state)
         assert_int_equal(compare(SHAPES[i], strlen(SHAPES[i])), 0);
     }
     struct chunk c;
-    struct buf t = BUF_INIT;
-    assert_int_equal(chunk_read(SHAPES[3], strlen(SHAPES[3]), &c, &t, CHUNK_ALL), 0);
+    struct buf t = BUF_INIT, r = BUF_INIT;
+    assert_int_equal(chunk_read(SHAPES[3], strlen(SHAPES[3]), &c, &t, &r, CHUNK_ALL), 0);
     assert_string_equal(buf_cstr(&t), "line\none \"q\" \xc3\xa9\xf0\x9f\x98\x80 caf\xc3\xa9");
     buf_reset(&t);
-    assert_int_equal(chunk_read(SHAPES[2], strlen(SHAPES[2]), &c, &t, CHUNK_ALL), 0);
+    assert_int_equal(chunk_read(SHAPES[2], strlen(SHAPES[2]), &c, &t, &r, CHUNK_ALL), 0);
     assert_int_equal(c.usage_prompt, 812);
     assert_int_equal(c.usage_completion, 256);
     assert_int_equal(c.cached, 768);
     assert_false(c.has_text);
-    assert_int_equal(chunk_read(SHAPES[9], strlen(SHAPES[9]), &c, &t, CHUNK_ALL), 0);
+    assert_int_equal(chunk_read(SHAPES[9], strlen(SHAPES[9]), &c, &t, &r, CHUNK_ALL), 0);
     assert_true(c.has_error);
     assert_string_equal(c.error, "vLLM style");
-    assert_int_equal(chunk_read(SHAPES[11], strlen(SHAPES[11]), &c, &t, CHUNK_ALL), 0);
+    assert_int_equal(chunk_read(SHAPES[11], strlen(SHAPES[11]), &c, &t, &r, CHUNK_ALL), 0);
     assert_false(c.has_text); /* "text": null is present, so delta is not consulted */
-    assert_int_equal(chunk_read(SHAPES[14], strlen(SHAPES[14]), &c, &t, CHUNK_ALL), 0);
+    assert_int_equal(chunk_read(SHAPES[14], strlen(SHAPES[14]), &c, &t, &r, CHUNK_ALL), 0);
     assert_string_equal(buf_cstr(&t), "b"); /* the last duplicate wins */
+    assert_int_equal(r.len, 0);
     buf_free(&t);
+    buf_free(&r);
 }
 
 static void test_declined_and_malformed(void **state)
@@ -132,11 +167,13 @@ static void test_declined_and_malformed(void **state)
         assert_int_equal(compare(DECLINED[i], strlen(DECLINED[i])), 1);
     for (size_t i = 0; i < sizeof MALFORMED / sizeof *MALFORMED; i++) {
         struct chunk c;
-        struct buf t = BUF_INIT;
-        assert_int_equal(chunk_read(MALFORMED[i], strlen(MALFORMED[i]), &c, &t, CHUNK_ALL), -1);
+        struct buf t = BUF_INIT, r = BUF_INIT;
+        assert_int_equal(chunk_read(MALFORMED[i], strlen(MALFORMED[i]), &c, &t, &r, CHUNK_ALL), -1);
         assert_true(c.malformed[0] != '\0');
         assert_int_equal(t.len, 0);
+        assert_int_equal(r.len, 0);
         buf_free(&t);
+        buf_free(&r);
     }
 }
 
@@ -190,20 +227,23 @@ static void tpl_agrees(const char *prime, const char *s, size_t len)
 {
     struct chunk_tpl t = {0};
     struct chunk a, b;
-    struct buf ta = BUF_INIT, tb = BUF_INIT;
-    chunk_read_tpl(&t, prime, strlen(prime), &a, &ta, CHUNK_ALL);
+    struct buf ta = BUF_INIT, tb = BUF_INIT, ra = BUF_INIT, rb = BUF_INIT;
+    chunk_read_tpl(&t, prime, strlen(prime), &a, &ta, &ra, CHUNK_ALL);
     buf_reset(&ta);
-    int rc = chunk_read_tpl(&t, s, len, &a, &ta, CHUNK_ALL);
-    int jrc = chunk_read_jansson(s, len, &b, &tb, CHUNK_ALL);
+    buf_reset(&ra);
+    int rc = chunk_read_tpl(&t, s, len, &a, &ta, &ra, CHUNK_ALL);
+    int jrc = chunk_read_jansson(s, len, &b, &tb, &rb, CHUNK_ALL);
     assert_int_equal(rc, jrc);
     if (rc == 0) {
         same_fields(&a, &b);
-        assert_int_equal(ta.len, tb.len);
-        assert_memory_equal(buf_cstr(&ta), buf_cstr(&tb), ta.len);
+        same_bytes(&ta, &tb);
+        same_bytes(&ra, &rb);
     }
     chunk_tpl_free(&t);
     buf_free(&ta);
     buf_free(&tb);
+    buf_free(&ra);
+    buf_free(&rb);
 }
 
 static void test_template_reads_like_the_scanner(void **state)
@@ -228,18 +268,159 @@ static void test_template_reads_like_the_scanner(void **state)
     /* the fast path is taken: the same bytes around a new text */
     struct chunk_tpl t = {0};
     struct chunk c;
-    struct buf tx = BUF_INIT;
-    assert_int_equal(chunk_read_tpl(&t, STREAM[0], strlen(STREAM[0]), &c, &tx, 0), 0);
+    struct buf tx = BUF_INIT, rx = BUF_INIT;
+    assert_int_equal(chunk_read_tpl(&t, STREAM[0], strlen(STREAM[0]), &c, &tx, &rx, 0), 0);
     assert_true(t.ok);
     assert_false(c.has_id); /* not wanted */
     const char *saved = t.bytes.data;
-    assert_int_equal(chunk_read_tpl(&t, STREAM[1], strlen(STREAM[1]), &c, &tx, CHUNK_ID), 0);
+    assert_int_equal(chunk_read_tpl(&t, STREAM[1], strlen(STREAM[1]), &c, &tx, &rx, CHUNK_ID), 0);
     assert_ptr_equal(t.bytes.data, saved);
     assert_memory_equal(t.bytes.data, STREAM[0], strlen(STREAM[0])); /* template unchanged */
     assert_string_equal(c.id, "c");
     assert_string_equal(buf_cstr(&tx), " a \xc3\xa9\n");
+    assert_int_equal(rx.len, 0);
     chunk_tpl_free(&t);
     buf_free(&tx);
+    buf_free(&rx);
+}
+
+/* What chunk_read gives for s (the scanner must take it, and agree with jansson); text and
+ * reasoning go to t and r (reset first). */
+static struct chunk read_one(const char *s, struct buf *t, struct buf *r)
+{
+    assert_int_equal(compare(s, strlen(s)), 0);
+    buf_reset(t);
+    buf_reset(r);
+    struct chunk c;
+    assert_int_equal(chunk_read(s, strlen(s), &c, t, r, CHUNK_ALL), 0);
+    return c;
+}
+
+/* A chat stream's role-only first delta carries no output; reasoning is read apart from the
+ * text, under either name, once, from the delta before the message. */
+static void test_chat_role_and_reasoning(void **state)
+{
+    (void)state;
+    struct buf t = BUF_INIT, r = BUF_INIT;
+    struct chunk c = read_one("{\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+                              "\"content\":\"\"}}]}",
+                              &t, &r);
+    assert_true(c.has_text);
+    assert_int_equal(c.text_len, 0);
+    assert_false(c.has_reasoning);
+    assert_int_equal(c.reasoning_len, 0);
+    c = read_one("{\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}", &t, &r);
+    assert_false(c.has_text);
+    assert_false(c.has_reasoning);
+    c = read_one("{\"choices\":[{\"delta\":{\"content\":null,\"reasoning_content\":\"a\\nb\"}}]}",
+                 &t, &r);
+    assert_false(c.has_text);
+    assert_true(c.has_reasoning);
+    assert_int_equal(c.reasoning_len, 3);
+    assert_string_equal(buf_cstr(&r), "a\nb");
+    assert_int_equal(t.len, 0);
+    c = read_one("{\"choices\":[{\"delta\":{\"reasoning\":\"vllm\"}}]}", &t, &r);
+    assert_string_equal(buf_cstr(&r), "vllm");
+    /* both names: the text once, reasoning_content's */
+    c = read_one("{\"choices\":[{\"delta\":{\"reasoning\":\"x\",\"reasoning_content\":\"yy\"}}]}",
+                 &t, &r);
+    assert_int_equal(c.reasoning_len, 2);
+    assert_string_equal(buf_cstr(&r), "yy");
+    c = read_one("{\"choices\":[{\"delta\":{\"reasoning_content\":null,\"reasoning\":\"z\"}}]}", &t,
+                 &r);
+    assert_string_equal(buf_cstr(&r), "z");
+    c = read_one("{\"choices\":[{\"delta\":{\"content\":\"ans\",\"reasoning\":\"why\"}}]}", &t, &r);
+    assert_string_equal(buf_cstr(&t), "ans");
+    assert_string_equal(buf_cstr(&r), "why");
+    /* a unary answer cut short while reasoning: content null, reasoning in the message */
+    c = read_one("{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":null,"
+                 "\"reasoning_content\":\"thinking\"},\"finish_reason\":\"length\"}]}",
+                 &t, &r);
+    assert_false(c.has_text);
+    assert_true(c.has_reasoning);
+    assert_string_equal(buf_cstr(&r), "thinking");
+    assert_string_equal(c.finish, "length");
+    /* the delta's reasoning comes before the message's; a non-string is none */
+    c = read_one(
+        "{\"choices\":[{\"message\":{\"reasoning\":\"m\"},\"delta\":{\"reasoning\":\"d\"}}]}", &t,
+        &r);
+    assert_string_equal(buf_cstr(&r), "d");
+    c = read_one("{\"choices\":[{\"delta\":{\"reasoning\":5},\"message\":{\"reasoning\":\"m\"}}]}",
+                 &t, &r);
+    assert_string_equal(buf_cstr(&r), "m");
+    /* only choices[0] */
+    c = read_one("{\"choices\":[{\"delta\":{}},{\"delta\":{\"reasoning\":\"second\"}}]}", &t, &r);
+    assert_false(c.has_reasoning);
+    buf_free(&t);
+    buf_free(&r);
+}
+
+/* A reasoning stream takes the template's fast path too, and reads as jansson reads it; an event
+ * with both a text and a reasoning makes no template. */
+static void test_template_reasoning(void **state)
+{
+    (void)state;
+    static const char *const STREAM[] = {
+        "{\"id\":\"r\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":"
+        "\"\"},"
+        "\"finish_reason\":null}]}",
+        "{\"id\":\"r\",\"choices\":[{\"index\":0,\"delta\":{\"reasoning_content\":\"Let\"},"
+        "\"finish_reason\":null}]}",
+        "{\"id\":\"r\",\"choices\":[{\"index\":0,\"delta\":{\"reasoning_content\":\" me \\u00e9\"},"
+        "\"finish_reason\":null}]}",
+        "{\"id\":\"r\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Answer\"},"
+        "\"finish_reason\":null}]}",
+        "{\"id\":\"r\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\",\"reasoning\":\"hm\"},"
+        "\"finish_reason\":null}]}",
+        "{\"id\":\"r\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\",\"reasoning\":\"\"},"
+        "\"finish_reason\":null}]}",
+        "{\"id\":\"r\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\",\"reasoning\":\"y\"},"
+        "\"finish_reason\":null}]}",
+        "{\"id\":\"r\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\",\"reasoning\":\"\"},"
+        "\"finish_reason\":null}]}",
+        "{\"id\":\"r\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\",\"reasoning\":\"y\"},"
+        "\"finish_reason\":null}]}",
+        "{\"id\":\"r\",\"choices\":[{\"index\":0,\"delta\":{\"content\":null,\"reasoning\":\"y\"},"
+        "\"finish_reason\":null}]}",
+        "{\"id\":\"r\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"z\",\"reasoning\":null},"
+        "\"finish_reason\":null}]}",
+        "{\"id\":\"r\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}",
+    };
+    size_t n = sizeof STREAM / sizeof *STREAM;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++)
+            tpl_agrees(STREAM[i], STREAM[j], strlen(STREAM[j]));
+    struct chunk_tpl t = {0};
+    struct chunk c;
+    struct buf tx = BUF_INIT, rx = BUF_INIT;
+    assert_int_equal(chunk_read_tpl(&t, STREAM[1], strlen(STREAM[1]), &c, &tx, &rx, 0), 0);
+    assert_true(t.ok);
+    assert_true(t.reasoning);
+    const char *saved = t.bytes.data;
+    assert_int_equal(chunk_read_tpl(&t, STREAM[2], strlen(STREAM[2]), &c, &tx, &rx, 0), 0);
+    assert_ptr_equal(t.bytes.data, saved);
+    assert_memory_equal(t.bytes.data, STREAM[1], strlen(STREAM[1])); /* the fast path */
+    assert_int_equal(c.reasoning_len, 6);
+    assert_false(c.has_text);
+    assert_string_equal(buf_cstr(&rx), "Let me \xc3\xa9");
+    assert_int_equal(tx.len, 0);
+    /* an event with both: read in full, the template stays the last one-string event */
+    assert_int_equal(chunk_read_tpl(&t, STREAM[6], strlen(STREAM[6]), &c, &tx, &rx, 0), 0);
+    assert_memory_equal(t.bytes.data, STREAM[1], strlen(STREAM[1]));
+    assert_int_equal(c.text_len, 1);
+    assert_int_equal(c.reasoning_len, 1);
+    /* an empty text beside a reasoning: the reasoning is the string that varies */
+    assert_int_equal(chunk_read_tpl(&t, STREAM[8], strlen(STREAM[8]), &c, &tx, &rx, 0), 0);
+    assert_true(t.reasoning);
+    assert_int_equal(chunk_read_tpl(&t, STREAM[4], strlen(STREAM[4]), &c, &tx, &rx, 0), 0);
+    assert_int_equal(c.reasoning_len, 2);
+    assert_true(c.has_text);
+    assert_int_equal(c.text_len, 0);
+    assert_string_equal(buf_cstr(&rx), "Let me \xc3\xa9yyhm");
+    assert_string_equal(buf_cstr(&tx), "x");
+    chunk_tpl_free(&t);
+    buf_free(&tx);
+    buf_free(&rx);
 }
 
 /* Mutations of each shape through a template primed with the shape itself. */
@@ -291,13 +472,15 @@ static void test_reuse_evidence(void **state)
     static const char body[] =
         "{\"choices\":[{\"text\":\"x\"}],\"meta_info\":{\"cached_tokens\":77,\"id\":\"a\"}}";
     struct chunk a, b;
-    struct buf ta = BUF_INIT, tb = BUF_INIT;
-    assert_int_equal(chunk_scan(body, sizeof body - 1, &a, &ta, CHUNK_ALL), 0);
-    assert_int_equal(chunk_read_jansson(body, sizeof body - 1, &b, &tb, CHUNK_ALL), 0);
+    struct buf ta = BUF_INIT, tb = BUF_INIT, ra = BUF_INIT, rb = BUF_INIT;
+    assert_int_equal(chunk_scan(body, sizeof body - 1, &a, &ta, &ra, CHUNK_ALL), 0);
+    assert_int_equal(chunk_read_jansson(body, sizeof body - 1, &b, &tb, &rb, CHUNK_ALL), 0);
     assert_int_equal(a.meta_cached, 77);
     same_fields(&a, &b);
     buf_free(&ta);
     buf_free(&tb);
+    buf_free(&ra);
+    buf_free(&rb);
 }
 
 int main(void)
@@ -309,6 +492,8 @@ int main(void)
         cmocka_unit_test(test_mutations_agree),
         cmocka_unit_test(test_template_reads_like_the_scanner),
         cmocka_unit_test(test_template_mutations_agree),
+        cmocka_unit_test(test_chat_role_and_reasoning),
+        cmocka_unit_test(test_template_reasoning),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

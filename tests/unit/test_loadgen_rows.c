@@ -144,6 +144,8 @@ static size_t whole_rows(const char *path)
             fail_msg("row %zu is not whole JSON: %s", n + 1, je.text);
         assert_non_null(json_object_get(row, "request_index"));
         assert_non_null(json_object_get(row, "response_header_hints"));
+        /* a phase of the default endpoint names it, as every row does */
+        assert_string_equal(json_string_value(json_object_get(row, "endpoint")), "completions");
         json_decref(row);
         n++;
         p = nl + 1;
