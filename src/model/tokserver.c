@@ -191,14 +191,13 @@ static json_t *messages_json(const struct chat_msg *msgs, size_t n)
     return a;
 }
 
-long long tokenizer_count_messages(const struct tokenizer *t, const struct chat_msg *msgs,
-                                   size_t n)
+long long tokenizer_count_messages(const struct tokenizer *t, const struct chat_msg *msgs, size_t n)
 {
     struct tokserver *s = t ? t->remote : NULL;
     if (!s || atomic_load(&s->messages) < 0)
         return -1;
-    json_t *b = json_pack("{s:s, s:o, s:b}", "model", s->model, "messages",
-                          messages_json(msgs, n), "add_generation_prompt", 1);
+    json_t *b = json_pack("{s:s, s:o, s:b}", "model", s->model, "messages", messages_json(msgs, n),
+                          "add_generation_prompt", 1);
     char err[ERR_LEN] = "out of memory";
     json_t *j = b ? post_json(s->url, s->have_auth ? s->auth : NULL, b, 30, err) : NULL;
     json_decref(b);

@@ -9,7 +9,7 @@
 # are one-line errors.
 source "$(dirname "$0")/lib.sh"
 
-BLOCK=16 # the engine's KV block (tokens)
+BLOCK=32 # the engine's KV block (tokens, serve --block-size)
 ENGINE=(--profile tiny --gpu-cache-blocks 64 --cpu-cache-blocks 512 --disk-cache-blocks 4096
   --disable-disk-offload-filter --speedup 50 --log-level WARNING)
 COMMON=(--results-root "$TMP/results" --no-progress --log-level WARNING)
@@ -25,10 +25,12 @@ cached() {
     | map([.phase, .prompt_id, (.cached_tokens // 0)])' "$TMP/results/$1/requests.jsonl"
 }
 
+# The same workload both ways: the engine renders chat through Llama 3's template, the one the
+# completions prompts are written in, so both send the same tokens.
 for ep in completions chat; do
-  start_engine "${ENGINE[@]}" --kv-mode cpu_disk --disk-cache-dir "$TMP/kv-$ep"
+  start_engine "${ENGINE[@]}" --kv-mode cpu_disk --disk-cache-dir "$TMP/kv-$ep" --chat-template llama3
   k=(--base-url "$BASE" --kvbm-metrics-url "$METRICS" --kvbm-cache-dir "$TMP/kv-$ep"
-    --kv-mode cpu_disk --endpoint "$ep" "${COMMON[@]}")
+    --kv-mode cpu_disk --endpoint "$ep" --chat-template llama3 "${COMMON[@]}")
   expect_exit 0 "$KVBENCH" run "${k[@]}" --scenario standard --warmup 1 --requests 6 \
     --concurrency 1 --max-tokens 24 --temperature 0 --stream --run-id "std-$ep"
   expect_exit 0 "$KVBENCH" run "${k[@]}" --scenario reuse_verify --reuse-prompt-set short \
@@ -67,16 +69,16 @@ jq -e '.overall_summary.reuse_verify_signal_kvbm.signal == "prefix_reuse_detecte
 
 # every artifact names the endpoint; what went out was a chat request
 C=$TMP/results/std-chat
-jq -e '.endpoint == "chat" and .chat_template.name == "plain"
-  and (.chat_template.evidence | test("kvbench/tiny")) and .args.endpoint == "chat"' \
+jq -e '.endpoint == "chat" and .chat_template.name == "llama3"
+  and .chat_template.evidence == "--chat-template llama3" and .args.endpoint == "chat"' \
   "$C/config.json" >/dev/null || fail "config: $(jq -c '[.endpoint, .chat_template]' "$C/config.json")"
 jq -e '.endpoint == "completions" and .chat_template == null' \
   "$TMP/results/std-completions/config.json" >/dev/null || fail "completions config"
-jq -e -s 'all(.[]; .endpoint == "chat" and .ok)' "$C/requests.jsonl" >/dev/null ||
-  fail "rows: $(jq -c '[.endpoint, .ok]' "$C/requests.jsonl" | sort | uniq -c)"
+jq -e -s 'all(.[]; .endpoint == "chat" and .status_code == 200 and .error == null)' "$C/requests.jsonl" >/dev/null ||
+  fail "rows: $(jq -c '[.endpoint, .status_code]' "$C/requests.jsonl" | sort | uniq -c)"
 jq -e -s 'all(.[]; .endpoint == "completions")' "$TMP/results/std-completions/requests.jsonl" \
   >/dev/null || fail "completions rows"
-grep -qF -- '- **Endpoint:** /v1/chat/completions, messages counted through the plain chat template' \
+grep -qF -- '- **Endpoint:** /v1/chat/completions, messages counted through the llama3 chat template' \
   "$C/report.md" || fail "report: $(grep -F Endpoint "$C/report.md")"
 grep -qF -- '- **Endpoint:** /v1/completions, prompt template llama3' \
   "$TMP/results/std-completions/report.md" || fail "completions report"
@@ -93,12 +95,34 @@ expect_exit 0 "$KVBENCH" run --base-url "$BASE" --kvbm-metrics-url "$METRICS" "$
   --kv-mode off --endpoint chat --scenario multi_turn --users 4 --rounds 4 \
   --system-prompt-tokens 32 --history-tokens 1500 --answer-tokens 32 --user-qps 8 \
   --max-concurrency 1 --warmup 0 --stream --temperature 0 --run-id multi-off
+# the engine's own template (tiny: plain) is found from the model id
+jq -e '.chat_template.name == "plain" and (.chat_template.evidence | test("kvbench/tiny"))' \
+  "$TMP/results/multi-off/config.json" >/dev/null ||
+  fail "multi off: $(jq -c .chat_template "$TMP/results/multi-off/config.json")"
+jq -e -s 'all(.[]; .server_truncated == false and .usage_prompt_tokens == .prompt_tokens_est)' \
+  "$TMP/results/multi-off/requests.jsonl" >/dev/null ||
+  fail "multi off counts: $(jq -c '[.prompt_tokens_est, .usage_prompt_tokens]' "$TMP/results/multi-off/requests.jsonl")"
 jq -e '.multi_turn | all(.rounds[1:][]; .hit_rate < 0.1)' \
   "$TMP/results/multi-off/summary.json" >/dev/null ||
   fail "multi off: $(jq -c '[.multi_turn.rounds[] | .hit_rate]' "$TMP/results/multi-off/summary.json")"
 # round 2's messages: the system prompt, the first question, the server's answer, a new question
 jq -e -s '[.[] | select(.phase == "round_2")] | length == 4' \
   "$TMP/results/multi-off/requests.jsonl" >/dev/null || fail "multi off: round 2 rows"
+
+# a --duration-s run cycles its chat prompts; an open loop; not streamed: the unary answer
+expect_exit 0 "$KVBENCH" run --base-url "$BASE" --kvbm-metrics-url "$METRICS" "${COMMON[@]}" \
+  --kv-mode off --endpoint chat --requests 3 --duration-s 2 --concurrency 2 --warmup 0 \
+  --max-tokens 8 --stream --run-id dur
+jq -e -s 'length > 3 and all(.[]; .endpoint == "chat" and .status_code == 200 and .ttft_ms > 0)
+  and ([.[] | .prompt_id] | unique | length) == 3' "$TMP/results/dur/requests.jsonl" >/dev/null ||
+  fail "duration: $(jq -c '[.prompt_id, .status_code]' "$TMP/results/dur/requests.jsonl" | head -5)"
+expect_exit 0 "$KVBENCH" run --base-url "$BASE" --kvbm-metrics-url "$METRICS" "${COMMON[@]}" \
+  --kv-mode off --endpoint chat --requests 6 --request-rate 20 --warmup 0 --max-tokens 8 \
+  --run-id unary
+jq -e -s 'length == 6 and all(.[]; .status_code == 200 and .ttft_ms == null
+  and .usage_completion_tokens >= 1 and .usage_completion_tokens <= 8 and .output_len_chars > 0)' \
+  "$TMP/results/unary/requests.jsonl" >/dev/null ||
+  fail "unary: $(jq -c '[.status_code, .usage_completion_tokens, .error]' "$TMP/results/unary/requests.jsonl")"
 
 # smoke and compare send chat too
 expect_exit 0 "$KVBENCH" smoke --base-url "$BASE" --endpoint chat --max-tokens 8
@@ -127,15 +151,45 @@ jq -e '.chat_template.name == "llama3" and (.chat_template.evidence | test("toke
 jq -e -s 'all(.[]; .usage_prompt_tokens == .prompt_tokens_est
   and .prompt_tokens_est == .prompt_target_tokens)' "$E/requests.jsonl" >/dev/null ||
   fail "exact: $(jq -c '[.prompt_target_tokens, .prompt_tokens_est, .usage_prompt_tokens]' "$E/requests.jsonl")"
-expect_exit 0 "$KVBENCH" run --base-url "$BASE" "${COMMON[@]}" --endpoint chat \
+# counted through ChatML while the server renders Llama 3: ChatML's markers are no special tokens
+# of Llama 3's, so the counts come out above the server's and the run says so
+expect_exit 1 "$KVBENCH" run --base-url "$BASE" "${COMMON[@]}" --endpoint chat \
   --chat-template chatml --tokenizer "$TMP/llama3" --requests 2 --warmup 0 \
   --short-range 600:700 --max-tokens 8 --allow-missing-kvbm-metrics --run-id named
 jq -e '.chat_template == {"name": "chatml", "evidence": "--chat-template chatml"}' \
   "$TMP/results/named/config.json" >/dev/null || fail "named: $(jq -c .chat_template "$TMP/results/named/config.json")"
-# counted through ChatML while the server renders Llama 3: the counts no longer meet
-jq -e -s 'all(.[]; .usage_prompt_tokens != .prompt_tokens_est)' \
+jq -e -s 'all(.[]; .usage_prompt_tokens < .prompt_tokens_est and .server_truncated)' \
   "$TMP/results/named/requests.jsonl" >/dev/null || fail "named: counts equal through another template"
+jq -e '.run_valid == false and .invalid_reason == "server_truncated_prompts"' \
+  "$TMP/results/named/summary.json" >/dev/null || fail "named: $(jq -c .invalid_reason "$TMP/results/named/summary.json")"
 stop_engine
+
+# a server that is not kvbench sends a role-only chunk 500 ms before the first content (or
+# reasoning): the role is not the first token; reasoning is output, recorded apart
+for mode in content reasoning_content reasoning; do
+  pf="$TMP/chat-$mode.port"
+  perl "$SRC/tests/e2e/chat_server.pl" "$pf" "$mode" 60 "$TMP/bodies-$mode.jsonl" &
+  PIDS+=($!)
+  for _ in $(seq 100); do [[ -s $pf ]] && break; sleep 0.05; done
+  [[ -s $pf ]] || fail "chat_server $mode did not start"
+  expect_exit 0 "$KVBENCH" run --base-url "http://127.0.0.1:$(cat "$pf")" "${COMMON[@]}" \
+    --endpoint chat --tokenizer heuristic --requests 4 --concurrency 2 --warmup 1 --stream \
+    --max-tokens 16 --allow-missing-kvbm-metrics --run-id "role-$mode"
+  J=$TMP/results/role-$mode/requests.jsonl
+  jq -e -s 'length == 5 and all(.[]; .status_code == 200 and .ttft_ms >= 500
+    and .usage_completion_tokens == .output_tokens_est and .server_truncated == false)' "$J" \
+    >/dev/null || fail "$mode: $(jq -c '[.ttft_ms, .output_tokens_est, .usage_completion_tokens]' "$J")"
+  if [[ $mode == content ]]; then
+    jq -e -s 'all(.[]; .reasoning_chars == 0)' "$J" >/dev/null || fail "$mode: reasoning"
+  else
+    jq -e -s 'all(.[]; .reasoning_chars > 0 and .reasoning_tokens_est == 3)' "$J" >/dev/null ||
+      fail "$mode: $(jq -c '[.reasoning_chars, .reasoning_tokens_est]' "$J")"
+  fi
+  # what went out: one user message, the salt first, counted through the plain template
+  jq -e -s 'all(.[]; (.messages | length) == 1 and .messages[0].role == "user"
+    and (.messages[0].content | startswith("role-")) and .max_tokens == 16 and .stream)' \
+    "$TMP/bodies-$mode.jsonl" >/dev/null || fail "$mode: bodies $(head -c 300 "$TMP/bodies-$mode.jsonl")"
+done
 
 # bad values: one line, exit 2
 expect_exit 2 "$KVBENCH" run --endpoint responses --base-url http://127.0.0.1:9
