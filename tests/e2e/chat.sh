@@ -163,6 +163,17 @@ jq -e -s 'all(.[]; .usage_prompt_tokens < .prompt_tokens_est and .server_truncat
 jq -e '.run_valid == false and .invalid_reason == "server_truncated_prompts"' \
   "$TMP/results/named/summary.json" >/dev/null || fail "named: $(jq -c .invalid_reason "$TMP/results/named/summary.json")"
 stop_engine
+# --tokenizer server where /tokenize takes messages (vLLM): the server's own template counts, so
+# even a wrongly named template leaves the counts equal to the usage
+start_engine --profile tiny --personality vllm --tokenizer "$TMP/llama3" --kv-mode off --speedup 0 \
+  --log-level WARNING
+expect_exit 0 "$KVBENCH" run --base-url "$BASE" "${COMMON[@]}" --endpoint chat \
+  --chat-template chatml --tokenizer server --requests 2 --warmup 0 --short-range 600:700 \
+  --max-tokens 8 --allow-missing-kvbm-metrics --run-id server-count
+jq -e -s 'all(.[]; .usage_prompt_tokens == .prompt_tokens_est and .server_truncated == false)' \
+  "$TMP/results/server-count/requests.jsonl" >/dev/null ||
+  fail "server count: $(jq -c '[.prompt_tokens_est, .usage_prompt_tokens]' "$TMP/results/server-count/requests.jsonl")"
+stop_engine
 
 # a server that is not kvbench sends a role-only chunk 500 ms before the first content (or
 # reasoning): the role is not the first token; reasoning is output, recorded apart
