@@ -21,7 +21,7 @@ source "$(dirname "$0")/e2e/lib.sh"
 
 ENGINE=(--profile tiny --gpu-cache-blocks 64 --cpu-cache-blocks 512 --disk-cache-blocks 4096
   --disable-disk-offload-filter --speedup 50 --log-level WARNING --disk-cache-dir "$TMP/kv")
-COMMON=(--results-root "$TMP/results" --no-progress --log-level WARNING --max-concurrency 1)
+COMMON=(--results-root "$TMP/results" --no-progress --log-level WARNING)
 
 cat >"$TMP/trace.jsonl" <<'JSONL'
 {"timestamp": 0, "input_length": 192, "output_length": 8, "hash_ids": [1, 2, 3]}
@@ -45,9 +45,9 @@ suite() { # BIN LABEL
     --run-id eviction >/dev/null 2>&1 || true
   "$KVBENCH" run "${k[@]}" "${COMMON[@]}" --scenario multi_turn --users 2 --rounds 3 \
     --system-prompt-tokens 32 --history-tokens 600 --answer-tokens 16 --user-qps 0 --warmup 0 \
-    --stream --run-id multi >/dev/null 2>&1 || true
+    --max-concurrency 1 --stream --run-id multi >/dev/null 2>&1 || true
   "$KVBENCH" run "${k[@]}" "${COMMON[@]}" --scenario trace --trace "$TMP/trace.jsonl" \
-    --trace-block-tokens 64 --trace-speedup 0 --warmup 0 --stream --run-id trace >/dev/null 2>&1 || true
+    --trace-block-tokens 64 --trace-speedup 0 --warmup 0 --concurrency 1 --stream --run-id trace >/dev/null 2>&1 || true
   # a comparison (no restart: the same engine under both labels), too few repeats to decide;
   # not streamed: whether a 16-token stream has inter-token gaps at all is timing
   "$KVBENCH" compare --base-url "$BASE" --kvbm-metrics-url "$METRICS" --kvbm-cache-dir "$TMP/kv" \
