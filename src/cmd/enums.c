@@ -18,11 +18,9 @@ const struct name_entry PROMPT_SET_NAMES[] = {
 const struct name_entry REUSE_PROMPT_SET_NAMES[] = {
     {"short", PROMPT_SET_SHORT}, {"long", PROMPT_SET_LONG}, {NULL, 0}};
 
-const struct name_entry CHAT_TEMPLATE_FLAG_NAMES[] = {{"auto", CHAT_TEMPLATE_FLAG_AUTO},
-                                                      {"llama3", CHAT_TPL_LLAMA3},
-                                                      {"chatml", CHAT_TPL_CHATML},
-                                                      {"plain", CHAT_TPL_PLAIN},
-                                                      {NULL, 0}};
+const struct name_entry CHAT_TEMPLATE_FLAG_NAMES[] = {
+    {"auto", CHAT_TEMPLATE_FLAG_AUTO}, {"llama3", CHAT_TPL_LLAMA3}, {"llama31", CHAT_TPL_LLAMA31},
+    {"chatml", CHAT_TPL_CHATML},       {"plain", CHAT_TPL_PLAIN},   {NULL, 0}};
 
 const struct name_entry PROMPT_TEMPLATE_NAMES[] = {
     {"llama3", PROMPT_TEMPLATE_LLAMA3}, {"none", PROMPT_TEMPLATE_NONE}, {NULL, 0}};

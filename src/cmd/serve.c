@@ -32,7 +32,7 @@
 static const char *const PROFILES[] = {"llama-3.1-8b-fp8", "llama-3.3-70b-fp8", "tiny", NULL};
 static const char *const HARDWARE[] = {"gb10", "h100", NULL};
 /* "auto", then CHAT_TEMPLATE_NAMES' names */
-static const char *const CHAT_TEMPLATES[] = {"auto", "llama3", "chatml", "plain", NULL};
+static const char *const CHAT_TEMPLATES[] = {"auto", "llama3", "llama31", "chatml", "plain", NULL};
 
 struct serve_opts {
     const char *host, *metrics_port, *ready_file, *model_id, *endpoint, *profile, *hardware;
@@ -644,14 +644,10 @@ static enum chat_template chat_template_choose(const struct serve_opts *o,
     }
     char miss[600] = "";
     if (tok->path && strcmp(tok->kind, "tokenizer.json") == 0) {
-        char cfgpath[PATH_MAX];
-        const char *slash = strrchr(tok->path, '/');
-        snprintf(cfgpath, sizeof cfgpath, "%.*stokenizer_config.json",
-                 slash ? (int)(slash - tok->path + 1) : 0, tok->path);
         char reason[512];
-        int t = chat_template_of_config(cfgpath, reason, sizeof reason);
+        int t = chat_template_of_tokenizer(tok->path, reason, sizeof reason);
         if (t >= 0) {
-            snprintf(why, cap, "the chat_template of %s", cfgpath);
+            snprintf(why, cap, "%s", reason);
             return (enum chat_template)t;
         }
         snprintf(miss, sizeof miss, " (%s)", reason);

@@ -10,11 +10,15 @@
 
 #include <ctype.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
-const struct name_entry CHAT_TEMPLATE_NAMES[] = {
-    {"llama3", CHAT_TPL_LLAMA3}, {"chatml", CHAT_TPL_CHATML}, {"plain", CHAT_TPL_PLAIN}, {NULL, 0}};
+const struct name_entry CHAT_TEMPLATE_NAMES[] = {{"llama3", CHAT_TPL_LLAMA3},
+                                                 {"llama31", CHAT_TPL_LLAMA31},
+                                                 {"chatml", CHAT_TPL_CHATML},
+                                                 {"plain", CHAT_TPL_PLAIN},
+                                                 {NULL, 0}};
 
 const struct name_entry CHAT_ROLE_NAMES[] = {{"system", CHAT_SYSTEM},
                                              {"user", CHAT_USER},
@@ -28,15 +32,52 @@ const char *chat_role_name(enum chat_role r)
     return n ? n : "user";
 }
 
-/* Jinja's trim: white space off both ends (Python's str.strip on ASCII white space). */
+/* The code point of the UTF-8 sequence at s[0..len) (*n: its bytes), or -1 when there is none. */
+static long utf8_at(const unsigned char *s, size_t len, size_t *n)
+{
+    if (len == 0)
+        return -1;
+    *n = s[0] < 0x80 ? 1 : s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc0 ? 2 : 0;
+    if (*n == 0 || *n > len)
+        return -1;
+    if (*n == 1)
+        return s[0];
+    long cp = s[0] & (0x7f >> *n);
+    for (size_t i = 1; i < *n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return -1;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    return cp;
+}
+
+/* Python's str.isspace: Unicode White_Space and the separators \x1c-\x1f. */
+static bool py_space(long cp)
+{
+    return (cp >= 0x09 && cp <= 0x0d) || (cp >= 0x1c && cp <= 0x20) || cp == 0x85 || cp == 0xa0 ||
+           cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 || cp == 0x2029 ||
+           cp == 0x202f || cp == 0x205f || cp == 0x3000;
+}
+
+/* Jinja's trim: white space off both ends, as Python's str.strip() (Unicode white space). */
 static void trim(const char **s, size_t *len)
 {
-    while (*len && isspace((unsigned char)(*s)[0])) {
-        (*s)++;
-        (*len)--;
+    size_t n;
+    long cp;
+    while ((cp = utf8_at((const unsigned char *)*s, *len, &n)) >= 0 && py_space(cp)) {
+        *s += n;
+        *len -= n;
     }
-    while (*len && isspace((unsigned char)(*s)[*len - 1]))
-        (*len)--;
+    while (*len) {
+        /* the last sequence: back over continuation bytes to its lead */
+        size_t k = *len - 1;
+        while (k > 0 && *len - k < 4 && ((unsigned char)(*s)[k] & 0xc0) == 0x80)
+            k--;
+        cp = utf8_at((const unsigned char *)*s + k, *len - k, &n);
+        if (cp < 0 || k + n != *len || !py_space(cp))
+            break;
+        *len = k;
+    }
 }
 
 static void content(struct buf *out, const char *s, size_t len, struct chat_span *span)
@@ -48,13 +89,30 @@ static void content(struct buf *out, const char *s, size_t len, struct chat_span
     buf_append(out, s, len);
 }
 
+/* Llama 3.1's system block, always written: its dated preamble, then the first message's content
+ * when that is a system message. Returns how many messages it took (0 or 1). */
+static size_t llama31_system(const struct chat_msg *msgs, size_t n, struct buf *out,
+                             struct chat_span *spans)
+{
+    buf_append_str(out, LLAMA3_HDR("system") LLAMA31_PREAMBLE);
+    bool sys = n > 0 && msgs[0].role == CHAT_SYSTEM;
+    const char *s = sys && msgs[0].text ? msgs[0].text : "";
+    size_t len = sys && msgs[0].text ? msgs[0].len : 0;
+    trim(&s, &len);
+    content(out, s, len, sys && spans ? &spans[0] : NULL);
+    buf_append_str(out, LLAMA3_EOT);
+    return sys ? 1 : 0;
+}
+
 void chat_render(const struct chat_render_opts *o, const struct chat_msg *msgs, size_t n,
                  struct buf *out, struct chat_span *spans)
 {
     static const char *const PLAIN_HEAD[] = {"System: ", "User: ", "Assistant:"};
-    if (o->tpl == CHAT_TPL_LLAMA3 && o->bos)
+    bool llama = o->tpl == CHAT_TPL_LLAMA3 || o->tpl == CHAT_TPL_LLAMA31;
+    if (llama && o->bos)
         buf_append_str(out, LLAMA3_BOS);
-    for (size_t i = 0; i < n; i++) {
+    size_t first = o->tpl == CHAT_TPL_LLAMA31 ? llama31_system(msgs, n, out, spans) : 0;
+    for (size_t i = first; i < n; i++) {
         const struct chat_msg *m = &msgs[i];
         const char *s = m->text ? m->text : "";
         size_t len = m->text ? m->len : 0;
@@ -62,6 +120,7 @@ void chat_render(const struct chat_render_opts *o, const struct chat_msg *msgs, 
         struct chat_span *sp = spans ? &spans[i] : NULL;
         switch (o->tpl) {
         case CHAT_TPL_LLAMA3:
+        case CHAT_TPL_LLAMA31:
             if (!o->literal)
                 trim(&s, &len);
             buf_printf(out, "<|start_header_id|>%s<|end_header_id|>\n\n", role);
@@ -85,6 +144,7 @@ void chat_render(const struct chat_render_opts *o, const struct chat_msg *msgs, 
         return;
     switch (o->tpl) {
     case CHAT_TPL_LLAMA3:
+    case CHAT_TPL_LLAMA31:
         buf_append_str(out, LLAMA3_HDR("assistant"));
         break;
     case CHAT_TPL_CHATML:
@@ -102,7 +162,7 @@ int chat_template_of_jinja(const char *jinja)
     if (!jinja)
         return -1;
     if (strstr(jinja, "<|start_header_id|>") && strstr(jinja, "<|eot_id|>"))
-        return CHAT_TPL_LLAMA3;
+        return strstr(jinja, "Cutting Knowledge Date") ? CHAT_TPL_LLAMA31 : CHAT_TPL_LLAMA3;
     if (strstr(jinja, "<|im_start|>") && strstr(jinja, "<|im_end|>"))
         return CHAT_TPL_CHATML;
     return -1;
@@ -166,6 +226,22 @@ int chat_template_of_config(const char *path, char *why, size_t cap)
     return t;
 }
 
+int chat_template_of_tokenizer(const char *tokenizer_json, char *why, size_t cap)
+{
+    if (!tokenizer_json) {
+        snprintf(why, cap, "no tokenizer.json in use");
+        return -1;
+    }
+    const char *slash = strrchr(tokenizer_json, '/');
+    char cfgpath[4096];
+    snprintf(cfgpath, sizeof cfgpath, "%.*stokenizer_config.json",
+             slash ? (int)(slash - tokenizer_json + 1) : 0, tokenizer_json);
+    int t = chat_template_of_config(cfgpath, why, cap);
+    if (t >= 0)
+        snprintf(why, cap, "the chat_template of %s", cfgpath);
+    return t;
+}
+
 int chat_template_of_model(const char *model_id)
 {
     if (!model_id)
@@ -173,10 +249,10 @@ int chat_template_of_model(const char *model_id)
     static const struct {
         const char *mark;
         enum chat_template tpl;
-    } FAMILIES[] = {{"llama-3", CHAT_TPL_LLAMA3},
-                    {"llama3", CHAT_TPL_LLAMA3},
-                    {"qwen", CHAT_TPL_CHATML},
-                    {"kvbench/tiny", CHAT_TPL_PLAIN}};
+    } FAMILIES[] = {{"llama-3.1", CHAT_TPL_LLAMA31}, {"llama-3.2", CHAT_TPL_LLAMA31},
+                    {"llama-3.3", CHAT_TPL_LLAMA31}, {"llama3.1", CHAT_TPL_LLAMA31},
+                    {"llama-3", CHAT_TPL_LLAMA3},    {"llama3", CHAT_TPL_LLAMA3},
+                    {"qwen", CHAT_TPL_CHATML},       {"kvbench/tiny", CHAT_TPL_PLAIN}};
     char low[256];
     size_t n = strlen(model_id);
     if (n >= sizeof low)

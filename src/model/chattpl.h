@@ -10,7 +10,11 @@
  *   llama3  Llama 3's: <|begin_of_text|> then per message
  *           <|start_header_id|>ROLE<|end_header_id|>\n\n + content (trimmed) + <|eot_id|>,
  *           then <|start_header_id|>assistant<|end_header_id|>\n\n (the generation prompt).
- *           Content is trimmed of white space at both ends, as the template's `| trim` does.
+ *           Content is trimmed of white space at both ends (Unicode's, as Python's str.strip), as
+ *           the template's `| trim` does.
+ *   llama31 Llama 3.1's (3.2, 3.3): as llama3, but the first block is always the system one:
+ *           its dated preamble ("Cutting Knowledge Date: December 2023\nToday Date: 26 Jul
+ *           2024\n\n") and then the system message's content, if the first message is one.
  *   chatml  ChatML (Qwen): per message <|im_start|>ROLE\n + content + <|im_end|>\n, then
  *           <|im_start|>assistant\n. No BOS.
  *   plain   for models without one (the engine's `tiny`): per message "System: ", "User: " or
@@ -31,9 +35,18 @@
 #define LLAMA3_HDR(role) "<|start_header_id|>" role "<|end_header_id|>\n\n"
 #define LLAMA3_EOT       "<|eot_id|>"
 
-enum chat_template { CHAT_TPL_LLAMA3 = 0, CHAT_TPL_CHATML = 1, CHAT_TPL_PLAIN = 2 };
+enum chat_template {
+    CHAT_TPL_LLAMA3 = 0,
+    CHAT_TPL_CHATML = 1,
+    CHAT_TPL_PLAIN = 2,
+    CHAT_TPL_LLAMA31 = 3
+};
 
-/* "llama3", "chatml", "plain" */
+/* Llama 3.1's system block opens with this (3.2 and 3.3 write the date of the day, of the same
+ * shape) */
+#define LLAMA31_PREAMBLE "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n"
+
+/* "llama3", "llama31", "chatml", "plain" */
 extern const struct name_entry CHAT_TEMPLATE_NAMES[];
 
 enum chat_role { CHAT_SYSTEM = 0, CHAT_USER = 1, CHAT_ASSISTANT = 2 };
@@ -76,8 +89,12 @@ int chat_template_of_jinja(const char *jinja);
  * with why filled (no file, no chat_template, markers not recognised). */
 int chat_template_of_config(const char *path, char *why, size_t cap);
 
-/* The template a model id's family uses (Llama 3 → llama3, Qwen → chatml, kvbench/tiny →
- * plain); -1 when the name says nothing. */
+/* The template of the tokenizer_config.json beside a tokenizer.json (its path). Returns the
+ * template with why naming the file, or -1 with why saying what was missing. */
+int chat_template_of_tokenizer(const char *tokenizer_json, char *why, size_t cap);
+
+/* The template a model id's family uses (Llama 3.1, 3.2, 3.3 → llama31; other Llama 3 → llama3;
+ * Qwen → chatml; kvbench/tiny → plain); -1 when the name says nothing. */
 int chat_template_of_model(const char *model_id);
 
 #endif

@@ -1521,16 +1521,10 @@ static void decide_chat_template(struct ctx *c)
                  names_name(CHAT_TEMPLATE_NAMES, t));
     } else {
         const struct tokenizer *tk = c->tok;
-        char why[512] = "no tokenizer.json in use";
-        if (tk && tk->path && tk->bpe) {
-            const char *slash = strrchr(tk->path, '/');
-            char cfgpath[4096];
-            snprintf(cfgpath, sizeof cfgpath, "%.*stokenizer_config.json",
-                     slash ? (int)(slash - tk->path + 1) : 0, tk->path);
-            t = chat_template_of_config(cfgpath, why, sizeof why);
-            if (t >= 0)
-                snprintf(evidence, sizeof evidence, "the chat_template of %s", cfgpath);
-        }
+        char why[512];
+        t = chat_template_of_tokenizer(tk && tk->bpe ? tk->path : NULL, why, sizeof why);
+        if (t >= 0)
+            snprintf(evidence, sizeof evidence, "%s", why);
         if (t < 0 && (t = chat_template_of_model(c->rs.model)) >= 0)
             snprintf(evidence, sizeof evidence, "the model id %s (%s)", c->rs.model, why);
         if (t < 0) {

@@ -48,6 +48,41 @@ static void test_llama3_as_its_jinja_renders(void **state)
     free(s);
 }
 
+/* Llama 3.1's template always opens with its dated system block, the system message's content
+ * after the preamble; Jinja's trim is Python's str.strip, Unicode white space included. */
+static void test_llama31_and_unicode_trim(void **state)
+{
+    (void)state;
+    struct chat_msg m[] = {MSG(CHAT_SYSTEM, "Be brief.\xc2\xa0"),
+                           MSG(CHAT_USER, "\xe3\x80\x80Hi\x1f")};
+    struct chat_span sp[2];
+    char *s = render(CHAT_TPL_LLAMA31, true, true, false, m, 2, sp);
+    assert_string_equal(s, "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
+                           "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n"
+                           "Be brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi"
+                           "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
+    assert_memory_equal(s + sp[0].off, "Be brief.", sp[0].len);
+    assert_int_equal(sp[0].len, 9);
+    assert_memory_equal(s + sp[1].off, "Hi", 2);
+    free(s);
+    /* no system message: the block holds the preamble alone */
+    s = render(CHAT_TPL_LLAMA31, false, false, false, &m[1], 1, NULL);
+    assert_string_equal(s, "<|start_header_id|>system<|end_header_id|>\n\n"
+                           "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n"
+                           "<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>");
+    free(s);
+    /* a broken sequence or a non-space character stops the trim; all white space leaves "" */
+    struct chat_msg odd[] = {MSG(CHAT_USER, "\xa0x\xc2"), MSG(CHAT_USER, " \xe2\x80\xa8\t")};
+    s = render(CHAT_TPL_LLAMA3, false, false, false, odd, 2, NULL);
+    assert_string_equal(s, "<|start_header_id|>user<|end_header_id|>\n\n\xa0x\xc2<|eot_id|>"
+                           "<|start_header_id|>user<|end_header_id|>\n\n<|eot_id|>");
+    free(s);
+    assert_int_equal(chat_template_of_jinja("{{'<|start_header_id|>'}} Cutting Knowledge Date: "
+                                            "{{'<|eot_id|>'}}"),
+                     CHAT_TPL_LLAMA31);
+    assert_int_equal(names_value(CHAT_TEMPLATE_NAMES, "llama31"), CHAT_TPL_LLAMA31);
+}
+
 static void test_chatml_and_plain(void **state)
 {
     (void)state;
@@ -71,7 +106,7 @@ static void test_a_growing_conversation_keeps_its_prefix(void **state)
     (void)state;
     struct chat_msg m[] = {MSG(CHAT_SYSTEM, "S"), MSG(CHAT_USER, "U1"), MSG(CHAT_ASSISTANT, "A1"),
                            MSG(CHAT_USER, "U2")};
-    for (int t = 0; t < 3; t++) {
+    for (int t = 0; t < 4; t++) {
         char *r1 = render((enum chat_template)t, true, true, false, m, 2, NULL);
         char *done = render((enum chat_template)t, true, false, false, m, 3, NULL);
         char *r2 = render((enum chat_template)t, true, true, false, m, 4, NULL);
@@ -100,7 +135,8 @@ static void test_names_and_roles(void **state)
 static void test_model_families(void **state)
 {
     (void)state;
-    assert_int_equal(chat_template_of_model("nvidia/Llama-3.1-8B-Instruct-FP8"), CHAT_TPL_LLAMA3);
+    assert_int_equal(chat_template_of_model("nvidia/Llama-3.1-8B-Instruct-FP8"), CHAT_TPL_LLAMA31);
+    assert_int_equal(chat_template_of_model("nvidia/Llama-3.3-70B-Instruct-FP8"), CHAT_TPL_LLAMA31);
     assert_int_equal(chat_template_of_model("meta-llama/Meta-Llama-3-8B-Instruct"),
                      CHAT_TPL_LLAMA3);
     assert_int_equal(chat_template_of_model("Qwen/Qwen3-8B"), CHAT_TPL_CHATML);
@@ -125,6 +161,12 @@ static void test_configs_are_recognised_by_their_markers(void **state)
     assert_int_equal(chat_template_of_config(path, why, sizeof why), CHAT_TPL_LLAMA3);
     test_fixture("tokenizers/qwen3/tokenizer_config.json", path, sizeof path);
     assert_int_equal(chat_template_of_config(path, why, sizeof why), CHAT_TPL_CHATML);
+    /* beside a tokenizer.json: the config in its directory, named in why */
+    test_fixture("tokenizers/qwen3/tokenizer.json.gz", path, sizeof path);
+    assert_int_equal(chat_template_of_tokenizer(path, why, sizeof why), CHAT_TPL_CHATML);
+    assert_non_null(strstr(why, "qwen3/tokenizer_config.json"));
+    assert_int_equal(chat_template_of_tokenizer(NULL, why, sizeof why), -1);
+    assert_string_equal(why, "no tokenizer.json in use");
 
     char dir[] = "/tmp/kvb-chattpl-XXXXXX";
     assert_non_null(mkdtemp(dir));
@@ -159,6 +201,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llama3_as_its_jinja_renders),
+        cmocka_unit_test(test_llama31_and_unicode_trim),
         cmocka_unit_test(test_chatml_and_plain),
         cmocka_unit_test(test_a_growing_conversation_keeps_its_prefix),
         cmocka_unit_test(test_names_and_roles),
