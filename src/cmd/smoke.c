@@ -108,15 +108,17 @@ static char *smoke_body(const struct smoke_opts *o, const char *model, bool temp
     json_t *st = json_array();
     for (size_t i = 0; st && i < o->stop.n; i++)
         json_array_append_new(st, json_string(o->stop.items[i]));
-    json_t *body = prompt && st ? json_pack("{s:s, s:I, s:f, s:o, s:b}", "model", model,
-                                            "max_tokens", (json_int_t)o->max_tokens, "temperature",
-                                            o->temperature, "stop", st, "stream", 0)
-                                : NULL;
-    if (body && o->endpoint == ENDPOINT_CHAT)
-        json_object_set_new(body, "messages",
-                            json_pack("[{s:s, s:s}]", "role", "user", "content", o->message));
-    else if (body)
-        json_object_set_new(body, "prompt", json_string(sent));
+    /* the input second, as it always was: a completions body stays byte-identical */
+    bool chat = o->endpoint == ENDPOINT_CHAT;
+    json_t *body =
+        prompt && st
+            ? json_pack("{s:s, s:o, s:I, s:f, s:o, s:b}", "model", model,
+                        chat ? "messages" : "prompt",
+                        chat ? json_pack("[{s:s, s:s}]", "role", "user", "content", o->message)
+                             : json_string(sent),
+                        "max_tokens", (json_int_t)o->max_tokens, "temperature", o->temperature,
+                        "stop", st, "stream", 0)
+            : NULL;
     if (!prompt || !st)
         json_decref(st); /* json_pack was not called: it did not take st */
     char *text = body ? json_text(body, JSON_COMPACT) : NULL;

@@ -29,15 +29,18 @@ struct tokserver {
     char model[256];
     char auth[600];
     bool have_auth;
-    unsigned long failures;
+    _Atomic unsigned long failures; /* counts asked of one server from several threads */
     _Atomic int messages; /* /tokenize with messages: 0 not asked yet, 1 taken, -1 refused */
 };
 
 /* POST body to url; the parsed answer of an HTTP 200 (new reference), or NULL with err. auth is
- * an Authorization header or NULL. */
+ * an Authorization header or NULL. *status (NULL: not wanted) gets the HTTP status, 0 when no
+ * answer came. */
 static json_t *post_json(const char *url, const char *auth, const json_t *body, double timeout_s,
-                         char *err)
+                         long *status, char *err)
 {
+    if (status)
+        *status = 0;
     char *text = json_text(body, JSON_COMPACT);
     if (!text) {
         err_set(err, "out of memory");
@@ -61,9 +64,14 @@ static json_t *post_json(const char *url, const char *auth, const json_t *body, 
     } else if (req.error != HTTP_OK) {
         err_set(err, "%s: %s", url, req.error_text);
     } else if (req.status != 200) {
+        if (status)
+            *status = req.status;
         err_set(err, "%s answered HTTP %ld", url, req.status);
-    } else if (!(j = json_loadb(buf_cstr(&req.body_buf), req.body_buf.len, 0, NULL))) {
-        err_set(err, "%s answered with no JSON", url);
+    } else {
+        if (status)
+            *status = 200;
+        if (!(j = json_loadb(buf_cstr(&req.body_buf), req.body_buf.len, 0, NULL)))
+            err_set(err, "%s answered with no JSON", url);
     }
     http_req_cleanup(&req);
     free(text);
@@ -115,7 +123,7 @@ static long long ask(struct tokserver *s, const char *text, size_t len, char *er
     json_t *b = tokenize_body(s, text, len);
     if (!b)
         return err_set(err, "out of memory");
-    json_t *j = post_json(s->url, s->have_auth ? s->auth : NULL, b, 30, err);
+    json_t *j = post_json(s->url, s->have_auth ? s->auth : NULL, b, 30, NULL, err);
     json_decref(b);
     if (!j)
         return -1;
@@ -194,25 +202,35 @@ static json_t *messages_json(const struct chat_msg *msgs, size_t n)
 long long tokenizer_count_messages(const struct tokenizer *t, const struct chat_msg *msgs, size_t n)
 {
     struct tokserver *s = t ? t->remote : NULL;
-    if (!s || atomic_load(&s->messages) < 0)
+    if (!s || n == 0 || atomic_load(&s->messages) < 0)
         return -1;
     json_t *b = json_pack("{s:s, s:o, s:b}", "model", s->model, "messages", messages_json(msgs, n),
                           "add_generation_prompt", 1);
     char err[ERR_LEN] = "out of memory";
-    json_t *j = b ? post_json(s->url, s->have_auth ? s->auth : NULL, b, 30, err) : NULL;
+    long status = 0;
+    json_t *j = b ? post_json(s->url, s->have_auth ? s->auth : NULL, b, 30, &status, err) : NULL;
     json_decref(b);
     long long count = j ? tokenize_count(j) : -1;
     json_decref(j);
-    if (count < 0 && atomic_load(&s->messages) == 0) {
-        /* a server whose /tokenize takes no messages: counted from the rendered text instead */
-        atomic_store(&s->messages, -1);
+    if (count > 0) {
+        atomic_store(&s->messages, 1);
+        return count;
+    }
+    /* An answer that says the server does not take messages: a refusal (4xx), or an answer
+     * without a count, or no tokens for a conversation that has some (llama.cpp's /tokenize
+     * answers {"tokens": []} to a body without its "content"). It is not asked again, and chat
+     * prompts are counted from their rendering through the chat template. A failure that says
+     * nothing of the kind (no answer, 5xx) counts this prompt from its rendering only. */
+    bool refused = (status >= 400 && status < 500) || (status == 200 && count <= 0);
+    if (refused && atomic_exchange(&s->messages, -1) >= 0)
         log_info("the server's /tokenize takes no chat messages (%s): chat prompts are counted "
                  "from their rendering through the chat template",
+                 status == 200 ? "it answered no tokens for them" : err);
+    else if (!refused && s->failures++ % 100 == 0)
+        log_warn("server token count of chat messages failed (%s); counting this prompt from "
+                 "its rendering through the chat template",
                  err);
-    } else if (count >= 0) {
-        atomic_store(&s->messages, 1);
-    }
-    return count;
+    return -1;
 }
 
 void tokserver_free(struct tokserver *s)
@@ -238,7 +256,7 @@ static void probe_bos(const char *base_url, const char *model, const char *api_k
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", api_key);
     json_t *body = json_pack("{s:s, s:s, s:i, s:f, s:b}", "model", model, "prompt", probe,
                              "max_tokens", 1, "temperature", 0.0, "stream", 0);
-    json_t *j = body ? post_json(url, api_key ? auth : NULL, body, timeout_s, err) : NULL;
+    json_t *j = body ? post_json(url, api_key ? auth : NULL, body, timeout_s, NULL, err) : NULL;
     const json_t *u = json_object_get(json_object_get(j, "usage"), "prompt_tokens");
     if (json_is_integer(u))
         out->usage = (long long)json_integer_value(u);

@@ -174,6 +174,16 @@ jq -e -s 'all(.[]; .usage_prompt_tokens == .prompt_tokens_est and .server_trunca
   "$TMP/results/server-count/requests.jsonl" >/dev/null ||
   fail "server count: $(jq -c '[.prompt_tokens_est, .usage_prompt_tokens]' "$TMP/results/server-count/requests.jsonl")"
 stop_engine
+# llama.cpp's /tokenize takes no messages: the rendering is counted through the server instead
+start_engine --profile tiny --personality llamacpp --kv-mode off --speedup 0 --log-level WARNING
+expect_exit 0 "$KVBENCH" run --base-url "$BASE" "${COMMON[@]}" --endpoint chat --log-level INFO \
+  --tokenizer server --requests 2 --warmup 0 --short-range 600:700 --max-tokens 8 \
+  --allow-missing-kvbm-metrics --add-bos no --run-id server-text
+[[ $ERR == *"takes no chat messages"* ]] || fail "server text: no word of the fallback: $ERR"
+jq -e -s 'all(.[]; .usage_prompt_tokens == .prompt_tokens_est and .server_truncated == false)' \
+  "$TMP/results/server-text/requests.jsonl" >/dev/null ||
+  fail "server text: $(jq -c '[.prompt_tokens_est, .usage_prompt_tokens]' "$TMP/results/server-text/requests.jsonl")"
+stop_engine
 
 # a server that is not kvbench sends a role-only chunk 500 ms before the first content (or
 # reasoning): the role is not the first token; reasoning is output, recorded apart
