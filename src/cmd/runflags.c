@@ -202,14 +202,14 @@ const struct opt RUN_FLAG_ROWS[] = {
     {.name = "tier-blocks",
      OPT_AT_STR(RF, tier_blocks),
      .metavar = "D,H,S",
-     .help = "--pressure auto and multi_turn: device, host and disk tier capacities in KV "
-             "blocks (0: tier off; default: read from the engine's metrics)"},
+     .help = "--pressure auto, multi_turn and breakeven: device, host and disk tier "
+             "capacities in KV blocks (0: tier off; default: read from the engine's metrics)"},
     {.name = "kv-block-tokens",
      OPT_AT_INT(RF, kv_block_tokens),
      .min = 1,
      .max = 1000000,
-     .help = "--pressure auto and multi_turn: tokens per KV block (default: read from the "
-             "engine)"},
+     .help = "--pressure auto, multi_turn and breakeven: tokens per KV block (default: read "
+             "from the engine)"},
     {.name = "eviction-a-concurrency",
      OPT_AT_INT(RF, evict_a_conc),
      .min = 1,
@@ -295,6 +295,18 @@ const struct opt RUN_FLAG_ROWS[] = {
      .min = 0.001,
      .max = 1e9,
      .help = "trace: trace time per phase (window_<k>), where reuse is reported"},
+    {.name = "breakeven-lengths",
+     OPT_AT_STR(RF, breakeven_lengths),
+     .def = "1k,2k,4k,8k,16k,32k",
+     .metavar = "LIST",
+     .help = "breakeven: the ladder of context lengths in tokens (k = 1024), bounded by the "
+             "input ceiling and the tiers' capacities"},
+    {.name = "breakeven-repeats",
+     OPT_AT_INT(RF, cfg.scen.breakeven_repeats),
+     .def = "3",
+     .min = 1,
+     .max = 20,
+     .help = "breakeven: times the whole ladder is measured (intervals need 2 or more)"},
     {.name = "reuse-repeat-count",
      OPT_AT_INT(RF, cfg.scen.reuse_repeat),
      .def = "3",
@@ -698,7 +710,7 @@ static int tiers_config(const struct run_flags *f, const struct opt *opts,
     if (!c->scen.pressure_auto && !(sc && sc->tiers) &&
         (f->tier_blocks || opts_given(opts, &f->kv_block_tokens)))
         return err_set(err, "--tier-blocks and --kv-block-tokens give the tiers' sizes to "
-                            "--pressure auto and multi_turn");
+                            "--pressure auto, multi_turn and breakeven");
     if (!f->tier_blocks)
         return 0;
     const char *p = f->tier_blocks;
@@ -714,6 +726,40 @@ static int tiers_config(const struct run_flags *f, const struct opt *opts,
         c->tier_blocks[t] = v;
         p = end + 1;
     }
+    return 0;
+}
+
+/* breakeven: the ladder (ascending, distinct; "4k" = 4096) and the preflight's input ceiling. */
+static int breakeven_config(const struct run_flags *f, const struct opt *opts,
+                            const struct scenario *sc, struct run_config *c, char *err)
+{
+    c->scen.input_ceiling =
+        c->engine_max_input_tokens - c->gp.max_tokens - c->input_token_safety_margin;
+    bool mine = sc == &SCEN_BREAKEVEN;
+    if (!mine && (opts_given(opts, &f->breakeven_lengths) ||
+                  opts_given(opts, &f->cfg.scen.breakeven_repeats)))
+        return err_set(err, "--breakeven-lengths and --breakeven-repeats apply to --scenario "
+                            "breakeven");
+    const char *p = f->breakeven_lengths;
+    size_t n = 0;
+    while (mine && p && *p) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(p, &end, 10);
+        if (end != p && (*end == 'k' || *end == 'K')) {
+            v *= 1024;
+            end++;
+        }
+        if (end == p || errno || v < 16 || v > 100000000 || (*end && *end != ',') ||
+            n == SCEN_LENGTHS_MAX || (n && v <= c->scen.breakeven_lengths[n - 1]))
+            return err_set(err,
+                           "--breakeven-lengths: expected up to %d ascending lengths of 16 tokens "
+                           "or more, e.g. 1k,2k,4k (k = 1024), got '%s'",
+                           SCEN_LENGTHS_MAX, f->breakeven_lengths);
+        c->scen.breakeven_lengths[n++] = v;
+        p = *end ? end + 1 : end;
+    }
+    c->scen.n_breakeven_lengths = n;
     return 0;
 }
 
@@ -753,7 +799,8 @@ int run_flags_config(const struct run_flags *f, const struct opt *opts, struct r
     const struct scenario *sc = scenario_find(f->cfg.scen.scenario);
     if (requests_config(f, opts, c, err) < 0 || recorded_config(f, opts, c, err) < 0 ||
         load_config(f, opts, sc, c, err) < 0 || tiers_config(f, opts, sc, c, err) < 0 ||
-        multi_turn_config(f, opts, sc, c, err) < 0 || trace_config(f, opts, sc, c, err) < 0)
+        multi_turn_config(f, opts, sc, c, err) < 0 || trace_config(f, opts, sc, c, err) < 0 ||
+        breakeven_config(f, opts, sc, c, err) < 0)
         return -1;
     for (size_t i = 0; i < f->slo.n; i++)
         if (slo_parse(f->slo.items[i], &c->slo, err) < 0)

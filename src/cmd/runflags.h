@@ -22,6 +22,7 @@ struct run_flags {
     struct run_config cfg;
     /* values converted or checked before they reach cfg */
     const char *run_id, *api_key, *request_seed, *threads, *request_rate, *tier_blocks;
+    const char *breakeven_lengths;
     /* enumerations, as the int of their name table (cmd/enums.h); -1: not given, no default */
     int prompt_set, reuse_prompt_set, kv_mode, log_level, prompt_template, transport, arrival,
         pressure, preset, endpoint, chat_template;

@@ -39,7 +39,7 @@ struct serve_opts {
     const char *personality;
     long long port;
     double kv_bytes_per_token, params_b, weights_gb, prefill_tflops, mem_bw_gbps, h2d_gbps,
-        step_overhead_ms;
+        disk_read_gbps, step_overhead_ms;
     long long max_context;
     double speedup;
     long long block_size, max_num_seqs, max_num_tokens, max_tokens_limit, max_body_bytes,
@@ -287,6 +287,13 @@ static const struct opt SERVE_ROWS[] = {
      .max = 1e6,
      .metavar = "GB/S",
      .help = "override host-to-device (G2->G1) bandwidth"},
+    {.name = "disk-read-gbps",
+     OPT_AT_FLOAT(SO, disk_read_gbps),
+     .min = 1e-6,
+     .max = 1e6,
+     .metavar = "GB/S",
+     .help = "fault: a slow disk, G3 reads modelled at this bandwidth (bytes / X added to the "
+             "step; the real read still runs within it) (default: real reads only)"},
     {.name = "step-overhead-ms",
      OPT_AT_FLOAT(SO, step_overhead_ms),
      .min = 0,
@@ -508,6 +515,8 @@ static void model_config(const struct serve_opts *o, const struct opt *opts,
         cfg->hw.mem_bw = o->mem_bw_gbps * 1e9;
     if (opts_given(opts, &o->h2d_gbps))
         cfg->hw.h2d_bw = o->h2d_gbps * 1e9;
+    if (opts_given(opts, &o->disk_read_gbps))
+        cfg->disk_read_bw = o->disk_read_gbps * 1e9;
     if (opts_given(opts, &o->step_overhead_ms))
         cfg->hw.step_overhead_s = o->step_overhead_ms / 1e3;
 }

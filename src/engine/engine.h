@@ -40,6 +40,8 @@ struct engine_config {
     struct model_profile model;
     struct hw_profile hw;
     double speedup; /* divides modelled time; 0 = none */
+    double
+        disk_read_bw; /* --disk-read-gbps: G3 reads modelled at this many bytes/s; 0: real only */
     size_t max_num_seqs;
     /* KV */
     struct kvbm_config kv;

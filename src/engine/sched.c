@@ -5,7 +5,8 @@
  * reserving its G1 blocks through the KV manager, which also onboards any reusable prefix), then
  * advances every running sequence by one token: newly admitted ones finish their prefill and emit
  * their first token, the others decode. The step's modelled duration is
- *     Σ prefill(uncached tokens) + Σ G2→G1 copy time + decode(batch, context)
+ *     Σ prefill(uncached tokens) + Σ G2→G1 copy time [+ Σ G3 read time at --disk-read-gbps]
+ *     + decode(batch, context)
  * divided by --speedup; the scheduler sleeps until the step's start plus that duration, so real
  * time already spent in the step (disk reads for G3 onboards, which are real) is part of it,
  * not added to it. Output is handed to each request under its own lock through wire.c (which
@@ -389,6 +390,8 @@ static double admit(struct engine *e, struct ereq **fresh, size_t *n_fresh, uint
         pthread_mutex_unlock(&e->fm.lock);
         cost += prefill_s(e, r->prompt.n - r->cached_tokens);
         cost += (double)res.g2_bytes / e->cfg.hw.h2d_bw;
+        if (e->cfg.disk_read_bw > 0) /* --disk-read-gbps: a modelled, slower disk */
+            cost += (double)res.g3_onboards * (double)e->cfg.kv.block_bytes / e->cfg.disk_read_bw;
         e->running[e->n_running++] = r;
         fresh[(*n_fresh)++] = r;
         log_debug("admit %s: prompt %zu tokens, %zu cached (G1 %zu, G2 %zu, G3 %zu blocks, "

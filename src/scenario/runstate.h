@@ -24,6 +24,8 @@
 /* The run's configuration as the scenarios, the summary and the reports read it. struct
  * run_config holds it (cfg->scen: the flags parse into it); the runner points gp and slo at the
  * run's own when the run starts (run/runner.c, scen_config_of). */
+#define SCEN_LENGTHS_MAX 16
+
 struct scen_config {
     const char *scenario;   /* its table name */
     const char *prompt_set; /* short, long, mixed */
@@ -44,6 +46,12 @@ struct scen_config {
     const char *trace_path;
     long long trace_block_tokens;
     double trace_speedup, trace_window_s;
+    /* breakeven: the ladder of context lengths (ascending), repeats, and the preflight's input
+     * ceiling (--engine-max-input-tokens - --max-tokens - --input-token-safety-margin) */
+    long long breakeven_lengths[SCEN_LENGTHS_MAX];
+    size_t n_breakeven_lengths;
+    long long breakeven_repeats;
+    long long input_ceiling;
     /* how prompts are sent: --endpoint, --prompt-template (completions), --chat-template (chat;
      * -1: auto, decided when the run starts) */
     enum endpoint endpoint;

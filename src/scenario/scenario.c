@@ -117,7 +117,8 @@ const char *scenario_summary_signal(const json_t *summary)
 
 /* The table: one row per scenario, each defined in its own scen_<name>.c. */
 static const struct scenario *const TABLE[] = {
-    &SCEN_STANDARD, &SCEN_EVICTION_REPLAY, &SCEN_REUSE_VERIFY, &SCEN_MULTI_TURN, &SCEN_TRACE,
+    &SCEN_STANDARD,   &SCEN_EVICTION_REPLAY, &SCEN_REUSE_VERIFY,
+    &SCEN_MULTI_TURN, &SCEN_TRACE,           &SCEN_BREAKEVEN,
 };
 
 #define N_SCENARIOS (sizeof TABLE / sizeof TABLE[0])

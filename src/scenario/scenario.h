@@ -117,6 +117,6 @@ void scenario_md_signal(struct buf *b, const char *title, const json_t *sig);
 
 /* The rows, one per scen_<name>.c. */
 extern const struct scenario SCEN_STANDARD, SCEN_EVICTION_REPLAY, SCEN_REUSE_VERIFY,
-    SCEN_MULTI_TURN, SCEN_TRACE;
+    SCEN_MULTI_TURN, SCEN_TRACE, SCEN_BREAKEVEN;
 
 #endif
