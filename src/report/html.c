@@ -819,6 +819,71 @@ static void chart_trace(struct buf *b, const json_t *t)
     free(v);
 }
 
+/* breakeven: TTFT against context length per source (the rows in the fits), the fitted lines,
+ * and each tier's break-even where its line crosses the cold one within the measured lengths. */
+static void chart_breakeven(struct buf *b, const json_t *bk)
+{
+    static const char *const SRC[] = {"cold", "device", "host", "disk"};
+    struct series pts[4] = {{0}};
+    double x0 = INFINITY, x1 = 0, y1 = 0;
+    size_t i;
+    const json_t *o;
+    json_array_foreach(json_object_get(bk, "rows"), i, o)
+    {
+        double x, y;
+        const char *src = json_get_str(o, "source", "");
+        if (!json_is_true(json_object_get(o, "in_fit")) ||
+            !json_get_num_strict(o, "prompt_tokens", &x) || !json_get_num_strict(o, "ttft_ms", &y))
+            continue;
+        for (size_t s = 0; s < 4; s++)
+            if (strcmp(src, SRC[s]) == 0)
+                ser_add(&pts[s], x, y);
+        x0 = x < x0 ? x : x0;
+        x1 = x > x1 ? x : x1;
+        y1 = y > y1 ? y : y1;
+    }
+    bool failed = false;
+    for (size_t s = 0; s < 4; s++)
+        failed |= pts[s].failed;
+    if (failed)
+        page_fail(b);
+    if (x1 > x0) {
+        char names[6][64]; /* the chart keeps the names until chart_end */
+        struct chart c;
+        chart_begin(&c, b, "chart-breakeven",
+                    "breakeven: TTFT against context length, cold and warm from each tier",
+                    "prompt tokens", "TTFT (ms)", x0, x1, 0, y1);
+        for (size_t s = 0; s < 4; s++) {
+            const json_t *f = json_object_get(json_object_get(bk, "fits"), SRC[s]);
+            double a, k;
+            char *name = names[s];
+            if (!pts[s].n)
+                continue;
+            snprintf(name, sizeof names[s], "%s: repeats, and the line fitted to their medians",
+                     SRC[s]);
+            chart_points(&c, s, name, pts[s].x, pts[s].y, pts[s].n);
+            if (json_get_num_strict(f, "fixed_ms", &a) &&
+                json_get_num_strict(f, "per_token_us", &k)) {
+                double lx[2] = {x0, x1}, ly[2] = {a + k * x0 / 1000, a + k * x1 / 1000};
+                chart_line(&c, s, name, lx, ly, 2, false);
+            }
+        }
+        for (size_t s = 2; s < 4; s++) {
+            const json_t *be = json_object_get(json_object_get(bk, "break_even"), SRC[s]);
+            double at;
+            if (!json_get_num_strict(be, "length_tokens", &at) || at < x0 || at > x1)
+                continue;
+            char *name = names[s + 2];
+            snprintf(name, sizeof names[s + 2], "break-even, %s: %.0f tokens", SRC[s], at);
+            double lx[2] = {at, at}, ly[2] = {0, y1};
+            chart_line(&c, s + 2, name, lx, ly, 2, false);
+        }
+        chart_end(&c);
+    }
+    for (size_t s = 0; s < 4; s++)
+        ser_free(&pts[s]);
+}
+
 /* The verdict the scenario gives, and its interpretation. */
 static void verdict_of(const json_t *s, const char **sig, const char **text)
 {
@@ -959,6 +1024,9 @@ int html_write_run(const char *run_dir, char *err)
     const json_t *tr = json_object_get(d->summary, "trace");
     if (tr)
         chart_trace(&b, tr);
+    const json_t *bk = json_object_get(d->summary, "breakeven");
+    if (bk)
+        chart_breakeven(&b, bk);
     buf_append_str(&b, "</section>\n<section id=\"report\">\n");
     char *md = report_markdown(d->summary, d->config);
     if (!md)
