@@ -9,9 +9,9 @@
 
 static const struct gen_params GP0 = {.max_tokens = 0};
 struct record {
-    char phases[16][32];
-    size_t conc[16], n[16];
-    bool included[16];
+    char phases[128][32];
+    size_t conc[128], n[128];
+    bool included[128];
     size_t n_phases;
     char sets[8][16];
     size_t n_sets;
@@ -19,8 +19,8 @@ struct record {
     bool fail_set; /* make_set fails (out of memory) */
     /* multi_turn: the phases as the runner keeps them, the sets handed over, the bounds */
     struct run_state *rs;
-    struct prompt *added[8];
-    size_t added_n[8], n_added;
+    struct prompt *added[128];
+    size_t added_n[128], n_added;
     char bound_what[48];
     size_t bound_n, bound_max;
 };
@@ -123,7 +123,13 @@ static void test_table(void **state)
     size_t n = 0;
     for (; names[n]; n++)
         assert_ptr_equal(scenario_find(names[n])->name, names[n]);
-    assert_int_equal(n, 5);
+    assert_int_equal(n, 6);
+    assert_true(scenario_find("breakeven")->tiers);
+    assert_string_equal(scenario_find("breakeven")->extra_key, "breakeven");
+    assert_true(scenario_find("breakeven")->answers("L4096_disk_r2"));
+    assert_false(scenario_find("breakeven")->answers("L4096_cold_r2"));
+    assert_false(scenario_find("breakeven")->answers("L4096_fill_host_r1"));
+    assert_false(scenario_find("breakeven")->answers("L4096_prime_r1"));
     assert_null(scenario_find("nope"));
     assert_string_equal(scenario_find("trace")->extra_key, "trace");
     assert_true(scenario_find("multi_turn")->tiers);
@@ -266,6 +272,152 @@ static void test_multi_turn(void **state)
     json_decref(plan);
 }
 
+/* breakeven: run the plan over a run state, return the scenario's summary (nothing ran). */
+static json_t *bk_plan(struct scen_config *cfg, struct run_state *rs, struct record *r,
+                       const struct tier_caps *caps, int want)
+{
+    json_t *plan = NULL;
+    memset(rs, 0, sizeof *rs);
+    rs->cfg = cfg;
+    rs->phases = calloc(128, sizeof *rs->phases);
+    memset(r, 0, sizeof *r);
+    r->rs = rs;
+    assert_int_equal(run_plan("breakeven", cfg, r, &plan, caps), want);
+    json_decref(plan);
+    return want == 0 ? scenario_find("breakeven")->extra(rs) : NULL;
+}
+
+static void bk_done(struct run_state *rs, struct record *r, json_t *sum)
+{
+    json_decref(sum);
+    for (size_t i = 0; i < rs->n_phases; i++)
+        free(rs->phases[i].prompts);
+    free(rs->phases);
+    scenario_find("breakeven")->free_state(rs->scenario_state);
+    record_free(r);
+}
+
+static const char *bk_skip(const json_t *sum, size_t rung, const char *src)
+{
+    const json_t *g = json_array_get(json_object_get(sum, "ladder"), rung);
+    if (!src)
+        return json_string_value(json_object_get(g, "reason"));
+    return json_string_value(json_object_get(json_object_get(g, "skipped"), src));
+}
+
+/* The phase list of a ladder, bounded by the input ceiling; fillers sized from the tiers. */
+static void test_breakeven_plan(void **state)
+{
+    (void)state;
+    static const struct gen_params gp = {.max_tokens = 2};
+    struct scen_config cfg = {.gp = &gp,
+                              .kv_mode = KV_MODE_CPU_DISK,
+                              .breakeven_lengths = {1024, 2048, 16384},
+                              .n_breakeven_lengths = 3,
+                              .breakeven_repeats = 2,
+                              .input_ceiling = 8448};
+    long long blocks[3] = {300, 700, 4000};
+    struct tier_caps caps;
+    pressure_caps_init(&caps, blocks, 32);
+    struct run_state rs;
+    struct record r;
+    json_t *sum = bk_plan(&cfg, &rs, &r, &caps, 0);
+    static const char *const RUNG[] = {"cold", "prime",     "device", "fill_host",
+                                       "host", "fill_disk", "disk"};
+    assert_int_equal(r.n_phases, 2 * 2 * 7); /* 2 lengths measured, 2 repeats */
+    for (size_t i = 0; i < r.n_phases; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "L%d_%s_r%zu", i % 14 < 7 ? 1024 : 2048, RUNG[i % 7],
+                 i / 14 + 1);
+        assert_string_equal(r.phases[i], want);
+        assert_int_equal(r.conc[i], 1);
+        /* the prime and the fillers are not in the overall figures */
+        assert_int_equal(r.included[i], i % 7 != 1 && i % 7 != 3 && i % 7 != 5);
+    }
+    /* host filler: (300 + 300/16) blocks of 32 tokens, in prompts of at most the ceiling's
+     * whole blocks (8448); disk filler: (700 + 700/16) blocks */
+    assert_int_equal(r.n[3], 2);
+    assert_int_equal(r.n[5], 3);
+    size_t tok = 0;
+    for (size_t i = 0; i < 2; i++)
+        tok += rs.phases[3].prompts[i]->est_tokens;
+    assert_int_equal(tok, 318 * 32);
+    /* one prompt per length and repeat, of exactly its length, max_tokens small; the same one
+     * for each of its sources */
+    assert_int_equal(rs.phases[0].prompts[0]->est_tokens, 1024);
+    assert_int_equal(rs.phases[0].prompts[0]->max_tokens, 2);
+    assert_ptr_equal(rs.phases[6].prompts[0], rs.phases[0].prompts[0]);
+    assert_ptr_not_equal(rs.phases[14].prompts[0], rs.phases[0].prompts[0]);
+    assert_string_not_equal(rs.phases[14].prompts[0]->sha256, rs.phases[0].prompts[0]->sha256);
+    assert_false(json_is_true(
+        json_object_get(json_array_get(json_object_get(sum, "ladder"), 2), "measured")));
+    assert_non_null(strstr(bk_skip(sum, 2, NULL), "past the input ceiling of 8448 tokens"));
+    assert_int_equal(json_array_size(json_object_get(sum, "rows")), 0); /* nothing ran */
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(sum, "verdict"), "signal")),
+        "unavailable");
+    bk_done(&rs, &r, sum);
+}
+
+/* Tiers skipped with their reasons: kv mode, unknown capacities, a host tier too small for the
+ * prefix and its filler, a length past the device tier; none measurable fails the plan. */
+static void test_breakeven_skips(void **state)
+{
+    (void)state;
+    static const struct gen_params gp = {.max_tokens = 2};
+    struct scen_config cfg = {.gp = &gp,
+                              .kv_mode = KV_MODE_CPU_ONLY,
+                              .breakeven_lengths = {1024},
+                              .n_breakeven_lengths = 1,
+                              .breakeven_repeats = 1};
+    struct run_state rs;
+    struct record r;
+    long long blocks[3] = {300, 700, 4000};
+    struct tier_caps caps;
+    pressure_caps_init(&caps, blocks, 32);
+    json_t *sum = bk_plan(&cfg, &rs, &r, &caps, 0);
+    assert_string_equal(bk_skip(sum, 0, "disk"), "kv mode cpu_only: no disk tier");
+    assert_null(bk_skip(sum, 0, "host"));
+    assert_int_equal(r.n_phases, 5);
+    bk_done(&rs, &r, sum);
+
+    cfg.kv_mode = KV_MODE_OFF;
+    sum = bk_plan(&cfg, &rs, &r, &caps, 0);
+    assert_string_equal(bk_skip(sum, 0, "host"), "kv mode off: no host tier");
+    assert_int_equal(r.n_phases, 3); /* cold, prime, device */
+    bk_done(&rs, &r, sum);
+
+    cfg.kv_mode = KV_MODE_CPU_DISK;
+    sum = bk_plan(&cfg, &rs, &r, NULL, 0); /* no capacities */
+    assert_non_null(strstr(bk_skip(sum, 0, "host"), "device tier's capacity is unknown"));
+    assert_non_null(strstr(bk_skip(sum, 0, "disk"), "device tier's capacity is unknown"));
+    bk_done(&rs, &r, sum);
+
+    long long unknown_host[3] = {300, -1, 4000};
+    pressure_caps_init(&caps, unknown_host, 32);
+    sum = bk_plan(&cfg, &rs, &r, &caps, 0);
+    assert_non_null(strstr(bk_skip(sum, 0, "disk"), "host tier's capacity is unknown"));
+    bk_done(&rs, &r, sum);
+
+    long long small[3] = {100, 150, 0};
+    pressure_caps_init(&caps, small, 32);
+    long long ladder[] = {1024, 2048, 4096};
+    memcpy(cfg.breakeven_lengths, ladder, sizeof ladder);
+    cfg.n_breakeven_lengths = 3;
+    sum = bk_plan(&cfg, &rs, &r, &caps, 0);
+    assert_null(bk_skip(sum, 0, "host")); /* 106 + 32 blocks fit 150 */
+    assert_non_null(strstr(bk_skip(sum, 1, "host"), "host tier (150 blocks) cannot hold"));
+    assert_string_equal(bk_skip(sum, 0, "disk"), "the disk tier has 0 blocks");
+    assert_non_null(strstr(bk_skip(sum, 2, NULL), "does not fit the device tier (100 blocks"));
+    bk_done(&rs, &r, sum);
+
+    long long ladder2[] = {4096};
+    memcpy(cfg.breakeven_lengths, ladder2, sizeof ladder2);
+    cfg.n_breakeven_lengths = 1;
+    bk_plan(&cfg, &rs, &r, &caps, -1);
+    bk_done(&rs, &r, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -273,6 +425,8 @@ int main(void)
         cmocka_unit_test(test_plans),
         cmocka_unit_test(test_pressure_auto_sizes_b),
         cmocka_unit_test(test_multi_turn),
+        cmocka_unit_test(test_breakeven_plan),
+        cmocka_unit_test(test_breakeven_skips),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
