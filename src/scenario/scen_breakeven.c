@@ -96,13 +96,12 @@ static long long blocks_of(long long tokens, long long bt)
 static const char *tier_off(const struct scen_config *cfg, const struct bk_state *st, int src,
                             char *why, size_t cap)
 {
-    static const char *const TIER[] = {"", "device", "host", "disk"};
     if (src == BK_HOST && cfg->kv_mode == KV_MODE_OFF)
         snprintf(why, cap, "kv mode off: no host tier");
     else if (src == BK_DISK && cfg->kv_mode != KV_MODE_CPU_DISK)
         snprintf(why, cap, "kv mode %s: no disk tier", kv_mode_name(cfg->kv_mode));
     else if (src >= BK_HOST && st->blocks[src - 1] == 0)
-        snprintf(why, cap, "the %s tier has 0 blocks", TIER[src]);
+        snprintf(why, cap, "the %s tier has 0 blocks", src == BK_HOST ? "host" : "disk");
     else if (src >= BK_HOST && (st->blocks[TIER_DEVICE] < 0 || st->block_tokens <= 0))
         snprintf(why, cap,
                  "the device tier's capacity is unknown, so the filler that pushes the prefix out "
