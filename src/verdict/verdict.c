@@ -500,6 +500,59 @@ static const char *decide_line(const struct tally *t, const struct sides *sd, co
     return pays ? "pays" : "does_not_pay";
 }
 
+/* One tier's break-even as a run's summary states it (breakeven.break_even.<tier>), in words:
+ * "host at every measured length", "disk from 6000 tokens"; "" when it was not measured. */
+static void be_cite(const json_t *be, const char *tier, struct buf *out)
+{
+    const json_t *t = json_object_get(be, tier);
+    const char *kind = json_get_str(t, "kind", "unknown");
+    double len = json_get_num(t, "length_tokens", NAN);
+    const char *sep = out->len ? ", " : "";
+    if (strcmp(kind, "every_measured_length") == 0)
+        buf_printf(out, "%s%s at every measured length", sep, tier);
+    else if (strcmp(kind, "none_of_the_measured_lengths") == 0)
+        buf_printf(out, "%s%s at none of the measured lengths", sep, tier);
+    else if (strcmp(kind, "from_length") == 0 && isfinite(len))
+        buf_printf(out, "%s%s from %.0f tokens", sep, tier, len);
+    else if (strcmp(kind, "below_length") == 0 && isfinite(len))
+        buf_printf(out, "%s%s below %.0f tokens", sep, tier, len);
+}
+
+/* Where the runs of the mode that offloads measured a break-even (--scenario breakeven): which
+ * tier's onboarding beats recomputing from which context length, from its first valid run.
+ * Appends "; break-even in <mode>: host …, disk …" to line; new reference of what was cited,
+ * or NULL. */
+static json_t *cite_break_even(const json_t *modes, const char *off_mode, char *line, size_t cap)
+{
+    size_t i;
+    const json_t *m;
+    json_array_foreach(modes, i, m)
+    {
+        if (strcmp(json_get_str(m, "mode", ""), off_mode) != 0)
+            continue;
+        const json_t *runs[64];
+        size_t n = verdict_runs_of(m, runs, 64);
+        for (size_t k = 0; k < n; k++) {
+            const json_t *be = json_object_get(json_object_get(runs[k], "breakeven"), "break_even");
+            if (!runs[k] || !json_get_bool(runs[k], "run_valid", false) || !be)
+                continue;
+            struct buf words = BUF_INIT;
+            be_cite(be, "host", &words);
+            be_cite(be, "disk", &words);
+            json_t *cited = NULL;
+            size_t used = strlen(line);
+            if (words.len && !buf_failed(&words) && used < cap) {
+                snprintf(line + used, cap - used, "; break-even in %s: %s", off_mode,
+                         buf_cstr(&words));
+                cited = json_incref((json_t *)be);
+            }
+            buf_free(&words);
+            return cited;
+        }
+    }
+    return NULL;
+}
+
 json_t *verdict_decide(const json_t *phases, const json_t *modes, const json_t *warnings)
 {
     const json_t *base = json_array_get(modes, 0), *other = json_array_get(modes, 1);
@@ -535,16 +588,17 @@ json_t *verdict_decide(const json_t *phases, const json_t *modes, const json_t *
                  t.back_host);
     const char *no = cannot_tell(modes, warnings, why, sizeof why);
     const char *verdict = decide_line(&t, &sd, no, reached, line, sizeof line);
+    json_t *be = t.ol && !sd.aa ? cite_break_even(modes, sd.off_mode, line, sizeof line) : NULL;
     buf_free(&t.ans);
     buf_free(&t.costs);
     const json_t *r0 = json_array_get(json_object_get(base, "repeats"), 0);
     const struct scenario *sc =
         scenario_find(json_get_str(r0 ? r0 : json_object_get(base, "summary"), "scenario", ""));
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:b}", "verdict", verdict, "line",
-                     line, "offload_mode", t.ol ? sd.off_mode : "", "baseline", sd.bmode, "mode",
-                     t.ol ? sd.omode : "", "answer_phases",
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:b, s:o}", "verdict", verdict,
+                     "line", line, "offload_mode", t.ol ? sd.off_mode : "", "baseline", sd.bmode,
+                     "mode", t.ol ? sd.omode : "", "answer_phases",
                      sc && sc->answer_phases ? sc->answer_phases : "?", "answer", t.answer, "cost",
-                     t.cost, "aa", sd.aa);
+                     t.cost, "aa", sd.aa, "break_even", be ? be : json_null());
 }
 
 /* ------------------------------------------------------------ --expect-gain */

@@ -84,6 +84,21 @@ jq -e '.breakeven | all(.rows[] | select(.source == "host" or .source == "disk")
   and .break_even.host.kind == "unknown" and .verdict.signal == "unavailable"' "$S" >/dev/null ||
   fail "vllm: $(jq -c '.breakeven | del(.ladder)' "$S")"
 
+# kvbench compare over break-even runs: the verdict cites where onboarding beats recomputing in
+# the mode that offloads (one engine under both labels, --skip-ready: the cpu_only label's runs
+# measure the disk too, but only the offloading mode's break-even is cited)
+start_engine "${ENGINE[@]}" --disk-read-gbps 0.0125
+expect_exit 0 "$KVBENCH" compare --base-url "$BASE" --kvbm-metrics-url "$METRICS" "${RUN[@]}" \
+  --breakeven-lengths 1k,2k,4k --breakeven-repeats 1 --modes cpu_only,cpu_disk --repeats 1 \
+  --skip-ready --compare-id cmp
+stop_engine
+C=$TMP/results/cmp/comparison.json
+jq -e '.decision.break_even.disk.kind == "every_measured_length"
+  and (.decision.line | test("; break-even in cpu_disk: host at every measured length, disk at every measured length$"))' \
+  "$C" >/dev/null || fail "compare: $(jq -c '.decision | {line, break_even}' "$C")"
+grep -qF 'break-even in cpu_disk: host at every measured length' "$TMP/results/cmp/comparison.md" ||
+  fail "comparison.md: no break-even"
+
 # one-line errors
 expect_exit 2 "$KVBENCH" run --base-url http://127.0.0.1:9 --scenario breakeven \
   --breakeven-lengths 2k,1k
