@@ -13,6 +13,7 @@
 #include "run/comparison.h"
 #include "scenario/scenario.h"
 #include "verdict/compare.h"
+#include "verdict/verdict.h"
 #include "run/ready.h"
 #include "report/sumtable.h"
 #include "cmd/cmd.h"
@@ -26,6 +27,7 @@
 #include "util/proc.h"
 
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,6 +149,10 @@ static const char *sig_of(const json_t *s, const char *key)
 }
 
 /* The demo's own flags. */
+/* The demo's runs, by their slot in its tables of ids and summaries. */
+enum { RUN_REUSE, RUN_EVICT, RUN_CMP_ONLY, RUN_CMP_DISK, RUN_MULTI, RUN_BREAKEVEN, DEMO_RUNS };
+#define DEMO_ACTS 5
+
 struct demo_opts {
     const char *results_root, *demo_id;
     int level;    /* enum log_level */
@@ -239,9 +245,32 @@ static int demo_workload(const struct demo *d, const struct demo_opts *o, struct
     return rc;
 }
 
-/* Acts 1 to 3: reuse_verify, eviction_replay with telemetry, multi_turn. Returns whether all
- * were valid (given all_valid so far). */
-static bool demo_runs(const struct run_config *base, char ids[5][192], bool all_valid)
+/* Act 4: break-even, on the same engine: TTFT of one prefix cold and warm from each tier at
+ * 1k, 2k and 4k tokens (4k is most of G1's 5,120), once each. Returns whether it was valid. */
+static bool demo_breakeven(const struct run_config *base, const char *id)
+{
+    char err[ERR_LEN];
+    struct run_config r = *base;
+    r.scen.scenario = SCEN_BREAKEVEN.name;
+    r.scen.kv_mode = KV_MODE_CPU_DISK;
+    r.scen.warmup = 0;
+    r.scen.n_breakeven_lengths = 3;
+    r.scen.breakeven_lengths[0] = 1024;
+    r.scen.breakeven_lengths[1] = 2048;
+    r.scen.breakeven_lengths[2] = 4096;
+    r.scen.breakeven_repeats = 1;
+    r.run_id = id;
+    struct run_outcome out;
+    printf("demo: [4/%d] breakeven: one prefix cold, then warm from device, host and disk, at "
+           "1k, 2k and 4k tokens\n",
+           DEMO_ACTS);
+    fflush(stdout);
+    return bench_run(&r, &cmd_interrupted, &out, err) == RUN_OK && out.valid;
+}
+
+/* Acts 1 to 4: reuse_verify, eviction_replay with telemetry, multi_turn, breakeven. Returns
+ * whether all were valid (given all_valid so far). */
+static bool demo_runs(const struct run_config *base, char ids[DEMO_RUNS][192], bool all_valid)
 {
     char err[ERR_LEN];
     if (all_valid && !cmd_interrupted) {
@@ -252,9 +281,9 @@ static bool demo_runs(const struct run_config *base, char ids[5][192], bool all_
         r.gp.has_seed = true;
         r.gp.seed = 1337;
         r.scen.kv_mode = KV_MODE_CPU_DISK;
-        r.run_id = ids[0];
+        r.run_id = ids[RUN_REUSE];
         struct run_outcome out;
-        printf("demo: [1/4] reuse_verify: one prompt three times\n");
+        printf("demo: [1/%d] reuse_verify: one prompt three times\n", DEMO_ACTS);
         fflush(stdout);
         all_valid &= bench_run(&r, &cmd_interrupted, &out, err) == RUN_OK && out.valid;
     }
@@ -262,12 +291,13 @@ static bool demo_runs(const struct run_config *base, char ids[5][192], bool all_
         struct run_config r = *base;
         r.scen.scenario = SCEN_EVICTION_REPLAY.name;
         r.scen.kv_mode = KV_MODE_CPU_DISK;
-        r.run_id = ids[1];
+        r.run_id = ids[RUN_EVICT];
         r.collect_telemetry = true;
         r.telemetry_interval_s = 0.5;
         r.telemetry_pid = "kvbench";
         struct run_outcome out;
-        printf("demo: [2/4] eviction_replay: warm set A, push it out with set B, replay A\n");
+        printf("demo: [2/%d] eviction_replay: warm set A, push it out with set B, replay A\n",
+               DEMO_ACTS);
         fflush(stdout);
         all_valid &= bench_run(&r, &cmd_interrupted, &out, err) == RUN_OK && out.valid;
     }
@@ -276,7 +306,7 @@ static bool demo_runs(const struct run_config *base, char ids[5][192], bool all_
         struct run_config r = *base;
         r.scen.scenario = SCEN_MULTI_TURN.name;
         r.scen.kv_mode = KV_MODE_CPU_DISK;
-        r.run_id = ids[4];
+        r.run_id = ids[RUN_MULTI];
         r.scen.warmup = 0;
         r.scen.users = 4;
         r.scen.rounds = 4;
@@ -286,10 +316,13 @@ static bool demo_runs(const struct run_config *base, char ids[5][192], bool all_
         r.gp.max_tokens = 16;
         r.scen.user_qps = 0;
         struct run_outcome out;
-        printf("demo: [3/4] multi_turn: 4 users x 4 rounds, each resending its conversation\n");
+        printf("demo: [3/%d] multi_turn: 4 users x 4 rounds, each resending its conversation\n",
+               DEMO_ACTS);
         fflush(stdout);
         all_valid &= bench_run(&r, &cmd_interrupted, &out, err) == RUN_OK && out.valid;
     }
+    if (!cmd_interrupted)
+        all_valid &= demo_breakeven(base, ids[RUN_BREAKEVEN]);
     return all_valid;
 }
 
@@ -314,7 +347,8 @@ static bool demo_compare(struct demo *d, const struct run_config *base, const st
     cc.event = event;
     cc.interrupted = &cmd_interrupted;
     cc.repeats = (size_t)repeats;
-    printf("demo: [4/4] compare cpu_only vs cpu_disk (the same eviction_replay workload)\n");
+    printf("demo: [5/%d] compare cpu_only vs cpu_disk (the same eviction_replay workload)\n",
+           DEMO_ACTS);
     fflush(stdout);
     if (compare_run(&cc, cout, err) < 0) {
         fprintf(stderr, "kvbench demo: %s\n", err);
@@ -323,10 +357,21 @@ static bool demo_compare(struct demo *d, const struct run_config *base, const st
     return cout->all_valid;
 }
 
-/* The verdicts of every act, one line each. */
-static void print_verdicts(json_t *const all[5])
+/* The break-even act's answer ("host at every measured length, disk from 6000 tokens"), into
+ * out ("" when it measured none). */
+static void break_even_words(const json_t *s, char *out, size_t cap)
 {
-    const json_t *s0 = all[0], *s1 = all[1], *s2 = all[2], *s3 = all[3], *s4 = all[4];
+    struct buf b = BUF_INIT;
+    verdict_break_even_words(json_object_get(json_object_get(s, "breakeven"), "break_even"), &b);
+    snprintf(out, cap, "%s", buf_failed(&b) ? "" : buf_cstr(&b));
+    buf_free(&b);
+}
+
+/* The verdicts of every act, one line each. */
+static void print_verdicts(json_t *const all[DEMO_RUNS])
+{
+    const json_t *s0 = all[RUN_REUSE], *s1 = all[RUN_EVICT], *s2 = all[RUN_CMP_ONLY],
+                 *s3 = all[RUN_CMP_DISK], *s4 = all[RUN_MULTI], *s5 = all[RUN_BREAKEVEN];
     printf("\n== verdicts\n");
     printf("reuse_verify (cpu_disk):     %s; inputs %s\n",
            s0 ? sig_of(s0, "reuse_verify_signal_kvbm") : "-",
@@ -351,6 +396,12 @@ static void print_verdicts(json_t *const all[5])
             printf(" -");
     }
     printf("\n");
+    const json_t *bk = json_object_get(s5, "breakeven");
+    char words[300];
+    break_even_words(s5, words, sizeof words);
+    printf("breakeven (cpu_disk):        %s; prefill %.1f µs/token; %s\n",
+           bk ? json_get_str(json_object_get(bk, "verdict"), "signal", "-") : "-",
+           json_get_num(bk, "prefill_us_per_token", NAN), words[0] ? words : "no break-even");
     printf("compare, cpu_only:           %s\n",
            s2 ? sig_of(s2, "eviction_replay_signal_kvbm") : "-");
     printf("compare, cpu_disk:           %s\n",
@@ -358,14 +409,14 @@ static void print_verdicts(json_t *const all[5])
 }
 
 /* The summary table, the comparison, where the reports are, and how it ended. */
-static void print_outcome(const struct demo *d, const struct demo_opts *o, char ids[5][192],
-                          json_t *const all[5], const struct compare_outcome *cout, bool all_valid,
-                          uint64_t t0)
+static void print_outcome(const struct demo *d, const struct demo_opts *o, char ids[DEMO_RUNS][192],
+                          json_t *const all[DEMO_RUNS], const struct compare_outcome *cout,
+                          bool all_valid, uint64_t t0)
 {
     char err[ERR_LEN];
     json_t *rows = json_array();
     bool oom = !rows;
-    for (int i = 0; rows && i < 5; i++)
+    for (int i = 0; rows && i < DEMO_RUNS; i++)
         if (all[i])
             oom |= json_array_append_new(rows, sumtable_row(all[i])) < 0; /* a NULL row too */
     printf("\n== summary\n");
@@ -386,7 +437,7 @@ static void print_outcome(const struct demo *d, const struct demo_opts *o, char 
         buf_free(&md);
     }
     printf("\n== reports\n");
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < DEMO_RUNS; i++)
         printf("%s/%s/report.md (and report.html)\n", o->results_root, ids[i]);
     if (cout->dir[0])
         printf("%s/comparison.md\n", cout->dir);
@@ -395,6 +446,10 @@ static void print_outcome(const struct demo *d, const struct demo_opts *o, char 
            (double)(clock_now_ns() - t0) / 1e9);
     if (cout->decision[0])
         printf("\n== does offload pay here?\n%s\n", cout->decision);
+    char words[300];
+    break_even_words(all[RUN_BREAKEVEN], words, sizeof words);
+    if (words[0])
+        printf("Break-even (cpu_disk): onboarding beats recomputing: %s\n", words);
     /* last, where a reader looks: the page that shows it all, the disk read-back in replay_A */
     if (cout->dir[0])
         printf("open in a browser: %s/report.html\n", cout->dir);
@@ -411,8 +466,8 @@ int cmd_demo(int argc, char **argv)
         cmd_parse("demo", "kvbench demo [options]",
                   "The whole story on the embedded engine, no GPU needed: start kvbench serve\n"
                   "(llama-3.1-8b-fp8 on the gb10 model), run reuse_verify, eviction_replay, a\n"
-                  "short multi_turn and a cpu_only vs cpu_disk compare (restarting the engine\n"
-                  "between modes), print\n"
+                  "short multi_turn, a short breakeven and a cpu_only vs cpu_disk compare\n"
+                  "(restarting the engine between modes), print\n"
                   "the verdicts, a summary table and the report paths, then stop the engine\n"
                   "and remove its cache. About 80 s on two cores; about 3.3 GiB written.",
                   opts, argc, argv, NULL);
@@ -458,13 +513,16 @@ int cmd_demo(int argc, char **argv)
     struct opt ropts[RUN_FLAGS_MAX + 1];
     struct run_config base;
     rc = demo_workload(&d, &o, &f, ropts, &base, err);
-    char ids[5][192];
-    snprintf(ids[0], sizeof ids[0], "%s_reuse_verify", o.demo_id);
-    snprintf(ids[1], sizeof ids[1], "%s_eviction_replay", o.demo_id);
+    char ids[DEMO_RUNS][192];
+    snprintf(ids[RUN_REUSE], sizeof ids[0], "%s_reuse_verify", o.demo_id);
+    snprintf(ids[RUN_EVICT], sizeof ids[0], "%s_eviction_replay", o.demo_id);
     /* the compare's runs (with --repeats, its first round) */
-    snprintf(ids[2], sizeof ids[2], "%s_compare_cpu_only%s", o.demo_id, o.repeats > 1 ? "_r1" : "");
-    snprintf(ids[3], sizeof ids[3], "%s_compare_cpu_disk%s", o.demo_id, o.repeats > 1 ? "_r1" : "");
-    snprintf(ids[4], sizeof ids[4], "%s_multi_turn", o.demo_id);
+    snprintf(ids[RUN_CMP_ONLY], sizeof ids[0], "%s_compare_cpu_only%s", o.demo_id,
+             o.repeats > 1 ? "_r1" : "");
+    snprintf(ids[RUN_CMP_DISK], sizeof ids[0], "%s_compare_cpu_disk%s", o.demo_id,
+             o.repeats > 1 ? "_r1" : "");
+    snprintf(ids[RUN_MULTI], sizeof ids[0], "%s_multi_turn", o.demo_id);
+    snprintf(ids[RUN_BREAKEVEN], sizeof ids[0], "%s_breakeven", o.demo_id);
     bool all_valid = demo_runs(&base, ids, ok && rc == 0);
     char cmp_id[192];
     snprintf(cmp_id, sizeof cmp_id, "%s_compare", o.demo_id);
@@ -476,12 +534,12 @@ int cmd_demo(int argc, char **argv)
     if (!o.keep)
         fs_remove_tree(d.cache, NULL);
 
-    json_t *all[5];
-    for (int i = 0; i < 5; i++)
+    json_t *all[DEMO_RUNS];
+    for (int i = 0; i < DEMO_RUNS; i++)
         all[i] = load_summary(o.results_root, ids[i]);
     print_verdicts(all);
     print_outcome(&d, &o, ids, all, &cout, all_valid, t0);
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < DEMO_RUNS; i++)
         json_decref(all[i]);
     run_flags_release(&base);
     opts_free(ropts);

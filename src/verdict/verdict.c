@@ -501,7 +501,7 @@ static const char *decide_line(const struct tally *t, const struct sides *sd, co
 }
 
 /* One tier's break-even as a run's summary states it (breakeven.break_even.<tier>), in words:
- * "host at every measured length", "disk from 6000 tokens"; "" when it was not measured. */
+ * "host at every measured length", "disk from 6000 tokens"; nothing when it was not measured. */
 static void be_cite(const json_t *be, const char *tier, struct buf *out)
 {
     const json_t *t = json_object_get(be, tier);
@@ -516,6 +516,12 @@ static void be_cite(const json_t *be, const char *tier, struct buf *out)
         buf_printf(out, "%s%s from %.0f tokens", sep, tier, len);
     else if (strcmp(kind, "below_length") == 0 && isfinite(len))
         buf_printf(out, "%s%s below %.0f tokens", sep, tier, len);
+}
+
+void verdict_break_even_words(const json_t *break_even, struct buf *out)
+{
+    be_cite(break_even, "host", out);
+    be_cite(break_even, "disk", out);
 }
 
 /* Where the runs of the mode that offloads measured a break-even (--scenario breakeven): which
@@ -537,8 +543,7 @@ static json_t *cite_break_even(const json_t *modes, const char *off_mode, char *
             if (!runs[k] || !json_get_bool(runs[k], "run_valid", false) || !be)
                 continue;
             struct buf words = BUF_INIT;
-            be_cite(be, "host", &words);
-            be_cite(be, "disk", &words);
+            verdict_break_even_words(be, &words);
             json_t *cited = NULL;
             size_t used = strlen(line);
             if (words.len && !buf_failed(&words) && used < cap) {

@@ -12,6 +12,8 @@
 #ifndef KVBENCH_VERDICT_VERDICT_H
 #define KVBENCH_VERDICT_VERDICT_H
 
+#include "util/buf.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -52,5 +54,9 @@ int verdict_parse_expect_gain(const char *spec, struct expect_gain *out, char *e
  * why}. New reference. */
 json_t *verdict_expect_gain(const json_t *phases, const json_t *modes,
                             const struct expect_gain *want);
+
+/* A run's break-even (summary.json breakeven.break_even) in words, appended to out: "host at
+ * every measured length, disk from 6000 tokens"; nothing for a tier it did not measure. */
+void verdict_break_even_words(const json_t *break_even, struct buf *out);
 
 #endif

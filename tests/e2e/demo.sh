@@ -45,6 +45,14 @@ grep -qE '^Offload pays here: replay_A TTFT p50 [0-9.]*x faster \(95 % CI [0-9.]
 echo "demo verdict: $verdict"
 grep -q '^== comparison' <<<"$OUT" || fail "no comparison"
 grep -q '^multi_turn (cpu_disk): *reuse_holds' <<<"$OUT" || fail "multi_turn verdict"
+# the break-even act: disk onboarding beats recomputing on the modelled DGX Spark (host: its tier
+# is smaller than the device's, so it is skipped with its reason)
+grep -qE '^breakeven \(cpu_disk\): *offload_pays; prefill [0-9.]+ µs/token; disk at every measured length' \
+  <<<"$OUT" || fail "breakeven verdict: $(grep '^breakeven' <<<"$OUT")"
+grep -q '^Break-even (cpu_disk): onboarding beats recomputing: disk at every measured length' \
+  <<<"$OUT" || fail "break-even answer"
+jq -e '.breakeven.ladder | all(.[]; .skipped.host | test("cannot hold"))' \
+  "$RES/d1_breakeven/summary.json" >/dev/null || fail "breakeven: host not skipped with a reason"
 # the last line: the comparison's page, which shows the read-back in replay_A
 [[ $(tail -n 1 <<<"$OUT") == "open in a browser: $RES/d1_compare/report.html" ]] ||
   fail "the demo did not end with the comparison's report.html: $(tail -n 1 <<<"$OUT")"
