@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `kvbench demo` end to end, as `make demo` runs it: within its 3-minute bound on a 2-core
-# machine, under 4 GiB written (three interleaved compare runs a mode), offload pays in replay_A with
+# machine, under 5 GiB written (three interleaved compare runs a mode, about 3.3 GiB, and the
+# break-even act's fillers, about 0.9 GiB), offload pays in replay_A with
 # an interval, cpu_disk shows disk rehydrate and cpu_only does not, and nothing
 # (engine process, cache directory) is left behind.
 #
@@ -69,7 +70,7 @@ pgrep -f "kvbench serve.*d1-kvbm-cache" >/dev/null && fail "an engine is still r
 if [[ -n $w0 && -n $w1 ]]; then
   written=$(( w1 - w0 ))
   echo "demo wrote $((written / 1048576)) MiB (its own processes' write_bytes)"
-  (( written < 4 * 1024 * 1024 * 1024 )) || fail "demo wrote $written bytes (limit 4 GiB)"
+  (( written < 5 * 1024 * 1024 * 1024 )) || fail "demo wrote $written bytes (limit 5 GiB)"
 else
   echo "note: /proc/$$/io unreadable (no task I/O accounting); write bound not checked"
 fi
