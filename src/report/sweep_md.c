@@ -96,7 +96,8 @@ static void curve_table(struct buf *b, const json_t *m, const char *unit)
         cell(b, p[i].hit, "%.3f");
         cell(b, p[i].host, "%.0f");
         cell(b, p[i].disk, "%.0f");
-        buf_printf(b, " | %s | `%s` |\n", p[i].judgement, p[i].run_id);
+        buf_printf(b, " | %s | [`%s`](../%s/report.md) |\n", p[i].judgement, p[i].run_id,
+                   p[i].run_id);
     }
     free(p);
 }
@@ -108,15 +109,21 @@ char *sweep_markdown(const json_t *sw)
     buf_printf(&b, "# Sweep %s: capacity at SLO\n\n", json_get_str(sw, "sweep_id", "?"));
     buf_printf(&b, "**%s**\n\n",
                json_get_str(json_object_get(sw, "decision"), "line", "(no decision)"));
-    char *slo = json_text(json_object_get(sw, "slo"), JSON_COMPACT);
     buf_printf(&b,
-               "Scenario `%s`, offered load by `%s` (%s), SLO %s met by at least %.4g %% of a "
-               "step's requests; search precision %.4g %%, %lld searches per mode.\n",
+               "Scenario `%s`, offered load by `%s` (%s); a step passes when at least %.4g %% "
+               "of its requests meet",
                json_get_str(sw, "scenario", "?"),
-               json_get_str(json_object_get(sw, "load"), "variable", "?"), unit, slo ? slo : "?",
-               json_get_num(sw, "slo_target", 0) * 100, json_get_num(sw, "precision", 0) * 100,
-               (long long)json_get_num(sw, "repeats", 0));
-    free(slo);
+               json_get_str(json_object_get(sw, "load"), "variable", "?"), unit,
+               json_get_num(sw, "slo_target", 0) * 100);
+    const char *key, *sep = " ";
+    const json_t *lim;
+    json_object_foreach((json_t *)json_object_get(sw, "slo"), key, lim)
+    {
+        buf_printf(&b, "%s%s ≤ %.6g", sep, key, json_number_value(lim));
+        sep = ", ";
+    }
+    buf_printf(&b, " and the server keeps up; search precision %.4g %%, %lld searches per mode.\n",
+               json_get_num(sw, "precision", 0) * 100, (long long)json_get_num(sw, "repeats", 0));
     if (json_object_get(sw, "stopped"))
         buf_printf(&b, "\n**The sweep stopped early:** %s\n", json_get_str(sw, "stopped", "?"));
     buf_printf(&b,
@@ -128,16 +135,24 @@ char *sweep_markdown(const json_t *sw)
     json_array_foreach(json_object_get(sw, "modes"), i, m)
     {
         const json_t *c = json_object_get(m, "capacity");
-        char *est = json_text(json_object_get(c, "estimates"), JSON_COMPACT);
         buf_printf(&b, "| %s", json_get_str(m, "label", "?"));
         cell(&b, num(c, "value"), "%.4g");
         if (isfinite(num(c, "ci95_low")))
             buf_printf(&b, " | %.4g–%.4g", num(c, "ci95_low"), num(c, "ci95_high"));
         else
             buf_append_str(&b, " | —");
-        buf_printf(&b, " | %lld | %s | %s |\n", (long long)num(c, "searches"), est ? est : "?",
-                   json_get_str(c, "end", "?"));
-        free(est);
+        buf_printf(&b, " | %lld |", (long long)num(c, "searches"));
+        size_t e;
+        const json_t *x;
+        json_array_foreach(json_object_get(c, "estimates"), e, x)
+        {
+            if (json_is_number(x))
+                buf_printf(&b, "%s%.4g", e ? ", " : " ", json_number_value(x));
+            else
+                buf_printf(&b, "%s—", e ? ", " : " ");
+        }
+        buf_printf(&b, " | %s |", json_get_str(c, "end", "?"));
+        buf_append_str(&b, "\n");
     }
     if (json_array_size(json_object_get(sw, "ratios"))) {
         buf_append_str(&b, "\n## Capacity ratios\n\n| mode | vs | ratio | 95 % CI | verdict |\n"
