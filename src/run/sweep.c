@@ -322,6 +322,8 @@ static int run_search(const struct sweep_config *c, struct sweep_mode *m, size_t
     json_array_append_new(m->searches, entry);
     double rate;
     while (capacity_search_next(&s, &rate)) {
+        if (c->cmp.interrupted && *c->cmp.interrupted)
+            return err_set(e, "interrupted");
         bool pass = false;
         json_t *step = run_step(c, m, rate, &pass, e);
         if (!step)
