@@ -267,6 +267,11 @@ static json_t *run_step(const struct sweep_config *c, struct sweep_mode *m, doub
     struct run_outcome ro;
     if (bench_run(&rc, c->cmp.interrupted, &ro, e) != RUN_OK)
         return NULL;
+    if (ro.requests_sent == 0) { /* the workload, not the load: no other load would do better */
+        snprintf(e, ERR_LEN, "step %s sent no request (%s)", run_id,
+                 ro.invalid_reason[0] ? ro.invalid_reason : "nothing to send");
+        return NULL;
+    }
     char path[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/summary.json", ro.run_dir);
     json_t *s = json_read_file(path, e);
