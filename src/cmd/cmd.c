@@ -26,6 +26,7 @@ const struct cmd CMD_TABLE[] = {
     {"health", cmd_health, "print /health and /v1/models; non-zero when not healthy"},
     {"smoke", cmd_smoke, "one Llama 3 templated completion; prints the text"},
     {"compare", cmd_compare, "the same workload per kv mode, restarting the server between modes"},
+    {"sweep", cmd_sweep, "capacity at SLO per kv mode: the highest offered load meeting --slo"},
     {"matrix", cmd_matrix,
      "the runbook's matrix: short and long sweeps and an eviction/replay run"},
     {"report", cmd_report,

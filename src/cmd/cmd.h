@@ -32,6 +32,7 @@ int cmd_ready(int argc, char **argv);
 int cmd_health(int argc, char **argv);
 int cmd_smoke(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
 int cmd_matrix(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_summary(int argc, char **argv);

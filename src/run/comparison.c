@@ -27,21 +27,17 @@ static void event(const struct compare_config *c, const char *ev, const char *mo
         c->event(ev, mode, detail, c->event_user);
 }
 
-/* One run of mode: restart, readiness, the run. Its summary (new reference), or NULL with e. */
-static json_t *one_run(const struct compare_config *c, const char *mode, const char *run_id,
-                       struct compare_outcome *out, char *e)
+int compare_prepare_mode(const struct compare_config *c, const char *mode, char *e)
 {
     if (c->interrupted && *c->interrupted) {
         snprintf(e, ERR_LEN, "interrupted");
-        out->all_valid = false;
-        return NULL;
+        return -1;
     }
     if (c->restart) {
         event(c, "restart", mode, NULL);
         if (c->restart(mode, c->restart_user, e) < 0) {
             event(c, "failed", mode, e);
-            out->all_valid = false;
-            return NULL;
+            return -1;
         }
     }
     if (!c->skip_ready) {
@@ -49,9 +45,19 @@ static json_t *one_run(const struct compare_config *c, const char *mode, const c
         if (ready_wait(&c->ready, NULL, NULL) < 0) {
             snprintf(e, ERR_LEN, "the server was not ready within %.0f s", c->ready.timeout_s);
             event(c, "failed", mode, e);
-            out->all_valid = false;
-            return NULL;
+            return -1;
         }
+    }
+    return 0;
+}
+
+/* One run of mode: restart, readiness, the run. Its summary (new reference), or NULL with e. */
+static json_t *one_run(const struct compare_config *c, const char *mode, const char *run_id,
+                       struct compare_outcome *out, char *e)
+{
+    if (compare_prepare_mode(c, mode, e) < 0) {
+        out->all_valid = false;
+        return NULL;
     }
     struct run_config rc_mode = c->run;
     if (kv_mode_parse(mode, &rc_mode.scen.kv_mode) < 0) { /* the command checked every name */

@@ -50,6 +50,11 @@ struct compare_outcome {
     char dir[PATH_MAX];
 };
 
+/* Put the server in mode before runs of it: the restart hook (when set), then readiness (unless
+ * skipped), each announced through the event hook. Returns 0, or -1 with err (interrupted, the
+ * restart failed, the server not ready). `kvbench sweep` shares it (run/sweep.c). */
+int compare_prepare_mode(const struct compare_config *c, const char *mode, char *err);
+
 /* Run every mode and write the comparison. Returns 0 when the comparison was written, -1 with
  * err when it could not start (e.g. the directory exists). */
 int compare_run(const struct compare_config *c, struct compare_outcome *out, char *err);
