@@ -7,13 +7,13 @@
 #include "verdict/compare.h"
 #include "report/sumtable.h"
 #include "cmd/cmd.h"
+#include "cmd/restart.h"
 #include "cmd/runflags.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/fs.h"
 #include "util/json.h"
 #include "util/log.h"
-#include "util/proc.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -21,45 +21,6 @@
 #include <string.h>
 
 /* ------------------------------------------------------------ compare */
-
-struct restart_ctx {
-    const char *cmd;
-    double timeout_s;
-};
-
-static int user_restart(const char *mode, void *user, char *err)
-{
-    struct restart_ctx *r = user;
-    struct buf cmd = BUF_INIT;
-    for (const char *p = r->cmd; *p;) {
-        const char *hit = strstr(p, "{mode}");
-        if (!hit) {
-            buf_append_str(&cmd, p);
-            break;
-        }
-        buf_append(&cmd, p, (size_t)(hit - p));
-        buf_append_str(&cmd, mode);
-        p = hit + 6;
-    }
-    if (buf_failed(&cmd)) { /* never run a user's command cut short */
-        buf_free(&cmd);
-        return err_set(err, "out of memory building --restart-cmd");
-    }
-    setenv("BENCH_KV_MODE", mode, 1);
-    struct proc_result res;
-    int rc = proc_run_shell(buf_cstr(&cmd), r->timeout_s, 1 << 20, PROC_MERGE_STDERR, &res, err);
-    if (rc == 0) {
-        if (res.out.len)
-            fputs(buf_cstr(&res.out), stdout);
-        if (res.timed_out)
-            rc = err_set(err, "--restart-cmd timed out after %.0f s", r->timeout_s);
-        else if (!res.exited || res.exit_code != 0)
-            rc = err_set(err, "--restart-cmd exited with status %d", res.exit_code);
-        proc_result_free(&res);
-    }
-    buf_free(&cmd);
-    return rc;
-}
 
 static void compare_event(const char *ev, const char *mode, const char *detail, void *user)
 {
@@ -113,10 +74,9 @@ static bool print_decision(const char *dir)
 struct compare_opts {
     struct run_flags f;
     struct opt_list modes, expect_specs;
-    const char *restart_cmd, *compare_id;
-    double restart_timeout, ready_timeout, ready_interval;
-    long long ready_consecutive, repeats;
-    bool skip_ready, require_endpoints;
+    struct restart_flags rf; /* --restart-cmd and readiness (cmd/restart.h) */
+    const char *compare_id;
+    long long repeats;
 };
 
 #define CO struct compare_opts
@@ -128,38 +88,6 @@ static const struct opt COMPARE_ROWS[] = {
      .def = "cpu_only cpu_disk",
      .metavar = "MODES",
      .help = "kv modes to compare, in order (space or comma separated)"},
-    {.name = "restart-cmd",
-     OPT_AT_STR(CO, restart_cmd),
-     .metavar = "SHELL",
-     .help = "run before each mode: {mode} is substituted and BENCH_KV_MODE exported"},
-    {.name = "restart-timeout-s",
-     OPT_AT_DURATION(CO, restart_timeout),
-     .def = "600",
-     .help = "limit for --restart-cmd"},
-    {.name = "skip-ready",
-     OPT_AT_BOOL(CO, skip_ready),
-     .env = "BENCH_COMPARE_SKIP_READY",
-     .help = "do not wait for readiness between modes"},
-    {.name = "ready-timeout-s",
-     OPT_AT_DURATION(CO, ready_timeout),
-     .def = "300",
-     .help = "readiness wait per mode"},
-    {.name = "ready-interval-s",
-     OPT_AT_DURATION(CO, ready_interval),
-     .def = "5",
-     .min = 0.01,
-     .max = 3600,
-     .help = "readiness poll interval"},
-    {.name = "ready-consecutive",
-     OPT_AT_INT(CO, ready_consecutive),
-     .def = "2",
-     .min = 1,
-     .max = 1000,
-     .help = "good polls in a row"},
-    {.name = "require-endpoints",
-     OPT_AT_BOOL(CO, require_endpoints),
-     .env = "BENCH_COMPARE_READY_REQUIRE_ENDPOINTS",
-     .help = "readiness also needs /health endpoints"},
     {.name = "compare-id",
      OPT_AT_STR(CO, compare_id),
      .metavar = "ID",
@@ -254,25 +182,10 @@ static int gains_config(const struct compare_opts *co, size_t nm, struct expect_
 }
 
 /* How the comparison restarts, waits for and reports each mode. */
-static void compare_setup(const struct compare_opts *co, struct restart_ctx *rctx,
-                          struct compare_config *cc)
+static void compare_setup(const struct compare_opts *co, struct compare_config *cc)
 {
-    *rctx = (struct restart_ctx){co->restart_cmd, co->restart_timeout};
     cc->compare_id = co->compare_id;
-    cc->restart = co->restart_cmd ? user_restart : NULL;
-    cc->restart_user = rctx;
-    cc->restart_sets_mode = co->restart_cmd && (strstr(co->restart_cmd, "{mode}") ||
-                                                strstr(co->restart_cmd, "BENCH_KV_MODE"));
-    cc->skip_ready = co->skip_ready;
-    cc->ready = (struct ready_opts){.base_url = cc->run.base_url,
-                                    .api_key = cc->run.api_key,
-                                    .timeout_s = co->ready_timeout,
-                                    .interval_s = co->ready_interval,
-                                    .consecutive = (int)co->ready_consecutive,
-                                    .require_endpoints = co->require_endpoints,
-                                    .stop = &cmd_interrupted};
-    cc->event = compare_event;
-    cc->interrupted = &cmd_interrupted;
+    restart_setup(&co->rf, cc, compare_event);
     cc->repeats = (size_t)co->repeats;
 }
 
@@ -313,6 +226,7 @@ int cmd_compare(int argc, char **argv)
     struct opt opts[RUN_FLAGS_MAX + 16];
     size_t n = 0;
     opts_bind(opts, &n, sizeof opts / sizeof opts[0] - 1, COMPARE_ROWS, &co, NULL);
+    opts_bind(opts, &n, sizeof opts / sizeof opts[0] - 1, RESTART_ROWS, &co.rf, NULL);
     const void *const skip[] = {&co.f.kv_mode, &co.f.run_id, NULL};
     run_flags_add(&co.f, opts, &n, sizeof opts / sizeof opts[0] - 1, skip);
     co.f.kv_mode = KV_MODE_CPU_DISK;
@@ -339,10 +253,9 @@ int cmd_compare(int argc, char **argv)
     if (rc >= 0)
         goto done;
     cmd_catch_signals();
-    struct restart_ctx rctx;
     cc.modes = (const char *const *)mv;
     cc.n_modes = nm;
-    compare_setup(&co, &rctx, &cc);
+    compare_setup(&co, &cc);
     rc = gains_config(&co, nm, &gains);
     if (rc >= 0)
         goto done;

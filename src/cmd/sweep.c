@@ -7,55 +7,15 @@
 #include "run/sweep.h"
 #include "verdict/capacity.h"
 #include "cmd/cmd.h"
+#include "cmd/restart.h"
 #include "cmd/runflags.h"
 #include "util/clock.h"
 #include "util/err.h"
-#include "util/proc.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct sweep_restart {
-    const char *cmd;
-    double timeout_s;
-};
-
-/* The user's --restart-cmd with {mode} substituted and BENCH_KV_MODE exported (as compare's). */
-static int user_restart(const char *mode, void *user, char *err)
-{
-    struct sweep_restart *r = user;
-    struct buf cmd = BUF_INIT;
-    for (const char *p = r->cmd; *p;) {
-        const char *hit = strstr(p, "{mode}");
-        if (!hit) {
-            buf_append_str(&cmd, p);
-            break;
-        }
-        buf_append(&cmd, p, (size_t)(hit - p));
-        buf_append_str(&cmd, mode);
-        p = hit + 6;
-    }
-    if (buf_failed(&cmd)) {
-        buf_free(&cmd);
-        return err_set(err, "out of memory building --restart-cmd");
-    }
-    setenv("BENCH_KV_MODE", mode, 1);
-    struct proc_result res;
-    int rc = proc_run_shell(buf_cstr(&cmd), r->timeout_s, 1 << 20, PROC_MERGE_STDERR, &res, err);
-    if (rc == 0) {
-        if (res.out.len)
-            fputs(buf_cstr(&res.out), stdout);
-        if (res.timed_out)
-            rc = err_set(err, "--restart-cmd timed out after %.0f s", r->timeout_s);
-        else if (!res.exited || res.exit_code != 0)
-            rc = err_set(err, "--restart-cmd exited with status %d", res.exit_code);
-        proc_result_free(&res);
-    }
-    buf_free(&cmd);
-    return rc;
-}
 
 static void sweep_event(const char *ev, const char *mode, const char *detail, void *user)
 {
@@ -76,11 +36,10 @@ static void sweep_event(const char *ev, const char *mode, const char *detail, vo
 struct sweep_opts {
     struct run_flags f;
     struct opt_list modes;
-    const char *restart_cmd, *sweep_id;
-    double restart_timeout, ready_timeout, ready_interval;
+    struct restart_flags rf; /* --restart-cmd and readiness (cmd/restart.h) */
+    const char *sweep_id;
     double target, precision, start, min_rate, max_rate;
-    long long ready_consecutive, repeats, min_requests, max_steps;
-    bool skip_ready, require_endpoints;
+    long long repeats, min_requests, max_steps;
 };
 
 #define SO struct sweep_opts
@@ -146,38 +105,6 @@ static const struct opt SWEEP_ROWS[] = {
      OPT_AT_STR(SO, sweep_id),
      .metavar = "ID",
      .help = "sweep directory name (default sweep_<UTC timestamp>)"},
-    {.name = "restart-cmd",
-     OPT_AT_STR(SO, restart_cmd),
-     .metavar = "SHELL",
-     .help = "run before each search: {mode} is substituted and BENCH_KV_MODE exported"},
-    {.name = "restart-timeout-s",
-     OPT_AT_DURATION(SO, restart_timeout),
-     .def = "600",
-     .help = "limit for --restart-cmd"},
-    {.name = "skip-ready",
-     OPT_AT_BOOL(SO, skip_ready),
-     .env = "BENCH_COMPARE_SKIP_READY",
-     .help = "do not wait for readiness before each search"},
-    {.name = "ready-timeout-s",
-     OPT_AT_DURATION(SO, ready_timeout),
-     .def = "300",
-     .help = "readiness wait per search"},
-    {.name = "ready-interval-s",
-     OPT_AT_DURATION(SO, ready_interval),
-     .def = "5",
-     .min = 0.01,
-     .max = 3600,
-     .help = "readiness poll interval"},
-    {.name = "ready-consecutive",
-     OPT_AT_INT(SO, ready_consecutive),
-     .def = "2",
-     .min = 1,
-     .max = 1000,
-     .help = "good polls in a row"},
-    {.name = "require-endpoints",
-     OPT_AT_BOOL(SO, require_endpoints),
-     .env = "BENCH_COMPARE_READY_REQUIRE_ENDPOINTS",
-     .help = "readiness also needs /health endpoints"},
     {0},
 };
 
@@ -264,25 +191,11 @@ static int sweep_config_of(struct sweep_opts *so, struct sweep_config *sc, char 
     return -1;
 }
 
-static void sweep_setup(const struct sweep_opts *so, struct sweep_restart *rs,
-                        struct sweep_config *sc)
+static void sweep_setup(const struct sweep_opts *so, struct sweep_config *sc)
 {
     struct compare_config *cc = &sc->cmp;
-    *rs = (struct sweep_restart){so->restart_cmd, so->restart_timeout};
     cc->compare_id = so->sweep_id;
-    cc->restart = so->restart_cmd ? user_restart : NULL;
-    cc->restart_user = rs;
-    cc->restart_sets_mode = so->restart_cmd != NULL;
-    cc->skip_ready = so->skip_ready;
-    cc->ready = (struct ready_opts){.base_url = cc->run.base_url,
-                                    .api_key = cc->run.api_key,
-                                    .timeout_s = so->ready_timeout,
-                                    .interval_s = so->ready_interval,
-                                    .consecutive = (int)so->ready_consecutive,
-                                    .require_endpoints = so->require_endpoints,
-                                    .stop = &cmd_interrupted};
-    cc->event = sweep_event;
-    cc->interrupted = &cmd_interrupted;
+    restart_setup(&so->rf, cc, sweep_event);
     sc->target = so->target;
     sc->precision = so->precision;
     sc->start = so->start;
@@ -329,6 +242,7 @@ int cmd_sweep(int argc, char **argv)
     struct opt opts[RUN_FLAGS_MAX + 24];
     size_t n = 0;
     opts_bind(opts, &n, sizeof opts / sizeof opts[0] - 1, SWEEP_ROWS, &so, NULL);
+    opts_bind(opts, &n, sizeof opts / sizeof opts[0] - 1, RESTART_ROWS, &so.rf, NULL);
     const void *const skip[] = {&so.f.kv_mode, &so.f.run_id, NULL};
     run_flags_add(&so.f, opts, &n, sizeof opts / sizeof opts[0] - 1, skip);
     so.f.kv_mode = KV_MODE_CPU_DISK;
@@ -345,10 +259,9 @@ int cmd_sweep(int argc, char **argv)
     rc = sweep_config_of(&so, &sc, &mv, &nm, id_buf, sizeof id_buf);
     if (rc < 0) {
         cmd_catch_signals();
-        struct sweep_restart rs;
         sc.cmp.modes = (const char *const *)mv;
         sc.cmp.n_modes = nm;
-        sweep_setup(&so, &rs, &sc);
+        sweep_setup(&so, &sc);
         struct sweep_outcome out;
         if (sweep_run(&sc, &out, err) < 0) {
             fprintf(stderr, "kvbench sweep: %s\n", err);
