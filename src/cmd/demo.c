@@ -11,6 +11,7 @@
  * are, stops the engine and removes its cache. About 1.5 GiB is written to disk in all.
  */
 #include "run/comparison.h"
+#include "run/sweep.h"
 #include "scenario/scenario.h"
 #include "verdict/compare.h"
 #include "verdict/verdict.h"
@@ -131,6 +132,14 @@ static void event(const char *ev, const char *mode, const char *detail, void *us
     fflush(stdout);
 }
 
+static void sweep_event(const char *ev, const char *mode, const char *detail, void *user)
+{
+    (void)user;
+    if (strcmp(ev, "step") == 0 || strcmp(ev, "failed") == 0)
+        printf("demo: sweep [%s] %s\n", mode, detail ? detail : "");
+    fflush(stdout);
+}
+
 static json_t *load_summary(const char *root, const char *id)
 {
     char path[PATH_MAX + 300];
@@ -151,7 +160,7 @@ static const char *sig_of(const json_t *s, const char *key)
 /* The demo's own flags. */
 /* The demo's runs, by their slot in its tables of ids and summaries. */
 enum { RUN_REUSE, RUN_EVICT, RUN_CMP_ONLY, RUN_CMP_DISK, RUN_MULTI, RUN_BREAKEVEN, DEMO_RUNS };
-#define DEMO_ACTS 5
+#define DEMO_ACTS 6
 
 struct demo_opts {
     const char *results_root, *demo_id;
@@ -358,6 +367,53 @@ static bool demo_compare(struct demo *d, const struct run_config *base, const st
     return cout->all_valid;
 }
 
+/* Act 6: the capacity of the engine as it runs (cpu_disk) at TTFT <= 500 ms for 90 % of the
+ * requests: one search (x2 ladder from 4 req/s, then bisection to 25 %), steps of 16 short
+ * prompts. The prompts are the same at every step (--prompt-salt none: the cached workload of a
+ * chat front page), so that their KV blocks are written to disk once, not once a step (at 64
+ * KiB a token the demo's model writes 32 MiB a prompt). Returns whether every step ran. */
+static bool demo_sweep(const struct run_config *base, const char *id, struct sweep_outcome *out)
+{
+    char err[ERR_LEN];
+    static const char *const mode[] = {"cpu_disk"};
+    struct sweep_config sc;
+    memset(&sc, 0, sizeof sc);
+    struct run_config *r = &sc.cmp.run;
+    *r = *base;
+    r->scen.scenario = SCEN_STANDARD.name;
+    r->scen.kv_mode = KV_MODE_CPU_DISK;
+    r->scen.warmup = 1;
+    r->scen.requests = 16;
+    r->short_range = (struct token_range){256, 256};
+    r->prompt_salt = "none";
+    r->slo = (struct slo){0};
+    if (slo_parse("ttft_ms=500", &r->slo, err) < 0)
+        return false;
+    sc.cmp.modes = mode;
+    sc.cmp.n_modes = 1;
+    sc.cmp.compare_id = id;
+    sc.cmp.skip_ready = true; /* the engine is not restarted: it is ready */
+    sc.cmp.event = sweep_event;
+    sc.cmp.interrupted = &cmd_interrupted;
+    sc.target = 0.9;
+    sc.precision = 0.25;
+    sc.start = 4;
+    sc.min_rate = 0.5;
+    sc.max_rate = 512;
+    sc.repeats = 1;
+    sc.min_requests = 16;
+    sc.max_steps = 12;
+    printf("demo: [6/%d] sweep: the highest load at which 90 %% of requests see TTFT <= 500 ms "
+           "(one search)\n",
+           DEMO_ACTS);
+    fflush(stdout);
+    if (sweep_run(&sc, out, err) < 0) {
+        fprintf(stderr, "kvbench demo: sweep: %s\n", err);
+        return false;
+    }
+    return out->steps_ok;
+}
+
 /* The break-even act's answer ("host at every measured length, disk from 6000 tokens"), into
  * out ("" when it measured none). */
 static void break_even_words(const json_t *s, char *out, size_t cap)
@@ -369,7 +425,7 @@ static void break_even_words(const json_t *s, char *out, size_t cap)
 }
 
 /* The verdicts of every act, one line each. */
-static void print_verdicts(json_t *const all[DEMO_RUNS])
+static void print_verdicts(json_t *const all[DEMO_RUNS], const struct sweep_outcome *sout)
 {
     const json_t *s0 = all[RUN_REUSE], *s1 = all[RUN_EVICT], *s2 = all[RUN_CMP_ONLY],
                  *s3 = all[RUN_CMP_DISK], *s4 = all[RUN_MULTI], *s5 = all[RUN_BREAKEVEN];
@@ -407,12 +463,13 @@ static void print_verdicts(json_t *const all[DEMO_RUNS])
            s2 ? sig_of(s2, "eviction_replay_signal_kvbm") : "-");
     printf("compare, cpu_disk:           %s\n",
            s3 ? sig_of(s3, "eviction_replay_signal_kvbm") : "-");
+    printf("sweep:                       %s\n", sout->decision[0] ? sout->decision : "-");
 }
 
 /* The summary table, the comparison, where the reports are, and how it ended. */
 static void print_outcome(const struct demo *d, const struct demo_opts *o, char ids[DEMO_RUNS][192],
                           json_t *const all[DEMO_RUNS], const struct compare_outcome *cout,
-                          bool all_valid, uint64_t t0)
+                          const struct sweep_outcome *sout, bool all_valid, uint64_t t0)
 {
     char err[ERR_LEN];
     json_t *rows = json_array();
@@ -442,6 +499,8 @@ static void print_outcome(const struct demo *d, const struct demo_opts *o, char 
         printf("%s/%s/report.md (and report.html)\n", o->results_root, ids[i]);
     if (cout->dir[0])
         printf("%s/comparison.md\n", cout->dir);
+    if (sout->dir[0])
+        printf("%s/sweep.md\n", sout->dir);
     printf("engine log: %s\n", d->log);
     printf("\ndemo %s in %.0f s\n", all_valid && !cmd_interrupted ? "finished" : "FAILED",
            (double)(clock_now_ns() - t0) / 1e9);
@@ -451,6 +510,8 @@ static void print_outcome(const struct demo *d, const struct demo_opts *o, char 
     break_even_words(all[RUN_BREAKEVEN], words, sizeof words);
     if (words[0])
         printf("Break-even (cpu_disk): onboarding beats recomputing: %s\n", words);
+    if (sout->decision[0])
+        printf("Capacity: %s\n", sout->decision);
     /* last, where a reader looks: the page that shows it all, the disk read-back in replay_A */
     if (cout->dir[0])
         printf("open in a browser: %s/report.html\n", cout->dir);
@@ -467,10 +528,10 @@ int cmd_demo(int argc, char **argv)
         cmd_parse("demo", "kvbench demo [options]",
                   "The whole story on the embedded engine, no GPU needed: start kvbench serve\n"
                   "(llama-3.1-8b-fp8 on the gb10 model), run reuse_verify, eviction_replay, a\n"
-                  "short multi_turn, a short breakeven and a cpu_only vs cpu_disk compare\n"
-                  "(restarting the engine between modes), print\n"
+                  "short multi_turn, a short breakeven, a cpu_only vs cpu_disk compare\n"
+                  "(restarting the engine between modes) and one short sweep, print\n"
                   "the verdicts, a summary table and the report paths, then stop the engine\n"
-                  "and remove its cache. About 85 s on two cores; about 4.2 GiB written.",
+                  "and remove its cache. About 95 s on two cores; about 4.2 GiB written.",
                   opts, argc, argv, NULL);
     if (rc >= 0)
         return rc;
@@ -530,6 +591,11 @@ int cmd_demo(int argc, char **argv)
     struct compare_outcome cout = {0};
     if (!cmd_interrupted)
         all_valid &= demo_compare(&d, &base, &ro, cmp_id, o.repeats, &cout);
+    char sweep_id[192];
+    snprintf(sweep_id, sizeof sweep_id, "%s_sweep", o.demo_id);
+    struct sweep_outcome sout = {0};
+    if (!cmd_interrupted)
+        all_valid &= demo_sweep(&base, sweep_id, &sout);
     engine_stop(&d);
     unlink(d.ready_file);
     if (!o.keep)
@@ -538,8 +604,8 @@ int cmd_demo(int argc, char **argv)
     json_t *all[DEMO_RUNS];
     for (int i = 0; i < DEMO_RUNS; i++)
         all[i] = load_summary(o.results_root, ids[i]);
-    print_verdicts(all);
-    print_outcome(&d, &o, ids, all, &cout, all_valid, t0);
+    print_verdicts(all, &sout);
+    print_outcome(&d, &o, ids, all, &cout, &sout, all_valid, t0);
     for (int i = 0; i < DEMO_RUNS; i++)
         json_decref(all[i]);
     run_flags_release(&base);

@@ -420,18 +420,19 @@ static json_t *decision_json(const struct sweep_config *c, struct sweep_mode *ms
     }
     if (c->cmp.n_modes == 1) {
         const struct cap_mode *cm = &ms[0].cm;
+        const char *unit =
+            sweep_load_of(c->cmp.run.scen.scenario) == SWEEP_LOAD_TRACE_SPEEDUP ? "x" : "req/s";
         if (cm->censored != CAP_FOUND)
             snprintf(out->decision, sizeof out->decision, "cannot tell: %s's search ended %s",
                      ms[0].label, capacity_end_name(cm->censored));
         else if (cm->has_ci)
             snprintf(out->decision, sizeof out->decision,
-                     "%s serves %.4g (95 %% CI %.4g-%.4g) with %s", ms[0].label, cm->capacity,
-                     cm->lo, cm->hi, slo);
+                     "%s serves %.4g %s (95 %% CI %.4g-%.4g) with %s", ms[0].label, cm->capacity,
+                     unit, cm->lo, cm->hi, slo);
         else
             snprintf(out->decision, sizeof out->decision,
-                     "%s serves %.4g with %s (one search: "
-                     "no interval)",
-                     ms[0].label, cm->capacity, slo);
+                     "%s serves %.4g %s with %s (one search: no interval)", ms[0].label,
+                     cm->capacity, unit, slo);
     }
     return json_pack("{s:s, s:s}", "verdict", verdict, "line", out->decision);
 }

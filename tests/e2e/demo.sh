@@ -54,6 +54,13 @@ grep -q '^Break-even (cpu_disk): onboarding beats recomputing: disk at every mea
   <<<"$OUT" || fail "break-even answer"
 jq -e '.breakeven.ladder | all(.[]; .skipped.host | test("cannot hold"))' \
   "$RES/d1_breakeven/summary.json" >/dev/null || fail "breakeven: host not skipped with a reason"
+# the sweep act: one search for the engine's capacity at TTFT <= 500 ms, every step a run
+grep -qE '^sweep: *cpu_disk serves [0-9.]+ req/s with 90 % of requests within ttft_ms <= 500 \(one search: no interval\)$' \
+  <<<"$OUT" || fail "sweep verdict: $(grep '^sweep' <<<"$OUT")"
+grep -q '^Capacity: cpu_disk serves' <<<"$OUT" || fail "no capacity answer"
+jq -e '.steps_ok and .decision.verdict == "single_mode" and (.modes[0].searches | length) == 1
+  and .modes[0].capacity.value > 0' "$RES/d1_sweep/sweep.json" >/dev/null ||
+  fail "sweep.json: $(jq -c '{steps_ok, decision}' "$RES/d1_sweep/sweep.json")"
 # the last line: the comparison's page, which shows the read-back in replay_A
 [[ $(tail -n 1 <<<"$OUT") == "open in a browser: $RES/d1_compare/report.html" ]] ||
   fail "the demo did not end with the comparison's report.html: $(tail -n 1 <<<"$OUT")"
