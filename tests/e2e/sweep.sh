@@ -2,7 +2,7 @@
 # kvbench sweep (docs/SWEEP.md) against kvbench serve (llama-3.1-8b-fp8 on gb10, --speedup 16,
 # constant arrivals so that the knee is sharp): a standard sweep finds a capacity with its
 # interval (sweep.json, sweep.md, the charts, every step's run directory); a fixed-rate run at
-# that rate meets the target and one at 1.3x does not; an A/A sweep (cpu_only twice, the engine
+# the low end of its interval meets the target and one at 1.3x the estimate does not; an A/A sweep (cpu_only twice, the engine
 # restarted before each search) reports no difference; bad flags are one-line usage errors.
 source "$(dirname "$0")/lib.sh"
 
@@ -31,7 +31,7 @@ expect_exit 2 "$KVBENCH" sweep "${W[@]}" "${S[@]}" --modes cpu_only,nope --sweep
 # --- a capacity, with its interval --------------------------------------------------------------
 expect_exit 0 "$KVBENCH" sweep "${W[@]}" "${S[@]}" --skip-ready --modes cpu_only --sweep-id one
 J=$RES/one/sweep.json
-grep -q '^verdict: cpu_only serves [0-9.]* (95 % CI ' <<<"$OUT" || fail "verdict: $OUT"
+grep -q '^verdict: cpu_only serves [0-9.]* req/s (95 % CI ' <<<"$OUT" || fail "verdict: $OUT"
 jq -e '.load.variable == "request_rate" and .slo == {ttft_ms: 50} and .slo_target == 0.9
   and .decision.verdict == "single_mode"
   and (.modes[0].capacity | .end == "found" and .searches == 3 and .ci95_low <= .value
@@ -52,17 +52,21 @@ for f in sweep_attainment.svg sweep_ttft.svg; do
 done
 
 # --- a fixed-rate run at the capacity confirms it, one at 1.3x refutes it -----------------------
+# The capacity is the searches' highest passing loads, a knee measured on a busy 2-core machine:
+# one run at exactly that load passes or misses by noise. It is confirmed at the low end of its
+# 95 % interval (what the sweep claims to hold), and refuted at 1.3x the estimate.
 CAP=$(jq '.modes[0].capacity.value' "$J")
+LOW=$(jq '.modes[0].capacity.ci95_low' "$J")
 attainment() {
   jq '.overall_summary.goodput.attainment' "$RES/$1/summary.json"
 }
-expect_exit 0 "$KVBENCH" run "${W[@]}" --slo ttft_ms=50 --requests 60 --request-rate "$CAP" \
+expect_exit 0 "$KVBENCH" run "${W[@]}" --slo ttft_ms=50 --requests 60 --request-rate "$LOW" \
   --run-id confirm
 expect_exit 0 "$KVBENCH" run "${W[@]}" --slo ttft_ms=50 --requests 60 \
   --request-rate "$(jq -n "$CAP * 1.3")" --run-id refute
 jq -ne --argjson a "$(attainment confirm)" --argjson b "$(attainment refute)" \
   '$a >= 0.9 and $b < 0.9' >/dev/null ||
-  fail "capacity $CAP: attainment at it $(attainment confirm), at 1.3x $(attainment refute)"
+  fail "capacity $CAP (ci95 low $LOW): attainment at $LOW $(attainment confirm), at 1.3x $CAP $(attainment refute)"
 stop_engine
 
 # --- A/A: cpu_only twice, the engine restarted before each search: no difference ----------------
