@@ -1390,8 +1390,16 @@ static int write_artifacts(struct ctx *c)
         json_decref(summary);
         summary = summary_build(&c->rs, &c->v, c->notes);
     }
-    failed -= write_json_artifact(c, "summary.json", summary);
+    int summary_rc = write_json_artifact(c, "summary.json", summary);
+    failed -= summary_rc;
     json_decref(summary);
+    if (summary_rc < 0) {
+        /* report.html is drawn from summary.json: not there, nothing to draw (its failure was
+         * said once; a full disk is not reported again file by file) */
+        write_failed(c, "report.html", "not drawn: summary.json could not be written");
+        json_decref(config);
+        return failed + 1;
+    }
     /* report.html is drawn from the files just written (nothing measured depends on it); when it
      * cannot be, summary.json and report.md are written again to say the run's files are not
      * whole, so the three never disagree */

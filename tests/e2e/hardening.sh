@@ -141,7 +141,9 @@ fi
 SMALL="$TMP/small"
 mkdir -p "$SMALL"
 if mount -t tmpfs -o size=96k tmpfs "$SMALL" 2>/dev/null; then
-  trap 'umount "$SMALL" 2>/dev/null || true; cleanup' EXIT
+  # the test's own exit status goes on to cleanup (which exits with it): without (exit $rc),
+  # umount's status would be taken for the test's and a failure below would pass
+  trap 'rc=$?; umount "$SMALL" 2>/dev/null || true; (exit $rc); cleanup' EXIT
   start_engine --profile tiny --kv-mode off --speedup 0
   # a --duration-s run that would go on for 60 s: the first failed write ends it within seconds,
   # with a few lines on stderr, not one per lost batch
