@@ -48,7 +48,8 @@ enum { C_DISK, C_PROC, C_GPU, C_METRICS, C_CACHE, C_LOGS, C_CUFILE, N_COLLECTORS
 struct label_stats {
     char label[64];
     unsigned long samples;
-    double peak_r, peak_w, sum_r, sum_w, peak_util;
+    double peak_r, peak_w, peak_util;
+    double mb_r, mb_w, secs; /* MB read and written over the seconds the label's samples span */
 };
 
 struct telemetry {
@@ -57,6 +58,9 @@ struct telemetry {
     pthread_t thread;
     bool running;
     pthread_mutex_t lock;
+    /* held across one disk sample (its read of diskstats, its row, its label): a label change
+     * takes a sample at the boundary, so no row spans two phases */
+    pthread_mutex_t disk_lock;
     pthread_cond_t cond;
     bool stop;
     double last_rmb_s, last_wmb_s; /* the latest disk sample (MB/s), NaN before one */
@@ -199,7 +203,8 @@ static void sample_disk(struct telemetry *t, const char *ts, double el, const ch
     }
     if (t->have_disk) {
         struct iostat_x x;
-        diskstats_compute(&t->last_disk, &st, (double)(now - t->last_disk_ns) / 1e9, &x);
+        double dt = (double)(now - t->last_disk_ns) / 1e9;
+        diskstats_compute(&t->last_disk, &st, dt, &x);
         fprintf(t->f_disk, "%s,%.3f,%s,%s", ts, el, label, t->cfg.device);
         double v[] = {x.r_s,     x.w_s,     x.rmb_s,   x.wmb_s,  x.rareq_sz, x.wareq_sz,
                       x.areq_sz, x.r_await, x.w_await, x.aqu_sz, x.util};
@@ -221,14 +226,16 @@ static void sample_disk(struct telemetry *t, const char *ts, double el, const ch
         struct label_stats *s = stats_for(t, label);
         if (s) {
             s->samples++;
-            s->sum_r += x.rmb_s;
-            s->sum_w += x.wmb_s;
-            if (x.rmb_s > s->peak_r)
-                s->peak_r = x.rmb_s;
-            if (x.wmb_s > s->peak_w)
-                s->peak_w = x.wmb_s;
-            if (x.util > s->peak_util)
-                s->peak_util = x.util;
+            s->mb_r += x.rmb_s * dt;
+            s->mb_w += x.wmb_s * dt;
+            s->secs += dt;
+            /* a boundary sample can span a few milliseconds, whose rate says little: peaks come
+             * from samples of at least a fifth of the interval (or the label's only sample) */
+            if (dt >= t->cfg.interval_s / 5 || s->samples == 1) {
+                s->peak_r = s->samples == 1 || x.rmb_s > s->peak_r ? x.rmb_s : s->peak_r;
+                s->peak_w = s->samples == 1 || x.wmb_s > s->peak_w ? x.wmb_s : s->peak_w;
+                s->peak_util = s->samples == 1 || x.util > s->peak_util ? x.util : s->peak_util;
+            }
         }
         pthread_mutex_unlock(&t->lock);
     }
@@ -355,15 +362,19 @@ static void *sampler(void *arg)
     uint64_t w0 = clock_now_ns();
     for (;;) {
         char label[64], ts[CLOCK_ISO_LEN];
+        pthread_mutex_lock(&t->disk_lock);
         pthread_mutex_lock(&t->lock);
         bool stop = t->stop;
         snprintf(label, sizeof label, "%s", t->label);
         pthread_mutex_unlock(&t->lock);
-        if (stop)
+        if (stop) {
+            pthread_mutex_unlock(&t->disk_lock);
             break;
+        }
         clock_iso_utc(clock_wall_ns(), ts);
         double el = (double)(clock_now_ns() - t->t0_ns) / 1e9;
         sample_disk(t, ts, el, label);
+        pthread_mutex_unlock(&t->disk_lock);
         sample_procs(t, ts, el, label);
         sample_gpu(t, ts, el, label);
         sample_metrics(t, ts, el, label);
@@ -420,6 +431,7 @@ struct telemetry *telemetry_start(const struct telemetry_config *cfg, char *err)
     snprintf(t->label, sizeof t->label, "start");
     t->t0_ns = clock_now_ns();
     pthread_mutex_init(&t->lock, NULL);
+    pthread_mutex_init(&t->disk_lock, NULL);
     t->last_rmb_s = t->last_wmb_s = NAN;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -499,9 +511,23 @@ struct telemetry *telemetry_start(const struct telemetry_config *cfg, char *err)
 
 void telemetry_set_label(struct telemetry *t, const char *label)
 {
+    /* Close the disk interval that ends here under the label that ends here: without it a phase
+     * shorter than the interval has no row of its own, and its reads land in the next label's. */
+    pthread_mutex_lock(&t->disk_lock);
+    pthread_mutex_lock(&t->lock);
+    char old[64];
+    snprintf(old, sizeof old, "%s", t->label);
+    bool sample = t->running && !t->stop;
+    pthread_mutex_unlock(&t->lock);
+    if (sample && strcmp(old, label) != 0) {
+        char ts[CLOCK_ISO_LEN];
+        clock_iso_utc(clock_wall_ns(), ts);
+        sample_disk(t, ts, (double)(clock_now_ns() - t->t0_ns) / 1e9, old);
+    }
     pthread_mutex_lock(&t->lock);
     snprintf(t->label, sizeof t->label, "%s", label);
     pthread_mutex_unlock(&t->lock);
+    pthread_mutex_unlock(&t->disk_lock);
 }
 
 void telemetry_cache_snapshot(struct telemetry *t, const char *label)
@@ -556,9 +582,8 @@ json_t *telemetry_label_stats(struct telemetry *t, const char *label)
             continue;
         o = json_pack("{s:I, s:f, s:f, s:f, s:f, s:f}", "samples", (json_int_t)s->samples,
                       "peak_read_mb_s", s->peak_r, "peak_write_mb_s", s->peak_w, "mean_read_mb_s",
-                      s->samples ? s->sum_r / (double)s->samples : 0.0, "mean_write_mb_s",
-                      s->samples ? s->sum_w / (double)s->samples : 0.0, "peak_util_pct",
-                      s->peak_util);
+                      s->secs > 0 ? s->mb_r / s->secs : 0.0, "mean_write_mb_s",
+                      s->secs > 0 ? s->mb_w / s->secs : 0.0, "peak_util_pct", s->peak_util);
     }
     pthread_mutex_unlock(&t->lock);
     return o ? o : json_pack("{s:i}", "samples", 0);
@@ -692,5 +717,6 @@ void telemetry_free(struct telemetry *t)
     json_decref(t->container);
     pthread_cond_destroy(&t->cond);
     pthread_mutex_destroy(&t->lock);
+    pthread_mutex_destroy(&t->disk_lock);
     free(t);
 }

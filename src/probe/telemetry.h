@@ -31,14 +31,16 @@ struct telemetry;
 /* Create the output directory and start the sampler. NULL with err when the directory cannot be
  * created (the caller goes on without telemetry). */
 struct telemetry *telemetry_start(const struct telemetry_config *cfg, char *err);
-/* Rows sampled from now on carry this label. */
+/* Rows sampled from now on carry this label. The disk row that ends at the change is taken at
+ * once and carries the label that ends, so a row never spans two labels. */
 void telemetry_set_label(struct telemetry *t, const char *label);
 /* Snapshot the cache directory as kvbm_<label>_files.txt and keep it for churn. */
 void telemetry_cache_snapshot(struct telemetry *t, const char *label);
 /* Churn between two snapshots taken earlier. New reference. */
 json_t *telemetry_cache_churn(struct telemetry *t, const char *before, const char *after);
 /* Disk figures of the samples that carried label: {samples, peak_read_mb_s, peak_write_mb_s,
- * mean_read_mb_s, mean_write_mb_s, peak_util_pct}. New reference. */
+ * mean_read_mb_s, mean_write_mb_s, peak_util_pct}; the means weighted by the seconds each sample
+ * spans. New reference. */
 json_t *telemetry_label_stats(struct telemetry *t, const char *label);
 /* Stop the sampler and collect container logs. */
 void telemetry_stop(struct telemetry *t);

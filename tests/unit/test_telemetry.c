@@ -342,6 +342,76 @@ static void test_blockdev_live(void **state)
     assert_int_equal(blockdev_read("/sys", name, &st, err), 0);
 }
 
+/* A fake /proc/diskstats holding one device, "fakedisk", with this many sectors read. */
+static void fake_diskstats(const char *procfs, unsigned long long read_sectors)
+{
+    char path[600], tmp[620];
+    snprintf(path, sizeof path, "%s/diskstats", procfs);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    assert_non_null(f);
+    fprintf(f, " 252 0 fakedisk %llu 0 %llu 10 0 0 0 0 0 10 10\n", read_sectors / 8, read_sectors);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(rename(tmp, path), 0);
+}
+
+/* A phase far shorter than the interval still gets its own row: the label change closes the
+ * interval, so the reads it did are its own and not the next phase's. */
+static void test_label_change_closes_the_interval(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir();
+    char out[600], procfs[600], err[ERR_LEN];
+    snprintf(out, sizeof out, "%s/telemetry", dir);
+    snprintf(procfs, sizeof procfs, "%s/proc", dir);
+    assert_int_equal(fs_mkdir_p(procfs, err), 0);
+    fake_diskstats(procfs, 0);
+    struct telemetry_config tc = {.out_dir = out,
+                                  .interval_s = 30, /* one tick at start, none after */
+                                  .device = "fakedisk",
+                                  .pid_spec = "kvbench-no-such-process",
+                                  .cache_dir = dir,
+                                  .container = "",
+                                  .procfs = procfs,
+                                  .container_timeout_s = 5};
+    setenv("KVBENCH_GPU_SOURCE", "none", 1);
+    struct telemetry *t = telemetry_start(&tc, err);
+    assert_non_null(t);
+    clock_sleep_ns(100000000, NULL); /* the sampler's first tick reads the baseline */
+    telemetry_set_label(t, "short");
+    fake_diskstats(procfs, 2048 * 10); /* 10 MB read during "short" */
+    clock_sleep_ns(50000000, NULL);
+    telemetry_set_label(t, "between");
+    clock_sleep_ns(50000000, NULL);
+    telemetry_set_label(t, "next");
+    telemetry_stop(t);
+    json_t *st = telemetry_label_stats(t, "short");
+    assert_int_equal(json_get_int(st, "samples", 0), 1);
+    double mean = json_get_num(st, "mean_read_mb_s", 0);
+    assert_true(mean > 10 && mean < 10 / 0.05); /* 10 MB over a little more than 50 ms */
+    assert_true(json_get_num(st, "peak_read_mb_s", 0) == mean);
+    json_decref(st);
+    st = telemetry_label_stats(t, "between");
+    assert_int_equal(json_get_int(st, "samples", 0), 1);
+    assert_true(json_get_num(st, "mean_read_mb_s", -1) == 0);
+    json_decref(st);
+    st = telemetry_label_stats(t, "next"); /* stopped before any row of its own */
+    assert_int_equal(json_get_int(st, "samples", -1), 0);
+    json_decref(st);
+    telemetry_free(t);
+    unsetenv("KVBENCH_GPU_SOURCE");
+    char path[800];
+    snprintf(path, sizeof path, "%s/iostat_fakedisk.csv", out);
+    struct buf b = BUF_INIT;
+    assert_int_equal(fs_read_file(path, &b, 1 << 20, err), 0);
+    const char *row = strstr(b.data, ",short,fakedisk,");
+    assert_non_null(row);
+    assert_null(strstr(row + 1, ",short,")); /* one row */
+    buf_free(&b);
+    fs_remove_tree(dir, NULL);
+    free(dir);
+}
+
 static void test_sampler_end_to_end(void **state)
 {
     (void)state;
@@ -432,6 +502,7 @@ int main(void)
         cmocka_unit_test(test_blockdev_fake_sysfs),
         cmocka_unit_test(test_blockdev_live),
         cmocka_unit_test(test_sampler_end_to_end),
+        cmocka_unit_test(test_label_change_closes_the_interval),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
