@@ -1,0 +1,248 @@
+/*
+ * cufile.c - cuFile through dlopen. The prototypes are cufile.h's C ABI: CUfileError_t is a pair
+ * of ints returned by value, CUfileHandle_t an opaque pointer, CUfileDescr_t {type, union {fd,
+ * handle}, fs_ops}.
+ */
+#include "util/cufile.h"
+
+#include "util/err.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CU_FILE_SUCCESS               0
+#define CU_FILE_HANDLE_TYPE_OPAQUE_FD 1
+
+struct cufile_status {
+    int err;    /* CUfileOpError */
+    int cu_err; /* CUresult */
+};
+
+struct cufile_descr {
+    int type;
+    union {
+        int fd;
+        void *handle;
+    } handle;
+    const void *fs_ops;
+};
+
+struct cufile {
+    void *lib;
+    char path[256];
+    bool open;
+    const char *mode;
+    char mode_reason[256];
+    struct cufile_status (*driver_open)(void);
+    struct cufile_status (*driver_close)(void);
+    struct cufile_status (*driver_props)(void *);
+    struct cufile_status (*handle_register)(void **, struct cufile_descr *);
+    void (*handle_deregister)(void *);
+    struct cufile_status (*buf_register)(const void *, size_t, int);
+    struct cufile_status (*buf_deregister)(const void *);
+    ssize_t (*read)(void *, void *, size_t, off_t, off_t);
+    ssize_t (*write)(void *, const void *, size_t, off_t, off_t);
+};
+
+static void *load_lib(char *path, size_t path_len, char *why, size_t why_len)
+{
+    const char *env = getenv("KVBENCH_CUFILE");
+    if (env && *env) {
+        snprintf(path, path_len, "%s", env);
+        void *h = dlopen(env, RTLD_NOW | RTLD_LOCAL);
+        if (!h)
+            snprintf(why, why_len, "KVBENCH_CUFILE=%s: %s", env, dlerror());
+        return h;
+    }
+    static const char *const NAMES[] = {"libcufile.so", "libcufile.so.0"};
+    static const char *const DIRS[] = {"", "/usr/local/cuda/lib64/",
+                                       "/usr/local/cuda/targets/x86_64-linux/lib/",
+                                       "/usr/local/cuda/targets/sbsa-linux/lib/"};
+    for (size_t d = 0; d < sizeof DIRS / sizeof DIRS[0]; d++) {
+        for (size_t i = 0; i < sizeof NAMES / sizeof NAMES[0]; i++) {
+            snprintf(path, path_len, "%s%s", DIRS[d], NAMES[i]);
+            void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+            if (h)
+                return h;
+        }
+    }
+    snprintf(why, why_len,
+             "libcufile.so* not found on the loader path or under /usr/local/cuda (set "
+             "KVBENCH_CUFILE=/path/to/libcufile.so)");
+    return NULL;
+}
+
+static bool resolve(struct cufile *cf, char *missing, size_t len)
+{
+#define SYM(field, name)                                                                           \
+    do {                                                                                           \
+        *(void **)(&cf->field) = dlsym(cf->lib, name);                                             \
+        if (!cf->field) {                                                                          \
+            snprintf(missing, len, "%s", name);                                                    \
+            return false;                                                                          \
+        }                                                                                          \
+    } while (0)
+    SYM(driver_open, "cuFileDriverOpen");
+    SYM(driver_close, "cuFileDriverClose");
+    SYM(handle_register, "cuFileHandleRegister");
+    SYM(handle_deregister, "cuFileHandleDeregister");
+    SYM(buf_register, "cuFileBufRegister");
+    SYM(buf_deregister, "cuFileBufDeregister");
+    SYM(read, "cuFileRead");
+    SYM(write, "cuFileWrite");
+#undef SYM
+    *(void **)(&cf->driver_props) = dlsym(cf->lib, "cuFileDriverGetProperties"); /* optional */
+    return true;
+}
+
+/* The nvidia-fs driver's character devices (/dev/nvidia-fs0 ...), or $KVBENCH_NVFS_DEV_DIR. */
+static bool nvfs_device_present(void)
+{
+    const char *dir = getenv("KVBENCH_NVFS_DEV_DIR");
+    DIR *d = opendir(dir && *dir ? dir : "/dev");
+    if (!d)
+        return false;
+    bool found = false;
+    for (struct dirent *de; !found && (de = readdir(d));)
+        found = strncmp(de->d_name, "nvidia-fs", 9) == 0;
+    closedir(d);
+    return found;
+}
+
+/* GDS needs the nvidia-fs driver: its device nodes, and the version cuFile reports for it. */
+static void decide_mode(struct cufile *cf)
+{
+    bool dev = nvfs_device_present();
+    unsigned nvfs_major = 0;
+    bool props = false;
+    if (cf->driver_props) {
+        unsigned char raw[1024] = {0}; /* CUfileDrvProps_t; its first field is nvfs.major_version */
+        if (cf->driver_props(raw).err == CU_FILE_SUCCESS) {
+            memcpy(&nvfs_major, raw, sizeof nvfs_major);
+            props = true;
+        }
+    }
+    if (dev && (!props || nvfs_major > 0)) {
+        cf->mode = "gds";
+        snprintf(cf->mode_reason, sizeof cf->mode_reason,
+                 "the nvidia-fs driver is loaded (/dev/nvidia-fs*%s)",
+                 props ? ", cuFileDriverGetProperties reports its version" : "");
+    } else {
+        cf->mode = "compat";
+        snprintf(cf->mode_reason, sizeof cf->mode_reason,
+                 "%s: cuFile moves data through host "
+                 "bounce buffers with POSIX I/O",
+                 !dev ? "no /dev/nvidia-fs* (the nvidia-fs kernel module is not loaded)"
+                      : "cuFileDriverGetProperties reports no nvidia-fs driver");
+    }
+}
+
+int cufile_open(struct cufile **out, char *reason)
+{
+    *out = NULL;
+    struct cufile *cf = calloc(1, sizeof *cf);
+    if (!cf)
+        return err_set(reason, "no cuFile: out of memory");
+    char why[400], missing[64];
+    cf->lib = load_lib(cf->path, sizeof cf->path, why, sizeof why);
+    if (!cf->lib) {
+        free(cf);
+        return err_set(reason, "no cuFile: %s", why);
+    }
+    if (!resolve(cf, missing, sizeof missing)) {
+        err_set(reason, "no cuFile: %s has no %s", cf->path, missing);
+        free(cf);
+        return -1;
+    }
+    struct cufile_status st = cf->driver_open();
+    if (st.err != CU_FILE_SUCCESS) {
+        err_set(reason,
+                "no cuFile: cuFileDriverOpen failed (cuFile error %d, CUDA error %d; see "
+                "cufile.log and /etc/cufile.json's allow_compat_mode)",
+                st.err, st.cu_err);
+        free(cf);
+        return -1;
+    }
+    cf->open = true;
+    decide_mode(cf);
+    *out = cf;
+    return 0;
+}
+
+void cufile_close(struct cufile *cf)
+{
+    if (!cf)
+        return;
+    if (cf->open)
+        cf->driver_close();
+    free(cf); /* the library stays loaded, as the CUDA runtime */
+}
+
+const char *cufile_lib(const struct cufile *cf)
+{
+    return cf->path;
+}
+
+const char *cufile_mode(const struct cufile *cf)
+{
+    return cf->mode;
+}
+
+const char *cufile_mode_reason(const struct cufile *cf)
+{
+    return cf->mode_reason;
+}
+
+int cufile_handle_register(struct cufile *cf, int fd, void **handle, char *err)
+{
+    struct cufile_descr d = {.type = CU_FILE_HANDLE_TYPE_OPAQUE_FD, .handle.fd = fd};
+    struct cufile_status st = cf->handle_register(handle, &d);
+    if (st.err == CU_FILE_SUCCESS)
+        return 0;
+    *handle = NULL;
+    return err_set(err, "cuFileHandleRegister failed (cuFile error %d, CUDA error %d)", st.err,
+                   st.cu_err);
+}
+
+void cufile_handle_deregister(struct cufile *cf, void *handle)
+{
+    if (handle)
+        cf->handle_deregister(handle);
+}
+
+int cufile_buf_register(struct cufile *cf, void *dev, size_t n, char *err)
+{
+    struct cufile_status st = cf->buf_register(dev, n, 0);
+    if (st.err == CU_FILE_SUCCESS)
+        return 0;
+    return err_set(err, "cuFileBufRegister failed (cuFile error %d, CUDA error %d)", st.err,
+                   st.cu_err);
+}
+
+void cufile_buf_deregister(struct cufile *cf, void *dev)
+{
+    if (dev)
+        cf->buf_deregister(dev);
+}
+
+ssize_t cufile_read(struct cufile *cf, void *handle, void *dev, size_t n, off_t off, off_t dev_off,
+                    char *err)
+{
+    ssize_t r = cf->read(handle, dev, n, off, dev_off);
+    if (r < 0)
+        err_set(err, "cuFileRead failed (%zd)", r);
+    return r < 0 ? -1 : r;
+}
+
+ssize_t cufile_write(struct cufile *cf, void *handle, const void *dev, size_t n, off_t off,
+                     off_t dev_off, char *err)
+{
+    ssize_t r = cf->write(handle, dev, n, off, dev_off);
+    if (r < 0)
+        err_set(err, "cuFileWrite failed (%zd)", r);
+    return r < 0 ? -1 : r;
+}
