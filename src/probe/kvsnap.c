@@ -192,6 +192,47 @@ json_t *kvsnap_delta_json(const struct kv_snapshot *b, const struct kv_snapshot 
     return o;
 }
 
+/* The embedded engine's G1 copy counters (kvbench serve --g1 cuda; SPEC §8 metrics). */
+static const char *const GPU_COPY_COUNTERS[][2] = {
+    {"kvbench_g1_h2d_bytes_total", "h2d_bytes"},
+    {"kvbench_g1_d2h_bytes_total", "d2h_bytes"},
+    {"kvbench_g1_h2d_seconds_total", "h2d_seconds"},
+    {"kvbench_g1_d2h_seconds_total", "d2h_seconds"},
+    {"kvbench_g1_h2d_batches_total", "h2d_batches"},
+    {"kvbench_g1_d2h_batches_total", "d2h_batches"},
+    {"kvbench_g1_copy_errors_total", "copy_errors"},
+    {"kvbench_g1_fill_bytes_total", "fill_bytes"},
+};
+
+json_t *kvsnap_gpu_copies_json(const struct kv_snapshot *b, const struct kv_snapshot *a,
+                               double duration_s)
+{
+    double probe;
+    if (!b || !a || !b->success || !a->success ||
+        !prom_json_lookup(a->metrics, GPU_COPY_COUNTERS[0][0], &probe))
+        return NULL;
+    json_t *o = json_object();
+    double d[8];
+    for (size_t i = 0; i < 8; i++) {
+        double va = 0, vb = 0;
+        bool have = prom_json_lookup(a->metrics, GPU_COPY_COUNTERS[i][0], &va);
+        if (!prom_json_lookup(b->metrics, GPU_COPY_COUNTERS[i][0], &vb))
+            vb = 0;
+        d[i] = va >= vb ? va - vb : 0;
+        json_put(o, GPU_COPY_COUNTERS[i][1], json_real_or_null(d[i], have));
+    }
+    /* the link's rate while it copied, and the traffic averaged over the phase */
+    json_put(o, "h2d_gb_per_s", json_real_or_null(d[0] / d[2] / 1e9, d[2] > 0));
+    json_put(o, "d2h_gb_per_s", json_real_or_null(d[1] / d[3] / 1e9, d[3] > 0));
+    json_put(o, "h2d_mb_s", json_real_or_null(d[0] / duration_s / 1e6, duration_s > 0));
+    json_put(o, "d2h_mb_s", json_real_or_null(d[1] / duration_s / 1e6, duration_s > 0));
+    double dev;
+    json_put(o, "device_bytes_after",
+             prom_json_lookup(a->metrics, "kvbench_g1_device_bytes", &dev) ? json_real(dev)
+                                                                          : json_null());
+    return o;
+}
+
 /* ------------------------------------------------------------ generic fields by the catalogue */
 
 /* The value of metric (with a trailing '*': the sum of every entry with that prefix). */

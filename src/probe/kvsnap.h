@@ -43,6 +43,14 @@ json_t *kvsnap_json(const struct kv_snapshot *s);
  * when either snapshot is missing. New reference. */
 json_t *kvsnap_delta_json(const struct kv_snapshot *before, const struct kv_snapshot *after);
 
+/* The G1 copy traffic of kvbench serve --g1 cuda between two snapshots: {h2d_bytes, d2h_bytes,
+ * h2d_seconds, d2h_seconds (measured copy time), h2d_batches, d2h_batches, copy_errors,
+ * fill_bytes, h2d_gb_per_s / d2h_gb_per_s (bytes per second of copying), h2d_mb_s / d2h_mb_s
+ * (over duration_s), device_bytes_after}; NULL when the engine exports no such counters (any other
+ * engine, or a snapshot failed). New reference. */
+json_t *kvsnap_gpu_copies_json(const struct kv_snapshot *before, const struct kv_snapshot *after,
+                               double duration_s);
+
 /* The generic per-phase object {engine, <field>: delta or null, …} from two snapshots' metrics,
  * read by p's rules (model/engines.h). New reference. */
 json_t *engine_delta(const struct engine_profile *p, const json_t *before, const json_t *after);

@@ -50,6 +50,9 @@ struct label_stats {
     unsigned long samples;
     double peak_r, peak_w, peak_util;
     double mb_r, mb_w, secs; /* MB read and written over the seconds the label's samples span */
+    /* GPU samples: memory used summed over the GPUs, utilisation the busiest GPU's */
+    unsigned long gpu_samples;
+    double gpu_peak_mem_mib, gpu_util_sum, gpu_peak_util;
 };
 
 struct telemetry {
@@ -295,6 +298,34 @@ static void sample_procs(struct telemetry *t, const char *ts, double el, const c
     free(rows);
 }
 
+/* Fold one GPU sample into its label's figures (NaN readings are left out). */
+static void gpu_stats(struct telemetry *t, const char *label, const struct gpu_row *rows, int n)
+{
+    double mem = 0, util = NAN;
+    bool have_mem = false;
+    for (int i = 0; i < n; i++) {
+        if (isfinite(rows[i].mem_used_mib)) {
+            mem += rows[i].mem_used_mib;
+            have_mem = true;
+        }
+        if (isfinite(rows[i].util_pct) && !(rows[i].util_pct <= util))
+            util = rows[i].util_pct;
+    }
+    pthread_mutex_lock(&t->lock);
+    struct label_stats *s = stats_for(t, label);
+    if (s && n > 0) {
+        s->gpu_samples++;
+        if (have_mem && mem > s->gpu_peak_mem_mib)
+            s->gpu_peak_mem_mib = mem;
+        if (isfinite(util)) {
+            s->gpu_util_sum += util;
+            if (util > s->gpu_peak_util)
+                s->gpu_peak_util = util;
+        }
+    }
+    pthread_mutex_unlock(&t->lock);
+}
+
 static void sample_gpu(struct telemetry *t, const char *ts, double el, const char *label)
 {
     struct collector *c = &t->col[C_GPU];
@@ -321,6 +352,7 @@ static void sample_gpu(struct telemetry *t, const char *ts, double el, const cha
                     r->index, r->power_w, r->temp_c, r->util_pct, r->mem_util_pct, r->mem_used_mib,
                     r->mem_total_mib, r->sm_clock_mhz);
     }
+    gpu_stats(t, label, rows, n);
     log_end(c, t->l_gpu, "nvidia_smi_dmon.txt");
     if (fflush(t->f_gpu) != 0)
         col_error(c, "cannot write gpu.csv: %s", strerror(errno));
@@ -584,6 +616,24 @@ json_t *telemetry_label_stats(struct telemetry *t, const char *label)
                       "peak_read_mb_s", s->peak_r, "peak_write_mb_s", s->peak_w, "mean_read_mb_s",
                       s->secs > 0 ? s->mb_r / s->secs : 0.0, "mean_write_mb_s",
                       s->secs > 0 ? s->mb_w / s->secs : 0.0, "peak_util_pct", s->peak_util);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return o ? o : json_pack("{s:i}", "samples", 0);
+}
+
+json_t *telemetry_label_gpu(struct telemetry *t, const char *label)
+{
+    if (!t->f_gpu)
+        return NULL;
+    pthread_mutex_lock(&t->lock);
+    json_t *o = NULL;
+    for (size_t i = 0; i < t->n_ls && !o; i++) {
+        const struct label_stats *s = &t->ls[i];
+        if (strcmp(s->label, label) != 0 || s->gpu_samples == 0)
+            continue;
+        o = json_pack("{s:I, s:f, s:f, s:f}", "samples", (json_int_t)s->gpu_samples,
+                      "peak_mem_used_mib", s->gpu_peak_mem_mib, "mean_util_pct",
+                      s->gpu_util_sum / (double)s->gpu_samples, "peak_util_pct", s->gpu_peak_util);
     }
     pthread_mutex_unlock(&t->lock);
     return o ? o : json_pack("{s:i}", "samples", 0);

@@ -42,6 +42,10 @@ json_t *telemetry_cache_churn(struct telemetry *t, const char *before, const cha
  * mean_read_mb_s, mean_write_mb_s, peak_util_pct}; the means weighted by the seconds each sample
  * spans. New reference. */
 json_t *telemetry_label_stats(struct telemetry *t, const char *label);
+/* GPU figures of the samples that carried label: {samples, peak_mem_used_mib (summed over the
+ * GPUs), mean_util_pct, peak_util_pct (the busiest GPU's)}; NULL when no GPU is sampled. New
+ * reference. */
+json_t *telemetry_label_gpu(struct telemetry *t, const char *label);
 /* Stop the sampler and collect container logs. */
 void telemetry_stop(struct telemetry *t);
 /* Container image and id for the fingerprint, or NULL. Borrowed. */

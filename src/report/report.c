@@ -137,6 +137,37 @@ static void telemetry_row(struct buf *b, const json_t *ps)
         buf_append_str(b, "– | – | – | – | – |\n");
 }
 
+/* One row of the GPU table: memory and utilisation sampled (telemetry.gpu) and the engine's own
+ * G1 copy counters (kvbm_metrics_delta.gpu_copies); "–" where a source is missing. */
+static void gpu_row(struct buf *b, const json_t *ps)
+{
+    const json_t *g = json_object_get(json_object_get(ps, "telemetry"), "gpu");
+    const json_t *c = json_object_get(json_object_get(ps, "kvbm_metrics_delta"), "gpu_copies");
+    if (!g && !c)
+        return;
+    buf_printf(b, "| %s | ", json_get_str(ps, "phase", "?"));
+    bool sampled = json_get_int(g, "samples", 0) > 0;
+    const char *gk[] = {"peak_mem_used_mib", "mean_util_pct"};
+    for (int k = 0; k < 2; k++) {
+        if (sampled)
+            cell_num(b, g, gk[k], "%.0f");
+        else
+            buf_append_str(b, "–");
+        buf_append_str(b, " | ");
+    }
+    const char *ck[] = {"h2d_bytes", "h2d_gb_per_s", "d2h_bytes", "d2h_gb_per_s", "copy_errors"};
+    for (int k = 0; k < 5; k++) {
+        const json_t *v = json_object_get(c, ck[k]);
+        if (!json_is_number(v))
+            buf_append_str(b, "–");
+        else if (k == 0 || k == 2)
+            buf_printf(b, "%.1f", json_number_value(v) / 1048576.0);
+        else
+            buf_printf(b, k == 4 ? "%.0f" : "%.2f", json_number_value(v));
+        buf_append_str(b, k == 4 ? " |\n" : " | ");
+    }
+}
+
 /* One row of the goodput table: a phase's (or the overall) goodput object. */
 static void goodput_row(struct buf *b, const char *name, const json_t *g)
 {
@@ -354,6 +385,22 @@ static void md_phases(struct buf *b, const json_t *s)
                           "peak util % | files created | files deleted | files grown | MiB "
                           "added | MiB removed |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
         json_array_foreach(phases, i, ps) telemetry_row(b, ps);
+    }
+    bool any_gpu = false;
+    json_array_foreach(phases, i, ps)
+    {
+        const json_t *g = json_object_get(json_object_get(ps, "telemetry"), "gpu");
+        any_gpu |= json_object_get(json_object_get(ps, "kvbm_metrics_delta"), "gpu_copies") ||
+                   json_get_int(g, "samples", 0) > 0;
+    }
+    if (any_gpu) {
+        buf_append_str(b, "\n## GPU per phase\n\nMemory and utilisation sampled from the GPU "
+                          "(`--collect-telemetry`); copies between device and host memory from "
+                          "the engine's own counters (`kvbench serve --g1 cuda`), at the rate "
+                          "the link ran while copying.\n\n| phase | GPU mem peak MiB | GPU util "
+                          "mean % | host→device MiB | host→device GB/s | device→host MiB | "
+                          "device→host GB/s | copy errors |\n|---|---|---|---|---|---|---|---|\n");
+        json_array_foreach(phases, i, ps) gpu_row(b, ps);
     }
     buf_append_str(b, "\n## What happened to the KV cache\n\n");
     json_array_foreach(phases, i, ps) kv_story(b, ps);

@@ -998,9 +998,13 @@ static void run_phase(struct ctx *c, struct phase_state *ps)
     if (ps->io_ok)
         ps->io_delta = blockdev_delta_json(&ps->io_before, &ps->io_after);
     ps->kv_delta = kvsnap_delta_json(&ps->before, &ps->after);
-    if (json_get_bool(ps->kv_delta, "available", false))
+    if (json_get_bool(ps->kv_delta, "available", false)) {
         json_object_set_new(ps->kv_delta, "engine_delta",
                             engine_delta(c->rs.engine, ps->before.metrics, ps->after.metrics));
+        json_t *gc = kvsnap_gpu_copies_json(&ps->before, &ps->after, ps->res.duration_s);
+        if (gc) /* only an engine that copies between real device and host memory has them */
+            json_object_set_new(ps->kv_delta, "gpu_copies", gc);
+    }
     log_info("phase %s: %zu requests, %zu errors, %.1f s (%zu %s thread%s)", ps->name, ps->res.n,
              ps->res.errors, ps->res.duration_s, ps->res.threads,
              ps->res.transport ? ps->res.transport : "-", ps->res.threads == 1 ? "" : "s");
@@ -1242,6 +1246,9 @@ static void finish_telemetry(struct ctx *c)
         json_object_set(churn, ps->name, ch);
         ps->telemetry = json_pack("{s:o, s:o}", "disk", telemetry_label_stats(c->tel, ps->name),
                                   "cache_churn", ch);
+        json_t *gpu = telemetry_label_gpu(c->tel, ps->name);
+        if (gpu)
+            json_object_set_new(ps->telemetry, "gpu", gpu);
     }
     json_object_set_new(churn, "run", telemetry_cache_churn(c->tel, "run_start", "run_end"));
     char err[ERR_LEN];

@@ -176,6 +176,39 @@ static void test_deltas(void **state)
     kvsnap_free(&b);
 }
 
+/* kvbench serve --g1 cuda's copy counters become the phase's gpu_copies; an engine without them
+ * gets none (never zeros). */
+static void test_gpu_copies(void **state)
+{
+    (void)state;
+    struct kv_snapshot b = {0}, a = {0};
+    snap(&b, "kvbm_offload_blocks_d2h 1\n");
+    snap(&a, "kvbm_offload_blocks_d2h 2\n");
+    assert_null(kvsnap_gpu_copies_json(&b, &a, 1.0));
+    kvsnap_free(&a);
+    kvsnap_free(&b);
+    snap(&b, "kvbench_g1_h2d_bytes_total 1000000\nkvbench_g1_h2d_seconds_total 0.001\n"
+             "kvbench_g1_d2h_bytes_total 0\nkvbench_g1_d2h_seconds_total 0\n");
+    snap(&a, "kvbench_g1_h2d_bytes_total 5000000000\nkvbench_g1_h2d_seconds_total 0.101\n"
+             "kvbench_g1_d2h_bytes_total 2000000\nkvbench_g1_d2h_seconds_total 0\n"
+             "kvbench_g1_copy_errors_total 1\nkvbench_g1_device_bytes 4096\n");
+    json_t *g = kvsnap_gpu_copies_json(&b, &a, 2.0);
+    assert_non_null(g);
+    assert_true(json_get_num(g, "h2d_bytes", -1) == 4999000000.0);
+    assert_true(fabs(json_get_num(g, "h2d_gb_per_s", -1) - 49.99) < 1e-6); /* 5 GB in 0.1 s */
+    assert_true(fabs(json_get_num(g, "h2d_mb_s", -1) - 2499.5) < 1e-6);    /* over the 2 s phase */
+    /* bytes without measured time: no rate rather than an infinite one */
+    assert_true(json_is_null(json_object_get(g, "d2h_gb_per_s")));
+    assert_true(json_get_num(g, "copy_errors", -1) == 1); /* appeared during the phase */
+    assert_true(json_is_null(json_object_get(g, "fill_bytes")));
+    assert_true(json_get_num(g, "device_bytes_after", -1) == 4096);
+    json_decref(g);
+    a.success = false;
+    assert_null(kvsnap_gpu_copies_json(&b, &a, 2.0));
+    kvsnap_free(&a);
+    kvsnap_free(&b);
+}
+
 /* An info metric's numeric labels become name.label entries; other labels and other metrics'
  * labels do not. */
 static void test_info_labels(void **state)
@@ -210,6 +243,7 @@ int main(void)
         cmocka_unit_test(test_malformed_lines_skipped_and_counted),
         cmocka_unit_test(test_binary_garbage_never_crashes),
         cmocka_unit_test(test_deltas),
+        cmocka_unit_test(test_gpu_copies),
         cmocka_unit_test(test_info_labels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -72,6 +72,37 @@ static void test_valid_run_sections(void **state)
     json_decref(s);
 }
 
+/* A run on kvbench serve --g1 cuda with GPU telemetry: the GPU table, with what each phase copied
+ * and "–" where a source said nothing; a run with neither has no GPU table. */
+static void test_gpu_table(void **state)
+{
+    (void)state;
+    json_t *s = summary_of(
+        "{\"run_id\": \"g\", \"run_valid\": true, \"scenario\": \"eviction_replay\","
+        " \"phase_summaries\": [{\"phase\": \"warm_A\", \"telemetry\": {\"gpu\": {\"samples\": 3,"
+        "   \"peak_mem_used_mib\": 20480, \"mean_util_pct\": 12}},"
+        "   \"kvbm_metrics_delta\": {\"available\": true, \"gpu_copies\": {\"h2d_bytes\": 0,"
+        "   \"h2d_gb_per_s\": null, \"d2h_bytes\": 104857600, \"d2h_gb_per_s\": 51.25,"
+        "   \"copy_errors\": 0}}},"
+        "  {\"phase\": \"replay_A\", \"telemetry\": {\"gpu\": {\"samples\": 0}},"
+        "   \"kvbm_metrics_delta\": {\"available\": true, \"gpu_copies\": {\"h2d_bytes\": "
+        "   52428800, \"h2d_gb_per_s\": 48.5, \"d2h_bytes\": 0, \"copy_errors\": 0}}}]}");
+    json_t *config = json_object();
+    char *md = report_markdown(s, config);
+    assert_non_null(md);
+    has(md, "## GPU per phase\n");
+    has(md, "| warm_A | 20480 | 12 | 0.0 | – | 100.0 | 51.25 | 0 |\n");
+    has(md, "| replay_A | – | – | 50.0 | 48.50 | 0.0 | – | 0 |\n");
+    free(md);
+    json_decref(s);
+    s = summary_of(VALID_EVICTION);
+    md = report_markdown(s, config);
+    assert_null(strstr(md, "GPU per phase"));
+    free(md);
+    json_decref(config);
+    json_decref(s);
+}
+
 static void test_invalid_run(void **state)
 {
     (void)state;
@@ -140,6 +171,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_run_sections),
+        cmocka_unit_test(test_gpu_table),
         cmocka_unit_test(test_invalid_run),
         cmocka_unit_test(test_multi_turn_section),
         cmocka_unit_test(test_failed_buffer_gives_no_report),
