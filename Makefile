@@ -3,13 +3,14 @@
 #   make check        sanitizer (ASan+UBSan) build and every CTest test
 #   make demo         build, then kvbench demo: the whole story on the embedded engine
 #   make bench        build and run the benchmarks in bench/
+#   make gpu-check    the GPU checks, where there is a GPU (tests/gpu/run.sh)
 #   make format / format-check / lint
 
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 PKGS    := libcurl libmicrohttpd jansson libcrypto libxxhash libpcre2-8 libutf8proc cmocka
 SOURCES := $(shell find src tests bench fuzz -name '*.[ch]' 2>/dev/null)
 
-.PHONY: all deps build check check-build check-tsan check-aarch64 soak demo format format-check lint bench fuzz clean
+.PHONY: all deps build check check-build check-tsan gpu-check check-aarch64 soak demo format format-check lint bench fuzz clean
 
 all: build
 
@@ -39,6 +40,14 @@ check: check-build
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS)
+
+# The GPU checks (tests/gpu/run.sh) wherever an NVIDIA GPU and the CUDA toolkit are: kvbench
+# tiers against a cudaMemcpy loop and dd, cuFile's rows, and the demo with G1 in GPU memory.
+# Without a GPU it says so and checks nothing. KVBENCH=path uses a binary built elsewhere (a GPU
+# machine without kvbench's build dependencies).
+gpu-check:
+	@if [ -z "$(KVBENCH)" ]; then $(MAKE) build; fi
+	KVBENCH="$(or $(KVBENCH),build/kvbench)" bash tests/gpu/run.sh
 
 # ThreadSanitizer build; the tests whose code runs on several threads (the load generator's
 # event loops, the engine's HTTP and scheduler threads, the KV manager, the samplers). Any report
