@@ -288,13 +288,14 @@ void metrics_render_kvbm(struct engine *e, struct buf *o)
 {
     struct kvbm_counters c;
     struct kvbm_gauges g;
-    if (!e->kv) {
+    struct kvbm *kv = e->kv;
+    if (!kv) {
         buf_append_str(o, "# KV block manager starting\n");
         return;
     }
-    kvbm_get_counters(e->kv, &c);
-    kvbm_get_gauges(e->kv, &g);
-    metrics_write_kvbm(&c, &g, kvbm_config(e->kv), o);
+    kvbm_get_counters(kv, &c);
+    kvbm_get_gauges(kv, &g);
+    metrics_write_kvbm(&c, &g, kvbm_config(kv), o);
 }
 
 /* ------------------------------------------------------------ personalities' API /metrics */
@@ -323,9 +324,10 @@ static void figures(struct engine *e, struct metric_figures *f, size_t *g1_used)
     f->count[EF_EVALUATED] = prompt - (dev + host + disk);
     f->count[EF_PREEMPTIONS] = 0;
     size_t g1_total = e->cfg.kv.g1_blocks, used = 0;
-    if (e->kv) {
+    struct kvbm *kv = e->kv;
+    if (kv) {
         struct kvbm_counters c;
-        kvbm_get_counters(e->kv, &c);
+        kvbm_get_counters(kv, &c);
         used = c.g1_used;
     }
     *g1_used = used;
