@@ -8,8 +8,10 @@
  *
  * Before anything is bound or written it checks what would only fail later: a host tier larger
  * than the memory this process may use, a disk tier larger than its filesystem's free space (one
- * warning line each, or exit 2 with --strict), and a --ready-file that cannot be written (exit 1:
- * a caller waiting for that file would otherwise wait on an engine that serves without it).
+ * warning line each, or exit 2 with --strict), a --ready-file that cannot be written (exit 1:
+ * a caller waiting for that file would otherwise wait on an engine that serves without it), and
+ * with --g1 cuda the CUDA runtime, the device and its free memory for G1 (exit 2, one line naming
+ * what is missing).
  */
 #include "cmd/cmd.h"
 #include "engine/engine.h"
@@ -46,6 +48,8 @@ struct serve_opts {
         max_connections, http_threads;
     double request_read_timeout_s, idle_timeout_s;
     int kv_mode; /* enum kv_mode */
+    int g1;      /* enum kvbm_g1 */
+    long long cuda_device;
     long long gpu_blocks, cpu_blocks, disk_blocks;
     double gpu_gb, cpu_gb, disk_gb;
     const char *disk_dir;
@@ -68,7 +72,8 @@ static const char DESCRIPTION[] =
     "The embedded engine: an OpenAI-compatible server (/v1/completions, /v1/chat/completions,\n"
     "/v1/models, /health, /metrics) with a continuous-batching scheduler and a tiered KV block\n"
     "manager: G1 device\n"
-    "memory (modelled), G2 host memory (real), G3 disk (real files, O_DIRECT where possible).\n"
+    "memory (modelled, or real with --g1 cuda), G2 host memory (real), G3 disk (real files,\n"
+    "O_DIRECT where possible).\n"
     "KV metrics with KVBM's names are served on --metrics-port. --personality makes the outside\n"
     "look like vLLM, SGLang, llama.cpp or TensorRT-LLM instead (docs/ENGINES.md): their /health,\n"
     "/v1/models, metric names on the API port's /metrics, usage placement and error bodies.\n"
@@ -373,6 +378,19 @@ static const struct opt SERVE_ROWS[] = {
      .def = "cpu_disk",
      .env = "BENCH_KV_MODE",
      .help = "KV tiers in use"},
+    {.name = "g1",
+     OPT_AT_ENUM(SO, g1, KVBM_G1_NAMES),
+     .def = "model",
+     .help = "where G1 (device KV blocks) lives: model (capacity and modelled time only) or cuda "
+             "(a CUDA device's memory: G2 pinned, G1<->G2 copies real and timed; the runtime is "
+             "loaded at run time, $KVBENCH_CUDART names it)"},
+    {.name = "cuda-device",
+     OPT_AT_INT(SO, cuda_device),
+     .def = "0",
+     .min = 0,
+     .max = 4096,
+     .metavar = "N",
+     .help = "with --g1 cuda: the CUDA device G1 lives on"},
     {.name = "gpu-cache-blocks",
      OPT_AT_INT(SO, gpu_blocks),
      .min = 1,
@@ -612,8 +630,19 @@ static int tiers_config(const struct serve_opts *o, const struct opt *opts,
                 kv->block_bytes);
         return EXIT_USAGE;
     }
+    kv->g1 = (enum kvbm_g1)o->g1;
+    kv->cuda_device = (int)o->cuda_device;
     int rc = check_tier_sizes(kv, o->strict);
-    return rc ? rc : -1;
+    if (rc)
+        return rc;
+    char err[ERR_LEN];
+    rc = kvbm_g1_preflight(kv, err); /* --g1 cuda: runtime, device, memory, before listening */
+    if (rc < 0) {
+        fprintf(stderr, "kvbench serve: --g1 cuda: %s%s\n", err,
+                rc == KVBM_G1_NO_ROOM ? "; lower --gpu-cache-gb or --gpu-cache-blocks" : "");
+        return EXIT_USAGE;
+    }
+    return -1;
 }
 
 /* {pid, port, metrics_port, host, model_id, kv_mode, base_url, personality, metrics_url}. */
@@ -700,6 +729,9 @@ static int serve_until_signal(const struct serve_opts *o, struct engine_config *
              kv->mode == KV_MODE_CPU_DISK ? kv->g3_blocks : 0, kv->block_tokens, kv->block_bytes,
              kvbm_disk_mode(engine_kvbm(eng)), kv->mode == KV_MODE_CPU_DISK ? kv->disk_dir : "-",
              cfg->speedup);
+    char g1[1024];
+    kvbm_g1_describe(engine_kvbm(eng), g1, sizeof g1);
+    log_info("G1 (%s): %s", names_name(KVBM_G1_NAMES, (int)kv->g1), g1);
     if (mport > 0)
         log_info("KV metrics on http://%s:%d/metrics", cfg->host, mport);
     if (o->ready_file && write_ready_file(o->ready_file, cfg, port, mport, err) < 0) {

@@ -49,8 +49,10 @@ int engine_start(const struct engine_config *cfg, struct engine **out, char *err
     }
     if (server_start(e, err) < 0)
         goto fail;
-    if (kvbm_create(&e->cfg.kv, &e->kv, err) < 0)
+    struct kvbm *kv;
+    if (kvbm_create(&e->cfg.kv, &kv, err) < 0)
         goto fail;
+    e->kv = kv; /* published to the HTTP threads (an atomic store) */
     if (sched_start(e, err) < 0)
         goto fail;
     e->state = ENGINE_SERVING;

@@ -1,7 +1,8 @@
 /*
  * engine.h - the embedded engine behind `kvbench serve` (SPEC §8): an OpenAI-compatible HTTP
  * server (libmicrohttpd) in front of a continuous-batching scheduler and the tiered KV block
- * manager. Its GPU is modelled (time); its host and disk tiers are real.
+ * manager. Its GPU's compute is modelled (time); its host and disk tiers are real, and so is its
+ * device tier with --g1 cuda (kvbm.h).
  */
 #ifndef KVBENCH_ENGINE_ENGINE_H
 #define KVBENCH_ENGINE_ENGINE_H

@@ -160,7 +160,8 @@ enum engine_state { ENGINE_STARTING, ENGINE_SERVING, ENGINE_DRAINING };
 
 struct engine {
     struct engine_config cfg;
-    struct kvbm *kv;
+    /* set once the manager is up (HTTP already serves then): read by the metrics threads */
+    struct kvbm *_Atomic kv;
     size_t block_total_g1;
 
     struct MHD_Daemon *api, *metrics_d;

@@ -20,10 +20,22 @@
  * The offload thread also looks at the cache directory a few times a second: a directory removed
  * under the engine is made again and locked (G3's index is dropped: its files are gone), or,
  * when another engine holds the path by then, G3 is turned off for good (g3_off).
+ *
+ * G1 on a CUDA device (--g1 cuda, m->g1 set): every entry in G1 owns a slot of the device arena
+ * (private reservations hold none: their KV is never materialised), so G1's accounting is the
+ * model's and only the bytes are added. Each call's copies form one transfer per direction
+ * (engine/g1cuda.h): a registration fills its new blocks into G1 (host to device, from pinned
+ * staging), then offloads them to G2 (device to host); an admission copies its G2 and G3 blocks
+ * into G1, then offloads what goes to disk without a host tier (device to pinned write buffer).
+ * What happens after a copy (a G2 block goes on to disk, a disk write is queued, a failed copy
+ * undone) runs when the copy is handed back. An entry whose G2 slot a queued copy still uses is
+ * marked g2_busy: evicting it from G2 first waits for the open transfers. Copies are waited for
+ * with the lock held (they are short; disk reads still release it).
  */
 #include "engine/kvbm.h"
 
 #include "engine/disktier.h"
+#include "engine/g1cuda.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/fault.h"
@@ -39,10 +51,19 @@
 #include <time.h>
 #include <xxhash.h>
 
-#define BLOCK_MAGIC   DISKTIER_BLOCK_MAGIC /* "KVBLOCK1" little-endian */
-#define BLOCK_HEADER  64
-#define FETCH_SAMPLES 1024
-#define DIR_CHECK_NS  250000000ull /* how often the offload thread looks at the directory */
+#define BLOCK_MAGIC    DISKTIER_BLOCK_MAGIC /* "KVBLOCK1" little-endian */
+#define BLOCK_HEADER   64
+#define FETCH_SAMPLES  1024
+#define DIR_CHECK_NS   250000000ull       /* how often the offload thread looks at the directory */
+#define G2_CHUNK_BYTES ((size_t)64 << 20) /* --g1 cuda: G2 is pinned in chunks of about this */
+
+/* --g1 cuda: what a copy was for (struct g1cuda_item.tag) */
+enum { CX_OFFLOAD_G2 = 1, CX_OFFLOAD_DISK = 2 };
+/* --g1 cuda: where an onboarded block's bytes came from (kv_entry.onboard_src) */
+enum { ONB_NONE = 0, ONB_G2 = 1, ONB_G3 = 2 };
+
+const struct name_entry KVBM_G1_NAMES[] = {
+    {"model", KVBM_G1_MODEL}, {"cuda", KVBM_G1_CUDA}, {NULL, 0}};
 
 struct lnode {
     struct lnode *prev, *next;
@@ -57,6 +78,9 @@ struct kv_entry {
     bool g3_refused; /* its name in the directory is not a regular file: never offloaded again */
     uint16_t pins;
     uint32_t g2_slot;
+    uint32_t g1_slot;    /* --g1 cuda: its slot of device memory while in_g1 */
+    bool g2_busy;        /* --g1 cuda: a queued copy reads or writes its G2 slot */
+    uint8_t onboard_src; /* --g1 cuda: ONB_* during an admission's onboard transfer */
     struct lnode g1_node, g2_node, g3_node, ghost_node;
 };
 
@@ -101,7 +125,17 @@ struct kvbm {
     struct kvbm_counters c;
     double fetch_ms[FETCH_SAMPLES];
     size_t fetch_n, fetch_pos;
+
+    /* --g1 cuda: G1's device memory and copies (NULL: G1 is modelled) */
+    struct g1cuda *g1;
+    struct g1cuda_xfer xh, xd; /* the transfers into G1 and out of it, while open */
+    size_t cx_fail;   /* an admission's onboards: the first prefix index whose copy failed */
+    void **g2_chunks; /* pinned G2 memory, g2_chunk_slots blocks each */
+    size_t g2_chunks_n, g2_chunk_slots;
+    uint64_t g2_pin_failures;
 };
+
+static void d2h_done(void *ctx, const struct g1cuda_item *it, bool ok);
 
 /* ---------------------------------------------------------------- lists */
 
@@ -286,6 +320,8 @@ static void g1_evict_one(struct kvbm *m)
     l_remove(&e->g1_node);
     m->g1_cached--;
     e->in_g1 = false;
+    if (m->g1)
+        g1cuda_slot_put(m->g1, e->g1_slot);
     m->g1_used--;
     m->c.evictions_g1++;
     maybe_ghost(m, e);
@@ -299,9 +335,46 @@ static void g2_drop(struct kvbm *m, struct kv_entry *e)
     m->g2_count--;
 }
 
+/* --g1 cuda: wait for the open transfers (and run what follows their copies). */
+static void g1_flush_open(struct kvbm *m)
+{
+    if (m->xh.open)
+        g1cuda_xfer_flush(&m->xh);
+    if (m->xd.open)
+        g1cuda_xfer_flush(&m->xd);
+}
+
+/* The buffer of a new G2 slot: aligned host memory, or with --g1 cuda a slot of a pinned chunk
+ * (pinning is slow: one chunk of about G2_CHUNK_BYTES per many blocks, not one per block). NULL
+ * when out of memory. */
+static void *g2_new_buffer(struct kvbm *m, size_t slot)
+{
+    if (!m->g1)
+        return disktier_alloc(&m->disk);
+    size_t chunk = slot / m->g2_chunk_slots, k = slot % m->g2_chunk_slots;
+    if (k == 0) {
+        size_t left = m->cfg.g2_blocks - slot;
+        size_t n = left < m->g2_chunk_slots ? left : m->g2_chunk_slots;
+        char err[ERR_LEN];
+        m->g2_chunks[chunk] = g1cuda_host_alloc(m->g1, n * m->disk.file_bytes, err);
+        if (!m->g2_chunks[chunk]) {
+            if (is_power_of_ten(++m->g2_pin_failures))
+                log_warn("host tier: pinning %zu more blocks failed: %s; they are not kept in G2 "
+                         "(%llu failures so far)",
+                         n, err, (unsigned long long)m->g2_pin_failures);
+            return NULL;
+        }
+        m->g2_chunks_n = chunk + 1;
+    }
+    return (char *)m->g2_chunks[chunk] + k * m->disk.file_bytes;
+}
+
 /* Take a G2 slot for e (evicting the LRU block if full). Returns the buffer or NULL. */
 static void *g2_insert(struct kvbm *m, struct kv_entry *e)
 {
+    if (m->g2_count >= m->cfg.g2_blocks && m->g2_lru.prev != &m->g2_lru &&
+        ENTRY_OF(m->g2_lru.prev, g2_node)->g2_busy)
+        g1_flush_open(m); /* a queued copy still uses the victim's slot */
     if (m->g2_count >= m->cfg.g2_blocks) {
         struct lnode *n = m->g2_lru.prev;
         if (n == &m->g2_lru)
@@ -317,7 +390,7 @@ static void *g2_insert(struct kvbm *m, struct kv_entry *e)
     } else {
         if (m->g2_alloc_n >= m->cfg.g2_blocks)
             return NULL;
-        void *p = disktier_alloc(&m->disk);
+        void *p = g2_new_buffer(m, m->g2_alloc_n);
         if (!p)
             return NULL;
         slot = (uint32_t)m->g2_alloc_n++;
@@ -487,25 +560,52 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
+static void enqueue_job(struct kvbm *m, struct kv_entry *e, void *buf, bool d2d)
+{
+    size_t tail = (m->jobs_head + m->jobs_n) % m->jobs_cap;
+    m->jobs[tail] = (struct wjob){e, buf, d2d};
+    m->jobs_n++;
+    pthread_cond_signal(&m->wcond);
+}
+
+/* --g1 cuda without a host tier: the block goes device -> pinned write buffer -> disk; its write
+ * is queued once the copy is done (d2h_done). Lock held. */
+static void offload_from_device(struct kvbm *m, struct kv_entry *e, void *buf)
+{
+    bool own = !m->xd.open; /* every caller opens one; a lone copy is a transfer of its own */
+    if (own)
+        g1cuda_xfer_begin(&m->xd, m->g1, G1CUDA_D2H, false, d2h_done, m);
+    g1cuda_xfer_copy(&m->xd, buf, g1cuda_slot(m->g1, e->g1_slot),
+                     &(struct g1cuda_item){.a = e, .b = buf, .tag = CX_OFFLOAD_DISK});
+    if (own)
+        g1cuda_xfer_end(&m->xd);
+}
+
 /* Queue a disk write of e. Called with the lock held; may wait (releasing it) for a buffer.
- * src: the G2 bytes to copy, or NULL to derive the bytes from the hash (G1→G3). */
+ * src: the G2 bytes to copy, or NULL for a block that is in G1 only (G1→G3): its bytes derived
+ * from the hash, or with --g1 cuda copied from its device slot. */
 static void queue_disk_write(struct kvbm *m, struct kv_entry *e, const void *src)
 {
     e->g3_queued = true;
     m->c.g3_queued++;
     e->pins++; /* keeps e alive (not a ghost) while we may wait */
-    while (m->free_bufs_n == 0)
-        pthread_cond_wait(&m->wdone, &m->lock);
+    while (m->free_bufs_n == 0) {
+        if (!src && m->g1 && m->xd.open && g1cuda_xfer_pending(&m->xd))
+            g1cuda_xfer_flush(&m->xd); /* our own queued copies hold buffers: hand them over */
+        else
+            pthread_cond_wait(&m->wdone, &m->lock);
+    }
     e->pins--;
     void *buf = m->free_bufs[--m->free_bufs_n];
+    if (!src && m->g1) {
+        offload_from_device(m, e, buf);
+        return;
+    }
     if (src)
         memcpy(buf, src, m->disk.file_bytes);
     else
         kvblock_fill(buf, m->disk.file_bytes, e->hash);
-    size_t tail = (m->jobs_head + m->jobs_n) % m->jobs_cap;
-    m->jobs[tail] = (struct wjob){e, buf, src == NULL};
-    m->jobs_n++;
-    pthread_cond_signal(&m->wcond);
+    enqueue_job(m, e, buf, src == NULL);
 }
 
 /* A block seen (computed or matched): count it and offload to disk when the filter allows. */
@@ -522,6 +622,37 @@ static void consider_disk(struct kvbm *m, struct kv_entry *e)
 }
 
 /* ---------------------------------------------------------------- API */
+
+/* A block's bytes as every tier holds them: rounded up to the disk tier's alignment. */
+static size_t slot_bytes(size_t block_bytes)
+{
+    return (block_bytes + DISKTIER_ALIGN - 1) / DISKTIER_ALIGN * DISKTIER_ALIGN;
+}
+
+int kvbm_g1_preflight(const struct kvbm_config *cfg, char *err)
+{
+    if (cfg->g1 != KVBM_G1_CUDA)
+        return 0;
+    int rc = g1cuda_preflight(cfg->cuda_device, cfg->g1_blocks, slot_bytes(cfg->block_bytes), err);
+    return rc == G1CUDA_NO_ROOM ? KVBM_G1_NO_ROOM : rc;
+}
+
+/* --g1 cuda: the device arena and the table of G2's pinned chunks. */
+static int create_g1_cuda(struct kvbm *m, char *err)
+{
+    if (g1cuda_open(m->cfg.cuda_device, m->cfg.g1_blocks, m->disk.file_bytes, &m->g1, err) < 0)
+        return -1;
+    if (m->use_g2) {
+        m->g2_chunk_slots = G2_CHUNK_BYTES / m->disk.file_bytes;
+        if (m->g2_chunk_slots == 0)
+            m->g2_chunk_slots = 1;
+        size_t n = (m->cfg.g2_blocks + m->g2_chunk_slots - 1) / m->g2_chunk_slots;
+        m->g2_chunks = fault_calloc(n, sizeof *m->g2_chunks);
+        if (!m->g2_chunks)
+            return err_set(err, "out of memory sizing the KV tiers");
+    }
+    return 0;
+}
 
 int kvbm_create(const struct kvbm_config *cfg, struct kvbm **out, char *err)
 {
@@ -557,9 +688,11 @@ int kvbm_create(const struct kvbm_config *cfg, struct kvbm **out, char *err)
         cfg->g1_blocks + (m->use_g2 ? cfg->g2_blocks : 0) + (m->use_g3 ? cfg->g3_blocks : 0);
     m->ghost_cap = tier_total * 2 > 4096 ? tier_total * 2 : 4096;
     /* Without a disk tier the block buffers still need alignment: disktier computes it. */
-    m->disk.file_bytes = (cfg->block_bytes + DISKTIER_ALIGN - 1) / DISKTIER_ALIGN * DISKTIER_ALIGN;
+    m->disk.file_bytes = slot_bytes(cfg->block_bytes);
     if (!m->table)
         goto oom;
+    if (cfg->g1 == KVBM_G1_CUDA && create_g1_cuda(m, err) < 0)
+        goto fail;
     if (m->use_g2) {
         m->g2_slots = fault_calloc(cfg->g2_blocks, sizeof *m->g2_slots);
         m->g2_free = fault_calloc(cfg->g2_blocks, sizeof *m->g2_free);
@@ -573,14 +706,17 @@ int kvbm_create(const struct kvbm_config *cfg, struct kvbm **out, char *err)
         }
         if (disktier_open(&m->disk, cfg->disk_dir, cfg->block_bytes, err) < 0)
             goto fail;
-        m->read_buf = disktier_alloc(&m->disk);
+        if (!m->g1) /* with --g1 cuda blocks are read into pinned staging */
+            m->read_buf = disktier_alloc(&m->disk);
         m->jobs_cap = m->cfg.write_queue_depth;
         m->jobs = fault_calloc(m->jobs_cap, sizeof *m->jobs);
         m->free_bufs = fault_calloc(m->jobs_cap, sizeof *m->free_bufs);
-        if (!m->read_buf || !m->jobs || !m->free_bufs)
+        if ((!m->g1 && !m->read_buf) || !m->jobs || !m->free_bufs)
             goto oom;
         for (size_t i = 0; i < m->jobs_cap; i++) {
-            void *b = disktier_alloc(&m->disk);
+            /* with --g1 cuda pinned: a block may come straight from the device (no host tier) */
+            void *b = m->g1 ? g1cuda_host_alloc(m->g1, m->disk.file_bytes, NULL)
+                            : disktier_alloc(&m->disk);
             if (!b)
                 goto oom;
             m->free_bufs[m->free_bufs_n++] = b;
@@ -631,15 +767,23 @@ void kvbm_destroy(struct kvbm *m, bool keep_files)
         }
     }
     free(m->table);
-    for (size_t i = 0; i < m->g2_alloc_n; i++)
+    for (size_t i = 0; i < m->g2_alloc_n && !m->g1; i++)
         free(m->g2_slots[i]);
+    for (size_t i = 0; i < m->g2_chunks_n; i++)
+        g1cuda_host_free(m->g1, m->g2_chunks[i]);
+    free(m->g2_chunks);
     free(m->g2_slots);
     free(m->g2_free);
-    for (size_t i = 0; i < m->free_bufs_n; i++)
-        free(m->free_bufs[i]);
+    for (size_t i = 0; i < m->free_bufs_n; i++) {
+        if (m->g1)
+            g1cuda_host_free(m->g1, m->free_bufs[i]);
+        else
+            free(m->free_bufs[i]);
+    }
     free(m->free_bufs);
     free(m->jobs);
     free(m->read_buf);
+    g1cuda_close(m->g1);
     pthread_cond_destroy(&m->wcond);
     pthread_cond_destroy(&m->wdone);
     pthread_mutex_destroy(&m->lock);
@@ -662,15 +806,17 @@ static void drop_g1_ref(struct kvbm *m, struct kv_entry *e)
     }
 }
 
-/* Onboard e from G3 into G1 (and G2 as a prefetch). Lock held on entry and exit. */
-static int onboard_from_disk(struct kvbm *m, struct kv_entry *e, struct kvbm_admit_result *res)
+/* Onboard e from G3 into G1 (and G2 as a prefetch): read into buf (aligned, file_bytes), which
+ * holds the verified block on success. Lock held on entry and exit. */
+static int onboard_from_disk(struct kvbm *m, struct kv_entry *e, struct kvbm_admit_result *res,
+                             void *buf)
 {
     e->pins++;
     pthread_mutex_unlock(&m->lock);
     uint64_t t0 = clock_now_ns();
-    int rc = disktier_read(&m->disk, e->hash, m->read_buf);
+    int rc = disktier_read(&m->disk, e->hash, buf);
     uint64_t t1 = clock_now_ns();
-    bool ok = rc == 0 && kvblock_verify(m->read_buf, m->disk.file_bytes, e->hash) == 0;
+    bool ok = rc == 0 && kvblock_verify(buf, m->disk.file_bytes, e->hash) == 0;
     const char *kind = rc == DISKTIER_NOTREG ? disktier_kind(&m->disk, e->hash) : NULL;
     pthread_mutex_lock(&m->lock);
     e->pins--;
@@ -722,7 +868,7 @@ static int onboard_from_disk(struct kvbm *m, struct kv_entry *e, struct kvbm_adm
     if (m->use_g2 && !e->in_g2) {
         void *slot = g2_insert(m, e);
         if (slot) {
-            memcpy(slot, m->read_buf, m->disk.file_bytes);
+            memcpy(slot, buf, m->disk.file_bytes);
             m->c.prefetches++;
         }
     }
@@ -771,6 +917,20 @@ static bool reserve_g1(struct kvbm *m, struct kvbm_seq *seq, size_t prefix, size
     return true;
 }
 
+/* The G2 copy of e before it is onboarded: 0 intact, or -1 (logged, counted, dropped from G2).
+ * Lock held. */
+static int g2_verify(struct kvbm *m, struct kv_entry *e)
+{
+    if (kvblock_verify(m->g2_slots[e->g2_slot], m->disk.file_bytes, e->hash) == 0)
+        return 0;
+    m->c.checksum_failures++;
+    log_warn("host tier: block %016llx failed its checksum; treated as a miss",
+             (unsigned long long)e->hash);
+    g2_drop(m, e);
+    maybe_ghost(m, e);
+    return -1;
+}
+
 /* Onboard one prefix block found below G1 (G2, else G3). Returns 0, or -1 when it is a miss
  * after all (a checksum failure, a failed read): the prefix ends there. Lock held. */
 static int onboard_one(struct kvbm *m, struct kv_entry *e, struct kvbm_admit_result *res)
@@ -778,14 +938,8 @@ static int onboard_one(struct kvbm *m, struct kv_entry *e, struct kvbm_admit_res
     if (m->use_g2)
         m->c.host_lookups++;
     if (m->use_g2 && e->in_g2) {
-        if (kvblock_verify(m->g2_slots[e->g2_slot], m->disk.file_bytes, e->hash) != 0) {
-            m->c.checksum_failures++;
-            log_warn("host tier: block %016llx failed its checksum; treated as a miss",
-                     (unsigned long long)e->hash);
-            g2_drop(m, e);
-            maybe_ghost(m, e);
+        if (g2_verify(m, e) < 0)
             return -1;
-        }
         m->c.host_hits++;
         m->c.onboard_h2d++;
         res->g2_onboards++;
@@ -796,7 +950,7 @@ static int onboard_one(struct kvbm *m, struct kv_entry *e, struct kvbm_admit_res
     }
     if (m->use_g3 && e->in_g3) {
         m->c.disk_lookups++;
-        if (onboard_from_disk(m, e, res) < 0) {
+        if (onboard_from_disk(m, e, res, m->read_buf) < 0) {
             maybe_ghost(m, e);
             return -1;
         }
@@ -835,6 +989,216 @@ static size_t onboard_prefix(struct kvbm *m, struct kvbm_seq *seq, size_t prefix
     return matched;
 }
 
+/* ---------------------------------------------------------------- G1 on a CUDA device */
+
+/* A block whose bytes did not reach G1 (its copy failed): out of G1, its slot free again, and
+ * the sequence keeps it as a private block (recomputed, never shared). Lock held. */
+static void g1_unhold(struct kvbm *m, struct kvbm_seq *seq, size_t i, struct kv_entry *e)
+{
+    e->in_g1 = false;
+    g1cuda_slot_put(m->g1, e->g1_slot);
+    drop_g1_ref(m, e);
+    seq->entries[i] = NULL;
+    seq->n_private++;
+    maybe_ghost(m, e);
+}
+
+/* A computed block's fill into G1 is done. */
+static void fill_done(void *ctx, const struct g1cuda_item *it, bool ok)
+{
+    if (!ok)
+        g1_unhold(ctx, it->b, it->index, it->a);
+}
+
+/* A prefix block's copy into G1 is done; a failed one ends the prefix there. */
+static void onboard_done(void *ctx, const struct g1cuda_item *it, bool ok)
+{
+    struct kvbm *m = ctx;
+    struct kv_entry *e = it->a;
+    e->g2_busy = false;
+    if (ok)
+        return;
+    if (it->index < m->cx_fail)
+        m->cx_fail = it->index;
+    e->onboard_src = ONB_NONE;
+    g1_unhold(m, it->b, it->index, e);
+}
+
+/* A copy out of G1 is done: into the block's G2 slot (write-through; on to disk from there), or
+ * into a pinned write buffer (no host tier; its disk write is queued now). A failed one leaves
+ * the block out of that tier. */
+static void d2h_done(void *ctx, const struct g1cuda_item *it, bool ok)
+{
+    struct kvbm *m = ctx;
+    struct kv_entry *e = it->a;
+    if (it->tag == CX_OFFLOAD_G2) {
+        e->g2_busy = false;
+        if (!ok) {
+            g2_drop(m, e);
+            maybe_ghost(m, e);
+            return;
+        }
+        m->c.offload_d2h++;
+        consider_disk(m, e);
+        return;
+    }
+    if (ok) {
+        enqueue_job(m, e, it->b, true);
+        return;
+    }
+    m->free_bufs[m->free_bufs_n++] = it->b;
+    e->g3_queued = false;
+    m->c.g3_queued--;
+    maybe_ghost(m, e);
+    pthread_cond_broadcast(&m->wdone);
+}
+
+/* Where e's bytes come from for its copy into G1: its G2 slot (checksum verified), or the pinned
+ * staging buffer its disk read went into (verified there; also prefetched into G2). NULL: a miss
+ * after all. *from: ONB_G2 or ONB_G3. Lock held (released around the disk read). */
+static const void *onboard_source(struct kvbm *m, struct kv_entry *e, struct kvbm_admit_result *res,
+                                  int *from)
+{
+    if (m->use_g2)
+        m->c.host_lookups++;
+    if (m->use_g2 && e->in_g2) {
+        if (g2_verify(m, e) < 0)
+            return NULL;
+        m->c.host_hits++;
+        l_remove(&e->g2_node);
+        l_push_front(&m->g2_lru, &e->g2_node);
+        *from = ONB_G2;
+        return m->g2_slots[e->g2_slot];
+    }
+    if (m->use_g3 && e->in_g3) {
+        m->c.disk_lookups++;
+        void *buf = g1cuda_xfer_next(&m->xh); /* the next copy's pinned staging */
+        if (onboard_from_disk(m, e, res, buf) < 0) {
+            maybe_ghost(m, e);
+            return NULL;
+        }
+        m->c.disk_hits++;
+        *from = ONB_G3;
+        return buf;
+    }
+    return NULL;
+}
+
+/* onboard_prefix with G1 on the device: each prefix block below G1 takes a G1 slot and is
+ * copied there; the copies go out in batches and are waited for at the end. A failed copy ends
+ * the prefix at its block (blocks past it that did arrive stay held, as G1 hits past a broken
+ * prefix do). Counts the onboards. Returns the blocks matched. Lock held. */
+static size_t onboard_prefix_cuda(struct kvbm *m, struct kvbm_seq *seq, size_t prefix,
+                                  struct kvbm_admit_result *res)
+{
+    g1cuda_xfer_begin(&m->xh, m->g1, G1CUDA_H2D, false, onboard_done, m);
+    m->cx_fail = SIZE_MAX;
+    size_t stop = 0;
+    for (; stop < prefix; stop++) {
+        if (seq->entries[stop])
+            continue; /* in G1 already */
+        struct kv_entry *e = find(m, seq->hashes[stop]);
+        if (!e)
+            break; /* dropped while the lock was released for a disk read */
+        int from = ONB_NONE;
+        const void *src = onboard_source(m, e, res, &from);
+        uint32_t slot;
+        if (!src || g1cuda_slot_take(m->g1, &slot) < 0)
+            break;
+        e->g1_slot = slot;
+        e->in_g1 = true;
+        take_g1_ref(m, e);
+        seq->entries[stop] = e;
+        seq->n_private--;
+        e->onboard_src = (uint8_t)from;
+        e->g2_busy = from == ONB_G2;
+        g1cuda_xfer_copy(&m->xh, g1cuda_slot(m->g1, slot), src,
+                         &(struct g1cuda_item){.a = e, .b = seq, .index = stop});
+    }
+    res->g1_h2d_s = g1cuda_xfer_end(&m->xh);
+    size_t matched = stop < m->cx_fail ? stop : m->cx_fail;
+    for (size_t i = 0; i < stop; i++) {
+        struct kv_entry *e = seq->entries[i];
+        if (!e)
+            continue;
+        int from = e->onboard_src;
+        e->onboard_src = ONB_NONE;
+        if (i >= matched)
+            continue;
+        if (from == ONB_G2) {
+            m->c.onboard_h2d++;
+            res->g2_onboards++;
+            res->g2_bytes += m->cfg.block_bytes;
+        } else if (from == ONB_G3) {
+            m->c.onboard_d2d++;
+            res->g3_onboards++;
+        } else {
+            res->g1_hits++;
+        }
+    }
+    return matched;
+}
+
+/* kvbm_register with G1 on the device, first the fills: each newly computed block takes a G1
+ * slot and its bytes are written there from pinned staging (standing in for the KV its prefill
+ * computed on the device). A failed fill leaves the block private. Lock held. */
+static void register_fill(struct kvbm *m, struct kvbm_seq *seq)
+{
+    g1cuda_xfer_begin(&m->xh, m->g1, G1CUDA_H2D, true, fill_done, m);
+    for (size_t i = seq->matched_blocks; i < seq->n_full; i++) {
+        if (seq->entries[i])
+            continue;
+        struct kv_entry *e = find_or_create(m, seq->hashes[i]);
+        if (!e)
+            continue; /* out of memory: the block stays a private, unshared one */
+        uint32_t slot = 0;
+        if (e->in_g1) {
+            /* Another sequence registered the same block meanwhile: share it. */
+            take_g1_ref(m, e);
+            m->g1_used--;
+        } else if (g1cuda_slot_take(m->g1, &slot) < 0) {
+            maybe_ghost(m, e);
+            continue;
+        } else {
+            e->g1_slot = slot;
+            e->in_g1 = true;
+            take_g1_ref(m, e);
+            void *stage = g1cuda_xfer_next(&m->xh);
+            kvblock_fill(stage, m->disk.file_bytes, e->hash);
+            g1cuda_xfer_copy(&m->xh, g1cuda_slot(m->g1, slot), stage,
+                             &(struct g1cuda_item){.a = e, .b = seq, .index = i});
+        }
+        seq->n_private--;
+        seq->entries[i] = e;
+    }
+    g1cuda_xfer_end(&m->xh);
+}
+
+/* Then the offloads: write-through G1→G2 as a real copy into the block's G2 slot (on to disk
+ * once it is there), and the disk offload of blocks already in G2, or without a host tier
+ * straight from their G1 slot. Lock held. */
+static void register_offload(struct kvbm *m, struct kvbm_seq *seq)
+{
+    g1cuda_xfer_begin(&m->xd, m->g1, G1CUDA_D2H, false, d2h_done, m);
+    for (size_t i = seq->matched_blocks; i < seq->n_full; i++) {
+        struct kv_entry *e = seq->entries[i];
+        if (!e)
+            continue;
+        e->freq++;
+        if (m->use_g2 && !e->in_g2) {
+            void *slot = g2_insert(m, e);
+            if (slot) {
+                e->g2_busy = true;
+                g1cuda_xfer_copy(&m->xd, slot, g1cuda_slot(m->g1, e->g1_slot),
+                                 &(struct g1cuda_item){.a = e, .tag = CX_OFFLOAD_G2});
+                continue; /* d2h_done takes it on to disk */
+            }
+        }
+        consider_disk(m, e);
+    }
+    g1cuda_xfer_end(&m->xd);
+}
+
 int kvbm_admit(struct kvbm *m, const uint64_t *hashes, size_t n_full, size_t n_matchable,
                size_t total_blocks, struct kvbm_seq *seq, struct kvbm_admit_result *res)
 {
@@ -869,7 +1233,8 @@ int kvbm_admit(struct kvbm *m, const uint64_t *hashes, size_t n_full, size_t n_m
         memset(seq, 0, sizeof *seq);
         return 0;
     }
-    size_t matched = onboard_prefix(m, seq, prefix, res);
+    size_t matched =
+        m->g1 ? onboard_prefix_cuda(m, seq, prefix, res) : onboard_prefix(m, seq, prefix, res);
     if (matched < n_matchable) {
         /* The lookup that ended the prefix was a miss in every lower tier. */
         struct kv_entry *e = find(m, hashes[matched]);
@@ -884,11 +1249,15 @@ int kvbm_admit(struct kvbm *m, const uint64_t *hashes, size_t n_full, size_t n_m
     seq->matched_blocks = matched;
     res->matched_blocks = matched;
     m->c.matched_tokens += (uint64_t)matched * m->cfg.block_tokens;
+    if (m->g1) /* without a host tier a block goes to disk from its G1 slot */
+        g1cuda_xfer_begin(&m->xd, m->g1, G1CUDA_D2H, false, d2h_done, m);
     for (size_t i = 0; i < matched; i++) {
         struct kv_entry *e = seq->entries[i];
         e->freq++;
         consider_disk(m, e);
     }
+    if (m->g1)
+        g1cuda_xfer_end(&m->xd);
     pthread_mutex_unlock(&m->lock);
     return 1;
 }
@@ -896,6 +1265,12 @@ int kvbm_admit(struct kvbm *m, const uint64_t *hashes, size_t n_full, size_t n_m
 void kvbm_register(struct kvbm *m, struct kvbm_seq *seq)
 {
     pthread_mutex_lock(&m->lock);
+    if (m->g1) {
+        register_fill(m, seq);
+        register_offload(m, seq);
+        pthread_mutex_unlock(&m->lock);
+        return;
+    }
     for (size_t i = seq->matched_blocks; i < seq->n_full; i++) {
         struct kv_entry *e = seq->entries[i];
         if (!e) {
@@ -949,6 +1324,17 @@ void kvbm_get_counters(struct kvbm *m, struct kvbm_counters *out)
     out->g1_cached = m->g1_cached;
     out->g2_blocks = m->g2_count;
     out->g3_blocks = m->g3_count;
+    if (m->g1) {
+        const struct g1cuda_stats *st = g1cuda_stats(m->g1);
+        for (int d = 0; d < 2; d++) {
+            out->g1_copy_bytes[d] = st->copy_bytes[d];
+            out->g1_copy_batches[d] = st->copy_batches[d];
+            out->g1_copy_s[d] = st->copy_s[d];
+        }
+        out->g1_fill_bytes = st->fill_bytes;
+        out->g1_copy_errors = st->copy_errors;
+        out->g1_device_bytes = st->device_bytes;
+    }
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -998,6 +1384,21 @@ const struct kvbm_config *kvbm_config(const struct kvbm *m)
     return &m->cfg;
 }
 
+void kvbm_g1_describe(const struct kvbm *m, char *out, size_t len)
+{
+    if (!m->g1) {
+        snprintf(out, len, "modelled (capacity and bookkeeping only, no bytes)");
+        return;
+    }
+    char dev[600];
+    g1cuda_describe(m->g1, dev, sizeof dev);
+    snprintf(out, len,
+             "%s: %zu blocks, %.1f MiB of device memory; G2 in pinned host memory; copies in "
+             "batches of %d blocks on %d streams",
+             dev, m->cfg.g1_blocks, (double)g1cuda_stats(m->g1)->device_bytes / 1048576.0,
+             G1CUDA_BATCH, G1CUDA_STREAMS);
+}
+
 const char *kvbm_disk_mode(const struct kvbm *m)
 {
     return m->use_g3 ? disktier_mode(&m->disk) : "none";
@@ -1029,6 +1430,17 @@ int kvbm_test_corrupt_g2(struct kvbm *m, uint64_t hash)
         p[BLOCK_HEADER + 100] ^= 0x5a;
         rc = 0;
     }
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+int kvbm_test_read_g1(struct kvbm *m, uint64_t hash, void *out)
+{
+    pthread_mutex_lock(&m->lock);
+    struct kv_entry *e = find(m, hash);
+    int rc = -1;
+    if (m->g1 && e && e->in_g1)
+        rc = g1cuda_read_slot(m->g1, e->g1_slot, out, NULL);
     pthread_mutex_unlock(&m->lock);
     return rc;
 }

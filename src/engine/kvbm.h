@@ -1,9 +1,12 @@
 /*
  * kvbm.h - the tiered KV block manager of the embedded engine.
  *
- * Tiers (SPEC §1, §8): G1 device memory (modelled: capacity and bookkeeping only), G2 host memory
- * (real bytes, one aligned buffer per block), G3 disk (real files through disktier, written by a
- * background offload thread). Blocks are identified by their sequence hash (model/blockhash.h).
+ * Tiers (SPEC §1, §8): G1 device memory, G2 host memory (real bytes, one aligned buffer per
+ * block), G3 disk (real files through disktier, written by a background offload thread). G1 has
+ * two backends: KVBM_G1_MODEL (capacity and bookkeeping only, no bytes) and KVBM_G1_CUDA (every G1
+ * block holds its bytes in a slot of real device memory, G2 is pinned host memory, and the moves
+ * between them are real cudaMemcpyAsync copies, batched and timed: engine/g1cuda.h). Blocks are
+ * identified by their sequence hash (model/blockhash.h).
  *
  * Moves, each counted exactly when it happens, under KVBM's names:
  *   offload d2h  G1→G2  write-through when a computed block is registered
@@ -15,19 +18,30 @@
  *   prefetch     G3→G2  a block read from disk is also kept in host memory
  * Every tier evicts least-recently-used blocks. Each block's bytes are derived from its hash and
  * carry a checksum that is verified on every onboard; a mismatch is logged, counted and treated
- * as a miss, never served. A failed disk write leaves the block out of G3 and is counted.
+ * as a miss, never served. A failed disk write leaves the block out of G3 and is counted. With
+ * KVBM_G1_CUDA a computed block is first written into its G1 slot (the device's own fill, counted
+ * apart from the moves), and a failed CUDA copy is counted (g1_copy_errors): the block is a miss
+ * (recomputed) or is not offloaded, and serving goes on.
  *
  * Threading: kvbm_admit, kvbm_register and kvbm_release are called from one thread (the
- * scheduler); the offload thread and metric readers synchronise through the manager's lock.
+ * scheduler); the offload thread and metric readers synchronise through the manager's lock. With
+ * KVBM_G1_CUDA the device is made current on whichever thread copies (the scheduler's); the
+ * offload thread only writes pinned host buffers to disk.
  */
 #ifndef KVBENCH_ENGINE_KVBM_H
 #define KVBENCH_ENGINE_KVBM_H
 
 #include "model/kvmode.h" /* enum kv_mode */
+#include "util/names.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* Where G1's blocks live: modelled (no bytes) or in a CUDA device's memory. */
+enum kvbm_g1 { KVBM_G1_MODEL = 0, KVBM_G1_CUDA = 1 };
+/* "model", "cuda": the one table of their names (--g1). */
+extern const struct name_entry KVBM_G1_NAMES[];
 
 struct kvbm_config {
     size_t block_tokens; /* tokens per block */
@@ -39,6 +53,8 @@ struct kvbm_config {
     bool disk_filter;         /* offload to disk only on a block's second sighting */
     const char *disk_dir;     /* required when the disk tier is used */
     size_t write_queue_depth; /* offload buffers in flight; 0: 16 */
+    enum kvbm_g1 g1;          /* G1's backend (default: the model) */
+    int cuda_device;          /* KVBM_G1_CUDA: the device */
 };
 
 struct kvbm_counters {
@@ -53,6 +69,13 @@ struct kvbm_counters {
                               link, a device...); also counted in disk_read/write_errors */
     uint64_t host_lookups, host_hits, disk_lookups, disk_hits;
     size_t g1_used, g1_cached, g2_blocks, g3_blocks, g3_queued;
+    /* KVBM_G1_CUDA (all 0 with the model): block copies between G1 and host memory, index 0
+     * host to device (onboards), 1 device to host (offloads); their measured time; the device's
+     * own fills of computed blocks; failed block copies; the device memory G1 holds */
+    uint64_t g1_copy_bytes[2], g1_copy_batches[2];
+    double g1_copy_s[2];
+    uint64_t g1_fill_bytes, g1_copy_errors;
+    size_t g1_device_bytes;
 };
 
 struct kvbm_gauges {
@@ -75,14 +98,26 @@ struct kvbm_seq {
 struct kvbm_admit_result {
     size_t matched_blocks;
     size_t g1_hits, g2_onboards, g3_onboards;
-    uint64_t g2_bytes; /* bytes moved G2→G1 (time is modelled by the caller) */
+    uint64_t g2_bytes; /* bytes moved G2→G1 (time is modelled by the caller with the model) */
     double g3_read_s;  /* real time spent reading G3 blocks */
+    double g1_h2d_s;   /* KVBM_G1_CUDA: real time of the onboard copies into G1 */
 };
 
 struct kvbm;
 
-/* Create the manager (and start the offload thread when the disk tier is in use). */
+/* Create the manager (and start the offload thread when the disk tier is in use). With
+ * KVBM_G1_CUDA the CUDA runtime is loaded and G1's device memory allocated here; err then says
+ * why it cannot be (cuda_open's reason, or the memory missing with its numbers). */
 int kvbm_create(const struct kvbm_config *cfg, struct kvbm **out, char *err);
+/* KVBM_G1_CUDA before anything is started: whether the runtime, the device and free device
+ * memory for cfg's G1 are there. Returns 0; -1 with the one-line reason (no runtime, no device);
+ * KVBM_G1_NO_ROOM with the memory needed and free. Allocates nothing. 0 with the model. */
+#define KVBM_G1_NO_ROOM (-2)
+int kvbm_g1_preflight(const struct kvbm_config *cfg, char *err);
+/* Says where G1 lives, for the start-up log: "modelled (capacity only)" or "CUDA device 0
+ * (/path/libcudart.so, runtime 13.0, driver 13.0): 64 blocks, 2.0 MiB of device memory; G2 in
+ * pinned host memory". */
+void kvbm_g1_describe(const struct kvbm *m, char *out, size_t len);
 /* Stop the offload thread (finishing queued writes) and free everything. Unless keep_files, the
  * block files this manager wrote are removed by its index (never by a scan of the directory, so
  * no file another engine wrote is touched); the directory's lock is released either way. */
@@ -118,6 +153,9 @@ unsigned kvbm_block_tiers(struct kvbm *m, uint64_t hash);
 
 /* Test hooks (fault injection). */
 int kvbm_test_corrupt_g2(struct kvbm *m, uint64_t hash);
+/* KVBM_G1_CUDA: copy a G1 block's bytes from the device into out (block bytes rounded up to
+ * 4096). Returns 0, or -1 when the block is not in G1 or the copy failed. */
+int kvbm_test_read_g1(struct kvbm *m, uint64_t hash, void *out);
 void kvbm_test_fail_disk_writes(struct kvbm *m, int n);
 
 /* The bytes of a block: derived from its hash, with a checksummed header. size >= 64. */

@@ -3,9 +3,9 @@
  *
  * The API port's /metrics carries frontend metrics under Dynamo's names
  * (dynamo_frontend_*); the metrics port carries the KV manager's counters and gauges under
- * KVBM's names (kvbm_*), plus a few kvbench_* extras (tier occupancy, error counters) that KVBM
- * has no name for. Histograms use fixed bucket bounds; one mutex guards them, taken once per
- * observation.
+ * KVBM's names (kvbm_*), plus a few kvbench_* extras (tier occupancy, error counters, G1's
+ * backend and its device copies) that KVBM has no name for. Histograms use fixed bucket bounds; one
+ * mutex guards them, taken once per observation.
  */
 #include "engine/metrics.h"
 
@@ -195,6 +195,42 @@ void metrics_write_rows(const struct served_metric *rows, const char *labels,
     }
 }
 
+/* G1's backend and, with --g1 cuda, its real copies (present, at 0, with the model too). */
+static void write_g1(const struct kvbm_counters *c, const struct kvbm_config *cfg, struct buf *o)
+{
+    static const char *const DIR[2] = {"h2d", "d2h"};
+    head(o, "kvbench_g1_backend_info", "gauge",
+         "Where G1 (device KV blocks) lives: model (capacity only) or cuda (device memory)");
+    if (cfg->g1 == KVBM_G1_CUDA)
+        buf_printf(o, "kvbench_g1_backend_info{backend=\"cuda\",device=\"%d\"} 1\n",
+                   cfg->cuda_device);
+    else
+        buf_printf(o, "kvbench_g1_backend_info{backend=\"model\",device=\"none\"} 1\n");
+    head(o, "kvbench_g1_copy_bytes_total", "counter",
+         "Bytes of KV blocks copied between G1 and host memory (h2d onboards, d2h offloads)");
+    for (int d = 0; d < 2; d++)
+        buf_printf(o, "kvbench_g1_copy_bytes_total{direction=\"%s\"} %llu\n", DIR[d],
+                   (unsigned long long)c->g1_copy_bytes[d]);
+    head(o, "kvbench_g1_copy_seconds_total", "counter",
+         "Measured time of those copies (first submission to last sync, per call)");
+    for (int d = 0; d < 2; d++)
+        buf_printf(o, "kvbench_g1_copy_seconds_total{direction=\"%s\"} %.9g\n", DIR[d],
+                   c->g1_copy_s[d]);
+    head(o, "kvbench_g1_copy_batches_total", "counter",
+         "Batches of up to 16 block copies submitted (one stream each, up to 4 in flight)");
+    for (int d = 0; d < 2; d++)
+        buf_printf(o, "kvbench_g1_copy_batches_total{direction=\"%s\"} %llu\n", DIR[d],
+                   (unsigned long long)c->g1_copy_batches[d]);
+    counter(o, "kvbench_g1_copy_errors_total",
+            "Block copies to or from G1 that failed (the block recomputed or not offloaded)",
+            c->g1_copy_errors);
+    counter(o, "kvbench_g1_fill_bytes_total",
+            "Bytes of computed blocks written into G1 by the device itself (not offload traffic)",
+            c->g1_fill_bytes);
+    gauge(o, "kvbench_g1_device_bytes", "Device memory G1 holds (0 with the model)",
+          (double)c->g1_device_bytes);
+}
+
 void metrics_write_kvbm(const struct kvbm_counters *c, const struct kvbm_gauges *g,
                         const struct kvbm_config *cfg, struct buf *o)
 {
@@ -245,19 +281,21 @@ void metrics_write_kvbm(const struct kvbm_counters *c, const struct kvbm_gauges 
     buf_printf(o, KVBENCH_TIER_CAPACITY "{tier=\"g3\"} %zu\n", g3 ? cfg->g3_blocks : 0);
     gauge(o, "kvbench_offload_queue_blocks", "Disk offloads queued or in flight",
           (double)c->g3_queued);
+    write_g1(c, cfg, o);
 }
 
 void metrics_render_kvbm(struct engine *e, struct buf *o)
 {
     struct kvbm_counters c;
     struct kvbm_gauges g;
-    if (!e->kv) {
+    struct kvbm *kv = e->kv;
+    if (!kv) {
         buf_append_str(o, "# KV block manager starting\n");
         return;
     }
-    kvbm_get_counters(e->kv, &c);
-    kvbm_get_gauges(e->kv, &g);
-    metrics_write_kvbm(&c, &g, kvbm_config(e->kv), o);
+    kvbm_get_counters(kv, &c);
+    kvbm_get_gauges(kv, &g);
+    metrics_write_kvbm(&c, &g, kvbm_config(kv), o);
 }
 
 /* ------------------------------------------------------------ personalities' API /metrics */
@@ -286,9 +324,10 @@ static void figures(struct engine *e, struct metric_figures *f, size_t *g1_used)
     f->count[EF_EVALUATED] = prompt - (dev + host + disk);
     f->count[EF_PREEMPTIONS] = 0;
     size_t g1_total = e->cfg.kv.g1_blocks, used = 0;
-    if (e->kv) {
+    struct kvbm *kv = e->kv;
+    if (kv) {
         struct kvbm_counters c;
-        kvbm_get_counters(e->kv, &c);
+        kvbm_get_counters(kv, &c);
         used = c.g1_used;
     }
     *g1_used = used;

@@ -9,10 +9,11 @@
  *     + decode(batch, context)
  * divided by --speedup; the scheduler sleeps until the step's start plus that duration, so real
  * time already spent in the step (disk reads for G3 onboards, which are real) is part of it,
- * not added to it. Output is handed to each request under its own lock through wire.c (which
- * owns every response shape) and the request's wake_locked hook (set by server.c, which resumes
- * its connection); the scheduler formats nothing and knows nothing of HTTP, and the HTTP side
- * never blocks it.
+ * not added to it. With --g1 cuda the G2→G1 copies are real too (cudaMemcpyAsync, measured):
+ * their modelled term is left out, their real time being already spent in the step. Output is
+ * handed to each request under its own lock through wire.c (which owns every response shape) and
+ * the request's wake_locked hook (set by server.c, which resumes its connection); the scheduler
+ * formats nothing and knows nothing of HTTP, and the HTTP side never blocks it.
  */
 #include "engine/sched.h"
 
@@ -389,7 +390,8 @@ static double admit(struct engine *e, struct ereq **fresh, size_t *n_fresh, uint
         e->fm.miss_blocks += (r->prompt.n + bs - 1) / bs - res.matched_blocks;
         pthread_mutex_unlock(&e->fm.lock);
         cost += prefill_s(e, r->prompt.n - r->cached_tokens);
-        cost += (double)res.g2_bytes / e->cfg.hw.h2d_bw;
+        if (e->cfg.kv.g1 == KVBM_G1_MODEL) /* --g1 cuda: the copies were real (res.g1_h2d_s) */
+            cost += (double)res.g2_bytes / e->cfg.hw.h2d_bw;
         if (e->cfg.disk_read_bw > 0) /* --disk-read-gbps: a modelled, slower disk */
             cost += (double)res.g3_onboards * (double)e->cfg.kv.block_bytes / e->cfg.disk_read_bw;
         e->running[e->n_running++] = r;
@@ -398,6 +400,9 @@ static double admit(struct engine *e, struct ereq **fresh, size_t *n_fresh, uint
                   "%.2f ms disk)",
                   r->id, r->prompt.n, r->cached_tokens, res.g1_hits, res.g2_onboards,
                   res.g3_onboards, res.g3_read_s * 1e3);
+        if (e->cfg.kv.g1 == KVBM_G1_CUDA)
+            log_debug("admit %s: %.3f ms copying %zu blocks into G1 on the device", r->id,
+                      res.g1_h2d_s * 1e3, res.g2_onboards + res.g3_onboards);
         r = next;
     }
     pthread_mutex_unlock(&e->lock);

@@ -8,6 +8,15 @@
  *   FAKECUDA_HOST_PT     cudaDevAttrPageableMemoryAccessUsesHostPageTables (default 0)
  *   FAKECUDA_MEM_MB      device memory (default 4096): a cudaMalloc beyond it fails
  *   FAKECUDA_LOG         a file that receives one line per copy: "h2d BYTES" / "d2h BYTES"
+ *   FAKECUDA_LOG_SYNC    1: FAKECUDA_LOG also gets "sync S N" per stream synchronisation: stream
+ *                        S (numbered from 1 in the order made) carried N copies since its last
+ *   FAKECUDA_DEFER       1: a copy queued on a stream is carried out when the stream is
+ *                        synchronised (or destroyed), as a real asynchronous copy may be: a caller
+ *                        that reads a destination or rewrites a source before the sync sees it
+ *   FAKECUDA_FAIL_COPIES_AFTER  N: every copy after the first N fails (cudaErrorLaunchFailure),
+ *                        as on a device that has faulted; counted from when the value is set
+ *   FAKECUDA_FAIL_SYNCS_AFTER   N: the same for stream synchronisations (the copies they waited
+ *                        for are then lost, as a real error reported at the sync would lose them)
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -27,10 +36,48 @@ static size_t n_ptrs, dev_bytes;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int streams_made;
 
+/* FAKECUDA_FAIL_*_AFTER: whether this call fails. Counts the calls made since the variable took
+ * its present value. */
+struct fail_after {
+    const char *var;
+    long seen, made;
+};
+static struct fail_after copy_fail = {"FAKECUDA_FAIL_COPIES_AFTER", -2, 0};
+static struct fail_after sync_fail = {"FAKECUDA_FAIL_SYNCS_AFTER", -2, 0};
+
+enum { E_LAUNCH = 719 };
+
+/* A stream: the magic first (is_stream), then what FAKECUDA_DEFER and FAKECUDA_LOG_SYNC need. */
+struct fstream {
+    char magic[16];
+    int id;
+    size_t pending; /* copies since the last sync */
+    struct dcopy {
+        void *dst;
+        const void *src;
+        size_t n;
+    } * q;
+    size_t qn, qcap;
+};
+
 static long env_long(const char *name, long dflt)
 {
     const char *v = getenv(name);
     return v && *v ? strtol(v, NULL, 10) : dflt;
+}
+
+static int should_fail(struct fail_after *f)
+{
+    const char *v = getenv(f->var);
+    long after = v && *v ? strtol(v, NULL, 10) : -1;
+    pthread_mutex_lock(&lock);
+    if (after != f->seen) {
+        f->seen = after;
+        f->made = 0;
+    }
+    int fail = after >= 0 && ++f->made > after;
+    pthread_mutex_unlock(&lock);
+    return fail;
 }
 
 /* 1 inside a device allocation, 0 elsewhere */
@@ -155,11 +202,12 @@ int cudaFreeHost(void *p)
 int cudaStreamCreateWithFlags(void **s, unsigned flags)
 {
     (void)flags;
-    *s = malloc(16);
-    if (!*s)
+    struct fstream *f = calloc(1, sizeof *f);
+    if (!f)
         return E_NOMEM;
-    memcpy(*s, "fakestream", 11);
-    __atomic_add_fetch(&streams_made, 1, __ATOMIC_SEQ_CST);
+    memcpy(f->magic, "fakestream", 11);
+    f->id = __atomic_add_fetch(&streams_made, 1, __ATOMIC_SEQ_CST);
+    *s = f;
     return OK;
 }
 
@@ -168,18 +216,74 @@ static int is_stream(void *s)
     return s && memcmp(s, "fakestream", 11) == 0;
 }
 
+/* Carry out what FAKECUDA_DEFER held back on f. */
+static void run_deferred(struct fstream *f)
+{
+    for (size_t i = 0; i < f->qn; i++)
+        memcpy(f->q[i].dst, f->q[i].src, f->q[i].n);
+    f->qn = 0;
+}
+
+/* One line to FAKECUDA_LOG, when set. */
+static void log_line(const char *line)
+{
+    const char *log = getenv("FAKECUDA_LOG");
+    if (!log || !*log)
+        return;
+    FILE *f = fopen(log, "a");
+    if (f) {
+        fputs(line, f);
+        fclose(f);
+    }
+}
+
 int cudaStreamDestroy(void *s)
 {
     if (!is_stream(s))
         return E_INVALID;
-    memset(s, 0, 16);
-    free(s);
+    struct fstream *f = s;
+    run_deferred(f);
+    free(f->q);
+    memset(f, 0, sizeof *f);
+    free(f);
     return OK;
 }
 
 int cudaStreamSynchronize(void *s)
 {
-    return s == NULL || is_stream(s) ? OK : E_INVALID;
+    if (s == NULL)
+        return OK;
+    if (!is_stream(s))
+        return E_INVALID;
+    struct fstream *f = s;
+    if (should_fail(&sync_fail)) {
+        f->qn = 0; /* lost */
+        f->pending = 0;
+        return E_LAUNCH;
+    }
+    run_deferred(f);
+    if (env_long("FAKECUDA_LOG_SYNC", 0) && f->pending) {
+        char line[64];
+        snprintf(line, sizeof line, "sync %d %zu\n", f->id, f->pending);
+        log_line(line);
+    }
+    f->pending = 0;
+    return OK;
+}
+
+/* FAKECUDA_DEFER: hold the copy until f is synchronised. Returns 0, or -1 out of memory. */
+static int defer_copy(struct fstream *f, void *dst, const void *src, size_t n)
+{
+    if (f->qn == f->qcap) {
+        size_t cap = f->qcap ? 2 * f->qcap : 64;
+        struct dcopy *q = realloc(f->q, cap * sizeof *q);
+        if (!q)
+            return -1;
+        f->q = q;
+        f->qcap = cap;
+    }
+    f->q[f->qn++] = (struct dcopy){dst, src, n};
+    return 0;
 }
 
 int cudaMemcpyAsync(void *dst, const void *src, size_t n, int kind, void *s)
@@ -189,15 +293,20 @@ int cudaMemcpyAsync(void *dst, const void *src, size_t n, int kind, void *s)
     if ((kind == 1 && (!on_device(dst, n) || on_device(src, n))) ||
         (kind == 2 && (on_device(dst, n) || !on_device(src, n))) || (kind != 1 && kind != 2))
         return E_INVALID;
-    memcpy(dst, src, n);
-    const char *log = getenv("FAKECUDA_LOG");
-    if (log && *log) {
-        FILE *f = fopen(log, "a");
-        if (f) {
-            fprintf(f, "%s %zu\n", kind == 1 ? "h2d" : "d2h", n);
-            fclose(f);
-        }
+    if (should_fail(&copy_fail))
+        return E_LAUNCH;
+    struct fstream *f = s;
+    if (f && env_long("FAKECUDA_DEFER", 0)) {
+        if (defer_copy(f, dst, src, n) < 0)
+            return E_NOMEM;
+    } else {
+        memcpy(dst, src, n);
     }
+    if (f)
+        f->pending++;
+    char line[64];
+    snprintf(line, sizeof line, "%s %zu\n", kind == 1 ? "h2d" : "d2h", n);
+    log_line(line);
     return OK;
 }
 
@@ -224,6 +333,8 @@ const char *cudaGetErrorString(int e)
         return "out of memory";
     case E_NODEV:
         return "no CUDA-capable device is detected";
+    case E_LAUNCH:
+        return "unspecified launch failure";
     default:
         return "unknown error";
     }
