@@ -19,6 +19,7 @@
 #include "report/sumtable.h"
 #include "cmd/cmd.h"
 #include "cmd/runflags.h"
+#include "util/buf.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/fs.h"
@@ -43,9 +44,34 @@ struct demo {
     char base_url[64], metrics_url[96];
     int port, metrics_port;
     double speedup;
+    const char *g1; /* serve --g1: model or cuda */
     struct proc_child engine;
     bool running;
 };
+
+/* The last non-empty line of the engine's log (its one-line refusal when it would not start),
+ * without the "kvbench serve: " prefix; "" when there is none. */
+static void last_log_line(const char *path, char *out, size_t cap)
+{
+    out[0] = '\0';
+    struct buf b = BUF_INIT;
+    if (fs_read_file(path, &b, 1 << 20, NULL) == 0 && b.len) {
+        size_t end = b.len;
+        while (end > 0 && (b.data[end - 1] == '\n' || b.data[end - 1] == '\r'))
+            end--;
+        size_t start = end;
+        while (start > 0 && b.data[start - 1] != '\n')
+            start--;
+        const char *line = b.data + start;
+        size_t n = end - start;
+        if (n > 15 && strncmp(line, "kvbench serve: ", 15) == 0) {
+            line += 15;
+            n -= 15;
+        }
+        snprintf(out, cap, "%.*s", (int)n, line);
+    }
+    buf_free(&b);
+}
 
 static int engine_start(struct demo *d, const char *mode, char *err)
 {
@@ -84,6 +110,8 @@ static int engine_start(struct demo *d, const char *mode, char *err)
                     speed,
                     "--log-level",
                     (char *)names_name(LOG_LEVEL_NAMES, LOG_WARNING),
+                    "--g1",
+                    (char *)d->g1,
                     NULL};
     if (proc_spawn(argv, d->log, NULL, &d->engine, err) < 0)
         return -1;
@@ -101,7 +129,10 @@ static int engine_start(struct demo *d, const char *mode, char *err)
         }
         if (!proc_alive(&d->engine)) {
             d->running = false;
-            return err_set(err, "the engine exited at start (see %s)", d->log);
+            char last[400];
+            last_log_line(d->log, last, sizeof last);
+            return err_set(err, "the engine exited at start%s%s (see %s)", last[0] ? ": " : "",
+                           last, d->log);
         }
         clock_sleep_ns(50000000, NULL);
     }
@@ -166,12 +197,15 @@ struct demo_opts {
     const char *results_root, *demo_id;
     int level;    /* enum log_level */
     int endpoint; /* enum endpoint */
+    int g1;       /* index into DEMO_G1_NAMES */
     double speedup;
     bool keep;
     long long repeats;
 };
 
 #define DO struct demo_opts
+
+static const struct name_entry DEMO_G1_NAMES[] = {{"model", 0}, {"cuda", 1}, {NULL, 0}};
 
 static const struct opt DEMO_ROWS[] = {
     CMD_OPT_RESULTS_ROOT(OPT_AT(DO, results_root, const char *),
@@ -198,6 +232,11 @@ static const struct opt DEMO_ROWS[] = {
      OPT_AT_ENUM(DO, endpoint, ENDPOINT_NAMES),
      .def = "completions",
      .help = "what every act sends: completions prompts, or chat messages"},
+    {.name = "g1",
+     OPT_AT_ENUM(DO, g1, DEMO_G1_NAMES),
+     .def = "model",
+     .help = "the engine's device tier: modelled, or real GPU memory with real copies "
+             "(serve --g1 cuda; needs a CUDA GPU)"},
     CMD_OPT_LOG_LEVEL(OPT_AT(DO, level, int), "WARNING", "log verbosity of the runs"),
     {0},
 };
@@ -547,12 +586,14 @@ int cmd_demo(int argc, char **argv)
     struct demo d;
     memset(&d, 0, sizeof d);
     d.speedup = o.speedup;
+    d.g1 = names_name(DEMO_G1_NAMES, o.g1);
     rc = demo_prepare(&d, &o, err);
     if (rc >= 0)
         return rc;
     uint64_t t0 = clock_now_ns();
     printf("demo: starting kvbench serve (llama-3.1-8b-fp8 on gb10, cpu_disk; G1 160, G2 128, "
-           "G3 1024 blocks of 2 MiB)\n");
+           "G3 1024 blocks of 2 MiB%s)\n",
+           o.g1 ? "; G1 in GPU memory, real copies" : "");
     fflush(stdout);
     if (engine_start(&d, names_name(KV_MODE_NAMES, KV_MODE_CPU_DISK), err) < 0) {
         fprintf(stderr, "kvbench demo: %s\n", err);

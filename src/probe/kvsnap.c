@@ -229,7 +229,7 @@ json_t *kvsnap_gpu_copies_json(const struct kv_snapshot *b, const struct kv_snap
     double dev;
     json_put(o, "device_bytes_after",
              prom_json_lookup(a->metrics, "kvbench_g1_device_bytes", &dev) ? json_real(dev)
-                                                                          : json_null());
+                                                                           : json_null());
     return o;
 }
 

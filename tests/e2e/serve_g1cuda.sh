@@ -47,11 +47,19 @@ S="$RES/g1cuda/summary.json"
 [[ $(jq -r .overall_summary.eviction_replay_signal_kvbm.signal "$S") == disk_rehydrate_detected ]] ||
   fail "kvbm signal: $(jq -c .overall_summary.eviction_replay_signal_kvbm "$S")"
 
+# the run's own account of the copies: replay_A brought blocks back into G1, as real copies
+gc=$(jq -c '.phase_summaries[] | select(.phase == "replay_A") | .kvbm_metrics_delta.gpu_copies' "$S")
+[[ $(jq '.h2d_bytes > 0 and .h2d_seconds > 0 and .h2d_gb_per_s > 0 and .copy_errors == 0' <<<"$gc") == true ]] ||
+  fail "replay_A's gpu_copies: $gc"
+grep -q "^## GPU per phase" "$RES/g1cuda/report.md" || fail "report.md has no GPU table"
+grep -q "^| replay_A | – | – | [0-9.]* | [0-9.]* |" "$RES/g1cuda/report.md" ||
+  fail "GPU row of replay_A: $(grep '^| replay_A' "$RES/g1cuda/report.md")"
+
 page=$(curl -sf "$METRICS")
 sample() { awk -v n="$1" '$1 == n { print $2; found = 1 } END { if (!found) print "missing" }' <<<"$page"; }
 grep -qx 'kvbench_g1_backend_info{backend="cuda",device="0"} 1' <<<"$page" || fail "backend info"
-h2d=$(sample 'kvbench_g1_copy_bytes_total{direction="h2d"}')
-d2h=$(sample 'kvbench_g1_copy_bytes_total{direction="d2h"}')
+h2d=$(sample kvbench_g1_h2d_bytes_total)
+d2h=$(sample kvbench_g1_d2h_bytes_total)
 fill=$(sample kvbench_g1_fill_bytes_total)
 [[ $h2d =~ ^[0-9]+$ && $h2d -gt 0 ]] || fail "no host-to-device copies: $h2d"
 [[ $d2h =~ ^[0-9]+$ && $d2h -gt 0 ]] || fail "no device-to-host copies: $d2h"
@@ -59,7 +67,7 @@ fill=$(sample kvbench_g1_fill_bytes_total)
 ((h2d % 32768 == 0 && d2h % 32768 == 0)) || fail "copies not of whole blocks: $h2d $d2h"
 [[ $(sample kvbench_g1_copy_errors_total) == 0 ]] || fail "copy errors: $(sample kvbench_g1_copy_errors_total)"
 [[ $(sample kvbench_g1_device_bytes) == 33554432 ]] || fail "device bytes: $(sample kvbench_g1_device_bytes)"
-batches=$(sample 'kvbench_g1_copy_batches_total{direction="h2d"}')
+batches=$(sample kvbench_g1_h2d_batches_total)
 ((batches > 0 && h2d / 32768 <= 16 * batches)) || fail "h2d: $h2d bytes in $batches batches"
 # the G3 onboards went through the device: every block read back from disk was copied into G1
 d2d=$(sample kvbm_onboard_blocks_d2d)
@@ -73,12 +81,19 @@ grep -q '^d2h ' "$CUDALOG" || fail "no device-to-host copies logged by the runti
 stop_engine
 grep -q "AddressSanitizer\|LeakSanitizer" "$ENGINE_LOG" && fail "sanitizer report: $(cat "$ENGINE_LOG")"
 
-# --- the model backend: the same families, at 0 ----------------------------------------------
+# --- the model backend: no copy families (it copies nothing) ---------------------------------
 start_engine --profile tiny --kv-mode cpu_only --gpu-cache-blocks 64 --cpu-cache-blocks 64
 page=$(curl -sf "$METRICS")
 grep -qx 'kvbench_g1_backend_info{backend="model",device="none"} 1' <<<"$page" || fail "model info"
-[[ $(sample 'kvbench_g1_copy_bytes_total{direction="h2d"}') == 0 ]] || fail "model copies"
-[[ $(sample kvbench_g1_device_bytes) == 0 ]] || fail "model device bytes"
+[[ $(sample kvbench_g1_h2d_bytes_total) == missing ]] || fail "model copies"
+[[ $(sample kvbench_g1_device_bytes) == missing ]] || fail "model device bytes"
 grep -q "G1 (model): modelled" "$ENGINE_LOG" || fail "model log line"
 stop_engine
+
+# --- the demo passes --g1 to its engine, and says why its engine would not start ---------------
+out=$(KVBENCH_CUDART=/nonexistent "$KVBENCH" demo --g1 cuda --results-root "$TMP/demo" 2>&1) &&
+  fail "demo --g1 cuda without CUDA succeeded: $out"
+grep -q "^kvbench demo: the engine exited at start: --g1 cuda: no CUDA runtime: " <<<"$out" ||
+  fail "demo's refusal: $out"
+expect_exit 2 "$KVBENCH" demo --g1 bogus --results-root "$TMP/demo"
 echo "ok"

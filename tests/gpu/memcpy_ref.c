@@ -23,7 +23,7 @@ static double now_s(void)
     do {                                                                                           \
         cudaError_t e_ = (call);                                                                   \
         if (e_ != cudaSuccess) {                                                                   \
-            fprintf(stderr, "memcpy_ref: %s: %s\n", #call, cudaGetErrorString(e_));               \
+            fprintf(stderr, "memcpy_ref: %s: %s\n", #call, cudaGetErrorString(e_));                \
             exit(1);                                                                               \
         }                                                                                          \
     } while (0)
