@@ -293,6 +293,13 @@ static bool stopped(const struct tierprobe_config *cfg)
     return cfg->stop && *cfg->stop;
 }
 
+/* The read row of a path whose write pass did not complete. */
+static void read_unmeasured(const struct tierprobe_config *cfg, struct tier_row *r)
+{
+    row_unmeasured(r, TIER_ERROR,
+                   stopped(cfg) ? "interrupted" : "not measured: the write pass failed");
+}
+
 /* The hash of block i of a pass, and the fill seed of a worker's slot (any distinct numbers: the
  * hashes also name the block files). */
 static uint64_t block_hash(uint64_t base, size_t i)
@@ -412,7 +419,7 @@ static void disk_passes(const struct tierprobe_config *cfg, struct disk_worker *
         row_unmeasured(&rows[0], TIER_ERROR, err);
     pass_free(&p);
     if (rc < 0) {
-        row_unmeasured(&rows[1], TIER_ERROR, "not measured: the write pass failed");
+        read_unmeasured(cfg, &rows[1]);
         return;
     }
     if (cfg->test_after_write)
@@ -693,8 +700,7 @@ static void run_g1_g2_variant(const struct tierprobe_config *cfg, const struct c
     if (rc == 0)
         copy_onboard(cfg, ws, wp, base, &rows[1]);
     else
-        row_unmeasured(&rows[1], TIER_ERROR,
-                       rows[0].status == TIER_ERROR ? "not measured: the write pass failed" : err);
+        read_unmeasured(cfg, &rows[1]);
     free(wp);
     copy_workers_free(ws, cfg->inflight);
 }
@@ -973,7 +979,7 @@ static void run_g1_g3(const struct tierprobe_config *cfg, const struct cuda_rt *
                 cfg->test_after_write("g1_g3", scratch, cfg->test_arg);
             gds_read_pass(cfg, wp, &rows[1]);
         } else {
-            row_unmeasured(&rows[1], TIER_ERROR, "not measured: the write pass failed");
+            read_unmeasured(cfg, &rows[1]);
         }
     }
     free(wp);
