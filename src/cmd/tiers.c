@@ -318,8 +318,7 @@ static void print_machine(const struct tierprobe_config *cfg, const struct tierp
     if (res->cufile)
         printf("cuFile: %s (%s)\n", res->cufile_mode, res->cufile_reason);
     else
-        printf("cuFile: unavailable (%s)\n",
-               res->cufile_reason[0] ? res->cufile_reason : "no CUDA");
+        printf("cuFile: unavailable (%s)\n", res->cufile_reason);
     printf("disk: %s in %s (%s)\n", res->disk_mode[0] ? res->disk_mode : "not opened",
            res->scratch_dir, res->scratch_removed ? "removed afterwards" : "NOT removed");
     (void)cfg;

@@ -1008,12 +1008,14 @@ static void run_gpu(const struct tierprobe_config *cfg, struct tierprobe_result 
     struct tier_row *rows = out->rows;
     if (cfg->no_gpu) {
         snprintf(out->cuda_reason, sizeof out->cuda_reason, "--no-gpu");
+        snprintf(out->cufile_reason, sizeof out->cufile_reason, "--no-gpu");
         rows_unmeasured(rows, 4, TIER_UNAVAILABLE, "--no-gpu");
         rows_unmeasured(rows + 6, 2, TIER_UNAVAILABLE, "--no-gpu");
         return;
     }
     struct cuda_rt *rt;
     if (cuda_open(cfg->cuda_device, &rt, out->cuda_reason) < 0) {
+        snprintf(out->cufile_reason, sizeof out->cufile_reason, "not tried: no CUDA");
         rows_unmeasured(rows, 4, TIER_UNAVAILABLE, out->cuda_reason);
         rows_unmeasured(rows + 6, 2, TIER_UNAVAILABLE, out->cuda_reason);
         return;
