@@ -100,8 +100,8 @@ static void assert_measured(const struct tier_row *r, size_t blocks)
     assert_true(fabs(r->kv_tokens_per_s - r->gb_per_s * 1e9 / 4096) < 1e-6 * r->kv_tokens_per_s);
     assert_true(r->batch_p50_us > 0);
     assert_true(r->batch_p99_us >= r->batch_p50_us);
-    /* no batch takes longer than the pass */
-    assert_true(r->batch_p99_us <= r->pass_s * 1e6);
+    /* no batch takes longer than the pass (equal, up to rounding, when there is one batch) */
+    assert_true(r->batch_p99_us <= r->pass_s * 1e6 * (1 + 1e-9));
 }
 
 static void assert_unmeasured(const struct tier_row *r, enum tier_status st, const char *reason)
