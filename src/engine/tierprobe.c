@@ -874,14 +874,23 @@ static struct gds_worker *gds_workers_new(const struct tierprobe_config *cfg,
 }
 
 /* The write pass, then (for a buffered file) its fdatasync, counted in the pass, and the page
- * cache dropped so that the reads reach the device. */
+ * cache dropped so that the reads reach the device. Before it, untimed, a batch per worker (the
+ * first cuFile I/O sets up its buffers); the timed pass writes those blocks again. */
 static int gds_write_pass(const struct tierprobe_config *cfg, void **wp, int fd, bool direct,
                           struct tier_row *row)
 {
     char err[ERR_LEN];
     struct tp_pass p;
     progress_row(cfg, row);
-    int rc = pass_run(&p, &GDS_WRITE, wp, cfg->inflight, cfg->blocks, cfg->batch, cfg->stop, err);
+    size_t warm = cfg->batch * cfg->inflight;
+    int rc = pass_run(&p, &GDS_WRITE, wp, cfg->inflight, warm < cfg->blocks ? warm : cfg->blocks,
+                      cfg->batch, cfg->stop, err);
+    pass_free(&p);
+    if (rc < 0) {
+        row_unmeasured(row, TIER_ERROR, err);
+        return -1;
+    }
+    rc = pass_run(&p, &GDS_WRITE, wp, cfg->inflight, cfg->blocks, cfg->batch, cfg->stop, err);
     double sync_s = 0;
     if (rc == 0 && !direct) {
         uint64_t t = clock_now_ns();
