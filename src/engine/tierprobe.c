@@ -284,8 +284,7 @@ static void progress_row(const struct tierprobe_config *cfg, const struct tier_r
 {
     char what[64];
     snprintf(what, sizeof what, "%s %s (%s)", r->path, r->direction, r->variant);
-    if (cfg->progress)
-        cfg->progress(what, cfg->progress_arg);
+    progress(cfg, what);
 }
 
 static bool stopped(const struct tierprobe_config *cfg)
