@@ -24,6 +24,8 @@
 #define SERVE_PROFILE    "llama-3.1-8b-fp8"
 #define SERVE_BLOCK_SIZE "32"
 #define SERVE_DISK_DIR   "/tmp/kvbench-kvbm"
+/* the buffers of a path (batch x inflight blocks), host and device alike */
+#define MAX_BUFFER_BYTES (4.0 * 1073741824.0)
 
 struct tiers_opts {
     const char *profile, *disk_dir, *from_breakeven;
@@ -82,6 +84,15 @@ static int tiers_block(const struct tiers_opts *o, const struct opt *opts, struc
                 "kvbench tiers: a block of %zu bytes (%.0f tokens x %.0f bytes): expected 64 "
                 "bytes to 256 MiB; set --block-bytes\n",
                 b->bytes, b->tokens, b->kv_bytes_per_token);
+        return EXIT_USAGE;
+    }
+    /* each path holds batch x inflight blocks of buffers (host, and device for the G1 paths) */
+    double buffers = (double)o->batch * (double)o->inflight * (double)b->bytes;
+    if (buffers > MAX_BUFFER_BYTES) {
+        fprintf(stderr,
+                "kvbench tiers: --batch-blocks x --inflight blocks of %zu bytes need %.1f GiB of "
+                "buffers; at most %.0f GiB\n",
+                b->bytes, buffers / 1073741824.0, MAX_BUFFER_BYTES / 1073741824.0);
         return EXIT_USAGE;
     }
     return 0;

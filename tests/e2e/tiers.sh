@@ -123,6 +123,7 @@ one_line "$ERR"
 
 # --- bad flags: exit 2, one line, nothing measured
 for bad in "--blocks 0" "--profile nope" "--bogus" "--batch-blocks x" "--block-bytes 10" \
+  "--batch-blocks 4096 --inflight 64" \
   "--prefill-tokens-per-s 0" "--prefill-tokens-per-s 5 --from-breakeven $TMP/run"; do
   # shellcheck disable=SC2086
   expect_exit 2 "$KVBENCH" tiers $bad --disk-cache-dir "$TMP/c"
