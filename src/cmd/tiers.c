@@ -313,7 +313,7 @@ static void print_rows(const struct tierprobe_result *res)
     print_reasons(res);
 }
 
-static void print_machine(const struct tierprobe_config *cfg, const struct tierprobe_result *res)
+static void print_machine(const struct tierprobe_result *res)
 {
     if (res->cuda)
         printf("CUDA: %s, runtime %d.%d, driver %d.%d, device %d\n", res->cuda_lib,
@@ -332,7 +332,6 @@ static void print_machine(const struct tierprobe_config *cfg, const struct tierp
         printf("cuFile: unavailable (%s)\n", res->cufile_reason);
     printf("disk: %s in %s (%s)\n", res->disk_mode[0] ? res->disk_mode : "not opened",
            res->scratch_dir, res->scratch_removed ? "removed afterwards" : "NOT removed");
-    (void)cfg;
 }
 
 static void print_breakeven(const struct tierprobe_result *res, const struct tiers_prefill *x)
@@ -376,7 +375,7 @@ static void print_text(const struct tiers_opts *o, const struct tiers_block *b,
            cfg->inflight);
     print_rows(res);
     printf("\n");
-    print_machine(cfg, res);
+    print_machine(res);
     if (x->given)
         print_breakeven(res, x);
 }
