@@ -32,6 +32,8 @@ const struct cmd CMD_TABLE[] = {
     {"report", cmd_report,
      "print a run's report.md again, draw its report.html (--html), or export it as CSV (--csv)"},
     {"summary", cmd_summary, "one table over many runs' summary.json (paths, directories, globs)"},
+    {"tiers", cmd_tiers,
+     "measure this machine's KV paths (GPU, host memory, disk) at the model's block size"},
     {"tokenize", cmd_tokenize, "encode, count or decode tokens with a model's tokenizer.json"},
     {"demo", cmd_demo,
      "the whole story on the embedded engine: reuse, eviction/replay, mode compare"},

@@ -37,6 +37,7 @@ int cmd_matrix(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_tiers(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 
 extern const struct cmd CMD_TABLE[];
