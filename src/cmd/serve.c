@@ -632,6 +632,10 @@ static int tiers_config(const struct serve_opts *o, const struct opt *opts,
     }
     kv->g1 = (enum kvbm_g1)o->g1;
     kv->cuda_device = (int)o->cuda_device;
+    if (kv->g1 != KVBM_G1_CUDA && opts_given(opts, &o->cuda_device)) {
+        fprintf(stderr, "kvbench serve: --cuda-device needs --g1 cuda (the model has no device)\n");
+        return EXIT_USAGE;
+    }
     int rc = check_tier_sizes(kv, o->strict);
     if (rc)
         return rc;

@@ -472,6 +472,10 @@ int cmd_tiers(int argc, char **argv)
     int rc = cmd_parse("tiers", USAGE, DESCRIPTION, opts, argc, argv, NULL);
     if (rc >= 0)
         return rc;
+    if (o.no_gpu && opts_given(opts, &o.cuda_device)) {
+        fprintf(stderr, "kvbench tiers: --cuda-device and --no-gpu contradict each other\n");
+        return EXIT_USAGE;
+    }
     struct tiers_block b;
     struct tiers_prefill x = {0};
     if ((rc = tiers_block(&o, opts, &b)) != 0 || (rc = tiers_prefill(&o, opts, &x)) != 0)

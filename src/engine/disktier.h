@@ -1,9 +1,9 @@
 /*
  * disktier.h - G3: one file per KV block under the disk cache directory, written and read with
  * O_DIRECT where the filesystem allows it, so the block device really sees the I/O. Where
- * O_DIRECT is refused (tmpfs, some overlay filesystems) it falls back to buffered I/O with
- * fdatasync + posix_fadvise(DONTNEED) after writes and DONTNEED before reads, so reads still
- * reach the device; disktier_mode() says which is in use.
+ * O_DIRECT is refused (tmpfs before Linux 6.6, some overlay filesystems) it falls back to buffered
+ * I/O with fdatasync + posix_fadvise(DONTNEED) after writes and DONTNEED before reads, so reads
+ * still reach the device; disktier_mode() says which is in use.
  *
  * Files are named kvbench-<16 hex digits of the sequence hash>.kvblk and begin with kvbench's
  * block header (magic, hash). The tier never blocks on a file it did not make: block files are

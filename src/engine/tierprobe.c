@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #define GIB 1073741824.0
@@ -440,6 +441,21 @@ static void disk_passes(const struct tierprobe_config *cfg, struct disk_worker *
         row_unmeasured(&rows[1], TIER_ERROR, err);
 }
 
+/* The directory is in memory (tmpfs, ramfs), where O_DIRECT may be accepted (tmpfs since Linux
+ * 6.6) but no device is reached: what would be measured is memory. */
+static bool in_memory_fs(const char *dir, char *what, size_t len)
+{
+    struct statfs sf;
+    if (statfs(dir, &sf) != 0)
+        return false;
+    const char *name = (unsigned long)sf.f_type == 0x01021994ul   ? "tmpfs"
+                       : (unsigned long)sf.f_type == 0x858458f6ul ? "ramfs"
+                                                                  : NULL;
+    if (name)
+        snprintf(what, len, "%s", name);
+    return name != NULL;
+}
+
 /* The g2_g3 rows, with the tier d open on the scratch directory. */
 static void run_g2_g3(const struct tierprobe_config *cfg, struct disktier *d, uint64_t base,
                       struct tier_row *rows)
@@ -452,6 +468,14 @@ static void run_g2_g3(const struct tierprobe_config *cfg, struct disktier *d, ui
             snprintf(rows[k].reason, sizeof rows[k].reason,
                      "O_DIRECT refused here: buffered, each write fdatasync'ed and the page cache "
                      "dropped (fadvise DONTNEED) so that reads reach the device");
+    }
+    char fs[16];
+    if (in_memory_fs(d->dir, fs, sizeof fs)) {
+        for (int k = 0; k < 2; k++)
+            snprintf(rows[k].reason, sizeof rows[k].reason,
+                     "%s is %s (memory): these are memory speeds, not a disk's; give "
+                     "--disk-cache-dir a directory on the disk the KV cache would use",
+                     cfg->disk_dir, fs);
     }
     if (check_space(d->dir, (double)cfg->blocks * (double)d->file_bytes, err) < 0) {
         row_unmeasured(&rows[0], TIER_ERROR, err);

@@ -221,7 +221,9 @@ json_t *kvsnap_gpu_copies_json(const struct kv_snapshot *b, const struct kv_snap
         d[i] = va >= vb ? va - vb : 0;
         json_put(o, GPU_COPY_COUNTERS[i][1], json_real_or_null(d[i], have));
     }
-    /* the link's rate while it copied, and the traffic averaged over the phase */
+    /* bytes over the transfers' wall time on the engine's scheduler thread (the copies and the
+     * disk reads and checksum checks of the blocks they carry: what onboarding cost, not the
+     * bare link, which `kvbench tiers` measures), and the traffic averaged over the phase */
     json_put(o, "h2d_gb_per_s", json_real_or_null(d[0] / d[2] / 1e9, d[2] > 0));
     json_put(o, "d2h_gb_per_s", json_real_or_null(d[1] / d[3] / 1e9, d[3] > 0));
     json_put(o, "h2d_mb_s", json_real_or_null(d[0] / duration_s / 1e6, duration_s > 0));

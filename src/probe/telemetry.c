@@ -48,10 +48,13 @@ enum { C_DISK, C_PROC, C_GPU, C_METRICS, C_CACHE, C_LOGS, C_CUFILE, N_COLLECTORS
 struct label_stats {
     char label[64];
     unsigned long samples;
-    double peak_r, peak_w, peak_util;
+    /* peaks over the rows of at least a fifth of the interval, and over every row (used when the
+     * label has no long row) */
+    double peak_r, peak_w, peak_util, any_peak_r, any_peak_w, any_peak_util;
+    unsigned long long_samples;
     double mb_r, mb_w, secs; /* MB read and written over the seconds the label's samples span */
     /* GPU samples: memory used summed over the GPUs, utilisation the busiest GPU's */
-    unsigned long gpu_samples;
+    unsigned long gpu_samples, gpu_util_samples;
     double gpu_peak_mem_mib, gpu_util_sum, gpu_peak_util;
 };
 
@@ -232,12 +235,15 @@ static void sample_disk(struct telemetry *t, const char *ts, double el, const ch
             s->mb_r += x.rmb_s * dt;
             s->mb_w += x.wmb_s * dt;
             s->secs += dt;
-            /* a boundary sample can span a few milliseconds, whose rate says little: peaks come
-             * from samples of at least a fifth of the interval (or the label's only sample) */
-            if (dt >= t->cfg.interval_s / 5 || s->samples == 1) {
-                s->peak_r = s->samples == 1 || x.rmb_s > s->peak_r ? x.rmb_s : s->peak_r;
-                s->peak_w = s->samples == 1 || x.wmb_s > s->peak_w ? x.wmb_s : s->peak_w;
-                s->peak_util = s->samples == 1 || x.util > s->peak_util ? x.util : s->peak_util;
+            /* a boundary sample can span a few milliseconds, whose rate says little */
+            s->any_peak_r = fmax(s->any_peak_r, x.rmb_s);
+            s->any_peak_w = fmax(s->any_peak_w, x.wmb_s);
+            s->any_peak_util = fmax(s->any_peak_util, x.util);
+            if (dt >= t->cfg.interval_s / 5) {
+                s->long_samples++;
+                s->peak_r = fmax(s->peak_r, x.rmb_s);
+                s->peak_w = fmax(s->peak_w, x.wmb_s);
+                s->peak_util = fmax(s->peak_util, x.util);
             }
         }
         pthread_mutex_unlock(&t->lock);
@@ -318,6 +324,7 @@ static void gpu_stats(struct telemetry *t, const char *label, const struct gpu_r
         if (have_mem && mem > s->gpu_peak_mem_mib)
             s->gpu_peak_mem_mib = mem;
         if (isfinite(util)) {
+            s->gpu_util_samples++;
             s->gpu_util_sum += util;
             if (util > s->gpu_peak_util)
                 s->gpu_peak_util = util;
@@ -612,10 +619,13 @@ json_t *telemetry_label_stats(struct telemetry *t, const char *label)
         struct label_stats *s = &t->ls[i];
         if (strcmp(s->label, label) != 0)
             continue;
+        bool lng = s->long_samples > 0;
         o = json_pack("{s:I, s:f, s:f, s:f, s:f, s:f}", "samples", (json_int_t)s->samples,
-                      "peak_read_mb_s", s->peak_r, "peak_write_mb_s", s->peak_w, "mean_read_mb_s",
+                      "peak_read_mb_s", lng ? s->peak_r : s->any_peak_r, "peak_write_mb_s",
+                      lng ? s->peak_w : s->any_peak_w, "mean_read_mb_s",
                       s->secs > 0 ? s->mb_r / s->secs : 0.0, "mean_write_mb_s",
-                      s->secs > 0 ? s->mb_w / s->secs : 0.0, "peak_util_pct", s->peak_util);
+                      s->secs > 0 ? s->mb_w / s->secs : 0.0, "peak_util_pct",
+                      lng ? s->peak_util : s->any_peak_util);
     }
     pthread_mutex_unlock(&t->lock);
     return o ? o : json_pack("{s:i}", "samples", 0);
@@ -631,9 +641,12 @@ json_t *telemetry_label_gpu(struct telemetry *t, const char *label)
         const struct label_stats *s = &t->ls[i];
         if (strcmp(s->label, label) != 0 || s->gpu_samples == 0)
             continue;
-        o = json_pack("{s:I, s:f, s:f, s:f}", "samples", (json_int_t)s->gpu_samples,
-                      "peak_mem_used_mib", s->gpu_peak_mem_mib, "mean_util_pct",
-                      s->gpu_util_sum / (double)s->gpu_samples, "peak_util_pct", s->gpu_peak_util);
+        bool util = s->gpu_util_samples > 0; /* a GPU without utilisation readings: null */
+        o = json_pack(
+            "{s:I, s:f, s:o, s:o}", "samples", (json_int_t)s->gpu_samples, "peak_mem_used_mib",
+            s->gpu_peak_mem_mib, "mean_util_pct",
+            json_real_or_null(util ? s->gpu_util_sum / (double)s->gpu_util_samples : 0, util),
+            "peak_util_pct", json_real_or_null(s->gpu_peak_util, util));
     }
     pthread_mutex_unlock(&t->lock);
     return o ? o : json_pack("{s:i}", "samples", 0);

@@ -394,12 +394,15 @@ static void md_phases(struct buf *b, const json_t *s)
                    json_get_int(g, "samples", 0) > 0;
     }
     if (any_gpu) {
-        buf_append_str(b, "\n## GPU per phase\n\nMemory and utilisation sampled from the GPU "
-                          "(`--collect-telemetry`); copies between device and host memory from "
-                          "the engine's own counters (`kvbench serve --g1 cuda`), at the rate "
-                          "the link ran while copying.\n\n| phase | GPU mem peak MiB | GPU util "
-                          "mean % | host→device MiB | host→device GB/s | device→host MiB | "
-                          "device→host GB/s | copy errors |\n|---|---|---|---|---|---|---|---|\n");
+        buf_append_str(
+            b, "\n## GPU per phase\n\nMemory and utilisation sampled from the GPU "
+               "(`--collect-telemetry`); copies between device and host memory from "
+               "the engine's own counters (`kvbench serve --g1 cuda`), with their "
+               "effective rate: bytes over the transfers' wall time, disk reads and "
+               "checksum checks of the blocks included (`kvbench tiers` measures the "
+               "bare link).\n\n| phase | GPU mem peak MiB | GPU util "
+               "mean % | host→device MiB | host→device GB/s eff. | device→host MiB | "
+               "device→host GB/s eff. | copy errors |\n|---|---|---|---|---|---|---|---|\n");
         json_array_foreach(phases, i, ps) gpu_row(b, ps);
     }
     buf_append_str(b, "\n## What happened to the KV cache\n\n");

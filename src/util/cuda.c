@@ -52,33 +52,36 @@ static int fail(const struct cuda_rt *rt, char *err, const char *what, cuda_err 
     return err_set(err, "%s: %s (CUDA error %d)", what, estr(rt, e), e);
 }
 
-/* dlopen the first library that loads; its name in path. NULL with the last dlerror in why. */
-static void *load_lib(char *path, size_t path_len, char *why, size_t why_len)
+/* The libraries tried, in order (see cuda.h). */
+static const char *const NAMES[] = {"libcudart.so", "libcudart.so.13", "libcudart.so.12",
+                                    "libcudart.so.11.0"};
+static const char *const DIRS[] = {"", "/usr/local/cuda/lib64/",
+                                   "/usr/local/cuda/targets/x86_64-linux/lib/",
+                                   "/usr/local/cuda/targets/sbsa-linux/lib/"};
+#define N_CANDIDATES (sizeof DIRS / sizeof DIRS[0] * (sizeof NAMES / sizeof NAMES[0]))
+
+/* dlopen candidate *next or a later one (advancing *next past it); its name in path. NULL when
+ * none is left. $KVBENCH_CUDART is the only candidate when set (why says why it failed). */
+static void *load_lib(size_t *next, char *path, size_t path_len, char *why, size_t why_len)
 {
     const char *env = getenv("KVBENCH_CUDART");
     if (env && *env) {
+        if ((*next)++ > 0)
+            return NULL;
         snprintf(path, path_len, "%s", env);
         void *h = dlopen(env, RTLD_NOW | RTLD_LOCAL);
         if (!h)
             snprintf(why, why_len, "KVBENCH_CUDART=%s: %s", env, dlerror());
         return h;
     }
-    static const char *const NAMES[] = {"libcudart.so", "libcudart.so.13", "libcudart.so.12",
-                                        "libcudart.so.11.0"};
-    static const char *const DIRS[] = {"", "/usr/local/cuda/lib64/",
-                                       "/usr/local/cuda/targets/x86_64-linux/lib/",
-                                       "/usr/local/cuda/targets/sbsa-linux/lib/"};
-    for (size_t d = 0; d < sizeof DIRS / sizeof DIRS[0]; d++) {
-        for (size_t i = 0; i < sizeof NAMES / sizeof NAMES[0]; i++) {
-            snprintf(path, path_len, "%s%s", DIRS[d], NAMES[i]);
-            void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-            if (h)
-                return h;
-        }
+    const size_t n_names = sizeof NAMES / sizeof NAMES[0];
+    while (*next < N_CANDIDATES) {
+        size_t i = (*next)++;
+        snprintf(path, path_len, "%s%s", DIRS[i / n_names], NAMES[i % n_names]);
+        void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        if (h)
+            return h;
     }
-    snprintf(why, why_len,
-             "libcudart.so* not found on the loader path or under /usr/local/cuda (set "
-             "KVBENCH_CUDART=/path/to/libcudart.so)");
     return NULL;
 }
 
@@ -111,30 +114,50 @@ static bool resolve(struct cuda_rt *rt, char *missing, size_t len)
     return true;
 }
 
+/* Load candidates until one has the calls and sees a device (a runtime newer than the driver
+ * says "insufficient driver": an older runtime further down the list may still work). Returns
+ * the device count, or -1 with reason (the first failure's words). */
+static int load_working(struct cuda_rt *rt, char *reason)
+{
+    size_t next = 0;
+    char why[400] = "";
+    reason[0] = '\0';
+    for (;;) {
+        rt->lib = load_lib(&next, rt->path, sizeof rt->path, why, sizeof why);
+        if (!rt->lib)
+            break;
+        char missing[64];
+        int n = 0;
+        cuda_err e;
+        if (!resolve(rt, missing, sizeof missing)) {
+            if (!reason[0])
+                err_set(reason, "no CUDA runtime: %s has no %s", rt->path, missing);
+        } else if ((e = rt->get_device_count(&n)) != CUDA_SUCCESS_ || n <= 0) {
+            if (!reason[0])
+                err_set(reason, "no CUDA device: cudaGetDeviceCount says %s",
+                        e == CUDA_SUCCESS_ ? "0 devices" : estr(rt, e));
+        } else {
+            return n;
+        }
+        rt->lib = NULL; /* left loaded: a runtime registers exit handlers that must find it */
+    }
+    if (!reason[0])
+        err_set(reason, "no CUDA runtime: %s",
+                why[0] ? why
+                       : "libcudart.so* not found on the loader path or under /usr/local/cuda "
+                         "(set KVBENCH_CUDART=/path/to/libcudart.so)");
+    return -1;
+}
+
 int cuda_open(int dev, struct cuda_rt **out, char *reason)
 {
     *out = NULL;
     struct cuda_rt *rt = calloc(1, sizeof *rt);
     if (!rt)
         return err_set(reason, "no CUDA runtime: out of memory");
-    char why[400];
-    rt->lib = load_lib(rt->path, sizeof rt->path, why, sizeof why);
-    if (!rt->lib) {
+    int n = load_working(rt, reason);
+    if (n < 0) {
         free(rt);
-        return err_set(reason, "no CUDA runtime: %s", why);
-    }
-    char missing[64];
-    if (!resolve(rt, missing, sizeof missing)) {
-        err_set(reason, "no CUDA runtime: %s has no %s", rt->path, missing);
-        cuda_close(rt);
-        return -1;
-    }
-    int n = 0;
-    cuda_err e = rt->get_device_count(&n);
-    if (e != CUDA_SUCCESS_ || n <= 0) {
-        err_set(reason, "no CUDA device: cudaGetDeviceCount says %s",
-                e == CUDA_SUCCESS_ ? "0 devices" : estr(rt, e));
-        cuda_close(rt);
         return -1;
     }
     if (dev < 0 || dev >= n) {
@@ -143,7 +166,8 @@ int cuda_open(int dev, struct cuda_rt **out, char *reason)
         return -1;
     }
     rt->dev = dev;
-    if ((e = rt->set_device(dev)) != CUDA_SUCCESS_) {
+    cuda_err e = rt->set_device(dev);
+    if (e != CUDA_SUCCESS_) {
         err_set(reason, "no CUDA device %d: cudaSetDevice says %s", dev, estr(rt, e));
         cuda_close(rt);
         return -1;

@@ -36,7 +36,7 @@ struct cufile {
     char path[256];
     bool open;
     const char *mode;
-    char mode_reason[256];
+    char mode_reason[384];
     struct cufile_status (*driver_open)(void);
     struct cufile_status (*driver_close)(void);
     struct cufile_status (*driver_props)(void *);
@@ -87,7 +87,10 @@ static bool resolve(struct cufile *cf, char *missing, size_t len)
         }                                                                                          \
     } while (0)
     SYM(driver_open, "cuFileDriverOpen");
-    SYM(driver_close, "cuFileDriverClose");
+    /* cufile.h maps cuFileDriverClose to the reference-counted _v2 where the library has it */
+    *(void **)(&cf->driver_close) = dlsym(cf->lib, "cuFileDriverClose_v2");
+    if (!cf->driver_close)
+        SYM(driver_close, "cuFileDriverClose");
     SYM(handle_register, "cuFileHandleRegister");
     SYM(handle_deregister, "cuFileHandleDeregister");
     SYM(buf_register, "cuFileBufRegister");
@@ -129,7 +132,8 @@ static void decide_mode(struct cufile *cf)
     if (dev && (!props || nvfs_major > 0)) {
         cf->mode = "gds";
         snprintf(cf->mode_reason, sizeof cf->mode_reason,
-                 "the nvidia-fs driver is loaded (/dev/nvidia-fs*%s)",
+                 "the nvidia-fs driver is loaded (/dev/nvidia-fs*%s); cuFile may still fall back "
+                 "to compatibility mode for a file whose filesystem GDS cannot use",
                  props ? ", cuFileDriverGetProperties reports its version" : "");
     } else {
         cf->mode = "compat";

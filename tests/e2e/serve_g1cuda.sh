@@ -96,4 +96,8 @@ out=$(KVBENCH_CUDART=/nonexistent "$KVBENCH" demo --g1 cuda --results-root "$TMP
 grep -q "^kvbench demo: the engine exited at start: --g1 cuda: no CUDA runtime: " <<<"$out" ||
   fail "demo's refusal: $out"
 expect_exit 2 "$KVBENCH" demo --g1 bogus --results-root "$TMP/demo"
+# a device for a tier that has none is a contradiction, not a silently ignored flag
+expect_exit 2 "$KVBENCH" serve --cuda-device 1 --disk-cache-dir "$TMP/never"
+[[ $ERR == "kvbench serve: --cuda-device needs --g1 cuda (the model has no device)" ]] || fail "$ERR"
+[[ ! -e $TMP/never ]] || fail "a refused serve made its cache directory"
 echo "ok"

@@ -144,6 +144,18 @@ jq -e '[.rows[] | .status] == ["ok","ok","ok","ok","error","error","error","erro
   >/dev/null || fail "file as directory, with CUDA: $OUT"
 [[ $(cat "$TMP/file") == keep ]] || fail "the file was touched"
 
+# --- a directory in memory: the rows say they measured memory, not a disk
+if [[ -d /dev/shm && $(findmnt -n -o FSTYPE -T /dev/shm) == tmpfs ]]; then
+  SHM=$(mktemp -d /dev/shm/kvbench-tiers-e2e-XXXXXX)
+  expect_exit 0 "${NOCUDA[@]}" "$KVBENCH" tiers --json --disk-cache-dir "$SHM" "${SMALL[@]}"
+  rmdir "$SHM"
+  jq -e '.rows[4].reason | test("is tmpfs \\(memory\\): these are memory speeds")' <<<"$OUT" \
+    >/dev/null || fail "tmpfs not named: $(jq -c '.rows[4]' <<<"$OUT")"
+fi
+
+expect_exit 2 "$KVBENCH" tiers --no-gpu --cuda-device 0 --disk-cache-dir "$TMP/never"
+[[ $ERR == "kvbench tiers: --cuda-device and --no-gpu contradict each other" ]] || fail "$ERR"
+
 # --- beside an engine that holds the directory: the probe's subdirectory is its own
 start_engine --kv-mode cpu_disk --profile tiny --disk-cache-dir "$TMP/e"
 expect_exit 0 "${NOCUDA[@]}" "$KVBENCH" tiers --json --disk-cache-dir "$TMP/e" "${SMALL[@]}"
