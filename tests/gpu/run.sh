@@ -12,7 +12,7 @@
 # Without a GPU it says so and exits 0 having checked nothing (the CI machine has none: the same
 # paths run there against stand-in libraries, in make check).
 # Env: KVBENCH (default build/kvbench), CUDA_HOME (default /usr/local/cuda), WORK (a scratch dir
-# on the disk to measure; default a new one under /tmp), OUT (where figures are kept).
+# on the disk to measure; default a new one in the repository), OUT (where figures are kept).
 set -uo pipefail # no -e: a failed check is counted, the others still run
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 KVBENCH=${KVBENCH:-$SRC/build/kvbench}
@@ -22,7 +22,7 @@ if ! { command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; }; the
   echo "gpu-check: no NVIDIA GPU here (nvidia-smi -L fails); nothing checked"
   exit 0
 fi
-WORK=${WORK:-$(mktemp -d /tmp/kvbench-gpu-XXXXXX)}
+WORK=${WORK:-$(mktemp -d "$SRC/.gpu-work-XXXXXX")} # on the repository's disk, not a tmpfs /tmp
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$OUT"
 fails=0
