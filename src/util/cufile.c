@@ -35,6 +35,7 @@ struct cufile {
     void *lib;
     char path[256];
     bool open;
+    bool forced_compat; /* CUFILE_FORCE_COMPAT_MODE was set here */
     const char *mode;
     char mode_reason[384];
     struct cufile_status (*driver_open)(void);
@@ -138,10 +139,10 @@ static void decide_mode(struct cufile *cf)
     } else {
         cf->mode = "compat";
         snprintf(cf->mode_reason, sizeof cf->mode_reason,
-                 "%s: cuFile moves data through host "
-                 "bounce buffers with POSIX I/O",
+                 "%s: cuFile moves data through host bounce buffers with POSIX I/O%s",
                  !dev ? "no /dev/nvidia-fs* (the nvidia-fs kernel module is not loaded)"
-                      : "cuFileDriverGetProperties reports no nvidia-fs driver");
+                      : "cuFileDriverGetProperties reports no nvidia-fs driver",
+                 cf->forced_compat ? " (CUFILE_FORCE_COMPAT_MODE=true set for it)" : "");
     }
 }
 
@@ -162,6 +163,13 @@ int cufile_open(struct cufile **out, char *reason)
         free(cf);
         return -1;
     }
+    /* Without the nvidia-fs driver GDS cannot run: ask cuFile for its compatibility mode from
+     * the start (CUFILE_FORCE_COMPAT_MODE), so that registering a file does not fail on the GDS
+     * checks of the filesystem (seen on an H100 VM: cuFileHandleRegister error 5027 on ext4 on
+     * virtio). A value the user set is kept. */
+    cf->forced_compat = !nvfs_device_present() && !getenv("CUFILE_FORCE_COMPAT_MODE");
+    if (cf->forced_compat)
+        setenv("CUFILE_FORCE_COMPAT_MODE", "true", 0);
     struct cufile_status st = cf->driver_open();
     if (st.err != CU_FILE_SUCCESS) {
         err_set(reason,

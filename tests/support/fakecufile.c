@@ -3,6 +3,9 @@
  * registered descriptor into the (host-resident) memory of fakecuda.c, like cuFile's
  * compatibility mode. cuFileDriverGetProperties reports no nvidia-fs driver. Environment:
  *   FAKECUFILE_OPEN_ERR  a non-zero CUfileOpError for cuFileDriverOpen to return
+ *   FAKECUFILE_GDS_CHECKS_FAIL  cuFileHandleRegister fails with 5027 unless
+ *                        CUFILE_FORCE_COMPAT_MODE=true was set before cuFileDriverOpen (what an
+ *                        H100 VM without nvidia-fs did with ext4 on virtio)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,10 +26,12 @@ struct descr {
 struct fh {
     int fd;
 };
-static int opened;
+static int opened, forced_compat;
 
 struct status cuFileDriverOpen(void)
 {
+    const char *fc = getenv("CUFILE_FORCE_COMPAT_MODE");
+    forced_compat = fc && strcmp(fc, "true") == 0;
     const char *e = getenv("FAKECUFILE_OPEN_ERR");
     struct status s = {e && *e ? atoi(e) : 0, 0};
     opened = s.err == 0;
@@ -50,6 +55,9 @@ struct status cuFileHandleRegister(void **h, struct descr *d)
 {
     if (!opened || d->type != 1 || d->handle.fd < 0)
         return (struct status){5003, 0};
+    const char *checks = getenv("FAKECUFILE_GDS_CHECKS_FAIL");
+    if (checks && *checks && !forced_compat)
+        return (struct status){5027, 0};
     struct fh *f = malloc(sizeof *f);
     if (!f)
         return (struct status){5011, 0};

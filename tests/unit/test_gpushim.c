@@ -117,10 +117,27 @@ static void test_cufile(void **state)
     unsetenv("FAKECUFILE_OPEN_ERR");
     char *dir = test_tmpdir();
     setenv("KVBENCH_NVFS_DEV_DIR", dir, 1);
+    /* no nvidia-fs: compatibility mode asked for from the start, so that registering a file
+     * does not fail on GDS's filesystem checks */
+    unsetenv("CUFILE_FORCE_COMPAT_MODE");
+    setenv("FAKECUFILE_GDS_CHECKS_FAIL", "1", 1);
     assert_int_equal(cufile_open(&cf, reason), 0);
     assert_string_equal(cufile_mode(cf), "compat");
     assert_non_null(strstr(cufile_mode_reason(cf), "no /dev/nvidia-fs*"));
+    assert_non_null(strstr(cufile_mode_reason(cf), "CUFILE_FORCE_COMPAT_MODE=true set for it"));
+    assert_string_equal(getenv("CUFILE_FORCE_COMPAT_MODE"), "true");
+    {
+        char p0[600];
+        snprintf(p0, sizeof p0, "%s/f0", dir);
+        int fd0 = open(p0, O_CREAT | O_RDWR, 0600);
+        void *h0;
+        assert_int_equal(cufile_handle_register(cf, fd0, &h0, err), 0);
+        cufile_handle_deregister(cf, h0);
+        close(fd0);
+    }
     cufile_close(cf);
+    unsetenv("FAKECUFILE_GDS_CHECKS_FAIL");
+    unsetenv("CUFILE_FORCE_COMPAT_MODE");
     /* the device node is there but the driver reports no nvidia-fs version: still compat */
     char path[600];
     snprintf(path, sizeof path, "%s/nvidia-fs0", dir);
