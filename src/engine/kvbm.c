@@ -212,6 +212,20 @@ void kvblock_fill(void *buf, size_t size, uint64_t hash)
     put_le64(b + 24, size);
 }
 
+void kvblock_restamp(void *buf, uint64_t hash)
+{
+    put_le64((unsigned char *)buf + 8, hash);
+}
+
+bool kvblock_header(const void *buf, uint64_t *hash)
+{
+    const unsigned char *b = buf;
+    if (get_le64(b) != BLOCK_MAGIC)
+        return false;
+    *hash = get_le64(b + 8);
+    return true;
+}
+
 int kvblock_verify(const void *buf, size_t size, uint64_t hash)
 {
     const unsigned char *b = buf;

@@ -162,5 +162,10 @@ void kvbm_test_fail_disk_writes(struct kvbm *m, int n);
 void kvblock_fill(void *buf, size_t size, uint64_t hash);
 /* 0 when buf holds the intact block of hash; -1 otherwise. */
 int kvblock_verify(const void *buf, size_t size, uint64_t hash);
+/* Give a block kvblock_fill made the name hash, keeping its payload (and so its checksum): a
+ * cheap way to write many distinct blocks from one filled buffer (kvbench tiers). */
+void kvblock_restamp(void *buf, uint64_t hash);
+/* Whether buf starts with a block header; *hash is the block's name then. */
+bool kvblock_header(const void *buf, uint64_t *hash);
 
 #endif

@@ -63,28 +63,15 @@ static size_t round_up(size_t n, size_t to)
     return (n + to - 1) / to * to;
 }
 
-static void put_le64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_le64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
 /* Whether a header names the block expected; err says what it holds otherwise. */
 static int check_header(const unsigned char *h, size_t block, uint64_t hash, char *err)
 {
-    if (get_le64(h) != DISKTIER_BLOCK_MAGIC)
+    uint64_t got;
+    if (!kvblock_header(h, &got))
         return err_set(err, "block %zu: read back no block header (the read did not land)", block);
-    if (get_le64(h + 8) != hash)
+    if (got != hash)
         return err_set(err, "block %zu: read back another block (hash %016llx, expected %016llx)",
-                       block, (unsigned long long)get_le64(h + 8), (unsigned long long)hash);
+                       block, (unsigned long long)got, (unsigned long long)hash);
     return 0;
 }
 
@@ -340,7 +327,7 @@ static int disk_prep_write(void *wp, const struct tp_batch *b, char *err)
     (void)err;
     struct disk_worker *w = wp;
     for (size_t j = 0; j < b->n; j++)
-        put_le64(w->buf + j * w->stride + 8, block_hash(w->base, b->first + j));
+        kvblock_restamp(w->buf + j * w->stride, block_hash(w->base, b->first + j));
     return 0;
 }
 
@@ -752,9 +739,9 @@ static int gds_prep_write(void *wp, const struct tp_batch *b, char *err)
 {
     struct gds_worker *w = wp;
     for (size_t j = 0; j < b->n; j++) {
-        unsigned char *h = w->host + j * w->stride + 8;
-        put_le64(h, block_hash(w->base, b->first + j));
-        if (cuda_copy_async(w->rt, w->dev + j * w->stride + 8, h, 8, CUDA_H2D, w->s, err) < 0)
+        unsigned char *blk = w->host + j * w->stride;
+        kvblock_restamp(blk, block_hash(w->base, b->first + j));
+        if (cuda_copy_async(w->rt, w->dev + j * w->stride + 8, blk + 8, 8, CUDA_H2D, w->s, err) < 0)
             return -1;
     }
     return cuda_stream_sync(w->rt, w->s, err);
