@@ -17,11 +17,11 @@ set -uo pipefail # no -e: a failed check is counted, the others still run
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 KVBENCH=${KVBENCH:-$SRC/build/kvbench}
 CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
-OUT=${OUT:-$(mktemp -d /tmp/kvbench-gpu-out-XXXXXX)}
 if ! { command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; }; then
   echo "gpu-check: no NVIDIA GPU here (nvidia-smi -L fails); nothing checked"
   exit 0
 fi
+OUT=${OUT:-$(mktemp -d /tmp/kvbench-gpu-out-XXXXXX)}
 WORK=${WORK:-$(mktemp -d "$SRC/.gpu-work-XXXXXX")} # on the repository's disk, not a tmpfs /tmp
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$OUT"
