@@ -133,6 +133,7 @@ struct kvbm {
     void **g2_chunks; /* pinned G2 memory, g2_chunk_slots blocks each */
     size_t g2_chunks_n, g2_chunk_slots;
     uint64_t g2_pin_failures;
+    size_t g2_cap; /* G2's blocks: cfg.g2_blocks, or fewer once pinning more failed */
 };
 
 static void d2h_done(void *ctx, const struct g1cuda_item *it, bool ok);
@@ -372,10 +373,13 @@ static void *g2_new_buffer(struct kvbm *m, size_t slot)
         char err[ERR_LEN];
         m->g2_chunks[chunk] = g1cuda_host_alloc(m->g1, n * m->disk.file_bytes, err);
         if (!m->g2_chunks[chunk]) {
-            if (is_power_of_ten(++m->g2_pin_failures))
-                log_warn("host tier: pinning %zu more blocks failed: %s; they are not kept in G2 "
-                         "(%llu failures so far)",
-                         n, err, (unsigned long long)m->g2_pin_failures);
+            /* G2 stays at the slots it has (its LRU evicts from now on): retrying a large pin
+             * on every insert, under the lock, would slow every step */
+            m->g2_cap = slot;
+            m->g2_pin_failures++;
+            log_warn("host tier: pinning %zu more blocks failed: %s; G2 keeps the %zu blocks it "
+                     "has",
+                     n, err, slot);
             return NULL;
         }
         m->g2_chunks_n = chunk + 1;
@@ -386,10 +390,10 @@ static void *g2_new_buffer(struct kvbm *m, size_t slot)
 /* Take a G2 slot for e (evicting the LRU block if full). Returns the buffer or NULL. */
 static void *g2_insert(struct kvbm *m, struct kv_entry *e)
 {
-    if (m->g2_count >= m->cfg.g2_blocks && m->g2_lru.prev != &m->g2_lru &&
+    if (m->g2_count >= m->g2_cap && m->g2_lru.prev != &m->g2_lru &&
         ENTRY_OF(m->g2_lru.prev, g2_node)->g2_busy)
         g1_flush_open(m); /* a queued copy still uses the victim's slot */
-    if (m->g2_count >= m->cfg.g2_blocks) {
+    if (m->g2_count >= m->g2_cap) {
         struct lnode *n = m->g2_lru.prev;
         if (n == &m->g2_lru)
             return NULL;
@@ -402,7 +406,7 @@ static void *g2_insert(struct kvbm *m, struct kv_entry *e)
     if (m->g2_free_n) {
         slot = m->g2_free[--m->g2_free_n];
     } else {
-        if (m->g2_alloc_n >= m->cfg.g2_blocks)
+        if (m->g2_alloc_n >= m->g2_cap)
             return NULL;
         void *p = g2_new_buffer(m, m->g2_alloc_n);
         if (!p)
@@ -680,6 +684,7 @@ int kvbm_create(const struct kvbm_config *cfg, struct kvbm **out, char *err)
     if (!m)
         return err_set(err, "out of memory");
     m->cfg = *cfg;
+    m->g2_cap = cfg->g2_blocks;
     m->disk.dir_fd = m->disk.lock_fd = -1;
     if (!m->cfg.write_queue_depth)
         m->cfg.write_queue_depth = 16;

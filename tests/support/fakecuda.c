@@ -7,6 +7,7 @@
  *   FAKECUDA_INTEGRATED  cudaDevAttrIntegrated (default 0)
  *   FAKECUDA_HOST_PT     cudaDevAttrPageableMemoryAccessUsesHostPageTables (default 0)
  *   FAKECUDA_MEM_MB      device memory (default 4096): a cudaMalloc beyond it fails
+ *   FAKECUDA_PIN_MAX_MB  a cudaHostAlloc larger than this fails (logged as "pinfail BYTES")
  *   FAKECUDA_LOG         a file that receives one line per copy: "h2d BYTES" / "d2h BYTES"
  *   FAKECUDA_LOG_SYNC    1: FAKECUDA_LOG also gets "sync S N" per stream synchronisation: stream
  *                        S (numbered from 1 in the order made) carried N copies since its last
@@ -188,6 +189,17 @@ int cudaFree(void *p)
 int cudaHostAlloc(void **p, size_t n, unsigned flags)
 {
     (void)flags;
+    long max_mb = env_long("FAKECUDA_PIN_MAX_MB", 0);
+    if (max_mb > 0 && n > (size_t)max_mb << 20) {
+        const char *log = getenv("FAKECUDA_LOG");
+        FILE *f = log && *log ? fopen(log, "a") : NULL;
+        if (f) {
+            fprintf(f, "pinfail %zu\n", n);
+            fclose(f);
+        }
+        *p = NULL;
+        return E_NOMEM;
+    }
     return alloc(p, n, 0);
 }
 

@@ -527,9 +527,37 @@ static void test_metrics_families(void **state)
     buf_free(&b);
 }
 
+/* Pinning more host memory for G2 fails: G2 keeps what it has and is not asked to grow again on
+ * every block (each try is a large pin under the manager's lock). */
+static void test_g2_pin_failure_caps_the_tier(void **state)
+{
+    (void)state;
+    unlink(logpath);
+    setenv("FAKECUDA_PIN_MAX_MB", "8", 1); /* the staging fits; a 64 MiB G2 chunk does not */
+    struct kvbm *m = make(KV_MODE_CPU_ONLY, 64, 8192, 0, false);
+    uint64_t h[8];
+    for (uint32_t i = 0; i < 20; i++) {
+        hashes_for(1000 + i * 100, 8, h);
+        assert_int_equal(run_seq(m, h, 8, NULL), 0);
+    }
+    struct kvbm_counters c;
+    kvbm_get_counters(m, &c);
+    assert_int_equal(c.g2_blocks, 0);
+    kvbm_destroy(m, false);
+    unsetenv("FAKECUDA_PIN_MAX_MB");
+    struct buf b = BUF_INIT;
+    assert_int_equal(fs_read_file(logpath, &b, 1 << 24, NULL), 0);
+    size_t fails = 0;
+    for (const char *p = b.data; (p = strstr(p, "pinfail ")); p++)
+        fails++;
+    assert_int_equal(fails, 1); /* tried once, not once per block */
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_g2_pin_failure_caps_the_tier, setup, teardown),
         cmocka_unit_test_setup_teardown(test_round_trip_through_every_tier, setup, teardown),
         cmocka_unit_test_setup_teardown(test_host_onboard_copies_from_g2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batches_of_sixteen_on_four_streams, setup, teardown),
