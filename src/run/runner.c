@@ -974,6 +974,7 @@ static void run_phase(struct ctx *c, struct phase_state *ps)
         .keep_text = ps->keep_text,
     };
     ps->t_start_ns = clock_now_ns();
+    ps->wall_start_s = (double)clock_wall_ns() / 1e9;
     if (ps->n && is_lazy(c, ps->prompts[0])) {
         pp.ready = &c->lazy.ready;
         pp.producer_done = &c->lazy.done;
@@ -986,6 +987,7 @@ static void run_phase(struct ctx *c, struct phase_state *ps)
                      json_pack("{s:s, s:s}", "phase", ps->name, "message", err));
     }
     ps->ran = true;
+    ps->wall_end_s = (double)clock_wall_ns() / 1e9;
     bool io1 = io_read(c, &ps->io_after);
     snprintf(label, sizeof label, "after_%s", ps->name);
     snapshot(c, label, &ps->after);
@@ -1747,6 +1749,7 @@ static void free_ctx(struct ctx *c)
         json_decref(p->kv_delta);
         json_decref(p->io_delta);
         json_decref(p->telemetry);
+        json_decref(p->nodes);
     }
     free(c->rs.phases);
     for (size_t s = 0; s < c->n_sets; s++)

@@ -93,6 +93,13 @@ struct phase_state {
     uint64_t t0_ns;         /* the schedule's zero; the phase waits for it. 0: its start */
     bool keep_text;         /* keep the response texts (the next round is made from them) */
     uint64_t t_start_ns;    /* when it started (clock_now_ns) */
+    /* wall clock (epoch seconds) of the phase's start and end; 0 when it did not run. Shards'
+     * phases are lined up and merged by them (kvbench merge), and --prometheus-url queries
+     * their windows. */
+    double wall_start_s, wall_end_s;
+    /* other nodes' metrics in this phase (--scrape, --prometheus-url): {NAME: node phase
+     * object} (probe/nodes.h); NULL without either */
+    json_t *nodes;
 };
 
 struct run_state {

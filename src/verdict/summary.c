@@ -198,6 +198,12 @@ json_t *summary_phase_json(const struct run_state *rs, const struct phase_state 
         json_put_int(o, "models_visible_after_phase", ps->models_after);
     if (ps->telemetry)
         json_put(o, "telemetry", json_incref(ps->telemetry));
+    if (ps->wall_start_s > 0) {
+        json_put_real(o, "started_at", round_to(ps->wall_start_s, 3));
+        json_put_real(o, "ended_at", round_to(ps->wall_end_s, 3));
+    }
+    if (ps->nodes)
+        json_put(o, "nodes", json_incref(ps->nodes));
     return o;
 }
 
