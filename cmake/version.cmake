@@ -3,7 +3,13 @@ execute_process(COMMAND git -C ${SRC} rev-parse --short=12 HEAD
                 OUTPUT_VARIABLE SHA OUTPUT_STRIP_TRAILING_WHITESPACE
                 RESULT_VARIABLE RC ERROR_QUIET)
 if(NOT RC EQUAL 0 OR SHA STREQUAL "")
-  set(SHA "unknown")
+  # No git checkout (a container build copies the sources without .git): the builder may say
+  # which commit it copied (docs/k8s/Dockerfile passes KVBENCH_GIT_SHA).
+  if("$ENV{KVBENCH_GIT_SHA}" MATCHES "^[0-9A-Za-z._-]+$")
+    set(SHA "$ENV{KVBENCH_GIT_SHA}")
+  else()
+    set(SHA "unknown")
+  endif()
 else()
   execute_process(COMMAND git -C ${SRC} status --porcelain --untracked-files=no
                   OUTPUT_VARIABLE DIRTY OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
