@@ -12,6 +12,9 @@ PACKAGES=(
   # for the tests only: sysstat's iostat is the reference the disk telemetry is checked against;
   # shellcheck checks the runbook scripts
   sysstat shellcheck
+  # for the tests only: tests/e2e/k8s_manifests.sh reads docs/k8s/'s Kubernetes manifests with
+  # PyYAML (tests/support/k8s_check.py), since CI has no kubectl or cluster
+  python3-yaml
 )
 
 # The OpenAI Node SDK test (tests/e2e/openai_sdk.sh) needs Node.js and npm; a machine that
