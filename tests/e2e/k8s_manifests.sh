@@ -75,10 +75,24 @@ grep -q "Job/kvbench-merge: merges 3 directories into /results/$RUN_ID" <<<"$OUT
 grep -q 'PersistentVolumeClaim/kvbench-results: ReadWriteMany' <<<"$OUT" || fail "no RWX claim read"
 grep -q 'kvbench run flags listed by --help: .*--base-url' <<<"$OUT" || fail "run flags not read"
 grep -q 'kvbench run flags from the pending allow-list' <<<"$OUT" || fail "no allow-list report"
-if command -v readelf >/dev/null && command -v dpkg >/dev/null; then
+is_elf() { [[ $(head -c 4 "$1" | od -An -tx1 | tr -d ' \n') == 7f454c46 ]]; }
+LIBS_CHECKED=0
+if command -v readelf >/dev/null && command -v dpkg >/dev/null && is_elf "$KVBENCH"; then
+  LIBS_CHECKED=1
   grep -q 'runtime stage installs the packages of .*libjansson.so.4' <<<"$OUT" ||
     fail "the runtime packages were not checked against the binary"
 fi
+
+# The README's form for clusters before 1.29 (backoffLimit: 0, FailJob) is accepted too.
+mkdir -p "$TMP/old"
+cp "$TMP"/ok/*.yaml "$TMP/old/"
+sed -e 's/^  backoffLimitPerIndex: 0$/  backoffLimit: 0/' -e 's/- action: FailIndex$/- action: FailJob/' \
+  "$TMP/ok/shards-job.yaml" >"$TMP/old/shards-job.yaml"
+if ! grep -q '^  backoffLimit: 0$' "$TMP/old/shards-job.yaml" || grep -q FailIndex "$TMP/old/shards-job.yaml"; then
+  fail "the pre-1.29 form was not made"
+fi
+mapfile -t OLD < <(printf "$TMP/old/%s\n" "${MANIFESTS[@]}")
+expect_exit 0 check "${OLD[@]}"
 
 # 2. Not substituted: rejected, naming the placeholder.
 raw=()
@@ -217,7 +231,7 @@ reject sync-off-volume shards-job.yaml 's#"/results/$(RUN_ID).sync"#/tmp/sync#' 
 
 # The image: a runtime stage without a library kvbench links, a build stage without a -dev
 # package install-deps.sh installs.
-if command -v readelf >/dev/null && command -v dpkg >/dev/null; then
+if [[ $LIBS_CHECKED == 1 ]]; then
   sed 's/ libjansson4 / /' "$K8S/Dockerfile" >"$TMP/Dockerfile.nojansson"
   ! cmp -s "$K8S/Dockerfile" "$TMP/Dockerfile.nojansson" || fail "libjansson4 was not removed"
   expect_exit 1 check --dockerfile "$TMP/Dockerfile.nojansson" \
