@@ -673,7 +673,13 @@ def main():
     if args.cmd == "manifests":
         if args.dockerfile and not args.install_deps:
             ap.error("--dockerfile needs --install-deps")
-        return check_manifests(args)
+        try:
+            return check_manifests(args)
+        except (AttributeError, TypeError, KeyError, ValueError) as e:
+            # A field of another shape than the API's (a list where a mapping goes...).
+            sys.stderr.write(f"k8s_check: a manifest has a field of the wrong shape: "
+                             f"{type(e).__name__}: {e}\n")
+            return 1
     if args.cmd == "roundtrip":
         return check_roundtrip(args)
     sys.stdout.write(substitute(sys.stdin.read(), dict(x.split("=", 1) for x in args.set)))
