@@ -1019,7 +1019,7 @@ void phase_agg_add(struct phase_agg *a, const struct slo *slo, const struct req_
     if (open) {
         vstore_push(&a->lag, q->lag_ms);
         if (!isnan(q->client_lag_ms)) /* known whenever the request was due (row readers: NaN
-                                        * for a row written without it) */
+                                       * for a row written without it) */
             vstore_push(&a->clag, q->client_lag_ms);
     }
     if (open && q->ok) {
