@@ -115,7 +115,7 @@ static void path_in(const struct ctx *c, const char *name, char out[PATH_MAX])
     snprintf(out, PATH_MAX, "%s/%s", c->dir, name);
 }
 
-static int valid_run_id(const char *id, char *err)
+int run_id_valid(const char *id, char *err)
 {
     if (!*id)
         return err_set(err, "--run-id must not be empty");
@@ -1424,7 +1424,7 @@ static int write_artifacts(struct ctx *c)
 static int open_run_dir(struct ctx *c, struct run_outcome *out, char *err)
 {
     const struct run_config *cfg = c->cfg;
-    if (valid_run_id(cfg->run_id, err) < 0)
+    if (run_id_valid(cfg->run_id, err) < 0)
         return RUN_USAGE;
     snprintf(c->rs.run_id, sizeof c->rs.run_id, "%s", cfg->run_id);
     clock_iso_utc_ms(clock_wall_ns(), c->rs.created_utc);
