@@ -89,7 +89,7 @@ static void files_line(const char *dir, const char *report, char *list, size_t c
     }
 }
 
-static int merge_dirs(const char *const *dirs, size_t n, struct merge_options *o)
+static int merge_dirs(const char *const *dirs, size_t n, const struct merge_options *flags)
 {
     char err[ERR_LEN];
     struct merge_set set;
@@ -106,10 +106,11 @@ static int merge_dirs(const char *const *dirs, size_t n, struct merge_options *o
         merge_close(&set);
         return EXIT_USAGE;
     }
-    o->cfg = &ra.cfg;
-    o->notes = notes;
+    struct merge_options o = *flags;
+    o.cfg = &ra.cfg;
+    o.notes = notes;
     struct merge_outcome out;
-    int rc = merge_write(&set, o, &out, err);
+    int rc = merge_write(&set, &o, &out, err);
     int code = rc == RUN_USAGE ? EXIT_USAGE : rc == RUN_FAILED ? 1 : out.valid ? 0 : 1;
     if (rc != RUN_OK) {
         fprintf(stderr, "kvbench merge: %s\n", err);
@@ -117,7 +118,7 @@ static int merge_dirs(const char *const *dirs, size_t n, struct merge_options *o
         char list[256];
         files_line(out.run_dir, ra.cfg.report_filename, list, sizeof list);
         printf("merge %s: %s%s%s, %zu requests from %zu of %lld shards; results in %s (%s)\n",
-               o->run_id ? o->run_id : set.base_run_id, out.valid ? "valid" : "INVALID (",
+               o.run_id ? o.run_id : set.base_run_id, out.valid ? "valid" : "INVALID (",
                out.valid ? "" : out.invalid_reason, out.valid ? "" : ")", out.requests, set.n,
                set.count, out.run_dir, list);
     }
