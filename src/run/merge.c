@@ -194,6 +194,7 @@ struct mctx {
     json_t *notes;     /* summary.json notes (the reference shard's) */
     json_t *mnotes;    /* summary.json merge.notes */
     json_t *container; /* {image, image_id} of the reference shard's fingerprint */
+    json_t *merged_by; /* the fingerprint of the machine that merged */
     struct mphase *mp; /* one per rs.phases */
     struct row_ref *rows;
     size_t n_rows, cap_rows;
@@ -788,8 +789,8 @@ static void record_ref(struct mctx *m)
     m->notes = json_is_array(notes) ? json_deep_copy(notes) : json_array();
     mnote(m,
           "shard %lld (%s) stands for the run where one record is taken: the engine's identity, "
-          "the model, the client's block device (io_delta), node and client telemetry, the "
-          "preflight and the notes",
+          "the model, the client's machine (fingerprint) and block device (io_delta), node and "
+          "client telemetry, the preflight and the notes",
           ref->index, ref->dir);
 }
 
@@ -908,9 +909,10 @@ static json_t *merge_json(const struct mctx *m)
                               or_null(json_object_get(s->summary, "invalid_reason")), "requests",
                               (json_int_t)m->shard_rows[k]));
     }
-    return json_pack("{s:I, s:s, s:o, s:f, s:f, s:O}", "count", (json_int_t)m->set->count,
+    return json_pack("{s:I, s:s, s:o, s:f, s:f, s:O, s:o}", "count", (json_int_t)m->set->count,
                      "base_run_id", m->set->base_run_id, "shards", shards, "skew_s",
-                     round_to(m->skew_s, 3), "max_skew_s", m->o->max_skew_s, "notes", m->mnotes);
+                     round_to(m->skew_s, 3), "max_skew_s", m->o->max_skew_s, "notes", m->mnotes,
+                     "merged_by", or_null(m->merged_by));
 }
 
 /* config.json: the reference shard's, as the run's: its run id, the phases' planned requests
@@ -941,11 +943,36 @@ static json_t *config_of(const struct mctx *m, const char *id)
     return c;
 }
 
+/* summary.json client: the clients' own cost, the shards' (not the merge's): the largest peak
+ * RSS, CPU time summed. */
+static json_t *clients_json(const struct mctx *m)
+{
+    double rss = 0, user = 0, sys = 0;
+    size_t n = 0;
+    for (size_t k = 0; k < m->set->n; k++) {
+        const json_t *c = json_object_get(m->set->shards[k].summary, "client");
+        if (!c)
+            continue;
+        rss = fmax(rss, json_get_num(c, "peak_rss_kib", 0));
+        user += json_get_num(c, "cpu_user_s", 0);
+        sys += json_get_num(c, "cpu_sys_s", 0);
+        n++;
+    }
+    return json_pack("{s:I, s:f, s:f, s:I}", "peak_rss_kib", (json_int_t)rss, "cpu_user_s", user,
+                     "cpu_sys_s", sys, "clients", (json_int_t)n);
+}
+
 /* summary.json by the run's summary code; a scenario's own object that comes from state no
  * artifact holds (multi_turn's conversations, a trace's windows) is the reference shard's. */
 static json_t *summary_of(struct mctx *m)
 {
     json_t *s = summary_build(&m->rs, &m->v, m->notes);
+    json_object_set_new(s, "client", clients_json(m));
+    const json_t *fp = json_object_get(m->set->ref->summary, "fingerprint");
+    if (fp) { /* the client's machine; the merging one is merge.merged_by */
+        m->merged_by = json_incref(json_object_get(s, "fingerprint"));
+        json_object_set(s, "fingerprint", (json_t *)fp);
+    }
     const struct scenario *sc = scenario_find(m->scfg.scenario);
     if (!sc || !sc->extra_key || json_object_get(s, sc->extra_key))
         return s;
@@ -1148,6 +1175,7 @@ static void free_ctx(struct mctx *m)
     json_decref(m->notes);
     json_decref(m->mnotes);
     json_decref(m->container);
+    json_decref(m->merged_by);
     json_decref(m->rs.warnings);
     json_decref(m->rs.telemetry);
     validity_free(&m->v);

@@ -100,6 +100,9 @@ jq -e '.merge.count == 3 and (has("shard") | not) and .run_id == "s3"' "$M/confi
   fail "snapshots: $(jq -c .label "$M/kvbm_metrics_snapshots.jsonl")"
 jq -e '.kvbm_metrics.phase_deltas.main.available == true' "$S" >/dev/null || fail "no KV delta"
 grep -q '^# kvbench run s3' "$M/report.md" || fail "report.md"
+grep -q '^- \*\*Merged:\*\* 3 of 3 shards of `s3`' "$M/report.md" || fail "report.md does not say it was merged"
+jq -e --slurpfile a "${S3[0]}/summary.json" '.fingerprint == $a[0].fingerprint and (.merge.merged_by | type == "object")
+  and .client.clients == 3' "$S" >/dev/null || fail "fingerprint, client"
 
 # --- one shard: the merge gives back the run's own summary ---------------------------------------
 make_shards one 1 --scenario eviction_replay --warmup 2 --eviction-a-requests 4 \
@@ -109,7 +112,7 @@ expect_exit 0 "$KVBENCH" merge "$RES/one-shard0of1" --results-root "$RES"
 A="$RES/one-shard0of1/summary.json" B="$RES/one/summary.json"
 # everything but the run's name and what only a merge has; rates are compared below, within the
 # millisecond the shards' phase durations are recorded to
-SAME='del(.run_id, .merge, .client, .fingerprint) | walk(if type == "object" then
+SAME='del(.run_id, .merge, .client) | walk(if type == "object" then
   with_entries(select(.key | test("per_s") | not)) else . end)'
 diff <(jq -S "$SAME" "$A") <(jq -S "$SAME" "$B") >"$TMP/one.diff" || { cat "$TMP/one.diff" >&2; fail "one shard: the merge's summary differs from the run's"; }
 jq -n -e --slurpfile a "$A" --slurpfile b "$B" '[$a[0].phase_summaries, $b[0].phase_summaries] | transpose
