@@ -1144,7 +1144,10 @@ static int init_ctx(struct mctx *m, const struct merge_set *set, const struct me
         return err_set(err, "out of memory");
     size_t i;
     const json_t *n;
-    json_array_foreach(o->notes, i, n) json_array_append(m->mnotes, (json_t *)n);
+    json_array_foreach(o->notes, i, n)
+    {
+        json_array_append(m->mnotes, (json_t *)n);
+    }
     return 0;
 }
 
