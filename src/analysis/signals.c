@@ -543,6 +543,13 @@ const struct validity_rule VALIDITY_RULES[] = {
     {"artifact_write_failed",
      "an artifact could not be written whole: out of memory or a disk error; the run's files are "
      "incomplete"},
+    {"shard_incomplete",
+     "kvbench merge: a shard of the run is missing, or did not finish (its directory has no "
+     "summary.json: killed or still running)"},
+    {"shard_invalid", "kvbench merge: a shard's own run is invalid"},
+    {"shard_skew",
+     "kvbench merge: the shards started a phase further apart than --max-skew-s (their clocks "
+     "or their start did not line up)"},
     {NULL, NULL},
 };
 

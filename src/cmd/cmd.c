@@ -29,6 +29,8 @@ const struct cmd CMD_TABLE[] = {
     {"sweep", cmd_sweep, "capacity at SLO per kv mode: the highest offered load meeting --slo"},
     {"matrix", cmd_matrix,
      "the runbook's matrix: short and long sweeps and an eviction/replay run"},
+    {"merge", cmd_merge,
+     "one run from its shards' run directories (kvbench run --shard I/N on several hosts)"},
     {"report", cmd_report,
      "print a run's report.md again, draw its report.html (--html), or export it as CSV (--csv)"},
     {"summary", cmd_summary, "one table over many runs' summary.json (paths, directories, globs)"},

@@ -39,6 +39,7 @@ int cmd_summary(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_tiers(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 
 extern const struct cmd CMD_TABLE[];
 const struct cmd *cmd_find(const char *name);

@@ -598,9 +598,11 @@ static int row_build(struct worker *w, struct slot *s, const struct req_result *
         clock_iso_utc_ms(pc->wall0 + (s->due_ns - pc->t0), tsd);
         jw_str(&jw, "scheduled_ts", tsd);
         jw_num(&jw, "schedule_lag_ms", res->lag_ms);
+        jw_num(&jw, "client_lag_ms", res->client_lag_ms);
     } else {
         jw_null(&jw, "scheduled_ts");
         jw_null(&jw, "schedule_lag_ms");
+        jw_null(&jw, "client_lag_ms");
     }
     jw_num(&jw, "latency_ms", res->latency_ms);
     jw_num(&jw, "ttft_ms", res->ttft_ms);
@@ -875,7 +877,7 @@ void slo_tally_add(struct slo_tally *t, const struct slo *slo, const struct req_
 
 /* ------------------------------------------------------------ aggregates */
 
-static void agg_init(struct phase_agg *a, const char *dir)
+void phase_agg_init(struct phase_agg *a, const char *dir)
 {
     memset(a, 0, sizeof *a);
     struct vstore *all[] = {&a->lat,   &a->ttft,   &a->itl, &a->tpot,
@@ -992,10 +994,8 @@ int phase_agg_stats(struct phase_agg *const *aggs, size_t n, enum agg_metric m, 
     return rc;
 }
 
-/* One finished request into its thread's aggregate (what the summary reports); slo: the
- * objectives to judge it against, NULL for none. */
-static void agg_add(struct phase_agg *a, const struct slo *slo, const struct req_result *q,
-                    const double *itl, size_t n_itl)
+void phase_agg_add(struct phase_agg *a, const struct slo *slo, const struct req_result *q,
+                   const double *itl, size_t n_itl)
 {
     a->total++;
     if (slo)
@@ -1018,7 +1018,9 @@ static void agg_add(struct phase_agg *a, const struct slo *slo, const struct req
     bool open = !isnan(q->lag_ms);
     if (open) {
         vstore_push(&a->lag, q->lag_ms);
-        vstore_push(&a->clag, q->client_lag_ms);
+        if (!isnan(q->client_lag_ms)) /* known whenever the request was due (row readers: NaN
+                                       * for a row written without it) */
+            vstore_push(&a->clag, q->client_lag_ms);
     }
     if (open && q->ok) {
         /* coordinated-omission corrected: measured from when the request was due */
@@ -1354,7 +1356,7 @@ static void finish_request(struct http_req *r)
     char rel[64];
     const char *response_path = store_response(s, rel, sizeof rel);
     write_row(w, s, res, wall_end, response_path);
-    agg_add(&w->agg, pc->slo, res, s->itl.v, s->itl.n);
+    phase_agg_add(&w->agg, pc->slo, res, s->itl.v, s->itl.n);
     count_result(w, res);
     if (res == &tmp) {
         free(tmp.error);
@@ -1928,7 +1930,7 @@ static int make_workers(struct phase_ctx *pc, size_t in_flight, char *err)
         w->pc = pc;
         w->idx = i;
         atomic_init(&w->pending_pub, SIZE_MAX);
-        agg_init(&w->agg, lg->spill_dir);
+        phase_agg_init(&w->agg, lg->spill_dir);
         w->cap = in_flight / threads + (i < in_flight % threads);
         w->client = http_client_new_for(lg->completions_url, w->cap, lg->transport, err);
         if (!w->client)

@@ -321,6 +321,14 @@ int loadgen_run_phase(struct loadgen *lg, const struct phase_plan *pp, struct ph
                       char *err);
 void phase_result_free(struct phase_result *r);
 
+/* An empty aggregate whose stores spill to dir (NULL: the system's temporary directory). */
+void phase_agg_init(struct phase_agg *a, const char *dir);
+/* One finished request into an aggregate (what the summary reports): its counters, sets and
+ * measured values; itl: its inter-token gaps; slo: the objectives to judge it against, NULL for
+ * none. The load threads add each request as it finishes; kvbench merge adds the rows of
+ * requests.jsonl read back (load/rowread.h), so both count alike. */
+void phase_agg_add(struct phase_agg *a, const struct slo *slo, const struct req_result *q,
+                   const double *itl, size_t n_itl);
 /* Aggregates: a's counters into `into` (sets merged, stores left where they are). */
 void phase_agg_sum(struct phase_agg *into, const struct phase_agg *a);
 void phase_agg_free(struct phase_agg *a);

@@ -290,3 +290,16 @@ json_t *engine_delta(const struct engine_profile *p, const json_t *before, const
         json_put(o, KV_FIELD_NAMES[f], have[f] ? json_real(val[f]) : json_null());
     return o;
 }
+
+json_t *kvsnap_phase_delta(const struct engine_profile *p, const struct kv_snapshot *before,
+                           const struct kv_snapshot *after, double duration_s)
+{
+    json_t *d = kvsnap_delta_json(before, after);
+    if (!json_get_bool(d, "available", false))
+        return d;
+    json_object_set_new(d, "engine_delta", engine_delta(p, before->metrics, after->metrics));
+    json_t *gc = kvsnap_gpu_copies_json(before, after, duration_s);
+    if (gc) /* only an engine that copies between real device and host memory has them */
+        json_object_set_new(d, "gpu_copies", gc);
+    return d;
+}

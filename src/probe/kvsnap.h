@@ -55,4 +55,12 @@ json_t *kvsnap_gpu_copies_json(const struct kv_snapshot *before, const struct kv
  * read by p's rules (model/engines.h). New reference. */
 json_t *engine_delta(const struct engine_profile *p, const json_t *before, const json_t *after);
 
+/* A phase's kvbm_metrics_delta (summary.json) from the snapshots around it: kvsnap_delta_json,
+ * and where both snapshots succeeded its engine_delta (p's rules) and, on an engine that copies
+ * between device and host memory, gpu_copies over duration_s. One function for a run's phases
+ * and for kvbench merge, which computes it once over the shards' earliest before- and latest
+ * after-snapshot. New reference. */
+json_t *kvsnap_phase_delta(const struct engine_profile *p, const struct kv_snapshot *before,
+                           const struct kv_snapshot *after, double duration_s);
+
 #endif

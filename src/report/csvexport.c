@@ -121,6 +121,7 @@ static const char *const REQUEST_COLUMNS[] = {
     "end_ts",
     "scheduled_ts",
     "schedule_lag_ms",
+    "client_lag_ms",
     "latency_ms",
     "ttft_ms",
     "tpot_ms",

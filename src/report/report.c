@@ -242,6 +242,14 @@ static void md_header(struct buf *b, const json_t *s, const json_t *config)
     if (!valid)
         buf_printf(b, " — `%s`", json_get_str(s, "invalid_reason", "?"));
     buf_append_str(b, "\n");
+    const json_t *mg = json_object_get(s, "merge");
+    if (mg) /* kvbench merge: one run from its shards (docs/MERGE.md) */
+        buf_printf(b,
+                   "- **Merged:** %zu of %lld shards of `%s` (kvbench merge); the phases' "
+                   "starts lay %.3f s apart at most; what one shard stands for is in "
+                   "summary.json merge.notes\n",
+                   json_array_size(json_object_get(mg, "shards")), json_get_int(mg, "count", 0),
+                   json_get_str(mg, "base_run_id", "?"), json_get_num(mg, "skew_s", 0));
     size_t wi;
     const json_t *w;
     json_array_foreach(json_object_get(s, "warnings"), wi, w)

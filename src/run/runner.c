@@ -115,7 +115,7 @@ static void path_in(const struct ctx *c, const char *name, char out[PATH_MAX])
     snprintf(out, PATH_MAX, "%s/%s", c->dir, name);
 }
 
-static int valid_run_id(const char *id, char *err)
+int run_id_valid(const char *id, char *err)
 {
     if (!*id)
         return err_set(err, "--run-id must not be empty");
@@ -999,14 +999,7 @@ static void run_phase(struct ctx *c, struct phase_state *ps)
     ps->io_ok = io0 && io1;
     if (ps->io_ok)
         ps->io_delta = blockdev_delta_json(&ps->io_before, &ps->io_after);
-    ps->kv_delta = kvsnap_delta_json(&ps->before, &ps->after);
-    if (json_get_bool(ps->kv_delta, "available", false)) {
-        json_object_set_new(ps->kv_delta, "engine_delta",
-                            engine_delta(c->rs.engine, ps->before.metrics, ps->after.metrics));
-        json_t *gc = kvsnap_gpu_copies_json(&ps->before, &ps->after, ps->res.duration_s);
-        if (gc) /* only an engine that copies between real device and host memory has them */
-            json_object_set_new(ps->kv_delta, "gpu_copies", gc);
-    }
+    ps->kv_delta = kvsnap_phase_delta(c->rs.engine, &ps->before, &ps->after, ps->res.duration_s);
     log_info("phase %s: %zu requests, %zu errors, %.1f s (%zu %s thread%s)", ps->name, ps->res.n,
              ps->res.errors, ps->res.duration_s, ps->res.threads,
              ps->res.transport ? ps->res.transport : "-", ps->res.threads == 1 ? "" : "s");
@@ -1431,7 +1424,7 @@ static int write_artifacts(struct ctx *c)
 static int open_run_dir(struct ctx *c, struct run_outcome *out, char *err)
 {
     const struct run_config *cfg = c->cfg;
-    if (valid_run_id(cfg->run_id, err) < 0)
+    if (run_id_valid(cfg->run_id, err) < 0)
         return RUN_USAGE;
     snprintf(c->rs.run_id, sizeof c->rs.run_id, "%s", cfg->run_id);
     clock_iso_utc_ms(clock_wall_ns(), c->rs.created_utc);

@@ -80,6 +80,10 @@ struct run_outcome {
     size_t requests_sent;
 };
 
+/* Whether id may name a run directory (not empty, no '/' or '..', no control character, at most
+ * 127 characters). Returns 0, or -1 with a one-line err naming --run-id. */
+int run_id_valid(const char *id, char *err);
+
 /* Run. Returns RUN_OK when the run directory was written (valid or not: see out), RUN_USAGE for
  * a refused run id or an existing run directory (nothing written), RUN_FAILED when the run could
  * not start. `interrupted` becoming nonzero stops the run (SIGINT/SIGTERM). */
