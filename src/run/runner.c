@@ -9,6 +9,7 @@
 #include "run/runner.h"
 
 #include "report/html.h"
+#include "run/runnodes.h"
 #include "scenario/pressure.h"
 #include "scenario/runstate.h"
 #include "report/report.h"
@@ -99,6 +100,7 @@ struct ctx {
     bool write_reported;           /* artifact_write_failed is in the validity */
     struct lazy_set lazy;
     bool has_lazy;
+    struct run_nodes *nodes; /* --scrape, --prometheus-url; NULL without */
 };
 
 /* The parts of the run's configuration that the scenarios, the summary and the reports read
@@ -947,6 +949,7 @@ static void run_phase(struct ctx *c, struct phase_state *ps)
     }
     snapshot(c, label, &ps->before);
     bool io0 = io_read(c, &ps->io_before);
+    run_nodes_before(c->nodes);
     const struct run_config *cfg = c->cfg;
     bool open_rate = cfg->request_rate > 0 && strcmp(ps->name, "warmup") != 0;
     char cap[48] = "";
@@ -991,6 +994,7 @@ static void run_phase(struct ctx *c, struct phase_state *ps)
     bool io1 = io_read(c, &ps->io_after);
     snprintf(label, sizeof label, "after_%s", ps->name);
     snapshot(c, label, &ps->after);
+    run_nodes_after(c->nodes, ps);
     if (c->tel) {
         telemetry_set_label(c->tel, "between");
         telemetry_cache_snapshot(c->tel, label);
@@ -1222,6 +1226,7 @@ static void start_telemetry(struct ctx *c)
         .procfs = cfg->procfs_root,
         .container_timeout_s = 60,
     };
+    tc.nodes = run_nodes_targets(c->nodes, &tc.n_nodes);
     c->tel = telemetry_start(&tc, err);
     if (!c->tel) {
         log_warn("telemetry disabled: %s", err);
@@ -1764,6 +1769,7 @@ static void free_ctx(struct ctx *c)
     json_decref(c->rs.telemetry);
     tokenizer_free(c->owned);
     telemetry_free(c->tel);
+    run_nodes_free(c->nodes);
     json_decref(c->notes);
     json_decref(c->pressure_plan);
     json_decref(c->rs.warnings);
@@ -1852,6 +1858,12 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
 
     note_settings(&c);
     resolve_device(&c);
+    err[0] = '\0';
+    c.nodes = run_nodes_new(cfg, err);
+    if (!c.nodes && *err) {
+        free_ctx(&c);
+        return RUN_FAILED;
+    }
 
     resolve_engine(&c); /* where the KV metrics are, for the snapshots and the telemetry */
     if (cfg->collect_telemetry)
@@ -1887,6 +1899,7 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
 
     if (go && !*interrupted)
         run_phases(&c, sc, out, err);
+    run_nodes_prometheus(c.nodes, &c.rs, c.dir, c.rs.warnings);
     if (c.tel)
         finish_telemetry(&c);
     if (*interrupted)
