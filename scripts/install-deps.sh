@@ -12,6 +12,9 @@ PACKAGES=(
   # for the tests only: sysstat's iostat is the reference the disk telemetry is checked against;
   # shellcheck checks the runbook scripts
   sysstat shellcheck
+  # for the tests only: other nodes' metrics (--scrape, --prometheus-url) are checked against the
+  # real exporter and server a cluster runs, started by tests/e2e/nodes.sh on loopback ports
+  prometheus prometheus-node-exporter
 )
 
 # The OpenAI Node SDK test (tests/e2e/openai_sdk.sh) needs Node.js and npm; a machine that
