@@ -1638,6 +1638,8 @@ static void run_phases(struct ctx *c, const struct scenario *sc, struct run_outc
     kvsnap_free(&end);
     char merr[ERR_LEN];
     c->rs.model_count_end = server_models(cfg->base_url, cfg->api_key, 10, NULL, 0, NULL, merr);
+    /* a Prometheus server is read once the phases are over (its windows are theirs) */
+    run_nodes_prometheus(c->nodes, &c->rs, c->dir, c->rs.warnings);
 }
 
 /* Requests sent in every phase; *refused: of them, those that never connected. */
@@ -1784,6 +1786,24 @@ static void free_ctx(struct ctx *c)
         fclose(c->snapshots);
 }
 
+/* Other nodes (--scrape, --prometheus-url); values the flags did not check leave them out. */
+static void start_nodes(struct ctx *c)
+{
+    const struct run_config *cfg = c->cfg;
+    struct run_nodes_config nc = {cfg->scrape,
+                                  cfg->n_scrape,
+                                  cfg->prometheus_url,
+                                  cfg->prometheus_match,
+                                  cfg->prometheus_timeout_s,
+                                  cfg->kvbm_metrics_timeout_s};
+    char err[ERR_LEN] = "";
+    c->nodes = run_nodes_new(&nc, err);
+    if (!c->nodes && *err) {
+        log_error("other nodes: %s", err);
+        note(c, "other nodes' metrics not read: see the log");
+    }
+}
+
 static void ctx_init(struct ctx *c, const struct run_config *cfg,
                      const volatile sig_atomic_t *interrupted)
 {
@@ -1797,6 +1817,7 @@ static void ctx_init(struct ctx *c, const struct run_config *cfg,
     c->notes = json_array();
     c->rs.warnings = json_array();
     c->write_errors = json_array();
+    start_nodes(c);
 }
 
 /* The outcome the command reports: valid or why not; failed artifact writes said in one line. */
@@ -1858,12 +1879,6 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
 
     note_settings(&c);
     resolve_device(&c);
-    err[0] = '\0';
-    c.nodes = run_nodes_new(cfg, err);
-    if (!c.nodes && *err) {
-        free_ctx(&c);
-        return RUN_FAILED;
-    }
 
     resolve_engine(&c); /* where the KV metrics are, for the snapshots and the telemetry */
     if (cfg->collect_telemetry)
@@ -1899,7 +1914,6 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
 
     if (go && !*interrupted)
         run_phases(&c, sc, out, err);
-    run_nodes_prometheus(c.nodes, &c.rs, c.dir, c.rs.warnings);
     if (c.tel)
         finish_telemetry(&c);
     if (*interrupted)

@@ -22,13 +22,13 @@
 #include <string.h>
 
 struct run_nodes {
-    const struct run_config *cfg;
+    struct run_nodes_config cfg;
     struct node_target *targets;
     struct node_snap *before; /* one per target, taken by run_nodes_before */
     size_t n;
 };
 
-struct run_nodes *run_nodes_new(const struct run_config *cfg, char *err)
+struct run_nodes *run_nodes_new(const struct run_nodes_config *cfg, char *err)
 {
     if (!cfg->n_scrape && !cfg->prometheus_url)
         return NULL;
@@ -39,7 +39,7 @@ struct run_nodes *run_nodes_new(const struct run_config *cfg, char *err)
         err_set(err, "out of memory");
         return NULL;
     }
-    rn->cfg = cfg;
+    rn->cfg = *cfg;
     for (; rn->n < cfg->n_scrape; rn->n++) {
         if (nodes_target_parse(cfg->scrape[rn->n], &rn->targets[rn->n], err) < 0) {
             run_nodes_free(rn);
@@ -59,7 +59,7 @@ void run_nodes_before(struct run_nodes *rn)
 {
     for (size_t i = 0; rn && i < rn->n; i++) {
         node_snap_free(&rn->before[i]);
-        nodes_scrape(rn->targets[i].url, rn->cfg->kvbm_metrics_timeout_s, &rn->before[i]);
+        nodes_scrape(rn->targets[i].url, rn->cfg.scrape_timeout_s, &rn->before[i]);
         if (!rn->before[i].ok)
             log_warn("node %s: %s", rn->targets[i].name, rn->before[i].error);
     }
@@ -72,7 +72,7 @@ void run_nodes_after(struct run_nodes *rn, struct phase_state *ps)
     json_t *nodes = json_object();
     for (size_t i = 0; i < rn->n; i++) {
         struct node_snap after;
-        nodes_scrape(rn->targets[i].url, rn->cfg->kvbm_metrics_timeout_s, &after);
+        nodes_scrape(rn->targets[i].url, rn->cfg.scrape_timeout_s, &after);
         if (!after.ok)
             log_warn("node %s: %s", rn->targets[i].name, after.error);
         json_t *o = json_pack("{s:s, s:s}", "source", "scrape", "url", rn->targets[i].url);
@@ -133,10 +133,10 @@ static void merge_nodes(struct phase_state *ps, json_t *found)
 void run_nodes_prometheus(struct run_nodes *rn, struct run_state *rs, const char *run_dir,
                           json_t *warnings)
 {
-    if (!rn || !rn->cfg->prometheus_url)
+    if (!rn || !rn->cfg.prometheus_url)
         return;
-    struct promapi_config pc = {rn->cfg->prometheus_url, rn->cfg->prometheus_match,
-                                rn->cfg->prometheus_timeout_s};
+    struct promapi_config pc = {rn->cfg.prometheus_url, rn->cfg.prometheus_match,
+                                rn->cfg.prometheus_timeout_s};
     double last_end = 0;
     for (size_t i = 0; i < rs->n_phases; i++)
         if (rs->phases[i].ran && rs->phases[i].wall_end_s > last_end)

@@ -10,16 +10,24 @@
 #define KVBENCH_RUN_RUNNODES_H
 
 #include "probe/nodes.h"
-#include "run/runner.h"
 #include "scenario/runstate.h"
 
 #include <jansson.h>
 
 struct run_nodes;
 
-/* The nodes of cfg (--scrape, --prometheus-url); NULL when it names none, or (err) when a
- * --scrape value is malformed (run_flags_config has refused those already). */
-struct run_nodes *run_nodes_new(const struct run_config *cfg, char *err);
+/* What the run asked for (struct run_config's fields of the same names). */
+struct run_nodes_config {
+    const char **scrape; /* NAME=URL */
+    size_t n_scrape;
+    const char *prometheus_url, *prometheus_match; /* NULL: none */
+    double prometheus_timeout_s;
+    double scrape_timeout_s; /* each scrape's (--kvbm-metrics-timeout-s) */
+};
+
+/* The nodes of cfg (copied; its strings must outlive the result); NULL when it names none, or
+ * (err) when a --scrape value is malformed (run_flags_config has refused those already). */
+struct run_nodes *run_nodes_new(const struct run_nodes_config *cfg, char *err);
 /* The --scrape targets (for the telemetry sampler); borrowed, valid until run_nodes_free. */
 const struct node_target *run_nodes_targets(const struct run_nodes *rn, size_t *n);
 /* Scrape every --scrape node: the snapshots before a phase. */

@@ -142,6 +142,9 @@ agree() {
 }
 ok=0
 for attempt in 1 2; do
+  # what other processes left dirty is written back now, not in the middle of a phase (the
+  # kernel writes dirty pages back once they are 30 s old: none of the run's own age that long)
+  sync
   expect_exit 0 "$KVBENCH" run "${RUN[@]}" --run-id "node$attempt"
   D="$TMP/results/node$attempt"
   # enough bytes for 10 % to mean something
@@ -154,7 +157,10 @@ for attempt in 1 2; do
     ok=1
     break
   fi
-  echo "attempt $attempt: out of 10 % (another process on the machine wrote to this disk?); once more"
+  # who else wrote while it ran (the run's own pidstat, every process, 0.5 s rows)
+  others=$(awk -F, 'NR > 1 && $5 != "kvbench" && $3 != "between" { mb[$3] += $11 * 0.5 / 1024 }
+    END { for (l in mb) printf "%s %.0f MiB; ", l, mb[l] }' "$D/telemetry/pidstat.csv")
+  echo "attempt $attempt: out of 10 %; other processes wrote: ${others:-nothing seen}; once more"
 done
 [[ $ok == 1 ]] || fail "the node's disk bytes disagree with the engine's by more than 10 %"
 S="$D/summary.json"
