@@ -18,8 +18,8 @@ json_t *signal_eviction_io(const json_t *warm_io, const json_t *pressure_io,
  * is judged as signal_eviction_io judges the local device (per_node: {NAME: signal object, or
  * {signal: io_unavailable, reason}}); the verdict is the node that read back most clearly
  * (possible_readback first, then the most MiB read in replay_A), with node: NAME and source
- * ("scrape" or "prometheus"), its interpretation naming it. NULL when no node has the figures:
- * the local device stays the evidence. */
+ * ("scrape" or "prometheus"), its interpretation naming it. New reference; NULL when no node
+ * has the figures: the local device stays the evidence. */
 json_t *signal_eviction_io_nodes(const json_t *warm, const json_t *pressure, const json_t *replay);
 /* eviction_replay_signal_kvbm from the kvbm_metrics_delta objects of warm_A, pressure_B and
  * replay_A (each may be {available: false}; the engine's generic fields are read from its

@@ -126,11 +126,17 @@ int promapi_wait_past(const struct promapi_config *cfg, double t_s, char *err)
         }
         if (seen > t_s)
             return 0;
-        if (clock_now_ns() >= deadline) {
+        bool stopped = cfg->stop && *cfg->stop;
+        if (clock_now_ns() >= deadline || stopped) {
+            char waited[64];
+            if (stopped)
+                snprintf(waited, sizeof waited, "when the run was interrupted");
+            else
+                snprintf(waited, sizeof waited, "after %.0f s", cfg->timeout_s);
             err_set(err,
-                    "after %.0f s the oldest target's last scrape was still %.1f s before the "
-                    "last phase's end (%s)",
-                    cfg->timeout_s, t_s - seen, q);
+                    "%s the oldest target's last scrape was still %.1f s before the last phase's "
+                    "end (%s)",
+                    waited, t_s - seen, q);
             return PROMAPI_BEHIND;
         }
         clock_sleep_ns(200000000u, NULL);

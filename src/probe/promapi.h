@@ -9,12 +9,14 @@
 #define KVBENCH_PROBE_PROMAPI_H
 
 #include <jansson.h>
+#include <signal.h>
 #include <stdbool.h>
 
 struct promapi_config {
     const char *url;   /* the server's root, e.g. http://prometheus:9090 (a trailing / is fine) */
     const char *match; /* a selector merged into every family's ("{job=~\"node|dcgm\"}"), or NULL */
     double timeout_s;  /* each request's, and how long promapi_wait_past waits */
+    const volatile sig_atomic_t *stop; /* nonzero: promapi_wait_past stops waiting; may be NULL */
 };
 
 /* The query of a family: family<match>. */
@@ -25,9 +27,9 @@ enum { PROMAPI_BEHIND = -1, PROMAPI_UNAVAILABLE = -2 };
 
 /* Wait until every target the match selects (up<match>) has a sample later than t_s, polling
  * min(timestamp(up<match>)), at most cfg->timeout_s. Returns 0; PROMAPI_BEHIND with err when
- * the time ran out first (how far behind it still was: the windows can be read, their last
- * samples are older); PROMAPI_UNAVAILABLE with err when the server did not answer, refused the
- * query or no target matched (nothing can be read; err names the query). */
+ * the time ran out (or cfg->stop was set) first (how far behind it still was: the windows can be
+ * read, their last samples are older); PROMAPI_UNAVAILABLE with err when the server did not answer,
+ * refused the query or no target matched (nothing can be read; err names the query). */
 int promapi_wait_past(const struct promapi_config *cfg, double t_s, char *err);
 
 /* The nodes' figures over [start_s, end_s]: {NODE: nodes_phase_json + {source: "prometheus",

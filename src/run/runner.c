@@ -1639,7 +1639,7 @@ static void run_phases(struct ctx *c, const struct scenario *sc, struct run_outc
     char merr[ERR_LEN];
     c->rs.model_count_end = server_models(cfg->base_url, cfg->api_key, 10, NULL, 0, NULL, merr);
     /* a Prometheus server is read once the phases are over (its windows are theirs) */
-    run_nodes_prometheus(c->nodes, &c->rs, c->dir, c->rs.warnings);
+    run_nodes_prometheus(c->nodes, &c->rs, c->dir, c->interrupted, c->rs.warnings);
 }
 
 /* Requests sent in every phase; *refused: of them, those that never connected. */

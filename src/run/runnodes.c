@@ -131,12 +131,12 @@ static void merge_nodes(struct phase_state *ps, json_t *found)
 }
 
 void run_nodes_prometheus(struct run_nodes *rn, struct run_state *rs, const char *run_dir,
-                          json_t *warnings)
+                          const volatile sig_atomic_t *stop, json_t *warnings)
 {
     if (!rn || !rn->cfg.prometheus_url)
         return;
     struct promapi_config pc = {rn->cfg.prometheus_url, rn->cfg.prometheus_match,
-                                rn->cfg.prometheus_timeout_s};
+                                rn->cfg.prometheus_timeout_s, stop};
     double last_end = 0;
     for (size_t i = 0; i < rs->n_phases; i++)
         if (rs->phases[i].ran && rs->phases[i].wall_end_s > last_end)
@@ -145,11 +145,11 @@ void run_nodes_prometheus(struct run_nodes *rn, struct run_state *rs, const char
         return;
     char err[ERR_LEN], msg[ERR_LEN + 96], q[512];
     log_info("prometheus: waiting until %s has scraped past the last phase", pc.url);
-    int wait = promapi_wait_past(&pc, last_end, err);
-    if (wait == PROMAPI_BEHIND) {
+    int state = promapi_wait_past(&pc, last_end, err);
+    if (state == PROMAPI_BEHIND) {
         snprintf(msg, sizeof msg, "--prometheus-url: %s; the phases are read as they are", err);
         warn_to(warnings, "prometheus_behind", msg);
-    } else if (wait == PROMAPI_UNAVAILABLE) {
+    } else if (state == PROMAPI_UNAVAILABLE) {
         snprintf(msg, sizeof msg, "--prometheus-url: %s; no node figures from it", err);
         warn_to(warnings, "prometheus_unavailable", msg);
     }
@@ -161,7 +161,7 @@ void run_nodes_prometheus(struct run_nodes *rn, struct run_state *rs, const char
             continue;
         json_t *answers = json_object();
         json_t *found =
-            wait == PROMAPI_UNAVAILABLE
+            state == PROMAPI_UNAVAILABLE
                 ? json_pack("{s:{s:s, s:s, s:b, s:s, s:s}}", "prometheus", "source", "prometheus",
                             "url", pc.url, "available", 0, "reason", err, "query", q)
                 : promapi_window_nodes(&pc, ps->wall_start_s, ps->wall_end_s, answers);

@@ -13,6 +13,7 @@
 #include "scenario/runstate.h"
 
 #include <jansson.h>
+#include <signal.h>
 
 struct run_nodes;
 
@@ -34,12 +35,13 @@ const struct node_target *run_nodes_targets(const struct run_nodes *rn, size_t *
 void run_nodes_before(struct run_nodes *rn);
 /* Scrape them again and set ps->nodes ({NAME: the node's figures, source "scrape", url}). */
 void run_nodes_after(struct run_nodes *rn, struct phase_state *ps);
-/* --prometheus-url: wait until the server has scraped past the last phase, then every phase
- * that ran gets its nodes' figures over its window (merged into ps->nodes); the server's answers
- * go to <run_dir>/telemetry/prometheus_<family>.json ({phase: answer}). What went wrong is one
+/* --prometheus-url: wait until the server has scraped past the last phase (an interrupted run,
+ * *stop nonzero, waits no longer), then every phase that ran gets its nodes' figures over its
+ * window (merged into ps->nodes); the server's answers go to
+ * <run_dir>/telemetry/prometheus_<family>.json ({phase: answer}). What went wrong is one
  * {code, message} in warnings. */
 void run_nodes_prometheus(struct run_nodes *rn, struct run_state *rs, const char *run_dir,
-                          json_t *warnings);
+                          const volatile sig_atomic_t *stop, json_t *warnings);
 void run_nodes_free(struct run_nodes *rn);
 
 #endif

@@ -183,7 +183,7 @@ static void test_window_nodes(void **state)
     struct server sv;
     char url[128];
     struct testsrv *srv = start(&sv, MODE_SERIES, url, sizeof url);
-    struct promapi_config cfg = {url, "{job=~\"node|dcgm\"}", 5};
+    struct promapi_config cfg = {url, "{job=~\"node|dcgm\"}", 5, NULL};
     json_t *raw = json_object();
     json_t *nodes = promapi_window_nodes(&cfg, 1000, 1010, raw);
     assert_int_equal(json_object_size(nodes), 2);
@@ -244,7 +244,7 @@ static void test_window_failures(void **state)
     struct server sv;
     char url[128];
     struct testsrv *srv = start(&sv, MODE_EMPTY, url, sizeof url);
-    struct promapi_config cfg = {url, NULL, 5};
+    struct promapi_config cfg = {url, NULL, 5, NULL};
     json_t *nodes = promapi_window_nodes(&cfg, 1000, 1010, NULL);
     const json_t *p = json_object_get(nodes, "prometheus");
     assert_int_equal(json_object_size(nodes), 1);
@@ -284,7 +284,7 @@ static void test_wait_past(void **state)
     struct server sv;
     char url[128], err[512];
     struct testsrv *srv = start(&sv, MODE_SERIES, url, sizeof url);
-    struct promapi_config cfg = {url, "{job=\"node\"}", 0.3};
+    struct promapi_config cfg = {url, "{job=\"node\"}", 0.3, NULL};
     set(&sv, MODE_SERIES, 1500.5);
     assert_int_equal(promapi_wait_past(&cfg, 1500, err), 0);
     const char *want = "/api/v1/query?query=min%28timestamp%28up%7Bjob%3D%22node%22%7D%29%29&time=";
@@ -295,6 +295,11 @@ static void test_wait_past(void **state)
     set(&sv, MODE_SERIES, 1495);
     assert_int_equal(promapi_wait_past(&cfg, 1500, err), PROMAPI_BEHIND);
     assert_non_null(strstr(err, "still 5.0 s before the last phase's end"));
+    /* an interrupted run waits no longer, however long the timeout */
+    volatile sig_atomic_t stop = 1;
+    struct promapi_config stopped = {url, NULL, 3600, &stop};
+    assert_int_equal(promapi_wait_past(&stopped, 1500, err), PROMAPI_BEHIND);
+    assert_non_null(strstr(err, "when the run was interrupted the oldest target's last scrape"));
     set(&sv, MODE_SERIES, NAN);
     assert_int_equal(promapi_wait_past(&cfg, 1500, err), PROMAPI_UNAVAILABLE);
     assert_string_equal(err, "no scrape target matches: min(timestamp(up{job=\"node\"})) found "
