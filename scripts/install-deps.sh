@@ -15,6 +15,9 @@ PACKAGES=(
   # for the tests only: tests/e2e/k8s_manifests.sh reads docs/k8s/'s Kubernetes manifests with
   # PyYAML (tests/support/k8s_check.py), since CI has no kubectl or cluster
   python3-yaml
+  # for the tests only: other nodes' metrics (--scrape, --prometheus-url) are checked against the
+  # real exporter and server a cluster runs, started by tests/e2e/nodes.sh on loopback ports
+  prometheus prometheus-node-exporter
 )
 
 # The OpenAI Node SDK test (tests/e2e/openai_sdk.sh) needs Node.js and npm; a machine that

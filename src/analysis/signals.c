@@ -62,6 +62,73 @@ json_t *signal_eviction_io(const json_t *warm_io, const json_t *pressure_io,
                      "readback_threshold_mib", threshold, "interpretation", text);
 }
 
+static int io_rank(const json_t *sig)
+{
+    const char *s = json_get_str(sig, "signal", "");
+    return strcmp(s, "possible_readback") == 0 ? 2 : strcmp(s, "weak_read_signal") == 0 ? 1 : 0;
+}
+
+/* A node's disk figures in a phase's nodes object, or NULL (with why) when it has none. */
+static const json_t *node_disk(const json_t *nodes, const char *name, const char *phase, char *why,
+                               size_t cap)
+{
+    const json_t *n = json_object_get(nodes, name);
+    const json_t *d = json_object_get(n, "disk");
+    if (!n)
+        snprintf(why, cap, "not read in %s", phase);
+    else if (!json_get_bool(n, "available", false))
+        snprintf(why, cap, "unavailable in %s: %s", phase, json_get_str(n, "reason", "?"));
+    else if (!json_is_number(json_object_get(d, "read_mib_delta")))
+        snprintf(why, cap, "no disk read figures in %s", phase);
+    else
+        return d;
+    return NULL;
+}
+
+json_t *signal_eviction_io_nodes(const json_t *warm, const json_t *pressure, const json_t *replay)
+{
+    json_t *per = json_object();
+    const char *best = NULL, *name;
+    const json_t *node, *best_sig = NULL;
+    json_object_foreach((json_t *)replay, name, node)
+    {
+        char why[400];
+        const json_t *dr = node_disk(replay, name, "replay_A", why, sizeof why);
+        const json_t *dw = dr ? node_disk(warm, name, "warm_A", why, sizeof why) : NULL;
+        if (!dr || !dw) {
+            json_object_set_new(per, name,
+                                json_pack("{s:s, s:s}", "signal", "io_unavailable", "reason", why));
+            continue;
+        }
+        const json_t *np = json_object_get(pressure, name);
+        const json_t *dp =
+            json_get_bool(np, "available", false) ? json_object_get(np, "disk") : NULL;
+        json_t *sig = signal_eviction_io(dw, json_is_object(dp) ? dp : NULL, dr);
+        json_object_set_new(per, name, sig);
+        if (!best_sig || io_rank(sig) > io_rank(best_sig) ||
+            (io_rank(sig) == io_rank(best_sig) &&
+             json_get_num(sig, "replay_read_mib", 0) >
+                 json_get_num(best_sig, "replay_read_mib", 0))) {
+            best = name;
+            best_sig = sig;
+        }
+    }
+    if (!best_sig) {
+        json_decref(per);
+        return NULL;
+    }
+    json_t *out = json_deep_copy(best_sig);
+    const char *source = json_get_str(json_object_get(replay, best), "source", "scrape");
+    char text[600];
+    snprintf(text, sizeof text, "Node %s (%s): %s", best, source,
+             json_get_str(best_sig, "interpretation", ""));
+    json_object_set_new(out, "interpretation", json_string(text));
+    json_object_set_new(out, "node", json_string(best));
+    json_object_set_new(out, "source", json_string(source));
+    json_object_set_new(out, "per_node", per);
+    return out;
+}
+
 /* A generic KV field of a phase delta (model/engines.h): from its engine_delta when the engine
  * profile wrote one, else from KVBM's own keys (<metric>_delta) read by the Dynamo profile's
  * rules, the same rules engine_delta reads KVBM by. False when unavailable or null: never read

@@ -12,6 +12,15 @@
 /* eviction_replay_signal_io from the io_delta objects (NULL when the device was unreadable). */
 json_t *signal_eviction_io(const json_t *warm_io, const json_t *pressure_io,
                            const json_t *replay_io);
+/* eviction_replay_signal_io from other nodes' disks: the `nodes` objects of warm_A, pressure_B
+ * and replay_A ({NAME: {source, available, disk: {read_mib_delta, write_mib_delta, …}}},
+ * probe/nodes.h; each may be NULL). Every node whose disk figures both warm_A and replay_A have
+ * is judged as signal_eviction_io judges the local device (per_node: {NAME: signal object, or
+ * {signal: io_unavailable, reason}}); the verdict is the node that read back most clearly
+ * (possible_readback first, then the most MiB read in replay_A), with node: NAME and source
+ * ("scrape" or "prometheus"), its interpretation naming it. New reference; NULL when no node
+ * has the figures: the local device stays the evidence. */
+json_t *signal_eviction_io_nodes(const json_t *warm, const json_t *pressure, const json_t *replay);
 /* eviction_replay_signal_kvbm from the kvbm_metrics_delta objects of warm_A, pressure_B and
  * replay_A (each may be {available: false}; the engine's generic fields are read from its
  * engine_delta, else from KVBM's keys) and the cached tokens the responses of replay_A reported

@@ -14,6 +14,7 @@
 #include "cmd/runflags.h"
 
 #include "model/engines.h"
+#include "probe/nodes.h"
 #include "scenario/scenario.h"
 #include "scenario/trace.h"
 
@@ -406,6 +407,32 @@ const struct opt RUN_FLAG_ROWS[] = {
     {.name = "allow-missing-kvbm-metrics",
      OPT_AT_BOOL(RF, cfg.allow_missing_kvbm_metrics),
      .help = "do not invalidate a run whose metrics endpoint is down"},
+    {.name = "scrape",
+     OPT_AT_LIST(RF, scrape),
+     .metavar = "NAME=URL",
+     .help = "another node's Prometheus text endpoint (node_exporter, dcgm-exporter, a "
+             "worker's KVBM port), scraped before and after each phase (and every "
+             "--telemetry-interval-s with --collect-telemetry): per phase its disk, network, "
+             "memory, GPU and KV figures, and the cluster's sums; repeat for each node "
+             "(docs/TELEMETRY.md)"},
+    {.name = "prometheus-url",
+     OPT_AT_STR(RF, cfg.prometheus_url),
+     .metavar = "URL",
+     .help = "a Prometheus server that scrapes the nodes: after the run every phase's window "
+             "is read from it (the same figures as --scrape, per node), adding no load on the "
+             "nodes"},
+    {.name = "prometheus-match",
+     OPT_AT_STR(RF, cfg.prometheus_match),
+     .metavar = "SELECTOR",
+     .help = "--prometheus-url: a label selector merged into every family's query, e.g. "
+             "'{job=~\"node|dcgm\"}' (default: none, every series of the family)"},
+    {.name = "prometheus-timeout-s",
+     OPT_AT_DURATION(RF, cfg.prometheus_timeout_s),
+     .def = "30",
+     .min = 0.1,
+     .max = 3600,
+     .help = "--prometheus-url: each query's timeout, and how long to wait for the server to "
+             "scrape past the last phase"},
     {.name = "report-filename",
      OPT_AT_STR(RF, cfg.report_filename),
      .def = "report.md",
@@ -763,6 +790,39 @@ static int breakeven_config(const struct run_flags *f, const struct opt *opts,
     return 0;
 }
 
+/* Other nodes: --scrape NAME=URL (each checked, names distinct), --prometheus-url and its
+ * companions. */
+static int nodes_config(const struct run_flags *f, const struct opt *opts, struct run_config *c,
+                        char *err)
+{
+    c->scrape = f->scrape.items;
+    c->n_scrape = f->scrape.n;
+    for (size_t i = 0; i < f->scrape.n; i++) {
+        struct node_target t, prev;
+        if (nodes_target_parse(f->scrape.items[i], &t, err) < 0)
+            return -1;
+        for (size_t k = 0; k < i; k++)
+            if (nodes_target_parse(f->scrape.items[k], &prev, NULL) == 0 &&
+                strcmp(t.name, prev.name) == 0)
+                return err_set(err, "--scrape: the node name '%s' is given twice", t.name);
+    }
+    const char *u = f->cfg.prometheus_url;
+    if (u && strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
+        return err_set(err, "--prometheus-url: expected an http:// or https:// URL, got '%s'", u);
+    if (!u && (opts_given(opts, &f->cfg.prometheus_match) ||
+               opts_given(opts, &f->cfg.prometheus_timeout_s)))
+        return err_set(err, "--prometheus-match and --prometheus-timeout-s apply to "
+                            "--prometheus-url");
+    const char *m = f->cfg.prometheus_match;
+    size_t ml = m ? strlen(m) : 0;
+    if (m && (ml < 2 || m[0] != '{' || m[ml - 1] != '}'))
+        return err_set(err,
+                       "--prometheus-match: expected a label selector in braces, e.g. "
+                       "'{job=~\"node|dcgm\"}', got '%s'",
+                       m);
+    return 0;
+}
+
 /* heuristic, auto / server (resolved by the run once the model id is known), or a file. */
 static int tokenizer_config(const struct run_flags *f, struct run_config *c, char *err)
 {
@@ -800,7 +860,7 @@ int run_flags_config(const struct run_flags *f, const struct opt *opts, struct r
     if (requests_config(f, opts, c, err) < 0 || recorded_config(f, opts, c, err) < 0 ||
         load_config(f, opts, sc, c, err) < 0 || tiers_config(f, opts, sc, c, err) < 0 ||
         multi_turn_config(f, opts, sc, c, err) < 0 || trace_config(f, opts, sc, c, err) < 0 ||
-        breakeven_config(f, opts, sc, c, err) < 0)
+        breakeven_config(f, opts, sc, c, err) < 0 || nodes_config(f, opts, c, err) < 0)
         return -1;
     for (size_t i = 0; i < f->slo.n; i++)
         if (slo_parse(f->slo.items[i], &c->slo, err) < 0)

@@ -32,6 +32,7 @@ struct run_flags {
     long long evict_a_conc, evict_b_conc, max_concurrency, kv_block_tokens;
     struct opt_list stop, variant_tags, slo;
     bool no_progress;
+    struct opt_list scrape; /* --scrape NAME=URL, every one given */
 };
 
 /* The run flags, one row each, ended by a row whose name is NULL; values at offsets into

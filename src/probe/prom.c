@@ -1,9 +1,10 @@
 /*
  * prom.c - line-oriented parser for the Prometheus text format (version 0.0.4).
  *
- * Each line is parsed in place: name, optional {labels}, value, optional timestamp. Entries are
- * kept in an array indexed by an open-addressing table keyed by name, so summing across label
- * sets costs O(1) per sample.
+ * Each line is parsed in place: name, optional {labels}, value, optional timestamp, and handed
+ * to a callback (prom_scan). prom_parse's callback sums by name: entries are kept in an array
+ * indexed by an open-addressing table keyed by name, so summing across label sets costs O(1) per
+ * sample. Readers that need each series apart (probe/nodes.c) take the samples themselves.
  */
 #include "probe/prom.h"
 
@@ -235,14 +236,17 @@ static int add_info_labels(struct prom_result *r, const char *name, size_t name_
     return 0;
 }
 
-static void malformed(struct prom_result *r, const char *line, size_t len, const char *why)
+static void malformed(struct prom_scan_stats *st, const char *line, size_t len, const char *why)
 {
-    if (r->malformed_lines++ == 0)
-        snprintf(r->first_error, sizeof r->first_error, "%s: %.*s", why, (int)(len > 80 ? 80 : len),
-                 line);
+    if (st->malformed_lines++ == 0)
+        snprintf(st->first_error, sizeof st->first_error, "%s: %.*s", why,
+                 (int)(len > 80 ? 80 : len), line);
 }
 
-static int parse_line(struct prom_result *r, const char *line, size_t len)
+/* One line: a sample handed to fn, a comment or blank line skipped, a malformed line counted.
+ * Returns 0, or fn's nonzero answer. */
+static int scan_line(const char *line, size_t len, prom_sample_fn fn, void *user,
+                     struct prom_scan_stats *st)
 {
     const char *p = line, *end = line + len;
     while (p < end && (*p == ' ' || *p == '\t'))
@@ -250,25 +254,24 @@ static int parse_line(struct prom_result *r, const char *line, size_t len)
     if (p == end || *p == '#')
         return 0;
     if (!name_start(*p)) {
-        malformed(r, line, len, "bad metric name");
+        malformed(st, line, len, "bad metric name");
         return 0;
     }
-    const char *name = p;
+    struct prom_sample s = {.name = p};
     while (p < end && name_char(*p))
         p++;
-    size_t name_len = (size_t)(p - name);
-    const char *labels = NULL, *labels_end = NULL;
+    s.name_len = (size_t)(p - s.name);
     if (p < end && *p == '{') {
-        labels = p;
+        s.labels = p;
         p = skip_labels(p, end);
         if (!p) {
-            malformed(r, line, len, "bad labels");
+            malformed(st, line, len, "bad labels");
             return 0;
         }
-        labels_end = p;
+        s.labels_end = p;
     }
     if (p >= end || (*p != ' ' && *p != '\t')) {
-        malformed(r, line, len, "no value");
+        malformed(st, line, len, "no value");
         return 0;
     }
     while (p < end && (*p == ' ' || *p == '\t'))
@@ -276,9 +279,8 @@ static int parse_line(struct prom_result *r, const char *line, size_t len)
     const char *val = p;
     while (p < end && *p != ' ' && *p != '\t')
         p++;
-    double v;
-    if (parse_value(val, (size_t)(p - val), &v) < 0) {
-        malformed(r, line, len, "bad value");
+    if (parse_value(val, (size_t)(p - val), &s.value) < 0) {
+        malformed(st, line, len, "bad value");
         return 0;
     }
     while (p < end && (*p == ' ' || *p == '\t'))
@@ -294,24 +296,18 @@ static int parse_line(struct prom_result *r, const char *line, size_t len)
         while (p < end && (*p == ' ' || *p == '\t'))
             p++;
         if (after == ts || p != end) {
-            malformed(r, line, len, "bad timestamp");
+            malformed(st, line, len, "bad timestamp");
             return 0;
         }
     }
-    r->samples++;
-    if (add(r, name, name_len, v) < 0)
-        return -1;
-    for (size_t k = 0; labels && PROM_SPLIT_LABELS[k]; k++)
-        if (add_split(r, name, name_len, labels, labels_end, PROM_SPLIT_LABELS[k], v) < 0)
-            return -1;
-    if (labels && add_info_labels(r, name, name_len, labels, labels_end) < 0)
-        return -1;
-    return 0;
+    st->samples++;
+    return fn(&s, user);
 }
 
-int prom_parse(const char *text, size_t len, struct prom_result *out)
+int prom_scan(const char *text, size_t len, prom_sample_fn fn, void *user,
+              struct prom_scan_stats *st)
 {
-    memset(out, 0, sizeof *out);
+    memset(st, 0, sizeof *st);
     size_t i = 0;
     while (i < len) {
         const char *nl = memchr(text + i, '\n', len - i);
@@ -320,13 +316,80 @@ int prom_parse(const char *text, size_t len, struct prom_result *out)
         if (l && text[i + l - 1] == '\r')
             l--;
         if (memchr(text + i, '\0', l)) {
-            malformed(out, text + i, l, "NUL byte");
-        } else if (parse_line(out, text + i, l) < 0) {
-            prom_free(out);
-            return -1;
+            malformed(st, text + i, l, "NUL byte");
+        } else {
+            int rc = scan_line(text + i, l, fn, user, st);
+            if (rc)
+                return rc;
         }
         i += line_len + 1;
     }
+    return 0;
+}
+
+bool prom_label_next(const char **pos, const char *end, const char **name, size_t *name_len,
+                     char *value, size_t cap)
+{
+    const char *p = *pos;
+    if (*p == '{')
+        p++;
+    while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+        p++;
+    if (p >= end || !name_start(*p))
+        return false;
+    *name = p;
+    while (p < end && name_char(*p))
+        p++;
+    *name_len = (size_t)(p - *name);
+    while (p < end && *p != '"')
+        p++;
+    if (p >= end)
+        return false;
+    p++;
+    size_t n = 0;
+    for (; p < end && *p != '"'; p++) {
+        char c = *p;
+        if (c == '\\' && p + 1 < end) {
+            p++;
+            c = *p == 'n' ? '\n' : *p;
+        }
+        if (n + 1 < cap)
+            value[n++] = c;
+    }
+    if (cap)
+        value[n] = '\0';
+    if (p >= end)
+        return false;
+    *pos = p + 1;
+    return true;
+}
+
+/* prom_parse's sample handler: summed by name, and the split and info entries. */
+static int add_sample(const struct prom_sample *s, void *user)
+{
+    struct prom_result *r = user;
+    if (add(r, s->name, s->name_len, s->value) < 0)
+        return -1;
+    for (size_t k = 0; s->labels && PROM_SPLIT_LABELS[k]; k++)
+        if (add_split(r, s->name, s->name_len, s->labels, s->labels_end, PROM_SPLIT_LABELS[k],
+                      s->value) < 0)
+            return -1;
+    if (s->labels && add_info_labels(r, s->name, s->name_len, s->labels, s->labels_end) < 0)
+        return -1;
+    return 0;
+}
+
+int prom_parse(const char *text, size_t len, struct prom_result *out)
+{
+    memset(out, 0, sizeof *out);
+    struct prom_scan_stats st;
+    if (prom_scan(text, len, add_sample, out, &st) != 0) {
+        prom_free(out);
+        return -1;
+    }
+    out->samples = st.samples;
+    out->malformed_lines = st.malformed_lines;
+    memcpy(out->first_error, st.first_error, sizeof out->first_error);
     return 0;
 }
 

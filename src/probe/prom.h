@@ -33,6 +33,32 @@ struct prom_result {
 
 extern const char *const PROM_SPLIT_LABELS[];
 
+/* One sample line as scanned: the name, the label block (from '{' to past '}', validated; NULL
+ * when the sample has none) and the value; pointers into the text. */
+struct prom_sample {
+    const char *name;
+    size_t name_len;
+    const char *labels, *labels_end;
+    double value;
+};
+typedef int (*prom_sample_fn)(const struct prom_sample *s, void *user);
+
+struct prom_scan_stats {
+    size_t samples;         /* sample lines accepted */
+    size_t malformed_lines; /* lines skipped */
+    char first_error[160];  /* description of the first malformed line */
+};
+
+/* Scan text, calling fn for every sample line in order (comments, blank and malformed lines are
+ * skipped; st counts them, zeroed first). Returns 0, or the first nonzero value fn returned (the
+ * scan stops there). */
+int prom_scan(const char *text, size_t len, prom_sample_fn fn, void *user,
+              struct prom_scan_stats *st);
+/* The next label of a validated label block: *pos starts at the block ('{') and moves past each
+ * label; name points into the block, the value is unescaped into value (cut to cap - 1 bytes).
+ * False after the last one. */
+bool prom_label_next(const char **pos, const char *end, const char **name, size_t *name_len,
+                     char *value, size_t cap);
 /* Parse text into out (zeroed first). Returns 0, or -1 when out of memory. */
 int prom_parse(const char *text, size_t len, struct prom_result *out);
 void prom_free(struct prom_result *r);

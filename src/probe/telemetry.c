@@ -43,7 +43,7 @@ struct collector {
     char last_error[256];
 };
 
-enum { C_DISK, C_PROC, C_GPU, C_METRICS, C_CACHE, C_LOGS, C_CUFILE, N_COLLECTORS };
+enum { C_DISK, C_PROC, C_GPU, C_METRICS, C_CACHE, C_LOGS, C_CUFILE, C_NODES, N_COLLECTORS };
 
 struct label_stats {
     char label[64];
@@ -75,6 +75,7 @@ struct telemetry {
 
     struct collector col[N_COLLECTORS];
     FILE *f_disk, *f_proc, *f_gpu, *f_metrics;
+    FILE **f_nodes; /* one per cfg.nodes (NULL where it could not be opened) */
     /* the runbook's human-readable files beside the CSVs (iostat -x, pidstat, nvidia-smi dmon
      * layouts); their write errors are the CSV collector's */
     FILE *l_disk, *l_proc, *l_gpu;
@@ -391,6 +392,51 @@ static void sample_metrics(struct telemetry *t, const char *ts, double el, const
     kvsnap_free(&s);
 }
 
+/* A series key as one CSV field: quoted, its quotes doubled. */
+static void csv_quoted(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+/* Every --scrape node: one row per series of the known families (long format). */
+static void sample_nodes(struct telemetry *t, const char *label)
+{
+    struct collector *c = &t->col[C_NODES];
+    for (size_t i = 0; t->f_nodes && i < t->cfg.n_nodes; i++) {
+        FILE *f = t->f_nodes[i];
+        if (!f)
+            continue;
+        struct node_snap s;
+        nodes_scrape(t->cfg.nodes[i].url, t->cfg.metrics_timeout_s, &s);
+        if (!s.ok) {
+            col_error(c, "%s: %s", t->cfg.nodes[i].name, s.error);
+            continue;
+        }
+        const char *key;
+        const json_t *v;
+        json_object_foreach(s.series, key, v)
+        {
+            fprintf(f, "%.3f,%s,", s.wall_s, label);
+            csv_quoted(f, key);
+            if (json_is_number(v))
+                fprintf(f, ",%.17g\n", json_number_value(v));
+            else
+                fputs(",\n", f);
+        }
+        if (fflush(f) != 0 || ferror(f))
+            col_error(c, "cannot write nodes_%s.csv: %s", t->cfg.nodes[i].name, strerror(errno));
+        else
+            c->samples++;
+        node_snap_free(&s);
+    }
+}
+
 static void *sampler(void *arg)
 {
     struct telemetry *t = arg;
@@ -417,6 +463,7 @@ static void *sampler(void *arg)
         sample_procs(t, ts, el, label);
         sample_gpu(t, ts, el, label);
         sample_metrics(t, ts, el, label);
+        sample_nodes(t, label);
         t->ticks++;
         next += interval;
         uint64_t now = clock_now_ns();
@@ -454,6 +501,35 @@ static FILE *open_metrics_csv(struct telemetry *t)
     return f;
 }
 
+/* nodes_<NAME>.csv for each --scrape node: t_s (epoch seconds of the scrape), label, series,
+ * value. */
+static void open_nodes_csv(struct telemetry *t)
+{
+    struct collector *c = &t->col[C_NODES];
+    if (!t->cfg.n_nodes) {
+        snprintf(c->reason, sizeof c->reason, "no --scrape node");
+        return;
+    }
+    t->f_nodes = calloc(t->cfg.n_nodes, sizeof *t->f_nodes);
+    if (!t->f_nodes) {
+        c->status = "failed";
+        snprintf(c->reason, sizeof c->reason, "out of memory");
+        return;
+    }
+    size_t opened = 0;
+    for (size_t i = 0; i < t->cfg.n_nodes; i++) {
+        char name[NODE_NAME_MAX + 16];
+        snprintf(name, sizeof name, "nodes_%s.csv", t->cfg.nodes[i].name);
+        t->f_nodes[i] = open_csv(t, c, name, "t_s,label,series,value");
+        opened += t->f_nodes[i] != NULL;
+    }
+    if (opened < t->cfg.n_nodes) /* open_csv said which and why */
+        return;
+    snprintf(c->reason, sizeof c->reason, "%zu node%s scraped every interval", t->cfg.n_nodes,
+             t->cfg.n_nodes == 1 ? "" : "s");
+    snprintf(c->output, sizeof c->output, "telemetry/nodes_<NAME>.csv");
+}
+
 /* ------------------------------------------------------------ API */
 
 struct telemetry *telemetry_start(const struct telemetry_config *cfg, char *err)
@@ -477,8 +553,9 @@ struct telemetry *telemetry_start(const struct telemetry_config *cfg, char *err)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&t->cond, &ca);
     pthread_condattr_destroy(&ca);
-    static const char *const NAMES[N_COLLECTORS] = {
-        "disk", "processes", "gpu", "kvbm_metrics", "cache_dir", "container_logs", "cufile_logs"};
+    static const char *const NAMES[N_COLLECTORS] = {"disk",         "processes", "gpu",
+                                                    "kvbm_metrics", "cache_dir", "container_logs",
+                                                    "cufile_logs",  "nodes"};
     for (int i = 0; i < N_COLLECTORS; i++) {
         t->col[i].name = NAMES[i];
         t->col[i].status = "skipped";
@@ -531,6 +608,7 @@ struct telemetry *telemetry_start(const struct telemetry_config *cfg, char *err)
     }
     if (cfg->metrics_url)
         t->f_metrics = open_metrics_csv(t);
+    open_nodes_csv(t);
     t->col[C_CACHE].status = "started";
     snprintf(t->col[C_CACHE].reason, sizeof t->col[C_CACHE].reason, "snapshots of %s",
              cfg->cache_dir);
@@ -771,6 +849,10 @@ void telemetry_free(struct telemetry *t)
     for (int i = 0; i < 7; i++)
         if (files[i])
             fclose(files[i]);
+    for (size_t i = 0; t->f_nodes && i < t->cfg.n_nodes; i++)
+        if (t->f_nodes[i])
+            fclose(t->f_nodes[i]);
+    free(t->f_nodes);
     procstat_free(t->procs);
     gpu_close(t->gpu);
     for (size_t i = 0; i < t->n_snaps; i++)

@@ -9,6 +9,8 @@
 #ifndef KVBENCH_PROBE_TELEMETRY_H
 #define KVBENCH_PROBE_TELEMETRY_H
 
+#include "probe/nodes.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 
@@ -24,6 +26,10 @@ struct telemetry_config {
     const char *container; /* docker container name */
     const char *procfs;    /* "/proc" */
     double container_timeout_s;
+    /* other nodes scraped every interval (--scrape): raw series to nodes_<NAME>.csv; the
+     * targets must outlive the telemetry */
+    const struct node_target *nodes;
+    size_t n_nodes;
 };
 
 struct telemetry;

@@ -168,6 +168,80 @@ static void gpu_row(struct buf *b, const json_t *ps)
     }
 }
 
+/* One row of the nodes table: a node's (or the cluster's) figures in one phase; MiB. */
+static void node_row(struct buf *b, const char *phase, const char *name, const json_t *n,
+                     const char *source)
+{
+    buf_printf(b, "| %s | %s | %s | ", phase, name, source);
+    if (json_object_get(n, "available") && !json_get_bool(n, "available", false)) {
+        buf_printf(b, "– | – | – | – | – | – | – | – | unavailable: %s |\n",
+                   json_get_str(n, "reason", "?"));
+        return;
+    }
+    const json_t *d = json_object_get(n, "disk"), *net = json_object_get(n, "network");
+    const json_t *kv = json_object_get(n, "kv");
+    cell_num(b, d, "read_mib_delta", "%.1f");
+    buf_append_str(b, " | ");
+    cell_num(b, d, "write_mib_delta", "%.1f");
+    buf_append_str(b, " | ");
+    cell_num(b, d, "read_mb_s", "%.1f");
+    buf_append_str(b, " | ");
+    cell_num(b, d, "write_mb_s", "%.1f");
+    buf_append_str(b, " | ");
+    const char *nk[] = {"receive_bytes", "transmit_bytes"};
+    for (int k = 0; k < 2; k++) {
+        const json_t *v = json_object_get(net, nk[k]);
+        if (json_is_number(v))
+            buf_printf(b, "%.1f", json_number_value(v) / 1048576.0);
+        else
+            buf_append_str(b, "–");
+        buf_append_str(b, " | ");
+    }
+    cell_num(b, kv, "disk_read_mib_delta", "%.1f");
+    buf_append_str(b, " | ");
+    cell_num(b, kv, "disk_write_mib_delta", "%.1f");
+    const json_t *devs = json_object_get(d, "devices");
+    buf_append_str(b, " | ");
+    size_t i;
+    const json_t *dev;
+    json_array_foreach(devs, i, dev)
+        buf_printf(b, "%s%s", i ? ", " : "disks ", json_string_value(dev));
+    buf_append_str(b, " |\n");
+}
+
+/* Other nodes (--scrape, --prometheus-url): each node's disk, network and KV figures per phase,
+ * and the cluster's sums. */
+static void nodes_section(struct buf *b, const json_t *phases)
+{
+    size_t i;
+    const json_t *ps;
+    bool any = false;
+    json_array_foreach(phases, i, ps) any |= json_object_get(ps, "nodes") != NULL;
+    if (!any)
+        return;
+    buf_append_str(b, "\n## Other nodes per phase\n\nEach node's counters before and after the "
+                      "phase (`--scrape`: its exporter read by kvbench; `--prometheus-url`: the "
+                      "server's samples at the phase's ends). Disk totals count physical disks "
+                      "only (device-mapper, md, loop and partitions are in by_device); KV from the "
+                      "node's KVBM counters (docs/TELEMETRY.md).\n\n| phase | node | source | "
+                      "disk read MiB | disk write MiB | read MB/s | write MB/s | net rx MiB | net "
+                      "tx MiB | KV disk read MiB | KV disk write MiB | note |\n"
+                      "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    json_array_foreach(phases, i, ps)
+    {
+        const char *phase = json_get_str(ps, "phase", "?");
+        const char *name;
+        const json_t *n;
+        json_object_foreach(json_object_get(ps, "nodes"), name, n)
+        {
+            node_row(b, phase, name, n, json_get_str(n, "source", "?"));
+        }
+        const json_t *cl = json_object_get(ps, "cluster");
+        if (json_object_size(json_object_get(ps, "nodes")) > 1 && cl)
+            node_row(b, phase, "**cluster**", cl, "sum");
+    }
+}
+
 /* One row of the goodput table: a phase's (or the overall) goodput object. */
 static void goodput_row(struct buf *b, const char *name, const json_t *g)
 {
@@ -394,6 +468,7 @@ static void md_phases(struct buf *b, const json_t *s)
                           "added | MiB removed |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
         json_array_foreach(phases, i, ps) telemetry_row(b, ps);
     }
+    nodes_section(b, phases);
     bool any_gpu = false;
     json_array_foreach(phases, i, ps)
     {

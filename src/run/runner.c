@@ -9,6 +9,7 @@
 #include "run/runner.h"
 
 #include "report/html.h"
+#include "run/runnodes.h"
 #include "scenario/pressure.h"
 #include "scenario/runstate.h"
 #include "report/report.h"
@@ -99,6 +100,7 @@ struct ctx {
     bool write_reported;           /* artifact_write_failed is in the validity */
     struct lazy_set lazy;
     bool has_lazy;
+    struct run_nodes *nodes; /* --scrape, --prometheus-url; NULL without */
 };
 
 /* The parts of the run's configuration that the scenarios, the summary and the reports read
@@ -947,6 +949,7 @@ static void run_phase(struct ctx *c, struct phase_state *ps)
     }
     snapshot(c, label, &ps->before);
     bool io0 = io_read(c, &ps->io_before);
+    run_nodes_before(c->nodes);
     const struct run_config *cfg = c->cfg;
     bool open_rate = cfg->request_rate > 0 && strcmp(ps->name, "warmup") != 0;
     char cap[48] = "";
@@ -991,6 +994,7 @@ static void run_phase(struct ctx *c, struct phase_state *ps)
     bool io1 = io_read(c, &ps->io_after);
     snprintf(label, sizeof label, "after_%s", ps->name);
     snapshot(c, label, &ps->after);
+    run_nodes_after(c->nodes, ps);
     if (c->tel) {
         telemetry_set_label(c->tel, "between");
         telemetry_cache_snapshot(c->tel, label);
@@ -1215,6 +1219,7 @@ static void start_telemetry(struct ctx *c)
         .procfs = cfg->procfs_root,
         .container_timeout_s = 60,
     };
+    tc.nodes = run_nodes_targets(c->nodes, &tc.n_nodes);
     c->tel = telemetry_start(&tc, err);
     if (!c->tel) {
         log_warn("telemetry disabled: %s", err);
@@ -1626,6 +1631,8 @@ static void run_phases(struct ctx *c, const struct scenario *sc, struct run_outc
     kvsnap_free(&end);
     char merr[ERR_LEN];
     c->rs.model_count_end = server_models(cfg->base_url, cfg->api_key, 10, NULL, 0, NULL, merr);
+    /* a Prometheus server is read once the phases are over (its windows are theirs) */
+    run_nodes_prometheus(c->nodes, &c->rs, c->dir, c->interrupted, c->rs.warnings);
 }
 
 /* Requests sent in every phase; *refused: of them, those that never connected. */
@@ -1757,6 +1764,7 @@ static void free_ctx(struct ctx *c)
     json_decref(c->rs.telemetry);
     tokenizer_free(c->owned);
     telemetry_free(c->tel);
+    run_nodes_free(c->nodes);
     json_decref(c->notes);
     json_decref(c->pressure_plan);
     json_decref(c->rs.warnings);
@@ -1769,6 +1777,24 @@ static void free_ctx(struct ctx *c)
         loadgen_free(&c->lg);
     if (c->snapshots)
         fclose(c->snapshots);
+}
+
+/* Other nodes (--scrape, --prometheus-url); values the flags did not check leave them out. */
+static void start_nodes(struct ctx *c)
+{
+    const struct run_config *cfg = c->cfg;
+    struct run_nodes_config nc = {cfg->scrape,
+                                  cfg->n_scrape,
+                                  cfg->prometheus_url,
+                                  cfg->prometheus_match,
+                                  cfg->prometheus_timeout_s,
+                                  cfg->kvbm_metrics_timeout_s};
+    char err[ERR_LEN] = "";
+    c->nodes = run_nodes_new(&nc, err);
+    if (!c->nodes && *err) {
+        log_error("other nodes: %s", err);
+        note(c, "other nodes' metrics not read: see the log");
+    }
 }
 
 static void ctx_init(struct ctx *c, const struct run_config *cfg,
@@ -1784,6 +1810,7 @@ static void ctx_init(struct ctx *c, const struct run_config *cfg,
     c->notes = json_array();
     c->rs.warnings = json_array();
     c->write_errors = json_array();
+    start_nodes(c);
 }
 
 /* The outcome the command reports: valid or why not; failed artifact writes said in one line. */

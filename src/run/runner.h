@@ -69,6 +69,12 @@ struct run_config {
     struct slo slo;         /* --slo: goodput objectives (slo.any false: none) */
     json_t *flags;          /* every flag as given/defaulted (api key excluded), for config.json */
     const char *sysfs_root; /* "/sys" */
+    /* other nodes' metrics (run/runnodes.h): --scrape NAME=URL values, --prometheus-url (NULL:
+     * none), --prometheus-match (NULL: none), --prometheus-timeout-s */
+    const char **scrape;
+    size_t n_scrape;
+    const char *prometheus_url, *prometheus_match;
+    double prometheus_timeout_s;
 };
 
 enum { RUN_OK = 0, RUN_FAILED = -1, RUN_USAGE = -2 };

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#define NODE_TITLE_MAX 200
+
 /* eviction_replay: warmup, warm_A, pressure_B (far-away seed; sized by --pressure), replay_A. */
 static int plan_eviction(struct planner *p, char *err)
 {
@@ -169,8 +171,18 @@ static json_t *eviction_io(const struct run_state *rs)
     const struct phase_state *w = scenario_find_phase(rs, "warm_A"),
                              *p = scenario_find_phase(rs, "pressure_B"),
                              *r = scenario_find_phase(rs, "replay_A");
-    return signal_eviction_io(w ? w->io_delta : NULL, p ? p->io_delta : NULL,
-                              r ? r->io_delta : NULL);
+    /* other nodes' disks, when given, are where the disk tier is: the verdict names the node */
+    json_t *sig =
+        signal_eviction_io_nodes(w ? w->nodes : NULL, p ? p->nodes : NULL, r ? r->nodes : NULL);
+    if (sig)
+        return sig;
+    sig =
+        signal_eviction_io(w ? w->io_delta : NULL, p ? p->io_delta : NULL, r ? r->io_delta : NULL);
+    if ((w && w->nodes) || (r && r->nodes))
+        json_object_set_new(sig, "nodes_note",
+                            json_string("no other node's disk figures cover both warm_A and "
+                                        "replay_A: the local block device is the evidence"));
+    return sig;
 }
 
 static void eviction_verdicts(const struct run_state *rs, struct scenario_verdicts *v)
@@ -224,7 +236,13 @@ static void report_eviction(struct buf *b, const json_t *s, const json_t *src, c
     const json_t *io = json_object_get(ov, "eviction_replay_signal_io");
     if (!io)
         io = json_object_get(s, "eviction_replay_signal_io");
-    scenario_md_signal(b, "Replay from disk (block device)", io);
+    char title[NODE_TITLE_MAX];
+    if (json_is_string(json_object_get(io, "node")))
+        snprintf(title, sizeof title, "Replay from disk (node %s's disks, via %s)",
+                 json_get_str(io, "node", "?"), json_get_str(io, "source", "?"));
+    else
+        snprintf(title, sizeof title, "Replay from disk (block device)");
+    scenario_md_signal(b, title, io);
     pressure_section(b, json_object_get(config, "pressure_plan"));
 }
 

@@ -11,6 +11,7 @@
 
 #include "analysis/stats.h"
 #include "probe/fingerprint.h"
+#include "probe/nodes.h"
 #include "probe/prom.h"
 #include "util/json.h"
 #include "util/version.h"
@@ -202,8 +203,10 @@ json_t *summary_phase_json(const struct run_state *rs, const struct phase_state 
         json_put_real(o, "started_at", round_to(ps->wall_start_s, 3));
         json_put_real(o, "ended_at", round_to(ps->wall_end_s, 3));
     }
-    if (ps->nodes)
+    if (ps->nodes) {
         json_put(o, "nodes", json_incref(ps->nodes));
+        json_put(o, "cluster", nodes_cluster_json(ps->nodes));
+    }
     return o;
 }
 

@@ -234,6 +234,63 @@ static void test_info_labels(void **state)
     prom_free(&r);
 }
 
+struct scanned {
+    char lines[8][160];
+    int n;
+};
+
+/* Each sample as "name|label=value|...|value", labels unescaped. */
+static int collect(const struct prom_sample *s, void *user)
+{
+    struct scanned *sc = user;
+    if (sc->n == 8)
+        return 7; /* stops the scan: returned as is */
+    char *o = sc->lines[sc->n++];
+    int k = snprintf(o, 160, "%.*s", (int)s->name_len, s->name);
+    const char *p = s->labels, *name;
+    size_t nl;
+    char v[32];
+    while (p && prom_label_next(&p, s->labels_end, &name, &nl, v, sizeof v))
+        k += snprintf(o + k, 160 - (size_t)k, "|%.*s=%s", (int)nl, name, v);
+    snprintf(o + k, 160 - (size_t)k, "|%g", s->value);
+    return 0;
+}
+
+/* prom_scan hands every sample apart, labels and escapes intact, and counts what it skips. */
+static void test_scan_samples_and_labels(void **state)
+{
+    (void)state;
+    const char *t = "# TYPE node_disk_read_bytes_total counter\n"
+                    "node_disk_read_bytes_total{device=\"sda\"} 1024\n"
+                    "node_disk_read_bytes_total{ device = \"dm-0\" , major=\"253\" } 2e3\n"
+                    "odd{path=\"a\\\\b\\\"c\\nd\"} 1\n"
+                    "bad{x=1} 2\n"
+                    "plain 3 1700000000\n";
+    struct scanned sc = {0};
+    struct prom_scan_stats st;
+    assert_int_equal(prom_scan(t, strlen(t), collect, &sc, &st), 0);
+    assert_int_equal(sc.n, 4);
+    assert_int_equal(st.samples, 4);
+    assert_int_equal(st.malformed_lines, 1);
+    assert_non_null(strstr(st.first_error, "bad labels"));
+    assert_string_equal(sc.lines[0], "node_disk_read_bytes_total|device=sda|1024");
+    assert_string_equal(sc.lines[1], "node_disk_read_bytes_total|device=dm-0|major=253|2000");
+    assert_string_equal(sc.lines[2], "odd|path=a\\b\"c\nd|1");
+    assert_string_equal(sc.lines[3], "plain|3");
+    /* a value longer than the buffer is cut, never overrun */
+    const char *lbl = "{device=\"0123456789abcdef\"}", *p = lbl, *name;
+    size_t nl;
+    char small[5];
+    assert_true(prom_label_next(&p, lbl + strlen(lbl), &name, &nl, small, sizeof small));
+    assert_string_equal(small, "0123");
+    assert_false(prom_label_next(&p, lbl + strlen(lbl), &name, &nl, small, sizeof small));
+    /* the callback's answer stops the scan */
+    struct scanned many = {0};
+    const char *big = "x 1\nx 2\nx 3\nx 4\nx 5\nx 6\nx 7\nx 8\nx 9\nx 10\n";
+    assert_int_equal(prom_scan(big, strlen(big), collect, &many, &st), 7);
+    assert_int_equal(many.n, 8);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -245,6 +302,7 @@ int main(void)
         cmocka_unit_test(test_deltas),
         cmocka_unit_test(test_gpu_copies),
         cmocka_unit_test(test_info_labels),
+        cmocka_unit_test(test_scan_samples_and_labels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -55,6 +55,61 @@ static void test_io_signal(void **state)
     json_decref(p);
 }
 
+/* A phase's nodes object: {NAME: {source, available, disk: {read_mib_delta, write_mib_delta}}}. */
+static json_t *nodes3(double a_read, double b_read, double c_read, const char *source)
+{
+    return json_pack("{s:{s:s, s:b, s:{s:f, s:f}}, s:{s:s, s:b, s:{s:f, s:f}}, "
+                     "s:{s:s, s:b, s:{s:f, s:n}}, s:{s:s, s:b, s:n}, s:{s:s, s:b, s:s}}",
+                     "a", "source", source, "available", 1, "disk", "read_mib_delta", a_read,
+                     "write_mib_delta", 0.0, "b", "source", source, "available", 1, "disk",
+                     "read_mib_delta", b_read, "write_mib_delta", 300.0, "c", "source", source,
+                     "available", 1, "disk", "read_mib_delta", c_read, "write_mib_delta", "kvonly",
+                     "source", source, "available", 1, "disk", "down", "source", source,
+                     "available", 0, "reason", "refused");
+}
+
+/* Other nodes' disks: each node judged alone, the verdict names the one that read back. */
+static void test_io_signal_nodes(void **state)
+{
+    (void)state;
+    json_t *w = nodes3(0, 0, 5, "scrape"), *p = nodes3(0, 0, 0, "scrape");
+    json_t *r = nodes3(0.5, 768, 5, "scrape");
+    json_t *s = signal_eviction_io_nodes(w, p, r);
+    assert_string_equal(sig(s), "possible_readback");
+    assert_string_equal(json_string_value(json_object_get(s, "node")), "b");
+    assert_string_equal(json_string_value(json_object_get(s, "source")), "scrape");
+    assert_true(json_get_num(s, "replay_read_mib", 0) == 768);
+    assert_true(json_get_num(s, "pressure_write_mib", 0) == 300);
+    assert_non_null(strstr(json_string_value(json_object_get(s, "interpretation")),
+                           "Node b (scrape): Replay read 768.0 MiB"));
+    const json_t *per = json_object_get(s, "per_node");
+    assert_string_equal(sig(json_object_get(per, "a")), "weak_read_signal");
+    assert_string_equal(sig(json_object_get(per, "c")), "weak_read_signal"); /* 5 <= 1.2 x 5 */
+    assert_string_equal(sig(json_object_get(per, "kvonly")), "io_unavailable");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(per, "kvonly"), "reason")),
+        "no disk read figures in replay_A");
+    assert_non_null(
+        strstr(json_string_value(json_object_get(json_object_get(per, "down"), "reason")),
+               "unavailable in replay_A: refused"));
+    json_decref(s);
+    /* no read-back anywhere: the node that read the most is named */
+    json_decref(r);
+    r = nodes3(0, 0.2, 0, "prometheus");
+    s = signal_eviction_io_nodes(w, p, r);
+    assert_string_equal(json_string_value(json_object_get(s, "node")), "b");
+    assert_string_equal(json_string_value(json_object_get(s, "source")), "prometheus");
+    json_decref(s);
+    /* no node has disk figures in both phases: NULL, the local device decides */
+    assert_null(signal_eviction_io_nodes(NULL, p, r));
+    json_t *only = json_pack("{s:{s:b, s:n}}", "x", "available", 1, "disk");
+    assert_null(signal_eviction_io_nodes(only, only, only));
+    json_decref(only);
+    json_decref(r);
+    json_decref(w);
+    json_decref(p);
+}
+
 static json_t *kd(double h2d, double d2d, double matched)
 {
     return json_pack("{s:b, s:f, s:f, s:f, s:f, s:f}", "available", 1,
@@ -370,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_identity_verdict),
         cmocka_unit_test(test_validity_first_reason_wins),
         cmocka_unit_test(test_identity_hashes),
+        cmocka_unit_test(test_io_signal_nodes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
