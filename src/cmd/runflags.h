@@ -32,6 +32,9 @@ struct run_flags {
     long long evict_a_conc, evict_b_conc, max_concurrency, kv_block_tokens;
     struct opt_list stop, variant_tags, slo;
     bool no_progress;
+    const char *shard; /* --shard I/N, parsed into cfg.shard */
+    /* set by a command that drives a part of a run (kvbench run); the others refuse --shard */
+    bool shard_allowed;
 };
 
 /* The run flags, one row each, ended by a row whose name is NULL; values at offsets into

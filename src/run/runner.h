@@ -15,6 +15,7 @@
 #include "probe/blockdev.h"
 #include "probe/kvsnap.h"
 #include "probe/telemetry.h"
+#include "run/shard.h"
 #include "util/clock.h"
 #include "model/tokenizer.h"
 
@@ -69,6 +70,10 @@ struct run_config {
     struct slo slo;         /* --slo: goodput objectives (slo.any false: none) */
     json_t *flags;          /* every flag as given/defaulted (api key excluded), for config.json */
     const char *sysfs_root; /* "/sys" */
+    /* --shard I/N (run/shard.h): this process sends shard.spec.index's part of the run (count
+     * 0: the whole run). run_id is then the base id: the directory is <run_id>-shard<I>of<N>, the
+     * prompt salt (--prompt-salt run) the base id. */
+    struct shard_config shard;
 };
 
 enum { RUN_OK = 0, RUN_FAILED = -1, RUN_USAGE = -2 };
