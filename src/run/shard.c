@@ -215,8 +215,8 @@ static enum mark mark_read(const struct shard_run *s, const char *stem, size_t j
         m = MARK_OTHER_RUN;
     } else if (strcmp(sha, s->sha) != 0) {
         snprintf(why, why_cap,
-                 "its file %s has config_sha256 %.12s…, this shard %.12s…: it was started with "
-                 "other flags",
+                 "its file %s has config_sha256 %.12s, this shard's is %.12s: it was started "
+                 "with other flags",
                  path, sha, s->sha);
         m = MARK_OTHER_RUN;
     } else if (!json_get_num_strict(o, key, at)) {
@@ -478,7 +478,7 @@ int shard_gate(struct shard_run *s, size_t k, const char *phase,
             s->started = true;
         } else {
             snprintf(stem, sizeof stem, "phase%zu", k - 1);
-            snprintf(after, sizeof after, "after phase %s", phase_name(s, k - 1));
+            snprintf(after, sizeof after, "before the end of phase %s", phase_name(s, k - 1));
             snprintf(barrier, sizeof barrier, "the end of %s", phase_name(s, k - 1));
         }
         double latest;
