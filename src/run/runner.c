@@ -987,8 +987,8 @@ static void run_phase(struct ctx *c, struct phase_state *ps)
     const struct run_config *cfg = c->cfg;
     bool open_rate = cfg->request_rate > 0 && strcmp(ps->name, "warmup") != 0;
     char cap[48] = "";
-    if (cfg->scen.max_concurrency)
-        snprintf(cap, sizeof cap, ", at most %zu in flight", cfg->scen.max_concurrency);
+    if (c->lg.max_concurrency) /* this process's (a shard's share) */
+        snprintf(cap, sizeof cap, ", at most %zu in flight", c->lg.max_concurrency);
     if (ps->schedule)
         log_info("phase %s: %zu requests on the scenario's schedule (open loop%s)", ps->name, ps->n,
                  cap);
@@ -996,7 +996,8 @@ static void run_phase(struct ctx *c, struct phase_state *ps)
         log_info("phase %s: %zu requests all at once (open loop%s)", ps->name, ps->n, cap);
     else if (open_rate)
         log_info("phase %s: %zu requests at %g requests/s (open loop, %s arrivals%s)", ps->name,
-                 ps->n, cfg->request_rate, names_name(ARRIVAL_TABLE, cfg->scen.shape.arrival), cap);
+                 ps->n, c->lg.request_rate, names_name(ARRIVAL_TABLE, cfg->scen.shape.arrival),
+                 cap);
     else
         log_info("phase %s: %zu requests at concurrency %zu", ps->name, ps->n, ps->concurrency);
     struct phase_plan pp = {
