@@ -47,7 +47,7 @@ struct shard_run {
     double own_end;   /* this shard's end of the last phase it ran */
     bool *stopped;    /* per shard: it marked phases skipped (warned once) */
     json_t *phases;   /* the whole run's plan: [{name, requests, concurrency}] */
-    json_t *barriers; /* [{phase, start_at, waited_s}] as the run went */
+    json_t *barriers; /* [{phase, after, ready_at, start_at}] as the run went */
     double **scheds;  /* filtered schedules handed out (shard_schedule) */
     size_t n_scheds, cap_scheds;
 };
@@ -495,10 +495,10 @@ int shard_gate(struct shard_run *s, size_t k, const char *phase,
     uint64_t t = mono_of_wall(at);
     if (t > *t0_ns)
         *t0_ns = t;
-    json_array_append_new(s->barriers,
-                          json_pack("{s:s, s:s, s:f, s:f}", "phase", phase, "after", barrier,
-                                    "start_at", round(at * 1000) / 1000, "waited_s",
-                                    round(((double)clock_wall_ns() / 1e9 - t_wait) * 1000) / 1000));
+    /* ready_at: when this shard got here; start_at before it: the shard was late */
+    json_array_append_new(s->barriers, json_pack("{s:s, s:s, s:f, s:f}", "phase", phase, "after",
+                                                 barrier, "ready_at", round(t_wait * 1000) / 1000,
+                                                 "start_at", round(at * 1000) / 1000));
     return 0;
 }
 
