@@ -601,6 +601,9 @@ const struct validity_rule VALIDITY_RULES[] = {
      "the run could not go on: the model never resolved while the server answered, or a phase "
      "could not start"},
     {"interrupted", "SIGINT or SIGTERM stopped the run"},
+    {"shard_missing",
+     "--shard: another shard of the run did not reach a barrier between phases within "
+     "--shard-wait-s, or reached it with other flags (remaining phases skipped)"},
     {"kvbm_metrics_unavailable",
      "no KV metrics snapshot succeeded and no response carried reuse of its own (cached tokens, "
      "timings), with a kv mode other than off and without --allow-missing-kvbm-metrics"},

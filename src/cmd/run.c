@@ -33,6 +33,7 @@ int cmd_run(int argc, char **argv)
     struct opt opts[RUN_FLAGS_MAX + 1];
     memset(opts, 0, sizeof opts);
     size_t n = 0;
+    f.shard_allowed = true; /* the one command that sends a part of a run */
     run_flags_add(&f, opts, &n, RUN_FLAGS_MAX, NULL);
     int rc = cmd_parse("run", USAGE, DESCRIPTION, opts, argc, argv, NULL);
     if (rc >= 0) {
@@ -72,16 +73,21 @@ int cmd_run(int argc, char **argv)
             used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "",
                                      files[i]);
     }
-    char status[160];
+    char status[160], who[160];
+    if (cfg.shard.spec.count)
+        snprintf(who, sizeof who, "%s, shard %zu of %zu", cfg.run_id, cfg.shard.spec.index,
+                 cfg.shard.spec.count);
+    else
+        snprintf(who, sizeof who, "%s", cfg.run_id);
     if (out.valid)
         snprintf(status, sizeof status, "valid");
     else
         snprintf(status, sizeof status, "INVALID (%s)", out.invalid_reason);
     if (used)
-        printf("run %s: %s, %zu requests; results in %s (%s)\n", cfg.run_id, status,
-               out.requests_sent, out.run_dir, list);
+        printf("run %s: %s, %zu requests; results in %s (%s)\n", who, status, out.requests_sent,
+               out.run_dir, list);
     else
-        printf("run %s: %s, %zu requests; no summary or report could be written in %s\n",
-               cfg.run_id, status, out.requests_sent, out.run_dir);
+        printf("run %s: %s, %zu requests; no summary or report could be written in %s\n", who,
+               status, out.requests_sent, out.run_dir);
     return out.valid ? 0 : 1;
 }

@@ -15,6 +15,7 @@
 
 #include "model/engines.h"
 #include "probe/nodes.h"
+#include "run/shard.h"
 #include "scenario/scenario.h"
 #include "scenario/trace.h"
 
@@ -179,6 +180,34 @@ const struct opt RUN_FLAG_ROWS[] = {
      OPT_AT_STR(RF, run_id),
      .metavar = "ID",
      .help = "run directory name (default: UTC YYYYMMDDTHHMMSSZ)"},
+    {.name = "shard",
+     OPT_AT_STR(RF, shard),
+     .metavar = "I/N",
+     .help = "kvbench run only: send part I of N of the run from this process (several client "
+             "hosts; I from 0, e.g. a Kubernetes Indexed Job's JOB_COMPLETION_INDEX): every "
+             "phase's requests at positions p % N == I, concurrency and --request-rate divided "
+             "by N, phases lined up with the other shards'; writes <run-id>-shard<I>of<N>; "
+             "kvbench merge joins the shards (docs/RUN.md)"},
+    {.name = "start-at",
+     OPT_AT_FLOAT(RF, cfg.shard.start_at),
+     .min = 1,
+     .max = 1e13, /* milliseconds get the error that says so (shard_config) */
+     .metavar = "EPOCH_S",
+     .help = "with --shard: the wall-clock time (epoch seconds) at which every shard starts its "
+             "first phase; the run id defaults to shards-<EPOCH_S>"},
+    {.name = "shard-sync",
+     OPT_AT_STR(RF, cfg.shard.sync_dir),
+     .metavar = "DIR",
+     .help = "with --shard: a directory every shard reaches (a shared volume) where each writes "
+             "when its phases end, so that the next phase starts together (default: "
+             "<results-root>/<run-id>.sync)"},
+    {.name = "shard-wait-s",
+     OPT_AT_DURATION(RF, cfg.shard.wait_s),
+     .def = "600",
+     .min = 0.1,
+     .max = 1e6,
+     .help = "with --shard: how long a shard waits for the others between phases; then it skips "
+             "the rest and its run is invalid (shard_missing)"},
     {.name = "store-responses",
      OPT_AT_BOOL(RF, cfg.store_responses),
      .help = "write each response text under responses/"},
@@ -756,6 +785,84 @@ static int tiers_config(const struct run_flags *f, const struct opt *opts,
     return 0;
 }
 
+/* Whether --concurrency sizes some phase: the warmup, or a closed loop at it. */
+static bool uses_concurrency(const struct scenario *sc, const struct run_config *c)
+{
+    if (c->scen.warmup > 0)
+        return true;
+    if (sc == &SCEN_TRACE)
+        return c->scen.trace_speedup == 0;
+    return c->request_rate == 0 && (sc == &SCEN_STANDARD || sc == &SCEN_EVICTION_REPLAY);
+}
+
+/* --shard I/N and its barrier's flags: the run id every shard agrees on without talking, and a
+ * workload every shard has a part of (at least one stream of each concurrency, one user). */
+static int shard_config(const struct run_flags *f, const struct opt *opts,
+                        const struct scenario *sc, struct run_config *c, char *err)
+{
+    static __thread char default_id[48];
+    if (!f->shard) {
+        if (opts_given(opts, &f->cfg.shard.start_at) || opts_given(opts, &f->cfg.shard.sync_dir) ||
+            opts_given(opts, &f->cfg.shard.wait_s))
+            return err_set(err, "--start-at, --shard-sync and --shard-wait-s apply with --shard "
+                                "I/N (one process alone: --shard 0/1)");
+        c->shard.start_at = 0;
+        return 0;
+    }
+    if (!f->shard_allowed)
+        return err_set(err, "--shard: only kvbench run sends a part of a run (this command runs "
+                            "whole runs one after another and compares them; shard a run with "
+                            "kvbench run --shard I/N and join the parts with kvbench merge)");
+    if (shard_parse(f->shard, &c->shard.spec, err) < 0)
+        return -1;
+    size_t n = c->shard.spec.count;
+    if (sc == &SCEN_BREAKEVEN)
+        return err_set(err, "--shard: breakeven times one request at a time per context length; "
+                            "it cannot be split over client processes");
+    if (sc == &SCEN_REUSE_VERIFY && n > 1)
+        return err_set(err,
+                       "--shard: reuse_verify sends one prompt at concurrency 1; it cannot "
+                       "be split over %zu shards",
+                       n);
+    double now = (double)clock_wall_ns() / 1e9;
+    if (opts_given(opts, &f->cfg.shard.start_at) && c->shard.start_at - now > 86400)
+        return err_set(err,
+                       "--start-at %.0f is %.0f s from now: give epoch seconds (date +%%s), not "
+                       "milliseconds, at most a day ahead",
+                       c->shard.start_at, c->shard.start_at - now);
+    if (!f->run_id && !opts_given(opts, &f->cfg.shard.start_at))
+        return err_set(err, "--shard: give every shard the same --run-id (or --start-at, whose "
+                            "run id is shards-<EPOCH_S>): the shards of one run must agree on it");
+    if (!f->run_id) {
+        snprintf(default_id, sizeof default_id, "shards-%.3f", c->shard.start_at);
+        for (char *e = default_id + strlen(default_id) - 1; *e == '0' || *e == '.'; e--) {
+            bool dot = *e == '.';
+            *e = '\0';
+            if (dot)
+                break;
+        }
+        c->run_id = default_id;
+    }
+    const struct {
+        const char *flag;
+        long long v;
+        bool applies;
+    } conc[] = {
+        {"--concurrency", c->scen.concurrency, uses_concurrency(sc, c)},
+        {"--eviction-a-concurrency", c->scen.evict_a_conc, c->scen.evict_a_conc > 0},
+        {"--eviction-b-concurrency", c->scen.evict_b_conc, c->scen.evict_b_conc > 0},
+        {"--max-concurrency", (long long)c->scen.max_concurrency, c->scen.max_concurrency > 0},
+        {"--users", c->scen.users, sc == &SCEN_MULTI_TURN},
+    };
+    for (size_t i = 0; i < sizeof conc / sizeof conc[0]; i++)
+        if (conc[i].applies && conc[i].v < (long long)n)
+            return err_set(err,
+                           "%s %lld is fewer than the %zu shards: each shard takes a share of it "
+                           "(at least one)",
+                           conc[i].flag, conc[i].v, n);
+    return 0;
+}
+
 /* breakeven: the ladder (ascending, distinct; "4k" = 4096) and the preflight's input ceiling. */
 static int breakeven_config(const struct run_flags *f, const struct opt *opts,
                             const struct scenario *sc, struct run_config *c, char *err)
@@ -860,7 +967,8 @@ int run_flags_config(const struct run_flags *f, const struct opt *opts, struct r
     if (requests_config(f, opts, c, err) < 0 || recorded_config(f, opts, c, err) < 0 ||
         load_config(f, opts, sc, c, err) < 0 || tiers_config(f, opts, sc, c, err) < 0 ||
         multi_turn_config(f, opts, sc, c, err) < 0 || trace_config(f, opts, sc, c, err) < 0 ||
-        breakeven_config(f, opts, sc, c, err) < 0 || nodes_config(f, opts, c, err) < 0)
+        breakeven_config(f, opts, sc, c, err) < 0 || nodes_config(f, opts, c, err) < 0 ||
+        shard_config(f, opts, sc, c, err) < 0)
         return -1;
     for (size_t i = 0; i < f->slo.n; i++)
         if (slo_parse(f->slo.items[i], &c->slo, err) < 0)

@@ -15,7 +15,7 @@
 #include "run/runner.h"
 #include "util/opts.h"
 
-#define RUN_FLAGS_MAX 100
+#define RUN_FLAGS_MAX 128
 
 struct run_flags {
     /* the run's configuration: a row whose value needs no conversion points straight into it */
@@ -33,6 +33,9 @@ struct run_flags {
     struct opt_list stop, variant_tags, slo;
     bool no_progress;
     struct opt_list scrape; /* --scrape NAME=URL, every one given */
+    const char *shard;      /* --shard I/N, parsed into cfg.shard */
+    /* set by a command that drives a part of a run (kvbench run); the others refuse --shard */
+    bool shard_allowed;
 };
 
 /* The run flags, one row each, ended by a row whose name is NULL; values at offsets into

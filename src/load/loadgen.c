@@ -1689,7 +1689,7 @@ static double *make_schedule(const struct loadgen *lg, size_t max, double durati
     if (!t)
         return NULL;
     uint64_t st = lg->arrival_seed ? lg->arrival_seed : 0x6b76626568636e65ull;
-    double rate = lg->request_rate, x = 0;
+    double rate = lg->request_rate, x = lg->arrival_offset;
     size_t k = 0;
     for (;;) {
         if (max && k >= max)

@@ -283,6 +283,9 @@ struct loadgen {
     struct load_shape shape;
     size_t max_concurrency; /* 0: no cap */
     uint64_t arrival_seed;
+    /* where the first arrival falls, in mean gaps (operational time): 0 at the start; a shard's
+     * I/N puts its constant arrivals between the other shards' (run/shard.h) */
+    double arrival_offset;
     /* goodput: the objectives each request is judged against; NULL: none (or not judgeable) */
     const struct slo *slo;
     /* state */

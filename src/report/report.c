@@ -336,6 +336,13 @@ static void md_header(struct buf *b, const json_t *s, const json_t *config)
         buf_printf(b, "- **Engine:** %s (%s); KV metrics from %s\n",
                    json_get_str(eng, "title", "?"), json_get_str(eng, "evidence", "?"),
                    json_get_str(eng, "metrics_url", "?"));
+    const json_t *sh = json_object_get(s, "shard");
+    if (sh)
+        buf_printf(b,
+                   "- **Shard:** %lld of %lld (numbered from 0) of run `%s`: this process sent "
+                   "its part of every phase; `kvbench merge` joins the shards' directories\n",
+                   json_get_int(sh, "index", -1), json_get_int(sh, "count", -1),
+                   json_get_str(sh, "base_run_id", "?"));
     buf_printf(b, "- **Scenario:** %s, stream %s\n", json_get_str(s, "scenario", "?"),
                json_get_bool(s, "stream", false) ? "on" : "off (no TTFT/ITL)");
     buf_printf(b, "- **Model:** %s at %s\n", json_get_str(s, "model_id", "(unresolved)"),

@@ -132,6 +132,11 @@ json_t *sumtable_row(const json_t *s)
     int bad = !r;
     bad |= json_put_str(r, "run_id", json_get_str(s, "run_id", "?"));
     bad |= json_put_str(r, "scenario", json_get_str(s, "scenario", "?"));
+    const json_t *sh = json_object_get(s, "shard"); /* one shard of a run (kvbench run --shard) */
+    if (sh)
+        bad |= json_put(r, "shard",
+                        json_pack("{s:I, s:I}", "index", (json_int_t)json_get_int(sh, "index", -1),
+                                  "count", (json_int_t)json_get_int(sh, "count", -1)));
     bad |= json_put_str(r, "kv_mode", json_get_str(json_object_get(s, "kv_mode"), "mode", "?"));
     bad |= json_put_bool(r, "valid", valid);
     bad |= json_put(r, "invalid_reason",
@@ -204,7 +209,12 @@ void sumtable_render(const json_t *rows, struct buf *b)
         const json_t *r = json_array_get(rows, i);
         char(*row)[96] = cells[i + 1];
         snprintf(row[0], 96, "%s", json_get_str(r, "run_id", "?"));
-        snprintf(row[1], 96, "%s", json_get_str(r, "scenario", "?"));
+        const json_t *sh = json_object_get(r, "shard");
+        if (sh)
+            snprintf(row[1], 96, "%s, shard %lld of %lld", json_get_str(r, "scenario", "?"),
+                     json_get_int(sh, "index", -1), json_get_int(sh, "count", -1));
+        else
+            snprintf(row[1], 96, "%s", json_get_str(r, "scenario", "?"));
         snprintf(row[2], 96, "%s", json_get_str(r, "kv_mode", "?"));
         if (json_get_bool(r, "valid", false))
             snprintf(row[3], 96, "yes");

@@ -20,8 +20,8 @@ typedef void (*sumtable_warn_fn)(const char *path, const char *why, void *user);
  * duplicates; NULL when out of memory (never a list with a summary missing). */
 BUF_MUST_CHECK json_t *sumtable_collect(const char *const *specs, size_t n, sumtable_warn_fn warn,
                                         void *user);
-/* The flat row of one summary. New reference; NULL when out of memory (never a row with a cell
- * missing). */
+/* The flat row of one summary (with `shard: {index, count}` for one shard of a run). New
+ * reference; NULL when out of memory (never a row with a cell missing). */
 BUF_MUST_CHECK json_t *sumtable_row(const json_t *summary);
 /* The scenario's verdict of a summary, {signal, interpretation}: overall_summary.<kvbm_key>,
  * kvbm_metrics.<signal_key> (an invalid run), or <extra_key>.verdict (multi_turn, trace), as the

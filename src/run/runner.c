@@ -13,6 +13,7 @@
 #include "scenario/pressure.h"
 #include "scenario/runstate.h"
 #include "report/report.h"
+#include "run/shard.h"
 #include "scenario/scenario.h"
 #include "verdict/summary.h"
 
@@ -101,6 +102,7 @@ struct ctx {
     struct lazy_set lazy;
     bool has_lazy;
     struct run_nodes *nodes; /* --scrape, --prometheus-url; NULL without */
+    struct shard_run *shard; /* --shard: this process's part and the barrier; NULL: whole run */
 };
 
 /* The parts of the run's configuration that the scenarios, the summary and the reports read
@@ -202,14 +204,15 @@ static struct prompt *make_set(struct ctx *c, const char *prefix, const char *se
          * i - ahead was sent. A --duration-s run cycles its prompts: with a ring smaller than
          * the set the producer goes on past n, request seq getting prompt seq % n made again,
          * so memory follows the concurrency, never the run's length */
+        n = shard_count(n, &cfg->shard.spec); /* made for this shard's positions only */
         size_t ring = ahead > n ? n : ahead;
-        ps = calloc(ring, sizeof *ps);
+        ps = calloc(ring ? ring : 1, sizeof *ps);
         if (!ps) {
             err_set(err, "out of memory");
             return NULL;
         }
         for (size_t i = 0; i < ring; i++)
-            workload_id(prefix, i, &ps[i]);
+            workload_id(prefix, shard_pos(i, &cfg->shard.spec), &ps[i]);
         struct lazy_set *z = &c->lazy;
         memset(z, 0, sizeof *z);
         z->ahead = ahead;
@@ -232,10 +235,20 @@ static struct prompt *make_set(struct ctx *c, const char *prefix, const char *se
     return ps;
 }
 
+/* Phase `name` of n requests, ps[0..n) (ps NULL: filled later, fill_phase), at concurrency conc.
+ * The one place where a shard takes its part of every scenario's phases: positions p % N == I
+ * (a large set is made of those alone: make_set) and conc split over the shards. */
 static int add_phase(struct ctx *c, const char *name, size_t conc, struct prompt *ps, size_t n,
                      bool included, const char *set, char *err)
 {
     struct run_state *rs = &c->rs;
+    const struct shard_spec *sh = &c->cfg->shard.spec;
+    bool lazy = c->has_lazy && ps && ps == c->lazy.ps;
+    if (c->shard) {
+        shard_note_phase(c->shard, rs->n_phases, name, n, conc);
+        n = shard_count(n, sh);
+        conc = shard_split(conc, sh) ? shard_split(conc, sh) : 1;
+    }
     if (rs->n_phases == c->cap_phases) {
         size_t cap = c->cap_phases ? c->cap_phases * 2 : 8;
         struct phase_state *np = realloc(rs->phases, cap * sizeof *np);
@@ -252,16 +265,16 @@ static int add_phase(struct ctx *c, const char *name, size_t conc, struct prompt
     p->included = included;
     p->set = set;
     p->models_after = -1;
-    p->ring = c->has_lazy && ps == c->lazy.ps && c->lazy.ring < n ? c->lazy.ring : 0;
+    p->ring = lazy && c->lazy.ring < n ? c->lazy.ring : 0;
     size_t entries = p->ring ? p->ring : n;
     p->prompts = calloc(entries ? entries : 1, sizeof *p->prompts);
     if (!p->prompts)
         return err_set(err, "out of memory");
     /* ps NULL: the scenario fills the prompts in before the phase runs (before_phase) */
     for (size_t i = 0; ps && i < entries; i++)
-        p->prompts[i] = &ps[i];
+        p->prompts[i] = &ps[lazy ? i : shard_pos(i, sh)];
     if (n && ps)
-        snprintf(p->first_prompt_id, sizeof p->first_prompt_id, "%s", ps[0].id);
+        snprintf(p->first_prompt_id, sizeof p->first_prompt_id, "%s", p->prompts[0]->id);
     return 0;
 }
 
@@ -281,6 +294,27 @@ static int plan_add_phase(void *ctx, const char *name, size_t conc, struct promp
 static int plan_add_set(void *ctx, struct prompt *ps, size_t n, char *err)
 {
     return keep_set(ctx, ps, n, err);
+}
+
+static void plan_fill_phase(void *ctx, size_t phase, struct prompt *ps, size_t n)
+{
+    struct ctx *c = ctx;
+    struct phase_state *p = &c->rs.phases[phase];
+    (void)n; /* add_phase sized the phase from it: p->n of its positions are this process's */
+    for (size_t k = 0; k < p->n; k++)
+        p->prompts[k] = &ps[shard_pos(k, &c->cfg->shard.spec)];
+    if (p->n)
+        snprintf(p->first_prompt_id, sizeof p->first_prompt_id, "%s", p->prompts[0]->id);
+}
+
+static int plan_set_schedule(void *ctx, size_t phase, const double *schedule, size_t n, char *err)
+{
+    struct ctx *c = ctx;
+    const double *own = c->shard ? shard_schedule(c->shard, schedule, n) : schedule;
+    if (!own)
+        return err_set(err, "out of memory");
+    c->rs.phases[phase].schedule = own;
+    return 0;
 }
 
 static void plan_bound(void *ctx, const char *what, size_t n, size_t max_tokens)
@@ -319,6 +353,8 @@ static int plan(struct ctx *c, char *err)
         .form = &c->form,
         .add_set = plan_add_set,
         .bound = plan_bound,
+        .fill_phase = plan_fill_phase,
+        .set_schedule = plan_set_schedule,
     };
     return sc->plan(&c->planner, err);
 }
@@ -381,9 +417,10 @@ static void *produce(void *arg)
             break;
         struct prompt *slot = &z->ps[i % z->ring];
         prompt_drop_text(slot); /* an earlier prompt of this entry that was never sent */
-        if (workload_make_one(&z->wp, z->prefix, z->set, z->seed, i % z->n, slot) < 0) {
+        size_t at = shard_pos(i % z->n, &c->cfg->shard.spec); /* its position in the set */
+        if (workload_make_one(&z->wp, z->prefix, z->set, z->seed, at, slot) < 0) {
             z->failed = true;
-            snprintf(z->err, sizeof z->err, "out of memory synthesising prompt %zu", i % z->n);
+            snprintf(z->err, sizeof z->err, "out of memory synthesising prompt %zu", at);
             break;
         }
         if (z->manifest && !z->err[0] && i < z->n) { /* a prompt made again is not a new row */
@@ -953,8 +990,8 @@ static void run_phase(struct ctx *c, struct phase_state *ps)
     const struct run_config *cfg = c->cfg;
     bool open_rate = cfg->request_rate > 0 && strcmp(ps->name, "warmup") != 0;
     char cap[48] = "";
-    if (cfg->scen.max_concurrency)
-        snprintf(cap, sizeof cap, ", at most %zu in flight", cfg->scen.max_concurrency);
+    if (c->lg.max_concurrency) /* this process's (a shard's share) */
+        snprintf(cap, sizeof cap, ", at most %zu in flight", c->lg.max_concurrency);
     if (ps->schedule)
         log_info("phase %s: %zu requests on the scenario's schedule (open loop%s)", ps->name, ps->n,
                  cap);
@@ -962,7 +999,8 @@ static void run_phase(struct ctx *c, struct phase_state *ps)
         log_info("phase %s: %zu requests all at once (open loop%s)", ps->name, ps->n, cap);
     else if (open_rate)
         log_info("phase %s: %zu requests at %g requests/s (open loop, %s arrivals%s)", ps->name,
-                 ps->n, cfg->request_rate, names_name(ARRIVAL_TABLE, cfg->scen.shape.arrival), cap);
+                 ps->n, c->lg.request_rate, names_name(ARRIVAL_TABLE, cfg->scen.shape.arrival),
+                 cap);
     else
         log_info("phase %s: %zu requests at concurrency %zu", ps->name, ps->n, ps->concurrency);
     struct phase_plan pp = {
@@ -1318,6 +1356,8 @@ static json_t *config_json(const struct ctx *c)
                            "metrics_url", c->rs.metrics_url));
     json_put(o, "bos", c->rs.bos ? json_incref(c->rs.bos) : json_null());
     json_put(o, "block_device", summary_block_device_json(&c->rs));
+    if (c->shard)
+        json_put(o, "shard", shard_json(c->shard));
     return o;
 }
 
@@ -1423,22 +1463,66 @@ static int write_artifacts(struct ctx *c)
     return failed;
 }
 
+/* --shard, once the phases are over: no other shard waits for a phase this one will not run, and
+ * summary.json gets the shard object. */
+static void end_shard(struct ctx *c)
+{
+    if (!c->shard)
+        return;
+    shard_finish(c->shard, c->rs.n_phases);
+    c->rs.shard = shard_json(c->shard);
+}
+
+/* --shard: the barrier's directory and this shard's part (RUN_OK without --shard); RUN_USAGE for
+ * a directory holding this shard's files of an earlier run, RUN_FAILED when it cannot be made. */
+static int open_shard(struct ctx *c, char *err)
+{
+    const struct run_config *cfg = c->cfg;
+    if (!cfg->shard.spec.count)
+        return RUN_OK;
+    struct shard_open o = {
+        .cfg = &cfg->shard,
+        .base_run_id = cfg->run_id,
+        .results_root = cfg->results_root,
+        .warnings = c->rs.warnings,
+        .request_rate = cfg->request_rate,
+        .concurrency = cfg->scen.concurrency,
+        .max_concurrency = cfg->scen.max_concurrency,
+        .arrival = cfg->scen.shape.arrival,
+    };
+    if (shard_config_sha256(cfg->flags, o.config_sha256) < 0) {
+        err_set(err, "config_sha256: out of memory");
+        return RUN_FAILED;
+    }
+    int rc = shard_run_open(&o, &c->shard, err);
+    return rc == SHARD_REFUSED ? RUN_USAGE : rc < 0 ? RUN_FAILED : RUN_OK;
+}
+
 /* The run directory, new, with the files written as the run goes (requests.jsonl through the
  * load generator, the snapshots, responses/); the run id and the prompt salt. Returns RUN_OK,
  * RUN_USAGE (a refused run id, an existing directory) or RUN_FAILED (err). */
 static int open_run_dir(struct ctx *c, struct run_outcome *out, char *err)
 {
     const struct run_config *cfg = c->cfg;
-    if (run_id_valid(cfg->run_id, err) < 0)
+    char shard_id[sizeof c->rs.run_id];
+    const char *id = cfg->run_id; /* a shard's directory is named after the base id */
+    if (cfg->shard.spec.count) {
+        if (shard_dir_name(cfg->run_id, &cfg->shard.spec, shard_id, sizeof shard_id) < 0) {
+            err_set(err, "--run-id is too long for a shard's directory name");
+            return RUN_USAGE;
+        }
+        id = shard_id;
+    }
+    if (run_id_valid(id, err) < 0)
         return RUN_USAGE;
-    snprintf(c->rs.run_id, sizeof c->rs.run_id, "%s", cfg->run_id);
+    snprintf(c->rs.run_id, sizeof c->rs.run_id, "%s", id);
     clock_iso_utc_ms(clock_wall_ns(), c->rs.created_utc);
-    snprintf(c->dir, sizeof c->dir, "%s/%s", cfg->results_root, cfg->run_id);
+    snprintf(c->dir, sizeof c->dir, "%s/%s", cfg->results_root, id);
     snprintf(out->run_dir, sizeof out->run_dir, "%s", c->dir);
     int rc = fs_mkdir_new(c->dir, err);
     if (rc < 0)
         return rc == FS_EEXIST ? RUN_USAGE : RUN_FAILED;
-    if (strcmp(cfg->prompt_salt, "run") == 0)
+    if (strcmp(cfg->prompt_salt, "run") == 0) /* a shard's: the base id, as every shard's */
         snprintf(c->salt, sizeof c->salt, "%s", cfg->run_id);
     else if (strcmp(cfg->prompt_salt, "none") != 0)
         snprintf(c->salt, sizeof c->salt, "%s", cfg->prompt_salt);
@@ -1608,12 +1692,19 @@ static void run_phases(struct ctx *c, const struct scenario *sc, struct run_outc
             go = false;
             continue;
         }
+        if (c->shard && shard_gate(c->shard, i, ps->name, c->interrupted, &c->v, &ps->t0_ns) < 0) {
+            ps->skipped = true; /* interrupted, or a shard did not come (shard_missing) */
+            go = false;
+            continue;
+        }
         wait_until(ps->t0_ns, c->interrupted);
         if (*c->interrupted) {
             ps->skipped = true;
             continue;
         }
         run_phase(c, ps);
+        if (c->shard)
+            shard_done(c->shard, i, ps->wall_end_s);
         out->requests_sent += ps->res.n;
         if (*c->interrupted)
             continue;
@@ -1772,6 +1863,8 @@ static void free_ctx(struct ctx *c)
     json_decref(c->chat_template);
     json_decref(c->last_metrics);
     json_decref(c->write_errors);
+    json_decref(c->rs.shard);
+    shard_run_free(c->shard);
     validity_free(&c->v);
     if (c->lg_ready)
         loadgen_free(&c->lg);
@@ -1832,7 +1925,9 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
     memset(out, 0, sizeof *out);
     struct ctx c;
     ctx_init(&c, cfg, interrupted);
-    int rc = open_run_dir(&c, out, err);
+    int rc = open_shard(&c, err);
+    if (rc == RUN_OK)
+        rc = open_run_dir(&c, out, err);
     if (rc != RUN_OK) {
         free_ctx(&c);
         return rc;
@@ -1865,6 +1960,7 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
     c.lg.arrival_seed = (uint64_t)cfg->seed * 0x9e3779b97f4a7c15ull + 17;
     c.lg.slo = cfg->slo.any ? &cfg->slo : NULL;
     c.lg.endpoint = cfg->scen.endpoint;
+    shard_load(c.shard, &c.lg); /* --shard: its part of the open loop */
     snprintf(c.lg.completions_url, sizeof c.lg.completions_url, "%s%s", cfg->base_url,
              endpoint_path(cfg->scen.endpoint));
     memcpy(c.rs.params_sha256, c.lg.params_sha256, sizeof c.rs.params_sha256);
@@ -1907,6 +2003,7 @@ int bench_run(const struct run_config *cfg, const volatile sig_atomic_t *interru
 
     if (go && !*interrupted)
         run_phases(&c, sc, out, err);
+    end_shard(&c);
     if (c.tel)
         finish_telemetry(&c);
     if (*interrupted)

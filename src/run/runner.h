@@ -15,6 +15,7 @@
 #include "probe/blockdev.h"
 #include "probe/kvsnap.h"
 #include "probe/telemetry.h"
+#include "run/shard.h"
 #include "util/clock.h"
 #include "model/tokenizer.h"
 
@@ -75,6 +76,10 @@ struct run_config {
     size_t n_scrape;
     const char *prometheus_url, *prometheus_match;
     double prometheus_timeout_s;
+    /* --shard I/N (run/shard.h): this process sends shard.spec.index's part of the run (count
+     * 0: the whole run). run_id is then the base id: the directory is <run_id>-shard<I>of<N>, the
+     * prompt salt (--prompt-salt run) the base id. */
+    struct shard_config shard;
 };
 
 enum { RUN_OK = 0, RUN_FAILED = -1, RUN_USAGE = -2 };

@@ -128,6 +128,7 @@ struct run_state {
     json_t *bos;                         /* {mode, template_bos, evidence} */
     const json_t *container;             /* docker inspect of the serving container, or NULL */
     void *scenario_state;                /* the scenario's own (struct scenario's free_state) */
+    json_t *shard; /* --shard: summary.json shard, as config.json's (run/shard.h); NULL: none */
 };
 
 #endif

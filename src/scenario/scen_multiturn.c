@@ -59,10 +59,7 @@ static int make_round(struct planner *p, struct mt_state *st, size_t r, const ch
     if (p->add_set(p->ctx, ps, u, err) < 0)
         return -1; /* add_set freed them */
     st->ps[r] = ps;
-    struct phase_state *ph = &p->rs->phases[phase];
-    for (size_t k = 0; k < u; k++)
-        ph->prompts[k] = &ps[k];
-    snprintf(ph->first_prompt_id, sizeof ph->first_prompt_id, "%s", ps[0].id);
+    p->fill_phase(p->ctx, phase, ps, u);
     return 0;
 }
 
@@ -102,9 +99,10 @@ static int multiturn_plan(struct planner *p, char *err)
                                                                               : mp.users;
         if (p->add_phase(p->ctx, name, conc, NULL, mp.users, true, "turn", err) < 0)
             return -1;
-        struct phase_state *ph = &p->rs->phases[p->rs->n_phases - 1];
-        ph->schedule = mp.user_qps > 0 ? st->m.schedule : NULL;
-        ph->keep_text = r + 1 < mp.rounds; /* the next round is made from the answers */
+        size_t i = p->rs->n_phases - 1;
+        if (mp.user_qps > 0 && p->set_schedule(p->ctx, i, st->m.schedule, mp.users, err) < 0)
+            return -1;
+        p->rs->phases[i].keep_text = r + 1 < mp.rounds; /* the next round is made from them */
     }
     if (make_round(p, st, 0, NULL, st->first, err) < 0)
         return -1;
@@ -171,9 +169,10 @@ static json_t *round_json(const struct run_state *rs, const struct mt_state *st,
     size_t total = pr.requests, errors = pr.errors;
     bool any_usage = pr.prompt_from_usage;
     size_t u = st->m.mp.users;
+    /* over the users this phase sent (with --shard, a shard's own) */
     double reusable = 0;
-    for (size_t k = 0; k < u; k++)
-        reusable += (double)st->reusable[r * u + k];
+    for (size_t k = 0; k < ph->n && st->ps[r]; k++)
+        reusable += (double)st->reusable[r * u + (size_t)(ph->prompts[k] - st->ps[r])];
     json_t *o = json_object();
     json_put_int(o, "round", (long long)r + 1);
     json_put_int(o, "requests", (long long)total);
@@ -189,7 +188,7 @@ static json_t *round_json(const struct run_state *rs, const struct mt_state *st,
     json_put(o, "reusable_rate",
              json_real_or_null(round(reusable / in_est * 1e4) / 1e4, in_est > 0 && r > 0));
     /* what all users' KV takes (kvbench's count): the shared system turn once */
-    double shared = (double)st->m.system_est * (double)(u ? u - 1 : 0);
+    double shared = (double)st->m.system_est * (double)(ph->n ? ph->n - 1 : 0);
     json_put_real(o, "context_tokens", in_est > shared ? in_est - shared : in_est);
     const json_t *d = ph->kv_delta;
     double onb;

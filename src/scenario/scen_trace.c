@@ -128,7 +128,8 @@ static int trace_plan(struct planner *p, char *err)
         double start_ms = (double)(w->index - 1) * span_ms;
         for (size_t k = 0; k < w->n; k++)
             w->schedule[k] = (t->r[w->first + k].t_ms - start_ms) / 1000 / cfg->trace_speedup;
-        p->rs->phases[w->phase].schedule = w->schedule;
+        if (p->set_schedule(p->ctx, w->phase, w->schedule, w->n, err) < 0)
+            return -1;
     }
     /* each prompt is its blocks, cut to the exact token count (and, sent as chat, the template's
      * markup around them) */
@@ -161,10 +162,8 @@ static int trace_before_phase(struct planner *p, size_t i, char *err)
     if (p->add_set(p->ctx, ps, w->n, err) < 0)
         return -1;
     w->ps = ps;
+    p->fill_phase(p->ctx, i, ps, w->n);
     struct phase_state *ph = &p->rs->phases[i];
-    for (size_t k = 0; k < w->n; k++)
-        ph->prompts[k] = &ps[k];
-    snprintf(ph->first_prompt_id, sizeof ph->first_prompt_id, "%s", ps[0].id);
     const struct scen_config *cfg = p->cfg;
     if (cfg->trace_speedup > 0 && wi > 0) {
         /* the replay's zero: when the first window's first request was due */
@@ -184,6 +183,19 @@ static json_t *ratio(double a, double b)
     return json_real_or_null(round(a / b * 1e4) / 1e4, b > 0);
 }
 
+/* The tokens a window's requests that the phase sent could reuse (with --shard a shard's own
+ * rows; else the window's). */
+static size_t window_reusable(const struct trace_state *st, const struct window *w,
+                              const struct phase_state *ph)
+{
+    if (!w->ps)
+        return w->reusable;
+    size_t sum = 0;
+    for (size_t k = 0; k < ph->n; k++)
+        sum += st->tr.r[w->first + (size_t)(ph->prompts[k] - w->ps)].reusable;
+    return sum;
+}
+
 static json_t *trace_summary(const struct run_state *rs)
 {
     const struct trace_state *st = rs->scenario_state;
@@ -201,12 +213,13 @@ static json_t *trace_summary(const struct run_state *rs)
             continue;
         struct phase_reuse pr;
         phase_reuse_of(rs, w->phase, &pr);
+        size_t w_reusable = window_reusable(st, w, ph);
         double r = pr.reused_tokens, pt = pr.prompt_tokens;
         const char *src = pr.source;
         bool have = src != NULL;
         size_t sent = pr.requests;
         requests += sent;
-        reusable += (double)w->reusable;
+        reusable += (double)w_reusable;
         prompt += pt;
         if (have) {
             reused += r;
@@ -219,9 +232,9 @@ static json_t *trace_summary(const struct run_state *rs)
         json_put_real(o, "end_s", (double)w->index * cfg->trace_window_s);
         json_put_int(o, "requests", (long long)sent);
         json_put_real(o, "prompt_tokens", pt);
-        json_put_int(o, "reusable_tokens", (long long)w->reusable);
+        json_put_int(o, "reusable_tokens", (long long)w_reusable);
         json_put(o, "reused_tokens", have ? json_real(r) : json_null());
-        json_put(o, "reuse_ratio", have ? ratio(r, (double)w->reusable) : json_null());
+        json_put(o, "reuse_ratio", have ? ratio(r, (double)w_reusable) : json_null());
         json_array_append_new(windows, o);
     }
     bool have = measured > 0 && measured == json_array_size(windows);

@@ -17,7 +17,9 @@
 #include <stdint.h>
 
 /* What a plan function gets from the runner: the configuration, seeds, and how to make a prompt
- * set and add a phase (runner.c's make_set and add_phase). */
+ * set and add a phase (runner.c's make_set and add_phase). A phase's requests are positions of
+ * the set it is given; the runner decides which of them this process sends (all, or a shard's:
+ * run/shard.h), so a scenario never fills or paces a phase but through these functions. */
 struct planner {
     const struct scen_config *cfg;
     uint64_t seed, warm_seed, b_seed;
@@ -39,6 +41,12 @@ struct planner {
     /* Prompts made only while the run goes (later rounds): n of them, each at most max_tokens
      * estimated tokens, checked by the preflight like the others. */
     void (*bound)(void *ctx, const char *what, size_t n, size_t max_tokens);
+    /* Fill phase i (added with ps NULL and n requests) from ps[0..n), as add_phase fills a
+     * phase: with --shard only this shard's positions go into it (ph->n of them). */
+    void (*fill_phase)(void *ctx, size_t phase, struct prompt *ps, size_t n);
+    /* Give phase i the due offsets of its n requests (an array the scenario keeps; with --shard
+     * the runner keeps those of this shard's positions). Returns 0 or -1 (out of memory). */
+    int (*set_schedule)(void *ctx, size_t phase, const double *schedule, size_t n, char *err);
 };
 
 /* A scenario's verdicts, new references (NULL: none). */

@@ -452,7 +452,8 @@ size_t opts_bind(struct opt *out, size_t *n, size_t cap, const struct opt *rows,
                  const void *const *skip)
 {
     size_t copied = 0;
-    for (const struct opt *r = rows; r->name && *n < cap; r++) {
+    const struct opt *r = rows;
+    for (; r->name && *n < cap; r++) {
         struct opt o = *r;
         if (!o.dest)
             o.dest = (char *)base + o.off;
@@ -463,6 +464,10 @@ size_t opts_bind(struct opt *out, size_t *n, size_t cap, const struct opt *rows,
             continue;
         out[(*n)++] = o;
         copied++;
+    }
+    if (r->name) { /* a table larger than its caller's array: a flag would silently vanish */
+        fprintf(stderr, "kvbench: internal error: more option rows than room (%zu)\n", cap);
+        abort();
     }
     if (*n < cap)
         out[*n] = (struct opt){0};

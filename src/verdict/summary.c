@@ -493,6 +493,8 @@ static void head_json(json_t *s, const struct run_state *rs, const struct validi
                            "tier_breakdown", rs->engine->tier_breakdown));
     json_put(s, "model_count_end",
              rs->model_count_end >= 0 ? json_integer(rs->model_count_end) : json_null());
+    if (rs->shard) /* one of several client processes of one run (kvbench merge joins them) */
+        json_put(s, "shard", json_incref(rs->shard));
     json_put_str(s, "scenario", c->scenario);
     json_put_bool(s, "stream", c->gp->stream);
     json_put(s, "kv_mode", summary_kv_mode_json(c, rs));

@@ -18,30 +18,10 @@ for p in /usr/bin/python3 python3; do
 done
 [[ -n $PY ]] || skip "python3 with python3-yaml is needed (scripts/install-deps.sh installs it)"
 
-# Flags issue 30's design names (/tmp/kvb30/design.md parts A-C: --shard, --start-at,
-# --shard-sync, --shard-wait-s, --scrape, --prometheus-url, --prometheus-match,
-# --prometheus-timeout-s; kvbench merge's --results-root, --run-id, --max-skew-s) that the
-# manifests use before the helpers building them have landed. PENDING until `kvbench run --help` /
-# `kvbench merge --help` list them: the lead removes this list after merging parts A-C (the check
-# says which of them --help lists already).
-PENDING=(
-  run:--shard:value run:--start-at:value run:--shard-sync:value run:--shard-wait-s:value
-  run:--scrape:value run:--prometheus-url:value run:--prometheus-match:value
-  run:--prometheus-timeout-s:value
-  merge:--results-root:value merge:--run-id:value merge:--max-skew-s:value
-)
-
 "$KVBENCH" run --help >"$TMP/run.help" || fail "kvbench run --help failed"
 grep -q -- '--base-url' "$TMP/run.help" || fail "kvbench run --help lists no --base-url"
-MERGE_HELP=()
-if "$KVBENCH" merge --help >"$TMP/merge.help" 2>&1; then
-  MERGE_HELP=(--merge-help "$TMP/merge.help")
-else
-  echo "note: 'kvbench merge' is not a command of this build: its flags come from the allow-list"
-fi
-
-CHECK_ARGS=(--run-help "$TMP/run.help" "${MERGE_HELP[@]}")
-for p in "${PENDING[@]}"; do CHECK_ARGS+=(--pending "$p"); done
+"$KVBENCH" merge --help >"$TMP/merge.help" || fail "kvbench merge --help failed"
+CHECK_ARGS=(--run-help "$TMP/run.help" --merge-help "$TMP/merge.help")
 
 RUN_ID=k8s-e2e-1
 START_AT=$(($(date +%s) + 120))
@@ -74,7 +54,7 @@ grep -q "Job/kvbench-merge: merges 3 directories into /results/$RUN_ID" <<<"$OUT
   fail "the merge Job was not read as merging the 3 shards"
 grep -q 'PersistentVolumeClaim/kvbench-results: ReadWriteMany' <<<"$OUT" || fail "no RWX claim read"
 grep -q 'kvbench run flags listed by --help: .*--base-url' <<<"$OUT" || fail "run flags not read"
-grep -q 'kvbench run flags from the pending allow-list' <<<"$OUT" || fail "no allow-list report"
+grep -q 'kvbench merge flags listed by --help: .*--results-root' <<<"$OUT" || fail "merge flags not read"
 is_elf() { [[ $(head -c 4 "$1" | od -An -tx1 | tr -d ' \n') == 7f454c46 ]]; }
 LIBS_CHECKED=0
 if command -v readelf >/dev/null && command -v dpkg >/dev/null && is_elf "$KVBENCH"; then

@@ -8,8 +8,7 @@ What the README relies on, checked on the manifests as a cluster user would subm
     (backoffLimitPerIndex 0, or backoffLimit 0 on clusters before 1.29); no podFailurePolicy rule
     that ignores a failure (the pod would be made again, later, in another time window) and a
     rule that fails the index of a disrupted (evicted, preempted) pod;
-  - every flag given to `kvbench run` / `kvbench merge` is one that command's --help lists, or
-    one of the pending flags passed with --pending (named by the design, not yet in --help);
+  - every flag given to `kvbench run` / `kvbench merge` is one that command's --help lists;
   - the volumes that volumeMounts name exist, and every claimName is a PersistentVolumeClaim
     of the inputs, ReadWriteMany; results root and barrier directory are on that volume;
   - the merge Job's inputs are exactly the directories the shards write,
@@ -70,24 +69,12 @@ def parse_help(text):
     return flags
 
 
-def load_flags(run_help, merge_help, pending):
+def load_flags(run_help, merge_help):
     known = {"run": {}, "merge": {}}
     for sub, path in (("run", run_help), ("merge", merge_help)):
-        if path:
-            with open(path, encoding="utf-8") as f:
-                for flag, takes in parse_help(f.read()).items():
-                    known[sub][flag] = (takes, "help")
-    for item in pending:
-        try:
-            sub, flag, arity = item.split(":", 2)
-        except ValueError:
-            sys.stderr.write(f"k8s_check: --pending {item}: want SUBCOMMAND:--FLAG:value|bool\n")
-            sys.exit(2)
-        if sub not in known or not flag.startswith("--") or arity not in ("value", "bool"):
-            sys.stderr.write(f"k8s_check: --pending {item}: want SUBCOMMAND:--FLAG:value|bool\n")
-            sys.exit(2)
-        if flag not in known[sub]:
-            known[sub][flag] = (arity == "value", "pending")
+        with open(path, encoding="utf-8") as f:
+            for flag, takes in parse_help(f.read()).items():
+                known[sub][flag] = (takes, "help")
     return known
 
 
@@ -225,7 +212,7 @@ def parse_kvbench(where, argv, known, used, problems):
                 spec, name = base, "--" + name[5:]
         if spec is None:
             problems.add(where, f"kvbench {sub}: unknown flag {name} (not in `kvbench {sub} "
-                                "--help`, nor pending)")
+                                "--help`)")
             continue
         used.setdefault(sub, {})[name] = spec[1]
         takes = spec[0]
@@ -528,7 +515,7 @@ def check_dockerfile(path, install_deps, binary, uids, problems, notes):
 def check_manifests(args):
     problems, notes = Problems(), []
     sets = dict(s.split("=", 1) for s in args.set)
-    known = load_flags(args.run_help, args.merge_help, args.pending)
+    known = load_flags(args.run_help, args.merge_help)
     docs = load_docs(args.files, sets, problems)
     used = {}
     pvcs, claims, uids, shard_jobs, merge_jobs, seen = {}, [], [], [], [], set()
@@ -591,15 +578,8 @@ def check_manifests(args):
         check_dockerfile(args.dockerfile, args.install_deps, args.binary, uids, problems, notes)
     for sub in ("run", "merge"):
         got = used.get(sub, {})
-        helped = sorted(f for f, src in got.items() if src == "help")
-        pending = sorted(f for f, src in got.items() if src == "pending")
         if got:
-            notes.append(f"kvbench {sub} flags listed by --help: {' '.join(helped) or 'none'}")
-            notes.append(f"kvbench {sub} flags from the pending allow-list (issue 30's design, "
-                         f"not in --help yet): {' '.join(pending) or 'none'}")
-        for flag, (_, src) in known[sub].items():
-            if src == "help" and any(p.startswith(f"{sub}:{flag}:") for p in args.pending):
-                notes.append(f"kvbench {sub} {flag} is in --help now: drop it from the allow-list")
+            notes.append(f"kvbench {sub} flags listed by --help: {' '.join(sorted(got))}")
     if problems.lines:
         for line in problems.lines:
             sys.stderr.write(f"k8s_check: {line}\n")
@@ -656,9 +636,7 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     m = sub.add_parser("manifests")
     m.add_argument("--run-help", required=True, help="`kvbench run --help` output")
-    m.add_argument("--merge-help", help="`kvbench merge --help` output (none: no such command)")
-    m.add_argument("--pending", action="append", default=[],
-                   help="SUB:--FLAG:value|bool, a flag accepted before --help lists it")
+    m.add_argument("--merge-help", required=True, help="`kvbench merge --help` output")
     m.add_argument("--set", action="append", default=[], help="NAME=VALUE for ${NAME}")
     m.add_argument("--dockerfile")
     m.add_argument("--install-deps")

@@ -75,6 +75,25 @@ static int rec_add_set(void *ctx, struct prompt *ps, size_t n, char *err)
     return 0;
 }
 
+/* as the runner fills a phase of one process (no --shard): every position */
+static void rec_fill_phase(void *ctx, size_t phase, struct prompt *ps, size_t n)
+{
+    struct record *r = ctx;
+    struct phase_state *ph = &r->rs->phases[phase];
+    for (size_t k = 0; k < n && k < ph->n; k++)
+        ph->prompts[k] = &ps[k];
+    snprintf(ph->first_prompt_id, sizeof ph->first_prompt_id, "%s", ps[0].id);
+}
+
+static int rec_set_schedule(void *ctx, size_t phase, const double *schedule, size_t n, char *err)
+{
+    (void)n;
+    (void)err;
+    struct record *r = ctx;
+    r->rs->phases[phase].schedule = schedule;
+    return 0;
+}
+
 static void rec_bound(void *ctx, const char *what, size_t n, size_t max_tokens)
 {
     struct record *r = ctx;
@@ -112,7 +131,9 @@ static int run_plan(const char *scenario, const struct scen_config *cfg, struct 
                         .tok = tokenizer_heuristic(),
                         .salt = "",
                         .add_set = rec_add_set,
-                        .bound = rec_bound};
+                        .bound = rec_bound,
+                        .fill_phase = rec_fill_phase,
+                        .set_schedule = rec_set_schedule};
     return sc->plan(&p, err);
 }
 
@@ -244,7 +265,13 @@ static void test_multi_turn(void **state)
     rs.phases[0].res.reqs = res;
     rs.phases[0].res.n = 2;
     static const struct prompt_form form = {.llama3 = true};
-    struct planner p = {.cfg = &cfg, .ctx = &r, .rs = &rs, .add_set = rec_add_set, .form = &form};
+    struct planner p = {.cfg = &cfg,
+                        .ctx = &r,
+                        .rs = &rs,
+                        .add_set = rec_add_set,
+                        .form = &form,
+                        .fill_phase = rec_fill_phase,
+                        .set_schedule = rec_set_schedule};
     char err[128];
     assert_int_equal(sc->before_phase(&p, 0, err), 0); /* round 1: made already */
     assert_int_equal(r.n_added, 1);
