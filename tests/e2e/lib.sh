@@ -120,3 +120,20 @@ disk_read_sectors() {
   [[ -n $mm && -r /sys/dev/block/$mm/stat ]] || { echo ""; return; }
   awk '{ print $3 }' "/sys/dev/block/$mm/stat"
 }
+
+# UNION_STATS_JQ (jq -s over requests.jsonl rows, --arg ph PHASE): the phase's latency, TTFT, ITL
+# and TPOT statistics over the rows' raw values, as summary.json gives them (UNION_STATS selects
+# them from a phase summary): the same percentile as src/analysis/stats.c (linear between the
+# ranks floor/ceil of p/100 x (n-1)), rounded to the microsecond as summary.json is; the mean sums
+# the sorted values.
+UNION_STATS_JQ='
+def pct($p): length as $n | if $n == 1 then .[0] else ($p / 100 * ($n - 1)) as $r | ($r | floor) as $lo
+  | if $lo >= $n - 1 then .[$n - 1] else .[$lo] + (.[$lo + 1] - .[$lo]) * ($r - $lo) end end;
+def r3: (. * 1000 | round) / 1000;
+def stats: if length == 0 then {} else sort | {min: (.[0] | r3), p50: (pct(50) | r3),
+  p90: (pct(90) | r3), p95: (pct(95) | r3), p99: (pct(99) | r3), max: (.[-1] | r3),
+  mean: ((add / length) | r3)} end;
+[.[] | select(.phase == $ph and .error == null)]
+| {latency_ms: ([.[].latency_ms] | stats), ttft_ms: ([.[].ttft_ms | select(. != null)] | stats),
+   itl_ms: ([.[].itl_ms[]?] | stats), tpot_ms: ([.[].tpot_ms | select(. != null)] | stats)}'
+UNION_STATS='{latency_ms, ttft_ms, itl_ms, tpot_ms}'

@@ -12,11 +12,9 @@ start_engine --profile tiny --kv-mode cpu_disk --speedup 50
 
 # --- shards -------------------------------------------------------------------------------------
 # make_shards NAME N RUN-FLAGS... — N shards of one run as $RES/NAME-shard<I>of<N>, run at once.
-# Until `kvbench run --shard I/N` is there, each shard is a whole run of its own (its own --seed,
-# so the shards' prompts differ) stamped with the config.json `shard` object that --shard writes
-# (stamp_shard). With --shard, the body becomes:
-#   "$KVBENCH" run ... --shard "$i/$n" --start-at "$at" --run-id "$name"
-# and stamp_shard goes.
+# Each is a whole run of its own (its own --seed, so the shards' prompts differ) stamped with the
+# config.json `shard` object that --shard writes (stamp_shard): the merge's own checks and
+# arithmetic, apart from how --shard splits a run (tests/e2e/shard_merge.sh merges real shards).
 make_shards() {
   local name=$1 n=$2 pids=() i
   shift 2
@@ -46,19 +44,6 @@ stamp_shard() {
   mv "$1/config.json.tmp" "$1/config.json"
 }
 
-# The same percentile as src/analysis/stats.c (linear between the ranks floor/ceil of
-# p/100 x (n-1)), rounded to the microsecond as summary.json is; the mean sums the sorted values.
-PCT_JQ='
-def pct($p): length as $n | if $n == 1 then .[0] else ($p / 100 * ($n - 1)) as $r | ($r | floor) as $lo
-  | if $lo >= $n - 1 then .[$n - 1] else .[$lo] + (.[$lo + 1] - .[$lo]) * ($r - $lo) end end;
-def r3: (. * 1000 | round) / 1000;
-def stats: if length == 0 then {} else sort | {min: (.[0] | r3), p50: (pct(50) | r3),
-  p90: (pct(90) | r3), p95: (pct(95) | r3), p99: (pct(99) | r3), max: (.[-1] | r3),
-  mean: ((add / length) | r3)} end;
-[.[] | select(.phase == $ph and .error == null)]
-| {latency_ms: ([.[].latency_ms] | stats), ttft_ms: ([.[].ttft_ms | select(. != null)] | stats),
-   itl_ms: ([.[].itl_ms[]?] | stats), tpot_ms: ([.[].tpot_ms | select(. != null)] | stats)}'
-STATS='{latency_ms, ttft_ms, itl_ms, tpot_ms}'
 
 RUN=(--requests 12 --warmup 3 --concurrency 2 --max-tokens 16 --stream --prompt-salt s3)
 make_shards s3 3 "${RUN[@]}"
@@ -81,8 +66,8 @@ cmp <(jq -c 'del(.shard)' "$M/requests.jsonl" | sort) <(cat "${S3[@]/%//requests
 jq -s -e 'map(.start_ts) | . == sort' "$M/requests.jsonl" >/dev/null || fail "rows not in start order"
 # the percentiles of the union of the shards' raw values, and the counts summed
 for ph in warmup main; do
-  want=$(cat "${S3[@]/%//requests.jsonl}" | jq -s -S -c --arg ph "$ph" "$PCT_JQ")
-  got=$(jq -S -c --arg ph "$ph" ".phase_summaries[] | select(.phase == \$ph) | $STATS" "$S")
+  want=$(cat "${S3[@]/%//requests.jsonl}" | jq -s -S -c --arg ph "$ph" "$UNION_STATS_JQ")
+  got=$(jq -S -c --arg ph "$ph" ".phase_summaries[] | select(.phase == \$ph) | $UNION_STATS" "$S")
   [[ $want == "$got" ]] || fail "$ph statistics: merged $got, jq over the union $want"
   for k in total_requests ok_requests error_requests; do
     sum=$(jq -s --arg ph "$ph" "map(.phase_summaries[] | select(.phase == \$ph) | .$k) | add" "${S3[@]/%//summary.json}")
