@@ -41,7 +41,8 @@ CACHE="$TMP/kvbm"
 if [[ $(findmnt -n -o FSTYPE -T "$TMP") == tmpfs ]]; then
   # a disk tier in memory moves no disk: the build tree is on a disk
   CACHE="$SRC/build-e2e-kvbm-nodes-$$"
-  trap 'rm -rf "$CACHE"; cleanup' EXIT
+  # cleanup exits with the status it finds in $?: hand it the test's, not rm's
+  trap 'rc=$?; rm -rf "$CACHE"; (exit $rc); cleanup' EXIT
 fi
 mkdir -p "$CACHE"
 
