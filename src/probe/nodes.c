@@ -76,7 +76,10 @@ const struct node_family *nodes_family(const char *name, size_t len)
         size_t fl = strlen(f->name);
         if (fl == len && memcmp(f->name, name, len) == 0)
             return f;
-        if (len == fl + 6 && memcmp(f->name, name, fl) == 0 && memcmp(name + fl, "_total", 6) == 0)
+        /* family + _total, where the family does not end in _total already (no x_total_total) */
+        if (len == fl + 6 && memcmp(f->name, name, fl) == 0 &&
+            memcmp(name + fl, "_total", 6) == 0 &&
+            !(fl > 6 && memcmp(f->name + fl - 6, "_total", 6) == 0))
             return f;
         if (fl == len + 6 && memcmp(f->name, name, len) == 0 &&
             memcmp(f->name + len, "_total", 6) == 0)
@@ -180,6 +183,7 @@ bool nodes_key_label(const char *key, const char *label, char *out, size_t cap)
 struct parse_state {
     json_t *series;
     struct buf key;
+    size_t collided;
     bool failed;
 };
 
@@ -205,9 +209,13 @@ static int take_sample(const struct prom_sample *s, void *user)
         return -1;
     }
     const char *k = buf_cstr(&ps->key);
-    const json_t *old = json_object_get(ps->series, k);
-    double v = s->value + (json_is_number(old) ? json_number_value(old) : 0);
-    json_object_set_new(ps->series, k, isfinite(v) ? json_real(v) : json_null());
+    /* a key seen already is another series that reads the same here (only instance or job
+     * differs, or labels or values were cut): adding it would sum two counters that are not one */
+    if (json_object_get(ps->series, k)) {
+        ps->collided++;
+        return 0;
+    }
+    json_object_set_new(ps->series, k, isfinite(s->value) ? json_real(s->value) : json_null());
     return 0;
 }
 
@@ -215,6 +223,7 @@ void nodes_parse(const char *body, size_t len, struct node_snap *out)
 {
     out->ok = false;
     out->error[0] = '\0';
+    out->collided = 0;
     struct parse_state ps = {.series = json_object()};
     struct prom_scan_stats st;
     if (!ps.series || prom_scan(body, len, take_sample, &ps, &st) != 0 || ps.failed) {
@@ -234,6 +243,7 @@ void nodes_parse(const char *body, size_t len, struct node_snap *out)
         return;
     }
     out->series = ps.series;
+    out->collided = ps.collided;
     out->ok = true;
 }
 
@@ -547,6 +557,9 @@ json_t *nodes_phase_json(const struct node_snap *b, const struct node_snap *a)
         json_put(o, "counter_resets", resets);
     else
         json_decref(resets);
+    size_t collided = a->collided > b->collided ? a->collided : b->collided;
+    if (collided)
+        json_put_int(o, "collided_series", (long long)collided);
     return o;
 }
 

@@ -31,6 +31,7 @@ struct node_snap {
     char error[256]; /* why not ok: connection refused, HTTP 404, no known family, the query */
     double wall_s;   /* epoch seconds the values belong to */
     json_t *series;  /* {"node_disk_read_bytes_total{device=\"sda\"}": 1234, …}; NULL when !ok */
+    size_t collided; /* samples left out: their key was another series' (the first one is kept) */
 };
 
 enum node_kind { NODE_COUNTER, NODE_GAUGE };
@@ -81,7 +82,8 @@ void node_snap_free(struct node_snap *s);
  *    network: {receive_bytes, transmit_bytes, by_device},
  *    memory: {<family>_after}, gpu: {gpus, <family>_after, by_gpu},
  *    kv: {the kvbm_metrics_delta keys of probe/kvsnap.h, kvbench_*_delta},
- *    counter_resets: [series]}   (only when a counter went back)
+ *    counter_resets: [series],   (only when a counter went back)
+ *    collided_series: N}         (only when series shared a key: the first one was kept)
  * A section is null when the node carries none of its families; a figure whose family is
  * missing is null, never 0. Counters: a series absent before counts from 0; one that went back
  * (a restart) counts from 0 again, never negative. The disk and network totals leave out what

@@ -97,6 +97,46 @@ static void test_dcgm_and_keys(void **state)
     buf_free(&k);
 }
 
+/* A name is its family with or without one _total, never two; series whose keys collide (only
+ * instance differs, labels or values cut) are not summed: the first is kept, the rest counted. */
+static void test_names_and_collisions(void **state)
+{
+    (void)state;
+    const char *twice = "node_disk_read_bytes_total_total";
+    assert_null(nodes_family(twice, strlen(twice)));
+    assert_non_null(nodes_family("node_disk_read_bytes", strlen("node_disk_read_bytes")));
+    assert_non_null(
+        nodes_family("kvbm_disk_bytes_read_total", strlen("kvbm_disk_bytes_read_total")));
+    struct node_snap s = parse("node_disk_read_bytes_total_total{device=\"sda\"} 5\n", 1);
+    assert_false(s.ok);
+
+    struct buf b = BUF_INIT, a = BUF_INIT;
+    char longv[400];
+    memset(longv, 'x', sizeof longv - 1);
+    longv[sizeof longv - 1] = '\0';
+    /* two exporters behind one endpoint: the same device under two instances; two devices whose
+     * names differ only past the 256th character */
+    const char *fmt = "node_disk_read_bytes_total{device=\"sda\",instance=\"a:9100\"} %d\n"
+                      "node_disk_read_bytes_total{device=\"sda\",instance=\"b:9100\"} %d\n"
+                      "node_disk_written_bytes_total{device=\"%s1\"} %d\n"
+                      "node_disk_written_bytes_total{device=\"%s2\"} %d\n";
+    buf_printf(&b, fmt, 100, 1000000, longv, 10, longv, 5000000);
+    buf_printf(&a, fmt, 150, 2000000, longv, 30, longv, 9000000);
+    assert_false(buf_failed(&b) || buf_failed(&a));
+    struct node_snap sb = parse(buf_cstr(&b), 1), sa = parse(buf_cstr(&a), 2);
+    assert_true(num(sa.series, "node_disk_read_bytes_total{device=\"sda\"}") == 150);
+    json_t *o = nodes_phase_json(&sb, &sa);
+    const json_t *d = json_object_get(o, "disk");
+    assert_true(num(d, "read_bytes") == 50);
+    assert_true(num(d, "written_bytes") == 20);
+    assert_true(num(o, "collided_series") == 2);
+    json_decref(o);
+    node_snap_free(&sb);
+    node_snap_free(&sa);
+    buf_free(&b);
+    buf_free(&a);
+}
+
 /* An endpoint that answers without any known family is not a node of zeros. */
 static void test_wrong_families(void **state)
 {
@@ -386,6 +426,7 @@ int main(void)
         cmocka_unit_test(test_node_exporter_text),
         cmocka_unit_test(test_dcgm_and_keys),
         cmocka_unit_test(test_wrong_families),
+        cmocka_unit_test(test_names_and_collisions),
         cmocka_unit_test(test_phase_disk_network_memory),
         cmocka_unit_test(test_phase_gpu_kv),
         cmocka_unit_test(test_phase_unavailable),
