@@ -320,28 +320,48 @@ static bool stacked_device(const char *dev, const json_t *devices)
     return false;
 }
 
-/* A counter's increase: from 0 when it was absent before or went back (a restart). */
-static double counter_delta(const json_t *before, const char *key, double after, json_t *resets)
+/* What a phase's counters said besides their deltas: the series that went back (resets) and
+ * those with no value before the phase (unstarted). */
+struct phase_notes {
+    json_t *resets, *unstarted;
+};
+
+/* A counter's increase into *delta: from 0 when it went back (a restart). False (the series
+ * named in unstarted) when it had no value before the phase: it began during it (a disk
+ * attached, a counter first exported, a Prometheus series whose first sample is after the
+ * start), and counting it from 0 would count everything since the node booted. */
+static bool counter_delta(const json_t *before, const char *key, double after,
+                          struct phase_notes *notes, double *delta)
 {
     const json_t *b = json_object_get(before, key);
-    double vb = json_is_number(b) ? json_number_value(b) : 0;
-    if (after >= vb)
-        return after - vb;
-    json_array_append_new(resets, json_string(key));
-    return after;
+    if (!json_is_number(b)) {
+        json_array_append_new(notes->unstarted, json_string(key));
+        return false;
+    }
+    double vb = json_number_value(b);
+    if (after >= vb) {
+        *delta = after - vb;
+        return true;
+    }
+    json_array_append_new(notes->resets, json_string(key));
+    *delta = after;
+    return true;
 }
 
-/* Per-device deltas of counter families into by_device[dev][field]; *have: any series. */
+/* Per-device deltas of counter families into by_device[dev][field]; *have: any series with a
+ * delta. */
 static void device_deltas(const struct node_snap *b, const struct node_snap *a, const char *family,
-                          const char *label, const char *field, json_t *by_device, json_t *resets,
-                          bool *have)
+                          const char *label, const char *field, json_t *by_device,
+                          struct phase_notes *notes, bool *have)
 {
     const char *key;
     const json_t *v;
     json_object_foreach(a->series, key, v)
     {
         char dev[VALUE_MAX];
-        if (!key_is(key, family) || !json_is_number(v))
+        double delta;
+        if (!key_is(key, family) || !json_is_number(v) ||
+            !counter_delta(b->series, key, json_number_value(v), notes, &delta))
             continue;
         if (!nodes_key_label(key, label, dev, sizeof dev))
             snprintf(dev, sizeof dev, "(none)");
@@ -350,10 +370,7 @@ static void device_deltas(const struct node_snap *b, const struct node_snap *a, 
             d = json_object();
             json_object_set_new(by_device, dev, d);
         }
-        double prev = json_get_num(d, field, 0);
-        json_object_set_new(
-            d, field,
-            json_real(prev + counter_delta(b->series, key, json_number_value(v), resets)));
+        json_object_set_new(d, field, json_real(json_get_num(d, field, 0) + delta));
         *have = true;
     }
 }
@@ -380,7 +397,7 @@ static void device_totals(json_t *o, const json_t *by_device, const char *const 
 }
 
 static json_t *disk_json(const struct node_snap *b, const struct node_snap *a, double secs,
-                         json_t *resets)
+                         struct phase_notes *notes)
 {
     static const char *const FAM[] = {"node_disk_read_bytes_total", "node_disk_written_bytes_total",
                                       "node_disk_reads_completed_total",
@@ -390,7 +407,7 @@ static json_t *disk_json(const struct node_snap *b, const struct node_snap *a, d
     json_t *by = json_object();
     bool have[4] = {false};
     for (size_t i = 0; i < 4; i++)
-        device_deltas(b, a, FAM[i], "device", FIELD[i], by, resets, &have[i]);
+        device_deltas(b, a, FAM[i], "device", FIELD[i], by, notes, &have[i]);
     if (!have[0] && !have[1] && !have[2] && !have[3]) {
         json_decref(by);
         return json_null();
@@ -412,7 +429,8 @@ static bool loopback(const char *dev, const json_t *all)
     return strcmp(dev, "lo") == 0;
 }
 
-static json_t *network_json(const struct node_snap *b, const struct node_snap *a, json_t *resets)
+static json_t *network_json(const struct node_snap *b, const struct node_snap *a,
+                            struct phase_notes *notes)
 {
     static const char *const FAM[] = {"node_network_receive_bytes_total",
                                       "node_network_transmit_bytes_total"};
@@ -420,7 +438,7 @@ static json_t *network_json(const struct node_snap *b, const struct node_snap *a
     json_t *by = json_object();
     bool have[2] = {false};
     for (size_t i = 0; i < 2; i++)
-        device_deltas(b, a, FAM[i], "device", FIELD[i], by, resets, &have[i]);
+        device_deltas(b, a, FAM[i], "device", FIELD[i], by, notes, &have[i]);
     if (!have[0] && !have[1]) {
         json_decref(by);
         return json_null();
@@ -484,7 +502,8 @@ static json_t *gauges_json(const struct node_snap *a, enum node_section sec,
 /* The KV section: the same keys as the engine's kvbm_metrics_delta (probe/kvsnap.c builds both)
  * from the node's KV series summed by name, counters that went back counted from 0; and
  * kvbench serve's extras as <family>_delta. */
-static json_t *kv_json(const struct node_snap *b, const struct node_snap *a, json_t *resets)
+static json_t *kv_json(const struct node_snap *b, const struct node_snap *a,
+                       struct phase_notes *notes)
 {
     json_t *mb = json_object(), *ma = json_object(), *extra = json_object();
     bool any = false;
@@ -501,8 +520,12 @@ static json_t *kv_json(const struct node_snap *b, const struct node_snap *a, jso
                 continue;
             const json_t *vb = json_object_get(b->series, key);
             double bv = json_is_number(vb) ? json_number_value(vb) : 0;
+            if (f->kind == NODE_COUNTER && !json_is_number(vb)) {
+                json_array_append_new(notes->unstarted, json_string(key));
+                continue; /* began during the phase: no delta of its own, none in the sum */
+            }
             if (f->kind == NODE_COUNTER && json_number_value(v) < bv) {
-                json_array_append_new(resets, json_string(key));
+                json_array_append_new(notes->resets, json_string(key));
                 bv = 0; /* restarted: its value now counts from 0 */
             }
             sa += json_number_value(v);
@@ -543,20 +566,24 @@ json_t *nodes_phase_json(const struct node_snap *b, const struct node_snap *a)
         return json_pack("{s:b, s:s}", "available", 0, "reason", why);
     }
     double secs = a->wall_s - b->wall_s;
-    json_t *resets = json_array();
+    struct phase_notes notes = {json_array(), json_array()};
     json_t *o = json_object();
     static const char *const MEAN[] = {"DCGM_FI_DEV_GPU_UTIL", NULL};
     json_put_bool(o, "available", true);
     json_put_real(o, "seconds", round(secs * 1000) / 1000);
-    json_put(o, "disk", disk_json(b, a, secs, resets));
-    json_put(o, "network", network_json(b, a, resets));
+    json_put(o, "disk", disk_json(b, a, secs, &notes));
+    json_put(o, "network", network_json(b, a, &notes));
     json_put(o, "memory", gauges_json(a, NODE_MEMORY, NULL, NULL));
     json_put(o, "gpu", gauges_json(a, NODE_GPU, MEAN, "gpu"));
-    json_put(o, "kv", kv_json(b, a, resets));
-    if (json_array_size(resets))
-        json_put(o, "counter_resets", resets);
+    json_put(o, "kv", kv_json(b, a, &notes));
+    if (json_array_size(notes.resets))
+        json_put(o, "counter_resets", notes.resets);
     else
-        json_decref(resets);
+        json_decref(notes.resets);
+    if (json_array_size(notes.unstarted))
+        json_put(o, "series_without_start", notes.unstarted);
+    else
+        json_decref(notes.unstarted);
     size_t collided = a->collided > b->collided ? a->collided : b->collided;
     if (collided)
         json_put_int(o, "collided_series", (long long)collided);

@@ -83,10 +83,13 @@ void node_snap_free(struct node_snap *s);
  *    memory: {<family>_after}, gpu: {gpus, <family>_after, by_gpu},
  *    kv: {the kvbm_metrics_delta keys of probe/kvsnap.h, kvbench_*_delta},
  *    counter_resets: [series],   (only when a counter went back)
+ *    series_without_start: [series], (only when a counter had no value before the phase)
  *    collided_series: N}         (only when series shared a key: the first one was kept)
  * A section is null when the node carries none of its families; a figure whose family is
- * missing is null, never 0. Counters: a series absent before counts from 0; one that went back
- * (a restart) counts from 0 again, never negative. The disk and network totals leave out what
+ * missing is null, never 0. Counters: a series absent before has no delta (it began during the
+ * phase; from 0 it would count everything since boot): it stays out of every figure and is named
+ * in series_without_start, and a figure none of whose series started is null; one that went
+ * back (a restart) counts from 0 again, never negative. The disk and network totals leave out what
  * stacks on other devices or is not a disk (nodes.c: device-mapper dm-*, md*, loop*, ram*,
  * zram*, a partition of a disk also listed; the network's lo), kept in by_device.
  * Either snap not ok: {available: false, reason}. New reference. */

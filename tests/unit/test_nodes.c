@@ -273,6 +273,44 @@ static void test_phase_gpu_kv(void **state)
     free(dcgm);
 }
 
+/* A counter series with no value before the phase (a disk attached, an engine's counter first
+ * exported, mid-phase) has no delta: counting it from 0 would count everything since boot. It
+ * stays out of the totals and is named; a family with no series that started is null. */
+static void test_series_without_start(void **state)
+{
+    (void)state;
+    struct node_snap b = parse("node_disk_read_bytes_total{device=\"sda\"} 1000\n"
+                               "kvbm_disk_bytes_read 100\n",
+                               10),
+                     a = parse("node_disk_read_bytes_total{device=\"sda\"} 1090\n"
+                               "node_disk_read_bytes_total{device=\"sdb\"} 5000000000000\n"
+                               "node_disk_written_bytes_total{device=\"sda\"} 5000000000000\n"
+                               "kvbm_disk_bytes_read 200\n"
+                               "kvbm_disk_bytes_written 7000000\n",
+                               20);
+    json_t *o = nodes_phase_json(&b, &a);
+    const json_t *d = json_object_get(o, "disk");
+    assert_true(num(d, "read_bytes") == 90);
+    assert_true(json_is_null(json_object_get(d, "written_bytes")));
+    assert_true(json_is_null(json_object_get(d, "write_mib_delta")));
+    assert_null(json_object_get(json_object_get(d, "by_device"), "sdb"));
+    char *dl = json_dumps(json_object_get(d, "devices"), JSON_COMPACT);
+    assert_string_equal(dl, "[\"sda\"]");
+    free(dl);
+    const json_t *kv = json_object_get(o, "kv");
+    assert_true(num(kv, "kvbm_disk_bytes_read_delta") == 100);
+    assert_true(json_is_null(json_object_get(kv, "kvbm_disk_bytes_written_delta")));
+    dl = json_dumps(json_object_get(o, "series_without_start"), JSON_COMPACT);
+    assert_string_equal(dl, "[\"node_disk_read_bytes_total{device=\\\"sdb\\\"}\","
+                            "\"node_disk_written_bytes_total{device=\\\"sda\\\"}\","
+                            "\"kvbm_disk_bytes_written\"]");
+    free(dl);
+    assert_null(json_object_get(o, "counter_resets"));
+    json_decref(o);
+    node_snap_free(&b);
+    node_snap_free(&a);
+}
+
 /* A snapshot that failed makes the node unavailable, with why; never figures of 0. */
 static void test_phase_unavailable(void **state)
 {
@@ -429,6 +467,7 @@ int main(void)
         cmocka_unit_test(test_names_and_collisions),
         cmocka_unit_test(test_phase_disk_network_memory),
         cmocka_unit_test(test_phase_gpu_kv),
+        cmocka_unit_test(test_series_without_start),
         cmocka_unit_test(test_phase_unavailable),
         cmocka_unit_test(test_cluster),
         cmocka_unit_test(test_target_parse),
