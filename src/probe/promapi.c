@@ -28,8 +28,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* How far around a window the samples are read: more than any sane scrape interval. */
-#define MARGIN_S 60.0
+/* How far around a window the samples are read. A value at an end needs a sample on each side
+ * of it, so the margin must hold at least two scrape intervals: 300 s is Prometheus' own
+ * lookback delta (a series with no sample for that long is stale to it), enough for any
+ * interval up to 150 s. A longer interval reads as a series that began during the window: no
+ * figure, and the family is listed as missing with why, never a delta counted from 0. */
+#define MARGIN_S 300.0
 
 void promapi_family_query(const struct promapi_config *cfg, const char *family, char *out,
                           size_t cap)
@@ -199,15 +203,36 @@ static void node_of(const json_t *metric, char *name, size_t cap, char *inst, si
     snprintf(name, cap, "%.*s", (int)n, n ? inst : "unknown");
 }
 
-/* The node's accumulator {before: {}, after: {}, instances: {}, families: {}} in acc. */
+/* The node's accumulator in acc: {before: {key: v}, after: {key: v}, instances: {inst: true},
+ * families: {family: true} (any series), started: {family: true} (a series with values at both
+ * ends), resets: [key], collided: N}. */
 static json_t *node_acc(json_t *acc, const char *name)
 {
     json_t *n = json_object_get(acc, name);
     if (!n) {
-        n = json_pack("{s:{}, s:{}, s:{}, s:{}}", "before", "after", "instances", "families");
+        n = json_pack("{s:{}, s:{}, s:{}, s:{}, s:{}, s:[], s:i}", "before", "after", "instances",
+                      "families", "started", "resets", "collided", 0);
         json_object_set_new(acc, name, n);
     }
     return n;
+}
+
+/* A counter's reset between two samples that straddle part of [t0, t1]. */
+static bool reset_within(const json_t *values, double t0, double t1)
+{
+    double prev_t = 0, prev = 0;
+    size_t i;
+    const json_t *s;
+    json_array_foreach(values, i, s)
+    {
+        double t = json_number_value(json_array_get(s, 0));
+        double v = strtod(json_string_value(json_array_get(s, 1)), NULL);
+        if (i && v < prev && t > t0 && prev_t < t1)
+            return true;
+        prev_t = t;
+        prev = v;
+    }
+    return false;
 }
 
 /* A series' values at both ends into its node's before / after series. */
@@ -235,12 +260,29 @@ static int add_series(json_t *acc, const struct node_family *f, const json_t *r,
     json_object_set_new(json_object_get(node, "families"), f->name, json_true());
     if (*inst)
         json_object_set_new(json_object_get(node, "instances"), inst, json_true());
+    const char *k0 = buf_cstr(&key);
+    json_t *before = json_object_get(node, "before"), *after = json_object_get(node, "after");
+    if (json_object_get(before, k0) || json_object_get(after, k0)) {
+        /* another series of this node with the same identity (two exporters of one host): the
+         * first one stays, the two are not summed */
+        json_object_set_new(
+            node, "collided",
+            json_integer(json_integer_value(json_object_get(node, "collided")) + 1));
+        buf_free(&key);
+        return 0;
+    }
     bool counter = f->kind == NODE_COUNTER;
     double vb, va;
-    if (promapi_value_at(values, start, counter, &vb))
-        json_object_set_new(json_object_get(node, "before"), buf_cstr(&key), json_real(vb));
-    if (promapi_value_at(values, end, counter, &va))
-        json_object_set_new(json_object_get(node, "after"), buf_cstr(&key), json_real(va));
+    bool hb = promapi_value_at(values, start, counter, &vb);
+    bool ha = promapi_value_at(values, end, counter, &va);
+    if (hb)
+        json_object_set_new(before, k0, json_real(vb));
+    if (ha)
+        json_object_set_new(after, k0, json_real(va));
+    if (ha && (hb || !counter))
+        json_object_set_new(json_object_get(node, "started"), f->name, json_true());
+    if (counter && hb && reset_within(values, start, end))
+        json_array_append_new(json_object_get(node, "resets"), json_string(k0));
     buf_free(&key);
     return 0;
 }
@@ -252,7 +294,15 @@ static json_t *node_json(const struct promapi_config *cfg, const json_t *node, d
     struct node_snap b = {.ok = true, .wall_s = start}, a = {.ok = true, .wall_s = end};
     b.series = json_object_get(node, "before");
     a.series = json_object_get(node, "after");
+    a.collided = (size_t)json_integer_value(json_object_get(node, "collided"));
     json_t *o = nodes_phase_json(&b, &a);
+    /* the values at the ends are reset-corrected already: the resets are the samples' */
+    if (json_array_size(json_object_get(node, "resets"))) {
+        json_t *r = json_object_get(o, "counter_resets");
+        if (!r)
+            json_object_set_new(o, "counter_resets", r = json_array());
+        json_array_extend(r, json_object_get(node, "resets"));
+    }
     json_t *head = json_pack("{s:s, s:s}", "source", "prometheus", "url", cfg->url);
     json_t *inst = json_array(), *missing = json_array();
     const char *k;
@@ -262,8 +312,9 @@ static json_t *node_json(const struct promapi_config *cfg, const json_t *node, d
         json_array_append_new(inst, json_string(k));
     }
     const json_t *fams = json_object_get(node, "families");
+    const json_t *started = json_object_get(node, "started");
     for (const struct node_family *f = NODE_FAMILIES; f->name; f++) {
-        if (json_object_get(fams, f->name))
+        if (json_object_get(started, f->name))
             continue;
         char q[512];
         promapi_family_query(cfg, f->name, q, sizeof q);
@@ -271,6 +322,14 @@ static json_t *node_json(const struct promapi_config *cfg, const json_t *node, d
         const json_t *why = json_object_get(failed, f->name);
         if (why)
             json_object_set(m, "error", (json_t *)why);
+        else if (json_object_get(fams, f->name))
+            json_object_set_new(
+                m, "reason",
+                json_string(f->kind == NODE_COUNTER
+                                ? "no sample at or before the phase's start: its series began "
+                                  "during the phase (or the scrape interval is longer than the "
+                                  "margin read around it), so there is no delta"
+                                : "no sample at or before the phase's end"));
         json_array_append_new(missing, m);
     }
     json_object_set_new(head, "instances", inst);

@@ -64,6 +64,18 @@ static const char *matrix_of(const char *family)
     if (strcmp(family, "node_disk_written_bytes_total") == 0) /* began during the window */
         return "[{\"metric\":{\"device\":\"nvme0n1\",\"instance\":\"10.0.0.1:9100\"},"
                "\"values\":[[1003,\"10\"],[1013,\"20\"]]}]";
+    if (strcmp(family, "node_disk_reads_completed_total") == 0)
+        /* sda began 1 s into the window with all it had counted since boot; sdb was there */
+        return "[{\"metric\":{\"device\":\"sda\",\"instance\":\"10.0.0.1:9100\"},"
+               "\"values\":[[1001,\"5000000000000\"],[1011,\"5000000001200\"]]},"
+               "{\"metric\":{\"device\":\"sdb\",\"instance\":\"10.0.0.1:9100\"},"
+               "\"values\":[[999,\"10\"],[1011,\"22\"]]}]";
+    if (strcmp(family, "node_disk_writes_completed_total") == 0)
+        /* two exporters of one host (one node) that both see nvme0n1: one key, not one series */
+        return "[{\"metric\":{\"device\":\"nvme0n1\",\"instance\":\"10.0.0.1:9100\"},"
+               "\"values\":[[995,\"100\"],[1015,\"300\"]]},"
+               "{\"metric\":{\"device\":\"nvme0n1\",\"instance\":\"10.0.0.1:9101\"},"
+               "\"values\":[[995,\"100000\"],[1015,\"300000\"]]}]";
     if (strcmp(family, "node_memory_MemAvailable_bytes") == 0)
         return "[{\"metric\":{\"instance\":\"10.0.0.1:9100\"},\"values\":[[995,\"8e9\"],"
                "[1005,\"7e9\"],[1009,\"6e9\"],[1011,\"5e9\"]]}]";
@@ -200,20 +212,42 @@ static void test_window_nodes(void **state)
     assert_true(num(d, "read_bytes") == 1000);
     assert_true(num(json_object_get(json_object_get(d, "by_device"), "dm-0"), "read_bytes") ==
                 1000);
-    /* began at 1003: counted from 0, 17 at 1010 */
-    assert_true(num(d, "written_bytes") == 17);
+    /* began at 1003: no value at the start, so no delta (never counted from 0): null, named,
+     * and missing with its query */
+    assert_true(json_is_null(json_object_get(d, "written_bytes")));
+    const json_t *late = missing_of(a, "node_disk_written_bytes_total");
+    assert_non_null(late);
+    assert_string_equal(json_string_value(json_object_get(late, "query")),
+                        "node_disk_written_bytes_total{job=~\"node|dcgm\"}");
+    assert_non_null(strstr(json_string_value(json_object_get(late, "reason")),
+                           "no sample at or before the phase's start"));
+    /* sda began 1 s in: left out of the total (not 5e12 since boot); sdb's 10 counts */
+    assert_true(num(d, "reads_completed") == 10);
+    assert_null(missing_of(a, "node_disk_reads_completed_total"));
+    char *late_series = json_dumps(json_object_get(a, "series_without_start"), JSON_COMPACT);
+    assert_string_equal(late_series, "[\"node_disk_written_bytes_total{device=\\\"nvme0n1\\\"}\","
+                                     "\"node_disk_reads_completed_total{device=\\\"sda\\\"}\"]");
+    free(late_series);
+    /* the second exporter's nvme0n1 is not added to the first's: 100 over the window, one
+     * collision counted */
+    assert_true(num(d, "writes_completed") == 100);
+    assert_true(num(a, "collided_series") == 1);
     assert_true(num(json_object_get(a, "memory"), "node_memory_MemAvailable_bytes_after") == 6e9);
     /* worker-2 restarted its counter inside the window: 6000 -> 6250 after the correction */
     const json_t *dw = json_object_get(w, "disk");
     assert_true(num(dw, "read_bytes") == 250);
     assert_true(json_is_null(json_object_get(dw, "written_bytes")));
-    assert_null(json_object_get(w, "counter_resets"));
+    /* and the reset is listed, as a scraped node's is */
+    char *resets = json_dumps(json_object_get(w, "counter_resets"), JSON_COMPACT);
+    assert_string_equal(
+        resets, "[\"node_disk_read_bytes_total{device=\\\"sda\\\",node=\\\"worker-2\\\"}\"]");
+    free(resets);
+    assert_null(json_object_get(a, "counter_resets"));
     /* a family with no series: null, with the query that found nothing; a refused one: its error */
     const json_t *m = missing_of(w, "node_disk_written_bytes_total");
     assert_non_null(m);
     assert_string_equal(json_string_value(json_object_get(m, "query")),
                         "node_disk_written_bytes_total{job=~\"node|dcgm\"}");
-    assert_null(missing_of(a, "node_disk_written_bytes_total"));
     m = missing_of(a, "DCGM_FI_DEV_FB_USED");
     assert_non_null(strstr(json_string_value(json_object_get(m, "error")), "bad_data"));
     assert_non_null(strstr(json_string_value(json_object_get(m, "error")), "parse error"));
@@ -222,7 +256,7 @@ static void test_window_nodes(void **state)
     bool asked = false;
     for (int i = 0; i < sv.n_paths; i++)
         asked |= strcmp(sv.paths[i], "/api/v1/query?query=node_disk_read_bytes_total%7Bjob%3D~"
-                                     "%22node%7Cdcgm%22%7D%5B130000ms%5D&time=1070.000") == 0;
+                                     "%22node%7Cdcgm%22%7D%5B610000ms%5D&time=1310.000") == 0;
     assert_true(asked);
     /* the answers kept as they came */
     assert_string_equal(json_string_value(json_object_get(
