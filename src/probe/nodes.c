@@ -618,11 +618,23 @@ json_t *nodes_cluster_json(const json_t *nodes)
                                        "write_mib_delta", NULL};
     static const char *const NET[] = {"receive_bytes", "transmit_bytes", NULL};
     json_t *disk = json_object(), *net = json_object(), *kv = json_object();
+    json_t *not_summed = json_array();
     size_t n = 0, avail = 0;
     const char *name;
     const json_t *node;
+    /* one source only: a node read by --scrape and by --prometheus-url is one node twice */
+    const char *source = "prometheus";
     json_object_foreach((json_t *)nodes, name, node)
     {
+        if (strcmp(json_get_str(node, "source", "scrape"), "scrape") == 0)
+            source = "scrape";
+    }
+    json_object_foreach((json_t *)nodes, name, node)
+    {
+        if (strcmp(json_get_str(node, "source", "scrape"), source) != 0) {
+            json_array_append_new(not_summed, json_string(name));
+            continue;
+        }
         n++;
         if (!json_get_bool(node, "available", false))
             continue;
@@ -640,8 +652,11 @@ json_t *nodes_cluster_json(const json_t *nodes)
                 add_figure(kv, json_object_get(node, "kv"), k);
         }
     }
-    json_t *o =
-        json_pack("{s:I, s:I}", "nodes", (json_int_t)n, "nodes_available", (json_int_t)avail);
+    json_t *o = json_pack("{s:s, s:I, s:I}", "source", source, "nodes", (json_int_t)n,
+                          "nodes_available", (json_int_t)avail);
+    if (json_array_size(not_summed))
+        json_put(o, "not_summed", json_incref(not_summed));
+    json_decref(not_summed);
     json_put(o, "disk", sums_of(disk, DISK));
     json_put(o, "network", sums_of(net, NET));
     json_put(o, "kv", json_object_size(kv) ? json_incref(kv) : json_null());

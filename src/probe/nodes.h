@@ -95,10 +95,13 @@ void node_snap_free(struct node_snap *s);
  * Either snap not ok: {available: false, reason}. New reference. */
 json_t *nodes_phase_json(const struct node_snap *before, const struct node_snap *after);
 
-/* The roll-up of one phase's nodes ({NAME: nodes_phase_json + …}): {nodes, nodes_available,
- * disk: {read_bytes, written_bytes, read_mib_delta, write_mib_delta}, network: {receive_bytes,
- * transmit_bytes}, kv: {<key>_delta summed}}; each sum null when no available node had it. New
- * reference. */
+/* The roll-up of one phase's nodes ({NAME: nodes_phase_json + {source, …}}) over one source
+ * (a node read both by --scrape and by --prometheus-url would count twice): the scraped nodes
+ * when there is one, else the Prometheus ones. {source, nodes, nodes_available (of that source),
+ * not_summed: [NAME] (the other source's; only when any), disk: {read_bytes, written_bytes,
+ * read_mib_delta, write_mib_delta}, network: {receive_bytes, transmit_bytes}, kv: {<key>_delta
+ * summed}}; each sum null when no available node had it. A node without source counts as
+ * scraped. New reference. */
 json_t *nodes_cluster_json(const json_t *nodes);
 
 #endif

@@ -360,6 +360,36 @@ static void test_cluster(void **state)
     json_decref(nodes);
 }
 
+/* One node read both ways (--scrape and --prometheus-url) is one disk: the cluster sums the
+ * scraped nodes only and names the Prometheus ones it left out; without scraped nodes it sums
+ * the Prometheus ones. */
+static void test_cluster_one_source(void **state)
+{
+    (void)state;
+    json_t *nodes = json_pack(
+        "{s:{s:s, s:b, s:{s:f}}, s:{s:s, s:b, s:{s:f}}, s:{s:s, s:b, s:{s:f}}}", "node", "source",
+        "scrape", "available", 1, "disk", "read_bytes", 100.0, "127.0.0.1", "source", "prometheus",
+        "available", 1, "disk", "read_bytes", 101.0, "other", "source", "scrape", "available", 1,
+        "disk", "read_bytes", 5.0);
+    json_t *c = nodes_cluster_json(nodes);
+    assert_true(num(json_object_get(c, "disk"), "read_bytes") == 105);
+    assert_true(num(c, "nodes") == 2);
+    assert_true(num(c, "nodes_available") == 2);
+    assert_string_equal(json_string_value(json_object_get(c, "source")), "scrape");
+    char *ns = json_dumps(json_object_get(c, "not_summed"), JSON_COMPACT);
+    assert_string_equal(ns, "[\"127.0.0.1\"]");
+    free(ns);
+    json_decref(c);
+    json_object_del(nodes, "node");
+    json_object_del(nodes, "other");
+    c = nodes_cluster_json(nodes);
+    assert_true(num(json_object_get(c, "disk"), "read_bytes") == 101);
+    assert_string_equal(json_string_value(json_object_get(c, "source")), "prometheus");
+    assert_null(json_object_get(c, "not_summed"));
+    json_decref(c);
+    json_decref(nodes);
+}
+
 static void test_target_parse(void **state)
 {
     (void)state;
@@ -470,6 +500,7 @@ int main(void)
         cmocka_unit_test(test_series_without_start),
         cmocka_unit_test(test_phase_unavailable),
         cmocka_unit_test(test_cluster),
+        cmocka_unit_test(test_cluster_one_source),
         cmocka_unit_test(test_target_parse),
         cmocka_unit_test(test_scrape_http),
     };
