@@ -11,7 +11,10 @@
  * increase() does). The answers are kept as they came (raw) for the run directory.
  *
  * Before the first window is read, the server must have scraped past the last one's end, or the
- * end would fall after the last sample: promapi_wait_past polls min(timestamp(up<match>)).
+ * end would fall after the last sample: promapi_wait_past polls each family's newest sample
+ * (max(timestamp(family<match>))) until every family with series is past it. It waits on the
+ * families read, not on up: a target none of them comes from (or one with a slow interval whose
+ * families are not read) holds nothing up.
  */
 #include "probe/promapi.h"
 
@@ -104,31 +107,72 @@ static json_t *query(const struct promapi_config *cfg, const char *q, double t, 
     return data;
 }
 
-int promapi_wait_past(const struct promapi_config *cfg, double t_s, char *err)
+/* How many families promapi_wait_past can follow (NODE_FAMILIES has fewer). */
+#define FAMILIES_MAX 64
+
+static void newest_query(const struct promapi_config *cfg, const char *family, char *q, size_t qcap)
 {
-    char q[512];
-    snprintf(q, sizeof q, "min(timestamp(up%s))", cfg->match ? cfg->match : "");
+    char sel[512];
+    promapi_family_query(cfg, family, sel, sizeof sel);
+    snprintf(q, qcap, "max(timestamp(%s))", sel);
+}
+
+/* The newest sample's time of one family (max(timestamp(family<match>))) into *seen; NAN when
+ * the family has no series. Returns 0, or -1 with err (the query named) when the server failed. */
+static int family_newest(const struct promapi_config *cfg, const char *family, char *q, size_t qcap,
+                         double *seen, char *err)
+{
+    char qerr[ERR_LEN];
+    newest_query(cfg, family, q, qcap);
+    json_t *data = query(cfg, q, (double)clock_wall_ns() / 1e9, NULL, qerr);
+    if (!data)
+        return err_set(err, "%s (query %s)", qerr, q);
+    /* result: [{metric: {}, value: [t, "seconds"]}], or [] when nothing matched */
+    const json_t *first = json_array_get(json_object_get(data, "result"), 0);
+    const json_t *v = json_array_get(json_object_get(first, "value"), 1);
+    *seen = json_is_string(v) ? strtod(json_string_value(v), NULL) : NAN;
+    json_decref(data);
+    return 0;
+}
+
+int promapi_wait_past(const struct promapi_config *cfg, double t_s, char *q, size_t qcap, char *err)
+{
+    /* the families still to wait for: those with series whose newest sample is not past t_s */
+    bool pending[FAMILIES_MAX], any = false;
+    size_t n = 0;
+    for (; NODE_FAMILIES[n].name && n < FAMILIES_MAX; n++)
+        pending[n] = true;
     uint64_t deadline = clock_now_ns() + (uint64_t)(cfg->timeout_s * 1e9);
-    double seen = NAN;
     for (;;) {
-        char qerr[ERR_LEN];
-        json_t *data = query(cfg, q, (double)clock_wall_ns() / 1e9, NULL, qerr);
-        if (!data) {
-            err_set(err, "%s (query %s)", qerr, q);
+        double worst = INFINITY;
+        size_t worst_i = 0, left = 0;
+        for (size_t i = 0; i < n; i++) {
+            double seen;
+            if (!pending[i])
+                continue;
+            if (family_newest(cfg, NODE_FAMILIES[i].name, q, qcap, &seen, err) < 0)
+                return PROMAPI_UNAVAILABLE;
+            any |= !isnan(seen);
+            /* past t_s, or no series (nothing of it to wait for): done with it */
+            if (isnan(seen) || seen > t_s) {
+                pending[i] = false;
+                continue;
+            }
+            left++;
+            if (seen < worst) {
+                worst = seen;
+                worst_i = i;
+            }
+        }
+        newest_query(cfg, NODE_FAMILIES[any ? worst_i : 0].name, q, qcap);
+        if (!any) {
+            err_set(err,
+                    "no series of any known family matches: %s found nothing, nor did the "
+                    "other families'",
+                    q);
             return PROMAPI_UNAVAILABLE;
         }
-        /* result: [{metric: {}, value: [t, "seconds"]}] */
-        const json_t *first = json_array_get(json_object_get(data, "result"), 0);
-        const json_t *v = json_array_get(json_object_get(first, "value"), 1);
-        bool have = json_is_string(v);
-        if (have)
-            seen = strtod(json_string_value(v), NULL);
-        json_decref(data);
-        if (!have) {
-            err_set(err, "no scrape target matches: %s found nothing", q);
-            return PROMAPI_UNAVAILABLE;
-        }
-        if (seen > t_s)
+        if (left == 0)
             return 0;
         bool stopped = cfg->stop && *cfg->stop;
         if (clock_now_ns() >= deadline || stopped) {
@@ -138,9 +182,9 @@ int promapi_wait_past(const struct promapi_config *cfg, double t_s, char *err)
             else
                 snprintf(waited, sizeof waited, "after %.0f s", cfg->timeout_s);
             err_set(err,
-                    "%s the oldest target's last scrape was still %.1f s before the last phase's "
-                    "end (%s)",
-                    waited, t_s - seen, q);
+                    "%s the newest sample of %s was still %.1f s before the last phase's end "
+                    "(%s)",
+                    waited, NODE_FAMILIES[worst_i].name, t_s - worst, q);
             return PROMAPI_BEHIND;
         }
         clock_sleep_ns(200000000u, NULL);

@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 struct promapi_config {
     const char *url;   /* the server's root, e.g. http://prometheus:9090 (a trailing / is fine) */
@@ -25,12 +26,15 @@ void promapi_family_query(const struct promapi_config *cfg, const char *family, 
 
 enum { PROMAPI_BEHIND = -1, PROMAPI_UNAVAILABLE = -2 };
 
-/* Wait until every target the match selects (up<match>) has a sample later than t_s, polling
- * min(timestamp(up<match>)), at most cfg->timeout_s. Returns 0; PROMAPI_BEHIND with err when
- * the time ran out (or cfg->stop was set) first (how far behind it still was: the windows can be
- * read, their last samples are older); PROMAPI_UNAVAILABLE with err when the server did not answer,
- * refused the query or no target matched (nothing can be read; err names the query). */
-int promapi_wait_past(const struct promapi_config *cfg, double t_s, char *err);
+/* Wait until every known family with series (family<match>) has a sample later than t_s,
+ * polling each one's max(timestamp(family<match>)), at most cfg->timeout_s; a family with no
+ * series waits for nothing. Returns 0; PROMAPI_BEHIND with err when the time ran out (or
+ * cfg->stop was set) first (the family furthest behind, how far: the windows can be read, their
+ * last samples are older); PROMAPI_UNAVAILABLE with err when the server did not answer, refused
+ * the query or no family has a series (nothing can be read). q (qcap) gets the query err is about.
+ */
+int promapi_wait_past(const struct promapi_config *cfg, double t_s, char *q, size_t qcap,
+                      char *err);
 
 /* The nodes' figures over [start_s, end_s]: {NODE: nodes_phase_json + {source: "prometheus",
  * url, instances: [...], missing: [{family, query[, error]}]}}, a node being the series'

@@ -145,7 +145,7 @@ void run_nodes_prometheus(struct run_nodes *rn, struct run_state *rs, const char
         return;
     char err[ERR_LEN], msg[ERR_LEN + 96], q[512];
     log_info("prometheus: waiting until %s has scraped past the last phase", pc.url);
-    int state = promapi_wait_past(&pc, last_end, err);
+    int state = promapi_wait_past(&pc, last_end, q, sizeof q, err);
     if (state == PROMAPI_BEHIND) {
         snprintf(msg, sizeof msg, "--prometheus-url: %s; the phases are read as they are", err);
         warn_to(warnings, "prometheus_behind", msg);
@@ -153,7 +153,6 @@ void run_nodes_prometheus(struct run_nodes *rn, struct run_state *rs, const char
         snprintf(msg, sizeof msg, "--prometheus-url: %s; no node figures from it", err);
         warn_to(warnings, "prometheus_unavailable", msg);
     }
-    snprintf(q, sizeof q, "min(timestamp(up%s))", pc.match ? pc.match : "");
     json_t *raw = json_object();
     for (size_t i = 0; i < rs->n_phases; i++) {
         struct phase_state *ps = &rs->phases[i];

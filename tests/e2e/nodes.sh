@@ -219,7 +219,7 @@ grep -qiE "connect|refused" <<<"$(N .dead.reason)" || fail "dead reason: $(N .de
 [[ $(N .notexporter.reason) == *"none of the known families"* ]] || fail "notexporter: $(N .notexporter)"
 [[ $(N .nopath.reason) == "before the phase: HTTP 404 from $BASE/nope" ]] ||
   fail "nopath: $(N .nopath.reason)"
-[[ $(N .prometheus.available) == false && $(N .prometheus.query) == "min(timestamp(up))" ]] ||
+[[ $(N .prometheus.available) == false && $(N .prometheus.query) == "max(timestamp(node_disk_read_bytes_total))" ]] ||
   fail "prometheus: $(N .prometheus)"
 [[ $(N .prometheus.reason) == *"127.0.0.1:$DEAD"* ]] || fail "prometheus reason: $(N .prometheus.reason)"
 jq -e '.warnings | map(.code) | index("prometheus_unavailable") != null' "$S" >/dev/null ||

@@ -366,11 +366,11 @@ static void test_cluster(void **state)
 static void test_cluster_one_source(void **state)
 {
     (void)state;
-    json_t *nodes = json_pack(
-        "{s:{s:s, s:b, s:{s:f}}, s:{s:s, s:b, s:{s:f}}, s:{s:s, s:b, s:{s:f}}}", "node", "source",
-        "scrape", "available", 1, "disk", "read_bytes", 100.0, "127.0.0.1", "source", "prometheus",
-        "available", 1, "disk", "read_bytes", 101.0, "other", "source", "scrape", "available", 1,
-        "disk", "read_bytes", 5.0);
+    json_t *nodes =
+        json_pack("{s:{s:s, s:b, s:{s:f}}, s:{s:s, s:b, s:{s:f}}, s:{s:s, s:b, s:{s:f}}}", "node",
+                  "source", "scrape", "available", 1, "disk", "read_bytes", 100.0, "127.0.0.1",
+                  "source", "prometheus", "available", 1, "disk", "read_bytes", 101.0, "other",
+                  "source", "scrape", "available", 1, "disk", "read_bytes", 5.0);
     json_t *c = nodes_cluster_json(nodes);
     assert_true(num(json_object_get(c, "disk"), "read_bytes") == 105);
     assert_true(num(c, "nodes") == 2);

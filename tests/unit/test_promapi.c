@@ -18,7 +18,8 @@ enum mode { MODE_SERIES, MODE_EMPTY, MODE_ERROR, MODE_NOT_PROMETHEUS };
 struct server {
     pthread_mutex_t lock;
     enum mode mode;
-    double seen; /* min(timestamp(up)) answers this; NAN: no target */
+    double seen;    /* max(timestamp(node_disk_read_bytes_total…)) answers this; NAN: no series */
+    double seen_wr; /* the same for node_disk_written_bytes_total */
     char paths[64][512];
     int n_paths;
 };
@@ -89,7 +90,7 @@ static bool prometheus(int fd, const struct testsrv_request *req, void *user)
     if (sv->n_paths < 64)
         snprintf(sv->paths[sv->n_paths++], sizeof sv->paths[0], "%s", req->path);
     enum mode mode = sv->mode;
-    double seen = sv->seen;
+    double seen = sv->seen, seen_wr = sv->seen_wr;
     pthread_mutex_unlock(&sv->lock);
     const char *q = strstr(req->path, "query=");
     char query[512] = "";
@@ -104,7 +105,17 @@ static bool prometheus(int fd, const struct testsrv_request *req, void *user)
         answer(fd, 400,
                "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"1:20: parse error\"}");
     } else if (strncmp(query, "min(timestamp(up", 16) == 0) {
+        /* a target with a slow interval (or one that is down) that no family is read from */
+        answer(fd, 200,
+               "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":"
+               "[{\"metric\":{},\"value\":[2000,\"1400\"]}]}}");
+    } else if (strncmp(query, "max(timestamp(", 14) == 0) {
         char body[256];
+        const char *fam = query + 14;
+        if (strncmp(fam, "node_disk_written_bytes_total", 29) == 0)
+            seen = seen_wr;
+        else if (strncmp(fam, "node_disk_read_bytes_total", 26) != 0)
+            seen = NAN;
         if (isnan(seen))
             snprintf(body, sizeof body,
                      "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[]}}");
@@ -132,6 +143,7 @@ static struct testsrv *start(struct server *sv, enum mode mode, char *url, size_
     pthread_mutex_init(&sv->lock, NULL);
     sv->mode = mode;
     sv->seen = NAN;
+    sv->seen_wr = NAN;
     struct testsrv *srv = testsrv_start(prometheus, sv);
     assert_non_null(srv);
     snprintf(url, cap, "http://127.0.0.1:%d/", testsrv_port(srv));
@@ -312,36 +324,50 @@ static void test_window_failures(void **state)
     json_decref(nodes);
 }
 
+/* The wait is on the families' own series, each family's newest sample: a target that no
+ * family is read from (its up is 100 s behind here) holds nothing up; a family with no series
+ * neither. */
 static void test_wait_past(void **state)
 {
     (void)state;
     struct server sv;
-    char url[128], err[512];
+    char url[128], q[512], err[512];
     struct testsrv *srv = start(&sv, MODE_SERIES, url, sizeof url);
     struct promapi_config cfg = {url, "{job=\"node\"}", 0.3, NULL};
     set(&sv, MODE_SERIES, 1500.5);
-    assert_int_equal(promapi_wait_past(&cfg, 1500, err), 0);
-    const char *want = "/api/v1/query?query=min%28timestamp%28up%7Bjob%3D%22node%22%7D%29%29&time=";
+    pthread_mutex_lock(&sv.lock);
+    sv.seen_wr = 1502;
+    pthread_mutex_unlock(&sv.lock);
+    assert_int_equal(promapi_wait_past(&cfg, 1500, q, sizeof q, err), 0);
+    const char *want = "/api/v1/query?query=max%28timestamp%28node_disk_read_bytes_total%7Bjob%3D"
+                       "%22node%22%7D%29%29&time=";
     bool asked = false;
     for (int i = 0; i < sv.n_paths; i++)
         asked |= strncmp(sv.paths[i], want, strlen(want)) == 0;
     assert_true(asked);
     set(&sv, MODE_SERIES, 1495);
-    assert_int_equal(promapi_wait_past(&cfg, 1500, err), PROMAPI_BEHIND);
-    assert_non_null(strstr(err, "still 5.0 s before the last phase's end"));
+    assert_int_equal(promapi_wait_past(&cfg, 1500, q, sizeof q, err), PROMAPI_BEHIND);
+    assert_non_null(strstr(err, "the newest sample of node_disk_read_bytes_total was still 5.0 s "
+                                "before the last phase's end"));
+    assert_string_equal(q, "max(timestamp(node_disk_read_bytes_total{job=\"node\"}))");
     /* an interrupted run waits no longer, however long the timeout */
     volatile sig_atomic_t stop = 1;
     struct promapi_config stopped = {url, NULL, 3600, &stop};
-    assert_int_equal(promapi_wait_past(&stopped, 1500, err), PROMAPI_BEHIND);
-    assert_non_null(strstr(err, "when the run was interrupted the oldest target's last scrape"));
+    assert_int_equal(promapi_wait_past(&stopped, 1500, q, sizeof q, err), PROMAPI_BEHIND);
+    assert_non_null(strstr(err, "when the run was interrupted the newest sample of "));
     set(&sv, MODE_SERIES, NAN);
-    assert_int_equal(promapi_wait_past(&cfg, 1500, err), PROMAPI_UNAVAILABLE);
-    assert_string_equal(err, "no scrape target matches: min(timestamp(up{job=\"node\"})) found "
-                             "nothing");
+    pthread_mutex_lock(&sv.lock);
+    sv.seen_wr = NAN;
+    pthread_mutex_unlock(&sv.lock);
+    assert_int_equal(promapi_wait_past(&cfg, 1500, q, sizeof q, err), PROMAPI_UNAVAILABLE);
+    assert_string_equal(err, "no series of any known family matches: "
+                             "max(timestamp(node_disk_read_bytes_total{job=\"node\"})) found "
+                             "nothing, nor did the other families'");
     set(&sv, MODE_NOT_PROMETHEUS, NAN);
-    assert_int_equal(promapi_wait_past(&cfg, 1500, err), PROMAPI_UNAVAILABLE);
+    assert_int_equal(promapi_wait_past(&cfg, 1500, q, sizeof q, err), PROMAPI_UNAVAILABLE);
     assert_non_null(strstr(err, "HTTP 502"));
     assert_non_null(strstr(err, "not Prometheus' API"));
+    assert_string_equal(q, "max(timestamp(node_disk_read_bytes_total{job=\"node\"}))");
     testsrv_stop(srv);
     pthread_mutex_destroy(&sv.lock);
 }
