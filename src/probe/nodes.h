@@ -46,7 +46,8 @@ struct node_family {
 /* Every known family, ended by {NULL}. */
 extern const struct node_family NODE_FAMILIES[];
 
-/* The known family a sample's name belongs to (name or name ± "_total"), or NULL. */
+/* The known family a sample's name belongs to (its name, or its name with or without one
+ * "_total": never "x_total_total"), or NULL. */
 const struct node_family *nodes_family(const char *name, size_t len);
 
 /* Parse "NAME=URL" (NAME: 1 to 63 of [A-Za-z0-9_.-]; URL: http:// or https://). Returns 0, or -1
