@@ -140,7 +140,7 @@ int promapi_wait_past(const struct promapi_config *cfg, double t_s, char *q, siz
     /* the families still to wait for: those with series whose newest sample is not past t_s */
     bool pending[FAMILIES_MAX], any = false;
     size_t n = 0;
-    for (; NODE_FAMILIES[n].name && n < FAMILIES_MAX; n++)
+    for (; n < FAMILIES_MAX && NODE_FAMILIES[n].name; n++)
         pending[n] = true;
     uint64_t deadline = clock_now_ns() + (uint64_t)(cfg->timeout_s * 1e9);
     for (;;) {
