@@ -147,7 +147,7 @@ int promapi_wait_past(const struct promapi_config *cfg, double t_s, char *q, siz
         double worst = INFINITY;
         size_t worst_i = 0, left = 0;
         for (size_t i = 0; i < n; i++) {
-            double seen;
+            double seen = NAN;
             if (!pending[i])
                 continue;
             if (family_newest(cfg, NODE_FAMILIES[i].name, q, qcap, &seen, err) < 0)

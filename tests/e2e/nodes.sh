@@ -165,6 +165,9 @@ for attempt in 1 2; do
 done
 [[ $ok == 1 ]] || fail "the node's disk bytes disagree with the engine's by more than 10 %"
 S="$D/summary.json"
+# the wait is on the families' own series, scraped every 50 ms: never behind
+jq -e '.warnings | map(.code) | index("prometheus_behind") == null' "$S" >/dev/null ||
+  fail "warnings: $(jq -c .warnings "$S")"
 
 # the per-node objects, the cluster (one node read two ways is one disk: the scraped one is summed,
 # the Prometheus one named in not_summed), the verdict naming the node
