@@ -12,9 +12,14 @@
  *     latest successful after-snapshot across the shards (the shards' phases overlap, so that
  *     window holds all of them), through the run's own kvsnap_phase_delta;
  *   - what only one client saw (its block device, node and client telemetry, the engine's
- *     identity, the preflight, a multi_turn or trace scenario's own figures, which come from
- *     conversation state no artifact holds) from the reference shard (merge_set.ref), each said
- *     in summary.json merge.notes.
+ *     identity, the preflight) from the reference shard (merge_set.ref), each said in
+ *     summary.json merge.notes.
+ * A scenario's own object (multi_turn's rounds, a trace's windows, and their verdict) is written
+ * by the scenario's own code over a state it rebuilds (scenario.merge_state) from every shard's
+ * object: what only the conversations or the trace knew (the tokens each round or window could
+ * reuse) adds up over the shards, the rest is the union's phases. When it cannot be rebuilt (a
+ * shard missing or unfinished, an older kvbench's object) the object says so, its verdict
+ * unavailable, never one shard's figures as the run's.
  * Durations are the union's span (the earliest shard's phase start to the latest shard's phase
  * end), so rates are the union's requests over it. A run is valid when every shard is: a missing
  * or unfinished shard, an invalid one or phases that started too far apart make it invalid,
@@ -962,10 +967,67 @@ static json_t *clients_json(const struct mctx *m)
                      "cpu_sys_s", sys, "clients", (json_int_t)n);
 }
 
-/* summary.json by the run's summary code; a scenario's own object that comes from state no
- * artifact holds (multi_turn's conversations, a trace's windows) is the reference shard's. */
+/* The scenario's own state (multi_turn's conversations, a trace's windows) rebuilt by the
+ * scenario over the union from every shard's summary object, so that summary_build writes the
+ * union's object and verdict; else *why says why not. */
+static void scenario_state_of(struct mctx *m, const struct scenario *sc, char *why)
+{
+    const struct merge_set *set = m->set;
+    const json_t **parts = calloc(set->n, sizeof *parts);
+    if (!parts) {
+        err_set(why, "out of memory");
+        return;
+    }
+    size_t n = 0;
+    for (size_t k = 0; k < set->n && !why[0]; k++) {
+        const json_t *x = json_object_get(set->shards[k].summary, sc->extra_key);
+        if (!set->shards[k].summary)
+            err_set(why, "shard %lld did not finish (no summary.json)", set->shards[k].index);
+        else if (!json_is_object(x))
+            err_set(why, "shard %lld's summary.json has no %s", set->shards[k].index,
+                    sc->extra_key);
+        else
+            parts[n++] = x;
+    }
+    if (set->n < (size_t)set->count && !why[0])
+        err_set(why, "%lld of %lld shards given", (long long)set->n, set->count);
+    char err[ERR_LEN];
+    if (!why[0] && sc->merge_state(&m->rs, parts, n, err) < 0)
+        err_set(why, "%s", err);
+    free(parts);
+}
+
+/* A scenario object the merge could not rebuild: no figure of one shard presented as the run's;
+ * its verdict says why it is unavailable, and each shard's object stands beside it, named. */
+static json_t *unrebuilt_extra(const struct mctx *m, const struct scenario *sc, const char *why)
+{
+    char text[600];
+    snprintf(text, sizeof text,
+             "the merge could not rebuild the run's %s from its shards (%s): each shard's own "
+             "figures are in shards[], over its own part of the load only",
+             sc->extra_key, why);
+    json_t *shards = json_array();
+    for (size_t k = 0; k < m->set->n; k++) {
+        const struct merge_shard *s = &m->set->shards[k];
+        json_array_append_new(shards,
+                              json_pack("{s:I, s:s, s:o}", "index", (json_int_t)s->index, "dir",
+                                        s->dir, sc->extra_key,
+                                        or_null(json_object_get(s->summary, sc->extra_key))));
+    }
+    return json_pack("{s:{s:s, s:s}, s:o}", "verdict", "signal", "unavailable", "interpretation",
+                     text, "shards", shards);
+}
+
+/* summary.json by the run's summary code; a scenario's own object (multi_turn's rounds, a
+ * trace's windows) by the scenario's own code over a state rebuilt from the shards' objects. */
 static json_t *summary_of(struct mctx *m)
 {
+    const struct scenario *sc = scenario_find(m->scfg.scenario);
+    char why[ERR_LEN] = "";
+    if (sc && sc->extra_key && sc->merge_state)
+        scenario_state_of(m, sc, why);
+    else if (sc && sc->extra_key)
+        err_set(why, "the scenario cannot rebuild it");
     json_t *s = summary_build(&m->rs, &m->v, m->notes);
     json_object_set_new(s, "client", clients_json(m));
     const json_t *fp = json_object_get(m->set->ref->summary, "fingerprint");
@@ -973,16 +1035,20 @@ static json_t *summary_of(struct mctx *m)
         m->merged_by = json_incref(json_object_get(s, "fingerprint"));
         json_object_set(s, "fingerprint", (json_t *)fp);
     }
-    const struct scenario *sc = scenario_find(m->scfg.scenario);
-    if (!sc || !sc->extra_key || json_object_get(s, sc->extra_key))
+    if (!sc || !sc->extra_key)
         return s;
-    const json_t *x = json_object_get(m->set->ref->summary, sc->extra_key);
-    if (x)
-        json_object_set(s, sc->extra_key, (json_t *)x);
-    mnote(m,
-          "summary.json %s is shard %lld's (%s)%s: it is made from the scenario's own state (the "
-          "conversations or windows as they were sent), which no artifact holds",
-          sc->extra_key, m->set->ref->index, m->set->ref->dir, x ? "" : ", which has none");
+    if (m->rs.scenario_state) {
+        mnote(m,
+              "summary.json %s rebuilt by the scenario's own code over the union of the shards' "
+              "rows (each round's or window's reusable tokens summed over the shards' objects), "
+              "its verdict the union's",
+              sc->extra_key);
+        return s;
+    }
+    json_object_set_new(s, sc->extra_key, unrebuilt_extra(m, sc, why));
+    mnote(m, "summary.json %s not rebuilt (%s): its verdict is unavailable, each shard's own "
+             "object in %s.shards[]",
+          sc->extra_key, why, sc->extra_key);
     return s;
 }
 
@@ -1181,6 +1247,9 @@ static void free_ctx(struct mctx *m)
     json_decref(m->merged_by);
     json_decref(m->rs.warnings);
     json_decref(m->rs.telemetry);
+    const struct scenario *sc = m->scfg.scenario ? scenario_find(m->scfg.scenario) : NULL;
+    if (sc && sc->free_state && m->rs.scenario_state)
+        sc->free_state(m->rs.scenario_state);
     validity_free(&m->v);
 }
 
