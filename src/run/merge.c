@@ -209,6 +209,11 @@ struct mctx {
     size_t n_snaps, cap_snaps;
     long run_start, run_end; /* index into snaps, -1: none */
     double skew_s;
+    /* the shards' clock offsets (shard.clock_offset_s, merge_set order), when every shard
+     * recorded one: the phases' starts are then compared on the sync directory's clock */
+    double *offsets;
+    bool offsets_known;
+    double clock_spread_s;
     char dir[PATH_MAX];
 };
 
@@ -863,7 +868,103 @@ static json_t *shard_at(const struct merge_shard *s, double at)
                      at);
 }
 
-/* The shards started each phase within --max-skew-s of each other (their own started_at). */
+/* A shard's clock offset (its wall clock minus the shared sync directory's file-time clock, as
+ * kvbench run --shard records it): summary.json shard.clock_offset_s, else config.json's. false
+ * when neither has a number (an older kvbench, or a clock it could not read). */
+static bool shard_offset(const struct merge_shard *s, double *off)
+{
+    const json_t *v = json_object_get(json_object_get(s->summary, "shard"), "clock_offset_s");
+    if (!json_is_number(v))
+        v = json_object_get(json_object_get(s->config, "shard"), "clock_offset_s");
+    if (!json_is_number(v))
+        return false;
+    *off = json_number_value(v);
+    return true;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The shards whose offset lies more than half of --max-skew-s from the median offset: those
+ * whose clock is off (with a spread over --max-skew-s there is at least one). */
+static json_t *clock_outliers(const struct mctx *m, struct buf *names)
+{
+    size_t n = m->set->n;
+    double *sorted = malloc(n * sizeof *sorted);
+    if (!sorted)
+        return json_array();
+    memcpy(sorted, m->offsets, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, cmp_double);
+    double median = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    free(sorted);
+    json_t *out = json_array();
+    for (size_t k = 0; k < n; k++) {
+        const struct merge_shard *s = &m->set->shards[k];
+        if (!(fabs(m->offsets[k] - median) > m->o->max_skew_s / 2))
+            continue;
+        json_array_append_new(out,
+                              json_pack("{s:s, s:I, s:f}", "dir", s->dir, "index",
+                                        (json_int_t)s->index, "clock_offset_s", m->offsets[k]));
+        buf_printf(names, "%s%s (shard %lld, %+g s)", names->len ? ", " : "", s->dir, s->index,
+                   m->offsets[k]);
+    }
+    return out;
+}
+
+/* The shards' clocks agree within --max-skew-s (the spread of their clock offsets), when every
+ * shard recorded its offset; an older shard's missing offset leaves them unjudged, said. */
+static void judge_clocks(struct mctx *m)
+{
+    const struct merge_set *set = m->set;
+    struct buf none = BUF_INIT;
+    double lo = INFINITY, hi = -INFINITY;
+    for (size_t k = 0; k < set->n; k++) {
+        if (!shard_offset(&set->shards[k], &m->offsets[k]))
+            buf_printf(&none, "%s%lld", none.len ? ", " : "", set->shards[k].index);
+        lo = fmin(lo, m->offsets[k]);
+        hi = fmax(hi, m->offsets[k]);
+    }
+    m->offsets_known = none.len == 0;
+    if (!m->offsets_known) {
+        mnote(m,
+              "the shards' clocks are not judged: shard %s recorded no clock_offset_s (an older "
+              "kvbench, or its sync directory's clock unread); the phases' started_at are "
+              "compared as each shard's own clock read them",
+              buf_failed(&none) ? "?" : none.data);
+        buf_free(&none);
+        return;
+    }
+    buf_free(&none);
+    m->clock_spread_s = round_to(hi - lo, 3);
+    mnote(m, "the phases' started_at are compared on the sync directory's clock (each shard's less "
+             "its clock_offset_s)");
+    if (!(hi - lo > m->o->max_skew_s))
+        return;
+    struct buf names = BUF_INIT;
+    json_t *outliers = clock_outliers(m, &names);
+    json_t *offsets = json_array();
+    for (size_t k = 0; k < set->n; k++)
+        json_array_append_new(offsets,
+                              json_pack("{s:I, s:f}", "index", (json_int_t)set->shards[k].index,
+                                        "clock_offset_s", m->offsets[k]));
+    char msg[2048];
+    snprintf(msg, sizeof msg,
+             "the shards' clocks differ by %.3f s (more than --max-skew-s %g; each shard's clock "
+             "less the sync directory's): off are %s",
+             hi - lo, m->o->max_skew_s, buf_failed(&names) ? "?" : names.data);
+    buf_free(&names);
+    validity_add(&m->v, "shard_skew",
+                 json_pack("{s:s, s:f, s:f, s:o, s:o}", "message", msg, "clock_spread_s",
+                           m->clock_spread_s, "max_skew_s", m->o->max_skew_s, "outliers", outliers,
+                           "clock_offsets", offsets));
+}
+
+/* The shards started each phase within --max-skew-s of each other: their own started_at, on the
+ * sync directory's clock when every shard's offset is known (a shard whose clock is behind starts
+ * a --start-at phase late, at the same time on its own clock). */
 static void judge_skew(struct mctx *m)
 {
     const struct merge_set *set = m->set;
@@ -875,6 +976,8 @@ static void judge_skew(struct mctx *m)
             double t = json_get_num(shard_phase(&set->shards[k], name), "started_at", 0);
             if (!(t > 0))
                 continue;
+            if (m->offsets_known)
+                t -= m->offsets[k];
             if (first < 0 || t < t_first)
                 first = (long)k, t_first = t;
             if (last < 0 || t > t_last)
@@ -908,16 +1011,19 @@ static json_t *merge_json(const struct mctx *m)
     for (size_t k = 0; k < m->set->n; k++) {
         const struct merge_shard *s = &m->set->shards[k];
         const json_t *valid = json_object_get(s->summary, "run_valid");
+        double off;
         json_array_append_new(
-            shards, json_pack("{s:s, s:I, s:o, s:o, s:I}", "dir", s->dir, "index",
+            shards, json_pack("{s:s, s:I, s:o, s:o, s:I, s:o}", "dir", s->dir, "index",
                               (json_int_t)s->index, "valid", or_null(valid), "invalid_reason",
                               or_null(json_object_get(s->summary, "invalid_reason")), "requests",
-                              (json_int_t)m->shard_rows[k]));
+                              (json_int_t)m->shard_rows[k], "clock_offset_s",
+                              shard_offset(s, &off) ? json_real(off) : json_null()));
     }
-    return json_pack("{s:I, s:s, s:o, s:f, s:f, s:O, s:o}", "count", (json_int_t)m->set->count,
+    return json_pack("{s:I, s:s, s:o, s:f, s:f, s:o, s:O, s:o}", "count", (json_int_t)m->set->count,
                      "base_run_id", m->set->base_run_id, "shards", shards, "skew_s",
-                     round_to(m->skew_s, 3), "max_skew_s", m->o->max_skew_s, "notes", m->mnotes,
-                     "merged_by", or_null(m->merged_by));
+                     round_to(m->skew_s, 3), "max_skew_s", m->o->max_skew_s, "clock_spread_s",
+                     m->offsets_known ? json_real(m->clock_spread_s) : json_null(), "notes",
+                     m->mnotes, "merged_by", or_null(m->merged_by));
 }
 
 /* config.json: the reference shard's, as the run's: its run id, the phases' planned requests
@@ -1009,10 +1115,9 @@ static json_t *unrebuilt_extra(const struct mctx *m, const struct scenario *sc, 
     json_t *shards = json_array();
     for (size_t k = 0; k < m->set->n; k++) {
         const struct merge_shard *s = &m->set->shards[k];
-        json_array_append_new(shards,
-                              json_pack("{s:I, s:s, s:o}", "index", (json_int_t)s->index, "dir",
-                                        s->dir, sc->extra_key,
-                                        or_null(json_object_get(s->summary, sc->extra_key))));
+        json_array_append_new(
+            shards, json_pack("{s:I, s:s, s:o}", "index", (json_int_t)s->index, "dir", s->dir,
+                              sc->extra_key, or_null(json_object_get(s->summary, sc->extra_key))));
     }
     return json_pack("{s:{s:s, s:s}, s:o}", "verdict", "signal", "unavailable", "interpretation",
                      text, "shards", shards);
@@ -1046,8 +1151,9 @@ static json_t *summary_of(struct mctx *m)
         return s;
     }
     json_object_set_new(s, sc->extra_key, unrebuilt_extra(m, sc, why));
-    mnote(m, "summary.json %s not rebuilt (%s): its verdict is unavailable, each shard's own "
-             "object in %s.shards[]",
+    mnote(m,
+          "summary.json %s not rebuilt (%s): its verdict is unavailable, each shard's own "
+          "object in %s.shards[]",
           sc->extra_key, why, sc->extra_key);
     return s;
 }
@@ -1206,7 +1312,8 @@ static int init_ctx(struct mctx *m, const struct merge_set *set, const struct me
     m->mnotes = json_array();
     m->rs.warnings = json_array();
     m->shard_rows = calloc(set->n, sizeof *m->shard_rows);
-    if (!m->mnotes || !m->rs.warnings || !m->shard_rows || !m->v.details)
+    m->offsets = calloc(set->n, sizeof *m->offsets);
+    if (!m->mnotes || !m->rs.warnings || !m->shard_rows || !m->offsets || !m->v.details)
         return err_set(err, "out of memory");
     size_t i;
     const json_t *n;
@@ -1238,6 +1345,7 @@ static void free_ctx(struct mctx *m)
     free(m->mp);
     free(m->rows);
     free(m->shard_rows);
+    free(m->offsets);
     for (size_t j = 0; j < m->n_snaps; j++)
         json_decref(m->snaps[j].row);
     free(m->snaps);
@@ -1274,6 +1382,7 @@ static int gather(struct mctx *m, char *err)
     record_ref(m);
     judge_missing(m);
     judge_shards(m);
+    judge_clocks(m);
     judge_skew(m);
     return 0;
 }

@@ -412,8 +412,8 @@ static int multiturn_merge_state(struct run_state *rs, const json_t *const *part
             long long r = json_get_int(o, "round", 0);
             double v;
             if (r < 1 || (size_t)r > rounds || !json_get_num_strict(o, "reusable_tokens", &v))
-                rc = err_set(err, "rounds[%zu] has no round 1..%zu with reusable_tokens", i,
-                             rounds);
+                rc =
+                    err_set(err, "rounds[%zu] has no round 1..%zu with reusable_tokens", i, rounds);
             else
                 sum[r - 1] += v;
         }

@@ -288,8 +288,7 @@ static json_t *trace_summary(const struct run_state *rs)
 /* A merged run's state from its shards' trace objects: a window per window_<k> phase of the
  * merged run, each with what its rows could reuse summed over the shards (the trace file itself
  * need not be on the merging machine). */
-static int trace_merge_state(struct run_state *rs, const json_t *const *parts, size_t n,
-                             char *err)
+static int trace_merge_state(struct run_state *rs, const json_t *const *parts, size_t n, char *err)
 {
     struct trace_state *st = calloc(1, sizeof *st);
     if (!st || !(st->w = calloc(rs->n_phases ? rs->n_phases : 1, sizeof *st->w))) {
