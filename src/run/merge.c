@@ -52,6 +52,11 @@
 const char *const MERGE_PER_SHARD_ARGS[] = {
     "shard", "run_id", "results_root", "start_at", "shard_sync", "shard_wait_s", NULL};
 
+const char *const MERGE_SKIP_ARGS[] = {
+    "shard",         "run_id",    "results_root",   "start_at",          "shard_sync",
+    "shard_wait_s",  "log_level", "no_progress",    "collect_telemetry", "telemetry_interval_s",
+    "telemetry_pid", "tokenizer", "kvbm_cache_dir", "container_name",    NULL};
+
 /* ------------------------------------------------------------ the shards */
 
 static int read_shard(const char *dir, struct merge_shard *s, char *err)

@@ -20,6 +20,12 @@
  * index, its run directory, its start and barrier), NULL-terminated: config_sha256 leaves them
  * out, and the merged run's configuration is the rest. */
 extern const char *const MERGE_PER_SHARD_ARGS[];
+/* The args the merged run's configuration leaves at their defaults, NULL-terminated: the
+ * per-shard ones and the host-local ones that config_sha256 leaves out too (each client's own
+ * log level, progress line, telemetry, tokenizer path, cache directory and container), which
+ * may differ between the shards of one run: no one shard's stands for the run. Keep in step
+ * with shard_config_sha256 (run/shard.c). */
+extern const char *const MERGE_SKIP_ARGS[];
 
 struct merge_shard {
     char dir[PATH_MAX];
