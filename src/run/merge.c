@@ -807,6 +807,11 @@ static void record_ref(struct mctx *m)
           "the model, the client's machine (fingerprint) and block device (io_delta), node and "
           "client telemetry, the preflight and the notes",
           ref->index, ref->dir);
+    mnote(m,
+          "phase_summaries[].nodes, io_delta and the I/O verdict are shard %lld's phase windows "
+          "(its started_at .. ended_at), not the span of all shards (duration_s): not queried "
+          "again",
+          ref->index);
 }
 
 /* ------------------------------------------------------------ validity */
