@@ -186,6 +186,9 @@ expect_exit 1 "$KVBENCH" merge "${C[@]}" --results-root "$RES" --run-id late --m
 jq -e --arg d "$TMP/c2-shard2of3" --arg p "$first" '.invalid_details_kvbench | any(.reason == "shard_skew"
   and .phase == $p and .latest.dir == $d and .skew_s == 5)' "$RES/late/summary.json" >/dev/null ||
   fail "late first phase: $(jq -c .invalid_details_kvbench "$RES/late/summary.json")"
+# the node figures and the I/O verdict are one shard's windows: said
+jq -e '.merge.notes | any(test("nodes, io_delta and the I/O verdict are shard 0.s phase windows"))' "$S" >/dev/null ||
+  fail "node windows unsaid: $(jq -c .merge.notes "$S")"
 # no offset recorded (an older kvbench): not judged, and said
 jq -e '.merge | .clock_spread_s == null and (.shards | all(.clock_offset_s == null))
   and (.notes | any(test("clock_offset_s")))' "$S" >/dev/null || fail "no offsets: $(jq -c .merge "$S")"
