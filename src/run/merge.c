@@ -52,10 +52,24 @@
 const char *const MERGE_PER_SHARD_ARGS[] = {
     "shard", "run_id", "results_root", "start_at", "shard_sync", "shard_wait_s", NULL};
 
-const char *const MERGE_SKIP_ARGS[] = {
-    "shard",         "run_id",    "results_root",   "start_at",          "shard_sync",
-    "shard_wait_s",  "log_level", "no_progress",    "collect_telemetry", "telemetry_interval_s",
-    "telemetry_pid", "tokenizer", "kvbm_cache_dir", "container_name",    NULL};
+const char *const MERGE_SKIP_ARGS[] = {"shard",
+                                       "run_id",
+                                       "results_root",
+                                       "start_at",
+                                       "shard_sync",
+                                       "shard_wait_s",
+                                       "log_level",
+                                       "no_progress",
+                                       "collect_telemetry",
+                                       "telemetry_interval_s",
+                                       "telemetry_pid",
+                                       "tokenizer",
+                                       "kvbm_cache_dir",
+                                       "container_name",
+                                       "iostat_device",
+                                       "phase_io_device",
+                                       "report_filename",
+                                       NULL};
 
 /* ------------------------------------------------------------ the shards */
 

@@ -442,6 +442,9 @@ static void test_skip_args(void **state)
                              "/elsewhere/tokenizer.json", "log_level", "DEBUG", "no_progress", 1,
                              "collect_telemetry", 1, "telemetry_interval_s", 0.25, "telemetry_pid",
                              "1234", "kvbm_cache_dir", "/elsewhere/kv", "container_name", "other");
+    json_object_set_new(host, "iostat_device", json_string("sdz"));
+    json_object_set_new(host, "phase_io_device", json_string("sdz"));
+    json_object_set_new(host, "report_filename", json_string("other.md"));
     json_object_update(args, host);
     struct run_args ra;
     char err[ERR_LEN];
@@ -458,6 +461,7 @@ static void test_skip_args(void **state)
             fail_msg("%s is not in MERGE_SKIP_ARGS", key);
     }
     assert_int_equal(ra.cfg.scen.requests, 7);
+    assert_string_equal(ra.cfg.report_filename, def.report_filename);
     assert_false(ra.cfg.collect_telemetry);
     assert_true(ra.cfg.telemetry_interval_s == def.telemetry_interval_s);
     assert_true(ra.cfg.kvbm_cache_dir == NULL ||
