@@ -35,34 +35,23 @@ static const char DESCRIPTION[] =
     "Exit status: 0 valid, 1 invalid (written), 2 nothing written (usage, not shards of one\n"
     "run, a malformed artifact: FILE:LINE).";
 
-/* Args the merge's configuration leaves at their defaults: each shard's own, the tokenizer
- * (the merge counts no token: a tokenizer.json need not be on this machine) and the log level. */
-static const char *const *skip_args(void)
-{
-    static const char *skip[16];
-    size_t n = 0;
-    for (const char *const *k = MERGE_PER_SHARD_ARGS; *k && n < 13; k++)
-        skip[n++] = *k;
-    skip[n++] = "tokenizer";
-    skip[n++] = "log_level";
-    skip[n] = NULL;
-    return skip;
-}
-
 /* The run's configuration from the reference shard's config.json args; notes say what of args
  * this kvbench does not know. Returns 0 or -1 (printed). */
 static int rebuild_config(const struct merge_set *set, struct run_args *ra, json_t *notes)
 {
     char err[ERR_LEN];
     const json_t *args = json_object_get(set->ref->config, "args");
-    if (run_args_config(args, skip_args(), ra, err) < 0) {
+    /* each shard's own and each host's own (MERGE_SKIP_ARGS): the tokenizer path, the cache
+     * directory need not exist on this machine, and no one shard's stands for the run */
+    if (run_args_config(args, MERGE_SKIP_ARGS, ra, err) < 0) {
         fprintf(stderr, "kvbench merge: %s/config.json args: %s\n", set->ref->dir, err);
         return -1;
     }
     char text[1024];
     snprintf(text, sizeof text,
              "the run's configuration is shard %lld's config.json args (%s), without the "
-             "per-shard ones",
+             "per-shard and the host-local ones (each client's log level, progress, telemetry, "
+             "tokenizer path, KV cache directory and container name: at their defaults)",
              set->ref->index, set->ref->dir);
     json_array_append_new(notes, json_string(text));
     if (json_array_size(ra->ignored)) {

@@ -12,9 +12,14 @@
  *     latest successful after-snapshot across the shards (the shards' phases overlap, so that
  *     window holds all of them), through the run's own kvsnap_phase_delta;
  *   - what only one client saw (its block device, node and client telemetry, the engine's
- *     identity, the preflight, a multi_turn or trace scenario's own figures, which come from
- *     conversation state no artifact holds) from the reference shard (merge_set.ref), each said
- *     in summary.json merge.notes.
+ *     identity, the preflight) from the reference shard (merge_set.ref), each said in
+ *     summary.json merge.notes.
+ * A scenario's own object (multi_turn's rounds, a trace's windows, and their verdict) is written
+ * by the scenario's own code over a state it rebuilds (scenario.merge_state) from every shard's
+ * object: what only the conversations or the trace knew (the tokens each round or window could
+ * reuse) adds up over the shards, the rest is the union's phases. When it cannot be rebuilt (a
+ * shard missing or unfinished, an older kvbench's object) the object says so, its verdict
+ * unavailable, never one shard's figures as the run's.
  * Durations are the union's span (the earliest shard's phase start to the latest shard's phase
  * end), so rates are the union's requests over it. A run is valid when every shard is: a missing
  * or unfinished shard, an invalid one or phases that started too far apart make it invalid,
@@ -46,6 +51,25 @@
 
 const char *const MERGE_PER_SHARD_ARGS[] = {
     "shard", "run_id", "results_root", "start_at", "shard_sync", "shard_wait_s", NULL};
+
+const char *const MERGE_SKIP_ARGS[] = {"shard",
+                                       "run_id",
+                                       "results_root",
+                                       "start_at",
+                                       "shard_sync",
+                                       "shard_wait_s",
+                                       "log_level",
+                                       "no_progress",
+                                       "collect_telemetry",
+                                       "telemetry_interval_s",
+                                       "telemetry_pid",
+                                       "tokenizer",
+                                       "kvbm_cache_dir",
+                                       "container_name",
+                                       "iostat_device",
+                                       "phase_io_device",
+                                       "report_filename",
+                                       NULL};
 
 /* ------------------------------------------------------------ the shards */
 
@@ -204,6 +228,11 @@ struct mctx {
     size_t n_snaps, cap_snaps;
     long run_start, run_end; /* index into snaps, -1: none */
     double skew_s;
+    /* the shards' clock offsets (shard.clock_offset_s, merge_set order), when every shard
+     * recorded one: the phases' starts are then compared on the sync directory's clock */
+    double *offsets;
+    bool offsets_known;
+    double clock_spread_s;
     char dir[PATH_MAX];
 };
 
@@ -792,6 +821,11 @@ static void record_ref(struct mctx *m)
           "the model, the client's machine (fingerprint) and block device (io_delta), node and "
           "client telemetry, the preflight and the notes",
           ref->index, ref->dir);
+    mnote(m,
+          "phase_summaries[].nodes, io_delta and the I/O verdict are shard %lld's phase windows "
+          "(its started_at .. ended_at), not the span of all shards (duration_s): not queried "
+          "again",
+          ref->index);
 }
 
 /* ------------------------------------------------------------ validity */
@@ -858,7 +892,103 @@ static json_t *shard_at(const struct merge_shard *s, double at)
                      at);
 }
 
-/* The shards started each phase within --max-skew-s of each other (their own started_at). */
+/* A shard's clock offset (its wall clock minus the shared sync directory's file-time clock, as
+ * kvbench run --shard records it): summary.json shard.clock_offset_s, else config.json's. false
+ * when neither has a number (an older kvbench, or a clock it could not read). */
+static bool shard_offset(const struct merge_shard *s, double *off)
+{
+    const json_t *v = json_object_get(json_object_get(s->summary, "shard"), "clock_offset_s");
+    if (!json_is_number(v))
+        v = json_object_get(json_object_get(s->config, "shard"), "clock_offset_s");
+    if (!json_is_number(v))
+        return false;
+    *off = json_number_value(v);
+    return true;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The shards whose offset lies more than half of --max-skew-s from the median offset: those
+ * whose clock is off (with a spread over --max-skew-s there is at least one). */
+static json_t *clock_outliers(const struct mctx *m, struct buf *names)
+{
+    size_t n = m->set->n;
+    double *sorted = malloc(n * sizeof *sorted);
+    if (!sorted)
+        return json_array();
+    memcpy(sorted, m->offsets, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, cmp_double);
+    double median = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    free(sorted);
+    json_t *out = json_array();
+    for (size_t k = 0; k < n; k++) {
+        const struct merge_shard *s = &m->set->shards[k];
+        if (!(fabs(m->offsets[k] - median) > m->o->max_skew_s / 2))
+            continue;
+        json_array_append_new(out,
+                              json_pack("{s:s, s:I, s:f}", "dir", s->dir, "index",
+                                        (json_int_t)s->index, "clock_offset_s", m->offsets[k]));
+        buf_printf(names, "%s%s (shard %lld, %+g s)", names->len ? ", " : "", s->dir, s->index,
+                   m->offsets[k]);
+    }
+    return out;
+}
+
+/* The shards' clocks agree within --max-skew-s (the spread of their clock offsets), when every
+ * shard recorded its offset; an older shard's missing offset leaves them unjudged, said. */
+static void judge_clocks(struct mctx *m)
+{
+    const struct merge_set *set = m->set;
+    struct buf none = BUF_INIT;
+    double lo = INFINITY, hi = -INFINITY;
+    for (size_t k = 0; k < set->n; k++) {
+        if (!shard_offset(&set->shards[k], &m->offsets[k]))
+            buf_printf(&none, "%s%lld", none.len ? ", " : "", set->shards[k].index);
+        lo = fmin(lo, m->offsets[k]);
+        hi = fmax(hi, m->offsets[k]);
+    }
+    m->offsets_known = none.len == 0;
+    if (!m->offsets_known) {
+        mnote(m,
+              "the shards' clocks are not judged: shard %s recorded no clock_offset_s (an older "
+              "kvbench, or its sync directory's clock unread); the phases' started_at are "
+              "compared as each shard's own clock read them",
+              buf_failed(&none) ? "?" : none.data);
+        buf_free(&none);
+        return;
+    }
+    buf_free(&none);
+    m->clock_spread_s = round_to(hi - lo, 3);
+    mnote(m, "the phases' started_at are compared on the sync directory's clock (each shard's less "
+             "its clock_offset_s)");
+    if (!(hi - lo > m->o->max_skew_s))
+        return;
+    struct buf names = BUF_INIT;
+    json_t *outliers = clock_outliers(m, &names);
+    json_t *offsets = json_array();
+    for (size_t k = 0; k < set->n; k++)
+        json_array_append_new(offsets,
+                              json_pack("{s:I, s:f}", "index", (json_int_t)set->shards[k].index,
+                                        "clock_offset_s", m->offsets[k]));
+    char msg[2048];
+    snprintf(msg, sizeof msg,
+             "the shards' clocks differ by %.3f s (more than --max-skew-s %g; each shard's clock "
+             "less the sync directory's): off are %s",
+             hi - lo, m->o->max_skew_s, buf_failed(&names) ? "?" : names.data);
+    buf_free(&names);
+    validity_add(&m->v, "shard_skew",
+                 json_pack("{s:s, s:f, s:f, s:o, s:o}", "message", msg, "clock_spread_s",
+                           m->clock_spread_s, "max_skew_s", m->o->max_skew_s, "outliers", outliers,
+                           "clock_offsets", offsets));
+}
+
+/* The shards started each phase within --max-skew-s of each other: their own started_at, on the
+ * sync directory's clock when every shard's offset is known (a shard whose clock is behind starts
+ * a --start-at phase late, at the same time on its own clock). */
 static void judge_skew(struct mctx *m)
 {
     const struct merge_set *set = m->set;
@@ -870,6 +1000,8 @@ static void judge_skew(struct mctx *m)
             double t = json_get_num(shard_phase(&set->shards[k], name), "started_at", 0);
             if (!(t > 0))
                 continue;
+            if (m->offsets_known)
+                t -= m->offsets[k];
             if (first < 0 || t < t_first)
                 first = (long)k, t_first = t;
             if (last < 0 || t > t_last)
@@ -903,16 +1035,19 @@ static json_t *merge_json(const struct mctx *m)
     for (size_t k = 0; k < m->set->n; k++) {
         const struct merge_shard *s = &m->set->shards[k];
         const json_t *valid = json_object_get(s->summary, "run_valid");
+        double off;
         json_array_append_new(
-            shards, json_pack("{s:s, s:I, s:o, s:o, s:I}", "dir", s->dir, "index",
+            shards, json_pack("{s:s, s:I, s:o, s:o, s:I, s:o}", "dir", s->dir, "index",
                               (json_int_t)s->index, "valid", or_null(valid), "invalid_reason",
                               or_null(json_object_get(s->summary, "invalid_reason")), "requests",
-                              (json_int_t)m->shard_rows[k]));
+                              (json_int_t)m->shard_rows[k], "clock_offset_s",
+                              shard_offset(s, &off) ? json_real(off) : json_null()));
     }
-    return json_pack("{s:I, s:s, s:o, s:f, s:f, s:O, s:o}", "count", (json_int_t)m->set->count,
+    return json_pack("{s:I, s:s, s:o, s:f, s:f, s:o, s:O, s:o}", "count", (json_int_t)m->set->count,
                      "base_run_id", m->set->base_run_id, "shards", shards, "skew_s",
-                     round_to(m->skew_s, 3), "max_skew_s", m->o->max_skew_s, "notes", m->mnotes,
-                     "merged_by", or_null(m->merged_by));
+                     round_to(m->skew_s, 3), "max_skew_s", m->o->max_skew_s, "clock_spread_s",
+                     m->offsets_known ? json_real(m->clock_spread_s) : json_null(), "notes",
+                     m->mnotes, "merged_by", or_null(m->merged_by));
 }
 
 /* config.json: the reference shard's, as the run's: its run id, the phases' planned requests
@@ -962,10 +1097,66 @@ static json_t *clients_json(const struct mctx *m)
                      "cpu_sys_s", sys, "clients", (json_int_t)n);
 }
 
-/* summary.json by the run's summary code; a scenario's own object that comes from state no
- * artifact holds (multi_turn's conversations, a trace's windows) is the reference shard's. */
+/* The scenario's own state (multi_turn's conversations, a trace's windows) rebuilt by the
+ * scenario over the union from every shard's summary object, so that summary_build writes the
+ * union's object and verdict; else *why says why not. */
+static void scenario_state_of(struct mctx *m, const struct scenario *sc, char *why)
+{
+    const struct merge_set *set = m->set;
+    const json_t **parts = calloc(set->n, sizeof *parts);
+    if (!parts) {
+        err_set(why, "out of memory");
+        return;
+    }
+    size_t n = 0;
+    for (size_t k = 0; k < set->n && !why[0]; k++) {
+        const json_t *x = json_object_get(set->shards[k].summary, sc->extra_key);
+        if (!set->shards[k].summary)
+            err_set(why, "shard %lld did not finish (no summary.json)", set->shards[k].index);
+        else if (!json_is_object(x))
+            err_set(why, "shard %lld's summary.json has no %s", set->shards[k].index,
+                    sc->extra_key);
+        else
+            parts[n++] = x;
+    }
+    if (set->n < (size_t)set->count && !why[0])
+        err_set(why, "%lld of %lld shards given", (long long)set->n, set->count);
+    char err[ERR_LEN];
+    if (!why[0] && sc->merge_state(&m->rs, parts, n, err) < 0)
+        err_set(why, "%s", err);
+    free(parts);
+}
+
+/* A scenario object the merge could not rebuild: no figure of one shard presented as the run's;
+ * its verdict says why it is unavailable, and each shard's object stands beside it, named. */
+static json_t *unrebuilt_extra(const struct mctx *m, const struct scenario *sc, const char *why)
+{
+    char text[600];
+    snprintf(text, sizeof text,
+             "the merge could not rebuild the run's %s from its shards (%s): each shard's own "
+             "figures are in shards[], over its own part of the load only",
+             sc->extra_key, why);
+    json_t *shards = json_array();
+    for (size_t k = 0; k < m->set->n; k++) {
+        const struct merge_shard *s = &m->set->shards[k];
+        json_array_append_new(
+            shards, json_pack("{s:I, s:s, s:o}", "index", (json_int_t)s->index, "dir", s->dir,
+                              sc->extra_key, or_null(json_object_get(s->summary, sc->extra_key))));
+    }
+    return json_pack("{s:{s:s, s:s}, s:o}", "verdict", "signal", "unavailable", "interpretation",
+                     text, "shards", shards);
+}
+
+/* summary.json by the run's summary code; a scenario's own object (multi_turn's rounds, a
+ * trace's windows) by the scenario's own code over a state rebuilt from the shards' objects. */
 static json_t *summary_of(struct mctx *m)
 {
+    const struct scenario *sc = scenario_find(m->scfg.scenario);
+    char why[ERR_LEN] = "";
+    if (sc && sc->extra_key && sc->merge_state)
+        scenario_state_of(m, sc, why);
+    else if (sc && sc->extra_key)
+        err_set(why, "the scenario cannot rebuild it");
     json_t *s = summary_build(&m->rs, &m->v, m->notes);
     json_object_set_new(s, "client", clients_json(m));
     const json_t *fp = json_object_get(m->set->ref->summary, "fingerprint");
@@ -973,16 +1164,21 @@ static json_t *summary_of(struct mctx *m)
         m->merged_by = json_incref(json_object_get(s, "fingerprint"));
         json_object_set(s, "fingerprint", (json_t *)fp);
     }
-    const struct scenario *sc = scenario_find(m->scfg.scenario);
-    if (!sc || !sc->extra_key || json_object_get(s, sc->extra_key))
+    if (!sc || !sc->extra_key)
         return s;
-    const json_t *x = json_object_get(m->set->ref->summary, sc->extra_key);
-    if (x)
-        json_object_set(s, sc->extra_key, (json_t *)x);
+    if (m->rs.scenario_state) {
+        mnote(m,
+              "summary.json %s rebuilt by the scenario's own code over the union of the shards' "
+              "rows (each round's or window's reusable tokens summed over the shards' objects), "
+              "its verdict the union's",
+              sc->extra_key);
+        return s;
+    }
+    json_object_set_new(s, sc->extra_key, unrebuilt_extra(m, sc, why));
     mnote(m,
-          "summary.json %s is shard %lld's (%s)%s: it is made from the scenario's own state (the "
-          "conversations or windows as they were sent), which no artifact holds",
-          sc->extra_key, m->set->ref->index, m->set->ref->dir, x ? "" : ", which has none");
+          "summary.json %s not rebuilt (%s): its verdict is unavailable, each shard's own "
+          "object in %s.shards[]",
+          sc->extra_key, why, sc->extra_key);
     return s;
 }
 
@@ -1140,7 +1336,8 @@ static int init_ctx(struct mctx *m, const struct merge_set *set, const struct me
     m->mnotes = json_array();
     m->rs.warnings = json_array();
     m->shard_rows = calloc(set->n, sizeof *m->shard_rows);
-    if (!m->mnotes || !m->rs.warnings || !m->shard_rows || !m->v.details)
+    m->offsets = calloc(set->n, sizeof *m->offsets);
+    if (!m->mnotes || !m->rs.warnings || !m->shard_rows || !m->offsets || !m->v.details)
         return err_set(err, "out of memory");
     size_t i;
     const json_t *n;
@@ -1172,6 +1369,7 @@ static void free_ctx(struct mctx *m)
     free(m->mp);
     free(m->rows);
     free(m->shard_rows);
+    free(m->offsets);
     for (size_t j = 0; j < m->n_snaps; j++)
         json_decref(m->snaps[j].row);
     free(m->snaps);
@@ -1181,6 +1379,9 @@ static void free_ctx(struct mctx *m)
     json_decref(m->merged_by);
     json_decref(m->rs.warnings);
     json_decref(m->rs.telemetry);
+    const struct scenario *sc = m->scfg.scenario ? scenario_find(m->scfg.scenario) : NULL;
+    if (sc && sc->free_state && m->rs.scenario_state)
+        sc->free_state(m->rs.scenario_state);
     validity_free(&m->v);
 }
 
@@ -1205,6 +1406,7 @@ static int gather(struct mctx *m, char *err)
     record_ref(m);
     judge_missing(m);
     judge_shards(m);
+    judge_clocks(m);
     judge_skew(m);
     return 0;
 }

@@ -31,6 +31,9 @@ struct mt_state {
     struct prompt **ps; /* per round: its prompts (the run owns them) */
     size_t *reusable;   /* rounds x users: tokens the user's earlier rounds sent or were told */
     long long device_tokens; /* the device tier in tokens; -1: unknown */
+    /* a merged run's (kvbench merge): per round, the tokens its users could reuse, summed over
+     * the shards (ps and reusable are then not kept); NULL in a run */
+    double *merged_reusable;
 };
 
 static void multiturn_free(void *state)
@@ -41,6 +44,7 @@ static void multiturn_free(void *state)
     mt_free(&st->m);
     free(st->ps);
     free(st->reusable);
+    free(st->merged_reusable);
     free(st);
 }
 
@@ -169,9 +173,9 @@ static json_t *round_json(const struct run_state *rs, const struct mt_state *st,
     size_t total = pr.requests, errors = pr.errors;
     bool any_usage = pr.prompt_from_usage;
     size_t u = st->m.mp.users;
-    /* over the users this phase sent (with --shard, a shard's own) */
-    double reusable = 0;
-    for (size_t k = 0; k < ph->n && st->ps[r]; k++)
+    /* over the users this phase sent (with --shard, a shard's own; merged, the shards' sum) */
+    double reusable = st->merged_reusable ? st->merged_reusable[r] : 0;
+    for (size_t k = 0; !st->merged_reusable && k < ph->n && st->ps[r]; k++)
         reusable += (double)st->reusable[r * u + (size_t)(ph->prompts[k] - st->ps[r])];
     json_t *o = json_object();
     json_put_int(o, "round", (long long)r + 1);
@@ -358,9 +362,68 @@ static json_t *multiturn_summary(const struct run_state *rs)
                   (json_int_t)MT_QUESTION_TOKENS, "user_qps", mp->user_qps);
     json_put(o, "device_tier_tokens",
              st->device_tokens > 0 ? json_integer(st->device_tokens) : json_null());
+    /* the shared system turn by kvbench's count (once in context_tokens; kvbench merge reads it
+     * back) */
+    json_put_int(o, "system_turn_tokens", (long long)st->m.system_est);
     json_put(o, "verdict", verdict(st, rounds, rs->cfg->kv_mode));
     json_put(o, "rounds", rounds);
     return o;
+}
+
+/* A merged run's state from its shards' multi_turn objects: the conversations' parameters from
+ * the run's configuration, what only the conversations knew (each round's reusable tokens, the
+ * system turn's count, the device tier) from the shards' figures, which add up. */
+static int multiturn_merge_state(struct run_state *rs, const json_t *const *parts, size_t n,
+                                 char *err)
+{
+    const struct scen_config *cfg = rs->cfg;
+    size_t rounds = (size_t)cfg->rounds;
+    long first = -1;
+    for (size_t i = 0; i < rs->n_phases && first < 0; i++)
+        if (strcmp(rs->phases[i].name, "round_1") == 0)
+            first = (long)i;
+    if (first < 0 || (size_t)first + rounds > rs->n_phases || n == 0)
+        return err_set(err, "the merged run has no round_1 .. round_%zu", rounds);
+    struct mt_state *st = calloc(1, sizeof *st);
+    double *sum = calloc(rounds ? rounds : 1, sizeof *sum);
+    if (!st || !sum) {
+        free(st);
+        free(sum);
+        return err_set(err, "out of memory");
+    }
+    st->merged_reusable = sum;
+    st->first = (size_t)first;
+    st->m.mp = (struct mt_params){(size_t)cfg->users,
+                                  rounds,
+                                  (size_t)cfg->system_prompt_tokens,
+                                  (size_t)cfg->history_tokens,
+                                  (size_t)cfg->answer_tokens,
+                                  cfg->user_qps};
+    const json_t *dt = json_object_get(parts[0], "device_tier_tokens");
+    st->device_tokens = json_is_integer(dt) ? json_integer_value(dt) : -1;
+    const json_t *se = json_object_get(parts[0], "system_turn_tokens");
+    int rc = json_is_integer(se) ? 0 : err_set(err, "no system_turn_tokens (an older kvbench)");
+    st->m.system_est = rc == 0 ? (size_t)json_integer_value(se) : 0;
+    for (size_t k = 0; rc == 0 && k < n; k++) {
+        size_t i;
+        const json_t *o;
+        json_array_foreach(json_object_get(parts[k], "rounds"), i, o)
+        {
+            long long r = json_get_int(o, "round", 0);
+            double v;
+            if (r < 1 || (size_t)r > rounds || !json_get_num_strict(o, "reusable_tokens", &v))
+                rc =
+                    err_set(err, "rounds[%zu] has no round 1..%zu with reusable_tokens", i, rounds);
+            else
+                sum[r - 1] += v;
+        }
+    }
+    if (rc < 0) {
+        multiturn_free(st);
+        return -1;
+    }
+    rs->scenario_state = st;
+    return 0;
 }
 
 /* ------------------------------------------------------------ report */
@@ -424,6 +487,7 @@ const struct scenario SCEN_MULTI_TURN = {
     .before_phase = multiturn_before_phase,
     .extra = multiturn_summary,
     .extra_key = "multi_turn",
+    .merge_state = multiturn_merge_state,
     .free_state = multiturn_free,
     .answers = answers_multi_turn,
     .answer_phases = "rounds 2 .. R",

@@ -285,6 +285,44 @@ static json_t *trace_summary(const struct run_state *rs)
     return o;
 }
 
+/* A merged run's state from its shards' trace objects: a window per window_<k> phase of the
+ * merged run, each with what its rows could reuse summed over the shards (the trace file itself
+ * need not be on the merging machine). */
+static int trace_merge_state(struct run_state *rs, const json_t *const *parts, size_t n, char *err)
+{
+    struct trace_state *st = calloc(1, sizeof *st);
+    if (!st || !(st->w = calloc(rs->n_phases ? rs->n_phases : 1, sizeof *st->w))) {
+        free(st);
+        return err_set(err, "out of memory");
+    }
+    int rc = n ? 0 : err_set(err, "no shard's trace object");
+    st->tr.n = n ? (size_t)json_get_int(parts[0], "trace_requests", 0) : 0;
+    for (size_t i = 0; rc == 0 && i < rs->n_phases; i++) {
+        char *end = NULL;
+        const char *name = rs->phases[i].name;
+        unsigned long long k = strncmp(name, "window_", 7) == 0 ? strtoull(name + 7, &end, 10) : 0;
+        if (k == 0 || *end)
+            continue;
+        struct window *w = &st->w[st->n_w++];
+        *w = (struct window){.phase = i, .index = (size_t)k};
+        for (size_t p = 0; p < n; p++) {
+            size_t j;
+            const json_t *o;
+            json_array_foreach(json_object_get(parts[p], "windows"), j, o)
+            {
+                if (json_get_int(o, "window", 0) == (long long)k)
+                    w->reusable += (size_t)json_get_int(o, "reusable_tokens", 0);
+            }
+        }
+    }
+    if (rc < 0) {
+        trace_state_free(st);
+        return -1;
+    }
+    rs->scenario_state = st;
+    return 0;
+}
+
 /* ------------------------------------------------------------ report */
 
 static void num(struct buf *b, const json_t *o, const char *key, const char *fmt)
@@ -348,6 +386,7 @@ const struct scenario SCEN_TRACE = {
     .before_phase = trace_before_phase,
     .extra = trace_summary,
     .extra_key = "trace",
+    .merge_state = trace_merge_state,
     .free_state = trace_state_free,
     .answers = answers_trace,
     .answer_phases = "its windows",

@@ -74,6 +74,11 @@ struct scenario {
     /* summary.json <extra_key>: the scenario's own figures and verdict. NULL: none. */
     json_t *(*extra)(const struct run_state *rs);
     const char *extra_key;
+    /* kvbench merge: rs->scenario_state of a run merged from shards (rs: the union's phases and
+     * configuration) rebuilt from the shards' <extra_key> objects parts[0..n), one per shard, so
+     * that extra() writes the union's object by the same code. NULL: not rebuildable. Returns 0,
+     * or -1 with a one-line err saying what the parts lack. */
+    int (*merge_state)(struct run_state *rs, const json_t *const *parts, size_t n, char *err);
     void (*free_state)(void *state); /* frees rs->scenario_state */
     /* The phases that answer the scenario's question (kvbench compare reads them first, and
      * reports the others as the cost side), and how to say which they are. */

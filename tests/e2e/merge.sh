@@ -150,6 +150,49 @@ jq -e --arg d "$AHEAD" '.invalid_reason == "shard_skew" and (.invalid_details_kv
   and .latest.index == 2 and .skew_s > 20 and .max_skew_s == 20) and .merge.skew_s > 20' "$RES/skewed/summary.json" >/dev/null ||
   fail "skew: $(jq -c .invalid_details_kvbench "$RES/skewed/summary.json")"
 
+# the shards' clocks (shard.clock_offset_s: a shard's wall clock minus the sync directory's):
+# set_offset DIR OFFSET NAME — a copy of DIR as $TMP/NAME whose config.json and summary.json
+# record OFFSET
+set_offset() {
+  local d=$TMP/$3
+  rm -rf "$d" && cp -r "$1" "$d"
+  jq --argjson o "$2" '.shard.clock_offset_s = $o' "$1/config.json" >"$d/config.json"
+  jq --argjson o "$2" '.shard.clock_offset_s = $o' "$1/summary.json" >"$d/summary.json"
+}
+# every shard's offset known and close: valid, the offsets and their spread recorded
+set_offset "${S3[0]}" 0.10 c0-shard0of3 && set_offset "${S3[1]}" 0.25 c1-shard1of3 && set_offset "${S3[2]}" -0.05 c2-shard2of3
+C=("$TMP"/c0-shard0of3 "$TMP"/c1-shard1of3 "$TMP"/c2-shard2of3)
+expect_exit 0 "$KVBENCH" merge "${C[@]}" --results-root "$RES" --run-id clocks --max-skew-s 60
+jq -e '.merge | (.shards | map(.clock_offset_s) == [0.1, 0.25, -0.05]) and .clock_spread_s == 0.3' \
+  "$RES/clocks/summary.json" >/dev/null || fail "clocks: $(jq -c .merge "$RES/clocks/summary.json")"
+# one clock 30 s ahead of the others: shard_skew names it and the offsets
+set_offset "${S3[2]}" 30.2 c2-shard2of3
+expect_exit 1 "$KVBENCH" merge "${C[@]}" --results-root "$RES" --run-id clockskew --max-skew-s 20
+[[ $OUT == *"INVALID (shard_skew)"* ]] || fail "clock skew: $OUT"
+jq -e --arg d "$TMP/c2-shard2of3" '.merge.clock_spread_s == 30.1 and (.invalid_details_kvbench
+  | any(.reason == "shard_skew" and .clock_spread_s == 30.1 and (.outliers | map(.dir)) == [$d]
+    and .outliers[0].clock_offset_s == 30.2 and (.message | contains($d) and contains("30.2"))))' \
+  "$RES/clockskew/summary.json" >/dev/null || fail "clock skew: $(jq -c .invalid_details_kvbench "$RES/clockskew/summary.json")"
+# a shard whose clock is 5 s behind started its first phase at the same --start-at on its own
+# clock, so 5 s late: its started_at, read on the sync directory's clock, say so
+set_offset "${S3[0]}" 0 c0-shard0of3 && set_offset "${S3[1]}" 0 c1-shard1of3 && set_offset "${S3[2]}" -5 c2-shard2of3
+first=$(jq -r '.phase_summaries[0].phase' "${S3[0]}/summary.json")
+for i in 0 1 2; do # every shard's phases at the same times on its own clock, as --start-at makes them
+  jq --slurpfile a "${S3[0]}/summary.json" '.phase_summaries |= ([., $a[0].phase_summaries] | transpose
+    | map(.[0] + {started_at: .[1].started_at, ended_at: .[1].ended_at}))' "${C[$i]}/summary.json" >"$TMP/s.json"
+  mv "$TMP/s.json" "${C[$i]}/summary.json"
+done
+expect_exit 1 "$KVBENCH" merge "${C[@]}" --results-root "$RES" --run-id late --max-skew-s 2
+jq -e --arg d "$TMP/c2-shard2of3" --arg p "$first" '.invalid_details_kvbench | any(.reason == "shard_skew"
+  and .phase == $p and .latest.dir == $d and .skew_s == 5)' "$RES/late/summary.json" >/dev/null ||
+  fail "late first phase: $(jq -c .invalid_details_kvbench "$RES/late/summary.json")"
+# the node figures and the I/O verdict are one shard's windows: said
+jq -e '.merge.notes | any(test("nodes, io_delta and the I/O verdict are shard 0.s phase windows"))' "$S" >/dev/null ||
+  fail "node windows unsaid: $(jq -c .merge.notes "$S")"
+# no offset recorded (an older kvbench): not judged, and said
+jq -e '.merge | .clock_spread_s == null and (.shards | all(.clock_offset_s == null))
+  and (.notes | any(test("clock_offset_s")))' "$S" >/dev/null || fail "no offsets: $(jq -c .merge "$S")"
+
 # --- not shards of one run, a malformed row, an existing directory: one line, nothing written -----
 OTHER="$TMP/other-shard2of3"
 cp -r "${S3[2]}" "$OTHER"

@@ -426,6 +426,55 @@ static void test_run_args(void **state)
     opts_free(opts);
 }
 
+/* The merge's configuration leaves the per-shard and the host-local args (those config_sha256
+ * leaves out) at their defaults: a tokenizer path or cache directory of another machine is
+ * neither needed nor taken as the run's. */
+static void test_skip_args(void **state)
+{
+    (void)state;
+    static struct run_flags f;
+    static struct opt opts[RUN_FLAGS_MAX + 1];
+    struct run_config def;
+    char *argv[] = {"--requests", "7"};
+    parse_run(&f, opts, 2, argv, &def);
+    json_t *args = json_deep_copy(def.flags);
+    json_t *host = json_pack("{s:s, s:s, s:b, s:b, s:f, s:s, s:s, s:s}", "tokenizer",
+                             "/elsewhere/tokenizer.json", "log_level", "DEBUG", "no_progress", 1,
+                             "collect_telemetry", 1, "telemetry_interval_s", 0.25, "telemetry_pid",
+                             "1234", "kvbm_cache_dir", "/elsewhere/kv", "container_name", "other");
+    json_object_set_new(host, "iostat_device", json_string("sdz"));
+    json_object_set_new(host, "phase_io_device", json_string("sdz"));
+    json_object_set_new(host, "report_filename", json_string("other.md"));
+    json_object_update(args, host);
+    struct run_args ra;
+    char err[ERR_LEN];
+    if (run_args_config(args, MERGE_SKIP_ARGS, &ra, err) < 0)
+        fail_msg("%s", err);
+    const char *key;
+    json_t *v;
+    json_object_foreach(host, key, v)
+    {
+        bool skipped = false;
+        for (const char *const *k = MERGE_SKIP_ARGS; *k && !skipped; k++)
+            skipped = strcmp(*k, key) == 0;
+        if (!skipped)
+            fail_msg("%s is not in MERGE_SKIP_ARGS", key);
+    }
+    assert_int_equal(ra.cfg.scen.requests, 7);
+    assert_string_equal(ra.cfg.report_filename, def.report_filename);
+    assert_false(ra.cfg.collect_telemetry);
+    assert_true(ra.cfg.telemetry_interval_s == def.telemetry_interval_s);
+    assert_true(ra.cfg.kvbm_cache_dir == NULL ||
+                (def.kvbm_cache_dir && strcmp(ra.cfg.kvbm_cache_dir, def.kvbm_cache_dir) == 0));
+    assert_true(ra.cfg.scen.container_name == def.scen.container_name ||
+                strcmp(ra.cfg.scen.container_name, def.scen.container_name) == 0);
+    run_args_release(&ra);
+    json_decref(host);
+    json_decref(args);
+    run_flags_release(&def);
+    opts_free(opts);
+}
+
 /* A shard directory with this config.json shard object (NULL: none) and summary. */
 static void make_shard(const char *dir, const char *shard_json, bool summary)
 {
@@ -506,7 +555,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rows_read_back), cmocka_unit_test(test_row_nulls),
         cmocka_unit_test(test_row_errors),     cmocka_unit_test(test_run_args),
-        cmocka_unit_test(test_merge_open),
+        cmocka_unit_test(test_merge_open),     cmocka_unit_test(test_skip_args),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
