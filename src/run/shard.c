@@ -502,6 +502,23 @@ int shard_gate(struct shard_run *s, size_t k, const char *phase,
     return 0;
 }
 
+uint64_t shard_started(struct shard_run *s, uint64_t t0_ns, uint64_t now_ns, double now_wall_s)
+{
+    json_t *b = json_array_get(s->barriers, json_array_size(s->barriers) - 1);
+    double late = now_ns > t0_ns ? (double)(now_ns - t0_ns) / 1e9 : 0;
+    json_put_real(b, "started_at", round(now_wall_s * 1000) / 1000);
+    json_put_real(b, "late_s", round(late * 1000) / 1000);
+    if (late > SHARD_BARRIER_MARGIN_S) {
+        char msg[300];
+        snprintf(msg, sizeof msg,
+                 "phase %s started %.1f s after the barrier's time: the readings before it (KV "
+                 "snapshot, node scrapes) took that long; its schedule starts when its load does",
+                 json_get_str(b, "phase", "?"), late);
+        shard_warn(s, "shard_phase_late", msg);
+    }
+    return now_ns > t0_ns ? now_ns : t0_ns;
+}
+
 void shard_done(struct shard_run *s, size_t k, double end_wall_s)
 {
     char stem[32];

@@ -94,6 +94,12 @@ const double *shard_schedule(struct shard_run *s, const double *schedule, size_t
  * --shard-wait-s (v gets shard_missing naming the shards and the phase). */
 int shard_gate(struct shard_run *s, size_t k, const char *phase,
                const volatile sig_atomic_t *interrupted, struct validity *v, uint64_t *t0_ns);
+/* The phase that the last shard_gate let through starts its load now (now_ns, clock_now_ns time;
+ * now_wall_s, epoch seconds), its "before" readings taken after the barrier: returns its
+ * schedule's zero, the later of t0_ns and now, so that time spent reading (node scrapes) is not
+ * charged to its first requests' schedule lag; the barrier's record gets started_at and late_s
+ * (a warning shard_phase_late past SHARD_BARRIER_MARGIN_S). */
+uint64_t shard_started(struct shard_run *s, uint64_t t0_ns, uint64_t now_ns, double now_wall_s);
 /* Phase k ended at end_wall_s (epoch seconds): tell the other shards. */
 void shard_done(struct shard_run *s, size_t k, double end_wall_s);
 /* The run is over for this shard: phases k.. of n_phases that it did not end are marked skipped,

@@ -159,6 +159,37 @@ gaps = [round((b - a) * 1000) for a, b in zip(ts, ts[1:])]
 sys.exit(0 if len(ts) == 12 and all(32 <= g <= 35 for g in gaps) else 1)
 PY
 
+# --- a slow node scrape before each phase delays neither the barrier's start nor the schedule -----
+# A node that never answers (a socket that is never accepted) makes each scrape wait out its
+# 1 s timeout. The shard reads its "before" figures once the barrier has passed and before the
+# phase's start, and its schedule starts when its load does: no request is due before it began.
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
+print(s.getsockname()[1], flush=True); time.sleep(300)' >"$TMP/mute.port" &
+PIDS+=($!)
+for _ in $(seq 100); do [[ -s $TMP/mute.port ]] && break; sleep 0.05; done
+shards slow 2 --request-rate 20 --arrival constant --requests 8 --warmup 2 --concurrency 2 \
+  --max-tokens 8 --scrape "mute=http://127.0.0.1:$(cat "$TMP/mute.port")/metrics" \
+  --kvbm-metrics-timeout-s 1
+for i in 0 1; do
+  d="$RES/slow-shard${i}of2"
+  python3 - "$d" <<'PY' || fail "slow scrape: shard $i's schedule began before its phase started"
+import sys, json, datetime
+d = sys.argv[1]
+started = {p["phase"]: p["started_at"] for p in json.load(open(d + "/summary.json"))["phase_summaries"]}
+due = {}
+for line in open(d + "/requests.jsonl"):
+    r = json.loads(line)
+    if r["scheduled_ts"] is None:  # closed loop (warmup): no schedule
+        continue
+    t = datetime.datetime.fromisoformat(r["scheduled_ts"]).timestamp()
+    due[r["phase"]] = min(due.get(r["phase"], t), t)
+bad = {p: (due[p], started[p]) for p in due if due[p] < started[p] - 0.002}
+print(bad, file=sys.stderr)
+sys.exit(1 if bad or "main" not in due else 0)
+PY
+done
+
 # --- multi_turn by user, trace by row -----------------------------------------------------------
 shards mt 2 --scenario multi_turn --users 4 --rounds 2 --system-prompt-tokens 16 \
   --history-tokens 64 --answer-tokens 8 --user-qps 4 --warmup 0
