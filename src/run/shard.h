@@ -23,6 +23,10 @@
 /* A phase starts this long after the last shard ended the one before (the files' latest end). */
 #define SHARD_BARRIER_MARGIN_S 0.5
 
+/* A barrier's start ahead of this host's clock by more than this (or --shard-wait-s, if less)
+ * beyond the margin: a shard's clock is off (shard_skew), and no shard sleeps until then. */
+#define SHARD_AHEAD_MAX_S 10.0
+
 /* --shard I/N: shard `index` of `count` (0 <= index < count). count 0: not sharded, and every
  * function below then leaves the load whole. */
 struct shard_spec {
@@ -90,16 +94,22 @@ const double *shard_schedule(struct shard_run *s, const double *schedule, size_t
 /* Before phase k (named phase): when it may start. Phase 0 starts at --start-at, or, without it,
  * once every shard is ready; phase k > 0 once every shard has ended phase k-1. *t0_ns (in: the
  * scenario's own start, clock_now_ns time, 0: none) becomes the later of it and that time.
- * Returns 0; or -1 when the phase must not run: interrupted, or a shard did not come within
- * --shard-wait-s (v gets shard_missing naming the shards and the phase). */
+ * Returns 0; or -1 when the phase must not run: interrupted, a shard did not come within
+ * --shard-wait-s (v gets shard_missing naming the shards and the phase), or the start the files
+ * give is further ahead of this host's clock than shard_ahead_limit_s (v gets shard_skew naming
+ * the shard whose clock is ahead). */
 int shard_gate(struct shard_run *s, size_t k, const char *phase,
                const volatile sig_atomic_t *interrupted, struct validity *v, uint64_t *t0_ns);
 /* The phase that the last shard_gate let through starts its load now (now_ns, clock_now_ns time;
  * now_wall_s, epoch seconds), its "before" readings taken after the barrier: returns its
- * schedule's zero, the later of t0_ns and now, so that time spent reading (node scrapes) is not
- * charged to its first requests' schedule lag; the barrier's record gets started_at and late_s
- * (a warning shard_phase_late past SHARD_BARRIER_MARGIN_S). */
+ * schedule's zero: t0_ns, or now when t0_ns passed more than SHARD_BARRIER_MARGIN_S ago (the
+ * readings, node scrapes, overran the margin), so that time spent reading is not charged to its
+ * first requests' schedule lag (a warning shard_phase_late says so). The barrier's record gets
+ * started_at and late_s. */
 uint64_t shard_started(struct shard_run *s, uint64_t t0_ns, uint64_t now_ns, double now_wall_s);
+/* How far ahead of this host's clock a barrier's start may be: SHARD_BARRIER_MARGIN_S plus the
+ * lesser of --shard-wait-s and SHARD_AHEAD_MAX_S. Further, shard_gate fails with shard_skew. */
+double shard_ahead_limit_s(double wait_s);
 /* Phase k ended at end_wall_s (epoch seconds): tell the other shards. */
 void shard_done(struct shard_run *s, size_t k, double end_wall_s);
 /* The run is over for this shard: phases k.. of n_phases that it did not end are marked skipped,

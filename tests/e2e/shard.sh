@@ -161,7 +161,7 @@ PY
 
 # --- a slow node scrape before each phase delays neither the barrier's start nor the schedule -----
 # A node that never answers (a socket that is never accepted) makes each scrape wait out its
-# 1 s timeout. The shard reads its "before" figures once the barrier has passed and before the
+# 2 s timeout. The shard reads its "before" figures once the barrier has passed and before the
 # phase's start, and its schedule starts when its load does: no request is due before it began.
 python3 -c 'import socket, sys, time
 s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
@@ -170,7 +170,7 @@ PIDS+=($!)
 for _ in $(seq 100); do [[ -s $TMP/mute.port ]] && break; sleep 0.05; done
 shards slow 2 --request-rate 20 --arrival constant --requests 8 --warmup 2 --concurrency 2 \
   --max-tokens 8 --scrape "mute=http://127.0.0.1:$(cat "$TMP/mute.port")/metrics" \
-  --kvbm-metrics-timeout-s 1
+  --kvbm-metrics-timeout-s 2
 for i in 0 1; do
   d="$RES/slow-shard${i}of2"
   python3 - "$d" <<'PY' || fail "slow scrape: shard $i's schedule began before its phase started"
@@ -188,6 +188,8 @@ bad = {p: (due[p], started[p]) for p in due if due[p] < started[p] - 0.002}
 print(bad, file=sys.stderr)
 sys.exit(1 if bad or "main" not in due else 0)
 PY
+  jq -e '[.warnings[].code] | index("shard_phase_late")' "$d/summary.json" >/dev/null ||
+    fail "slow scrape: shard $i: no shard_phase_late: $(jq -c .warnings "$d/summary.json")"
 done
 
 # --- multi_turn by user, trace by row -----------------------------------------------------------

@@ -9,6 +9,9 @@
 #include "util/fs.h"
 #include "util/json.h"
 
+#include <limits.h>
+#include <math.h>
+
 static void test_parse(void **state)
 {
     (void)state;
@@ -175,6 +178,7 @@ static void test_barrier_latest_end(void **state)
         json_get_int(json_object_get(json_object_get(j, "split"), "concurrency"), "shard", -1), 2);
     json_decref(j);
     /* a start in the future becomes the phase's t0, later than the scenario's own */
+    p.cfg[0].wait_s = 30; /* the start may be up to 10 s ahead (shard_ahead_limit_s) */
     shard_done(p.s[1], 1, (double)clock_wall_ns() / 1e9 + 5);
     shard_done(p.s[0], 1, 1000.0);
     t0 = clock_now_ns();
@@ -182,6 +186,66 @@ static void test_barrier_latest_end(void **state)
     assert_int_equal(shard_gate(p.s[0], 2, "three", &stop, &v, &t0), 0);
     assert_true(t0 > own + (uint64_t)5e9);
     validity_free(&v);
+    pair_free(&p);
+}
+
+/* A shard whose clock is ahead writes an end in the future: past shard_ahead_limit_s the waiting
+ * shard fails at once with shard_skew naming it, instead of sleeping until then. */
+static void test_barrier_clock_ahead(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_init(&p, "aaaa");
+    p.cfg[0].wait_s = 600;
+    assert_true(shard_ahead_limit_s(600) == SHARD_AHEAD_MAX_S + SHARD_BARRIER_MARGIN_S);
+    assert_true(shard_ahead_limit_s(2) == 2 + SHARD_BARRIER_MARGIN_S);
+    volatile sig_atomic_t stop = 0;
+    struct validity v;
+    validity_init(&v);
+    double now = (double)clock_wall_ns() / 1e9;
+    shard_done(p.s[1], 0, now + 120);
+    shard_done(p.s[0], 0, now);
+    uint64_t t0 = 0;
+    assert_int_equal(shard_gate(p.s[0], 1, "two", &stop, &v, &t0), -1);
+    assert_int_equal(t0, 0);
+    assert_string_equal(v.reason, "shard_skew");
+    const json_t *d = json_array_get(v.details, 0);
+    assert_int_equal(json_get_int(d, "shard", -1), 1);
+    assert_string_equal(json_get_str(d, "phase", ""), "two");
+    assert_true(json_get_num(d, "ahead_s", 0) > 100);
+    assert_non_null(strstr(json_get_str(d, "message", ""), "shard 1 of 2"));
+    assert_non_null(strstr(json_get_str(d, "message", ""), "ahead of this host's clock"));
+    validity_free(&v);
+    /* a shorter --shard-wait-s bounds it further */
+    validity_init(&v);
+    p.cfg[1].wait_s = 2;
+    shard_done(p.s[0], 1, now + 5);
+    shard_done(p.s[1], 1, now);
+    assert_int_equal(shard_gate(p.s[1], 2, "three", &stop, &v, &t0), -1);
+    assert_string_equal(v.reason, "shard_skew");
+    assert_int_equal(json_get_int(json_array_get(v.details, 0), "shard", -1), 0);
+    validity_free(&v);
+    pair_free(&p);
+}
+
+/* Each shard measures its clock against the sync directory's file times: clock.shard<I> there,
+ * and shard.clock_offset_s (here one host: within a second of 0). */
+static void test_clock_offset(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_init(&p, "aaaa");
+    for (size_t i = 0; i < 2; i++) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/clock.shard%zu", p.dir, i);
+        assert_true(fs_exists(path));
+        json_t *j = shard_json(p.s[i]);
+        const json_t *off = json_object_get(j, "clock_offset_s");
+        assert_true(json_is_number(off));
+        assert_true(fabs(json_number_value(off)) < 1);
+        assert_null(json_object_get(j, "clock_offset_error"));
+        json_decref(j);
+    }
     pair_free(&p);
 }
 
@@ -286,6 +350,8 @@ int main(void)
         cmocka_unit_test(test_config_sha),
         cmocka_unit_test(test_barrier_latest_end),
         cmocka_unit_test(test_barrier_missing),
+        cmocka_unit_test(test_barrier_clock_ahead),
+        cmocka_unit_test(test_clock_offset),
         cmocka_unit_test(test_barrier_other_run_and_stopped),
         cmocka_unit_test(test_load),
     };
