@@ -1491,6 +1491,9 @@ static int open_shard(struct ctx *c, char *err)
     const struct run_config *cfg = c->cfg;
     if (!cfg->shard.spec.count)
         return RUN_OK;
+    /* the sync directory is named after the id: refuse a bad one before making anything */
+    if (run_id_valid(cfg->run_id, err) < 0)
+        return RUN_USAGE;
     struct shard_open o = {
         .cfg = &cfg->shard,
         .base_run_id = cfg->run_id,
@@ -1720,12 +1723,11 @@ static void run_phases(struct ctx *c, const struct scenario *sc, struct run_outc
         if (!c->shard)
             io0 = phase_before(c, ps);
         run_phase(c, ps, io0);
-        if (c->shard)
-            shard_done(c->shard, i, ps->wall_end_s);
+        bool told = !c->shard || shard_done(c->shard, i, ps->wall_end_s, &c->v) == 0;
         out->requests_sent += ps->res.n;
         if (*c->interrupted)
             continue;
-        go = judge_phase(c, ps);
+        go = judge_phase(c, ps) && told; /* a shard the others cannot see goes no further */
         if (c->lg.row_errors || atomic_load(&c->lg.response_write_failures)) {
             /* the results disk failed: nothing more can be measured and kept */
             log_error("the results could not be written (%s); remaining phases skipped",

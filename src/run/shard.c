@@ -188,19 +188,40 @@ static void mark_path(const struct shard_run *s, const char *stem, size_t j, cha
     snprintf(out, PATH_MAX, "%s/%s.shard%zu", s->dir, stem, j);
 }
 
-/* Write this shard's file at stem: {shard, count, config_sha256, <key>: at, skipped}. */
-static void mark_write(struct shard_run *s, const char *stem, const char *key, double at,
-                       bool skipped)
+/* Write this shard's file at stem: {shard, count, config_sha256, <key>: at, skipped}. Returns 0,
+ * or -1 with err (the path and why). */
+static int mark_write(struct shard_run *s, const char *stem, const char *key, double at,
+                      bool skipped, char *err)
 {
-    char path[PATH_MAX], err[ERR_LEN];
+    char path[PATH_MAX], why[ERR_LEN];
     mark_path(s, stem, s->sp.index, path);
     json_t *o =
         json_pack("{s:I, s:I, s:s, s:f, s:b}", "shard", (json_int_t)s->sp.index, "count",
                   (json_int_t)s->sp.count, "config_sha256", s->sha, key, at, "skipped", skipped);
-    if (!o || json_write_file(path, o, err) < 0)
-        log_error("shard barrier: %s: %s (the other shards will wait for it)", path,
-                  o ? err : "out of memory");
+    int rc = 0;
+    if (!o || json_write_file(path, o, why) < 0) {
+        rc = err_set(err, "%s: %s", path, o ? why : "out of memory");
+        log_error("shard barrier: %s (the other shards will wait for it)", err);
+    }
     json_decref(o);
+    return rc;
+}
+
+/* This shard could not write its barrier file: the others will miss it, so it is missing too. */
+static void unwritten_validity(struct shard_run *s, const char *phase, const char *err,
+                               struct validity *v)
+{
+    char msg[ERR_LEN + 400];
+    snprintf(msg, sizeof msg,
+             "shard %zu of %zu could not write its barrier file (%s) at phase %s: the other "
+             "shards will not see it and go on without it (shard_missing); this shard skipped "
+             "the remaining phases",
+             s->sp.index, s->sp.count, err, phase);
+    log_error("%s", msg);
+    validity_add(v, "shard_missing",
+                 json_pack("{s:s, s:s, s:[{s:I, s:s}], s:s}", "message", msg, "phase", phase,
+                           "missing", "shard", (json_int_t)s->sp.index, "reason", err, "sync_dir",
+                           s->dir));
 }
 
 /* What a shard's file says. */
@@ -215,9 +236,16 @@ static enum mark mark_read(const struct shard_run *s, const char *stem, size_t j
         return MARK_ABSENT;
     json_t *o = json_read_file(path, err);
     const char *sha = json_get_str(o, "config_sha256", "");
+    long long count = json_get_int(o, "count", -1);
     enum mark m = MARK_HERE;
     if (!o) {
         snprintf(why, why_cap, "%s is not JSON: %s", path, err);
+        m = MARK_OTHER_RUN;
+    } else if (count != (long long)s->sp.count) {
+        snprintf(why, why_cap,
+                 "its file %s says it is one of %lld shards, this shard is one of %zu: it was "
+                 "started with another --shard I/N",
+                 path, count, s->sp.count);
         m = MARK_OTHER_RUN;
     } else if (strcmp(sha, s->sha) != 0) {
         snprintf(why, why_cap,
@@ -542,7 +570,11 @@ int shard_gate(struct shard_run *s, size_t k, const char *phase,
             snprintf(after, sizeof after, "before its first phase");
             snprintf(barrier, sizeof barrier, "every shard ready");
             own = t_wait;
-            mark_write(s, stem, "ready", own, false);
+            char err[ERR_LEN + PATH_MAX];
+            if (mark_write(s, stem, "ready", own, false, err) < 0) {
+                unwritten_validity(s, phase, err, v);
+                return -1;
+            }
             s->started = true;
         } else {
             snprintf(stem, sizeof stem, "phase%zu", k - 1);
@@ -590,26 +622,31 @@ uint64_t shard_started(struct shard_run *s, uint64_t t0_ns, uint64_t now_ns, dou
     return now_ns;
 }
 
-void shard_done(struct shard_run *s, size_t k, double end_wall_s)
+int shard_done(struct shard_run *s, size_t k, double end_wall_s, struct validity *v)
 {
-    char stem[32];
+    char stem[32], err[ERR_LEN + PATH_MAX];
     snprintf(stem, sizeof stem, "phase%zu", k);
     s->own_end = end_wall_s;
-    mark_write(s, stem, "end", end_wall_s, false);
+    if (mark_write(s, stem, "end", end_wall_s, false, err) < 0) {
+        unwritten_validity(s, phase_name(s, k), err, v);
+        return -1; /* not s->next: shard_finish tries again, as skipped */
+    }
     s->next = k + 1;
+    return 0;
 }
 
 void shard_finish(struct shard_run *s, size_t n_phases)
 {
     double now = (double)clock_wall_ns() / 1e9;
+    char err[ERR_LEN + PATH_MAX]; /* logged: the others wait for it, then name it */
     if (s->cfg->start_at <= 0 && !s->started) {
-        mark_write(s, "start", "ready", now, true);
+        (void)mark_write(s, "start", "ready", now, true, err);
         s->started = true;
     }
     for (size_t k = s->next; k < n_phases; k++) {
         char stem[32];
         snprintf(stem, sizeof stem, "phase%zu", k);
-        mark_write(s, stem, "end", now, true);
+        (void)mark_write(s, stem, "end", now, true, err);
     }
     if (s->next < n_phases)
         s->next = n_phases;

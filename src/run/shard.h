@@ -110,8 +110,10 @@ uint64_t shard_started(struct shard_run *s, uint64_t t0_ns, uint64_t now_ns, dou
 /* How far ahead of this host's clock a barrier's start may be: SHARD_BARRIER_MARGIN_S plus the
  * lesser of --shard-wait-s and SHARD_AHEAD_MAX_S. Further, shard_gate fails with shard_skew. */
 double shard_ahead_limit_s(double wait_s);
-/* Phase k ended at end_wall_s (epoch seconds): tell the other shards. */
-void shard_done(struct shard_run *s, size_t k, double end_wall_s);
+/* Phase k ended at end_wall_s (epoch seconds): tell the other shards. Returns 0; or -1 when its
+ * barrier file could not be written (v gets shard_missing naming this shard, the file and why:
+ * the others will miss it, so it must not go on as if it were there). */
+int shard_done(struct shard_run *s, size_t k, double end_wall_s, struct validity *v);
 /* The run is over for this shard: phases k.. of n_phases that it did not end are marked skipped,
  * so that no other shard waits for them. */
 void shard_finish(struct shard_run *s, size_t n_phases);

@@ -163,8 +163,8 @@ static void test_barrier_latest_end(void **state)
     volatile sig_atomic_t stop = 0;
     struct validity v;
     validity_init(&v);
-    shard_done(p.s[1], 0, 1000.25);
-    shard_done(p.s[0], 0, 1000.0);
+    assert_int_equal(shard_done(p.s[1], 0, 1000.25, &v), 0);
+    assert_int_equal(shard_done(p.s[0], 0, 1000.0, &v), 0);
     uint64_t t0 = 0, before = clock_now_ns();
     assert_int_equal(shard_gate(p.s[0], 1, "two", &stop, &v, &t0), 0);
     assert_true(t0 >= before); /* long past: at once */
@@ -179,8 +179,8 @@ static void test_barrier_latest_end(void **state)
     json_decref(j);
     /* a start in the future becomes the phase's t0, later than the scenario's own */
     p.cfg[0].wait_s = 30; /* the start may be up to 10 s ahead (shard_ahead_limit_s) */
-    shard_done(p.s[1], 1, (double)clock_wall_ns() / 1e9 + 5);
-    shard_done(p.s[0], 1, 1000.0);
+    assert_int_equal(shard_done(p.s[1], 1, (double)clock_wall_ns() / 1e9 + 5, &v), 0);
+    assert_int_equal(shard_done(p.s[0], 1, 1000.0, &v), 0);
     t0 = clock_now_ns();
     uint64_t own = t0;
     assert_int_equal(shard_gate(p.s[0], 2, "three", &stop, &v, &t0), 0);
@@ -203,8 +203,8 @@ static void test_barrier_clock_ahead(void **state)
     struct validity v;
     validity_init(&v);
     double now = (double)clock_wall_ns() / 1e9;
-    shard_done(p.s[1], 0, now + 120);
-    shard_done(p.s[0], 0, now);
+    assert_int_equal(shard_done(p.s[1], 0, now + 120, &v), 0);
+    assert_int_equal(shard_done(p.s[0], 0, now, &v), 0);
     uint64_t t0 = 0;
     assert_int_equal(shard_gate(p.s[0], 1, "two", &stop, &v, &t0), -1);
     assert_int_equal(t0, 0);
@@ -219,8 +219,8 @@ static void test_barrier_clock_ahead(void **state)
     /* a shorter --shard-wait-s bounds it further */
     validity_init(&v);
     p.cfg[1].wait_s = 2;
-    shard_done(p.s[0], 1, now + 5);
-    shard_done(p.s[1], 1, now);
+    assert_int_equal(shard_done(p.s[0], 1, now + 5, &v), 0);
+    assert_int_equal(shard_done(p.s[1], 1, now, &v), 0);
     assert_int_equal(shard_gate(p.s[1], 2, "three", &stop, &v, &t0), -1);
     assert_string_equal(v.reason, "shard_skew");
     assert_int_equal(json_get_int(json_array_get(v.details, 0), "shard", -1), 0);
@@ -249,6 +249,66 @@ static void test_clock_offset(void **state)
     pair_free(&p);
 }
 
+/* A shard's file that says another count (--shard 1/4 beside 0/2) is another run's: named, not
+ * passed. */
+static void test_barrier_other_count(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_init(&p, "aaaa");
+    volatile sig_atomic_t stop = 0;
+    struct validity v;
+    validity_init(&v);
+    char path[PATH_MAX], err[ERR_LEN];
+    snprintf(path, sizeof path, "%s/phase0.shard1", p.dir);
+    json_t *f = json_pack("{s:i, s:i, s:s, s:f, s:b}", "shard", 1, "count", 4, "config_sha256",
+                          "aaaa", "end", 1000.0, "skipped", 0);
+    assert_int_equal(json_write_file(path, f, err), 0);
+    json_decref(f);
+    assert_int_equal(shard_done(p.s[0], 0, 1000.0, &v), 0);
+    uint64_t t0 = 0;
+    assert_int_equal(shard_gate(p.s[0], 1, "two", &stop, &v, &t0), -1);
+    assert_string_equal(v.reason, "shard_missing");
+    const json_t *m = json_array_get(json_object_get(json_array_get(v.details, 0), "missing"), 0);
+    assert_int_equal(json_get_int(m, "shard", -1), 1);
+    assert_non_null(strstr(json_get_str(m, "reason", ""), "one of 4 shards"));
+    validity_free(&v);
+    pair_free(&p);
+}
+
+/* A barrier file this shard cannot write (here a directory holds its name): it is invalid itself,
+ * shard_missing naming itself, the file and why, instead of going on unseen by the others. */
+static void test_barrier_unwritable(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_init(&p, "aaaa");
+    struct validity v;
+    validity_init(&v);
+    char path[PATH_MAX], err[ERR_LEN];
+    snprintf(path, sizeof path, "%s/phase0.shard0/x", p.dir);
+    assert_int_equal(fs_mkdir_p(path, err), 0);
+    assert_int_equal(shard_done(p.s[0], 0, 1000.0, &v), -1);
+    assert_string_equal(v.reason, "shard_missing");
+    const json_t *d = json_array_get(v.details, 0);
+    const json_t *m = json_array_get(json_object_get(d, "missing"), 0);
+    assert_int_equal(json_get_int(m, "shard", -1), 0);
+    assert_non_null(strstr(json_get_str(m, "reason", ""), "phase0.shard0"));
+    assert_string_equal(json_get_str(d, "phase", ""), "one");
+    assert_non_null(strstr(json_get_str(d, "message", ""), "could not write its barrier file"));
+    validity_free(&v);
+    /* the ready barrier's file too */
+    volatile sig_atomic_t stop = 0;
+    validity_init(&v);
+    snprintf(path, sizeof path, "%s/start.shard1/x", p.dir);
+    assert_int_equal(fs_mkdir_p(path, err), 0);
+    uint64_t t0 = 0;
+    assert_int_equal(shard_gate(p.s[1], 0, "one", &stop, &v, &t0), -1);
+    assert_string_equal(v.reason, "shard_missing");
+    validity_free(&v);
+    pair_free(&p);
+}
+
 /* A shard that never writes: shard_missing after --shard-wait-s, naming it and the phase. */
 static void test_barrier_missing(void **state)
 {
@@ -258,7 +318,7 @@ static void test_barrier_missing(void **state)
     volatile sig_atomic_t stop = 0;
     struct validity v;
     validity_init(&v);
-    shard_done(p.s[0], 0, 1000.0);
+    assert_int_equal(shard_done(p.s[0], 0, 1000.0, &v), 0);
     uint64_t t0 = 0;
     assert_int_equal(shard_gate(p.s[0], 1, "two", &stop, &v, &t0), -1);
     assert_string_equal(v.reason, "shard_missing");
@@ -286,8 +346,8 @@ static void test_barrier_other_run_and_stopped(void **state)
     volatile sig_atomic_t stop = 0;
     struct validity v;
     validity_init(&v);
-    shard_done(p.s[1], 0, 1000.0);
-    shard_done(p.s[0], 0, 1000.0);
+    assert_int_equal(shard_done(p.s[1], 0, 1000.0, &v), 0);
+    assert_int_equal(shard_done(p.s[0], 0, 1000.0, &v), 0);
     uint64_t t0 = 0;
     assert_int_equal(shard_gate(p.s[0], 1, "two", &stop, &v, &t0), -1);
     assert_string_equal(v.reason, "shard_missing");
@@ -298,7 +358,7 @@ static void test_barrier_other_run_and_stopped(void **state)
 
     pair_init(&p, "aaaa");
     validity_init(&v);
-    shard_done(p.s[0], 0, 1000.0);
+    assert_int_equal(shard_done(p.s[0], 0, 1000.0, &v), 0);
     shard_finish(p.s[1], 2); /* it ran nothing: start, phase0 and phase1 skipped */
     assert_int_equal(shard_gate(p.s[0], 1, "two", &stop, &v, &t0), 0);
     assert_null(v.reason);
@@ -352,6 +412,8 @@ int main(void)
         cmocka_unit_test(test_barrier_missing),
         cmocka_unit_test(test_barrier_clock_ahead),
         cmocka_unit_test(test_clock_offset),
+        cmocka_unit_test(test_barrier_other_count),
+        cmocka_unit_test(test_barrier_unwritable),
         cmocka_unit_test(test_barrier_other_run_and_stopped),
         cmocka_unit_test(test_load),
     };
