@@ -39,6 +39,14 @@
 static const char *const PER_SHARD_ARGS[] = {"shard",    "run_id",     "results_root",
                                              "start_at", "shard_sync", "shard_wait_s"};
 
+/* Host-local flags (docs/RUN.md "Several client hosts"): how this host logs, where its files and
+ * devices are, what it samples. They change nothing of the load the shards send together, so
+ * config_sha256 leaves them out too: a shard at --log-level DEBUG is still a shard of the run. */
+const char *const SHARD_HOST_ARGS[] = {
+    "log_level",      "no_progress",    "collect_telemetry", "telemetry_interval_s",
+    "telemetry_pid",  "iostat_device",  "phase_io_device",   "tokenizer",
+    "kvbm_cache_dir", "container_name", "report_filename",   NULL};
+
 struct shard_run {
     struct shard_open o; /* what the run is (its strings the run's) */
     const struct shard_config *cfg;
@@ -127,6 +135,8 @@ int shard_config_sha256(const json_t *args, char out[65])
         return -1;
     for (size_t i = 0; i < sizeof PER_SHARD_ARGS / sizeof PER_SHARD_ARGS[0]; i++)
         json_object_del(a, PER_SHARD_ARGS[i]);
+    for (const char *const *k = SHARD_HOST_ARGS; *k; k++)
+        json_object_del(a, *k);
     int rc = json_canonical_sha256(a, out);
     json_decref(a);
     return rc;

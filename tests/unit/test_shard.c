@@ -100,6 +100,21 @@ static void test_config_sha(void **state)
     assert_int_equal(shard_config_sha256(b, hb), 0);
     assert_string_equal(ha, hb);
     assert_int_equal(strlen(ha), 64);
+    /* host-local settings: another shard of the same run */
+    json_t *local =
+        json_pack("{s:s, s:b, s:b, s:f, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "log_level", "DEBUG",
+                  "no_progress", 1, "collect_telemetry", 1, "telemetry_interval_s", 0.5,
+                  "telemetry_pid", "123", "iostat_device", "sdb", "phase_io_device", "nvme1n1",
+                  "tokenizer", "/host2/tokenizer.json", "kvbm_cache_dir", "/mnt/x",
+                  "container_name", "c2", "report_filename", "r.md");
+    json_object_update(b, local);
+    json_decref(local);
+    assert_int_equal(shard_config_sha256(b, hb), 0);
+    assert_string_equal(ha, hb);
+    size_t n = 0;
+    for (const char *const *k = SHARD_HOST_ARGS; *k; k++)
+        n++;
+    assert_int_equal(n, 11);
     json_object_set_new(b, "requests", json_integer(65));
     assert_int_equal(shard_config_sha256(b, hb), 0);
     assert_string_not_equal(ha, hb);
