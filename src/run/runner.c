@@ -247,7 +247,10 @@ static int add_phase(struct ctx *c, const char *name, size_t conc, struct prompt
     if (c->shard) {
         shard_note_phase(c->shard, rs->n_phases, name, n, conc);
         n = shard_count(n, sh);
-        conc = shard_split(conc, sh) ? shard_split(conc, sh) : 1;
+        /* 0 for a shard with no share (a timed trace window of fewer rows than shards): the
+         * shards' planned concurrencies add up to the run's; the load generator runs one
+         * stream for a phase at 0 */
+        conc = shard_split(conc, sh);
     }
     if (rs->n_phases == c->cap_phases) {
         size_t cap = c->cap_phases ? c->cap_phases * 2 : 8;

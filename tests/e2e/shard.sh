@@ -224,6 +224,18 @@ shards tr 2 --scenario trace --trace "$TMP/trace.jsonl" --trace-block-tokens 64 
 [[ $(jq -r .prompt_id "$RES/tr-shard0of2/requests.jsonl" | sort | tr '\n' ' ') == \
   "trace-00000 trace-00002 " ]] || fail "trace shard 0: $(jq -r .prompt_id "$RES/tr-shard0of2/requests.jsonl")"
 [[ $(jq -r .prompt_id "$RES/tr-shard1of2/requests.jsonl") == trace-00001 ]] || fail "trace shard 1"
+# a timed window of one row (its planned concurrency is its row count): shard 1 has no share, so
+# it plans 0 and the shards' concurrencies add up to the run's (1), not one per shard
+printf '%s\n' '{"timestamp": 0, "input_length": 64, "output_length": 4, "hash_ids": [1]}' \
+  '{"timestamp": 10, "input_length": 64, "output_length": 4, "hash_ids": [1]}' \
+  '{"timestamp": 3000, "input_length": 64, "output_length": 4, "hash_ids": [2]}' >"$TMP/trace2.jsonl"
+shards tw 2 --scenario trace --trace "$TMP/trace2.jsonl" --trace-block-tokens 64 \
+  --trace-speedup 10 --trace-window-s 1 --warmup 0 --concurrency 2
+jq -e -s '[.[].phase_summaries[] | [.phase, .concurrency]]
+  == [["window_1", 1], ["window_4", 1], ["window_1", 1], ["window_4", 0]]' \
+  "$RES"/tw-shard{0,1}of2/summary.json >/dev/null ||
+  fail "timed trace windows' concurrency: $(jq -c -s '[.[].phase_summaries[] | [.phase, .concurrency]]' \
+    "$RES"/tw-shard{0,1}of2/summary.json)"
 
 # --- a shard that never comes -------------------------------------------------------------------
 expect_exit 1 "$KVBENCH" run "${COMMON[@]}" --run-id miss --shard 0/2 --shard-wait-s 2 \
