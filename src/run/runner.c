@@ -247,7 +247,10 @@ static int add_phase(struct ctx *c, const char *name, size_t conc, struct prompt
     if (c->shard) {
         shard_note_phase(c->shard, rs->n_phases, name, n, conc);
         n = shard_count(n, sh);
-        conc = shard_split(conc, sh) ? shard_split(conc, sh) : 1;
+        /* 0 for a shard with no share (a timed trace window of fewer rows than shards): the
+         * shards' planned concurrencies add up to the run's; the load generator runs one
+         * stream for a phase at 0 */
+        conc = shard_split(conc, sh);
     }
     if (rs->n_phases == c->cap_phases) {
         size_t cap = c->cap_phases ? c->cap_phases * 2 : 8;
@@ -976,9 +979,11 @@ static void progress_disk(void *user, char *out, size_t cap)
         snprintf(out, cap, "  disk r %.1f w %.1f MB/s", r, w);
 }
 
-static void run_phase(struct ctx *c, struct phase_state *ps)
+/* The phase's "before" readings: the cache, the KV snapshot, the block device, the nodes (a
+ * scrape may take seconds). Returns whether the block device was read. */
+static bool phase_before(struct ctx *c, struct phase_state *ps)
 {
-    char label[64], err[ERR_LEN];
+    char label[64];
     snprintf(label, sizeof label, "before_%s", ps->name);
     if (c->tel) {
         telemetry_cache_snapshot(c->tel, label);
@@ -987,6 +992,13 @@ static void run_phase(struct ctx *c, struct phase_state *ps)
     snapshot(c, label, &ps->before);
     bool io0 = io_read(c, &ps->io_before);
     run_nodes_before(c->nodes);
+    return io0;
+}
+
+/* Phase ps, its "before" readings taken (io0: the block device's). */
+static void run_phase(struct ctx *c, struct phase_state *ps, bool io0)
+{
+    char label[64], err[ERR_LEN];
     const struct run_config *cfg = c->cfg;
     bool open_rate = cfg->request_rate > 0 && strcmp(ps->name, "warmup") != 0;
     char cap[48] = "";
@@ -1016,6 +1028,8 @@ static void run_phase(struct ctx *c, struct phase_state *ps)
     };
     ps->t_start_ns = clock_now_ns();
     ps->wall_start_s = (double)clock_wall_ns() / 1e9;
+    if (c->shard) /* the barrier's time had passed: the schedule starts now, not in the past */
+        pp.t0_ns = ps->t0_ns = shard_started(c->shard, ps->t0_ns, ps->t_start_ns, ps->wall_start_s);
     if (ps->n && is_lazy(c, ps->prompts[0])) {
         pp.ready = &c->lazy.ready;
         pp.producer_done = &c->lazy.done;
@@ -1480,6 +1494,9 @@ static int open_shard(struct ctx *c, char *err)
     const struct run_config *cfg = c->cfg;
     if (!cfg->shard.spec.count)
         return RUN_OK;
+    /* the sync directory is named after the id: refuse a bad one before making anything */
+    if (run_id_valid(cfg->run_id, err) < 0)
+        return RUN_USAGE;
     struct shard_open o = {
         .cfg = &cfg->shard,
         .base_run_id = cfg->run_id,
@@ -1697,18 +1714,23 @@ static void run_phases(struct ctx *c, const struct scenario *sc, struct run_outc
             go = false;
             continue;
         }
+        /* a shard reads the "before" figures once the barrier has passed and before the phase's
+         * common start, so that the node scrapes do not delay its schedule; one process reads
+         * them once its phase is due, as always */
+        bool io0 = c->shard ? phase_before(c, ps) : false;
         wait_until(ps->t0_ns, c->interrupted);
         if (*c->interrupted) {
             ps->skipped = true;
             continue;
         }
-        run_phase(c, ps);
-        if (c->shard)
-            shard_done(c->shard, i, ps->wall_end_s);
+        if (!c->shard)
+            io0 = phase_before(c, ps);
+        run_phase(c, ps, io0);
+        bool told = !c->shard || shard_done(c->shard, i, ps->wall_end_s, &c->v) == 0;
         out->requests_sent += ps->res.n;
         if (*c->interrupted)
             continue;
-        go = judge_phase(c, ps);
+        go = judge_phase(c, ps) && told; /* a shard the others cannot see goes no further */
         if (c->lg.row_errors || atomic_load(&c->lg.response_write_failures)) {
             /* the results disk failed: nothing more can be measured and kept */
             log_error("the results could not be written (%s); remaining phases skipped",

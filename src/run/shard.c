@@ -22,11 +22,15 @@
 #include "util/log.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* How often a waiting shard looks for the others' files. */
 #define SHARD_POLL_NS 100000000ull
@@ -35,20 +39,30 @@
 static const char *const PER_SHARD_ARGS[] = {"shard",    "run_id",     "results_root",
                                              "start_at", "shard_sync", "shard_wait_s"};
 
+/* Host-local flags (docs/RUN.md "Several client hosts"): how this host logs, where its files and
+ * devices are, what it samples. They change nothing of the load the shards send together, so
+ * config_sha256 leaves them out too: a shard at --log-level DEBUG is still a shard of the run. */
+const char *const SHARD_HOST_ARGS[] = {
+    "log_level",      "no_progress",    "collect_telemetry", "telemetry_interval_s",
+    "telemetry_pid",  "iostat_device",  "phase_io_device",   "tokenizer",
+    "kvbm_cache_dir", "container_name", "report_filename",   NULL};
+
 struct shard_run {
     struct shard_open o; /* what the run is (its strings the run's) */
     const struct shard_config *cfg;
     struct shard_spec sp;
     char dir[PATH_MAX];
     char sha[65];
-    json_t *warnings; /* borrowed: summary.json's */
-    size_t next;      /* phases 0..next-1 have this shard's file */
-    bool started;     /* start.shard<I> written (no --start-at) */
-    double own_end;   /* this shard's end of the last phase it ran */
-    bool *stopped;    /* per shard: it marked phases skipped (warned once) */
-    json_t *phases;   /* the whole run's plan: [{name, requests, concurrency}] */
-    json_t *barriers; /* [{phase, after, ready_at, start_at}] as the run went */
-    double **scheds;  /* filtered schedules handed out (shard_schedule) */
+    json_t *warnings;    /* borrowed: summary.json's */
+    size_t next;         /* phases 0..next-1 have this shard's file */
+    bool started;        /* start.shard<I> written (no --start-at) */
+    double own_end;      /* this shard's end of the last phase it ran */
+    double clock_offset; /* this host's clock minus the sync directory's (clock.shard<I>'s mtime) */
+    char clock_why[ERR_LEN + PATH_MAX]; /* why clock_offset is not known ("" when it is) */
+    bool *stopped;                      /* per shard: it marked phases skipped (warned once) */
+    json_t *phases;                     /* the whole run's plan: [{name, requests, concurrency}] */
+    json_t *barriers;                   /* [{phase, after, ready_at, start_at}] as the run went */
+    double **scheds;                    /* filtered schedules handed out (shard_schedule) */
     size_t n_scheds, cap_scheds;
 };
 
@@ -121,6 +135,8 @@ int shard_config_sha256(const json_t *args, char out[65])
         return -1;
     for (size_t i = 0; i < sizeof PER_SHARD_ARGS / sizeof PER_SHARD_ARGS[0]; i++)
         json_object_del(a, PER_SHARD_ARGS[i]);
+    for (const char *const *k = SHARD_HOST_ARGS; *k; k++)
+        json_object_del(a, *k);
     int rc = json_canonical_sha256(a, out);
     json_decref(a);
     return rc;
@@ -182,19 +198,40 @@ static void mark_path(const struct shard_run *s, const char *stem, size_t j, cha
     snprintf(out, PATH_MAX, "%s/%s.shard%zu", s->dir, stem, j);
 }
 
-/* Write this shard's file at stem: {shard, count, config_sha256, <key>: at, skipped}. */
-static void mark_write(struct shard_run *s, const char *stem, const char *key, double at,
-                       bool skipped)
+/* Write this shard's file at stem: {shard, count, config_sha256, <key>: at, skipped}. Returns 0,
+ * or -1 with err (the path and why). */
+static int mark_write(struct shard_run *s, const char *stem, const char *key, double at,
+                      bool skipped, char *err)
 {
-    char path[PATH_MAX], err[ERR_LEN];
+    char path[PATH_MAX], why[ERR_LEN];
     mark_path(s, stem, s->sp.index, path);
     json_t *o =
         json_pack("{s:I, s:I, s:s, s:f, s:b}", "shard", (json_int_t)s->sp.index, "count",
                   (json_int_t)s->sp.count, "config_sha256", s->sha, key, at, "skipped", skipped);
-    if (!o || json_write_file(path, o, err) < 0)
-        log_error("shard barrier: %s: %s (the other shards will wait for it)", path,
-                  o ? err : "out of memory");
+    int rc = 0;
+    if (!o || json_write_file(path, o, why) < 0) {
+        rc = err_set(err, "%s: %s", path, o ? why : "out of memory");
+        log_error("shard barrier: %s (the other shards will wait for it)", err);
+    }
     json_decref(o);
+    return rc;
+}
+
+/* This shard could not write its barrier file: the others will miss it, so it is missing too. */
+static void unwritten_validity(struct shard_run *s, const char *phase, const char *err,
+                               struct validity *v)
+{
+    char msg[ERR_LEN + 400];
+    snprintf(msg, sizeof msg,
+             "shard %zu of %zu could not write its barrier file (%s) at phase %s: the other "
+             "shards will not see it and go on without it (shard_missing); this shard skipped "
+             "the remaining phases",
+             s->sp.index, s->sp.count, err, phase);
+    log_error("%s", msg);
+    validity_add(v, "shard_missing",
+                 json_pack("{s:s, s:s, s:[{s:I, s:s}], s:s}", "message", msg, "phase", phase,
+                           "missing", "shard", (json_int_t)s->sp.index, "reason", err, "sync_dir",
+                           s->dir));
 }
 
 /* What a shard's file says. */
@@ -209,9 +246,16 @@ static enum mark mark_read(const struct shard_run *s, const char *stem, size_t j
         return MARK_ABSENT;
     json_t *o = json_read_file(path, err);
     const char *sha = json_get_str(o, "config_sha256", "");
+    long long count = json_get_int(o, "count", -1);
     enum mark m = MARK_HERE;
     if (!o) {
         snprintf(why, why_cap, "%s is not JSON: %s", path, err);
+        m = MARK_OTHER_RUN;
+    } else if (count != (long long)s->sp.count) {
+        snprintf(why, why_cap,
+                 "its file %s says it is one of %lld shards, this shard is one of %zu: it was "
+                 "started with another --shard I/N",
+                 path, count, s->sp.count);
         m = MARK_OTHER_RUN;
     } else if (strcmp(sha, s->sha) != 0) {
         snprintf(why, why_cap,
@@ -252,6 +296,30 @@ static int stale_check(const struct shard_run *s, char *err)
     return rc;
 }
 
+/* This host's clock against the sync directory's: write clock.shard<I> there and read back the
+ * modification time its file system gave it (on a network file system, the server's clock), so
+ * that the shards' offsets can be compared (kvbench merge: shard_skew). */
+static void clock_probe(struct shard_run *s)
+{
+    char path[PATH_MAX], text[96];
+    mark_path(s, "clock", s->sp.index, path);
+    double at = (double)clock_wall_ns() / 1e9;
+    int n = snprintf(text, sizeof text, "{\"shard\": %zu, \"wall\": %.3f}\n", s->sp.index, at);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    struct stat st;
+    const char *step = fd < 0                                     ? "open"
+                       : write(fd, text, (size_t)n) != (ssize_t)n ? "write"
+                       : fsync(fd) < 0                            ? "fsync"
+                       : fstat(fd, &st) < 0                       ? "fstat"
+                                                                  : NULL;
+    if (step)
+        snprintf(s->clock_why, sizeof s->clock_why, "%s %s: %s", step, path, strerror(errno));
+    else
+        s->clock_offset = at - ((double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9);
+    if (fd >= 0)
+        close(fd);
+}
+
 int shard_run_open(const struct shard_open *o, struct shard_run **out, char *err)
 {
     *out = NULL;
@@ -283,6 +351,7 @@ int shard_run_open(const struct shard_open *o, struct shard_run **out, char *err
         shard_run_free(s);
         return rc;
     }
+    clock_probe(s);
     log_info("shard %zu of %zu (run %s): barrier files in %s", s->sp.index, s->sp.count,
              o->base_run_id, s->dir);
     *out = s;
@@ -320,6 +389,7 @@ static const char *phase_name(const struct shard_run *s, size_t k)
 struct await {
     bool *seen;
     double latest;   /* the latest time of the shards that did not skip */
+    size_t latest_j; /* whose it is */
     json_t *missing; /* [{shard, reason}] once given up */
 };
 
@@ -345,8 +415,10 @@ static long await_look(struct shard_run *s, const char *stem, const char *key, c
             continue;
         }
         a->seen[j] = true;
-        if (m == MARK_HERE && at > a->latest)
+        if (m == MARK_HERE && at > a->latest) {
             a->latest = at;
+            a->latest_j = j;
+        }
         if (m == MARK_SKIPPED && !s->stopped[j]) {
             s->stopped[j] = true;
             char msg[300];
@@ -364,9 +436,10 @@ static long await_look(struct shard_run *s, const char *stem, const char *key, c
  * with *latest, 1 when interrupted, -1 when a shard did not come (*missing: who and why). */
 static int await_all(struct shard_run *s, const char *stem, const char *key, const char *after,
                      double own, const volatile sig_atomic_t *interrupted, double *latest,
-                     json_t **missing)
+                     size_t *latest_j, json_t **missing)
 {
-    struct await a = {.seen = calloc(s->sp.count, sizeof(bool)), .latest = own};
+    struct await a = {
+        .seen = calloc(s->sp.count, sizeof(bool)), .latest = own, .latest_j = s->sp.index};
     a.missing = json_array();
     if (!a.seen || !a.missing) {
         free(a.seen);
@@ -398,6 +471,7 @@ static int await_all(struct shard_run *s, const char *stem, const char *key, con
     }
     free(a.seen);
     *latest = a.latest;
+    *latest_j = a.latest_j;
     *missing = a.missing;
     return rc;
 }
@@ -429,6 +503,38 @@ static void missing_validity(struct shard_run *s, const char *phase, const char 
                  json_pack("{s:s, s:s, s:s, s:O, s:f, s:s}", "message", msg, "phase", phase,
                            "barrier", barrier, "missing", missing, "waited_s", waited_s, "sync_dir",
                            s->dir));
+}
+
+/* The barrier's start is further ahead of this host's clock than any shard's end can be (they all
+ * wrote their files before this shard read them): a clock is off. shard_skew naming the shard
+ * whose file is ahead, rather than sleeping until then. Returns whether it was. */
+static bool skew_check(struct shard_run *s, const char *phase, const char *barrier, double at,
+                       size_t whose, struct validity *v)
+{
+    double now = (double)clock_wall_ns() / 1e9, ahead = at - now;
+    double limit = shard_ahead_limit_s(s->cfg->wait_s);
+    if (ahead <= limit)
+        return false;
+    char msg[ERR_LEN + 400];
+    snprintf(msg, sizeof msg,
+             "shard %zu of %zu wrote a time %.1f s ahead of this host's clock in its barrier file "
+             "before phase %s (%s) in %s: its clock (or this host's) is off by more than %g s, "
+             "so the shards' phases cannot be lined up; this shard skipped the remaining phases "
+             "(synchronise the clocks: NTP/chrony)",
+             whose, s->sp.count, ahead - SHARD_BARRIER_MARGIN_S, phase, barrier, s->dir,
+             limit - SHARD_BARRIER_MARGIN_S);
+    log_error("%s", msg);
+    validity_add(v, "shard_skew",
+                 json_pack("{s:s, s:s, s:s, s:I, s:f, s:f, s:s}", "message", msg, "phase", phase,
+                           "barrier", barrier, "shard", (json_int_t)whose, "ahead_s",
+                           round((ahead - SHARD_BARRIER_MARGIN_S) * 1000) / 1000, "limit_s",
+                           limit - SHARD_BARRIER_MARGIN_S, "sync_dir", s->dir));
+    return true;
+}
+
+double shard_ahead_limit_s(double wait_s)
+{
+    return (wait_s < SHARD_AHEAD_MAX_S ? wait_s : SHARD_AHEAD_MAX_S) + SHARD_BARRIER_MARGIN_S;
 }
 
 /* Wall-clock epoch seconds → this process's monotonic time (now when past). */
@@ -474,7 +580,11 @@ int shard_gate(struct shard_run *s, size_t k, const char *phase,
             snprintf(after, sizeof after, "before its first phase");
             snprintf(barrier, sizeof barrier, "every shard ready");
             own = t_wait;
-            mark_write(s, stem, "ready", own, false);
+            char err[ERR_LEN + PATH_MAX];
+            if (mark_write(s, stem, "ready", own, false, err) < 0) {
+                unwritten_validity(s, phase, err, v);
+                return -1;
+            }
             s->started = true;
         } else {
             snprintf(stem, sizeof stem, "phase%zu", k - 1);
@@ -482,15 +592,18 @@ int shard_gate(struct shard_run *s, size_t k, const char *phase,
             snprintf(barrier, sizeof barrier, "the end of %s", phase_name(s, k - 1));
         }
         double latest;
+        size_t whose;
         json_t *missing = NULL;
         int rc = await_all(s, stem, k == 0 ? "ready" : "end", after, own, interrupted, &latest,
-                           &missing);
+                           &whose, &missing);
         if (rc < 0)
             missing_validity(s, phase, barrier, missing, (double)clock_wall_ns() / 1e9 - t_wait, v);
         json_decref(missing);
         if (rc != 0)
             return -1;
         at = latest + SHARD_BARRIER_MARGIN_S;
+        if (skew_check(s, phase, barrier, at, whose, v))
+            return -1;
     }
     uint64_t t = mono_of_wall(at);
     if (t > *t0_ns)
@@ -502,26 +615,48 @@ int shard_gate(struct shard_run *s, size_t k, const char *phase,
     return 0;
 }
 
-void shard_done(struct shard_run *s, size_t k, double end_wall_s)
+uint64_t shard_started(struct shard_run *s, uint64_t t0_ns, uint64_t now_ns, double now_wall_s)
 {
-    char stem[32];
+    json_t *b = json_array_get(s->barriers, json_array_size(s->barriers) - 1);
+    double late = now_ns > t0_ns ? (double)(now_ns - t0_ns) / 1e9 : 0;
+    json_put_real(b, "started_at", round(now_wall_s * 1000) / 1000);
+    json_put_real(b, "late_s", round(late * 1000) / 1000);
+    if (late <= SHARD_BARRIER_MARGIN_S) /* on time: the common schedule, any lag its own */
+        return t0_ns;
+    char msg[300];
+    snprintf(msg, sizeof msg,
+             "phase %s started %.1f s after the barrier's time: the readings before it (KV "
+             "snapshot, node scrapes) took that long; its schedule starts when its load does",
+             json_get_str(b, "phase", "?"), late);
+    shard_warn(s, "shard_phase_late", msg);
+    return now_ns;
+}
+
+int shard_done(struct shard_run *s, size_t k, double end_wall_s, struct validity *v)
+{
+    char stem[32], err[ERR_LEN + PATH_MAX];
     snprintf(stem, sizeof stem, "phase%zu", k);
     s->own_end = end_wall_s;
-    mark_write(s, stem, "end", end_wall_s, false);
+    if (mark_write(s, stem, "end", end_wall_s, false, err) < 0) {
+        unwritten_validity(s, phase_name(s, k), err, v);
+        return -1; /* not s->next: shard_finish tries again, as skipped */
+    }
     s->next = k + 1;
+    return 0;
 }
 
 void shard_finish(struct shard_run *s, size_t n_phases)
 {
     double now = (double)clock_wall_ns() / 1e9;
+    char err[ERR_LEN + PATH_MAX]; /* logged: the others wait for it, then name it */
     if (s->cfg->start_at <= 0 && !s->started) {
-        mark_write(s, "start", "ready", now, true);
+        (void)mark_write(s, "start", "ready", now, true, err);
         s->started = true;
     }
     for (size_t k = s->next; k < n_phases; k++) {
         char stem[32];
         snprintf(stem, sizeof stem, "phase%zu", k);
-        mark_write(s, stem, "end", now, true);
+        (void)mark_write(s, stem, "end", now, true, err);
     }
     if (s->next < n_phases)
         s->next = n_phases;
@@ -566,6 +701,11 @@ json_t *shard_json(const struct shard_run *s)
     json_put_str(o, "sync_dir", s->dir);
     json_put_real(o, "wait_s", cfg->wait_s);
     json_put_str(o, "config_sha256", s->sha);
+    /* own wall clock − the sync directory's file time; a spread across shards is clock skew */
+    json_put(o, "clock_offset_s",
+             s->clock_why[0] ? json_null() : json_real(round(s->clock_offset * 1000) / 1000));
+    if (s->clock_why[0])
+        json_put_str(o, "clock_offset_error", s->clock_why);
     json_put(o, "split", split_json(s));
     json_put(o, "phases", json_deep_copy(s->phases));
     json_put(o, "barriers", json_deep_copy(s->barriers));

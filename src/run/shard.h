@@ -23,6 +23,10 @@
 /* A phase starts this long after the last shard ended the one before (the files' latest end). */
 #define SHARD_BARRIER_MARGIN_S 0.5
 
+/* A barrier's start ahead of this host's clock by more than this (or --shard-wait-s, if less)
+ * beyond the margin: a shard's clock is off (shard_skew), and no shard sleeps until then. */
+#define SHARD_AHEAD_MAX_S 10.0
+
 /* --shard I/N: shard `index` of `count` (0 <= index < count). count 0: not sharded, and every
  * function below then leaves the load whole. */
 struct shard_spec {
@@ -41,9 +45,14 @@ size_t shard_pos(size_t k, const struct shard_spec *s);
 /* The shard's run directory name: "<base>-shard<I>of<N>". Returns 0, or -1 when it does not fit
  * cap. */
 int shard_dir_name(const char *base, const struct shard_spec *s, char *out, size_t cap);
+/* The host-local keys of config.json `args` (NULL-terminated): logging, progress, telemetry, the
+ * tokenizer's path, the local devices and directories, the report's file name. They differ from
+ * host to host and change nothing of the load; config_sha256 leaves them out, and so does kvbench
+ * merge when it rebuilds the run's configuration. */
+extern const char *const SHARD_HOST_ARGS[];
 /* config.json shard.config_sha256: the SHA-256 of the canonical JSON of the run's `args` without
  * the entries that differ between the shards of one run (shard, run_id, results_root, start_at,
- * shard_sync, shard_wait_s). Returns 0 or -1. */
+ * shard_sync, shard_wait_s) and the host-local ones (SHARD_HOST_ARGS). Returns 0 or -1. */
 int shard_config_sha256(const json_t *args, char out[65]);
 
 /* --shard and its barrier's flags, as the run is given them (run_config.shard). */
@@ -90,12 +99,26 @@ const double *shard_schedule(struct shard_run *s, const double *schedule, size_t
 /* Before phase k (named phase): when it may start. Phase 0 starts at --start-at, or, without it,
  * once every shard is ready; phase k > 0 once every shard has ended phase k-1. *t0_ns (in: the
  * scenario's own start, clock_now_ns time, 0: none) becomes the later of it and that time.
- * Returns 0; or -1 when the phase must not run: interrupted, or a shard did not come within
- * --shard-wait-s (v gets shard_missing naming the shards and the phase). */
+ * Returns 0; or -1 when the phase must not run: interrupted, a shard did not come within
+ * --shard-wait-s (v gets shard_missing naming the shards and the phase), or the start the files
+ * give is further ahead of this host's clock than shard_ahead_limit_s (v gets shard_skew naming
+ * the shard whose clock is ahead). */
 int shard_gate(struct shard_run *s, size_t k, const char *phase,
                const volatile sig_atomic_t *interrupted, struct validity *v, uint64_t *t0_ns);
-/* Phase k ended at end_wall_s (epoch seconds): tell the other shards. */
-void shard_done(struct shard_run *s, size_t k, double end_wall_s);
+/* The phase that the last shard_gate let through starts its load now (now_ns, clock_now_ns time;
+ * now_wall_s, epoch seconds), its "before" readings taken after the barrier: returns its
+ * schedule's zero: t0_ns, or now when t0_ns passed more than SHARD_BARRIER_MARGIN_S ago (the
+ * readings, node scrapes, overran the margin), so that time spent reading is not charged to its
+ * first requests' schedule lag (a warning shard_phase_late says so). The barrier's record gets
+ * started_at and late_s. */
+uint64_t shard_started(struct shard_run *s, uint64_t t0_ns, uint64_t now_ns, double now_wall_s);
+/* How far ahead of this host's clock a barrier's start may be: SHARD_BARRIER_MARGIN_S plus the
+ * lesser of --shard-wait-s and SHARD_AHEAD_MAX_S. Further, shard_gate fails with shard_skew. */
+double shard_ahead_limit_s(double wait_s);
+/* Phase k ended at end_wall_s (epoch seconds): tell the other shards. Returns 0; or -1 when its
+ * barrier file could not be written (v gets shard_missing naming this shard, the file and why:
+ * the others will miss it, so it must not go on as if it were there). */
+int shard_done(struct shard_run *s, size_t k, double end_wall_s, struct validity *v);
 /* The run is over for this shard: phases k.. of n_phases that it did not end are marked skipped,
  * so that no other shard waits for them. */
 void shard_finish(struct shard_run *s, size_t n_phases);

@@ -70,6 +70,12 @@ expect_exit 2 "$KVBENCH" compare --base-url "$BASE" --results-root "$RES" --shar
 one_line "$ERR"
 grep -qF "only kvbench run sends a part of a run" <<<"$ERR" || fail "compare --shard: $ERR"
 [[ ! -e $RES ]] || fail "a refused run wrote $(ls "$RES")"
+# a run id that climbs out of the results root is refused before the sync directory is made
+expect_exit 2 "$KVBENCH" run "${COMMON[@]}" --results-root "$TMP/a/b" --run-id ../../evil \
+  --shard 0/2 --concurrency 2
+one_line "$ERR"
+grep -qF -- "--run-id must not contain" <<<"$ERR" || fail "--run-id ../../evil: $ERR"
+[[ ! -e $TMP/evil.sync && ! -e $TMP/a ]] || fail "a refused run id made $(ls -d "$TMP"/evil.sync "$TMP"/a 2>&1)"
 
 # --- standard: three shards started together, and one process at the same load ----------------
 AT=$(($(date +%s) + 4))
@@ -78,17 +84,25 @@ shards std 3 --start-at "$AT" --shard-sync "$TMP/sync-std" --requests 13 --warmu
 expect_exit 0 "$KVBENCH" run "${COMMON[@]}" --run-id single --prompt-salt std --requests 13 \
   --warmup 4 --concurrency 4 --max-tokens 8
 D=("$RES"/std-shard{0,1,2}of3)
-# a shard not ready by --start-at would start late (start_late): the machine was too slow for the
-# test's margin, not a wrong barrier
+# each shard's first phase was gated by --start-at; a shard not ready by then (a busy host) must
+# have started at once and said so (start_late past a second): the run reports a late start, it
+# does not wait for a time that has passed
+late=0
 for d in "${D[@]}"; do
-  jq -e '.shard.barriers[0] | .after == "--start-at" and .ready_at <= .start_at' "$d/summary.json" \
-    >/dev/null || fail "$d: not ready by --start-at: $(jq -c '.shard.barriers[0], .warnings' "$d/summary.json")"
+  jq -e '.shard.barriers[0] | .after == "--start-at" and .start_at == '"$AT"'' "$d/summary.json" \
+    >/dev/null || fail "$d: first barrier: $(jq -c '.shard.barriers[0]' "$d/summary.json")"
+  jq -e '.shard.barriers[0] | .ready_at <= .start_at' "$d/summary.json" >/dev/null && continue
+  late=1
+  jq -e '(.shard.barriers[0] | .ready_at <= .start_at + 1)
+    or ([.warnings[].code] | index("start_late"))' "$d/summary.json" >/dev/null ||
+    fail "$d: ready after --start-at, no start_late: $(jq -c '.shard.barriers[0], .warnings' "$d/summary.json")"
 done
 for i in 0 1 2; do
   grep -q "run std, shard $i of 3: valid" "$TMP/std.$i.log" || fail "shard $i: $(cat "$TMP/std.$i.log")"
   jq -e --argjson i "$i" '.shard | .index == $i and .count == 3 and .base_run_id == "std"
     and .start_at == '"$AT"' and (.sync_dir | endswith("sync-std"))
     and (.config_sha256 | length) == 64 and .split.concurrency.run == 4
+    and (.clock_offset_s | type == "number" and fabs < 1)
     and .split.concurrency.shard == (if $i == 0 then 2 else 1 end) and .split.request_rate == null
     and [.phases[] | [.name, .requests, .concurrency]] == [["warmup", 4, 4], ["main", 13, 4]]' \
     "${D[$i]}/config.json" >/dev/null || fail "shard $i config: $(jq -c .shard "${D[$i]}/config.json")"
@@ -112,7 +126,8 @@ rows "$RES/single" >"$TMP/single.rows"
 [[ $(wc -l <"$TMP/std.rows") -eq 17 ]] || fail "$(wc -l <"$TMP/std.rows") rows, expected 17"
 diff "$TMP/std.rows" "$TMP/single.rows" >/dev/null ||
   fail "the shards' union differs from one process's: $(diff "$TMP/std.rows" "$TMP/single.rows" | head -5)"
-aligned std 3 warmup main
+# the first phase lines up at --start-at unless a shard was late for it; the next by the barrier
+if ((late)); then aligned std 3 main; else aligned std 3 warmup main; fi
 # the barrier: every shard wrote its end of each phase
 for f in phase0 phase1; do
   for i in 0 1 2; do
@@ -159,6 +174,39 @@ gaps = [round((b - a) * 1000) for a, b in zip(ts, ts[1:])]
 sys.exit(0 if len(ts) == 12 and all(32 <= g <= 35 for g in gaps) else 1)
 PY
 
+# --- a slow node scrape before each phase delays neither the barrier's start nor the schedule -----
+# A node that never answers (a socket that is never accepted) makes each scrape wait out its
+# 2 s timeout. The shard reads its "before" figures once the barrier has passed and before the
+# phase's start, and its schedule starts when its load does: no request is due before it began.
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
+print(s.getsockname()[1], flush=True); time.sleep(300)' >"$TMP/mute.port" &
+PIDS+=($!)
+for _ in $(seq 100); do [[ -s $TMP/mute.port ]] && break; sleep 0.05; done
+shards slow 2 --request-rate 20 --arrival constant --requests 8 --warmup 2 --concurrency 2 \
+  --max-tokens 8 --scrape "mute=http://127.0.0.1:$(cat "$TMP/mute.port")/metrics" \
+  --kvbm-metrics-timeout-s 2
+for i in 0 1; do
+  d="$RES/slow-shard${i}of2"
+  python3 - "$d" <<'PY' || fail "slow scrape: shard $i's schedule began before its phase started"
+import sys, json, datetime
+d = sys.argv[1]
+started = {p["phase"]: p["started_at"] for p in json.load(open(d + "/summary.json"))["phase_summaries"]}
+due = {}
+for line in open(d + "/requests.jsonl"):
+    r = json.loads(line)
+    if r["scheduled_ts"] is None:  # closed loop (warmup): no schedule
+        continue
+    t = datetime.datetime.fromisoformat(r["scheduled_ts"]).timestamp()
+    due[r["phase"]] = min(due.get(r["phase"], t), t)
+bad = {p: (due[p], started[p]) for p in due if due[p] < started[p] - 0.002}
+print(bad, file=sys.stderr)
+sys.exit(1 if bad or "main" not in due else 0)
+PY
+  jq -e '[.warnings[].code] | index("shard_phase_late")' "$d/summary.json" >/dev/null ||
+    fail "slow scrape: shard $i: no shard_phase_late: $(jq -c .warnings "$d/summary.json")"
+done
+
 # --- multi_turn by user, trace by row -----------------------------------------------------------
 shards mt 2 --scenario multi_turn --users 4 --rounds 2 --system-prompt-tokens 16 \
   --history-tokens 64 --answer-tokens 8 --user-qps 4 --warmup 0
@@ -176,6 +224,18 @@ shards tr 2 --scenario trace --trace "$TMP/trace.jsonl" --trace-block-tokens 64 
 [[ $(jq -r .prompt_id "$RES/tr-shard0of2/requests.jsonl" | sort | tr '\n' ' ') == \
   "trace-00000 trace-00002 " ]] || fail "trace shard 0: $(jq -r .prompt_id "$RES/tr-shard0of2/requests.jsonl")"
 [[ $(jq -r .prompt_id "$RES/tr-shard1of2/requests.jsonl") == trace-00001 ]] || fail "trace shard 1"
+# a timed window of one row (its planned concurrency is its row count): shard 1 has no share, so
+# it plans 0 and the shards' concurrencies add up to the run's (1), not one per shard
+printf '%s\n' '{"timestamp": 0, "input_length": 64, "output_length": 4, "hash_ids": [1]}' \
+  '{"timestamp": 10, "input_length": 64, "output_length": 4, "hash_ids": [1]}' \
+  '{"timestamp": 3000, "input_length": 64, "output_length": 4, "hash_ids": [2]}' >"$TMP/trace2.jsonl"
+shards tw 2 --scenario trace --trace "$TMP/trace2.jsonl" --trace-block-tokens 64 \
+  --trace-speedup 10 --trace-window-s 1 --warmup 0 --concurrency 2
+jq -e -s '[.[].phase_summaries[] | [.phase, .concurrency]]
+  == [["window_1", 1], ["window_4", 1], ["window_1", 1], ["window_4", 0]]' \
+  "$RES"/tw-shard{0,1}of2/summary.json >/dev/null ||
+  fail "timed trace windows' concurrency: $(jq -c -s '[.[].phase_summaries[] | [.phase, .concurrency]]' \
+    "$RES"/tw-shard{0,1}of2/summary.json)"
 
 # --- a shard that never comes -------------------------------------------------------------------
 expect_exit 1 "$KVBENCH" run "${COMMON[@]}" --run-id miss --shard 0/2 --shard-wait-s 2 \

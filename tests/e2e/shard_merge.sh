@@ -26,13 +26,12 @@ start_engine "${ENGINE[@]}" --disk-cache-dir "$TMP/kv-single"
 expect_exit 0 "$KVBENCH" run --base-url "$BASE" --kvbm-metrics-url "$METRICS" "${RUN[@]}" --run-id single
 stop_engine
 
-# --- three shards, started together --------------------------------------------------------------
+# --- three shards, started together by the ready barrier (no --start-at to miss on a busy CI) ---
 start_engine "${ENGINE[@]}" --disk-cache-dir "$TMP/kv-shards"
-at=$(($(date +%s) + 3))
 pids=()
 for i in 0 1 2; do
   "$KVBENCH" run --base-url "$BASE" --kvbm-metrics-url "$METRICS" "${RUN[@]}" --run-id sh \
-    --shard "$i/3" --start-at "$at" >"$TMP/shard$i.log" 2>&1 &
+    --shard "$i/3" >"$TMP/shard$i.log" 2>&1 &
   pids+=($!)
 done
 PIDS+=("${pids[@]}")
@@ -75,12 +74,11 @@ echo "shard_merge: single $a, merged $b"
 
 # --- a shard killed mid-run: the merge is invalid and names it -----------------------------------
 start_engine --profile tiny --kv-mode cpu_disk --speedup 1 --disk-cache-dir "$TMP/kv-killed"
-at=$(($(date +%s) + 3))
 pids=()
 for i in 0 1 2; do
   "$KVBENCH" run --base-url "$BASE" --kvbm-metrics-url "$METRICS" --results-root "$RES" \
     --no-progress --kv-mode cpu_disk --max-tokens 64 --stream --requests 30 --warmup 0 \
-    --concurrency 3 --run-id k --shard "$i/3" --start-at "$at" --shard-wait-s 20 \
+    --concurrency 3 --run-id k --shard "$i/3" --shard-wait-s 20 \
     >"$TMP/k$i.log" 2>&1 &
   pids+=($!)
 done

@@ -9,6 +9,9 @@
 #include "util/fs.h"
 #include "util/json.h"
 
+#include <limits.h>
+#include <math.h>
+
 static void test_parse(void **state)
 {
     (void)state;
@@ -97,6 +100,21 @@ static void test_config_sha(void **state)
     assert_int_equal(shard_config_sha256(b, hb), 0);
     assert_string_equal(ha, hb);
     assert_int_equal(strlen(ha), 64);
+    /* host-local settings: another shard of the same run */
+    json_t *local =
+        json_pack("{s:s, s:b, s:b, s:f, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "log_level", "DEBUG",
+                  "no_progress", 1, "collect_telemetry", 1, "telemetry_interval_s", 0.5,
+                  "telemetry_pid", "123", "iostat_device", "sdb", "phase_io_device", "nvme1n1",
+                  "tokenizer", "/host2/tokenizer.json", "kvbm_cache_dir", "/mnt/x",
+                  "container_name", "c2", "report_filename", "r.md");
+    json_object_update(b, local);
+    json_decref(local);
+    assert_int_equal(shard_config_sha256(b, hb), 0);
+    assert_string_equal(ha, hb);
+    size_t n = 0;
+    for (const char *const *k = SHARD_HOST_ARGS; *k; k++)
+        n++;
+    assert_int_equal(n, 11);
     json_object_set_new(b, "requests", json_integer(65));
     assert_int_equal(shard_config_sha256(b, hb), 0);
     assert_string_not_equal(ha, hb);
@@ -160,8 +178,8 @@ static void test_barrier_latest_end(void **state)
     volatile sig_atomic_t stop = 0;
     struct validity v;
     validity_init(&v);
-    shard_done(p.s[1], 0, 1000.25);
-    shard_done(p.s[0], 0, 1000.0);
+    assert_int_equal(shard_done(p.s[1], 0, 1000.25, &v), 0);
+    assert_int_equal(shard_done(p.s[0], 0, 1000.0, &v), 0);
     uint64_t t0 = 0, before = clock_now_ns();
     assert_int_equal(shard_gate(p.s[0], 1, "two", &stop, &v, &t0), 0);
     assert_true(t0 >= before); /* long past: at once */
@@ -175,12 +193,133 @@ static void test_barrier_latest_end(void **state)
         json_get_int(json_object_get(json_object_get(j, "split"), "concurrency"), "shard", -1), 2);
     json_decref(j);
     /* a start in the future becomes the phase's t0, later than the scenario's own */
-    shard_done(p.s[1], 1, (double)clock_wall_ns() / 1e9 + 5);
-    shard_done(p.s[0], 1, 1000.0);
+    p.cfg[0].wait_s = 30; /* the start may be up to 10 s ahead (shard_ahead_limit_s) */
+    assert_int_equal(shard_done(p.s[1], 1, (double)clock_wall_ns() / 1e9 + 5, &v), 0);
+    assert_int_equal(shard_done(p.s[0], 1, 1000.0, &v), 0);
     t0 = clock_now_ns();
     uint64_t own = t0;
     assert_int_equal(shard_gate(p.s[0], 2, "three", &stop, &v, &t0), 0);
     assert_true(t0 > own + (uint64_t)5e9);
+    validity_free(&v);
+    pair_free(&p);
+}
+
+/* A shard whose clock is ahead writes an end in the future: past shard_ahead_limit_s the waiting
+ * shard fails at once with shard_skew naming it, instead of sleeping until then. */
+static void test_barrier_clock_ahead(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_init(&p, "aaaa");
+    p.cfg[0].wait_s = 600;
+    assert_true(shard_ahead_limit_s(600) == SHARD_AHEAD_MAX_S + SHARD_BARRIER_MARGIN_S);
+    assert_true(shard_ahead_limit_s(2) == 2 + SHARD_BARRIER_MARGIN_S);
+    volatile sig_atomic_t stop = 0;
+    struct validity v;
+    validity_init(&v);
+    double now = (double)clock_wall_ns() / 1e9;
+    assert_int_equal(shard_done(p.s[1], 0, now + 120, &v), 0);
+    assert_int_equal(shard_done(p.s[0], 0, now, &v), 0);
+    uint64_t t0 = 0;
+    assert_int_equal(shard_gate(p.s[0], 1, "two", &stop, &v, &t0), -1);
+    assert_int_equal(t0, 0);
+    assert_string_equal(v.reason, "shard_skew");
+    const json_t *d = json_array_get(v.details, 0);
+    assert_int_equal(json_get_int(d, "shard", -1), 1);
+    assert_string_equal(json_get_str(d, "phase", ""), "two");
+    assert_true(json_get_num(d, "ahead_s", 0) > 100);
+    assert_non_null(strstr(json_get_str(d, "message", ""), "shard 1 of 2"));
+    assert_non_null(strstr(json_get_str(d, "message", ""), "ahead of this host's clock"));
+    validity_free(&v);
+    /* a shorter --shard-wait-s bounds it further */
+    validity_init(&v);
+    p.cfg[1].wait_s = 2;
+    assert_int_equal(shard_done(p.s[0], 1, now + 5, &v), 0);
+    assert_int_equal(shard_done(p.s[1], 1, now, &v), 0);
+    assert_int_equal(shard_gate(p.s[1], 2, "three", &stop, &v, &t0), -1);
+    assert_string_equal(v.reason, "shard_skew");
+    assert_int_equal(json_get_int(json_array_get(v.details, 0), "shard", -1), 0);
+    validity_free(&v);
+    pair_free(&p);
+}
+
+/* Each shard measures its clock against the sync directory's file times: clock.shard<I> there,
+ * and shard.clock_offset_s (here one host: within a second of 0). */
+static void test_clock_offset(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_init(&p, "aaaa");
+    for (size_t i = 0; i < 2; i++) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/clock.shard%zu", p.dir, i);
+        assert_true(fs_exists(path));
+        json_t *j = shard_json(p.s[i]);
+        const json_t *off = json_object_get(j, "clock_offset_s");
+        assert_true(json_is_number(off));
+        assert_true(fabs(json_number_value(off)) < 1);
+        assert_null(json_object_get(j, "clock_offset_error"));
+        json_decref(j);
+    }
+    pair_free(&p);
+}
+
+/* A shard's file that says another count (--shard 1/4 beside 0/2) is another run's: named, not
+ * passed. */
+static void test_barrier_other_count(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_init(&p, "aaaa");
+    volatile sig_atomic_t stop = 0;
+    struct validity v;
+    validity_init(&v);
+    char path[PATH_MAX], err[ERR_LEN];
+    snprintf(path, sizeof path, "%s/phase0.shard1", p.dir);
+    json_t *f = json_pack("{s:i, s:i, s:s, s:f, s:b}", "shard", 1, "count", 4, "config_sha256",
+                          "aaaa", "end", 1000.0, "skipped", 0);
+    assert_int_equal(json_write_file(path, f, err), 0);
+    json_decref(f);
+    assert_int_equal(shard_done(p.s[0], 0, 1000.0, &v), 0);
+    uint64_t t0 = 0;
+    assert_int_equal(shard_gate(p.s[0], 1, "two", &stop, &v, &t0), -1);
+    assert_string_equal(v.reason, "shard_missing");
+    const json_t *m = json_array_get(json_object_get(json_array_get(v.details, 0), "missing"), 0);
+    assert_int_equal(json_get_int(m, "shard", -1), 1);
+    assert_non_null(strstr(json_get_str(m, "reason", ""), "one of 4 shards"));
+    validity_free(&v);
+    pair_free(&p);
+}
+
+/* A barrier file this shard cannot write (here a directory holds its name): it is invalid itself,
+ * shard_missing naming itself, the file and why, instead of going on unseen by the others. */
+static void test_barrier_unwritable(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_init(&p, "aaaa");
+    struct validity v;
+    validity_init(&v);
+    char path[PATH_MAX], err[ERR_LEN];
+    snprintf(path, sizeof path, "%s/phase0.shard0/x", p.dir);
+    assert_int_equal(fs_mkdir_p(path, err), 0);
+    assert_int_equal(shard_done(p.s[0], 0, 1000.0, &v), -1);
+    assert_string_equal(v.reason, "shard_missing");
+    const json_t *d = json_array_get(v.details, 0);
+    const json_t *m = json_array_get(json_object_get(d, "missing"), 0);
+    assert_int_equal(json_get_int(m, "shard", -1), 0);
+    assert_non_null(strstr(json_get_str(m, "reason", ""), "phase0.shard0"));
+    assert_string_equal(json_get_str(d, "phase", ""), "one");
+    assert_non_null(strstr(json_get_str(d, "message", ""), "could not write its barrier file"));
+    validity_free(&v);
+    /* the ready barrier's file too */
+    volatile sig_atomic_t stop = 0;
+    validity_init(&v);
+    snprintf(path, sizeof path, "%s/start.shard1/x", p.dir);
+    assert_int_equal(fs_mkdir_p(path, err), 0);
+    uint64_t t0 = 0;
+    assert_int_equal(shard_gate(p.s[1], 0, "one", &stop, &v, &t0), -1);
+    assert_string_equal(v.reason, "shard_missing");
     validity_free(&v);
     pair_free(&p);
 }
@@ -194,7 +333,7 @@ static void test_barrier_missing(void **state)
     volatile sig_atomic_t stop = 0;
     struct validity v;
     validity_init(&v);
-    shard_done(p.s[0], 0, 1000.0);
+    assert_int_equal(shard_done(p.s[0], 0, 1000.0, &v), 0);
     uint64_t t0 = 0;
     assert_int_equal(shard_gate(p.s[0], 1, "two", &stop, &v, &t0), -1);
     assert_string_equal(v.reason, "shard_missing");
@@ -222,8 +361,8 @@ static void test_barrier_other_run_and_stopped(void **state)
     volatile sig_atomic_t stop = 0;
     struct validity v;
     validity_init(&v);
-    shard_done(p.s[1], 0, 1000.0);
-    shard_done(p.s[0], 0, 1000.0);
+    assert_int_equal(shard_done(p.s[1], 0, 1000.0, &v), 0);
+    assert_int_equal(shard_done(p.s[0], 0, 1000.0, &v), 0);
     uint64_t t0 = 0;
     assert_int_equal(shard_gate(p.s[0], 1, "two", &stop, &v, &t0), -1);
     assert_string_equal(v.reason, "shard_missing");
@@ -234,7 +373,7 @@ static void test_barrier_other_run_and_stopped(void **state)
 
     pair_init(&p, "aaaa");
     validity_init(&v);
-    shard_done(p.s[0], 0, 1000.0);
+    assert_int_equal(shard_done(p.s[0], 0, 1000.0, &v), 0);
     shard_finish(p.s[1], 2); /* it ran nothing: start, phase0 and phase1 skipped */
     assert_int_equal(shard_gate(p.s[0], 1, "two", &stop, &v, &t0), 0);
     assert_null(v.reason);
@@ -286,6 +425,10 @@ int main(void)
         cmocka_unit_test(test_config_sha),
         cmocka_unit_test(test_barrier_latest_end),
         cmocka_unit_test(test_barrier_missing),
+        cmocka_unit_test(test_barrier_clock_ahead),
+        cmocka_unit_test(test_clock_offset),
+        cmocka_unit_test(test_barrier_other_count),
+        cmocka_unit_test(test_barrier_unwritable),
         cmocka_unit_test(test_barrier_other_run_and_stopped),
         cmocka_unit_test(test_load),
     };
