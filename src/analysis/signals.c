@@ -618,8 +618,9 @@ const struct validity_rule VALIDITY_RULES[] = {
      "summary.json: killed or still running)"},
     {"shard_invalid", "kvbench merge: a shard's own run is invalid"},
     {"shard_skew",
-     "kvbench merge: the shards started a phase further apart than --max-skew-s (their clocks "
-     "or their start did not line up)"},
+     "--shard: another shard's barrier time lies further ahead of this host's clock than the "
+     "wait allows (its clock is ahead); kvbench merge: the shards started a phase, or their "
+     "clocks against the sync directory's, further apart than --max-skew-s"},
     {NULL, NULL},
 };
 

@@ -8,6 +8,7 @@
 #include "cmd/cmd.h"
 #include "cmd/runargs.h"
 #include "run/merge.h"
+#include "run/shard.h"
 #include "util/err.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -41,9 +42,12 @@ static int rebuild_config(const struct merge_set *set, struct run_args *ra, json
 {
     char err[ERR_LEN];
     const json_t *args = json_object_get(set->ref->config, "args");
-    /* each shard's own and each host's own (MERGE_SKIP_ARGS): the tokenizer path, the cache
-     * directory need not exist on this machine, and no one shard's stands for the run */
-    if (run_args_config(args, MERGE_SKIP_ARGS, ra, err) < 0) {
+    /* each shard's own and each host's own, as config_sha256 leaves them out (run/shard.h): the
+     * tokenizer path, the cache directory need not exist on this machine, and no one shard's
+     * stands for the run */
+    const char *skip[64];
+    shard_skip_args(skip, sizeof skip / sizeof skip[0]);
+    if (run_args_config(args, skip, ra, err) < 0) {
         fprintf(stderr, "kvbench merge: %s/config.json args: %s\n", set->ref->dir, err);
         return -1;
     }

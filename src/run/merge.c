@@ -27,6 +27,7 @@
  * the merge with its FILE:LINE and leaves no directory behind.
  */
 #include "run/merge.h"
+#include "run/shard.h"
 
 #include "load/rowread.h"
 #include "report/html.h"
@@ -48,28 +49,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-const char *const MERGE_PER_SHARD_ARGS[] = {
-    "shard", "run_id", "results_root", "start_at", "shard_sync", "shard_wait_s", NULL};
-
-const char *const MERGE_SKIP_ARGS[] = {"shard",
-                                       "run_id",
-                                       "results_root",
-                                       "start_at",
-                                       "shard_sync",
-                                       "shard_wait_s",
-                                       "log_level",
-                                       "no_progress",
-                                       "collect_telemetry",
-                                       "telemetry_interval_s",
-                                       "telemetry_pid",
-                                       "tokenizer",
-                                       "kvbm_cache_dir",
-                                       "container_name",
-                                       "iostat_device",
-                                       "phase_io_device",
-                                       "report_filename",
-                                       NULL};
 
 /* ------------------------------------------------------------ the shards */
 
@@ -1059,7 +1038,7 @@ static json_t *config_of(const struct mctx *m, const char *id)
     json_put_str(c, "run_id", id);
     json_put_str(c, "created_utc", m->rs.created_utc);
     json_t *args = json_object_get(c, "args");
-    for (const char *const *k = MERGE_PER_SHARD_ARGS; *k; k++)
+    for (const char *const *k = SHARD_PER_SHARD_ARGS; *k; k++)
         json_object_del(args, *k);
     if (json_is_object(args)) {
         json_put_str(args, "run_id", id);

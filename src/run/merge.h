@@ -16,18 +16,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* The config.json args that differ between the shards of one run (kvbench run --shard: its
- * index, its run directory, its start and barrier), NULL-terminated: config_sha256 leaves them
- * out, and the merged run's configuration is the rest. */
-extern const char *const MERGE_PER_SHARD_ARGS[];
-/* The args the merged run's configuration leaves at their defaults, NULL-terminated: the
- * per-shard ones and the host-local ones that config_sha256 leaves out too (each client's own
- * log level, progress line, telemetry, tokenizer path, cache directory, block devices, container
- * and report file name), which may differ between the shards of one run: no one shard's stands
- * for the run. The same set as SHARD_HOST_ARGS (run/shard.h, on its way in the shard branch):
- * once both are in, this table is built from that one. */
-extern const char *const MERGE_SKIP_ARGS[];
-
 struct merge_shard {
     char dir[PATH_MAX];
     json_t *config;  /* config.json */

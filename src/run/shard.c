@@ -35,13 +35,11 @@
 /* How often a waiting shard looks for the others' files. */
 #define SHARD_POLL_NS 100000000ull
 
-/* per-shard flags keys that config_sha256 leaves out: they differ between the shards of a run */
-static const char *const PER_SHARD_ARGS[] = {"shard",    "run_id",     "results_root",
-                                             "start_at", "shard_sync", "shard_wait_s"};
-
-/* Host-local flags (docs/RUN.md "Several client hosts"): how this host logs, where its files and
- * devices are, what it samples. They change nothing of the load the shards send together, so
- * config_sha256 leaves them out too: a shard at --log-level DEBUG is still a shard of the run. */
+/* The per-shard flags' keys, then the host-local ones (docs/RUN.md "Several client hosts"): how
+ * this host logs, where its files and devices are, what it samples. They change nothing of the
+ * load the shards send together: a shard at --log-level DEBUG is still a shard of the run. */
+const char *const SHARD_PER_SHARD_ARGS[] = {
+    "shard", "run_id", "results_root", "start_at", "shard_sync", "shard_wait_s", NULL};
 const char *const SHARD_HOST_ARGS[] = {
     "log_level",      "no_progress",    "collect_telemetry", "telemetry_interval_s",
     "telemetry_pid",  "iostat_device",  "phase_io_device",   "tokenizer",
@@ -128,13 +126,25 @@ int shard_dir_name(const char *base, const struct shard_spec *s, char *out, size
     return w < 0 || (size_t)w >= cap ? -1 : 0;
 }
 
+size_t shard_skip_args(const char **out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *const *k = SHARD_PER_SHARD_ARGS; *k && n + 1 < cap; k++)
+        out[n++] = *k;
+    for (const char *const *k = SHARD_HOST_ARGS; *k && n + 1 < cap; k++)
+        out[n++] = *k;
+    if (cap)
+        out[n] = NULL;
+    return n;
+}
+
 int shard_config_sha256(const json_t *args, char out[65])
 {
     json_t *a = json_deep_copy(args);
     if (!a)
         return -1;
-    for (size_t i = 0; i < sizeof PER_SHARD_ARGS / sizeof PER_SHARD_ARGS[0]; i++)
-        json_object_del(a, PER_SHARD_ARGS[i]);
+    for (const char *const *k = SHARD_PER_SHARD_ARGS; *k; k++)
+        json_object_del(a, *k);
     for (const char *const *k = SHARD_HOST_ARGS; *k; k++)
         json_object_del(a, *k);
     int rc = json_canonical_sha256(a, out);

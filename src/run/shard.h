@@ -45,11 +45,17 @@ size_t shard_pos(size_t k, const struct shard_spec *s);
 /* The shard's run directory name: "<base>-shard<I>of<N>". Returns 0, or -1 when it does not fit
  * cap. */
 int shard_dir_name(const char *base, const struct shard_spec *s, char *out, size_t cap);
+/* The keys of config.json `args` that differ between the shards of one run (NULL-terminated):
+ * shard, run_id, results_root, start_at, shard_sync, shard_wait_s. */
+extern const char *const SHARD_PER_SHARD_ARGS[];
 /* The host-local keys of config.json `args` (NULL-terminated): logging, progress, telemetry, the
  * tokenizer's path, the local devices and directories, the report's file name. They differ from
  * host to host and change nothing of the load; config_sha256 leaves them out, and so does kvbench
  * merge when it rebuilds the run's configuration. */
 extern const char *const SHARD_HOST_ARGS[];
+/* Both lists in one, NULL-terminated, into out (cap entries, the NULL included): the args that
+ * config_sha256 leaves out and that kvbench merge leaves at their defaults. Returns the count. */
+size_t shard_skip_args(const char **out, size_t cap);
 /* config.json shard.config_sha256: the SHA-256 of the canonical JSON of the run's `args` without
  * the entries that differ between the shards of one run (shard, run_id, results_root, start_at,
  * shard_sync, shard_wait_s) and the host-local ones (SHARD_HOST_ARGS). Returns 0 or -1. */

@@ -16,9 +16,12 @@ RUN=(--results-root "$RES" --no-progress --kv-mode cpu_disk --tokenizer heuristi
   --eviction-a-requests 6 --eviction-b-requests 12 --eviction-a-concurrency 3
   --eviction-b-concurrency 3 --long-range 6000:7600 --prompt-salt same)
 
-# signals DIR — whether the run is valid and every verdict (`signal`) of its summary, sorted
+# signals DIR — whether the run is valid and every verdict (`signal`) of its summary, sorted; not
+# the block-device I/O verdict (eviction_replay_signal_io): it reads this machine's disk counters,
+# which other processes move and the page cache hides, so it may differ between two runs
 signals() {
-  jq -c '[.run_valid, ([.. | objects | select(has("signal")) | .signal | tostring] | sort)]' "$1/summary.json"
+  jq -c '[.run_valid, ([del(.. | .eviction_replay_signal_io?) | .. | objects | select(has("signal"))
+    | .signal | tostring] | sort)]' "$1/summary.json"
 }
 
 # --- one process ---------------------------------------------------------------------------------
