@@ -4,7 +4,7 @@
 # cpu_disk: the merged run holds every request of the single run exactly once (the same prompt
 # ids and texts), its phase percentiles are jq's over the union of the shards' rows, and its
 # verdicts are the single run's. A shard killed (SIGKILL) mid-run makes the merge invalid, naming
-# it.
+# it. A timed (--duration-s) run: every shard sends for the duration, its own prompts only.
 source "$(dirname "$0")/lib.sh"
 
 RES="$TMP/results"
@@ -74,6 +74,31 @@ a=$(signals "$RES/single") b=$(signals "$M")
 [[ $(jq -r .overall_summary.eviction_replay_signal_kvbm.signal "$M/summary.json") == disk_rehydrate_detected ]] ||
   fail "merged eviction verdict: $(jq -c .overall_summary.eviction_replay_signal_kvbm "$M/summary.json")"
 echo "shard_merge: single $a, merged $b"
+
+# --- a timed run (--duration-s): every shard sends for the duration, its own prompts only ---------
+start_engine --profile tiny --kv-mode cpu_disk --speedup 50 --disk-cache-dir "$TMP/kv-timed"
+pids=()
+for i in 0 1; do
+  "$KVBENCH" run --base-url "$BASE" --kvbm-metrics-url "$METRICS" --results-root "$RES" \
+    --no-progress --kv-mode cpu_disk --max-tokens 16 --stream --requests 8 --warmup 0 \
+    --concurrency 2 --duration-s 2 --run-id timed --shard "$i/2" >"$TMP/t$i.log" 2>&1 &
+  pids+=($!)
+done
+PIDS+=("${pids[@]}")
+for i in 0 1; do
+  wait "${pids[$i]}" || { cat "$TMP/t$i.log" >&2; fail "timed shard $i exited non-zero"; }
+done
+stop_engine
+T=("$RES"/timed-shard{0,1}of2)
+ids() { jq -r .prompt_id "$1/requests.jsonl" | sort -u; }
+[[ -z $(comm -12 <(ids "${T[0]}") <(ids "${T[1]}")) ]] || fail "timed shards sent the same prompt ids"
+for d in "${T[@]}"; do
+  jq -e '.phase_summaries[] | select(.phase == "main") | .duration_s >= 1.9 and .total_requests > 8' \
+    "$d/summary.json" >/dev/null || fail "$d: not a 2 s run cycling its prompts: $(jq -c '.phase_summaries[] | {phase, duration_s, total_requests}' "$d/summary.json")"
+done
+expect_exit 0 "$KVBENCH" merge "${T[@]}" --results-root "$RES"
+n=$(cat "${T[@]/%//requests.jsonl}" | wc -l)
+[[ $(jq .overall_summary.total_requests "$RES/timed/summary.json") -eq $n ]] || fail "timed merge: not every row counted"
 
 # --- a shard killed mid-run: the merge is invalid and names it -----------------------------------
 start_engine --profile tiny --kv-mode cpu_disk --speedup 1 --disk-cache-dir "$TMP/kv-killed"
