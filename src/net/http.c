@@ -224,6 +224,23 @@ int http_fetch(struct http_req *req, char *err)
     return 0;
 }
 
+int http_get(struct http_req *req, const char *url, double timeout_s, size_t max_body, char *err)
+{
+    http_req_init(req);
+    req->url = url;
+    req->timeout_s = timeout_s;
+    req->connect_timeout_s = timeout_s;
+    req->max_body = max_body;
+    char ferr[ERR_LEN];
+    if (http_fetch(req, ferr) < 0)
+        return err_set(err, "%s: %s", url, ferr);
+    if (req->error != HTTP_OK)
+        return err_set(err, "%s: %s", url, req->error_text);
+    if (req->status != 200)
+        return err_set(err, "HTTP %ld from %s", req->status, url);
+    return 0;
+}
+
 /* ------------------------------------------------------------ requests */
 
 void http_req_init(struct http_req *req)

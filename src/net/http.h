@@ -155,6 +155,11 @@ void http_client_wakeup(struct http_client *c);
 /* Run one request to completion on a private client (for probes: /v1/models, /metrics).
  * Returns 0 when it completed (check req->error and req->status) or -1 if it could not start. */
 int http_fetch(struct http_req *req, char *err);
+/* GET url on a private client (a scrape of /metrics and the like): req is initialised here and
+ * is the caller's to clean up, also on failure. Returns 0 when the server answered 200 (the body
+ * in req->body_buf, at most max_body bytes), else -1 with err naming the URL and what went wrong
+ * (the transport's error, or the HTTP status). */
+int http_get(struct http_req *req, const char *url, double timeout_s, size_t max_body, char *err);
 
 const char *http_error_name(enum http_error e);
 

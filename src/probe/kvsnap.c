@@ -9,6 +9,7 @@
 
 #include "probe/prom.h"
 #include "util/clock.h"
+#include "util/err.h"
 #include "net/http.h"
 #include "util/json.h"
 
@@ -91,21 +92,11 @@ void kvsnap_take(const char *url, double timeout_s, const char *label, const cha
     snprintf(out->label, sizeof out->label, "%s", label);
     clock_iso_utc(clock_wall_ns(), out->time);
     struct http_req req;
-    http_req_init(&req);
-    req.url = url;
-    req.timeout_s = timeout_s;
-    req.connect_timeout_s = timeout_s;
-    req.max_body = 32u << 20;
-    char err[512];
-    if (http_fetch(&req, err) < 0) {
+    char err[ERR_LEN];
+    if (http_get(&req, url, timeout_s, 32u << 20, err) < 0)
         snprintf(out->error, sizeof out->error, "%s", err);
-    } else if (req.error != HTTP_OK) {
-        snprintf(out->error, sizeof out->error, "%s", req.error_text);
-    } else if (req.status != 200) {
-        snprintf(out->error, sizeof out->error, "HTTP %ld from %s", req.status, url);
-    } else {
+    else
         kvsnap_parse(buf_cstr(&req.body_buf), req.body_buf.len, out);
-    }
     http_req_cleanup(&req);
     if (out->success && families && families[0] && !engine_has_family(out->metrics, families)) {
         /* An endpoint that answers but is not the KV manager's: not a source of zeros. */

@@ -251,21 +251,12 @@ void nodes_scrape(const char *url, double timeout_s, struct node_snap *out)
 {
     memset(out, 0, sizeof *out);
     struct http_req req;
-    http_req_init(&req);
-    req.url = url;
-    req.timeout_s = timeout_s;
-    req.connect_timeout_s = timeout_s;
-    req.max_body = 32u << 20;
     char err[ERR_LEN];
     double t0 = (double)clock_wall_ns() / 1e9;
-    int rc = http_fetch(&req, err);
+    int rc = http_get(&req, url, timeout_s, 32u << 20, err);
     out->wall_s = (t0 + (double)clock_wall_ns() / 1e9) / 2;
     if (rc < 0)
-        snprintf(out->error, sizeof out->error, "%s: %s", url, err);
-    else if (req.error != HTTP_OK)
-        snprintf(out->error, sizeof out->error, "%s: %s", url, req.error_text);
-    else if (req.status != 200)
-        snprintf(out->error, sizeof out->error, "HTTP %ld from %s", req.status, url);
+        snprintf(out->error, sizeof out->error, "%s", err);
     else
         nodes_parse(buf_cstr(&req.body_buf), req.body_buf.len, out);
     http_req_cleanup(&req);
