@@ -103,6 +103,64 @@ static bool resolve(struct cufile *cf, char *missing, size_t len)
     return true;
 }
 
+/* cufile.h's CUfileOpError names (5000 + n), for the reasons kvbench prints. */
+static const char *cufile_err_name(int err)
+{
+    static const char *const NAMES[] = {
+        [1] = "DRIVER_NOT_INITIALIZED",
+        [2] = "DRIVER_INVALID_PROPS",
+        [3] = "DRIVER_UNSUPPORTED_LIMIT",
+        [4] = "DRIVER_VERSION_MISMATCH",
+        [5] = "DRIVER_VERSION_READ_ERROR",
+        [6] = "DRIVER_CLOSING",
+        [7] = "PLATFORM_NOT_SUPPORTED",
+        [8] = "IO_NOT_SUPPORTED",
+        [9] = "DEVICE_NOT_SUPPORTED",
+        [10] = "NVFS_DRIVER_ERROR",
+        [11] = "CUDA_DRIVER_ERROR",
+        [12] = "CUDA_POINTER_INVALID",
+        [13] = "CUDA_MEMORY_TYPE_INVALID",
+        [14] = "CUDA_POINTER_RANGE_ERROR",
+        [15] = "CUDA_CONTEXT_MISMATCH",
+        [16] = "INVALID_MAPPING_SIZE",
+        [17] = "INVALID_MAPPING_RANGE",
+        [18] = "INVALID_FILE_TYPE",
+        [19] = "INVALID_FILE_OPEN_FLAG",
+        [20] = "DIO_NOT_SET",
+        [22] = "INVALID_VALUE",
+        [23] = "MEMORY_ALREADY_REGISTERED",
+        [24] = "MEMORY_NOT_REGISTERED",
+        [25] = "PERMISSION_DENIED",
+        [26] = "DRIVER_ALREADY_OPEN",
+        [27] = "HANDLE_NOT_REGISTERED",
+        [28] = "HANDLE_ALREADY_REGISTERED",
+        [29] = "DEVICE_NOT_FOUND",
+        [30] = "INTERNAL_ERROR",
+        [31] = "GETNEWFD_FAILED",
+        [33] = "NVFS_SETUP_ERROR",
+        [34] = "IO_DISABLED",
+        [36] = "GPU_MEMORY_PINNING_FAILED",
+        [43] = "NOMEM_ERROR",
+        [44] = "IO_ERROR",
+    };
+    int n = err - 5000;
+    if (n <= 0 || n >= (int)(sizeof NAMES / sizeof NAMES[0]) || !NAMES[n])
+        return "unknown";
+    return NAMES[n];
+}
+
+/* udev's device database ($KVBENCH_UDEV_DIR, else /run/udev) can be read here. */
+static bool udev_readable(void)
+{
+    const char *dir = getenv("KVBENCH_UDEV_DIR");
+    char data[512];
+    snprintf(data, sizeof data, "%s/data", dir && *dir ? dir : "/run/udev");
+    DIR *d = opendir(data);
+    if (d)
+        closedir(d);
+    return d != NULL;
+}
+
 /* The nvidia-fs driver's character devices (/dev/nvidia-fs0 ...), or $KVBENCH_NVFS_DEV_DIR. */
 static bool nvfs_device_present(void)
 {
@@ -173,9 +231,9 @@ int cufile_open(struct cufile **out, char *reason)
     struct cufile_status st = cf->driver_open();
     if (st.err != CU_FILE_SUCCESS) {
         err_set(reason,
-                "no cuFile: cuFileDriverOpen failed (cuFile error %d, CUDA error %d; see "
+                "no cuFile: cuFileDriverOpen failed (cuFile error %d %s, CUDA error %d; see "
                 "cufile.log and /etc/cufile.json's allow_compat_mode)",
-                st.err, st.cu_err);
+                st.err, cufile_err_name(st.err), st.cu_err);
         free(cf);
         return -1;
     }
@@ -216,8 +274,17 @@ int cufile_handle_register(struct cufile *cf, int fd, void **handle, char *err)
     if (st.err == CU_FILE_SUCCESS)
         return 0;
     *handle = NULL;
-    return err_set(err, "cuFileHandleRegister failed (cuFile error %d, CUDA error %d)", st.err,
-                   st.cu_err);
+    /* cuFile says why only in its log. It looks the file's block device up in udev's database,
+     * in compatibility mode too (KvikIO falls back to POSIX I/O where /run/udev is unreadable). */
+    return err_set(err,
+                   "cuFileHandleRegister failed (cuFile error %d %s, CUDA error %d); cuFile "
+                   "writes why in cufile.log ($CUFILE_LOGFILE_PATH, else the working "
+                   "directory)%s",
+                   st.err, cufile_err_name(st.err), st.cu_err,
+                   udev_readable() ? ""
+                                   : "; udev's device database (/run/udev/data) cannot be read "
+                                     "here, and cuFile looks the file's device up there to "
+                                     "register it (in a container: mount /run/udev read-only)");
 }
 
 void cufile_handle_deregister(struct cufile *cf, void *handle)
@@ -231,8 +298,8 @@ int cufile_buf_register(struct cufile *cf, void *dev, size_t n, char *err)
     struct cufile_status st = cf->buf_register(dev, n, 0);
     if (st.err == CU_FILE_SUCCESS)
         return 0;
-    return err_set(err, "cuFileBufRegister failed (cuFile error %d, CUDA error %d)", st.err,
-                   st.cu_err);
+    return err_set(err, "cuFileBufRegister failed (cuFile error %d %s, CUDA error %d)", st.err,
+                   cufile_err_name(st.err), st.cu_err);
 }
 
 void cufile_buf_deregister(struct cufile *cf, void *dev)

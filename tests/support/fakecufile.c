@@ -3,9 +3,11 @@
  * registered descriptor into the (host-resident) memory of fakecuda.c, like cuFile's
  * compatibility mode. cuFileDriverGetProperties reports no nvidia-fs driver. Environment:
  *   FAKECUFILE_OPEN_ERR  a non-zero CUfileOpError for cuFileDriverOpen to return
- *   FAKECUFILE_GDS_CHECKS_FAIL  cuFileHandleRegister fails with 5027 unless
- *                        CUFILE_FORCE_COMPAT_MODE=true was set before cuFileDriverOpen (what an
- *                        H100 VM without nvidia-fs did with ext4 on virtio)
+ *   FAKECUFILE_GDS_CHECKS_FAIL  cuFileHandleRegister fails with 5027 (HANDLE_NOT_REGISTERED)
+ *                        unless CUFILE_FORCE_COMPAT_MODE=true was set before cuFileDriverOpen;
+ *                        =always: fails with 5027 whatever was set (what the H100 and H200
+ *                        machines without nvidia-fs did with ext4 on virtio, also with the
+ *                        variable set)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +58,7 @@ struct status cuFileHandleRegister(void **h, struct descr *d)
     if (!opened || d->type != 1 || d->handle.fd < 0)
         return (struct status){5003, 0};
     const char *checks = getenv("FAKECUFILE_GDS_CHECKS_FAIL");
-    if (checks && *checks && !forced_compat)
+    if (checks && *checks && (!forced_compat || strcmp(checks, "always") == 0))
         return (struct status){5027, 0};
     struct fh *f = malloc(sizeof *f);
     if (!f)

@@ -10,6 +10,7 @@
 #include "util/err.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *fake(const char *var)
@@ -113,7 +114,8 @@ static void test_cufile(void **state)
     setenv("KVBENCH_CUFILE", fake("FAKE_CUFILE"), 1);
     setenv("FAKECUFILE_OPEN_ERR", "5030", 1);
     assert_int_equal(cufile_open(&cf, reason), -1);
-    assert_non_null(strstr(reason, "no cuFile: cuFileDriverOpen failed (cuFile error 5030"));
+    assert_non_null(strstr(reason, "no cuFile: cuFileDriverOpen failed (cuFile error 5030 "
+                                   "INTERNAL_ERROR"));
     unsetenv("FAKECUFILE_OPEN_ERR");
     char *dir = test_tmpdir();
     setenv("KVBENCH_NVFS_DEV_DIR", dir, 1);
@@ -133,6 +135,23 @@ static void test_cufile(void **state)
         void *h0;
         assert_int_equal(cufile_handle_register(cf, fd0, &h0, err), 0);
         cufile_handle_deregister(cf, h0);
+        /* a machine whose cuFile refuses the file all the same: the reason names the code, the
+         * log that says why, and udev's database when it cannot be read here */
+        setenv("FAKECUFILE_GDS_CHECKS_FAIL", "always", 1);
+        setenv("KVBENCH_UDEV_DIR", dir, 1); /* no data/ under it */
+        assert_int_equal(cufile_handle_register(cf, fd0, &h0, err), -1);
+        assert_null(h0);
+        assert_non_null(strstr(err, "cuFile error 5027 HANDLE_NOT_REGISTERED"));
+        assert_non_null(strstr(err, "cufile.log"));
+        assert_non_null(strstr(err, "/run/udev/data) cannot be read here"));
+        char udev[600];
+        snprintf(udev, sizeof udev, "%s/data", dir);
+        assert_int_equal(mkdir(udev, 0700), 0);
+        assert_int_equal(cufile_handle_register(cf, fd0, &h0, err), -1);
+        assert_non_null(strstr(err, "cuFile error 5027 HANDLE_NOT_REGISTERED"));
+        assert_null(strstr(err, "udev"));
+        rmdir(udev);
+        unsetenv("KVBENCH_UDEV_DIR");
         close(fd0);
     }
     cufile_close(cf);
