@@ -6,7 +6,8 @@
 #   2. `kvbench tiers`: host<->disk at least 0.85 x `dd oflag=direct` / `iflag=direct` at the same
 #      block size, in the same directory: the medians of ROUNDS (3) alternating rounds, since a
 #      shared virtual disk's rate drifts by more than the margin between runs;
-#   3. `kvbench tiers`: the cuFile rows ran and name their mode (gds or compat);
+#   3. `kvbench tiers`: the cuFile rows name their mode (gds or compat) and moved data (where
+#      cuFile refuses the file, what its log and /run/udev say is kept);
 #   4. `kvbench demo --g1 cuda`: the eviction_replay act with G1 in GPU memory is valid, detects
 #      the disk rehydrate, verified every block (no checksum failure) and its onboards were real
 #      copies (the engine's kvbench_g1_* counters).
@@ -90,12 +91,19 @@ for k in write read; do
   check "g2_g3 $k" $? "median of $ROUNDS alternating rounds: kvbench $got GB/s, dd $ref GB/s ($(awk -v g="$got" -v r="$ref" 'BEGIN { printf "%.2f", g / r }')x)"
 done
 
-# 3. cuFile
+# 3. cuFile: the mode it runs in is named, and data moved through it both ways
 for k in write read; do
   st=$(row g1_g3 "$k" "" status)
+  mode=$(row g1_g3 "$k" "" variant)
+  [[ $mode == gds || $mode == compat ]]
+  check "g1_g3 $k mode" $? "mode $mode"
   [[ $st == ok ]]
-  check "g1_g3 $k" $? "status $st, mode $(row g1_g3 "$k" "" variant), $(row g1_g3 "$k" "" gb_per_s) GB/s; $(row g1_g3 "$k" "" reason)"
+  check "g1_g3 $k moved" $? "status $st, $(row g1_g3 "$k" "" gb_per_s) GB/s; $(row g1_g3 "$k" "" reason)"
 done
+if [[ $(row g1_g3 read "" status) != ok ]]; then # what cuFile wrote of why
+  ls -ld /run/udev/data 2>&1 | tee "$OUT/udev.txt"
+  find "$SRC" "$WORK" -maxdepth 2 -name cufile.log -exec tail -n 40 {} + 2>/dev/null | tee "$OUT/cufile_log_tail.txt"
+fi
 
 # 4. the demo with G1 in GPU memory
 "$KVBENCH" demo --g1 cuda --repeats 1 --results-root "$WORK/demo" --demo-id gpu \
