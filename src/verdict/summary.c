@@ -438,7 +438,9 @@ static json_t *overall_json(const struct run_state *rs, const struct validity *v
             const struct phase_state *ps = &rs->phases[i];
             if (!ps->included || !ps->ran)
                 continue;
-            agg_add(&a, &ps->res, ps->res.duration_s);
+            /* the phases' durations as their summaries record them: the overall is their sum
+             * to the millisecond, which a reader or `kvbench merge` adding them gets back */
+            agg_add(&a, &ps->res, round_to(ps->res.duration_s, 3));
             planned += ps->n;
             if (ps->concurrency > conc)
                 conc = ps->concurrency;

@@ -116,6 +116,32 @@ static void test_invalid_run_is_excluded(void **state)
     fixture_free(&f);
 }
 
+/* The overall duration is the sum of the included phases' duration_s as summary.json records
+ * them (to the millisecond): 0.0834 + 0.1519 + 0.1644 s is 0.3997 s unrounded, but the phases
+ * read 0.083 + 0.152 + 0.164 = 0.399, which is what a reader or `kvbench merge` adds up. */
+static void test_overall_duration_sums_recorded_phases(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"warmup", "warm_A", "pressure_B", "replay_A"};
+    struct fixture f;
+    fixture_init(&f, "standard", names, 4);
+    f.phases[0].included = false;
+    f.phases[0].res.duration_s = 0.0514;
+    f.phases[1].res.duration_s = 0.0834;
+    f.phases[2].res.duration_s = 0.1519;
+    f.phases[3].res.duration_s = 0.1644;
+    json_t *s = summary_build(&f.rs, &f.v, f.notes);
+    const json_t *ps = json_object_get(s, "phase_summaries");
+    double sum = 0;
+    for (size_t i = 1; i < 4; i++)
+        sum += json_get_num(json_array_get(ps, i), "duration_s", -1);
+    const json_t *ov = json_object_get(s, "overall_summary");
+    assert_float_equal(json_get_num(ov, "duration_s", -1), 0.399, 1e-9);
+    assert_float_equal(json_get_num(ov, "duration_s", -1), sum, 1e-9);
+    json_decref(s);
+    fixture_free(&f);
+}
+
 /* eviction_replay whose warm_A and replay_A did not both run: its verdicts say so, where its row
  * of the scenario table names them. */
 static void test_eviction_verdicts_placed(void **state)
@@ -166,6 +192,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_run),
         cmocka_unit_test(test_invalid_run_is_excluded),
+        cmocka_unit_test(test_overall_duration_sums_recorded_phases),
         cmocka_unit_test(test_eviction_verdicts_placed),
         cmocka_unit_test(test_reuse_identity_placed),
     };
