@@ -14,10 +14,12 @@ ENGINE=(--profile tiny --gpu-cache-blocks 64 --cpu-cache-blocks 512 --disk-cache
   --disable-disk-offload-filter --speedup 50 --log-level WARNING)
 COMMON=(--results-root "$TMP/results" --no-progress --log-level WARNING)
 
-# signals ID — whether the run is valid, and every verdict (`signal`) of its summary, sorted
+# signals ID — whether the run is valid, and every verdict (`signal`) of its summary, sorted; not
+# the block-device I/O verdict (eviction_replay_signal_io): it reads this machine's disk counters,
+# which a parallel test's reads move, so two runs of the same prompts may differ in it
 signals() {
-  jq -c '[.run_valid, ([.. | objects | select(has("signal")) | .signal | tostring] | sort)]' \
-    "$TMP/results/$1/summary.json"
+  jq -c '[.run_valid, ([del(.. | .eviction_replay_signal_io?) | .. | objects | select(has("signal"))
+    | .signal | tostring] | sort)]' "$TMP/results/$1/summary.json"
 }
 # cached ID — per prompt id, the tokens the server reused (usage cached tokens), in order
 cached() {

@@ -59,12 +59,15 @@ jq -e '.multi_turn.rounds | all(.[]; .requests == 4)' "$M" >/dev/null || fail "m
 jq -e '[.merge.notes[] | select(test("multi_turn"))] | all(.[]; test("rebuilt"))' "$M" >/dev/null ||
   fail "notes: $(jq -c .merge.notes "$M")"
 
-# --- trace: 3 rows in 2 windows --------------------------------------------------------------------
+# --- trace: 4 rows in 2 windows --------------------------------------------------------------------
+# sent at the trace's times, 300 ms apart, so that each request has finished and left its blocks
+# before the next that shares them starts, in the single run and across the shards alike: the
+# verdict compared below then rests on the trace, not on which of two racing requests won
 printf '%s\n' '{"timestamp": 0, "input_length": 128, "output_length": 4, "hash_ids": [1, 2]}' \
-  '{"timestamp": 10, "input_length": 128, "output_length": 4, "hash_ids": [1, 3]}' \
-  '{"timestamp": 20, "input_length": 64, "output_length": 4, "hash_ids": [1]}' \
+  '{"timestamp": 300, "input_length": 128, "output_length": 4, "hash_ids": [1, 3]}' \
+  '{"timestamp": 600, "input_length": 64, "output_length": 4, "hash_ids": [1]}' \
   '{"timestamp": 1500, "input_length": 128, "output_length": 4, "hash_ids": [1, 2]}' >"$TMP/trace.jsonl"
-TR=(--scenario trace --trace "$TMP/trace.jsonl" --trace-block-tokens 64 --trace-speedup 0
+TR=(--scenario trace --trace "$TMP/trace.jsonl" --trace-block-tokens 64 --trace-speedup 1
   --trace-window-s 1 --concurrency 2)
 start_engine "${ENGINE[@]}" --disk-cache-dir "$TMP/kv-tr1"
 single tr1 "${TR[@]}"
@@ -79,4 +82,4 @@ tf='[.trace | .requests, .trace_requests, .reusable_tokens, .prompt_tokens, (.wi
   fail "trace: merged $(jq -c "$tf" "$M"), single $(jq -c "$tf" "$S")"
 [[ $(jq -c .trace.verdict.signal "$M") == "$(jq -c .trace.verdict.signal "$S")" ]] ||
   fail "trace verdict: merged $(jq -c .trace.verdict "$M"), single $(jq -c .trace.verdict "$S")"
-echo "merge_multiturn: ok"
+echo "merge_multiturn: ok; trace verdict $(jq -c .trace.verdict.signal "$M") merged and single"
