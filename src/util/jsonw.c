@@ -1,5 +1,6 @@
 /*
- * jsonw.c - see jsonw.h. Numbers use %.15g, the precision of every other JSON kvbench writes.
+ * jsonw.c - see jsonw.h. Numbers use %.15g, the precision of every other JSON kvbench writes,
+ * or more digits where 15 would not read back as the same double.
  * Nothing here checks an append: the buffer's sticky error carries a failure to the one
  * buf_failed() check the caller makes per row. Only code that reads back what it appended
  * (num's ".0" test) looks at the failure first, since a failed buffer holds no text to read.
@@ -9,6 +10,8 @@
 #include "util/json.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void key(struct jsonw *w, const char *k)
@@ -96,8 +99,15 @@ static void num(struct buf *b, double v)
             return;
         }
     }
+    /* the fewest digits from 15 that read back as v: a value another tool or `kvbench merge`
+     * recomputes from the rows must be the one the run computed with (%.17g always is) */
+    char digits[32];
+    int prec = 15;
+    snprintf(digits, sizeof digits, "%.*g", prec, v);
+    while (prec < 17 && strtod(digits, NULL) != v)
+        snprintf(digits, sizeof digits, "%.*g", ++prec, v);
     size_t before = b->len;
-    buf_printf(b, "%.15g", v);
+    buf_append(b, digits, strlen(digits));
     if (buf_failed(b))
         return; /* nothing to read back; the caller's check sees the failure */
     /* keep it a JSON real like jansson does: 3 → 3.0 */

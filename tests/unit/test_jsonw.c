@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <stdlib.h>
 
 /* The text is valid JSON; returns the parsed value (caller decrefs). */
 static json_t *parsed(const struct buf *b)
@@ -88,10 +89,12 @@ static void test_non_finite_is_null(void **state)
 static void test_numbers_match_printf(void **state)
 {
     (void)state;
-    /* the fast path (ms from ns clocks) and the printf path give the digits of %.15g, kept a JSON
-     * real (".0" added to a whole number), as every other JSON kvbench writes */
-    static const double V[] = {0.000123, 1.5,  17.000001,      -2.25,    999999999.5,
-                               1e-7,     1e21, 123456789012.0, 0.1 + 0.2};
+    /* the fast path (ms from ns clocks) and the printf path give the digits of %.15g, or of
+     * %.16g / %.17g where 15 would not read back as the same double (0.1 + 0.2, a TPOT as a
+     * ratio of two durations), kept a JSON real (".0" added to a whole number) */
+    static const double V[] = {0.000123,    1.5,  17.000001,      -2.25,
+                               999999999.5, 1e-7, 1e21,           123456789012.0,
+                               0.1 + 0.2,   1e23, 12.3456789 / 7, -1.0 / 3};
     for (size_t i = 0; i < sizeof V / sizeof V[0]; i++) {
         struct buf b = BUF_INIT;
         struct jsonw w;
@@ -100,14 +103,28 @@ static void test_numbers_match_printf(void **state)
         jw_close(&w);
         assert_false(buf_failed(&b));
         char want[64];
-        int n = snprintf(want, sizeof want, "{\"x\":%.15g", V[i]);
+        int prec = 15, n;
+        do
+            n = snprintf(want, sizeof want, "{\"x\":%.*g", prec, V[i]);
+        while (strtod(want + 5, NULL) != V[i] && ++prec <= 17);
         if (!strpbrk(want + 5, ".e"))
             n += snprintf(want + n, sizeof want - (size_t)n, ".0");
         snprintf(want + n, sizeof want - (size_t)n, "}");
         assert_string_equal(buf_cstr(&b), want);
-        json_decref(parsed(&b));
+        json_t *o = parsed(&b);
+        assert_true(json_real_value(json_object_get(o, "x")) == V[i]); /* read back exactly */
+        json_decref(o);
         buf_free(&b);
     }
+    /* the two that 15 digits would have changed */
+    struct buf b = BUF_INIT;
+    struct jsonw w;
+    jw_open(&w, &b);
+    jw_num(&w, "a", 0.1 + 0.2);
+    jw_num(&w, "b", 1.0 / 3);
+    jw_close(&w);
+    assert_string_equal(buf_cstr(&b), "{\"a\":0.30000000000000004,\"b\":0.3333333333333333}");
+    buf_free(&b);
 }
 
 static void test_nesting_arrays_and_raw(void **state)
