@@ -56,12 +56,23 @@ stop_engine
 
 # --- SIGTERM (and SIGHUP, alike) drains: an in-flight request finishes, new ones get 503 --------
 for sig in TERM HUP; do
-  start_engine --profile tiny --kv-mode off --speedup 1 --hardware gb10
+  # a request of about 2 s (40 tokens at a tenth of gb10's speed), signalled once the engine has
+  # it (its in-flight gauge), however slow the machine
+  start_engine --profile tiny --kv-mode off --speedup 0.1 --hardware gb10
   curl -s "$BASE/v1/completions" -d '{"prompt":"x","max_tokens":40,"ignore_eos":true}' >"$TMP/inflight" &
   cpid=$!
-  sleep 0.3
+  seen=0
+  for _ in $(seq 200); do
+    curl -s "$BASE/metrics" | grep -Eq '^dynamo_frontend_inflight_requests\{[^}]*\} [1-9]' && { seen=1; break; }
+    sleep 0.05
+  done
+  ((seen)) || fail "the request was never in flight (SIG$sig)"
   kill -$sig "$ENGINE_PID"
-  sleep 0.2
+  # the new request once the engine says it is draining (or has closed its listener)
+  for _ in $(seq 200); do
+    [[ $(curl -s -o /dev/null -w '%{http_code}' "$BASE/health" || true) != 200 ]] && break
+    sleep 0.05
+  done
   code=$(curl -s -o "$TMP/b" -w '%{http_code}' "$BASE/v1/completions" -d '{"prompt":"y"}' || true)
   [[ $code == 503 || $code == 000 ]] || fail "new request during drain (SIG$sig): $code"
   wait "$cpid"

@@ -129,7 +129,7 @@ start_engine --profile tiny --kv-mode off --speedup 1
   --run-id killed >"$TMP/killed.out" 2>&1 &
 RUN_PID=$!
 PIDS+=("$RUN_PID")
-for _ in $(seq 100); do
+for _ in $(seq 600); do # up to 30 s: a busy machine may be slow to reach the phase
   [[ -s "$RES/killed/requests.jsonl" ]] || grep -q "phase main" "$TMP/killed.out" && break
   sleep 0.05
 done

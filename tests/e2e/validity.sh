@@ -11,10 +11,16 @@ RES="$TMP/results"
 DEAD="http://127.0.0.1:1/metrics" # nothing listens on port 1
 run() { "$KVBENCH" run --results-root "$RES" --no-progress "$@"; }
 rows() { wc -l <"$RES/$1/requests.jsonl"; }
+# kill_at_first_row ID — SIGKILL the engine once run ID has written a row (its phase is under way,
+# however long a busy machine took to get there); after 30 s without one, anyway
+kill_at_first_row() {
+  for _ in $(seq 600); do [[ -s "$RES/$1/requests.jsonl" ]] && break; sleep 0.05; done
+  kill -KILL "$ENGINE_PID"
+}
 
 # --- killed mid-phase (a fixed count): server_unreachable, exit 1, a bounded number of rows ------
 start_engine --profile tiny --kv-mode cpu_disk --disk-cache-dir "$TMP/kv1" --speedup 20
-( sleep 2; kill -KILL "$ENGINE_PID" ) &
+kill_at_first_row killed &
 PIDS+=($!)
 t0=$(date +%s)
 expect_exit 1 run --base-url "$BASE" --kvbm-metrics-url "$METRICS" --requests 400 --warmup 0 \
@@ -35,7 +41,7 @@ grep -q '`?`' "$RES/killed/report.md" && fail "killed: report prints ? for a rea
 
 # --- the same with --duration-s: the phase ends at the unreachable timeout, rows stay bounded ---
 start_engine --profile tiny --kv-mode cpu_disk --disk-cache-dir "$TMP/kv2" --speedup 20
-( sleep 2; kill -KILL "$ENGINE_PID" ) &
+kill_at_first_row killed_duration &
 PIDS+=($!)
 expect_exit 1 run --base-url "$BASE" --kvbm-metrics-url "$METRICS" --duration-s 30 --warmup 0 \
   --concurrency 8 --stream --max-tokens 32 --unreachable-timeout-s 2 --run-id killed_duration
