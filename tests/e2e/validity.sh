@@ -109,9 +109,18 @@ jq -e '.invalid_details_kvbench[] | select(.reason == "error_rate_exceeded") | .
   >/dev/null || fail "errors detail: $(jq -c .invalid_details_kvbench "$S")"
 expect_exit 0 run --base-url "$BASE" --kvbm-metrics-url "$METRICS" --requests 40 --warmup 0 \
   --concurrency 2 --max-tokens 8 --max-error-rate 0.9 --run-id errors_allowed
-# warmup errors never count
-expect_exit 0 run --base-url "$BASE" --kvbm-metrics-url "$METRICS" --requests 1 --warmup 20 \
-  --max-tokens 8 --max-error-rate 0.99 --run-id warmup_errors
+kill "$ENGINE_PID"
+# warmup errors never count, at the default bound (5 %): the warmup fails some of its 20, the one
+# measured request succeeds (the engine's faults follow its --seed, so each run is the same)
+start_engine --profile tiny --kv-mode cpu_disk --disk-cache-dir "$TMP/kv4w" --speedup 20 --fail-rate 0.3 --seed 7
+run --base-url "$BASE" --kvbm-metrics-url "$METRICS" --requests 1 --warmup 20 --max-tokens 8 \
+  --run-id warmup_errors >"$TMP/warmup_errors.out" 2>&1 || true
+W="$RES/warmup_errors/requests.jsonl"
+werr=$(jq -s 'map(select(.phase == "warmup" and .error != null)) | length' "$W")
+merr=$(jq -s 'map(select(.phase == "main" and .error != null)) | length' "$W")
+((werr > 1 && merr == 0)) || fail "warmup_errors: the case needs warmup errors and a measured success: $werr, $merr"
+jq -e '.run_valid and .invalid_reason == null' "$RES/warmup_errors/summary.json" >/dev/null ||
+  fail "warmup errors counted: $(jq -c .invalid_details "$RES/warmup_errors/summary.json")"
 kill "$ENGINE_PID"
 
 # --- reuse from the responses: llama.cpp without timings.cache_n, no metrics endpoint -----------
@@ -122,8 +131,8 @@ expect_exit 0 run --base-url "$BASE" --kvbm-metrics-url "$DEAD" --scenario reuse
 S="$RES/lc_reuse/summary.json"
 jq -e '.run_valid and .overall_summary.reuse_verify_signal_kvbm.signal == "prefix_reuse_detected"' "$S" \
   >/dev/null || fail "lc reuse: $(jq -c '[.invalid_details, .overall_summary.reuse_verify_signal_kvbm.signal]' "$S")"
-jq -e 'select(.request_index > 1) | .cached_tokens > 0 and
-  .cached_tokens_source == "usage.prompt_tokens-timings.prompt_n"' "$RES/lc_reuse/requests.jsonl" >/dev/null ||
+jq -e -s 'map(select(.request_index > 1)) | length > 0 and all(.cached_tokens > 0 and
+  .cached_tokens_source == "usage.prompt_tokens-timings.prompt_n")' "$RES/lc_reuse/requests.jsonl" >/dev/null ||
   fail "lc reuse rows"
 jq -e '.engine.title == "kvbench serve (llamacpp personality)" and .kv_mode.mode == "cpu_disk"' "$S" >/dev/null ||
   fail "lc engine: $(jq -c .engine.title "$S")"
