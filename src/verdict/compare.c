@@ -224,17 +224,14 @@ json_t *compare_build(const json_t *modes)
 {
     json_t *out = json_object();
     json_t *mode_list = json_array();
-    const json_t *first = NULL;
     const char *first_mode = NULL;
     size_t i;
     const json_t *m;
     json_array_foreach(modes, i, m)
     {
         const json_t *s = json_object_get(m, "summary");
-        if (i == 0) {
-            first = s;
+        if (i == 0)
             first_mode = json_get_str(m, "mode", "?");
-        }
         json_t *e = json_pack("{s:s, s:s, s:o, s:b, s:o, s:s}", "mode",
                               json_get_str(m, "mode", "?"), "label", verdict_label_of(m), "run_id",
                               json_incref(json_object_get(m, "run_id")), "valid",
@@ -276,7 +273,6 @@ json_t *compare_build(const json_t *modes)
         size_t nb = run_values(json_array_get(modes, 0), mt, vals);
         bool have_base = nb > 0;
         base = stats_mean(vals, nb);
-        (void)first;
         json_array_foreach(modes, i, m)
         {
             const char *mode = verdict_label_of(m);
