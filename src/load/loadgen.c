@@ -375,14 +375,32 @@ static void take_chunk(struct slot *s, const struct chunk *c)
         s->meta_cached = c->meta_cached;
 }
 
+/* Whether an event's data is the stream's end, "[DONE]" (trailing blanks allowed, as the OpenAI
+ * SDK allows them). */
+static bool is_done(const char *data, size_t len)
+{
+    while (len > 0 && (data[len - 1] == ' ' || data[len - 1] == '\t' || data[len - 1] == '\r'))
+        len--;
+    return len == 6 && memcmp(data, "[DONE]", 6) == 0;
+}
+
 static int on_event(void *user, const char *event, const char *data, size_t len)
 {
-    (void)event;
     struct slot *s = user;
-    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+    if (s->done_seen)
+        return 0; /* the stream ended at [DONE]: what a server sends after it is no output */
+    if (is_done(data, len)) {
         s->done_seen = true;
         return 0;
     }
+    if (event && strcmp(event, "error") == 0) { /* an SSE error event, whatever its data */
+        char excerpt[400];
+        snprintf(excerpt, sizeof excerpt, "%.*s", (int)(len < 399 ? len : 399), data);
+        note_error(s, "error event in stream: %s", excerpt);
+        return 0;
+    }
+    if (len == 0)
+        return 0; /* an empty data line (a keep-alive): nothing to read */
     struct chunk c;
     if (chunk_read_tpl(&s->tpl, data, len, &c, &s->text, &s->reasoning,
                        s->response_id[0] ? 0 : CHUNK_ID) < 0) {
@@ -1247,7 +1265,17 @@ static bool result_error(struct slot *s, const struct http_req *r, struct req_re
         res->error = dup_error("%s", s->event_error);
     else if (!s->done_seen && !s->finish[0])
         res->error = dup_error("truncated stream: it ended without a finish_reason or [DONE]");
-    return s->event_error[0] || (!s->done_seen && !s->finish[0]);
+    else if (strcmp(s->finish, "abort") == 0 || strcmp(s->finish, "error") == 0)
+        /* vLLM's and SGLang's generation that stopped on a failure, not a finished answer */
+        res->error = dup_error("the server ended the generation with finish_reason \"%s\" after "
+                               "%zu bytes of output",
+                               s->finish, s->text.len + s->reasoning.len);
+    else if (!s->finish[0] && s->text.len == 0 && s->reasoning.len == 0)
+        res->error = dup_error("empty stream: [DONE] came without any text, reasoning or "
+                               "finish_reason");
+    else
+        return false;
+    return true;
 }
 
 /* The request's result: what the slot gathered while it ran, its error, and the figures derived

@@ -9,7 +9,8 @@
  * of 500 ms, then the output. The role chunk is no token, so TTFT is at least the pause; output
  * that starts as reasoning (delta.reasoning_content, or delta.reasoning as newer vLLM sends it)
  * counts from its first byte (the answer comes another 500 ms later), is kept apart from the
- * answer, and is counted in the output tokens.
+ * answer, and is counted in the output tokens. A stream that ends without output, on finish_reason
+ * "abort" / "error" or an SSE error event, is a failed request; the stream ends at [DONE].
  */
 #include "test_common.h"
 
@@ -167,6 +168,11 @@ enum mode {
     MODE_REASONING,         /* ... delta.reasoning (newer vLLM) */
     MODE_UNARY,             /* not streamed: message.reasoning_content and content */
     MODE_UNARY_THINKING,    /* not streamed: cut short while reasoning (content null) */
+    MODE_EMPTY,             /* [DONE] alone: no output, no finish_reason */
+    MODE_ABORT,             /* "Hello", then finish_reason "abort" (vLLM's failed generation) */
+    MODE_FAILED,            /* "Hello", then finish_reason "error" */
+    MODE_ERROR_EVENT,       /* "Hello", an `event: error`, then finish_reason "stop" */
+    MODE_AFTER_DONE,        /* a keep-alive, the answer, "[DONE] ", then more text */
 };
 
 struct server {
@@ -198,10 +204,44 @@ static void send_event(int fd, const char *json)
 #define CHUNK_HEAD                                                                                 \
     "{\"id\":\"chatcmpl-t\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
 
+#define CONTENT_EVENT(text)                                                                        \
+    CHUNK_HEAD "\"delta\":{\"content\":\"" text "\"},\"finish_reason\":null}]}"
+#define FINISH_EVENT(why) CHUNK_HEAD "\"delta\":{},\"finish_reason\":\"" why "\"}]}"
+
+/* How a stream may end other than well: without output, on a failure, after [DONE]. */
+static void stream_ending(int fd, enum mode mode)
+{
+    if (mode == MODE_AFTER_DONE)
+        send_chunk(fd, "data: \n\n"); /* an empty keep-alive event */
+    if (mode != MODE_EMPTY)
+        send_event(fd, CONTENT_EVENT("Hello"));
+    if (mode == MODE_ABORT)
+        send_event(fd, FINISH_EVENT("abort"));
+    else if (mode == MODE_FAILED)
+        send_event(fd, FINISH_EVENT("error"));
+    else if (mode == MODE_ERROR_EVENT) {
+        send_chunk(fd, "event: error\ndata: {\"message\":\"worker died\"}\n\n");
+        send_event(fd, FINISH_EVENT("stop"));
+    } else if (mode == MODE_AFTER_DONE) {
+        send_event(fd, CONTENT_EVENT(" world"));
+        send_event(fd, FINISH_EVENT("stop"));
+        send_chunk(fd, "data: [DONE] \n\n");
+        send_event(fd, CONTENT_EVENT(" more"));
+        send_event(fd, CONTENT_EVENT(" text"));
+    }
+    if (mode != MODE_AFTER_DONE)
+        send_event(fd, "[DONE]");
+    send_chunk(fd, "");
+}
+
 static void stream_answer(int fd, enum mode mode)
 {
     testsrv_write_str(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                           "Transfer-Encoding: chunked\r\n\r\n");
+    if (mode >= MODE_EMPTY) {
+        stream_ending(fd, mode);
+        return;
+    }
     send_event(fd, CHUNK_HEAD "\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
                               "\"logprobs\":null,\"finish_reason\":null}]}");
     testsrv_sleep_ms(PAUSE_MS);
@@ -446,6 +486,63 @@ static void test_reasoning_is_output(void **state)
     }
 }
 
+/* A stream that ends without an answer, or on the server's failure, is a failed request, with
+ * why in its row: [DONE] alone; finish_reason "abort" or "error"; an SSE `event: error`. */
+static void test_failed_stream_endings(void **state)
+{
+    struct fixture *f = *state;
+    static const struct {
+        enum mode mode;
+        const char *error;
+    } cases[] = {
+        {MODE_EMPTY, "empty stream: [DONE] came without any text, reasoning or finish_reason"},
+        {MODE_ABORT, "the server ended the generation with finish_reason \"abort\" after 5 bytes"},
+        {MODE_FAILED, "the server ended the generation with finish_reason \"error\" after 5 bytes"},
+        {MODE_ERROR_EVENT, "error event in stream: {\"message\":\"worker died\"}"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        struct loadgen lg;
+        struct phase_result out;
+        json_t *row;
+        run_one(f, cases[k].mode, k % 2 ? HTTP_TRANSPORT_CURL : HTTP_TRANSPORT_NATIVE, &lg, &out,
+                &row);
+        const struct req_result *q = &out.reqs[0];
+        assert_false(q->ok);
+        assert_false(q->unreachable); /* the server answered: it is no outage */
+        assert_non_null(q->error);
+        if (strncmp(q->error, cases[k].error, strlen(cases[k].error)) != 0)
+            fail_msg("case %zu: error \"%s\", expected it to start \"%s\"", k, q->error,
+                     cases[k].error);
+        const char *re = json_string_value(json_object_get(row, "error"));
+        assert_non_null(re);
+        assert_string_equal(re, q->error);
+        json_decref(row);
+        phase_result_free(&out);
+        loadgen_free(&lg);
+    }
+}
+
+/* The stream ends at [DONE], trailing blanks and all: what a server sends after it is neither
+ * output nor time between tokens; an empty keep-alive event before the answer is nothing. */
+static void test_stream_ends_at_done(void **state)
+{
+    struct fixture *f = *state;
+    struct loadgen lg;
+    struct phase_result out;
+    json_t *row;
+    run_one(f, MODE_AFTER_DONE, HTTP_TRANSPORT_NATIVE, &lg, &out, &row);
+    const struct req_result *q = &out.reqs[0];
+    assert_true(q->ok);
+    assert_null(q->error);
+    assert_string_equal(q->text, "Hello world");
+    assert_int_equal(q->n_itl, 1);
+    assert_string_equal(q->finish_reason, "stop");
+    assert_int_equal(row_int(row, "output_len_chars"), 11);
+    json_decref(row);
+    phase_result_free(&out);
+    loadgen_free(&lg);
+}
+
 /* Not streamed: message.reasoning_content is recorded; an answer cut short while reasoning
  * (content null) is an answer, not a failure. */
 static void test_unary_reasoning(void **state)
@@ -489,6 +586,8 @@ int main(void)
     const struct CMUnitTest wire_tests[] = {
         cmocka_unit_test(test_role_chunk_is_not_the_first_token),
         cmocka_unit_test(test_reasoning_is_output),
+        cmocka_unit_test(test_failed_stream_endings),
+        cmocka_unit_test(test_stream_ends_at_done),
         cmocka_unit_test(test_unary_reasoning),
     };
     int rc = cmocka_run_group_tests_name("bodies", body_tests, NULL, NULL);
