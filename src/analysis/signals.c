@@ -587,8 +587,9 @@ const struct validity_rule VALIDITY_RULES[] = {
      "(--engine-max-input-tokens "
      "- --max-tokens - margin), the server's own context limit, or --pressure auto's device tier"},
     {"server_unreachable",
-     "the server was not there: nothing answered at the start (nothing sent), or requests were "
-     "refused or cut off in a row during a phase (the server went away, even if it came back)"},
+     "the server was not there: nothing answered at the start (nothing sent), requests were "
+     "refused or cut off in a row during a phase (the server went away, even if it came back), "
+     "or nothing answered after the last phase"},
     {"engine_prompt_limit_exceeded",
      "a response error named max_num_tokens: the engine refused a prompt over its limit "
      "(remaining phases skipped)"},

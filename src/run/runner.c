@@ -1132,6 +1132,37 @@ static void judge_pressure(struct ctx *c)
                  (long long)json_integer_value(json_object_get(b, "requests")), why ? why : "");
 }
 
+/* Whether a reason is already recorded (a detail carries it). */
+static bool has_reason(const struct validity *v, const char *reason)
+{
+    size_t i;
+    const json_t *d;
+    json_array_foreach(v->details, i, d)
+    {
+        if (strcmp(json_get_str(d, "reason", ""), reason) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Nothing answered the end-of-run /v1/models query: the server went away after the last phase
+ * had its answers, or during its last requests, too few in a row to count as an outage there (a
+ * stream the server's exit cut off ends with its status 200 already read). A run whose server
+ * is gone is never valid: server_unreachable, unless an outage already said it. */
+static void judge_gone_at_end(struct ctx *c, const char *why)
+{
+    if (has_reason(&c->v, "server_unreachable"))
+        return;
+    char msg[ERR_LEN + 200];
+    snprintf(msg, sizeof msg,
+             "the server did not answer after the last phase (GET /v1/models: %s): it went away "
+             "before the run ended",
+             why);
+    validity_add(&c->v, "server_unreachable",
+                 json_pack("{s:s, s:s, s:b}", "phase", "run_end", "message", msg, "recovered", 0));
+    log_error("%s", msg);
+}
+
 /* The server went away during the phase (loadgen's outage bookkeeping): server_unreachable,
  * with when, for how long, the requests it cost and what /health says now. Returns true when it
  * came back (the run goes on, still invalid: its caches may be gone). */
@@ -1744,6 +1775,10 @@ static void run_phases(struct ctx *c, const struct scenario *sc, struct run_outc
     kvsnap_free(&end);
     char merr[ERR_LEN];
     c->rs.model_count_end = server_models(cfg->base_url, cfg->api_key, 10, NULL, 0, NULL, merr);
+    if (c->rs.model_count_end == SERVER_UNREACHABLE) {
+        judge_gone_at_end(c, merr);
+        c->rs.model_count_end = -1;
+    }
     /* a Prometheus server is read once the phases are over (its windows are theirs) */
     run_nodes_prometheus(c->nodes, &c->rs, c->dir, c->interrupted, c->rs.warnings);
 }

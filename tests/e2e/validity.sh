@@ -51,6 +51,27 @@ failed=$(jq -s '[.[] | select(.error != null)] | length' "$RES/killed_duration/r
 ((failed <= 8 + 12)) || fail "duration: $failed error rows in a 2 s outage"
 jq -e '.phase_summaries[] | select(.phase=="main") | .duration_s < 15' "$S" >/dev/null || fail "duration: phase not ended"
 
+# --- gone at the end: a server that exits during the last requests, too few failed in a row for an
+# outage (a stream its exit cut off had its 200 already), and answers nothing after the last
+# phase: the run is server_unreachable all the same, at concurrency 1 and 2 (2 errors in 60, under
+# the 5 % error-rate bound: this rule alone makes it invalid)
+for conc in 1 2; do
+  pf="$TMP/dieat-$conc.port"
+  perl "$SRC/tests/e2e/hostile_server.pl" die-at "$pf" 59 &
+  PIDS+=($!)
+  for _ in $(seq 100); do [[ -s $pf ]] && break; sleep 0.05; done
+  expect_exit 1 run --base-url "http://127.0.0.1:$(cat "$pf")" --kv-mode off --engine dynamo \
+    --kvbm-metrics-url "$DEAD" --allow-missing-kvbm-metrics --tokenizer heuristic --add-bos no \
+    --requests 60 --warmup 0 --concurrency "$conc" --stream --max-tokens 8 --run-id "gone_end_$conc"
+  S="$RES/gone_end_$conc/summary.json"
+  jq -e '.invalid_reason == "server_unreachable" and .model_count_end == null and
+    (.invalid_details_kvbench[] | select(.reason == "server_unreachable") | .phase == "run_end"
+      and (.message | test("did not answer after the last phase")))' "$S" >/dev/null ||
+    fail "gone at the end (concurrency $conc): $(jq -c '[.invalid_reason, .invalid_details_kvbench]' "$S")"
+  ok=$(jq -s 'map(select(.error == null)) | length' "$RES/gone_end_$conc/requests.jsonl")
+  ((ok >= 57 && ok <= 58)) || fail "gone at the end (concurrency $conc): $ok answers, expected 58 (57 at 2)"
+done
+
 # --- restarted mid-run on the same port: it came back, the run is still invalid ------------------
 start_engine --profile tiny --kv-mode cpu_disk --disk-cache-dir "$TMP/kv3" --speedup 20
 PORT=${BASE##*:}
