@@ -447,6 +447,8 @@ static int on_data(struct http_req *r, const char *data, size_t len, uint64_t t_
         return 0;
     }
     s->chunk_t = t_ns;
+    if (s->sse.events == 0 && s->errbody.len < 400) /* the start, in case it is no event stream */
+        buf_append(&s->errbody, data, len < 400 - s->errbody.len ? len : 400 - s->errbody.len);
     return sse_feed(&s->sse, data, len) < 0;
 }
 
@@ -1263,7 +1265,14 @@ static bool result_error(struct slot *s, const struct http_req *r, struct req_re
         return read_unary(s, res);
     if (s->event_error[0])
         res->error = dup_error("%s", s->event_error);
-    else if (!s->done_seen && !s->finish[0])
+    else if (!s->done_seen && !s->finish[0] && s->sse.events == 0 && s->errbody.len) {
+        /* a 200 whose body was no event stream (a JSON error, plain text): what it said */
+        char *ex = body_excerpt(&s->errbody);
+        res->error =
+            dup_error("not an event stream: HTTP %ld with no SSE event; the body began: %s",
+                      r->status, ex ? ex : "");
+        free(ex);
+    } else if (!s->done_seen && !s->finish[0])
         res->error = dup_error("truncated stream: it ended without a finish_reason or [DONE]");
     else if (strcmp(s->finish, "abort") == 0 || strcmp(s->finish, "error") == 0)
         /* vLLM's and SGLang's generation that stopped on a failure, not a finished answer */
@@ -1326,6 +1335,11 @@ static void fill_result(struct slot *s, const struct http_req *r, struct req_res
      * reasoning's */
     res->output_tokens_est =
         tokenizer_count_fast(lg->tok, buf_cstr(&s->text), s->text.len) + res->reasoning_tokens_est;
+    /* each streamed event that carried output carried at least one token: text without spaces
+     * (Chinese, Japanese, emoji: the heuristic's one word) is counted by its events */
+    size_t events = isnan(res->ttft_ms) ? 0 : s->itl.n + 1;
+    if (res->output_tokens_est < events)
+        res->output_tokens_est = events;
     res->n_itl = s->itl.n;
     long long out_tokens =
         res->usage_completion >= 0 ? res->usage_completion : (long long)res->output_tokens_est;

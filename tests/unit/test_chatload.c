@@ -173,6 +173,8 @@ enum mode {
     MODE_FAILED,            /* "Hello", then finish_reason "error" */
     MODE_ERROR_EVENT,       /* "Hello", an `event: error`, then finish_reason "stop" */
     MODE_AFTER_DONE,        /* a keep-alive, the answer, "[DONE] ", then more text */
+    MODE_CJK,               /* six events of one Chinese character each, no usage */
+    MODE_JSON_ERROR,        /* asked to stream: 200 with a JSON error body, no event */
 };
 
 struct server {
@@ -213,7 +215,17 @@ static void stream_ending(int fd, enum mode mode)
 {
     if (mode == MODE_AFTER_DONE)
         send_chunk(fd, "data: \n\n"); /* an empty keep-alive event */
-    if (mode != MODE_EMPTY)
+    if (mode == MODE_CJK) {
+        static const char *const HAN[] = {"\xe4\xbd\xa0", "\xe5\xa5\xbd", "\xe4\xb8\x96",
+                                          "\xe7\x95\x8c", "\xe4\xbd\xa0", "\xe5\xa5\xbd"};
+        for (size_t i = 0; i < 6; i++) {
+            char ev[256];
+            snprintf(ev, sizeof ev,
+                     CHUNK_HEAD "\"delta\":{\"content\":\"%s\"},\"finish_reason\":null}]}", HAN[i]);
+            send_event(fd, ev);
+        }
+        send_event(fd, FINISH_EVENT("stop"));
+    } else if (mode != MODE_EMPTY)
         send_event(fd, CONTENT_EVENT("Hello"));
     if (mode == MODE_ABORT)
         send_event(fd, FINISH_EVENT("abort"));
@@ -300,7 +312,15 @@ static bool handler(int fd, const struct testsrv_request *req, void *user)
         testsrv_write_str(fd, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
         return true;
     }
-    if (mode == MODE_UNARY || mode == MODE_UNARY_THINKING)
+    if (mode == MODE_JSON_ERROR) {
+        static const char b[] = "{\"error\":{\"message\":\"model overloaded\"}}";
+        char h[160];
+        snprintf(h, sizeof h,
+                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                 strlen(b));
+        testsrv_write_str(fd, h);
+        testsrv_write_str(fd, b);
+    } else if (mode == MODE_UNARY || mode == MODE_UNARY_THINKING)
         unary_answer(fd, mode);
     else
         stream_answer(fd, mode);
@@ -487,7 +507,8 @@ static void test_reasoning_is_output(void **state)
 }
 
 /* A stream that ends without an answer, or on the server's failure, is a failed request, with
- * why in its row: [DONE] alone; finish_reason "abort" or "error"; an SSE `event: error`. */
+ * why in its row: [DONE] alone; finish_reason "abort" or "error"; an SSE `event: error`; a 200
+ * that is no event stream, what it said kept. */
 static void test_failed_stream_endings(void **state)
 {
     struct fixture *f = *state;
@@ -499,6 +520,8 @@ static void test_failed_stream_endings(void **state)
         {MODE_ABORT, "the server ended the generation with finish_reason \"abort\" after 5 bytes"},
         {MODE_FAILED, "the server ended the generation with finish_reason \"error\" after 5 bytes"},
         {MODE_ERROR_EVENT, "error event in stream: {\"message\":\"worker died\"}"},
+        {MODE_JSON_ERROR, "not an event stream: HTTP 200 with no SSE event; the body began: "
+                          "{\"error\":{\"message\":\"model overloaded\"}}"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         struct loadgen lg;
@@ -538,6 +561,29 @@ static void test_stream_ends_at_done(void **state)
     assert_int_equal(q->n_itl, 1);
     assert_string_equal(q->finish_reason, "stop");
     assert_int_equal(row_int(row, "output_len_chars"), 11);
+    json_decref(row);
+    phase_result_free(&out);
+    loadgen_free(&lg);
+}
+
+/* Text without spaces is one heuristic word however long: six streamed events of one Chinese
+ * character each are six output tokens (each event carries at least one), and TPOT is measured
+ * over them; the heuristic alone would count one token and no TPOT. */
+static void test_output_tokens_at_least_events(void **state)
+{
+    struct fixture *f = *state;
+    struct loadgen lg;
+    struct phase_result out;
+    json_t *row;
+    run_one(f, MODE_CJK, HTTP_TRANSPORT_NATIVE, &lg, &out, &row);
+    const struct req_result *q = &out.reqs[0];
+    assert_true(q->ok);
+    assert_int_equal(tokenizer_count_fast(lg.tok, q->text, strlen(q->text)), 1);
+    assert_int_equal(q->n_itl, 5);
+    assert_int_equal(q->output_tokens_est, 6);
+    assert_int_equal(row_int(row, "output_tokens_est"), 6);
+    assert_int_equal(row_int(row, "output_len_chars"), 6);
+    assert_false(isnan(q->tpot_ms));
     json_decref(row);
     phase_result_free(&out);
     loadgen_free(&lg);
@@ -588,6 +634,7 @@ int main(void)
         cmocka_unit_test(test_reasoning_is_output),
         cmocka_unit_test(test_failed_stream_endings),
         cmocka_unit_test(test_stream_ends_at_done),
+        cmocka_unit_test(test_output_tokens_at_least_events),
         cmocka_unit_test(test_unary_reasoning),
     };
     int rc = cmocka_run_group_tests_name("bodies", body_tests, NULL, NULL);
