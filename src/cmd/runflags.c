@@ -511,7 +511,7 @@ const struct opt RUN_FLAG_ROWS[] = {
      OPT_AT_STR(RF, request_rate),
      .def = "0",
      .metavar = "R",
-     .help = "open loop: requests per second (inf = all at once); 0 = closed loop"},
+     .help = "open loop: requests per second, 1e-6 to 1e7 (inf = all at once); 0 = closed loop"},
     {.name = "arrival",
      OPT_AT_ENUM(RF, arrival, ARRIVAL_TABLE),
      .def = "poisson",
@@ -724,8 +724,12 @@ static int load_config(const struct run_flags *f, const struct opt *opts, const 
     } else {
         char *end;
         double r = strtod(f->request_rate, &end);
-        if (*end || end == f->request_rate || !(r >= 0) || r > 1e7)
-            return err_set(err, "--request-rate: expected requests/s (0..1e7) or inf, got '%s'",
+        /* below 1e-6/s (11.6 days between requests) a gap would overflow the schedule's
+         * nanosecond clock: refused rather than sent all at once */
+        if (*end || end == f->request_rate || !(r >= 0) || r > 1e7 || (r > 0 && r < 1e-6))
+            return err_set(err,
+                           "--request-rate: expected requests/s (0 for a closed loop, or "
+                           "1e-6..1e7) or inf, got '%s'",
                            f->request_rate);
         c->request_rate = r;
     }

@@ -1340,6 +1340,8 @@ static void fill_result(struct slot *s, const struct http_req *r, struct req_res
     size_t events = isnan(res->ttft_ms) ? 0 : s->itl.n + 1;
     if (res->output_tokens_est < events)
         res->output_tokens_est = events;
+    if (res->ok && res->usage_completion >= 0 && (size_t)res->usage_completion < events)
+        atomic_fetch_add(&s->w->pc->lg->usage_below_events, 1);
     res->n_itl = s->itl.n;
     long long out_tokens =
         res->usage_completion >= 0 ? res->usage_completion : (long long)res->output_tokens_est;

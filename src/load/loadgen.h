@@ -301,7 +301,10 @@ struct loadgen {
     size_t n_header_keys;
     size_t rows_written, row_errors;
     atomic_size_t response_write_failures; /* --store-responses files that could not be written */
-    char row_error[128];                   /* the first row write error */
+    /* answers whose usage.completion_tokens was below their output-bearing stream events (each
+     * carries a token or more: the server's usage under-counts) */
+    atomic_size_t usage_below_events;
+    char row_error[128]; /* the first row write error */
     const char *transport_used;
 };
 

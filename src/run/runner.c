@@ -1773,6 +1773,14 @@ static void run_phases(struct ctx *c, const struct scenario *sc, struct run_outc
     struct kv_snapshot end;
     snapshot(c, "run_end", &end);
     kvsnap_free(&end);
+    size_t under = atomic_load(&c->lg.usage_below_events);
+    if (under)
+        warn(c, "usage_below_stream",
+             "%zu streamed answers reported usage.completion_tokens below the number of their "
+             "events that carried output (each carries a token or more): the server's usage "
+             "under-counts, so the *_usage output rates are low and TPOT (from usage) high; "
+             "output_tokens_est counts from the stream",
+             under);
     char merr[ERR_LEN];
     c->rs.model_count_end = server_models(cfg->base_url, cfg->api_key, 10, NULL, 0, NULL, merr);
     if (c->rs.model_count_end == SERVER_UNREACHABLE) {

@@ -178,7 +178,7 @@ grep -qF 'One request in 2 is drawn (12500 of the run)' "$L/report.html" ||
   fail "large: report.html does not say it draws a sample"
 
 # Bad flags: one line, exit 2.
-for bad in "--request-rate fast" "--request-rate -3" "--arrival poisson" "--threads 0" \
+for bad in "--request-rate fast" "--request-rate -3" "--request-rate 1e-12" "--arrival poisson" "--threads 0" \
   "--threads many" "--max-concurrency 4" "--request-rate 5 --burstiness 2" \
   "--duration-s 2 --scenario reuse_verify"; do
   # shellcheck disable=SC2086

@@ -175,6 +175,7 @@ enum mode {
     MODE_AFTER_DONE,        /* a keep-alive, the answer, "[DONE] ", then more text */
     MODE_CJK,               /* six events of one Chinese character each, no usage */
     MODE_JSON_ERROR,        /* asked to stream: 200 with a JSON error body, no event */
+    MODE_USAGE_LOW,         /* three output events, usage.completion_tokens 1 */
 };
 
 struct server {
@@ -225,6 +226,12 @@ static void stream_ending(int fd, enum mode mode)
             send_event(fd, ev);
         }
         send_event(fd, FINISH_EVENT("stop"));
+    } else if (mode == MODE_USAGE_LOW) {
+        send_event(fd, CONTENT_EVENT("Hello"));
+        send_event(fd, CONTENT_EVENT(" big"));
+        send_event(fd, CONTENT_EVENT(" world"));
+        send_event(fd, FINISH_EVENT("stop"));
+        send_event(fd, "{\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":1}}");
     } else if (mode != MODE_EMPTY)
         send_event(fd, CONTENT_EVENT("Hello"));
     if (mode == MODE_ABORT)
@@ -584,6 +591,26 @@ static void test_output_tokens_at_least_events(void **state)
     assert_int_equal(row_int(row, "output_tokens_est"), 6);
     assert_int_equal(row_int(row, "output_len_chars"), 6);
     assert_false(isnan(q->tpot_ms));
+    assert_int_equal(atomic_load(&lg.usage_below_events), 0); /* no usage: nothing to doubt */
+    json_decref(row);
+    phase_result_free(&out);
+    loadgen_free(&lg);
+}
+
+/* usage.completion_tokens below the answer's output events (1 for three): the server's usage
+ * under-counts; the answer is kept and counted for the run's warning (usage_below_stream). */
+static void test_usage_below_events_counted(void **state)
+{
+    struct fixture *f = *state;
+    struct loadgen lg;
+    struct phase_result out;
+    json_t *row;
+    run_one(f, MODE_USAGE_LOW, HTTP_TRANSPORT_NATIVE, &lg, &out, &row);
+    const struct req_result *q = &out.reqs[0];
+    assert_true(q->ok);
+    assert_int_equal(q->usage_completion, 1);
+    assert_int_equal(q->output_tokens_est, 3);
+    assert_int_equal(atomic_load(&lg.usage_below_events), 1);
     json_decref(row);
     phase_result_free(&out);
     loadgen_free(&lg);
@@ -635,6 +662,7 @@ int main(void)
         cmocka_unit_test(test_failed_stream_endings),
         cmocka_unit_test(test_stream_ends_at_done),
         cmocka_unit_test(test_output_tokens_at_least_events),
+        cmocka_unit_test(test_usage_below_events_counted),
         cmocka_unit_test(test_unary_reasoning),
     };
     int rc = cmocka_run_group_tests_name("bodies", body_tests, NULL, NULL);
